@@ -1,0 +1,66 @@
+# cipurge: a durable purge worker for the Cloudimage Invalidation API.
+# `make help` lists the targets. The README's commands are these targets.
+
+GO       ?= go
+PKGS     := ./...
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X github.com/cipurge/cipurge/internal/version.Version=$(VERSION)
+# Integration tests mostly wait on timers; run many at once even on 2 cores.
+PARALLEL ?= 8
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/worker and bin/enqueue
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+
+.PHONY: run
+run: ## run a worker against the sandbox API and a local Redis (started if none answers)
+	./scripts/ensure-redis.sh
+	CLOUDIMAGE_SANDBOX=$${CLOUDIMAGE_SANDBOX:-true} CLOUDIMAGE_TOKEN=$${CLOUDIMAGE_TOKEN:-demo} \
+	LOG_FORMAT=$${LOG_FORMAT:-console} $(GO) run ./cmd/worker
+
+.PHONY: test
+test: ## run every test: unit, and integration on private redis-server processes
+	$(GO) test -count=1 -parallel $(PARALLEL) -timeout 15m $(PKGS)
+
+.PHONY: test-unit
+test-unit: ## the fast unit tests only (no Redis needed)
+	$(GO) test -count=1 ./pkg/normalize/... ./pkg/apiclient/... ./pkg/tasks/... ./internal/sandbox/... ./internal/config/...
+
+.PHONY: test-faults
+test-faults: ## fault tests: killed workers, Redis restarts, outages, Sentinel, Cluster
+	$(GO) test -count=1 -tags faults -parallel 2 -timeout 30m -run 'Fault' -v ./internal/faults/
+
+.PHONY: bench
+bench: ## the product against plain asynq, on a private Redis (see README: Performance)
+	$(GO) run ./cmd/bench
+
+.PHONY: bench-smoke
+bench-smoke: ## the benchmark at small sizes, to prove it runs (CI)
+	$(GO) run ./cmd/bench -smoke
+
+.PHONY: gobench
+gobench: ## Go benchmarks of the hot paths
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./internal/store/... ./internal/cli/...
+
+.PHONY: fuzz
+fuzz: ## fuzz the normaliser for a minute
+	$(GO) test -run '^$$' -fuzz FuzzNormalize -fuzztime 60s ./pkg/normalize/
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1)
+	$(GO) vet $(PKGS)
+
+.PHONY: compose-check
+compose-check: ## validate docker-compose.yml (needs docker-compose; no engine needed)
+	docker-compose -f docker-compose.yml config -q
+
+.PHONY: clean
+clean: ## remove build output (keeps .data)
+	rm -rf bin

@@ -1,0 +1,28 @@
+// Command enqueue requests Cloudimage invalidations and manages the queue:
+//
+//	enqueue [flags] URL...
+//	enqueue [flags] -f FILE            one URL a line; - reads standard input
+//	enqueue --bulk -f FILE             mass re-ingest on the low-priority bulk queue
+//	enqueue --all --confirm=TOKEN      flush everything (confirmed with the CLOUDIMAGE_TOKEN value)
+//	enqueue status [--json] [URL...]   backlog, dead letters, send rate; or one URL's history
+//	enqueue dlq ls|replay|rm           the dead-letter queue
+//
+// Exit status: 0 when every input was accepted, 1 when some lines were rejected (the others are
+// still enqueued), 2 for usage or configuration errors or an unreachable Redis.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/cipurge/cipurge/internal/cli/enqueuecmd"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := enqueuecmd.Main(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,273 @@
+// Package enqueuecmd is the enqueue command: it normalises URLs and queues them for the workers,
+// and it is the operator's tool for the backlog (status), the dead-letter queue (dlq) and
+// flush-all. cmd/enqueue is its main; tests call Run directly.
+//
+//	enqueue [flags] URL...
+//	enqueue [flags] -f FILE            one URL a line; - reads standard input
+//	enqueue --all --confirm=TOKEN      flush everything (asks for the CLOUDIMAGE_TOKEN value)
+//	enqueue status [--json] [URL...]   backlog, dead letters, send rate; or one URL's history
+//	enqueue dlq ls|replay|rm           the dead-letter queue
+//
+// Exit status: 0 when every input was accepted (already pending counts as accepted), 1 when some
+// lines were rejected (the others are still enqueued), 2 for usage or configuration errors or an
+// unreachable Redis.
+package enqueuecmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+
+	"golang.org/x/term"
+
+	"github.com/cipurge/cipurge/internal/config"
+	"github.com/cipurge/cipurge/pkg/normalize"
+	"github.com/cipurge/cipurge/pkg/tasks"
+)
+
+// Main runs the command and returns its exit status, having printed any error to stderr.
+func Main(ctx context.Context, args []string, environ []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return report(Run(ctx, args, environ, stdin, stdout, stderr), stderr)
+}
+
+// ExitCode returns the exit status that err stands for (0 for nil).
+func ExitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var e *exitError
+	if errors.As(err, &e) {
+		return e.code
+	}
+	return 1
+}
+
+// exitError carries an exit status and what to say.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+func usage(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+// report prints err (if it has words) and returns the exit status.
+func report(err error, stderr io.Writer) int {
+	if err != nil && err.Error() != "" {
+		fmt.Fprintln(stderr, "enqueue:", err)
+	}
+	return ExitCode(err)
+}
+
+const usageText = `usage:
+  enqueue [flags] URL...
+  enqueue [flags] -f FILE              one URL a line; "-" reads standard input;
+                                       blank lines and lines starting with # are skipped
+  enqueue --all --confirm=TOKEN [--reason TEXT]
+                                       flush EVERY cached image (scope "all"); TOKEN is your
+                                       CLOUDIMAGE_TOKEN value
+  enqueue status [--json] [URL...]     backlog, dead letters, send rate, time to drain;
+                                       with URLs: when each was requested, sent, confirmed
+  enqueue dlq ls [--queue Q] [--limit N] [--json]
+  enqueue dlq replay (ID... | --all) [--queue Q]
+  enqueue dlq rm (ID... | --all) [--queue Q]
+
+Configuration comes from the environment (REDIS_URL, CLOUDIMAGE_TOKEN, ...): see the README.
+
+flags:
+`
+
+// Run is the whole program. Its error carries the exit status (ExitCode).
+func Run(ctx context.Context, args []string, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "status":
+			return runStatus(ctx, args[1:], environ, stdout, stderr)
+		case "dlq":
+			return runDLQ(ctx, args[1:], environ, stdout, stderr)
+		}
+	}
+	fs := flag.NewFlagSet("enqueue", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		file       = fs.String("f", "", "read URLs from `FILE`, one a line (- is standard input)")
+		dryRun     = fs.Bool("dry-run", false, "print the canonical key of each accepted input, exactly as it would be sent; enqueue nothing")
+		bulk       = fs.Bool("bulk", false, "mass re-ingest: enqueue ready-made requests on the low-priority bulk queue")
+		asJSON     = fs.Bool("json", false, "print the summary as JSON on standard output")
+		src        = fs.String("source", "", "free-text source or reason recorded with the requests (shown in asynqmon)")
+		noProgress = fs.Bool("no-progress", false, "no progress line, even on a terminal")
+		all        = fs.Bool("all", false, "request a flush of EVERY cached image (scope all); needs --confirm")
+		confirm    = fs.String("confirm", "", "confirm --all with your CLOUDIMAGE_TOKEN `value`")
+		reason     = fs.String("reason", "", "with --all: why (recorded with the request)")
+	)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return &exitError{code: 2}
+	}
+	urls := fs.Args()
+	switch {
+	case *all && (len(urls) > 0 || *file != "" || *bulk || *dryRun):
+		return usage("--all flushes everything and takes no URLs, -f, --bulk or --dry-run")
+	case !*all && *confirm != "":
+		return usage("--confirm only goes with --all")
+	case !*all && *file == "" && len(urls) == 0:
+		fs.Usage()
+		return usage("nothing to enqueue: give URLs as arguments or a file with -f")
+	case *file != "" && len(urls) > 0:
+		return usage("give URLs as arguments or with -f, not both")
+	}
+
+	cfg, err := config.Load(environ)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if *all {
+		return runFlushAll(ctx, cfg, *confirm, *reason, stdout)
+	}
+	norm, err := cfg.Normalizer()
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+
+	var in source = &argSource{args: urls}
+	progress := false
+	if *file != "" {
+		r := stdin
+		if *file != "-" {
+			f, err := os.Open(*file)
+			if err != nil {
+				return usage("%v", err)
+			}
+			defer f.Close()
+			r = f
+		}
+		in = newLineReader(r, normalize.MaxInputLen)
+		progress = !*noProgress && isTerminal(stderr)
+	}
+
+	var prod *tasks.Producer
+	if !*dryRun {
+		rdb, err := cfg.RedisClient()
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		defer rdb.Close()
+		if err := cfg.Ping(ctx, rdb); err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("%w; nothing was enqueued", err)}
+		}
+		prod = tasks.NewProducer(rdb, norm, tasks.WithMaxRetry(cfg.Purge.MaxRetry), tasks.WithBatchSize(cfg.Purge.BatchSize))
+	}
+	msgs := newPrinter(stderr)
+	defer msgs.flush()
+	o := ingestOptions{dryRun: *dryRun, bulk: *bulk, source: *src, senders: 4, batch: 500, progress: progress, json: *asJSON}
+	if *bulk {
+		o.senders, o.batch = 16, 20*cfg.Purge.BatchSize
+	}
+	sum, err := ingest(ctx, in, norm, prod, o, stdout, msgs)
+	if sum != nil {
+		if err != nil {
+			sum.Error = err.Error()
+		}
+		printSummary(sum, *asJSON, stdout, msgs)
+	}
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("%w; %d URLs were enqueued before it stopped: run the same command again (URLs still pending are not queued twice)", err, sumEnqueued(sum))}
+	}
+	if sum.Rejected > 0 {
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+func sumEnqueued(s *summary) int64 {
+	if s == nil {
+		return 0
+	}
+	return s.Enqueued
+}
+
+func printSummary(s *summary, asJSON bool, stdout io.Writer, msgs *printer) {
+	if asJSON {
+		b, _ := json.MarshalIndent(s, "", "  ")
+		fmt.Fprintln(stdout, string(b))
+		return
+	}
+	if s.Mode == "dry-run" {
+		msgs.printf("dry run: %s lines, %s accepted (%s distinct), %s duplicates, %s rejected, %s skipped; nothing was enqueued\n",
+			group(s.Lines), group(s.Accepted), group(s.Accepted-s.Duplicates), group(s.Duplicates), group(s.Rejected), group(s.Skipped))
+		return
+	}
+	extra := ""
+	if s.Mode == "bulk" {
+		extra = fmt.Sprintf(" in %s bulk requests", group(s.Tasks))
+	}
+	msgs.printf("%s lines: %s enqueued%s, %s already pending, %s duplicates in the input, %s rejected, %s skipped (%.1fs)\n",
+		group(s.Lines), group(s.Enqueued), extra, group(s.AlreadyPending), group(s.Duplicates), group(s.Rejected), group(s.Skipped), s.Seconds)
+}
+
+func runFlushAll(ctx context.Context, cfg *config.Config, confirm, reason string, stdout io.Writer) error {
+	if confirm == "" || confirm != cfg.Cloudimage.Token {
+		msg := "flush-all refused: " + tasks.FlushAllCost + ". Nothing was sent. If you really mean it, run: enqueue --all --confirm=<your CLOUDIMAGE_TOKEN value>"
+		if confirm != "" {
+			msg = "flush-all refused: --confirm does not match CLOUDIMAGE_TOKEN. Nothing was sent. " + tasks.FlushAllCost
+		}
+		if cfg.Cloudimage.Token == "" {
+			msg = "flush-all refused: CLOUDIMAGE_TOKEN is not set, so there is nothing to confirm against. Nothing was sent."
+		}
+		return &exitError{code: 2, err: errors.New(msg)}
+	}
+	norm, err := cfg.Normalizer()
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	rdb, err := cfg.RedisClient()
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	defer rdb.Close()
+	if err := cfg.Ping(ctx, rdb); err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("%w; nothing was enqueued", err)}
+	}
+	prod := tasks.NewProducer(rdb, norm, tasks.WithMaxRetry(cfg.Purge.MaxRetry))
+	who := "unknown"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	if h, err := os.Hostname(); err == nil {
+		who += "@" + h
+	}
+	if err := prod.RequestFlushAll(ctx, cfg.Cloudimage.Token, confirm, cfg.Purge.AllCooldown, who, reason); err != nil {
+		var refused *tasks.FlushRefusedError
+		if errors.As(err, &refused) {
+			return &exitError{code: 2, err: err}
+		}
+		return &exitError{code: 2, err: fmt.Errorf("%w; nothing was enqueued", err)}
+	}
+	fmt.Fprintf(stdout, "flush-all requested (task %s on queue %s): a worker will send it once. Every pending URL request made before it is covered by it.\n", tasks.TaskIDAll, tasks.QueueAll)
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

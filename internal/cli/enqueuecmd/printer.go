@@ -1,0 +1,109 @@
+package enqueuecmd
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// printer writes messages to stderr: rejections as they happen, and on a terminal a progress
+// line that the messages do not garble.
+type printer struct {
+	mu      sync.Mutex
+	w       *bufio.Writer
+	bar     bool // a progress line is on screen
+	barText string
+}
+
+func newPrinter(w io.Writer) *printer { return &printer{w: bufio.NewWriterSize(w, 32<<10)} }
+
+func (p *printer) reject(r rejection) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar {
+		p.w.WriteString("\r\033[K")
+	}
+	fmt.Fprintf(p.w, "line %d: %s\n", r.Line, r.Reason)
+	if p.bar {
+		p.w.WriteString(p.barText)
+		p.w.Flush()
+	}
+}
+
+func (p *printer) printf(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, format, args...)
+	p.w.Flush()
+}
+
+func (p *printer) flush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.w.Flush()
+}
+
+// progress draws a progress line (lines read, rate, rejected so far) until the returned stop is
+// called, which erases it.
+func (p *printer) progress(c *counts, start time.Time) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	draw := func() {
+		lines := c.Lines.Load()
+		secs := time.Since(start).Seconds()
+		rate := 0.0
+		if secs > 0 {
+			rate = float64(lines) / secs
+		}
+		p.mu.Lock()
+		p.bar = true
+		p.barText = fmt.Sprintf("%s lines  %s lines/s  enqueued %s  rejected %s  %s",
+			group(lines), group(int64(rate)), group(c.Enqueued.Load()+c.AlreadyPending.Load()), group(c.Rejected.Load()),
+			time.Since(start).Round(time.Second))
+		p.w.WriteString("\r\033[K" + p.barText)
+		p.w.Flush()
+		p.mu.Unlock()
+	}
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				draw()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		p.mu.Lock()
+		if p.bar {
+			p.w.WriteString("\r\033[K")
+			p.bar = false
+		}
+		p.w.Flush()
+		p.mu.Unlock()
+	}
+}
+
+// group writes n with thousands separators.
+func group(n int64) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return s
+	}
+	out := make([]byte, 0, len(s)+len(s)/3)
+	for i, ch := range []byte(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, ch)
+	}
+	return string(out)
+}

@@ -1,0 +1,160 @@
+// Package workercmd is the worker command. cmd/worker is its main; tests call Run directly.
+//
+// The worker sends the invalidations that producers queue in Redis to the Cloudimage API:
+// coalesced into requests of at most 15 URLs, under a rate limit shared by every worker, with
+// retries, a dead-letter queue, and an HTTP server for the asynqmon UI, metrics, health and intake.
+//
+// Configuration is read from the environment; see the README's configuration table. With no
+// CLOUDIMAGE_API_KEY it refuses to start unless CLOUDIMAGE_SANDBOX=true, which sends every request
+// to a built-in sandbox API that answers like Cloudimage and sends nothing anywhere.
+package workercmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+
+	"github.com/cipurge/cipurge/internal/config"
+	"github.com/cipurge/cipurge/internal/httpserver"
+	"github.com/cipurge/cipurge/internal/sandbox"
+	"github.com/cipurge/cipurge/internal/version"
+	"github.com/cipurge/cipurge/internal/worker"
+	"github.com/cipurge/cipurge/pkg/apiclient"
+	"github.com/cipurge/cipurge/pkg/tasks"
+)
+
+// Main runs the worker and returns its exit status, having printed any error to stderr.
+func Main(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) int {
+	err := Run(ctx, args, environ, stdout, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "worker:", err)
+	}
+	return ExitCode(err)
+}
+
+// usageError marks configuration and usage errors: exit status 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// ExitCode returns the exit status err stands for: 0 for nil, 2 for configuration and usage
+// errors (and an unreachable Redis), 1 otherwise.
+func ExitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var u *usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
+
+// Run is the whole program: it returns when ctx is done (SIGTERM, SIGINT) after a graceful
+// shutdown, or at once with a *usageError when the configuration is wrong or Redis is unreachable.
+func Run(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "--help", "help":
+			fmt.Fprintln(stdout, "usage: worker\n\nRuns the purge worker. Configuration comes from the environment: see the README.")
+			return nil
+		case "-version", "--version", "version":
+			fmt.Fprintln(stdout, "cipurge worker", version.Version)
+			return nil
+		}
+		return &usageError{fmt.Errorf("unexpected argument %q: the worker takes no arguments, only environment variables (see --help)", args[0])}
+	}
+	cfg, err := config.Load(environ)
+	if err != nil {
+		return &usageError{err}
+	}
+	if err := cfg.ValidateAPI(); err != nil {
+		return &usageError{err}
+	}
+	if _, err := cfg.Normalizer(); err != nil && cfg.HTTP.IntakeToken != "" {
+		return &usageError{err}
+	}
+	log := cfg.Logger(stderr)
+	defer func() { _ = log.Sync() }()
+
+	rdb, err := cfg.RedisClient()
+	if err != nil {
+		return &usageError{err}
+	}
+	defer rdb.Close()
+	if err := cfg.Ping(ctx, rdb); err != nil {
+		return &usageError{err}
+	}
+
+	api, stopSandbox, err := newAPI(cfg, log)
+	if err != nil {
+		return &usageError{err}
+	}
+	defer stopSandbox()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := worker.NewMetrics(reg)
+	w := worker.New(cfg.Worker(), rdb, api, log, m)
+
+	srv, err := httpserver.New(httpserver.Options{
+		Config: cfg, Redis: rdb, Worker: w, Registry: reg, Log: log.Named("http"),
+	})
+	if err != nil {
+		return &usageError{err}
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return &usageError{fmt.Errorf("HTTP_ADDR=%s: %w", cfg.HTTP.Addr, err)}
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- hs.Serve(ln) }()
+	log.Info("http server listening", zap.String("addr", ln.Addr().String()),
+		zap.String("ui", "http://"+ln.Addr().String()+httpserver.UIPath), zap.Bool("ui_readonly", cfg.HTTP.UIReadOnly))
+	log.Info("connected", zap.String("redis", cfg.Where()), zap.Strings("queues", tasks.QueueNames()), zap.String("version", version.Version))
+
+	runErr := w.Run(ctx)
+
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(shutCtx)
+	if err := <-httpDone; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("http server", zap.Error(err))
+	}
+	return runErr
+}
+
+// newAPI returns the Cloudimage client: the real API with a key, or the built-in sandbox.
+func newAPI(cfg *config.Config, log *zap.Logger) (*apiclient.Client, func(), error) {
+	ci := cfg.Cloudimage
+	if !ci.Sandbox {
+		c, err := apiclient.New(ci.APIKey, apiclient.WithBaseURL(ci.APIURL), apiclient.WithLogger(log.Named("api")),
+			apiclient.WithUserAgent("cipurge/"+version.Version))
+		return c, func() {}, err
+	}
+	const sandboxKey = "sandbox"
+	sb, base, stop, err := sandbox.Start(sandbox.Options{Key: sandboxKey, StatusDelay: 3 * time.Second, Logger: log.Named("sandbox")})
+	if err != nil {
+		return nil, nil, fmt.Errorf("start the sandbox API: %w", err)
+	}
+	_ = sb
+	log.Warn("CLOUDIMAGE_SANDBOX=true: every request goes to the built-in sandbox API; nothing leaves this machine and no CDN cache is invalidated",
+		zap.String("sandbox_url", base))
+	c, err := apiclient.New(sandboxKey, apiclient.WithBaseURL(base), apiclient.WithLogger(log.Named("api")),
+		apiclient.WithUserAgent("cipurge/"+version.Version))
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return c, stop, nil
+}

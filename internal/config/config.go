@@ -1,0 +1,284 @@
+// Package config reads the product's environment variables (only cmd/* call it) into one struct,
+// validates them, and builds what they describe: the Redis connection, the normaliser, the logger.
+// Every error names the variable and says how to fix it.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/worker"
+	"github.com/cipurge/cipurge/pkg/apiclient"
+	"github.com/cipurge/cipurge/pkg/normalize"
+)
+
+// Redis is where the queues live.
+type Redis struct {
+	URL            string   `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
+	SentinelAddrs  []string `env:"REDIS_SENTINEL_ADDRS" envSeparator:","`
+	SentinelMaster string   `env:"REDIS_SENTINEL_MASTER"`
+	ClusterAddrs   []string `env:"REDIS_CLUSTER_ADDRS" envSeparator:","`
+	TLSCAFile      string   `env:"REDIS_TLS_CA_FILE"`
+}
+
+// Cloudimage is the API and the token's URL configuration.
+type Cloudimage struct {
+	APIURL       string   `env:"CLOUDIMAGE_API_URL" envDefault:"https://api.cloudimage.com"`
+	APIKey       string   `env:"CLOUDIMAGE_API_KEY"`
+	Sandbox      bool     `env:"CLOUDIMAGE_SANDBOX"`
+	Token        string   `env:"CLOUDIMAGE_TOKEN"`
+	Hosts        []string `env:"CLOUDIMAGE_HOSTS" envSeparator:","`
+	LegacyV7     bool     `env:"CLOUDIMAGE_LEGACY_V7"`
+	OriginPrefix string   `env:"CLOUDIMAGE_ORIGIN_PREFIX"`
+	Aliases      string   `env:"CLOUDIMAGE_ALIASES"`
+}
+
+// Purge is the pipeline's behaviour.
+type Purge struct {
+	Window       time.Duration `env:"PURGE_WINDOW" envDefault:"2s"`
+	MaxDelay     time.Duration `env:"PURGE_MAX_DELAY" envDefault:"10s"`
+	BatchSize    int           `env:"PURGE_BATCH_SIZE" envDefault:"15"`
+	Rate         float64       `env:"PURGE_RATE" envDefault:"10"`
+	Burst        int           `env:"PURGE_BURST" envDefault:"5"`
+	MaxRetry     int           `env:"PURGE_MAX_RETRY" envDefault:"10"`
+	Concurrency  int           `env:"PURGE_CONCURRENCY" envDefault:"10"`
+	AllCooldown  time.Duration `env:"PURGE_ALL_COOLDOWN" envDefault:"1h"`
+	HistoryTTL   time.Duration `env:"PURGE_HISTORY_TTL" envDefault:"168h"`
+	Confirm      bool          `env:"PURGE_CONFIRM" envDefault:"true"`
+	ConfirmDelay time.Duration `env:"PURGE_CONFIRM_DELAY" envDefault:"30s"`
+	Shutdown     time.Duration `env:"PURGE_SHUTDOWN_TIMEOUT" envDefault:"8s"`
+	RetryBase    time.Duration `env:"PURGE_RETRY_BASE" envDefault:"2s"`
+	BackoffBase  time.Duration `env:"PURGE_BACKOFF_BASE" envDefault:"1s"`
+	BackoffMax   time.Duration `env:"PURGE_BACKOFF_MAX" envDefault:"60s"`
+	AuthProbe    time.Duration `env:"PURGE_AUTH_PROBE" envDefault:"30s"`
+	ConfirmMax   time.Duration `env:"PURGE_CONFIRM_TIMEOUT" envDefault:"1h"`
+	MaxResends   int           `env:"PURGE_MAX_RESENDS" envDefault:"3"`
+}
+
+// Log is the logger's configuration.
+type Log struct {
+	Level  string `env:"LOG_LEVEL" envDefault:"info"`
+	Format string `env:"LOG_FORMAT" envDefault:"json"`
+}
+
+// HTTP is the worker's HTTP server: asynqmon, metrics, health and the intake API.
+type HTTP struct {
+	Addr           string `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	UIReadOnly     bool   `env:"UI_READONLY" envDefault:"true"`
+	UIUser         string `env:"UI_USER" envDefault:"admin"`
+	UIPassword     string `env:"UI_PASSWORD"`
+	IntakeToken    string `env:"INTAKE_TOKEN"`
+	IntakeMaxBytes int64  `env:"INTAKE_MAX_BYTES" envDefault:"1048576"`
+	IntakeMaxURLs  int    `env:"INTAKE_MAX_URLS" envDefault:"1000"`
+}
+
+// Config is every variable the commands read.
+type Config struct {
+	Redis      Redis
+	Cloudimage Cloudimage
+	Purge      Purge
+	Log        Log
+	HTTP       HTTP
+}
+
+// Load reads the configuration from environ (os.Environ's "KEY=value" form) and validates what
+// both commands need. Errors name the variable and the fix.
+func Load(environ []string) (*Config, error) {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	var c Config
+	if err := env.ParseWithOptions(&c, env.Options{Environment: m}); err != nil {
+		return nil, explain(err, reflect.TypeOf(c))
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) validate() error {
+	p := c.Purge
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if p.Window < 100*time.Millisecond {
+		bad("PURGE_WINDOW=%s is too short: use at least 100ms (default 2s)", p.Window)
+	}
+	if p.MaxDelay < p.Window {
+		bad("PURGE_MAX_DELAY=%s is shorter than PURGE_WINDOW=%s: make it at least the window (default 10s)", p.MaxDelay, p.Window)
+	}
+	if p.BatchSize < 1 || p.BatchSize > apiclient.MaxURLsPerRequest {
+		bad("PURGE_BATCH_SIZE=%d is out of range: use 1 to %d (the API's cap)", p.BatchSize, apiclient.MaxURLsPerRequest)
+	}
+	if p.Rate < 0 {
+		bad("PURGE_RATE=%g is negative: use requests per second, e.g. 10 (0 means no limit)", p.Rate)
+	}
+	if p.Burst < 1 {
+		bad("PURGE_BURST=%d is out of range: use 1 or more", p.Burst)
+	}
+	if p.MaxRetry < 0 || p.MaxRetry > 100 {
+		bad("PURGE_MAX_RETRY=%d is out of range: use 0 to 100", p.MaxRetry)
+	}
+	if p.Concurrency < 1 || p.Concurrency > 1000 {
+		bad("PURGE_CONCURRENCY=%d is out of range: use 1 to 1000", p.Concurrency)
+	}
+	if p.AllCooldown < 0 {
+		bad("PURGE_ALL_COOLDOWN=%s is negative: use a duration like 1h", p.AllCooldown)
+	}
+	if p.HistoryTTL < time.Minute {
+		bad("PURGE_HISTORY_TTL=%s is too short: use at least 1m (default 168h)", p.HistoryTTL)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"PURGE_RETRY_BASE", p.RetryBase}, {"PURGE_BACKOFF_BASE", p.BackoffBase}, {"PURGE_BACKOFF_MAX", p.BackoffMax},
+		{"PURGE_AUTH_PROBE", p.AuthProbe}, {"PURGE_CONFIRM_TIMEOUT", p.ConfirmMax}, {"PURGE_CONFIRM_DELAY", p.ConfirmDelay}} {
+		if d.v < 10*time.Millisecond {
+			bad("%s=%s is too short: use a duration like 1s", d.name, d.v)
+		}
+	}
+	if p.BackoffMax < p.BackoffBase {
+		bad("PURGE_BACKOFF_MAX=%s is shorter than PURGE_BACKOFF_BASE=%s", p.BackoffMax, p.BackoffBase)
+	}
+	if p.MaxResends < 0 || p.MaxResends > 100 {
+		bad("PURGE_MAX_RESENDS=%d is out of range: use 0 to 100", p.MaxResends)
+	}
+	if p.Shutdown < time.Second {
+		bad("PURGE_SHUTDOWN_TIMEOUT=%s is too short: use at least 1s (default 8s)", p.Shutdown)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("LOG_LEVEL=%q is not a level: use debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "console":
+	default:
+		bad("LOG_FORMAT=%q is not a format: use json or console", c.Log.Format)
+	}
+	r := c.Redis
+	if len(r.SentinelAddrs) > 0 && r.SentinelMaster == "" {
+		bad("REDIS_SENTINEL_ADDRS is set but REDIS_SENTINEL_MASTER is empty: set it to the master's name, e.g. mymaster")
+	}
+	if len(r.SentinelAddrs) > 0 && len(r.ClusterAddrs) > 0 {
+		bad("REDIS_SENTINEL_ADDRS and REDIS_CLUSTER_ADDRS are both set: use one")
+	}
+	if c.HTTP.IntakeMaxBytes < 1024 {
+		bad("INTAKE_MAX_BYTES=%d is too small: use at least 1024", c.HTTP.IntakeMaxBytes)
+	}
+	if c.HTTP.IntakeMaxURLs < 1 {
+		bad("INTAKE_MAX_URLS=%d is out of range: use 1 or more", c.HTTP.IntakeMaxURLs)
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateAPI checks what a worker needs to send: a key, or the sandbox.
+func (c *Config) ValidateAPI() error {
+	ci := c.Cloudimage
+	switch {
+	case ci.Sandbox && ci.APIKey != "":
+		return errors.New("CLOUDIMAGE_SANDBOX=true and CLOUDIMAGE_API_KEY are both set: unset CLOUDIMAGE_API_KEY to use the sandbox, or CLOUDIMAGE_SANDBOX to use the real API")
+	case !ci.Sandbox && ci.APIKey == "":
+		return errors.New("CLOUDIMAGE_API_KEY is empty: set it to the key from the Cloudimage console (Invalidation), or set CLOUDIMAGE_SANDBOX=true to try the product against the built-in sandbox API, which sends nothing anywhere")
+	}
+	return nil
+}
+
+// Normalizer builds the URL normaliser from the CLOUDIMAGE_* variables.
+func (c *Config) Normalizer() (*normalize.Normalizer, error) {
+	ci := c.Cloudimage
+	aliases, err := normalize.ParseAliases(ci.Aliases)
+	if err != nil {
+		return nil, fmt.Errorf("CLOUDIMAGE_ALIASES: %w", err)
+	}
+	return normalize.New(normalize.Config{
+		Token: ci.Token, Hosts: ci.Hosts, LegacyV7: ci.LegacyV7, OriginPrefix: ci.OriginPrefix, Aliases: aliases,
+	})
+}
+
+// Worker returns the worker's configuration.
+func (c *Config) Worker() worker.Config {
+	p := c.Purge
+	return worker.Config{
+		Token: c.Cloudimage.Token, Window: p.Window, MaxDelay: p.MaxDelay, BatchSize: p.BatchSize,
+		Limit: store.Limit{Rate: p.Rate, Burst: p.Burst}, MaxRetry: p.MaxRetry, Concurrency: p.Concurrency,
+		AllCooldown: p.AllCooldown, HistoryTTL: p.HistoryTTL, Confirm: p.Confirm, ConfirmDelay: p.ConfirmDelay,
+		ShutdownTimeout: p.Shutdown, RetryBase: p.RetryBase, BackoffBase: p.BackoffBase, BackoffMax: p.BackoffMax,
+		AuthProbe: p.AuthProbe, ConfirmTimeout: p.ConfirmMax, MaxResends: resends(p.MaxResends),
+	}
+}
+
+// explain rewrites caarlos0/env errors so that they name the variable, not the Go field.
+func explain(err error, t reflect.Type) error {
+	vars := map[string]string{}
+	var walk func(reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Time{}) {
+				walk(f.Type)
+				continue
+			}
+			if name := f.Tag.Get("env"); name != "" {
+				vars[f.Name] = name
+			}
+		}
+	}
+	walk(t)
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return err
+	}
+	var out []error
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			name := vars[pe.Name]
+			hint := ""
+			switch pe.Type.Kind() {
+			case reflect.Int64:
+				if pe.Type == reflect.TypeOf(time.Duration(0)) {
+					hint = ": use a duration like 500ms, 2s, 1h"
+				} else {
+					hint = ": use a whole number"
+				}
+			case reflect.Int:
+				hint = ": use a whole number"
+			case reflect.Float64:
+				hint = ": use a number, e.g. 10 or 2.5"
+			case reflect.Bool:
+				hint = ": use true or false"
+			}
+			out = append(out, fmt.Errorf("%s: %v%s", name, unquoteCause(pe.Err), hint))
+			continue
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
+// unquoteCause shortens strconv's "strconv.ParseInt: parsing "x": invalid syntax" to its point.
+func unquoteCause(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, "parsing "); i >= 0 {
+		s = s[i:]
+	}
+	return s
+}
+
+// resends maps PURGE_MAX_RESENDS=0 ("never resend") to the worker's "none" (-1).
+func resends(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}

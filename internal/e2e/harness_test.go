@@ -1,0 +1,220 @@
+// Package e2e runs the product the way a user does: the enqueue and worker commands (their Run
+// functions, in this process) on a private redis-server, against the sandbox API.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cipurge/cipurge/internal/cli/enqueuecmd"
+	"github.com/cipurge/cipurge/internal/cli/workercmd"
+	"github.com/cipurge/cipurge/internal/sandbox"
+	"github.com/cipurge/cipurge/internal/testredis"
+)
+
+// testKey is the API key the tests use; the secrets test searches for it everywhere.
+const testKey = "ci-test-key-7f3a9c2e5b1d"
+
+type harness struct {
+	t     *testing.T
+	redis *testredis.Server
+	rdb   *redis.Client
+	sb    *sandbox.Server
+	sbURL string
+	env   map[string]string
+}
+
+// newHarness starts a Redis and a sandbox, with an environment tuned for fast tests: short
+// windows and backoffs, no rate limit, no confirmation, unless extra says otherwise.
+func newHarness(t *testing.T, extra ...string) *harness {
+	t.Helper()
+	r := testredis.Start(t)
+	sb, url, stop, err := sandbox.Start(sandbox.Options{Key: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	h := &harness{t: t, redis: r, rdb: r.Client(), sb: sb, sbURL: url, env: map[string]string{
+		"REDIS_URL":              r.URL(),
+		"CLOUDIMAGE_API_URL":     url,
+		"CLOUDIMAGE_API_KEY":     testKey,
+		"CLOUDIMAGE_TOKEN":       "demo",
+		"PURGE_WINDOW":           "200ms",
+		"PURGE_MAX_DELAY":        "1s",
+		"PURGE_RATE":             "0",
+		"PURGE_CONFIRM":          "false",
+		"PURGE_RETRY_BASE":       "50ms",
+		"PURGE_BACKOFF_BASE":     "50ms",
+		"PURGE_BACKOFF_MAX":      "500ms",
+		"PURGE_AUTH_PROBE":       "200ms",
+		"PURGE_SHUTDOWN_TIMEOUT": "2s",
+		"HTTP_ADDR":              "127.0.0.1:0",
+		"LOG_LEVEL":              "debug",
+	}}
+	h.set(extra...)
+	return h
+}
+
+// set changes the environment: "KEY=value" pairs.
+func (h *harness) set(kv ...string) {
+	for _, s := range kv {
+		k, v, _ := strings.Cut(s, "=")
+		h.env[k] = v
+	}
+}
+
+func (h *harness) environ(extra ...string) []string {
+	m := make(map[string]string, len(h.env))
+	for k, v := range h.env {
+		m[k] = v
+	}
+	for _, s := range extra {
+		k, v, _ := strings.Cut(s, "=")
+		m[k] = v
+	}
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers (the worker's logger).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// runningWorker is a worker started by startWorker.
+type runningWorker struct {
+	cancel context.CancelFunc
+	done   chan error
+	logs   *syncBuffer
+}
+
+// stop asks the worker to shut down (as SIGTERM does) and returns Run's error.
+func (w *runningWorker) stop(t *testing.T) error {
+	t.Helper()
+	w.cancel()
+	select {
+	case err := <-w.done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("worker did not stop within 30s")
+		return nil
+	}
+}
+
+// startWorker runs workercmd.Run with the harness environment plus extra.
+func (h *harness) startWorker(extra ...string) *runningWorker {
+	h.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &runningWorker{cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
+	env := h.environ(extra...)
+	go func() { w.done <- workercmd.Run(ctx, nil, env, io.Discard, w.logs) }()
+	h.t.Cleanup(func() {
+		cancel()
+		select {
+		case <-w.done:
+		case <-time.After(30 * time.Second):
+		}
+		if h.t.Failed() {
+			h.t.Logf("worker logs:\n%s", tail(w.logs.String(), 60))
+		}
+	})
+	return w
+}
+
+// enqueue runs the enqueue command and returns its exit status and output.
+func (h *harness) enqueue(stdin string, args ...string) (code int, stdout, stderr string) {
+	h.t.Helper()
+	var out, errb bytes.Buffer
+	err := enqueuecmd.Run(context.Background(), args, h.environ(), strings.NewReader(stdin), &out, &errb)
+	code = enqueuecmd.ExitCode(err)
+	if err != nil && err.Error() != "" {
+		errb.WriteString("enqueue: " + err.Error() + "\n")
+	}
+	return code, out.String(), errb.String()
+}
+
+func (h *harness) inspector() *asynq.Inspector { return asynq.NewInspectorFromRedisClient(h.rdb) }
+
+// archived lists the dead letters of queue.
+func (h *harness) archived(queue string) []*asynq.TaskInfo {
+	h.t.Helper()
+	ts, err := h.inspector().ListArchivedTasks(queue)
+	if err != nil && !strings.Contains(err.Error(), "not found") {
+		h.t.Fatal(err)
+	}
+	return ts
+}
+
+// waitFor polls cond until it holds or timeout passes (then the test fails with msg).
+func waitFor(t *testing.T, timeout time.Duration, msg string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for: %s", timeout, msg)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// urls returns n distinct image URLs on the origin img.example.com.
+func urls(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = "https://img.example.com/" + prefix + "/" + strconv.Itoa(i) + ".jpg"
+	}
+	return out
+}
+
+// invalidatedAll reports whether every url was accepted by the sandbox at least once.
+func invalidatedAll(sb *sandbox.Server, us []string) bool {
+	for _, u := range us {
+		if sb.URLCount(u) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func tail(s string, lines int) string {
+	parts := strings.Split(s, "\n")
+	if len(parts) > lines {
+		parts = parts[len(parts)-lines:]
+	}
+	return strings.Join(parts, "\n")
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+var _ = fmt.Sprint

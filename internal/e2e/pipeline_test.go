@@ -1,0 +1,483 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/pkg/tasks"
+)
+
+// TestEnqueueAndDrain is the README's flow: URLs in through the CLI, out through the worker, in
+// requests of at most 15 URLs, each URL once.
+func TestEnqueueAndDrain(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	in := urls("drain", 40)
+	code, _, stderr := h.enqueue("", in...)
+	if code != 0 {
+		t.Fatalf("enqueue exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "40 enqueued") {
+		t.Errorf("summary does not say 40 enqueued: %s", stderr)
+	}
+	h.startWorker()
+	waitFor(t, 20*time.Second, "all 40 URLs invalidated", func() bool { return invalidatedAll(h.sb, in) })
+	acc := h.sb.Accepted()
+	if len(acc) != 3 {
+		t.Errorf("40 URLs went out in %d requests, want 3 (15+15+10)", len(acc))
+	}
+	for _, r := range acc {
+		if len(r.URLs) > 15 {
+			t.Errorf("a request carried %d URLs, more than 15", len(r.URLs))
+		}
+		if r.Scope != "original" {
+			t.Errorf("scope %q, want original", r.Scope)
+		}
+	}
+	for _, u := range in {
+		if n := h.sb.URLCount(u); n != 1 {
+			t.Errorf("%s sent %d times, want 1", u, n)
+		}
+	}
+}
+
+// TestDedupeWhilePending: a URL requested again (in any equivalent form) while its first request
+// waits is not queued twice, and is sent once.
+func TestDedupeWhilePending(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_WINDOW=1s", "PURGE_MAX_DELAY=2s")
+	u := "https://img.example.com/dedupe/a.jpg"
+	code, _, stderr := h.enqueue("", u)
+	if code != 0 || !strings.Contains(stderr, "1 enqueued") {
+		t.Fatalf("first enqueue: exit %d: %s", code, stderr)
+	}
+	code, _, stderr = h.enqueue("", u, "https://demo.cloudimg.io/img.example.com/dedupe/a.jpg?w=600", u)
+	if code != 0 {
+		t.Fatalf("second enqueue: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "0 enqueued") || !strings.Contains(stderr, "1 already pending") || !strings.Contains(stderr, "2 duplicates") {
+		t.Errorf("second enqueue summary: %s", stderr)
+	}
+	h.startWorker()
+	waitFor(t, 10*time.Second, "the URL invalidated", func() bool { return h.sb.URLCount(u) > 0 })
+	// Anything still to come would come within the max delay.
+	time.Sleep(2500 * time.Millisecond)
+	if n := h.sb.URLCount(u); n != 1 {
+		t.Errorf("sent %d times, want 1", n)
+	}
+}
+
+// TestSatisfiedRequestIsDropped: a request is satisfied by any invalidation of the same key sent
+// after it was requested; such a request is dropped and never sent again.
+func TestSatisfiedRequestIsDropped(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := "https://img.example.com/satisfied/a.jpg"
+	ctx := context.Background()
+	st := store.New(h.rdb)
+	// A bulk request made now, sitting in the queue...
+	reqAt, err := st.Now(ctx)
+	must(t, err)
+	task, err := tasks.NewURLsTask(tasks.URLs{URLs: []string{u}, RequestedAt: time.UnixMilli(reqAt), Origin: tasks.OriginBulk}, tasks.QueueBulk, 3)
+	must(t, err)
+	c := asynq.NewClientFromRedisClient(h.rdb)
+	_, err = c.Enqueue(task)
+	must(t, err)
+	// ...is covered by an invalidation of the same key sent after it.
+	must(t, st.Sent(ctx, []string{u}, reqAt, reqAt+5, "uuid-later", time.Hour))
+	w := h.startWorker()
+	waitFor(t, 10*time.Second, "the bulk queue drained", func() bool {
+		info, err := h.inspector().GetQueueInfo(tasks.QueueBulk)
+		return err == nil && info.Size == 0
+	})
+	_ = w
+	if n := h.sb.URLCount(u); n != 0 {
+		t.Errorf("a satisfied request was sent %d times", n)
+	}
+	tot, err := st.Totals(ctx)
+	must(t, err)
+	if tot.Dropped != 1 {
+		t.Errorf("dropped count %d, want 1", tot.Dropped)
+	}
+}
+
+// TestWindowCoalesces: requests arriving within the window go out together.
+func TestWindowCoalesces(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_WINDOW=1500ms", "PURGE_MAX_DELAY=5s")
+	h.startWorker()
+	in := urls("window", 9)
+	for i, u := range in {
+		if code, _, stderr := h.enqueue("", u); code != 0 {
+			t.Fatalf("enqueue %d: %s", i, stderr)
+		}
+	}
+	waitFor(t, 10*time.Second, "all 9 invalidated", func() bool { return invalidatedAll(h.sb, in) })
+	if acc := h.sb.Accepted(); len(acc) != 1 {
+		t.Errorf("9 URLs enqueued one by one within the window went out in %d requests, want 1", len(acc))
+	}
+}
+
+// TestBatchSizeCap: PURGE_BATCH_SIZE caps the URLs per request.
+func TestBatchSizeCap(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_BATCH_SIZE=4")
+	in := urls("cap", 10)
+	if code, _, stderr := h.enqueue("", in...); code != 0 {
+		t.Fatal(stderr)
+	}
+	h.startWorker()
+	waitFor(t, 10*time.Second, "all invalidated", func() bool { return invalidatedAll(h.sb, in) })
+	var sizes []int
+	for _, r := range h.sb.Accepted() {
+		sizes = append(sizes, len(r.URLs))
+	}
+	sort.Ints(sizes)
+	if fmt.Sprint(sizes) != "[2 4 4]" {
+		t.Errorf("request sizes %v, want [2 4 4]", sizes)
+	}
+}
+
+// TestSharedRateLimit: two workers together stay under PURGE_RATE + PURGE_BURST in every second.
+func TestSharedRateLimit(t *testing.T) {
+	t.Parallel()
+	const rate, burst = 4, 2
+	h := newHarness(t, fmt.Sprintf("PURGE_RATE=%d", rate), fmt.Sprintf("PURGE_BURST=%d", burst), "PURGE_BATCH_SIZE=1")
+	in := urls("rate", 14)
+	if code, _, stderr := h.enqueue("", in...); code != 0 {
+		t.Fatal(stderr)
+	}
+	h.startWorker()
+	h.startWorker()
+	waitFor(t, 30*time.Second, "all invalidated", func() bool { return invalidatedAll(h.sb, in) })
+	acc := h.sb.Accepted()
+	for i := range acc {
+		n := 0
+		for j := i; j < len(acc) && acc[j].At.Sub(acc[i].At) < time.Second; j++ {
+			n++
+		}
+		if n > rate+burst {
+			t.Fatalf("%d requests within one second from %s; the shared limit allows %d", n, acc[i].At.Format("15:04:05.000"), rate+burst)
+		}
+	}
+}
+
+// TestRateLimitedPausesEveryWorker: a 429 with Retry-After pauses every worker for that long and
+// is not counted as a failure.
+func TestRateLimitedPausesEveryWorker(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_BATCH_SIZE=1", "PURGE_MAX_RETRY=0")
+	h.sb.RateLimitFor(500*time.Millisecond, "2")
+	in := urls("ratelimited", 6)
+	if code, _, stderr := h.enqueue("", in...); code != 0 {
+		t.Fatal(stderr)
+	}
+	h.startWorker()
+	h.startWorker()
+	waitFor(t, 30*time.Second, "all invalidated after the pause", func() bool { return invalidatedAll(h.sb, in) })
+	var first429 time.Time
+	for _, r := range h.sb.Requests() {
+		if r.Code == 429 && first429.IsZero() {
+			first429 = r.At
+		}
+		if r.Code < 300 && !first429.IsZero() && r.At.Sub(first429) < 2*time.Second {
+			t.Errorf("a request was sent %s after a 429 with Retry-After: 2", r.At.Sub(first429))
+		}
+	}
+	if first429.IsZero() {
+		t.Fatal("the sandbox never answered 429")
+	}
+	// PURGE_MAX_RETRY=0: had the 429 counted as a failure, the task would be dead-lettered.
+	if dl := h.archived(tasks.QueueInteractive); len(dl) != 0 {
+		t.Errorf("%d tasks dead-lettered after a 429: %s", len(dl), dl[0].LastErr)
+	}
+}
+
+// TestRetryThenSuccess: transient failures are retried until the request goes through.
+func TestRetryThenSuccess(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_MAX_RETRY=5")
+	h.sb.FailNext(2, 503)
+	u := "https://img.example.com/retry/a.jpg"
+	if code, _, stderr := h.enqueue("", u); code != 0 {
+		t.Fatal(stderr)
+	}
+	h.startWorker()
+	waitFor(t, 20*time.Second, "invalidated after two 503s", func() bool { return h.sb.URLCount(u) == 1 })
+	if n := len(h.sb.Requests()); n != 3 {
+		t.Errorf("%d requests, want 3 (two 503s, then success)", n)
+	}
+	if dl := h.archived(tasks.QueueInteractive); len(dl) != 0 {
+		t.Errorf("dead-lettered: %s", dl[0].LastErr)
+	}
+}
+
+// TestRetryExhaustedGoesToDLQ: after PURGE_MAX_RETRY retries the request is dead-lettered with
+// its URLs, its attempts and the last error in words.
+func TestRetryExhaustedGoesToDLQ(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_MAX_RETRY=2")
+	h.sb.FailFor(time.Hour, 500)
+	u := "https://img.example.com/exhausted/a.jpg"
+	if code, _, stderr := h.enqueue("", u); code != 0 {
+		t.Fatal(stderr)
+	}
+	h.startWorker()
+	var dl []*asynq.TaskInfo
+	waitFor(t, 30*time.Second, "the request dead-lettered", func() bool {
+		dl = h.archived(tasks.QueueInteractive)
+		return len(dl) == 1
+	})
+	if n := len(h.sb.Requests()); n != 3 {
+		t.Errorf("%d attempts, want 3 (1 + PURGE_MAX_RETRY=2)", n)
+	}
+	if !strings.Contains(dl[0].LastErr, "gave up after 3 attempts") || !strings.Contains(dl[0].LastErr, "500") {
+		t.Errorf("dead letter's error does not say what happened: %q", dl[0].LastErr)
+	}
+	// The operator's view.
+	code, out, stderr := h.enqueue("", "dlq", "ls")
+	if code != 0 || !strings.Contains(out, u) || !strings.Contains(out, "gave up after 3 attempts") {
+		t.Errorf("dlq ls (exit %d) does not show the URL and the error:\n%s%s", code, out, stderr)
+	}
+	// Replay after the outage: it goes through.
+	h.sb.ClearFaults()
+	code, out, stderr = h.enqueue("", "dlq", "replay", dl[0].ID)
+	if code != 0 {
+		t.Fatalf("dlq replay: exit %d: %s%s", code, out, stderr)
+	}
+	waitFor(t, 10*time.Second, "the replayed request invalidated", func() bool { return h.sb.URLCount(u) == 1 })
+}
+
+// TestBadRequestIsolatesTheBadURL: a 400 for a batch does not sink the good URLs with the bad one.
+func TestBadRequestIsolatesTheBadURL(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	in := urls("isolate", 15)
+	bad := in[6]
+	h.sb.RejectURL(bad)
+	if code, _, stderr := h.enqueue("", in...); code != 0 {
+		t.Fatal(stderr)
+	}
+	h.startWorker()
+	good := append(append([]string(nil), in[:6]...), in[7:]...)
+	waitFor(t, 20*time.Second, "the 14 good URLs invalidated", func() bool { return invalidatedAll(h.sb, good) })
+	var dl []*asynq.TaskInfo
+	waitFor(t, 10*time.Second, "the bad URL dead-lettered", func() bool {
+		dl = h.archived(tasks.QueueInteractive)
+		return len(dl) == 1
+	})
+	p, err := tasks.DecodeURLs(dl[0].Payload)
+	must(t, err)
+	if len(p.URLs) != 1 || p.URLs[0] != bad {
+		t.Errorf("dead letter holds %v, want only %s", p.URLs, bad)
+	}
+	if !strings.Contains(dl[0].LastErr, "400") {
+		t.Errorf("dead letter does not carry the API's answer: %q", dl[0].LastErr)
+	}
+	if n := h.sb.URLCount(bad); n != 0 {
+		t.Errorf("bad URL accepted %d times", n)
+	}
+}
+
+// TestUnauthorizedStopsAndRecovers: a 401 stops sending without burning retries or the DLQ, says
+// so once, and the backlog drains by itself when the key works again.
+func TestUnauthorizedStopsAndRecovers(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_MAX_RETRY=0", "PURGE_BATCH_SIZE=1")
+	h.sb.SetKey("another-key")
+	in := urls("auth", 5)
+	if code, _, stderr := h.enqueue("", in...); code != 0 {
+		t.Fatal(stderr)
+	}
+	w := h.startWorker()
+	waitFor(t, 10*time.Second, "a 401", func() bool {
+		for _, r := range h.sb.Requests() {
+			if r.Code == 401 {
+				return true
+			}
+		}
+		return false
+	})
+	// Let it try for a while: only probes go out, nothing is dead-lettered.
+	time.Sleep(time.Second)
+	n401 := 0
+	for _, r := range h.sb.Requests() {
+		if r.Code == 401 {
+			n401++
+		}
+	}
+	if n401 > 8 {
+		t.Errorf("%d requests with a rejected key in about a second; probes every 200ms allow about 6", n401)
+	}
+	if dl := h.archived(tasks.QueueInteractive); len(dl) != 0 {
+		t.Errorf("a rejected key burned %d tasks into the DLQ", len(dl))
+	}
+	if c := strings.Count(w.logs.String(), "Cloudimage rejected the API key: sending stopped"); c != 1 {
+		t.Errorf("the rejected key was logged %d times, want once", c)
+	}
+	h.sb.SetKey(testKey)
+	waitFor(t, 20*time.Second, "the backlog drained after the key works again", func() bool { return invalidatedAll(h.sb, in) })
+	if !strings.Contains(w.logs.String(), "accepts the API key again") {
+		t.Error("recovery was not logged")
+	}
+}
+
+// TestFlushAll: refused without confirmation (nothing enqueued), sent once with it, a second
+// request within the cooldown refused, and pending URL requests made before it are covered.
+func TestFlushAll(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_WINDOW=3s", "PURGE_MAX_DELAY=5s")
+	code, _, stderr := h.enqueue("", "--all")
+	if code != 2 || !strings.Contains(stderr, "refused") || !strings.Contains(stderr, "origin") {
+		t.Fatalf("unconfirmed --all: exit %d, want 2 with the cost explained: %s", code, stderr)
+	}
+	code, _, stderr = h.enqueue("", "--all", "--confirm=wrong")
+	if code != 2 {
+		t.Fatalf("wrongly confirmed --all: exit %d, want 2: %s", code, stderr)
+	}
+	if info, err := h.inspector().GetQueueInfo(tasks.QueueAll); err == nil && info.Size > 0 {
+		t.Fatalf("a refused flush-all enqueued %d tasks", info.Size)
+	}
+	// A URL request waiting for its window...
+	u := "https://img.example.com/flush/a.jpg"
+	if code, _, stderr := h.enqueue("", u); code != 0 {
+		t.Fatal(stderr)
+	}
+	// ...and a confirmed flush-all.
+	code, out, stderr := h.enqueue("", "--all", "--confirm=demo", "--reason", "test")
+	if code != 0 {
+		t.Fatalf("confirmed --all: exit %d: %s%s", code, out, stderr)
+	}
+	code, _, stderr = h.enqueue("", "--all", "--confirm=demo")
+	if code != 2 || !strings.Contains(stderr, "already pending") {
+		t.Errorf("second flush-all while one is pending: exit %d: %s", code, stderr)
+	}
+	h.startWorker()
+	waitFor(t, 10*time.Second, "the flush-all sent", func() bool {
+		for _, r := range h.sb.Accepted() {
+			if r.Scope == "all" {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(4 * time.Second) // past the URL's window
+	n := 0
+	for _, r := range h.sb.Accepted() {
+		if r.Scope == "all" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("flush-all sent %d times, want 1", n)
+	}
+	if c := h.sb.URLCount(u); c != 0 {
+		t.Errorf("a URL requested before the flush-all was still sent %d times", c)
+	}
+	code, _, stderr = h.enqueue("", "--all", "--confirm=demo")
+	if code != 2 || !strings.Contains(stderr, "PURGE_ALL_COOLDOWN") {
+		t.Errorf("flush-all within the cooldown: exit %d: %s", code, stderr)
+	}
+}
+
+// TestFlushAllWorkerRechecksConfirmation: a flush-all task whose confirmation does not match the
+// worker's token is dead-lettered, never sent.
+func TestFlushAllWorkerRechecksConfirmation(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	b, _ := json.Marshal(tasks.All{Confirm: "not-the-token", RequestedAt: time.Now()})
+	c := asynq.NewClientFromRedisClient(h.rdb)
+	_, err := c.Enqueue(asynq.NewTask(tasks.TypeAll, b, asynq.Queue(tasks.QueueAll), asynq.MaxRetry(3)))
+	must(t, err)
+	h.startWorker()
+	waitFor(t, 10*time.Second, "the forged flush-all dead-lettered", func() bool { return len(h.archived(tasks.QueueAll)) == 1 })
+	if n := h.sb.Stats().Requests; n != 0 {
+		t.Errorf("%d requests sent for a flush-all with a wrong confirmation", n)
+	}
+}
+
+// TestBulkYieldsToInteractive: a bulk re-ingest never delays an interactive invalidation behind it.
+func TestBulkYieldsToInteractive(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_RATE=5", "PURGE_BURST=1", "PURGE_WINDOW=100ms")
+	bulk := urls("bulk", 300) // 20 requests: 4 s at 5 requests/s
+	code, _, stderr := h.enqueue(strings.Join(bulk, "\n")+"\n", "--bulk", "-f", "-")
+	if code != 0 || !strings.Contains(stderr, "20 bulk requests") {
+		t.Fatalf("bulk enqueue: exit %d: %s", code, stderr)
+	}
+	h.startWorker()
+	waitFor(t, 10*time.Second, "bulk sending started", func() bool { return h.sb.Stats().Accepted >= 2 })
+	hot := "https://img.example.com/interactive/now.jpg"
+	if code, _, stderr := h.enqueue("", hot); code != 0 {
+		t.Fatal(stderr)
+	}
+	waitFor(t, 20*time.Second, "everything invalidated", func() bool { return invalidatedAll(h.sb, append(bulk, hot)) })
+	acc := h.sb.Accepted()
+	pos := -1
+	for i, r := range acc {
+		if len(r.URLs) == 1 && r.URLs[0] == hot {
+			pos = i
+		}
+	}
+	after := len(acc) - 1 - pos
+	// The interactive request waits for its window and at most the bulk requests already running
+	// (concurrency); it must not wait for the other bulk requests.
+	if after < 8 {
+		t.Errorf("the interactive request was sent as request %d of %d: only %d bulk requests came after it", pos+1, len(acc), after)
+	}
+}
+
+// TestGracefulShutdown: a worker stopped while requests are in flight loses nothing; the next
+// worker sends what it did not.
+func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_SHUTDOWN_TIMEOUT=1s", "PURGE_BATCH_SIZE=1", "PURGE_CONCURRENCY=2")
+	h.sb.SetLatency(700 * time.Millisecond)
+	in := urls("shutdown", 8)
+	if code, _, stderr := h.enqueue("", in...); code != 0 {
+		t.Fatal(stderr)
+	}
+	w := h.startWorker()
+	waitFor(t, 10*time.Second, "the first requests", func() bool { return h.sb.Stats().Requests >= 2 })
+	if err := w.stop(t); err != nil {
+		t.Fatalf("worker stopped with %v", err)
+	}
+	if invalidatedAll(h.sb, in) {
+		t.Fatal("everything was sent before the shutdown; the test proves nothing")
+	}
+	h.sb.SetLatency(0)
+	h.startWorker()
+	waitFor(t, 20*time.Second, "the next worker sent the rest", func() bool { return invalidatedAll(h.sb, in) })
+}
+
+// TestPoisonPayloadIsDeadLettered: a payload that cannot decode goes to the DLQ at once with its
+// reason, and the worker keeps processing the rest.
+func TestPoisonPayloadIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c := asynq.NewClientFromRedisClient(h.rdb)
+	_, err := c.Enqueue(asynq.NewTask(tasks.TypeURLs, []byte("{not json"), asynq.Queue(tasks.QueueInteractive), asynq.MaxRetry(25)))
+	must(t, err)
+	u := "https://img.example.com/poison/ok.jpg"
+	if code, _, stderr := h.enqueue("", u); code != 0 {
+		t.Fatal(stderr)
+	}
+	h.startWorker()
+	waitFor(t, 10*time.Second, "the good URL invalidated", func() bool { return h.sb.URLCount(u) == 1 })
+	var dl []*asynq.TaskInfo
+	waitFor(t, 10*time.Second, "the poison dead-lettered", func() bool {
+		dl = h.archived(tasks.QueueInteractive)
+		return len(dl) == 1
+	})
+	if dl[0].Retried != 0 || !strings.Contains(dl[0].LastErr, "bad task payload") {
+		t.Errorf("poison: retried %d, error %q; want no retry and the reason", dl[0].Retried, dl[0].LastErr)
+	}
+}

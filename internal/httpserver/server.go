@@ -1,0 +1,120 @@
+// Package httpserver is the worker's HTTP face: the asynqmon UI under /monitoring, Prometheus
+// metrics at /metrics, liveness at /healthz and readiness at /readyz.
+//
+// Access rules: the UI is read-only unless UI_READONLY=false; with UI_PASSWORD set, the UI and
+// its API need HTTP basic auth (UI_USER, default admin); listening on a non-loopback address
+// without UI_PASSWORD is refused at start.
+package httpserver
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/cipurge/cipurge/internal/config"
+	"github.com/cipurge/cipurge/internal/worker"
+)
+
+// UIPath is where the asynqmon UI is served.
+const UIPath = "/monitoring"
+
+// Options are what the server shows.
+type Options struct {
+	Config   *config.Config
+	Redis    redis.UniversalClient
+	Worker   *worker.Worker
+	Registry *prometheus.Registry
+	Log      *zap.Logger
+}
+
+// New returns the worker's HTTP handler, or an error when the access rules refuse the
+// configuration (a non-loopback HTTP_ADDR without UI_PASSWORD).
+func New(o Options) (http.Handler, error) {
+	h := o.Config.HTTP
+	if !isLoopback(h.Addr) && h.UIPassword == "" {
+		return nil, errors.New("HTTP_ADDR=" + h.Addr + " is not a loopback address and UI_PASSWORD is empty: " +
+			"the asynqmon UI would be open to the network. Set UI_PASSWORD (and UI_USER), or listen on 127.0.0.1")
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"alive": true})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		rd := o.Worker.Ready(ctx)
+		code := http.StatusOK
+		if !rd.Ready {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, rd)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
+
+	ui := asynqmon.New(asynqmon.Options{
+		RootPath:     UIPath,
+		RedisConnOpt: sharedConn{o.Redis},
+		ReadOnly:     h.UIReadOnly,
+	})
+	var uiHandler http.Handler = ui
+	if h.UIPassword != "" {
+		uiHandler = basicAuth(h.UIUser, h.UIPassword, ui)
+	}
+	mux.Handle(UIPath, uiHandler)
+	mux.Handle(UIPath+"/", uiHandler)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, UIPath+"/", http.StatusFound)
+	})
+	return mux, nil
+}
+
+// sharedConn hands asynqmon the worker's Redis client (Sentinel and Cluster included).
+type sharedConn struct{ rdb redis.UniversalClient }
+
+// MakeRedisClient implements asynq.RedisConnOpt.
+func (c sharedConn) MakeRedisClient() any { return c.rdb }
+
+var _ asynq.RedisConnOpt = sharedConn{}
+
+func basicAuth(user, pass string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, ok := r.BasicAuth()
+		uOK := subtle.ConstantTimeCompare([]byte(u), []byte(user)) == 1
+		pOK := subtle.ConstantTimeCompare([]byte(p), []byte(pass)) == 1
+		if !ok || !uOK || !pOK {
+			w.Header().Set("WWW-Authenticate", `Basic realm="cipurge", charset="UTF-8"`)
+			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

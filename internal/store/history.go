@@ -1,0 +1,135 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Record is what the history knows of one canonical URL.
+type Record struct {
+	Key         string
+	RequestedAt int64  // the request the last send covered (ms), 0 if never sent
+	SentAt      int64  // when that send was admitted (ms)
+	UUID        string // the invalidation's uuid at Cloudimage
+	State       string // sent, confirmed, failed, dead (dead-lettered)
+	Detail      string // with failed/dead: why
+}
+
+// History returns the record of key, if any within the history TTL.
+func (s *Store) History(ctx context.Context, key string) (Record, bool, error) {
+	m, err := s.rdb.HGetAll(ctx, HistoryKey(key)).Result()
+	if err != nil {
+		return Record{}, false, fmt.Errorf("history: %w", err)
+	}
+	if len(m) == 0 {
+		return Record{Key: key}, false, nil
+	}
+	atoi := func(k string) int64 { n, _ := strconv.ParseInt(m[k], 10, 64); return n }
+	return Record{Key: key, RequestedAt: atoi("req"), SentAt: atoi("sent"), UUID: m["uuid"], State: m["st"], Detail: m["why"]}, true, nil
+}
+
+// MarkState sets the state of urls whose last send was the invalidation uuid (a newer send
+// keeps its own state). An empty uuid marks them whatever their last send (dead letters).
+func (s *Store) MarkState(ctx context.Context, urls []string, uuid, state, detail string, ttl time.Duration) error {
+	if len(urls) == 0 {
+		return nil
+	}
+	keys := make([]string, len(urls))
+	for i, u := range urls {
+		keys[i] = HistoryKey(u)
+	}
+	err := markScript.Run(ctx, s.rdb, keys, uuid, state, detail, ttl.Milliseconds()).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("mark %s: %w", state, err)
+	}
+	return nil
+}
+
+var markScript = redis.NewScript(`
+for i = 1, #KEYS do
+  local cur = redis.call('HGET', KEYS[i], 'uuid')
+  if ARGV[1] == '' or cur == ARGV[1] then
+    redis.call('HSET', KEYS[i], 'st', ARGV[2], 'why', ARGV[3])
+    redis.call('PEXPIRE', KEYS[i], ARGV[4])
+  end
+end
+return 0
+`)
+
+// AllRecord is the state of flush-all (scope "all").
+type AllRecord struct {
+	RequestedAt int64 // the last accepted request (ms)
+	SentAt      int64 // the last flush-all the API accepted (ms); 0 if never
+	UUID        string
+}
+
+// AllState returns the flush-all record.
+func (s *Store) AllState(ctx context.Context) (AllRecord, error) {
+	m, err := s.rdb.HGetAll(ctx, KeyAll).Result()
+	if err != nil {
+		return AllRecord{}, fmt.Errorf("flush-all state: %w", err)
+	}
+	atoi := func(k string) int64 { n, _ := strconv.ParseInt(m[k], 10, 64); return n }
+	return AllRecord{RequestedAt: atoi("requested_at"), SentAt: atoi("sent_at"), UUID: m["uuid"]}, nil
+}
+
+// AllRequested records that a person requested a flush-all at the Redis time now, and returns it.
+func (s *Store) AllRequested(ctx context.Context) (int64, error) {
+	now, err := s.Now(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return now, s.rdb.HSet(ctx, KeyAll, "requested_at", now).Err()
+}
+
+// AllSent records a flush-all accepted by the API, admitted at sentAt, and drops every pending
+// URL request made before it (the flush covered them). It returns how many it dropped.
+func (s *Store) AllSent(ctx context.Context, sentAt int64, uuid string) (int64, error) {
+	n, err := allSentScript.Run(ctx, s.rdb, []string{KeyAll, KeyPending, KeySources, keyStats}, sentAt, uuid).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("record flush-all: %w", err)
+	}
+	return n, nil
+}
+
+var allSentScript = redis.NewScript(`
+redis.call('HSET', KEYS[1], 'sent_at', ARGV[1], 'uuid', ARGV[2])
+local m = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1])
+for i = 1, #m do
+  redis.call('ZREM', KEYS[2], m[i])
+  redis.call('HDEL', KEYS[3], m[i])
+end
+redis.call('HINCRBY', KEYS[4], 'dropped', #m)
+return #m
+`)
+
+// Lease takes or renews a lease named key for owner, for ttl. It reports whether owner holds it.
+func (s *Store) Lease(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	n, err := leaseScript.Run(ctx, s.rdb, []string{key}, owner, ttl.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("lease %s: %w", key, err)
+	}
+	return n == 1, nil
+}
+
+// Release gives up owner's lease on key, if owner holds it.
+func (s *Store) Release(ctx context.Context, key, owner string) error {
+	return releaseScript.Run(ctx, s.rdb, []string{key}, owner).Err()
+}
+
+var leaseScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]); return 1 end
+if not cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]); return 1 end
+return 0
+`)
+
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+`)

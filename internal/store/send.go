@@ -1,0 +1,292 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Priority says who may use the shared rate limit first.
+type Priority int
+
+// Priorities, highest first. While an interactive request waits for the limiter, lower
+// priorities yield, so a re-ingest of a million URLs never delays an interactive invalidation.
+const (
+	Interactive Priority = iota
+	Background           // bulk requests and status checks
+)
+
+// Limit is the shared rate limit: Rate API calls per second for every worker together, with
+// Burst calls allowed at once. Rate <= 0 means no limit (the sandbox benchmark).
+type Limit struct {
+	Rate  float64
+	Burst int
+}
+
+func (l Limit) emissionMS() float64 {
+	if l.Rate <= 0 {
+		return 0
+	}
+	return 1000 / l.Rate
+}
+
+// Verdict is the answer of Admit.
+type Verdict int
+
+// Verdicts.
+const (
+	Go        Verdict = iota // send now: the call was counted against the limit
+	Paused                   // every worker is paused (429, outage); wait Wait
+	Throttled                // the shared rate limit says wait Wait
+	Yield                    // an interactive request is waiting; background work waits Wait
+	Satisfied                // every URL was already invalidated after it was requested: send nothing
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case Go:
+		return "go"
+	case Paused:
+		return "paused"
+	case Throttled:
+		return "throttled"
+	case Yield:
+		return "yield"
+	case Satisfied:
+		return "satisfied"
+	}
+	return "verdict(" + strconv.Itoa(int(v)) + ")"
+}
+
+// Admission is what Admit decided.
+type Admission struct {
+	Verdict Verdict
+	Wait    time.Duration // with Paused, Throttled, Yield
+	Now     int64         // the Redis clock (ms) at the decision: a send that follows is after it
+	Dropped []bool        // per URL: already satisfied by a later invalidation or a flush-all
+	Reason  string        // with Paused: why every worker pauses
+}
+
+// Live returns the URLs that Admit did not drop.
+func (a *Admission) Live(urls []string) []string {
+	out := make([]string, 0, len(urls))
+	for i, u := range urls {
+		if i >= len(a.Dropped) || !a.Dropped[i] {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// Admit decides, in one round trip, whether a request for urls (requested at requestedAt, Redis
+// ms) may be sent now: URLs invalidated after requestedAt, or covered by a flush-all sent after it,
+// are dropped; then the shared pause, the priority rule and the GCRA rate limit apply, in that
+// order. A nil urls slice admits a call that names no URL (flush-all, a status check).
+func (s *Store) Admit(ctx context.Context, urls []string, requestedAt int64, prio Priority, lim Limit) (*Admission, error) {
+	keys := make([]string, 0, 4+len(urls))
+	keys = append(keys, KeyRate, KeyPause, KeyHot, KeyAll)
+	for _, u := range urls {
+		keys = append(keys, HistoryKey(u))
+	}
+	res, err := admitScript.Run(ctx, s.rdb, keys,
+		requestedAt, int(prio), lim.emissionMS(), max(lim.Burst, 1)).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("admit: %w", err)
+	}
+	if len(res) < 4 {
+		return nil, fmt.Errorf("admit: short reply %v", res)
+	}
+	code, _ := res[0].(int64)
+	wait, _ := res[1].(int64)
+	now, _ := res[2].(int64)
+	reason, _ := res[3].(string)
+	a := &Admission{Verdict: Verdict(code), Wait: time.Duration(wait) * time.Millisecond, Now: now, Reason: reason}
+	if len(urls) > 0 {
+		a.Dropped = make([]bool, len(urls))
+		for i := range urls {
+			if 4+i < len(res) {
+				d, _ := res[4+i].(int64)
+				a.Dropped[i] = d == 1
+			}
+		}
+	}
+	return a, nil
+}
+
+var admitScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local req = tonumber(ARGV[1])
+local prio = ARGV[2]
+local emission = tonumber(ARGV[3])
+local burst = tonumber(ARGV[4])
+local allsent = tonumber(redis.call('HGET', KEYS[4], 'sent_at') or '0')
+local drops = {}
+local live = 0
+for i = 5, #KEYS do
+  local s = tonumber(redis.call('HGET', KEYS[i], 'sent') or '0')
+  if s > req or allsent > req then drops[i - 4] = 1 else drops[i - 4] = 0; live = live + 1 end
+end
+local function reply(code, wait, reason)
+  local out = {code, wait, now, reason}
+  for i = 1, #drops do out[4 + i] = drops[i] end
+  return out
+end
+if #KEYS > 4 and live == 0 then return reply(4, 0, '') end
+local p = redis.call('PTTL', KEYS[2])
+if p > 0 then return reply(1, p, redis.call('GET', KEYS[2]) or '') end
+if prio ~= '0' then
+  local h = redis.call('PTTL', KEYS[3])
+  if h > 0 then return reply(3, math.min(h, 250), '') end
+end
+if emission > 0 then
+  local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if tat < now then tat = now end
+  local newtat = tat + emission
+  local allow = newtat - burst * emission
+  if allow > now then
+    local wait = math.ceil(allow - now)
+    if prio == '0' then redis.call('SET', KEYS[3], '1', 'PX', wait + 250) end
+    return reply(2, wait, '')
+  end
+  redis.call('SET', KEYS[1], tostring(newtat), 'PX', math.ceil(newtat - now) + 1000)
+end
+return reply(0, 0, '')
+`)
+
+// Sent records that urls, requested at requestedAt, were accepted by the API in the request uuid
+// that was admitted at sentAt. Every later Admit drops requests for these URLs made before sentAt.
+// It also resets the outage backoff and counts the call for the cluster-wide send rate.
+func (s *Store) Sent(ctx context.Context, urls []string, requestedAt, sentAt int64, uuid string, historyTTL time.Duration) error {
+	sec := sentAt / 1000
+	keys := make([]string, 0, 4+len(urls))
+	keys = append(keys, keyStats, keySentSecs+strconv.FormatInt(sec, 10), keyCallsSecs+strconv.FormatInt(sec, 10), KeyPauseRuns)
+	for _, u := range urls {
+		keys = append(keys, HistoryKey(u))
+	}
+	err := sentScript.Run(ctx, s.rdb, keys, requestedAt, sentAt, uuid, historyTTL.Milliseconds(), rateWindowS).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("record sent: %w", err)
+	}
+	return nil
+}
+
+var sentScript = redis.NewScript(`
+local n = #KEYS - 4
+for i = 5, #KEYS do
+  local cur = tonumber(redis.call('HGET', KEYS[i], 'sent') or '0')
+  if tonumber(ARGV[2]) > cur then
+    redis.call('HSET', KEYS[i], 'req', ARGV[1], 'sent', ARGV[2], 'uuid', ARGV[3], 'st', 'sent')
+  end
+  redis.call('PEXPIRE', KEYS[i], ARGV[4])
+end
+redis.call('INCRBY', KEYS[2], n)
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+redis.call('INCR', KEYS[3])
+redis.call('EXPIRE', KEYS[3], ARGV[5])
+redis.call('HINCRBY', KEYS[1], 'urls_sent', n)
+redis.call('HINCRBY', KEYS[1], 'calls', 1)
+redis.call('DEL', KEYS[4])
+return n
+`)
+
+// CountDropped adds n to the cluster-wide count of requests dropped as already satisfied.
+func (s *Store) CountDropped(ctx context.Context, n int) error {
+	if n == 0 {
+		return nil
+	}
+	return s.rdb.HIncrBy(ctx, keyStats, "dropped", int64(n)).Err()
+}
+
+// Pause makes every worker wait d before its next call (it only ever lengthens a pause), with
+// reason shown in logs, readiness and the status command.
+func (s *Store) Pause(ctx context.Context, reason string, d time.Duration) error {
+	return pauseScript.Run(ctx, s.rdb, []string{KeyPause}, reason, d.Milliseconds()).Err()
+}
+
+var pauseScript = redis.NewScript(`
+local cur = redis.call('PTTL', KEYS[1])
+if cur < tonumber(ARGV[2]) then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+return 0
+`)
+
+// Backoff pauses every worker for the next step of a shared exponential backoff (base, doubled
+// per consecutive pause since the last success, capped at ceiling, with up to 20% jitter) and
+// returns the pause. It is used for outages and for a 429 without Retry-After, so that the whole
+// fleet, not each task, backs off.
+func (s *Store) Backoff(ctx context.Context, reason string, base, ceiling time.Duration) (time.Duration, error) {
+	n, err := s.rdb.Incr(ctx, KeyPauseRuns).Result()
+	if err != nil {
+		return 0, fmt.Errorf("backoff: %w", err)
+	}
+	s.rdb.Expire(ctx, KeyPauseRuns, time.Hour)
+	d := base << min(n-1, 20)
+	if d > ceiling || d <= 0 {
+		d = ceiling
+	}
+	d += time.Duration(rand.Int64N(int64(d)/5 + 1))
+	return d, s.Pause(ctx, reason, d)
+}
+
+// PauseState returns the current shared pause: its reason and how long it still runs.
+func (s *Store) PauseState(ctx context.Context) (reason string, left time.Duration, err error) {
+	pipe := s.rdb.Pipeline()
+	r := pipe.Get(ctx, KeyPause)
+	t := pipe.PTTL(ctx, KeyPause)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return "", 0, fmt.Errorf("pause state: %w", err)
+	}
+	if t.Val() <= 0 {
+		return "", 0, nil
+	}
+	return r.Val(), t.Val(), nil
+}
+
+// SendRate returns the URLs and API calls sent per second by all workers over the last window
+// (at most two minutes), from the per-second counters the Sent script keeps.
+func (s *Store) SendRate(ctx context.Context, window time.Duration) (urlsPerSec, callsPerSec float64, err error) {
+	now, err := s.Now(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	secs := int64(min(max(window/time.Second, 1), rateWindowS-1))
+	end := now/1000 - 1 // the current second is still filling
+	pipe := s.rdb.Pipeline()
+	urls := make([]*redis.StringCmd, 0, secs)
+	calls := make([]*redis.StringCmd, 0, secs)
+	for sec := end - secs + 1; sec <= end; sec++ {
+		urls = append(urls, pipe.Get(ctx, keySentSecs+strconv.FormatInt(sec, 10)))
+		calls = append(calls, pipe.Get(ctx, keyCallsSecs+strconv.FormatInt(sec, 10)))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return 0, 0, fmt.Errorf("send rate: %w", err)
+	}
+	var u, c int64
+	for i := range urls {
+		a, _ := urls[i].Int64()
+		b, _ := calls[i].Int64()
+		u += a
+		c += b
+	}
+	return float64(u) / float64(secs), float64(c) / float64(secs), nil
+}
+
+// Totals are cluster-wide counters since the Redis data was created.
+type Totals struct {
+	URLsSent, Calls, Dropped int64
+}
+
+// Totals returns the cluster-wide counters.
+func (s *Store) Totals(ctx context.Context) (Totals, error) {
+	m, err := s.rdb.HGetAll(ctx, keyStats).Result()
+	if err != nil {
+		return Totals{}, fmt.Errorf("totals: %w", err)
+	}
+	atoi := func(k string) int64 { n, _ := strconv.ParseInt(m[k], 10, 64); return n }
+	return Totals{URLsSent: atoi("urls_sent"), Calls: atoi("calls"), Dropped: atoi("dropped")}, nil
+}

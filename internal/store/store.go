@@ -1,0 +1,233 @@
+// Package store holds the product's own state in Redis, next to asynq's: the set of URL
+// requests waiting for their coalescing window, the per-URL history that makes dedupe safe,
+// the rate limit and pause shared by every worker, and the flush-all record.
+//
+// Every key shares the hash tag {cipurge}, so every script runs on one node of a Redis Cluster,
+// and every timestamp comes from the Redis server's clock (TIME inside a script), so producers and
+// workers on machines with skewed clocks still agree on "requested before it was sent".
+//
+// Timestamps are Unix milliseconds (int64) throughout.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Prefix starts every key this package writes. The hash tag keeps them in one Cluster slot.
+const Prefix = "cipurge:{cipurge}:"
+
+// Keys of the shared state.
+const (
+	KeyPending   = Prefix + "pending" // ZSET member=canonical key, score=first request (ms) while waiting
+	KeySources   = Prefix + "src"     // HASH canonical key -> free-text source of a pending request
+	KeyRate      = Prefix + "rate"    // STRING GCRA theoretical arrival time (ms)
+	KeyPause     = Prefix + "pause"   // STRING reason; its PTTL is the pause every worker honours
+	KeyPauseRuns = Prefix + "pause:n" // STRING consecutive pauses, for backoff when Retry-After is absent
+	KeyHot       = Prefix + "hot"     // STRING set while an interactive request waits for the limiter
+	KeyAll       = Prefix + "all"     // HASH requested_at, sent_at, uuid of the last flush-all
+	KeyBatcher   = Prefix + "batcher" // STRING lease of the worker that forms batches
+	keyHistory   = Prefix + "h:"      // HASH per canonical key: req, sent, uuid, st, n
+	keySentSecs  = Prefix + "sent:"   // STRING per second: URLs sent, for the cluster-wide send rate
+	keyCallsSecs = Prefix + "calls:"  // STRING per second: API calls made
+	keyStats     = Prefix + "stats"   // HASH totals: urls_sent, calls, dropped
+	maxScriptArg = 1000               // keys per enqueue script call
+	rateWindowS  = 120                // seconds of per-second counters kept
+)
+
+// HistoryKey is the Redis key of one canonical URL's history hash.
+func HistoryKey(key string) string { return keyHistory + key }
+
+// Store is the product's Redis state. It is safe for concurrent use.
+type Store struct {
+	rdb redis.UniversalClient
+}
+
+// New returns a Store over rdb (a client, a failover client or a cluster client).
+func New(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
+
+// Client returns the underlying Redis client.
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
+
+// Now returns the Redis server's clock in Unix milliseconds.
+func (s *Store) Now(ctx context.Context) (int64, error) {
+	t, err := s.rdb.Time(ctx).Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis TIME: %w", err)
+	}
+	return t.UnixMilli(), nil
+}
+
+// AddPending adds canonical keys to the pending set with the Redis time as their request time,
+// unless they are pending already. added[i] reports whether keys[i] was added (false: an earlier
+// request for it is still waiting and will cover this one). source, when not empty, is kept for
+// keys that were added and travels into the batch's payload.
+func (s *Store) AddPending(ctx context.Context, source string, keys []string) (added []bool, err error) {
+	added = make([]bool, 0, len(keys))
+	for start := 0; start < len(keys); start += maxScriptArg {
+		end := min(start+maxScriptArg, len(keys))
+		args := make([]any, 0, end-start+1)
+		args = append(args, source)
+		for _, k := range keys[start:end] {
+			args = append(args, k)
+		}
+		res, err := addPendingScript.Run(ctx, s.rdb, []string{KeyPending, KeySources}, args...).Int64Slice()
+		if err != nil {
+			return added, fmt.Errorf("add pending: %w", err)
+		}
+		for _, r := range res {
+			added = append(added, r == 1)
+		}
+	}
+	return added, nil
+}
+
+var addPendingScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local src = ARGV[1]
+local res = {}
+for i = 2, #ARGV do
+  local n = redis.call('ZADD', KEYS[1], 'NX', now, ARGV[i])
+  res[i - 1] = n
+  if n == 1 and src ~= '' then redis.call('HSET', KEYS[2], ARGV[i], src) end
+end
+return res
+`)
+
+// Entry is one pending request: a canonical key and when it was (first) requested.
+type Entry struct {
+	Key         string
+	RequestedAt int64 // Unix ms, Redis clock
+}
+
+// Window is the coalescing rule the batcher applies.
+type Window struct {
+	Window   time.Duration // every request waits at least this long, so repeats within it collapse
+	MaxDelay time.Duration // a partial batch waits at most this long for company
+	Batch    int           // URLs per API request (1-15)
+	MaxClaim int           // entries returned per call, rounded down to a multiple of Batch
+}
+
+// DueEntries returns the pending entries that are ready to be sent under w, oldest first, without
+// removing them: entries that have waited a full window, in whole batches, plus the remainder when
+// nothing younger is waiting to join it or it has waited MaxDelay. The caller enqueues them and then
+// calls RemovePending; a crash in between leaves them pending (sent again, never lost). Only one
+// caller at a time (the batcher lease holder) should use it.
+func (s *Store) DueEntries(ctx context.Context, w Window) (entries []Entry, now int64, err error) {
+	maxClaim := max(w.MaxClaim-w.MaxClaim%w.Batch, w.Batch)
+	res, err := dueScript.Run(ctx, s.rdb, []string{KeyPending},
+		w.Window.Milliseconds(), w.MaxDelay.Milliseconds(), w.Batch, maxClaim).Slice()
+	if err != nil {
+		return nil, 0, fmt.Errorf("due entries: %w", err)
+	}
+	now, _ = res[0].(int64)
+	entries = make([]Entry, 0, (len(res)-1)/2)
+	for i := 1; i+1 < len(res); i += 2 {
+		k, _ := res[i].(string)
+		sc, _ := res[i+1].(string)
+		ms, _ := strconv.ParseFloat(sc, 64)
+		entries = append(entries, Entry{Key: k, RequestedAt: int64(ms)})
+	}
+	return entries, now, nil
+}
+
+var dueScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local window, maxdelay, batch, maxclaim = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local cutoff = now - window
+local e = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, 'WITHSCORES', 'LIMIT', 0, maxclaim)
+local n = #e / 2
+local take = n - (n % batch)
+if take < n then
+  local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  if tonumber(newest[2]) <= cutoff or tonumber(e[2 * take + 2]) <= now - maxdelay then take = n end
+end
+local out = {now}
+for i = 1, take * 2 do out[i + 1] = e[i] end
+return out
+`)
+
+// Sources returns the free-text sources recorded for entries, by key (most requests have none).
+func (s *Store) Sources(ctx context.Context, entries []Entry) (map[string]string, error) {
+	n, err := s.rdb.HLen(ctx, KeySources).Result()
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	keys := make([]string, len(entries))
+	for i, e := range entries {
+		keys[i] = e.Key
+	}
+	vals, err := s.rdb.HMGet(ctx, KeySources, keys...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("sources: %w", err)
+	}
+	out := make(map[string]string)
+	for i, v := range vals {
+		if str, ok := v.(string); ok {
+			out[keys[i]] = str
+		}
+	}
+	return out, nil
+}
+
+// RemovePending removes entries after their request tasks were enqueued, with their sources. An
+// entry whose request time changed in between (it cannot while the caller holds the batcher lease,
+// but a lease can lapse) is left alone, to be sent again.
+func (s *Store) RemovePending(ctx context.Context, entries []Entry) error {
+	for start := 0; start < len(entries); start += maxScriptArg {
+		end := min(start+maxScriptArg, len(entries))
+		args := make([]any, 0, 2*(end-start))
+		for _, e := range entries[start:end] {
+			args = append(args, e.Key, e.RequestedAt)
+		}
+		err := removePendingScript.Run(ctx, s.rdb, []string{KeyPending, KeySources}, args...).Err()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return fmt.Errorf("remove pending: %w", err)
+		}
+	}
+	return nil
+}
+
+var removePendingScript = redis.NewScript(`
+for i = 1, #ARGV, 2 do
+  local sc = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if sc and math.floor(tonumber(sc)) == tonumber(ARGV[i + 1]) then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+    redis.call('HDEL', KEYS[2], ARGV[i])
+  end
+end
+return 0
+`)
+
+// PendingCount returns how many URL requests wait in the pending set, and the oldest's age.
+func (s *Store) PendingCount(ctx context.Context) (n int64, oldest int64, err error) {
+	pipe := s.rdb.Pipeline()
+	card := pipe.ZCard(ctx, KeyPending)
+	first := pipe.ZRangeWithScores(ctx, KeyPending, 0, 0)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return 0, 0, fmt.Errorf("pending count: %w", err)
+	}
+	if zs := first.Val(); len(zs) == 1 {
+		oldest = int64(zs[0].Score)
+	}
+	return card.Val(), oldest, nil
+}
+
+// PendingScore returns when key was requested if it is waiting in the pending set.
+func (s *Store) PendingScore(ctx context.Context, key string) (int64, bool, error) {
+	sc, err := s.rdb.ZScore(ctx, KeyPending, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("pending score: %w", err)
+	}
+	return int64(sc), true, nil
+}

@@ -1,0 +1,379 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/pkg/apiclient"
+	"github.com/cipurge/cipurge/pkg/tasks"
+)
+
+// Scopes label metrics and logs.
+const (
+	scopeOriginal = "original"
+	scopeAll      = "all"
+	scopeStatus   = "status"
+)
+
+// handleURLs sends one request task: 1 to 15 URLs, scope "original".
+func (w *Worker) handleURLs(ctx context.Context, t *asynq.Task) error {
+	p, err := tasks.DecodeURLs(t.Payload())
+	if err != nil {
+		w.metrics.DeadLettered.WithLabelValues("bad_payload").Inc()
+		return &deadLetter{msg: err.Error() + "; the task cannot be sent as it is: fix the producer and delete this entry"}
+	}
+	queue, _ := asynq.GetQueueName(ctx)
+	if len(p.URLs) > w.cfg.BatchSize {
+		// Enqueued by a producer with a larger batch size than this worker's.
+		return w.enqueueParts(ctx, p, tasks.Split(p.URLs, w.cfg.BatchSize), queue, p.Origin)
+	}
+	prio := store.Interactive
+	if queue == tasks.QueueBulk {
+		prio = store.Background
+	}
+	reqMS := p.RequestedAt.UnixMilli()
+	adm, urls, err := w.waitTurn(ctx, p.URLs, reqMS, prio)
+	if err != nil || adm.Verdict == store.Satisfied {
+		return err
+	}
+
+	start := time.Now()
+	inv, err := w.api.Invalidate(ctx, urls)
+	took := time.Since(start)
+	w.metrics.APIDuration.WithLabelValues(scopeOriginal).Observe(took.Seconds())
+	if err != nil {
+		return w.apiFailed(ctx, scopeOriginal, err, took, p, urls, queue)
+	}
+	w.auth.accepted()
+	w.metrics.APIRequests.WithLabelValues(scopeOriginal, "accepted").Inc()
+	w.metrics.URLsInvalidated.Add(float64(len(urls)))
+	w.metrics.BatchSize.Observe(float64(len(urls)))
+	w.metrics.RequestToSent.Observe(time.Since(p.RequestedAt).Seconds())
+	w.log.Info("invalidation accepted", zap.String("scope", scopeOriginal), zap.Int("urls", len(urls)),
+		zap.Int("status", inv.StatusCode), zap.Duration("duration", took), zap.String("uuid", inv.UUID), zap.String("origin", p.Origin))
+	if err := w.store.Sent(ctx, urls, reqMS, adm.Now, inv.UUID, w.cfg.HistoryTTL); err != nil {
+		// The API has the request; only the dedupe record is missing, which costs at most a
+		// duplicate send later. Do not fail the task (that would send it again now).
+		w.log.Warn("could not record an accepted invalidation", zap.String("uuid", inv.UUID), zap.Error(err))
+	}
+	if w.cfg.Confirm && inv.UUID != "" {
+		w.followUp(ctx, tasks.Confirm{UUID: inv.UUID, URLs: urls, RequestedAt: p.RequestedAt,
+			SentAt: time.UnixMilli(adm.Now).UTC(), Origin: p.Origin, Previous: p.Previous})
+	}
+	return nil
+}
+
+// waitTurn waits until urls may be sent: short waits in the task, longer ones by snoozing it. It
+// returns the admission and the URLs still to send; with Verdict Satisfied there is nothing to send.
+func (w *Worker) waitTurn(ctx context.Context, urls []string, reqMS int64, prio store.Priority) (*store.Admission, []string, error) {
+	for {
+		if wait, ok := w.auth.admit(); !ok {
+			w.metrics.Waits.WithLabelValues("auth").Inc()
+			return nil, nil, snooze(wait, "Cloudimage rejected the API key (401/403); waiting for it to work again")
+		}
+		adm, err := w.store.Admit(ctx, urls, reqMS, prio, w.cfg.Limit)
+		if err != nil {
+			return nil, nil, err
+		}
+		if dropped := len(urls) - len(adm.Live(urls)); dropped > 0 {
+			w.metrics.Dropped.Add(float64(dropped))
+			if err := w.store.CountDropped(ctx, dropped); err != nil {
+				w.log.Debug("count dropped", zap.Error(err))
+			}
+			urls = adm.Live(urls)
+			w.log.Debug("dropped requests already satisfied", zap.Int("dropped", dropped), zap.Int("left", len(urls)))
+		}
+		if adm.Verdict == store.Go || adm.Verdict == store.Satisfied {
+			return adm, urls, nil
+		}
+		reason := adm.Verdict.String()
+		w.metrics.Waits.WithLabelValues(reason).Inc()
+		w.metrics.WaitSeconds.WithLabelValues(reason).Add(adm.Wait.Seconds())
+		if adm.Wait > w.cfg.MaxInSlotWait {
+			why := "shared rate limit"
+			if adm.Verdict == store.Paused {
+				why = "every worker is paused: " + adm.Reason
+			} else if adm.Verdict == store.Yield {
+				why = "interactive requests go first"
+			}
+			return nil, nil, snooze(adm.Wait, why)
+		}
+		if err := sleep(ctx, adm.Wait); err != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+// apiFailed turns an API error into what asynq should do with the task.
+func (w *Worker) apiFailed(ctx context.Context, scope string, err error, took time.Duration, p tasks.URLs, urls []string, queue string) error {
+	var (
+		rl  *apiclient.RateLimitError
+		un  *apiclient.UnauthorizedError
+		rej *apiclient.RejectedError
+	)
+	fields := []zap.Field{zap.String("scope", scope), zap.Int("urls", len(urls)), zap.Duration("duration", took), zap.Error(err)}
+	switch {
+	case errors.As(err, &rl):
+		w.metrics.APIRequests.WithLabelValues(scope, "rate_limited").Inc()
+		w.metrics.Pauses.WithLabelValues("rate_limited").Inc()
+		d := rl.RetryAfter
+		reason := fmt.Sprintf("Cloudimage answered %d (rate limited)", rl.StatusCode)
+		if d > 0 {
+			err = w.store.Pause(ctx, reason+", Retry-After "+d.String(), d)
+		} else {
+			d, err = w.store.Backoff(ctx, reason+" without Retry-After", w.cfg.BackoffBase, w.cfg.BackoffMax)
+		}
+		if err != nil {
+			w.log.Warn("could not share the pause", zap.Error(err))
+		}
+		w.log.Warn("rate limited by Cloudimage: every worker pauses", append(fields, zap.Duration("pause", d))...)
+		return snooze(d, reason)
+	case errors.As(err, &un):
+		w.metrics.APIRequests.WithLabelValues(scope, "unauthorized").Inc()
+		w.auth.rejected(un.StatusCode, un.Body)
+		return snooze(w.cfg.AuthProbe, "Cloudimage rejected the API key")
+	case errors.As(err, &rej):
+		w.metrics.APIRequests.WithLabelValues(scope, "rejected").Inc()
+		w.log.Warn("Cloudimage rejected the request", fields...)
+		if scope == scopeOriginal && len(urls) > 1 {
+			// Isolate the bad URL: send each half on its own; the good ones go through.
+			half := (len(urls) + 1) / 2
+			return w.enqueueParts(ctx, p, [][]string{urls[:half], urls[half:]}, queue, tasks.OriginSplit)
+		}
+		w.metrics.DeadLettered.WithLabelValues("rejected").Inc()
+		w.markDead(ctx, urls, "rejected by Cloudimage: "+err.Error())
+		return &deadLetter{msg: "Cloudimage rejected this request; it will not be retried: " + err.Error()}
+	case ctx.Err() != nil:
+		// Shutdown or the task's timeout: asynq puts the task back; nothing is lost.
+		w.metrics.APIRequests.WithLabelValues(scope, "cancelled").Inc()
+		return err
+	default:
+		outcome := "server_error"
+		if errors.Is(err, apiclient.ErrTransport) {
+			outcome = "transport_error"
+		}
+		w.metrics.APIRequests.WithLabelValues(scope, outcome).Inc()
+		w.metrics.Pauses.WithLabelValues("outage").Inc()
+		d, perr := w.store.Backoff(ctx, "Cloudimage outage: "+outcome, w.cfg.BackoffBase, w.cfg.BackoffMax)
+		if perr != nil {
+			w.log.Warn("could not share the backoff", zap.Error(perr))
+		}
+		attempts, last := lastAttempt(ctx)
+		if last {
+			w.metrics.DeadLettered.WithLabelValues("retries_exhausted").Inc()
+			w.markDead(ctx, urls, fmt.Sprintf("gave up after %d attempts: %v", attempts, err))
+			w.log.Error("request failed for good: dead-lettered", append(fields, zap.Int("attempts", attempts))...)
+			return &deadLetter{msg: fmt.Sprintf("gave up after %d attempts; last error: %v", attempts, err)}
+		}
+		w.log.Warn("request failed; will retry", append(fields, zap.Int("attempt", attempts), zap.Duration("shared_backoff", d))...)
+		return &failure{err: err, d: d}
+	}
+}
+
+// enqueueParts replaces a request task by tasks for parts of its URLs, with the same request time,
+// and completes the original. Their task IDs derive from their content, so running this twice
+// (after a crash) enqueues them once.
+func (w *Worker) enqueueParts(ctx context.Context, p tasks.URLs, parts [][]string, queue, origin string) error {
+	for _, part := range parts {
+		q := p
+		q.URLs, q.Origin = part, origin
+		t, err := tasks.NewURLsTask(q, queue, w.cfg.MaxRetry)
+		if err != nil {
+			return err
+		}
+		if _, err := w.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return fmt.Errorf("enqueue part: %w", err)
+		}
+	}
+	w.log.Info("request split", zap.Int("urls", len(p.URLs)), zap.Int("parts", len(parts)), zap.String("origin", origin))
+	return nil
+}
+
+func (w *Worker) markDead(ctx context.Context, urls []string, why string) {
+	if err := w.store.MarkState(ctx, urls, "", "dead", why, w.cfg.HistoryTTL); err != nil {
+		w.log.Debug("mark dead", zap.Error(err))
+	}
+}
+
+// handleAll sends a confirmed flush-all, after checking the confirmation and the cooldown again.
+func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
+	p, err := tasks.DecodeAll(t.Payload())
+	if err != nil {
+		w.metrics.DeadLettered.WithLabelValues("bad_payload").Inc()
+		return &deadLetter{msg: err.Error() + "; nothing was sent"}
+	}
+	if w.cfg.Token == "" || p.Confirm != w.cfg.Token {
+		w.metrics.DeadLettered.WithLabelValues("flush_all_refused").Inc()
+		return &deadLetter{msg: "flush-all refused: its confirmation does not match this worker's CLOUDIMAGE_TOKEN; nothing was sent"}
+	}
+	st, err := w.store.AllState(ctx)
+	if err != nil {
+		return err
+	}
+	if st.SentAt > p.RequestedAt.UnixMilli() {
+		w.log.Info("flush-all already satisfied by a later one", zap.String("uuid", st.UUID))
+		return nil
+	}
+	now, err := w.store.Now(ctx)
+	if err != nil {
+		return err
+	}
+	if st.SentAt > 0 && time.Duration(now-st.SentAt)*time.Millisecond < w.cfg.AllCooldown {
+		w.metrics.DeadLettered.WithLabelValues("flush_all_refused").Inc()
+		return &deadLetter{msg: fmt.Sprintf("flush-all refused: one was sent at %s (uuid %s), within PURGE_ALL_COOLDOWN=%s; nothing was sent",
+			time.UnixMilli(st.SentAt).UTC().Format(time.RFC3339), st.UUID, w.cfg.AllCooldown)}
+	}
+	adm, _, err := w.waitTurn(ctx, nil, 0, store.Interactive)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	inv, err := w.api.InvalidateAll(ctx)
+	took := time.Since(start)
+	w.metrics.APIDuration.WithLabelValues(scopeAll).Observe(took.Seconds())
+	if err != nil {
+		return w.apiFailed(ctx, scopeAll, err, took, tasks.URLs{}, nil, tasks.QueueAll)
+	}
+	w.auth.accepted()
+	w.metrics.APIRequests.WithLabelValues(scopeAll, "accepted").Inc()
+	dropped, err := w.store.AllSent(ctx, adm.Now, inv.UUID)
+	if err != nil {
+		w.log.Warn("could not record the flush-all", zap.String("uuid", inv.UUID), zap.Error(err))
+	}
+	w.metrics.Dropped.Add(float64(dropped))
+	w.log.Warn("FLUSH-ALL SENT: every cached image of the token will be fetched again from the origin",
+		zap.String("uuid", inv.UUID), zap.Int("status", inv.StatusCode), zap.String("requested_by", p.RequestedBy),
+		zap.String("reason", p.Reason), zap.Int64("pending_requests_covered", dropped))
+	return nil
+}
+
+// followUp enqueues the status check of an accepted request (confirmed invalidations).
+func (w *Worker) followUp(ctx context.Context, c tasks.Confirm) {
+	t, err := tasks.NewConfirmTask(c, w.cfg.ConfirmDelay)
+	if err == nil {
+		_, err = w.client.EnqueueContext(ctx, t)
+	}
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		w.log.Warn("could not schedule the status check", zap.String("uuid", c.UUID), zap.Error(err))
+	}
+}
+
+// handleConfirm follows an accepted request until Cloudimage reports it DONE or ERROR. URLs it
+// failed are sent again as a new request; after MaxResends the URLs are dead-lettered with the
+// uuids and statuses they went through.
+func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
+	p, err := tasks.DecodeConfirm(t.Payload())
+	if err != nil {
+		w.metrics.DeadLettered.WithLabelValues("bad_payload").Inc()
+		return &deadLetter{msg: err.Error()}
+	}
+	if _, _, err := w.waitTurn(ctx, nil, 0, store.Background); err != nil {
+		return err
+	}
+	start := time.Now()
+	st, err := w.api.Status(ctx, p.UUID)
+	took := time.Since(start)
+	w.metrics.APIDuration.WithLabelValues(scopeStatus).Observe(took.Seconds())
+	if err != nil {
+		return w.apiFailed(ctx, scopeStatus, err, took, tasks.URLs{}, nil, tasks.QueueConfirm)
+	}
+	w.auth.accepted()
+	w.metrics.APIRequests.WithLabelValues(scopeStatus, "accepted").Inc()
+	age := time.Since(p.SentAt)
+	if !st.Final() {
+		if age > w.cfg.ConfirmTimeout {
+			w.metrics.Final.WithLabelValues("unconfirmed").Inc()
+			w.mark(ctx, p.URLs, p.UUID, "unconfirmed", "still "+st.Status+" after "+age.Round(time.Second).String())
+			w.log.Warn("gave up following an invalidation", zap.String("uuid", p.UUID), zap.String("status", st.Status), zap.Duration("age", age))
+			return nil
+		}
+		// Check again later: soon at first, then less often (a quarter of the age, 5 s to 5 min).
+		return snooze(min(max(age/4, 5*time.Second), 5*time.Minute), "Cloudimage status "+st.Status)
+	}
+	failed := p.URLs
+	if st.Status == apiclient.StatusDone {
+		failed = intersect(p.URLs, st.Failed)
+	}
+	ok := minus(p.URLs, failed)
+	w.metrics.Final.WithLabelValues(st.Status).Inc()
+	if len(ok) > 0 {
+		w.mark(ctx, ok, p.UUID, "confirmed", "")
+		w.metrics.RequestToConfirm.Observe(time.Since(p.RequestedAt).Seconds())
+	}
+	if len(failed) == 0 {
+		w.log.Debug("invalidation confirmed", zap.String("uuid", p.UUID), zap.Int("urls", len(ok)))
+		return nil
+	}
+	w.metrics.URLsFailed.Add(float64(len(failed)))
+	detail := "Cloudimage status " + st.Status
+	if st.Status == apiclient.StatusDone {
+		detail = "listed under failed by Cloudimage"
+	}
+	w.mark(ctx, failed, p.UUID, "failed", detail)
+	prev := append(append([]tasks.Attempt(nil), p.Previous...), tasks.Attempt{UUID: p.UUID, Status: st.Status})
+	if len(prev) > w.cfg.MaxResends {
+		w.metrics.DeadLettered.WithLabelValues("failed_by_cloudimage").Inc()
+		w.markDead(ctx, failed, "failed by Cloudimage "+fmt.Sprint(len(prev))+" times")
+		return &deadLetter{msg: fmt.Sprintf("Cloudimage failed %d URL(s) %d times: %s; urls: %s",
+			len(failed), len(prev), describe(prev), strings.Join(failed, " "))}
+	}
+	w.log.Warn("Cloudimage failed URLs: sending them again", zap.String("uuid", p.UUID), zap.String("status", st.Status), zap.Int("urls", len(failed)))
+	r := tasks.URLs{URLs: failed, RequestedAt: p.SentAt, Origin: tasks.OriginResend, Previous: prev}
+	task, err := tasks.NewURLsTask(r, tasks.QueueInteractive, w.cfg.MaxRetry)
+	if err != nil {
+		return err
+	}
+	if _, err := w.client.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue resend: %w", err)
+	}
+	return nil
+}
+
+func (w *Worker) mark(ctx context.Context, urls []string, uuid, state, detail string) {
+	if err := w.store.MarkState(ctx, urls, uuid, state, detail, w.cfg.HistoryTTL); err != nil {
+		w.log.Debug("mark state", zap.String("state", state), zap.Error(err))
+	}
+}
+
+func describe(prev []tasks.Attempt) string {
+	parts := make([]string, len(prev))
+	for i, a := range prev {
+		parts[i] = a.UUID + " " + a.Status
+	}
+	return strings.Join(parts, ", ")
+}
+
+func intersect(a, b []string) []string {
+	set := make(map[string]struct{}, len(b))
+	for _, s := range b {
+		set[s] = struct{}{}
+	}
+	var out []string
+	for _, s := range a {
+		if _, ok := set[s]; ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func minus(a, b []string) []string {
+	set := make(map[string]struct{}, len(b))
+	for _, s := range b {
+		set[s] = struct{}{}
+	}
+	var out []string
+	for _, s := range a {
+		if _, ok := set[s]; !ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,82 @@
+package worker
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the worker's Prometheus metrics. Names follow the Prometheus conventions: a
+// cipurge_ namespace, base units, _total for counters.
+type Metrics struct {
+	APIRequests      *prometheus.CounterVec   // by scope and outcome
+	APIDuration      *prometheus.HistogramVec // by scope
+	URLsInvalidated  prometheus.Counter
+	Dropped          prometheus.Counter // requests dropped as already satisfied
+	BatchSize        prometheus.Histogram
+	Waits            *prometheus.CounterVec // rate-limit waits by reason: throttled, paused, yield, auth
+	WaitSeconds      *prometheus.CounterVec
+	Pauses           *prometheus.CounterVec // shared pauses started, by cause
+	RequestToSent    prometheus.Histogram
+	DeadLettered     *prometheus.CounterVec // by reason
+	BatchesFormed    prometheus.Counter
+	Final            *prometheus.CounterVec // confirmed requests by final Cloudimage status
+	RequestToConfirm prometheus.Histogram
+	URLsFailed       prometheus.Counter // URLs Cloudimage reported as failed
+}
+
+// NewMetrics creates the metrics and registers them on reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	latency := []float64{0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600, 1800}
+	m := &Metrics{
+		APIRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cipurge_api_requests_total", Help: "Calls to the Cloudimage API by scope (original, all, status) and outcome.",
+		}, []string{"scope", "outcome"}),
+		APIDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "cipurge_api_request_duration_seconds", Help: "Duration of calls to the Cloudimage API.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"scope"}),
+		URLsInvalidated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cipurge_urls_invalidated_total", Help: "URLs in invalidation requests the API accepted.",
+		}),
+		Dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cipurge_requests_dropped_total", Help: "URL requests dropped because an invalidation sent after them already covered them.",
+		}),
+		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "cipurge_batch_urls", Help: "URLs per API request sent.",
+			Buckets: []float64{1, 2, 3, 5, 8, 10, 12, 14, 15},
+		}),
+		Waits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cipurge_ratelimit_waits_total", Help: "Times a request waited before sending, by reason (throttled, paused, yield, auth).",
+		}, []string{"reason"}),
+		WaitSeconds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cipurge_ratelimit_wait_seconds_total", Help: "Time requests were told to wait before sending, by reason.",
+		}, []string{"reason"}),
+		Pauses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cipurge_pauses_total", Help: "Shared pauses of every worker started by this worker, by cause (rate_limited, outage).",
+		}, []string{"cause"}),
+		RequestToSent: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "cipurge_request_to_invalidation_seconds", Help: "Time from a URL request to the API accepting its invalidation.",
+			Buckets: latency,
+		}),
+		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cipurge_dead_lettered_total", Help: "Tasks archived to the dead-letter queue, by reason.",
+		}, []string{"reason"}),
+		BatchesFormed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cipurge_batches_formed_total", Help: "Request tasks formed by the batcher from the pending set.",
+		}),
+		Final: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cipurge_invalidations_final_total", Help: "Accepted invalidations followed to their final Cloudimage status (DONE, ERROR, unconfirmed).",
+		}, []string{"status"}),
+		RequestToConfirm: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "cipurge_request_to_confirmed_seconds", Help: "Time from a URL request to Cloudimage reporting its invalidation DONE.",
+			Buckets: latency,
+		}),
+		URLsFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cipurge_urls_failed_total", Help: "URLs Cloudimage reported as failed (status ERROR or listed under failed).",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.APIRequests, m.APIDuration, m.URLsInvalidated, m.Dropped, m.BatchSize, m.Waits, m.WaitSeconds,
+			m.Pauses, m.RequestToSent, m.DeadLettered, m.BatchesFormed, m.Final, m.RequestToConfirm, m.URLsFailed)
+	}
+	return m
+}

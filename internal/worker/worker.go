@@ -1,0 +1,244 @@
+// Package worker turns invalidation requests into Cloudimage API calls.
+//
+// A Worker runs two things on one Redis:
+//
+//   - the batcher: one worker at a time (a lease in Redis) turns pending URL requests that have
+//     waited a full coalescing window into request tasks of at most PURGE_BATCH_SIZE URLs. It forms
+//     as many batches per tick as there are ready, so throughput is never capped at one API call per
+//     window (asynq's own group aggregation forms one batch per group per check).
+//   - an asynq server that runs the request tasks: before each API call one Redis script drops URLs
+//     that an invalidation sent after their request already covered, honours the pause every worker
+//     shares (429, outage), gives interactive work priority over bulk work, and applies the GCRA rate
+//     limit shared by every worker. Transient failures retry with backoff; what finally fails, or can
+//     never succeed, is archived (the dead-letter queue) with its reason.
+//
+// Delivery is at least once: a request may be sent twice after a crash, never lost.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/pkg/apiclient"
+	"github.com/cipurge/cipurge/pkg/tasks"
+)
+
+// API is what the worker needs from the Cloudimage API client (*apiclient.Client).
+type API interface {
+	Invalidate(ctx context.Context, urls []string) (*apiclient.Invalidation, error)
+	InvalidateAll(ctx context.Context) (*apiclient.Invalidation, error)
+	Status(ctx context.Context, uuid string) (*apiclient.InvalidationStatus, error)
+}
+
+// Config is the worker's behaviour. Zero values are replaced by the defaults noted.
+type Config struct {
+	Token           string        // CLOUDIMAGE_TOKEN: a flush-all must be confirmed with it
+	Window          time.Duration // PURGE_WINDOW: each request waits this long for company (2 s)
+	MaxDelay        time.Duration // PURGE_MAX_DELAY: a partial batch waits at most this long (10 s)
+	BatchSize       int           // PURGE_BATCH_SIZE: URLs per API call, 1-15 (15)
+	Limit           store.Limit   // PURGE_RATE, PURGE_BURST: shared by every worker
+	MaxRetry        int           // PURGE_MAX_RETRY: failures retried before dead-lettering (10)
+	Concurrency     int           // PURGE_CONCURRENCY: tasks run at once by this worker (10)
+	AllCooldown     time.Duration // PURGE_ALL_COOLDOWN: minimum time between two flush-alls (1 h)
+	HistoryTTL      time.Duration // PURGE_HISTORY_TTL: how long per-URL history is kept (7 days)
+	Confirm         bool          // PURGE_CONFIRM: follow each accepted request to DONE/ERROR
+	ConfirmDelay    time.Duration // first status check after an accepted request (30 s)
+	ConfirmTimeout  time.Duration // give up following a request after this long (1 h)
+	MaxResends      int           // resends of URLs Cloudimage failed before dead-lettering (3; <0: none)
+	ShutdownTimeout time.Duration // running tasks get this long to finish on SIGTERM (8 s)
+	Tick            time.Duration // how often the batcher looks for ready requests (window/8, 50-250 ms)
+	MaxInSlotWait   time.Duration // a wait up to this long is slept in the task; longer ones snooze it (1 s)
+	BackoffBase     time.Duration // first shared pause after an outage or a 429 without Retry-After (1 s)
+	BackoffMax      time.Duration // longest shared pause (60 s)
+	AuthProbe       time.Duration // after a 401/403, how often one task tries the key again (30 s)
+	RetryCheck      time.Duration // how often due retries are moved back to their queue (1 s)
+	RetryBase       time.Duration // first retry delay after a failure, doubled per failure (2 s)
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.Window, 2*time.Second)
+	def(&c.MaxDelay, 10*time.Second)
+	if c.BatchSize <= 0 || c.BatchSize > tasks.MaxURLsPerTask {
+		c.BatchSize = tasks.MaxURLsPerTask
+	}
+	if c.MaxRetry <= 0 {
+		c.MaxRetry = 10
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 10
+	}
+	if c.MaxResends == 0 {
+		c.MaxResends = 3
+	}
+	def(&c.AllCooldown, time.Hour)
+	def(&c.HistoryTTL, 7*24*time.Hour)
+	def(&c.ConfirmDelay, 30*time.Second)
+	def(&c.ConfirmTimeout, time.Hour)
+	def(&c.ShutdownTimeout, 8*time.Second)
+	def(&c.Tick, min(max(c.Window/8, 50*time.Millisecond), 250*time.Millisecond))
+	def(&c.MaxInSlotWait, time.Second)
+	def(&c.BackoffBase, time.Second)
+	def(&c.BackoffMax, 60*time.Second)
+	def(&c.AuthProbe, 30*time.Second)
+	def(&c.RetryCheck, time.Second)
+	def(&c.RetryBase, 2*time.Second)
+}
+
+// Worker runs the batcher and the task handlers.
+type Worker struct {
+	cfg     Config
+	rdb     redis.UniversalClient
+	store   *store.Store
+	api     API
+	log     *zap.Logger
+	metrics *Metrics
+	client  *asynq.Client
+	auth    *authGate
+	id      string
+
+	mu      sync.Mutex
+	lastErr error // the last Redis error seen by the server's health check
+}
+
+// New returns a Worker. rdb is owned by the caller; m may be nil (metrics not registered).
+func New(cfg Config, rdb redis.UniversalClient, api API, log *zap.Logger, m *Metrics) *Worker {
+	cfg.setDefaults()
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	host, _ := os.Hostname()
+	return &Worker{
+		cfg: cfg, rdb: rdb, store: store.New(rdb), api: api, log: log, metrics: m,
+		client: asynq.NewClientFromRedisClient(rdb),
+		auth:   newAuthGate(cfg.AuthProbe, log),
+		id:     host + ":" + strconv.Itoa(os.Getpid()) + ":" + strconv.FormatInt(time.Now().UnixNano(), 36),
+	}
+}
+
+// Config returns the effective configuration (defaults applied).
+func (w *Worker) Config() Config { return w.cfg }
+
+// Store returns the worker's Redis state.
+func (w *Worker) Store() *store.Store { return w.store }
+
+// Mux returns the task handlers, for tests that drive them without a server.
+func (w *Worker) Mux() *asynq.ServeMux {
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(tasks.TypeURLs, w.handleURLs)
+	mux.HandleFunc(tasks.TypeAll, w.handleAll)
+	mux.HandleFunc(tasks.TypeConfirm, w.handleConfirm)
+	return mux
+}
+
+// Run serves tasks and forms batches until ctx is done, then shuts down gracefully: the batcher
+// finishes its current step, and running tasks get ShutdownTimeout to finish before they go back to
+// their queue (without counting a retry) for the next worker.
+func (w *Worker) Run(ctx context.Context) error {
+	srv := asynq.NewServerFromRedisClient(w.rdb, asynq.Config{
+		Concurrency:              w.cfg.Concurrency,
+		Queues:                   tasks.Queues(),
+		StrictPriority:           true,
+		RetryDelayFunc:           w.retryDelay,
+		IsFailure:                isFailure,
+		ShutdownTimeout:          w.cfg.ShutdownTimeout,
+		DelayedTaskCheckInterval: w.cfg.RetryCheck,
+		TaskCheckInterval:        100 * time.Millisecond,
+		HealthCheckFunc:          w.healthCheck,
+		Logger:                   asynqLogger{w.log.Named("asynq").Sugar()},
+		LogLevel:                 asynq.WarnLevel,
+		ErrorHandler:             asynq.ErrorHandlerFunc(w.onTaskError),
+	})
+	if err := srv.Start(w.Mux()); err != nil {
+		return fmt.Errorf("start task server: %w", err)
+	}
+	w.log.Info("worker started",
+		zap.Duration("window", w.cfg.Window), zap.Duration("max_delay", w.cfg.MaxDelay),
+		zap.Int("batch_size", w.cfg.BatchSize), zap.Float64("rate", w.cfg.Limit.Rate), zap.Int("burst", w.cfg.Limit.Burst),
+		zap.Int("concurrency", w.cfg.Concurrency), zap.Int("max_retry", w.cfg.MaxRetry), zap.Bool("confirm", w.cfg.Confirm))
+
+	batcherDone := make(chan struct{})
+	go func() {
+		defer close(batcherDone)
+		w.runBatcher(ctx)
+	}()
+	<-ctx.Done()
+	w.log.Info("shutting down: finishing the current batch step and running tasks", zap.Duration("timeout", w.cfg.ShutdownTimeout))
+	<-batcherDone
+	srv.Shutdown()
+	w.log.Info("worker stopped")
+	return nil
+}
+
+func (w *Worker) healthCheck(err error) {
+	w.mu.Lock()
+	w.lastErr = err
+	w.mu.Unlock()
+}
+
+// Readiness says whether this worker can do its job now, and if not, why.
+type Readiness struct {
+	Ready  bool   `json:"ready"`
+	Redis  string `json:"redis"`
+	Key    string `json:"api_key"`
+	Paused string `json:"paused,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Ready checks Redis, the API key and the shared pause.
+func (w *Worker) Ready(ctx context.Context) Readiness {
+	r := Readiness{Ready: true, Redis: "ok", Key: "ok"}
+	var reasons []string
+	if err := w.rdb.Ping(ctx).Err(); err != nil {
+		r.Ready, r.Redis = false, "unreachable: "+err.Error()
+		reasons = append(reasons, "Redis is unreachable")
+	}
+	if broken, since := w.auth.state(); broken {
+		r.Ready, r.Key = false, "rejected by Cloudimage (401/403) since "+since.UTC().Format(time.RFC3339)
+		reasons = append(reasons, "Cloudimage rejects the API key: check CLOUDIMAGE_API_KEY")
+	}
+	if r.Redis == "ok" {
+		if reason, left, err := w.store.PauseState(ctx); err == nil && left > 0 {
+			r.Ready, r.Paused = false, fmt.Sprintf("%s (%s left)", reason, left.Round(time.Second))
+			reasons = append(reasons, "sending is paused: "+reason)
+		}
+	}
+	for i, s := range reasons {
+		if i > 0 {
+			r.Reason += "; "
+		}
+		r.Reason += s
+	}
+	return r
+}
+
+func (w *Worker) onTaskError(ctx context.Context, t *asynq.Task, err error) {
+	if errors.Is(err, asynq.SkipRetry) {
+		id, _ := asynq.GetTaskID(ctx)
+		q, _ := asynq.GetQueueName(ctx)
+		w.log.Warn("task dead-lettered", zap.String("task_id", id), zap.String("queue", q), zap.String("type", t.Type()), zap.String("reason", err.Error()))
+	}
+}
+
+// asynqLogger adapts zap to asynq's logger.
+type asynqLogger struct{ s *zap.SugaredLogger }
+
+func (l asynqLogger) Debug(args ...any) { l.s.Debug(args...) }
+func (l asynqLogger) Info(args ...any)  { l.s.Info(args...) }
+func (l asynqLogger) Warn(args ...any)  { l.s.Warn(args...) }
+func (l asynqLogger) Error(args ...any) { l.s.Error(args...) }
+func (l asynqLogger) Fatal(args ...any) { l.s.Error(args...) }

@@ -1,0 +1,292 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/pkg/normalize"
+)
+
+// Outcome is what happened to one input URL.
+type Outcome int
+
+// Outcomes of EnqueueURLs.
+const (
+	Enqueued         Outcome = iota // a new request is waiting for its window
+	AlreadyPending                  // an earlier request for the same key is still waiting and covers it
+	DuplicateInInput                // the same key appeared earlier in the same call
+	Rejected                        // the input is not a valid image URL for this configuration
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Enqueued:
+		return "enqueued"
+	case AlreadyPending:
+		return "already pending"
+	case DuplicateInInput:
+		return "duplicate"
+	case Rejected:
+		return "rejected"
+	}
+	return fmt.Sprintf("outcome(%d)", int(o))
+}
+
+// MarshalText makes an Outcome print as its name in JSON.
+func (o Outcome) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// Result is the outcome for one input URL.
+type Result struct {
+	Input   string  `json:"input"`
+	Key     string  `json:"key,omitempty"`
+	Outcome Outcome `json:"outcome"`
+	Err     error   `json:"-"`
+	Reason  string  `json:"reason,omitempty"` // Err's text, for JSON
+}
+
+// Report is the outcome of one EnqueueURLs call: a Result per input, in input order, and counts.
+type Report struct {
+	Results        []Result `json:"results"`
+	Enqueued       int      `json:"enqueued"`
+	AlreadyPending int      `json:"already_pending"`
+	Duplicates     int      `json:"duplicates"`
+	Rejected       int      `json:"rejected"`
+}
+
+// Producer requests invalidations. It is safe for concurrent use.
+type Producer struct {
+	store    *store.Store
+	client   *asynq.Client
+	norm     *normalize.Normalizer
+	maxRetry int
+	batch    int
+}
+
+// ProducerOption configures a Producer.
+type ProducerOption func(*Producer)
+
+// WithMaxRetry sets PURGE_MAX_RETRY for the tasks this producer enqueues directly (bulk requests
+// and flush-all). Default 10.
+func WithMaxRetry(n int) ProducerOption { return func(p *Producer) { p.maxRetry = n } }
+
+// WithBatchSize sets PURGE_BATCH_SIZE for bulk requests (1-15, default 15).
+func WithBatchSize(n int) ProducerOption {
+	return func(p *Producer) { p.batch = min(max(n, 1), MaxURLsPerTask) }
+}
+
+// NewProducer returns a Producer that writes to rdb (a client, failover client or cluster client,
+// which the caller keeps and closes) and normalises with norm.
+func NewProducer(rdb redis.UniversalClient, norm *normalize.Normalizer, opts ...ProducerOption) *Producer {
+	p := &Producer{store: store.New(rdb), client: asynq.NewClientFromRedisClient(rdb), norm: norm, maxRetry: 10, batch: MaxURLsPerTask}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// Normalizer returns the producer's normaliser.
+func (p *Producer) Normalizer() *normalize.Normalizer { return p.norm }
+
+// EnqueueURLs normalises urls and requests their invalidation. It reports per URL whether it was
+// enqueued, was already pending, repeated an earlier input, or was rejected (with the reason). The
+// error is set only when Redis could not be written; then no URL of this call is reported enqueued.
+func (p *Producer) EnqueueURLs(ctx context.Context, urls ...string) (*Report, error) {
+	return p.EnqueueURLsFrom(ctx, "", urls...)
+}
+
+// EnqueueURLsFrom is EnqueueURLs with a free-text source or reason (for example "cms: image 42
+// replaced") that travels with the request and shows in asynqmon.
+func (p *Producer) EnqueueURLsFrom(ctx context.Context, source string, urls ...string) (*Report, error) {
+	r := &Report{Results: make([]Result, len(urls))}
+	keys := make([]string, 0, len(urls))
+	idx := make([]int, 0, len(urls))
+	seen := make(map[string]struct{}, len(urls))
+	for i, raw := range urls {
+		res := Result{Input: raw}
+		key, err := p.norm.Normalize(raw)
+		switch {
+		case err != nil:
+			res.Outcome, res.Err, res.Reason = Rejected, err, err.Error()
+		default:
+			res.Key = key
+			if _, dup := seen[key]; dup {
+				res.Outcome = DuplicateInInput
+			} else {
+				seen[key] = struct{}{}
+				keys = append(keys, key)
+				idx = append(idx, i)
+			}
+		}
+		r.Results[i] = res
+	}
+	if len(keys) > 0 {
+		added, err := p.AddKeys(ctx, source, keys)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range idx {
+			if added[j] {
+				r.Results[i].Outcome = Enqueued
+			} else {
+				r.Results[i].Outcome = AlreadyPending
+			}
+		}
+	}
+	for _, res := range r.Results {
+		switch res.Outcome {
+		case Enqueued:
+			r.Enqueued++
+		case AlreadyPending:
+			r.AlreadyPending++
+		case DuplicateInInput:
+			r.Duplicates++
+		case Rejected:
+			r.Rejected++
+		}
+	}
+	return r, nil
+}
+
+// AddKeys requests the invalidation of keys that are already canonical (the output of the
+// normaliser), for producers that normalise and dedupe themselves, such as the enqueue command.
+// added[i] is false when keys[i] was already pending.
+func (p *Producer) AddKeys(ctx context.Context, source string, keys []string) (added []bool, err error) {
+	added, err = p.store.AddPending(ctx, source, keys)
+	if err != nil {
+		return nil, fmt.Errorf("enqueue: %w", err)
+	}
+	return added, nil
+}
+
+// Now returns the Redis server's clock: the request time to give EnqueueBulk.
+func (p *Producer) Now(ctx context.Context) (time.Time, error) {
+	ms, err := p.store.Now(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("enqueue: %w", err)
+	}
+	return time.UnixMilli(ms).UTC(), nil
+}
+
+// EnqueueBulk enqueues one ready-made request of canonical keys (at most the batch size; longer
+// slices are split) on the bulk queue, requested at requestedAt (from Now). It reports false for a
+// chunk that was already enqueued (same keys, same request time). Bulk requests skip the pending
+// set and its window: they are for re-ingest jobs that normalise and dedupe a whole file first.
+func (p *Producer) EnqueueBulk(ctx context.Context, source string, requestedAt time.Time, keys []string) (enqueued int, err error) {
+	var sources []string
+	if source != "" {
+		sources = []string{source}
+	}
+	for _, chunk := range Split(keys, p.batch) {
+		t, err := NewURLsTask(URLs{URLs: chunk, RequestedAt: requestedAt, Origin: OriginBulk, Sources: sources}, QueueBulk, p.maxRetry)
+		if err != nil {
+			return enqueued, err
+		}
+		if _, err := p.client.EnqueueContext(ctx, t); err != nil {
+			if errors.Is(err, asynq.ErrTaskIDConflict) {
+				continue
+			}
+			return enqueued, fmt.Errorf("enqueue bulk: %w", err)
+		}
+		enqueued++
+	}
+	return enqueued, nil
+}
+
+// FlushRefusedError says why a flush-all request was refused. Nothing was enqueued.
+type FlushRefusedError struct{ Reason string }
+
+func (e *FlushRefusedError) Error() string { return "flush-all refused: " + e.Reason }
+
+// FlushAllCost is what a flush-all costs, said to whoever asks for one.
+const FlushAllCost = "flush-all (scope \"all\") removes every cached image of the token from the CDN and " +
+	"Cloudimage's servers: every image is downloaded again from your origin, first loads are slow and " +
+	"the origin takes a burst of traffic (Cloudimage asks customers above 1 TB of monthly traffic or storage to contact them first)"
+
+// RequestFlushAll enqueues a flush-all. confirm must equal token (the CLOUDIMAGE_TOKEN value); a
+// request is also refused while another is pending or dead-lettered, and within cooldown of the
+// last flush-all sent. Refusals are *FlushRefusedError.
+func (p *Producer) RequestFlushAll(ctx context.Context, token, confirm string, cooldown time.Duration, requestedBy, reason string) error {
+	if token == "" {
+		return &FlushRefusedError{Reason: "CLOUDIMAGE_TOKEN is not set, so there is nothing to confirm against"}
+	}
+	if confirm != token {
+		return &FlushRefusedError{Reason: fmt.Sprintf("not confirmed: %s. To request it anyway, confirm with --confirm=<your CLOUDIMAGE_TOKEN value>", FlushAllCost)}
+	}
+	st, err := p.store.AllState(ctx)
+	if err != nil {
+		return fmt.Errorf("flush-all: %w", err)
+	}
+	now, err := p.Now(ctx)
+	if err != nil {
+		return err
+	}
+	if st.SentAt > 0 {
+		last := time.UnixMilli(st.SentAt).UTC()
+		if next := last.Add(cooldown); now.Before(next) {
+			return &FlushRefusedError{Reason: fmt.Sprintf("a flush-all was sent at %s (uuid %s); PURGE_ALL_COOLDOWN=%s allows the next at %s",
+				last.Format(time.RFC3339), st.UUID, cooldown, next.Format(time.RFC3339))}
+		}
+	}
+	t, err := NewAllTask(All{Confirm: confirm, RequestedAt: now, RequestedBy: requestedBy, Reason: reason}, p.maxRetry)
+	if err != nil {
+		return err
+	}
+	if _, err := p.client.EnqueueContext(ctx, t); err != nil {
+		if errors.Is(err, asynq.ErrTaskIDConflict) {
+			return &FlushRefusedError{Reason: "a flush-all request is already pending, retrying or in the dead-letter queue (task " + TaskIDAll + " on queue " + QueueAll + "); delete it there before requesting another"}
+		}
+		return fmt.Errorf("flush-all: %w", err)
+	}
+	if _, err := p.store.AllRequested(ctx); err != nil {
+		return fmt.Errorf("flush-all: %w", err)
+	}
+	return nil
+}
+
+// History returns what is known of the canonical key's latest request: pending since, or sent,
+// confirmed, failed.
+type History struct {
+	Key          string     `json:"key"`
+	PendingSince *time.Time `json:"pending_since,omitempty"`
+	RequestedAt  *time.Time `json:"requested_at,omitempty"`
+	SentAt       *time.Time `json:"sent_at,omitempty"`
+	UUID         string     `json:"uuid,omitempty"`
+	State        string     `json:"state,omitempty"`
+	Detail       string     `json:"detail,omitempty"`
+}
+
+// Lookup normalises raw and returns its history.
+func (p *Producer) Lookup(ctx context.Context, raw string) (*History, error) {
+	key, err := p.norm.Normalize(raw)
+	if err != nil {
+		return nil, err
+	}
+	h := &History{Key: key}
+	if ms, ok, err := p.store.PendingScore(ctx, key); err != nil {
+		return nil, err
+	} else if ok {
+		h.PendingSince = msTime(ms)
+	}
+	rec, ok, err := p.store.History(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		h.RequestedAt, h.SentAt, h.UUID, h.State, h.Detail = msTime(rec.RequestedAt), msTime(rec.SentAt), rec.UUID, rec.State, rec.Detail
+	}
+	return h, nil
+}
+
+func msTime(ms int64) *time.Time {
+	if ms == 0 {
+		return nil
+	}
+	t := time.UnixMilli(ms).UTC()
+	return &t
+}

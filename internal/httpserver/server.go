@@ -36,6 +36,7 @@ type Options struct {
 	Worker   *worker.Worker
 	Registry *prometheus.Registry
 	Log      *zap.Logger
+	Intake   http.Handler // the intake API, mounted at /v1/ when not nil (INTAKE_TOKEN set)
 }
 
 // New returns the worker's HTTP handler, or an error when the access rules refuse the
@@ -73,6 +74,9 @@ func New(o Options) (http.Handler, error) {
 	}
 	mux.Handle(UIPath, uiHandler)
 	mux.Handle(UIPath+"/", uiHandler)
+	if o.Intake != nil {
+		mux.Handle("/v1/", o.Intake)
+	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, UIPath+"/", http.StatusFound)
 	})

@@ -24,6 +24,7 @@ import (
 
 	"github.com/cipurge/cipurge/internal/config"
 	"github.com/cipurge/cipurge/internal/httpserver"
+	"github.com/cipurge/cipurge/internal/intake"
 	"github.com/cipurge/cipurge/internal/sandbox"
 	"github.com/cipurge/cipurge/internal/version"
 	"github.com/cipurge/cipurge/internal/worker"
@@ -80,9 +81,6 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	if err := cfg.ValidateAPI(); err != nil {
 		return &usageError{err}
 	}
-	if _, err := cfg.Normalizer(); err != nil && cfg.HTTP.IntakeToken != "" {
-		return &usageError{err}
-	}
 	log := cfg.Logger(stderr)
 	defer func() { _ = log.Sync() }()
 
@@ -106,8 +104,20 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	m := worker.NewMetrics(reg)
 	w := worker.New(cfg.Worker(), rdb, api, log, m)
 
+	var intakeAPI http.Handler
+	if cfg.HTTP.IntakeToken != "" {
+		norm, err := cfg.Normalizer()
+		if err != nil {
+			return &usageError{fmt.Errorf("INTAKE_TOKEN is set, so the worker normalises URLs: %w", err)}
+		}
+		intakeAPI = intake.New(intake.Options{
+			Producer: tasks.NewProducer(rdb, norm, tasks.WithMaxRetry(cfg.Purge.MaxRetry), tasks.WithBatchSize(cfg.Purge.BatchSize)),
+			Token:    cfg.HTTP.IntakeToken, MaxBytes: cfg.HTTP.IntakeMaxBytes, MaxURLs: cfg.HTTP.IntakeMaxURLs,
+			FlushToken: cfg.Cloudimage.Token, AllCooldown: cfg.Purge.AllCooldown, Log: log.Named("intake"),
+		})
+	}
 	srv, err := httpserver.New(httpserver.Options{
-		Config: cfg, Redis: rdb, Worker: w, Registry: reg, Log: log.Named("http"),
+		Config: cfg, Redis: rdb, Worker: w, Registry: reg, Log: log.Named("http"), Intake: intakeAPI,
 	})
 	if err != nil {
 		return &usageError{err}

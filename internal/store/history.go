@@ -133,3 +133,18 @@ var releaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
 `)
+
+// keyDeadLettered marks request tasks the worker dead-lettered on purpose, so that a replay by an
+// operator can be told from the first run (asynq keeps the task unchanged when it archives it).
+const keyDeadLettered = Prefix + "dead:"
+
+// FirstDeadLetter records that the task id is being dead-lettered by choice, and reports whether
+// this is the first time (false: an operator replayed it, so it should be sent). Markers live as
+// long as asynq keeps archived tasks (90 days).
+func (s *Store) FirstDeadLetter(ctx context.Context, id string) (bool, error) {
+	ok, err := s.rdb.SetNX(ctx, keyDeadLettered+id, 1, 90*24*time.Hour).Result()
+	if err != nil {
+		return false, fmt.Errorf("dead-letter marker: %w", err)
+	}
+	return ok, nil
+}

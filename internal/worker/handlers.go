@@ -34,6 +34,22 @@ func (w *Worker) handleURLs(ctx context.Context, t *asynq.Task) error {
 		// Enqueued by a producer with a larger batch size than this worker's.
 		return w.enqueueParts(ctx, p, tasks.Split(p.URLs, w.cfg.BatchSize), queue, p.Origin)
 	}
+	if p.Origin == tasks.OriginResend && len(p.Previous) > w.cfg.MaxResends {
+		// Cloudimage failed these URLs every time: dead-letter them with the history, once. An
+		// operator who replays the entry gets one more send.
+		id, _ := asynq.GetTaskID(ctx)
+		first, err := w.store.FirstDeadLetter(ctx, id)
+		if err != nil {
+			return err
+		}
+		if first {
+			w.metrics.DeadLettered.WithLabelValues("failed_by_cloudimage").Inc()
+			w.markDead(ctx, p.URLs, fmt.Sprintf("failed by Cloudimage %d times", len(p.Previous)))
+			return &deadLetter{msg: fmt.Sprintf("Cloudimage failed these URLs %d times (%s); replay this entry to send them once more",
+				len(p.Previous), describe(p.Previous))}
+		}
+		w.log.Info("replaying URLs Cloudimage failed before", zap.String("task_id", id), zap.Int("urls", len(p.URLs)))
+	}
 	prio := store.Interactive
 	if queue == tasks.QueueBulk {
 		prio = store.Background
@@ -266,8 +282,9 @@ func (w *Worker) followUp(ctx context.Context, c tasks.Confirm) {
 }
 
 // handleConfirm follows an accepted request until Cloudimage reports it DONE or ERROR. URLs it
-// failed are sent again as a new request; after MaxResends the URLs are dead-lettered with the
-// uuids and statuses they went through.
+// failed are sent again as a new request (origin resend) with the usual retries; a resend whose
+// URLs already failed more than MaxResends times is dead-lettered by handleURLs with the uuids and
+// statuses they went through.
 func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 	p, err := tasks.DecodeConfirm(t.Payload())
 	if err != nil {
@@ -319,12 +336,10 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 	w.mark(ctx, failed, p.UUID, "failed", detail)
 	prev := append(append([]tasks.Attempt(nil), p.Previous...), tasks.Attempt{UUID: p.UUID, Status: st.Status})
 	if len(prev) > w.cfg.MaxResends {
-		w.metrics.DeadLettered.WithLabelValues("failed_by_cloudimage").Inc()
-		w.markDead(ctx, failed, "failed by Cloudimage "+fmt.Sprint(len(prev))+" times")
-		return &deadLetter{msg: fmt.Sprintf("Cloudimage failed %d URL(s) %d times: %s; urls: %s",
-			len(failed), len(prev), describe(prev), strings.Join(failed, " "))}
+		w.log.Warn("Cloudimage keeps failing URLs: dead-lettering them", zap.String("uuid", p.UUID), zap.Int("urls", len(failed)), zap.Int("times", len(prev)))
+	} else {
+		w.log.Warn("Cloudimage failed URLs: sending them again", zap.String("uuid", p.UUID), zap.String("status", st.Status), zap.Int("urls", len(failed)))
 	}
-	w.log.Warn("Cloudimage failed URLs: sending them again", zap.String("uuid", p.UUID), zap.String("status", st.Status), zap.Int("urls", len(failed)))
 	r := tasks.URLs{URLs: failed, RequestedAt: p.SentAt, Origin: tasks.OriginResend, Previous: prev}
 	task, err := tasks.NewURLsTask(r, tasks.QueueInteractive, w.cfg.MaxRetry)
 	if err != nil {

@@ -1,0 +1,145 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/pkg/tasks"
+)
+
+// confirmEnv turns status checking on with short delays.
+var confirmEnv = []string{"PURGE_CONFIRM=true", "PURGE_CONFIRM_DELAY=100ms", "PURGE_MAX_RESENDS=2"}
+
+func (h *harness) state(t *testing.T, key string) store.Record {
+	t.Helper()
+	rec, _, err := store.New(h.rdb).History(context.Background(), key)
+	must(t, err)
+	return rec
+}
+
+// TestConfirmedInvalidation: the worker follows an accepted request to DONE, records it, and
+// `enqueue status URL` shows when it was requested, sent, in which request, and that it is confirmed.
+func TestConfirmedInvalidation(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, confirmEnv...)
+	// RECEIVED -> ... -> DONE in 2s: the first check (due on asynq's 1s poll) finds it unfinished.
+	h.sb.SetStatusDelay(2 * time.Second)
+	u := "https://img.example.com/confirm/ok.jpg"
+	if code, _, stderr := h.enqueue("", u); code != 0 {
+		t.Fatal(stderr)
+	}
+	h.startWorker()
+	waitFor(t, 15*time.Second, "the invalidation confirmed", func() bool { return h.state(t, u).State == "confirmed" })
+	if n := h.sb.Stats().StatusRequests; n < 2 {
+		t.Errorf("%d status requests; a 2s life cycle checked from about 1s needs at least 2", n)
+	}
+	rec := h.state(t, u)
+	if acc := h.sb.Accepted(); len(acc) != 1 || acc[0].UUID != rec.UUID {
+		t.Errorf("history uuid %q does not match the accepted request %+v", rec.UUID, acc)
+	}
+	code, out, stderr := h.enqueue("", "status", "https://demo.cloudimg.io/img.example.com/confirm/ok.jpg?w=300")
+	if code != 0 {
+		t.Fatalf("status: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{u, "requested", "sent", rec.UUID, "confirmed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("enqueue status does not show %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestFailedURLIsResentThenDeadLettered: a URL Cloudimage lists under failed is sent again as a
+// new request; after PURGE_MAX_RESENDS it is dead-lettered with the uuids and statuses it went
+// through, and a replay of that entry sends it once more. The other URLs are confirmed, sent once.
+func TestFailedURLIsResentThenDeadLettered(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, confirmEnv...)
+	in := urls("failedinstatus", 3)
+	bad := in[1]
+	h.sb.FailURLInStatus(bad)
+	if code, _, stderr := h.enqueue("", in...); code != 0 {
+		t.Fatal(stderr)
+	}
+	h.startWorker()
+	var dl []*asynq.TaskInfo
+	waitFor(t, 30*time.Second, "the failing URL dead-lettered", func() bool {
+		dl = h.archived(tasks.QueueInteractive)
+		return len(dl) == 1
+	})
+	if n := h.sb.URLCount(bad); n != 3 {
+		t.Errorf("the failing URL was sent %d times, want 3 (1 + PURGE_MAX_RESENDS=2)", n)
+	}
+	for _, u := range []string{in[0], in[2]} {
+		if n := h.sb.URLCount(u); n != 1 {
+			t.Errorf("%s sent %d times, want 1", u, n)
+		}
+		waitFor(t, 5*time.Second, u+" confirmed", func() bool { return h.state(t, u).State == "confirmed" })
+	}
+	p, err := tasks.DecodeURLs(dl[0].Payload)
+	must(t, err)
+	if len(p.URLs) != 1 || p.URLs[0] != bad || len(p.Previous) != 3 {
+		t.Errorf("dead letter: urls %v, previous %v; want [%s] and 3 attempts", p.URLs, p.Previous, bad)
+	}
+	for _, a := range p.Previous {
+		if !strings.Contains(dl[0].LastErr, a.UUID) {
+			t.Errorf("dead letter's reason does not name uuid %s: %q", a.UUID, dl[0].LastErr)
+		}
+	}
+	if st := h.state(t, bad).State; st != "dead" {
+		t.Errorf("history state %q, want dead", st)
+	}
+	// The operator replays it: one more send.
+	if code, out, stderr := h.enqueue("", "dlq", "replay", dl[0].ID); code != 0 {
+		t.Fatalf("replay: exit %d: %s%s", code, out, stderr)
+	}
+	waitFor(t, 10*time.Second, "the replayed URL sent once more", func() bool { return h.sb.URLCount(bad) == 4 })
+}
+
+// TestErrorStatusIsResent: a request that ends in ERROR is sent again, and then confirmed.
+func TestErrorStatusIsResent(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, confirmEnv...)
+	h.sb.ErrorNext(1)
+	in := urls("errorstatus", 2)
+	if code, _, stderr := h.enqueue("", in...); code != 0 {
+		t.Fatal(stderr)
+	}
+	h.startWorker()
+	for _, u := range in {
+		waitFor(t, 20*time.Second, u+" confirmed after a resend", func() bool { return h.state(t, u).State == "confirmed" })
+		if n := h.sb.URLCount(u); n != 2 {
+			t.Errorf("%s sent %d times, want 2 (ERROR, then DONE)", u, n)
+		}
+	}
+	if dl := h.archived(tasks.QueueInteractive); len(dl) != 0 {
+		t.Errorf("dead-lettered: %s", dl[0].LastErr)
+	}
+}
+
+// TestConfirmOff: PURGE_CONFIRM=false sends no status request.
+func TestConfirmOff(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_CONFIRM=false")
+	u := "https://img.example.com/confirmoff/a.jpg"
+	if code, _, stderr := h.enqueue("", u); code != 0 {
+		t.Fatal(stderr)
+	}
+	h.startWorker()
+	waitFor(t, 10*time.Second, "sent", func() bool { return h.sb.URLCount(u) == 1 })
+	time.Sleep(500 * time.Millisecond) // a status check would come 100ms-30s later; none is scheduled
+	if n := h.sb.Stats().StatusRequests; n != 0 {
+		t.Errorf("%d status requests with PURGE_CONFIRM=false", n)
+	}
+	info, err := h.inspector().GetQueueInfo(tasks.QueueConfirm)
+	if err == nil && info.Size != 0 {
+		t.Errorf("%d status checks queued with PURGE_CONFIRM=false", info.Size)
+	}
+	if st := h.state(t, u).State; st != "sent" {
+		t.Errorf("history state %q, want sent", st)
+	}
+}

@@ -1,0 +1,230 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/testredis"
+)
+
+func newStore(t *testing.T) (*store.Store, context.Context) {
+	t.Helper()
+	return store.New(testredis.Start(t).Client()), context.Background()
+}
+
+func keys(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("https://img.example.com/%s/%d.jpg", prefix, i)
+	}
+	return out
+}
+
+func TestAddPendingDedupes(t *testing.T) {
+	s, ctx := newStore(t)
+	added, err := s.AddPending(ctx, "", []string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !added[0] || !added[1] {
+		t.Fatalf("first add: %v", added)
+	}
+	added, err = s.AddPending(ctx, "cms", []string{"b", "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if added[0] || !added[1] {
+		t.Fatalf("second add: %v, want [false true]", added)
+	}
+	n, _, err := s.PendingCount(ctx)
+	if err != nil || n != 3 {
+		t.Fatalf("pending %d (%v), want 3", n, err)
+	}
+}
+
+// TestDueEntriesWindowRule: an entry is due once it has waited a full window; whole batches go at
+// once; a partial batch goes when nothing younger waits to join it (or it has waited MaxDelay).
+func TestDueEntriesWindowRule(t *testing.T) {
+	s, ctx := newStore(t)
+	w := store.Window{Window: 300 * time.Millisecond, MaxDelay: 5 * time.Second, Batch: 15, MaxClaim: 1500}
+	if _, err := s.AddPending(ctx, "", keys("old", 20)); err != nil {
+		t.Fatal(err)
+	}
+	due, _, err := s.DueEntries(ctx, w)
+	if err != nil || len(due) != 0 {
+		t.Fatalf("entries younger than the window were due: %d (%v)", len(due), err)
+	}
+	time.Sleep(350 * time.Millisecond)
+	if _, err := s.AddPending(ctx, "", keys("young", 1)); err != nil {
+		t.Fatal(err)
+	}
+	due, _, err = s.DueEntries(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(due) != 15 {
+		t.Fatalf("%d due with a younger entry waiting; want one whole batch of 15", len(due))
+	}
+	// Nothing is removed until RemovePending.
+	if again, _, _ := s.DueEntries(ctx, w); len(again) != 15 {
+		t.Fatalf("DueEntries removed entries: %d due on the second call", len(again))
+	}
+	if err := s.RemovePending(ctx, due); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(350 * time.Millisecond)
+	due, _, err = s.DueEntries(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(due) != 6 {
+		t.Fatalf("%d due once nothing younger waits; want the remaining 6", len(due))
+	}
+}
+
+func TestDueEntriesMaxDelay(t *testing.T) {
+	s, ctx := newStore(t)
+	w := store.Window{Window: 100 * time.Millisecond, MaxDelay: 400 * time.Millisecond, Batch: 15, MaxClaim: 1500}
+	if _, err := s.AddPending(ctx, "", keys("first", 3)); err != nil {
+		t.Fatal(err)
+	}
+	// A steady trickle keeps a younger entry waiting; the partial batch must still go by MaxDelay.
+	deadline := time.Now().Add(3 * time.Second)
+	for i := 0; ; i++ {
+		if _, err := s.AddPending(ctx, "", []string{fmt.Sprintf("trickle-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+		due, _, err := s.DueEntries(ctx, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(due) > 0 {
+			if due[0].Key != keys("first", 3)[0] {
+				t.Errorf("oldest first: got %s", due[0].Key)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a partial batch waited past MaxDelay while a trickle kept arriving")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestAdmitDropsSatisfied: a URL sent after it was requested, or covered by a flush-all sent after
+// it was requested, is dropped; with every URL dropped nothing is counted against the limit.
+func TestAdmitDropsSatisfied(t *testing.T) {
+	s, ctx := newStore(t)
+	now, err := s.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sent(ctx, []string{"a"}, now-10, now, "u1", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	lim := store.Limit{Rate: 1, Burst: 1}
+	a, err := s.Admit(ctx, []string{"a", "b"}, now-5, store.Interactive, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Verdict != store.Go || !a.Dropped[0] || a.Dropped[1] {
+		t.Fatalf("verdict %v dropped %v; want go with a dropped", a.Verdict, a.Dropped)
+	}
+	// A request made after the send is not satisfied by it.
+	a, err = s.Admit(ctx, []string{"a"}, now+1, store.Interactive, store.Limit{})
+	if err != nil || a.Verdict != store.Go || a.Dropped[0] {
+		t.Fatalf("a request after the send: %+v %v", a, err)
+	}
+	// Every URL satisfied: nothing to send, and the limiter is untouched.
+	a, err = s.Admit(ctx, []string{"a"}, now-5, store.Interactive, lim)
+	if err != nil || a.Verdict != store.Satisfied {
+		t.Fatalf("all satisfied: %+v %v", a, err)
+	}
+	if _, err := s.AllSent(ctx, now+100, "all-1"); err != nil {
+		t.Fatal(err)
+	}
+	a, err = s.Admit(ctx, []string{"b", "c"}, now+50, store.Interactive, store.Limit{})
+	if err != nil || a.Verdict != store.Satisfied {
+		t.Fatalf("requests before a flush-all: %+v %v; want satisfied", a, err)
+	}
+}
+
+func TestAdmitRateLimit(t *testing.T) {
+	s, ctx := newStore(t)
+	lim := store.Limit{Rate: 2, Burst: 3}
+	goes := 0
+	for range 5 {
+		a, err := s.Admit(ctx, nil, 0, store.Interactive, lim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Verdict == store.Go {
+			goes++
+			continue
+		}
+		if a.Verdict != store.Throttled || a.Wait <= 0 || a.Wait > 500*time.Millisecond {
+			t.Fatalf("denied with %v wait %s; want throttled within one emission interval", a.Verdict, a.Wait)
+		}
+	}
+	if goes != 3 {
+		t.Fatalf("%d calls admitted at once; the burst is 3", goes)
+	}
+}
+
+// TestAdmitPriority: while an interactive request waits for the limiter, background work yields.
+func TestAdmitPriority(t *testing.T) {
+	s, ctx := newStore(t)
+	lim := store.Limit{Rate: 1, Burst: 1}
+	if a, _ := s.Admit(ctx, nil, 0, store.Interactive, lim); a.Verdict != store.Go {
+		t.Fatalf("first call: %v", a.Verdict)
+	}
+	if a, _ := s.Admit(ctx, nil, 0, store.Interactive, lim); a.Verdict != store.Throttled {
+		t.Fatalf("second interactive call: %v, want throttled", a.Verdict)
+	}
+	a, err := s.Admit(ctx, nil, 0, store.Background, lim)
+	if err != nil || a.Verdict != store.Yield {
+		t.Fatalf("background while interactive waits: %v %v, want yield", a.Verdict, err)
+	}
+}
+
+func TestPauseIsSharedAndOnlyLengthens(t *testing.T) {
+	s, ctx := newStore(t)
+	if err := s.Pause(ctx, "429", 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Pause(ctx, "shorter", 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.Admit(ctx, []string{"x"}, 0, store.Interactive, store.Limit{})
+	if err != nil || a.Verdict != store.Paused || a.Wait < time.Second || a.Reason != "429" {
+		t.Fatalf("%+v %v; want paused about 2s for 429", a, err)
+	}
+	d1, _ := s.Backoff(ctx, "outage", 100*time.Millisecond, time.Second)
+	d2, _ := s.Backoff(ctx, "outage", 100*time.Millisecond, time.Second)
+	if d2 < d1 {
+		t.Errorf("backoff shrank: %s then %s", d1, d2)
+	}
+}
+
+func TestLease(t *testing.T) {
+	s, ctx := newStore(t)
+	ok, err := s.Lease(ctx, store.KeyBatcher, "a", time.Second)
+	if err != nil || !ok {
+		t.Fatalf("a: %v %v", ok, err)
+	}
+	if ok, _ := s.Lease(ctx, store.KeyBatcher, "b", time.Second); ok {
+		t.Fatal("b took a's lease")
+	}
+	if ok, _ := s.Lease(ctx, store.KeyBatcher, "a", time.Second); !ok {
+		t.Fatal("a could not renew")
+	}
+	if err := s.Release(ctx, store.KeyBatcher, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s.Lease(ctx, store.KeyBatcher, "b", time.Second); !ok {
+		t.Fatal("b could not take a released lease")
+	}
+}

@@ -1,0 +1,261 @@
+package normalize
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Config is the token configuration (cmd/* fill it from the CLOUDIMAGE_*
+// variables). Only Token is required; the zero value of every other field
+// means "not used by this token".
+type Config struct {
+	// Token is CLOUDIMAGE_TOKEN, e.g. "doc": https://doc.cloudimg.io is
+	// then this token's CDN host. Required.
+	Token string
+	// Hosts is CLOUDIMAGE_HOSTS: custom CNAME hosts that serve the same
+	// token (e.g. "img.example.com"). A URL on one of them is read like a
+	// URL on {Token}.cloudimg.io. Blank entries are ignored; an entry may
+	// carry an http(s):// scheme and a trailing slash, nothing else.
+	Hosts []string
+	// LegacyV7 is CLOUDIMAGE_LEGACY_V7: true for tokens created before
+	// November 2021, whose keys carry the /v7/ form. Otherwise keys never do.
+	LegacyV7 bool
+	// OriginPrefix is CLOUDIMAGE_ORIGIN_PREFIX, the origin URL prefix set up
+	// for the token (e.g. "https://storage.example.com/media/"). Keys never
+	// include it. Empty means no prefix. It names a folder: a missing
+	// trailing slash is added.
+	OriginPrefix string
+	// Aliases is CLOUDIMAGE_ALIASES parsed by ParseAliases: alias name to
+	// the origin base it stands for, e.g. "_media_" ->
+	// "https://storage.example.com/media". Keys use the alias, never what
+	// it expands to. Nil or empty means no aliases.
+	Aliases map[string]string
+}
+
+// Normalizer turns URLs into invalidation keys for one token
+// configuration. Build it with New; it is immutable and safe for
+// concurrent use.
+type Normalizer struct {
+	legacy    bool
+	token     string   // "doc"
+	tokenHost string   // "doc.cloudimg.io"
+	cnames    []string // canonical CNAME hosts
+	prefix    *base    // nil without CLOUDIMAGE_ORIGIN_PREFIX
+	aliases   []alias  // longest base path first
+}
+
+// base is a parsed origin base: an origin prefix or an alias target.
+type base struct {
+	hostport string // canonical "host[:port]"
+	host     string // hostport without the port
+	path     string // normalised path, always ending with "/" (an alias "_a_" = "https://h/p" has path "/p/")
+}
+
+type alias struct {
+	name      string // "_media_"
+	nameSlash string // "_media_/"
+	base      base   // base.path ends with "/"
+}
+
+// ParseAliases parses the CLOUDIMAGE_ALIASES syntax
+// "_name_=https://base,_other_=https://b2" into a map of alias name to
+// origin base. Spaces around entries, names and values are ignored, and so
+// are empty entries (a trailing comma). Each name is "_" + letters, digits,
+// "-", "." or "~" (and inner "_") + "_"; each value is an http(s) URL with
+// a host (a missing scheme means https). Errors name the bad entry and the
+// fix.
+func ParseAliases(s string) (map[string]string, error) {
+	m := make(map[string]string)
+	for _, entry := range strings.Split(s, ",") {
+		e := strings.TrimSpace(entry)
+		if e == "" {
+			continue
+		}
+		name, val, ok := strings.Cut(e, "=")
+		if !ok {
+			return nil, fmt.Errorf("CLOUDIMAGE_ALIASES entry %q has no \"=\": write each entry as _name_=https://origin/base", e)
+		}
+		name, val = strings.TrimSpace(name), strings.TrimSpace(val)
+		if reason := checkAliasName(name); reason != "" {
+			return nil, fmt.Errorf("CLOUDIMAGE_ALIASES entry %q: %s", e, reason)
+		}
+		if _, dup := m[name]; dup {
+			return nil, fmt.Errorf("CLOUDIMAGE_ALIASES names %s twice (entry %q): keep one entry per alias", name, e)
+		}
+		if _, reason := parseBase(val); reason != "" {
+			return nil, fmt.Errorf("CLOUDIMAGE_ALIASES entry %q: the base %s", e, reason)
+		}
+		m[name] = val
+	}
+	return m, nil
+}
+
+// checkAliasName returns why name cannot be a Cloudimage alias, or "".
+func checkAliasName(name string) string {
+	if len(name) < 3 || name[0] != '_' || name[len(name)-1] != '_' {
+		return fmt.Sprintf("alias name %q must start and end with \"_\" and have something between, e.g. _media_", name)
+	}
+	for i := 1; i < len(name)-1; i++ {
+		if pathClass[name[i]] != clsUnreserved {
+			return fmt.Sprintf("alias name %q contains %q: use only letters, digits, \"_\", \"-\", \".\" and \"~\"", name, string(rune(name[i])))
+		}
+	}
+	return ""
+}
+
+// parseBase parses an origin base URL (an origin prefix or an alias
+// target). A missing scheme means https. The path is normalised like any
+// key path and always ends with "/".
+func parseBase(v string) (base, string) {
+	if v == "" {
+		return base{}, "is empty: set an origin URL such as https://storage.example.com/media/"
+	}
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c <= ' ' || c == 0x7f:
+			return base{}, fmt.Sprintf("%q contains a space or control character: remove it", v)
+		case c == '?' || c == '#':
+			return base{}, fmt.Sprintf("%q has a query or fragment: give the origin URL up to the folder only", v)
+		case c == '*':
+			return base{}, fmt.Sprintf("%q contains \"*\": give a plain origin URL", v)
+		}
+	}
+	_, rest, reason := splitScheme(v) // with or without a scheme, the host comes first
+	if reason != "" {
+		return base{}, fmt.Sprintf("%q %s", v, reason)
+	}
+	auth, p := splitAuthority(rest)
+	hp, hl, prob := appendHostPort(nil, auth)
+	if prob != hostOK {
+		return base{}, fmt.Sprintf("%q %s", v, prob.explain(auth))
+	}
+	if _, ok := isCloudimgHost(hp[:hl]); ok {
+		return base{}, fmt.Sprintf("%q is a Cloudimage host: give the origin URL (your image storage), not the CDN one", v)
+	}
+	path := normPath(nil, p)
+	if len(path) == 0 || path[len(path)-1] != '/' {
+		path = append(path, '/')
+	}
+	return base{hostport: string(hp), host: string(hp[:hl]), path: string(path)}, ""
+}
+
+// New validates cfg and returns a ready Normalizer. Errors name the
+// CLOUDIMAGE_* variable at fault and the fix.
+func New(cfg Config) (*Normalizer, error) {
+	tok := strings.ToLower(strings.TrimSpace(cfg.Token))
+	if tok == "" {
+		return nil, errors.New("CLOUDIMAGE_TOKEN is empty: set it to your Cloudimage token, e.g. CLOUDIMAGE_TOKEN=doc")
+	}
+	if strings.ContainsAny(tok, "./:") {
+		return nil, fmt.Errorf("CLOUDIMAGE_TOKEN=%q is a host or URL, not a token: set only the token, e.g. CLOUDIMAGE_TOKEN=doc for https://doc.cloudimg.io", cfg.Token)
+	}
+	if len(tok) > 63 {
+		return nil, fmt.Errorf("CLOUDIMAGE_TOKEN=%q is longer than 63 characters, so it cannot be a host label: check the token in the Cloudimage admin console", cfg.Token)
+	}
+	for i := 0; i < len(tok); i++ {
+		if c := tok[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return nil, fmt.Errorf("CLOUDIMAGE_TOKEN=%q contains %q: a token has only letters, digits and -, e.g. CLOUDIMAGE_TOKEN=doc", cfg.Token, string(rune(c)))
+		}
+	}
+	n := &Normalizer{legacy: cfg.LegacyV7, token: tok, tokenHost: tok + "." + cloudimgDomain}
+
+	for _, raw := range cfg.Hosts {
+		h := strings.TrimSpace(raw)
+		if h == "" {
+			continue
+		}
+		for _, scheme := range []string{"https://", "http://"} {
+			if len(h) >= len(scheme) && strings.EqualFold(h[:len(scheme)], scheme) {
+				h = h[len(scheme):]
+				break
+			}
+		}
+		h = strings.TrimSuffix(h, "/")
+		if strings.ContainsAny(h, "/\\?#") {
+			return nil, fmt.Errorf("CLOUDIMAGE_HOSTS entry %q has a path: list host names only, e.g. CLOUDIMAGE_HOSTS=img.example.com,cdn.example.com", raw)
+		}
+		hp, hl, prob := appendHostPort(nil, h)
+		if prob != hostOK {
+			return nil, fmt.Errorf("CLOUDIMAGE_HOSTS entry %q %s", raw, prob.explain(h))
+		}
+		if hl != len(hp) {
+			return nil, fmt.Errorf("CLOUDIMAGE_HOSTS entry %q has a port: Cloudimage serves CNAMEs on the default ports, list the host name only", raw)
+		}
+		if tok, ok := isCloudimgHost(hp); ok {
+			if string(hp) == n.tokenHost {
+				continue // the token host itself: nothing to add
+			}
+			return nil, fmt.Errorf("CLOUDIMAGE_HOSTS entry %q is the Cloudimage host of token %q, not of CLOUDIMAGE_TOKEN=%s: list only your own CNAME hosts", raw, tok, n.token)
+		}
+		if !n.isCDN(hp) {
+			n.cnames = append(n.cnames, string(hp))
+		}
+	}
+
+	if v := strings.TrimSpace(cfg.OriginPrefix); v != "" {
+		b, reason := parseBase(v)
+		if reason != "" {
+			return nil, fmt.Errorf("CLOUDIMAGE_ORIGIN_PREFIX %s", reason)
+		}
+		if n.isCDN([]byte(b.host)) {
+			return nil, fmt.Errorf("CLOUDIMAGE_ORIGIN_PREFIX=%q is on a host listed in CLOUDIMAGE_HOSTS: give the origin URL (your image storage), not the CDN one", v)
+		}
+		n.prefix = &b
+	}
+
+	for name, val := range cfg.Aliases {
+		if reason := checkAliasName(name); reason != "" {
+			return nil, fmt.Errorf("CLOUDIMAGE_ALIASES: %s", reason)
+		}
+		b, reason := parseBase(strings.TrimSpace(val))
+		if reason != "" {
+			return nil, fmt.Errorf("CLOUDIMAGE_ALIASES entry %s=%s: the base %s", name, val, reason)
+		}
+		if n.isCDN([]byte(b.host)) {
+			return nil, fmt.Errorf("CLOUDIMAGE_ALIASES entry %s=%s is on a host listed in CLOUDIMAGE_HOSTS: give the origin URL (your image storage), not the CDN one", name, val)
+		}
+		n.aliases = append(n.aliases, alias{name: name, nameSlash: name + "/", base: b})
+	}
+	// Longest base first, so that an origin URL under two alias bases gets
+	// the most specific alias; ties (two aliases for one base) go to the
+	// first name in byte order, so the choice never depends on map order.
+	sort.Slice(n.aliases, func(i, j int) bool {
+		a, b := n.aliases[i], n.aliases[j]
+		if len(a.base.path) != len(b.base.path) {
+			return len(a.base.path) > len(b.base.path)
+		}
+		return a.name < b.name
+	})
+	return n, nil
+}
+
+// isCDN reports whether the canonical host h serves this token.
+func (n *Normalizer) isCDN(h []byte) bool {
+	if string(h) == n.tokenHost {
+		return true
+	}
+	for _, c := range n.cnames {
+		if string(h) == c {
+			return true
+		}
+	}
+	return false
+}
+
+// findAlias returns the configured alias named seg, or nil.
+func (n *Normalizer) findAlias(seg []byte) *alias {
+	if len(seg) < 3 || seg[0] != '_' {
+		return nil
+	}
+	for i := range n.aliases {
+		if string(seg) == n.aliases[i].name {
+			return &n.aliases[i]
+		}
+	}
+	return nil
+}
+
+// LegacyV7 reports whether keys carry the /v7/ form (CLOUDIMAGE_LEGACY_V7).
+func (n *Normalizer) LegacyV7() bool { return n.legacy }

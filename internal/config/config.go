@@ -196,9 +196,9 @@ func (c *Config) ValidateAPI() error {
 // Normalizer builds the URL normaliser from the CLOUDIMAGE_* variables.
 func (c *Config) Normalizer() (*normalize.Normalizer, error) {
 	ci := c.Cloudimage
-	aliases, err := normalize.ParseAliases(ci.Aliases)
+	aliases, err := normalize.ParseAliases(ci.Aliases) // its errors name CLOUDIMAGE_ALIASES
 	if err != nil {
-		return nil, fmt.Errorf("CLOUDIMAGE_ALIASES: %w", err)
+		return nil, err
 	}
 	return normalize.New(normalize.Config{
 		Token: ci.Token, Hosts: ci.Hosts, LegacyV7: ci.LegacyV7, OriginPrefix: ci.OriginPrefix, Aliases: aliases,

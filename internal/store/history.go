@@ -16,8 +16,10 @@ type Record struct {
 	RequestedAt int64  // the request the last send covered (ms), 0 if never sent
 	SentAt      int64  // when that send was admitted (ms)
 	UUID        string // the invalidation's uuid at Cloudimage
-	State       string // sent, confirmed, failed, dead (dead-lettered)
+	State       string // sent, confirmed, failed, unconfirmed, dead (dead-lettered)
 	Detail      string // with failed/dead: why
+	QueuedAt    int64  // the latest request put in a request task (its request time, ms)
+	Task        string // that request task's ID
 }
 
 // History returns the record of key, if any within the history TTL.
@@ -30,7 +32,8 @@ func (s *Store) History(ctx context.Context, key string) (Record, bool, error) {
 		return Record{Key: key}, false, nil
 	}
 	atoi := func(k string) int64 { n, _ := strconv.ParseInt(m[k], 10, 64); return n }
-	return Record{Key: key, RequestedAt: atoi("req"), SentAt: atoi("sent"), UUID: m["uuid"], State: m["st"], Detail: m["why"]}, true, nil
+	return Record{Key: key, RequestedAt: atoi("req"), SentAt: atoi("sent"), UUID: m["uuid"], State: m["st"], Detail: m["why"],
+		QueuedAt: atoi("q"), Task: m["task"]}, true, nil
 }
 
 // MarkState sets the state of urls whose last send was the invalidation uuid (a newer send

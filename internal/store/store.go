@@ -177,17 +177,23 @@ func (s *Store) Sources(ctx context.Context, entries []Entry) (map[string]string
 	return out, nil
 }
 
-// RemovePending removes entries after their request tasks were enqueued, with their sources. An
-// entry whose request time changed in between (it cannot while the caller holds the batcher lease,
-// but a lease can lapse) is left alone, to be sent again.
-func (s *Store) RemovePending(ctx context.Context, entries []Entry) error {
+// RemovePending removes entries after their request tasks were enqueued, with their sources, and
+// records in each URL's history that it is queued in taskIDs[i] (kept for historyTTL), so that
+// `enqueue status URL` can say where a request is. An entry whose request time changed in between
+// (it cannot while the caller holds the batcher lease, but a lease can lapse) is left alone, to be
+// sent again.
+func (s *Store) RemovePending(ctx context.Context, entries []Entry, taskIDs []string, historyTTL time.Duration) error {
 	for start := 0; start < len(entries); start += maxScriptArg {
 		end := min(start+maxScriptArg, len(entries))
-		args := make([]any, 0, 2*(end-start))
-		for _, e := range entries[start:end] {
-			args = append(args, e.Key, e.RequestedAt)
+		keys := make([]string, 0, 2+end-start)
+		keys = append(keys, KeyPending, KeySources)
+		args := make([]any, 0, 1+3*(end-start))
+		args = append(args, historyTTL.Milliseconds())
+		for i, e := range entries[start:end] {
+			keys = append(keys, HistoryKey(e.Key))
+			args = append(args, e.Key, e.RequestedAt, taskIDs[start+i])
 		}
-		err := removePendingScript.Run(ctx, s.rdb, []string{KeyPending, KeySources}, args...).Err()
+		err := removePendingScript.Run(ctx, s.rdb, keys, args...).Err()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return fmt.Errorf("remove pending: %w", err)
 		}
@@ -196,11 +202,15 @@ func (s *Store) RemovePending(ctx context.Context, entries []Entry) error {
 }
 
 var removePendingScript = redis.NewScript(`
-for i = 1, #ARGV, 2 do
-  local sc = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if sc and math.floor(tonumber(sc)) == tonumber(ARGV[i + 1]) then
-    redis.call('ZREM', KEYS[1], ARGV[i])
-    redis.call('HDEL', KEYS[2], ARGV[i])
+local ttl = ARGV[1]
+for i = 3, #KEYS do
+  local a = 2 + (i - 3) * 3
+  local sc = redis.call('ZSCORE', KEYS[1], ARGV[a])
+  if sc and math.floor(tonumber(sc)) == tonumber(ARGV[a + 1]) then
+    redis.call('ZREM', KEYS[1], ARGV[a])
+    redis.call('HDEL', KEYS[2], ARGV[a])
+    redis.call('HSET', KEYS[i], 'q', ARGV[a + 1], 'task', ARGV[a + 2])
+    redis.call('PEXPIRE', KEYS[i], ttl)
   end
 end
 return 0

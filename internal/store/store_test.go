@@ -72,7 +72,7 @@ func TestDueEntriesWindowRule(t *testing.T) {
 	if again, _, _ := s.DueEntries(ctx, w); len(again) != 15 {
 		t.Fatalf("DueEntries removed entries: %d due on the second call", len(again))
 	}
-	if err := s.RemovePending(ctx, due); err != nil {
+	if err := s.RemovePending(ctx, due, make([]string, len(due)), time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(350 * time.Millisecond)

@@ -74,6 +74,7 @@ func (w *Worker) formBatches(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	taskIDs := make([]string, len(entries))
 	for start := 0; start < len(entries); start += w.cfg.BatchSize {
 		chunk := entries[start:min(start+w.cfg.BatchSize, len(entries))]
 		p := tasks.URLs{URLs: make([]string, len(chunk)), Origin: tasks.OriginInteractive}
@@ -92,12 +93,15 @@ func (w *Worker) formBatches(ctx context.Context) (int, error) {
 		if err != nil {
 			return 0, err
 		}
+		for i := range chunk {
+			taskIDs[start+i] = tasks.URLsTaskID(p)
+		}
 		if _, err := w.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 			return 0, err
 		}
 		w.metrics.BatchesFormed.Inc()
 	}
-	if err := w.store.RemovePending(ctx, entries); err != nil {
+	if err := w.store.RemovePending(ctx, entries, taskIDs, w.cfg.HistoryTTL); err != nil {
 		return 0, err
 	}
 	return len(entries), nil

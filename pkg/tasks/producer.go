@@ -253,7 +253,9 @@ func (p *Producer) RequestFlushAll(ctx context.Context, token, confirm string, c
 // confirmed, failed.
 type History struct {
 	Key          string     `json:"key"`
-	PendingSince *time.Time `json:"pending_since,omitempty"`
+	PendingSince *time.Time `json:"pending_since,omitempty"` // waiting for its window in the pending set
+	QueuedAt     *time.Time `json:"queued_request,omitempty"` // the latest request put in a request task
+	Task         string     `json:"task,omitempty"`           // that task's ID (asynq, queue purge)
 	RequestedAt  *time.Time `json:"requested_at,omitempty"`
 	SentAt       *time.Time `json:"sent_at,omitempty"`
 	UUID         string     `json:"uuid,omitempty"`
@@ -279,6 +281,9 @@ func (p *Producer) Lookup(ctx context.Context, raw string) (*History, error) {
 	}
 	if ok {
 		h.RequestedAt, h.SentAt, h.UUID, h.State, h.Detail = msTime(rec.RequestedAt), msTime(rec.SentAt), rec.UUID, rec.State, rec.Detail
+		if rec.QueuedAt > rec.SentAt {
+			h.QueuedAt, h.Task = msTime(rec.QueuedAt), rec.Task
+		}
 	}
 	return h, nil
 }

@@ -64,13 +64,24 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdout, stderr
 	}
 	defer rdb.Close()
 	insp := asynq.NewInspectorFromRedisClient(rdb)
+	exist, err := existingQueues(insp)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	known := queues[:0:0]
+	for _, q := range queues {
+		if exist[q] {
+			known = append(known, q)
+		}
+	}
+	queues = known
 
 	switch cmd {
 	case "ls":
 		var list []deadLetter
 		for _, q := range queues {
 			infos, err := insp.ListArchivedTasks(q, asynq.PageSize(*limit))
-			if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("queue %s: %w", q, err)}
 			}
 			for _, ti := range infos {
@@ -111,7 +122,7 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdout, stderr
 				} else {
 					n, err = insp.DeleteAllArchivedTasks(q)
 				}
-				if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+				if err != nil {
 					return &exitError{code: 2, err: fmt.Errorf("queue %s: %w", q, err)}
 				}
 				total += n

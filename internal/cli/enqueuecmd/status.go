@@ -70,13 +70,17 @@ func runStatus(ctx context.Context, args []string, environ []string, stdout, std
 	st := store.New(rdb)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	rep := statusReport{ConfiguredRate: cfg.Purge.Rate}
+	exist, err := existingQueues(insp)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
 	for _, q := range tasks.QueueNames() {
+		if !exist[q] {
+			rep.Queues = append(rep.Queues, queueStatus{Queue: q})
+			continue
+		}
 		info, err := insp.GetQueueInfo(q)
 		if err != nil {
-			if errors.Is(err, asynq.ErrQueueNotFound) {
-				rep.Queues = append(rep.Queues, queueStatus{Queue: q})
-				continue
-			}
 			return &exitError{code: 2, err: fmt.Errorf("queue %s: %w", q, err)}
 		}
 		qs := queueStatus{Queue: q, Pending: info.Pending, Active: info.Active, Scheduled: info.Scheduled, Retry: info.Retry, Archived: info.Archived}
@@ -182,8 +186,11 @@ func urlStatus(ctx context.Context, cfg *config.Config, rdb redis.UniversalClien
 			if h.PendingSince != nil {
 				fmt.Fprintf(stdout, "  pending since  %s (waiting for its window)\n", h.PendingSince.Format(time.RFC3339Nano))
 			}
+			if h.QueuedAt != nil {
+				fmt.Fprintf(stdout, "  queued         requested %s, in request task %s (waiting to be sent)\n", h.QueuedAt.Format(time.RFC3339Nano), h.Task)
+			}
 			if h.SentAt == nil {
-				if h.PendingSince == nil {
+				if h.PendingSince == nil && h.QueuedAt == nil {
 					fmt.Fprintf(stdout, "  no request known in the last %s (PURGE_HISTORY_TTL)\n", cfg.Purge.HistoryTTL)
 				}
 				continue
@@ -199,6 +206,19 @@ func urlStatus(ctx context.Context, cfg *config.Config, rdb redis.UniversalClien
 		return &exitError{code: 1}
 	}
 	return nil
+}
+
+// existingQueues returns the queues asynq knows (a queue exists once a task was enqueued on it).
+func existingQueues(insp *asynq.Inspector) (map[string]bool, error) {
+	qs, err := insp.Queues()
+	if err != nil {
+		return nil, fmt.Errorf("list queues: %w", err)
+	}
+	m := make(map[string]bool, len(qs))
+	for _, q := range qs {
+		m[q] = true
+	}
+	return m, nil
 }
 
 // connect loads the configuration and connects to Redis, or says why not (exit status 2).

@@ -1,0 +1,52 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestStatusOnAFreshRedis: status and dlq work before any queue exists.
+func TestStatusOnAFreshRedis(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	code, out, stderr := h.enqueue("", "status")
+	if code != 0 || !strings.Contains(out, "QUEUE") || !strings.Contains(out, "dead letters: 0") {
+		t.Errorf("status on a fresh Redis: exit %d:\n%s%s", code, out, stderr)
+	}
+	code, out, stderr = h.enqueue("", "dlq", "ls")
+	if code != 0 || !strings.Contains(out, "empty") {
+		t.Errorf("dlq ls on a fresh Redis: exit %d:\n%s%s", code, out, stderr)
+	}
+}
+
+// TestStatusFollowsAURL: status URL says where a request is: pending in its window, queued in a
+// request task, then sent.
+func TestStatusFollowsAURL(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_WINDOW=300ms", "PURGE_RATE=0.2", "PURGE_BURST=1", "PURGE_BATCH_SIZE=1")
+	in := urls("follow", 2)
+	if code, _, stderr := h.enqueue("", in...); code != 0 {
+		t.Fatal(stderr)
+	}
+	_, out, _ := h.enqueue("", "status", in[1])
+	if !strings.Contains(out, "pending since") {
+		t.Errorf("a URL in its window is not shown as pending:\n%s", out)
+	}
+	h.startWorker()
+	// At 0.2 requests/s the second URL waits in its request task for about 5s after the first.
+	waitFor(t, 10*time.Second, "the first URL sent", func() bool { return h.sb.Stats().Accepted == 1 })
+	queued := in[1]
+	if h.sb.URLCount(queued) == 1 {
+		queued = in[0]
+	}
+	_, out, _ = h.enqueue("", "status", queued)
+	if !strings.Contains(out, "queued") || !strings.Contains(out, "urls-") {
+		t.Errorf("a URL waiting in a request task is not shown as queued with its task:\n%s", out)
+	}
+	waitFor(t, 15*time.Second, "both sent", func() bool { return invalidatedAll(h.sb, in) })
+	_, out, _ = h.enqueue("", "status", queued)
+	if !strings.Contains(out, "sent") || strings.Contains(out, "waiting to be sent") {
+		t.Errorf("a sent URL:\n%s", out)
+	}
+}

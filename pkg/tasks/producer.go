@@ -253,7 +253,7 @@ func (p *Producer) RequestFlushAll(ctx context.Context, token, confirm string, c
 // confirmed, failed.
 type History struct {
 	Key          string     `json:"key"`
-	PendingSince *time.Time `json:"pending_since,omitempty"` // waiting for its window in the pending set
+	PendingSince *time.Time `json:"pending_since,omitempty"`  // waiting for its window in the pending set
 	QueuedAt     *time.Time `json:"queued_request,omitempty"` // the latest request put in a request task
 	Task         string     `json:"task,omitempty"`           // that task's ID (asynq, queue purge)
 	RequestedAt  *time.Time `json:"requested_at,omitempty"`

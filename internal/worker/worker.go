@@ -203,9 +203,15 @@ type Readiness struct {
 func (w *Worker) Ready(ctx context.Context) Readiness {
 	r := Readiness{Ready: true, Redis: "ok", Key: "ok"}
 	var reasons []string
+	w.mu.Lock()
+	serverErr := w.lastErr
+	w.mu.Unlock()
 	if err := w.rdb.Ping(ctx).Err(); err != nil {
 		r.Ready, r.Redis = false, "unreachable: "+err.Error()
 		reasons = append(reasons, "Redis is unreachable")
+	} else if serverErr != nil {
+		r.Ready, r.Redis = false, "the task server's last health check failed: "+serverErr.Error()
+		reasons = append(reasons, "the task server cannot reach Redis")
 	}
 	if broken, since := w.auth.state(); broken {
 		r.Ready, r.Key = false, "rejected by Cloudimage (401/403) since "+since.UTC().Format(time.RFC3339)

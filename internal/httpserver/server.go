@@ -69,8 +69,11 @@ func New(o Options) (http.Handler, error) {
 		ReadOnly:     h.UIReadOnly,
 	})
 	var uiHandler http.Handler = ui
+	if h.UIReadOnly {
+		uiHandler = readOnly(uiHandler)
+	}
 	if h.UIPassword != "" {
-		uiHandler = basicAuth(h.UIUser, h.UIPassword, ui)
+		uiHandler = basicAuth(h.UIUser, h.UIPassword, uiHandler)
 	}
 	mux.Handle(UIPath, uiHandler)
 	mux.Handle(UIPath+"/", uiHandler)
@@ -105,6 +108,21 @@ func basicAuth(user, pass string, next http.Handler) http.Handler {
 	})
 }
 
+// readOnly refuses every request that could change something (anything but GET and HEAD) before
+// it reaches asynqmon. asynqmon's own ReadOnly option guards only the API routes it knows; this
+// guard covers every path under the UI, whatever asynqmon version is mounted.
+func readOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "the asynqmon UI is read-only (UI_READONLY=true): "+r.Method+" is refused. "+
+				"Set UI_READONLY=false (with UI_PASSWORD) to delete, run or archive tasks from the UI", http.StatusMethodNotAllowed)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -119,6 +137,7 @@ func isLoopback(addr string) bool {
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
 }

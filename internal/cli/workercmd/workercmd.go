@@ -103,6 +103,7 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := worker.NewMetrics(reg)
 	w := worker.New(cfg.Worker(), rdb, api, log, m)
+	reg.MustRegister(httpserver.NewQueueCollector(rdb, httpserver.QueueCollectorOptions{Ready: w.Ready, Log: log.Named("metrics")}))
 
 	var intakeAPI http.Handler
 	if cfg.HTTP.IntakeToken != "" {

@@ -1,0 +1,265 @@
+package httpserver
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/worker"
+	"github.com/cipurge/cipurge/pkg/tasks"
+)
+
+// Queue task states reported by cipurge_queue_tasks, in the order asynq's Inspector names them.
+var queueStates = []string{"pending", "active", "scheduled", "retry", "archived", "completed"}
+
+// QueueCollectorOptions configure a QueueCollector. Zero values take the defaults noted.
+type QueueCollectorOptions struct {
+	// Queues to report (tasks.QueueNames()).
+	Queues []string
+	// CacheFor is how long one reading of Redis serves scrapes (2 s): a flood of scrapes costs
+	// Redis one reading per CacheFor.
+	CacheFor time.Duration
+	// Timeout bounds one reading (3 s). A scrape never waits longer: past it, the scrape reports
+	// cipurge_queue_collector_up 0 and the reading goes on in the background, once.
+	Timeout time.Duration
+	// Ready, when set, is the worker's readiness check; it adds cipurge_api_key_rejected.
+	Ready func(context.Context) worker.Readiness
+	// Log receives collection errors (nil: none).
+	Log *zap.Logger
+}
+
+// QueueCollector is a prometheus.Collector for what lives in Redis and is shared by every worker:
+// asynq's queue sizes by state (through asynq's Inspector), the pending set of URL requests still
+// in their coalescing window, and the shared pause. Every worker reports the same values; aggregate
+// them with max(), not sum().
+//
+// Readings are cached for CacheFor, only one reading runs at a time, and a scrape waits for one at
+// most Timeout, so neither a flood of scrapes nor a Redis outage can pile up work on Redis or hang
+// /metrics. A failed reading is reported as cipurge_queue_collector_up 0 (the other metrics of this
+// collector are then left out rather than reported stale) and counted in
+// cipurge_queue_collector_errors_total.
+type QueueCollector struct {
+	insp  *asynq.Inspector
+	store *store.Store
+	o     QueueCollectorOptions
+
+	descTasks, descLatency, descMemory, descQPaused, descProcessed, descFailed *prometheus.Desc
+	descPending, descOldest, descPaused, descPauseLeft, descKey, descUp        *prometheus.Desc
+	errors                                                                     prometheus.Counter
+
+	mu       sync.Mutex
+	snap     *queueSnapshot
+	inflight chan struct{} // closed when the reading in progress ends; nil when none runs
+}
+
+// queueSnapshot is one reading of Redis.
+type queueSnapshot struct {
+	at         time.Time
+	err        error
+	queues     []*asynq.QueueInfo // one per configured queue; zero values for queues never used
+	pending    int64
+	oldestAge  time.Duration
+	paused     bool
+	pauseLeft  time.Duration
+	keyChecked bool
+	keyBad     bool
+}
+
+// NewQueueCollector returns a collector over rdb (a client, a failover client or a cluster client).
+func NewQueueCollector(rdb redis.UniversalClient, o QueueCollectorOptions) *QueueCollector {
+	if len(o.Queues) == 0 {
+		o.Queues = tasks.QueueNames()
+	}
+	if o.CacheFor <= 0 {
+		o.CacheFor = 2 * time.Second
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 3 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	q := []string{"queue"}
+	return &QueueCollector{
+		insp: asynq.NewInspectorFromRedisClient(rdb), store: store.New(rdb), o: o,
+		descTasks: prometheus.NewDesc("cipurge_queue_tasks",
+			"Tasks in each asynq queue by state (pending, active, scheduled, retry, archived = dead letters, completed). Shared by every worker.",
+			[]string{"queue", "state"}, nil),
+		descLatency: prometheus.NewDesc("cipurge_queue_latency_seconds",
+			"Age of the oldest pending task in each queue (0 when none is pending).", q, nil),
+		descMemory: prometheus.NewDesc("cipurge_queue_memory_usage_bytes",
+			"Approximate Redis memory used by each queue and its tasks (sampled by asynq).", q, nil),
+		descQPaused: prometheus.NewDesc("cipurge_queue_paused",
+			"1 when the queue is paused in asynq (from the asynqmon UI with UI_READONLY=false): no worker takes its tasks.", q, nil),
+		descProcessed: prometheus.NewDesc("cipurge_queue_processed_total",
+			"Tasks processed from each queue by every worker (succeeded or failed), as counted by asynq in Redis.", q, nil),
+		descFailed: prometheus.NewDesc("cipurge_queue_failed_total",
+			"Task runs that failed in each queue, by every worker, as counted by asynq in Redis (rate-limit snoozes are not failures).", q, nil),
+		descPending: prometheus.NewDesc("cipurge_pending_urls",
+			"URL requests waiting in the pending set for their coalescing window (PURGE_WINDOW) before the batcher forms requests.", nil, nil),
+		descOldest: prometheus.NewDesc("cipurge_pending_oldest_age_seconds",
+			"Age of the oldest URL request in the pending set (0 when empty), on the Redis clock.", nil, nil),
+		descPaused: prometheus.NewDesc("cipurge_paused",
+			"1 while the pause shared by every worker is active (after a 429 or an outage of the API).", nil, nil),
+		descPauseLeft: prometheus.NewDesc("cipurge_pause_remaining_seconds",
+			"Time left of the shared pause (0 when not paused).", nil, nil),
+		descKey: prometheus.NewDesc("cipurge_api_key_rejected",
+			"1 while this worker's API key is rejected by Cloudimage (401/403): it sends nothing until a probe succeeds.", nil, nil),
+		descUp: prometheus.NewDesc("cipurge_queue_collector_up",
+			"1 when the last reading of queue sizes from Redis succeeded, 0 when it failed or timed out (the queue metrics are then missing).", nil, nil),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cipurge_queue_collector_errors_total",
+			Help: "Readings of queue sizes from Redis that failed, plus scrapes that stopped waiting for a slow reading.",
+		}),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *QueueCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.descTasks, c.descLatency, c.descMemory, c.descQPaused, c.descProcessed, c.descFailed,
+		c.descPending, c.descOldest, c.descPaused, c.descPauseLeft, c.descKey, c.descUp} {
+		ch <- d
+	}
+	c.errors.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.snapshot()
+	defer c.errors.Collect(ch)
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	if s.keyChecked {
+		gauge(c.descKey, b2f(s.keyBad))
+	}
+	if s.err != nil {
+		gauge(c.descUp, 0)
+		return
+	}
+	gauge(c.descUp, 1)
+	for _, q := range s.queues {
+		for i, n := range []int{q.Pending, q.Active, q.Scheduled, q.Retry, q.Archived, q.Completed} {
+			gauge(c.descTasks, float64(n), q.Queue, queueStates[i])
+		}
+		gauge(c.descLatency, q.Latency.Seconds(), q.Queue)
+		gauge(c.descMemory, float64(q.MemoryUsage), q.Queue)
+		gauge(c.descQPaused, b2f(q.Paused), q.Queue)
+		ch <- prometheus.MustNewConstMetric(c.descProcessed, prometheus.CounterValue, float64(q.ProcessedTotal), q.Queue)
+		ch <- prometheus.MustNewConstMetric(c.descFailed, prometheus.CounterValue, float64(q.FailedTotal), q.Queue)
+	}
+	gauge(c.descPending, float64(s.pending))
+	gauge(c.descOldest, s.oldestAge.Seconds())
+	gauge(c.descPaused, b2f(s.paused))
+	gauge(c.descPauseLeft, s.pauseLeft.Seconds())
+}
+
+// snapshot returns a reading no older than CacheFor, starting one if needed, and waits for it at
+// most Timeout.
+func (c *QueueCollector) snapshot() *queueSnapshot {
+	c.mu.Lock()
+	if c.snap != nil && time.Since(c.snap.at) < c.o.CacheFor {
+		s := c.snap
+		c.mu.Unlock()
+		return s
+	}
+	if c.inflight == nil {
+		c.inflight = make(chan struct{})
+		go c.refresh(c.inflight)
+	}
+	done := c.inflight
+	c.mu.Unlock()
+
+	t := time.NewTimer(c.o.Timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.snap
+	case <-t.C:
+		c.errors.Inc()
+		return &queueSnapshot{at: time.Now(), err: fmt.Errorf("reading queue sizes from Redis took longer than %s", c.o.Timeout)}
+	}
+}
+
+// refresh takes one reading and publishes it. Only one runs at a time.
+func (c *QueueCollector) refresh(done chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.o.Timeout)
+	defer cancel()
+	s := c.read(ctx)
+	s.at = time.Now()
+	if s.err != nil {
+		c.errors.Inc()
+		c.o.Log.Warn("queue metrics: reading Redis failed", zap.Error(s.err))
+	}
+	c.mu.Lock()
+	c.snap = s
+	c.inflight = nil
+	c.mu.Unlock()
+	close(done)
+}
+
+func (c *QueueCollector) read(ctx context.Context) *queueSnapshot {
+	s := &queueSnapshot{}
+	if c.o.Ready != nil {
+		rd := c.o.Ready(ctx)
+		s.keyChecked, s.keyBad = true, rd.Key != "ok"
+	}
+	// asynq's Inspector takes no context; its calls are bounded by the Redis client's own read
+	// timeouts, and snapshot stops waiting for them after Timeout.
+	known, err := c.insp.Queues()
+	if err != nil {
+		s.err = fmt.Errorf("list queues: %w", err)
+		return s
+	}
+	for _, q := range c.o.Queues {
+		if !slices.Contains(known, q) {
+			// asynq registers a queue on its first task: until then it has no tasks at all.
+			s.queues = append(s.queues, &asynq.QueueInfo{Queue: q})
+			continue
+		}
+		info, err := c.insp.GetQueueInfo(q)
+		if err != nil {
+			s.err = fmt.Errorf("queue %s: %w", q, err)
+			return s
+		}
+		s.queues = append(s.queues, info)
+	}
+	n, oldest, err := c.store.PendingCount(ctx)
+	if err != nil {
+		s.err = err
+		return s
+	}
+	s.pending = n
+	if n > 0 {
+		now, err := c.store.Now(ctx)
+		if err != nil {
+			s.err = err
+			return s
+		}
+		s.oldestAge = max(time.Duration(now-oldest)*time.Millisecond, 0)
+	}
+	_, left, err := c.store.PauseState(ctx)
+	if err != nil {
+		s.err = err
+		return s
+	}
+	s.paused, s.pauseLeft = left > 0, max(left, 0)
+	return s
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,222 @@
+package httpserver_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cipurge/cipurge/internal/cli/enqueuecmd"
+	"github.com/cipurge/cipurge/internal/cli/workercmd"
+	"github.com/cipurge/cipurge/internal/sandbox"
+	"github.com/cipurge/cipurge/internal/testredis"
+)
+
+// testKey is the API key the tests use; every page and metric is searched for it.
+const testKey = "ci-test-key-httpserver-4b8e1f"
+
+// harness is a private Redis, a sandbox API and the environment of a worker that uses them.
+type harness struct {
+	t     *testing.T
+	redis *testredis.Server
+	rdb   *redis.Client
+	sb    *sandbox.Server
+	env   map[string]string
+}
+
+func newHarness(t *testing.T, extra ...string) *harness {
+	t.Helper()
+	r := testredis.Start(t)
+	sb, url, stop, err := sandbox.Start(sandbox.Options{Key: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	h := &harness{t: t, redis: r, rdb: r.Client(), sb: sb, env: map[string]string{
+		"REDIS_URL":              r.URL(),
+		"CLOUDIMAGE_API_URL":     url,
+		"CLOUDIMAGE_API_KEY":     testKey,
+		"CLOUDIMAGE_TOKEN":       "demo",
+		"PURGE_WINDOW":           "200ms",
+		"PURGE_MAX_DELAY":        "1s",
+		"PURGE_RATE":             "0",
+		"PURGE_CONFIRM":          "false",
+		"PURGE_RETRY_BASE":       "50ms",
+		"PURGE_BACKOFF_BASE":     "50ms",
+		"PURGE_BACKOFF_MAX":      "500ms",
+		"PURGE_AUTH_PROBE":       "200ms",
+		"PURGE_SHUTDOWN_TIMEOUT": "2s",
+		"HTTP_ADDR":              "127.0.0.1:0",
+		"LOG_LEVEL":              "info",
+	}}
+	h.set(extra...)
+	return h
+}
+
+func (h *harness) set(kv ...string) {
+	for _, s := range kv {
+		k, v, _ := strings.Cut(s, "=")
+		h.env[k] = v
+	}
+}
+
+func (h *harness) environ() []string {
+	out := make([]string, 0, len(h.env))
+	for k, v := range h.env {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers (the worker's logger).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// runningWorker is a worker started by startWorker, serving HTTP at base.
+type runningWorker struct {
+	base   string // http://127.0.0.1:PORT
+	cancel context.CancelFunc
+	done   chan error
+	logs   *syncBuffer
+}
+
+// startWorker runs workercmd.Run on the harness environment and waits until its HTTP server
+// listens (the address comes from its "http server listening" log line, HTTP_ADDR being :0).
+func (h *harness) startWorker() *runningWorker {
+	h.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &runningWorker{cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
+	env := h.environ()
+	go func() { w.done <- workercmd.Run(ctx, nil, env, io.Discard, w.logs) }()
+	h.t.Cleanup(func() {
+		cancel()
+		select {
+		case <-w.done:
+		case <-time.After(30 * time.Second):
+			h.t.Error("worker did not stop within 30s")
+		}
+		if h.t.Failed() {
+			h.t.Logf("worker logs:\n%s", w.logs.String())
+		}
+	})
+	waitFor(h.t, 20*time.Second, "the worker's HTTP server to listen", func() bool {
+		select {
+		case err := <-w.done:
+			w.done <- err // for the cleanup
+			h.t.Fatalf("worker stopped before listening: %v\n%s", err, w.logs.String())
+		default:
+		}
+		w.base = listenAddr(w.logs.String())
+		return w.base != ""
+	})
+	return w
+}
+
+// listenAddr finds the address in the worker's JSON "http server listening" log line.
+func listenAddr(logs string) string {
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var l struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"addr"`
+		}
+		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "http server listening" && l.Addr != "" {
+			return "http://" + l.Addr
+		}
+	}
+	return ""
+}
+
+// enqueue runs the enqueue command with the harness environment.
+func (h *harness) enqueue(args ...string) {
+	h.t.Helper()
+	var out, errb bytes.Buffer
+	if err := enqueuecmd.Run(context.Background(), args, h.environ(), strings.NewReader(""), &out, &errb); err != nil {
+		h.t.Fatalf("enqueue %v: %v\n%s%s", args, err, out.String(), errb.String())
+	}
+}
+
+// response is what get and do return.
+type response struct {
+	code   int
+	header http.Header
+	body   string
+}
+
+var httpClient = &http.Client{Timeout: 15 * time.Second}
+
+// do sends one request; user and pass, when not empty, are sent as basic auth.
+func do(t *testing.T, method, url, user, pass string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != "" || pass != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	res, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, 8<<20))
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", method, url, err)
+	}
+	return response{code: res.StatusCode, header: res.Header, body: string(b)}
+}
+
+func get(t *testing.T, url string) response { t.Helper(); return do(t, http.MethodGet, url, "", "") }
+
+// waitFor polls cond until it holds or timeout passes (then the test fails with msg).
+func waitFor(t *testing.T, timeout time.Duration, msg string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for: %s", timeout, msg)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// metricValue returns the value of the sample name{labels} in a Prometheus text exposition
+// (labels written as in the exposition, e.g. `queue="purge",state="archived"`; "" for none).
+func metricValue(exposition, name, labels string) (float64, bool) {
+	want := name
+	if labels != "" {
+		want += "{" + labels + "}"
+	}
+	for _, line := range strings.Split(exposition, "\n") {
+		if v, ok := strings.CutPrefix(line, want+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
+}

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/user"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/term"
 
 	"github.com/cipurge/cipurge/internal/config"
@@ -30,10 +31,20 @@ import (
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
-// Main runs the command and returns its exit status, having printed any error to stderr.
+// Main runs the command and returns its exit status, having printed any error to stderr. It is
+// the program's entry point (cmd/enqueue), so it also silences go-redis's process-wide logger,
+// which would otherwise print each failed dial as an extra line before the command's own
+// one-line error.
 func Main(ctx context.Context, args []string, environ []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	redis.SetLogger(quietRedisLog{})
 	return report(Run(ctx, args, environ, stdin, stdout, stderr), stderr)
 }
+
+// quietRedisLog drops go-redis's internal log lines: every Redis failure also reaches the command
+// as an error, which it reports once.
+type quietRedisLog struct{}
+
+func (quietRedisLog) Printf(context.Context, string, ...any) {}
 
 // ExitCode returns the exit status that err stands for (0 for nil).
 func ExitCode(err error) int {

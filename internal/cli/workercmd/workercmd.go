@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge/internal/config"
@@ -32,14 +33,23 @@ import (
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
-// Main runs the worker and returns its exit status, having printed any error to stderr.
+// Main runs the worker and returns its exit status, having printed any error to stderr. It is the
+// program's entry point (cmd/worker), so it also silences go-redis's process-wide logger, which
+// would otherwise write plain-text lines into the JSON log (and before a one-line start-up error)
+// for every failed dial; the worker logs the Redis errors it gets itself.
 func Main(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) int {
+	redis.SetLogger(quietRedisLog{})
 	err := Run(ctx, args, environ, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "worker:", err)
 	}
 	return ExitCode(err)
 }
+
+// quietRedisLog drops go-redis's internal log lines.
+type quietRedisLog struct{}
+
+func (quietRedisLog) Printf(context.Context, string, ...any) {}
 
 // usageError marks configuration and usage errors: exit status 2.
 type usageError struct{ err error }

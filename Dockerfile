@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# cipurge: both commands (worker, enqueue) as static binaries in a minimal non-root image.
+#
+#   docker build -t cipurge:local --build-arg VERSION=$(git describe --tags --always --dirty) .
+#   docker run --rm -e REDIS_URL=redis://redis:6379/0 -e UI_PASSWORD=... cipurge:local           # the worker
+#   docker run --rm -e REDIS_URL=... --entrypoint enqueue cipurge:local status                   # the CLI
+#
+# No HEALTHCHECK: the final image has no shell, curl or wget to run one. Probe the worker over HTTP
+# instead (GET /healthz for liveness, GET /readyz for readiness), as Kubernetes httpGet probes do.
+# See docs/operations.md.
+
+ARG GO_VERSION=1.26
+
+FROM golang:${GO_VERSION}-bookworm AS build
+WORKDIR /src
+# Modules first, so that a source change does not download them again.
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
+COPY . .
+ARG VERSION=dev
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 go build -trimpath \
+      -ldflags "-s -w -X github.com/cipurge/cipurge/internal/version.Version=${VERSION}" \
+      -o /out/ ./cmd/worker ./cmd/enqueue
+
+# distroless/static: CA certificates (for https://api.cloudimage.com and rediss://), tzdata, a
+# nonroot user (65532), no shell and no package manager.
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/worker /out/enqueue /usr/local/bin/
+USER nonroot:nonroot
+# In a container the UI must be reachable from outside it, so the worker listens on every
+# interface; it then refuses to start without UI_PASSWORD (basic auth on the UI).
+ENV HTTP_ADDR=0.0.0.0:8080
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/worker"]

@@ -1,0 +1,375 @@
+package intake_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/cipurge/cipurge/internal/cli/workercmd"
+	"github.com/cipurge/cipurge/internal/intake"
+	"github.com/cipurge/cipurge/internal/sandbox"
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/testredis"
+	"github.com/cipurge/cipurge/pkg/normalize"
+	"github.com/cipurge/cipurge/pkg/tasks"
+)
+
+const (
+	testToken = "intake-test-token-c41e9a7d" // INTAKE_TOKEN; searched for in every log line
+	ciToken   = "demo"                       // CLOUDIMAGE_TOKEN: the flush-all confirmation
+	apiKey    = "intake-api-key-93bd0f16"    // the sandbox's API key
+)
+
+// env is an intake handler on a real HTTP server over a private redis-server.
+type env struct {
+	t     *testing.T
+	redis *testredis.Server
+	rdb   *redis.Client
+	srv   *httptest.Server
+	logs  *observer.ObservedLogs
+}
+
+// setup starts Redis and the intake handler; mod changes the options before New.
+func setup(t *testing.T, mod func(*intake.Options)) *env {
+	t.Helper()
+	r := testredis.Start(t)
+	return newEnv(t, r, r.Client(), mod)
+}
+
+// newEnv serves the intake with a producer on client (r's address, or a proxy to it); the env's
+// own client talks to r directly.
+func newEnv(t *testing.T, r *testredis.Server, client redis.UniversalClient, mod func(*intake.Options)) *env {
+	t.Helper()
+	norm, err := normalize.New(normalize.Config{Token: ciToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zapcore.InfoLevel)
+	o := intake.Options{
+		Producer: tasks.NewProducer(client, norm), Token: testToken, MaxBytes: intake.DefaultMaxBytes, MaxURLs: intake.DefaultMaxURLs,
+		FlushToken: ciToken, AllCooldown: time.Hour, Log: zap.New(core),
+	}
+	if mod != nil {
+		mod(&o)
+	}
+	srv := httptest.NewServer(intake.New(o))
+	t.Cleanup(srv.Close)
+	e := &env{t: t, redis: r, rdb: r.Client(), srv: srv, logs: logs}
+	t.Cleanup(e.checkLogsHaveNoSecret)
+	return e
+}
+
+// proxy is a TCP proxy on loopback in front of a Redis that can be cut off: while down it closes
+// every connection it holds and every new one, as a Redis that went away does. (Killing the
+// redis-server itself would free its port for another test's redis-server to take.)
+type proxy struct {
+	t      *testing.T
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	down   bool
+	conns  map[net.Conn]struct{}
+	wg     sync.WaitGroup
+}
+
+// startProxy starts a proxy to target (host:port), stopped when the test ends.
+func startProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{t: t, ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p.wg.Add(1)
+	go p.serve()
+	t.Cleanup(func() {
+		ln.Close()
+		p.setDown(true)
+		p.wg.Wait()
+	})
+	return p
+}
+
+// Addr is the proxy's host:port.
+func (p *proxy) Addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) serve() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		if !p.track(c) {
+			c.Close()
+			continue
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil || !p.track(up) {
+			c.Close()
+			if up != nil {
+				up.Close()
+			}
+			continue
+		}
+		p.wg.Add(2)
+		go p.pipe(c, up)
+		go p.pipe(up, c)
+	}
+}
+
+// track remembers c unless the proxy is down.
+func (p *proxy) track(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.down {
+		return false
+	}
+	p.conns[c] = struct{}{}
+	return true
+}
+
+func (p *proxy) pipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	_, _ = io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+}
+
+// setDown cuts Redis off (closing every connection) or lets it through again.
+func (p *proxy) setDown(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+	if down {
+		for c := range p.conns {
+			c.Close()
+		}
+		clear(p.conns)
+	}
+}
+
+// checkLogsHaveNoSecret fails the test when a log line holds the intake token.
+func (e *env) checkLogsHaveNoSecret() {
+	for _, l := range e.logs.All() {
+		line := fmt.Sprint(l.Message, l.ContextMap())
+		if strings.Contains(line, testToken) {
+			e.t.Errorf("a log line holds INTAKE_TOKEN: %s", line)
+		}
+	}
+}
+
+// answer is one HTTP response, read.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// errorBody decodes the answer as an intake.Error.
+func (a answer) errorBody(t *testing.T) intake.Error {
+	t.Helper()
+	var e intake.Error
+	if err := json.Unmarshal(a.body, &e); err != nil {
+		t.Fatalf("status %d: body is not a JSON error: %v: %s", a.status, err, a.body)
+	}
+	return e
+}
+
+// report decodes the answer as a tasks.Report.
+func (a answer) report(t *testing.T) report {
+	t.Helper()
+	var r report
+	if err := json.Unmarshal(a.body, &r); err != nil {
+		t.Fatalf("status %d: body is not a report: %v: %s", a.status, err, a.body)
+	}
+	return r
+}
+
+// report is tasks.Report as a client reads it (outcomes as strings).
+type report struct {
+	Results []struct {
+		Input, Key, Outcome, Reason string
+	} `json:"results"`
+	Enqueued       int `json:"enqueued"`
+	AlreadyPending int `json:"already_pending"`
+	Duplicates     int `json:"duplicates"`
+	Rejected       int `json:"rejected"`
+}
+
+// do sends a request with the given token ("" for none) and Content-Type ("" for none).
+func do(t *testing.T, c *http.Client, method, url, token, contentType string, body io.Reader) answer {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return answer{resp.StatusCode, resp.Header, b}
+}
+
+// post sends a JSON body with the right token.
+func (e *env) post(path, body string) answer {
+	e.t.Helper()
+	return do(e.t, e.srv.Client(), http.MethodPost, e.srv.URL+path, testToken, "application/json", strings.NewReader(body))
+}
+
+// postURLs sends {"urls": us}.
+func (e *env) postURLs(us ...string) answer {
+	e.t.Helper()
+	return e.post(intake.PathInvalidations, urlsBody(us, ""))
+}
+
+func urlsBody(us []string, source string) string {
+	b, _ := json.Marshal(map[string]any{"urls": us, "source": source})
+	return string(b)
+}
+
+// pendingCount is ZCARD of the pending set.
+func (e *env) pendingCount() int64 {
+	e.t.Helper()
+	n, err := e.rdb.ZCard(context.Background(), store.KeyPending).Result()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// isPending reports whether key is in the pending set.
+func (e *env) isPending(key string) bool {
+	e.t.Helper()
+	_, err := e.rdb.ZScore(context.Background(), store.KeyPending, key).Result()
+	if err == redis.Nil {
+		return false
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return true
+}
+
+// imageURLs returns n distinct origin URLs (which are their own keys).
+func imageURLs(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = "https://img.example.com/" + prefix + "/" + strconv.Itoa(i) + ".jpg"
+	}
+	return out
+}
+
+// workerEnv is a worker's environment: the Redis at redisURL, the sandbox at apiURL, fast windows.
+func workerEnv(redisURL, apiURL string, extra ...string) []string {
+	return append([]string{
+		"REDIS_URL=" + redisURL,
+		"CLOUDIMAGE_API_URL=" + apiURL,
+		"CLOUDIMAGE_API_KEY=" + apiKey,
+		"CLOUDIMAGE_TOKEN=" + ciToken,
+		"PURGE_WINDOW=200ms",
+		"PURGE_MAX_DELAY=1s",
+		"PURGE_RATE=0",
+		"PURGE_CONFIRM=false",
+		"PURGE_RETRY_BASE=50ms",
+		"PURGE_BACKOFF_BASE=50ms",
+		"PURGE_BACKOFF_MAX=500ms",
+		"PURGE_SHUTDOWN_TIMEOUT=2s",
+		"HTTP_ADDR=127.0.0.1:0",
+		"LOG_LEVEL=info",
+	}, extra...)
+}
+
+// startSandbox starts the fake Cloudimage API.
+func startSandbox(t *testing.T) (*sandbox.Server, string) {
+	t.Helper()
+	sb, url, stop, err := sandbox.Start(sandbox.Options{Key: apiKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return sb, url
+}
+
+// startWorker runs workercmd.Run until the test ends; its logs go to the returned buffer.
+func startWorker(t *testing.T, environ []string) *syncBuffer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- workercmd.Run(ctx, nil, environ, io.Discard, logs) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("worker: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("the worker did not stop within 30s")
+		}
+		if t.Failed() {
+			t.Logf("worker logs:\n%s", logs.String())
+		}
+	})
+	return logs
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls cond until it holds or timeout passes (then the test fails with msg).
+func waitFor(t *testing.T, timeout time.Duration, msg string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for: %s", timeout, msg)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// zapStatus matches the status field of a log line.
+func zapStatus(code int) zapcore.Field { return zap.Int("status", code) }

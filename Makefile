@@ -57,9 +57,23 @@ lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1)
 	$(GO) vet $(PKGS)
 
+# docker-compose (v1, Debian's package) or the docker compose plugin: either validates without an engine.
+COMPOSE ?= $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-compose || echo docker compose)
+
 .PHONY: compose-check
 compose-check: ## validate docker-compose.yml (needs docker-compose; no engine needed)
-	docker-compose -f docker-compose.yml config -q
+	UI_PASSWORD=compose-check $(COMPOSE) -f docker-compose.yml config -q
+	@# The file must refuse to start without UI_PASSWORD: the UI listens on the container's network.
+	@if env -u UI_PASSWORD $(COMPOSE) -f docker-compose.yml config -q >/dev/null 2>&1; then \
+	  echo 'compose-check: docker-compose.yml accepts an empty UI_PASSWORD; it must require one'; exit 1; fi
+	@# The UI port is published on the host's loopback only.
+	@UI_PASSWORD=compose-check $(COMPOSE) -f docker-compose.yml config | grep -q '127.0.0.1:8080:8080' || \
+	  (echo 'compose-check: the UI port must be published on 127.0.0.1 only'; exit 1)
+	@echo 'compose-check: docker-compose.yml is valid'
+
+.PHONY: test-browser
+test-browser: ## open asynqmon in headless Chromium against a worker with queued and dead-lettered tasks
+	$(GO) test -count=1 -tags browser -timeout 5m -v ./internal/browsertest/
 
 .PHONY: clean
 clean: ## remove build output (keeps .data)

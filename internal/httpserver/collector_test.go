@@ -2,6 +2,7 @@ package httpserver_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -218,5 +219,41 @@ func TestCollectorRedisDown(t *testing.T) {
 	}
 	if _, ok := got["cipurge_pending_urls"]; ok {
 		t.Errorf("Redis down: cipurge_pending_urls still reported")
+	}
+}
+
+// The cost of one reading of Redis (CacheFor 1 ns: every scrape reads) and of a cached scrape, with
+// a backlog of 20,000 bulk tasks and 5,000 pending URL requests.
+func BenchmarkQueueCollector(b *testing.B) {
+	ctx := context.Background()
+	r := testredis.Start(b)
+	rdb := r.Client()
+	cli := asynq.NewClientFromRedisClient(rdb)
+	for i := range 20_000 {
+		if _, err := cli.Enqueue(asynq.NewTask("test:noop", []byte(`{"urls":["https://img.example.com/a.jpg"]}`)), asynq.Queue(tasks.QueueBulk),
+			asynq.TaskID("t"+strconv.Itoa(i))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	keys := make([]string, 5000)
+	for i := range keys {
+		keys[i] = "https://img.example.com/p/" + strconv.Itoa(i) + ".jpg"
+	}
+	if _, err := store.New(rdb).AddPending(ctx, "", keys); err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		c    time.Duration
+	}{{"reading", time.Nanosecond}, {"cached", time.Hour}} {
+		b.Run(bc.name, func(b *testing.B) {
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(httpserver.NewQueueCollector(rdb, httpserver.QueueCollectorOptions{CacheFor: bc.c}))
+			for b.Loop() {
+				if _, err := reg.Gather(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

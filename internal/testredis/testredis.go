@@ -98,9 +98,15 @@ func (s *Server) waitReady() {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := c.Ping(ctx).Err()
+		pid, err := Info(ctx, c, "process_id")
 		cancel()
 		if err == nil {
+			// Another test's redis-server may have taken the port between FreePort and start (or
+			// during a restart): only our own process counts.
+			if pid != strconv.Itoa(s.cmd.Process.Pid) {
+				s.t.Fatalf("port %d answers as redis-server pid %s, not ours (pid %d): the port was taken by another test",
+					s.Port, pid, s.cmd.Process.Pid)
+			}
 			return
 		}
 		if time.Now().After(deadline) {

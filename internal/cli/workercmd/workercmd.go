@@ -137,7 +137,7 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	if err != nil {
 		return &usageError{fmt.Errorf("HTTP_ADDR=%s: %w", cfg.HTTP.Addr, err)}
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- hs.Serve(ln) }()
 	log.Info("http server listening", zap.String("addr", ln.Addr().String()),

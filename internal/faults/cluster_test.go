@@ -1,0 +1,176 @@
+//go:build faults
+
+package faults
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/pkg/tasks"
+)
+
+// TestFaultCluster: the whole pipeline on a Redis Cluster of three masters on loopback
+// (REDIS_CLUSTER_ADDRS): dedupe while pending, coalescing into requests of 15, a 400 isolated to
+// one URL and dead-lettered, listed and replayed with enqueue dlq, and the rate limit shared by
+// two workers. No CROSSSLOT error anywhere: the product's keys share the {cipurge} hash tag and
+// asynq's keys the {queue} tag.
+func TestFaultCluster(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	sb, apiURL := newSandbox(t)
+	var nodes []*redisProc
+	var addrs []string
+	for i := range 3 {
+		n := newRedis(t, fmt.Sprintf("cluster-node-%d", i+1), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "2000", "--save", "", "--appendonly", "no")
+		nodes = append(nodes, n)
+		addrs = append(addrs, n.addr())
+	}
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	create := exec.CommandContext(cctx, "redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...)
+	if out, err := create.CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	for _, n := range nodes {
+		c := n.client()
+		waitFor(t, 30*time.Second, n.name+" reporting cluster_state:ok", func() bool {
+			info, err := c.ClusterInfo(ctx).Result()
+			return err == nil && strings.Contains(info, "cluster_state:ok")
+		})
+	}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	t.Cleanup(func() { cc.Close() })
+	// The three masters really hold slots each, and the product's keys and a queue's keys each map
+	// to one slot.
+	slotOf := func(key string) int64 { s, err := cc.ClusterKeySlot(ctx, key).Result(); must(t, err); return s }
+	if a, b := slotOf(store.KeyPending), slotOf(store.HistoryKey("https://img.example.com/x.jpg")); a != b {
+		t.Fatalf("product keys in slots %d and %d", a, b)
+	}
+
+	e := baseEnv(apiURL).with("REDIS_CLUSTER_ADDRS="+strings.Join(addrs, ","), "PURGE_WINDOW=500ms", "PURGE_MAX_DELAY=2s", "PURGE_RATE=0")
+
+	// Dedupe and coalescing: 60 URLs, then the same 60 again in another form, before any worker runs.
+	set := urls("cluster", 60)
+	res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, set...)...)
+	if res.code != 0 || !strings.Contains(res.stderr, "60 enqueued") {
+		t.Fatalf("enqueue on the cluster: exit %d: %s", res.code, res.stderr)
+	}
+	again := make([]string, len(set))
+	for i, u := range set {
+		again[i] = "https://demo.cloudimg.io/" + strings.TrimPrefix(u, "https://") + "?w=600"
+	}
+	res = runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, again...)...)
+	if res.code != 0 || !strings.Contains(res.stderr, "0 enqueued") || !strings.Contains(res.stderr, "60 already pending") {
+		t.Fatalf("the same URLs again: exit %d, want 0 enqueued and 60 already pending: %s", res.code, res.stderr)
+	}
+	// A request with one URL the API refuses: isolated and dead-lettered.
+	batch := urls("cluster-dlq", 15)
+	bad := batch[4]
+	sb.RejectURL(bad)
+	if res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, batch...)...); res.code != 0 {
+		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
+	}
+	w1 := startWorker(t, "worker-1", e)
+	good := append(append(append([]string(nil), set...), batch[:4]...), batch[5:]...)
+	waitFor(t, 60*time.Second, "every good URL invalidated", func() bool { return len(missing(sb, good)) == 0 })
+	var dl []*asynq.TaskInfo
+	waitFor(t, 30*time.Second, "the bad URL dead-lettered", func() bool {
+		dl = archivedAll(t, cc)
+		return len(dl) == 1
+	})
+	calls := 0
+	for _, q := range sb.Accepted() {
+		for _, u := range q.URLs {
+			if strings.Contains(u, "/cluster/") {
+				calls++
+				break
+			}
+		}
+	}
+	if want := (len(set) + 14) / 15; calls > want {
+		t.Errorf("60 URLs went out in %d calls, want at most %d", calls, want)
+	}
+	for _, u := range set {
+		if n := sb.URLCount(u); n != 1 {
+			t.Errorf("%s sent %d times, want once", u, n)
+		}
+	}
+	p, err := tasks.DecodeURLs(dl[0].Payload)
+	must(t, err)
+	if len(p.URLs) != 1 || p.URLs[0] != bad {
+		t.Errorf("dead letter holds %v, want only %s", p.URLs, bad)
+	}
+	res = runEnqueue(e, "", time.Minute, "dlq", "ls")
+	if res.code != 0 || !strings.Contains(res.stdout, bad) || !strings.Contains(res.stdout, "400") {
+		t.Errorf("enqueue dlq ls on the cluster: exit %d:\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	sb.ClearFaults()
+	res = runEnqueue(e, "", time.Minute, "dlq", "replay", dl[0].ID)
+	if res.code != 0 {
+		t.Fatalf("enqueue dlq replay on the cluster: exit %d: %s%s", res.code, res.stdout, res.stderr)
+	}
+	waitFor(t, 30*time.Second, "the replayed URL invalidated", func() bool { return sb.URLCount(bad) == 1 })
+	if res := runEnqueue(e, "", time.Minute, "status"); res.code != 0 {
+		t.Errorf("enqueue status on the cluster: exit %d: %s%s", res.code, res.stdout, res.stderr)
+	}
+	w1.stop(t)
+
+	// The shared rate limit: two workers, one URL a call, 4 calls a second with a burst of 2.
+	const rate, burst = 4, 2
+	limited := e.with(fmt.Sprintf("PURGE_RATE=%d", rate), fmt.Sprintf("PURGE_BURST=%d", burst), "PURGE_BATCH_SIZE=1", "PURGE_WINDOW=200ms")
+	rl := urls("cluster-rate", 16)
+	if res := runEnqueue(limited, "", time.Minute, append([]string{"--no-progress"}, rl...)...); res.code != 0 {
+		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
+	}
+	wa, wb := startWorker(t, "worker-rate-a", limited), startWorker(t, "worker-rate-b", limited)
+	waitFor(t, 60*time.Second, "the rate-limited URLs invalidated", func() bool { return len(missing(sb, rl)) == 0 })
+	var times []time.Time
+	for _, q := range sb.Accepted() {
+		if len(q.URLs) == 1 && strings.Contains(q.URLs[0], "/cluster-rate/") {
+			times = append(times, q.At)
+		}
+	}
+	worst := 0
+	for i := range times {
+		n := 0
+		for j := i; j < len(times) && times[j].Sub(times[i]) < time.Second; j++ {
+			n++
+		}
+		worst = max(worst, n)
+	}
+	if worst > rate+burst {
+		t.Errorf("%d calls within one second; the shared limit allows %d", worst, rate+burst)
+	}
+	for _, w := range []*proc{w1, wa, wb} {
+		if strings.Contains(w.logs(), "CROSSSLOT") {
+			t.Errorf("%s hit a CROSSSLOT error:\n%s", w.name, tail(w.logs(), 20))
+		}
+	}
+	perNode := make([]string, len(nodes))
+	for i, n := range nodes {
+		k, err := n.client().DBSize(ctx).Result()
+		must(t, err)
+		perNode[i] = strconv.FormatInt(k, 10)
+	}
+	report(t, "3 masters: 60 URLs enqueued, the same 60 in CDN form again -> 0 enqueued, 60 already pending; 60 URLs sent in %d calls, each once; "+
+		"a 400 for 1 URL of 15 -> 14 invalidated, 1 dead-lettered, listed and replayed with enqueue dlq; "+
+		"2 workers at PURGE_RATE=%d PURGE_BURST=%d: at most %d calls in any second (%d calls); keys per node at the end %s; no CROSSSLOT error",
+		calls, rate, burst, worst, len(times), strings.Join(perNode, "/"))
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

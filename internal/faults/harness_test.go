@@ -1,0 +1,487 @@
+//go:build faults
+
+package faults
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cipurge/cipurge/internal/sandbox"
+	"github.com/cipurge/cipurge/internal/testredis"
+	"github.com/cipurge/cipurge/pkg/tasks"
+)
+
+// apiKey is the key the sandbox accepts in these tests.
+const apiKey = "faults-key-4c1e9d0b7a"
+
+// bins are the worker and enqueue binaries, built once by TestMain.
+var bins struct{ worker, enqueue string }
+
+// TestMain builds the real binaries (so that SIGKILL kills a real process) and runs the tests.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cipurge-faults-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "faults:", err)
+		os.Exit(2)
+	}
+	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
+		"github.com/cipurge/cipurge/cmd/worker", "github.com/cipurge/cipurge/cmd/enqueue")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "faults: go build of cmd/worker and cmd/enqueue failed:", err)
+		os.RemoveAll(dir)
+		os.Exit(2)
+	}
+	bins.worker, bins.enqueue = filepath.Join(dir, "worker"), filepath.Join(dir, "enqueue")
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// env is a process environment.
+type env map[string]string
+
+// with returns a copy of e changed by "KEY=value" pairs.
+func (e env) with(kv ...string) env {
+	out := make(env, len(e)+len(kv))
+	for k, v := range e {
+		out[k] = v
+	}
+	for _, s := range kv {
+		k, v, _ := strings.Cut(s, "=")
+		out[k] = v
+	}
+	return out
+}
+
+func (e env) list() []string {
+	out := make([]string, 0, len(e))
+	for k, v := range e {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// baseEnv is the environment of workers and producers in these tests: the sandbox at apiURL,
+// short windows, no status follow-up, JSON logs at info level, the HTTP server on a free port.
+func baseEnv(apiURL string) env {
+	return env{
+		"CLOUDIMAGE_API_URL":     apiURL,
+		"CLOUDIMAGE_API_KEY":     apiKey,
+		"CLOUDIMAGE_TOKEN":       "demo",
+		"PURGE_WINDOW":           "200ms",
+		"PURGE_MAX_DELAY":        "1s",
+		"PURGE_CONFIRM":          "false",
+		"PURGE_SHUTDOWN_TIMEOUT": "2s",
+		"HTTP_ADDR":              "127.0.0.1:0",
+		"LOG_LEVEL":              "info",
+		"LOG_FORMAT":             "json",
+	}
+}
+
+// newSandbox starts the stand-in API in this process; workers reach it over loopback.
+func newSandbox(t *testing.T) (*sandbox.Server, string) {
+	t.Helper()
+	sb, url, stop, err := sandbox.Start(sandbox.Options{Key: apiKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return sb, url
+}
+
+// proc is a process started by a test; it is stopped by pid when the test ends.
+type proc struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+}
+
+// startProc starts bin with env; its stdout and stderr go to a file in the test's directory.
+func startProc(t *testing.T, name, bin string, e env, args ...string) *proc {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = e.list()
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.stop(t)
+		if t.Failed() {
+			t.Logf("%s (pid %d) log, last lines:\n%s", p.name, p.pid(), tail(p.logs(), 40))
+		}
+	})
+	return p
+}
+
+// startWorker starts a worker process.
+func startWorker(t *testing.T, name string, e env) *proc {
+	t.Helper()
+	return startProc(t, name, bins.worker, e)
+}
+
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+// exited reports whether the process has ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends SIGTERM (a graceful shutdown) and waits; after 20 s it sends SIGKILL.
+func (p *proc) stop(t *testing.T) {
+	if p.exited() {
+		return
+	}
+	_ = syscall.Kill(p.pid(), syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		t.Errorf("%s (pid %d) did not stop within 20s of SIGTERM: killing it", p.name, p.pid())
+		p.kill()
+	}
+}
+
+// kill sends SIGKILL and waits for the process to end.
+func (p *proc) kill() {
+	if p.exited() {
+		return
+	}
+	_ = syscall.Kill(p.pid(), syscall.SIGKILL)
+	<-p.done
+}
+
+// logs returns what the process wrote so far.
+func (p *proc) logs() string {
+	b, _ := os.ReadFile(p.logPath)
+	return string(b)
+}
+
+// httpAddr waits for a worker's "http server listening" log line and returns its address.
+func (p *proc) httpAddr(t *testing.T) string {
+	t.Helper()
+	var addr string
+	waitFor(t, 20*time.Second, p.name+" listening on HTTP", func() bool {
+		addr = logField(p.logs(), "http server listening", "addr")
+		return addr != "" || p.exited()
+	})
+	if addr == "" {
+		t.Fatalf("%s exited before listening:\n%s", p.name, tail(p.logs(), 20))
+	}
+	return addr
+}
+
+// logField returns field of the last JSON log line whose msg is msg.
+func logField(logs, msg, field string) string {
+	var out string
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) != nil || m["msg"] != msg {
+			continue
+		}
+		if v, ok := m[field]; ok {
+			out = fmt.Sprint(v)
+		}
+	}
+	return out
+}
+
+// countLogs counts the log lines containing s.
+func countLogs(logs, s string) int { return strings.Count(logs, s) }
+
+// result is the outcome of one enqueue run.
+type result struct {
+	code           int
+	stdout, stderr string
+	took           time.Duration
+	timedOut       bool
+}
+
+// runEnqueue runs the enqueue binary with args and stdin, killed after timeout (then timedOut).
+// It may be called from any goroutine: a failure to start shows as code -1.
+func runEnqueue(e env, stdin string, timeout time.Duration, args ...string) result {
+	return runEnqueueFrom(e, strings.NewReader(stdin), timeout, args...)
+}
+
+// runEnqueueFrom is runEnqueue with standard input read from stdin.
+func runEnqueueFrom(e env, stdin io.Reader, timeout time.Duration, args ...string) result {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bins.enqueue, args...)
+	cmd.Env = e.list()
+	cmd.Stdin = stdin
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 5 * time.Second
+	start := time.Now()
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String(), took: time.Since(start), timedOut: ctx.Err() != nil}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		r.code, r.stderr = -1, r.stderr+"run enqueue: "+err.Error()
+	}
+	return r
+}
+
+// get fetches url and returns the status code and body.
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	return resp.StatusCode, string(b)
+}
+
+// waitFor polls cond until it holds or timeout passes (then the test fails with msg).
+func waitFor(t *testing.T, timeout time.Duration, msg string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for: %s", timeout, msg)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// urls returns n distinct image URLs on the origin img.example.com.
+func urls(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = "https://img.example.com/" + prefix + "/" + strconv.Itoa(i) + ".jpg"
+	}
+	return out
+}
+
+// writeLines writes one URL a line to a file in the test's directory and returns its path.
+func writeLines(t *testing.T, lines []string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "urls.txt")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// missing returns the URLs the sandbox has not accepted yet.
+func missing(sb *sandbox.Server, us []string) []string {
+	counts := sb.URLCounts()
+	var out []string
+	for _, u := range us {
+		if counts[u] == 0 {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// sentTwice counts the URLs of us accepted more than once, and the extra sends.
+func sentTwice(sb *sandbox.Server, us []string) (urlsTwice, extraSends int) {
+	counts := sb.URLCounts()
+	for _, u := range us {
+		if n := counts[u]; n > 1 {
+			urlsTwice++
+			extraSends += n - 1
+		}
+	}
+	return urlsTwice, extraSends
+}
+
+// codes counts the sandbox's answers by status code.
+func codes(sb *sandbox.Server) map[int]int {
+	out := map[int]int{}
+	for _, r := range sb.Requests() {
+		out[r.Code]++
+	}
+	return out
+}
+
+// archivedAll lists the dead letters of every queue of the product.
+func archivedAll(t *testing.T, rdb redis.UniversalClient) []*asynq.TaskInfo {
+	t.Helper()
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	var out []*asynq.TaskInfo
+	for _, q := range tasks.QueueNames() {
+		ts, err := insp.ListArchivedTasks(q, asynq.PageSize(1000))
+		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+			t.Fatalf("list dead letters of %s: %v", q, err)
+		}
+		out = append(out, ts...)
+	}
+	return out
+}
+
+// failedCounts returns asynq's failure counts (today's and all-time) summed over the queues.
+func failedCounts(t *testing.T, rdb redis.UniversalClient) (today, total int) {
+	t.Helper()
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	for _, q := range tasks.QueueNames() {
+		info, err := insp.GetQueueInfo(q)
+		if err != nil && (errors.Is(err, asynq.ErrQueueNotFound) || strings.Contains(err.Error(), "does not exist")) {
+			continue // a queue nothing was ever enqueued on
+		}
+		if err != nil {
+			t.Fatalf("queue info %s: %v", q, err)
+		}
+		today += info.Failed
+		total += info.FailedTotal
+	}
+	return today, total
+}
+
+// report logs a measured figure in a form docs/reliability.md quotes: "RESULT name: value".
+func report(t *testing.T, format string, args ...any) {
+	t.Helper()
+	t.Logf("RESULT %s: %s", t.Name(), fmt.Sprintf(format, args...))
+}
+
+func tail(s string, lines int) string {
+	parts := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(parts) > lines {
+		parts = parts[len(parts)-lines:]
+	}
+	return strings.Join(parts, "\n")
+}
+
+// redisProc is a redis-server process (plain, replica, sentinel or cluster node) that a test can
+// kill and start again on the same port and directory.
+type redisProc struct {
+	t    *testing.T
+	name string
+	port int
+	dir  string
+	args []string // everything but the port, bind, dir and log file
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// newRedis starts redis-server on a free loopback port with args (a config file path first, for
+// sentinels) and waits until it answers PING.
+func newRedis(t *testing.T, name string, args ...string) *redisProc {
+	t.Helper()
+	r := &redisProc{t: t, name: name, port: testredis.FreePort(t), dir: t.TempDir(), args: args}
+	r.start()
+	t.Cleanup(func() {
+		r.kill()
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(r.dir, "redis.log"))
+			t.Logf("%s (port %d) log, last lines:\n%s", r.name, r.port, tail(string(b), 15))
+		}
+	})
+	return r
+}
+
+func (r *redisProc) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
+func (r *redisProc) url() string  { return "redis://" + r.addr() + "/0" }
+
+// start runs the server (again) and waits until it answers.
+func (r *redisProc) start() {
+	r.t.Helper()
+	var args []string
+	if len(r.args) > 0 && strings.HasSuffix(r.args[0], ".conf") {
+		args = append(args, r.args[0]) // a config file must come first
+		args = append(args, r.args[1:]...)
+	} else {
+		args = append(args, r.args...)
+	}
+	args = append(args, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
+		"--logfile", filepath.Join(r.dir, "redis.log"), "--daemonize", "no")
+	cmd := exec.Command(testredis.Binary(r.t), args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		r.t.Fatalf("start %s: %v", r.name, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	r.mu.Lock()
+	r.cmd, r.done = cmd, done
+	r.mu.Unlock()
+	c := redis.NewClient(&redis.Options{Addr: r.addr(), MaxRetries: -1})
+	defer c.Close()
+	waitFor(r.t, 15*time.Second, r.name+" answering PING", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		return c.Ping(ctx).Err() == nil
+	})
+}
+
+// pid is the server's process id (0 when it is not running).
+func (r *redisProc) pid() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd == nil {
+		return 0
+	}
+	return r.cmd.Process.Pid
+}
+
+// kill sends SIGKILL to the server by pid and waits for it to end.
+func (r *redisProc) kill() {
+	r.mu.Lock()
+	cmd, done := r.cmd, r.done
+	r.cmd = nil
+	r.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+	<-done
+}
+
+// client returns a client of this server, closed when the test ends.
+func (r *redisProc) client() *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: r.addr()})
+	r.t.Cleanup(func() { c.Close() })
+	return c
+}

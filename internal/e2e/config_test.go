@@ -191,5 +191,7 @@ func TestConfigErrorsAreOneLine(t *testing.T) {
 			})
 		}
 	}
-	t.Cleanup(func() { t.Logf("%d cases x %d commands; the slowest took %s", len(cases), len(commands), slowest.Round(time.Millisecond)) })
+	t.Cleanup(func() {
+		t.Logf("%d cases x %d commands; the slowest took %s", len(cases), len(commands), slowest.Round(time.Millisecond))
+	})
 }

@@ -22,7 +22,7 @@ const (
 	scopeStatus   = "status"
 )
 
-// handleURLs sends one request task: 1 to 15 URLs, scope "original".
+// handleURLs sends one request task: 1 to 15 URLs, scope "original" (a bulk task: see sendEach).
 func (w *Worker) handleURLs(ctx context.Context, t *asynq.Task) error {
 	p, err := tasks.DecodeURLs(t.Payload())
 	if err != nil {
@@ -31,6 +31,10 @@ func (w *Worker) handleURLs(ctx context.Context, t *asynq.Task) error {
 	}
 	queue, _ := asynq.GetQueueName(ctx)
 	if len(p.URLs) > w.cfg.BatchSize {
+		if p.Origin == tasks.OriginBulk {
+			// A bulk task: up to tasks.BulkRequests requests, sent here one after the other.
+			return w.sendEach(ctx, p, tasks.Split(p.URLs, w.cfg.BatchSize), queue)
+		}
 		// Enqueued by a producer with a larger batch size than this worker's.
 		return w.enqueueParts(ctx, p, tasks.Split(p.URLs, w.cfg.BatchSize), queue, p.Origin)
 	}
@@ -50,23 +54,127 @@ func (w *Worker) handleURLs(ctx context.Context, t *asynq.Task) error {
 		}
 		w.log.Info("replaying URLs Cloudimage failed before", zap.String("task_id", id), zap.Int("urls", len(p.URLs)))
 	}
-	prio := store.Interactive
-	if queue == tasks.QueueBulk {
-		prio = store.Background
-	}
-	reqMS := p.RequestedAt.UnixMilli()
-	adm, urls, err := w.waitTurn(ctx, p.URLs, reqMS, prio)
+	adm, urls, err := w.waitTurn(ctx, p.URLs, p.RequestedAt.UnixMilli(), priority(queue))
 	if err != nil || adm.Verdict == store.Satisfied {
 		return err
 	}
+	inv, took, err := w.invalidate(ctx, urls)
+	if err != nil {
+		return w.apiFailed(ctx, scopeOriginal, err, took, p, urls, queue)
+	}
+	w.accepted(ctx, p, urls, adm, inv, took)
+	return nil
+}
 
+// priority is the admission priority of the tasks of queue: bulk work yields to interactive work.
+func priority(queue string) store.Priority {
+	if queue == tasks.QueueBulk {
+		return store.Background
+	}
+	return store.Interactive
+}
+
+// invalidate makes one API call for urls (scope original) and times it.
+func (w *Worker) invalidate(ctx context.Context, urls []string) (*apiclient.Invalidation, time.Duration, error) {
 	start := time.Now()
 	inv, err := w.api.Invalidate(ctx, urls)
 	took := time.Since(start)
 	w.metrics.APIDuration.WithLabelValues(scopeOriginal).Observe(took.Seconds())
-	if err != nil {
-		return w.apiFailed(ctx, scopeOriginal, err, took, p, urls, queue)
+	return inv, took, err
+}
+
+// sendEach sends a bulk task: the URLs of up to tasks.BulkRequests API requests, so that a mass
+// re-ingest costs a tenth of the Redis round trips of one task per request (asynq's enqueue,
+// dequeue and completion). The requests go one after the other in this task's slot, each through
+// the same admission as a request task of its own (dedupe, shared pause, priority, rate limit).
+//
+// At the first request that must wait longer than a slot may wait, or that the API does not
+// accept, that request and every one after it become request tasks of their own (same request
+// time and origin), with their own retries and dead-letter entries, and this task completes: a
+// dead letter never holds more than one request's URLs. A pause or backoff that the failure calls
+// for is shared first, so the new tasks wait for it. A shutdown puts the whole task back; when it
+// runs again, admission drops the requests already sent (their URLs were invalidated after the
+// request), so they are not sent twice.
+func (w *Worker) sendEach(ctx context.Context, p tasks.URLs, chunks [][]string, queue string) error {
+	reqMS := p.RequestedAt.UnixMilli()
+	prio := priority(queue)
+	for i, chunk := range chunks {
+		adm, urls, err := w.waitTurn(ctx, chunk, reqMS, prio)
+		if err == nil && adm.Verdict == store.Satisfied {
+			continue
+		}
+		if err == nil {
+			var inv *apiclient.Invalidation
+			var took time.Duration
+			if inv, took, err = w.invalidate(ctx, urls); err == nil {
+				w.accepted(ctx, p, urls, adm, inv, took)
+				continue
+			}
+			if ctx.Err() == nil {
+				w.shareFailure(ctx, err, took, len(urls))
+			}
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		w.log.Info("bulk task: the rest of its requests continue as tasks of their own",
+			zap.Int("sent", i), zap.Int("rest", len(chunks)-i), zap.String("reason", err.Error()))
+		return w.enqueueParts(ctx, p, chunks[i:], queue, p.Origin)
 	}
+	return nil
+}
+
+// shareFailure does for an API failure inside a bulk task what apiFailed does for every worker's
+// sake: counts it, shares the pause a 429 or an outage calls for, closes the auth gate on a
+// 401/403. The request itself is retried (or split, or dead-lettered) as a task of its own.
+func (w *Worker) shareFailure(ctx context.Context, err error, took time.Duration, urls int) {
+	var (
+		rl  *apiclient.RateLimitError
+		un  *apiclient.UnauthorizedError
+		rej *apiclient.RejectedError
+	)
+	fields := []zap.Field{zap.String("scope", scopeOriginal), zap.Int("urls", urls), zap.Duration("duration", took), zap.Error(err)}
+	switch {
+	case errors.As(err, &rl):
+		w.metrics.APIRequests.WithLabelValues(scopeOriginal, "rate_limited").Inc()
+		w.metrics.Pauses.WithLabelValues("rate_limited").Inc()
+		reason := fmt.Sprintf("Cloudimage answered %d (rate limited)", rl.StatusCode)
+		d := rl.RetryAfter
+		var perr error
+		if d > 0 {
+			perr = w.store.Pause(ctx, reason+", Retry-After "+d.String(), d)
+		} else {
+			d, perr = w.store.Backoff(ctx, reason+" without Retry-After", w.cfg.BackoffBase, w.cfg.BackoffMax)
+		}
+		if perr != nil {
+			w.log.Warn("could not share the pause", zap.Error(perr))
+		}
+		w.log.Warn("rate limited by Cloudimage: every worker pauses", append(fields, zap.Duration("pause", d))...)
+	case errors.As(err, &un):
+		w.metrics.APIRequests.WithLabelValues(scopeOriginal, "unauthorized").Inc()
+		w.auth.rejected(un.StatusCode, un.Body)
+	case errors.As(err, &rej):
+		w.metrics.APIRequests.WithLabelValues(scopeOriginal, "rejected").Inc()
+		w.log.Warn("Cloudimage rejected a request of a bulk task; it goes on as a task of its own, to isolate the bad URL", fields...)
+	default:
+		outcome := "server_error"
+		if errors.Is(err, apiclient.ErrTransport) {
+			outcome = "transport_error"
+		}
+		w.metrics.APIRequests.WithLabelValues(scopeOriginal, outcome).Inc()
+		w.metrics.Pauses.WithLabelValues("outage").Inc()
+		d, perr := w.store.Backoff(ctx, "Cloudimage outage: "+outcome, w.cfg.BackoffBase, w.cfg.BackoffMax)
+		if perr != nil {
+			w.log.Warn("could not share the backoff", zap.Error(perr))
+		}
+		w.log.Warn("request failed; it will be retried as a task of its own", append(fields, zap.Duration("shared_backoff", d))...)
+	}
+}
+
+// accepted records a request the API accepted: metrics, the log line, the per-URL history that
+// dedupe relies on, and the status check when invalidations are confirmed.
+func (w *Worker) accepted(ctx context.Context, p tasks.URLs, urls []string, adm *store.Admission, inv *apiclient.Invalidation, took time.Duration) {
+	reqMS := p.RequestedAt.UnixMilli()
 	w.auth.accepted()
 	w.metrics.APIRequests.WithLabelValues(scopeOriginal, "accepted").Inc()
 	w.metrics.URLsInvalidated.Add(float64(len(urls)))
@@ -83,7 +191,6 @@ func (w *Worker) handleURLs(ctx context.Context, t *asynq.Task) error {
 		w.followUp(ctx, tasks.Confirm{UUID: inv.UUID, URLs: urls, RequestedAt: p.RequestedAt,
 			SentAt: time.UnixMilli(adm.Now).UTC(), Origin: p.Origin, Previous: p.Previous})
 	}
-	return nil
 }
 
 // waitTurn waits until urls may be sent: short waits in the task, longer ones by snoozing it. It

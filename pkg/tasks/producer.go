@@ -173,16 +173,21 @@ func (p *Producer) Now(ctx context.Context) (time.Time, error) {
 	return time.UnixMilli(ms).UTC(), nil
 }
 
-// EnqueueBulk enqueues one ready-made request of canonical keys (at most the batch size; longer
-// slices are split) on the bulk queue, requested at requestedAt (from Now). It reports false for a
-// chunk that was already enqueued (same keys, same request time). Bulk requests skip the pending
-// set and its window: they are for re-ingest jobs that normalise and dedupe a whole file first.
+// EnqueueBulk enqueues canonical keys on the bulk queue as bulk tasks of up to BulkRequests
+// requests of the batch size each, requested at requestedAt (from Now). It returns how many API
+// requests' worth of URLs it enqueued; a task that was already enqueued (same keys, same request
+// time) is not counted.
+// Bulk tasks skip the pending set and its window: they are for re-ingest jobs that normalise and
+// dedupe a whole file first.
 func (p *Producer) EnqueueBulk(ctx context.Context, source string, requestedAt time.Time, keys []string) (enqueued int, err error) {
 	var sources []string
 	if source != "" {
 		sources = []string{source}
 	}
-	for _, chunk := range Split(keys, p.batch) {
+	per := p.batch * BulkRequests
+	for len(keys) > 0 {
+		chunk := keys[:min(per, len(keys))]
+		keys = keys[len(chunk):]
 		t, err := NewURLsTask(URLs{URLs: chunk, RequestedAt: requestedAt, Origin: OriginBulk, Sources: sources}, QueueBulk, p.maxRetry)
 		if err != nil {
 			return enqueued, err
@@ -193,7 +198,7 @@ func (p *Producer) EnqueueBulk(ctx context.Context, source string, requestedAt t
 			}
 			return enqueued, fmt.Errorf("enqueue bulk: %w", err)
 		}
-		enqueued++
+		enqueued += (len(chunk) + p.batch - 1) / p.batch
 	}
 	return enqueued, nil
 }

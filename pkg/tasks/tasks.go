@@ -12,8 +12,11 @@
 // entry in the dead-letter queue (asynq's archive).
 //
 // Mass re-ingest (Producer.EnqueueBulk, `enqueue --bulk`) skips the pending set: the producer
-// normalises and dedupes locally and enqueues ready-made request tasks on QueueBulk, which workers
-// serve only when the interactive queues are empty.
+// normalises and dedupes locally and enqueues ready-made bulk tasks on QueueBulk, which workers
+// serve only when the interactive queues are empty. A bulk task carries the URLs of up to
+// BulkRequests API requests, which the worker sends one after the other; a request that fails or
+// must wait becomes a request task of its own, so the dead-letter queue still holds one request's
+// URLs per entry.
 //
 // Flush-all (TypeAll) is its own task on its own queue, enqueued only by RequestFlushAll with a
 // confirmation that the worker checks again before it sends anything.
@@ -59,6 +62,12 @@ func QueueNames() []string { return []string{QueueAll, QueueInteractive, QueueCo
 // MaxURLsPerTask is the API's cap on URLs in one "original" request.
 const MaxURLsPerTask = 15
 
+// BulkRequests is how many API requests' worth of URLs one bulk task carries (150 URLs at the
+// default batch size, about 10 KB of payload). Ten cuts the Redis work of a mass re-ingest (one
+// asynq enqueue, dequeue and completion per task) tenfold, while a task still finishes in a few
+// API calls' time and a worker's shutdown or crash repeats at most that many admissions.
+const BulkRequests = 10
+
 // Origins of a URL request task, as shown in its payload.
 const (
 	OriginInteractive = "interactive" // formed by the batcher from the pending set
@@ -80,7 +89,8 @@ type Attempt struct {
 
 // URLs is the payload of TypeURLs: one API request.
 type URLs struct {
-	// URLs are canonical keys, exactly as they will be sent (1 to 15).
+	// URLs are canonical keys, exactly as they will be sent (1 to 15; a bulk task carries up to
+	// BulkRequests times as many, sent in requests of at most 15).
 	URLs []string `json:"urls"`
 	// RequestedAt is the latest request these URLs cover (Redis clock). A URL invalidated after it
 	// (by another request or a flush-all) is dropped at send time: it is already satisfied.

@@ -69,32 +69,48 @@ type rejection struct {
 // maxRejectionsInJSON bounds the rejections a --json summary lists (stderr has them all).
 const maxRejectionsInJSON = 1000
 
-// dedupeCap bounds the fingerprints kept to find duplicates within one input (about 60 MB at the
+// dedupeCap bounds the fingerprints kept to find duplicates within one input (about 70 MB at the
 // cap). Past it the set starts again: a later duplicate is then reported as already pending by Redis
 // (or dropped at send time), never sent as a new request twice in a window.
 const dedupeCap = 2 << 20
 
 // dedupe finds repeated keys with 128-bit fingerprints (two seeded maphash values): a false match
-// needs two 64-bit collisions at once, about 1e-26 for a million keys.
+// needs two 64-bit collisions at once, about 1e-26 for a million keys. The set is a map from the
+// first half to the second, which Go's maps handle with their fast 64-bit path (four times faster
+// than a map of [2]uint64 at a million keys, measured); the rare keys whose first half collides
+// with another key's go to a second, small map.
 type dedupe struct {
 	s1, s2 maphash.Seed
-	seen   map[[2]uint64]struct{}
+	seen   map[uint64]uint64
+	more   map[[2]uint64]struct{}
 }
 
 func newDedupe() *dedupe {
-	return &dedupe{s1: maphash.MakeSeed(), s2: maphash.MakeSeed(), seen: make(map[[2]uint64]struct{}, 1024)}
+	return &dedupe{s1: maphash.MakeSeed(), s2: maphash.MakeSeed(), seen: make(map[uint64]uint64, 1024)}
 }
 
 // add reports whether key is new.
 func (d *dedupe) add(key string) bool {
-	fp := [2]uint64{maphash.String(d.s1, key), maphash.String(d.s2, key)}
-	if _, ok := d.seen[fp]; ok {
+	h1, h2 := maphash.String(d.s1, key), maphash.String(d.s2, key)
+	v, ok := d.seen[h1]
+	if !ok {
+		if len(d.seen) >= dedupeCap {
+			d.seen, d.more = make(map[uint64]uint64, 1024), nil
+		}
+		d.seen[h1] = h2
+		return true
+	}
+	if v == h2 {
 		return false
 	}
-	if len(d.seen) >= dedupeCap {
-		d.seen = make(map[[2]uint64]struct{}, 1024)
+	fp := [2]uint64{h1, h2}
+	if _, ok := d.more[fp]; ok {
+		return false
 	}
-	d.seen[fp] = struct{}{}
+	if d.more == nil {
+		d.more = make(map[[2]uint64]struct{})
+	}
+	d.more[fp] = struct{}{}
 	return true
 }
 

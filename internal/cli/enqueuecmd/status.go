@@ -87,7 +87,11 @@ func runStatus(ctx context.Context, args []string, environ []string, stdout, std
 		rep.Queues = append(rep.Queues, qs)
 		rep.DeadLetters += qs.Archived
 		if q == tasks.QueueInteractive || q == tasks.QueueBulk || q == tasks.QueueAll {
-			rep.BacklogCalls += int64(qs.Pending + qs.Active + qs.Scheduled + qs.Retry)
+			calls := int64(qs.Pending + qs.Active + qs.Scheduled + qs.Retry)
+			if q == tasks.QueueBulk {
+				calls *= tasks.BulkRequests // a bulk task carries up to this many requests
+			}
+			rep.BacklogCalls += calls
 		}
 	}
 	n, oldest, err := st.PendingCount(ctx)

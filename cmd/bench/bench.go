@@ -54,11 +54,11 @@ const (
 	// defaultConcurrency is the worker's PURGE_CONCURRENCY in the drain rows: see the note in
 	// docs/performance.md for the values measured.
 	defaultConcurrency = 40
-	baselineGoroutines = 8    // the plain asynq.Client.Enqueue loop
-	aggMaxSize         = 5000 // the aggregation baseline's GroupMaxSize
-	rateLimit          = 20   // PURGE_RATE of the rate row
-	rateBurst          = 5    // PURGE_BURST of the rate row
-	rateWorkers        = 3    // worker processes in the rate row
+	baselineGoroutines = 8               // the plain asynq.Client.Enqueue loop
+	aggMaxSize         = 5000            // the aggregation baseline's GroupMaxSize
+	rateLimit          = 20              // PURGE_RATE of the rate row
+	rateBurst          = 5               // PURGE_BURST of the rate row
+	rateWorkers        = 3               // worker processes in the rate row
 	latencyWindow      = 2 * time.Second // PURGE_WINDOW of the latency row: the default
 	drainWindow        = 2 * time.Second // PURGE_WINDOW of the drain rows: the default
 	memoryTarget       = 150 << 20

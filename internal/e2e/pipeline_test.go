@@ -481,3 +481,19 @@ func TestPoisonPayloadIsDeadLettered(t *testing.T) {
 		t.Errorf("poison: retried %d, error %q; want no retry and the reason", dl[0].Retried, dl[0].LastErr)
 	}
 }
+
+// TestMaxRetryZero: PURGE_MAX_RETRY=0 means no retry: the first failure is dead-lettered.
+func TestMaxRetryZero(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_MAX_RETRY=0")
+	h.sb.FailFor(time.Hour, 500)
+	u := "https://img.example.com/noretry/a.jpg"
+	if code, _, stderr := h.enqueue("", u); code != 0 {
+		t.Fatal(stderr)
+	}
+	h.startWorker()
+	waitFor(t, 15*time.Second, "dead-lettered", func() bool { return len(h.archived(tasks.QueueInteractive)) == 1 })
+	if n := h.sb.Stats().Requests; n != 1 {
+		t.Errorf("%d attempts with PURGE_MAX_RETRY=0, want 1", n)
+	}
+}

@@ -47,7 +47,7 @@ type Config struct {
 	MaxDelay        time.Duration // PURGE_MAX_DELAY: a partial batch waits at most this long (10 s)
 	BatchSize       int           // PURGE_BATCH_SIZE: URLs per API call, 1-15 (15)
 	Limit           store.Limit   // PURGE_RATE, PURGE_BURST: shared by every worker
-	MaxRetry        int           // PURGE_MAX_RETRY: failures retried before dead-lettering (10)
+	MaxRetry        int           // PURGE_MAX_RETRY: failures retried before dead-lettering (0: none; <0: 10)
 	Concurrency     int           // PURGE_CONCURRENCY: tasks run at once by this worker (10)
 	AllCooldown     time.Duration // PURGE_ALL_COOLDOWN: minimum time between two flush-alls (1 h)
 	HistoryTTL      time.Duration // PURGE_HISTORY_TTL: how long per-URL history is kept (7 days)
@@ -76,7 +76,7 @@ func (c *Config) setDefaults() {
 	if c.BatchSize <= 0 || c.BatchSize > tasks.MaxURLsPerTask {
 		c.BatchSize = tasks.MaxURLsPerTask
 	}
-	if c.MaxRetry <= 0 {
+	if c.MaxRetry < 0 {
 		c.MaxRetry = 10
 	}
 	if c.Concurrency <= 0 {

@@ -41,7 +41,7 @@ func TestStatusFollowsAURL(t *testing.T) {
 		queued = in[0]
 	}
 	_, out, _ = h.enqueue("", "status", queued)
-	if !strings.Contains(out, "queued") || !strings.Contains(out, "urls-") {
+	if !strings.Contains(out, "queued") || !strings.Contains(out, "urls_") {
 		t.Errorf("a URL waiting in a request task is not shown as queued with its task:\n%s", out)
 	}
 	waitFor(t, 15*time.Second, "both sent", func() bool { return invalidatedAll(h.sb, in) })

@@ -26,11 +26,13 @@ package tasks
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -139,18 +141,21 @@ func NewURLsTask(p URLs, queue string, maxRetry int) (*asynq.Task, error) {
 		asynq.MaxRetry(maxRetry+1), asynq.Timeout(5*time.Minute)), nil
 }
 
-// URLsTaskID is the task ID rule for request tasks: a hash of the URLs, their request time and
-// origin. It never contains '{' or '}' (Redis Cluster hash tags).
+// URLsTaskID is the task ID rule for request tasks: "urls_" and a hash of the origin, the request
+// time and the URLs, each length-prefixed so that no two different requests share an ID. IDs use
+// no '-' (asynqmon shortens IDs at the first one) and no '{' or '}' (Redis Cluster hash tags).
 func URLsTaskID(p URLs) string {
 	h := sha256.New()
-	h.Write([]byte(p.Origin))
-	h.Write([]byte{0})
-	h.Write(strconv.AppendInt(nil, p.RequestedAt.UnixMilli(), 10))
-	for _, u := range p.URLs {
-		h.Write([]byte{0})
-		h.Write([]byte(u))
+	field := func(b []byte) {
+		h.Write(binary.AppendUvarint(nil, uint64(len(b))))
+		h.Write(b)
 	}
-	return "urls-" + hex.EncodeToString(h.Sum(nil)[:16])
+	field([]byte(p.Origin))
+	field(strconv.AppendInt(nil, p.RequestedAt.UnixMilli(), 10))
+	for _, u := range p.URLs {
+		field([]byte(u))
+	}
+	return "urls_" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // DecodeURLs decodes and validates a TypeURLs payload. Errors wrap ErrBadPayload.
@@ -179,7 +184,7 @@ func (p URLs) validate() error {
 
 // TaskIDAll is the task ID of a flush-all request. Only one can exist at a time: a second request
 // while one is pending, retrying or dead-lettered conflicts with it.
-const TaskIDAll = "flush-all"
+const TaskIDAll = "flush_all"
 
 // NewAllTask returns the flush-all task for p.
 func NewAllTask(p All, maxRetry int) (*asynq.Task, error) {
@@ -221,7 +226,7 @@ func NewConfirmTask(p Confirm, delay time.Duration) (*asynq.Task, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", TypeConfirm, err)
 	}
-	return asynq.NewTask(TypeConfirm, b, asynq.TaskID("confirm-"+p.UUID), asynq.Queue(QueueConfirm),
+	return asynq.NewTask(TypeConfirm, b, asynq.TaskID("confirm_"+strings.ReplaceAll(p.UUID, "-", "")), asynq.Queue(QueueConfirm),
 		asynq.ProcessIn(delay), asynq.MaxRetry(10), asynq.Timeout(2*time.Minute)), nil
 }
 

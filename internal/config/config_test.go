@@ -1,0 +1,100 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Redis.URL != "redis://127.0.0.1:6379/0" || c.Purge.Window != 2*time.Second || c.Purge.MaxDelay != 10*time.Second ||
+		c.Purge.BatchSize != 15 || c.Purge.AllCooldown != time.Hour || c.HTTP.Addr != "127.0.0.1:8080" || !c.HTTP.UIReadOnly || !c.Purge.Confirm {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+// TestErrorsNameTheVariable: every malformed value is reported with its variable and a fix.
+func TestErrorsNameTheVariable(t *testing.T) {
+	for _, tc := range []struct{ env, want string }{
+		{"PURGE_WINDOW=soon", "PURGE_WINDOW"},
+		{"PURGE_WINDOW=10ms", "PURGE_WINDOW=10ms is too short"},
+		{"PURGE_MAX_DELAY=1s", "PURGE_MAX_DELAY=1s is shorter than PURGE_WINDOW"},
+		{"PURGE_BATCH_SIZE=16", "PURGE_BATCH_SIZE=16 is out of range: use 1 to 15"},
+		{"PURGE_BATCH_SIZE=ten", "PURGE_BATCH_SIZE: "},
+		{"PURGE_RATE=fast", "PURGE_RATE: "},
+		{"PURGE_RATE=-1", "PURGE_RATE=-1 is negative"},
+		{"PURGE_BURST=0", "PURGE_BURST=0"},
+		{"PURGE_MAX_RETRY=101", "PURGE_MAX_RETRY=101"},
+		{"PURGE_CONCURRENCY=0", "PURGE_CONCURRENCY=0"},
+		{"PURGE_CONFIRM=maybe", "PURGE_CONFIRM: "},
+		{"CLOUDIMAGE_LEGACY_V7=yes please", "CLOUDIMAGE_LEGACY_V7: "},
+		{"LOG_LEVEL=loud", "LOG_LEVEL=\"loud\" is not a level"},
+		{"LOG_FORMAT=xml", "LOG_FORMAT=\"xml\""},
+		{"REDIS_SENTINEL_ADDRS=127.0.0.1:26379", "REDIS_SENTINEL_MASTER is empty"},
+		{"INTAKE_MAX_URLS=0", "INTAKE_MAX_URLS=0"},
+	} {
+		_, err := Load([]string{tc.env})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want it to contain %q", tc.env, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "parse error on field") {
+			t.Errorf("%s: error names a Go field, not the variable: %v", tc.env, err)
+		}
+	}
+}
+
+func TestAllErrorsAtOnce(t *testing.T) {
+	_, err := Load([]string{"PURGE_BATCH_SIZE=99", "LOG_FORMAT=xml"})
+	if err == nil || !strings.Contains(err.Error(), "PURGE_BATCH_SIZE") || !strings.Contains(err.Error(), "LOG_FORMAT") {
+		t.Errorf("want both problems reported at once: %v", err)
+	}
+}
+
+func TestAPIChoice(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		want string // "" = valid
+	}{
+		{nil, "CLOUDIMAGE_API_KEY is empty"},
+		{[]string{"CLOUDIMAGE_SANDBOX=true"}, ""},
+		{[]string{"CLOUDIMAGE_API_KEY=k"}, ""},
+		{[]string{"CLOUDIMAGE_API_KEY=k", "CLOUDIMAGE_SANDBOX=true"}, "both set"},
+	} {
+		c, err := Load(tc.env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.ValidateAPI()
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%v: %v, want %q", tc.env, err, tc.want)
+		}
+	}
+}
+
+func TestRedisURLPasswordNotInErrors(t *testing.T) {
+	c, err := Load([]string{"REDIS_URL=redis://:s3cr3t-pass@127.0.0.1:notaport/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.RedisClient()
+	if err == nil {
+		t.Fatal("a bad REDIS_URL was accepted")
+	}
+	if strings.Contains(err.Error(), "s3cr3t-pass") || !strings.Contains(err.Error(), "REDIS_URL") {
+		t.Errorf("error %q: must name REDIS_URL and not show the password", err)
+	}
+}
+
+func TestRedisCAFileNeedsTLS(t *testing.T) {
+	c, err := Load([]string{"REDIS_TLS_CA_FILE=/nonexistent.pem"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RedisClient(); err == nil || !strings.Contains(err.Error(), "rediss://") {
+		t.Errorf("a CA file with a plain redis:// URL: %v", err)
+	}
+}

@@ -53,7 +53,7 @@ var smokeSizes = sizes{
 const (
 	// defaultConcurrency is the worker's PURGE_CONCURRENCY in the drain rows: see the note in
 	// docs/performance.md for the values measured.
-	defaultConcurrency = 40
+	defaultConcurrency = 20
 	baselineGoroutines = 8               // the plain asynq.Client.Enqueue loop
 	aggMaxSize         = 5000            // the aggregation baseline's GroupMaxSize
 	rateLimit          = 20              // PURGE_RATE of the rate row

@@ -150,6 +150,7 @@ func (b *bench) rowDrain() error {
 	// waited its grace period): the row measures the drain, not the window.
 	time.Sleep(drainWindow + 100*time.Millisecond)
 	b.logf("drain: one worker, PURGE_CONCURRENCY=%d, PURGE_RATE=0", b.o.concurrency)
+	redisCPU := cpuTime(b.redisPid)
 	ws, start, err := b.startWorkers(1, b.drainEnv()...)
 	if err != nil {
 		return err
@@ -159,6 +160,8 @@ func (b *bench) rowDrain() error {
 		b.stopWorkers(ws)
 		return err
 	}
+	b.logf("  drain: %s wall, %s CPU in the worker, %s in redis-server", secs(last.Sub(start)),
+		secs(cpuTime(ws[0].pid())), secs(cpuTime(b.redisPid)-redisCPU))
 	rss, rerr := peakRSS(ws[0].pid())
 	b.stopWorkers(ws)
 	if rerr != nil {
@@ -227,6 +230,7 @@ func (b *bench) rowBulkDrain() error {
 	if err != nil {
 		return err
 	}
+	redisCPU := cpuTime(b.redisPid)
 	start := time.Now()
 	s, _, err := b.enqueue("--bulk", "-f", ds.path)
 	if err != nil {
@@ -238,6 +242,10 @@ func (b *bench) rowBulkDrain() error {
 		return fmt.Errorf("%w: %d enqueued, want %d", errBroken, s.Enqueued, n)
 	}
 	last, calls, twice, err := b.drained(ds.keys, ws)
+	if err == nil {
+		b.logf("  bulk drain: %s wall, %s CPU in the worker, %s in redis-server", secs(last.Sub(start)),
+			secs(cpuTime(ws[0].pid())), secs(cpuTime(b.redisPid)-redisCPU))
+	}
 	b.stopWorkers(ws)
 	if err != nil {
 		return err

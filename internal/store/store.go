@@ -201,14 +201,17 @@ func (s *Store) RemovePending(ctx context.Context, entries []Entry, taskIDs []st
 	return nil
 }
 
+// Most requests have no source: the script deletes sources only when there are any (an HDEL per
+// URL on an empty hash was a seventh of the script's Redis time, measured by BenchmarkBatcherStep).
 var removePendingScript = redis.NewScript(`
 local ttl = ARGV[1]
+local sources = redis.call('HLEN', KEYS[2]) > 0
 for i = 3, #KEYS do
   local a = 2 + (i - 3) * 3
   local sc = redis.call('ZSCORE', KEYS[1], ARGV[a])
   if sc and math.floor(tonumber(sc)) == tonumber(ARGV[a + 1]) then
     redis.call('ZREM', KEYS[1], ARGV[a])
-    redis.call('HDEL', KEYS[2], ARGV[a])
+    if sources then redis.call('HDEL', KEYS[2], ARGV[a]) end
     redis.call('HSET', KEYS[i], 'q', ARGV[a + 1], 'task', ARGV[a + 2])
     redis.call('PEXPIRE', KEYS[i], ttl)
   end

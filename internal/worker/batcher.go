@@ -93,8 +93,9 @@ func (w *Worker) formBatches(ctx context.Context) (int, error) {
 		if err != nil {
 			return 0, err
 		}
+		id := tasks.URLsTaskID(p) // once per task, not per URL: a SHA-256 over the whole payload
 		for i := range chunk {
-			taskIDs[start+i] = tasks.URLsTaskID(p)
+			taskIDs[start+i] = id
 		}
 		if _, err := w.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 			return 0, err

@@ -88,8 +88,8 @@ func TestFaultAPIOutage(t *testing.T) {
 
 // TestFault429Storm: the API answers 429 with Retry-After: 2 for 10 s. After a 429, no worker
 // sends until the two seconds have passed (requests already on the wire when it came excepted),
-// nothing counts as a failure (asynq's failed counts stay 0; with PURGE_MAX_RETRY=1 a request
-// counted twice would also be dead-lettered), and everything is invalidated after the storm.
+// nothing counts as a failure (asynq's failed counts stay 0, and with PURGE_MAX_RETRY=0 a single
+// counted failure would dead-letter the request), and everything is invalidated after the storm.
 func TestFault429Storm(t *testing.T) {
 	t.Parallel()
 	const (
@@ -102,7 +102,7 @@ func TestFault429Storm(t *testing.T) {
 	sb, apiURL := newSandbox(t)
 	r := testredis.Start(t)
 	rdb := r.Client()
-	e := baseEnv(apiURL).with("REDIS_URL="+r.URL(), "PURGE_RATE=20", "PURGE_BURST=5", "PURGE_MAX_RETRY=1")
+	e := baseEnv(apiURL).with("REDIS_URL="+r.URL(), "PURGE_RATE=20", "PURGE_BURST=5", "PURGE_MAX_RETRY=0")
 	in := urls("storm", 600) // 40 requests
 	if res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, in...)...); res.code != 0 {
 		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
@@ -147,7 +147,7 @@ func TestFault429Storm(t *testing.T) {
 	t.Logf("requests (seconds from start/code): %s", strings.Join(at, " "))
 	report(t, "429 with Retry-After %s for %s: %d calls answered 429 from 2 workers, %d calls in all for 40 requests; "+
 		"%d requests sent sooner than Retry-After after a 429 (shortest wait after a 429 before a new request: %s); "+
-		"asynq failed counts today %d, total %d; %d dead letters with PURGE_MAX_RETRY=1",
+		"asynq failed counts today %d, total %d; %d dead letters with PURGE_MAX_RETRY=0",
 		retryAfter, storm, n429, len(reqs), early, closest.Round(time.Millisecond), today, total, len(dl))
 	if today != 0 || total != 0 {
 		t.Errorf("asynq counted %d failures today (%d in all): a 429 must not count as a failure", today, total)
@@ -158,8 +158,9 @@ func TestFault429Storm(t *testing.T) {
 }
 
 // TestFaultBadKey: a worker whose key Cloudimage rejects (401) stops sending (one probe per
-// PURGE_AUTH_PROBE), says why on /readyz (503), and burns nothing into the dead-letter queue; a
-// worker restarted with the right key drains the backlog.
+// PURGE_AUTH_PROBE), says why on /readyz (503), and burns nothing into the dead-letter queue (with
+// PURGE_MAX_RETRY=0 a single counted failure would dead-letter a request); a worker restarted with
+// the right key drains the backlog.
 func TestFaultBadKey(t *testing.T) {
 	t.Parallel()
 	const (
@@ -169,7 +170,7 @@ func TestFaultBadKey(t *testing.T) {
 	sb, apiURL := newSandbox(t)
 	r := testredis.Start(t)
 	rdb := r.Client()
-	e := baseEnv(apiURL).with("REDIS_URL="+r.URL(), "PURGE_AUTH_PROBE=1s", "PURGE_MAX_RETRY=1", "PURGE_BATCH_SIZE=5",
+	e := baseEnv(apiURL).with("REDIS_URL="+r.URL(), "PURGE_AUTH_PROBE=1s", "PURGE_MAX_RETRY=0", "PURGE_BATCH_SIZE=5",
 		fmt.Sprintf("PURGE_CONCURRENCY=%d", concurrency))
 	in := urls("badkey", 50) // 10 requests
 	if res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, in...)...); res.code != 0 {

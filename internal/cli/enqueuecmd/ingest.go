@@ -76,9 +76,10 @@ const dedupeCap = 2 << 20
 
 // dedupe finds repeated keys with 128-bit fingerprints (two seeded maphash values): a false match
 // needs two 64-bit collisions at once, about 1e-26 for a million keys. The set is a map from the
-// first half to the second, which Go's maps handle with their fast 64-bit path (four times faster
-// than a map of [2]uint64 at a million keys, measured); the rare keys whose first half collides
-// with another key's go to a second, small map.
+// first half to the second, which Go's maps handle with their fast 64-bit path: measured at a
+// million keys, a fifth to a third faster than a map of [2]uint64, and a third smaller (72 MB
+// instead of 106 MB at dedupeCap). The rare keys whose first half collides with another key's go
+// to a second, small map.
 type dedupe struct {
 	s1, s2 maphash.Seed
 	seen   map[uint64]uint64

@@ -46,7 +46,7 @@ var fullSizes = sizes{
 
 var smokeSizes = sizes{
 	enqueueLines: 30_000, uniqueLines: 10_000, bulkLines: 30_000, drainURLs: 10_000, bulkDrainURLs: 10_000,
-	rateSeconds: 10, rateWarmup: 2 * time.Second, latencySamples: 5, footprintURLs: 5_000, drainTimeout: 2 * time.Minute,
+	rateSeconds: 10, rateWarmup: 2 * time.Second, latencySamples: 5, footprintURLs: 5_000, drainTimeout: time.Minute,
 }
 
 // Settings of the rows, printed with the table.
@@ -339,7 +339,7 @@ func (b *bench) drained(keys []string, ws []*proc) (last time.Time, calls, twice
 				return last, len(acc), twice, nil
 			}
 			if time.Now().After(deadline) {
-				return last, 0, 0, fmt.Errorf("%d of %d URLs were never invalidated within %s", missing, len(keys), b.sz.drainTimeout)
+				return last, 0, 0, fmt.Errorf("%w: %d of %d URLs were never invalidated within %s", errBroken, missing, len(keys), b.sz.drainTimeout)
 			}
 			time.Sleep(200 * time.Millisecond)
 			continue
@@ -353,7 +353,11 @@ func (b *bench) drained(keys []string, ws []*proc) (last time.Time, calls, twice
 			}
 		}
 		if time.Now().After(deadline) {
-			return last, 0, 0, fmt.Errorf("only %d of %d URLs invalidated within %s", b.sb.Stats().URLs, len(keys), b.sz.drainTimeout)
+			err := fmt.Errorf("%w: only %d of %d URLs invalidated within %s", errBroken, b.sb.Stats().URLs, len(keys), b.sz.drainTimeout)
+			if len(ws) > 0 {
+				err = fmt.Errorf("%w; the worker's log ends:\n%s", err, tailFile(ws[0].log, 20))
+			}
+			return last, 0, 0, err
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -397,15 +401,27 @@ func (b *bench) machine() string {
 		runtime.NumCPU(), model, runtime.Version(), runtime.GOOS, runtime.GOARCH, b.redisV, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 }
 
-// command is how to reproduce this run.
+// command is how to reproduce this run (the flags that only choose where output goes left out).
 func (b *bench) command() string {
-	if len(b.o.args) == 0 {
-		return "make bench   (go run ./cmd/bench)"
+	var args []string
+	for i := 0; i < len(b.o.args); i++ {
+		a := b.o.args[i]
+		switch {
+		case a == "-keep" || a == "--keep":
+		case a == "-md" || a == "--md":
+			i++ // and its value
+		case strings.HasPrefix(a, "-md=") || strings.HasPrefix(a, "--md="):
+		default:
+			args = append(args, a)
+		}
 	}
-	if len(b.o.args) == 1 && b.o.args[0] == "-smoke" {
+	switch {
+	case len(args) == 0:
+		return "make bench   (go run ./cmd/bench)"
+	case len(args) == 1 && (args[0] == "-smoke" || args[0] == "--smoke"):
 		return "make bench-smoke   (go run ./cmd/bench -smoke)"
 	}
-	return "go run ./cmd/bench " + strings.Join(b.o.args, " ")
+	return "go run ./cmd/bench " + strings.Join(args, " ")
 }
 
 func (b *bench) printTable(w io.Writer) {

@@ -56,6 +56,8 @@ fuzz: ## fuzz the normaliser for a minute
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1)
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags faults ./internal/faults/
+	$(GO) vet -tags browser ./internal/browsertest/
 
 # docker-compose (v1, Debian's package) or the docker compose plugin: either validates without an engine.
 COMPOSE ?= $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-compose || echo docker compose)

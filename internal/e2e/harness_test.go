@@ -110,7 +110,8 @@ func (s *syncBuffer) String() string {
 // runningWorker is a worker started by startWorker.
 type runningWorker struct {
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed when Run returned
+	err    error         // Run's error, once done is closed
 	logs   *syncBuffer
 }
 
@@ -119,8 +120,8 @@ func (w *runningWorker) stop(t *testing.T) error {
 	t.Helper()
 	w.cancel()
 	select {
-	case err := <-w.done:
-		return err
+	case <-w.done:
+		return w.err
 	case <-time.After(30 * time.Second):
 		t.Fatal("worker did not stop within 30s")
 		return nil
@@ -131,9 +132,12 @@ func (w *runningWorker) stop(t *testing.T) error {
 func (h *harness) startWorker(extra ...string) *runningWorker {
 	h.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &runningWorker{cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
+	w := &runningWorker{cancel: cancel, done: make(chan struct{}), logs: &syncBuffer{}}
 	env := h.environ(extra...)
-	go func() { w.done <- workercmd.Run(ctx, nil, env, io.Discard, w.logs) }()
+	go func() {
+		w.err = workercmd.Run(ctx, nil, env, io.Discard, w.logs)
+		close(w.done)
+	}()
 	h.t.Cleanup(func() {
 		cancel()
 		select {

@@ -320,12 +320,12 @@ func TestUnauthorizedStopsAndRecovers(t *testing.T) {
 	if dl := h.archived(tasks.QueueInteractive); len(dl) != 0 {
 		t.Errorf("a rejected key burned %d tasks into the DLQ", len(dl))
 	}
-	if c := strings.Count(w.logs.String(), "Cloudimage rejected the API key: sending stopped"); c != 1 {
+	if c := strings.Count(w.logs.String(), "sending stopped: Cloudimage rejected the API key"); c != 1 {
 		t.Errorf("the rejected key was logged %d times, want once", c)
 	}
 	h.sb.SetKey(testKey)
 	waitFor(t, 20*time.Second, "the backlog drained after the key works again", func() bool { return invalidatedAll(h.sb, in) })
-	if !strings.Contains(w.logs.String(), "accepts the API key again") {
+	if !strings.Contains(w.logs.String(), "sending resumed") {
 		t.Error("recovery was not logged")
 	}
 }

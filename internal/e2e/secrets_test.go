@@ -169,11 +169,11 @@ func TestAPIKeyNeverShown(t *testing.T) {
 
 	// Controls: the places searched did record every event of the run.
 	for _, c := range []struct{ where, text, want string }{
-		{"worker log", logs, "request failed; will retry"},
+		{"worker log", logs, "request will be retried"},
 		{"worker log", logs, "rate limited by Cloudimage"},
 		{"worker log", logs, "Cloudimage rejected the request"},
-		{"worker log", logs, "Cloudimage rejected the API key: sending stopped"},
-		{"worker log", logs, "accepts the API key again"},
+		{"worker log", logs, "sending stopped: Cloudimage rejected the API key"},
+		{"worker log", logs, "sending resumed"},
 		{"worker log", logs, "Cloudimage failed URLs: sending them again"},
 		{"worker log", logs, "FLUSH-ALL SENT"},
 		{"metrics", pageText(seen, "GET /metrics"), `outcome="server_error"`},

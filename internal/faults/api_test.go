@@ -222,7 +222,7 @@ func TestFaultBadKey(t *testing.T) {
 	if today != 0 {
 		t.Errorf("asynq counted %d failures for 401s", today)
 	}
-	if c := countLogs(bad.logs(), "Cloudimage rejected the API key: sending stopped"); c != 1 {
+	if c := countLogs(bad.logs(), "sending stopped: Cloudimage rejected the API key"); c != 1 {
 		t.Errorf("the rejected key was logged %d times, want once", c)
 	}
 

@@ -85,16 +85,19 @@ func (a *Admission) Live(urls []string) []string {
 
 // Admit decides, in one round trip, whether a request for urls (requested at requestedAt, Redis
 // ms) may be sent now: URLs invalidated after requestedAt, or covered by a flush-all sent after it,
-// are dropped; then the shared pause, the priority rule and the GCRA rate limit apply, in that
-// order. A nil urls slice admits a call that names no URL (flush-all, a status check).
+// are dropped; then the shared pause, the outage probe, the priority rule and the GCRA rate limit
+// apply, in that order. After an outage (a backoff round that has ended without a success since),
+// only one request at a time is let through to probe the API; the others wait for its answer, so
+// a long outage costs one call and one counted failure per round, not one per waiting request.
+// A nil urls slice admits a call that names no URL (flush-all, a status check).
 func (s *Store) Admit(ctx context.Context, urls []string, requestedAt int64, prio Priority, lim Limit) (*Admission, error) {
-	keys := make([]string, 0, 4+len(urls))
-	keys = append(keys, KeyRate, KeyPause, KeyHot, KeyAll)
+	keys := make([]string, 0, admitFixedKeys+len(urls))
+	keys = append(keys, KeyRate, KeyPause, KeyHot, KeyAll, KeyPauseRuns, KeyProbe)
 	for _, u := range urls {
 		keys = append(keys, HistoryKey(u))
 	}
 	res, err := admitScript.Run(ctx, s.rdb, keys,
-		requestedAt, int(prio), lim.emissionMS(), max(lim.Burst, 1)).Slice()
+		requestedAt, int(prio), lim.emissionMS(), max(lim.Burst, 1), probeLease.Milliseconds()).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("admit: %w", err)
 	}
@@ -118,6 +121,12 @@ func (s *Store) Admit(ctx context.Context, urls []string, requestedAt int64, pri
 	return a, nil
 }
 
+// admitFixedKeys is how many keys the admit script takes before the URLs' history keys.
+const admitFixedKeys = 6
+
+// probeLease bounds how long one probe request holds the right to probe (the API client's timeout).
+const probeLease = 30 * time.Second
+
 var admitScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
@@ -128,21 +137,26 @@ local burst = tonumber(ARGV[4])
 local allsent = tonumber(redis.call('HGET', KEYS[4], 'sent_at') or '0')
 local drops = {}
 local live = 0
-for i = 5, #KEYS do
+for i = 7, #KEYS do
   local s = tonumber(redis.call('HGET', KEYS[i], 'sent') or '0')
-  if s > req or allsent > req then drops[i - 4] = 1 else drops[i - 4] = 0; live = live + 1 end
+  if s > req or allsent > req then drops[i - 6] = 1 else drops[i - 6] = 0; live = live + 1 end
 end
 local function reply(code, wait, reason)
   local out = {code, wait, now, reason}
   for i = 1, #drops do out[4 + i] = drops[i] end
   return out
 end
-if #KEYS > 4 and live == 0 then return reply(4, 0, '') end
+if #KEYS > 6 and live == 0 then return reply(4, 0, '') end
 local p = redis.call('PTTL', KEYS[2])
 if p > 0 then return reply(1, p, redis.call('GET', KEYS[2]) or '') end
 if prio ~= '0' then
   local h = redis.call('PTTL', KEYS[3])
   if h > 0 then return reply(3, math.min(h, 250), '') end
+end
+if redis.call('EXISTS', KEYS[5]) == 1 then
+  if not redis.call('SET', KEYS[6], '1', 'NX', 'PX', ARGV[5]) then
+    return reply(1, 250, 'after an outage one request probes the API; the others wait for its answer')
+  end
 end
 if emission > 0 then
   local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -150,6 +164,7 @@ if emission > 0 then
   local newtat = tat + emission
   local allow = newtat - burst * emission
   if allow > now then
+    redis.call('DEL', KEYS[6])
     local wait = math.ceil(allow - now)
     if prio == '0' then redis.call('SET', KEYS[3], '1', 'PX', wait + 250) end
     return reply(2, wait, '')
@@ -165,7 +180,7 @@ return reply(0, 0, '')
 func (s *Store) Sent(ctx context.Context, urls []string, requestedAt, sentAt int64, uuid string, historyTTL time.Duration) error {
 	sec := sentAt / 1000
 	keys := make([]string, 0, 4+len(urls))
-	keys = append(keys, keyStats, keySentSecs+strconv.FormatInt(sec, 10), keyCallsSecs+strconv.FormatInt(sec, 10), KeyPauseRuns)
+	keys = append(keys, keyStats, keySentSecs+strconv.FormatInt(sec, 10), keyCallsSecs+strconv.FormatInt(sec, 10), KeyPauseRuns, KeyProbe)
 	for _, u := range urls {
 		keys = append(keys, HistoryKey(u))
 	}
@@ -177,8 +192,8 @@ func (s *Store) Sent(ctx context.Context, urls []string, requestedAt, sentAt int
 }
 
 var sentScript = redis.NewScript(`
-local n = #KEYS - 4
-for i = 5, #KEYS do
+local n = #KEYS - 5
+for i = 6, #KEYS do
   local cur = tonumber(redis.call('HGET', KEYS[i], 'sent') or '0')
   if tonumber(ARGV[2]) > cur then
     redis.call('HSET', KEYS[i], 'req', ARGV[1], 'sent', ARGV[2], 'uuid', ARGV[3], 'st', 'sent')
@@ -191,9 +206,21 @@ redis.call('INCR', KEYS[3])
 redis.call('EXPIRE', KEYS[3], ARGV[5])
 redis.call('HINCRBY', KEYS[1], 'urls_sent', n)
 redis.call('HINCRBY', KEYS[1], 'calls', 1)
-redis.call('DEL', KEYS[4])
+redis.call('DEL', KEYS[4], KEYS[5])
 return n
 `)
+
+// Succeeded records an API call that succeeded without sending URLs (a status check, a
+// flush-all): the outage, if any, is over.
+func (s *Store) Succeeded(ctx context.Context) error {
+	return s.rdb.Del(ctx, KeyPauseRuns, KeyProbe).Err()
+}
+
+// EndProbe gives up the right to probe after an outage when the probe ended without telling
+// whether the API works (a rejected request, a rejected key, a shutdown).
+func (s *Store) EndProbe(ctx context.Context) error {
+	return s.rdb.Del(ctx, KeyProbe).Err()
+}
 
 // CountDropped adds n to the cluster-wide count of requests dropped as already satisfied.
 func (s *Store) CountDropped(ctx context.Context, n int) error {
@@ -204,34 +231,47 @@ func (s *Store) CountDropped(ctx context.Context, n int) error {
 }
 
 // Pause makes every worker wait d before its next call (it only ever lengthens a pause), with
-// reason shown in logs, readiness and the status command.
+// reason shown in logs, readiness and the status command (a 429 with Retry-After). After it, one
+// request probes the API before the others follow, as after an outage.
 func (s *Store) Pause(ctx context.Context, reason string, d time.Duration) error {
-	return pauseScript.Run(ctx, s.rdb, []string{KeyPause}, reason, d.Milliseconds()).Err()
+	return pauseScript.Run(ctx, s.rdb, []string{KeyPause, KeyProbe, KeyPauseRuns}, reason, d.Milliseconds()).Err()
 }
 
 var pauseScript = redis.NewScript(`
+redis.call('DEL', KEYS[2])
+redis.call('INCR', KEYS[3])
+redis.call('PEXPIRE', KEYS[3], 3600000)
 local cur = redis.call('PTTL', KEYS[1])
 if cur < tonumber(ARGV[2]) then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
 return 0
 `)
 
 // Backoff pauses every worker for the next step of a shared exponential backoff (base, doubled
-// per consecutive pause since the last success, capped at ceiling, with up to 20% jitter) and
-// returns the pause. It is used for outages and for a 429 without Retry-After, so that the whole
-// fleet, not each task, backs off.
+// per round since the last success, capped at ceiling, with up to 20% jitter) and returns the
+// pause. It is used for outages and for a 429 without Retry-After, so that the whole fleet, not
+// each task, backs off. A failure while a pause is already on belongs to the same round: it does
+// not lengthen the backoff, so many requests failing at once count as one step.
 func (s *Store) Backoff(ctx context.Context, reason string, base, ceiling time.Duration) (time.Duration, error) {
-	n, err := s.rdb.Incr(ctx, KeyPauseRuns).Result()
+	ms, err := backoffScript.Run(ctx, s.rdb, []string{KeyPause, KeyPauseRuns, KeyProbe}, reason,
+		base.Milliseconds(), ceiling.Milliseconds(), rand.Float64()*0.2).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("backoff: %w", err)
 	}
-	s.rdb.Expire(ctx, KeyPauseRuns, time.Hour)
-	d := base << min(n-1, 20)
-	if d > ceiling || d <= 0 {
-		d = ceiling
-	}
-	d += time.Duration(rand.Int64N(int64(d)/5 + 1))
-	return d, s.Pause(ctx, reason, d)
+	return time.Duration(ms) * time.Millisecond, nil
 }
+
+var backoffScript = redis.NewScript(`
+redis.call('DEL', KEYS[3])
+local cur = redis.call('PTTL', KEYS[1])
+if cur > 0 then return cur end
+local n = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], 3600000)
+local d = tonumber(ARGV[2]) * 2 ^ math.min(n - 1, 30)
+d = math.min(d, tonumber(ARGV[3]))
+d = math.floor(d * (1 + tonumber(ARGV[4])))
+redis.call('SET', KEYS[1], ARGV[1], 'PX', d)
+return d
+`)
 
 // PauseState returns the current shared pause: its reason and how long it still runs.
 func (s *Store) PauseState(ctx context.Context) (reason string, left time.Duration, err error) {

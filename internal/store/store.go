@@ -30,6 +30,7 @@ const (
 	KeyPause     = Prefix + "pause"   // STRING reason; its PTTL is the pause every worker honours
 	KeyPauseRuns = Prefix + "pause:n" // STRING consecutive pauses, for backoff when Retry-After is absent
 	KeyHot       = Prefix + "hot"     // STRING set while an interactive request waits for the limiter
+	KeyProbe     = Prefix + "probe"   // STRING held by the one request that probes the API after an outage
 	KeyAll       = Prefix + "all"     // HASH requested_at, sent_at, uuid of the last flush-all
 	KeyBatcher   = Prefix + "batcher" // STRING lease of the worker that forms batches
 	keyHistory   = Prefix + "h:"      // HASH per canonical key: req, sent, uuid, st, n

@@ -202,10 +202,35 @@ func TestPauseIsSharedAndOnlyLengthens(t *testing.T) {
 	if err != nil || a.Verdict != store.Paused || a.Wait < time.Second || a.Reason != "429" {
 		t.Fatalf("%+v %v; want paused about 2s for 429", a, err)
 	}
-	d1, _ := s.Backoff(ctx, "outage", 100*time.Millisecond, time.Second)
-	d2, _ := s.Backoff(ctx, "outage", 100*time.Millisecond, time.Second)
-	if d2 < d1 {
-		t.Errorf("backoff shrank: %s then %s", d1, d2)
+}
+
+// TestBackoffStepsPerRound: failures during a pause belong to its round; the next round doubles.
+func TestBackoffStepsPerRound(t *testing.T) {
+	s, ctx := newStore(t)
+	base := 100 * time.Millisecond
+	d1, err := s.Backoff(ctx, "outage", base, time.Second)
+	if err != nil || d1 < base || d1 > base*6/5 {
+		t.Fatalf("first step %s (%v), want 100-120ms", d1, err)
+	}
+	for range 5 { // five more requests fail in the same round
+		d, err := s.Backoff(ctx, "outage", base, time.Second)
+		if err != nil || d > d1 {
+			t.Fatalf("a failure during the pause lengthened it: %s > %s (%v)", d, d1, err)
+		}
+	}
+	time.Sleep(d1 + 20*time.Millisecond)
+	d2, err := s.Backoff(ctx, "outage", base, time.Second)
+	if err != nil || d2 < 2*base || d2 > 2*base*6/5 {
+		t.Fatalf("second round %s (%v), want 200-240ms", d2, err)
+	}
+	// A success resets the rounds.
+	now, _ := s.Now(ctx)
+	if err := s.Sent(ctx, []string{"x"}, now, now, "u", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(d2 + 20*time.Millisecond)
+	if d3, _ := s.Backoff(ctx, "outage", base, time.Second); d3 > base*6/5 {
+		t.Errorf("after a success the backoff started at %s, want the base again", d3)
 	}
 }
 
@@ -226,5 +251,41 @@ func TestLease(t *testing.T) {
 	}
 	if ok, _ := s.Lease(ctx, store.KeyBatcher, "b", time.Second); !ok {
 		t.Fatal("b could not take a released lease")
+	}
+}
+
+// TestOutageProbe: after an outage round, one request probes; the others wait for its answer; a
+// success ends it.
+func TestOutageProbe(t *testing.T) {
+	s, ctx := newStore(t)
+	d, err := s.Backoff(ctx, "outage", 50*time.Millisecond, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(d + 20*time.Millisecond)
+	first, err := s.Admit(ctx, []string{"a"}, 0, store.Interactive, store.Limit{})
+	if err != nil || first.Verdict != store.Go {
+		t.Fatalf("the probe: %+v %v", first, err)
+	}
+	for _, prio := range []store.Priority{store.Interactive, store.Background} {
+		if a, _ := s.Admit(ctx, []string{"b"}, 0, prio, store.Limit{}); a.Verdict != store.Paused {
+			t.Fatalf("a second request during the probe: %v, want paused", a.Verdict)
+		}
+	}
+	// The probe fails: a new round, and after it again one probe.
+	d, _ = s.Backoff(ctx, "outage", 50*time.Millisecond, time.Second)
+	time.Sleep(d + 20*time.Millisecond)
+	if a, _ := s.Admit(ctx, []string{"b"}, 0, store.Interactive, store.Limit{}); a.Verdict != store.Go {
+		t.Fatalf("the next round's probe: %v", a.Verdict)
+	}
+	// The probe succeeds: everyone goes again.
+	now, _ := s.Now(ctx)
+	if err := s.Sent(ctx, []string{"b"}, 0, now, "u", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if a, _ := s.Admit(ctx, []string{"c"}, 0, store.Interactive, store.Limit{}); a.Verdict != store.Go {
+			t.Fatalf("after a success: %v, want go", a.Verdict)
+		}
 	}
 }

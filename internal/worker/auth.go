@@ -7,66 +7,77 @@ import (
 	"go.uber.org/zap"
 )
 
-// authGate stops this worker from sending after Cloudimage rejects its key (401/403), without
-// burning retries or filling the dead-letter queue: work stays queued, one task per probe interval
-// tries the key again, and the first success opens the gate. It says so once, loudly, each way.
-type authGate struct {
+// sendGate stops this worker from sending when retrying cannot help until someone fixes the setup:
+// Cloudimage rejects the key (401/403), or the API's TLS certificate is not trusted. Work stays
+// queued (no retries burned, no dead letters), one task per probe interval tries again, and the
+// first success opens the gate. It says so once, loudly, each way. The gate is per process: each
+// worker has its own key and trust store.
+type sendGate struct {
 	mu        sync.Mutex
 	probe     time.Duration
 	log       *zap.Logger
-	broken    bool
+	blocked   bool
+	cause     string // causeKey or causeTLS
+	reason    string
 	since     time.Time
 	lastProbe time.Time
 	now       func() time.Time
 }
 
-func newAuthGate(probe time.Duration, log *zap.Logger) *authGate {
-	return &authGate{probe: probe, log: log, now: time.Now}
+func newSendGate(probe time.Duration, log *zap.Logger) *sendGate {
+	return &sendGate{probe: probe, log: log, now: time.Now}
 }
 
-// admit reports whether a task may send now. While the key is rejected it lets one task through
+// admit reports whether a task may send now. While the gate is closed it lets one task through
 // per probe interval; the others wait the returned duration.
-func (g *authGate) admit() (wait time.Duration, ok bool) {
+func (g *sendGate) admit() (wait time.Duration, reason string, ok bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if !g.broken {
-		return 0, true
+	if !g.blocked {
+		return 0, "", true
 	}
 	now := g.now()
 	if next := g.lastProbe.Add(g.probe); now.Before(next) {
-		return next.Sub(now), false
+		return next.Sub(now), g.reason, false
 	}
 	g.lastProbe = now
-	return 0, true
+	return 0, "", true
 }
 
-// rejected records a 401/403.
-func (g *authGate) rejected(status int, detail string) {
+// Why the gate closed.
+const (
+	causeKey = "api_key" // Cloudimage rejects the key (401/403)
+	causeTLS = "tls"     // the API's certificate is not trusted
+)
+
+// block closes the gate for cause, with reason in words (detail: the API's answer, if any).
+func (g *sendGate) block(cause, reason, detail string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.now()
 	g.lastProbe = now
-	if g.broken {
+	if g.blocked {
 		return
 	}
-	g.broken, g.since = true, now
-	g.log.Error("Cloudimage rejected the API key: sending stopped; requests stay queued and are sent when the key works again. Check CLOUDIMAGE_API_KEY and restart, or fix the key in the Cloudimage console",
-		zap.Int("status", status), zap.String("detail", detail), zap.Duration("probe_every", g.probe))
+	g.blocked, g.cause, g.reason, g.since = true, cause, reason, now
+	g.log.Error("sending stopped: "+reason+". Requests stay queued and are sent when it works again",
+		zap.String("detail", detail), zap.Duration("probe_every", g.probe))
 }
 
-// accepted records a call the API accepted.
-func (g *authGate) accepted() {
+// open records a call the API accepted.
+func (g *sendGate) open() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if !g.broken {
+	if !g.blocked {
 		return
 	}
-	g.log.Warn("Cloudimage accepts the API key again: sending resumed", zap.Duration("stopped_for", g.now().Sub(g.since).Round(time.Second)))
-	g.broken = false
+	g.log.Warn("sending resumed: the Cloudimage API accepts requests again", zap.String("was", g.reason),
+		zap.Duration("stopped_for", g.now().Sub(g.since).Round(time.Second)))
+	g.blocked = false
 }
 
-func (g *authGate) state() (broken bool, since time.Time) {
+func (g *sendGate) state() (blocked bool, cause, reason string, since time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.broken, g.since
+	return g.blocked, g.cause, g.reason, g.since
 }

@@ -110,9 +110,7 @@ func (w *Worker) sendEach(ctx context.Context, p tasks.URLs, chunks [][]string, 
 				w.accepted(ctx, p, urls, adm, inv, took)
 				continue
 			}
-			if ctx.Err() == nil {
-				w.shareFailure(ctx, err, took, len(urls))
-			}
+			w.share(ctx, scopeOriginal, err, took, len(urls))
 		}
 		if ctx.Err() != nil {
 			return err
@@ -124,19 +122,48 @@ func (w *Worker) sendEach(ctx context.Context, p tasks.URLs, chunks [][]string, 
 	return nil
 }
 
-// shareFailure does for an API failure inside a bulk task what apiFailed does for every worker's
-// sake: counts it, shares the pause a 429 or an outage calls for, closes the auth gate on a
-// 401/403. The request itself is retried (or split, or dead-lettered) as a task of its own.
-func (w *Worker) shareFailure(ctx context.Context, err error, took time.Duration, urls int) {
+// endProbe releases the outage probe (if this request held it) after an answer that says nothing
+// about whether the API is back.
+func (w *Worker) endProbe(ctx context.Context) {
+	if err := w.store.EndProbe(ctx); err != nil {
+		w.log.Debug("end probe", zap.Error(err))
+	}
+}
+
+// succeeded ends an outage after a call that sent no URLs (status, flush-all) succeeded.
+func (w *Worker) succeeded(ctx context.Context) {
+	w.gate.open()
+	if err := w.store.Succeeded(ctx); err != nil {
+		w.log.Debug("record success", zap.Error(err))
+	}
+}
+
+// failKind is what an API failure means for the task that met it.
+type failKind int
+
+const (
+	failRateLimited failKind = iota // 429: every worker paused; retry later, not a failure
+	failBlocked                     // 401/403 or an untrusted TLS certificate: stop sending, probe
+	failRejected                    // other 4xx: this request is wrong
+	failCancelled                   // shutdown or the task's timeout
+	failTransient                   // 5xx, network, timeout: a counted failure, fleet-wide backoff
+)
+
+// share counts an API failure, logs it, and shares with every worker what it calls for: the pause
+// after a 429 (Retry-After, or the shared backoff), the shared backoff after an outage, the send
+// gate after a rejected key or an untrusted certificate. It returns the failure's kind, the wait it
+// set and a reason in words. The task's own fate is the caller's decision.
+func (w *Worker) share(ctx context.Context, scope string, err error, took time.Duration, urls int) (failKind, time.Duration, string) {
 	var (
 		rl  *apiclient.RateLimitError
 		un  *apiclient.UnauthorizedError
 		rej *apiclient.RejectedError
 	)
-	fields := []zap.Field{zap.String("scope", scopeOriginal), zap.Int("urls", urls), zap.Duration("duration", took), zap.Error(err)}
+	count := func(outcome string) { w.metrics.APIRequests.WithLabelValues(scope, outcome).Inc() }
+	fields := []zap.Field{zap.String("scope", scope), zap.Int("urls", urls), zap.Duration("duration", took), zap.Error(err)}
 	switch {
 	case errors.As(err, &rl):
-		w.metrics.APIRequests.WithLabelValues(scopeOriginal, "rate_limited").Inc()
+		count("rate_limited")
 		w.metrics.Pauses.WithLabelValues("rate_limited").Inc()
 		reason := fmt.Sprintf("Cloudimage answered %d (rate limited)", rl.StatusCode)
 		d := rl.RetryAfter
@@ -150,24 +177,43 @@ func (w *Worker) shareFailure(ctx context.Context, err error, took time.Duration
 			w.log.Warn("could not share the pause", zap.Error(perr))
 		}
 		w.log.Warn("rate limited by Cloudimage: every worker pauses", append(fields, zap.Duration("pause", d))...)
+		return failRateLimited, d, reason
 	case errors.As(err, &un):
-		w.metrics.APIRequests.WithLabelValues(scopeOriginal, "unauthorized").Inc()
-		w.auth.rejected(un.StatusCode, un.Body)
+		count("unauthorized")
+		w.endProbe(ctx)
+		reason := fmt.Sprintf("Cloudimage rejected the API key (%d): check CLOUDIMAGE_API_KEY", un.StatusCode)
+		w.gate.block(causeKey, reason, un.Body)
+		return failBlocked, w.cfg.AuthProbe, reason
+	case ctx.Err() != nil:
+		count("cancelled")
+		w.endProbe(context.WithoutCancel(ctx))
+		return failCancelled, 0, "cancelled"
 	case errors.As(err, &rej):
-		w.metrics.APIRequests.WithLabelValues(scopeOriginal, "rejected").Inc()
-		w.log.Warn("Cloudimage rejected a request of a bulk task; it goes on as a task of its own, to isolate the bad URL", fields...)
+		count("rejected")
+		w.endProbe(ctx)
+		w.log.Warn("Cloudimage rejected the request", fields...)
+		return failRejected, 0, "rejected by Cloudimage"
+	case errors.Is(err, apiclient.ErrTransport) && !apiclient.IsTransient(err):
+		// An untrusted certificate and the like: retrying cannot help until someone fixes the
+		// setup, and burning retries would fill the dead-letter queue. Stop sending like a bad key.
+		count("transport_error")
+		w.endProbe(ctx)
+		reason := "cannot reach the Cloudimage API safely: " + err.Error() + ": check CLOUDIMAGE_API_URL and the system's CA certificates"
+		w.gate.block(causeTLS, reason, "")
+		return failBlocked, w.cfg.AuthProbe, reason
 	default:
 		outcome := "server_error"
 		if errors.Is(err, apiclient.ErrTransport) {
 			outcome = "transport_error"
 		}
-		w.metrics.APIRequests.WithLabelValues(scopeOriginal, outcome).Inc()
+		count(outcome)
 		w.metrics.Pauses.WithLabelValues("outage").Inc()
 		d, perr := w.store.Backoff(ctx, "Cloudimage outage: "+outcome, w.cfg.BackoffBase, w.cfg.BackoffMax)
 		if perr != nil {
 			w.log.Warn("could not share the backoff", zap.Error(perr))
 		}
-		w.log.Warn("request failed; it will be retried as a task of its own", append(fields, zap.Duration("shared_backoff", d))...)
+		w.log.Warn("request failed", append(fields, zap.Duration("shared_backoff", d))...)
+		return failTransient, d, outcome
 	}
 }
 
@@ -175,7 +221,7 @@ func (w *Worker) shareFailure(ctx context.Context, err error, took time.Duration
 // dedupe relies on, and the status check when invalidations are confirmed.
 func (w *Worker) accepted(ctx context.Context, p tasks.URLs, urls []string, adm *store.Admission, inv *apiclient.Invalidation, took time.Duration) {
 	reqMS := p.RequestedAt.UnixMilli()
-	w.auth.accepted()
+	w.gate.open()
 	w.metrics.APIRequests.WithLabelValues(scopeOriginal, "accepted").Inc()
 	w.metrics.URLsInvalidated.Add(float64(len(urls)))
 	w.metrics.BatchSize.Observe(float64(len(urls)))
@@ -197,9 +243,9 @@ func (w *Worker) accepted(ctx context.Context, p tasks.URLs, urls []string, adm 
 // returns the admission and the URLs still to send; with Verdict Satisfied there is nothing to send.
 func (w *Worker) waitTurn(ctx context.Context, urls []string, reqMS int64, prio store.Priority) (*store.Admission, []string, error) {
 	for {
-		if wait, ok := w.auth.admit(); !ok {
+		if wait, reason, ok := w.gate.admit(); !ok {
 			w.metrics.Waits.WithLabelValues("auth").Inc()
-			return nil, nil, snooze(wait, "Cloudimage rejected the API key (401/403); waiting for it to work again")
+			return nil, nil, snooze(wait, "sending stopped: "+reason+"; waiting for it to work again")
 		}
 		adm, err := w.store.Admit(ctx, urls, reqMS, prio, w.cfg.Limit)
 		if err != nil {
@@ -236,35 +282,14 @@ func (w *Worker) waitTurn(ctx context.Context, urls []string, reqMS int64, prio 
 
 // apiFailed turns an API error into what asynq should do with the task.
 func (w *Worker) apiFailed(ctx context.Context, scope string, err error, took time.Duration, p tasks.URLs, urls []string, queue string) error {
-	var (
-		rl  *apiclient.RateLimitError
-		un  *apiclient.UnauthorizedError
-		rej *apiclient.RejectedError
-	)
-	fields := []zap.Field{zap.String("scope", scope), zap.Int("urls", len(urls)), zap.Duration("duration", took), zap.Error(err)}
-	switch {
-	case errors.As(err, &rl):
-		w.metrics.APIRequests.WithLabelValues(scope, "rate_limited").Inc()
-		w.metrics.Pauses.WithLabelValues("rate_limited").Inc()
-		d := rl.RetryAfter
-		reason := fmt.Sprintf("Cloudimage answered %d (rate limited)", rl.StatusCode)
-		if d > 0 {
-			err = w.store.Pause(ctx, reason+", Retry-After "+d.String(), d)
-		} else {
-			d, err = w.store.Backoff(ctx, reason+" without Retry-After", w.cfg.BackoffBase, w.cfg.BackoffMax)
-		}
-		if err != nil {
-			w.log.Warn("could not share the pause", zap.Error(err))
-		}
-		w.log.Warn("rate limited by Cloudimage: every worker pauses", append(fields, zap.Duration("pause", d))...)
+	kind, d, reason := w.share(ctx, scope, err, took, len(urls))
+	switch kind {
+	case failRateLimited, failBlocked:
 		return snooze(d, reason)
-	case errors.As(err, &un):
-		w.metrics.APIRequests.WithLabelValues(scope, "unauthorized").Inc()
-		w.auth.rejected(un.StatusCode, un.Body)
-		return snooze(w.cfg.AuthProbe, "Cloudimage rejected the API key")
-	case errors.As(err, &rej):
-		w.metrics.APIRequests.WithLabelValues(scope, "rejected").Inc()
-		w.log.Warn("Cloudimage rejected the request", fields...)
+	case failCancelled:
+		// Shutdown or the task's timeout: asynq puts the task back; nothing is lost.
+		return err
+	case failRejected:
 		if scope == scopeOriginal && len(urls) > 1 {
 			// Isolate the bad URL: send each half on its own; the good ones go through.
 			half := (len(urls) + 1) / 2
@@ -273,31 +298,16 @@ func (w *Worker) apiFailed(ctx context.Context, scope string, err error, took ti
 		w.metrics.DeadLettered.WithLabelValues("rejected").Inc()
 		w.markDead(ctx, urls, "rejected by Cloudimage: "+err.Error())
 		return &deadLetter{msg: "Cloudimage rejected this request; it will not be retried: " + err.Error()}
-	case ctx.Err() != nil:
-		// Shutdown or the task's timeout: asynq puts the task back; nothing is lost.
-		w.metrics.APIRequests.WithLabelValues(scope, "cancelled").Inc()
-		return err
-	default:
-		outcome := "server_error"
-		if errors.Is(err, apiclient.ErrTransport) {
-			outcome = "transport_error"
-		}
-		w.metrics.APIRequests.WithLabelValues(scope, outcome).Inc()
-		w.metrics.Pauses.WithLabelValues("outage").Inc()
-		d, perr := w.store.Backoff(ctx, "Cloudimage outage: "+outcome, w.cfg.BackoffBase, w.cfg.BackoffMax)
-		if perr != nil {
-			w.log.Warn("could not share the backoff", zap.Error(perr))
-		}
-		attempts, last := lastAttempt(ctx)
-		if last {
-			w.metrics.DeadLettered.WithLabelValues("retries_exhausted").Inc()
-			w.markDead(ctx, urls, fmt.Sprintf("gave up after %d attempts: %v", attempts, err))
-			w.log.Error("request failed for good: dead-lettered", append(fields, zap.Int("attempts", attempts))...)
-			return &deadLetter{msg: fmt.Sprintf("gave up after %d attempts; last error: %v", attempts, err)}
-		}
-		w.log.Warn("request failed; will retry", append(fields, zap.Int("attempt", attempts), zap.Duration("shared_backoff", d))...)
-		return &failure{err: err, d: d}
 	}
+	attempts, last := lastAttempt(ctx)
+	if last {
+		w.metrics.DeadLettered.WithLabelValues("retries_exhausted").Inc()
+		w.markDead(ctx, urls, fmt.Sprintf("gave up after %d attempts: %v", attempts, err))
+		w.log.Error("request failed for good: dead-lettered", zap.String("scope", scope), zap.Int("urls", len(urls)), zap.Int("attempts", attempts), zap.Error(err))
+		return &deadLetter{msg: fmt.Sprintf("gave up after %d attempts; last error: %v", attempts, err)}
+	}
+	w.log.Info("request will be retried", zap.String("scope", scope), zap.Int("attempt", attempts), zap.Duration("not_before", d))
+	return &failure{err: err, d: d}
 }
 
 // enqueueParts replaces a request task by tasks for parts of its URLs, with the same request time,
@@ -364,7 +374,7 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return w.apiFailed(ctx, scopeAll, err, took, tasks.URLs{}, nil, tasks.QueueAll)
 	}
-	w.auth.accepted()
+	w.succeeded(ctx)
 	w.metrics.APIRequests.WithLabelValues(scopeAll, "accepted").Inc()
 	dropped, err := w.store.AllSent(ctx, adm.Now, inv.UUID)
 	if err != nil {
@@ -408,7 +418,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return w.apiFailed(ctx, scopeStatus, err, took, tasks.URLs{}, nil, tasks.QueueConfirm)
 	}
-	w.auth.accepted()
+	w.succeeded(ctx)
 	w.metrics.APIRequests.WithLabelValues(scopeStatus, "accepted").Inc()
 	age := time.Since(p.SentAt)
 	if !st.Final() {

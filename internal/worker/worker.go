@@ -108,7 +108,7 @@ type Worker struct {
 	log     *zap.Logger
 	metrics *Metrics
 	client  *asynq.Client
-	auth    *authGate
+	gate    *sendGate
 	id      string
 
 	mu      sync.Mutex
@@ -125,7 +125,7 @@ func New(cfg Config, rdb redis.UniversalClient, api API, log *zap.Logger, m *Met
 	return &Worker{
 		cfg: cfg, rdb: rdb, store: store.New(rdb), api: api, log: log, metrics: m,
 		client: asynq.NewClientFromRedisClient(rdb),
-		auth:   newAuthGate(cfg.AuthProbe, log),
+		gate:   newSendGate(cfg.AuthProbe, log),
 		id:     host + ":" + strconv.Itoa(os.Getpid()) + ":" + strconv.FormatInt(time.Now().UnixNano(), 36),
 	}
 }
@@ -195,13 +195,14 @@ type Readiness struct {
 	Ready  bool   `json:"ready"`
 	Redis  string `json:"redis"`
 	Key    string `json:"api_key"`
+	Send   string `json:"sending"`
 	Paused string `json:"paused,omitempty"`
 	Reason string `json:"reason,omitempty"`
 }
 
 // Ready checks Redis, the API key and the shared pause.
 func (w *Worker) Ready(ctx context.Context) Readiness {
-	r := Readiness{Ready: true, Redis: "ok", Key: "ok"}
+	r := Readiness{Ready: true, Redis: "ok", Key: "ok", Send: "ok"}
 	var reasons []string
 	w.mu.Lock()
 	serverErr := w.lastErr
@@ -213,9 +214,13 @@ func (w *Worker) Ready(ctx context.Context) Readiness {
 		r.Ready, r.Redis = false, "the task server's last health check failed: "+serverErr.Error()
 		reasons = append(reasons, "the task server cannot reach Redis")
 	}
-	if broken, since := w.auth.state(); broken {
-		r.Ready, r.Key = false, "rejected by Cloudimage (401/403) since "+since.UTC().Format(time.RFC3339)
-		reasons = append(reasons, "Cloudimage rejects the API key: check CLOUDIMAGE_API_KEY")
+	if blocked, cause, reason, since := w.gate.state(); blocked {
+		at := since.UTC().Format(time.RFC3339)
+		r.Ready, r.Send = false, "stopped since "+at+": "+reason
+		if cause == causeKey {
+			r.Key = "rejected by Cloudimage since " + at
+		}
+		reasons = append(reasons, "sending stopped: "+reason)
 	}
 	if r.Redis == "ok" {
 		if reason, left, err := w.store.PauseState(ctx); err == nil && left > 0 {

@@ -159,7 +159,7 @@ func (p *Producer) EnqueueURLsFrom(ctx context.Context, source string, urls ...s
 func (p *Producer) AddKeys(ctx context.Context, source string, keys []string) (added []bool, err error) {
 	added, err = p.store.AddPending(ctx, source, keys)
 	if err != nil {
-		return nil, fmt.Errorf("enqueue: %w", err)
+		return nil, err // "add pending: ..." names the step; callers add their own context
 	}
 	return added, nil
 }
@@ -168,7 +168,7 @@ func (p *Producer) AddKeys(ctx context.Context, source string, keys []string) (a
 func (p *Producer) Now(ctx context.Context) (time.Time, error) {
 	ms, err := p.store.Now(ctx)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("enqueue: %w", err)
+		return time.Time{}, err
 	}
 	return time.UnixMilli(ms).UTC(), nil
 }

@@ -46,7 +46,7 @@ bench-smoke: ## the benchmark at small sizes, to prove it runs (CI)
 
 .PHONY: gobench
 gobench: ## Go benchmarks of the hot paths
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./internal/store/... ./internal/cli/... ./internal/intake/...
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./internal/store/... ./internal/cli/... ./internal/intake/... ./internal/worker/...
 
 .PHONY: fuzz
 fuzz: ## fuzz the normaliser for a minute

@@ -222,7 +222,7 @@ type cliSummary struct {
 	AlreadyPending int64   `json:"already_pending"`
 	Duplicates     int64   `json:"duplicates"`
 	Rejected       int64   `json:"rejected"`
-	Tasks          int64   `json:"bulk_tasks"`
+	Requests       int64   `json:"bulk_requests"`
 	Seconds        float64 `json:"seconds"`
 	Error          string  `json:"error"`
 }

@@ -230,7 +230,7 @@ func printSummary(s *summary, asJSON bool, stdout io.Writer, msgs *printer) {
 	}
 	extra := ""
 	if s.Mode == "bulk" {
-		extra = fmt.Sprintf(" in %s bulk requests", group(s.Tasks))
+		extra = fmt.Sprintf(" in %s bulk requests", group(s.Requests))
 	}
 	msgs.printf("%s lines: %s enqueued%s, %s already pending, %s duplicates in the input, %s rejected, %s skipped (%.1fs)\n",
 		group(s.Lines), group(s.Enqueued), extra, group(s.AlreadyPending), group(s.Duplicates), group(s.Rejected), group(s.Skipped), s.Seconds)

@@ -42,7 +42,7 @@ type counts struct {
 	AlreadyPending atomic.Int64 `json:"-"`
 	Duplicates     atomic.Int64 `json:"-"`
 	Rejected       atomic.Int64 `json:"-"`
-	Tasks          atomic.Int64 `json:"-"`
+	Requests       atomic.Int64 `json:"-"` // bulk: API requests enqueued (in tasks of up to tasks.BulkRequests)
 }
 
 // summary is the printable form of counts.
@@ -55,7 +55,7 @@ type summary struct {
 	AlreadyPending int64       `json:"already_pending"`
 	Duplicates     int64       `json:"duplicates"`
 	Rejected       int64       `json:"rejected"`
-	Tasks          int64       `json:"bulk_tasks,omitempty"`
+	Requests       int64       `json:"bulk_requests,omitempty"`
 	Seconds        float64     `json:"seconds"`
 	Rejections     []rejection `json:"rejections,omitempty"`
 	Error          string      `json:"error,omitempty"`
@@ -159,7 +159,7 @@ func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *t
 				}
 				if o.bulk {
 					n, err := prod.EnqueueBulk(ctx, o.source, requestedAt, keys)
-					c.Tasks.Add(int64(n))
+					c.Requests.Add(int64(n))
 					if err != nil {
 						cancel(err)
 						continue
@@ -249,7 +249,7 @@ func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *t
 	s := &summary{
 		Mode: "interactive", Lines: c.Lines.Load(), Skipped: c.Skipped.Load(), Accepted: c.Accepted.Load(),
 		Enqueued: c.Enqueued.Load(), AlreadyPending: c.AlreadyPending.Load(), Duplicates: c.Duplicates.Load(),
-		Rejected: c.Rejected.Load(), Tasks: c.Tasks.Load(), Seconds: time.Since(start).Seconds(), Rejections: rejections,
+		Rejected: c.Rejected.Load(), Requests: c.Requests.Load(), Seconds: time.Since(start).Seconds(), Rejections: rejections,
 	}
 	switch {
 	case o.dryRun:

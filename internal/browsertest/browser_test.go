@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"io"
 	"os"
 	"os/exec"
@@ -15,7 +16,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -61,7 +61,7 @@ func TestAsynqmonInChromium(t *testing.T) {
 	enqueue(t, env, badURL)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	var dead *asynq.TaskInfo
-	waitFor(t, 30*time.Second, "the rejected URL to be dead-lettered", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "the rejected URL to be dead-lettered", func() bool {
 		ts, _ := insp.ListArchivedTasks(tasks.QueueInteractive)
 		if len(ts) == 1 {
 			dead = ts[0]
@@ -172,7 +172,7 @@ func runChromium(t *testing.T, chromium string, args ...string) string {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("chromium %s: %v\n%s", args[len(args)-1], err, tail(errb.String(), 20))
+		t.Fatalf("chromium %s: %v\n%s", args[len(args)-1], err, testkit.Tail(errb.String(), 20))
 	}
 	return out.String()
 }
@@ -209,7 +209,7 @@ func visibleText(dom string) string {
 func startWorker(t *testing.T, env []string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- workercmd.Run(ctx, nil, env, io.Discard, logs) }()
 	t.Cleanup(func() {
@@ -220,11 +220,11 @@ func startWorker(t *testing.T, env []string) string {
 			t.Error("worker did not stop within 30s")
 		}
 		if t.Failed() {
-			t.Logf("worker logs:\n%s", tail(logs.String(), 40))
+			t.Logf("worker logs:\n%s", testkit.Tail(logs.String(), 40))
 		}
 	})
 	var base string
-	waitFor(t, 20*time.Second, "the worker's HTTP server to listen", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the worker's HTTP server to listen", func() bool {
 		select {
 		case err := <-done:
 			done <- err
@@ -250,42 +250,4 @@ func enqueue(t *testing.T, env []string, args ...string) {
 	if err != nil {
 		t.Fatalf("enqueue %s: %v\n%s%s", strings.Join(args[:min(len(args), 3)], " "), err, out.String(), errb.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers (the worker's logger).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// waitFor polls cond until it holds or timeout passes (then the test fails with msg).
-func waitFor(t *testing.T, timeout time.Duration, msg string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for: %s", timeout, msg)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
-func tail(s string, lines int) string {
-	parts := strings.Split(s, "\n")
-	if len(parts) > lines {
-		parts = parts[len(parts)-lines:]
-	}
-	return strings.Join(parts, "\n")
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -135,7 +136,7 @@ func TestBadInputFile(t *testing.T) {
 	summary := fmt.Sprintf("%d lines: %d enqueued, 0 already pending, 0 duplicates in the input, %d rejected, %d skipped",
 		len(lines), len(wantKeys), nBad, nSkip)
 	if !strings.Contains(stderr, summary) {
-		t.Errorf("the summary does not say %q:\n%s", summary, tail(stderr, 3))
+		t.Errorf("the summary does not say %q:\n%s", summary, testkit.Tail(stderr, 3))
 	}
 	ctx := context.Background()
 	for k := range wantKeys {
@@ -152,7 +153,7 @@ func TestBadInputFile(t *testing.T) {
 	for k := range wantKeys {
 		want = append(want, k)
 	}
-	waitFor(t, 30*time.Second, "every good key invalidated", func() bool { return invalidatedAll(h.sb, want) })
+	testkit.WaitFor(t, 30*time.Second, "every good key invalidated", func() bool { return invalidatedAll(h.sb, want) })
 	var extra []string
 	for u := range h.sb.URLCounts() {
 		if !wantKeys[u] {
@@ -186,7 +187,7 @@ func TestBadInputMemoryBounded(t *testing.T) {
 	cmd := exec.CommandContext(ctx, bins.enqueue, "--no-progress", "-f", "-")
 	cmd.Env = h.environ()
 	cmd.Stdin = pr
-	var out syncBuffer
+	var out testkit.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
@@ -231,11 +232,11 @@ func TestBadInputMemoryBounded(t *testing.T) {
 		t.Fatalf("enqueue over %d MB did not finish within 3 minutes", size>>20)
 	}
 	if code := cmd.ProcessState.ExitCode(); code != 1 {
-		t.Errorf("exit %d (%v), want 1:\n%s", code, err, tail(out.String(), 5))
+		t.Errorf("exit %d (%v), want 1:\n%s", code, err, testkit.Tail(out.String(), 5))
 	}
 	summary := fmt.Sprintf("%s lines: %s enqueued", thousands(lines), thousands(good))
 	if !strings.Contains(out.String(), summary) {
-		t.Errorf("the summary does not say %q:\n%s", summary, tail(out.String(), 3))
+		t.Errorf("the summary does not say %q:\n%s", summary, testkit.Tail(out.String(), 3))
 	}
 	if n := strings.Count(out.String(), "is longer than"); n != tooLong {
 		t.Errorf("%d lines reported too long, want %d", n, tooLong)

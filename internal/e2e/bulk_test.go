@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"github.com/cipurge/cipurge/internal/testkit"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func TestBulkTaskSendsEachRequest(t *testing.T) {
 		t.Errorf("%d bulk tasks pending, want 3 (150 + 150 + 7 URLs)", info.Pending)
 	}
 	h.startWorker()
-	waitFor(t, 20*time.Second, "every URL invalidated", func() bool { return invalidatedAll(h.sb, in) })
+	testkit.WaitFor(t, 20*time.Second, "every URL invalidated", func() bool { return invalidatedAll(h.sb, in) })
 	acc := h.sb.Accepted()
 	if len(acc) != 21 {
 		t.Errorf("%d requests, want 21 (ceil(307/15))", len(acc))
@@ -62,9 +63,9 @@ func TestBulkTaskFailureSplitsTheRest(t *testing.T) {
 			good = append(good, u)
 		}
 	}
-	waitFor(t, 20*time.Second, "the good URLs invalidated", func() bool { return invalidatedAll(h.sb, good) })
+	testkit.WaitFor(t, 20*time.Second, "the good URLs invalidated", func() bool { return invalidatedAll(h.sb, good) })
 	var dl []*asynq.TaskInfo
-	waitFor(t, 10*time.Second, "the bad URL dead-lettered", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the bad URL dead-lettered", func() bool {
 		dl = h.archived(tasks.QueueBulk)
 		return len(dl) == 1
 	})
@@ -94,7 +95,7 @@ func TestBulkTaskOutageIsShared(t *testing.T) {
 		t.Fatalf("bulk enqueue: exit %d: %s", code, stderr)
 	}
 	h.startWorker()
-	waitFor(t, 20*time.Second, "every URL invalidated", func() bool { return invalidatedAll(h.sb, in) })
+	testkit.WaitFor(t, 20*time.Second, "every URL invalidated", func() bool { return invalidatedAll(h.sb, in) })
 	reqs := h.sb.Requests()
 	if len(reqs) == 0 || reqs[0].Code != 503 {
 		t.Fatalf("the first request was not the injected 503: %+v", reqs[:min(len(reqs), 1)])

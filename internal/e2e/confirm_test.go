@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func TestConfirmedInvalidation(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	h.startWorker()
-	waitFor(t, 15*time.Second, "the invalidation confirmed", func() bool { return h.state(t, u).State == "confirmed" })
+	testkit.WaitFor(t, 15*time.Second, "the invalidation confirmed", func() bool { return h.state(t, u).State == "confirmed" })
 	if n := h.sb.Stats().StatusRequests; n < 2 {
 		t.Errorf("%d status requests; a 2s life cycle checked from about 1s needs at least 2", n)
 	}
@@ -67,7 +68,7 @@ func TestFailedURLIsResentThenDeadLettered(t *testing.T) {
 	}
 	h.startWorker()
 	var dl []*asynq.TaskInfo
-	waitFor(t, 30*time.Second, "the failing URL dead-lettered", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "the failing URL dead-lettered", func() bool {
 		dl = h.archived(tasks.QueueInteractive)
 		return len(dl) == 1
 	})
@@ -78,7 +79,7 @@ func TestFailedURLIsResentThenDeadLettered(t *testing.T) {
 		if n := h.sb.URLCount(u); n != 1 {
 			t.Errorf("%s sent %d times, want 1", u, n)
 		}
-		waitFor(t, 5*time.Second, u+" confirmed", func() bool { return h.state(t, u).State == "confirmed" })
+		testkit.WaitFor(t, 5*time.Second, u+" confirmed", func() bool { return h.state(t, u).State == "confirmed" })
 	}
 	p, err := tasks.DecodeURLs(dl[0].Payload)
 	must(t, err)
@@ -97,7 +98,7 @@ func TestFailedURLIsResentThenDeadLettered(t *testing.T) {
 	if code, out, stderr := h.enqueue("", "dlq", "replay", dl[0].ID); code != 0 {
 		t.Fatalf("replay: exit %d: %s%s", code, out, stderr)
 	}
-	waitFor(t, 10*time.Second, "the replayed URL sent once more", func() bool { return h.sb.URLCount(bad) == 4 })
+	testkit.WaitFor(t, 10*time.Second, "the replayed URL sent once more", func() bool { return h.sb.URLCount(bad) == 4 })
 }
 
 // TestErrorStatusIsResent: a request that ends in ERROR is sent again, and then confirmed.
@@ -111,7 +112,7 @@ func TestErrorStatusIsResent(t *testing.T) {
 	}
 	h.startWorker()
 	for _, u := range in {
-		waitFor(t, 20*time.Second, u+" confirmed after a resend", func() bool { return h.state(t, u).State == "confirmed" })
+		testkit.WaitFor(t, 20*time.Second, u+" confirmed after a resend", func() bool { return h.state(t, u).State == "confirmed" })
 		if n := h.sb.URLCount(u); n != 2 {
 			t.Errorf("%s sent %d times, want 2 (ERROR, then DONE)", u, n)
 		}
@@ -130,7 +131,7 @@ func TestConfirmOff(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	h.startWorker()
-	waitFor(t, 10*time.Second, "sent", func() bool { return h.sb.URLCount(u) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "sent", func() bool { return h.sb.URLCount(u) == 1 })
 	time.Sleep(500 * time.Millisecond) // a status check would come 100ms-30s later; none is scheduled
 	if n := h.sb.Stats().StatusRequests; n != 0 {
 		t.Errorf("%d status requests with PURGE_CONFIRM=false", n)

@@ -6,10 +6,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,23 +44,8 @@ func newHarness(t *testing.T, extra ...string) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
-	h := &harness{t: t, redis: r, rdb: r.Client(), sb: sb, sbURL: url, env: map[string]string{
-		"REDIS_URL":              r.URL(),
-		"CLOUDIMAGE_API_URL":     url,
-		"CLOUDIMAGE_API_KEY":     testKey,
-		"CLOUDIMAGE_TOKEN":       "demo",
-		"PURGE_WINDOW":           "200ms",
-		"PURGE_MAX_DELAY":        "1s",
-		"PURGE_RATE":             "0",
-		"PURGE_CONFIRM":          "false",
-		"PURGE_RETRY_BASE":       "50ms",
-		"PURGE_BACKOFF_BASE":     "50ms",
-		"PURGE_BACKOFF_MAX":      "500ms",
-		"PURGE_AUTH_PROBE":       "200ms",
-		"PURGE_SHUTDOWN_TIMEOUT": "2s",
-		"HTTP_ADDR":              "127.0.0.1:0",
-		"LOG_LEVEL":              "debug",
-	}}
+	h := &harness{t: t, redis: r, rdb: r.Client(), sb: sb, sbURL: url, env: testkit.FastEnv(r.URL(), url, testKey)}
+	h.env["LOG_LEVEL"] = "debug"
 	h.set(extra...)
 	return h
 }
@@ -89,30 +74,12 @@ func (h *harness) environ(extra ...string) []string {
 	return out
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers (the worker's logger).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runningWorker is a worker started by startWorker.
 type runningWorker struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when Run returned
 	err    error         // Run's error, once done is closed
-	logs   *syncBuffer
+	logs   *testkit.SyncBuffer
 }
 
 // stop asks the worker to shut down (as SIGTERM does) and returns Run's error.
@@ -132,7 +99,7 @@ func (w *runningWorker) stop(t *testing.T) error {
 func (h *harness) startWorker(extra ...string) *runningWorker {
 	h.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &runningWorker{cancel: cancel, done: make(chan struct{}), logs: &syncBuffer{}}
+	w := &runningWorker{cancel: cancel, done: make(chan struct{}), logs: &testkit.SyncBuffer{}}
 	env := h.environ(extra...)
 	go func() {
 		w.err = workercmd.Run(ctx, nil, env, io.Discard, w.logs)
@@ -145,7 +112,7 @@ func (h *harness) startWorker(extra ...string) *runningWorker {
 		case <-time.After(30 * time.Second):
 		}
 		if h.t.Failed() {
-			h.t.Logf("worker logs:\n%s", tail(w.logs.String(), 60))
+			h.t.Logf("worker logs:\n%s", testkit.Tail(w.logs.String(), 60))
 		}
 	})
 	return w
@@ -175,18 +142,6 @@ func (h *harness) archived(queue string) []*asynq.TaskInfo {
 	return ts
 }
 
-// waitFor polls cond until it holds or timeout passes (then the test fails with msg).
-func waitFor(t *testing.T, timeout time.Duration, msg string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for: %s", timeout, msg)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
 // urls returns n distinct image URLs on the origin img.example.com.
 func urls(prefix string, n int) []string {
 	out := make([]string, n)
@@ -204,14 +159,6 @@ func invalidatedAll(sb *sandbox.Server, us []string) bool {
 		}
 	}
 	return true
-}
-
-func tail(s string, lines int) string {
-	parts := strings.Split(s, "\n")
-	if len(parts) > lines {
-		parts = parts[len(parts)-lines:]
-	}
-	return strings.Join(parts, "\n")
 }
 
 func must(t *testing.T, err error) {

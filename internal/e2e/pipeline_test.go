@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"sort"
 	"strings"
 	"testing"
@@ -29,7 +30,7 @@ func TestEnqueueAndDrain(t *testing.T) {
 		t.Errorf("summary does not say 40 enqueued: %s", stderr)
 	}
 	h.startWorker()
-	waitFor(t, 20*time.Second, "all 40 URLs invalidated", func() bool { return invalidatedAll(h.sb, in) })
+	testkit.WaitFor(t, 20*time.Second, "all 40 URLs invalidated", func() bool { return invalidatedAll(h.sb, in) })
 	acc := h.sb.Accepted()
 	if len(acc) != 3 {
 		t.Errorf("40 URLs went out in %d requests, want 3 (15+15+10)", len(acc))
@@ -67,7 +68,7 @@ func TestDedupeWhilePending(t *testing.T) {
 		t.Errorf("second enqueue summary: %s", stderr)
 	}
 	h.startWorker()
-	waitFor(t, 10*time.Second, "the URL invalidated", func() bool { return h.sb.URLCount(u) > 0 })
+	testkit.WaitFor(t, 10*time.Second, "the URL invalidated", func() bool { return h.sb.URLCount(u) > 0 })
 	// Anything still to come would come within the max delay.
 	time.Sleep(2500 * time.Millisecond)
 	if n := h.sb.URLCount(u); n != 1 {
@@ -94,7 +95,7 @@ func TestSatisfiedRequestIsDropped(t *testing.T) {
 	// ...is covered by an invalidation of the same key sent after it.
 	must(t, st.Sent(ctx, []string{u}, reqAt, reqAt+5, "uuid-later", time.Hour))
 	w := h.startWorker()
-	waitFor(t, 10*time.Second, "the bulk queue drained", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the bulk queue drained", func() bool {
 		info, err := h.inspector().GetQueueInfo(tasks.QueueBulk)
 		return err == nil && info.Size == 0
 	})
@@ -120,7 +121,7 @@ func TestWindowCoalesces(t *testing.T) {
 			t.Fatalf("enqueue %d: %s", i, stderr)
 		}
 	}
-	waitFor(t, 10*time.Second, "all 9 invalidated", func() bool { return invalidatedAll(h.sb, in) })
+	testkit.WaitFor(t, 10*time.Second, "all 9 invalidated", func() bool { return invalidatedAll(h.sb, in) })
 	if acc := h.sb.Accepted(); len(acc) != 1 {
 		t.Errorf("9 URLs enqueued one by one within the window went out in %d requests, want 1", len(acc))
 	}
@@ -135,7 +136,7 @@ func TestBatchSizeCap(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	h.startWorker()
-	waitFor(t, 10*time.Second, "all invalidated", func() bool { return invalidatedAll(h.sb, in) })
+	testkit.WaitFor(t, 10*time.Second, "all invalidated", func() bool { return invalidatedAll(h.sb, in) })
 	var sizes []int
 	for _, r := range h.sb.Accepted() {
 		sizes = append(sizes, len(r.URLs))
@@ -157,7 +158,7 @@ func TestSharedRateLimit(t *testing.T) {
 	}
 	h.startWorker()
 	h.startWorker()
-	waitFor(t, 30*time.Second, "all invalidated", func() bool { return invalidatedAll(h.sb, in) })
+	testkit.WaitFor(t, 30*time.Second, "all invalidated", func() bool { return invalidatedAll(h.sb, in) })
 	acc := h.sb.Accepted()
 	for i := range acc {
 		n := 0
@@ -182,7 +183,7 @@ func TestRateLimitedPausesEveryWorker(t *testing.T) {
 	}
 	h.startWorker()
 	h.startWorker()
-	waitFor(t, 30*time.Second, "all invalidated after the pause", func() bool { return invalidatedAll(h.sb, in) })
+	testkit.WaitFor(t, 30*time.Second, "all invalidated after the pause", func() bool { return invalidatedAll(h.sb, in) })
 	var first429 time.Time
 	for _, r := range h.sb.Requests() {
 		if r.Code == 429 && first429.IsZero() {
@@ -211,7 +212,7 @@ func TestRetryThenSuccess(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	h.startWorker()
-	waitFor(t, 20*time.Second, "invalidated after two 503s", func() bool { return h.sb.URLCount(u) == 1 })
+	testkit.WaitFor(t, 20*time.Second, "invalidated after two 503s", func() bool { return h.sb.URLCount(u) == 1 })
 	if n := len(h.sb.Requests()); n != 3 {
 		t.Errorf("%d requests, want 3 (two 503s, then success)", n)
 	}
@@ -232,7 +233,7 @@ func TestRetryExhaustedGoesToDLQ(t *testing.T) {
 	}
 	h.startWorker()
 	var dl []*asynq.TaskInfo
-	waitFor(t, 30*time.Second, "the request dead-lettered", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "the request dead-lettered", func() bool {
 		dl = h.archived(tasks.QueueInteractive)
 		return len(dl) == 1
 	})
@@ -253,7 +254,7 @@ func TestRetryExhaustedGoesToDLQ(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("dlq replay: exit %d: %s%s", code, out, stderr)
 	}
-	waitFor(t, 10*time.Second, "the replayed request invalidated", func() bool { return h.sb.URLCount(u) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the replayed request invalidated", func() bool { return h.sb.URLCount(u) == 1 })
 }
 
 // TestBadRequestIsolatesTheBadURL: a 400 for a batch does not sink the good URLs with the bad one.
@@ -268,9 +269,9 @@ func TestBadRequestIsolatesTheBadURL(t *testing.T) {
 	}
 	h.startWorker()
 	good := append(append([]string(nil), in[:6]...), in[7:]...)
-	waitFor(t, 20*time.Second, "the 14 good URLs invalidated", func() bool { return invalidatedAll(h.sb, good) })
+	testkit.WaitFor(t, 20*time.Second, "the 14 good URLs invalidated", func() bool { return invalidatedAll(h.sb, good) })
 	var dl []*asynq.TaskInfo
-	waitFor(t, 10*time.Second, "the bad URL dead-lettered", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the bad URL dead-lettered", func() bool {
 		dl = h.archived(tasks.QueueInteractive)
 		return len(dl) == 1
 	})
@@ -298,7 +299,7 @@ func TestUnauthorizedStopsAndRecovers(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	w := h.startWorker()
-	waitFor(t, 10*time.Second, "a 401", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "a 401", func() bool {
 		for _, r := range h.sb.Requests() {
 			if r.Code == 401 {
 				return true
@@ -324,7 +325,7 @@ func TestUnauthorizedStopsAndRecovers(t *testing.T) {
 		t.Errorf("the rejected key was logged %d times, want once", c)
 	}
 	h.sb.SetKey(testKey)
-	waitFor(t, 20*time.Second, "the backlog drained after the key works again", func() bool { return invalidatedAll(h.sb, in) })
+	testkit.WaitFor(t, 20*time.Second, "the backlog drained after the key works again", func() bool { return invalidatedAll(h.sb, in) })
 	if !strings.Contains(w.logs.String(), "sending resumed") {
 		t.Error("recovery was not logged")
 	}
@@ -361,7 +362,7 @@ func TestFlushAll(t *testing.T) {
 		t.Errorf("second flush-all while one is pending: exit %d: %s", code, stderr)
 	}
 	h.startWorker()
-	waitFor(t, 10*time.Second, "the flush-all sent", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the flush-all sent", func() bool {
 		for _, r := range h.sb.Accepted() {
 			if r.Scope == "all" {
 				return true
@@ -398,7 +399,7 @@ func TestFlushAllWorkerRechecksConfirmation(t *testing.T) {
 	_, err := c.Enqueue(asynq.NewTask(tasks.TypeAll, b, asynq.Queue(tasks.QueueAll), asynq.MaxRetry(3)))
 	must(t, err)
 	h.startWorker()
-	waitFor(t, 10*time.Second, "the forged flush-all dead-lettered", func() bool { return len(h.archived(tasks.QueueAll)) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the forged flush-all dead-lettered", func() bool { return len(h.archived(tasks.QueueAll)) == 1 })
 	if n := h.sb.Stats().Requests; n != 0 {
 		t.Errorf("%d requests sent for a flush-all with a wrong confirmation", n)
 	}
@@ -414,12 +415,12 @@ func TestBulkYieldsToInteractive(t *testing.T) {
 		t.Fatalf("bulk enqueue: exit %d: %s", code, stderr)
 	}
 	h.startWorker()
-	waitFor(t, 10*time.Second, "bulk sending started", func() bool { return h.sb.Stats().Accepted >= 2 })
+	testkit.WaitFor(t, 10*time.Second, "bulk sending started", func() bool { return h.sb.Stats().Accepted >= 2 })
 	hot := "https://img.example.com/interactive/now.jpg"
 	if code, _, stderr := h.enqueue("", hot); code != 0 {
 		t.Fatal(stderr)
 	}
-	waitFor(t, 20*time.Second, "everything invalidated", func() bool { return invalidatedAll(h.sb, append(bulk, hot)) })
+	testkit.WaitFor(t, 20*time.Second, "everything invalidated", func() bool { return invalidatedAll(h.sb, append(bulk, hot)) })
 	acc := h.sb.Accepted()
 	pos := -1
 	for i, r := range acc {
@@ -446,7 +447,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	w := h.startWorker()
-	waitFor(t, 10*time.Second, "the first requests", func() bool { return h.sb.Stats().Requests >= 2 })
+	testkit.WaitFor(t, 10*time.Second, "the first requests", func() bool { return h.sb.Stats().Requests >= 2 })
 	if err := w.stop(t); err != nil {
 		t.Fatalf("worker stopped with %v", err)
 	}
@@ -455,7 +456,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	h.sb.SetLatency(0)
 	h.startWorker()
-	waitFor(t, 20*time.Second, "the next worker sent the rest", func() bool { return invalidatedAll(h.sb, in) })
+	testkit.WaitFor(t, 20*time.Second, "the next worker sent the rest", func() bool { return invalidatedAll(h.sb, in) })
 }
 
 // TestPoisonPayloadIsDeadLettered: a payload that cannot decode goes to the DLQ at once with its
@@ -471,9 +472,9 @@ func TestPoisonPayloadIsDeadLettered(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	h.startWorker()
-	waitFor(t, 10*time.Second, "the good URL invalidated", func() bool { return h.sb.URLCount(u) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the good URL invalidated", func() bool { return h.sb.URLCount(u) == 1 })
 	var dl []*asynq.TaskInfo
-	waitFor(t, 10*time.Second, "the poison dead-lettered", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the poison dead-lettered", func() bool {
 		dl = h.archived(tasks.QueueInteractive)
 		return len(dl) == 1
 	})
@@ -492,7 +493,7 @@ func TestMaxRetryZero(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	h.startWorker()
-	waitFor(t, 15*time.Second, "dead-lettered", func() bool { return len(h.archived(tasks.QueueInteractive)) == 1 })
+	testkit.WaitFor(t, 15*time.Second, "dead-lettered", func() bool { return len(h.archived(tasks.QueueInteractive)) == 1 })
 	if n := h.sb.Stats().Requests; n != 1 {
 		t.Errorf("%d attempts with PURGE_MAX_RETRY=0, want 1", n)
 	}

@@ -6,7 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"net/http"
 	"strings"
 	"testing"
@@ -57,13 +57,13 @@ func TestAPIKeyNeverShown(t *testing.T) {
 	}
 	w := h.startWorker()
 	var addr string
-	waitFor(t, 10*time.Second, "the worker's HTTP server", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the worker's HTTP server", func() bool {
 		addr = logValue(w.logs.String(), "http server listening", "addr")
 		return addr != ""
 	})
 	base := "http://" + addr
-	waitFor(t, 30*time.Second, "the good URLs invalidated", func() bool { return invalidatedAll(h.sb, append(urls("secrets", 13), failing)) })
-	waitFor(t, 30*time.Second, "the rejected URL and the failing URL dead-lettered", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "the good URLs invalidated", func() bool { return invalidatedAll(h.sb, append(urls("secrets", 13), failing)) })
+	testkit.WaitFor(t, 30*time.Second, "the rejected URL and the failing URL dead-lettered", func() bool {
 		n := 0
 		for _, q := range tasks.QueueNames() {
 			n += len(h.archived(q))
@@ -77,14 +77,14 @@ func TestAPIKeyNeverShown(t *testing.T) {
 	if code, out := enqueue(more...); code != 0 {
 		t.Fatalf("enqueue: exit %d: %s", code, out)
 	}
-	waitFor(t, 10*time.Second, "a 401", func() bool { return codeSeen(h, 401) })
-	waitFor(t, 10*time.Second, "/readyz saying the key is rejected", func() bool {
-		code, body := fetchBody(t, base+"/readyz")
+	testkit.WaitFor(t, 10*time.Second, "a 401", func() bool { return codeSeen(h, 401) })
+	testkit.WaitFor(t, 10*time.Second, "/readyz saying the key is rejected", func() bool {
+		code, body := testkit.Get(t, base+"/readyz")
 		add("GET /readyz during the 401s", body)
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "CLOUDIMAGE_API_KEY")
 	})
 	h.sb.SetKey(testKey)
-	waitFor(t, 30*time.Second, "the URLs held by the 401 invalidated", func() bool { return invalidatedAll(h.sb, more) })
+	testkit.WaitFor(t, 30*time.Second, "the URLs held by the 401 invalidated", func() bool { return invalidatedAll(h.sb, more) })
 
 	// A bulk re-ingest.
 	bulk := urls("secrets-bulk", 20)
@@ -93,13 +93,13 @@ func TestAPIKeyNeverShown(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("enqueue --bulk: exit %d: %s%s", code, out, errb)
 	}
-	waitFor(t, 30*time.Second, "the bulk URLs invalidated", func() bool { return invalidatedAll(h.sb, bulk) })
+	testkit.WaitFor(t, 30*time.Second, "the bulk URLs invalidated", func() bool { return invalidatedAll(h.sb, bulk) })
 
 	// A flush-all, then the operator's views.
 	if code, out := enqueue("--all", "--confirm=demo", "--reason", "secrets test"); code != 0 {
 		t.Fatalf("flush-all: exit %d: %s", code, out)
 	}
-	waitFor(t, 20*time.Second, "the flush-all sent", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the flush-all sent", func() bool {
 		for _, r := range h.sb.Accepted() {
 			if r.Scope == "all" {
 				return true
@@ -107,7 +107,7 @@ func TestAPIKeyNeverShown(t *testing.T) {
 		}
 		return false
 	})
-	waitFor(t, 20*time.Second, "status checks", func() bool { return h.sb.Stats().StatusRequests > 0 })
+	testkit.WaitFor(t, 20*time.Second, "status checks", func() bool { return h.sb.Stats().StatusRequests > 0 })
 	enqueue("status")
 	enqueue("status", "--json")
 	enqueue("status", first[0], failing, rejected)
@@ -128,7 +128,7 @@ func TestAPIKeyNeverShown(t *testing.T) {
 		}
 	}
 	for _, p := range pages {
-		code, body := fetchBody(t, base+p)
+		code, body := testkit.Get(t, base+p)
 		if code != http.StatusOK {
 			t.Errorf("GET %s: %d %.200s", p, code, body)
 		}
@@ -141,13 +141,13 @@ func TestAPIKeyNeverShown(t *testing.T) {
 			Error   string `json:"error_message"`
 		} `json:"tasks"`
 	}
-	_, body := fetchBody(t, base+"/monitoring/api/queues/"+tasks.QueueInteractive+"/archived_tasks")
+	_, body := testkit.Get(t, base+"/monitoring/api/queues/"+tasks.QueueInteractive+"/archived_tasks")
 	must(t, json.Unmarshal([]byte(body), &archivedPage))
 
 	// Stop the worker (as SIGTERM does) so that its shutdown lines are searched too. The harness's
 	// cleanup collects Run's result, so it is not read here.
 	w.cancel()
-	waitFor(t, 30*time.Second, "the worker stopped", func() bool { return strings.Contains(w.logs.String(), "worker stopped") })
+	testkit.WaitFor(t, 30*time.Second, "the worker stopped", func() bool { return strings.Contains(w.logs.String(), "worker stopped") })
 	logs := w.logs.String()
 	add("worker log", logs)
 	keys := dumpRedis(t, h.rdb, add)
@@ -207,20 +207,6 @@ func logValue(logs, msg, field string) string {
 		}
 	}
 	return out
-}
-
-// fetchBody GETs url and returns the status and body.
-func fetchBody(t *testing.T, url string) (int, string) {
-	t.Helper()
-	c := &http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	must(t, err)
-	return resp.StatusCode, string(b)
 }
 
 // dumpRedis hands every key of the database and its whole value (by type) to add, and returns the

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"github.com/cipurge/cipurge/internal/testkit"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +36,7 @@ func TestStatusFollowsAURL(t *testing.T) {
 	}
 	h.startWorker()
 	// At 0.2 requests/s the second URL waits in its request task for about 5s after the first.
-	waitFor(t, 10*time.Second, "the first URL sent", func() bool { return h.sb.Stats().Accepted == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the first URL sent", func() bool { return h.sb.Stats().Accepted == 1 })
 	queued := in[1]
 	if h.sb.URLCount(queued) == 1 {
 		queued = in[0]
@@ -44,7 +45,7 @@ func TestStatusFollowsAURL(t *testing.T) {
 	if !strings.Contains(out, "queued") || !strings.Contains(out, "urls_") {
 		t.Errorf("a URL waiting in a request task is not shown as queued with its task:\n%s", out)
 	}
-	waitFor(t, 15*time.Second, "both sent", func() bool { return invalidatedAll(h.sb, in) })
+	testkit.WaitFor(t, 15*time.Second, "both sent", func() bool { return invalidatedAll(h.sb, in) })
 	_, out, _ = h.enqueue("", "status", queued)
 	if !strings.Contains(out, "sent") || strings.Contains(out, "waiting to be sent") {
 		t.Errorf("a sent URL:\n%s", out)

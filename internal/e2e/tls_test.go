@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"io"
 	"log"
 	"math/big"
@@ -69,7 +70,7 @@ func TestAPITLSIsAlwaysVerified(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	w := h.startWorker()
-	waitFor(t, 20*time.Second, "the worker to stop sending", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the worker to stop sending", func() bool {
 		return strings.Contains(w.logs.String(), "sending stopped: cannot reach the Cloudimage API safely")
 	})
 	time.Sleep(time.Second) // several probe intervals (200ms in the harness)
@@ -78,7 +79,7 @@ func TestAPITLSIsAlwaysVerified(t *testing.T) {
 		t.Errorf("the stop was logged %d times, want once", c)
 	}
 	if !strings.Contains(logs, "x509: certificate signed by unknown authority") {
-		t.Errorf("the worker's log does not say why:\n%s", tail(logs, 10))
+		t.Errorf("the worker's log does not say why:\n%s", testkit.Tail(logs, 10))
 	}
 	if dl := h.archived(tasks.QueueInteractive); len(dl) != 0 {
 		t.Errorf("an untrusted certificate dead-lettered %d requests (PURGE_MAX_RETRY=0): %s", len(dl), dl[0].LastErr)
@@ -105,7 +106,7 @@ func TestRedisOverTLS(t *testing.T) {
 		t.Fatalf("enqueue over rediss://: exit %d: %s", code, stderr)
 	}
 	h.startWorker()
-	waitFor(t, 20*time.Second, "every URL invalidated by a worker on rediss://", func() bool { return invalidatedAll(h.sb, in) })
+	testkit.WaitFor(t, 20*time.Second, "every URL invalidated by a worker on rediss://", func() bool { return invalidatedAll(h.sb, in) })
 	if code, out, stderr := h.enqueue("", "status"); code != 0 {
 		t.Errorf("enqueue status over rediss://: exit %d: %s%s", code, out, stderr)
 	}
@@ -193,12 +194,12 @@ func startTLSRedis(t *testing.T, dir string, port int, caFile, certFile, keyFile
 		select {
 		case <-done:
 			b, _ := os.ReadFile(logFile)
-			t.Fatalf("redis-server exited with the TLS options (is it built without TLS? Debian's 7.0 package has it): %s", tail(string(b), 10))
+			t.Fatalf("redis-server exited with the TLS options (is it built without TLS? Debian's 7.0 package has it): %s", testkit.Tail(string(b), 10))
 		default:
 		}
 		if time.Now().After(deadline) {
 			b, _ := os.ReadFile(logFile)
-			t.Fatalf("redis-server on TLS port %d did not answer within 10s: %v\n%s", port, err, tail(string(b), 10))
+			t.Fatalf("redis-server on TLS port %d did not answer within 10s: %v\n%s", port, err, testkit.Tail(string(b), 10))
 		}
 		time.Sleep(25 * time.Millisecond)
 	}

@@ -4,6 +4,7 @@ package faults
 
 import (
 	"fmt"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"sort"
 	"strings"
 	"testing"
@@ -41,7 +42,7 @@ func TestFaultAPIOutage(t *testing.T) {
 	start := time.Now()
 	startWorker(t, "worker-a", e)
 	startWorker(t, "worker-b", e)
-	waitFor(t, outage+150*time.Second, "every URL invalidated after the outage", func() bool { return len(missing(sb, in)) == 0 })
+	testkit.WaitFor(t, outage+150*time.Second, "every URL invalidated after the outage", func() bool { return len(missing(sb, in)) == 0 })
 	done := time.Since(start)
 
 	var failed []sandbox.Request
@@ -111,7 +112,7 @@ func TestFault429Storm(t *testing.T) {
 	start := time.Now()
 	startWorker(t, "worker-a", e)
 	startWorker(t, "worker-b", e)
-	waitFor(t, storm+60*time.Second, "every URL invalidated after the storm", func() bool { return len(missing(sb, in)) == 0 })
+	testkit.WaitFor(t, storm+60*time.Second, "every URL invalidated after the storm", func() bool { return len(missing(sb, in)) == 0 })
 
 	reqs := sb.Requests()
 	n429, early := 0, 0
@@ -188,15 +189,15 @@ func TestFaultBadKey(t *testing.T) {
 		}
 		return out
 	}
-	waitFor(t, 20*time.Second, "a 401", func() bool { return len(unauthorized()) > 0 })
+	testkit.WaitFor(t, 20*time.Second, "a 401", func() bool { return len(unauthorized()) > 0 })
 	var ready string
-	waitFor(t, 10*time.Second, "/readyz answering 503 with the reason", func() bool {
-		code, body := get(t, "http://"+addr+"/readyz")
+	testkit.WaitFor(t, 10*time.Second, "/readyz answering 503 with the reason", func() bool {
+		code, body := testkit.Get(t, "http://"+addr+"/readyz")
 		ready = body
 		return code == 503 && strings.Contains(body, "CLOUDIMAGE_API_KEY")
 	})
 	first := unauthorized()[0].At
-	waitFor(t, 30*time.Second, "three probes after the first 401", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "three probes after the first 401", func() bool {
 		n := 0
 		for _, q := range unauthorized() {
 			if q.At.Sub(first) > probe/2 {
@@ -231,9 +232,9 @@ func TestFaultBadKey(t *testing.T) {
 	fixedAt := time.Now()
 	good := startWorker(t, "worker-right-key", e)
 	goodAddr := good.httpAddr(t)
-	waitFor(t, 60*time.Second, "the backlog drained with the right key", func() bool { return len(missing(sb, in)) == 0 })
+	testkit.WaitFor(t, 60*time.Second, "the backlog drained with the right key", func() bool { return len(missing(sb, in)) == 0 })
 	drained := time.Since(fixedAt)
-	code, body := get(t, "http://"+goodAddr+"/readyz")
+	code, body := testkit.Get(t, "http://"+goodAddr+"/readyz")
 	if code != 200 {
 		t.Errorf("/readyz after the fix: %d %s", code, body)
 	}
@@ -277,14 +278,14 @@ func TestFaultPoison(t *testing.T) {
 	}
 	w := startWorker(t, "worker", e)
 	var dl []*asynq.TaskInfo
-	waitFor(t, 30*time.Second, "every poison task dead-lettered", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "every poison task dead-lettered", func() bool {
 		dl = archivedAll(t, rdb)
 		return len(dl) == len(poison)
 	})
 	if res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, after...)...); res.code != 0 {
 		t.Fatalf("enqueue after the poison: exit %d: %s", res.code, res.stderr)
 	}
-	waitFor(t, 30*time.Second, "the good URLs before and after invalidated", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "the good URLs before and after invalidated", func() bool {
 		return len(missing(sb, append(append([]string(nil), before...), after...))) == 0
 	})
 	var reasons []string

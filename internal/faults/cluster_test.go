@@ -5,6 +5,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -43,7 +44,7 @@ func TestFaultCluster(t *testing.T) {
 	}
 	for _, n := range nodes {
 		c := n.client()
-		waitFor(t, 30*time.Second, n.name+" reporting cluster_state:ok", func() bool {
+		testkit.WaitFor(t, 30*time.Second, n.name+" reporting cluster_state:ok", func() bool {
 			info, err := c.ClusterInfo(ctx).Result()
 			return err == nil && strings.Contains(info, "cluster_state:ok")
 		})
@@ -82,9 +83,9 @@ func TestFaultCluster(t *testing.T) {
 	}
 	w1 := startWorker(t, "worker-1", e)
 	good := append(append(append([]string(nil), set...), batch[:4]...), batch[5:]...)
-	waitFor(t, 60*time.Second, "every good URL invalidated", func() bool { return len(missing(sb, good)) == 0 })
+	testkit.WaitFor(t, 60*time.Second, "every good URL invalidated", func() bool { return len(missing(sb, good)) == 0 })
 	var dl []*asynq.TaskInfo
-	waitFor(t, 30*time.Second, "the bad URL dead-lettered", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "the bad URL dead-lettered", func() bool {
 		dl = archivedAll(t, cc)
 		return len(dl) == 1
 	})
@@ -119,7 +120,7 @@ func TestFaultCluster(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("enqueue dlq replay on the cluster: exit %d: %s%s", res.code, res.stdout, res.stderr)
 	}
-	waitFor(t, 30*time.Second, "the replayed URL invalidated", func() bool { return sb.URLCount(bad) == 1 })
+	testkit.WaitFor(t, 30*time.Second, "the replayed URL invalidated", func() bool { return sb.URLCount(bad) == 1 })
 	if res := runEnqueue(e, "", time.Minute, "status"); res.code != 0 {
 		t.Errorf("enqueue status on the cluster: exit %d: %s%s", res.code, res.stdout, res.stderr)
 	}
@@ -133,7 +134,7 @@ func TestFaultCluster(t *testing.T) {
 		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
 	}
 	wa, wb := startWorker(t, "worker-rate-a", limited), startWorker(t, "worker-rate-b", limited)
-	waitFor(t, 60*time.Second, "the rate-limited URLs invalidated", func() bool { return len(missing(sb, rl)) == 0 })
+	testkit.WaitFor(t, 60*time.Second, "the rate-limited URLs invalidated", func() bool { return len(missing(sb, rl)) == 0 })
 	var times []time.Time
 	for _, q := range sb.Accepted() {
 		if len(q.URLs) == 1 && strings.Contains(q.URLs[0], "/cluster-rate/") {
@@ -153,7 +154,7 @@ func TestFaultCluster(t *testing.T) {
 	}
 	for _, w := range []*proc{w1, wa, wb} {
 		if strings.Contains(w.logs(), "CROSSSLOT") {
-			t.Errorf("%s hit a CROSSSLOT error:\n%s", w.name, tail(w.logs(), 20))
+			t.Errorf("%s hit a CROSSSLOT error:\n%s", w.name, testkit.Tail(w.logs(), 20))
 		}
 	}
 	perNode := make([]string, len(nodes))

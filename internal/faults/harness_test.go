@@ -9,8 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -143,7 +143,7 @@ func startProc(t *testing.T, name, bin string, e env, args ...string) *proc {
 	t.Cleanup(func() {
 		p.stop(t)
 		if t.Failed() {
-			t.Logf("%s (pid %d) log, last lines:\n%s", p.name, p.pid(), tail(p.logs(), 40))
+			t.Logf("%s (pid %d) log, last lines:\n%s", p.name, p.pid(), testkit.Tail(p.logs(), 40))
 		}
 	})
 	return p
@@ -200,12 +200,12 @@ func (p *proc) logs() string {
 func (p *proc) httpAddr(t *testing.T) string {
 	t.Helper()
 	var addr string
-	waitFor(t, 20*time.Second, p.name+" listening on HTTP", func() bool {
+	testkit.WaitFor(t, 20*time.Second, p.name+" listening on HTTP", func() bool {
 		addr = logField(p.logs(), "http server listening", "addr")
 		return addr != "" || p.exited()
 	})
 	if addr == "" {
-		t.Fatalf("%s exited before listening:\n%s", p.name, tail(p.logs(), 20))
+		t.Fatalf("%s exited before listening:\n%s", p.name, testkit.Tail(p.logs(), 20))
 	}
 	return addr
 }
@@ -267,31 +267,6 @@ func runEnqueueFrom(e env, stdin io.Reader, timeout time.Duration, args ...strin
 		r.code, r.stderr = -1, r.stderr+"run enqueue: "+err.Error()
 	}
 	return r
-}
-
-// get fetches url and returns the status code and body.
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	c := &http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	return resp.StatusCode, string(b)
-}
-
-// waitFor polls cond until it holds or timeout passes (then the test fails with msg).
-func waitFor(t *testing.T, timeout time.Duration, msg string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for: %s", timeout, msg)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // urls returns n distinct image URLs on the origin img.example.com.
@@ -385,14 +360,6 @@ func report(t *testing.T, format string, args ...any) {
 	t.Logf("RESULT %s: %s", t.Name(), fmt.Sprintf(format, args...))
 }
 
-func tail(s string, lines int) string {
-	parts := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(parts) > lines {
-		parts = parts[len(parts)-lines:]
-	}
-	return strings.Join(parts, "\n")
-}
-
 // redisProc is a redis-server process (plain, replica, sentinel or cluster node) that a test can
 // kill and start again on the same port and directory.
 type redisProc struct {
@@ -416,7 +383,7 @@ func newRedis(t *testing.T, name string, args ...string) *redisProc {
 		r.kill()
 		if t.Failed() {
 			b, _ := os.ReadFile(filepath.Join(r.dir, "redis.log"))
-			t.Logf("%s (port %d) log, last lines:\n%s", r.name, r.port, tail(string(b), 15))
+			t.Logf("%s (port %d) log, last lines:\n%s", r.name, r.port, testkit.Tail(string(b), 15))
 		}
 	})
 	return r
@@ -449,7 +416,7 @@ func (r *redisProc) start() {
 	r.mu.Unlock()
 	c := redis.NewClient(&redis.Options{Addr: r.addr(), MaxRetries: -1})
 	defer c.Close()
-	waitFor(r.t, 15*time.Second, r.name+" answering PING", func() bool {
+	testkit.WaitFor(r.t, 15*time.Second, r.name+" answering PING", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		return c.Ping(ctx).Err() == nil

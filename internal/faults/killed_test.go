@@ -4,6 +4,7 @@ package faults
 
 import (
 	"context"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"strconv"
 	"strings"
 	"testing"
@@ -42,7 +43,7 @@ func TestFaultWorkerKilled(t *testing.T) {
 	a := startWorker(t, "worker-a", e)
 	b := startWorker(t, "worker-b", e)
 	requests := (n + batch - 1) / batch
-	waitFor(t, 90*time.Second, "a third of the requests accepted", func() bool { return sb.Stats().Accepted >= requests/3 })
+	testkit.WaitFor(t, 90*time.Second, "a third of the requests accepted", func() bool { return sb.Stats().Accepted >= requests/3 })
 
 	// Kill the worker that holds the batcher lease (host:pid:nonce), so that the batcher's
 	// hand-over is part of the test too.
@@ -57,7 +58,7 @@ func TestFaultWorkerKilled(t *testing.T) {
 	victim.kill()
 	t.Logf("killed %s (pid %d) with SIGKILL after %d of about %d requests", victim.name, victim.pid(), acceptedAtKill, requests)
 
-	waitFor(t, 200*time.Second, "every URL invalidated after the kill", func() bool { return len(missing(sb, in)) == 0 })
+	testkit.WaitFor(t, 200*time.Second, "every URL invalidated after the kill", func() bool { return len(missing(sb, in)) == 0 })
 	recovered := time.Since(killedAt)
 	twice, extra := sentTwice(sb, in)
 	st := sb.Stats()
@@ -77,6 +78,6 @@ func TestFaultWorkerKilled(t *testing.T) {
 		t.Errorf("pending set holds %d entries (%v) after the drain", pending, err)
 	}
 	if survivor.exited() {
-		t.Errorf("the surviving worker exited:\n%s", tail(survivor.logs(), 20))
+		t.Errorf("the surviving worker exited:\n%s", testkit.Tail(survivor.logs(), 20))
 	}
 }

@@ -3,6 +3,7 @@
 package faults
 
 import (
+	"github.com/cipurge/cipurge/internal/testkit"
 	"io"
 	"os"
 	"strconv"
@@ -79,7 +80,7 @@ func TestFaultRedisRestart(t *testing.T) {
 	}
 	t.Cleanup(stopProducer)
 
-	waitFor(t, 60*time.Second, "20 enqueue runs done and sending under way", func() bool {
+	testkit.WaitFor(t, 60*time.Second, "20 enqueue runs done and sending under way", func() bool {
 		ok, _ := count(time.Time{})
 		return ok >= 20 && sb.Stats().Accepted >= 10
 	})
@@ -96,7 +97,7 @@ func TestFaultRedisRestart(t *testing.T) {
 	if _, err := io.WriteString(pw, strings.Join(slowIn[:1000], "\n")+"\n"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the slow producer's first 1,000 URLs enqueued (and some sent)", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "the slow producer's first 1,000 URLs enqueued (and some sent)", func() bool {
 		return len(missing(sb, slowIn[:500])) < 500 && len(missing(sb, slowIn[500:1000])) < 500
 	})
 
@@ -114,14 +115,14 @@ func TestFaultRedisRestart(t *testing.T) {
 	if slow.code != 2 || !strings.Contains(slow.stderr, "1,000 enqueued") || !strings.Contains(slow.stderr, "run the same command again") {
 		t.Errorf("the producer caught in the middle of its input: exit %d, want 2, 1,000 enqueued and advice:\n%s", slow.code, slow.stderr)
 	}
-	waitFor(t, 90*time.Second, "two enqueue runs reporting the outage", func() bool {
+	testkit.WaitFor(t, 90*time.Second, "two enqueue runs reporting the outage", func() bool {
 		_, failed := count(killedAt.Add(-5 * time.Second))
 		return failed >= 2
 	})
 	restartedAt := time.Now()
 	rp.start()
 	down := restartedAt.Sub(killedAt)
-	waitFor(t, 90*time.Second, "20 enqueue runs done after the restart", func() bool {
+	testkit.WaitFor(t, 90*time.Second, "20 enqueue runs done after the restart", func() bool {
 		ok, _ := count(restartedAt)
 		return ok >= 20
 	})
@@ -139,7 +140,7 @@ func TestFaultRedisRestart(t *testing.T) {
 			lostRuns = append(lostRuns, r.urls...)
 		}
 	}
-	waitFor(t, 200*time.Second, "every acknowledged URL invalidated", func() bool { return len(missing(sb, acked)) == 0 })
+	testkit.WaitFor(t, 200*time.Second, "every acknowledged URL invalidated", func() bool { return len(missing(sb, acked)) == 0 })
 	drained := time.Since(restartedAt)
 
 	var slowest time.Duration
@@ -149,14 +150,14 @@ func TestFaultRedisRestart(t *testing.T) {
 			t.Errorf("an enqueue caught by the outage: exit %d (timed out: %v) after %s, want exit 2 with a message:\n%s",
 				r.res.code, r.res.timedOut, r.res.took.Round(time.Millisecond), r.res.stderr)
 		}
-		last := tail(r.res.stderr, 1)
+		last := testkit.Tail(r.res.stderr, 1)
 		if !strings.HasPrefix(last, "enqueue: ") || strings.Contains(r.res.stderr, "goroutine ") {
 			t.Errorf("an enqueue caught by the outage did not end with a one-line error:\n%s", r.res.stderr)
 		}
 	}
 	for _, w := range workers {
 		if w.exited() {
-			t.Errorf("%s exited during the outage instead of reconnecting:\n%s", w.name, tail(w.logs(), 20))
+			t.Errorf("%s exited during the outage instead of reconnecting:\n%s", w.name, testkit.Tail(w.logs(), 20))
 		}
 	}
 	twice, extra := sentTwice(sb, acked)
@@ -167,7 +168,7 @@ func TestFaultRedisRestart(t *testing.T) {
 		len(runs), perRun, len(runs)-len(failedRuns), len(acked), len(failedRuns), slowest.Round(time.Millisecond),
 		down.Seconds(), acceptedBefore, drained.Seconds(), len(lostRuns)-len(missing(sb, lostRuns)), len(lostRuns), twice, extra, slow.took.Round(time.Millisecond))
 	if len(failedRuns) > 0 {
-		t.Logf("an enqueue caught by the outage said: %s", tail(failedRuns[0].res.stderr, 1))
+		t.Logf("an enqueue caught by the outage said: %s", testkit.Tail(failedRuns[0].res.stderr, 1))
 	}
 	t.Logf("the producer cut off in the middle said:\n%s", slow.stderr)
 }

@@ -5,6 +5,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,7 +28,7 @@ func TestFaultSentinel(t *testing.T) {
 	sb.SetLatency(20 * time.Millisecond)
 	master := newRedis(t, "master", "--save", "", "--appendonly", "no")
 	replica := newRedis(t, "replica", "--save", "", "--appendonly", "no", "--replicaof", "127.0.0.1", strconv.Itoa(master.port))
-	waitFor(t, 20*time.Second, "the replica in sync", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the replica in sync", func() bool {
 		info, err := replica.client().Info(ctx, "replication").Result()
 		return err == nil && strings.Contains(info, "master_link_status:up")
 	})
@@ -48,7 +49,7 @@ func TestFaultSentinel(t *testing.T) {
 	for _, s := range sentinels {
 		sc := redis.NewSentinelClient(&redis.Options{Addr: s.addr()})
 		t.Cleanup(func() { sc.Close() })
-		waitFor(t, 30*time.Second, s.name+" knowing the replica and the other sentinels", func() bool {
+		testkit.WaitFor(t, 30*time.Second, s.name+" knowing the replica and the other sentinels", func() bool {
 			reps, err1 := sc.Replicas(ctx, masterName).Result()
 			others, err2 := sc.Sentinels(ctx, masterName).Result()
 			return err1 == nil && err2 == nil && len(reps) == 1 && len(others) == 2
@@ -71,12 +72,12 @@ func TestFaultSentinel(t *testing.T) {
 		t.Fatalf("enqueue through Sentinel: exit %d: %s", res.code, res.stderr)
 	}
 	workers := []*proc{startWorker(t, "worker-a", e), startWorker(t, "worker-b", e)}
-	waitFor(t, 60*time.Second, "a third of the requests accepted", func() bool { return sb.Stats().Accepted >= 200/3 })
+	testkit.WaitFor(t, 60*time.Second, "a third of the requests accepted", func() bool { return sb.Stats().Accepted >= 200/3 })
 
 	acceptedAtKill := sb.Stats().Accepted
 	killedAt := time.Now()
 	master.kill()
-	waitFor(t, 60*time.Second, "the sentinels promoting the replica", func() bool { return masterAddr() == replica.addr() })
+	testkit.WaitFor(t, 60*time.Second, "the sentinels promoting the replica", func() bool { return masterAddr() == replica.addr() })
 	failover := time.Since(killedAt)
 
 	// Producers reach the new master through the sentinels too.
@@ -86,11 +87,11 @@ func TestFaultSentinel(t *testing.T) {
 		t.Fatalf("enqueue after the failover: exit %d: %s", res.code, res.stderr)
 	}
 	all := append(append([]string(nil), in...), after...)
-	waitFor(t, 200*time.Second, "every URL invalidated after the failover", func() bool { return len(missing(sb, all)) == 0 })
+	testkit.WaitFor(t, 200*time.Second, "every URL invalidated after the failover", func() bool { return len(missing(sb, all)) == 0 })
 	finished := time.Since(killedAt)
 	for _, w := range workers {
 		if w.exited() {
-			t.Errorf("%s exited instead of following the failover:\n%s", w.name, tail(w.logs(), 20))
+			t.Errorf("%s exited instead of following the failover:\n%s", w.name, testkit.Tail(w.logs(), 20))
 		}
 	}
 	if dl := archivedAll(t, replica.client()); len(dl) != 0 {

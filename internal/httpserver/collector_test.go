@@ -2,6 +2,7 @@ package httpserver_test
 
 import (
 	"context"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"strconv"
 	"strings"
 	"testing"
@@ -198,7 +199,7 @@ func TestCollectorSlowRedis(t *testing.T) {
 	if got := gather(t, c); got["cipurge_queue_collector_up"] != 0 {
 		t.Errorf("second scrape during the pause: up = %v, want 0", got["cipurge_queue_collector_up"])
 	}
-	waitFor(t, 20*time.Second, "the collector to report a reading after the pause", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the collector to report a reading after the pause", func() bool {
 		return gather(t, c)["cipurge_queue_collector_up"] == 1
 	})
 }

@@ -5,11 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,23 +41,7 @@ func newHarness(t *testing.T, extra ...string) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
-	h := &harness{t: t, redis: r, rdb: r.Client(), sb: sb, env: map[string]string{
-		"REDIS_URL":              r.URL(),
-		"CLOUDIMAGE_API_URL":     url,
-		"CLOUDIMAGE_API_KEY":     testKey,
-		"CLOUDIMAGE_TOKEN":       "demo",
-		"PURGE_WINDOW":           "200ms",
-		"PURGE_MAX_DELAY":        "1s",
-		"PURGE_RATE":             "0",
-		"PURGE_CONFIRM":          "false",
-		"PURGE_RETRY_BASE":       "50ms",
-		"PURGE_BACKOFF_BASE":     "50ms",
-		"PURGE_BACKOFF_MAX":      "500ms",
-		"PURGE_AUTH_PROBE":       "200ms",
-		"PURGE_SHUTDOWN_TIMEOUT": "2s",
-		"HTTP_ADDR":              "127.0.0.1:0",
-		"LOG_LEVEL":              "info",
-	}}
+	h := &harness{t: t, redis: r, rdb: r.Client(), sb: sb, env: testkit.FastEnv(r.URL(), url, testKey)}
 	h.set(extra...)
 	return h
 }
@@ -77,30 +61,12 @@ func (h *harness) environ() []string {
 	return out
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers (the worker's logger).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runningWorker is a worker started by startWorker, serving HTTP at base.
 type runningWorker struct {
 	base   string // http://127.0.0.1:PORT
 	cancel context.CancelFunc
 	done   chan error
-	logs   *syncBuffer
+	logs   *testkit.SyncBuffer
 }
 
 // startWorker runs workercmd.Run on the harness environment and waits until its HTTP server
@@ -108,7 +74,7 @@ type runningWorker struct {
 func (h *harness) startWorker() *runningWorker {
 	h.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &runningWorker{cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
+	w := &runningWorker{cancel: cancel, done: make(chan error, 1), logs: &testkit.SyncBuffer{}}
 	env := h.environ()
 	go func() { w.done <- workercmd.Run(ctx, nil, env, io.Discard, w.logs) }()
 	h.t.Cleanup(func() {
@@ -122,7 +88,7 @@ func (h *harness) startWorker() *runningWorker {
 			h.t.Logf("worker logs:\n%s", w.logs.String())
 		}
 	})
-	waitFor(h.t, 20*time.Second, "the worker's HTTP server to listen", func() bool {
+	testkit.WaitFor(h.t, 20*time.Second, "the worker's HTTP server to listen", func() bool {
 		select {
 		case err := <-w.done:
 			w.done <- err // for the cleanup
@@ -192,18 +158,6 @@ func do(t *testing.T, method, url, user, pass string) response {
 }
 
 func get(t *testing.T, url string) response { t.Helper(); return do(t, http.MethodGet, url, "", "") }
-
-// waitFor polls cond until it holds or timeout passes (then the test fails with msg).
-func waitFor(t *testing.T, timeout time.Duration, msg string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for: %s", timeout, msg)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
 
 // metricValue returns the value of the sample name{labels} in a Prometheus text exposition
 // (labels written as in the exposition, e.g. `queue="purge",state="archived"`; "" for none).

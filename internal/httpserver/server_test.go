@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"io"
 	"net"
 	"net/http"
@@ -34,7 +35,7 @@ func (h *harness) deadLetter() *asynq.TaskInfo {
 	h.enqueue("--source", "ticket-42", badURL)
 	insp := asynq.NewInspectorFromRedisClient(h.rdb)
 	var archived []*asynq.TaskInfo
-	waitFor(h.t, 30*time.Second, "the rejected URL to be dead-lettered", func() bool {
+	testkit.WaitFor(h.t, 30*time.Second, "the rejected URL to be dead-lettered", func() bool {
 		archived, _ = insp.ListArchivedTasks(tasks.QueueInteractive)
 		return len(archived) == 1
 	})
@@ -49,7 +50,7 @@ func TestNonLoopbackWithoutPasswordIsRefused(t *testing.T) {
 	for _, addr := range []string{"0.0.0.0:" + strconv.Itoa(testredis.FreePort(t)), ":" + strconv.Itoa(testredis.FreePort(t))} {
 		h.set("HTTP_ADDR=" + addr)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		var logs syncBuffer
+		var logs testkit.SyncBuffer
 		err := workercmd.Run(ctx, nil, h.environ(), io.Discard, &logs)
 		cancel()
 		if err == nil {
@@ -231,7 +232,7 @@ func TestHealthAndReadiness(t *testing.T) {
 		!strings.Contains(m["paused"].(string), "rate_limited by the test") {
 		t.Errorf("/readyz while paused: %d %v, want 503 with the pause's reason", code, m)
 	}
-	waitFor(t, 10*time.Second, "cipurge_paused 1 in /metrics", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "cipurge_paused 1 in /metrics", func() bool {
 		v, ok := metricValue(metrics(), "cipurge_paused", "")
 		return ok && v == 1
 	})
@@ -243,21 +244,21 @@ func TestHealthAndReadiness(t *testing.T) {
 	// Cloudimage rejects the key: the next request gets 401.
 	h.sb.SetKey("a-key-that-is-not-ours")
 	h.enqueue(goodURL)
-	waitFor(t, 30*time.Second, "/readyz to report the rejected key", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "/readyz to report the rejected key", func() bool {
 		code, m := readiness(t, w.base)
 		return code == http.StatusServiceUnavailable && strings.Contains(m["reason"].(string), "CLOUDIMAGE_API_KEY") &&
 			strings.HasPrefix(m["api_key"].(string), "rejected")
 	})
-	waitFor(t, 10*time.Second, "cipurge_api_key_rejected 1 in /metrics", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "cipurge_api_key_rejected 1 in /metrics", func() bool {
 		v, ok := metricValue(metrics(), "cipurge_api_key_rejected", "")
 		return ok && v == 1
 	})
 	h.sb.SetKey(testKey) // the key is accepted again: the next probe clears the gate
-	waitFor(t, 30*time.Second, "/readyz to be ready after the key works again", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "/readyz to be ready after the key works again", func() bool {
 		code, _ := readiness(t, w.base)
 		return code == http.StatusOK
 	})
-	waitFor(t, 30*time.Second, "the held URL to be sent once the key works", func() bool { return h.sb.URLCount(goodURL) > 0 })
+	testkit.WaitFor(t, 30*time.Second, "the held URL to be sent once the key works", func() bool { return h.sb.URLCount(goodURL) > 0 })
 
 	// Redis goes away: not ready, still alive, and /metrics answers with the collector down.
 	h.redis.Kill()
@@ -268,7 +269,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	if r := get(t, w.base+"/healthz"); r.code != http.StatusOK {
 		t.Errorf("/healthz with Redis down: %d, want 200 (the process is alive)", r.code)
 	}
-	waitFor(t, 20*time.Second, "cipurge_queue_collector_up 0 in /metrics", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "cipurge_queue_collector_up 0 in /metrics", func() bool {
 		r := get(t, w.base+"/metrics")
 		v, ok := metricValue(r.body, "cipurge_queue_collector_up", "")
 		return r.code == http.StatusOK && ok && v == 0
@@ -285,11 +286,11 @@ func TestMetrics(t *testing.T) {
 	w := h.startWorker()
 	h.sb.RateLimitFor(2*time.Second, "1") // one shared pause, so the wait metrics show up
 	h.enqueue(goodURL)
-	waitFor(t, 30*time.Second, "the URL to be invalidated", func() bool { return h.sb.URLCount(goodURL) > 0 })
+	testkit.WaitFor(t, 30*time.Second, "the URL to be invalidated", func() bool { return h.sb.URLCount(goodURL) > 0 })
 	h.deadLetter()
 
 	var body string
-	waitFor(t, 10*time.Second, "the dead letter in cipurge_queue_tasks", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the dead letter in cipurge_queue_tasks", func() bool {
 		body = get(t, w.base+"/metrics").body
 		v, ok := metricValue(body, "cipurge_queue_tasks", `queue="purge",state="archived"`)
 		return ok && v == 1

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"io"
 	"net/http"
 	"regexp"
@@ -157,7 +158,7 @@ func TestConcurrentClients(t *testing.T) {
 	sb, apiURL := startSandbox(t)
 	startWorker(t, workerEnv(e.redis.URL(), apiURL))
 	insp := asynq.NewInspectorFromRedisClient(e.rdb)
-	waitFor(t, 60*time.Second, "every key sent and nothing left to send", func() bool {
+	testkit.WaitFor(t, 60*time.Second, "every key sent and nothing left to send", func() bool {
 		if e.pendingCount() != 0 {
 			return false
 		}
@@ -199,7 +200,7 @@ func TestThroughWorker(t *testing.T) {
 	logs := startWorker(t, workerEnv(r.URL(), apiURL, "INTAKE_TOKEN="+testToken, "INTAKE_MAX_URLS=5")) // HTTP_ADDR=127.0.0.1:0
 	var base string
 	listening := regexp.MustCompile(`"http server listening"[^\n]*"addr":"(127\.0\.0\.1:[0-9]+)"`)
-	waitFor(t, 20*time.Second, "the worker's HTTP server", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the worker's HTTP server", func() bool {
 		m := listening.FindStringSubmatch(logs.String())
 		if m == nil {
 			return false
@@ -220,7 +221,7 @@ func TestThroughWorker(t *testing.T) {
 	if a.status != http.StatusAccepted || a.report(t).Enqueued != 3 {
 		t.Fatalf("status %d: %s", a.status, a.body)
 	}
-	waitFor(t, 20*time.Second, "the 3 URLs sent", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the 3 URLs sent", func() bool {
 		for _, u := range us {
 			if sb.URLCount(u) == 0 {
 				return false
@@ -228,7 +229,7 @@ func TestThroughWorker(t *testing.T) {
 		}
 		return true
 	})
-	waitFor(t, 10*time.Second, "the intake's log line", func() bool { return strings.Contains(logs.String(), "intake request") })
+	testkit.WaitFor(t, 10*time.Second, "the intake's log line", func() bool { return strings.Contains(logs.String(), "intake request") })
 	if strings.Contains(logs.String(), testToken) {
 		t.Error("the worker's logs hold INTAKE_TOKEN")
 	}

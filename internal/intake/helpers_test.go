@@ -1,10 +1,10 @@
 package intake_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"io"
 	"net"
 	"net/http"
@@ -318,10 +318,10 @@ func startSandbox(t *testing.T) (*sandbox.Server, string) {
 }
 
 // startWorker runs workercmd.Run until the test ends; its logs go to the returned buffer.
-func startWorker(t *testing.T, environ []string) *syncBuffer {
+func startWorker(t *testing.T, environ []string) *testkit.SyncBuffer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- workercmd.Run(ctx, nil, environ, io.Discard, logs) }()
 	t.Cleanup(func() {
@@ -339,36 +339,6 @@ func startWorker(t *testing.T, environ []string) *syncBuffer {
 		}
 	})
 	return logs
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// waitFor polls cond until it holds or timeout passes (then the test fails with msg).
-func waitFor(t *testing.T, timeout time.Duration, msg string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for: %s", timeout, msg)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
 }
 
 // zapStatus matches the status field of a log line.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"io"
 	"net/http"
 	"strings"
@@ -418,7 +419,7 @@ func TestRedisUnavailable(t *testing.T) {
 		t.Fatal("the proxy let a write through while down")
 	}
 	p.setDown(false)
-	waitFor(t, 10*time.Second, "the intake to take requests again", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the intake to take requests again", func() bool {
 		return e.post(intake.PathInvalidations, body).status == http.StatusAccepted
 	})
 	if !e.isPending("https://img.example.com/down/a.jpg") {

@@ -6,11 +6,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"io"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,24 +48,6 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 	return m, s
 }
 
-// lockedBuffer collects what a goroutine reads from the pty master.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // `enqueue -f` draws a progress line (lines, rate, rejected so far) when stderr is a terminal and
 // never when it is not. Both runs read the same input, fed in two parts; the second part is sent
 // only once the terminal run has drawn its line, so the other run has been running at least as
@@ -79,7 +61,7 @@ func TestProgressLineOnlyOnATerminal(t *testing.T) {
 	if !term.IsTerminal(int(slave.Fd())) {
 		t.Fatal("the pty slave is not a terminal")
 	}
-	screen := &lockedBuffer{}
+	screen := &testkit.SyncBuffer{}
 	go func() { _, _ = io.Copy(screen, master) }() // ends when master is closed
 
 	plainErr, err := os.Create(t.TempDir() + "/stderr.txt") // stderr redirected to a file

@@ -1,0 +1,95 @@
+// Package testkit holds what the product's tests share across packages: polling a condition with
+// a deadline (tests never sleep to wait), a buffer that concurrent writers (a worker's logger) can
+// share with the test reading it, and the tail of a long log for failure messages. Only tests
+// import it.
+package testkit
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// WaitFor polls cond every 25 ms until it holds, or fails the test with msg once timeout passed.
+func WaitFor(t testing.TB, timeout time.Duration, msg string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for: %s", timeout, msg)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writers and readers.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Tail returns the last n lines of s.
+func Tail(s string, n int) string {
+	parts := strings.Split(s, "\n")
+	if len(parts) > n {
+		parts = parts[len(parts)-n:]
+	}
+	return strings.Join(parts, "\n")
+}
+
+// Get fetches url (10 s timeout) and returns the status code and up to 16 MiB of the body.
+func Get(t testing.TB, url string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		t.Fatalf("GET %s: read body: %v", url, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// FastEnv is the environment integration tests start a worker and enqueue with: a private Redis,
+// an API (the sandbox) and its key, and short windows and backoffs so that tests run in seconds.
+// Tests override entries for what they exercise.
+func FastEnv(redisURL, apiURL, apiKey string) map[string]string {
+	return map[string]string{
+		"REDIS_URL":              redisURL,
+		"CLOUDIMAGE_API_URL":     apiURL,
+		"CLOUDIMAGE_API_KEY":     apiKey,
+		"CLOUDIMAGE_TOKEN":       "demo",
+		"PURGE_WINDOW":           "200ms",
+		"PURGE_MAX_DELAY":        "1s",
+		"PURGE_RATE":             "0",
+		"PURGE_CONFIRM":          "false",
+		"PURGE_RETRY_BASE":       "50ms",
+		"PURGE_BACKOFF_BASE":     "50ms",
+		"PURGE_BACKOFF_MAX":      "500ms",
+		"PURGE_AUTH_PROBE":       "200ms",
+		"PURGE_SHUTDOWN_TIMEOUT": "2s",
+		"HTTP_ADDR":              "127.0.0.1:0",
+		"LOG_LEVEL":              "info",
+	}
+}

@@ -144,3 +144,25 @@ func TestConfirmOff(t *testing.T) {
 		t.Errorf("history state %q, want sent", st)
 	}
 }
+
+// TestUnknownUUIDIsUnconfirmed: a status check Cloudimage refuses (the uuid is unknown) marks the
+// URLs unconfirmed with the reason; it is not dead-lettered and not asked again.
+func TestUnknownUUIDIsUnconfirmed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, confirmEnv...)
+	h.sb.SetStatusDelay(time.Hour)
+	u := "https://img.example.com/confirm/unknown.jpg"
+	if code, _, stderr := h.enqueue("", u); code != 0 {
+		t.Fatal(stderr)
+	}
+	h.startWorker()
+	testkit.WaitFor(t, 10*time.Second, "sent", func() bool { return h.sb.URLCount(u) == 1 })
+	h.sb.Reset() // the sandbox forgets every uuid: status checks get 404
+	testkit.WaitFor(t, 10*time.Second, "marked unconfirmed", func() bool { return h.state(t, u).State == "unconfirmed" })
+	if rec := h.state(t, u); !strings.Contains(rec.Detail, "404") {
+		t.Errorf("the reason does not carry the API's answer: %q", rec.Detail)
+	}
+	if dl := h.archived(tasks.QueueConfirm); len(dl) != 0 {
+		t.Errorf("a refused status check was dead-lettered: %s", dl[0].LastErr)
+	}
+}

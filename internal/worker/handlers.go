@@ -415,6 +415,15 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 	st, err := w.api.Status(ctx, p.UUID)
 	took := time.Since(start)
 	w.metrics.APIDuration.WithLabelValues(scopeStatus).Observe(took.Seconds())
+	var rej *apiclient.RejectedError
+	if errors.As(err, &rej) {
+		// Cloudimage does not know the uuid (or refuses the check): the invalidation was accepted
+		// but cannot be followed. Say so in the history; asking again will not help.
+		w.share(ctx, scopeStatus, err, took, len(p.URLs))
+		w.metrics.Final.WithLabelValues("unconfirmed").Inc()
+		w.mark(ctx, p.URLs, p.UUID, "unconfirmed", "status check refused: "+err.Error())
+		return nil
+	}
 	if err != nil {
 		return w.apiFailed(ctx, scopeStatus, err, took, tasks.URLs{}, nil, tasks.QueueConfirm)
 	}

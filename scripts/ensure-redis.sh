@@ -8,7 +8,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 
 answers() {
   # PING over bash's /dev/tcp: no redis-cli needed.
-  exec 3<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null || return 1
+  { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null || return 1
   printf 'PING\r\n' >&3
   local reply=""
   read -r -t 2 reply <&3 || true

@@ -251,12 +251,13 @@ func (w *Worker) waitTurn(ctx context.Context, urls []string, reqMS int64, prio 
 		if err != nil {
 			return nil, nil, err
 		}
-		if dropped := len(urls) - len(adm.Live(urls)); dropped > 0 {
+		if live := adm.Live(urls); len(live) < len(urls) {
+			dropped := len(urls) - len(live)
 			w.metrics.Dropped.Add(float64(dropped))
 			if err := w.store.CountDropped(ctx, dropped); err != nil {
 				w.log.Debug("count dropped", zap.Error(err))
 			}
-			urls = adm.Live(urls)
+			urls = live
 			w.log.Debug("dropped requests already satisfied", zap.Int("dropped", dropped), zap.Int("left", len(urls)))
 		}
 		if adm.Verdict == store.Go || adm.Verdict == store.Satisfied {

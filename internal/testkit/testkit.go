@@ -46,9 +46,9 @@ func (s *SyncBuffer) String() string {
 	return s.b.String()
 }
 
-// Tail returns the last n lines of s.
+// Tail returns the last n lines of s, not counting the newline that ends it.
 func Tail(s string, n int) string {
-	parts := strings.Split(s, "\n")
+	parts := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(parts) > n {
 		parts = parts[len(parts)-n:]
 	}

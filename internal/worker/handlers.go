@@ -76,11 +76,16 @@ func priority(queue string) store.Priority {
 
 // invalidate makes one API call for urls (scope original) and times it.
 func (w *Worker) invalidate(ctx context.Context, urls []string) (*apiclient.Invalidation, time.Duration, error) {
+	return timed(w, scopeOriginal, func() (*apiclient.Invalidation, error) { return w.api.Invalidate(ctx, urls) })
+}
+
+// timed makes one API call and records its duration for scope.
+func timed[T any](w *Worker, scope string, call func() (T, error)) (T, time.Duration, error) {
 	start := time.Now()
-	inv, err := w.api.Invalidate(ctx, urls)
+	v, err := call()
 	took := time.Since(start)
-	w.metrics.APIDuration.WithLabelValues(scopeOriginal).Observe(took.Seconds())
-	return inv, took, err
+	w.metrics.APIDuration.WithLabelValues(scope).Observe(took.Seconds())
+	return v, took, err
 }
 
 // sendEach sends a bulk task: the URLs of up to tasks.BulkRequests API requests, so that a mass
@@ -368,10 +373,7 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	inv, err := w.api.InvalidateAll(ctx)
-	took := time.Since(start)
-	w.metrics.APIDuration.WithLabelValues(scopeAll).Observe(took.Seconds())
+	inv, took, err := timed(w, scopeAll, func() (*apiclient.Invalidation, error) { return w.api.InvalidateAll(ctx) })
 	if err != nil {
 		return w.apiFailed(ctx, scopeAll, err, took, tasks.URLs{}, nil, tasks.QueueAll)
 	}
@@ -412,10 +414,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 	if _, _, err := w.waitTurn(ctx, nil, 0, store.Background); err != nil {
 		return err
 	}
-	start := time.Now()
-	st, err := w.api.Status(ctx, p.UUID)
-	took := time.Since(start)
-	w.metrics.APIDuration.WithLabelValues(scopeStatus).Observe(took.Seconds())
+	st, took, err := timed(w, scopeStatus, func() (*apiclient.InvalidationStatus, error) { return w.api.Status(ctx, p.UUID) })
 	var rej *apiclient.RejectedError
 	if errors.As(err, &rej) {
 		// Cloudimage does not know the uuid (or refuses the check): the invalidation was accepted
@@ -441,11 +440,10 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 		// Check again later: soon at first, then less often (a quarter of the age, 5 s to 5 min).
 		return snooze(min(max(age/4, 5*time.Second), 5*time.Minute), "Cloudimage status "+st.Status)
 	}
-	failed := p.URLs
+	failed, ok := p.URLs, []string(nil)
 	if st.Status == apiclient.StatusDone {
-		failed = intersect(p.URLs, st.Failed)
+		failed, ok = partition(p.URLs, st.Failed)
 	}
-	ok := minus(p.URLs, failed)
 	w.metrics.Final.WithLabelValues(st.Status).Inc()
 	if len(ok) > 0 {
 		w.mark(ctx, ok, p.UUID, "confirmed", "")
@@ -492,30 +490,18 @@ func describe(prev []tasks.Attempt) string {
 	return strings.Join(parts, ", ")
 }
 
-func intersect(a, b []string) []string {
-	set := make(map[string]struct{}, len(b))
-	for _, s := range b {
+// partition splits urls into those listed in failed and the others, keeping their order.
+func partition(urls, failed []string) (in, out []string) {
+	set := make(map[string]struct{}, len(failed))
+	for _, s := range failed {
 		set[s] = struct{}{}
 	}
-	var out []string
-	for _, s := range a {
-		if _, ok := set[s]; ok {
-			out = append(out, s)
+	for _, u := range urls {
+		if _, ok := set[u]; ok {
+			in = append(in, u)
+		} else {
+			out = append(out, u)
 		}
 	}
-	return out
-}
-
-func minus(a, b []string) []string {
-	set := make(map[string]struct{}, len(b))
-	for _, s := range b {
-		set[s] = struct{}{}
-	}
-	var out []string
-	for _, s := range a {
-		if _, ok := set[s]; !ok {
-			out = append(out, s)
-		}
-	}
-	return out
+	return in, out
 }

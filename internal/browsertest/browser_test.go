@@ -24,7 +24,6 @@ import (
 
 	"github.com/cipurge/cipurge/internal/cli/enqueuecmd"
 	"github.com/cipurge/cipurge/internal/cli/workercmd"
-	"github.com/cipurge/cipurge/internal/sandbox"
 	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -42,11 +41,7 @@ func TestAsynqmonInChromium(t *testing.T) {
 
 	r := testredis.Start(t)
 	rdb := r.Client()
-	sb, apiURL, stop, err := sandbox.Start(sandbox.Options{Key: testKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
+	sb, apiURL := testkit.StartSandbox(t, testKey)
 	sb.RejectURL(badURL)
 	env := []string{
 		"REDIS_URL=" + r.URL(), "CLOUDIMAGE_API_URL=" + apiURL, "CLOUDIMAGE_API_KEY=" + testKey, "CLOUDIMAGE_TOKEN=demo",

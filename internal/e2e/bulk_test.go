@@ -16,7 +16,7 @@ import (
 func TestBulkTaskSendsEachRequest(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	in := urls("bulkeach", 2*tasks.BulkRequests*tasks.MaxURLsPerTask+7) // two full bulk tasks and a short one
+	in := testkit.ImageURLs("bulkeach", 2*tasks.BulkRequests*tasks.MaxURLsPerTask+7) // two full bulk tasks and a short one
 	code, _, stderr := h.enqueue(strings.Join(in, "\n")+"\n", "--bulk", "-f", "-")
 	if code != 0 || !strings.Contains(stderr, "in 21 bulk requests") {
 		t.Fatalf("bulk enqueue: exit %d: %s", code, stderr)
@@ -50,7 +50,7 @@ func TestBulkTaskSendsEachRequest(t *testing.T) {
 func TestBulkTaskFailureSplitsTheRest(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "PURGE_CONCURRENCY=1")
-	in := urls("bulksplit", tasks.BulkRequests*tasks.MaxURLsPerTask)
+	in := testkit.ImageURLs("bulksplit", tasks.BulkRequests*tasks.MaxURLsPerTask)
 	bad := in[4*tasks.MaxURLsPerTask+3] // in the fifth request
 	h.sb.RejectURL(bad)
 	if code, _, stderr := h.enqueue(strings.Join(in, "\n")+"\n", "--bulk", "-f", "-"); code != 0 {
@@ -89,7 +89,7 @@ func TestBulkTaskFailureSplitsTheRest(t *testing.T) {
 func TestBulkTaskOutageIsShared(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "PURGE_BACKOFF_BASE=300ms", "PURGE_BACKOFF_MAX=300ms")
-	in := urls("bulkoutage", tasks.BulkRequests*tasks.MaxURLsPerTask)
+	in := testkit.ImageURLs("bulkoutage", tasks.BulkRequests*tasks.MaxURLsPerTask)
 	h.sb.FailNext(1, 503)
 	if code, _, stderr := h.enqueue(strings.Join(in, "\n")+"\n", "--bulk", "-f", "-"); code != 0 {
 		t.Fatalf("bulk enqueue: exit %d: %s", code, stderr)

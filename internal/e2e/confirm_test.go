@@ -60,7 +60,7 @@ func TestConfirmedInvalidation(t *testing.T) {
 func TestFailedURLIsResentThenDeadLettered(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, confirmEnv...)
-	in := urls("failedinstatus", 3)
+	in := testkit.ImageURLs("failedinstatus", 3)
 	bad := in[1]
 	h.sb.FailURLInStatus(bad)
 	if code, _, stderr := h.enqueue("", in...); code != 0 {
@@ -106,7 +106,7 @@ func TestErrorStatusIsResent(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, confirmEnv...)
 	h.sb.ErrorNext(1)
-	in := urls("errorstatus", 2)
+	in := testkit.ImageURLs("errorstatus", 2)
 	if code, _, stderr := h.enqueue("", in...); code != 0 {
 		t.Fatal(stderr)
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"github.com/cipurge/cipurge/internal/testkit"
 	"io"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,11 +38,7 @@ type harness struct {
 func newHarness(t *testing.T, extra ...string) *harness {
 	t.Helper()
 	r := testredis.Start(t)
-	sb, url, stop, err := sandbox.Start(sandbox.Options{Key: testKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
+	sb, url := testkit.StartSandbox(t, testKey)
 	h := &harness{t: t, redis: r, rdb: r.Client(), sb: sb, sbURL: url, env: testkit.FastEnv(r.URL(), url, testKey)}
 	h.env["LOG_LEVEL"] = "debug"
 	h.set(extra...)
@@ -140,15 +135,6 @@ func (h *harness) archived(queue string) []*asynq.TaskInfo {
 		h.t.Fatal(err)
 	}
 	return ts
-}
-
-// urls returns n distinct image URLs on the origin img.example.com.
-func urls(prefix string, n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = "https://img.example.com/" + prefix + "/" + strconv.Itoa(i) + ".jpg"
-	}
-	return out
 }
 
 // invalidatedAll reports whether every url was accepted by the sandbox at least once.

@@ -21,7 +21,7 @@ import (
 func TestEnqueueAndDrain(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	in := urls("drain", 40)
+	in := testkit.ImageURLs("drain", 40)
 	code, _, stderr := h.enqueue("", in...)
 	if code != 0 {
 		t.Fatalf("enqueue exit %d: %s", code, stderr)
@@ -115,7 +115,7 @@ func TestWindowCoalesces(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "PURGE_WINDOW=1500ms", "PURGE_MAX_DELAY=5s")
 	h.startWorker()
-	in := urls("window", 9)
+	in := testkit.ImageURLs("window", 9)
 	for i, u := range in {
 		if code, _, stderr := h.enqueue("", u); code != 0 {
 			t.Fatalf("enqueue %d: %s", i, stderr)
@@ -131,7 +131,7 @@ func TestWindowCoalesces(t *testing.T) {
 func TestBatchSizeCap(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "PURGE_BATCH_SIZE=4")
-	in := urls("cap", 10)
+	in := testkit.ImageURLs("cap", 10)
 	if code, _, stderr := h.enqueue("", in...); code != 0 {
 		t.Fatal(stderr)
 	}
@@ -152,7 +152,7 @@ func TestSharedRateLimit(t *testing.T) {
 	t.Parallel()
 	const rate, burst = 4, 2
 	h := newHarness(t, fmt.Sprintf("PURGE_RATE=%d", rate), fmt.Sprintf("PURGE_BURST=%d", burst), "PURGE_BATCH_SIZE=1")
-	in := urls("rate", 14)
+	in := testkit.ImageURLs("rate", 14)
 	if code, _, stderr := h.enqueue("", in...); code != 0 {
 		t.Fatal(stderr)
 	}
@@ -177,7 +177,7 @@ func TestRateLimitedPausesEveryWorker(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "PURGE_BATCH_SIZE=1", "PURGE_MAX_RETRY=0")
 	h.sb.RateLimitFor(500*time.Millisecond, "2")
-	in := urls("ratelimited", 6)
+	in := testkit.ImageURLs("ratelimited", 6)
 	if code, _, stderr := h.enqueue("", in...); code != 0 {
 		t.Fatal(stderr)
 	}
@@ -261,7 +261,7 @@ func TestRetryExhaustedGoesToDLQ(t *testing.T) {
 func TestBadRequestIsolatesTheBadURL(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	in := urls("isolate", 15)
+	in := testkit.ImageURLs("isolate", 15)
 	bad := in[6]
 	h.sb.RejectURL(bad)
 	if code, _, stderr := h.enqueue("", in...); code != 0 {
@@ -294,7 +294,7 @@ func TestUnauthorizedStopsAndRecovers(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "PURGE_MAX_RETRY=0", "PURGE_BATCH_SIZE=1")
 	h.sb.SetKey("another-key")
-	in := urls("auth", 5)
+	in := testkit.ImageURLs("auth", 5)
 	if code, _, stderr := h.enqueue("", in...); code != 0 {
 		t.Fatal(stderr)
 	}
@@ -409,7 +409,7 @@ func TestFlushAllWorkerRechecksConfirmation(t *testing.T) {
 func TestBulkYieldsToInteractive(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "PURGE_RATE=5", "PURGE_BURST=1", "PURGE_WINDOW=100ms")
-	bulk := urls("bulk", 300) // 20 requests: 4 s at 5 requests/s
+	bulk := testkit.ImageURLs("bulk", 300) // 20 requests: 4 s at 5 requests/s
 	code, _, stderr := h.enqueue(strings.Join(bulk, "\n")+"\n", "--bulk", "-f", "-")
 	if code != 0 || !strings.Contains(stderr, "20 bulk requests") {
 		t.Fatalf("bulk enqueue: exit %d: %s", code, stderr)
@@ -442,7 +442,7 @@ func TestGracefulShutdown(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "PURGE_SHUTDOWN_TIMEOUT=1s", "PURGE_BATCH_SIZE=1", "PURGE_CONCURRENCY=2")
 	h.sb.SetLatency(700 * time.Millisecond)
-	in := urls("shutdown", 8)
+	in := testkit.ImageURLs("shutdown", 8)
 	if code, _, stderr := h.enqueue("", in...); code != 0 {
 		t.Fatal(stderr)
 	}

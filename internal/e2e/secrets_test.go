@@ -51,7 +51,7 @@ func TestAPIKeyNeverShown(t *testing.T) {
 	failing := "https://img.example.com/secrets/failing.jpg"
 	h.sb.RejectURL(rejected)
 	h.sb.FailURLInStatus(failing)
-	first := append(urls("secrets", 13), rejected, failing)
+	first := append(testkit.ImageURLs("secrets", 13), rejected, failing)
 	if code, out := enqueue(first...); code != 0 {
 		t.Fatalf("enqueue: exit %d: %s", code, out)
 	}
@@ -62,7 +62,7 @@ func TestAPIKeyNeverShown(t *testing.T) {
 		return addr != ""
 	})
 	base := "http://" + addr
-	testkit.WaitFor(t, 30*time.Second, "the good URLs invalidated", func() bool { return invalidatedAll(h.sb, append(urls("secrets", 13), failing)) })
+	testkit.WaitFor(t, 30*time.Second, "the good URLs invalidated", func() bool { return invalidatedAll(h.sb, append(testkit.ImageURLs("secrets", 13), failing)) })
 	testkit.WaitFor(t, 30*time.Second, "the rejected URL and the failing URL dead-lettered", func() bool {
 		n := 0
 		for _, q := range tasks.QueueNames() {
@@ -73,7 +73,7 @@ func TestAPIKeyNeverShown(t *testing.T) {
 
 	// A 401 with another key, /readyz while it lasts, then the right key again.
 	h.sb.SetKey("another-key-5be0c1")
-	more := urls("secrets-401", 5)
+	more := testkit.ImageURLs("secrets-401", 5)
 	if code, out := enqueue(more...); code != 0 {
 		t.Fatalf("enqueue: exit %d: %s", code, out)
 	}
@@ -87,7 +87,7 @@ func TestAPIKeyNeverShown(t *testing.T) {
 	testkit.WaitFor(t, 30*time.Second, "the URLs held by the 401 invalidated", func() bool { return invalidatedAll(h.sb, more) })
 
 	// A bulk re-ingest.
-	bulk := urls("secrets-bulk", 20)
+	bulk := testkit.ImageURLs("secrets-bulk", 20)
 	code, out, errb := h.enqueue(strings.Join(bulk, "\n")+"\n", "--bulk", "-f", "-")
 	add("enqueue --bulk -f -", out+errb)
 	if code != 0 {
@@ -114,7 +114,7 @@ func TestAPIKeyNeverShown(t *testing.T) {
 	enqueue("dlq", "ls")
 	enqueue("dlq", "ls", "--json")
 	enqueue("--dry-run", first[0])
-	enqueue(append([]string{"--json"}, urls("secrets-json", 2)...)...)
+	enqueue(append([]string{"--json"}, testkit.ImageURLs("secrets-json", 2)...)...)
 
 	// Every page the worker serves: health, metrics, and the UI with its JSON API for every queue
 	// and task state.

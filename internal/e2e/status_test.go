@@ -26,7 +26,7 @@ func TestStatusOnAFreshRedis(t *testing.T) {
 func TestStatusFollowsAURL(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "PURGE_WINDOW=300ms", "PURGE_RATE=0.2", "PURGE_BURST=1", "PURGE_BATCH_SIZE=1")
-	in := urls("follow", 2)
+	in := testkit.ImageURLs("follow", 2)
 	if code, _, stderr := h.enqueue("", in...); code != 0 {
 		t.Fatal(stderr)
 	}

@@ -100,7 +100,7 @@ func TestRedisOverTLS(t *testing.T) {
 	startTLSRedis(t, dir, port, caFile, certFile, keyFile)
 
 	h := newHarness(t, "REDIS_URL=rediss://127.0.0.1:"+strconv.Itoa(port)+"/0", "REDIS_TLS_CA_FILE="+caFile)
-	in := urls("tls", 20)
+	in := testkit.ImageURLs("tls", 20)
 	code, _, stderr := h.enqueue("", in...)
 	if code != 0 || !strings.Contains(stderr, "20 enqueued") {
 		t.Fatalf("enqueue over rediss://: exit %d: %s", code, stderr)

@@ -34,7 +34,7 @@ func TestFaultAPIOutage(t *testing.T) {
 	rdb := r.Client()
 	e := baseEnv(apiURL).with("REDIS_URL="+r.URL(), fmt.Sprintf("PURGE_MAX_RETRY=%d", maxRetry), "PURGE_RETRY_BASE=1s",
 		"PURGE_BACKOFF_BASE=1s", "PURGE_BACKOFF_MAX=60s", "PURGE_RATE=10", fmt.Sprintf("PURGE_BURST=%d", burst))
-	in := urls("outage", n)
+	in := testkit.ImageURLs("outage", n)
 	if res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, in...)...); res.code != 0 {
 		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
 	}
@@ -104,7 +104,7 @@ func TestFault429Storm(t *testing.T) {
 	r := testredis.Start(t)
 	rdb := r.Client()
 	e := baseEnv(apiURL).with("REDIS_URL="+r.URL(), "PURGE_RATE=20", "PURGE_BURST=5", "PURGE_MAX_RETRY=0")
-	in := urls("storm", 600) // 40 requests
+	in := testkit.ImageURLs("storm", 600) // 40 requests
 	if res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, in...)...); res.code != 0 {
 		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
 	}
@@ -173,7 +173,7 @@ func TestFaultBadKey(t *testing.T) {
 	rdb := r.Client()
 	e := baseEnv(apiURL).with("REDIS_URL="+r.URL(), "PURGE_AUTH_PROBE=1s", "PURGE_MAX_RETRY=0", "PURGE_BATCH_SIZE=5",
 		fmt.Sprintf("PURGE_CONCURRENCY=%d", concurrency))
-	in := urls("badkey", 50) // 10 requests
+	in := testkit.ImageURLs("badkey", 50) // 10 requests
 	if res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, in...)...); res.code != 0 {
 		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
 	}
@@ -272,7 +272,7 @@ func TestFaultPoison(t *testing.T) {
 		}
 		ids[info.ID] = p.name
 	}
-	before, after := urls("poison-before", 30), urls("poison-after", 30)
+	before, after := testkit.ImageURLs("poison-before", 30), testkit.ImageURLs("poison-after", 30)
 	if res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, before...)...); res.code != 0 {
 		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
 	}

@@ -61,7 +61,7 @@ func TestFaultCluster(t *testing.T) {
 	e := baseEnv(apiURL).with("REDIS_CLUSTER_ADDRS="+strings.Join(addrs, ","), "PURGE_WINDOW=500ms", "PURGE_MAX_DELAY=2s", "PURGE_RATE=0")
 
 	// Dedupe and coalescing: 60 URLs, then the same 60 again in another form, before any worker runs.
-	set := urls("cluster", 60)
+	set := testkit.ImageURLs("cluster", 60)
 	res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, set...)...)
 	if res.code != 0 || !strings.Contains(res.stderr, "60 enqueued") {
 		t.Fatalf("enqueue on the cluster: exit %d: %s", res.code, res.stderr)
@@ -75,7 +75,7 @@ func TestFaultCluster(t *testing.T) {
 		t.Fatalf("the same URLs again: exit %d, want 0 enqueued and 60 already pending: %s", res.code, res.stderr)
 	}
 	// A request with one URL the API refuses: isolated and dead-lettered.
-	batch := urls("cluster-dlq", 15)
+	batch := testkit.ImageURLs("cluster-dlq", 15)
 	bad := batch[4]
 	sb.RejectURL(bad)
 	if res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, batch...)...); res.code != 0 {
@@ -129,7 +129,7 @@ func TestFaultCluster(t *testing.T) {
 	// The shared rate limit: two workers, one URL a call, 4 calls a second with a burst of 2.
 	const rate, burst = 4, 2
 	limited := e.with(fmt.Sprintf("PURGE_RATE=%d", rate), fmt.Sprintf("PURGE_BURST=%d", burst), "PURGE_BATCH_SIZE=1", "PURGE_WINDOW=200ms")
-	rl := urls("cluster-rate", 16)
+	rl := testkit.ImageURLs("cluster-rate", 16)
 	if res := runEnqueue(limited, "", time.Minute, append([]string{"--no-progress"}, rl...)...); res.code != 0 {
 		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
 	}

@@ -269,15 +269,6 @@ func runEnqueueFrom(e env, stdin io.Reader, timeout time.Duration, args ...strin
 	return r
 }
 
-// urls returns n distinct image URLs on the origin img.example.com.
-func urls(prefix string, n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = "https://img.example.com/" + prefix + "/" + strconv.Itoa(i) + ".jpg"
-	}
-	return out
-}
-
 // writeLines writes one URL a line to a file in the test's directory and returns its path.
 func writeLines(t *testing.T, lines []string) string {
 	t.Helper()
@@ -421,16 +412,6 @@ func (r *redisProc) start() {
 		defer cancel()
 		return c.Ping(ctx).Err() == nil
 	})
-}
-
-// pid is the server's process id (0 when it is not running).
-func (r *redisProc) pid() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.cmd == nil {
-		return 0
-	}
-	return r.cmd.Process.Pid
 }
 
 // kill sends SIGKILL to the server by pid and waits for it to end.

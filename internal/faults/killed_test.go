@@ -35,7 +35,7 @@ func TestFaultWorkerKilled(t *testing.T) {
 	e := baseEnv(apiURL).with("REDIS_URL="+r.URL(), "PURGE_RATE=100", "PURGE_BURST=10",
 		"PURGE_CONCURRENCY="+strconv.Itoa(concurrency), "PURGE_BATCH_SIZE="+strconv.Itoa(batch))
 
-	in := urls("killed", n)
+	in := testkit.ImageURLs("killed", n)
 	res := runEnqueue(e, "", time.Minute, "--no-progress", "-f", writeLines(t, in))
 	if res.code != 0 || !strings.Contains(res.stderr, "20,000 enqueued") {
 		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)

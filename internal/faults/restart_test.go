@@ -62,7 +62,7 @@ func TestFaultRedisRestart(t *testing.T) {
 				return
 			case <-tick.C:
 			}
-			us := urls("restart-"+strconv.Itoa(i), perRun)
+			us := testkit.ImageURLs("restart-"+strconv.Itoa(i), perRun)
 			start := time.Now()
 			res := runEnqueue(e, strings.Join(us, "\n")+"\n", 60*time.Second, "--no-progress", "-f", "-")
 			mu.Lock()
@@ -86,7 +86,7 @@ func TestFaultRedisRestart(t *testing.T) {
 	})
 	// One more producer reads its input slowly from a pipe: the first 1,000 URLs are enqueued
 	// before the kill, the next ones after it, so the outage hits it in the middle of its work.
-	slowIn := urls("restart-slow", 2000)
+	slowIn := testkit.ImageURLs("restart-slow", 2000)
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)

@@ -67,7 +67,7 @@ func TestFaultSentinel(t *testing.T) {
 
 	e := baseEnv(apiURL).with("REDIS_SENTINEL_ADDRS="+strings.Join(addrs, ","), "REDIS_SENTINEL_MASTER="+masterName,
 		"PURGE_RATE=20", "PURGE_BURST=5")
-	in := urls("sentinel", 3000) // 200 requests: 10 s at 20 a second
+	in := testkit.ImageURLs("sentinel", 3000) // 200 requests: 10 s at 20 a second
 	if res := runEnqueue(e, "", time.Minute, "--no-progress", "-f", writeLines(t, in)); res.code != 0 || !strings.Contains(res.stderr, "3,000 enqueued") {
 		t.Fatalf("enqueue through Sentinel: exit %d: %s", res.code, res.stderr)
 	}
@@ -81,7 +81,7 @@ func TestFaultSentinel(t *testing.T) {
 	failover := time.Since(killedAt)
 
 	// Producers reach the new master through the sentinels too.
-	after := urls("sentinel-after", 300)
+	after := testkit.ImageURLs("sentinel-after", 300)
 	res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, after...)...)
 	if res.code != 0 || !strings.Contains(res.stderr, "300 enqueued") {
 		t.Fatalf("enqueue after the failover: exit %d: %s", res.code, res.stderr)

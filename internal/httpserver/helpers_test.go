@@ -36,11 +36,7 @@ type harness struct {
 func newHarness(t *testing.T, extra ...string) *harness {
 	t.Helper()
 	r := testredis.Start(t)
-	sb, url, stop, err := sandbox.Start(sandbox.Options{Key: testKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
+	sb, url := testkit.StartSandbox(t, testKey)
 	h := &harness{t: t, redis: r, rdb: r.Client(), sb: sb, env: testkit.FastEnv(r.URL(), url, testKey)}
 	h.set(extra...)
 	return h

@@ -209,12 +209,12 @@ func TestThroughWorker(t *testing.T) {
 		return true
 	})
 	c := &http.Client{Timeout: 10 * time.Second}
-	us := imageURLs("worker", 3)
+	us := testkit.ImageURLs("worker", 3)
 	body := urlsBody(us, "php app")
 	if a := do(t, c, http.MethodPost, base+intake.PathInvalidations, "", "application/json", strings.NewReader(body)); a.status != http.StatusUnauthorized {
 		t.Errorf("no token: status %d", a.status)
 	}
-	if a := do(t, c, http.MethodPost, base+intake.PathInvalidations, testToken, "application/json", strings.NewReader(urlsBody(imageURLs("worker", 6), ""))); a.status != http.StatusRequestEntityTooLarge || !strings.Contains(string(a.body), "INTAKE_MAX_URLS=5") {
+	if a := do(t, c, http.MethodPost, base+intake.PathInvalidations, testToken, "application/json", strings.NewReader(urlsBody(testkit.ImageURLs("worker", 6), ""))); a.status != http.StatusRequestEntityTooLarge || !strings.Contains(string(a.body), "INTAKE_MAX_URLS=5") {
 		t.Errorf("6 URLs with INTAKE_MAX_URLS=5: status %d %s", a.status, a.body)
 	}
 	a := do(t, c, http.MethodPost, base+intake.PathInvalidations, testToken, "application/json", strings.NewReader(body))

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -275,15 +274,6 @@ func (e *env) isPending(key string) bool {
 		e.t.Fatal(err)
 	}
 	return true
-}
-
-// imageURLs returns n distinct origin URLs (which are their own keys).
-func imageURLs(prefix string, n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = "https://img.example.com/" + prefix + "/" + strconv.Itoa(i) + ".jpg"
-	}
-	return out
 }
 
 // workerEnv is a worker's environment: the Redis at redisURL, the sandbox at apiURL, fast windows.

@@ -290,7 +290,7 @@ func TestLimits(t *testing.T) {
 	c := e.srv.Client()
 	chunked := func(s string) io.Reader { return io.MultiReader(strings.NewReader(s)) }
 
-	us := imageURLs("max", intake.DefaultMaxURLs+1)
+	us := testkit.ImageURLs("max", intake.DefaultMaxURLs+1)
 	over := maxBody(t, us[:intake.DefaultMaxURLs], intake.DefaultMaxBytes+1)
 	for name, r := range map[string]io.Reader{"with length": strings.NewReader(over), "chunked": chunked(over)} {
 		a := do(t, c, http.MethodPost, e.srv.URL+intake.PathInvalidations, testToken, "application/json", r)
@@ -340,7 +340,7 @@ func TestLimits(t *testing.T) {
 func TestSmallLimits(t *testing.T) {
 	t.Parallel()
 	e := setup(t, func(o *intake.Options) { o.MaxBytes, o.MaxURLs = 2048, 3 })
-	us := imageURLs("small", 4)
+	us := testkit.ImageURLs("small", 4)
 	a := e.post(intake.PathInvalidations, maxBody(t, us[:3], 2048))
 	if a.status != http.StatusAccepted || a.report(t).Enqueued != 3 {
 		t.Errorf("3 URLs in 2048 bytes: %d %s", a.status, a.body)

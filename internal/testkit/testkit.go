@@ -8,10 +8,13 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cipurge/cipurge/internal/sandbox"
 )
 
 // WaitFor polls cond every 25 ms until it holds, or fails the test with msg once timeout passed.
@@ -92,4 +95,26 @@ func FastEnv(redisURL, apiURL, apiKey string) map[string]string {
 		"HTTP_ADDR":              "127.0.0.1:0",
 		"LOG_LEVEL":              "info",
 	}
+}
+
+// ImageURLs returns n distinct origin image URLs on img.example.com, under prefix. A plain token
+// normalises each to itself.
+func ImageURLs(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = "https://img.example.com/" + prefix + "/" + strconv.Itoa(i) + ".jpg"
+	}
+	return out
+}
+
+// StartSandbox starts the sandbox Cloudimage API on a free loopback port, accepting key, and stops
+// it when the test ends. It returns the server (to inspect and inject faults) and its base URL.
+func StartSandbox(t testing.TB, key string) (*sandbox.Server, string) {
+	t.Helper()
+	sb, url, stop, err := sandbox.Start(sandbox.Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return sb, url
 }

@@ -10,14 +10,12 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/cipurge/cipurge/internal/httpapi"
 )
 
 // badRequest is a request refused before it reached Redis.
-type badRequest struct {
-	status int
-	body   Error
-}
+type badRequest = httpapi.Problem
 
 // decode checks the content type and the body's size and decodes the body, a single JSON object
 // with only dst's fields, into dst. r.Body is already limited to MaxBytes (ServeHTTP).
@@ -25,18 +23,9 @@ func (h *handler) decode(r *http.Request, dst any) *badRequest {
 	if bad := checkContentType(r.Header.Get("Content-Type")); bad != nil {
 		return bad
 	}
-	tooLarge := &badRequest{http.StatusRequestEntityTooLarge, Error{Code: "body_too_large", Setting: "INTAKE_MAX_BYTES", Limit: h.o.MaxBytes,
-		Message: fmt.Sprintf("the body is larger than INTAKE_MAX_BYTES=%d bytes: send fewer URLs per request", h.o.MaxBytes)}}
-	if r.ContentLength > h.o.MaxBytes {
-		return tooLarge
-	}
-	data, err := io.ReadAll(r.Body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return tooLarge
-		}
-		return &badRequest{http.StatusBadRequest, Error{Code: "read_error", Message: "the body could not be read: " + err.Error()}}
+	data, bad := h.limit.Read(r)
+	if bad != nil {
+		return bad
 	}
 	return decodeJSON(data, dst)
 }
@@ -45,15 +34,15 @@ func (h *handler) decode(r *http.Request, dst any) *badRequest {
 func checkContentType(ct string) *badRequest {
 	fix := "send Content-Type: application/json with a UTF-8 JSON body"
 	if ct == "" {
-		return &badRequest{http.StatusUnsupportedMediaType, Error{Code: "unsupported_media_type", Message: "Content-Type is missing: " + fix}}
+		return &badRequest{Status: http.StatusUnsupportedMediaType, Body: Error{Code: "unsupported_media_type", Message: "Content-Type is missing: " + fix}}
 	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "application/json" {
-		return &badRequest{http.StatusUnsupportedMediaType, Error{Code: "unsupported_media_type",
+		return &badRequest{Status: http.StatusUnsupportedMediaType, Body: Error{Code: "unsupported_media_type",
 			Message: fmt.Sprintf("Content-Type %q is not supported: %s", ct, fix)}}
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return &badRequest{http.StatusUnsupportedMediaType, Error{Code: "unsupported_media_type",
+		return &badRequest{Status: http.StatusUnsupportedMediaType, Body: Error{Code: "unsupported_media_type",
 			Message: fmt.Sprintf("charset %q is not supported: %s", cs, fix)}}
 	}
 	return nil
@@ -63,7 +52,7 @@ func checkContentType(ct string) *badRequest {
 // where (line, column, byte offset) and what to fix.
 func decodeJSON(data []byte, dst any) *badRequest {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return &badRequest{http.StatusBadRequest, Error{Code: "empty_body", Message: "the body is empty: send a JSON object such as " + example(dst)}}
+		return &badRequest{Status: http.StatusBadRequest, Body: Error{Code: "empty_body", Message: "the body is empty: send a JSON object such as " + example(dst)}}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -74,7 +63,7 @@ func decodeJSON(data []byte, dst any) *badRequest {
 			rest++
 		}
 		if rest < len(data) {
-			return malformed(data, rest, "trailing_data", "unexpected data after the JSON object: send exactly one object")
+			return httpapi.Malformed(data, rest, "trailing_data", "unexpected data after the JSON object: send exactly one object")
 		}
 		return nil
 	}
@@ -82,37 +71,21 @@ func decodeJSON(data []byte, dst any) *badRequest {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
-		return malformed(data, int(syn.Offset)-1, "malformed_json", "malformed JSON: "+syn.Error())
+		return httpapi.Malformed(data, int(syn.Offset)-1, "malformed_json", "malformed JSON: "+syn.Error())
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return malformed(data, len(data), "malformed_json", "malformed JSON: the body ends in the middle of a value")
+		return httpapi.Malformed(data, len(data), "malformed_json", "malformed JSON: the body ends in the middle of a value")
 	case errors.As(err, &typ):
 		msg := fmt.Sprintf("the body must be a JSON object such as %s, not a JSON %s", example(dst), typ.Value)
 		if typ.Field != "" {
 			msg = fmt.Sprintf("field %q: a JSON %s where a %s belongs; send a JSON object such as %s", typ.Field, typ.Value, jsonKind(typ.Type), example(dst))
 		}
-		return malformed(data, int(typ.Offset)-1, "wrong_type", msg)
+		return httpapi.Malformed(data, int(typ.Offset)-1, "wrong_type", msg)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
-		return &badRequest{http.StatusBadRequest, Error{Code: "unknown_field",
+		return &badRequest{Status: http.StatusBadRequest, Body: Error{Code: "unknown_field",
 			Message: fmt.Sprintf("unknown field %s: the fields are %s", name, fieldNames(dst))}}
 	}
-	return &badRequest{http.StatusBadRequest, Error{Code: "malformed_json", Message: "malformed JSON: " + err.Error()}}
-}
-
-// malformed is a 400 pointing at data[pos] (pos is clamped into the body).
-func malformed(data []byte, pos int, code, msg string) *badRequest {
-	pos = max(0, min(pos, len(data)))
-	line, col := position(data, pos)
-	return &badRequest{http.StatusBadRequest, Error{Code: code, Line: line, Column: col, Offset: int64(pos),
-		Message: fmt.Sprintf("%s (line %d, column %d, byte offset %d)", msg, line, col, pos)}}
-}
-
-// position returns the 1-based line and column (in characters) of byte pos of data.
-func position(data []byte, pos int) (line, col int) {
-	before := data[:pos]
-	line = 1 + bytes.Count(before, []byte{'\n'})
-	start := bytes.LastIndexByte(before, '\n') + 1
-	return line, utf8.RuneCount(before[start:]) + 1
+	return &badRequest{Status: http.StatusBadRequest, Body: Error{Code: "malformed_json", Message: "malformed JSON: " + err.Error()}}
 }
 
 func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }

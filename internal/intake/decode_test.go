@@ -31,14 +31,14 @@ func TestDecodeJSONErrors(t *testing.T) {
 			if bad == nil {
 				t.Fatalf("%q decoded without error", c.body)
 			}
-			if bad.status != http.StatusBadRequest || bad.body.Code != c.code {
-				t.Errorf("status %d code %q, want 400 %q", bad.status, bad.body.Code, c.code)
+			if bad.Status != http.StatusBadRequest || bad.Body.Code != c.code {
+				t.Errorf("status %d code %q, want 400 %q", bad.Status, bad.Body.Code, c.code)
 			}
-			if bad.body.Line != c.line || bad.body.Column != c.col {
-				t.Errorf("at line %d column %d, want line %d column %d (%s)", bad.body.Line, bad.body.Column, c.line, c.col, bad.body.Message)
+			if bad.Body.Line != c.line || bad.Body.Column != c.col {
+				t.Errorf("at line %d column %d, want line %d column %d (%s)", bad.Body.Line, bad.Body.Column, c.line, c.col, bad.Body.Message)
 			}
-			if !strings.Contains(bad.body.Message, c.want) {
-				t.Errorf("message %q does not contain %q", bad.body.Message, c.want)
+			if !strings.Contains(bad.Body.Message, c.want) {
+				t.Errorf("message %q does not contain %q", bad.Body.Message, c.want)
 			}
 		})
 	}
@@ -47,7 +47,7 @@ func TestDecodeJSONErrors(t *testing.T) {
 func TestDecodeJSONAccepts(t *testing.T) {
 	var req invalidationsRequest
 	if bad := decodeJSON([]byte(" {\"urls\": [\"a\", \"b\"], \"source\": \"cms\"}\n\n"), &req); bad != nil {
-		t.Fatalf("refused: %+v", bad.body)
+		t.Fatalf("refused: %+v", bad.Body)
 	}
 	if len(req.URLs) != 2 || req.Source != "cms" {
 		t.Errorf("decoded %+v", req)
@@ -69,8 +69,8 @@ func TestCheckContentType(t *testing.T) {
 		if (bad == nil) != ok {
 			t.Errorf("Content-Type %q: accepted=%v, want %v", ct, bad == nil, ok)
 		}
-		if bad != nil && bad.status != http.StatusUnsupportedMediaType {
-			t.Errorf("Content-Type %q: status %d, want 415", ct, bad.status)
+		if bad != nil && bad.Status != http.StatusUnsupportedMediaType {
+			t.Errorf("Content-Type %q: status %d, want 415", ct, bad.Status)
 		}
 	}
 }

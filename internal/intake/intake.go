@@ -17,20 +17,14 @@
 package intake
 
 import (
-	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/cipurge/cipurge/internal/httpapi"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -66,16 +60,8 @@ type Options struct {
 	Timeout     time.Duration   // bound on the Redis work of one request; zero means DefaultTimeout
 }
 
-// Error is the body of every error answer.
-type Error struct {
-	Code    string `json:"code"`              // machine-readable: unauthorized, not_found, method_not_allowed, ...
-	Message string `json:"error"`             // what went wrong and how to fix it
-	Setting string `json:"setting,omitempty"` // the worker setting behind a limit (INTAKE_MAX_BYTES, INTAKE_MAX_URLS)
-	Limit   int64  `json:"limit,omitempty"`   // that setting's value
-	Line    int    `json:"line,omitempty"`    // where malformed JSON went wrong (1-based)
-	Column  int    `json:"column,omitempty"`  // in characters, 1-based
-	Offset  int64  `json:"offset,omitempty"`  // in bytes from the start of the body, 0-based
-}
+// Error is the body of every error answer (the worker's JSON endpoints share it).
+type Error = httpapi.Error
 
 // FlushAccepted is the answer to a flush-all request that was enqueued.
 type FlushAccepted struct {
@@ -106,7 +92,8 @@ func New(o Options) http.Handler {
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
-	h := &handler{o: o, tokenSum: sha256.Sum256([]byte(o.Token)), flushSum: sha256.Sum256([]byte(o.FlushToken))}
+	h := &handler{o: o, token: httpapi.NewSecret(o.Token), flush: httpapi.NewSecret(o.FlushToken),
+		limit: httpapi.Limit{Max: o.MaxBytes, Setting: "INTAKE_MAX_BYTES", Fix: "send fewer URLs per request"}}
 	if o.Token == "" {
 		o.Log.Warn("intake: INTAKE_TOKEN is empty, every request is refused with 401")
 	}
@@ -114,9 +101,10 @@ func New(o Options) http.Handler {
 }
 
 type handler struct {
-	o        Options
-	tokenSum [sha256.Size]byte
-	flushSum [sha256.Size]byte
+	o     Options
+	token httpapi.Secret // INTAKE_TOKEN
+	flush httpapi.Secret // CLOUDIMAGE_TOKEN, the flush-all confirmation
+	limit httpapi.Limit  // INTAKE_MAX_BYTES
 }
 
 // entry collects what the request's log line says.
@@ -129,11 +117,10 @@ type entry struct {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &httpapi.StatusWriter{ResponseWriter: w}
 	var e entry
-	defer func() { h.logRequest(r, sw.status, &e, time.Since(start)) }()
-	// The server's own writer, so that a body over the limit also closes the connection.
-	r.Body = http.MaxBytesReader(w, r.Body, h.o.MaxBytes)
+	defer func() { h.logRequest(r, sw.Status, &e, time.Since(start)) }()
+	h.limit.Wrap(w, r)
 	w = sw
 	w.Header().Set("Cache-Control", "no-store")
 
@@ -163,17 +150,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // authorized compares the bearer token with INTAKE_TOKEN in constant time, also constant in the
-// tokens' lengths (their SHA-256 sums are compared).
+// tokens' lengths.
 func (h *handler) authorized(r *http.Request) bool {
-	if h.o.Token == "" {
-		return false
-	}
-	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	return subtle.ConstantTimeCompare(sum[:], h.tokenSum[:]) == 1
+	tok, ok := httpapi.Bearer(r)
+	return ok && h.token.Matches(tok)
 }
 
 // invalidationsRequest is the body of POST /v1/invalidations.
@@ -185,12 +165,12 @@ type invalidationsRequest struct {
 func (h *handler) invalidations(w http.ResponseWriter, r *http.Request, e *entry) {
 	var req invalidationsRequest
 	if bad := h.decode(r, &req); bad != nil {
-		h.fail(w, e, bad.status, bad.body)
+		h.fail(w, e, bad.Status, bad.Body)
 		return
 	}
 	e.urls = len(req.URLs)
 	if bad := checkText("source", req.Source); bad != nil {
-		h.fail(w, e, bad.status, bad.body)
+		h.fail(w, e, bad.Status, bad.Body)
 		return
 	}
 	if len(req.URLs) == 0 {
@@ -204,8 +184,7 @@ func (h *handler) invalidations(w http.ResponseWriter, r *http.Request, e *entry
 				len(req.URLs), h.o.MaxURLs, h.o.MaxURLs)})
 		return
 	}
-	// The client leaving does not cancel the write: a request that reached Redis is finished.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.o.Timeout)
+	ctx, cancel := httpapi.Durable(r, h.o.Timeout)
 	defer cancel()
 	rep, err := h.o.Producer.EnqueueURLsFrom(ctx, req.Source, req.URLs...)
 	if err != nil {
@@ -219,7 +198,7 @@ func (h *handler) invalidations(w http.ResponseWriter, r *http.Request, e *entry
 	if rep.Enqueued+rep.AlreadyPending == 0 {
 		status = http.StatusUnprocessableEntity // every URL was rejected: nothing will be invalidated
 	}
-	writeJSON(w, status, rep)
+	httpapi.WriteJSON(w, status, rep)
 }
 
 // flushRequest is the body of POST /v1/invalidations/all.
@@ -231,14 +210,13 @@ type flushRequest struct {
 func (h *handler) flushAll(w http.ResponseWriter, r *http.Request, e *entry) {
 	var req flushRequest
 	if bad := h.decode(r, &req); bad != nil {
-		h.fail(w, e, bad.status, bad.body)
+		h.fail(w, e, bad.Status, bad.Body)
 		return
 	}
 	if bad := checkText("reason", req.Reason); bad != nil {
-		h.fail(w, e, bad.status, bad.body)
+		h.fail(w, e, bad.Status, bad.Body)
 		return
 	}
-	confirmSum := sha256.Sum256([]byte(req.Confirm))
 	switch {
 	case h.o.FlushToken == "":
 		h.fail(w, e, http.StatusForbidden, Error{Code: "flush_all_unavailable",
@@ -248,14 +226,14 @@ func (h *handler) flushAll(w http.ResponseWriter, r *http.Request, e *entry) {
 		h.fail(w, e, http.StatusForbidden, Error{Code: "confirmation_required",
 			Message: "flush-all refused: " + tasks.FlushAllCost + `. Nothing was requested. If you really mean it, send {"confirm": "<your CLOUDIMAGE_TOKEN value>", "reason": "why"}`})
 		return
-	case subtle.ConstantTimeCompare(confirmSum[:], h.flushSum[:]) != 1:
+	case !h.flush.Matches(req.Confirm):
 		h.fail(w, e, http.StatusForbidden, Error{Code: "confirmation_mismatch",
 			Message: `flush-all refused: "confirm" does not match the worker's CLOUDIMAGE_TOKEN. Nothing was requested. ` + tasks.FlushAllCost})
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.o.Timeout)
+	ctx, cancel := httpapi.Durable(r, h.o.Timeout)
 	defer cancel()
-	err := h.o.Producer.RequestFlushAll(ctx, h.o.FlushToken, req.Confirm, h.o.AllCooldown, "intake "+clientIP(r), req.Reason)
+	err := h.o.Producer.RequestFlushAll(ctx, h.o.FlushToken, req.Confirm, h.o.AllCooldown, "intake "+httpapi.ClientIP(r), req.Reason)
 	var refused *tasks.FlushRefusedError
 	switch {
 	case errors.As(err, &refused):
@@ -264,30 +242,28 @@ func (h *handler) flushAll(w http.ResponseWriter, r *http.Request, e *entry) {
 		e.err = err
 		h.unavailable(w, e, "the queue (Redis) cannot be written: the flush-all was not requested. Send the same request again later")
 	default:
-		writeJSON(w, http.StatusAccepted, FlushAccepted{Status: "accepted", TaskID: tasks.TaskIDAll, Queue: tasks.QueueAll,
+		httpapi.WriteJSON(w, http.StatusAccepted, FlushAccepted{Status: "accepted", TaskID: tasks.TaskIDAll, Queue: tasks.QueueAll,
 			Message: "flush-all requested: a worker will send it once. Every pending URL request made before it is covered by it."})
 	}
 }
 
 // checkText refuses a free-text field longer than MaxTextBytes.
-func checkText(field, v string) *badRequest {
+func checkText(field, v string) *httpapi.Problem {
 	if len(v) <= MaxTextBytes {
 		return nil
 	}
-	return &badRequest{http.StatusBadRequest, Error{Code: "text_too_long", Limit: MaxTextBytes,
+	return &httpapi.Problem{Status: http.StatusBadRequest, Body: Error{Code: "text_too_long", Limit: MaxTextBytes,
 		Message: fmt.Sprintf("%q is %d bytes long, over the %d-byte limit: shorten it (it is a label, such as \"cms: image 42 replaced\")", field, len(v), MaxTextBytes)}}
 }
 
 // unavailable answers 503 with Retry-After.
 func (h *handler) unavailable(w http.ResponseWriter, e *entry, msg string) {
-	secs := int64((h.o.RetryAfter + time.Second - 1) / time.Second)
-	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-	h.fail(w, e, http.StatusServiceUnavailable, Error{Code: "unavailable", Message: fmt.Sprintf("%s (retry after %d s)", msg, secs)})
+	e.code = httpapi.Unavailable(w, h.o.RetryAfter, msg).Code
 }
 
 func (h *handler) fail(w http.ResponseWriter, e *entry, status int, body Error) {
 	e.code = body.Code
-	writeJSON(w, status, body)
+	httpapi.WriteJSON(w, status, body)
 }
 
 func (h *handler) logRequest(r *http.Request, status int, e *entry, took time.Duration) {
@@ -310,43 +286,3 @@ func (h *handler) logRequest(r *http.Request, status int, e *entry, took time.Du
 	}
 	h.o.Log.Info("intake request", fields...)
 }
-
-// clientIP is the peer's address without the port (X-Forwarded-For is not trusted).
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false) // "<your CLOUDIMAGE_TOKEN value>" stays readable
-	_ = enc.Encode(v)
-}
-
-// statusWriter remembers the status written, for the log line.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

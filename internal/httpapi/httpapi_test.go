@@ -1,0 +1,84 @@
+package httpapi
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSecret(t *testing.T) {
+	s := NewSecret("s3cret")
+	if !s.IsSet() || !s.Matches("s3cret") {
+		t.Error("the secret does not match itself")
+	}
+	for _, bad := range []string{"", "s3cre", "s3cret ", "S3CRET"} {
+		if s.Matches(bad) {
+			t.Errorf("%q matches", bad)
+		}
+	}
+	var zero Secret
+	if zero.IsSet() || zero.Matches("") || NewSecret("").Matches("") {
+		t.Error("an unset secret matches the empty string")
+	}
+}
+
+func TestBearer(t *testing.T) {
+	for h, want := range map[string]string{"Bearer abc": "abc", "bearer  abc ": "abc", "Basic abc": "", "abc": "", "": ""} {
+		r := httptest.NewRequest(http.MethodPost, "/", nil)
+		r.Header.Set("Authorization", h)
+		got, ok := Bearer(r)
+		if got != want || ok != (want != "") {
+			t.Errorf("%q: got %q %v, want %q", h, got, ok, want)
+		}
+	}
+}
+
+func TestLimit(t *testing.T) {
+	l := Limit{Max: 8, Setting: "X_MAX_BYTES", Fix: "send less"}
+	read := func(body string, chunked bool) ([]byte, *Problem) {
+		var rd io.Reader = strings.NewReader(body)
+		if chunked {
+			rd = io.MultiReader(rd) // hides the length: ContentLength stays -1
+		}
+		r := httptest.NewRequest(http.MethodPost, "/", rd)
+		if chunked {
+			r.ContentLength = -1
+		}
+		l.Wrap(httptest.NewRecorder(), r)
+		return l.Read(r)
+	}
+	for _, chunked := range []bool{false, true} {
+		if b, p := read("12345678", chunked); p != nil || string(b) != "12345678" {
+			t.Errorf("chunked=%v: 8 bytes: %q %+v", chunked, b, p)
+		}
+		_, p := read("123456789", chunked)
+		if p == nil || p.Status != http.StatusRequestEntityTooLarge || p.Body.Setting != "X_MAX_BYTES" || p.Body.Limit != 8 ||
+			!strings.Contains(p.Body.Message, "X_MAX_BYTES=8 bytes: send less") {
+			t.Errorf("chunked=%v: 9 bytes: %+v", chunked, p)
+		}
+	}
+}
+
+func TestMalformed(t *testing.T) {
+	p := Malformed([]byte("{\n  \"é\": x}"), 9, "malformed_json", "bad")
+	if p.Status != http.StatusBadRequest || p.Body.Line != 2 || p.Body.Column != 7 || p.Body.Offset != 9 ||
+		p.Body.Message != "bad (line 2, column 7, byte offset 9)" {
+		t.Errorf("%+v", p)
+	}
+	if p := Malformed([]byte("ab"), 99, "c", "m"); p.Body.Offset != 2 || p.Body.Column != 3 {
+		t.Errorf("past the end: %+v", p.Body)
+	}
+}
+
+func TestUnavailable(t *testing.T) {
+	w := httptest.NewRecorder()
+	body := Unavailable(w, 1500*time.Millisecond, "nothing was enqueued")
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "2" || body.Code != "unavailable" ||
+		!bytes.Contains(w.Body.Bytes(), []byte("nothing was enqueued (retry after 2 s)")) {
+		t.Errorf("%d %v %s", w.Code, w.Header(), w.Body)
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -102,7 +103,7 @@ func (b *bench) rowBulk() error {
 
 // wantPending checks that n URL requests wait in the pending set.
 func (b *bench) wantPending(n int) error {
-	got, err := b.rdb.ZCard(b.ctx, "cipurge:{cipurge}:pending").Result()
+	got, err := b.rdb.ZCard(b.ctx, store.KeyPending).Result()
 	if err != nil {
 		return err
 	}

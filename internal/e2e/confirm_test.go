@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"github.com/cipurge/cipurge/internal/testkit"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -35,7 +35,7 @@ func TestConfirmedInvalidation(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	h.startWorker()
-	testkit.WaitFor(t, 15*time.Second, "the invalidation confirmed", func() bool { return h.state(t, u).State == "confirmed" })
+	testkit.WaitFor(t, 15*time.Second, "the invalidation confirmed", func() bool { return h.state(t, u).State == store.StateConfirmed })
 	if n := h.sb.Stats().StatusRequests; n < 2 {
 		t.Errorf("%d status requests; a 2s life cycle checked from about 1s needs at least 2", n)
 	}
@@ -79,7 +79,7 @@ func TestFailedURLIsResentThenDeadLettered(t *testing.T) {
 		if n := h.sb.URLCount(u); n != 1 {
 			t.Errorf("%s sent %d times, want 1", u, n)
 		}
-		testkit.WaitFor(t, 5*time.Second, u+" confirmed", func() bool { return h.state(t, u).State == "confirmed" })
+		testkit.WaitFor(t, 5*time.Second, u+" confirmed", func() bool { return h.state(t, u).State == store.StateConfirmed })
 	}
 	p, err := tasks.DecodeURLs(dl[0].Payload)
 	must(t, err)
@@ -91,7 +91,7 @@ func TestFailedURLIsResentThenDeadLettered(t *testing.T) {
 			t.Errorf("dead letter's reason does not name uuid %s: %q", a.UUID, dl[0].LastErr)
 		}
 	}
-	if st := h.state(t, bad).State; st != "dead" {
+	if st := h.state(t, bad).State; st != store.StateDead {
 		t.Errorf("history state %q, want dead", st)
 	}
 	// The operator replays it: one more send.
@@ -112,7 +112,7 @@ func TestErrorStatusIsResent(t *testing.T) {
 	}
 	h.startWorker()
 	for _, u := range in {
-		testkit.WaitFor(t, 20*time.Second, u+" confirmed after a resend", func() bool { return h.state(t, u).State == "confirmed" })
+		testkit.WaitFor(t, 20*time.Second, u+" confirmed after a resend", func() bool { return h.state(t, u).State == store.StateConfirmed })
 		if n := h.sb.URLCount(u); n != 2 {
 			t.Errorf("%s sent %d times, want 2 (ERROR, then DONE)", u, n)
 		}
@@ -158,7 +158,7 @@ func TestUnknownUUIDIsUnconfirmed(t *testing.T) {
 	h.startWorker()
 	testkit.WaitFor(t, 10*time.Second, "sent", func() bool { return h.sb.URLCount(u) == 1 })
 	h.sb.Reset() // the sandbox forgets every uuid: status checks get 404
-	testkit.WaitFor(t, 10*time.Second, "marked unconfirmed", func() bool { return h.state(t, u).State == "unconfirmed" })
+	testkit.WaitFor(t, 10*time.Second, "marked unconfirmed", func() bool { return h.state(t, u).State == store.StateUnconfirmed })
 	if rec := h.state(t, u); !strings.Contains(rec.Detail, "404") {
 		t.Errorf("the reason does not carry the API's answer: %q", rec.Detail)
 	}

@@ -16,11 +16,13 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/cipurge/cipurge/pkg/apiclient"
 )
 
 const (
-	// MaxURLs is the most URLs an "original" request may carry.
-	MaxURLs = 15
+	// MaxURLs is the most URLs an "original" request may carry (the API client's cap).
+	MaxURLs = apiclient.MaxURLsPerRequest
 	// DefaultMaxRecords is how many requests a Server keeps when Options.MaxRecords is 0.
 	DefaultMaxRecords = 1 << 18
 	// maxBody bounds a request body.

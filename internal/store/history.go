@@ -16,7 +16,7 @@ type Record struct {
 	RequestedAt int64  // the request the last send covered (ms), 0 if never sent
 	SentAt      int64  // when that send was admitted (ms)
 	UUID        string // the invalidation's uuid at Cloudimage
-	State       string // sent, confirmed, failed, unconfirmed, dead (dead-lettered)
+	State       string // a State*: sent, confirmed, failed, unconfirmed, dead (dead-lettered)
 	Detail      string // with failed/dead: why
 	QueuedAt    int64  // the latest request put in a request task (its request time, ms)
 	Task        string // that request task's ID
@@ -32,8 +32,8 @@ func (s *Store) History(ctx context.Context, key string) (Record, bool, error) {
 		return Record{Key: key}, false, nil
 	}
 	atoi := func(k string) int64 { n, _ := strconv.ParseInt(m[k], 10, 64); return n }
-	return Record{Key: key, RequestedAt: atoi("req"), SentAt: atoi("sent"), UUID: m["uuid"], State: m["st"], Detail: m["why"],
-		QueuedAt: atoi("q"), Task: m["task"]}, true, nil
+	return Record{Key: key, RequestedAt: atoi(FieldRequested), SentAt: atoi(FieldSent), UUID: m[FieldUUID], State: m[FieldState],
+		Detail: m[FieldWhy], QueuedAt: atoi(FieldQueued), Task: m[FieldTask]}, true, nil
 }
 
 // MarkState sets the state of urls whose last send was the invalidation uuid (a newer send
@@ -53,17 +53,6 @@ func (s *Store) MarkState(ctx context.Context, urls []string, uuid, state, detai
 	return nil
 }
 
-var markScript = redis.NewScript(`
-for i = 1, #KEYS do
-  local cur = redis.call('HGET', KEYS[i], 'uuid')
-  if ARGV[1] == '' or cur == ARGV[1] then
-    redis.call('HSET', KEYS[i], 'st', ARGV[2], 'why', ARGV[3])
-    redis.call('PEXPIRE', KEYS[i], ARGV[4])
-  end
-end
-return 0
-`)
-
 // AllRecord is the state of flush-all (scope "all").
 type AllRecord struct {
 	RequestedAt int64 // the last accepted request (ms)
@@ -78,7 +67,7 @@ func (s *Store) AllState(ctx context.Context) (AllRecord, error) {
 		return AllRecord{}, fmt.Errorf("flush-all state: %w", err)
 	}
 	atoi := func(k string) int64 { n, _ := strconv.ParseInt(m[k], 10, 64); return n }
-	return AllRecord{RequestedAt: atoi("requested_at"), SentAt: atoi("sent_at"), UUID: m["uuid"]}, nil
+	return AllRecord{RequestedAt: atoi(FieldAllRequested), SentAt: atoi(FieldAllSent), UUID: m[FieldAllUUID]}, nil
 }
 
 // AllRequested records that a person requested a flush-all at the Redis time now, and returns it.
@@ -87,29 +76,18 @@ func (s *Store) AllRequested(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return now, s.rdb.HSet(ctx, KeyAll, "requested_at", now).Err()
+	return now, s.rdb.HSet(ctx, KeyAll, FieldAllRequested, now).Err()
 }
 
 // AllSent records a flush-all accepted by the API, admitted at sentAt, and drops every pending
 // URL request made before it (the flush covered them). It returns how many it dropped.
 func (s *Store) AllSent(ctx context.Context, sentAt int64, uuid string) (int64, error) {
-	n, err := allSentScript.Run(ctx, s.rdb, []string{KeyAll, KeyPending, KeySources, keyStats}, sentAt, uuid).Int64()
+	n, err := allSentScript.Run(ctx, s.rdb, []string{KeyAll, KeyPending, KeySources, KeyStats}, sentAt, uuid).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("record flush-all: %w", err)
 	}
 	return n, nil
 }
-
-var allSentScript = redis.NewScript(`
-redis.call('HSET', KEYS[1], 'sent_at', ARGV[1], 'uuid', ARGV[2])
-local m = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1])
-for i = 1, #m do
-  redis.call('ZREM', KEYS[2], m[i])
-  redis.call('HDEL', KEYS[3], m[i])
-end
-redis.call('HINCRBY', KEYS[4], 'dropped', #m)
-return #m
-`)
 
 // Lease takes or renews a lease named key for owner, for ttl. It reports whether owner holds it.
 func (s *Store) Lease(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
@@ -125,27 +103,12 @@ func (s *Store) Release(ctx context.Context, key, owner string) error {
 	return releaseScript.Run(ctx, s.rdb, []string{key}, owner).Err()
 }
 
-var leaseScript = redis.NewScript(`
-local cur = redis.call('GET', KEYS[1])
-if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]); return 1 end
-if not cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]); return 1 end
-return 0
-`)
-
-var releaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 0
-`)
-
-// keyDeadLettered marks request tasks the worker dead-lettered on purpose, so that a replay by an
-// operator can be told from the first run (asynq keeps the task unchanged when it archives it).
-const keyDeadLettered = Prefix + "dead:"
-
-// FirstDeadLetter records that the task id is being dead-lettered by choice, and reports whether
-// this is the first time (false: an operator replayed it, so it should be sent). Markers live as
-// long as asynq keeps archived tasks (90 days).
+// FirstDeadLetter records that the task id is being dead-lettered by choice (so that a replay by an
+// operator can be told from the first run: asynq keeps the task unchanged when it archives it),
+// and reports whether this is the first time (false: an operator replayed it, so it should be
+// sent). Markers live as long as asynq keeps archived tasks (90 days).
 func (s *Store) FirstDeadLetter(ctx context.Context, id string) (bool, error) {
-	ok, err := s.rdb.SetNX(ctx, keyDeadLettered+id, 1, 90*24*time.Hour).Result()
+	ok, err := s.rdb.SetNX(ctx, DeadLetterKey(id), 1, 90*24*time.Hour).Result()
 	if err != nil {
 		return false, fmt.Errorf("dead-letter marker: %w", err)
 	}

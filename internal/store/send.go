@@ -11,16 +11,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Priority says who may use the shared rate limit first.
-type Priority int
-
-// Priorities, highest first. While an interactive request waits for the limiter, lower
-// priorities yield, so a re-ingest of a million URLs never delays an interactive invalidation.
-const (
-	Interactive Priority = iota
-	Background           // bulk requests and status checks
-)
-
 // Limit is the shared rate limit: Rate API calls per second for every worker together, with
 // Burst calls allowed at once. Rate <= 0 means no limit (the sandbox benchmark).
 type Limit struct {
@@ -33,34 +23,6 @@ func (l Limit) emissionMS() float64 {
 		return 0
 	}
 	return 1000 / l.Rate
-}
-
-// Verdict is the answer of Admit.
-type Verdict int
-
-// Verdicts.
-const (
-	Go        Verdict = iota // send now: the call was counted against the limit
-	Paused                   // every worker is paused (429, outage); wait Wait
-	Throttled                // the shared rate limit says wait Wait
-	Yield                    // an interactive request is waiting; background work waits Wait
-	Satisfied                // every URL was already invalidated after it was requested: send nothing
-)
-
-func (v Verdict) String() string {
-	switch v {
-	case Go:
-		return "go"
-	case Paused:
-		return "paused"
-	case Throttled:
-		return "throttled"
-	case Yield:
-		return "yield"
-	case Satisfied:
-		return "satisfied"
-	}
-	return "verdict(" + strconv.Itoa(int(v)) + ")"
 }
 
 // Admission is what Admit decided.
@@ -121,66 +83,16 @@ func (s *Store) Admit(ctx context.Context, urls []string, requestedAt int64, pri
 	return a, nil
 }
 
-// admitFixedKeys is how many keys the admit script takes before the URLs' history keys.
-const admitFixedKeys = 6
-
 // probeLease bounds how long one probe request holds the right to probe (the API client's timeout).
 const probeLease = 30 * time.Second
-
-var admitScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local req = tonumber(ARGV[1])
-local prio = ARGV[2]
-local emission = tonumber(ARGV[3])
-local burst = tonumber(ARGV[4])
-local allsent = tonumber(redis.call('HGET', KEYS[4], 'sent_at') or '0')
-local drops = {}
-local live = 0
-for i = 7, #KEYS do
-  local s = tonumber(redis.call('HGET', KEYS[i], 'sent') or '0')
-  if s > req or allsent > req then drops[i - 6] = 1 else drops[i - 6] = 0; live = live + 1 end
-end
-local function reply(code, wait, reason)
-  local out = {code, wait, now, reason}
-  for i = 1, #drops do out[4 + i] = drops[i] end
-  return out
-end
-if #KEYS > 6 and live == 0 then return reply(4, 0, '') end
-local p = redis.call('PTTL', KEYS[2])
-if p > 0 then return reply(1, p, redis.call('GET', KEYS[2]) or '') end
-if prio ~= '0' then
-  local h = redis.call('PTTL', KEYS[3])
-  if h > 0 then return reply(3, math.min(h, 250), '') end
-end
-if redis.call('EXISTS', KEYS[5]) == 1 then
-  if not redis.call('SET', KEYS[6], '1', 'NX', 'PX', ARGV[5]) then
-    return reply(1, 250, 'after an outage one request probes the API; the others wait for its answer')
-  end
-end
-if emission > 0 then
-  local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-  if tat < now then tat = now end
-  local newtat = tat + emission
-  local allow = newtat - burst * emission
-  if allow > now then
-    redis.call('DEL', KEYS[6])
-    local wait = math.ceil(allow - now)
-    if prio == '0' then redis.call('SET', KEYS[3], '1', 'PX', wait + 250) end
-    return reply(2, wait, '')
-  end
-  redis.call('SET', KEYS[1], tostring(newtat), 'PX', math.ceil(newtat - now) + 1000)
-end
-return reply(0, 0, '')
-`)
 
 // Sent records that urls, requested at requestedAt, were accepted by the API in the request uuid
 // that was admitted at sentAt. Every later Admit drops requests for these URLs made before sentAt.
 // It also resets the outage backoff and counts the call for the cluster-wide send rate.
 func (s *Store) Sent(ctx context.Context, urls []string, requestedAt, sentAt int64, uuid string, historyTTL time.Duration) error {
 	sec := sentAt / 1000
-	keys := make([]string, 0, 4+len(urls))
-	keys = append(keys, keyStats, keySentSecs+strconv.FormatInt(sec, 10), keyCallsSecs+strconv.FormatInt(sec, 10), KeyPauseRuns, KeyProbe)
+	keys := make([]string, 0, sentFixedKeys+len(urls))
+	keys = append(keys, KeyStats, SentSecondKey(sec), CallsSecondKey(sec), KeyPauseRuns, KeyProbe)
 	for _, u := range urls {
 		keys = append(keys, HistoryKey(u))
 	}
@@ -190,25 +102,6 @@ func (s *Store) Sent(ctx context.Context, urls []string, requestedAt, sentAt int
 	}
 	return nil
 }
-
-var sentScript = redis.NewScript(`
-local n = #KEYS - 5
-for i = 6, #KEYS do
-  local cur = tonumber(redis.call('HGET', KEYS[i], 'sent') or '0')
-  if tonumber(ARGV[2]) > cur then
-    redis.call('HSET', KEYS[i], 'req', ARGV[1], 'sent', ARGV[2], 'uuid', ARGV[3], 'st', 'sent')
-  end
-  redis.call('PEXPIRE', KEYS[i], ARGV[4])
-end
-redis.call('INCRBY', KEYS[2], n)
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-redis.call('INCR', KEYS[3])
-redis.call('EXPIRE', KEYS[3], ARGV[5])
-redis.call('HINCRBY', KEYS[1], 'urls_sent', n)
-redis.call('HINCRBY', KEYS[1], 'calls', 1)
-redis.call('DEL', KEYS[4], KEYS[5])
-return n
-`)
 
 // Succeeded records an API call that succeeded without sending URLs (a status check, a
 // flush-all): the outage, if any, is over.
@@ -227,7 +120,7 @@ func (s *Store) CountDropped(ctx context.Context, n int) error {
 	if n == 0 {
 		return nil
 	}
-	return s.rdb.HIncrBy(ctx, keyStats, "dropped", int64(n)).Err()
+	return s.rdb.HIncrBy(ctx, KeyStats, FieldStatDropped, int64(n)).Err()
 }
 
 // Pause makes every worker wait d before its next call (it only ever lengthens a pause), with
@@ -236,15 +129,6 @@ func (s *Store) CountDropped(ctx context.Context, n int) error {
 func (s *Store) Pause(ctx context.Context, reason string, d time.Duration) error {
 	return pauseScript.Run(ctx, s.rdb, []string{KeyPause, KeyProbe, KeyPauseRuns}, reason, d.Milliseconds()).Err()
 }
-
-var pauseScript = redis.NewScript(`
-redis.call('DEL', KEYS[2])
-redis.call('INCR', KEYS[3])
-redis.call('PEXPIRE', KEYS[3], 3600000)
-local cur = redis.call('PTTL', KEYS[1])
-if cur < tonumber(ARGV[2]) then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
-return 0
-`)
 
 // Backoff pauses every worker for the next step of a shared exponential backoff (base, doubled
 // per round since the last success, capped at ceiling, with up to 20% jitter) and returns the
@@ -259,19 +143,6 @@ func (s *Store) Backoff(ctx context.Context, reason string, base, ceiling time.D
 	}
 	return time.Duration(ms) * time.Millisecond, nil
 }
-
-var backoffScript = redis.NewScript(`
-redis.call('DEL', KEYS[3])
-local cur = redis.call('PTTL', KEYS[1])
-if cur > 0 then return cur end
-local n = redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], 3600000)
-local d = tonumber(ARGV[2]) * 2 ^ math.min(n - 1, 30)
-d = math.min(d, tonumber(ARGV[3]))
-d = math.floor(d * (1 + tonumber(ARGV[4])))
-redis.call('SET', KEYS[1], ARGV[1], 'PX', d)
-return d
-`)
 
 // PauseState returns the current shared pause: its reason and how long it still runs.
 func (s *Store) PauseState(ctx context.Context) (reason string, left time.Duration, err error) {
@@ -300,8 +171,8 @@ func (s *Store) SendRate(ctx context.Context, window time.Duration) (urlsPerSec,
 	urls := make([]*redis.StringCmd, 0, secs)
 	calls := make([]*redis.StringCmd, 0, secs)
 	for sec := end - secs + 1; sec <= end; sec++ {
-		urls = append(urls, pipe.Get(ctx, keySentSecs+strconv.FormatInt(sec, 10)))
-		calls = append(calls, pipe.Get(ctx, keyCallsSecs+strconv.FormatInt(sec, 10)))
+		urls = append(urls, pipe.Get(ctx, SentSecondKey(sec)))
+		calls = append(calls, pipe.Get(ctx, CallsSecondKey(sec)))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return 0, 0, fmt.Errorf("send rate: %w", err)
@@ -323,10 +194,10 @@ type Totals struct {
 
 // Totals returns the cluster-wide counters.
 func (s *Store) Totals(ctx context.Context) (Totals, error) {
-	m, err := s.rdb.HGetAll(ctx, keyStats).Result()
+	m, err := s.rdb.HGetAll(ctx, KeyStats).Result()
 	if err != nil {
 		return Totals{}, fmt.Errorf("totals: %w", err)
 	}
 	atoi := func(k string) int64 { n, _ := strconv.ParseInt(m[k], 10, 64); return n }
-	return Totals{URLsSent: atoi("urls_sent"), Calls: atoi("calls"), Dropped: atoi("dropped")}, nil
+	return Totals{URLsSent: atoi(FieldStatURLsSent), Calls: atoi(FieldStatCalls), Dropped: atoi(FieldStatDropped)}, nil
 }

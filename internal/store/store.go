@@ -6,7 +6,8 @@
 // and every timestamp comes from the Redis server's clock (TIME inside a script), so producers and
 // workers on machines with skewed clocks still agree on "requested before it was sent".
 //
-// Timestamps are Unix milliseconds (int64) throughout.
+// Timestamps are Unix milliseconds (int64) throughout. schema.go owns every key, field, state
+// and code; the Lua scripts are in lua/, each with a header that says its KEYS, ARGV and reply.
 package store
 
 import (
@@ -19,30 +20,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Prefix starts every key this package writes. The hash tag keeps them in one Cluster slot.
-const Prefix = "cipurge:{cipurge}:"
-
-// Keys of the shared state.
 const (
-	KeyPending   = Prefix + "pending" // ZSET member=canonical key, score=first request (ms) while waiting
-	KeySources   = Prefix + "src"     // HASH canonical key -> free-text source of a pending request
-	KeyRate      = Prefix + "rate"    // STRING GCRA theoretical arrival time (ms)
-	KeyPause     = Prefix + "pause"   // STRING reason; its PTTL is the pause every worker honours
-	KeyPauseRuns = Prefix + "pause:n" // STRING consecutive pauses, for backoff when Retry-After is absent
-	KeyHot       = Prefix + "hot"     // STRING set while an interactive request waits for the limiter
-	KeyProbe     = Prefix + "probe"   // STRING held by the one request that probes the API after an outage
-	KeyAll       = Prefix + "all"     // HASH requested_at, sent_at, uuid of the last flush-all
-	KeyBatcher   = Prefix + "batcher" // STRING lease of the worker that forms batches
-	keyHistory   = Prefix + "h:"      // HASH per canonical key: req, sent, uuid, st, n
-	keySentSecs  = Prefix + "sent:"   // STRING per second: URLs sent, for the cluster-wide send rate
-	keyCallsSecs = Prefix + "calls:"  // STRING per second: API calls made
-	keyStats     = Prefix + "stats"   // HASH totals: urls_sent, calls, dropped
-	maxScriptArg = 1000               // keys per enqueue script call
-	rateWindowS  = 120                // seconds of per-second counters kept
+	maxScriptArg = 1000 // keys per enqueue script call
+	rateWindowS  = 120  // seconds of per-second counters kept
 )
-
-// HistoryKey is the Redis key of one canonical URL's history hash.
-func HistoryKey(key string) string { return keyHistory + key }
 
 // Store is the product's Redis state. It is safe for concurrent use.
 type Store struct {
@@ -88,19 +69,6 @@ func (s *Store) AddPending(ctx context.Context, source string, keys []string) (a
 	return added, nil
 }
 
-var addPendingScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local src = ARGV[1]
-local res = {}
-for i = 2, #ARGV do
-  local n = redis.call('ZADD', KEYS[1], 'NX', now, ARGV[i])
-  res[i - 1] = n
-  if n == 1 and src ~= '' then redis.call('HSET', KEYS[2], ARGV[i], src) end
-end
-return res
-`)
-
 // Entry is one pending request: a canonical key and when it was (first) requested.
 type Entry struct {
 	Key         string
@@ -138,23 +106,6 @@ func (s *Store) DueEntries(ctx context.Context, w Window) (entries []Entry, now 
 	return entries, now, nil
 }
 
-var dueScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local window, maxdelay, batch, maxclaim = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local cutoff = now - window
-local e = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, 'WITHSCORES', 'LIMIT', 0, maxclaim)
-local n = #e / 2
-local take = n - (n % batch)
-if take < n then
-  local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-  if tonumber(newest[2]) <= cutoff or tonumber(e[2 * take + 2]) <= now - maxdelay then take = n end
-end
-local out = {now}
-for i = 1, take * 2 do out[i + 1] = e[i] end
-return out
-`)
-
 // Sources returns the free-text sources recorded for entries, by key (most requests have none).
 func (s *Store) Sources(ctx context.Context, entries []Entry) (map[string]string, error) {
 	n, err := s.rdb.HLen(ctx, KeySources).Result()
@@ -187,8 +138,8 @@ func (s *Store) RemovePending(ctx context.Context, entries []Entry, taskIDs []st
 	for start := 0; start < len(entries); start += maxScriptArg {
 		end := min(start+maxScriptArg, len(entries))
 		keys := make([]string, 0, 2+end-start)
-		keys = append(keys, KeyPending, KeySources)
-		args := make([]any, 0, 1+3*(end-start))
+		keys = append(keys, KeyPending, KeySources) // removeFixedKeys
+		args := make([]any, 0, 1+removeArgsPer*(end-start))
 		args = append(args, historyTTL.Milliseconds())
 		for i, e := range entries[start:end] {
 			keys = append(keys, HistoryKey(e.Key))
@@ -201,24 +152,6 @@ func (s *Store) RemovePending(ctx context.Context, entries []Entry, taskIDs []st
 	}
 	return nil
 }
-
-// Most requests have no source: the script deletes sources only when there are any (an HDEL per
-// URL on an empty hash was a seventh of the script's Redis time, measured by BenchmarkBatcherStep).
-var removePendingScript = redis.NewScript(`
-local ttl = ARGV[1]
-local sources = redis.call('HLEN', KEYS[2]) > 0
-for i = 3, #KEYS do
-  local a = 2 + (i - 3) * 3
-  local sc = redis.call('ZSCORE', KEYS[1], ARGV[a])
-  if sc and math.floor(tonumber(sc)) == tonumber(ARGV[a + 1]) then
-    redis.call('ZREM', KEYS[1], ARGV[a])
-    if sources then redis.call('HDEL', KEYS[2], ARGV[a]) end
-    redis.call('HSET', KEYS[i], 'q', ARGV[a + 1], 'task', ARGV[a + 2])
-    redis.call('PEXPIRE', KEYS[i], ttl)
-  end
-end
-return 0
-`)
 
 // PendingCount returns how many URL requests wait in the pending set, and the oldest's age.
 func (s *Store) PendingCount(ctx context.Context) (n int64, oldest int64, err error) {

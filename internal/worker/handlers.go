@@ -336,7 +336,7 @@ func (w *Worker) enqueueParts(ctx context.Context, p tasks.URLs, parts [][]strin
 }
 
 func (w *Worker) markDead(ctx context.Context, urls []string, why string) {
-	if err := w.store.MarkState(ctx, urls, "", "dead", why, w.cfg.HistoryTTL); err != nil {
+	if err := w.store.MarkState(ctx, urls, "", store.StateDead, why, w.cfg.HistoryTTL); err != nil {
 		w.log.Debug("mark dead", zap.Error(err))
 	}
 }
@@ -421,7 +421,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 		// but cannot be followed. Say so in the history; asking again will not help.
 		w.share(ctx, scopeStatus, err, took, len(p.URLs))
 		w.metrics.Final.WithLabelValues("unconfirmed").Inc()
-		w.mark(ctx, p.URLs, p.UUID, "unconfirmed", "status check refused: "+err.Error())
+		w.mark(ctx, p.URLs, p.UUID, store.StateUnconfirmed, "status check refused: "+err.Error())
 		return nil
 	}
 	if err != nil {
@@ -433,7 +433,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 	if !st.Final() {
 		if age > w.cfg.ConfirmTimeout {
 			w.metrics.Final.WithLabelValues("unconfirmed").Inc()
-			w.mark(ctx, p.URLs, p.UUID, "unconfirmed", "still "+st.Status+" after "+age.Round(time.Second).String())
+			w.mark(ctx, p.URLs, p.UUID, store.StateUnconfirmed, "still "+st.Status+" after "+age.Round(time.Second).String())
 			w.log.Warn("gave up following an invalidation", zap.String("uuid", p.UUID), zap.String("status", st.Status), zap.Duration("age", age))
 			return nil
 		}
@@ -446,7 +446,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 	}
 	w.metrics.Final.WithLabelValues(st.Status).Inc()
 	if len(ok) > 0 {
-		w.mark(ctx, ok, p.UUID, "confirmed", "")
+		w.mark(ctx, ok, p.UUID, store.StateConfirmed, "")
 		w.metrics.RequestToConfirm.Observe(time.Since(p.RequestedAt).Seconds())
 	}
 	if len(failed) == 0 {
@@ -458,7 +458,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 	if st.Status == apiclient.StatusDone {
 		detail = "listed under failed by Cloudimage"
 	}
-	w.mark(ctx, failed, p.UUID, "failed", detail)
+	w.mark(ctx, failed, p.UUID, store.StateFailed, detail)
 	prev := append(append([]tasks.Attempt(nil), p.Previous...), tasks.Attempt{UUID: p.UUID, Status: st.Status})
 	if len(prev) > w.cfg.MaxResends {
 		w.log.Warn("Cloudimage keeps failing URLs: dead-lettering them", zap.String("uuid", p.UUID), zap.Int("urls", len(failed)), zap.Int("times", len(prev)))

@@ -36,6 +36,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/cipurge/cipurge/pkg/apiclient"
 )
 
 // Task type names.
@@ -61,8 +63,8 @@ func Queues() map[string]int {
 // QueueNames lists the queues, highest priority first.
 func QueueNames() []string { return []string{QueueAll, QueueInteractive, QueueConfirm, QueueBulk} }
 
-// MaxURLsPerTask is the API's cap on URLs in one "original" request.
-const MaxURLsPerTask = 15
+// MaxURLsPerTask is the API's cap on URLs in one "original" request (owned by the API client).
+const MaxURLsPerTask = apiclient.MaxURLsPerRequest
 
 // BulkRequests is how many API requests' worth of URLs one bulk task carries (150 URLs at the
 // default batch size, about 10 KB of payload). Ten cuts the Redis work of a mass re-ingest (one

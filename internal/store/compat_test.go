@@ -1,0 +1,79 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/testredis"
+)
+
+// TestReadsDataOfTheOldFormat writes Redis data exactly as the code before schema.go and the
+// embedded scripts wrote it (keys and fields spelled out), and reads and drains it with this code.
+func TestReadsDataOfTheOldFormat(t *testing.T) {
+	rdb := testredis.Start(t).Client()
+	s, ctx := store.New(rdb), context.Background()
+	now, err := s.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := now - 10_000
+	for _, cmd := range [][]any{
+		{"ZADD", "cipurge:{cipurge}:pending", old, "https://img.example.com/p1.jpg", old + 1, "https://img.example.com/p2.jpg"},
+		{"HSET", "cipurge:{cipurge}:src", "https://img.example.com/p1.jpg", "cms"},
+		{"HSET", "cipurge:{cipurge}:h:https://img.example.com/s.jpg", "req", old - 5, "sent", old, "uuid", "u-1", "st", "sent", "q", old - 5, "task", "urls_x"},
+		{"HSET", "cipurge:{cipurge}:all", "requested_at", old - 100, "sent_at", old - 50, "uuid", "all-1"},
+		{"HSET", "cipurge:{cipurge}:stats", "urls_sent", 7, "calls", 2, "dropped", 1},
+		{"SET", "cipurge:{cipurge}:pause", "Cloudimage answered 429", "PX", 60_000},
+	} {
+		if err := rdb.Do(ctx, cmd...).Err(); err != nil {
+			t.Fatal(cmd, err)
+		}
+	}
+
+	rec, ok, err := s.History(ctx, "https://img.example.com/s.jpg")
+	if err != nil || !ok || rec.SentAt != old || rec.RequestedAt != old-5 || rec.UUID != "u-1" || rec.State != store.StateSent || rec.Task != "urls_x" {
+		t.Fatalf("old history read as %+v, %v, %v", rec, ok, err)
+	}
+	all, err := s.AllState(ctx)
+	if err != nil || all.SentAt != old-50 || all.RequestedAt != old-100 || all.UUID != "all-1" {
+		t.Fatalf("old flush-all record read as %+v, %v", all, err)
+	}
+	if tot, err := s.Totals(ctx); err != nil || tot != (store.Totals{URLsSent: 7, Calls: 2, Dropped: 1}) {
+		t.Fatalf("old totals read as %+v, %v", tot, err)
+	}
+	if reason, left, err := s.PauseState(ctx); err != nil || left <= 0 || reason != "Cloudimage answered 429" {
+		t.Fatalf("old pause read as %q %v %v", reason, left, err)
+	}
+	// The old pause holds admission; an old send drops a request made before it.
+	adm, err := s.Admit(ctx, []string{"https://img.example.com/s.jpg", "https://img.example.com/n.jpg"}, old-1, store.Interactive, store.Limit{})
+	if err != nil || adm.Verdict != store.Paused || !adm.Dropped[0] || adm.Dropped[1] {
+		t.Fatalf("admission over old data: %+v, %v", adm, err)
+	}
+	// The old pending requests drain: due, with their source, removed with their task recorded.
+	due, _, err := s.DueEntries(ctx, store.Window{Window: time.Second, MaxDelay: time.Second, Batch: 15, MaxClaim: 1500})
+	if err != nil || len(due) != 2 || due[0].RequestedAt != old {
+		t.Fatalf("old pending entries due: %+v, %v", due, err)
+	}
+	if src, err := s.Sources(ctx, due); err != nil || src["https://img.example.com/p1.jpg"] != "cms" {
+		t.Fatalf("old sources: %v, %v", src, err)
+	}
+	if err := s.RemovePending(ctx, due, []string{"t1", "t1"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := s.PendingCount(ctx); err != nil || n != 0 {
+		t.Fatalf("%d old entries left pending (%v)", n, err)
+	}
+	if rec, _, _ := s.History(ctx, "https://img.example.com/p2.jpg"); rec.Task != "t1" || rec.QueuedAt != old+1 {
+		t.Fatalf("queued record of an old entry: %+v", rec)
+	}
+	// And what this code writes, the old code's field names read.
+	if err := s.Sent(ctx, []string{"https://img.example.com/p1.jpg"}, old, now, "u-2", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	m, err := rdb.HGetAll(ctx, "cipurge:{cipurge}:h:https://img.example.com/p1.jpg").Result()
+	if err != nil || m["uuid"] != "u-2" || m["st"] != "sent" || m["req"] == "" || m["sent"] == "" || m["task"] != "t1" {
+		t.Fatalf("new history in the old field names: %v, %v", m, err)
+	}
+}

@@ -1,0 +1,20 @@
+-- backoff: the next step of the shared exponential backoff (Store.Backoff). A failure while a
+-- pause is on belongs to the same round and does not lengthen it.
+-- KEYS[1]  KeyPause
+-- KEYS[2]  KeyPauseRuns
+-- KEYS[3]  KeyProbe
+-- ARGV[1]  reason
+-- ARGV[2]  base (ms)
+-- ARGV[3]  ceiling (ms)
+-- ARGV[4]  jitter, 0 to 0.2
+-- returns  the pause in force (ms)
+redis.call('DEL', KEYS[3])
+local cur = redis.call('PTTL', KEYS[1])
+if cur > 0 then return cur end
+local n = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], 3600000)
+local d = tonumber(ARGV[2]) * 2 ^ math.min(n - 1, 30)
+d = math.min(d, tonumber(ARGV[3]))
+d = math.floor(d * (1 + tonumber(ARGV[4])))
+redis.call('SET', KEYS[1], ARGV[1], 'PX', d)
+return d

@@ -1,0 +1,156 @@
+package store
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// This file is the Redis schema: every key, hash field, history state, verdict code and priority
+// the product writes, in one place (asynq's internal/base plays this part for asynq). The Lua
+// scripts in lua/*.lua never spell a key, a field, a state or a code: they use the constants that
+// luaPreamble generates from the declarations below (F_*, S_*, V_*, P_*, N_*), and they get every
+// key through KEYS. TestLuaUsesTheSchema fails when a script spells one by hand or uses a constant
+// this file does not define.
+//
+// The names are a contract with data already in Redis: change none of them, only add.
+
+// Prefix starts every key this package writes. The hash tag keeps them in one Cluster slot.
+const Prefix = "cipurge:{cipurge}:"
+
+// Keys of the shared state.
+const (
+	KeyPending   = Prefix + "pending" // ZSET member=canonical key, score=first request (ms) while waiting
+	KeySources   = Prefix + "src"     // HASH canonical key -> free-text source of a pending request
+	KeyRate      = Prefix + "rate"    // STRING GCRA theoretical arrival time (ms)
+	KeyPause     = Prefix + "pause"   // STRING reason; its PTTL is the pause every worker honours
+	KeyPauseRuns = Prefix + "pause:n" // STRING consecutive pauses, for backoff when Retry-After is absent
+	KeyHot       = Prefix + "hot"     // STRING set while an interactive request waits for the limiter
+	KeyProbe     = Prefix + "probe"   // STRING held by the one request that probes the API after an outage
+	KeyAll       = Prefix + "all"     // HASH of the last flush-all: FieldAll*
+	KeyBatcher   = Prefix + "batcher" // STRING lease of the worker that forms batches
+	KeyStats     = Prefix + "stats"   // HASH cluster-wide totals: FieldStat*
+
+	keyHistory      = Prefix + "h:"     // HASH per canonical key: Field*
+	keySentSecs     = Prefix + "sent:"  // STRING per second: URLs sent, for the cluster-wide send rate
+	keyCallsSecs    = Prefix + "calls:" // STRING per second: API calls made
+	keyDeadLettered = Prefix + "dead:"  // STRING per request task the worker dead-lettered on purpose
+)
+
+// HistoryKey is the Redis key of one canonical URL's history hash.
+func HistoryKey(key string) string { return keyHistory + key }
+
+// SentSecondKey and CallsSecondKey are the per-second counters of URLs sent and API calls made in
+// the Unix second sec (kept rateWindowS seconds).
+func SentSecondKey(sec int64) string  { return keySentSecs + strconv.FormatInt(sec, 10) }
+func CallsSecondKey(sec int64) string { return keyCallsSecs + strconv.FormatInt(sec, 10) }
+
+// DeadLetterKey marks the request task id as dead-lettered by the worker on purpose.
+func DeadLetterKey(id string) string { return keyDeadLettered + id }
+
+// Fields of a URL's history hash (HistoryKey).
+const (
+	FieldRequested = "req"  // the request time (ms) the last send covered
+	FieldSent      = "sent" // when that send was admitted (ms)
+	FieldUUID      = "uuid" // the invalidation's uuid at Cloudimage
+	FieldState     = "st"   // a State*
+	FieldWhy       = "why"  // with StateFailed/StateDead/StateUnconfirmed: why
+	FieldQueued    = "q"    // the latest request (ms) put in a request task
+	FieldTask      = "task" // that request task's ID
+)
+
+// Fields of the flush-all hash (KeyAll).
+const (
+	FieldAllRequested = "requested_at" // the last flush-all a person requested (ms)
+	FieldAllSent      = "sent_at"      // the last flush-all the API accepted, when admitted (ms)
+	FieldAllUUID      = "uuid"         // its uuid
+)
+
+// Fields of the totals hash (KeyStats).
+const (
+	FieldStatURLsSent = "urls_sent" // URLs in accepted requests
+	FieldStatCalls    = "calls"     // accepted API calls that named URLs
+	FieldStatDropped  = "dropped"   // requests dropped as already satisfied
+)
+
+// States of a URL's history (FieldState).
+const (
+	StateSent        = "sent"        // accepted by the API
+	StateConfirmed   = "confirmed"   // Cloudimage reported it invalidated
+	StateFailed      = "failed"      // Cloudimage reported it failed (a resend follows)
+	StateUnconfirmed = "unconfirmed" // accepted, but its outcome could not be learnt
+	StateDead        = "dead"        // dead-lettered
+)
+
+// Priority says who may use the shared rate limit first.
+type Priority int
+
+// Priorities, highest first. While an interactive request waits for the limiter, lower
+// priorities yield, so a re-ingest of a million URLs never delays an interactive invalidation.
+const (
+	Interactive Priority = 0
+	Background  Priority = 1 // bulk requests and status checks
+)
+
+// Verdict is the answer of Admit.
+type Verdict int
+
+// Verdicts. The admit script returns them by these numbers.
+const (
+	Go        Verdict = 0 // send now: the call was counted against the limit
+	Paused    Verdict = 1 // every worker is paused (429, outage); wait Wait
+	Throttled Verdict = 2 // the shared rate limit says wait Wait
+	Yield     Verdict = 3 // an interactive request is waiting; background work waits Wait
+	Satisfied Verdict = 4 // every URL was already invalidated after it was requested: send nothing
+)
+
+var verdictNames = map[Verdict]string{Go: "go", Paused: "paused", Throttled: "throttled", Yield: "yield", Satisfied: "satisfied"}
+
+func (v Verdict) String() string {
+	if s, ok := verdictNames[v]; ok {
+		return s
+	}
+	return "verdict(" + strconv.Itoa(int(v)) + ")"
+}
+
+// Layouts of the scripts whose KEYS start with fixed keys and go on with one key per URL.
+const (
+	admitFixedKeys  = 6 // KeyRate, KeyPause, KeyHot, KeyAll, KeyPauseRuns, KeyProbe
+	sentFixedKeys   = 5 // KeyStats, SentSecondKey, CallsSecondKey, KeyPauseRuns, KeyProbe
+	removeFixedKeys = 2 // KeyPending, KeySources
+	removeArgsPer   = 3 // per entry: key, request time, task ID
+)
+
+// luaConsts are the schema facts the scripts use, by the name they have in Lua.
+var luaConsts = []struct {
+	name  string
+	value any
+}{
+	{"F_REQ", FieldRequested}, {"F_SENT", FieldSent}, {"F_UUID", FieldUUID}, {"F_ST", FieldState},
+	{"F_WHY", FieldWhy}, {"F_Q", FieldQueued}, {"F_TASK", FieldTask},
+	{"F_ALL_SENT", FieldAllSent}, {"F_ALL_UUID", FieldAllUUID},
+	{"F_STAT_URLS", FieldStatURLsSent}, {"F_STAT_CALLS", FieldStatCalls}, {"F_STAT_DROPPED", FieldStatDropped},
+	{"S_SENT", StateSent},
+	{"V_GO", int(Go)}, {"V_PAUSED", int(Paused)}, {"V_THROTTLED", int(Throttled)}, {"V_YIELD", int(Yield)}, {"V_SATISFIED", int(Satisfied)},
+	{"P_INTERACTIVE", int(Interactive)}, {"P_BACKGROUND", int(Background)},
+	{"N_ADMIT_FIXED", admitFixedKeys}, {"N_SENT_FIXED", sentFixedKeys},
+	{"N_REMOVE_FIXED", removeFixedKeys}, {"N_REMOVE_PER", removeArgsPer},
+}
+
+// luaPreamble is prepended to every script: the constants above as Lua locals, and now_ms(), the
+// Redis server's clock in milliseconds.
+var luaPreamble = func() string {
+	var b strings.Builder
+	for _, c := range luaConsts {
+		switch v := c.value.(type) {
+		case string:
+			fmt.Fprintf(&b, "local %s = %q\n", c.name, v)
+		case int:
+			fmt.Fprintf(&b, "local %s = %d\n", c.name, v)
+		default:
+			panic(fmt.Sprintf("store: Lua constant %s has type %T", c.name, v))
+		}
+	}
+	b.WriteString("local function now_ms() local t = redis.call('TIME'); return t[1] * 1000 + math.floor(t[2] / 1000) end\n")
+	return b.String()
+}()

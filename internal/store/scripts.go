@@ -1,0 +1,37 @@
+package store
+
+import (
+	"embed"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The scripts live in lua/*.lua, each with a header that says its KEYS, ARGV and reply. Each runs
+// with luaPreamble in front (the schema's constants), so a script never spells a key, a field, a
+// state or a code by hand.
+//
+//go:embed lua/*.lua
+var luaFiles embed.FS
+
+// script loads lua/name.lua. A missing file is a build mistake, caught by every test of the package.
+func script(name string) *redis.Script {
+	body, err := luaFiles.ReadFile("lua/" + name + ".lua")
+	if err != nil {
+		panic("store: " + err.Error())
+	}
+	return redis.NewScript(luaPreamble + string(body))
+}
+
+var (
+	addPendingScript    = script("add_pending")
+	dueScript           = script("due")
+	removePendingScript = script("remove_pending")
+	markScript          = script("mark")
+	allSentScript       = script("all_sent")
+	leaseScript         = script("lease")
+	releaseScript       = script("release")
+	admitScript         = script("admit")
+	sentScript          = script("sent")
+	pauseScript         = script("pause")
+	backoffScript       = script("backoff")
+)

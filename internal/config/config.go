@@ -74,6 +74,7 @@ type HTTP struct {
 	UIUser         string `env:"UI_USER" envDefault:"admin"`
 	UIPassword     string `env:"UI_PASSWORD"`
 	IntakeToken    string `env:"INTAKE_TOKEN"`
+	IntakeFlush    string `env:"INTAKE_FLUSH_TOKEN"` // the bearer token of POST /v1/invalidations/all; empty: off
 	IntakeMaxBytes int64  `env:"INTAKE_MAX_BYTES" envDefault:"1048576"`
 	IntakeMaxURLs  int    `env:"INTAKE_MAX_URLS" envDefault:"1000"`
 }
@@ -171,6 +172,9 @@ func (c *Config) validate() error {
 	}
 	if len(r.SentinelAddrs) > 0 && len(r.ClusterAddrs) > 0 {
 		bad("REDIS_SENTINEL_ADDRS and REDIS_CLUSTER_ADDRS are both set: use one")
+	}
+	if c.HTTP.IntakeFlush != "" && c.HTTP.IntakeFlush == c.HTTP.IntakeToken {
+		bad("INTAKE_FLUSH_TOKEN is the same as INTAKE_TOKEN: give flush-all its own secret, so that a producer's token cannot flush every cached image")
 	}
 	if c.HTTP.IntakeMaxBytes < 1024 {
 		bad("INTAKE_MAX_BYTES=%d is too small: use at least 1024", c.HTTP.IntakeMaxBytes)

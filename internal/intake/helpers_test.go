@@ -29,7 +29,8 @@ import (
 )
 
 const (
-	testToken = "intake-test-token-c41e9a7d" // INTAKE_TOKEN; searched for in every log line
+	testToken  = "intake-test-token-c41e9a7d" // INTAKE_TOKEN; searched for in every log line
+	flushToken = "intake-flush-token-5b08e2f3" // INTAKE_FLUSH_TOKEN; searched for in every log line too
 	ciToken   = "demo"                       // CLOUDIMAGE_TOKEN: the flush-all confirmation
 	apiKey    = "intake-api-key-93bd0f16"    // the sandbox's API key
 )
@@ -61,7 +62,7 @@ func newEnv(t *testing.T, r *testredis.Server, client redis.UniversalClient, mod
 	core, logs := observer.New(zapcore.InfoLevel)
 	o := intake.Options{
 		Producer: tasks.NewProducer(client, norm), Token: testToken, MaxBytes: intake.DefaultMaxBytes, MaxURLs: intake.DefaultMaxURLs,
-		FlushToken: ciToken, AllCooldown: time.Hour, Log: zap.New(core),
+		FlushToken: ciToken, FlushBearer: flushToken, AllCooldown: time.Hour, Log: zap.New(core),
 	}
 	if mod != nil {
 		mod(&o)
@@ -167,8 +168,8 @@ func (p *proxy) setDown(down bool) {
 func (e *env) checkLogsHaveNoSecret() {
 	for _, l := range e.logs.All() {
 		line := fmt.Sprint(l.Message, l.ContextMap())
-		if strings.Contains(line, testToken) {
-			e.t.Errorf("a log line holds INTAKE_TOKEN: %s", line)
+		if strings.Contains(line, testToken) || strings.Contains(line, flushToken) {
+			e.t.Errorf("a log line holds INTAKE_TOKEN or INTAKE_FLUSH_TOKEN: %s", line)
 		}
 	}
 }
@@ -236,10 +237,18 @@ func do(t *testing.T, c *http.Client, method, url, token, contentType string, bo
 	return answer{resp.StatusCode, resp.Header, b}
 }
 
-// post sends a JSON body with the right token.
+// post sends a JSON body with the right token for path.
 func (e *env) post(path, body string) answer {
 	e.t.Helper()
-	return do(e.t, e.srv.Client(), http.MethodPost, e.srv.URL+path, testToken, "application/json", strings.NewReader(body))
+	return do(e.t, e.srv.Client(), http.MethodPost, e.srv.URL+path, tokenFor(path), "application/json", strings.NewReader(body))
+}
+
+// tokenFor is the bearer token path needs: INTAKE_FLUSH_TOKEN for flush-all, INTAKE_TOKEN otherwise.
+func tokenFor(path string) string {
+	if path == intake.PathFlushAll {
+		return flushToken
+	}
+	return testToken
 }
 
 // postURLs sends {"urls": us}.

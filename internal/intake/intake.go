@@ -1,9 +1,12 @@
 // Package intake is the worker's HTTP API for producers that are not written in Go:
 // POST /v1/invalidations and POST /v1/invalidations/all, with the same normalisation, dedupe and
-// queueing as pkg/tasks. It is off unless INTAKE_TOKEN is set.
+// queueing as pkg/tasks. It is off unless INTAKE_TOKEN or INTAKE_FLUSH_TOKEN is set.
 //
 // Every request needs "Authorization: Bearer <INTAKE_TOKEN>"; without it the answer is 401 with
-// no detail, whatever the path. Then, in this order: an unknown path is 404, a method other than
+// no detail, whatever the path. The one exception is POST /v1/invalidations/all, which flushes
+// every cached image: it needs its own secret, "Authorization: Bearer <INTAKE_FLUSH_TOKEN>", so
+// that a producer's token cannot flush everything; without INTAKE_FLUSH_TOKEN on the worker that
+// path answers 404 (to a caller with INTAKE_TOKEN) saying how to turn it on. Then, in this order: an unknown path is 404, a method other than
 // POST is 405 (with Allow), a Content-Type other than application/json is 415, a body larger than
 // INTAKE_MAX_BYTES is 413, JSON that does not parse (or has unknown fields, or trailing data) is
 // 400 with the line and column of the error, more than INTAKE_MAX_URLS URLs is 413, and Redis
@@ -54,6 +57,7 @@ type Options struct {
 	MaxBytes    int64           // INTAKE_MAX_BYTES; zero means DefaultMaxBytes
 	MaxURLs     int             // INTAKE_MAX_URLS; zero means DefaultMaxURLs
 	FlushToken  string          // CLOUDIMAGE_TOKEN: what a flush-all must be confirmed with; empty refuses flush-all
+	FlushBearer string          // INTAKE_FLUSH_TOKEN: the bearer token of POST /v1/invalidations/all; empty turns that path off (404)
 	AllCooldown time.Duration   // PURGE_ALL_COOLDOWN
 	Log         *zap.Logger     // one info line per request; nil means no logging
 	RetryAfter  time.Duration   // Retry-After sent with a 503; zero means DefaultRetryAfter
@@ -93,18 +97,19 @@ func New(o Options) http.Handler {
 		o.Log = zap.NewNop()
 	}
 	h := &handler{o: o, token: httpapi.NewSecret(o.Token), flush: httpapi.NewSecret(o.FlushToken),
-		limit: httpapi.Limit{Max: o.MaxBytes, Setting: "INTAKE_MAX_BYTES", Fix: "send fewer URLs per request"}}
+		bearer: httpapi.NewSecret(o.FlushBearer), limit: httpapi.Limit{Max: o.MaxBytes, Setting: "INTAKE_MAX_BYTES", Fix: "send fewer URLs per request"}}
 	if o.Token == "" {
-		o.Log.Warn("intake: INTAKE_TOKEN is empty, every request is refused with 401")
+		o.Log.Warn("intake: INTAKE_TOKEN is empty, every request to " + PathInvalidations + " is refused with 401")
 	}
 	return h
 }
 
 type handler struct {
-	o     Options
-	token httpapi.Secret // INTAKE_TOKEN
-	flush httpapi.Secret // CLOUDIMAGE_TOKEN, the flush-all confirmation
-	limit httpapi.Limit  // INTAKE_MAX_BYTES
+	o      Options
+	token  httpapi.Secret // INTAKE_TOKEN
+	flush  httpapi.Secret // CLOUDIMAGE_TOKEN, the flush-all confirmation
+	bearer httpapi.Secret // INTAKE_FLUSH_TOKEN, the bearer token of flush-all
+	limit  httpapi.Limit  // INTAKE_MAX_BYTES
 }
 
 // entry collects what the request's log line says.
@@ -124,9 +129,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w = sw
 	w.Header().Set("Cache-Control", "no-store")
 
-	if !h.authorized(r) {
+	flushPath := r.URL.Path == PathFlushAll && h.o.FlushBearer != ""
+	if !h.authorized(r, flushPath) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cipurge"`)
 		h.fail(w, &e, http.StatusUnauthorized, Error{Code: "unauthorized", Message: "unauthorized"})
+		return
+	}
+	if r.URL.Path == PathFlushAll && h.o.FlushBearer == "" {
+		h.fail(w, &e, http.StatusNotFound, Error{Code: "flush_all_off", Setting: "INTAKE_FLUSH_TOKEN",
+			Message: "flush-all over HTTP is off: it needs its own secret, separate from INTAKE_TOKEN. To turn it on, set INTAKE_FLUSH_TOKEN " +
+				"on the worker and send it as \"Authorization: Bearer <INTAKE_FLUSH_TOKEN>\" to POST " + PathFlushAll + " (or use enqueue --all)"})
 		return
 	}
 	var serve func(http.ResponseWriter, *http.Request, *entry)
@@ -149,10 +161,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	serve(w, r, &e)
 }
 
-// authorized compares the bearer token with INTAKE_TOKEN in constant time, also constant in the
-// tokens' lengths.
-func (h *handler) authorized(r *http.Request) bool {
+// authorized compares the bearer token with INTAKE_TOKEN (INTAKE_FLUSH_TOKEN for flush-all) in
+// constant time, also constant in the tokens' lengths.
+func (h *handler) authorized(r *http.Request, flush bool) bool {
 	tok, ok := httpapi.Bearer(r)
+	if flush {
+		return ok && h.bearer.Matches(tok)
+	}
 	return ok && h.token.Matches(tok)
 }
 

@@ -191,7 +191,7 @@ func TestRoutes(t *testing.T) {
 	}
 	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodPatch} {
 		for _, path := range []string{intake.PathInvalidations, intake.PathFlushAll} {
-			a := do(t, c, m, e.srv.URL+path, testToken, "", nil)
+			a := do(t, c, m, e.srv.URL+path, tokenFor(path), "", nil)
 			if a.status != http.StatusMethodNotAllowed || a.header.Get("Allow") != http.MethodPost {
 				t.Errorf("%s %s: status %d Allow %q, want 405 POST", m, path, a.status, a.header.Get("Allow"))
 				continue
@@ -210,7 +210,7 @@ func TestUnsupportedMediaType(t *testing.T) {
 	body := urlsBody([]string{"https://img.example.com/ct/a.jpg"}, "")
 	for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded", "application/json; charset=iso-8859-1"} {
 		for _, path := range []string{intake.PathInvalidations, intake.PathFlushAll} {
-			a := do(t, e.srv.Client(), http.MethodPost, e.srv.URL+path, testToken, ct, strings.NewReader(body))
+			a := do(t, e.srv.Client(), http.MethodPost, e.srv.URL+path, tokenFor(path), ct, strings.NewReader(body))
 			if a.status != http.StatusUnsupportedMediaType {
 				t.Errorf("Content-Type %q on %s: status %d, want 415", ct, path, a.status)
 				continue
@@ -249,7 +249,7 @@ func TestMalformedJSON(t *testing.T) {
 		{intake.PathFlushAll, `{"confirm": "demo", "scope": "all"}`, "unknown_field", 0, 0},
 	}
 	for _, c := range cases {
-		a := do(t, e.srv.Client(), http.MethodPost, e.srv.URL+c.path, testToken, "application/json", strings.NewReader(c.body))
+		a := do(t, e.srv.Client(), http.MethodPost, e.srv.URL+c.path, tokenFor(c.path), "application/json", strings.NewReader(c.body))
 		if a.status != http.StatusBadRequest {
 			t.Errorf("%q: status %d, want 400: %s", c.body, a.status, a.body)
 			continue
@@ -507,5 +507,43 @@ func TestFlushAllWithoutToken(t *testing.T) {
 		if eb := a.errorBody(t); a.status != http.StatusForbidden || eb.Code != "flush_all_unavailable" || !strings.Contains(eb.Message, "CLOUDIMAGE_TOKEN is not set") {
 			t.Errorf("%s: %d %s", body, a.status, a.body)
 		}
+	}
+}
+
+// TestFlushAllOwnSecret: flush-all over HTTP takes INTAKE_FLUSH_TOKEN, never the producers'
+// INTAKE_TOKEN; without INTAKE_FLUSH_TOKEN the path answers 404 and says how to turn it on.
+func TestFlushAllOwnSecret(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	insp := asynq.NewInspectorFromRedisClient(e.rdb)
+	body := `{"confirm": "demo", "reason": "producer token"}`
+	a := do(t, e.srv.Client(), http.MethodPost, e.srv.URL+intake.PathFlushAll, testToken, "application/json", strings.NewReader(body))
+	if a.status != http.StatusUnauthorized {
+		t.Errorf("flush-all with INTAKE_TOKEN: status %d, want 401: %s", a.status, a.body)
+	}
+	if _, err := insp.GetTaskInfo(tasks.QueueAll, tasks.TaskIDAll); err == nil {
+		t.Fatal("the producers' token enqueued a flush-all")
+	}
+	// The flush token does not open the producers' path either.
+	a = do(t, e.srv.Client(), http.MethodPost, e.srv.URL+intake.PathInvalidations, flushToken, "application/json",
+		strings.NewReader(urlsBody([]string{"https://img.example.com/secret/a.jpg"}, "")))
+	if a.status != http.StatusUnauthorized {
+		t.Errorf("URLs with INTAKE_FLUSH_TOKEN: status %d, want 401", a.status)
+	}
+	if a := e.post(intake.PathFlushAll, body); a.status != http.StatusAccepted {
+		t.Errorf("flush-all with INTAKE_FLUSH_TOKEN: status %d, want 202: %s", a.status, a.body)
+	}
+
+	off := setup(t, func(o *intake.Options) { o.FlushBearer = "" })
+	a = do(t, off.srv.Client(), http.MethodPost, off.srv.URL+intake.PathFlushAll, testToken, "application/json", strings.NewReader(body))
+	if eb := a.errorBody(t); a.status != http.StatusNotFound || eb.Code != "flush_all_off" || !strings.Contains(eb.Message, "set INTAKE_FLUSH_TOKEN") {
+		t.Errorf("without INTAKE_FLUSH_TOKEN: %d %s", a.status, a.body)
+	}
+	a = do(t, off.srv.Client(), http.MethodPost, off.srv.URL+intake.PathFlushAll, "", "application/json", strings.NewReader(body))
+	if a.status != http.StatusUnauthorized {
+		t.Errorf("without INTAKE_FLUSH_TOKEN and without a token: %d, want 401", a.status)
+	}
+	if _, err := asynq.NewInspectorFromRedisClient(off.rdb).GetTaskInfo(tasks.QueueAll, tasks.TaskIDAll); err == nil {
+		t.Error("a flush-all was enqueued with flush-all over HTTP off")
 	}
 }

@@ -116,7 +116,7 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	reg.MustRegister(httpserver.NewQueueCollector(rdb, httpserver.QueueCollectorOptions{Ready: w.Ready, Log: log.Named("metrics")}))
 
 	var intakeAPI http.Handler
-	if cfg.HTTP.IntakeToken != "" {
+	if cfg.HTTP.IntakeToken != "" || cfg.HTTP.IntakeFlush != "" {
 		norm, err := cfg.Normalizer()
 		if err != nil {
 			return &usageError{fmt.Errorf("INTAKE_TOKEN is set, so the worker normalises URLs: %w", err)}
@@ -124,7 +124,7 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		intakeAPI = intake.New(intake.Options{
 			Producer: tasks.NewProducer(rdb, norm, tasks.WithMaxRetry(cfg.Purge.MaxRetry), tasks.WithBatchSize(cfg.Purge.BatchSize)),
 			Token:    cfg.HTTP.IntakeToken, MaxBytes: cfg.HTTP.IntakeMaxBytes, MaxURLs: cfg.HTTP.IntakeMaxURLs,
-			FlushToken: cfg.Cloudimage.Token, AllCooldown: cfg.Purge.AllCooldown, Log: log.Named("intake"),
+			FlushToken: cfg.Cloudimage.Token, FlushBearer: cfg.HTTP.IntakeFlush, AllCooldown: cfg.Purge.AllCooldown, Log: log.Named("intake"),
 		})
 	}
 	srv, err := httpserver.New(httpserver.Options{

@@ -166,3 +166,24 @@ func TestUnknownUUIDIsUnconfirmed(t *testing.T) {
 		t.Errorf("a refused status check was dead-lettered: %s", dl[0].LastErr)
 	}
 }
+
+// TestConfirmOutOfRetriesIsUnconfirmed: status checks that fail until their retries are used up
+// (PURGE_MAX_RETRY=1: two attempts) mark the URLs unconfirmed with the reason, instead of leaving
+// them "sent" until the history expires.
+func TestConfirmOutOfRetriesIsUnconfirmed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, append(confirmEnv, "PURGE_MAX_RETRY=1")...)
+	h.sb.FailStatusNext(1000, 503)
+	u := "https://img.example.com/confirm/retries.jpg"
+	if code, _, stderr := h.enqueue("", u); code != 0 {
+		t.Fatal(stderr)
+	}
+	h.startWorker()
+	testkit.WaitFor(t, 30*time.Second, "marked unconfirmed", func() bool { return h.state(t, u).State == "unconfirmed" })
+	if rec := h.state(t, u); !strings.Contains(rec.Detail, "503") {
+		t.Errorf("the reason does not carry the API's answer: %q", rec.Detail)
+	}
+	if n := h.sb.Stats().StatusRequests; n != 2 {
+		t.Errorf("%d status requests, want 2 (PURGE_MAX_RETRY=1)", n)
+	}
+}

@@ -233,6 +233,9 @@ func (w *Worker) accepted(ctx context.Context, p tasks.URLs, urls []string, adm 
 	w.metrics.RequestToSent.Observe(time.Since(p.RequestedAt).Seconds())
 	w.log.Info("invalidation accepted", zap.String("scope", scopeOriginal), zap.Int("urls", len(urls)),
 		zap.Int("status", inv.StatusCode), zap.Duration("duration", took), zap.String("uuid", inv.UUID), zap.String("origin", p.Origin))
+	// The API has acted: a shutdown or the task's deadline must not cost the records of it.
+	ctx, cancel := recordCtx(ctx)
+	defer cancel()
 	if err := w.store.Sent(ctx, urls, reqMS, adm.Now, inv.UUID, w.cfg.HistoryTTL); err != nil {
 		// The API has the request; only the dedupe record is missing, which costs at most a
 		// duplicate send later. Do not fail the task (that would send it again now).
@@ -242,6 +245,17 @@ func (w *Worker) accepted(ctx context.Context, p tasks.URLs, urls []string, adm 
 		w.followUp(ctx, tasks.Confirm{UUID: inv.UUID, URLs: urls, RequestedAt: p.RequestedAt,
 			SentAt: time.UnixMilli(adm.Now).UTC(), Origin: p.Origin, Previous: p.Previous})
 	}
+}
+
+// recordTimeout bounds the Redis writes that record an accepted call.
+const recordTimeout = 10 * time.Second
+
+// recordCtx returns the context for recording what the API accepted: it does not inherit the
+// task's cancellation (a shutdown, the task's timeout, a lost lease), only its values, and is
+// bounded by recordTimeout, so that a 201 answered just before a shutdown is still recorded and
+// its URLs are not sent again.
+func recordCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 }
 
 // waitTurn waits until urls may be sent: short waits in the task, longer ones by snoozing it. It
@@ -394,7 +408,9 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 func (w *Worker) followUp(ctx context.Context, c tasks.Confirm) {
 	t, err := tasks.NewConfirmTask(c, w.cfg.ConfirmDelay)
 	if err == nil {
-		_, err = w.client.EnqueueContext(ctx, t)
+		// The status checks' failures count against this worker's PURGE_MAX_RETRY, as a request's
+		// do (one more for asynq, as in tasks.NewURLsTask).
+		_, err = w.client.EnqueueContext(ctx, t, asynq.MaxRetry(w.cfg.MaxRetry+1))
 	}
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		w.log.Warn("could not schedule the status check", zap.String("uuid", c.UUID), zap.Error(err))
@@ -425,7 +441,16 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	if err != nil {
-		return w.apiFailed(ctx, scopeStatus, err, took, tasks.URLs{}, nil, tasks.QueueConfirm)
+		ferr := w.apiFailed(ctx, scopeStatus, err, took, tasks.URLs{}, nil, tasks.QueueConfirm)
+		var dl *deadLetter
+		if errors.As(ferr, &dl) {
+			// Out of retries: the invalidation was accepted but nobody will learn how it ended.
+			rctx, cancel := recordCtx(ctx)
+			defer cancel()
+			w.metrics.Final.WithLabelValues("unconfirmed").Inc()
+			w.mark(rctx, p.URLs, p.UUID, "unconfirmed", "status checks gave up: "+dl.msg)
+		}
+		return ferr
 	}
 	w.succeeded(ctx)
 	w.metrics.APIRequests.WithLabelValues(scopeStatus, "accepted").Inc()

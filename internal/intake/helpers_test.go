@@ -29,10 +29,10 @@ import (
 )
 
 const (
-	testToken  = "intake-test-token-c41e9a7d" // INTAKE_TOKEN; searched for in every log line
+	testToken  = "intake-test-token-c41e9a7d"  // INTAKE_TOKEN; searched for in every log line
 	flushToken = "intake-flush-token-5b08e2f3" // INTAKE_FLUSH_TOKEN; searched for in every log line too
-	ciToken   = "demo"                       // CLOUDIMAGE_TOKEN: the flush-all confirmation
-	apiKey    = "intake-api-key-93bd0f16"    // the sandbox's API key
+	ciToken    = "demo"                        // CLOUDIMAGE_TOKEN: the flush-all confirmation
+	apiKey     = "intake-api-key-93bd0f16"     // the sandbox's API key
 )
 
 // env is an intake handler on a real HTTP server over a private redis-server.

@@ -36,7 +36,7 @@ func TestAcceptedRecordSurvivesCancel(t *testing.T) {
 	api := &cancellingAPI{}
 	w := New(Config{Limit: store.Limit{}}, rdb, api, zaptest.NewLogger(t), nil)
 	p := tasks.URLs{URLs: []string{"https://img.example.com/cancel/a.jpg", "https://img.example.com/cancel/b.jpg"},
-		RequestedAt: time.Now().UTC(), Origin: tasks.OriginInteractive}
+		RequestedAt: time.Now().Add(-time.Second).UTC(), Origin: tasks.OriginInteractive} // before the send, by the clock of Redis too
 	task, err := tasks.NewURLsTask(p, tasks.QueueInteractive, 10)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/cipurge/cipurge/internal/version.Version=$(VERSION)
 # Integration tests mostly wait on timers; run many at once even on 2 cores.
 PARALLEL ?= 8
+# staticcheck, pinned; `go run` fetches it through the Go module proxy on a fresh machine.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.7.0
 
 .DEFAULT_GOAL := help
 
@@ -16,7 +18,7 @@ help: ## list the targets
 
 .PHONY: build
 build: ## build bin/worker and bin/enqueue
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/worker ./cmd/enqueue
 
 .PHONY: run
 run: ## run a worker against the sandbox API and a local Redis (started if none answers)
@@ -53,11 +55,15 @@ fuzz: ## fuzz the normaliser for a minute
 	$(GO) test -run '^$$' -fuzz FuzzNormalize -fuzztime 60s ./pkg/normalize/
 
 .PHONY: lint
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, staticcheck, and no binary or large file tracked
+	./scripts/check-tracked-files.sh
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1)
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags faults ./internal/faults/
 	$(GO) vet -tags browser ./internal/browsertest/
+	$(GO) run $(STATICCHECK) $(PKGS)
+	$(GO) run $(STATICCHECK) -tags faults ./internal/faults/
+	$(GO) run $(STATICCHECK) -tags browser ./internal/browsertest/
 
 # docker-compose (v1, Debian's package) or the docker compose plugin: either validates without an engine.
 COMPOSE ?= $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-compose || echo docker compose)

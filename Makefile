@@ -21,10 +21,17 @@ build: ## build bin/worker and bin/enqueue
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/worker ./cmd/enqueue
 
 .PHONY: run
-run: ## run a worker against the sandbox API and a local Redis (started if none answers)
+run: ## run a worker against the sandbox API and REDIS_URL's Redis (a local one is started if none answers)
 	./scripts/ensure-redis.sh
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/worker ./cmd/worker
+	@# exec: Ctrl-C reaches the worker itself, which shuts down cleanly and exits 0 (go run would
+	@# report the interrupt as a failure).
 	CLOUDIMAGE_SANDBOX=$${CLOUDIMAGE_SANDBOX:-true} CLOUDIMAGE_TOKEN=$${CLOUDIMAGE_TOKEN:-demo} \
-	LOG_FORMAT=$${LOG_FORMAT:-console} $(GO) run ./cmd/worker
+	LOG_FORMAT=$${LOG_FORMAT:-console} exec ./bin/worker
+
+.PHONY: redis-stop
+redis-stop: ## stop the Redis that make run started (data stays in .data/redis)
+	./scripts/ensure-redis.sh stop
 
 .PHONY: test
 test: ## run every test: unit, and integration on private redis-server processes

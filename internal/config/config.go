@@ -6,8 +6,13 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
 	"reflect"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/caarlos0/env/v11"
@@ -20,63 +25,63 @@ import (
 
 // Redis is where the queues live.
 type Redis struct {
-	URL            string   `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
-	SentinelAddrs  []string `env:"REDIS_SENTINEL_ADDRS" envSeparator:","`
-	SentinelMaster string   `env:"REDIS_SENTINEL_MASTER"`
-	ClusterAddrs   []string `env:"REDIS_CLUSTER_ADDRS" envSeparator:","`
-	TLSCAFile      string   `env:"REDIS_TLS_CA_FILE"`
+	URL            string   `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0" secret:"true" help:"Redis; rediss:// for TLS, redis://:password@host:6379/0 for a password"`
+	SentinelAddrs  []string `env:"REDIS_SENTINEL_ADDRS" envSeparator:"," help:"Sentinel: comma list of sentinels (user, password, db from REDIS_URL)"`
+	SentinelMaster string   `env:"REDIS_SENTINEL_MASTER" help:"Sentinel: the master's name"`
+	ClusterAddrs   []string `env:"REDIS_CLUSTER_ADDRS" envSeparator:"," help:"Redis Cluster: comma list of nodes"`
+	TLSCAFile      string   `env:"REDIS_TLS_CA_FILE" help:"a CA (PEM) to verify a rediss:// server with"`
 }
 
 // Cloudimage is the API and the token's URL configuration.
 type Cloudimage struct {
-	APIURL       string   `env:"CLOUDIMAGE_API_URL" envDefault:"https://api.cloudimage.com"`
-	APIKey       string   `env:"CLOUDIMAGE_API_KEY"`
-	Sandbox      bool     `env:"CLOUDIMAGE_SANDBOX"`
-	Token        string   `env:"CLOUDIMAGE_TOKEN"`
-	Hosts        []string `env:"CLOUDIMAGE_HOSTS" envSeparator:","`
-	LegacyV7     bool     `env:"CLOUDIMAGE_LEGACY_V7"`
-	OriginPrefix string   `env:"CLOUDIMAGE_ORIGIN_PREFIX"`
-	Aliases      string   `env:"CLOUDIMAGE_ALIASES"`
+	APIURL       string   `env:"CLOUDIMAGE_API_URL" envDefault:"https://api.cloudimage.com" help:"the API's base URL (https://, or http:// on loopback only when a key is set)"`
+	APIKey       string   `env:"CLOUDIMAGE_API_KEY" secret:"true" help:"the key from the Cloudimage console; never logged, never stored in Redis"`
+	Sandbox      bool     `env:"CLOUDIMAGE_SANDBOX" envDefault:"false" help:"true: send to the built-in sandbox API (refused together with a key)"`
+	Token        string   `env:"CLOUDIMAGE_TOKEN" help:"your token; also what confirms a flush-all"`
+	Hosts        []string `env:"CLOUDIMAGE_HOSTS" envSeparator:"," help:"comma list of custom CNAME hosts serving the token"`
+	LegacyV7     bool     `env:"CLOUDIMAGE_LEGACY_V7" envDefault:"false" help:"true for tokens created before Nov 2021: keys carry /v7/"`
+	OriginPrefix string   `env:"CLOUDIMAGE_ORIGIN_PREFIX" help:"the token's origin URL prefix; keys never include it"`
+	Aliases      string   `env:"CLOUDIMAGE_ALIASES" help:"_name_=https://origin/base,...; keys use the alias"`
 }
 
 // Purge is the pipeline's behaviour.
 type Purge struct {
-	Window       time.Duration `env:"PURGE_WINDOW" envDefault:"2s"`
-	MaxDelay     time.Duration `env:"PURGE_MAX_DELAY" envDefault:"10s"`
-	BatchSize    int           `env:"PURGE_BATCH_SIZE" envDefault:"15"`
-	Rate         float64       `env:"PURGE_RATE" envDefault:"10"`
-	Burst        int           `env:"PURGE_BURST" envDefault:"5"`
-	MaxRetry     int           `env:"PURGE_MAX_RETRY" envDefault:"10"`
-	Concurrency  int           `env:"PURGE_CONCURRENCY" envDefault:"10"`
-	AllCooldown  time.Duration `env:"PURGE_ALL_COOLDOWN" envDefault:"1h"`
-	HistoryTTL   time.Duration `env:"PURGE_HISTORY_TTL" envDefault:"168h"`
-	Confirm      bool          `env:"PURGE_CONFIRM" envDefault:"true"`
-	ConfirmDelay time.Duration `env:"PURGE_CONFIRM_DELAY" envDefault:"30s"`
-	Shutdown     time.Duration `env:"PURGE_SHUTDOWN_TIMEOUT" envDefault:"8s"`
-	RetryBase    time.Duration `env:"PURGE_RETRY_BASE" envDefault:"2s"`
-	BackoffBase  time.Duration `env:"PURGE_BACKOFF_BASE" envDefault:"1s"`
-	BackoffMax   time.Duration `env:"PURGE_BACKOFF_MAX" envDefault:"60s"`
-	AuthProbe    time.Duration `env:"PURGE_AUTH_PROBE" envDefault:"30s"`
-	ConfirmMax   time.Duration `env:"PURGE_CONFIRM_TIMEOUT" envDefault:"1h"`
-	MaxResends   int           `env:"PURGE_MAX_RESENDS" envDefault:"3"`
+	Window       time.Duration `env:"PURGE_WINDOW" envDefault:"2s" help:"every request waits this long, so that repeats collapse and requests share API calls"`
+	MaxDelay     time.Duration `env:"PURGE_MAX_DELAY" envDefault:"10s" help:"a partial batch waits at most this long for company"`
+	BatchSize    int           `env:"PURGE_BATCH_SIZE" envDefault:"15" help:"URLs per API request (1-15; the API's cap is 15)"`
+	Rate         float64       `env:"PURGE_RATE" envDefault:"10" help:"API requests per second, for all workers together (0 = no limit)"`
+	Burst        int           `env:"PURGE_BURST" envDefault:"5" help:"requests allowed at once on top of the rate"`
+	MaxRetry     int           `env:"PURGE_MAX_RETRY" envDefault:"10" help:"failed attempts retried before a request is dead-lettered"`
+	Concurrency  int           `env:"PURGE_CONCURRENCY" envDefault:"10" help:"tasks one worker runs at once"`
+	AllCooldown  time.Duration `env:"PURGE_ALL_COOLDOWN" envDefault:"1h" help:"minimum time between two flush-alls"`
+	HistoryTTL   time.Duration `env:"PURGE_HISTORY_TTL" envDefault:"168h" help:"how long per-URL history (enqueue status URL) is kept"`
+	Confirm      bool          `env:"PURGE_CONFIRM" envDefault:"true" help:"follow each accepted request until Cloudimage says DONE or ERROR"`
+	ConfirmDelay time.Duration `env:"PURGE_CONFIRM_DELAY" envDefault:"30s" help:"first status check after a request is accepted"`
+	Shutdown     time.Duration `env:"PURGE_SHUTDOWN_TIMEOUT" envDefault:"8s" help:"on SIGTERM, running requests get this long before they go back to the queue"`
+	RetryBase    time.Duration `env:"PURGE_RETRY_BASE" envDefault:"2s" help:"first retry delay after a failure, doubled per failure"`
+	BackoffBase  time.Duration `env:"PURGE_BACKOFF_BASE" envDefault:"1s" help:"the fleet-wide pause after an outage or a 429 without Retry-After"`
+	BackoffMax   time.Duration `env:"PURGE_BACKOFF_MAX" envDefault:"60s" help:"the longest fleet-wide pause"`
+	AuthProbe    time.Duration `env:"PURGE_AUTH_PROBE" envDefault:"30s" help:"after a 401/403, how often one request tries the key again"`
+	ConfirmMax   time.Duration `env:"PURGE_CONFIRM_TIMEOUT" envDefault:"1h" help:"stop following a request after this long (marked unconfirmed)"`
+	MaxResends   int           `env:"PURGE_MAX_RESENDS" envDefault:"3" help:"times URLs Cloudimage failed are sent again before they are dead-lettered"`
 }
 
 // Log is the logger's configuration.
 type Log struct {
-	Level  string `env:"LOG_LEVEL" envDefault:"info"`
-	Format string `env:"LOG_FORMAT" envDefault:"json"`
+	Level  string `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	Format string `env:"LOG_FORMAT" envDefault:"json" help:"json or console"`
 }
 
 // HTTP is the worker's HTTP server: asynqmon, metrics, health and the intake API.
 type HTTP struct {
-	Addr           string `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"`
-	UIReadOnly     bool   `env:"UI_READONLY" envDefault:"true"`
-	UIUser         string `env:"UI_USER" envDefault:"admin"`
-	UIPassword     string `env:"UI_PASSWORD"`
-	IntakeToken    string `env:"INTAKE_TOKEN"`
-	IntakeFlush    string `env:"INTAKE_FLUSH_TOKEN"` // the bearer token of POST /v1/invalidations/all; empty: off
-	IntakeMaxBytes int64  `env:"INTAKE_MAX_BYTES" envDefault:"1048576"`
-	IntakeMaxURLs  int    `env:"INTAKE_MAX_URLS" envDefault:"1000"`
+	Addr           string `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080" help:"the worker's HTTP server (UI, status, metrics, health, intake)"`
+	UIReadOnly     bool   `env:"UI_READONLY" envDefault:"true" help:"false lets the UI delete, run and archive tasks"`
+	UIUser         string `env:"UI_USER" envDefault:"admin" help:"basic auth user of the UI, /status and their APIs"`
+	UIPassword     string `env:"UI_PASSWORD" secret:"true" help:"basic auth password; required when HTTP_ADDR is not loopback"`
+	IntakeToken    string `env:"INTAKE_TOKEN" secret:"true" help:"turns on the HTTP intake API (Authorization: Bearer <token>)"`
+	IntakeFlush    string `env:"INTAKE_FLUSH_TOKEN" secret:"true" help:"turns on POST /v1/invalidations/all (flush-all over HTTP) with its own bearer token"`
+	IntakeMaxBytes int64  `env:"INTAKE_MAX_BYTES" envDefault:"1048576" help:"intake request body limit"`
+	IntakeMaxURLs  int    `env:"INTAKE_MAX_URLS" envDefault:"1000" help:"intake URLs per request limit"`
 }
 
 // Config is every variable the commands read.
@@ -96,6 +101,9 @@ func Load(environ []string) (*Config, error) {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			m[k] = v
 		}
+	}
+	if err := readSecretFiles(m); err != nil {
+		return nil, err
 	}
 	var c Config
 	if err := env.ParseWithOptions(&c, env.Options{Environment: m}); err != nil {
@@ -185,9 +193,23 @@ func (c *Config) validate() error {
 	return errors.Join(errs...)
 }
 
-// ValidateAPI checks what a worker needs to send: a key, or the sandbox.
+// ValidateAPI checks what a worker needs to send: a key, or the sandbox; and that the key never
+// travels in clear text (CLOUDIMAGE_API_URL is https://, or http:// on a loopback address).
 func (c *Config) ValidateAPI() error {
 	ci := c.Cloudimage
+	if ci.APIKey != "" {
+		u, err := url.Parse(ci.APIURL)
+		switch {
+		case err != nil || u.Host == "":
+			return fmt.Errorf("CLOUDIMAGE_API_URL=%q is not a URL: use https://api.cloudimage.com (the default)", ci.APIURL)
+		case u.Scheme == "https":
+		case u.Scheme == "http" && isLoopbackHost(u.Hostname()):
+		case u.Scheme == "http":
+			return fmt.Errorf("CLOUDIMAGE_API_URL=%s is plain http:// on a host that is not loopback: the API key would travel in clear text. Use https:// (http:// is accepted on 127.0.0.1, ::1 and localhost only)", ci.APIURL)
+		default:
+			return fmt.Errorf("CLOUDIMAGE_API_URL=%s: use an https:// URL, e.g. https://api.cloudimage.com (the default)", ci.APIURL)
+		}
+	}
 	switch {
 	case ci.Sandbox && ci.APIKey != "":
 		return errors.New("CLOUDIMAGE_SANDBOX=true and CLOUDIMAGE_API_KEY are both set: unset CLOUDIMAGE_API_KEY to use the sandbox, or CLOUDIMAGE_SANDBOX to use the real API")
@@ -224,20 +246,7 @@ func (c *Config) Worker() worker.Config {
 // explain rewrites caarlos0/env errors so that they name the variable, not the Go field.
 func explain(err error, t reflect.Type) error {
 	vars := map[string]string{}
-	var walk func(reflect.Type)
-	walk = func(t reflect.Type) {
-		for i := range t.NumField() {
-			f := t.Field(i)
-			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Time{}) {
-				walk(f.Type)
-				continue
-			}
-			if name := f.Tag.Get("env"); name != "" {
-				vars[f.Name] = name
-			}
-		}
-	}
-	walk(t)
+	envFields(t, func(f reflect.StructField, name string) { vars[f.Name] = name })
 	var agg env.AggregateError
 	if !errors.As(err, &agg) {
 		return err
@@ -285,4 +294,94 @@ func resends(n int) int {
 		return -1
 	}
 	return n
+}
+
+// isLoopbackHost reports whether host (no port) is localhost or a loopback IP.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// FileSuffix names the twin of a secret setting that reads its value from a file (Docker and
+// Kubernetes secrets): CLOUDIMAGE_API_KEY_FILE=/run/secrets/cloudimage_api_key.
+const FileSuffix = "_FILE"
+
+// readSecretFiles replaces each secret setting's NAME_FILE twin (every field tagged secret:"true")
+// by the file's content in m, without its final line break. A setting and its twin together, an
+// unreadable file and an empty file are errors that name the variable.
+func readSecretFiles(m map[string]string) error {
+	var errs []error
+	for _, v := range Variables() {
+		if !v.Secret {
+			continue
+		}
+		path, ok := m[v.Name+FileSuffix]
+		if !ok || path == "" {
+			continue
+		}
+		if m[v.Name] != "" {
+			errs = append(errs, fmt.Errorf("%s and %s%s are both set: use one", v.Name, v.Name, FileSuffix))
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s%s: %v: point it at a readable file holding the value of %s", v.Name, FileSuffix, err, v.Name))
+			continue
+		}
+		val := strings.TrimRight(string(b), "\r\n")
+		if val == "" {
+			errs = append(errs, fmt.Errorf("%s%s=%s is empty: write the value of %s into it", v.Name, FileSuffix, path, v.Name))
+			continue
+		}
+		m[v.Name] = val
+	}
+	return errors.Join(errs...)
+}
+
+// Var is one environment variable the commands read.
+type Var struct {
+	Name    string
+	Default string
+	Help    string
+	Secret  bool // never printed; NAME_FILE reads it from a file
+}
+
+// Variables returns every variable of Config, in the struct's order, with its default and help.
+func Variables() []Var {
+	var out []Var
+	envFields(reflect.TypeOf(Config{}), func(f reflect.StructField, name string) {
+		out = append(out, Var{Name: name, Default: f.Tag.Get("envDefault"), Help: f.Tag.Get("help"), Secret: f.Tag.Get("secret") == "true"})
+	})
+	return out
+}
+
+// envFields calls fn for every field of t (nested structs included) that has an env tag.
+func envFields(t reflect.Type, fn func(f reflect.StructField, name string)) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Time{}) {
+			envFields(f.Type, fn)
+			continue
+		}
+		if name := f.Tag.Get("env"); name != "" {
+			fn(f, name)
+		}
+	}
+}
+
+// Usage writes every variable with its default and meaning, for --help.
+func Usage(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  VARIABLE\tDEFAULT\tMEANING")
+	for _, v := range Variables() {
+		help := v.Help
+		if v.Secret {
+			help += " (or " + v.Name + FileSuffix + ": read from a file)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.Name, v.Default, help)
+	}
+	tw.Flush()
 }

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +66,11 @@ func TestAPIChoice(t *testing.T) {
 		{[]string{"CLOUDIMAGE_SANDBOX=true"}, ""},
 		{[]string{"CLOUDIMAGE_API_KEY=k"}, ""},
 		{[]string{"CLOUDIMAGE_API_KEY=k", "CLOUDIMAGE_SANDBOX=true"}, "both set"},
+		{[]string{"CLOUDIMAGE_API_KEY=k", "CLOUDIMAGE_API_URL=http://api.example.com"}, "clear text"},
+		{[]string{"CLOUDIMAGE_API_KEY=k", "CLOUDIMAGE_API_URL=http://127.0.0.1:9000"}, ""},
+		{[]string{"CLOUDIMAGE_API_KEY=k", "CLOUDIMAGE_API_URL=http://localhost:9000"}, ""},
+		{[]string{"CLOUDIMAGE_API_KEY=k", "CLOUDIMAGE_API_URL=ftp://api.example.com"}, "https://"},
+		{[]string{"CLOUDIMAGE_SANDBOX=true", "CLOUDIMAGE_API_URL=http://api.example.com"}, ""},
 	} {
 		c, err := Load(tc.env)
 		if err != nil {
@@ -96,5 +104,69 @@ func TestRedisCAFileNeedsTLS(t *testing.T) {
 	}
 	if _, err := c.RedisClient(); err == nil || !strings.Contains(err.Error(), "rediss://") {
 		t.Errorf("a CA file with a plain redis:// URL: %v", err)
+	}
+}
+
+// TestSecretFiles: every secret setting has a NAME_FILE twin read from a file, one mechanism for all.
+func TestSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var secrets []string
+	for _, v := range Variables() {
+		if v.Secret {
+			secrets = append(secrets, v.Name)
+		}
+	}
+	for _, want := range []string{"CLOUDIMAGE_API_KEY", "UI_PASSWORD", "INTAKE_TOKEN", "REDIS_URL"} {
+		if !slices.Contains(secrets, want) {
+			t.Errorf("%s is not marked secret (no %s_FILE twin)", want, want)
+		}
+	}
+	c, err := Load([]string{"CLOUDIMAGE_API_KEY_FILE=" + write("key", "k-from-file\n"), "UI_PASSWORD_FILE=" + write("pw", "pw\r\n"),
+		"INTAKE_TOKEN_FILE=" + write("tok", "tok")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Cloudimage.APIKey != "k-from-file" || c.HTTP.UIPassword != "pw" || c.HTTP.IntakeToken != "tok" {
+		t.Errorf("values from files: key %q, password %q, token %q", c.Cloudimage.APIKey, c.HTTP.UIPassword, c.HTTP.IntakeToken)
+	}
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"UI_PASSWORD=a", "UI_PASSWORD_FILE=" + write("pw2", "b")}, "UI_PASSWORD and UI_PASSWORD_FILE are both set"},
+		{[]string{"CLOUDIMAGE_API_KEY_FILE=" + filepath.Join(dir, "missing")}, "CLOUDIMAGE_API_KEY_FILE: "},
+		{[]string{"INTAKE_TOKEN_FILE=" + write("empty", "\n")}, "INTAKE_TOKEN_FILE=" + filepath.Join(dir, "empty") + " is empty"},
+	} {
+		_, err := Load(tc.env)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want %q", tc.env, err, tc.want)
+		}
+	}
+}
+
+// TestUsageListsEveryVariable: worker --help shows every variable with its default.
+func TestUsageListsEveryVariable(t *testing.T) {
+	var b strings.Builder
+	Usage(&b)
+	for _, v := range Variables() {
+		if v.Help == "" {
+			t.Errorf("%s has no help text", v.Name)
+		}
+		line := ""
+		for _, l := range strings.Split(b.String(), "\n") {
+			if f := strings.Fields(l); len(f) > 0 && f[0] == v.Name {
+				line = l
+			}
+		}
+		if line == "" || (v.Default != "" && !strings.Contains(line, v.Default)) {
+			t.Errorf("%s: usage line %q, want its default %q", v.Name, line, v.Default)
+		}
 	}
 }

@@ -248,6 +248,9 @@ func TestRetryExhaustedGoesToDLQ(t *testing.T) {
 	if code != 0 || !strings.Contains(out, u) || !strings.Contains(out, "gave up after 3 attempts") {
 		t.Errorf("dlq ls (exit %d) does not show the URL and the error:\n%s%s", code, out, stderr)
 	}
+	if !strings.Contains(out, "attempts=3 ") || !strings.Contains(out, "\n1 dead letter;") {
+		t.Errorf("dlq ls must count the attempts as the error does (3) and say \"1 dead letter\":\n%s", out)
+	}
 	// Replay after the outage: it goes through.
 	h.sb.ClearFaults()
 	code, out, stderr = h.enqueue("", "dlq", "replay", dl[0].ID)

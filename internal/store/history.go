@@ -39,6 +39,15 @@ func (s *Store) History(ctx context.Context, key string) (Record, bool, error) {
 // MarkState sets the state of urls whose last send was the invalidation uuid (a newer send
 // keeps its own state). An empty uuid marks them whatever their last send (dead letters).
 func (s *Store) MarkState(ctx context.Context, urls []string, uuid, state, detail string, ttl time.Duration) error {
+	return s.mark(ctx, urls, uuid, state, detail, "", ttl)
+}
+
+// MarkDead marks urls dead-lettered in the task taskID (the ID `enqueue dlq replay` takes), why.
+func (s *Store) MarkDead(ctx context.Context, urls []string, taskID, why string, ttl time.Duration) error {
+	return s.mark(ctx, urls, "", StateDead, why, taskID, ttl)
+}
+
+func (s *Store) mark(ctx context.Context, urls []string, uuid, state, detail, task string, ttl time.Duration) error {
 	if len(urls) == 0 {
 		return nil
 	}
@@ -46,9 +55,27 @@ func (s *Store) MarkState(ctx context.Context, urls []string, uuid, state, detai
 	for i, u := range urls {
 		keys[i] = HistoryKey(u)
 	}
-	err := markScript.Run(ctx, s.rdb, keys, uuid, state, detail, ttl.Milliseconds()).Err()
+	err := markScript.Run(ctx, s.rdb, keys, uuid, state, detail, ttl.Milliseconds(), task).Err()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("mark %s: %w", state, err)
+	}
+	return nil
+}
+
+// Requeued records that urls, queued in a request task, now wait in the task taskID instead (the
+// task was split), so that `enqueue status URL` names the task that exists. URLs with no queued
+// request in their history are left alone.
+func (s *Store) Requeued(ctx context.Context, urls []string, taskID string) error {
+	if len(urls) == 0 {
+		return nil
+	}
+	keys := make([]string, len(urls))
+	for i, u := range urls {
+		keys[i] = HistoryKey(u)
+	}
+	err := requeuedScript.Run(ctx, s.rdb, keys, taskID).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("record the new task: %w", err)
 	}
 	return nil
 }

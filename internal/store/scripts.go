@@ -27,6 +27,7 @@ var (
 	dueScript           = script("due")
 	removePendingScript = script("remove_pending")
 	markScript          = script("mark")
+	requeuedScript      = script("requeued")
 	allSentScript       = script("all_sent")
 	leaseScript         = script("lease")
 	releaseScript       = script("release")

@@ -322,9 +322,9 @@ func (w *Worker) apiFailed(ctx context.Context, scope string, err error, took ti
 	attempts, last := lastAttempt(ctx)
 	if last {
 		w.metrics.DeadLettered.WithLabelValues("retries_exhausted").Inc()
-		w.markDead(ctx, urls, fmt.Sprintf("gave up after %d attempts: %v", attempts, err))
+		w.markDead(ctx, urls, fmt.Sprintf("gave up after %s: %v", attemptsText(attempts), err))
 		w.log.Error("request failed for good: dead-lettered", zap.String("scope", scope), zap.Int("urls", len(urls)), zap.Int("attempts", attempts), zap.Error(err))
-		return &deadLetter{msg: fmt.Sprintf("gave up after %d attempts; last error: %v", attempts, err)}
+		return &deadLetter{msg: fmt.Sprintf("gave up after %s; last error: %v", attemptsText(attempts), err)}
 	}
 	w.log.Info("request will be retried", zap.String("scope", scope), zap.Int("attempt", attempts), zap.Duration("not_before", d))
 	return &failure{err: err, d: d}
@@ -344,13 +344,18 @@ func (w *Worker) enqueueParts(ctx context.Context, p tasks.URLs, parts [][]strin
 		if _, err := w.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 			return fmt.Errorf("enqueue part: %w", err)
 		}
+		if err := w.store.Requeued(ctx, part, tasks.URLsTaskID(q)); err != nil {
+			w.log.Debug("record split", zap.Error(err))
+		}
 	}
 	w.log.Info("request split", zap.Int("urls", len(p.URLs)), zap.Int("parts", len(parts)), zap.String("origin", origin))
 	return nil
 }
 
+// markDead records in the history of urls that they are dead-lettered, why, and in which task.
 func (w *Worker) markDead(ctx context.Context, urls []string, why string) {
-	if err := w.store.MarkState(ctx, urls, "", store.StateDead, why, w.cfg.HistoryTTL); err != nil {
+	id, _ := asynq.GetTaskID(ctx)
+	if err := w.store.MarkDead(ctx, urls, id, why, w.cfg.HistoryTTL); err != nil {
 		w.log.Debug("mark dead", zap.Error(err))
 	}
 }
@@ -505,6 +510,14 @@ func (w *Worker) mark(ctx context.Context, urls []string, uuid, state, detail st
 	if err := w.store.MarkState(ctx, urls, uuid, state, detail, w.cfg.HistoryTTL); err != nil {
 		w.log.Debug("mark state", zap.String("state", state), zap.Error(err))
 	}
+}
+
+// attemptsText is "1 attempt" or "N attempts".
+func attemptsText(n int) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return fmt.Sprintf("%d attempts", n)
 }
 
 func describe(prev []tasks.Attempt) string {

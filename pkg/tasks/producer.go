@@ -244,7 +244,7 @@ func (p *Producer) RequestFlushAll(ctx context.Context, token, confirm string, c
 	}
 	if _, err := p.client.EnqueueContext(ctx, t); err != nil {
 		if errors.Is(err, asynq.ErrTaskIDConflict) {
-			return &FlushRefusedError{Reason: "a flush-all request is already pending, retrying or in the dead-letter queue (task " + TaskIDAll + " on queue " + QueueAll + "); delete it there before requesting another"}
+			return &FlushRefusedError{Reason: "a flush-all request is already pending, retrying or in the dead-letter queue (task " + TaskIDAll + " on queue " + QueueAll + "); remove it with: enqueue --all --cancel"}
 		}
 		return fmt.Errorf("flush-all: %w", err)
 	}
@@ -260,7 +260,10 @@ type History struct {
 	Key          string     `json:"key"`
 	PendingSince *time.Time `json:"pending_since,omitempty"`  // waiting for its window in the pending set
 	QueuedAt     *time.Time `json:"queued_request,omitempty"` // the latest request put in a request task
-	Task         string     `json:"task,omitempty"`           // that task's ID (asynq, queue purge)
+	Task         string     `json:"task,omitempty"`           // the request task it is in, or was dead-lettered in
+	TaskQueue    string     `json:"task_queue,omitempty"`     // that task's queue
+	TaskState    string     `json:"task_state,omitempty"`     // asynq's state of it (pending, active, retry, archived...), or "deleted"
+	TaskError    string     `json:"task_error,omitempty"`     // its last error (retry, archived)
 	RequestedAt  *time.Time `json:"requested_at,omitempty"`
 	SentAt       *time.Time `json:"sent_at,omitempty"`
 	UUID         string     `json:"uuid,omitempty"`
@@ -289,8 +292,34 @@ func (p *Producer) Lookup(ctx context.Context, raw string) (*History, error) {
 		if rec.QueuedAt > rec.SentAt {
 			h.QueuedAt, h.Task = msTime(rec.QueuedAt), rec.Task
 		}
+		if rec.State == store.StateDead {
+			h.Task = rec.Task
+		}
+	}
+	if h.Task != "" {
+		if err := p.taskState(h); err != nil {
+			return nil, err
+		}
 	}
 	return h, nil
+}
+
+// taskState fills in where h.Task is and in which state, or "deleted" when no queue holds it.
+func (p *Producer) taskState(h *History) error {
+	insp := asynq.NewInspectorFromRedisClient(p.store.Client())
+	for _, q := range QueueNames() {
+		ti, err := insp.GetTaskInfo(q, h.Task)
+		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("task %s: %w", h.Task, err)
+		}
+		h.TaskQueue, h.TaskState, h.TaskError = q, ti.State.String(), ti.LastErr
+		return nil
+	}
+	h.TaskState = "deleted"
+	return nil
 }
 
 func msTime(ms int64) *time.Time {

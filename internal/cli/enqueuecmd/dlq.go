@@ -1,16 +1,20 @@
 package enqueuecmd
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"golang.org/x/term"
 
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -27,36 +31,41 @@ type deadLetter struct {
 	Payload    string    `json:"payload,omitempty"` // when it does not decode
 }
 
-func runDLQ(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
+func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usage("dlq needs a command: ls, replay or rm")
+		return usage("dlq needs a command: ls, replay or rm%s", helpHint)
 	}
 	cmd := args[0]
 	fs := flag.NewFlagSet("enqueue dlq "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	queue := fs.String("queue", "", "only this `queue` (default: every queue of the product)")
 	limit := fs.Int("limit", 100, "ls: show at most `N` entries per queue")
 	all := fs.Bool("all", false, "replay/rm: every entry (of --queue, or of every queue)")
+	yes := fs.Bool("yes", false, "rm --all: do not ask for confirmation")
 	asJSON := fs.Bool("json", false, "ls: print JSON")
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return &exitError{code: 2}
+	head := "usage:\n  enqueue dlq ls [--queue Q] [--limit N] [--json]\n  enqueue dlq replay (ID... | --all) [--queue Q]\n" +
+		"  enqueue dlq rm (ID... | --all [--yes]) [--queue Q]\n\nflags:\n"
+	if err := parseFlags(fs, args[1:], head, stdout); err != nil {
+		return err
 	}
 	queues := tasks.QueueNames()
 	if *queue != "" {
+		if !slices.Contains(queues, *queue) {
+			return usage("unknown --queue %q: use one of %s", *queue, strings.Join(queues, ", "))
+		}
 		queues = []string{*queue}
 	}
 	ids := fs.Args()
 	switch cmd {
 	case "ls":
+		if *limit < 1 {
+			return usage("--limit %d: use 1 or more", *limit)
+		}
 	case "replay", "rm":
 		if *all == (len(ids) > 0) {
-			return usage("dlq %s needs task IDs or --all (not both)", cmd)
+			return usage("dlq %s needs task IDs or --all (not both)%s", cmd, helpHint)
 		}
 	default:
-		return usage("unknown dlq command %q: use ls, replay or rm", cmd)
+		return usage("unknown dlq command %q: use ls, replay or rm%s", cmd, helpHint)
 	}
 	_, rdb, err := connect(ctx, environ)
 	if err != nil {
@@ -69,16 +78,22 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdout, stderr
 		return &exitError{code: 2, err: err}
 	}
 	known := queues[:0:0]
+	total := 0 // dead letters in the queues asked for
 	for _, q := range queues {
 		if exist[q] {
 			known = append(known, q)
+			info, err := insp.GetQueueInfo(q)
+			if err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("queue %s: %w", q, err)}
+			}
+			total += info.Archived
 		}
 	}
 	queues = known
 
 	switch cmd {
 	case "ls":
-		var list []deadLetter
+		list := []deadLetter{} // JSON: [] when empty, never null
 		for _, q := range queues {
 			infos, err := insp.ListArchivedTasks(q, asynq.PageSize(*limit))
 			if err != nil {
@@ -105,7 +120,11 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdout, stderr
 				fmt.Fprintf(stdout, "  payload: %s\n", d.Payload)
 			}
 		}
-		fmt.Fprintf(stdout, "%d dead letter(s); replay with: enqueue dlq replay ID..., delete with: enqueue dlq rm ID...\n", len(list))
+		shown := plural(int64(total), "dead letter", "dead letters")
+		if len(list) < total {
+			shown = fmt.Sprintf("showing %d of %s (--limit %d per queue)", len(list), shown, *limit)
+		}
+		fmt.Fprintf(stdout, "%s; replay with: enqueue dlq replay ID..., delete with: enqueue dlq rm ID...\n", shown)
 		return nil
 	case "replay", "rm":
 		verb := "replayed"
@@ -113,6 +132,11 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdout, stderr
 			verb = "deleted"
 		}
 		if *all {
+			if cmd == "rm" && total > 0 && !*yes {
+				if err := confirmDelete(total, stdin, stdout); err != nil {
+					return err
+				}
+			}
 			total := 0
 			for _, q := range queues {
 				var n int
@@ -127,7 +151,7 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdout, stderr
 				}
 				total += n
 			}
-			fmt.Fprintf(stdout, "%s %d dead letter(s)\n", verb, total)
+			fmt.Fprintf(stdout, "%s %s\n", verb, plural(int64(total), "dead letter", "dead letters"))
 			return nil
 		}
 		failed := 0
@@ -154,19 +178,45 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdout, stderr
 	return nil
 }
 
-// findArchived returns the queue whose dead-letter queue holds task id.
+// findArchived returns the queue whose dead-letter queue holds task id. A task that exists but is
+// not a dead letter is named with its state (a queued flush-all is cancelled another way).
 func findArchived(insp *asynq.Inspector, queues []string, id string) (string, error) {
 	for _, q := range queues {
 		ti, err := insp.GetTaskInfo(q, id)
-		if err == nil && ti.State == asynq.TaskStateArchived {
+		if err != nil {
+			continue
+		}
+		if ti.State == asynq.TaskStateArchived {
 			return q, nil
 		}
+		if id == tasks.TaskIDAll {
+			return "", fmt.Errorf("the flush-all is %s, not a dead letter: remove it with enqueue --all --cancel", ti.State)
+		}
+		return "", fmt.Errorf("task %s on queue %s is %s, not a dead letter", id, q, ti.State)
 	}
 	return "", fmt.Errorf("no dead letter with this ID in queues %s (enqueue dlq ls lists them)", strings.Join(queues, ", "))
 }
 
+// confirmDelete asks before dlq rm --all deletes n dead letters for good: on a terminal it asks for
+// "yes"; elsewhere it refuses and names --yes.
+func confirmDelete(n int, stdin io.Reader, stdout io.Writer) error {
+	what := plural(int64(n), "dead letter", "dead letters")
+	f, ok := stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return usage("dlq rm --all deletes %s for good: add --yes to confirm; nothing was deleted", what)
+	}
+	fmt.Fprintf(stdout, "delete %s for good? Type yes to confirm: ", what)
+	answer, _ := bufio.NewReader(stdin).ReadString('\n')
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "yes" && a != "y" {
+		return &exitError{code: 1, err: errors.New("not confirmed; nothing was deleted")}
+	}
+	return nil
+}
+
 func describeTask(ti *asynq.TaskInfo) deadLetter {
-	d := deadLetter{ID: ti.ID, Queue: ti.Queue, Type: ti.Type, Attempts: ti.Retried, LastFailed: ti.LastFailedAt, LastError: ti.LastErr}
+	// asynq counts retries (failed runs before the last); the last run is an attempt too, as in the
+	// worker's "gave up after N attempts".
+	d := deadLetter{ID: ti.ID, Queue: ti.Queue, Type: ti.Type, Attempts: ti.Retried + 1, LastFailed: ti.LastFailedAt, LastError: ti.LastErr}
 	switch ti.Type {
 	case tasks.TypeURLs:
 		if p, err := tasks.DecodeURLs(ti.Payload); err == nil {

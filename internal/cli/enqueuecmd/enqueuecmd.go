@@ -23,10 +23,12 @@ import (
 	"os"
 	"os/user"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/term"
 
 	"github.com/cipurge/cipurge/internal/config"
+	"github.com/cipurge/cipurge/internal/version"
 	"github.com/cipurge/cipurge/pkg/normalize"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -91,29 +93,78 @@ const usageText = `usage:
   enqueue --all --confirm=TOKEN [--reason TEXT]
                                        flush EVERY cached image (scope "all"); TOKEN is your
                                        CLOUDIMAGE_TOKEN value
+  enqueue --all --cancel               remove a flush-all that is queued and not yet sent
   enqueue status [--json] [URL...]     backlog, dead letters, send rate, time to drain;
                                        with URLs: when each was requested, sent, confirmed
   enqueue dlq ls [--queue Q] [--limit N] [--json]
   enqueue dlq replay (ID... | --all) [--queue Q]
-  enqueue dlq rm (ID... | --all) [--queue Q]
+  enqueue dlq rm (ID... | --all [--yes]) [--queue Q]
+  enqueue --version
 
-Configuration comes from the environment (REDIS_URL, CLOUDIMAGE_TOKEN, ...): see the README.
+Configuration comes from the environment (REDIS_URL, CLOUDIMAGE_TOKEN, ...): worker --help
+lists every variable.
 
 flags:
 `
 
+// helpHint ends every usage error: one line, and where to read more.
+const helpHint = " (enqueue --help shows the usage)"
+
+// parseFlags parses args into fs without printing anything: --help writes the usage (head, then
+// the flags) to stdout and returns errHelped; any other problem is one line, a usage error.
+func parseFlags(fs *flag.FlagSet, args []string, head string, stdout io.Writer) error {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, head)
+		printFlags(stdout, fs)
+		return errHelped
+	}
+	return usage("%v%s", err, helpHint)
+}
+
+// errHelped says --help was answered: exit 0, nothing more to print.
+var errHelped = &exitError{code: 0}
+
+// printFlags writes fs's flags the way the usage spells them: --name, never -name.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, help := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		fmt.Fprintf(w, "%s\n    \t%s", line, help)
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
 // Run is the whole program. Its error carries the exit status (ExitCode).
 func Run(ctx context.Context, args []string, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	err := run(ctx, args, environ, stdin, stdout, stderr)
+	if err == errHelped {
+		return nil
+	}
+	return err
+}
+
+func run(ctx context.Context, args []string, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
 		case "status":
 			return runStatus(ctx, args[1:], environ, stdout, stderr)
 		case "dlq":
-			return runDLQ(ctx, args[1:], environ, stdout, stderr)
+			return runDLQ(ctx, args[1:], environ, stdin, stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("enqueue", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var (
 		file       = fs.String("f", "", "read URLs from `FILE`, one a line (- is standard input)")
 		dryRun     = fs.Bool("dry-run", false, "print the canonical key of each accepted input, exactly as it would be sent; enqueue nothing")
@@ -124,33 +175,36 @@ func Run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 		all        = fs.Bool("all", false, "request a flush of EVERY cached image (scope all); needs --confirm")
 		confirm    = fs.String("confirm", "", "confirm --all with your CLOUDIMAGE_TOKEN `value`")
 		reason     = fs.String("reason", "", "with --all: why (recorded with the request)")
+		cancel     = fs.Bool("cancel", false, "with --all: remove a flush-all that is queued and not yet sent")
+		showVer    = fs.Bool("version", false, "print the version and exit")
 	)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usageText)
-		fs.PrintDefaults()
+	if err := parseFlags(fs, args, usageText, stdout); err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return &exitError{code: 2}
+	if *showVer {
+		fmt.Fprintln(stdout, "cipurge enqueue", version.Version)
+		return nil
 	}
 	urls := fs.Args()
 	switch {
 	case *all && (len(urls) > 0 || *file != "" || *bulk || *dryRun):
-		return usage("--all flushes everything and takes no URLs, -f, --bulk or --dry-run")
-	case !*all && *confirm != "":
-		return usage("--confirm only goes with --all")
+		return usage("--all flushes everything and takes no URLs, -f, --bulk or --dry-run%s", helpHint)
+	case !*all && (*confirm != "" || *cancel):
+		return usage("--confirm and --cancel only go with --all%s", helpHint)
+	case *cancel && *confirm != "":
+		return usage("--all --cancel removes a queued flush-all and takes no --confirm%s", helpHint)
 	case !*all && *file == "" && len(urls) == 0:
-		fs.Usage()
-		return usage("nothing to enqueue: give URLs as arguments or a file with -f")
+		return usage("nothing to enqueue: give URLs as arguments or a file with -f%s", helpHint)
 	case *file != "" && len(urls) > 0:
-		return usage("give URLs as arguments or with -f, not both")
+		return usage("give URLs as arguments or with -f, not both%s", helpHint)
 	}
 
 	cfg, err := config.Load(environ)
 	if err != nil {
 		return &exitError{code: 2, err: err}
+	}
+	if *all && *cancel {
+		return cancelFlushAll(ctx, cfg, stdout)
 	}
 	if *all {
 		return runFlushAll(ctx, cfg, *confirm, *reason, stdout)
@@ -224,16 +278,18 @@ func printSummary(s *summary, asJSON bool, stdout io.Writer, msgs *printer) {
 		return
 	}
 	if s.Mode == "dry-run" {
-		msgs.printf("dry run: %s lines, %s accepted (%s distinct), %s duplicates, %s rejected, %s skipped; nothing was enqueued\n",
-			group(s.Lines), group(s.Accepted), group(s.Accepted-s.Duplicates), group(s.Duplicates), group(s.Rejected), group(s.Skipped))
+		msgs.printf("dry run: %s, %s accepted (%s distinct), %s, %s rejected, %s skipped; nothing was enqueued\n",
+			plural(s.Lines, "line", "lines"), group(s.Accepted), group(s.Accepted-s.Duplicates), plural(s.Duplicates, "duplicate", "duplicates"),
+			group(s.Rejected), group(s.Skipped))
 		return
 	}
 	extra := ""
 	if s.Mode == "bulk" {
-		extra = fmt.Sprintf(" in %s bulk requests", group(s.Requests))
+		extra = " in " + plural(s.Requests, "bulk request", "bulk requests")
 	}
-	msgs.printf("%s lines: %s enqueued%s, %s already pending, %s duplicates in the input, %s rejected, %s skipped (%.1fs)\n",
-		group(s.Lines), group(s.Enqueued), extra, group(s.AlreadyPending), group(s.Duplicates), group(s.Rejected), group(s.Skipped), s.Seconds)
+	msgs.printf("%s: %s enqueued%s, %s already pending, %s in the input, %s rejected, %s skipped (%.1fs)\n",
+		plural(s.Lines, "line", "lines"), group(s.Enqueued), extra, group(s.AlreadyPending), plural(s.Duplicates, "duplicate", "duplicates"),
+		group(s.Rejected), group(s.Skipped), s.Seconds)
 }
 
 func runFlushAll(ctx context.Context, cfg *config.Config, confirm, reason string, stdout io.Writer) error {
@@ -275,6 +331,33 @@ func runFlushAll(ctx context.Context, cfg *config.Config, confirm, reason string
 		return &exitError{code: 2, err: fmt.Errorf("%w; nothing was enqueued", err)}
 	}
 	fmt.Fprintf(stdout, "flush-all requested (task %s on queue %s): a worker will send it once. Every pending URL request made before it is covered by it.\n", tasks.TaskIDAll, tasks.QueueAll)
+	return nil
+}
+
+// cancelFlushAll removes the flush-all request that waits on its queue (pending, scheduled for a
+// retry, or dead-lettered). One that a worker is sending right now cannot be called back.
+func cancelFlushAll(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
+	rdb, err := dial(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	ti, err := insp.GetTaskInfo(tasks.QueueAll, tasks.TaskIDAll)
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		fmt.Fprintln(stdout, "no flush-all is queued: nothing to cancel")
+		return nil
+	}
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("flush-all: %w", err)}
+	}
+	if ti.State == asynq.TaskStateActive {
+		return &exitError{code: 1, err: errors.New("the flush-all is being sent right now (a worker holds it): it can no longer be cancelled")}
+	}
+	if err := insp.DeleteTask(tasks.QueueAll, tasks.TaskIDAll); err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("cancel the flush-all: %w", err)}
+	}
+	fmt.Fprintf(stdout, "flush-all cancelled (it was %s): nothing was sent\n", ti.State)
 	return nil
 }
 

@@ -107,3 +107,11 @@ func group(n int64) string {
 	}
 	return string(out)
 }
+
+// plural writes n (with thousands separators) and the noun that agrees with it.
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return group(n) + " " + many
+}

@@ -3,7 +3,6 @@ package enqueuecmd
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -51,13 +50,9 @@ type statusReport struct {
 
 func runStatus(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("enqueue status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return &exitError{code: 2}
+	if err := parseFlags(fs, args, "usage: enqueue status [--json] [URL...]\n\nflags:\n", stdout); err != nil {
+		return err
 	}
 	cfg, rdb, err := connect(ctx, environ)
 	if err != nil {
@@ -186,30 +181,57 @@ func urlStatus(ctx context.Context, cfg *config.Config, rdb redis.UniversalClien
 		fmt.Fprintln(stdout, string(b))
 	} else {
 		for _, h := range out {
-			fmt.Fprintf(stdout, "%s\n", h.Key)
-			if h.PendingSince != nil {
-				fmt.Fprintf(stdout, "  pending since  %s (waiting for its window)\n", h.PendingSince.Format(time.RFC3339Nano))
-			}
-			if h.QueuedAt != nil {
-				fmt.Fprintf(stdout, "  queued         requested %s, in request task %s (waiting to be sent)\n", h.QueuedAt.Format(time.RFC3339Nano), h.Task)
-			}
-			if h.SentAt == nil {
-				if h.PendingSince == nil && h.QueuedAt == nil {
-					fmt.Fprintf(stdout, "  no request known in the last %s (PURGE_HISTORY_TTL)\n", cfg.Purge.HistoryTTL)
-				}
-				continue
-			}
-			fmt.Fprintf(stdout, "  requested      %s\n  sent           %s in request %s\n  state          %s", h.RequestedAt.Format(time.RFC3339Nano), h.SentAt.Format(time.RFC3339Nano), h.UUID, h.State)
-			if h.Detail != "" {
-				fmt.Fprintf(stdout, " (%s)", h.Detail)
-			}
-			fmt.Fprintln(stdout)
+			printHistory(stdout, h, cfg.Purge.HistoryTTL)
 		}
 	}
 	if bad > 0 {
 		return &exitError{code: 1}
 	}
 	return nil
+}
+
+// printHistory writes what is known of one URL: waiting, queued in which task (and that task's
+// state), sent when in which request, and its outcome; a dead letter with the task ID that
+// `enqueue dlq replay` takes, or that its dead letter was deleted.
+func printHistory(w io.Writer, h *tasks.History, ttl time.Duration) {
+	ts := func(t *time.Time) string { return t.Format(time.RFC3339Nano) }
+	fmt.Fprintf(w, "%s\n", h.Key)
+	if h.PendingSince != nil {
+		fmt.Fprintf(w, "  pending since  %s (waiting for its window)\n", ts(h.PendingSince))
+	}
+	dead := h.State == store.StateDead
+	if h.QueuedAt != nil && !dead {
+		fmt.Fprintf(w, "  queued         requested %s, in request task %s", ts(h.QueuedAt), h.Task)
+		switch h.TaskState {
+		case "pending":
+			fmt.Fprintf(w, " on queue %s (waiting to be sent)\n", h.TaskQueue)
+		case "active":
+			fmt.Fprintf(w, " on queue %s (being sent now)\n", h.TaskQueue)
+		case "scheduled", "retry":
+			fmt.Fprintf(w, " on queue %s (%s: waiting to be tried again; last error: %s)\n", h.TaskQueue, h.TaskState, h.TaskError)
+		case "deleted":
+			fmt.Fprintf(w, " (the task no longer exists: deleted by an operator, or done without sending it)\n")
+		default:
+			fmt.Fprintf(w, " on queue %s (%s)\n", h.TaskQueue, h.TaskState)
+		}
+	}
+	if h.SentAt != nil {
+		fmt.Fprintf(w, "  requested      %s\n  sent           %s in request %s\n", ts(h.RequestedAt), ts(h.SentAt), h.UUID)
+	}
+	switch {
+	case dead && h.TaskState == "deleted":
+		fmt.Fprintf(w, "  state          dead-lettered (%s); its dead letter was deleted: enqueue the URL again to send it\n", h.Detail)
+	case dead:
+		fmt.Fprintf(w, "  state          dead-lettered (%s)\n                 task %s on queue %s: enqueue dlq replay %s\n", h.Detail, h.Task, h.TaskQueue, h.Task)
+	case h.SentAt != nil:
+		fmt.Fprintf(w, "  state          %s", h.State)
+		if h.Detail != "" {
+			fmt.Fprintf(w, " (%s)", h.Detail)
+		}
+		fmt.Fprintln(w)
+	case h.PendingSince == nil && h.QueuedAt == nil:
+		fmt.Fprintf(w, "  no request known in the last %s (PURGE_HISTORY_TTL)\n", ttl)
+	}
 }
 
 // existingQueues returns the queues asynq knows (a queue exists once a task was enqueued on it).
@@ -231,13 +253,22 @@ func connect(ctx context.Context, environ []string) (*config.Config, redis.Unive
 	if err != nil {
 		return nil, nil, &exitError{code: 2, err: err}
 	}
+	rdb, err := dial(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, rdb, nil
+}
+
+// dial connects to the Redis cfg names, or says why not (exit status 2).
+func dial(ctx context.Context, cfg *config.Config) (redis.UniversalClient, error) {
 	rdb, err := cfg.RedisClient()
 	if err != nil {
-		return nil, nil, &exitError{code: 2, err: err}
+		return nil, &exitError{code: 2, err: err}
 	}
 	if err := cfg.Ping(ctx, rdb); err != nil {
 		rdb.Close()
-		return nil, nil, &exitError{code: 2, err: err}
+		return nil, &exitError{code: 2, err: err}
 	}
-	return cfg, rdb, nil
+	return rdb, nil
 }

@@ -70,17 +70,67 @@ func ExitCode(err error) int {
 	return 1
 }
 
+const usageText = `usage:
+  worker               run the purge worker (configuration from the environment, below)
+  worker healthcheck   exit 0 when the worker at HTTP_ADDR answers /healthz, 1 otherwise
+                       (for a container's HEALTHCHECK: the image has no shell or curl)
+  worker --version     print the version
+
+Every secret setting can come from a file instead: NAME_FILE=/run/secrets/name.
+
+environment:
+`
+
+// healthcheck asks the worker at HTTP_ADDR for /healthz: nil when it answers 200. A wildcard
+// address (0.0.0.0, ::, empty host) is probed on loopback.
+func healthcheck(ctx context.Context, environ []string, stdout io.Writer) error {
+	cfg, err := config.Load(environ)
+	if err != nil {
+		return err
+	}
+	host, port, err := net.SplitHostPort(cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("HTTP_ADDR=%s: %w", cfg.HTTP.Addr, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	u := "http://" + net.JoinHostPort(host, port) + "/healthz"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: %s answered %s", u, resp.Status)
+	}
+	fmt.Fprintln(stdout, "healthy:", u)
+	return nil
+}
+
 // Run is the whole program: it returns when ctx is done (SIGTERM, SIGINT) after a graceful
 // shutdown, or at once with a *usageError when the configuration is wrong or Redis is unreachable.
 func Run(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
 		case "-h", "--help", "help":
-			fmt.Fprintln(stdout, "usage: worker\n\nRuns the purge worker. Configuration comes from the environment: see the README.")
+			fmt.Fprint(stdout, usageText)
+			config.Usage(stdout)
 			return nil
 		case "-version", "--version", "version":
 			fmt.Fprintln(stdout, "cipurge worker", version.Version)
 			return nil
+		case "healthcheck":
+			if len(args) > 1 {
+				return &usageError{fmt.Errorf("healthcheck takes no arguments: it probes the worker at HTTP_ADDR (see --help)")}
+			}
+			return healthcheck(ctx, environ, stdout)
 		}
 		return &usageError{fmt.Errorf("unexpected argument %q: the worker takes no arguments, only environment variables (see --help)", args[0])}
 	}

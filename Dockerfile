@@ -5,11 +5,11 @@
 #   docker run --rm -e REDIS_URL=redis://redis:6379/0 -e UI_PASSWORD=... cipurge:local           # the worker
 #   docker run --rm -e REDIS_URL=... --entrypoint enqueue cipurge:local status                   # the CLI
 #
-# No HEALTHCHECK: the final image has no shell, curl or wget to run one. Probe the worker over HTTP
-# instead (GET /healthz for liveness, GET /readyz for readiness), as Kubernetes httpGet probes do.
-# See docs/operations.md.
+# HEALTHCHECK runs `worker healthcheck`, which asks the worker's own /healthz (the final image has
+# no shell, curl or wget). Kubernetes: httpGet probes on /healthz (liveness) and /readyz
+# (readiness). See docs/operations.md.
 
-ARG GO_VERSION=1.26
+ARG GO_VERSION=1.26.8
 
 FROM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
@@ -32,4 +32,5 @@ USER nonroot:nonroot
 # interface; it then refuses to start without UI_PASSWORD (basic auth on the UI).
 ENV HTTP_ADDR=0.0.0.0:8080
 EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 CMD ["/usr/local/bin/worker", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/worker"]

@@ -77,13 +77,23 @@ COMPOSE ?= $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-comp
 
 .PHONY: compose-check
 compose-check: ## validate docker-compose.yml (needs docker-compose; no engine needed)
-	UI_PASSWORD=compose-check $(COMPOSE) -f docker-compose.yml config -q
-	@# The file must refuse to start without UI_PASSWORD: the UI listens on the container's network.
-	@if env -u UI_PASSWORD $(COMPOSE) -f docker-compose.yml config -q >/dev/null 2>&1; then \
-	  echo 'compose-check: docker-compose.yml accepts an empty UI_PASSWORD; it must require one'; exit 1; fi
+	@# Valid with nothing set: `compose run enqueue` needs no UI_PASSWORD (the worker reads it from a secret file).
+	env -u UI_PASSWORD $(COMPOSE) -f docker-compose.yml config -q
 	@# The UI port is published on the host's loopback only.
-	@UI_PASSWORD=compose-check $(COMPOSE) -f docker-compose.yml config | grep -q '127.0.0.1:8080:8080' || \
+	@$(COMPOSE) -f docker-compose.yml config | grep -q '127.0.0.1:8080:8080' || \
 	  (echo 'compose-check: the UI port must be published on 127.0.0.1 only'; exit 1)
+	@# Secrets come from files mounted as compose secrets, never from the environment.
+	@for s in CLOUDIMAGE_API_KEY UI_PASSWORD INTAKE_TOKEN INTAKE_FLUSH_TOKEN; do \
+	  $(COMPOSE) -f docker-compose.yml config | grep -q "$${s}_FILE: /run/secrets/" || \
+	    { echo "compose-check: the worker must read $$s from a compose secret ($${s}_FILE)"; exit 1; }; \
+	  ! grep -q "^ *$$s:" docker-compose.yml || { echo "compose-check: $$s must not be an environment variable"; exit 1; }; \
+	done
+	@# The worker and the image check the worker's health with `worker healthcheck`.
+	@grep -q '"/usr/local/bin/worker", "healthcheck"' docker-compose.yml && grep -q '"/usr/local/bin/worker", "healthcheck"' Dockerfile || \
+	  (echo 'compose-check: the compose healthcheck and the Dockerfile HEALTHCHECK must run worker healthcheck'; exit 1)
+	@# Pinned images: no bare major tags, no latest.
+	@! grep -nE '^ *image: *[^:]+(:[0-9]+|:latest)?$$' docker-compose.yml | grep -v 'cipurge:local' || \
+	  (echo 'compose-check: pin every image to a full version tag'; exit 1)
 	@echo 'compose-check: docker-compose.yml is valid'
 
 .PHONY: test-browser

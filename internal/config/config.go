@@ -310,8 +310,9 @@ func isLoopbackHost(host string) bool {
 const FileSuffix = "_FILE"
 
 // readSecretFiles replaces each secret setting's NAME_FILE twin (every field tagged secret:"true")
-// by the file's content in m, without its final line break. A setting and its twin together, an
-// unreadable file and an empty file are errors that name the variable.
+// by the file's content in m, without its final line break. An empty file is an empty value, as an
+// empty variable is (compose mounts a file for every secret, used or not). A setting and its twin
+// together and an unreadable file are errors that name the variable.
 func readSecretFiles(m map[string]string) error {
 	var errs []error
 	for _, v := range Variables() {
@@ -331,12 +332,7 @@ func readSecretFiles(m map[string]string) error {
 			errs = append(errs, fmt.Errorf("%s%s: %v: point it at a readable file holding the value of %s", v.Name, FileSuffix, err, v.Name))
 			continue
 		}
-		val := strings.TrimRight(string(b), "\r\n")
-		if val == "" {
-			errs = append(errs, fmt.Errorf("%s%s=%s is empty: write the value of %s into it", v.Name, FileSuffix, path, v.Name))
-			continue
-		}
-		m[v.Name] = val
+		m[v.Name] = strings.TrimRight(string(b), "\r\n")
 	}
 	return errors.Join(errs...)
 }

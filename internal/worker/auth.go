@@ -8,7 +8,8 @@ import (
 )
 
 // sendGate stops this worker from sending when retrying cannot help until someone fixes the setup:
-// Cloudimage rejects the key (401/403), or the API's TLS certificate is not trusted. Work stays
+// Cloudimage rejects the key (401/403), the API's TLS certificate is not trusted, or the API URL
+// answers 404/405/410 (see classify in policy.go). Work stays
 // queued (no retries burned, no dead letters), one task per probe interval tries again, and the
 // first success opens the gate. It says so once, loudly, each way. The gate is per process: each
 // worker has its own key and trust store.
@@ -17,7 +18,7 @@ type sendGate struct {
 	probe     time.Duration
 	log       *zap.Logger
 	blocked   bool
-	cause     string // causeKey or causeTLS
+	cause     string // causeKey, causeTLS or causeEndpoint (policy.go)
 	reason    string
 	since     time.Time
 	lastProbe time.Time
@@ -43,12 +44,6 @@ func (g *sendGate) admit() (wait time.Duration, reason string, ok bool) {
 	g.lastProbe = now
 	return 0, "", true
 }
-
-// Why the gate closed.
-const (
-	causeKey = "api_key" // Cloudimage rejects the key (401/403)
-	causeTLS = "tls"     // the API's certificate is not trusted
-)
 
 // block closes the gate for cause, with reason in words (detail: the API's answer, if any).
 func (g *sendGate) block(cause, reason, detail string) {

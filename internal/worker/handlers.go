@@ -143,82 +143,55 @@ func (w *Worker) succeeded(ctx context.Context) {
 	}
 }
 
-// failKind is what an API failure means for the task that met it.
-type failKind int
-
-const (
-	failRateLimited failKind = iota // 429: every worker paused; retry later, not a failure
-	failBlocked                     // 401/403 or an untrusted TLS certificate: stop sending, probe
-	failRejected                    // other 4xx: this request is wrong
-	failCancelled                   // shutdown or the task's timeout
-	failTransient                   // 5xx, network, timeout: a counted failure, fleet-wide backoff
-)
-
-// share counts an API failure, logs it, and shares with every worker what it calls for: the pause
-// after a 429 (Retry-After, or the shared backoff), the shared backoff after an outage, the send
-// gate after a rejected key or an untrusted certificate. It returns the failure's kind, the wait it
-// set and a reason in words. The task's own fate is the caller's decision.
-func (w *Worker) share(ctx context.Context, scope string, err error, took time.Duration, urls int) (failKind, time.Duration, string) {
-	var (
-		rl  *apiclient.RateLimitError
-		un  *apiclient.UnauthorizedError
-		rej *apiclient.RejectedError
-	)
-	count := func(outcome string) { w.metrics.APIRequests.WithLabelValues(scope, outcome).Inc() }
+// share counts an API failure, logs it, and shares with every worker what the failure policy
+// (classify) calls for: the pause after a 429 or a 503 with Retry-After, the shared backoff after
+// an outage or a 429 without it, the send gate when sending must stop. It returns the decision
+// and the wait it set. The task's own fate is the caller's decision.
+func (w *Worker) share(ctx context.Context, scope string, err error, took time.Duration, urls int) (decision, time.Duration) {
+	d := classify(scope, err, ctx.Err() != nil)
+	w.metrics.APIRequests.WithLabelValues(scope, d.outcome).Inc()
 	fields := []zap.Field{zap.String("scope", scope), zap.Int("urls", urls), zap.Duration("duration", took), zap.Error(err)}
-	switch {
-	case errors.As(err, &rl):
-		count("rate_limited")
-		w.metrics.Pauses.WithLabelValues("rate_limited").Inc()
-		reason := fmt.Sprintf("Cloudimage answered %d (rate limited)", rl.StatusCode)
-		d := rl.RetryAfter
-		var perr error
-		if d > 0 {
-			perr = w.store.Pause(ctx, reason+", Retry-After "+d.String(), d)
-		} else {
-			d, perr = w.store.Backoff(ctx, reason+" without Retry-After", w.cfg.BackoffBase, w.cfg.BackoffMax)
+	switch d.action {
+	case actThrottled, actRetry:
+		pauseLabel, reason := "outage", d.reason
+		if d.action == actThrottled {
+			pauseLabel = "rate_limited"
 		}
+		wait, perr := d.retryAfter, error(nil)
+		if wait > 0 {
+			perr = w.store.Pause(ctx, reason+", Retry-After "+wait.String(), wait)
+		} else {
+			if d.action == actThrottled {
+				reason += " without Retry-After"
+			}
+			wait, perr = w.store.Backoff(ctx, reason, w.cfg.BackoffBase, w.cfg.BackoffMax)
+		}
+		w.metrics.Pauses.WithLabelValues(pauseLabel).Inc()
 		if perr != nil {
 			w.log.Warn("could not share the pause", zap.Error(perr))
 		}
-		w.log.Warn("rate limited by Cloudimage: every worker pauses", append(fields, zap.Duration("pause", d))...)
-		return failRateLimited, d, reason
-	case errors.As(err, &un):
-		count("unauthorized")
+		if d.action == actThrottled {
+			w.log.Warn("rate limited by Cloudimage: every worker pauses", append(fields, zap.Duration("pause", wait))...)
+		} else {
+			w.log.Warn("request failed", append(fields, zap.Duration("shared_backoff", wait))...)
+		}
+		return d, wait
+	case actStop:
 		w.endProbe(ctx)
-		reason := fmt.Sprintf("Cloudimage rejected the API key (%d): check CLOUDIMAGE_API_KEY", un.StatusCode)
-		w.gate.block(causeKey, reason, un.Body)
-		return failBlocked, w.cfg.AuthProbe, reason
-	case ctx.Err() != nil:
-		count("cancelled")
+		var un *apiclient.UnauthorizedError
+		detail := ""
+		if errors.As(err, &un) {
+			detail = un.Body
+		}
+		w.gate.block(d.cause, d.reason, detail)
+		return d, w.cfg.AuthProbe
+	case actCancelled:
 		w.endProbe(context.WithoutCancel(ctx))
-		return failCancelled, 0, "cancelled"
-	case errors.As(err, &rej):
-		count("rejected")
+		return d, 0
+	default: // actBadRequest
 		w.endProbe(ctx)
 		w.log.Warn("Cloudimage rejected the request", fields...)
-		return failRejected, 0, "rejected by Cloudimage"
-	case errors.Is(err, apiclient.ErrTransport) && !apiclient.IsTransient(err):
-		// An untrusted certificate and the like: retrying cannot help until someone fixes the
-		// setup, and burning retries would fill the dead-letter queue. Stop sending like a bad key.
-		count("transport_error")
-		w.endProbe(ctx)
-		reason := "cannot reach the Cloudimage API safely: " + err.Error() + ": check CLOUDIMAGE_API_URL and the system's CA certificates"
-		w.gate.block(causeTLS, reason, "")
-		return failBlocked, w.cfg.AuthProbe, reason
-	default:
-		outcome := "server_error"
-		if errors.Is(err, apiclient.ErrTransport) {
-			outcome = "transport_error"
-		}
-		count(outcome)
-		w.metrics.Pauses.WithLabelValues("outage").Inc()
-		d, perr := w.store.Backoff(ctx, "Cloudimage outage: "+outcome, w.cfg.BackoffBase, w.cfg.BackoffMax)
-		if perr != nil {
-			w.log.Warn("could not share the backoff", zap.Error(perr))
-		}
-		w.log.Warn("request failed", append(fields, zap.Duration("shared_backoff", d))...)
-		return failTransient, d, outcome
+		return d, 0
 	}
 }
 
@@ -233,6 +206,7 @@ func (w *Worker) accepted(ctx context.Context, p tasks.URLs, urls []string, adm 
 	w.metrics.RequestToSent.Observe(time.Since(p.RequestedAt).Seconds())
 	w.log.Info("invalidation accepted", zap.String("scope", scopeOriginal), zap.Int("urls", len(urls)),
 		zap.Int("status", inv.StatusCode), zap.Duration("duration", took), zap.String("uuid", inv.UUID), zap.String("origin", p.Origin))
+	w.checkUUID(scopeOriginal, inv)
 	// The API has acted: a shutdown or the task's deadline must not cost the records of it.
 	ctx, cancel := recordCtx(ctx)
 	defer cancel()
@@ -302,14 +276,14 @@ func (w *Worker) waitTurn(ctx context.Context, urls []string, reqMS int64, prio 
 
 // apiFailed turns an API error into what asynq should do with the task.
 func (w *Worker) apiFailed(ctx context.Context, scope string, err error, took time.Duration, p tasks.URLs, urls []string, queue string) error {
-	kind, d, reason := w.share(ctx, scope, err, took, len(urls))
-	switch kind {
-	case failRateLimited, failBlocked:
-		return snooze(d, reason)
-	case failCancelled:
+	d, wait := w.share(ctx, scope, err, took, len(urls))
+	switch d.action {
+	case actThrottled, actStop:
+		return snooze(wait, d.reason)
+	case actCancelled:
 		// Shutdown or the task's timeout: asynq puts the task back; nothing is lost.
 		return err
-	case failRejected:
+	case actBadRequest:
 		if scope == scopeOriginal && len(urls) > 1 {
 			// Isolate the bad URL: send each half on its own; the good ones go through.
 			half := (len(urls) + 1) / 2
@@ -326,8 +300,8 @@ func (w *Worker) apiFailed(ctx context.Context, scope string, err error, took ti
 		w.log.Error("request failed for good: dead-lettered", zap.String("scope", scope), zap.Int("urls", len(urls)), zap.Int("attempts", attempts), zap.Error(err))
 		return &deadLetter{msg: fmt.Sprintf("gave up after %s; last error: %v", attemptsText(attempts), err)}
 	}
-	w.log.Info("request will be retried", zap.String("scope", scope), zap.Int("attempt", attempts), zap.Duration("not_before", d))
-	return &failure{err: err, d: d}
+	w.log.Info("request will be retried", zap.String("scope", scope), zap.Int("attempt", attempts), zap.Duration("not_before", wait))
+	return &failure{err: err, d: wait}
 }
 
 // enqueueParts replaces a request task by tasks for parts of its URLs, with the same request time,
@@ -398,6 +372,7 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 	}
 	w.succeeded(ctx)
 	w.metrics.APIRequests.WithLabelValues(scopeAll, "accepted").Inc()
+	w.checkUUID(scopeAll, inv)
 	dropped, err := w.store.AllSent(ctx, adm.Now, inv.UUID)
 	if err != nil {
 		w.log.Warn("could not record the flush-all", zap.String("uuid", inv.UUID), zap.Error(err))
@@ -436,8 +411,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	st, took, err := timed(w, scopeStatus, func() (*apiclient.InvalidationStatus, error) { return w.api.Status(ctx, p.UUID) })
-	var rej *apiclient.RejectedError
-	if errors.As(err, &rej) {
+	if err != nil && classify(scopeStatus, err, ctx.Err() != nil).action == actBadRequest {
 		// Cloudimage does not know the uuid (or refuses the check): the invalidation was accepted
 		// but cannot be followed. Say so in the history; asking again will not help.
 		w.share(ctx, scopeStatus, err, took, len(p.URLs))
@@ -453,7 +427,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 			rctx, cancel := recordCtx(ctx)
 			defer cancel()
 			w.metrics.Final.WithLabelValues("unconfirmed").Inc()
-			w.mark(rctx, p.URLs, p.UUID, "unconfirmed", "status checks gave up: "+dl.msg)
+			w.mark(rctx, p.URLs, p.UUID, store.StateUnconfirmed, "status checks gave up: "+dl.msg)
 		}
 		return ferr
 	}

@@ -20,7 +20,8 @@ type Metrics struct {
 	BatchesFormed    prometheus.Counter
 	Final            *prometheus.CounterVec // confirmed requests by final Cloudimage status
 	RequestToConfirm prometheus.Histogram
-	URLsFailed       prometheus.Counter // URLs Cloudimage reported as failed
+	URLsFailed       prometheus.Counter     // URLs Cloudimage reported as failed
+	AcceptedNoUUID   *prometheus.CounterVec // accepted answers (2xx) without an invalidation uuid, by scope
 }
 
 // NewMetrics creates the metrics and registers them on reg (nil: not registered).
@@ -73,10 +74,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		URLsFailed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cipurge_urls_failed_total", Help: "URLs Cloudimage reported as failed (status ERROR or listed under failed).",
 		}),
+		AcceptedNoUUID: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cipurge_api_accepted_without_uuid_total", Help: "Answers of 2xx without an invalidation uuid, by scope: accepted, but they cannot be followed.",
+		}, []string{"scope"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.APIRequests, m.APIDuration, m.URLsInvalidated, m.Dropped, m.BatchSize, m.Waits, m.WaitSeconds,
-			m.Pauses, m.RequestToSent, m.DeadLettered, m.BatchesFormed, m.Final, m.RequestToConfirm, m.URLsFailed)
+			m.Pauses, m.RequestToSent, m.DeadLettered, m.BatchesFormed, m.Final, m.RequestToConfirm, m.URLsFailed, m.AcceptedNoUUID)
 	}
 	return m
 }

@@ -109,7 +109,9 @@ type Worker struct {
 	metrics *Metrics
 	client  *asynq.Client
 	gate    *sendGate
-	id      string
+	// noUUIDWarn bounds the warnings about accepted answers without a uuid.
+	noUUIDWarn oncePer
+	id         string
 
 	mu      sync.Mutex
 	lastErr error // the last Redis error seen by the server's health check
@@ -125,8 +127,8 @@ func New(cfg Config, rdb redis.UniversalClient, api API, log *zap.Logger, m *Met
 	return &Worker{
 		cfg: cfg, rdb: rdb, store: store.New(rdb), api: api, log: log, metrics: m,
 		client: asynq.NewClientFromRedisClient(rdb),
-		gate:   newSendGate(cfg.AuthProbe, log),
-		id:     host + ":" + strconv.Itoa(os.Getpid()) + ":" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		gate:   newSendGate(cfg.AuthProbe, log), noUUIDWarn: oncePer{period: noUUIDWarnEvery},
+		id: host + ":" + strconv.Itoa(os.Getpid()) + ":" + strconv.FormatInt(time.Now().UnixNano(), 36),
 	}
 }
 

@@ -72,7 +72,8 @@ func (e *UnauthorizedError) Error() string {
 func (e *UnauthorizedError) Is(target error) bool { return target == ErrUnauthorized }
 
 // RejectedError is returned for a 4xx other than 401, 403 and 429: this request is wrong and
-// sending it again unchanged will not help (408 Request Timeout excepted, see IsTransient).
+// sending it again unchanged will not help (408 Request Timeout and 425 Too Early excepted, see
+// IsTransient).
 // It is also returned for an unexpected 1xx or 3xx status: redirects are never followed.
 type RejectedError struct {
 	Method     string // request method
@@ -161,14 +162,15 @@ func (e *TransportError) Timeout() bool {
 }
 
 // IsTransient reports whether the same request may succeed later, so that the caller
-// should retry it (after RetryAfter(err) when that is positive, else with its own backoff):
+// should retry it (after RetryAfter(err) when that is positive, else with its own backoff).
+// It is the product's one rule for "transient" (the worker's failure policy is built on it):
 //
-//   - *RateLimitError: true.
-//   - *ServerError: true, except 501 Not Implemented (retrying cannot help).
+//   - *RateLimitError (429): true.
+//   - *ServerError (500-599): true.
+//   - *RejectedError: true for 408 Request Timeout and 425 Too Early, false otherwise.
 //   - *TransportError: true (network errors, timeouts including context.DeadlineExceeded,
 //     an undecodable 2xx body), except when caused by context.Canceled (the caller gave up:
 //     it is shutting down, not failing) or by TLS certificate verification.
-//   - *RejectedError: false, except 408 Request Timeout.
 //   - *UnauthorizedError, ErrNoURLs, ErrTooManyURLs, ErrEmptyUUID, nil, anything else: false.
 func IsTransient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
@@ -184,9 +186,9 @@ func IsTransient(err error) bool {
 	case errors.As(err, &rl):
 		return true
 	case errors.As(err, &se):
-		return se.StatusCode != http.StatusNotImplemented
+		return true // 500-599, 501 included: the outage of one path is still an outage
 	case errors.As(err, &re):
-		return re.StatusCode == http.StatusRequestTimeout
+		return re.StatusCode == http.StatusRequestTimeout || re.StatusCode == http.StatusTooEarly
 	case errors.As(err, &te):
 		var cv *tls.CertificateVerificationError
 		return !errors.As(err, &cv)

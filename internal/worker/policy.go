@@ -1,0 +1,157 @@
+package worker
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/cipurge/cipurge/pkg/apiclient"
+)
+
+// action is what the worker does after an API call that failed.
+type action int
+
+const (
+	// actThrottled: Cloudimage says "too many requests" (429). Every worker pauses (Retry-After,
+	// or the shared backoff); the task waits without counting a failure.
+	actThrottled action = iota
+	// actRetry: transient (408, 425, 5xx, a transport error). A counted failure, retried after the
+	// shared backoff, or after the Retry-After of a 503.
+	actRetry
+	// actBadRequest: this request is wrong (400, 413, 422, another 4xx). Split it to isolate the
+	// bad URL; a single URL is dead-lettered.
+	actBadRequest
+	// actStop: retrying cannot help until someone fixes the setup (a rejected key, an untrusted
+	// certificate, an endpoint that is not there). Stop sending, keep the work, probe now and then.
+	actStop
+	// actCancelled: shutdown or the task's timeout. The task goes back to its queue.
+	actCancelled
+)
+
+// Why sending stopped (actStop).
+const (
+	causeKey      = "api_key"  // Cloudimage rejects the key (401/403)
+	causeTLS      = "tls"      // the API's certificate is not trusted
+	causeEndpoint = "endpoint" // the API URL answers 404/405/410 (or a redirect): it is not the API
+)
+
+// decision is the failure policy's answer for one failed API call.
+type decision struct {
+	action     action
+	outcome    string        // the metric label: what the API answered (rate_limited, unauthorized, rejected, server_error, transport_error, cancelled)
+	retryAfter time.Duration // a wait the API asked for and the policy honours (429 and 503); 0: the shared backoff
+	cause      string        // with actStop: causeKey, causeTLS or causeEndpoint
+	reason     string        // in words, for logs, the pause and /readyz
+}
+
+// classify is the failure policy: it turns the error of one API call for scope (scopeOriginal,
+// scopeAll, scopeStatus) into what the worker does. cancelled says whether the task's context has
+// ended (a call cancelled by the caller is put back, never counted). It is pure; the table in policy_test.go covers every status class. Transient is exactly
+// apiclient.IsTransient, so that the client and the worker never disagree.
+func classify(scope string, err error, cancelled bool) decision {
+	var (
+		rl  *apiclient.RateLimitError
+		un  *apiclient.UnauthorizedError
+		rej *apiclient.RejectedError
+		se  *apiclient.ServerError
+		cv  *tls.CertificateVerificationError
+	)
+	switch {
+	case errors.As(err, &rl):
+		return decision{action: actThrottled, outcome: "rate_limited", retryAfter: rl.RetryAfter,
+			reason: fmt.Sprintf("Cloudimage answered %d (rate limited)", rl.StatusCode)}
+	case errors.As(err, &un):
+		return decision{action: actStop, outcome: "unauthorized", cause: causeKey,
+			reason: fmt.Sprintf("Cloudimage rejected the API key (%d): check CLOUDIMAGE_API_KEY", un.StatusCode)}
+	case cancelled || errors.Is(err, context.Canceled):
+		return decision{action: actCancelled, outcome: "cancelled", reason: "cancelled"}
+	case errors.As(err, &cv):
+		// Retrying cannot help until someone fixes the setup, and burning retries would fill the
+		// dead-letter queue: stop sending, as with a rejected key.
+		return decision{action: actStop, outcome: "transport_error", cause: causeTLS,
+			reason: "cannot reach the Cloudimage API safely: " + err.Error() + ": check CLOUDIMAGE_API_URL and the system's CA certificates"}
+	case errors.As(err, &rej) && endpointMissing(scope, rej.StatusCode):
+		return decision{action: actStop, outcome: "rejected", cause: causeEndpoint,
+			reason: fmt.Sprintf("the Cloudimage API answered %d at its endpoint (%s %s): check CLOUDIMAGE_API_URL", rej.StatusCode, rej.Method, rej.Path)}
+	case apiclient.IsTransient(err):
+		d := decision{action: actRetry, outcome: "transport_error"}
+		if errors.As(err, &rej) {
+			d.outcome = "rejected"
+		} else if errors.As(err, &se) {
+			d.outcome = "server_error"
+			if se.StatusCode == http.StatusServiceUnavailable {
+				d.retryAfter = se.RetryAfter
+			}
+		}
+		d.reason = "Cloudimage outage: " + d.outcome
+		return d
+	case errors.As(err, &rej):
+		return decision{action: actBadRequest, outcome: "rejected", reason: "rejected by Cloudimage"}
+	}
+	// No answer of the API's (an error of this program's, such as too many URLs): nothing a
+	// retry changes, so the request is bad.
+	return decision{action: actBadRequest, outcome: "rejected", reason: "not sent: " + errorText(err)}
+}
+
+// endpointMissing reports whether status, answered to a call for scope, says the API URL is wrong:
+// 404, 405 and 410 to a send (for a status check, 404 means Cloudimage does not know the uuid),
+// and a redirect (never followed) to any call.
+func endpointMissing(scope string, status int) bool {
+	if status >= 300 && status < 400 {
+		return true
+	}
+	if scope == scopeStatus {
+		return false
+	}
+	return status == http.StatusNotFound || status == http.StatusMethodNotAllowed || status == http.StatusGone
+}
+
+func errorText(err error) string {
+	if err == nil {
+		return "no error"
+	}
+	return err.Error()
+}
+
+// noUUIDWarnEvery is how often at most the worker warns of accepted answers without a uuid.
+const noUUIDWarnEvery = time.Minute
+
+// oncePer lets an event through at most once per period (a log line that would otherwise repeat
+// for every request). It is safe for concurrent use.
+type oncePer struct {
+	period time.Duration
+	mu     sync.Mutex
+	last   time.Time
+}
+
+// allow reports whether the event at now may be told.
+func (o *oncePer) allow(now time.Time) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.last.IsZero() && now.Sub(o.last) < o.period {
+		return false
+	}
+	o.last = now
+	return true
+}
+
+// checkUUID applies the policy for an accepted answer (2xx) without an invalidation uuid: it is
+// accepted (the API acted), counted, and warned about at most once per noUUIDWarnEvery, since it
+// can be neither confirmed nor found at Cloudimage.
+func (w *Worker) checkUUID(scope string, inv *apiclient.Invalidation) {
+	if inv.UUID != "" {
+		return
+	}
+	w.metrics.AcceptedNoUUID.WithLabelValues(scope).Inc()
+	if w.noUUIDWarn.allow(time.Now()) {
+		w.log.Warn("Cloudimage accepted a request but its answer has no invalidation uuid: it cannot be confirmed or looked up"+
+			" (counted in cipurge_api_accepted_without_uuid_total; this warning repeats at most once a minute)",
+			zap.String("scope", scope), zap.Int("status", inv.StatusCode))
+	}
+}

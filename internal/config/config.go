@@ -37,6 +37,7 @@ type Cloudimage struct {
 	APIURL       string   `env:"CLOUDIMAGE_API_URL" envDefault:"https://api.cloudimage.com" help:"the API's base URL (https://, or http:// on loopback only when a key is set)"`
 	APIKey       string   `env:"CLOUDIMAGE_API_KEY" secret:"true" help:"the key from the Cloudimage console; never logged, never stored in Redis"`
 	Sandbox      bool     `env:"CLOUDIMAGE_SANDBOX" envDefault:"false" help:"true: send to the built-in sandbox API (refused together with a key)"`
+	SandboxFault string   `env:"CLOUDIMAGE_SANDBOX_FAULTS" help:"make the sandbox misbehave: reject=GLOB; 429=DURATION retry-after=SECS; 5xx=DURATION; fail-status=GLOB (syntax below)"`
 	Token        string   `env:"CLOUDIMAGE_TOKEN" help:"your token; also what confirms a flush-all"`
 	Hosts        []string `env:"CLOUDIMAGE_HOSTS" envSeparator:"," help:"comma list of custom CNAME hosts serving the token"`
 	LegacyV7     bool     `env:"CLOUDIMAGE_LEGACY_V7" envDefault:"false" help:"true for tokens created before Nov 2021: keys carry /v7/"`
@@ -211,6 +212,8 @@ func (c *Config) ValidateAPI() error {
 		}
 	}
 	switch {
+	case ci.SandboxFault != "" && !ci.Sandbox:
+		return errors.New("CLOUDIMAGE_SANDBOX_FAULTS is set but CLOUDIMAGE_SANDBOX is not true: the faults apply to the built-in sandbox API only; unset it, or set CLOUDIMAGE_SANDBOX=true")
 	case ci.Sandbox && ci.APIKey != "":
 		return errors.New("CLOUDIMAGE_SANDBOX=true and CLOUDIMAGE_API_KEY are both set: unset CLOUDIMAGE_API_KEY to use the sandbox, or CLOUDIMAGE_SANDBOX to use the real API")
 	case !ci.Sandbox && ci.APIKey == "":

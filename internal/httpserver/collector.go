@@ -197,9 +197,17 @@ func (c *QueueCollector) refresh(done chan struct{}) {
 	defer cancel()
 	s := c.read(ctx)
 	s.at = time.Now()
+	c.mu.Lock()
+	failing := c.snap != nil && c.snap.err != nil
+	c.mu.Unlock()
 	if s.err != nil {
 		c.errors.Inc()
-		c.o.Log.Warn("queue metrics: reading Redis failed", zap.Error(s.err))
+		// Once per run of failures: the worker says that Redis is down in its own line.
+		if failing {
+			c.o.Log.Debug("queue metrics: reading Redis failed", zap.Error(s.err))
+		} else {
+			c.o.Log.Warn("queue metrics: reading Redis failed", zap.Error(s.err))
+		}
 	}
 	c.mu.Lock()
 	c.snap = s

@@ -43,6 +43,11 @@
 // to GET /invalidate/{uuid}. Latency (Options.Latency, SetLatency) delays every response;
 // a request whose context ends during it (the client went away, or stop was called) is
 // recorded with code 499, not processed, and its response aborted (the connection drops).
+//
+// ApplyFaults installs faults parsed by ParseFaults from the worker's CLOUDIMAGE_SANDBOX_FAULTS
+// (FaultsSyntax): URL patterns rejected with 400 or failed in the status check, and 429 and 5xx
+// windows that start at the first invalidation request, so that a user sees them with the first
+// URLs sent.
 // Every method is safe for concurrent use while serving.
 //
 // # Cost

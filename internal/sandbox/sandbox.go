@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"mime"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,6 +113,9 @@ type Server struct {
 	statusFailNext, statusFailCode int
 	errorNext                      int
 	rejectURLs, failURLs           map[string]struct{}
+	rejectGlobs, failGlobs         []*regexp.Regexp // ApplyFaults: URL patterns
+	planned                        []*Window        // ApplyFaults: windows that start at the first request
+	rateFrom, failFrom             time.Time        // a planned window's start (zero: now)
 
 	// records
 	recs     []record
@@ -234,6 +238,9 @@ func (s *Server) serveInvalidate(w http.ResponseWriter, r *http.Request) {
 		uuid       string
 	)
 	s.mu.Lock()
+	if s.stats.Requests == 0 && len(s.planned) > 0 {
+		s.armPlanned(now)
+	}
 	s.stats.Requests++
 	switch {
 	case clientGone:
@@ -245,9 +252,9 @@ func (s *Server) serveInvalidate(w http.ResponseWriter, r *http.Request) {
 	case s.failNext > 0:
 		s.failNext--
 		rec.code, rec.reason = uint16(s.failNextCode), reasonInjected
-	case now.Before(s.failUntil):
+	case now.Before(s.failUntil) && !now.Before(s.failFrom):
 		rec.code, rec.reason = uint16(s.failCode), reasonInjected
-	case now.Before(s.rateUntil):
+	case now.Before(s.rateUntil) && !now.Before(s.rateFrom):
 		rec.code, rec.reason = http.StatusTooManyRequests, reasonRateLimited
 		retryAfter = s.retryAfter
 	case tooLarge:
@@ -339,9 +346,9 @@ func (s *Server) validate(in *wireRequest) (uint16, string) {
 			return http.StatusBadRequest, "query string in url: " + u
 		}
 	}
-	if len(s.rejectURLs) > 0 {
+	if len(s.rejectURLs) > 0 || len(s.rejectGlobs) > 0 {
 		for _, u := range in.URLs {
-			if _, ok := s.rejectURLs[u]; ok {
+			if _, ok := s.rejectURLs[u]; ok || matchAny(s.rejectGlobs, u) {
 				return http.StatusBadRequest, "url rejected: " + u
 			}
 		}
@@ -355,8 +362,8 @@ func (s *Server) accept(rec *record) {
 	s.stats.URLs += len(rec.urls)
 	for i, ix := range rec.urls {
 		s.counts[ix]++
-		if len(s.failURLs) > 0 {
-			if _, ok := s.failURLs[s.urls[ix]]; ok {
+		if len(s.failURLs) > 0 || len(s.failGlobs) > 0 {
+			if _, ok := s.failURLs[s.urls[ix]]; ok || matchAny(s.failGlobs, s.urls[ix]) {
 				rec.failed |= 1 << i
 			}
 		}
@@ -672,6 +679,8 @@ func (s *Server) clearFaults() {
 	s.errorNext = 0
 	s.rejectURLs = map[string]struct{}{}
 	s.failURLs = map[string]struct{}{}
+	s.rejectGlobs, s.failGlobs, s.planned = nil, nil, nil
+	s.rateFrom, s.failFrom = time.Time{}, time.Time{}
 }
 
 // SetLatency sets the delay added to every response from now on.
@@ -698,7 +707,7 @@ func (s *Server) SetKey(k string) {
 func (s *Server) RateLimitFor(d time.Duration, retryAfter string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rateUntil = s.now().Add(d)
+	s.rateFrom, s.rateUntil = time.Time{}, s.now().Add(d)
 	s.retryAfter = retryAfter
 }
 
@@ -707,7 +716,7 @@ func (s *Server) RateLimitFor(d time.Duration, retryAfter string) {
 func (s *Server) FailFor(d time.Duration, code int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failUntil = s.now().Add(d)
+	s.failFrom, s.failUntil = time.Time{}, s.now().Add(d)
 	s.failCode = errorCode(code)
 }
 

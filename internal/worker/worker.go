@@ -113,6 +113,8 @@ type Worker struct {
 	noUUIDWarn oncePer
 	id         string
 
+	redis *redisWatch
+
 	mu      sync.Mutex
 	lastErr error // the last Redis error seen by the server's health check
 }
@@ -128,7 +130,8 @@ func New(cfg Config, rdb redis.UniversalClient, api API, log *zap.Logger, m *Met
 		cfg: cfg, rdb: rdb, store: store.New(rdb), api: api, log: log, metrics: m,
 		client: asynq.NewClientFromRedisClient(rdb),
 		gate:   newSendGate(cfg.AuthProbe, log), noUUIDWarn: oncePer{period: noUUIDWarnEvery},
-		id: host + ":" + strconv.Itoa(os.Getpid()) + ":" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		id:    host + ":" + strconv.Itoa(os.Getpid()) + ":" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		redis: newRedisWatch(log, func(ctx context.Context) error { return rdb.Ping(ctx).Err() }),
 	}
 }
 
@@ -161,7 +164,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		DelayedTaskCheckInterval: w.cfg.RetryCheck,
 		TaskCheckInterval:        100 * time.Millisecond,
 		HealthCheckFunc:          w.healthCheck,
-		Logger:                   asynqLogger{w.log.Named("asynq").Sugar()},
+		HealthCheckInterval:      5 * time.Second,
+		Logger:                   newAsynqLogger(w.log, w.redis),
 		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler:             asynq.ErrorHandlerFunc(w.onTaskError),
 	})
@@ -187,6 +191,7 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 func (w *Worker) healthCheck(err error) {
+	w.redis.report(err)
 	w.mu.Lock()
 	w.lastErr = err
 	w.mu.Unlock()
@@ -209,7 +214,11 @@ func (w *Worker) Ready(ctx context.Context) Readiness {
 	w.mu.Lock()
 	serverErr := w.lastErr
 	w.mu.Unlock()
-	if err := w.rdb.Ping(ctx).Err(); err != nil {
+	pingErr := w.rdb.Ping(ctx).Err()
+	if ctx.Err() == nil {
+		w.redis.report(pingErr)
+	}
+	if err := pingErr; err != nil {
 		r.Ready, r.Redis = false, "unreachable: "+err.Error()
 		reasons = append(reasons, "Redis is unreachable")
 	} else if serverErr != nil {
@@ -239,19 +248,22 @@ func (w *Worker) Ready(ctx context.Context) Readiness {
 	return r
 }
 
+// onTaskError logs, in the product's words, every task asynq is about to archive: dead-lettered on
+// purpose (SkipRetry), or out of retries after an error that was not the API's (a Redis error, say).
+// asynq's own "Retry exhausted" line is dropped (asynqLogger), so each dead letter is one line.
 func (w *Worker) onTaskError(ctx context.Context, t *asynq.Task, err error) {
+	id, _ := asynq.GetTaskID(ctx)
+	q, _ := asynq.GetQueueName(ctx)
+	fields := []zap.Field{zap.String("task_id", id), zap.String("queue", q), zap.String("type", t.Type()), zap.String("reason", err.Error())}
 	if errors.Is(err, asynq.SkipRetry) {
-		id, _ := asynq.GetTaskID(ctx)
-		q, _ := asynq.GetQueueName(ctx)
-		w.log.Warn("task dead-lettered", zap.String("task_id", id), zap.String("queue", q), zap.String("type", t.Type()), zap.String("reason", err.Error()))
+		w.log.Warn("task dead-lettered", fields...)
+		return
+	}
+	if !isFailure(err) {
+		return
+	}
+	n, _ := asynq.GetRetryCount(ctx)
+	if m, ok := asynq.GetMaxRetry(ctx); ok && n >= m {
+		w.log.Warn("task dead-lettered: out of retries", append(fields, zap.String("attempts", attemptsText(n+1)))...)
 	}
 }
-
-// asynqLogger adapts zap to asynq's logger.
-type asynqLogger struct{ s *zap.SugaredLogger }
-
-func (l asynqLogger) Debug(args ...any) { l.s.Debug(args...) }
-func (l asynqLogger) Info(args ...any)  { l.s.Info(args...) }
-func (l asynqLogger) Warn(args ...any)  { l.s.Warn(args...) }
-func (l asynqLogger) Error(args ...any) { l.s.Error(args...) }
-func (l asynqLogger) Fatal(args ...any) { l.s.Error(args...) }

@@ -147,7 +147,7 @@ func runStatus(ctx context.Context, args []string, environ []string, stdout, std
 	if rep.DrainSeconds > 0 {
 		fmt.Fprintf(stdout, ", about %s to drain at %g calls/s", (time.Duration(rep.DrainSeconds) * time.Second).String(), rate)
 	}
-	fmt.Fprintf(stdout, "\ntotals: %d URLs sent, %d requests dropped as already satisfied\n", rep.URLsSentTotal, rep.DroppedTotal)
+	fmt.Fprintf(stdout, "\ntotals: %s sent, %s dropped as already satisfied\n", plural(rep.URLsSentTotal, "URL", "URLs"), plural(rep.DroppedTotal, "request", "requests"))
 	if rep.LastFlushAll != "" {
 		fmt.Fprintf(stdout, "last flush-all: %s\n", rep.LastFlushAll)
 	}

@@ -122,6 +122,7 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		case "-h", "--help", "help":
 			fmt.Fprint(stdout, usageText)
 			config.Usage(stdout)
+			fmt.Fprintf(stdout, "\nCLOUDIMAGE_SANDBOX_FAULTS (with CLOUDIMAGE_SANDBOX=true): %s\n", sandbox.FaultsSyntax)
 			return nil
 		case "-version", "--version", "version":
 			fmt.Fprintln(stdout, "cipurge worker", version.Version)
@@ -153,7 +154,7 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		return &usageError{err}
 	}
 
-	api, stopSandbox, err := newAPI(cfg, log)
+	api, apiURL, stopSandbox, err := newAPI(cfg, log)
 	if err != nil {
 		return &usageError{err}
 	}
@@ -192,7 +193,7 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	go func() { httpDone <- hs.Serve(ln) }()
 	log.Info("http server listening", zap.String("addr", ln.Addr().String()),
 		zap.String("ui", "http://"+ln.Addr().String()+httpserver.UIPath), zap.Bool("ui_readonly", cfg.HTTP.UIReadOnly))
-	log.Info("connected", zap.String("redis", cfg.Where()), zap.Strings("queues", tasks.QueueNames()), zap.String("version", version.Version))
+	log.Info("worker starting", startupFields(cfg, apiURL, ln.Addr().String())...)
 
 	runErr := w.Run(ctx)
 
@@ -205,27 +206,75 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	return runErr
 }
 
-// newAPI returns the Cloudimage client: the real API with a key, or the built-in sandbox.
-func newAPI(cfg *config.Config, log *zap.Logger) (*apiclient.Client, func(), error) {
+// startupFields is what the start-up line says: the version, where invalidations go (the API URL,
+// never the key; the sandbox and its faults), where Redis is, the intake, the UI and /status.
+func startupFields(cfg *config.Config, apiURL, addr string) []zap.Field {
+	h := cfg.HTTP
+	intakeState := "off (INTAKE_TOKEN is empty)"
+	if h.IntakeToken != "" {
+		intakeState = "on at http://" + addr + "/v1/invalidations"
+	}
+	flushState := "off (INTAKE_FLUSH_TOKEN is empty)"
+	if h.IntakeFlush != "" {
+		flushState = "on at http://" + addr + "/v1/invalidations/all"
+	}
+	ui := "read-only"
+	if !h.UIReadOnly {
+		ui = "read-write (UI_READONLY=false)"
+	}
+	if h.UIPassword != "" {
+		ui += ", basic auth as " + h.UIUser
+	} else {
+		ui += ", no password (loopback only)"
+	}
+	fields := []zap.Field{
+		zap.String("version", version.Version),
+		zap.String("api_url", apiURL),
+		zap.Bool("sandbox", cfg.Cloudimage.Sandbox),
+	}
+	if cfg.Cloudimage.SandboxFault != "" {
+		fields = append(fields, zap.String("sandbox_faults", cfg.Cloudimage.SandboxFault))
+	}
+	return append(fields,
+		zap.String("redis", cfg.Where()),
+		zap.Strings("queues", tasks.QueueNames()),
+		zap.String("intake", intakeState),
+		zap.String("flush_all_over_http", flushState),
+		zap.String("ui", "http://"+addr+httpserver.UIPath+" ("+ui+")"),
+		zap.String("status_page", "http://"+addr+"/status"),
+	)
+}
+
+// newAPI returns the Cloudimage client and the base URL it sends to: the real API with a key, or
+// the built-in sandbox (with CLOUDIMAGE_SANDBOX_FAULTS applied).
+func newAPI(cfg *config.Config, log *zap.Logger) (*apiclient.Client, string, func(), error) {
 	ci := cfg.Cloudimage
 	if !ci.Sandbox {
 		c, err := apiclient.New(ci.APIKey, apiclient.WithBaseURL(ci.APIURL), apiclient.WithLogger(log.Named("api")),
 			apiclient.WithUserAgent("cipurge/"+version.Version))
-		return c, func() {}, err
+		return c, ci.APIURL, func() {}, err
+	}
+	faults, err := sandbox.ParseFaults(ci.SandboxFault)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("CLOUDIMAGE_SANDBOX_FAULTS: %v (worker --help shows the syntax)", err)
 	}
 	const sandboxKey = "sandbox"
 	sb, base, stop, err := sandbox.Start(sandbox.Options{Key: sandboxKey, StatusDelay: 3 * time.Second, Logger: log.Named("sandbox")})
 	if err != nil {
-		return nil, nil, fmt.Errorf("start the sandbox API: %w", err)
+		return nil, "", nil, fmt.Errorf("start the sandbox API: %w", err)
 	}
-	_ = sb
+	sb.ApplyFaults(faults)
+	fields := []zap.Field{zap.String("sandbox_url", base)}
+	if d := faults.String(); d != "" {
+		fields = append(fields, zap.String("faults", d))
+	}
 	log.Warn("CLOUDIMAGE_SANDBOX=true: every request goes to the built-in sandbox API; nothing leaves this machine and no CDN cache is invalidated",
-		zap.String("sandbox_url", base))
+		fields...)
 	c, err := apiclient.New(sandboxKey, apiclient.WithBaseURL(base), apiclient.WithLogger(log.Named("api")),
 		apiclient.WithUserAgent("cipurge/"+version.Version))
 	if err != nil {
 		stop()
-		return nil, nil, err
+		return nil, "", nil, err
 	}
-	return c, stop, nil
+	return c, base, stop, nil
 }

@@ -1,0 +1,83 @@
+package sandbox
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseFaults(t *testing.T) {
+	f, err := ParseFaults("reject=*/broken/*; 429=10s retry-after=3 after=5s;5xx=20s code=502 after=1m; fail-status=*/flaky/?.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Reject) != 1 || len(f.FailStatus) != 1 || f.RateLimit == nil || f.RateLimit.For != 10*time.Second ||
+		f.RateLimit.After != 5*time.Second || f.RateLimit.RetryAfter != "3" || f.Outage == nil || f.Outage.Code != 502 ||
+		f.Outage.After != time.Minute {
+		t.Errorf("parsed %+v", f)
+	}
+	if f, err := ParseFaults(""); err != nil || f.RateLimit != nil || len(f.Reject) != 0 {
+		t.Errorf("empty spec: %+v, %v", f, err)
+	}
+	for spec, want := range map[string]string{
+		"reject":                 "want NAME=VALUE",
+		"429=soon":               "want a duration",
+		"5xx=10s code=404":       "want 500 to 599",
+		"429=10s retry-after=x":  "whole seconds",
+		"429=10s code=503":       `unknown option "code"`,
+		"teapot=1s":              `unknown fault "teapot"`,
+		"reject=*/a/* after=10s": `unknown option "after"`,
+	} {
+		if _, err := ParseFaults(spec); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", spec, err, want)
+		}
+	}
+}
+
+// TestApplyFaults: patterns act at once; windows start at the first request, plus after.
+func TestApplyFaults(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := New(Options{Key: "k", Now: func() time.Time { return now }})
+	f, err := ParseFaults("reject=*/broken/*; 429=10s retry-after=3 after=5s; fail-status=*/flaky/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ApplyFaults(f)
+	post := func(urls ...string) *httptest.ResponseRecorder {
+		body := `{"scope":"original","urls":["` + strings.Join(urls, `","`) + `"]}`
+		r := httptest.NewRequest(http.MethodPost, "/invalidate", bytes.NewBufferString(body))
+		r.Header.Set("X-Client-Key", "k")
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		return w
+	}
+	if w := post("https://img.example.com/ok.jpg"); w.Code != http.StatusCreated {
+		t.Fatalf("first request: %d %s", w.Code, w.Body)
+	}
+	if w := post("https://img.example.com/broken/a.jpg"); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "broken/a.jpg") {
+		t.Errorf("a URL matching reject: %d %s", w.Code, w.Body)
+	}
+	now = now.Add(6 * time.Second) // inside the 429 window (5 s to 15 s after the first request)
+	if w := post("https://img.example.com/ok2.jpg"); w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "3" {
+		t.Errorf("inside the 429 window: %d, Retry-After %q", w.Code, w.Header().Get("Retry-After"))
+	}
+	now = now.Add(10 * time.Second)
+	w := post("https://img.example.com/flaky/b.jpg", "https://img.example.com/fine.jpg")
+	if w.Code != http.StatusCreated {
+		t.Fatalf("after the window: %d", w.Code)
+	}
+	acc := s.Accepted()
+	last := acc[len(acc)-1]
+	uuid := last.UUID
+	r := httptest.NewRequest(http.MethodGet, "/invalidate/"+uuid, nil)
+	r.Header.Set("X-Client-Key", "k")
+	sw := httptest.NewRecorder()
+	s.ServeHTTP(sw, r)
+	if !strings.Contains(sw.Body.String(), `"failed":["https://img.example.com/flaky/b.jpg"]`) {
+		t.Errorf("status of a request with a fail-status URL: %s", sw.Body)
+	}
+}

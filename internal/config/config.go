@@ -58,10 +58,11 @@ type Purge struct {
 	HistoryTTL   time.Duration `env:"PURGE_HISTORY_TTL" envDefault:"168h" help:"how long per-URL history (enqueue status URL) is kept"`
 	Confirm      bool          `env:"PURGE_CONFIRM" envDefault:"true" help:"follow each accepted request until Cloudimage says DONE or ERROR"`
 	ConfirmDelay time.Duration `env:"PURGE_CONFIRM_DELAY" envDefault:"30s" help:"first status check after a request is accepted"`
+	ConfirmRate  float64       `env:"PURGE_CONFIRM_RATE" envDefault:"0" help:"status checks per second, for all workers together, a budget of their own (0 = the same as PURGE_RATE)"`
 	Shutdown     time.Duration `env:"PURGE_SHUTDOWN_TIMEOUT" envDefault:"8s" help:"on SIGTERM, running requests get this long before they go back to the queue"`
 	RetryBase    time.Duration `env:"PURGE_RETRY_BASE" envDefault:"2s" help:"first retry delay after a failure, doubled per failure"`
 	BackoffBase  time.Duration `env:"PURGE_BACKOFF_BASE" envDefault:"1s" help:"the fleet-wide pause after an outage or a 429 without Retry-After"`
-	BackoffMax   time.Duration `env:"PURGE_BACKOFF_MAX" envDefault:"60s" help:"the longest fleet-wide pause"`
+	BackoffMax   time.Duration `env:"PURGE_BACKOFF_MAX" envDefault:"60s" help:"the longest fleet-wide pause after a 429 without Retry-After; after an outage one request probes every 5 s (or this, if shorter)"`
 	AuthProbe    time.Duration `env:"PURGE_AUTH_PROBE" envDefault:"30s" help:"after a 401/403, how often one request tries the key again"`
 	ConfirmMax   time.Duration `env:"PURGE_CONFIRM_TIMEOUT" envDefault:"1h" help:"stop following a request after this long (marked unconfirmed)"`
 	MaxResends   int           `env:"PURGE_MAX_RESENDS" envDefault:"3" help:"times URLs Cloudimage failed are sent again before they are dead-lettered"`
@@ -131,6 +132,9 @@ func (c *Config) validate() error {
 	}
 	if p.Rate < 0 {
 		bad("PURGE_RATE=%g is negative: use requests per second, e.g. 10 (0 means no limit)", p.Rate)
+	}
+	if p.ConfirmRate < 0 {
+		bad("PURGE_CONFIRM_RATE=%g is negative: use status checks per second, e.g. 10 (0 means the same as PURGE_RATE)", p.ConfirmRate)
 	}
 	if p.Burst < 1 {
 		bad("PURGE_BURST=%d is out of range: use 1 or more", p.Burst)
@@ -239,7 +243,7 @@ func (c *Config) Worker() worker.Config {
 	p := c.Purge
 	return worker.Config{
 		Token: c.Cloudimage.Token, Window: p.Window, MaxDelay: p.MaxDelay, BatchSize: p.BatchSize,
-		Limit: store.Limit{Rate: p.Rate, Burst: p.Burst}, MaxRetry: p.MaxRetry, Concurrency: p.Concurrency,
+		Limit: store.Limit{Rate: p.Rate, Burst: p.Burst}, ConfirmLimit: store.Limit{Rate: p.ConfirmRate, Burst: p.Burst}, MaxRetry: p.MaxRetry, Concurrency: p.Concurrency,
 		AllCooldown: p.AllCooldown, HistoryTTL: p.HistoryTTL, Confirm: p.Confirm, ConfirmDelay: p.ConfirmDelay,
 		ShutdownTimeout: p.Shutdown, RetryBase: p.RetryBase, BackoffBase: p.BackoffBase, BackoffMax: p.BackoffMax,
 		AuthProbe: p.AuthProbe, ConfirmTimeout: p.ConfirmMax, MaxResends: resends(p.MaxResends),

@@ -443,7 +443,8 @@ func TestBulkYieldsToInteractive(t *testing.T) {
 // worker sends what it did not.
 func TestGracefulShutdown(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, "PURGE_SHUTDOWN_TIMEOUT=1s", "PURGE_BATCH_SIZE=1", "PURGE_CONCURRENCY=2")
+	// One call a second: the worker cannot send everything at once before it is stopped.
+	h := newHarness(t, "PURGE_SHUTDOWN_TIMEOUT=1s", "PURGE_BATCH_SIZE=1", "PURGE_CONCURRENCY=2", "PURGE_RATE=1", "PURGE_BURST=1")
 	h.sb.SetLatency(700 * time.Millisecond)
 	in := testkit.ImageURLs("shutdown", 8)
 	if code, _, stderr := h.enqueue("", in...); code != 0 {

@@ -20,16 +20,17 @@ const Prefix = "cipurge:{cipurge}:"
 
 // Keys of the shared state.
 const (
-	KeyPending   = Prefix + "pending" // ZSET member=canonical key, score=first request (ms) while waiting
-	KeySources   = Prefix + "src"     // HASH canonical key -> free-text source of a pending request
-	KeyRate      = Prefix + "rate"    // STRING GCRA theoretical arrival time (ms)
-	KeyPause     = Prefix + "pause"   // STRING reason; its PTTL is the pause every worker honours
-	KeyPauseRuns = Prefix + "pause:n" // STRING consecutive pauses, for backoff when Retry-After is absent
-	KeyHot       = Prefix + "hot"     // STRING set while an interactive request waits for the limiter
-	KeyProbe     = Prefix + "probe"   // STRING held by the one request that probes the API after an outage
-	KeyAll       = Prefix + "all"     // HASH of the last flush-all: FieldAll*
-	KeyBatcher   = Prefix + "batcher" // STRING lease of the worker that forms batches
-	KeyStats     = Prefix + "stats"   // HASH cluster-wide totals: FieldStat*
+	KeyPending    = Prefix + "pending"     // ZSET member=canonical key, score=first request (ms) while waiting
+	KeySources    = Prefix + "src"         // HASH canonical key -> free-text source of a pending request
+	KeyRate       = Prefix + "rate"        // STRING GCRA theoretical arrival time (ms)
+	KeyRateStatus = Prefix + "rate:status" // STRING GCRA theoretical arrival time (ms) of status checks
+	KeyPause      = Prefix + "pause"       // STRING reason; its PTTL is the pause every worker honours
+	KeyPauseRuns  = Prefix + "pause:n"     // STRING consecutive pauses, for backoff when Retry-After is absent
+	KeyHot        = Prefix + "hot"         // STRING set while an interactive request waits for the limiter
+	KeyProbe      = Prefix + "probe"       // STRING held by the one request that probes the API after an outage
+	KeyAll        = Prefix + "all"         // HASH of the last flush-all: FieldAll*
+	KeyBatcher    = Prefix + "batcher"     // STRING lease of the worker that forms batches
+	KeyStats      = Prefix + "stats"       // HASH cluster-wide totals: FieldStat*
 
 	keyHistory      = Prefix + "h:"     // HASH per canonical key: Field*
 	keySentSecs     = Prefix + "sent:"  // STRING per second: URLs sent, for the cluster-wide send rate
@@ -89,7 +90,11 @@ type Priority int
 // priorities yield, so a re-ingest of a million URLs never delays an interactive invalidation.
 const (
 	Interactive Priority = 0
-	Background  Priority = 1 // bulk requests and status checks
+	Background  Priority = 1 // bulk requests
+	// Status is a status check of an accepted request. It has its own budget (a rate limit of its
+	// own, PURGE_CONFIRM_RATE), so that checks never take an invalidation's place, and it never
+	// yields: it does not compete with invalidations at all.
+	Status Priority = 2
 )
 
 // Verdict is the answer of Admit.
@@ -97,7 +102,7 @@ type Verdict int
 
 // Verdicts. The admit script returns them by these numbers.
 const (
-	Go        Verdict = 0 // send now: the call was counted against the limit
+	Go        Verdict = 0 // send after Wait (0: now): the call was counted against the limit at its send time
 	Paused    Verdict = 1 // every worker is paused (429, outage); wait Wait
 	Throttled Verdict = 2 // the shared rate limit says wait Wait
 	Yield     Verdict = 3 // an interactive request is waiting; background work waits Wait
@@ -115,7 +120,7 @@ func (v Verdict) String() string {
 
 // Layouts of the scripts whose KEYS start with fixed keys and go on with one key per URL.
 const (
-	admitFixedKeys  = 6 // KeyRate, KeyPause, KeyHot, KeyAll, KeyPauseRuns, KeyProbe
+	admitFixedKeys  = 7 // KeyRate, KeyPause, KeyHot, KeyAll, KeyPauseRuns, KeyProbe, KeyRateStatus
 	sentFixedKeys   = 5 // KeyStats, SentSecondKey, CallsSecondKey, KeyPauseRuns, KeyProbe
 	removeFixedKeys = 2 // KeyPending, KeySources
 	removeArgsPer   = 3 // per entry: key, request time, task ID
@@ -132,7 +137,7 @@ var luaConsts = []struct {
 	{"F_STAT_URLS", FieldStatURLsSent}, {"F_STAT_CALLS", FieldStatCalls}, {"F_STAT_DROPPED", FieldStatDropped},
 	{"S_SENT", StateSent},
 	{"V_GO", int(Go)}, {"V_PAUSED", int(Paused)}, {"V_THROTTLED", int(Throttled)}, {"V_YIELD", int(Yield)}, {"V_SATISFIED", int(Satisfied)},
-	{"P_INTERACTIVE", int(Interactive)}, {"P_BACKGROUND", int(Background)},
+	{"P_INTERACTIVE", int(Interactive)}, {"P_BACKGROUND", int(Background)}, {"P_STATUS", int(Status)},
 	{"N_ADMIT_FIXED", admitFixedKeys}, {"N_SENT_FIXED", sentFixedKeys},
 	{"N_REMOVE_FIXED", removeFixedKeys}, {"N_REMOVE_PER", removeArgsPer},
 }

@@ -16,6 +16,10 @@ import (
 type Limit struct {
 	Rate  float64
 	Burst int
+	// Horizon is how far ahead a call may reserve its send time: Admit answers Go with the wait
+	// until that time, and the caller sends then without asking again. A call that would have to
+	// wait longer is not counted and is told to come back (Throttled). 0 reserves only "now".
+	Horizon time.Duration
 }
 
 func (l Limit) emissionMS() float64 {
@@ -28,7 +32,7 @@ func (l Limit) emissionMS() float64 {
 // Admission is what Admit decided.
 type Admission struct {
 	Verdict Verdict
-	Wait    time.Duration // with Paused, Throttled, Yield
+	Wait    time.Duration // with Go: until the reserved send time; with Paused, Throttled, Yield: come back then
 	Now     int64         // the Redis clock (ms) at the decision: a send that follows is after it
 	Dropped []bool        // per URL: already satisfied by a later invalidation or a flush-all
 	Reason  string        // with Paused: why every worker pauses
@@ -48,18 +52,20 @@ func (a *Admission) Live(urls []string) []string {
 // Admit decides, in one round trip, whether a request for urls (requested at requestedAt, Redis
 // ms) may be sent now: URLs invalidated after requestedAt, or covered by a flush-all sent after it,
 // are dropped; then the shared pause, the outage probe, the priority rule and the GCRA rate limit
-// apply, in that order. After an outage (a backoff round that has ended without a success since),
+// apply, in that order. The rate limit is a reservation: a call that may go within lim.Horizon is
+// counted now and told when to send, so each call asks about once, however many wait (no polling).
+// Status checks (prio Status) are counted against their own limit and never yield. After an outage (a backoff round that has ended without a success since),
 // only one request at a time is let through to probe the API; the others wait for its answer, so
 // a long outage costs one call and one counted failure per round, not one per waiting request.
 // A nil urls slice admits a call that names no URL (flush-all, a status check).
 func (s *Store) Admit(ctx context.Context, urls []string, requestedAt int64, prio Priority, lim Limit) (*Admission, error) {
 	keys := make([]string, 0, admitFixedKeys+len(urls))
-	keys = append(keys, KeyRate, KeyPause, KeyHot, KeyAll, KeyPauseRuns, KeyProbe)
+	keys = append(keys, KeyRate, KeyPause, KeyHot, KeyAll, KeyPauseRuns, KeyProbe, KeyRateStatus)
 	for _, u := range urls {
 		keys = append(keys, HistoryKey(u))
 	}
 	res, err := admitScript.Run(ctx, s.rdb, keys,
-		requestedAt, int(prio), lim.emissionMS(), max(lim.Burst, 1), probeLease.Milliseconds()).Slice()
+		requestedAt, int(prio), lim.emissionMS(), max(lim.Burst, 1), probeLease.Milliseconds(), lim.Horizon.Milliseconds()).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("admit: %w", err)
 	}
@@ -132,12 +138,24 @@ func (s *Store) Pause(ctx context.Context, reason string, d time.Duration) error
 
 // Backoff pauses every worker for the next step of a shared exponential backoff (base, doubled
 // per round since the last success, capped at ceiling, with up to 20% jitter) and returns the
-// pause. It is used for outages and for a 429 without Retry-After, so that the whole fleet, not
-// each task, backs off. A failure while a pause is already on belongs to the same round: it does
-// not lengthen the backoff, so many requests failing at once count as one step.
+// pause. It is used for a 429 without Retry-After, so that the whole fleet, not each task, backs
+// off. A failure while a pause is already on belongs to the same round: it does not lengthen the
+// backoff, so many requests failing at once count as one step.
 func (s *Store) Backoff(ctx context.Context, reason string, base, ceiling time.Duration) (time.Duration, error) {
+	return s.backoff(ctx, reason, base, ceiling, 0)
+}
+
+// OutageBackoff pauses every worker after an outage (5xx, network): the first round waits base
+// (capped at every), each later round exactly every. After each pause one request probes the API
+// (see Admit), so an outage costs at most one call per every, and sending resumes at most every
+// after the API is back.
+func (s *Store) OutageBackoff(ctx context.Context, reason string, base, every time.Duration) (time.Duration, error) {
+	return s.backoff(ctx, reason, min(base, every), every, every)
+}
+
+func (s *Store) backoff(ctx context.Context, reason string, base, ceiling, fixed time.Duration) (time.Duration, error) {
 	ms, err := backoffScript.Run(ctx, s.rdb, []string{KeyPause, KeyPauseRuns, KeyProbe}, reason,
-		base.Milliseconds(), ceiling.Milliseconds(), rand.Float64()*0.2).Int64()
+		base.Milliseconds(), ceiling.Milliseconds(), rand.Float64()*0.2, fixed.Milliseconds()).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("backoff: %w", err)
 	}

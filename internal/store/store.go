@@ -80,18 +80,35 @@ type Window struct {
 	Window   time.Duration // every request waits at least this long, so repeats within it collapse
 	MaxDelay time.Duration // a partial batch waits at most this long for company
 	Batch    int           // URLs per API request (1-15)
-	MaxClaim int           // entries returned per call, rounded down to a multiple of Batch
+	MaxClaim int           // entries returned per call, rounded down to a multiple of Batch (see Claim)
+	// Spare says that nothing formed by the batcher waits to be sent: a partial batch then goes
+	// once its oldest request has waited the window and a quarter more (the quarter for company)
+	// when the shared limit would let a call through now (calls are not the scarce thing), instead
+	// of waiting up to MaxDelay.
+	Spare bool
+	Limit Limit // the shared limit, read with Spare
+}
+
+// Claim is how many entries one DueEntries call returns at most: MaxClaim rounded down to whole
+// batches, at least one batch. A call that returns fewer found no more due entries.
+func (w Window) Claim() int {
+	b := max(w.Batch, 1)
+	return max(w.MaxClaim-w.MaxClaim%b, b)
 }
 
 // DueEntries returns the pending entries that are ready to be sent under w, oldest first, without
 // removing them: entries that have waited a full window, in whole batches, plus the remainder when
-// nothing younger is waiting to join it or it has waited MaxDelay. The caller enqueues them and then
-// calls RemovePending; a crash in between leaves them pending (sent again, never lost). Only one
-// caller at a time (the batcher lease holder) should use it.
+// nothing younger is waiting to join it, it has waited MaxDelay, or w.Spare, it has waited 1.25
+// windows and the shared limit is idle. The caller enqueues them and then calls RemovePending; a
+// crash in between leaves them pending (sent again, never lost). Only one caller at a time (the
+// batcher lease holder) should use it.
 func (s *Store) DueEntries(ctx context.Context, w Window) (entries []Entry, now int64, err error) {
-	maxClaim := max(w.MaxClaim-w.MaxClaim%w.Batch, w.Batch)
-	res, err := dueScript.Run(ctx, s.rdb, []string{KeyPending},
-		w.Window.Milliseconds(), w.MaxDelay.Milliseconds(), w.Batch, maxClaim).Slice()
+	spare := 0
+	if w.Spare {
+		spare = 1
+	}
+	res, err := dueScript.Run(ctx, s.rdb, []string{KeyPending, KeyRate},
+		w.Window.Milliseconds(), w.MaxDelay.Milliseconds(), max(w.Batch, 1), w.Claim(), spare, w.Limit.emissionMS(), max(w.Limit.Burst, 1)).Slice()
 	if err != nil {
 		return nil, 0, fmt.Errorf("due entries: %w", err)
 	}

@@ -12,11 +12,15 @@ import (
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
-// maxClaim bounds the entries one batcher step reads (and so the memory it holds): 100 requests.
+// maxClaim bounds the entries one batcher round reads (and so the memory it holds): 100 requests.
 const maxClaim = 100 * tasks.MaxURLsPerTask
 
 // runBatcher forms request tasks from the pending set until ctx is done. Only the holder of the
 // batcher lease forms batches; the others stand by and take over within a lease if it dies.
+//
+// A step never outlives the lease that allows it: the lease is renewed before every round of a
+// step (one claim of at most maxClaim entries), and each round must end within the lease (its
+// context's deadline), so a long backlog never has two workers forming batches at once.
 func (w *Worker) runBatcher(ctx context.Context) {
 	lease := max(5*w.cfg.Tick, 2*time.Second)
 	t := time.NewTicker(w.cfg.Tick)
@@ -35,48 +39,73 @@ func (w *Worker) runBatcher(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		// A step runs to its end even when shutdown begins, so that nothing is half done.
-		step, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		ok, err := w.store.Lease(step, store.KeyBatcher, w.id, lease)
-		if err != nil {
-			w.log.Debug("batcher lease", zap.Error(err))
-		}
-		if ok != leader {
-			w.log.Debug("batcher lease changed", zap.Bool("leader", ok))
-			leader = ok
-		}
-		if ok {
-			for {
-				n, err := w.formBatches(step)
+		for {
+			// A round runs to its end even when shutdown begins, so that nothing is half done; it
+			// ends before the lease taken for it can lapse.
+			round, cancel := context.WithTimeout(context.WithoutCancel(ctx), lease*3/4)
+			ok, err := w.store.Lease(round, store.KeyBatcher, w.id, lease)
+			if err != nil {
+				w.log.Debug("batcher lease", zap.Error(err))
+			}
+			if ok != leader {
+				w.log.Debug("batcher lease changed", zap.Bool("leader", ok))
+				leader = ok
+			}
+			more := false
+			if ok {
+				more, err = w.formBatches(round)
 				if err != nil {
 					w.log.Warn("batcher step failed; retrying next tick", zap.Error(err))
-					break
-				}
-				if n < maxClaim || ctx.Err() != nil {
-					break
+					more = false
 				}
 			}
+			cancel()
+			if !more || ctx.Err() != nil {
+				break
+			}
 		}
-		cancel()
 	}
 }
 
 // formBatches enqueues request tasks for the pending entries that are due and then removes them
-// from the pending set. It returns how many entries it handled.
-func (w *Worker) formBatches(ctx context.Context) (int, error) {
-	entries, _, err := w.store.DueEntries(ctx, store.Window{
-		Window: w.cfg.Window, MaxDelay: w.cfg.MaxDelay, Batch: w.cfg.BatchSize, MaxClaim: maxClaim,
-	})
+// from the pending set, no more than the lookahead allows. It reports whether a whole claim was
+// due (so more may be).
+func (w *Worker) formBatches(ctx context.Context) (more bool, err error) {
+	latency := w.latency.get()
+	perTask := requestsPerTask(w.cfg, latency)
+	queued, err := w.queuedTasks(ctx)
+	if err != nil {
+		return false, err
+	}
+	claim := maxClaim
+	if ahead := lookaheadRequests(w.cfg, latency, perTask); ahead >= 0 {
+		room := ahead - queued*perTask
+		if room <= 0 {
+			w.metrics.LookaheadFull.Inc()
+			return false, nil
+		}
+		claim = min(claim, room*w.cfg.BatchSize)
+	}
+	win := store.Window{
+		Window: w.cfg.Window, MaxDelay: w.cfg.MaxDelay, Batch: w.cfg.BatchSize, MaxClaim: claim,
+		Spare: queued == 0, Limit: w.cfg.Limit,
+	}
+	entries, _, err := w.store.DueEntries(ctx, win)
 	if err != nil || len(entries) == 0 {
-		return 0, err
+		return false, err
 	}
 	sources, err := w.store.Sources(ctx, entries)
 	if err != nil {
-		return 0, err
+		return false, err
 	}
+	// Requests per task: enough to carry the calls needed in flight, and no more than it takes
+	// to give every slot work.
+	requests := (len(entries) + w.cfg.BatchSize - 1) / w.cfg.BatchSize
+	perTask = min(perTask, max((requests+w.cfg.Concurrency-1)/w.cfg.Concurrency, 1))
+	per := perTask * w.cfg.BatchSize
 	taskIDs := make([]string, len(entries))
-	for start := 0; start < len(entries); start += w.cfg.BatchSize {
-		chunk := entries[start:min(start+w.cfg.BatchSize, len(entries))]
+	for start := 0; start < len(entries); start += per {
+		chunk := entries[start:min(start+per, len(entries))]
 		p := tasks.URLs{URLs: make([]string, len(chunk)), Origin: tasks.OriginInteractive}
 		var newest int64
 		var srcs []string
@@ -91,21 +120,21 @@ func (w *Worker) formBatches(ctx context.Context) (int, error) {
 		p.Sources = srcs
 		t, err := tasks.NewURLsTask(p, tasks.QueueInteractive, w.cfg.MaxRetry)
 		if err != nil {
-			return 0, err
+			return false, err
 		}
 		id := tasks.URLsTaskID(p) // once per task, not per URL: a SHA-256 over the whole payload
 		for i := range chunk {
 			taskIDs[start+i] = id
 		}
 		if _, err := w.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-			return 0, err
+			return false, err
 		}
 		w.metrics.BatchesFormed.Inc()
 	}
 	if err := w.store.RemovePending(ctx, entries, taskIDs, w.cfg.HistoryTTL); err != nil {
-		return 0, err
+		return false, err
 	}
-	return len(entries), nil
+	return len(entries) == win.Claim(), nil
 }
 
 func appendDistinct(dst []string, v string) []string {

@@ -31,12 +31,9 @@ func (w *Worker) handleURLs(ctx context.Context, t *asynq.Task) error {
 	}
 	queue, _ := asynq.GetQueueName(ctx)
 	if len(p.URLs) > w.cfg.BatchSize {
-		if p.Origin == tasks.OriginBulk {
-			// A bulk task: up to tasks.BulkRequests requests, sent here one after the other.
-			return w.sendEach(ctx, p, tasks.Split(p.URLs, w.cfg.BatchSize), queue)
-		}
-		// Enqueued by a producer with a larger batch size than this worker's.
-		return w.enqueueParts(ctx, p, tasks.Split(p.URLs, w.cfg.BatchSize), queue, p.Origin)
+		// Several API requests: a bulk task (up to tasks.BulkRequests), a task the batcher packed
+		// to keep enough calls in flight, or one from a producer with a larger batch size.
+		return w.sendEach(ctx, p, tasks.Split(p.URLs, w.cfg.BatchSize), queue)
 	}
 	if p.Origin == tasks.OriginResend && len(p.Previous) > w.cfg.MaxResends {
 		// Cloudimage failed these URLs every time: dead-letter them with the history, once. An
@@ -76,6 +73,8 @@ func priority(queue string) store.Priority {
 
 // invalidate makes one API call for urls (scope original) and times it.
 func (w *Worker) invalidate(ctx context.Context, urls []string) (*apiclient.Invalidation, time.Duration, error) {
+	w.metrics.InFlight.Inc()
+	defer w.metrics.InFlight.Dec()
 	return timed(w, scopeOriginal, func() (*apiclient.Invalidation, error) { return w.api.Invalidate(ctx, urls) })
 }
 
@@ -85,46 +84,10 @@ func timed[T any](w *Worker, scope string, call func() (T, error)) (T, time.Dura
 	v, err := call()
 	took := time.Since(start)
 	w.metrics.APIDuration.WithLabelValues(scope).Observe(took.Seconds())
-	return v, took, err
-}
-
-// sendEach sends a bulk task: the URLs of up to tasks.BulkRequests API requests, so that a mass
-// re-ingest costs a tenth of the Redis round trips of one task per request (asynq's enqueue,
-// dequeue and completion). The requests go one after the other in this task's slot, each through
-// the same admission as a request task of its own (dedupe, shared pause, priority, rate limit).
-//
-// At the first request that must wait longer than a slot may wait, or that the API does not
-// accept, that request and every one after it become request tasks of their own (same request
-// time and origin), with their own retries and dead-letter entries, and this task completes: a
-// dead letter never holds more than one request's URLs. A pause or backoff that the failure calls
-// for is shared first, so the new tasks wait for it. A shutdown puts the whole task back; when it
-// runs again, admission drops the requests already sent (their URLs were invalidated after the
-// request), so they are not sent twice.
-func (w *Worker) sendEach(ctx context.Context, p tasks.URLs, chunks [][]string, queue string) error {
-	reqMS := p.RequestedAt.UnixMilli()
-	prio := priority(queue)
-	for i, chunk := range chunks {
-		adm, urls, err := w.waitTurn(ctx, chunk, reqMS, prio)
-		if err == nil && adm.Verdict == store.Satisfied {
-			continue
-		}
-		if err == nil {
-			var inv *apiclient.Invalidation
-			var took time.Duration
-			if inv, took, err = w.invalidate(ctx, urls); err == nil {
-				w.accepted(ctx, p, urls, adm, inv, took)
-				continue
-			}
-			w.share(ctx, scopeOriginal, err, took, len(urls))
-		}
-		if ctx.Err() != nil {
-			return err
-		}
-		w.log.Info("bulk task: the rest of its requests continue as tasks of their own",
-			zap.Int("sent", i), zap.Int("rest", len(chunks)-i), zap.String("reason", err.Error()))
-		return w.enqueueParts(ctx, p, chunks[i:], queue, p.Origin)
+	if scope == scopeOriginal {
+		w.latency.observe(took)
 	}
-	return nil
+	return v, took, err
 }
 
 // endProbe releases the outage probe (if this request held it) after an answer that says nothing
@@ -162,9 +125,11 @@ func (w *Worker) share(ctx context.Context, scope string, err error, took time.D
 			perr = w.store.Pause(ctx, reason+", Retry-After "+wait.String(), wait)
 		} else {
 			if d.action == actThrottled {
-				reason += " without Retry-After"
+				wait, perr = w.store.Backoff(ctx, reason+" without Retry-After", w.cfg.BackoffBase, w.cfg.BackoffMax)
+			} else {
+				// An outage: one probe per round, so sending resumes soon after the API is back.
+				wait, perr = w.store.OutageBackoff(ctx, reason, w.cfg.BackoffBase, min(w.cfg.BackoffMax, outageProbe))
 			}
-			wait, perr = w.store.Backoff(ctx, reason, w.cfg.BackoffBase, w.cfg.BackoffMax)
 		}
 		w.metrics.Pauses.WithLabelValues(pauseLabel).Inc()
 		if perr != nil {
@@ -230,48 +195,6 @@ const recordTimeout = 10 * time.Second
 // its URLs are not sent again.
 func recordCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-}
-
-// waitTurn waits until urls may be sent: short waits in the task, longer ones by snoozing it. It
-// returns the admission and the URLs still to send; with Verdict Satisfied there is nothing to send.
-func (w *Worker) waitTurn(ctx context.Context, urls []string, reqMS int64, prio store.Priority) (*store.Admission, []string, error) {
-	for {
-		if wait, reason, ok := w.gate.admit(); !ok {
-			w.metrics.Waits.WithLabelValues("auth").Inc()
-			return nil, nil, snooze(wait, "sending stopped: "+reason+"; waiting for it to work again")
-		}
-		adm, err := w.store.Admit(ctx, urls, reqMS, prio, w.cfg.Limit)
-		if err != nil {
-			return nil, nil, err
-		}
-		if live := adm.Live(urls); len(live) < len(urls) {
-			dropped := len(urls) - len(live)
-			w.metrics.Dropped.Add(float64(dropped))
-			if err := w.store.CountDropped(ctx, dropped); err != nil {
-				w.log.Debug("count dropped", zap.Error(err))
-			}
-			urls = live
-			w.log.Debug("dropped requests already satisfied", zap.Int("dropped", dropped), zap.Int("left", len(urls)))
-		}
-		if adm.Verdict == store.Go || adm.Verdict == store.Satisfied {
-			return adm, urls, nil
-		}
-		reason := adm.Verdict.String()
-		w.metrics.Waits.WithLabelValues(reason).Inc()
-		w.metrics.WaitSeconds.WithLabelValues(reason).Add(adm.Wait.Seconds())
-		if adm.Wait > w.cfg.MaxInSlotWait {
-			why := "shared rate limit"
-			if adm.Verdict == store.Paused {
-				why = "every worker is paused: " + adm.Reason
-			} else if adm.Verdict == store.Yield {
-				why = "interactive requests go first"
-			}
-			return nil, nil, snooze(adm.Wait, why)
-		}
-		if err := sleep(ctx, adm.Wait); err != nil {
-			return nil, nil, err
-		}
-	}
 }
 
 // apiFailed turns an API error into what asynq should do with the task.
@@ -386,6 +309,11 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 
 // followUp enqueues the status check of an accepted request (confirmed invalidations).
 func (w *Worker) followUp(ctx context.Context, c tasks.Confirm) {
+	if !w.confirmRoom(ctx) {
+		w.metrics.ConfirmSkipped.Inc()
+		w.mark(ctx, c.URLs, c.UUID, "unconfirmed", "not followed: the status-check backlog was full")
+		return
+	}
 	t, err := tasks.NewConfirmTask(c, w.cfg.ConfirmDelay)
 	if err == nil {
 		// The status checks' failures count against this worker's PURGE_MAX_RETRY, as a request's
@@ -407,7 +335,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 		w.metrics.DeadLettered.WithLabelValues("bad_payload").Inc()
 		return &deadLetter{msg: err.Error()}
 	}
-	if _, _, err := w.waitTurn(ctx, nil, 0, store.Background); err != nil {
+	if _, _, err := w.waitTurn(ctx, nil, 0, store.Status); err != nil {
 		return err
 	}
 	st, took, err := timed(w, scopeStatus, func() (*apiclient.InvalidationStatus, error) { return w.api.Status(ctx, p.UUID) })

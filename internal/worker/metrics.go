@@ -22,6 +22,12 @@ type Metrics struct {
 	RequestToConfirm prometheus.Histogram
 	URLsFailed       prometheus.Counter     // URLs Cloudimage reported as failed
 	AcceptedNoUUID   *prometheus.CounterVec // accepted answers (2xx) without an invalidation uuid, by scope
+	InFlight         prometheus.Gauge       // invalidation calls in flight in this worker
+	Admissions       prometheus.Counter     // questions asked to the shared limiter
+	LookaheadFull    prometheus.Counter     // batcher rounds skipped because enough is formed ahead
+	RateConfigured   prometheus.Gauge       // PURGE_RATE
+	RateAchieved     prometheus.Gauge       // API calls per second the fleet sent, last minute
+	ConfirmSkipped   prometheus.Counter     // accepted requests not followed: the status-check backlog was full
 }
 
 // NewMetrics creates the metrics and registers them on reg (nil: not registered).
@@ -77,10 +83,29 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		AcceptedNoUUID: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cipurge_api_accepted_without_uuid_total", Help: "Answers of 2xx without an invalidation uuid, by scope: accepted, but they cannot be followed.",
 		}, []string{"scope"}),
+		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cipurge_api_inflight_calls", Help: "Invalidation calls this worker has in flight.",
+		}),
+		Admissions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cipurge_admissions_total", Help: "Times this worker asked the shared limiter (about once per call: a reservation, not a polling loop).",
+		}),
+		LookaheadFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cipurge_batcher_lookahead_full_total", Help: "Batcher rounds that formed nothing because enough requests wait to be sent already.",
+		}),
+		RateConfigured: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cipurge_send_rate_configured_calls", Help: "The configured shared rate limit, PURGE_RATE (API calls per second; 0: no limit).",
+		}),
+		RateAchieved: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cipurge_send_rate_achieved_calls", Help: "Invalidation calls per second every worker together sent over the last minute.",
+		}),
+		ConfirmSkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cipurge_confirm_skipped_total", Help: "Accepted requests not followed to their final status because the status-check backlog was full.",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.APIRequests, m.APIDuration, m.URLsInvalidated, m.Dropped, m.BatchSize, m.Waits, m.WaitSeconds,
-			m.Pauses, m.RequestToSent, m.DeadLettered, m.BatchesFormed, m.Final, m.RequestToConfirm, m.URLsFailed, m.AcceptedNoUUID)
+			m.Pauses, m.RequestToSent, m.DeadLettered, m.BatchesFormed, m.Final, m.RequestToConfirm, m.URLsFailed, m.AcceptedNoUUID,
+			m.InFlight, m.Admissions, m.LookaheadFull, m.RateConfigured, m.RateAchieved, m.ConfirmSkipped)
 	}
 	return m
 }

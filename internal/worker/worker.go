@@ -47,6 +47,7 @@ type Config struct {
 	MaxDelay        time.Duration // PURGE_MAX_DELAY: a partial batch waits at most this long (10 s)
 	BatchSize       int           // PURGE_BATCH_SIZE: URLs per API call, 1-15 (15)
 	Limit           store.Limit   // PURGE_RATE, PURGE_BURST: shared by every worker
+	ConfirmLimit    store.Limit   // PURGE_CONFIRM_RATE (0: PURGE_RATE), PURGE_BURST: status checks' own budget
 	MaxRetry        int           // PURGE_MAX_RETRY: failures retried before dead-lettering (0: none; <0: 10)
 	Concurrency     int           // PURGE_CONCURRENCY: tasks run at once by this worker (10)
 	AllCooldown     time.Duration // PURGE_ALL_COOLDOWN: minimum time between two flush-alls (1 h)
@@ -75,6 +76,12 @@ func (c *Config) setDefaults() {
 	def(&c.MaxDelay, 10*time.Second)
 	if c.BatchSize <= 0 || c.BatchSize > tasks.MaxURLsPerTask {
 		c.BatchSize = tasks.MaxURLsPerTask
+	}
+	if c.ConfirmLimit.Rate == 0 {
+		c.ConfirmLimit.Rate = c.Limit.Rate
+	}
+	if c.ConfirmLimit.Burst <= 0 {
+		c.ConfirmLimit.Burst = c.Limit.Burst
 	}
 	if c.MaxRetry < 0 {
 		c.MaxRetry = 10
@@ -112,6 +119,8 @@ type Worker struct {
 	// noUUIDWarn bounds the warnings about accepted answers without a uuid.
 	noUUIDWarn oncePer
 	id         string
+	latency    latencyEWMA // of invalidation calls, for pacing
+	confirm    confirmGate // the status-check backlog
 
 	redis *redisWatch
 

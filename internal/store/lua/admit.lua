@@ -1,23 +1,28 @@
--- admit: may a request be sent now (Store.Admit)? Drops URLs already satisfied, then applies the
--- shared pause, the outage probe, the priority rule and the GCRA rate limit, in that order.
+-- admit: when may a request be sent (Store.Admit)? Drops URLs already satisfied, then applies the
+-- shared pause, the outage probe, the priority rule and the GCRA rate limit, in that order. The
+-- rate limit reserves: a call that may go within the horizon is counted and told how long to wait
+-- (V_GO with a wait); one that would wait longer is not counted (V_THROTTLED).
 -- KEYS[1]  KeyRate       GCRA theoretical arrival time (ms)
 -- KEYS[2]  KeyPause      reason; its PTTL is the shared pause
 -- KEYS[3]  KeyHot        set while an interactive request waits for the limiter
 -- KEYS[4]  KeyAll        the flush-all record
 -- KEYS[5]  KeyPauseRuns  set while an outage's backoff has not seen a success
 -- KEYS[6]  KeyProbe      held by the one request that probes the API after an outage
+-- KEYS[7]  KeyRateStatus GCRA theoretical arrival time (ms) of status checks (P_STATUS)
 -- KEYS[N_ADMIT_FIXED+i]  HistoryKey of URL i (none: a call that names no URL)
 -- ARGV[1]  the request time the URLs cover (ms)
--- ARGV[2]  priority (P_INTERACTIVE or P_BACKGROUND)
+-- ARGV[2]  priority (P_INTERACTIVE, P_BACKGROUND or P_STATUS: its own limit, never yields)
 -- ARGV[3]  emission interval (ms; 0: no rate limit)
 -- ARGV[4]  burst
 -- ARGV[5]  probe lease (ms)
+-- ARGV[6]  horizon (ms): the longest wait a reservation may have
 -- returns  {verdict (V_*), wait (ms), now (ms), pause reason, dropped(URL 1) 0/1, ...}
 local now = now_ms()
 local req = tonumber(ARGV[1])
 local prio = tonumber(ARGV[2])
 local emission = tonumber(ARGV[3])
 local burst = tonumber(ARGV[4])
+local horizon = tonumber(ARGV[6])
 local allsent = tonumber(redis.call('HGET', KEYS[4], F_ALL_SENT) or '0')
 local drops = {}
 local live = 0
@@ -33,7 +38,7 @@ end
 if #KEYS > N_ADMIT_FIXED and live == 0 then return reply(V_SATISFIED, 0, '') end
 local p = redis.call('PTTL', KEYS[2])
 if p > 0 then return reply(V_PAUSED, p, redis.call('GET', KEYS[2]) or '') end
-if prio ~= P_INTERACTIVE then
+if prio == P_BACKGROUND then
   local h = redis.call('PTTL', KEYS[3])
   if h > 0 then return reply(V_YIELD, math.min(h, 250), '') end
 end
@@ -42,17 +47,20 @@ if redis.call('EXISTS', KEYS[5]) == 1 then
     return reply(V_PAUSED, 250, 'after an outage one request probes the API; the others wait for its answer')
   end
 end
+local wait = 0
 if emission > 0 then
-  local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+  local rk = KEYS[1]
+  if prio == P_STATUS then rk = KEYS[7] end
+  local tat = tonumber(redis.call('GET', rk) or '0')
   if tat < now then tat = now end
   local newtat = tat + emission
   local allow = newtat - burst * emission
-  if allow > now then
+  if allow > now then wait = math.ceil(allow - now) end
+  if prio == P_INTERACTIVE and wait > 0 then redis.call('SET', KEYS[3], '1', 'PX', wait + 250) end
+  if wait > horizon then
     redis.call('DEL', KEYS[6])
-    local wait = math.ceil(allow - now)
-    if prio == P_INTERACTIVE then redis.call('SET', KEYS[3], '1', 'PX', wait + 250) end
     return reply(V_THROTTLED, wait, '')
   end
-  redis.call('SET', KEYS[1], tostring(newtat), 'PX', math.ceil(newtat - now) + 1000)
+  redis.call('SET', rk, tostring(newtat), 'PX', math.ceil(newtat - now) + 1000)
 end
-return reply(V_GO, 0, '')
+return reply(V_GO, wait, '')

@@ -1,0 +1,128 @@
+package store_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/cipurge/cipurge/internal/store"
+)
+
+// TestAdmitReserves: the limiter answers each call once with its send time (a reservation), one
+// emission interval after the previous; a call that would wait past the horizon is not counted.
+func TestAdmitReserves(t *testing.T) {
+	s, ctx := newStore(t)
+	lim := store.Limit{Rate: 10, Burst: 1, Horizon: time.Second}
+	var last time.Duration = -1
+	for i := range 11 { // waits 0, 100 ms, ..., 1000 ms: all within the horizon
+		a, err := s.Admit(ctx, nil, 0, store.Background, lim)
+		if err != nil || a.Verdict != store.Go {
+			t.Fatalf("call %d: %+v %v; want a reservation", i, a, err)
+		}
+		if i > 0 && a.Wait <= last {
+			t.Fatalf("call %d reserved %s after %s: reservations must follow each other", i, a.Wait, last)
+		}
+		last = a.Wait
+	}
+	if last < 900*time.Millisecond {
+		t.Fatalf("the 11th call waits %s; want about 1s at 10 calls/s", last)
+	}
+	a, err := s.Admit(ctx, nil, 0, store.Background, lim)
+	if err != nil || a.Verdict != store.Throttled || a.Wait <= time.Second {
+		t.Fatalf("past the horizon: %+v %v; want throttled for more than 1s", a, err)
+	}
+	b, _ := s.Admit(ctx, nil, 0, store.Background, lim)
+	if b.Verdict != store.Throttled || b.Wait < a.Wait-50*time.Millisecond {
+		t.Fatalf("a throttled call was counted: the next one waits %s after %s", b.Wait, a.Wait)
+	}
+}
+
+// TestStatusChecksHaveTheirOwnBudget: with every invalidation slot taken and an interactive
+// request waiting, a status check still goes, on its own limit.
+func TestStatusChecksHaveTheirOwnBudget(t *testing.T) {
+	s, ctx := newStore(t)
+	lim := store.Limit{Rate: 1, Burst: 1}
+	if a, _ := s.Admit(ctx, nil, 0, store.Interactive, lim); a.Verdict != store.Go {
+		t.Fatalf("first call: %v", a.Verdict)
+	}
+	if a, _ := s.Admit(ctx, nil, 0, store.Interactive, lim); a.Verdict != store.Throttled {
+		t.Fatalf("second interactive call: %v, want throttled", a.Verdict)
+	}
+	for i := range 2 {
+		a, err := s.Admit(ctx, nil, 0, store.Status, store.Limit{Rate: 1, Burst: 2})
+		if err != nil || a.Verdict != store.Go || a.Wait != 0 {
+			t.Fatalf("status check %d: %+v %v; want go now on its own budget", i, a, err)
+		}
+	}
+	if a, _ := s.Admit(ctx, nil, 0, store.Status, store.Limit{Rate: 1, Burst: 2}); a.Verdict != store.Throttled {
+		t.Fatalf("third status check: %v; want throttled by its own budget", a.Verdict)
+	}
+}
+
+// TestOutageBackoffProbesEvery: an outage pauses base after the first failure, then exactly
+// every per round: one probe per round, so at most one call per every.
+func TestOutageBackoffProbesEvery(t *testing.T) {
+	s, ctx := newStore(t)
+	base, every := 50*time.Millisecond, 300*time.Millisecond
+	d1, err := s.OutageBackoff(ctx, "outage", base, every)
+	if err != nil || d1 != base {
+		t.Fatalf("first round %s (%v), want %s", d1, err, base)
+	}
+	for round := 2; round <= 4; round++ {
+		for {
+			if _, left, _ := s.PauseState(ctx); left <= 0 {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		d, err := s.OutageBackoff(ctx, "outage", base, every)
+		if err != nil || d != every {
+			t.Fatalf("round %d: %s (%v), want %s", round, d, err, every)
+		}
+	}
+}
+
+// TestDueEntriesSpare: a partial batch goes after the window when the batcher says nothing waits
+// to be sent and the limiter is idle, even while a younger request waits; not when calls are
+// scarce.
+func TestDueEntriesSpare(t *testing.T) {
+	s, ctx := newStore(t)
+	lim := store.Limit{Rate: 4, Burst: 1}
+	w := store.Window{Window: 100 * time.Millisecond, MaxDelay: time.Hour, Batch: 15, MaxClaim: 1500, Limit: lim}
+	if _, err := s.AddPending(ctx, "", keys("old", 3)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if _, err := s.AddPending(ctx, "", keys("young", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if due, _, _ := s.DueEntries(ctx, w); len(due) != 0 {
+		t.Fatalf("without spare capacity %d went before MaxDelay", len(due))
+	}
+	w.Spare = true
+	// Calls are scarce: the limiter has no call to give now.
+	if a, _ := s.Admit(ctx, nil, 0, store.Background, lim); a.Verdict != store.Go {
+		t.Fatal("could not take the only call")
+	}
+	if due, _, _ := s.DueEntries(ctx, w); len(due) != 0 {
+		t.Fatalf("with the limiter busy %d went before MaxDelay", len(due))
+	}
+	time.Sleep(300 * time.Millisecond) // the limiter is idle again
+	if _, err := s.AddPending(ctx, "", keys("younger", 1)); err != nil {
+		t.Fatal(err)
+	}
+	due, _, err := s.DueEntries(ctx, w)
+	if err != nil || len(due) != 4 {
+		t.Fatalf("with spare capacity %d due (%v), want the 4 that waited a window", len(due), err)
+	}
+}
+
+// TestClaimWholeBatches: the claim is a whole number of batches for every batch size, so the
+// batcher knows a full claim when it sees one (PURGE_BATCH_SIZE 7 and 13 looped once per tick).
+func TestClaimWholeBatches(t *testing.T) {
+	for _, b := range []int{1, 7, 13, 14, 15} {
+		w := store.Window{Batch: b, MaxClaim: 1500}
+		if c := w.Claim(); c%b != 0 || c > 1500 || c < 1500-b {
+			t.Errorf("batch %d: claim %d", b, c)
+		}
+	}
+}

@@ -1,0 +1,74 @@
+package worker
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/cipurge/cipurge/pkg/tasks"
+)
+
+// Status checks have their own budget (PURGE_CONFIRM_RATE, shared by every worker, its own limit
+// in the limiter: see store.Status), so they never take an invalidation's place. Their backlog is
+// bounded: past confirmBacklog checks waiting, an accepted request is not followed (its URLs are
+// marked unconfirmed, counted and logged), because checks that cannot run within the budget only
+// grow a queue. Cloudimage publishes no limit for either endpoint.
+
+// confirmBacklog is the most status checks that may wait: what the budget runs in ten minutes, at
+// least 1,000; 100,000 with no limit.
+func confirmBacklog(cfg Config) int64 {
+	if cfg.ConfirmLimit.Rate <= 0 {
+		return 100_000
+	}
+	return max(int64(cfg.ConfirmLimit.Rate*600), 1000)
+}
+
+// ConfirmBacklog counts the status checks waiting in Redis: due, scheduled and retrying.
+func ConfirmBacklog(ctx context.Context, rdb redis.UniversalClient) (int64, error) {
+	q := tasks.QueueConfirm
+	pipe := rdb.Pipeline()
+	p := pipe.LLen(ctx, asynqPendingKey(q))
+	s := pipe.ZCard(ctx, "asynq:{"+q+"}:scheduled")
+	r := pipe.ZCard(ctx, "asynq:{"+q+"}:retry")
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, err
+	}
+	return p.Val() + s.Val() + r.Val(), nil
+}
+
+// confirmGate caches the backlog count (read at most once a second) and rate-limits the warning.
+type confirmGate struct {
+	mu     sync.Mutex
+	read   time.Time
+	n      int64
+	warned time.Time
+}
+
+// confirmRoom reports whether one more status check may be scheduled.
+func (w *Worker) confirmRoom(ctx context.Context) bool {
+	g := &w.confirm
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if time.Since(g.read) > time.Second {
+		n, err := ConfirmBacklog(ctx, w.rdb)
+		if err != nil {
+			return true // schedule it; the count comes back with Redis
+		}
+		g.n, g.read = n, time.Now()
+	}
+	limit := confirmBacklog(w.cfg)
+	if g.n < limit {
+		g.n++
+		return true
+	}
+	if time.Since(g.warned) > time.Minute {
+		g.warned = time.Now()
+		w.log.Warn("status-check backlog full: accepted requests are not followed (marked unconfirmed) until it shrinks; "+
+			"raise PURGE_CONFIRM_RATE or turn confirmations off (PURGE_CONFIRM=false)",
+			zap.Int64("waiting_checks", g.n), zap.Int64("limit", limit), zap.Float64("confirm_rate", w.cfg.ConfirmLimit.Rate))
+	}
+	return false
+}

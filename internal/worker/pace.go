@@ -1,0 +1,98 @@
+package worker
+
+import (
+	"context"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/cipurge/cipurge/pkg/tasks"
+)
+
+// Pacing: the API's latency, not the rate limit, would set the pace if every call held one of
+// asynq's task slots (PURGE_CONCURRENCY calls in flight: 10 calls/s at 1 s of latency). So a task
+// may carry several API requests, which its slot sends concurrently, each at the send time the
+// shared limiter reserved for it; the batcher sizes tasks from the rate and the latency it observes
+// and forms them no faster than they can be sent.
+
+const (
+	// maxRequestsPerTask bounds the requests one task formed by the batcher carries, and so the
+	// calls one slot has in flight: PURGE_CONCURRENCY x 30 calls (300 at the default), enough
+	// for PURGE_RATE=100 at 3 s of latency. A larger need is reported (see the rate monitor).
+	maxRequestsPerTask = 30
+	// lookahead is how much sending time the batcher keeps formed ahead, in request tasks waiting
+	// in the interactive queue. Everything beyond it stays in the pending set, where it costs
+	// least and keeps coalescing new requests.
+	lookahead = 2 * time.Second
+	// outageProbe is the longest shared pause after an outage: one request probes the API after
+	// each, so an outage costs at most one call per outageProbe and sending resumes at most
+	// outageProbe after the API is back (or PURGE_BACKOFF_MAX, if shorter).
+	outageProbe = 5 * time.Second
+)
+
+// latencyEWMA is the API's observed latency, an exponentially weighted moving average over the
+// last calls (weight 1/8), in nanoseconds. Until the first call it is assumedLatency.
+type latencyEWMA struct{ ns atomic.Int64 }
+
+// assumedLatency is the latency assumed before the first call answered: a far API. Guessing high
+// costs nothing but larger tasks at the start; guessing low would form many one-request tasks that
+// then hold the slots.
+const assumedLatency = time.Second
+
+func (l *latencyEWMA) observe(d time.Duration) {
+	for {
+		old := l.ns.Load()
+		n := int64(d)
+		if old > 0 {
+			n = old + (int64(d)-old)/8
+		}
+		if l.ns.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+func (l *latencyEWMA) get() time.Duration {
+	if ns := l.ns.Load(); ns > 0 {
+		return time.Duration(ns)
+	}
+	return assumedLatency
+}
+
+// inflightNeeded is how many calls must be in flight at once for this worker to send at the
+// configured rate with the observed latency: rate x latency, a quarter more for the variance of
+// the latency, plus the burst. With no rate limit it is every call the slots can carry.
+func inflightNeeded(cfg Config, latency time.Duration) int {
+	if cfg.Limit.Rate <= 0 {
+		return cfg.Concurrency * tasks.BulkRequests
+	}
+	return int(math.Ceil(cfg.Limit.Rate*latency.Seconds()*1.25)) + max(cfg.Limit.Burst, 1)
+}
+
+// requestsPerTask is how many API requests the batcher puts in one task: enough that this
+// worker's slots carry the calls needed in flight, at most maxRequestsPerTask.
+func requestsPerTask(cfg Config, latency time.Duration) int {
+	need := inflightNeeded(cfg, latency)
+	return min(max((need+cfg.Concurrency-1)/cfg.Concurrency, 1), maxRequestsPerTask)
+}
+
+// lookaheadRequests is how many requests the batcher keeps formed and waiting to be sent: what the
+// shared limit lets through during the latency plus lookahead, and at least one round of tasks
+// for every slot. With no rate limit it is unbounded (-1).
+func lookaheadRequests(cfg Config, latency time.Duration, perTask int) int {
+	if cfg.Limit.Rate <= 0 {
+		return -1
+	}
+	ahead := int(math.Ceil(cfg.Limit.Rate*(latency+lookahead).Seconds())) + max(cfg.Limit.Burst, 1)
+	return max(ahead, cfg.Concurrency*perTask)
+}
+
+// asynqPendingKey is asynq's list of the tasks of queue waiting for a slot (asynq's internal/base
+// PendingKey; LLEN of it is O(1), where the Inspector's queue info scans far more).
+func asynqPendingKey(queue string) string { return "asynq:{" + queue + "}:pending" }
+
+// queuedTasks is how many request tasks wait in the interactive queue for a slot.
+func (w *Worker) queuedTasks(ctx context.Context) (int, error) {
+	n, err := w.rdb.LLen(ctx, asynqPendingKey(tasks.QueueInteractive)).Result()
+	return int(n), err
+}

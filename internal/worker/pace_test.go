@@ -1,0 +1,176 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/testkit"
+	"github.com/cipurge/cipurge/internal/testredis"
+	"github.com/cipurge/cipurge/pkg/apiclient"
+)
+
+// slowAPI accepts every request after a fixed latency and records how many calls were in flight
+// at most.
+type slowAPI struct {
+	latency  time.Duration
+	calls    atomic.Int64
+	inflight atomic.Int64
+	mu       sync.Mutex
+	peak     int64
+	urls     map[string]int
+}
+
+func (a *slowAPI) Invalidate(ctx context.Context, urls []string) (*apiclient.Invalidation, error) {
+	n := a.inflight.Add(1)
+	defer a.inflight.Add(-1)
+	a.mu.Lock()
+	a.peak = max(a.peak, n)
+	if a.urls == nil {
+		a.urls = map[string]int{}
+	}
+	for _, u := range urls {
+		a.urls[u]++
+	}
+	a.mu.Unlock()
+	select {
+	case <-time.After(a.latency):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	a.calls.Add(1)
+	return &apiclient.Invalidation{StatusCode: 201, UUID: fmt.Sprintf("4fc96d31-0000-4000-8000-%012d", a.calls.Load())}, nil
+}
+
+func (a *slowAPI) InvalidateAll(context.Context) (*apiclient.Invalidation, error) {
+	return &apiclient.Invalidation{StatusCode: 201}, nil
+}
+
+func (a *slowAPI) Status(context.Context, string) (*apiclient.InvalidationStatus, error) {
+	return &apiclient.InvalidationStatus{Status: apiclient.StatusDone}, nil
+}
+
+func (a *slowAPI) stats() (peak int64, distinct, twice int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, n := range a.urls {
+		distinct++
+		if n > 1 {
+			twice++
+		}
+	}
+	return a.peak, distinct, twice
+}
+
+// runWith adds keys to the pending set and runs workers until the test ends; stop stops them and
+// waits for them to return.
+func runWith(t *testing.T, keys []string, ws ...*Worker) (ctx context.Context, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if _, err := ws[0].Store().AddPending(ctx, "", keys); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, len(ws))
+	for _, w := range ws {
+		go func() { done <- w.Run(ctx) }()
+	}
+	return ctx, func() {
+		cancel()
+		for range ws {
+			<-done
+		}
+	}
+}
+
+// waitAllSent waits until the API saw every key.
+func waitAllSent(t *testing.T, api *slowAPI, keys []string) {
+	t.Helper()
+	testkit.WaitFor(t, 60*time.Second, "every URL sent", func() bool {
+		_, distinct, _ := api.stats()
+		return distinct == len(keys)
+	})
+}
+
+// TestInflightSizing: the calls a worker keeps in flight come from the rate and the latency, not
+// from its task slots.
+func TestInflightSizing(t *testing.T) {
+	cfg := Config{Limit: store.Limit{Rate: 20, Burst: 5}, Concurrency: 10}
+	cfg.setDefaults()
+	for _, c := range []struct {
+		latency time.Duration
+		perTask int
+	}{{0, 1}, {100 * time.Millisecond, 1}, {time.Second, 3}, {2 * time.Second, 6}, {30 * time.Second, maxRequestsPerTask}} {
+		if got := requestsPerTask(cfg, c.latency); got != c.perTask {
+			t.Errorf("rate 20, latency %s: %d requests per task, want %d", c.latency, got, c.perTask)
+		}
+		if need, have := inflightNeeded(cfg, c.latency), cfg.Concurrency*requestsPerTask(cfg, c.latency); c.perTask < maxRequestsPerTask && have < need {
+			t.Errorf("latency %s: %d calls in flight needed, the slots carry %d", c.latency, need, have)
+		}
+	}
+	if got := lookaheadRequests(cfg, time.Second, 4); got != 65 {
+		t.Errorf("lookahead at rate 20, 1 s: %d requests, want 20 x 3 s + 5 = 65", got)
+	}
+}
+
+// TestRateReachedDespiteLatency: with two task slots, a 300 ms API and a shared limit of 20
+// calls/s, the worker keeps more calls in flight than it has slots, asks the limiter about once
+// per call, and sends every URL once.
+func TestRateReachedDespiteLatency(t *testing.T) {
+	rdb := testredis.Start(t).Client()
+	api := &slowAPI{latency: 300 * time.Millisecond}
+	m := NewMetrics(nil)
+	w := New(Config{Window: 100 * time.Millisecond, MaxDelay: 200 * time.Millisecond, BatchSize: 1,
+		Limit: store.Limit{Rate: 20, Burst: 2}, Concurrency: 2}, rdb, api, zaptest.NewLogger(t), m)
+	keys := testkit.ImageURLs("inflight", 120)
+	_, stop := runWith(t, keys, w)
+	waitAllSent(t, api, keys)
+	stop()
+	peak, _, twice := api.stats()
+	if peak <= 2 {
+		t.Errorf("at most %d calls in flight with 2 slots: the slots, not the rate, set the pace", peak)
+	}
+	if twice != 0 {
+		t.Errorf("%d URLs sent twice", twice)
+	}
+	calls := api.calls.Load()
+	asked := int64(testutil.ToFloat64(m.Admissions))
+	// About once per call: a few more for requests that came back after a long wait.
+	if asked > calls+calls/5+5 {
+		t.Errorf("the limiter was asked %d times for %d calls: a polling loop, not a reservation", asked, calls)
+	}
+	t.Logf("%d calls, %d admissions, at most %d in flight with 2 slots", calls, asked, peak)
+}
+
+// TestLookaheadKeepsBacklogPending: behind a slow limit, the batcher forms no more tasks than
+// can be sent soon; the rest stays in the pending set (the cheapest place, where it coalesces).
+func TestLookaheadKeepsBacklogPending(t *testing.T) {
+	rdb := testredis.Start(t).Client()
+	api := &slowAPI{}
+	m := NewMetrics(nil)
+	cfg := Config{Window: 100 * time.Millisecond, MaxDelay: 200 * time.Millisecond, BatchSize: 15,
+		Limit: store.Limit{Rate: 2, Burst: 1}, Concurrency: 2}
+	w := New(cfg, rdb, api, zaptest.NewLogger(t), m)
+	keys := testkit.ImageURLs("lookahead", 3000)
+	ctx, stop := runWith(t, keys, w)
+	defer stop()
+	testkit.WaitFor(t, 30*time.Second, "the batcher to stop at its lookahead", func() bool {
+		return testutil.ToFloat64(m.LookaheadFull) > 0
+	})
+	n, _, err := w.Store().PendingCount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := lookaheadRequests(w.cfg, 0, 1) + w.cfg.Concurrency // formed ahead, plus what the slots hold
+	if formed := len(keys) - int(n); formed > bound*cfg.BatchSize {
+		t.Errorf("%d of %d URLs left the pending set behind a limit of 2 calls/s; the lookahead allows %d",
+			formed, len(keys), bound*cfg.BatchSize)
+	}
+}

@@ -1,0 +1,153 @@
+package worker
+
+import (
+	"context"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/pkg/tasks"
+)
+
+// maxFanout bounds the calls one task has in flight at once (a producer's task may carry more
+// requests than the batcher ever packs).
+const maxFanout = maxRequestsPerTask
+
+// sendEach sends a task that carries several API requests (a bulk task of up to
+// tasks.BulkRequests, or a task the batcher packed) from one slot, concurrently: each request
+// reserves its send time from the shared limiter (one admission: dedupe, shared pause, priority,
+// rate limit), and its call starts at that time while the next request reserves. So one slot keeps
+// as many calls in flight as the latency needs, and the mass re-ingest costs a tenth of the Redis
+// round trips of one task per request (asynq's enqueue, dequeue and completion).
+//
+// A request that the API does not accept, and every request not yet started once one failed or
+// had to wait longer than a slot may wait, become request tasks of their own (same request time
+// and origin), with their own retries and dead-letter entries, and this task completes: a dead
+// letter never holds more than one request's URLs. A pause or backoff that the failure calls for is
+// shared first, so the new tasks wait for it. A shutdown puts the whole task back; when it runs
+// again, admission drops the requests already sent (their URLs were invalidated after the request),
+// so they are not sent twice.
+func (w *Worker) sendEach(ctx context.Context, p tasks.URLs, chunks [][]string, queue string) error {
+	reqMS := p.RequestedAt.UnixMilli()
+	prio := priority(queue)
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		failed [][]string // requests the API did not accept
+		stop   bool       // a request failed: reserve no more
+		rest   [][]string // requests never started
+		why    error
+	)
+	slots := make(chan struct{}, maxFanout)
+	for i, chunk := range chunks {
+		mu.Lock()
+		stopped := stop
+		mu.Unlock()
+		if stopped {
+			rest = chunks[i:]
+			break
+		}
+		slots <- struct{}{}
+		adm, urls, err := w.waitTurn(ctx, chunk, reqMS, prio)
+		if err != nil {
+			<-slots
+			rest, why = chunks[i:], err
+			break
+		}
+		if adm.Verdict == store.Satisfied {
+			<-slots
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			inv, took, err := w.invalidate(ctx, urls)
+			if err == nil {
+				w.accepted(ctx, p, urls, adm, inv, took)
+				return
+			}
+			w.share(ctx, scopeOriginal, err, took, len(urls))
+			mu.Lock()
+			failed, stop = append(failed, urls), true
+			if why == nil {
+				why = err
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		// Shutdown or the task's timeout: asynq puts the task back; what was sent is dropped then.
+		return ctx.Err()
+	}
+	parts := append(failed, rest...)
+	if len(parts) == 0 {
+		return nil
+	}
+	w.log.Info("task of several requests: the rest continue as tasks of their own",
+		zap.Int("requests", len(chunks)), zap.Int("rest", len(parts)), zap.String("reason", why.Error()))
+	return w.enqueueParts(ctx, p, parts, queue, p.Origin)
+}
+
+// waitTurn waits until urls may be sent: it asks the shared limiter once for a send time (a
+// reservation) and sleeps until then; waits longer than a slot may wait snooze the task. It
+// returns the admission and the URLs still to send; with Verdict Satisfied there is nothing to send.
+// Only the shared pause's probe and the priority rule make a request ask again, after a short wait.
+func (w *Worker) waitTurn(ctx context.Context, urls []string, reqMS int64, prio store.Priority) (*store.Admission, []string, error) {
+	lim := w.cfg.Limit
+	if prio == store.Status {
+		lim = w.cfg.ConfirmLimit
+	}
+	lim.Horizon = w.cfg.MaxInSlotWait
+	for {
+		if wait, reason, ok := w.gate.admit(); !ok {
+			w.metrics.Waits.WithLabelValues("auth").Inc()
+			return nil, nil, snooze(wait, "sending stopped: "+reason+"; waiting for it to work again")
+		}
+		adm, err := w.store.Admit(ctx, urls, reqMS, prio, lim)
+		if err != nil {
+			return nil, nil, err
+		}
+		w.metrics.Admissions.Inc()
+		if live := adm.Live(urls); len(live) < len(urls) {
+			dropped := len(urls) - len(live)
+			w.metrics.Dropped.Add(float64(dropped))
+			if err := w.store.CountDropped(ctx, dropped); err != nil {
+				w.log.Debug("count dropped", zap.Error(err))
+			}
+			urls = live
+			w.log.Debug("dropped requests already satisfied", zap.Int("dropped", dropped), zap.Int("left", len(urls)))
+		}
+		if adm.Verdict == store.Satisfied {
+			return adm, urls, nil
+		}
+		if adm.Verdict == store.Go {
+			if adm.Wait > 0 {
+				// Reserved: the call is counted at its send time; wait for it without asking again.
+				w.metrics.Waits.WithLabelValues(store.Throttled.String()).Inc()
+				w.metrics.WaitSeconds.WithLabelValues(store.Throttled.String()).Add(adm.Wait.Seconds())
+				if err := sleep(ctx, adm.Wait); err != nil {
+					return nil, nil, err
+				}
+			}
+			return adm, urls, nil
+		}
+		reason := adm.Verdict.String()
+		w.metrics.Waits.WithLabelValues(reason).Inc()
+		w.metrics.WaitSeconds.WithLabelValues(reason).Add(adm.Wait.Seconds())
+		if adm.Wait > w.cfg.MaxInSlotWait {
+			why := "shared rate limit"
+			if adm.Verdict == store.Paused {
+				why = "every worker is paused: " + adm.Reason
+			} else if adm.Verdict == store.Yield {
+				why = "interactive requests go first"
+			}
+			return nil, nil, snooze(adm.Wait, why)
+		}
+		if err := sleep(ctx, adm.Wait); err != nil {
+			return nil, nil, err
+		}
+	}
+}

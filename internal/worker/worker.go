@@ -2,14 +2,17 @@
 //
 // A Worker runs two things on one Redis:
 //
-//   - the batcher: one worker at a time (a lease in Redis) turns pending URL requests that have
-//     waited a full coalescing window into request tasks of at most PURGE_BATCH_SIZE URLs. It forms
-//     as many batches per tick as there are ready, so throughput is never capped at one API call per
-//     window (asynq's own group aggregation forms one batch per group per check).
+//   - the batcher: one worker at a time (a lease in Redis, renewed every round) turns pending URL
+//     requests that have waited a full coalescing window into request tasks of PURGE_BATCH_SIZE
+//     URLs per API request. It forms as many as the shared rate can send soon (a bounded
+//     lookahead) and no more, so a backlog stays in the pending set, where it is cheapest and keeps
+//     coalescing. A task carries as many requests as needed to keep rate x latency calls in flight
+//     from the worker's task slots (see pace.go).
 //   - an asynq server that runs the request tasks: before each API call one Redis script drops URLs
 //     that an invalidation sent after their request already covered, honours the pause every worker
-//     shares (429, outage), gives interactive work priority over bulk work, and applies the GCRA rate
-//     limit shared by every worker. Transient failures retry with backoff; what finally fails, or can
+//     shares (429, outage), gives interactive work priority over bulk work, and reserves a send
+//     time from the GCRA rate limit shared by every worker (one question per call). Status checks
+//     have a budget of their own. Transient failures retry with backoff; what finally fails, or can
 //     never succeed, is archived (the dead-letter queue) with its reason.
 //
 // Delivery is at least once: a request may be sent twice after a crash, never lost.

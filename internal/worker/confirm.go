@@ -41,10 +41,10 @@ func ConfirmBacklog(ctx context.Context, rdb redis.UniversalClient) (int64, erro
 
 // confirmGate caches the backlog count (read at most once a second) and rate-limits the warning.
 type confirmGate struct {
-	mu     sync.Mutex
-	read   time.Time
-	n      int64
-	warned time.Time
+	mu   sync.Mutex
+	read time.Time
+	n    int64
+	warn oncePer
 }
 
 // confirmRoom reports whether one more status check may be scheduled.
@@ -64,8 +64,7 @@ func (w *Worker) confirmRoom(ctx context.Context) bool {
 		g.n++
 		return true
 	}
-	if time.Since(g.warned) > time.Minute {
-		g.warned = time.Now()
+	if g.warn.allow(time.Now()) {
 		w.log.Warn("status-check backlog full: accepted requests are not followed (marked unconfirmed) until it shrinks; "+
 			"raise PURGE_CONFIRM_RATE or turn confirmations off (PURGE_CONFIRM=false)",
 			zap.Int64("waiting_checks", g.n), zap.Int64("limit", limit), zap.Float64("confirm_rate", w.cfg.ConfirmLimit.Rate))

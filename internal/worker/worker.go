@@ -142,8 +142,9 @@ func New(cfg Config, rdb redis.UniversalClient, api API, log *zap.Logger, m *Met
 		cfg: cfg, rdb: rdb, store: store.New(rdb), api: api, log: log, metrics: m,
 		client: asynq.NewClientFromRedisClient(rdb),
 		gate:   newSendGate(cfg.AuthProbe, log), noUUIDWarn: oncePer{period: noUUIDWarnEvery},
-		id:    host + ":" + strconv.Itoa(os.Getpid()) + ":" + strconv.FormatInt(time.Now().UnixNano(), 36),
-		redis: newRedisWatch(log, func(ctx context.Context) error { return rdb.Ping(ctx).Err() }),
+		confirm: confirmGate{warn: oncePer{period: time.Minute}},
+		id:      host + ":" + strconv.Itoa(os.Getpid()) + ":" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		redis:   newRedisWatch(log, func(ctx context.Context) error { return rdb.Ping(ctx).Err() }),
 	}
 }
 

@@ -502,3 +502,70 @@ func TestMaxRetryZero(t *testing.T) {
 		t.Errorf("%d attempts with PURGE_MAX_RETRY=0, want 1", n)
 	}
 }
+
+// allCalls counts the flush-all requests the sandbox received, and those it accepted.
+func allCalls(h *harness) (received, accepted int) {
+	for _, r := range h.sb.Requests() {
+		if r.Scope == "all" {
+			received++
+			if r.Code < 300 {
+				accepted++
+			}
+		}
+	}
+	return received, accepted
+}
+
+// TestFlushAllReplayNeedsFreshConfirmation: a flush-all the API refused (503) is retried as often
+// as the worker's PURGE_MAX_RETRY says (0 here, the producer's 10 does not count), then
+// dead-lettered. Running the archived task again (as asynqmon's "run" does) sends nothing: its
+// confirmation is used up. `dlq replay --all` skips it and says so; `dlq replay flush_all` needs
+// --confirm, and with it sends exactly one more.
+func TestFlushAllReplayNeedsFreshConfirmation(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_MAX_RETRY=10")
+	h.sb.FailFor(time.Hour, 503)
+	if code, out, stderr := h.enqueue("", "--all", "--confirm=demo", "--reason", "replay test"); code != 0 {
+		t.Fatalf("confirmed --all: exit %d: %s%s", code, out, stderr)
+	}
+	h.startWorker("PURGE_MAX_RETRY=0")
+	testkit.WaitFor(t, 15*time.Second, "the refused flush-all dead-lettered", func() bool { return len(h.archived(tasks.QueueAll)) == 1 })
+	if got, _ := allCalls(h); got != 1 {
+		t.Errorf("%d flush-all calls before dead-lettering, want 1 (the worker's PURGE_MAX_RETRY=0)", got)
+	}
+	h.sb.ClearFaults()
+
+	// asynqmon's "run" on the archived task: the handler refuses without a fresh confirmation.
+	must(t, h.inspector().RunTask(tasks.QueueAll, tasks.TaskIDAll))
+	testkit.WaitFor(t, 15*time.Second, "the re-run flush-all refused", func() bool {
+		dl := h.archived(tasks.QueueAll)
+		return len(dl) == 1 && strings.Contains(dl[0].LastErr, "no confirmation")
+	})
+	if got, _ := allCalls(h); got != 1 {
+		t.Errorf("%d flush-all calls after a run from the dead-letter queue, want still 1", got)
+	}
+
+	code, out, stderr := h.enqueue("", "dlq", "replay", "--all")
+	if code != 0 || !strings.Contains(stderr, "skipped 1 flush-all") || !strings.Contains(stderr, "--confirm") {
+		t.Errorf("dlq replay --all: exit %d: %s%s", code, out, stderr)
+	}
+	code, _, stderr = h.enqueue("", "dlq", "replay", tasks.TaskIDAll)
+	if code != 2 || !strings.Contains(stderr, "fresh confirmation") {
+		t.Errorf("dlq replay flush_all without --confirm: exit %d, want 2: %s", code, stderr)
+	}
+	code, _, stderr = h.enqueue("", "dlq", "replay", tasks.TaskIDAll, "--confirm=wrong")
+	if code != 2 {
+		t.Errorf("dlq replay flush_all --confirm=wrong: exit %d, want 2: %s", code, stderr)
+	}
+	if got, _ := allCalls(h); got != 1 || len(h.archived(tasks.QueueAll)) != 1 {
+		t.Fatalf("after refused replays: %d calls, %d dead letters; want 1 and 1", got, len(h.archived(tasks.QueueAll)))
+	}
+	code, out, stderr = h.enqueue("", "dlq", "replay", tasks.TaskIDAll, "--confirm=demo")
+	if code != 0 {
+		t.Fatalf("dlq replay flush_all --confirm=demo: exit %d: %s%s", code, out, stderr)
+	}
+	testkit.WaitFor(t, 15*time.Second, "the replayed flush-all sent", func() bool { _, acc := allCalls(h); return acc == 1 })
+	if got, _ := allCalls(h); got != 2 {
+		t.Errorf("%d flush-all calls in all, want 2 (one refused, one replayed)", got)
+	}
+}

@@ -489,7 +489,7 @@ func TestFlushAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.AllSent(context.Background(), now, "uuid-1"); err != nil {
+	if _, err := st.AllSent(context.Background(), now, "uuid-1", 0); err != nil {
 		t.Fatal(err)
 	}
 	a = e.post(intake.PathFlushAll, `{"confirm": "demo"}`)

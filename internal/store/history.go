@@ -85,16 +85,22 @@ type AllRecord struct {
 	RequestedAt int64 // the last accepted request (ms)
 	SentAt      int64 // the last flush-all the API accepted (ms); 0 if never
 	UUID        string
+	AttemptAt   int64 // the last attempt whose outcome is unknown (ms); 0 if none
 }
+
+// Last is the last flush-all that may have reached Cloudimage (ms): the later of the last one it
+// accepted and the last attempt with an unknown outcome. The cooldown counts from it.
+func (r AllRecord) Last() int64 { return max(r.SentAt, r.AttemptAt) }
 
 // AllState returns the flush-all record.
 func (s *Store) AllState(ctx context.Context) (AllRecord, error) {
-	m, err := s.rdb.HGetAll(ctx, KeyAll).Result()
+	m, err := s.rdb.HMGet(ctx, KeyAll, FieldAllRequested, FieldAllSent, FieldAllUUID, FieldAllAttempt).Result()
 	if err != nil {
 		return AllRecord{}, fmt.Errorf("flush-all state: %w", err)
 	}
-	atoi := func(k string) int64 { n, _ := strconv.ParseInt(m[k], 10, 64); return n }
-	return AllRecord{RequestedAt: atoi(FieldAllRequested), SentAt: atoi(FieldAllSent), UUID: m[FieldAllUUID]}, nil
+	str := func(i int) string { v, _ := m[i].(string); return v }
+	atoi := func(i int) int64 { n, _ := strconv.ParseInt(str(i), 10, 64); return n }
+	return AllRecord{RequestedAt: atoi(0), SentAt: atoi(1), UUID: str(2), AttemptAt: atoi(3)}, nil
 }
 
 // AllRequested records that a person requested a flush-all at the Redis time now, and returns it.
@@ -106,10 +112,64 @@ func (s *Store) AllRequested(ctx context.Context) (int64, error) {
 	return now, s.rdb.HSet(ctx, KeyAll, FieldAllRequested, now).Err()
 }
 
-// AllSent records a flush-all accepted by the API, admitted at sentAt, and drops every pending
-// URL request made before it (the flush covered them). It returns how many it dropped.
-func (s *Store) AllSent(ctx context.Context, sentAt int64, uuid string) (int64, error) {
-	n, err := allSentScript.Run(ctx, s.rdb, []string{KeyAll, KeyPending, KeySources, KeyStats}, sentAt, uuid).Int64()
+// AllConfirm records that a person confirmed the flush-all requested at requestedAt (ms): the
+// one thing that lets a worker send it, once. Write it before the task is enqueued.
+func (s *Store) AllConfirm(ctx context.Context, requestedAt int64) error {
+	ms := strconv.FormatInt(requestedAt, 10)
+	if err := s.rdb.HSet(ctx, KeyAll, FieldAllConfirmed+ms, 1, FieldAllRequested, ms).Err(); err != nil {
+		return fmt.Errorf("confirm flush-all: %w", err)
+	}
+	return nil
+}
+
+// AllBegin decides whether the flush-all requested at requestedAt may be sent now and, if so,
+// records in one step that an attempt is in flight (before the call). It returns AllGo with the
+// Redis time of the attempt, AllUnconfirmed (no confirmation, or it was used up), or AllUnknown
+// with when an earlier attempt whose outcome is unknown began (an attempt found still in flight
+// is such an attempt: its worker died or was stopped mid-call).
+func (s *Store) AllBegin(ctx context.Context, requestedAt int64) (verdict int, at int64, err error) {
+	res, err := allBeginScript.Run(ctx, s.rdb, []string{KeyAll}, requestedAt).Int64Slice()
+	if err != nil || len(res) != 2 {
+		return 0, 0, fmt.Errorf("begin flush-all: %v %w", res, err)
+	}
+	return int(res[0]), res[1], nil
+}
+
+// AllRefused records that the API said it did not act on the attempt (a status other than 2xx, or
+// no connection): the flush-all may be tried again.
+func (s *Store) AllRefused(ctx context.Context, requestedAt int64) error {
+	return s.allEnd(ctx, requestedAt, "refused")
+}
+
+// AllDone records that the flush-all requested at requestedAt ends without being sent
+// (dead-lettered): its confirmation is used up, so only a fresh one can send it.
+func (s *Store) AllDone(ctx context.Context, requestedAt int64) error {
+	return s.allEnd(ctx, requestedAt, "done")
+}
+
+// AllUnknown records that the attempt in flight ended with no answer that says whether the API
+// acted (a timeout, a torn answer): it is never sent again by itself, and the cooldown counts from
+// it. It returns when the attempt began.
+func (s *Store) AllUnknown(ctx context.Context, requestedAt int64) (int64, error) {
+	n, err := allEndScript.Run(ctx, s.rdb, []string{KeyAll}, requestedAt, "unknown").Int64()
+	if err != nil {
+		return 0, fmt.Errorf("record flush-all outcome: %w", err)
+	}
+	return n, nil
+}
+
+func (s *Store) allEnd(ctx context.Context, requestedAt int64, outcome string) error {
+	if err := allEndScript.Run(ctx, s.rdb, []string{KeyAll}, requestedAt, outcome).Err(); err != nil {
+		return fmt.Errorf("record flush-all outcome: %w", err)
+	}
+	return nil
+}
+
+// AllSent records a flush-all accepted by the API, admitted at sentAt, uses up the confirmation of
+// the request (requested at requestedAt, ms), and drops every pending URL request made before it
+// (the flush covered them). It returns how many it dropped.
+func (s *Store) AllSent(ctx context.Context, sentAt int64, uuid string, requestedAt int64) (int64, error) {
+	n, err := allSentScript.Run(ctx, s.rdb, []string{KeyAll, KeyPending, KeySources, KeyStats}, sentAt, uuid, requestedAt).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("record flush-all: %w", err)
 	}

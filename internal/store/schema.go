@@ -65,6 +65,19 @@ const (
 	FieldAllRequested = "requested_at" // the last flush-all a person requested (ms)
 	FieldAllSent      = "sent_at"      // the last flush-all the API accepted, when admitted (ms)
 	FieldAllUUID      = "uuid"         // its uuid
+	FieldAllAttempt   = "attempt_at"   // the last flush-all attempt whose outcome is unknown (ms): the cooldown counts from it too
+
+	// Per confirmed request, named by its request time (ms), e.g. "confirmed:1764620000000":
+	FieldAllConfirmed = "confirmed:" // a person confirmed this request; a send needs it, and uses it up
+	FieldAllInFlight  = "inflight:"  // an attempt to send it began at this time (ms) and has recorded no outcome yet
+	FieldAllUnknown   = "unknown:"   // an attempt began at this time (ms) and its outcome is unknown: never sent again by itself
+)
+
+// Answers of the flush-all begin script (Store.AllBegin).
+const (
+	AllGo          = 0 // confirmed, nothing in flight: the attempt is recorded, send now
+	AllUnconfirmed = 1 // no confirmation (used up, or never given, as when asynqmon runs an archived task)
+	AllUnknown     = 2 // an earlier attempt of this request has an unknown outcome
 )
 
 // Fields of the totals hash (KeyStats).
@@ -133,7 +146,9 @@ var luaConsts = []struct {
 }{
 	{"F_REQ", FieldRequested}, {"F_SENT", FieldSent}, {"F_UUID", FieldUUID}, {"F_ST", FieldState},
 	{"F_WHY", FieldWhy}, {"F_Q", FieldQueued}, {"F_TASK", FieldTask},
-	{"F_ALL_SENT", FieldAllSent}, {"F_ALL_UUID", FieldAllUUID},
+	{"F_ALL_SENT", FieldAllSent}, {"F_ALL_UUID", FieldAllUUID}, {"F_ALL_ATTEMPT", FieldAllAttempt},
+	{"F_ALL_CONFIRMED", FieldAllConfirmed}, {"F_ALL_INFLIGHT", FieldAllInFlight}, {"F_ALL_UNKNOWN", FieldAllUnknown},
+	{"A_GO", AllGo}, {"A_UNCONFIRMED", AllUnconfirmed}, {"A_UNKNOWN", AllUnknown},
 	{"F_STAT_URLS", FieldStatURLsSent}, {"F_STAT_CALLS", FieldStatCalls}, {"F_STAT_DROPPED", FieldStatDropped},
 	{"S_SENT", StateSent},
 	{"V_GO", int(Go)}, {"V_PAUSED", int(Paused)}, {"V_THROTTLED", int(Throttled)}, {"V_YIELD", int(Yield)}, {"V_SATISFIED", int(Satisfied)},
@@ -157,5 +172,17 @@ var luaPreamble = func() string {
 		}
 	}
 	b.WriteString("local function now_ms() local t = redis.call('TIME'); return t[1] * 1000 + math.floor(t[2] / 1000) end\n")
+	// all_unknown(k, req): the attempt in flight for the flush-all requested at req has no known
+	// outcome: keep when it began (the cooldown counts from it), drop its confirmation, so that
+	// nothing sends it again by itself. Returns when the attempt began, or nil if none was in flight.
+	b.WriteString(`local function all_unknown(k, req)
+  local at = redis.call('HGET', k, F_ALL_INFLIGHT .. req)
+  if not at then return nil end
+  redis.call('HDEL', k, F_ALL_CONFIRMED .. req, F_ALL_INFLIGHT .. req)
+  redis.call('HSET', k, F_ALL_UNKNOWN .. req, at)
+  if tonumber(redis.call('HGET', k, F_ALL_ATTEMPT) or '0') < tonumber(at) then redis.call('HSET', k, F_ALL_ATTEMPT, at) end
+  return tonumber(at)
+end
+`)
 	return b.String()
 }()

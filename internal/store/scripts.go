@@ -29,6 +29,8 @@ var (
 	markScript          = script("mark")
 	requeuedScript      = script("requeued")
 	allSentScript       = script("all_sent")
+	allBeginScript      = script("all_begin")
+	allEndScript        = script("all_end")
 	leaseScript         = script("lease")
 	releaseScript       = script("release")
 	admitScript         = script("admit")

@@ -143,7 +143,7 @@ func TestAdmitDropsSatisfied(t *testing.T) {
 	if err != nil || a.Verdict != store.Satisfied {
 		t.Fatalf("all satisfied: %+v %v", a, err)
 	}
-	if _, err := s.AllSent(ctx, now+100, "all-1"); err != nil {
+	if _, err := s.AllSent(ctx, now+100, "all-1", 0); err != nil {
 		t.Fatal(err)
 	}
 	a, err = s.Admit(ctx, []string{"b", "c"}, now+50, store.Interactive, store.Limit{})

@@ -217,6 +217,10 @@ func (w *Worker) apiFailed(ctx context.Context, scope string, err error, took ti
 		return &deadLetter{msg: "Cloudimage rejected this request; it will not be retried: " + err.Error()}
 	}
 	attempts, last := lastAttempt(ctx)
+	if scope == scopeAll {
+		// A flush-all's retries are this worker's PURGE_MAX_RETRY (its task's asynq limit is set high).
+		last = attempts > w.cfg.MaxRetry
+	}
 	if last {
 		w.metrics.DeadLettered.WithLabelValues("retries_exhausted").Inc()
 		w.markDead(ctx, urls, fmt.Sprintf("gave up after %s: %v", attemptsText(attempts), err))
@@ -257,47 +261,94 @@ func (w *Worker) markDead(ctx context.Context, urls []string, why string) {
 	}
 }
 
-// handleAll sends a confirmed flush-all, after checking the confirmation and the cooldown again.
+// handleAll sends a confirmed flush-all at most once per confirmed request. It checks the
+// confirmation token and the cooldown again, then records in Redis that an attempt is in flight
+// before the call (store.AllBegin). An answer that says the API did not act (a status, a refused
+// connection) may be retried; anything else (a timeout, a torn answer, a worker that died or was
+// stopped mid-call, found by the next attempt through the in-flight record) has an unknown outcome:
+// the task is dead-lettered with what to check, never sent again by itself, and the cooldown counts
+// from the attempt. Every way the task ends uses up the request's confirmation, so a task run again
+// from the dead-letter queue or the UI sends nothing without a fresh one.
 func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 	p, err := tasks.DecodeAll(t.Payload())
 	if err != nil {
 		w.metrics.DeadLettered.WithLabelValues("bad_payload").Inc()
 		return &deadLetter{msg: err.Error() + "; nothing was sent"}
 	}
+	reqMS := p.RequestedAt.UnixMilli()
 	if w.cfg.Token == "" || p.Confirm != w.cfg.Token {
 		w.metrics.DeadLettered.WithLabelValues("flush_all_refused").Inc()
-		return &deadLetter{msg: "flush-all refused: its confirmation does not match this worker's CLOUDIMAGE_TOKEN; nothing was sent"}
+		return w.allDone(ctx, reqMS, "flush-all refused: its confirmation does not match this worker's CLOUDIMAGE_TOKEN; nothing was sent")
 	}
 	st, err := w.store.AllState(ctx)
 	if err != nil {
 		return err
 	}
-	if st.SentAt > p.RequestedAt.UnixMilli() {
+	if st.SentAt > reqMS {
 		w.log.Info("flush-all already satisfied by a later one", zap.String("uuid", st.UUID))
+		_ = w.allDone(ctx, reqMS, "")
 		return nil
 	}
 	now, err := w.store.Now(ctx)
 	if err != nil {
 		return err
 	}
-	if st.SentAt > 0 && time.Duration(now-st.SentAt)*time.Millisecond < w.cfg.AllCooldown {
+	if last := st.Last(); last > 0 && time.Duration(now-last)*time.Millisecond < w.cfg.AllCooldown {
 		w.metrics.DeadLettered.WithLabelValues("flush_all_refused").Inc()
-		return &deadLetter{msg: fmt.Sprintf("flush-all refused: one was sent at %s (uuid %s), within PURGE_ALL_COOLDOWN=%s; nothing was sent",
-			time.UnixMilli(st.SentAt).UTC().Format(time.RFC3339), st.UUID, w.cfg.AllCooldown)}
+		what := fmt.Sprintf("one was sent at %s (uuid %s)", time.UnixMilli(last).UTC().Format(time.RFC3339), st.UUID)
+		if last != st.SentAt {
+			what = "one was attempted at " + time.UnixMilli(last).UTC().Format(time.RFC3339) + " with an unknown outcome"
+		}
+		return w.allDone(ctx, reqMS, fmt.Sprintf("flush-all refused: %s, within PURGE_ALL_COOLDOWN=%s; nothing was sent", what, w.cfg.AllCooldown))
 	}
 	adm, _, err := w.waitTurn(ctx, nil, 0, store.Interactive)
 	if err != nil {
 		return err
 	}
-	inv, took, err := timed(w, scopeAll, func() (*apiclient.Invalidation, error) { return w.api.InvalidateAll(ctx) })
+	verdict, at, err := w.store.AllBegin(ctx, reqMS)
 	if err != nil {
-		return w.apiFailed(ctx, scopeAll, err, took, tasks.URLs{}, nil, tasks.QueueAll)
+		return err
 	}
-	w.succeeded(ctx)
+	if verdict != store.AllGo {
+		w.endProbe(ctx) // admitted, but nothing is sent: let another request probe the API
+	}
+	switch verdict {
+	case store.AllUnconfirmed:
+		w.metrics.DeadLettered.WithLabelValues("flush_all_refused").Inc()
+		return w.allDone(ctx, reqMS, "flush-all refused: this request has no confirmation (it was used up, or the task was run again "+
+			"from the dead-letter queue or the UI); nothing was sent. To send a flush-all, confirm a fresh one: "+replayAll)
+	case store.AllUnknown:
+		return w.allUnknown(at, "the worker that was sending it died or was stopped mid-call")
+	}
+	inv, took, err := timed(w, scopeAll, func() (*apiclient.Invalidation, error) { return w.api.InvalidateAll(ctx) })
+	rctx, cancel := recordCtx(ctx)
+	defer cancel()
+	if err != nil && !apiclient.NotActedOn(err) {
+		w.share(ctx, scopeAll, err, took, 0)
+		if _, rerr := w.store.AllUnknown(rctx, reqMS); rerr != nil {
+			// The in-flight record stays: the next attempt finds it and dead-letters the task.
+			return fmt.Errorf("flush-all outcome unknown (%v), and it could not be recorded: %w", err, rerr)
+		}
+		return w.allUnknown(at, err.Error())
+	}
+	if err != nil {
+		if rerr := w.store.AllRefused(rctx, reqMS); rerr != nil {
+			return fmt.Errorf("flush-all refused by the API (%v), and it could not be recorded: %w", err, rerr)
+		}
+		ferr := w.apiFailed(ctx, scopeAll, err, took, tasks.URLs{}, nil, tasks.QueueAll)
+		var dl *deadLetter
+		if errors.As(ferr, &dl) {
+			return w.allDone(ctx, reqMS, dl.msg+"; nothing was sent. "+replayAll)
+		}
+		return ferr
+	}
+	w.succeeded(rctx)
 	w.metrics.APIRequests.WithLabelValues(scopeAll, "accepted").Inc()
 	w.checkUUID(scopeAll, inv)
-	dropped, err := w.store.AllSent(ctx, adm.Now, inv.UUID)
+	dropped, err := w.store.AllSent(rctx, adm.Now, inv.UUID, reqMS)
 	if err != nil {
+		// The in-flight record stays, so this request is never sent again; only the cooldown and
+		// the dropping of covered URL requests are missing.
 		w.log.Warn("could not record the flush-all", zap.String("uuid", inv.UUID), zap.Error(err))
 	}
 	w.metrics.Dropped.Add(float64(dropped))
@@ -305,6 +356,36 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 		zap.String("uuid", inv.UUID), zap.Int("status", inv.StatusCode), zap.String("requested_by", p.RequestedBy),
 		zap.String("reason", p.Reason), zap.Int64("pending_requests_covered", dropped))
 	return nil
+}
+
+// replayAll says how an operator requests a flush-all again.
+const replayAll = "enqueue dlq replay " + tasks.TaskIDAll + " --confirm=<your CLOUDIMAGE_TOKEN value>"
+
+// allDone uses up the confirmation of the flush-all requested at reqMS and returns the dead letter
+// msg (nil for an empty msg: the task ends without one).
+func (w *Worker) allDone(ctx context.Context, reqMS int64, msg string) error {
+	rctx, cancel := recordCtx(ctx)
+	defer cancel()
+	if err := w.store.AllDone(rctx, reqMS); err != nil {
+		w.log.Warn("could not use up the flush-all's confirmation", zap.Error(err))
+	}
+	if msg == "" {
+		return nil
+	}
+	return &deadLetter{msg: msg}
+}
+
+// allUnknown dead-letters a flush-all whose attempt at (ms) has an unknown outcome, saying what an
+// operator should check.
+func (w *Worker) allUnknown(at int64, why string) error {
+	when := time.UnixMilli(at).UTC().Format(time.RFC3339)
+	w.metrics.DeadLettered.WithLabelValues("flush_all_unknown").Inc()
+	w.log.Error("flush-all outcome unknown: not sent again", zap.String("attempt_at", when), zap.String("why", why))
+	return &deadLetter{msg: fmt.Sprintf("flush-all outcome unknown: the attempt at %s ended without an answer that says whether Cloudimage acted (%s). "+
+		"It is not sent again by itself: a second flush-all would make Cloudimage fetch every image from the origin again. "+
+		"Check with Cloudimage (its console or support) whether a flush-all (scope all) was received around %s; "+
+		"if not, and one is still needed, request it again with: %s. PURGE_ALL_COOLDOWN=%s counts from this attempt",
+		when, why, when, replayAll, w.cfg.AllCooldown)}
 }
 
 // followUp enqueues the status check of an accepted request (confirmed invalidations).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -192,6 +193,37 @@ func IsTransient(err error) bool {
 	case errors.As(err, &te):
 		var cv *tls.CertificateVerificationError
 		return !errors.As(err, &cv)
+	}
+	return false
+}
+
+// NotActedOn reports whether err proves that the API did not act on the request: it answered with
+// a status other than 2xx, or the request was never written (no connection could be made: refused,
+// unreachable, a name that does not resolve, a certificate that is not trusted). Any other failure
+// (a timeout, a connection that broke after the request was written, a 2xx whose body could not be
+// read, a cancelled call) leaves the outcome unknown: the API may have acted. An operation that
+// must not happen twice, such as a flush-all, may be retried only after NotActedOn.
+func NotActedOn(err error) bool {
+	var (
+		rl *RateLimitError
+		un *UnauthorizedError
+		re *RejectedError
+		se *ServerError
+		te *TransportError
+	)
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &rl), errors.As(err, &un), errors.As(err, &re), errors.As(err, &se):
+		return true
+	case errors.As(err, &te):
+		if te.Op == "build request" {
+			return true
+		}
+		var op *net.OpError
+		var dns *net.DNSError
+		var cv *tls.CertificateVerificationError
+		return te.Op == "send" && (errors.As(err, &op) && op.Op == "dial" || errors.As(err, &dns) || errors.As(err, &cv))
 	}
 	return false
 }

@@ -2,8 +2,12 @@ package apiclient
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -122,3 +126,32 @@ func (b *countingBody) Read(p []byte) (int, error) {
 }
 
 func (b *countingBody) Close() error { b.closed = true; return nil }
+
+// TestNotActedOn: only an answer with a status, or a request never written, proves the API did not
+// act; a timeout, a torn 2xx and a connection cut after the request leave the outcome unknown.
+func TestNotActedOn(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}
+	for name, c := range map[string]struct {
+		err  error
+		want bool
+	}{
+		"429":               {&RateLimitError{StatusCode: 429}, true},
+		"401":               {&UnauthorizedError{StatusCode: 401}, true},
+		"404":               {&RejectedError{StatusCode: 404}, true},
+		"408":               {&RejectedError{StatusCode: 408}, true},
+		"503":               {&ServerError{StatusCode: 503}, true},
+		"refused":           {&TransportError{Op: "send", Err: &url.Error{Op: "Post", URL: "x", Err: refused}}, true},
+		"dns":               {&TransportError{Op: "send", Err: &net.DNSError{Err: "no such host"}}, true},
+		"build":             {&TransportError{Op: "build request", Err: errors.New("bad")}, true},
+		"timeout":           {&TransportError{Op: "send", Err: context.DeadlineExceeded}, false},
+		"cancelled":         {&TransportError{Op: "send", Err: context.Canceled}, false},
+		"reset after write": {&TransportError{Op: "send", Err: reset}, false},
+		"torn 201":          {&TransportError{Op: "read response", StatusCode: 201, Err: io.ErrUnexpectedEOF}, false},
+		"nil":               {nil, false},
+	} {
+		if got := NotActedOn(c.err); got != c.want {
+			t.Errorf("%s: NotActedOn = %v, want %v", name, got, c.want)
+		}
+	}
+}

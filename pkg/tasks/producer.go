@@ -215,8 +215,15 @@ const FlushAllCost = "flush-all (scope \"all\") removes every cached image of th
 
 // RequestFlushAll enqueues a flush-all. confirm must equal token (the CLOUDIMAGE_TOKEN value); a
 // request is also refused while another is pending or dead-lettered, and within cooldown of the
-// last flush-all sent. Refusals are *FlushRefusedError.
+// last flush-all that may have reached Cloudimage. Refusals are *FlushRefusedError.
 func (p *Producer) RequestFlushAll(ctx context.Context, token, confirm string, cooldown time.Duration, requestedBy, reason string) error {
+	return p.ReplayFlushAll(ctx, token, confirm, cooldown, requestedBy, reason, nil)
+}
+
+// ReplayFlushAll is RequestFlushAll for a dead-lettered flush-all: after the confirmation and the
+// cooldown are checked, remove (when not nil) deletes the dead letter, and a fresh, confirmed
+// request takes its place. A dead-lettered flush-all never runs again as it is.
+func (p *Producer) ReplayFlushAll(ctx context.Context, token, confirm string, cooldown time.Duration, requestedBy, reason string, remove func() error) error {
 	if token == "" {
 		return &FlushRefusedError{Reason: "CLOUDIMAGE_TOKEN is not set, so there is nothing to confirm against"}
 	}
@@ -231,24 +238,36 @@ func (p *Producer) RequestFlushAll(ctx context.Context, token, confirm string, c
 	if err != nil {
 		return err
 	}
-	if st.SentAt > 0 {
-		last := time.UnixMilli(st.SentAt).UTC()
+	if l := st.Last(); l > 0 {
+		last := time.UnixMilli(l).UTC()
+		what := fmt.Sprintf("a flush-all was sent at %s (uuid %s)", last.Format(time.RFC3339), st.UUID)
+		if l != st.SentAt {
+			what = "a flush-all was attempted at " + last.Format(time.RFC3339) + " and its outcome is unknown (see enqueue dlq ls)"
+		}
 		if next := last.Add(cooldown); now.Before(next) {
-			return &FlushRefusedError{Reason: fmt.Sprintf("a flush-all was sent at %s (uuid %s); PURGE_ALL_COOLDOWN=%s allows the next at %s",
-				last.Format(time.RFC3339), st.UUID, cooldown, next.Format(time.RFC3339))}
+			return &FlushRefusedError{Reason: fmt.Sprintf("%s; PURGE_ALL_COOLDOWN=%s allows the next at %s",
+				what, cooldown, next.Format(time.RFC3339))}
 		}
 	}
-	t, err := NewAllTask(All{Confirm: confirm, RequestedAt: now, RequestedBy: requestedBy, Reason: reason}, p.maxRetry)
+	if remove != nil {
+		if err := remove(); err != nil {
+			return fmt.Errorf("flush-all: remove the dead letter: %w", err)
+		}
+	}
+	// The confirmation is recorded before the task exists: the worker sends a flush-all only for a
+	// request confirmed here, once.
+	if err := p.store.AllConfirm(ctx, now.UnixMilli()); err != nil {
+		return fmt.Errorf("flush-all: %w", err)
+	}
+	t, err := NewAllTask(All{Confirm: confirm, RequestedAt: now, RequestedBy: requestedBy, Reason: reason}, FlushAllMaxRetry)
 	if err != nil {
 		return err
 	}
 	if _, err := p.client.EnqueueContext(ctx, t); err != nil {
+		_ = p.store.AllDone(context.WithoutCancel(ctx), now.UnixMilli())
 		if errors.Is(err, asynq.ErrTaskIDConflict) {
 			return &FlushRefusedError{Reason: "a flush-all request is already pending, retrying or in the dead-letter queue (task " + TaskIDAll + " on queue " + QueueAll + "); remove it with: enqueue --all --cancel"}
 		}
-		return fmt.Errorf("flush-all: %w", err)
-	}
-	if _, err := p.store.AllRequested(ctx); err != nil {
 		return fmt.Errorf("flush-all: %w", err)
 	}
 	return nil

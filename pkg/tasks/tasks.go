@@ -201,6 +201,11 @@ func (p URLs) validate() error {
 // while one is pending, retrying or dead-lettered conflicts with it.
 const TaskIDAll = "flush_all"
 
+// FlushAllMaxRetry is asynq's retry limit of a flush-all task: the most PURGE_MAX_RETRY allows, so
+// that the sending worker's own PURGE_MAX_RETRY decides when a flush-all that the API refused
+// stops being retried.
+const FlushAllMaxRetry = 100
+
 // NewAllTask returns the flush-all task for p.
 func NewAllTask(p All, maxRetry int) (*asynq.Task, error) {
 	if err := p.validate(); err != nil {

@@ -14,7 +14,10 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/term"
+
+	"github.com/cipurge/cipurge/internal/config"
 
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -42,10 +45,20 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 	all := fs.Bool("all", false, "replay/rm: every entry (of --queue, or of every queue)")
 	yes := fs.Bool("yes", false, "rm --all: do not ask for confirmation")
 	asJSON := fs.Bool("json", false, "ls: print JSON")
-	head := "usage:\n  enqueue dlq ls [--queue Q] [--limit N] [--json]\n  enqueue dlq replay (ID... | --all) [--queue Q]\n" +
+	confirm := fs.String("confirm", "", "replay of a flush-all: your CLOUDIMAGE_TOKEN `value` (a fresh confirmation)")
+	head := "usage:\n  enqueue dlq ls [--queue Q] [--limit N] [--json]\n  enqueue dlq replay (ID... | --all) [--queue Q] [--confirm=TOKEN]\n" +
 		"  enqueue dlq rm (ID... | --all [--yes]) [--queue Q]\n\nflags:\n"
-	if err := parseFlags(fs, args[1:], head, stdout); err != nil {
-		return err
+	// Flags may follow the IDs too (enqueue dlq replay flush_all --confirm=...).
+	var ids []string
+	for rest := args[1:]; ; {
+		if err := parseFlags(fs, rest, head, stdout); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		ids = append(ids, fs.Arg(0))
+		rest = fs.Args()[1:]
 	}
 	queues := tasks.QueueNames()
 	if *queue != "" {
@@ -54,7 +67,6 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 		}
 		queues = []string{*queue}
 	}
-	ids := fs.Args()
 	switch cmd {
 	case "ls":
 		if *limit < 1 {
@@ -67,7 +79,10 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 	default:
 		return usage("unknown dlq command %q: use ls, replay or rm%s", cmd, helpHint)
 	}
-	_, rdb, err := connect(ctx, environ)
+	if *confirm != "" && cmd != "replay" {
+		return usage("--confirm only goes with dlq replay of a flush-all")
+	}
+	cfg, rdb, err := connect(ctx, environ)
 	if err != nil {
 		return err
 	}
@@ -141,6 +156,18 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 			for _, q := range queues {
 				var n int
 				var err error
+				if cmd == "replay" && q == tasks.QueueAll {
+					// A flush-all needs a fresh confirmation each time: never replayed in bulk.
+					infos, err := insp.ListArchivedTasks(q)
+					if err != nil {
+						return &exitError{code: 2, err: fmt.Errorf("queue %s: %w", q, err)}
+					}
+					if len(infos) > 0 {
+						fmt.Fprintf(stderr, "skipped %d flush-all dead letter(s): a flush-all is replayed only on its own, with a fresh confirmation: enqueue dlq replay %s --confirm=<your CLOUDIMAGE_TOKEN value>\n",
+							len(infos), tasks.TaskIDAll)
+					}
+					continue
+				}
 				if cmd == "replay" {
 					n, err = insp.RunAllArchivedTasks(q)
 				} else {
@@ -157,7 +184,17 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 		failed := 0
 		for _, id := range ids {
 			q, err := findArchived(insp, queues, id)
-			if err == nil {
+			if err == nil && cmd == "replay" && q == tasks.QueueAll {
+				err = replayFlushAll(ctx, cfg, rdb, insp, id, *confirm)
+				if err == nil {
+					fmt.Fprintf(stdout, "replayed %s (queue %s) as a fresh, confirmed flush-all request: a worker will send it once\n", id, q)
+					continue
+				}
+				var ee *exitError
+				if errors.As(err, &ee) {
+					return err
+				}
+			} else if err == nil {
 				if cmd == "replay" {
 					err = insp.RunTask(q, id)
 				} else {
@@ -176,6 +213,40 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 		}
 	}
 	return nil
+}
+
+// replayFlushAll replaces the dead-lettered flush-all id by a fresh request confirmed with confirm
+// (the CLOUDIMAGE_TOKEN value), under the usual rules (cooldown). Without a matching confirmation
+// it refuses with exit status 2 and leaves the dead letter as it is.
+func replayFlushAll(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, insp *asynq.Inspector, id, confirm string) error {
+	if confirm == "" || confirm != cfg.Cloudimage.Token {
+		msg := "dlq replay " + id + " refused: it is a flush-all, and replaying one needs a fresh confirmation: " + tasks.FlushAllCost +
+			". If you really mean it, run: enqueue dlq replay " + id + " --confirm=<your CLOUDIMAGE_TOKEN value>"
+		if confirm != "" {
+			msg = "dlq replay " + id + " refused: --confirm does not match CLOUDIMAGE_TOKEN. Nothing was replayed"
+		}
+		return &exitError{code: 2, err: errors.New(msg)}
+	}
+	ti, err := insp.GetTaskInfo(tasks.QueueAll, id)
+	if err != nil {
+		return err
+	}
+	reason := "replay of dead letter " + id
+	if p, err := tasks.DecodeAll(ti.Payload); err == nil && p.Reason != "" {
+		reason += ": " + p.Reason
+	}
+	norm, err := cfg.Normalizer()
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	prod := tasks.NewProducer(rdb, norm)
+	err = prod.ReplayFlushAll(ctx, cfg.Cloudimage.Token, confirm, cfg.Purge.AllCooldown, requester(), reason,
+		func() error { return insp.DeleteTask(tasks.QueueAll, id) })
+	var refused *tasks.FlushRefusedError
+	if errors.As(err, &refused) {
+		return &exitError{code: 2, err: fmt.Errorf("dlq replay %s: %w; the dead letter stays", id, err)}
+	}
+	return err
 }
 
 // findArchived returns the queue whose dead-letter queue holds task id. A task that exists but is

@@ -97,7 +97,9 @@ const usageText = `usage:
   enqueue status [--json] [URL...]     backlog, dead letters, send rate, time to drain;
                                        with URLs: when each was requested, sent, confirmed
   enqueue dlq ls [--queue Q] [--limit N] [--json]
-  enqueue dlq replay (ID... | --all) [--queue Q]
+  enqueue dlq replay (ID... | --all) [--queue Q] [--confirm=TOKEN]
+                                       a flush-all is replayed only by its ID with
+                                       --confirm=<CLOUDIMAGE_TOKEN value>; --all skips it
   enqueue dlq rm (ID... | --all [--yes]) [--queue Q]
   enqueue --version
 
@@ -316,14 +318,7 @@ func runFlushAll(ctx context.Context, cfg *config.Config, confirm, reason string
 		return &exitError{code: 2, err: fmt.Errorf("%w; nothing was enqueued", err)}
 	}
 	prod := tasks.NewProducer(rdb, norm, tasks.WithMaxRetry(cfg.Purge.MaxRetry))
-	who := "unknown"
-	if u, err := user.Current(); err == nil {
-		who = u.Username
-	}
-	if h, err := os.Hostname(); err == nil {
-		who += "@" + h
-	}
-	if err := prod.RequestFlushAll(ctx, cfg.Cloudimage.Token, confirm, cfg.Purge.AllCooldown, who, reason); err != nil {
+	if err := prod.RequestFlushAll(ctx, cfg.Cloudimage.Token, confirm, cfg.Purge.AllCooldown, requester(), reason); err != nil {
 		var refused *tasks.FlushRefusedError
 		if errors.As(err, &refused) {
 			return &exitError{code: 2, err: err}
@@ -359,6 +354,18 @@ func cancelFlushAll(ctx context.Context, cfg *config.Config, stdout io.Writer) e
 	}
 	fmt.Fprintf(stdout, "flush-all cancelled (it was %s): nothing was sent\n", ti.State)
 	return nil
+}
+
+// requester names who runs the command (user@host), recorded with a flush-all request.
+func requester() string {
+	who := "unknown"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	if h, err := os.Hostname(); err == nil {
+		who += "@" + h
+	}
+	return who
 }
 
 func isTerminal(w io.Writer) bool {

@@ -158,6 +158,23 @@ func (s *Store) AllUnknown(ctx context.Context, requestedAt int64) (int64, error
 	return n, nil
 }
 
+// AllAttempted reports whether an attempt to send the flush-all requested at requestedAt has an
+// unknown outcome, and when it began. An attempt still recorded in flight is one (its worker died
+// or was stopped mid-call: the caller is the next attempt), and is recorded as such.
+func (s *Store) AllAttempted(ctx context.Context, requestedAt int64) (at int64, unknown bool, err error) {
+	if at, err = s.AllUnknown(ctx, requestedAt); err != nil || at > 0 {
+		return at, at > 0, err
+	}
+	v, err := s.rdb.HGet(ctx, KeyAll, FieldAllUnknown+strconv.FormatInt(requestedAt, 10)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("flush-all state: %w", err)
+	}
+	return v, true, nil
+}
+
 func (s *Store) allEnd(ctx context.Context, requestedAt int64, outcome string) error {
 	if err := allEndScript.Run(ctx, s.rdb, []string{KeyAll}, requestedAt, outcome).Err(); err != nil {
 		return fmt.Errorf("record flush-all outcome: %w", err)

@@ -280,6 +280,13 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 		w.metrics.DeadLettered.WithLabelValues("flush_all_refused").Inc()
 		return w.allDone(ctx, reqMS, "flush-all refused: its confirmation does not match this worker's CLOUDIMAGE_TOKEN; nothing was sent")
 	}
+	// Before anything else (the cooldown counts from that attempt too): an earlier attempt of this
+	// request whose outcome is unknown ends it.
+	if at, unknown, err := w.store.AllAttempted(ctx, reqMS); err != nil {
+		return err
+	} else if unknown {
+		return w.allUnknown(at, "an earlier attempt of this request got no answer that says: its worker died or was stopped mid-call, or the call timed out")
+	}
 	st, err := w.store.AllState(ctx)
 	if err != nil {
 		return err

@@ -31,6 +31,7 @@ const (
 	KeyAll        = Prefix + "all"         // HASH of the last flush-all: FieldAll*
 	KeyBatcher    = Prefix + "batcher"     // STRING lease of the worker that forms batches
 	KeyStats      = Prefix + "stats"       // HASH cluster-wide totals: FieldStat*
+	KeyWorkers    = Prefix + "workers"     // HASH worker id -> "<Redis time ms> <JSON of its settings and state>", refreshed by each worker
 
 	keyHistory      = Prefix + "h:"     // HASH per canonical key: Field*
 	keySentSecs     = Prefix + "sent:"  // STRING per second: URLs sent, for the cluster-wide send rate

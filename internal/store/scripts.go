@@ -28,6 +28,7 @@ var (
 	removePendingScript = script("remove_pending")
 	markScript          = script("mark")
 	requeuedScript      = script("requeued")
+	publishWorkerScript = script("publish_worker")
 	allSentScript       = script("all_sent")
 	allBeginScript      = script("all_begin")
 	allEndScript        = script("all_end")

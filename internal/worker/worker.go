@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,7 +32,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/version"
 	"github.com/cipurge/cipurge/pkg/apiclient"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -125,7 +128,8 @@ type Worker struct {
 	latency    latencyEWMA // of invalidation calls, for pacing
 	confirm    confirmGate // the status-check backlog
 
-	redis *redisWatch
+	redis  *redisWatch
+	status *status.Reader // paused queues, for readiness
 
 	mu      sync.Mutex
 	lastErr error // the last Redis error seen by the server's health check
@@ -145,6 +149,7 @@ func New(cfg Config, rdb redis.UniversalClient, api API, log *zap.Logger, m *Met
 		confirm: confirmGate{warn: oncePer{period: time.Minute}},
 		id:      host + ":" + strconv.Itoa(os.Getpid()) + ":" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		redis:   newRedisWatch(log, func(ctx context.Context) error { return rdb.Ping(ctx).Err() }),
+		status:  status.NewReader(rdb),
 	}
 }
 
@@ -195,12 +200,55 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer close(batcherDone)
 		w.runBatcher(ctx)
 	}()
+	publishDone := make(chan struct{})
+	go func() {
+		defer close(publishDone)
+		w.publish(ctx)
+	}()
 	<-ctx.Done()
 	w.log.Info("shutting down: finishing the current batch step and running tasks", zap.Duration("timeout", w.cfg.ShutdownTimeout))
 	<-batcherDone
+	<-publishDone
 	srv.Shutdown()
 	w.log.Info("worker stopped")
 	return nil
+}
+
+// PublishEvery is how often a worker publishes its settings and state in Redis; readers count a
+// worker alive for three times as long.
+const PublishEvery = 5 * time.Second
+
+// publish keeps this worker's settings and state (store.WorkerState) in Redis until ctx is done,
+// then removes them: `enqueue status` and /status use the fleet's real settings and know how many
+// workers are alive.
+func (w *Worker) publish(ctx context.Context) {
+	started := time.Now().UnixMilli()
+	state := func() store.WorkerState {
+		s := store.WorkerState{ID: w.id, Version: version.Version, Rate: w.cfg.Limit.Rate, Burst: w.cfg.Limit.Burst,
+			BatchSize: w.cfg.BatchSize, Concurrency: w.cfg.Concurrency, Window: w.cfg.Window.String(), Confirm: w.cfg.Confirm,
+			StartedAt: started}
+		if blocked, _, reason, since := w.gate.state(); blocked {
+			s.Stopped = "since " + since.UTC().Format(time.RFC3339) + ": " + reason
+		}
+		return s
+	}
+	t := time.NewTicker(PublishEvery)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		if err := w.store.PublishWorker(pctx, state()); err != nil {
+			w.log.Debug("publish worker state", zap.Error(err))
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			_ = w.store.RemoveWorker(rctx, w.id)
+			cancel()
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (w *Worker) healthCheck(err error) {
@@ -218,6 +266,10 @@ type Readiness struct {
 	Send   string `json:"sending"`
 	Paused string `json:"paused,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// PausedQueues are queues an operator paused (asynq queue pause, or the asynqmon UI): their
+	// tasks wait until unpaused. An operator's choice, so the worker stays ready; Note says so.
+	PausedQueues []string `json:"paused_queues,omitempty"`
+	Note         string   `json:"note,omitempty"`
 }
 
 // Ready checks Redis, the API key and the shared pause.
@@ -247,6 +299,11 @@ func (w *Worker) Ready(ctx context.Context) Readiness {
 		reasons = append(reasons, "sending stopped: "+reason)
 	}
 	if r.Redis == "ok" {
+		if qs, err := w.status.PausedQueues(ctx); err == nil && len(qs) > 0 {
+			r.PausedQueues = qs
+			r.Note = "paused by an operator (asynq queue pause): " + strings.Join(qs, ", ") +
+				"; their tasks wait until resumed with asynq queue unpause QUEUE"
+		}
 		if reason, left, err := w.store.PauseState(ctx); err == nil && left > 0 {
 			r.Ready, r.Paused = false, fmt.Sprintf("%s (%s left)", reason, left.Round(time.Second))
 			reasons = append(reasons, "sending is paused: "+reason)

@@ -18,21 +18,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cipurge/cipurge/internal/config"
-
+	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
-
-// deadLetter is one archived task as the dlq commands show it.
-type deadLetter struct {
-	ID         string    `json:"id"`
-	Queue      string    `json:"queue"`
-	Type       string    `json:"type"`
-	Attempts   int       `json:"attempts"`
-	LastFailed time.Time `json:"last_failed_at"`
-	LastError  string    `json:"last_error"`
-	URLs       []string  `json:"urls,omitempty"`
-	Payload    string    `json:"payload,omitempty"` // when it does not decode
-}
 
 func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -88,7 +76,7 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 	}
 	defer rdb.Close()
 	insp := asynq.NewInspectorFromRedisClient(rdb)
-	exist, err := existingQueues(insp)
+	exist, err := status.ExistingQueues(insp)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -108,14 +96,14 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 
 	switch cmd {
 	case "ls":
-		list := []deadLetter{} // JSON: [] when empty, never null
+		list := []status.DeadLetter{} // JSON: [] when empty, never null
 		for _, q := range queues {
 			infos, err := insp.ListArchivedTasks(q, asynq.PageSize(*limit))
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("queue %s: %w", q, err)}
 			}
 			for _, ti := range infos {
-				list = append(list, describeTask(ti))
+				list = append(list, status.Describe(ti))
 			}
 		}
 		if *asJSON {
@@ -282,31 +270,4 @@ func confirmDelete(n int, stdin io.Reader, stdout io.Writer) error {
 		return &exitError{code: 1, err: errors.New("not confirmed; nothing was deleted")}
 	}
 	return nil
-}
-
-func describeTask(ti *asynq.TaskInfo) deadLetter {
-	// asynq counts retries (failed runs before the last); the last run is an attempt too, as in the
-	// worker's "gave up after N attempts".
-	d := deadLetter{ID: ti.ID, Queue: ti.Queue, Type: ti.Type, Attempts: ti.Retried + 1, LastFailed: ti.LastFailedAt, LastError: ti.LastErr}
-	switch ti.Type {
-	case tasks.TypeURLs:
-		if p, err := tasks.DecodeURLs(ti.Payload); err == nil {
-			d.URLs = p.URLs
-		}
-	case tasks.TypeConfirm:
-		if p, err := tasks.DecodeConfirm(ti.Payload); err == nil {
-			d.URLs = p.URLs
-		}
-	}
-	if d.URLs == nil && ti.Type != tasks.TypeAll {
-		d.Payload = truncate(string(ti.Payload), 300)
-	}
-	return d
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

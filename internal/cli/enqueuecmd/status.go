@@ -6,47 +6,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cipurge/cipurge/internal/config"
+	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
-
-// suggestFlushAfter is the drain estimate past which status mentions flush-all as an option.
-const suggestFlushAfter = 24 * time.Hour
-
-type queueStatus struct {
-	Queue     string `json:"queue"`
-	Pending   int    `json:"pending"`
-	Active    int    `json:"active"`
-	Scheduled int    `json:"scheduled"`
-	Retry     int    `json:"retry"`
-	Archived  int    `json:"dead_letters"`
-}
-
-type statusReport struct {
-	Queues            []queueStatus `json:"queues"`
-	WaitingURLs       int64         `json:"urls_in_window"`
-	OldestWaiting     string        `json:"oldest_waiting,omitempty"`
-	DeadLetters       int           `json:"dead_letters"`
-	URLsPerSecond     float64       `json:"urls_per_second"`
-	CallsPerSecond    float64       `json:"calls_per_second"`
-	ConfiguredRate    float64       `json:"configured_rate"`
-	BacklogCalls      int64         `json:"backlog_calls"`
-	DrainSeconds      float64       `json:"drain_seconds,omitempty"`
-	Paused            string        `json:"paused,omitempty"`
-	URLsSentTotal     int64         `json:"urls_sent_total"`
-	DroppedTotal      int64         `json:"dropped_as_satisfied_total"`
-	LastFlushAll      string        `json:"last_flush_all,omitempty"`
-	FlushAllSuggested bool          `json:"flush_all_suggested"`
-}
 
 func runStatus(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("enqueue status", flag.ContinueOnError)
@@ -62,76 +32,29 @@ func runStatus(ctx context.Context, args []string, environ []string, stdout, std
 	if fs.NArg() > 0 {
 		return urlStatus(ctx, cfg, rdb, fs.Args(), *asJSON, stdout, stderr)
 	}
-	st := store.New(rdb)
-	insp := asynq.NewInspectorFromRedisClient(rdb)
-	rep := statusReport{ConfiguredRate: cfg.Purge.Rate}
-	exist, err := existingQueues(insp)
+	rep, err := status.NewReader(rdb).Read(ctx, status.Options{FallbackRate: cfg.Purge.Rate, FallbackBatch: cfg.Purge.BatchSize})
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	for _, q := range tasks.QueueNames() {
-		if !exist[q] {
-			rep.Queues = append(rep.Queues, queueStatus{Queue: q})
-			continue
-		}
-		info, err := insp.GetQueueInfo(q)
-		if err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("queue %s: %w", q, err)}
-		}
-		qs := queueStatus{Queue: q, Pending: info.Pending, Active: info.Active, Scheduled: info.Scheduled, Retry: info.Retry, Archived: info.Archived}
-		rep.Queues = append(rep.Queues, qs)
-		rep.DeadLetters += qs.Archived
-		if q == tasks.QueueInteractive || q == tasks.QueueBulk || q == tasks.QueueAll {
-			calls := int64(qs.Pending + qs.Active + qs.Scheduled + qs.Retry)
-			if q == tasks.QueueBulk {
-				calls *= tasks.BulkRequests // a bulk task carries up to this many requests
-			}
-			rep.BacklogCalls += calls
-		}
-	}
-	n, oldest, err := st.PendingCount(ctx)
-	if err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	rep.WaitingURLs = n
-	if n > 0 {
-		if now, err := st.Now(ctx); err == nil {
-			rep.OldestWaiting = (time.Duration(now-oldest) * time.Millisecond).Round(time.Millisecond).String()
-		}
-	}
-	batch := int64(max(cfg.Purge.BatchSize, 1))
-	rep.BacklogCalls += (n + batch - 1) / batch
-	rep.URLsPerSecond, rep.CallsPerSecond, err = st.SendRate(ctx, time.Minute)
-	if err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	if reason, left, err := st.PauseState(ctx); err == nil && left > 0 {
-		rep.Paused = fmt.Sprintf("%s (%s left)", reason, left.Round(time.Second))
-	}
-	if tot, err := st.Totals(ctx); err == nil {
-		rep.URLsSentTotal, rep.DroppedTotal = tot.URLsSent, tot.Dropped
-	}
-	if all, err := st.AllState(ctx); err == nil && all.SentAt > 0 {
-		rep.LastFlushAll = time.UnixMilli(all.SentAt).UTC().Format(time.RFC3339) + " (uuid " + all.UUID + ")"
-	}
-	rate := cfg.Purge.Rate
-	if rate <= 0 {
-		rate = rep.CallsPerSecond
-	}
-	if rep.BacklogCalls > 0 && rate > 0 {
-		rep.DrainSeconds = math.Ceil(float64(rep.BacklogCalls) / rate)
-	}
-	rep.FlushAllSuggested = time.Duration(rep.DrainSeconds)*time.Second > suggestFlushAfter
-
 	if *asJSON {
 		b, _ := json.MarshalIndent(rep, "", "  ")
 		fmt.Fprintln(stdout, string(b))
 		return nil
 	}
+	printSnapshot(stdout, rep)
+	return nil
+}
+
+// printSnapshot writes the status for a terminal.
+func printSnapshot(stdout io.Writer, rep *status.Snapshot) {
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "QUEUE\tPENDING\tACTIVE\tSCHEDULED\tRETRY\tDEAD LETTERS")
+	fmt.Fprintln(tw, "QUEUE\tPENDING\tACTIVE\tSCHEDULED\tRETRY\tDEAD LETTERS\t")
 	for _, q := range rep.Queues {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\n", q.Queue, q.Pending, q.Active, q.Scheduled, q.Retry, q.Archived)
+		paused := ""
+		if q.Paused {
+			paused = "PAUSED (asynq queue unpause " + q.Queue + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\n", q.Queue, q.Pending, q.Active, q.Scheduled, q.Retry, q.Archived, paused)
 	}
 	tw.Flush()
 	fmt.Fprintf(stdout, "\nURLs waiting for their window: %d", rep.WaitingURLs)
@@ -139,13 +62,29 @@ func runStatus(ctx context.Context, args []string, environ []string, stdout, std
 		fmt.Fprintf(stdout, " (oldest %s)", rep.OldestWaiting)
 	}
 	fmt.Fprintf(stdout, "\ndead letters: %d (enqueue dlq ls)\n", rep.DeadLetters)
-	fmt.Fprintf(stdout, "send rate, last minute: %.1f URLs/s in %.2f API calls/s (PURGE_RATE=%g calls/s)\n", rep.URLsPerSecond, rep.CallsPerSecond, cfg.Purge.Rate)
+	fmt.Fprintf(stdout, "workers alive: %d", len(rep.Workers))
+	if len(rep.Workers) > 0 {
+		w := rep.Workers[0]
+		fmt.Fprintf(stdout, " (PURGE_RATE=%g, PURGE_BURST=%d, PURGE_BATCH_SIZE=%d, PURGE_CONCURRENCY=%d, version %s)", w.Rate, w.Burst, w.BatchSize, w.Concurrency, w.Version)
+	}
+	fmt.Fprintln(stdout)
+	for _, s := range rep.SendingStopped {
+		fmt.Fprintf(stdout, "SENDING STOPPED: %s\n", s)
+	}
+	fmt.Fprintf(stdout, "send rate, last minute: %.1f URLs/s in %.2f API calls/s (configured %g calls/s, from the %s)\n",
+		rep.URLsPerSecond, rep.CallsPerSecond, rep.ConfiguredRate, rep.RateSource)
 	if rep.Paused != "" {
 		fmt.Fprintf(stdout, "PAUSED: %s\n", rep.Paused)
 	}
-	fmt.Fprintf(stdout, "backlog: about %d API calls", rep.BacklogCalls)
+	for _, q := range rep.PausedQueues {
+		fmt.Fprintf(stdout, "QUEUE PAUSED: %s (by an operator: asynq queue pause; resume with asynq queue unpause %s)\n", q, q)
+	}
+	fmt.Fprintf(stdout, "backlog: about %s", plural(rep.BacklogCalls, "API call", "API calls"))
 	if rep.DrainSeconds > 0 {
-		fmt.Fprintf(stdout, ", about %s to drain at %g calls/s", (time.Duration(rep.DrainSeconds) * time.Second).String(), rate)
+		fmt.Fprintf(stdout, ", about %s to drain at %.2f calls/s", (time.Duration(rep.DrainSeconds) * time.Second).String(), rep.DrainRate)
+	}
+	if rep.DrainNote != "" {
+		fmt.Fprintf(stdout, " (%s)", rep.DrainNote)
 	}
 	fmt.Fprintf(stdout, "\ntotals: %s sent, %s dropped as already satisfied\n", plural(rep.URLsSentTotal, "URL", "URLs"), plural(rep.DroppedTotal, "request", "requests"))
 	if rep.LastFlushAll != "" {
@@ -154,9 +93,8 @@ func runStatus(ctx context.Context, args []string, environ []string, stdout, std
 	if rep.FlushAllSuggested {
 		fmt.Fprintf(stdout, "\nThe backlog takes more than %s to drain at this rate. If most images changed, one flush-all may serve "+
 			"you better than this many invalidations; it is never sent unless you ask:\n  %s\n  enqueue --all --confirm=<your CLOUDIMAGE_TOKEN value>\n",
-			suggestFlushAfter, strings.ReplaceAll(tasks.FlushAllCost, ": ", ":\n  "))
+			status.SuggestFlushAfter, strings.ReplaceAll(tasks.FlushAllCost, ": ", ":\n  "))
 	}
-	return nil
 }
 
 func urlStatus(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, urls []string, asJSON bool, stdout, stderr io.Writer) error {
@@ -232,19 +170,6 @@ func printHistory(w io.Writer, h *tasks.History, ttl time.Duration) {
 	case h.PendingSince == nil && h.QueuedAt == nil:
 		fmt.Fprintf(w, "  no request known in the last %s (PURGE_HISTORY_TTL)\n", ttl)
 	}
-}
-
-// existingQueues returns the queues asynq knows (a queue exists once a task was enqueued on it).
-func existingQueues(insp *asynq.Inspector) (map[string]bool, error) {
-	qs, err := insp.Queues()
-	if err != nil {
-		return nil, fmt.Errorf("list queues: %w", err)
-	}
-	m := make(map[string]bool, len(qs))
-	for _, q := range qs {
-		m[q] = true
-	}
-	return m, nil
 }
 
 // connect loads the configuration and connects to Redis, or says why not (exit status 2).

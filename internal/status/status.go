@@ -1,0 +1,323 @@
+// Package status reads, in one place, what an operator needs to know about the product from
+// Redis: the queues (sizes, and whether an operator paused one with `asynq queue pause`), the URLs
+// waiting for their window, the send rate achieved against the one the workers run with (they
+// publish their settings), the time to drain, the shared pause, the workers alive and whether they
+// send, the last dead letters with their reasons. `enqueue status` prints a Snapshot, the worker's
+// /status page shows it, and readiness asks it which queues are paused.
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/pkg/tasks"
+)
+
+// SuggestFlushAfter is the drain estimate past which the status mentions flush-all as an option.
+const SuggestFlushAfter = 24 * time.Hour
+
+// Queue is one asynq queue of the product.
+type Queue struct {
+	Queue     string `json:"queue"`
+	Pending   int    `json:"pending"`
+	Active    int    `json:"active"`
+	Scheduled int    `json:"scheduled"`
+	Retry     int    `json:"retry"`
+	Archived  int    `json:"dead_letters"`
+	Paused    bool   `json:"paused"` // by an operator: asynq queue pause
+}
+
+// Snapshot is one reading. Its JSON is `enqueue status --json` and /status's JSON.
+type Snapshot struct {
+	At                time.Time           `json:"at"`
+	Queues            []Queue             `json:"queues"`
+	PausedQueues      []string            `json:"paused_queues,omitempty"`
+	WaitingURLs       int64               `json:"urls_in_window"`
+	OldestWaiting     string              `json:"oldest_waiting,omitempty"`
+	OldestWaitingSecs float64             `json:"oldest_waiting_seconds"`
+	DeadLetters       int                 `json:"dead_letters"`
+	URLsPerSecond     float64             `json:"urls_per_second"`
+	CallsPerSecond    float64             `json:"calls_per_second"`
+	ConfiguredRate    float64             `json:"configured_rate"`
+	RateSource        string              `json:"configured_rate_from"` // "workers" or "this command's PURGE_RATE (no worker alive)"
+	Workers           []store.WorkerState `json:"workers"`
+	SendingStopped    []string            `json:"sending_stopped,omitempty"`
+	BacklogCalls      int64               `json:"backlog_calls"`
+	DrainSeconds      float64             `json:"drain_seconds,omitempty"`
+	DrainRate         float64             `json:"drain_rate,omitempty"` // calls/s the estimate uses
+	DrainNote         string              `json:"drain_note,omitempty"`
+	Paused            string              `json:"paused,omitempty"` // the shared pause (429, outage)
+	URLsSentTotal     int64               `json:"urls_sent_total"`
+	DroppedTotal      int64               `json:"dropped_as_satisfied_total"`
+	LastFlushAll      string              `json:"last_flush_all,omitempty"`
+	FlushAllSuggested bool                `json:"flush_all_suggested"`
+	LastDeadLetters   []DeadLetter        `json:"last_dead_letters,omitempty"`
+}
+
+// Options say what to read beyond the counts.
+type Options struct {
+	// DeadLetters is how many of the last dead letters to list (0: none).
+	DeadLetters int
+	// FallbackRate and FallbackBatch are the reader's own PURGE_RATE and PURGE_BATCH_SIZE, used
+	// only when no worker is alive to say what it runs with.
+	FallbackRate  float64
+	FallbackBatch int
+}
+
+// Reader reads Snapshots from Redis.
+type Reader struct {
+	rdb   redis.UniversalClient
+	store *store.Store
+	insp  *asynq.Inspector
+}
+
+// NewReader returns a Reader over rdb (a client, a failover client or a cluster client).
+func NewReader(rdb redis.UniversalClient) *Reader {
+	return &Reader{rdb: rdb, store: store.New(rdb), insp: asynq.NewInspectorFromRedisClient(rdb)}
+}
+
+// workerAlive is how long a worker's published record counts as alive.
+const workerAlive = 3 * 5 * time.Second
+
+// Read takes one reading.
+func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
+	now, err := r.store.Now(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := &Snapshot{At: time.UnixMilli(now).UTC()}
+	exist, err := ExistingQueues(r.insp)
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range tasks.QueueNames() {
+		if !exist[q] {
+			s.Queues = append(s.Queues, Queue{Queue: q})
+			continue
+		}
+		info, err := r.insp.GetQueueInfo(q)
+		if err != nil {
+			return nil, fmt.Errorf("queue %s: %w", q, err)
+		}
+		qs := Queue{Queue: q, Pending: info.Pending, Active: info.Active, Scheduled: info.Scheduled, Retry: info.Retry,
+			Archived: info.Archived, Paused: info.Paused}
+		s.Queues = append(s.Queues, qs)
+		s.DeadLetters += qs.Archived
+		if qs.Paused {
+			s.PausedQueues = append(s.PausedQueues, q)
+		}
+		if q == tasks.QueueInteractive || q == tasks.QueueBulk || q == tasks.QueueAll {
+			calls := int64(qs.Pending + qs.Active + qs.Scheduled + qs.Retry)
+			if q == tasks.QueueBulk {
+				calls *= tasks.BulkRequests // a bulk task carries up to this many requests
+			}
+			s.BacklogCalls += calls
+		}
+	}
+	n, oldest, err := r.store.PendingCount(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.WaitingURLs = n
+	if n > 0 {
+		age := max(time.Duration(now-oldest)*time.Millisecond, 0)
+		s.OldestWaiting, s.OldestWaitingSecs = age.Round(time.Millisecond).String(), age.Seconds()
+	}
+	if s.URLsPerSecond, s.CallsPerSecond, err = r.store.SendRate(ctx, time.Minute); err != nil {
+		return nil, err
+	}
+	if s.Workers, err = r.store.Workers(ctx, now, workerAlive.Milliseconds(), time.Hour.Milliseconds()); err != nil {
+		return nil, err
+	}
+	sort.Slice(s.Workers, func(i, j int) bool { return s.Workers[i].ID < s.Workers[j].ID })
+	batch := o.FallbackBatch
+	s.ConfiguredRate, s.RateSource = o.FallbackRate, "this command's PURGE_RATE (no worker alive)"
+	if len(s.Workers) > 0 {
+		s.ConfiguredRate, s.RateSource, batch = s.Workers[0].Rate, "workers", s.Workers[0].BatchSize
+		for _, w := range s.Workers {
+			if w.Stopped != "" {
+				s.SendingStopped = append(s.SendingStopped, w.ID+" stopped sending "+w.Stopped)
+			}
+		}
+	}
+	batch = max(batch, 1)
+	s.BacklogCalls += (n + int64(batch) - 1) / int64(batch)
+	if reason, left, err := r.store.PauseState(ctx); err == nil && left > 0 {
+		s.Paused = fmt.Sprintf("%s (%s left)", reason, left.Round(time.Second))
+	}
+	if tot, err := r.store.Totals(ctx); err == nil {
+		s.URLsSentTotal, s.DroppedTotal = tot.URLsSent, tot.Dropped
+	}
+	if all, err := r.store.AllState(ctx); err == nil && all.SentAt > 0 {
+		s.LastFlushAll = time.UnixMilli(all.SentAt).UTC().Format(time.RFC3339) + " (uuid " + all.UUID + ")"
+	}
+	s.drain()
+	if o.DeadLetters > 0 {
+		if s.LastDeadLetters, err = r.lastDeadLetters(exist, o.DeadLetters); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// drain estimates the time to drain the backlog from what the fleet really does: the calls per
+// second it sent over the last minute, or the rate the workers run with when they sent nothing yet.
+func (s *Snapshot) drain() {
+	if s.BacklogCalls == 0 {
+		return
+	}
+	switch {
+	case len(s.Workers) == 0:
+		s.DrainNote = "no worker is alive: the backlog does not drain"
+		return
+	case len(s.SendingStopped) == len(s.Workers):
+		s.DrainNote = "every worker stopped sending: the backlog does not drain until that is fixed"
+		return
+	case s.CallsPerSecond > 0:
+		s.DrainRate = s.CallsPerSecond
+		s.DrainNote = "at the rate the workers achieved over the last minute"
+		if s.ConfiguredRate > 0 && s.CallsPerSecond < 0.9*s.ConfiguredRate {
+			s.DrainNote += fmt.Sprintf(" (below their PURGE_RATE=%g)", s.ConfiguredRate)
+		}
+	case s.ConfiguredRate > 0:
+		s.DrainRate = s.ConfiguredRate
+		s.DrainNote = "at the workers' PURGE_RATE (nothing was sent in the last minute)"
+	default:
+		s.DrainNote = "nothing was sent in the last minute and PURGE_RATE=0 (no limit): no estimate"
+		return
+	}
+	if s.Paused != "" {
+		s.DrainNote += "; after the shared pause"
+	}
+	if len(s.PausedQueues) > 0 {
+		s.DrainNote += "; paused queues (" + strings.Join(s.PausedQueues, ", ") + ") do not drain until unpaused"
+	}
+	s.DrainSeconds = math.Ceil(float64(s.BacklogCalls) / s.DrainRate)
+	s.FlushAllSuggested = time.Duration(s.DrainSeconds)*time.Second > SuggestFlushAfter
+}
+
+// ExistingQueues returns the queues asynq knows (a queue exists once a task was enqueued on it).
+func ExistingQueues(insp *asynq.Inspector) (map[string]bool, error) {
+	qs, err := insp.Queues()
+	if err != nil {
+		return nil, fmt.Errorf("list queues: %w", err)
+	}
+	m := make(map[string]bool, len(qs))
+	for _, q := range qs {
+		m[q] = true
+	}
+	return m, nil
+}
+
+// PausedQueues returns the product's queues an operator paused (asynq queue pause, or the
+// asynqmon UI): no worker takes their tasks until they are unpaused. It is cheap (one EXISTS per
+// queue), for readiness.
+func (r *Reader) PausedQueues(ctx context.Context) ([]string, error) {
+	pipe := r.rdb.Pipeline()
+	names := tasks.QueueNames()
+	cmds := make([]*redis.IntCmd, len(names))
+	for i, q := range names {
+		cmds[i] = pipe.Exists(ctx, asynqPausedKey(q))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("paused queues: %w", err)
+	}
+	var out []string
+	for i, c := range cmds {
+		if c.Val() > 0 {
+			out = append(out, names[i])
+		}
+	}
+	return out, nil
+}
+
+// asynqPausedKey is asynq's key that marks a paused queue (asynq internal/base.PausedKey).
+func asynqPausedKey(q string) string { return "asynq:{" + q + "}:paused" }
+
+// DeadLetter is one archived task as operators see it.
+type DeadLetter struct {
+	ID         string    `json:"id"`
+	Queue      string    `json:"queue"`
+	Type       string    `json:"type"`
+	Attempts   int       `json:"attempts"`
+	LastFailed time.Time `json:"last_failed_at"`
+	LastError  string    `json:"last_error"`
+	URLs       []string  `json:"urls,omitempty"`
+	Payload    string    `json:"payload,omitempty"` // when it does not decode
+}
+
+// Describe turns an archived task into a DeadLetter.
+func Describe(ti *asynq.TaskInfo) DeadLetter {
+	// asynq counts retries (failed runs before the last); the last run is an attempt too, as in the
+	// worker's "gave up after N attempts".
+	d := DeadLetter{ID: ti.ID, Queue: ti.Queue, Type: ti.Type, Attempts: ti.Retried + 1, LastFailed: ti.LastFailedAt, LastError: ti.LastErr}
+	switch ti.Type {
+	case tasks.TypeURLs:
+		if p, err := tasks.DecodeURLs(ti.Payload); err == nil {
+			d.URLs = p.URLs
+		}
+	case tasks.TypeConfirm:
+		if p, err := tasks.DecodeConfirm(ti.Payload); err == nil {
+			d.URLs = p.URLs
+		}
+	}
+	if d.URLs == nil && ti.Type != tasks.TypeAll {
+		d.Payload = truncate(string(ti.Payload), 300)
+	}
+	return d
+}
+
+// lastDeadLetters returns the n most recently archived tasks of every queue, newest first.
+func (r *Reader) lastDeadLetters(exist map[string]bool, n int) ([]DeadLetter, error) {
+	var all []DeadLetter
+	for _, q := range tasks.QueueNames() {
+		if !exist[q] {
+			continue
+		}
+		info, err := r.insp.GetQueueInfo(q)
+		if err != nil {
+			return nil, fmt.Errorf("queue %s: %w", q, err)
+		}
+		if info.Archived == 0 {
+			continue
+		}
+		// asynq lists the archive oldest first: read the last page, and the one before it when
+		// the last is partial.
+		last := (info.Archived + n - 1) / n
+		for _, page := range []int{last - 1, last} {
+			if page < 1 {
+				continue
+			}
+			ts, err := r.insp.ListArchivedTasks(q, asynq.PageSize(n), asynq.Page(page))
+			if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+				return nil, fmt.Errorf("queue %s: %w", q, err)
+			}
+			for _, ti := range ts {
+				all = append(all, Describe(ti))
+			}
+		}
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].LastFailed.After(all[j].LastFailed) })
+	all = slices.CompactFunc(all, func(a, b DeadLetter) bool { return a.ID == b.ID && a.Queue == b.Queue })
+	if len(all) > n {
+		all = all[:n]
+	}
+	return all, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

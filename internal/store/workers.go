@@ -1,0 +1,74 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// WorkerState is what each worker publishes about itself (KeyWorkers), so that `enqueue status`
+// and /status report the settings the fleet really runs with, not the reader's environment.
+type WorkerState struct {
+	ID          string  `json:"id"`
+	Version     string  `json:"version"`
+	Rate        float64 `json:"rate"` // PURGE_RATE, calls/s (0: no limit)
+	Burst       int     `json:"burst"`
+	BatchSize   int     `json:"batch_size"`
+	Concurrency int     `json:"concurrency"`
+	Window      string  `json:"window"`
+	Confirm     bool    `json:"confirm"`
+	StartedAt   int64   `json:"started_at"`        // ms
+	Stopped     string  `json:"stopped,omitempty"` // why this worker stopped sending (key, TLS, endpoint), if it did
+	SeenAt      int64   `json:"-"`                 // the Redis clock when it last published, ms
+}
+
+// PublishWorker records w, stamped with the Redis clock.
+func (s *Store) PublishWorker(ctx context.Context, w WorkerState) error {
+	b, err := json.Marshal(w)
+	if err != nil {
+		return err
+	}
+	if err := publishWorkerScript.Run(ctx, s.rdb, []string{KeyWorkers}, w.ID, b).Err(); err != nil {
+		return fmt.Errorf("publish worker: %w", err)
+	}
+	return nil
+}
+
+// RemoveWorker removes worker id's record (a clean shutdown).
+func (s *Store) RemoveWorker(ctx context.Context, id string) error {
+	return s.rdb.HDel(ctx, KeyWorkers, id).Err()
+}
+
+// Workers returns the records refreshed within aliveMS of now (Redis clock, ms), and deletes those
+// older than forgetMS.
+func (s *Store) Workers(ctx context.Context, now, aliveMS, forgetMS int64) ([]WorkerState, error) {
+	m, err := s.rdb.HGetAll(ctx, KeyWorkers).Result()
+	if err != nil {
+		return nil, fmt.Errorf("workers: %w", err)
+	}
+	var out []WorkerState
+	var stale []string
+	for id, v := range m {
+		stamp, state, _ := strings.Cut(v, " ")
+		ms, _ := strconv.ParseInt(stamp, 10, 64)
+		switch age := now - ms; {
+		case age > forgetMS:
+			stale = append(stale, id)
+			continue
+		case age > aliveMS:
+			continue
+		}
+		var w WorkerState
+		if json.Unmarshal([]byte(state), &w) != nil {
+			continue
+		}
+		w.ID, w.SeenAt = id, ms
+		out = append(out, w)
+	}
+	if len(stale) > 0 {
+		_ = s.rdb.HDel(ctx, KeyWorkers, stale...).Err()
+	}
+	return out, nil
+}

@@ -84,6 +84,9 @@ type HTTP struct {
 	IntakeFlush    string `env:"INTAKE_FLUSH_TOKEN" secret:"true" help:"turns on POST /v1/invalidations/all (flush-all over HTTP) with its own bearer token"`
 	IntakeMaxBytes int64  `env:"INTAKE_MAX_BYTES" envDefault:"1048576" help:"intake request body limit"`
 	IntakeMaxURLs  int    `env:"INTAKE_MAX_URLS" envDefault:"1000" help:"intake URLs per request limit"`
+	EventsToken    string `env:"EVENTS_TOKEN" secret:"true" help:"turns on the storage event receivers /v1/events/s3 and /v1/events/cloudevents (docs/events.md)"`
+	EventsBuckets  string `env:"EVENTS_BUCKETS" help:"bucket[/key/prefix/]=https://public/base/,... : where Cloudimage fetches each bucket's objects"`
+	EventsMaxBytes int64  `env:"EVENTS_MAX_BYTES" envDefault:"1048576" help:"event delivery body limit"`
 }
 
 // Config is every variable the commands read.
@@ -191,6 +194,13 @@ func (c *Config) validate() error {
 	}
 	if c.HTTP.IntakeMaxBytes < 1024 {
 		bad("INTAKE_MAX_BYTES=%d is too small: use at least 1024", c.HTTP.IntakeMaxBytes)
+	}
+	if c.HTTP.EventsMaxBytes < 1024 {
+		bad("EVENTS_MAX_BYTES=%d is too small: use at least 1024", c.HTTP.EventsMaxBytes)
+	}
+	if c.HTTP.EventsToken != "" && strings.TrimSpace(c.HTTP.EventsBuckets) == "" {
+		bad("EVENTS_TOKEN is set but EVENTS_BUCKETS is empty: map each bucket to the public base URL Cloudimage fetches it from, " +
+			"e.g. EVENTS_BUCKETS=media=https://storage.example.com/media/ (see docs/events.md)")
 	}
 	if c.HTTP.IntakeMaxURLs < 1 {
 		bad("INTAKE_MAX_URLS=%d is out of range: use 1 or more", c.HTTP.IntakeMaxURLs)

@@ -20,6 +20,27 @@ import (
 	"unicode/utf8"
 )
 
+// DefaultRetryAfter is the Retry-After sent with a 503 while Redis cannot be written.
+const DefaultRetryAfter = 5 * time.Second
+
+// MaxTextBytes bounds a free-text label stored with every key a request adds (the intake's
+// "source" and "reason", an event's source text): without a bound one request could write its
+// size times its number of URLs into Redis.
+const MaxTextBytes = 512
+
+// Truncate shortens s to at most MaxTextBytes, on a character boundary, ending it with "..."
+// when it was cut.
+func Truncate(s string) string {
+	if len(s) <= MaxTextBytes {
+		return s
+	}
+	cut := MaxTextBytes - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
 // Error is the body of every error answer.
 type Error struct {
 	Code    string `json:"code"`              // machine-readable: unauthorized, not_found, method_not_allowed, ...

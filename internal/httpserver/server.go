@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge/internal/config"
+	"github.com/cipurge/cipurge/internal/events"
 	"github.com/cipurge/cipurge/internal/worker"
 )
 
@@ -37,6 +38,7 @@ type Options struct {
 	Registry *prometheus.Registry
 	Log      *zap.Logger
 	Intake   http.Handler // the intake API, mounted at /v1/ when not nil (INTAKE_TOKEN set)
+	Events   http.Handler // the storage event receivers, mounted at /v1/events/ when not nil
 }
 
 // New returns the worker's HTTP handler, or an error when the access rules refuse the
@@ -79,6 +81,9 @@ func New(o Options) (http.Handler, error) {
 	mux.Handle(UIPath+"/", uiHandler)
 	if o.Intake != nil {
 		mux.Handle("/v1/", o.Intake)
+	}
+	if o.Events != nil {
+		mux.Handle(events.PathPrefix, o.Events)
 	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, UIPath+"/", http.StatusFound)

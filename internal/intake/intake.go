@@ -39,15 +39,13 @@ const (
 
 // Defaults for the Options fields left zero.
 const (
-	DefaultMaxBytes   int64 = 1 << 20          // INTAKE_MAX_BYTES
-	DefaultMaxURLs          = 1000             // INTAKE_MAX_URLS
-	DefaultRetryAfter       = 5 * time.Second  // Retry-After when Redis cannot be written
-	DefaultTimeout          = 10 * time.Second // bound on one request's Redis work
+	DefaultMaxBytes   int64 = 1 << 20                   // INTAKE_MAX_BYTES
+	DefaultMaxURLs          = 1000                      // INTAKE_MAX_URLS
+	DefaultRetryAfter       = httpapi.DefaultRetryAfter // Retry-After when Redis cannot be written
+	DefaultTimeout          = 10 * time.Second          // bound on one request's Redis work
 
-	// MaxTextBytes bounds "source" and "reason". The source is stored with every key a request
-	// adds, so without a bound one request of INTAKE_MAX_BYTES could write its size times
-	// INTAKE_MAX_URLS into Redis.
-	MaxTextBytes = 512
+	// MaxTextBytes bounds "source" and "reason" (httpapi.MaxTextBytes).
+	MaxTextBytes = httpapi.MaxTextBytes
 )
 
 // Options configure the intake API.

@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge/internal/config"
+	"github.com/cipurge/cipurge/internal/events"
 	"github.com/cipurge/cipurge/internal/httpserver"
 	"github.com/cipurge/cipurge/internal/intake"
 	"github.com/cipurge/cipurge/internal/sandbox"
@@ -178,8 +179,12 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 			FlushToken: cfg.Cloudimage.Token, FlushBearer: cfg.HTTP.IntakeFlush, AllCooldown: cfg.Purge.AllCooldown, Log: log.Named("intake"),
 		})
 	}
+	eventsAPI, err := newEvents(cfg, rdb, reg, log)
+	if err != nil {
+		return &usageError{err}
+	}
 	srv, err := httpserver.New(httpserver.Options{
-		Config: cfg, Redis: rdb, Worker: w, Registry: reg, Log: log.Named("http"), Intake: intakeAPI,
+		Config: cfg, Redis: rdb, Worker: w, Registry: reg, Log: log.Named("http"), Intake: intakeAPI, Events: eventsAPI,
 	})
 	if err != nil {
 		return &usageError{err}
@@ -214,6 +219,10 @@ func startupFields(cfg *config.Config, apiURL, addr string) []zap.Field {
 	if h.IntakeToken != "" {
 		intakeState = "on at http://" + addr + "/v1/invalidations"
 	}
+	eventsState := "off (EVENTS_TOKEN is empty)"
+	if h.EventsToken != "" {
+		eventsState = "on at http://" + addr + events.PathPrefix + "{s3,cloudevents}"
+	}
 	flushState := "off (INTAKE_FLUSH_TOKEN is empty)"
 	if h.IntakeFlush != "" {
 		flushState = "on at http://" + addr + "/v1/invalidations/all"
@@ -240,9 +249,31 @@ func startupFields(cfg *config.Config, apiURL, addr string) []zap.Field {
 		zap.Strings("queues", tasks.QueueNames()),
 		zap.String("intake", intakeState),
 		zap.String("flush_all_over_http", flushState),
+		zap.String("events", eventsState),
 		zap.String("ui", "http://"+addr+httpserver.UIPath+" ("+ui+")"),
 		zap.String("status_page", "http://"+addr+"/status"),
 	)
+}
+
+// newEvents returns the storage event receivers: on with EVENTS_TOKEN, else the handler that
+// says how to turn them on.
+func newEvents(cfg *config.Config, rdb redis.UniversalClient, reg prometheus.Registerer, log *zap.Logger) (http.Handler, error) {
+	h := cfg.HTTP
+	if h.EventsToken == "" {
+		return events.Disabled(), nil
+	}
+	buckets, err := events.ParseBuckets(h.EventsBuckets)
+	if err != nil {
+		return nil, err
+	}
+	norm, err := cfg.Normalizer()
+	if err != nil {
+		return nil, fmt.Errorf("EVENTS_TOKEN is set, so the worker normalises URLs: %w", err)
+	}
+	return events.New(events.Options{
+		Producer: tasks.NewProducer(rdb, norm, tasks.WithMaxRetry(cfg.Purge.MaxRetry), tasks.WithBatchSize(cfg.Purge.BatchSize)),
+		Token:    h.EventsToken, Buckets: buckets, MaxBytes: h.EventsMaxBytes, Log: log.Named("events"), Metrics: events.NewMetrics(reg),
+	}), nil
 }
 
 // newAPI returns the Cloudimage client and the base URL it sends to: the real API with a key, or

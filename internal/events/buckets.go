@@ -1,0 +1,110 @@
+package events
+
+import (
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+)
+
+// Buckets maps buckets (S3, MinIO, Ceph, GCS) and containers (Azure) to the public base URL that
+// Cloudimage fetches their objects from: EVENTS_BUCKETS. Build it with ParseBuckets; the zero
+// value maps nothing.
+type Buckets struct {
+	m map[string][]mapping // bucket -> its entries, longest prefix first
+}
+
+// mapping is one EVENTS_BUCKETS entry.
+type mapping struct {
+	prefix string // only keys that start with it count ("" = every key)
+	base   string // the public base URL, ending in "/"
+}
+
+// ParseBuckets parses EVENTS_BUCKETS: comma-separated entries "bucket=https://base/" or
+// "bucket/key/prefix/=https://base/". An object's URL is its entry's base followed by the whole
+// object key; a prefix only filters (events for keys outside every prefix of a bucket are
+// acknowledged and ignored). A bucket may have several entries with different prefixes; the
+// longest matching prefix wins. Spaces around entries are ignored, and so are empty entries.
+// Errors name EVENTS_BUCKETS, the entry and the fix.
+func ParseBuckets(s string) (Buckets, error) {
+	b := Buckets{m: map[string][]mapping{}}
+	for _, entry := range strings.Split(s, ",") {
+		e := strings.TrimSpace(entry)
+		if e == "" {
+			continue
+		}
+		left, base, ok := strings.Cut(e, "=")
+		if !ok {
+			return Buckets{}, fmt.Errorf("EVENTS_BUCKETS entry %q has no \"=\": write each entry as bucket=https://public/base/ (or bucket/key/prefix/=https://public/base/)", e)
+		}
+		left, base = strings.TrimSpace(left), strings.TrimSpace(base)
+		bucket, prefix, _ := strings.Cut(left, "/")
+		if prefix != "" {
+			prefix = left[len(bucket)+1:]
+		}
+		if !validBucket(bucket) {
+			return Buckets{}, fmt.Errorf("EVENTS_BUCKETS entry %q: %q is not a bucket or container name: use letters, digits, '.', '-' and '_'", e, bucket)
+		}
+		u, err := url.Parse(base)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return Buckets{}, fmt.Errorf("EVENTS_BUCKETS entry %q: %q is not a base URL: give the http(s) URL that Cloudimage fetches the bucket's objects from, such as https://storage.example.com/media/ (no query, no user)", e, base)
+		}
+		if !strings.HasSuffix(base, "/") {
+			base += "/"
+		}
+		for _, m := range b.m[bucket] {
+			if m.prefix == prefix {
+				return Buckets{}, fmt.Errorf("EVENTS_BUCKETS maps %q twice: keep one entry", left)
+			}
+		}
+		b.m[bucket] = append(b.m[bucket], mapping{prefix: prefix, base: base})
+	}
+	for _, ms := range b.m {
+		sort.Slice(ms, func(i, j int) bool { return len(ms[i].prefix) > len(ms[j].prefix) })
+	}
+	return b, nil
+}
+
+// Len is the number of buckets mapped.
+func (b Buckets) Len() int { return len(b.m) }
+
+// match is what the mapping says about one object.
+type match int
+
+const (
+	matched  match = iota // the object has a URL
+	unmapped              // the bucket is not in EVENTS_BUCKETS
+	filtered              // the bucket is, but the key is outside every prefix configured for it
+)
+
+// URL returns the public URL of bucket's object key (decoded: as stored), and whether the
+// mapping covers it. Each path segment of the key is escaped, so that a key holding '?', '#' or
+// '%' stays one path; the normaliser then makes the URL canonical.
+func (b Buckets) URL(bucket, key string) (string, match) {
+	ms, ok := b.m[bucket]
+	if !ok {
+		return "", unmapped
+	}
+	for _, m := range ms {
+		if strings.HasPrefix(key, m.prefix) {
+			segs := strings.Split(key, "/")
+			for i, s := range segs {
+				segs[i] = url.PathEscape(s)
+			}
+			return m.base + strings.Join(segs, "/"), matched
+		}
+	}
+	return "", filtered
+}
+
+func validBucket(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

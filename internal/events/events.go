@@ -1,0 +1,373 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/cipurge/cipurge/internal/httpapi"
+	"github.com/cipurge/cipurge/pkg/tasks"
+)
+
+// Paths the receivers serve (under the worker's HTTP_ADDR).
+const (
+	PathPrefix      = "/v1/events/"            // everything below it belongs to this package
+	PathS3          = "/v1/events/s3"          // S3 event messages: MinIO, Ceph RGW, AWS through SNS
+	PathCloudEvents = "/v1/events/cloudevents" // CloudEvents 1.0: Azure Event Grid, GCS through Eventarc
+)
+
+// Defaults for the Options fields left zero.
+const (
+	DefaultMaxBytes   int64 = 1 << 20 // EVENTS_MAX_BYTES: SNS messages are at most 256 KiB, Event Grid batches 1 MiB
+	DefaultRetryAfter       = httpapi.DefaultRetryAfter
+	DefaultTimeout          = 10 * time.Second // bound on one request's Redis work
+	DefaultSNSMaxAge        = 65 * time.Minute // SNS retries an HTTPS delivery for at most an hour
+	warnEvery               = time.Minute      // an unmapped bucket is logged at most this often
+)
+
+// Enqueuer is what the receivers need from the producer: the enqueue path the HTTP intake uses
+// (normalisation, dedupe against what is pending, the coalescing window, the source text).
+// *tasks.Producer implements it.
+type Enqueuer interface {
+	EnqueueURLsFrom(ctx context.Context, source string, urls ...string) (*tasks.Report, error)
+}
+
+// Options configure the receivers.
+type Options struct {
+	Producer   Enqueuer      // required: where object URLs go
+	Token      string        // EVENTS_TOKEN; required (New panics without it: use Disabled)
+	Buckets    Buckets       // EVENTS_BUCKETS
+	MaxBytes   int64         // EVENTS_MAX_BYTES; zero means DefaultMaxBytes
+	Log        *zap.Logger   // one info line per request, warnings for unmapped buckets; nil logs nothing
+	Metrics    *Metrics      // nil counts nothing
+	RetryAfter time.Duration // Retry-After sent with a 503; zero means DefaultRetryAfter
+	Timeout    time.Duration // bound on the Redis work of one request; zero means DefaultTimeout
+
+	// SNSClient fetches SNS signing certificates and confirms subscriptions (GET SubscribeURL);
+	// nil means a client with a 10 s timeout. Only https URLs on SNS's own host names
+	// (sns.<region>.amazonaws.com) are ever fetched. Tests trust a test certificate by serving
+	// it through this client's transport.
+	SNSClient *http.Client
+	// SNSMaxAge refuses SNS messages whose Timestamp is older (replays); zero means
+	// DefaultSNSMaxAge.
+	SNSMaxAge time.Duration
+	// Now is the clock (SNS timestamps and certificate validity, the warning limiter); nil
+	// means time.Now.
+	Now func() time.Time
+}
+
+// New returns the receivers' handler, to be mounted at PathPrefix. It panics when o.Producer is
+// nil or o.Token is empty (programming errors, found at start).
+func New(o Options) http.Handler {
+	if o.Producer == nil {
+		panic("events: Options.Producer is nil")
+	}
+	if o.Token == "" {
+		panic("events: Options.Token is empty: mount Disabled() instead")
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = DefaultRetryAfter
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.SNSMaxAge <= 0 {
+		o.SNSMaxAge = DefaultSNSMaxAge
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.SNSClient == nil {
+		o.SNSClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	return &handler{
+		o:     o,
+		token: httpapi.NewSecret(o.Token),
+		limit: httpapi.Limit{Max: o.MaxBytes, Setting: "EVENTS_MAX_BYTES",
+			Fix: "raise EVENTS_MAX_BYTES, or have the sender deliver fewer events per request (Event Grid: max events per batch)"},
+		sns:  newSNSVerifier(o.SNSClient, o.SNSMaxAge, o.Now),
+		warn: &limiter{every: warnEvery, now: o.Now, last: map[string]time.Time{}},
+	}
+}
+
+// Disabled is the handler mounted while EVENTS_TOKEN is empty: every path answers 404 with the
+// setting that turns the receivers on.
+func Disabled() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		httpapi.WriteJSON(w, http.StatusNotFound, httpapi.Error{Code: "events_off",
+			Message: "the storage event receivers are off: set EVENTS_TOKEN (and EVENTS_BUCKETS) on the worker to turn them on; see docs/events.md"})
+	})
+}
+
+type handler struct {
+	o     Options
+	token httpapi.Secret
+	limit httpapi.Limit
+	sns   *snsVerifier
+	warn  *limiter
+}
+
+// event is one object event, whatever its sender.
+type event struct {
+	source string // the sender: s3, minio, ceph, sns, azure, gcs
+	typ    string // the sender's event type, e.g. ObjectCreated:Put, Microsoft.Storage.BlobDeleted
+	bucket string // bucket or container
+	key    string // the object key as stored (decoded)
+	change bool   // created (any method) or removed: its CDN copy is stale
+}
+
+// Outcome of one event (the "outcome" label of cipurge_events_received_total).
+const (
+	OutcomeEnqueued       = "enqueued"        // its URL was queued
+	OutcomeAlreadyPending = "already_pending" // its URL was already waiting (a burst coalesces)
+	OutcomeIgnored        = "ignored"         // not a change of the object's content (access, tagging, ACL, restore, transition, a folder)
+	OutcomeFiltered       = "filtered"        // its bucket is mapped, its key is outside every prefix configured for it
+	OutcomeUnmapped       = "unmapped"        // its bucket is not in EVENTS_BUCKETS
+	OutcomeRejected       = "rejected"        // its URL does not normalise (the reason is logged)
+	OutcomeUnavailable    = "unavailable"     // Redis could not be written: the sender will retry
+)
+
+// Summary is the answer to a delivery that was acknowledged: what became of its events.
+type Summary struct {
+	Events         int `json:"events"`
+	Enqueued       int `json:"enqueued"`
+	AlreadyPending int `json:"already_pending"`
+	Ignored        int `json:"ignored"`
+	Filtered       int `json:"filtered"`
+	Unmapped       int `json:"unmapped"`
+	Rejected       int `json:"rejected"`
+}
+
+// entry collects what the request's log line says.
+type entry struct {
+	code    string
+	source  string
+	summary *Summary
+	detail  string // a refusal's reason, for the log (never a secret)
+	err     error
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := h.o.Now()
+	sw := &httpapi.StatusWriter{ResponseWriter: w}
+	var e entry
+	defer func() { h.logRequest(r, sw.Status, &e, time.Since(start)) }()
+	h.limit.Wrap(w, r)
+	w = sw
+	w.Header().Set("Cache-Control", "no-store")
+
+	var serve func(http.ResponseWriter, *http.Request, *entry)
+	switch r.URL.Path {
+	case PathS3:
+		serve = h.serveS3
+	case PathCloudEvents:
+		serve = h.serveCloudEvents
+	}
+	ok, presented := h.authorized(r)
+	// The CloudEvents abuse-protection handshake consents to deliveries and changes nothing; Event
+	// Grid may send it without the headers it adds to deliveries. Credentials it does carry must
+	// be right, so that a wrong token shows when the subscription is created.
+	handshake := serve != nil && r.Method == http.MethodOptions && r.URL.Path == PathCloudEvents && !presented
+	if !ok && !handshake {
+		w.Header().Add("WWW-Authenticate", `Bearer realm="cipurge"`)
+		w.Header().Add("WWW-Authenticate", `Basic realm="cipurge", charset="UTF-8"`)
+		h.refuse(w, r, &e, &httpapi.Problem{Status: http.StatusUnauthorized, Body: httpapi.Error{Code: "unauthorized", Message: "unauthorized"}})
+		return
+	}
+	if serve == nil {
+		h.refuse(w, r, &e, &httpapi.Problem{Status: http.StatusNotFound, Body: httpapi.Error{Code: "not_found",
+			Message: fmt.Sprintf("no such endpoint %q: use POST %s (S3, MinIO, Ceph, SNS) or POST %s (CloudEvents: Azure Event Grid, GCS/Eventarc)", r.URL.Path, PathS3, PathCloudEvents)}})
+		return
+	}
+	serve(w, r, &e)
+}
+
+// authorized reports whether the request carries EVENTS_TOKEN, and whether it carries any
+// credential at all. The token may come as "Authorization: Bearer <token>" (MinIO's auth_token,
+// Event Grid's delivery headers), as the password of HTTP basic auth (an SNS subscription URL
+// https://user:<token>@host/...; the user name is not checked), or as the query parameter
+// "token" (Ceph RGW push endpoints, Eventarc, senders that cannot set headers). Each is compared
+// in constant time; one right credential is enough (Eventarc may put its own OIDC token in
+// Authorization).
+func (h *handler) authorized(r *http.Request) (ok, presented bool) {
+	if tok, has := httpapi.Bearer(r); has {
+		presented = true
+		ok = h.token.Matches(tok) || ok
+	}
+	if _, pass, has := r.BasicAuth(); has {
+		presented = true
+		ok = h.token.Matches(pass) || ok
+	}
+	if q := r.URL.Query(); q.Has("token") {
+		presented = true
+		ok = h.token.Matches(q.Get("token")) || ok
+	}
+	return ok, presented
+}
+
+// post checks the method (POST) and reads the bounded body.
+func (h *handler) post(w http.ResponseWriter, r *http.Request, e *entry, allow string) ([]byte, bool) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", allow)
+		h.refuse(w, r, e, &httpapi.Problem{Status: http.StatusMethodNotAllowed, Body: httpapi.Error{Code: "method_not_allowed",
+			Message: fmt.Sprintf("%s %s is not allowed: use POST", r.Method, r.URL.Path)}})
+		return nil, false
+	}
+	data, bad := h.limit.Read(r)
+	if bad != nil {
+		h.refuse(w, r, e, bad)
+		return nil, false
+	}
+	return data, true
+}
+
+// refuse answers a request refused before anything was enqueued, and counts it.
+func (h *handler) refuse(w http.ResponseWriter, r *http.Request, e *entry, p *httpapi.Problem) {
+	e.code = p.Body.Code
+	if p.Status != http.StatusUnauthorized {
+		e.detail = p.Body.Message
+	}
+	h.o.Metrics.refused(r.URL.Path, p.Body.Code)
+	httpapi.WriteJSON(w, p.Status, p.Body)
+}
+
+// deliver enqueues the URLs of evs and answers: 200 with a Summary once Redis has every one of
+// them, 503 with Retry-After (and nothing acknowledged) when Redis cannot be written. Events
+// are enqueued one by one, each with its own source text ("event: s3 media/products/42.jpg"),
+// through the intake's path; an event whose URL is already pending coalesces with it.
+func (h *handler) deliver(w http.ResponseWriter, r *http.Request, e *entry, evs []event) {
+	sum := &Summary{Events: len(evs)}
+	ctx, cancel := httpapi.Durable(r, h.o.Timeout)
+	defer cancel()
+	for i, ev := range evs {
+		outcome, err := h.one(ctx, ev)
+		if err != nil {
+			for _, rest := range evs[i:] {
+				h.o.Metrics.received(rest.source, rest.typ, OutcomeUnavailable)
+			}
+			e.err = err
+			e.code = httpapi.Unavailable(w, h.o.RetryAfter, "the queue (Redis) cannot be written: this delivery is not acknowledged. "+
+				"The sender retries it; events that did reach the queue will then coalesce with what is pending").Code
+			return
+		}
+		h.o.Metrics.received(ev.source, ev.typ, outcome)
+		switch outcome {
+		case OutcomeEnqueued:
+			sum.Enqueued++
+		case OutcomeAlreadyPending:
+			sum.AlreadyPending++
+		case OutcomeIgnored:
+			sum.Ignored++
+		case OutcomeFiltered:
+			sum.Filtered++
+		case OutcomeUnmapped:
+			sum.Unmapped++
+		case OutcomeRejected:
+			sum.Rejected++
+		}
+	}
+	e.summary = sum
+	httpapi.WriteJSON(w, http.StatusOK, sum)
+}
+
+// one maps an event to its URL and enqueues it. The error is set only when Redis could not be
+// written.
+func (h *handler) one(ctx context.Context, ev event) (string, error) {
+	if !ev.change {
+		return OutcomeIgnored, nil
+	}
+	if ev.key == "" || strings.HasSuffix(ev.key, "/") {
+		return OutcomeIgnored, nil // a "folder" placeholder object, not an image
+	}
+	u, m := h.o.Buckets.URL(ev.bucket, ev.key)
+	switch m {
+	case unmapped:
+		h.warnf("unmapped:"+ev.bucket, "storage event for a bucket that EVENTS_BUCKETS does not map: acknowledged and ignored",
+			zap.String("source", ev.source), zap.String("bucket", ev.bucket),
+			zap.String("fix", "add "+ev.bucket+"=https://<the public base URL Cloudimage fetches this bucket from>/ to EVENTS_BUCKETS, or stop sending its events"))
+		return OutcomeUnmapped, nil
+	case filtered:
+		return OutcomeFiltered, nil
+	}
+	rep, err := h.o.Producer.EnqueueURLsFrom(ctx, httpapi.Truncate("event: "+ev.source+" "+ev.bucket+"/"+ev.key), u)
+	if err != nil {
+		return "", err
+	}
+	res := rep.Results[0]
+	switch res.Outcome {
+	case tasks.Enqueued:
+		return OutcomeEnqueued, nil
+	case tasks.Rejected:
+		h.warnf("rejected:"+ev.bucket, "storage event whose URL does not normalise: acknowledged and ignored",
+			zap.String("source", ev.source), zap.String("bucket", ev.bucket), zap.String("reason", res.Reason),
+			zap.String("fix", "check this bucket's base URL in EVENTS_BUCKETS against CLOUDIMAGE_TOKEN, CLOUDIMAGE_ORIGIN_PREFIX and CLOUDIMAGE_ALIASES"))
+		return OutcomeRejected, nil
+	}
+	return OutcomeAlreadyPending, nil
+}
+
+// warnf logs msg at most once per key and minute.
+func (h *handler) warnf(key, msg string, fields ...zap.Field) {
+	if h.warn.allow(key) {
+		h.o.Log.Warn(msg, fields...)
+	}
+}
+
+func (h *handler) logRequest(r *http.Request, status int, e *entry, took time.Duration) {
+	// The path only: a query string may hold the token.
+	fields := []zap.Field{
+		zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", status),
+		zap.String("client", r.RemoteAddr), zap.Duration("took", took),
+	}
+	if e.source != "" {
+		fields = append(fields, zap.String("source", e.source))
+	}
+	if e.code != "" {
+		fields = append(fields, zap.String("error_code", e.code))
+	}
+	if e.detail != "" {
+		fields = append(fields, zap.String("detail", e.detail))
+	}
+	if s := e.summary; s != nil {
+		fields = append(fields, zap.Int("events", s.Events), zap.Int("enqueued", s.Enqueued), zap.Int("already_pending", s.AlreadyPending),
+			zap.Int("ignored", s.Ignored), zap.Int("filtered", s.Filtered), zap.Int("unmapped", s.Unmapped), zap.Int("rejected", s.Rejected))
+	}
+	if e.err != nil {
+		fields = append(fields, zap.Error(e.err))
+	}
+	h.o.Log.Info("events request", fields...)
+}
+
+// limiter allows one thing per key per interval (the unmapped-bucket warning).
+type limiter struct {
+	mu    sync.Mutex
+	every time.Duration
+	now   func() time.Time
+	last  map[string]time.Time
+}
+
+func (l *limiter) allow(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if t, ok := l.last[key]; ok && now.Sub(t) < l.every {
+		return false
+	}
+	if len(l.last) >= 1024 { // bounded: forget everything rather than grow with bucket names
+		clear(l.last)
+	}
+	l.last[key] = now
+	return true
+}

@@ -319,25 +319,9 @@ func startSandbox(t *testing.T) (*sandbox.Server, string) {
 // startWorker runs workercmd.Run until the test ends; its logs go to the returned buffer.
 func startWorker(t *testing.T, environ []string) *testkit.SyncBuffer {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &testkit.SyncBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- workercmd.Run(ctx, nil, environ, io.Discard, logs) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("worker: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("the worker did not stop within 30s")
-		}
-		if t.Failed() {
-			t.Logf("worker logs:\n%s", logs.String())
-		}
+	return testkit.RunUntilEnd(t, func(ctx context.Context, stderr io.Writer) error {
+		return workercmd.Run(ctx, nil, environ, io.Discard, stderr)
 	})
-	return logs
 }
 
 // zapStatus matches the status field of a log line.

@@ -39,6 +39,8 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{"LOG_FORMAT=xml", "LOG_FORMAT=\"xml\""},
 		{"REDIS_SENTINEL_ADDRS=127.0.0.1:26379", "REDIS_SENTINEL_MASTER is empty"},
 		{"INTAKE_MAX_URLS=0", "INTAKE_MAX_URLS=0"},
+		{"EVENTS_TOKEN=t", "EVENTS_TOKEN is set but EVENTS_BUCKETS is empty"},
+		{"EVENTS_MAX_BYTES=10", "EVENTS_MAX_BYTES=10 is too small"},
 	} {
 		_, err := Load([]string{tc.env})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -123,7 +125,7 @@ func TestSecretFiles(t *testing.T) {
 			secrets = append(secrets, v.Name)
 		}
 	}
-	for _, want := range []string{"CLOUDIMAGE_API_KEY", "UI_PASSWORD", "INTAKE_TOKEN", "REDIS_URL"} {
+	for _, want := range []string{"CLOUDIMAGE_API_KEY", "UI_PASSWORD", "INTAKE_TOKEN", "REDIS_URL", "EVENTS_TOKEN"} {
 		if !slices.Contains(secrets, want) {
 			t.Errorf("%s is not marked secret (no %s_FILE twin)", want, want)
 		}

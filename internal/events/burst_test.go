@@ -147,3 +147,25 @@ func TestBurstEndToEnd(t *testing.T) {
 		t.Errorf("%d events enqueued a new request, want one per object (%d)", sum.Enqueued, objects)
 	}
 }
+
+// TestWorkerRefusesBadBuckets: a wrong EVENTS_BUCKETS stops the worker at start with exit status
+// 2 and an error that names the setting.
+func TestWorkerRefusesBadBuckets(t *testing.T) {
+	t.Parallel()
+	r := testredis.Start(t)
+	env := testkit.FastEnv(r.URL(), "http://127.0.0.1:1", "key")
+	env["EVENTS_TOKEN"] = testToken
+	env["EVENTS_BUCKETS"] = "media=ftp://storage.example.com/media/"
+	var environ []string
+	for k, v := range env {
+		environ = append(environ, k+"="+v)
+	}
+	var stderr strings.Builder
+	code := workercmd.Main(context.Background(), nil, environ, io.Discard, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), `EVENTS_BUCKETS entry "media=ftp://storage.example.com/media/"`) {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+	if strings.Contains(stderr.String(), testToken) {
+		t.Error("the error holds EVENTS_TOKEN")
+	}
+}

@@ -30,7 +30,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"source", "type", "outcome"}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cipurge_events_refused_total",
-			Help: "Event deliveries refused before anything was enqueued, by path and error code (unauthorized, malformed_json, unknown_format, signature_invalid, ...).",
+			Help: "Event deliveries refused before anything was enqueued, by path and error code (unauthorized, malformed_json, unknown_format, sns_signature_invalid, ...).",
 		}, []string{"path", "code"}),
 		types: map[string]struct{}{},
 	}

@@ -270,6 +270,7 @@ func newEvents(cfg *config.Config, rdb redis.UniversalClient, reg prometheus.Reg
 	if err != nil {
 		return nil, fmt.Errorf("EVENTS_TOKEN is set, so the worker normalises URLs: %w", err)
 	}
+	log.Info("storage event receivers on", zap.Strings("paths", []string{events.PathS3, events.PathCloudEvents}), zap.Int("buckets", buckets.Len()))
 	return events.New(events.Options{
 		Producer: tasks.NewProducer(rdb, norm, tasks.WithMaxRetry(cfg.Purge.MaxRetry), tasks.WithBatchSize(cfg.Purge.BatchSize)),
 		Token:    h.EventsToken, Buckets: buckets, MaxBytes: h.EventsMaxBytes, Log: log.Named("events"), Metrics: events.NewMetrics(reg),

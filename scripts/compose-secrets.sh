@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 umask 077
 mkdir -p secrets
 random() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-for name in cloudimage_api_key ui_password intake_token intake_flush_token; do
+for name in cloudimage_api_key ui_password intake_token intake_flush_token events_token; do
   f="secrets/$name"
   if [[ -e "$f" ]]; then
     echo "compose-secrets: $f exists, kept"

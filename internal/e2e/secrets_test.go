@@ -46,7 +46,8 @@ func TestAPIKeyNeverShown(t *testing.T) {
 	// A 5xx, then a 429, a URL the API refuses (400, dead-lettered) and one it fails in its status
 	// (sent again, then dead-lettered).
 	h.sb.FailNext(1, 503)
-	h.sb.RateLimitFor(400*time.Millisecond, "1")
+	// Long enough that a worker starting on a loaded machine still meets it (the control below).
+	h.sb.RateLimitFor(2*time.Second, "1")
 	rejected := "https://img.example.com/secrets/rejected.jpg"
 	failing := "https://img.example.com/secrets/failing.jpg"
 	h.sb.RejectURL(rejected)

@@ -221,7 +221,7 @@ func startupFields(cfg *config.Config, apiURL, addr string) []zap.Field {
 	}
 	eventsState := "off (EVENTS_TOKEN is empty)"
 	if h.EventsToken != "" {
-		eventsState = "on at http://" + addr + events.PathPrefix + "{s3,cloudevents}"
+		eventsState = "on at http://" + addr + events.PathS3 + " and " + events.PathCloudEvents
 	}
 	flushState := "off (INTAKE_FLUSH_TOKEN is empty)"
 	if h.IntakeFlush != "" {
@@ -270,7 +270,6 @@ func newEvents(cfg *config.Config, rdb redis.UniversalClient, reg prometheus.Reg
 	if err != nil {
 		return nil, fmt.Errorf("EVENTS_TOKEN is set, so the worker normalises URLs: %w", err)
 	}
-	log.Info("storage event receivers on", zap.Strings("paths", []string{events.PathS3, events.PathCloudEvents}), zap.Int("buckets", buckets.Len()))
 	return events.New(events.Options{
 		Producer: tasks.NewProducer(rdb, norm, tasks.WithMaxRetry(cfg.Purge.MaxRetry), tasks.WithBatchSize(cfg.Purge.BatchSize)),
 		Token:    h.EventsToken, Buckets: buckets, MaxBytes: h.EventsMaxBytes, Log: log.Named("events"), Metrics: events.NewMetrics(reg),

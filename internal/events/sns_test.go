@@ -247,3 +247,29 @@ func TestSNSRefusals(t *testing.T) {
 		t.Errorf("pending: %v", p)
 	}
 }
+
+// TestSNSUnsubscribe: the UnsubscribeConfirmation SNS sends when the subscription is deleted is
+// verified, acknowledged and logged; nothing is fetched but the certificate.
+func TestSNSUnsubscribe(t *testing.T) {
+	t.Parallel()
+	e, f := snsEnv(t)
+	m := f.confirmation(t)
+	m["Type"] = "UnsubscribeConfirmation"
+	m["Message"] = "You have chosen to deactivate subscription arn:aws:sns:us-west-2:123456789012:MyTopic:2bcfbf39-05c3-41de-beaa-fcfcc21c8f55."
+	f.sign(t, m)
+	a := e.send(http.MethodPost, events.PathS3, js(t, m))
+	if a.status != http.StatusOK || !strings.Contains(string(a.body), "unsubscribed") {
+		t.Fatalf("%d %s", a.status, a.body)
+	}
+	if got := f.fetched(); len(got) != 1 || got[0] != certURL {
+		t.Errorf("fetched %v, want only the certificate", got)
+	}
+	if e.logs.FilterMessageSnippet("SNS subscription removed").Len() != 1 {
+		t.Error("the unsubscription is not logged")
+	}
+	// A tampered one is refused like any other SNS message.
+	m["TopicArn"] = "arn:aws:sns:us-west-2:123456789012:Other"
+	if a := e.send(http.MethodPost, events.PathS3, js(t, m)); a.status != http.StatusForbidden {
+		t.Errorf("tampered: %d %s", a.status, a.body)
+	}
+}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"github.com/cipurge/cipurge/internal/testkit"
 	"strings"
 	"testing"
@@ -49,5 +50,37 @@ func TestStatusFollowsAURL(t *testing.T) {
 	_, out, _ = h.enqueue("", "status", queued)
 	if !strings.Contains(out, "sent") || strings.Contains(out, "waiting to be sent") {
 		t.Errorf("a sent URL:\n%s", out)
+	}
+}
+
+// TestStatusUsesTheWorkersSettings: status estimates from the settings the running workers
+// publish, not from its own environment, and counts the status checks waiting.
+func TestStatusUsesTheWorkersSettings(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_CONFIRM=true", "PURGE_CONFIRM_DELAY=1h") // the CLI's PURGE_RATE is 0
+	h.startWorker("PURGE_RATE=3", "PURGE_BURST=1")
+	in := testkit.ImageURLs("published", 15)
+	if code, _, stderr := h.enqueue("", in...); code != 0 {
+		t.Fatal(stderr)
+	}
+	testkit.WaitFor(t, 20*time.Second, "the URLs sent", func() bool { return invalidatedAll(h.sb, in) })
+	var rep struct {
+		Workers        []json.RawMessage `json:"workers"`
+		ConfiguredRate float64           `json:"configured_rate"`
+		ConfirmBacklog int64             `json:"confirm_backlog"`
+	}
+	testkit.WaitFor(t, 20*time.Second, "status to show the worker and its status check", func() bool {
+		code, out, _ := h.enqueue("", "status", "--json")
+		if code != 0 || json.Unmarshal([]byte(out), &rep) != nil {
+			return false
+		}
+		return len(rep.Workers) == 1 && rep.ConfirmBacklog == 1
+	})
+	if rep.ConfiguredRate != 3 {
+		t.Errorf("status shows PURGE_RATE=%g; the worker runs with 3 (the CLI's environment says 0)", rep.ConfiguredRate)
+	}
+	_, out, _ := h.enqueue("", "status")
+	if !strings.Contains(out, "PURGE_RATE=3") || !strings.Contains(out, "status checks waiting: 1") {
+		t.Errorf("status:\n%s", out)
 	}
 }

@@ -53,6 +53,7 @@ type Snapshot struct {
 	Workers           []store.WorkerState `json:"workers"`
 	SendingStopped    []string            `json:"sending_stopped,omitempty"`
 	BacklogCalls      int64               `json:"backlog_calls"`
+	ConfirmBacklog    int64               `json:"confirm_backlog"` // status checks waiting: due, scheduled, retrying
 	DrainSeconds      float64             `json:"drain_seconds,omitempty"`
 	DrainRate         float64             `json:"drain_rate,omitempty"` // calls/s the estimate uses
 	DrainNote         string              `json:"drain_note,omitempty"`
@@ -115,6 +116,9 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 		s.DeadLetters += qs.Archived
 		if qs.Paused {
 			s.PausedQueues = append(s.PausedQueues, q)
+		}
+		if q == tasks.QueueConfirm {
+			s.ConfirmBacklog = int64(qs.Pending + qs.Scheduled + qs.Retry)
 		}
 		if q == tasks.QueueInteractive || q == tasks.QueueBulk || q == tasks.QueueAll {
 			calls := int64(qs.Pending + qs.Active + qs.Scheduled + qs.Retry)

@@ -19,6 +19,9 @@ type WorkerState struct {
 	Concurrency int     `json:"concurrency"`
 	Window      string  `json:"window"`
 	Confirm     bool    `json:"confirm"`
+	ConfirmRate float64 `json:"confirm_rate"`      // status checks per second (PURGE_CONFIRM_RATE in effect)
+	LatencyMS   int64   `json:"latency_ms"`        // the API's latency this worker observes (moving average)
+	MaxInFlight int     `json:"max_in_flight"`     // invalidation calls its task slots can carry at once
 	StartedAt   int64   `json:"started_at"`        // ms
 	Stopped     string  `json:"stopped,omitempty"` // why this worker stopped sending (key, TLS, endpoint), if it did
 	SeenAt      int64   `json:"-"`                 // the Redis clock when it last published, ms

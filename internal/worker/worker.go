@@ -205,10 +205,16 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer close(publishDone)
 		w.publish(ctx)
 	}()
+	monitorDone := make(chan struct{})
+	go func() {
+		defer close(monitorDone)
+		w.runMonitor(ctx)
+	}()
 	<-ctx.Done()
 	w.log.Info("shutting down: finishing the current batch step and running tasks", zap.Duration("timeout", w.cfg.ShutdownTimeout))
 	<-batcherDone
 	<-publishDone
+	<-monitorDone
 	srv.Shutdown()
 	w.log.Info("worker stopped")
 	return nil
@@ -226,7 +232,8 @@ func (w *Worker) publish(ctx context.Context) {
 	state := func() store.WorkerState {
 		s := store.WorkerState{ID: w.id, Version: version.Version, Rate: w.cfg.Limit.Rate, Burst: w.cfg.Limit.Burst,
 			BatchSize: w.cfg.BatchSize, Concurrency: w.cfg.Concurrency, Window: w.cfg.Window.String(), Confirm: w.cfg.Confirm,
-			StartedAt: started}
+			StartedAt: started, ConfirmRate: w.cfg.ConfirmLimit.Rate, LatencyMS: w.latency.get().Milliseconds(),
+			MaxInFlight: w.cfg.Concurrency * maxRequestsPerTask}
 		if blocked, _, reason, since := w.gate.state(); blocked {
 			s.Stopped = "since " + since.UTC().Format(time.RFC3339) + ": " + reason
 		}

@@ -62,6 +62,7 @@ func printSnapshot(stdout io.Writer, rep *status.Snapshot) {
 		fmt.Fprintf(stdout, " (oldest %s)", rep.OldestWaiting)
 	}
 	fmt.Fprintf(stdout, "\ndead letters: %d (enqueue dlq ls)\n", rep.DeadLetters)
+	fmt.Fprintf(stdout, "status checks waiting: %d\n", rep.ConfirmBacklog)
 	fmt.Fprintf(stdout, "workers alive: %d", len(rep.Workers))
 	if len(rep.Workers) > 0 {
 		w := rep.Workers[0]

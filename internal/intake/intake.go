@@ -28,6 +28,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge/internal/httpapi"
+	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -269,8 +270,13 @@ func checkText(field, v string) *httpapi.Problem {
 		Message: fmt.Sprintf("%q is %d bytes long, over the %d-byte limit: shorten it (it is a label, such as \"cms: image 42 replaced\")", field, len(v), MaxTextBytes)}}
 }
 
-// unavailable answers 503 with Retry-After.
+// unavailable answers 503 with Retry-After. A Redis that may evict (e.err is a
+// *store.EvictionError) is named with its policy and the fix, for the operator who reads it.
 func (h *handler) unavailable(w http.ResponseWriter, e *entry, msg string) {
+	var ev *store.EvictionError
+	if errors.As(e.err, &ev) {
+		msg = ev.Error() + "; nothing of this request was accepted"
+	}
 	e.code = httpapi.Unavailable(w, h.o.RetryAfter, msg).Code
 }
 

@@ -32,6 +32,7 @@ const (
 	KeyBatcher    = Prefix + "batcher"     // STRING lease of the worker that forms batches
 	KeyStats      = Prefix + "stats"       // HASH cluster-wide totals: FieldStat*
 	KeyWorkers    = Prefix + "workers"     // HASH worker id -> "<Redis time ms> <JSON of its settings and state>", refreshed by each worker
+	KeyWriteProbe = Prefix + "wprobe"      // STRING with a 10 s TTL, written by /readyz to prove Redis takes writes
 
 	keyHistory      = Prefix + "h:"     // HASH per canonical key: Field*
 	keySentSecs     = Prefix + "sent:"  // STRING per second: URLs sent, for the cluster-wide send rate

@@ -39,6 +39,13 @@ func (w *Worker) runBatcher(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		if err := w.guard.Check(ctx); err != nil {
+			// An evicting Redis would lose the batches formed: leave the requests pending.
+			if w.guardWarn.allow(time.Now()) {
+				w.log.Error("batcher: forming no batches", zap.Error(err))
+			}
+			continue
+		}
 		for {
 			// A round runs to its end even when shutdown begins, so that nothing is half done; it
 			// ends before the lease taken for it can lapse.

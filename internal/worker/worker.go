@@ -130,6 +130,9 @@ type Worker struct {
 
 	redis  *redisWatch
 	status *status.Reader // paused queues, for readiness
+	// guard refuses to form batches while Redis's maxmemory-policy may evict them (allkeys-*).
+	guard     *store.Guard
+	guardWarn oncePer
 
 	mu      sync.Mutex
 	lastErr error // the last Redis error seen by the server's health check
@@ -142,8 +145,11 @@ func New(cfg Config, rdb redis.UniversalClient, api API, log *zap.Logger, m *Met
 		m = NewMetrics(nil)
 	}
 	host, _ := os.Hostname()
+	st := store.New(rdb)
 	return &Worker{
-		cfg: cfg, rdb: rdb, store: store.New(rdb), api: api, log: log, metrics: m,
+		guard:     store.NewGuard(st, 10*time.Second, func(msg string) { log.Warn(msg) }),
+		guardWarn: oncePer{period: time.Minute},
+		cfg:       cfg, rdb: rdb, store: st, api: api, log: log, metrics: m,
 		client: asynq.NewClientFromRedisClient(rdb),
 		gate:   newSendGate(cfg.AuthProbe, log), noUUIDWarn: oncePer{period: noUUIDWarnEvery},
 		confirm: confirmGate{warn: oncePer{period: time.Minute}},
@@ -194,6 +200,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		zap.Duration("window", w.cfg.Window), zap.Duration("max_delay", w.cfg.MaxDelay),
 		zap.Int("batch_size", w.cfg.BatchSize), zap.Float64("rate", w.cfg.Limit.Rate), zap.Int("burst", w.cfg.Limit.Burst),
 		zap.Int("concurrency", w.cfg.Concurrency), zap.Int("max_retry", w.cfg.MaxRetry), zap.Bool("confirm", w.cfg.Confirm))
+	if err := w.guard.Check(ctx); err != nil {
+		w.log.Error("not ready: Redis may evict what it holds; no batches are formed until this is fixed", zap.Error(err))
+	}
 
 	batcherDone := make(chan struct{})
 	go func() {
@@ -279,7 +288,8 @@ type Readiness struct {
 	Note         string   `json:"note,omitempty"`
 }
 
-// Ready checks Redis, the API key and the shared pause.
+// Ready checks Redis (it answers, takes writes, and may not evict what was acknowledged), the API
+// key and the shared pause.
 func (w *Worker) Ready(ctx context.Context) Readiness {
 	r := Readiness{Ready: true, Redis: "ok", Key: "ok", Send: "ok"}
 	var reasons []string
@@ -296,6 +306,13 @@ func (w *Worker) Ready(ctx context.Context) Readiness {
 	} else if serverErr != nil {
 		r.Ready, r.Redis = false, "the task server's last health check failed: "+serverErr.Error()
 		reasons = append(reasons, "the task server cannot reach Redis")
+	} else if err := w.store.ProbeWrite(ctx, w.id); err != nil {
+		// PING answers while Redis refuses writes (OOM under noeviction): nothing can be recorded.
+		r.Ready, r.Redis = false, err.Error()
+		reasons = append(reasons, err.Error()+": raise maxmemory or free memory; readiness returns by itself when writes work")
+	} else if err := w.guard.Check(ctx); err != nil {
+		r.Ready, r.Redis = false, err.Error()
+		reasons = append(reasons, err.Error())
 	}
 	if blocked, cause, reason, since := w.gate.state(); blocked {
 		at := since.UTC().Format(time.RFC3339)

@@ -62,6 +62,7 @@ type Report struct {
 // Producer requests invalidations. It is safe for concurrent use.
 type Producer struct {
 	store    *store.Store
+	guard    *store.Guard
 	client   *asynq.Client
 	norm     *normalize.Normalizer
 	maxRetry int
@@ -83,11 +84,19 @@ func WithBatchSize(n int) ProducerOption {
 // NewProducer returns a Producer that writes to rdb (a client, failover client or cluster client,
 // which the caller keeps and closes) and normalises with norm.
 func NewProducer(rdb redis.UniversalClient, norm *normalize.Normalizer, opts ...ProducerOption) *Producer {
-	p := &Producer{store: store.New(rdb), client: asynq.NewClientFromRedisClient(rdb), norm: norm, maxRetry: 10, batch: MaxURLsPerTask}
+	st := store.New(rdb)
+	p := &Producer{store: st, guard: store.NewGuard(st, 0, nil), client: asynq.NewClientFromRedisClient(rdb), norm: norm, maxRetry: 10, batch: MaxURLsPerTask}
 	for _, o := range opts {
 		o(p)
 	}
 	return p
+}
+
+// WithRedisNotes makes the producer say, through note, what the Redis it writes to costs: a
+// volatile-* maxmemory-policy (history may be evicted), or a policy it cannot read. Each is said
+// once. Without it they go unsaid; an allkeys-* policy is refused either way (*store.EvictionError).
+func WithRedisNotes(note func(string)) ProducerOption {
+	return func(p *Producer) { p.guard = store.NewGuard(p.store, 0, note) }
 }
 
 // Normalizer returns the producer's normaliser.
@@ -157,6 +166,9 @@ func (p *Producer) EnqueueURLsFrom(ctx context.Context, source string, urls ...s
 // normaliser), for producers that normalise and dedupe themselves, such as the enqueue command.
 // added[i] is false when keys[i] was already pending.
 func (p *Producer) AddKeys(ctx context.Context, source string, keys []string) (added []bool, err error) {
+	if err := p.guard.Check(ctx); err != nil {
+		return nil, err
+	}
 	added, err = p.store.AddPending(ctx, source, keys)
 	if err != nil {
 		return nil, err // "add pending: ..." names the step; callers add their own context
@@ -183,6 +195,9 @@ func (p *Producer) EnqueueBulk(ctx context.Context, source string, requestedAt t
 	var sources []string
 	if source != "" {
 		sources = []string{source}
+	}
+	if err := p.guard.Check(ctx); err != nil {
+		return 0, err
 	}
 	per := p.batch * BulkRequests
 	for len(keys) > 0 {
@@ -229,6 +244,9 @@ func (p *Producer) ReplayFlushAll(ctx context.Context, token, confirm string, co
 	}
 	if confirm != token {
 		return &FlushRefusedError{Reason: fmt.Sprintf("not confirmed: %s. To request it anyway, confirm with --confirm=<your CLOUDIMAGE_TOKEN value>", FlushAllCost)}
+	}
+	if err := p.guard.Check(ctx); err != nil {
+		return err
 	}
 	st, err := p.store.AllState(ctx)
 	if err != nil {

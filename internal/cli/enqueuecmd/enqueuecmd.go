@@ -28,6 +28,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cipurge/cipurge/internal/config"
+	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/version"
 	"github.com/cipurge/cipurge/pkg/normalize"
 	"github.com/cipurge/cipurge/pkg/tasks"
@@ -242,7 +243,8 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 		if err := cfg.Ping(ctx, rdb); err != nil {
 			return &exitError{code: 2, err: fmt.Errorf("%w; nothing was enqueued", err)}
 		}
-		prod = tasks.NewProducer(rdb, norm, tasks.WithMaxRetry(cfg.Purge.MaxRetry), tasks.WithBatchSize(cfg.Purge.BatchSize))
+		prod = tasks.NewProducer(rdb, norm, tasks.WithMaxRetry(cfg.Purge.MaxRetry), tasks.WithBatchSize(cfg.Purge.BatchSize),
+			tasks.WithRedisNotes(func(note string) { fmt.Fprintln(stderr, "enqueue: note:", note) }))
 	}
 	msgs := newPrinter(stderr)
 	defer msgs.flush()
@@ -256,6 +258,10 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 			sum.Error = err.Error()
 		}
 		printSummary(sum, *asJSON, stdout, msgs)
+	}
+	var ev *store.EvictionError
+	if errors.As(err, &ev) {
+		return &exitError{code: 2, err: fmt.Errorf("refused: %w; %d URLs were enqueued", err, sumEnqueued(sum))}
 	}
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("%w; %d URLs were enqueued before it stopped: run the same command again (URLs still pending are not queued twice)", err, sumEnqueued(sum))}

@@ -1,0 +1,135 @@
+//go:build faults
+
+package faults
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/testkit"
+	"github.com/cipurge/cipurge/internal/testredis"
+)
+
+// TestFaultEvictingRedis: a Redis with maxmemory-policy allkeys-lru (which evicts asynq's tasks
+// and the pending set) acknowledges nothing: enqueue exits 2 naming the policy and the fix, the
+// HTTP intake answers 503 with the same, the worker is not ready and forms no batches. After
+// CONFIG SET maxmemory-policy noeviction the worker is ready again by itself and the same
+// requests go through.
+func TestFaultEvictingRedis(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	sb, apiURL := newSandbox(t)
+	r := testredis.Start(t, testredis.WithArgs("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"))
+	rdb := r.Client()
+	e := baseEnv(apiURL).with("REDIS_URL="+r.URL(), "INTAKE_TOKEN=evict-intake-token")
+	in := testkit.ImageURLs("evict", 30)
+	res := runEnqueue(e, "", 30*time.Second, append([]string{"--no-progress"}, in...)...)
+	if res.code != 2 || !strings.Contains(res.stderr, "allkeys-lru") || !strings.Contains(res.stderr, "CONFIG SET maxmemory-policy noeviction") {
+		t.Errorf("enqueue into an allkeys-lru Redis: exit %d, want 2 naming the policy and the fix: %s", res.code, res.stderr)
+	}
+	w := startWorker(t, "worker", e)
+	addr := w.httpAddr(t)
+	code, body := testkit.Get(t, "http://"+addr+"/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "allkeys-lru") {
+		t.Errorf("/readyz with allkeys-lru: %d %s", code, body)
+	}
+	intake := func() (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/invalidations", strings.NewReader(`{"urls":["`+in[0]+`"]}`))
+		req.Header.Set("Authorization", "Bearer evict-intake-token")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		buf := make([]byte, 4096)
+		n, _ := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		return resp.StatusCode, b.String()
+	}
+	if code, body := intake(); code != http.StatusServiceUnavailable || !strings.Contains(body, "allkeys-lru") {
+		t.Errorf("intake with allkeys-lru: %d %s", code, body)
+	}
+	pending, _, err := store.New(rdb).PendingCount(ctx)
+	keys, _ := rdb.DBSize(ctx).Result()
+	report(t, "allkeys-lru: enqueue exit %d; /readyz %d; intake 503; %d URLs pending, %d API calls (%v)", res.code, code, pending, sb.Stats().Requests, err)
+	if pending != 0 || sb.Stats().Requests != 0 {
+		t.Errorf("%d URLs acknowledged into an evicting Redis and %d calls sent (%d keys in Redis)", pending, sb.Stats().Requests, keys)
+	}
+
+	// Fixed: the worker notices by itself (it reads the policy again every 10 s).
+	if err := rdb.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err(); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, 30*time.Second, "/readyz 200 after CONFIG SET maxmemory-policy noeviction", func() bool {
+		code, _ := testkit.Get(t, "http://"+addr+"/readyz")
+		return code == http.StatusOK
+	})
+	if res := runEnqueue(e, "", 30*time.Second, append([]string{"--no-progress"}, in...)...); res.code != 0 {
+		t.Fatalf("enqueue after the fix: exit %d: %s", res.code, res.stderr)
+	}
+	testkit.WaitFor(t, 30*time.Second, "every URL invalidated after the fix", func() bool { return len(missing(sb, in)) == 0 })
+}
+
+// TestFaultRedisOOM: Redis runs out of memory (maxmemory small, noeviction). Enqueue is refused
+// once it is full (exit 2) and what it acknowledged before stays; a worker started meanwhile is
+// not ready (/readyz 503: Redis refuses writes) although PING answers; once memory is raised it is
+// ready again by itself and every acknowledged URL is invalidated.
+func TestFaultRedisOOM(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	sb, apiURL := newSandbox(t)
+	r := testredis.Start(t, testredis.WithArgs("--maxmemory-policy", "noeviction"))
+	rdb := r.Client()
+	used, err := testredis.Info(ctx, rdb, "used_memory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := strconv.Atoi(used)
+	if err := rdb.ConfigSet(ctx, "maxmemory", strconv.Itoa(base+512*1024)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e := baseEnv(apiURL).with("REDIS_URL=" + r.URL())
+	var acked []string
+	refused := 0
+	for i := 0; i < 200 && refused == 0; i++ {
+		chunk := testkit.ImageURLs("oom/"+strconv.Itoa(i), 200)
+		res := runEnqueue(e, "", 30*time.Second, "--no-progress", "-f", writeLines(t, chunk))
+		switch res.code {
+		case 0:
+			acked = append(acked, chunk...)
+		case 2:
+			refused++
+			if !strings.Contains(res.stderr, "OOM") {
+				t.Errorf("enqueue refused without naming the cause: %s", res.stderr)
+			}
+		default:
+			t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
+		}
+	}
+	if refused == 0 {
+		t.Fatalf("Redis never ran out of memory after %d URLs", len(acked))
+	}
+	w := startWorker(t, "worker", e)
+	addr := w.httpAddr(t)
+	code, body := testkit.Get(t, "http://"+addr+"/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "refuses writes") {
+		t.Errorf("/readyz while Redis is out of memory: %d %s", code, body)
+	}
+	if err := rdb.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, 30*time.Second, "/readyz 200 after memory was raised", func() bool {
+		code, _ := testkit.Get(t, "http://"+addr+"/readyz")
+		return code == http.StatusOK
+	})
+	testkit.WaitFor(t, 120*time.Second, "every acknowledged URL invalidated", func() bool { return len(missing(sb, acked)) == 0 })
+	report(t, "OOM: %d URLs acknowledged before Redis refused writes; /readyz %d during, 200 after; %d of them lost",
+		len(acked), code, len(missing(sb, acked)))
+}

@@ -124,7 +124,7 @@ func (g *Guard) once(key, msg string) {
 // noeviction, a read-only replica), which a PING does not show.
 func (s *Store) ProbeWrite(ctx context.Context, owner string) error {
 	if err := s.rdb.Set(ctx, KeyWriteProbe, owner, 10*time.Second).Err(); err != nil {
-		return fmt.Errorf("Redis refuses writes: %w", err)
+		return fmt.Errorf("redis refuses writes: %w", err)
 	}
 	return nil
 }

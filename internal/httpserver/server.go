@@ -11,6 +11,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/cipurge/cipurge/internal/config"
 	"github.com/cipurge/cipurge/internal/events"
+	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/worker"
 )
 
@@ -39,6 +41,7 @@ type Options struct {
 	Log      *zap.Logger
 	Intake   http.Handler // the intake API, mounted at /v1/ when not nil (INTAKE_TOKEN set)
 	Events   http.Handler // the storage event receivers, mounted at /v1/events/ when not nil
+	Lookup   Lookup       // one URL's history, for /status?url= (nil: lookups say why not)
 }
 
 // New returns the worker's HTTP handler, or an error when the access rules refuse the
@@ -79,6 +82,12 @@ func New(o Options) (http.Handler, error) {
 	}
 	mux.Handle(UIPath, uiHandler)
 	mux.Handle(UIPath+"/", uiHandler)
+	var statusHandler http.Handler = &statusPage{reader: status.NewReader(o.Redis), lookup: o.Lookup, log: o.Log,
+		fallback: status.Options{FallbackRate: o.Config.Purge.Rate, FallbackBatch: o.Config.Purge.BatchSize}}
+	if h.UIPassword != "" {
+		statusHandler = basicAuth(h.UIUser, h.UIPassword, statusHandler)
+	}
+	mux.Handle("GET "+StatusPath, statusHandler)
 	if o.Intake != nil {
 		mux.Handle("/v1/", o.Intake)
 	}
@@ -86,10 +95,22 @@ func New(o Options) (http.Handler, error) {
 		mux.Handle(events.PathPrefix, o.Events)
 	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, UIPath+"/", http.StatusFound)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, indexHTML)
 	})
 	return mux, nil
 }
+
+// indexHTML is the root page: where to look.
+const indexHTML = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>cipurge</title></head><body style="font:15px system-ui,sans-serif;margin:2em">
+<h1>cipurge worker</h1>
+<ul>
+<li><a href="` + StatusPath + `">status</a>: what waits, what was sent, what failed, and any URL's history</li>
+<li><a href="` + UIPath + `/">asynqmon</a>: the queues and their tasks, the dead letters</li>
+<li><a href="/metrics">metrics</a> (Prometheus), <a href="/healthz">healthz</a>, <a href="/readyz">readyz</a></li>
+</ul></body></html>
+`
 
 // sharedConn hands asynqmon the worker's Redis client (Sentinel and Cluster included).
 type sharedConn struct{ rdb redis.UniversalClient }

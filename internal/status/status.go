@@ -58,6 +58,7 @@ type Snapshot struct {
 	DrainRate         float64             `json:"drain_rate,omitempty"` // calls/s the estimate uses
 	DrainNote         string              `json:"drain_note,omitempty"`
 	Paused            string              `json:"paused,omitempty"` // the shared pause (429, outage)
+	PauseLeftSeconds  float64             `json:"pause_left_seconds,omitempty"`
 	URLsSentTotal     int64               `json:"urls_sent_total"`
 	DroppedTotal      int64               `json:"dropped_as_satisfied_total"`
 	LastFlushAll      string              `json:"last_flush_all,omitempty"`
@@ -158,6 +159,7 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 	s.BacklogCalls += (n + int64(batch) - 1) / int64(batch)
 	if reason, left, err := r.store.PauseState(ctx); err == nil && left > 0 {
 		s.Paused = fmt.Sprintf("%s (%s left)", reason, left.Round(time.Second))
+		s.PauseLeftSeconds = left.Seconds()
 	}
 	if tot, err := r.store.Totals(ctx); err == nil {
 		s.URLsSentTotal, s.DroppedTotal = tot.URLsSent, tot.Dropped
@@ -203,10 +205,10 @@ func (s *Snapshot) drain() {
 	if s.Paused != "" {
 		s.DrainNote += "; after the shared pause"
 	}
+	s.DrainSeconds = math.Ceil(float64(s.BacklogCalls)/s.DrainRate + s.PauseLeftSeconds)
 	if len(s.PausedQueues) > 0 {
 		s.DrainNote += "; paused queues (" + strings.Join(s.PausedQueues, ", ") + ") do not drain until unpaused"
 	}
-	s.DrainSeconds = math.Ceil(float64(s.BacklogCalls) / s.DrainRate)
 	s.FlushAllSuggested = time.Duration(s.DrainSeconds)*time.Second > SuggestFlushAfter
 }
 

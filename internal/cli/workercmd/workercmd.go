@@ -183,8 +183,14 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	if err != nil {
 		return &usageError{err}
 	}
+	var lookup httpserver.Lookup
+	if norm, err := cfg.Normalizer(); err == nil {
+		lookup = tasks.NewProducer(rdb, norm).Lookup
+	} else {
+		log.Warn("/status cannot look URLs up: the URL normalisation settings do not load", zap.Error(err))
+	}
 	srv, err := httpserver.New(httpserver.Options{
-		Config: cfg, Redis: rdb, Worker: w, Registry: reg, Log: log.Named("http"), Intake: intakeAPI, Events: eventsAPI,
+		Config: cfg, Redis: rdb, Worker: w, Registry: reg, Log: log.Named("http"), Intake: intakeAPI, Events: eventsAPI, Lookup: lookup,
 	})
 	if err != nil {
 		return &usageError{err}

@@ -1,0 +1,158 @@
+package httpserver
+
+import (
+	"context"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/cipurge/cipurge/internal/status"
+	"github.com/cipurge/cipurge/pkg/tasks"
+)
+
+// StatusPath is the product's own status page: what waits, what was sent, what failed, and one
+// URL's history. HTML, or JSON with Accept: application/json.
+const StatusPath = "/status"
+
+// statusDeadLetters is how many of the last dead letters the page lists.
+const statusDeadLetters = 10
+
+// Lookup returns what is known of one URL, in any form (tasks.Producer.Lookup).
+type Lookup func(ctx context.Context, raw string) (*tasks.History, error)
+
+// statusPage is GET /status.
+type statusPage struct {
+	reader   *status.Reader
+	lookup   Lookup
+	fallback status.Options
+	log      *zap.Logger
+}
+
+// statusView is what the page shows, and the JSON answer.
+type statusView struct {
+	Status      *status.Snapshot `json:"status"`
+	URL         string           `json:"url,omitempty"`
+	Lookup      *tasks.History   `json:"lookup,omitempty"`
+	LookupError string           `json:"lookup_error,omitempty"`
+}
+
+func (p *statusPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	o := p.fallback
+	o.DeadLetters = statusDeadLetters
+	snap, err := p.reader.Read(ctx, o)
+	if err != nil {
+		p.log.Warn("status page: reading Redis failed", zap.Error(err))
+		http.Error(w, "cannot read the status from Redis: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	v := statusView{Status: snap, URL: strings.TrimSpace(r.URL.Query().Get("url"))}
+	if v.URL != "" {
+		if p.lookup == nil {
+			v.LookupError = "lookups need the URL normalisation settings (CLOUDIMAGE_TOKEN ...), which did not load"
+		} else if h, err := p.lookup(ctx, v.URL); err != nil {
+			v.LookupError = err.Error()
+		} else {
+			v.Lookup = h
+		}
+	}
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, v)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := statusTemplate.Execute(w, v); err != nil {
+		p.log.Debug("status page", zap.Error(err))
+	}
+}
+
+func wantsJSON(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "application/json") || r.URL.Query().Get("format") == "json"
+}
+
+var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
+	"ts": func(t *time.Time) string {
+		if t == nil {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04:05.000 MST")
+	},
+	"time": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") },
+	"secs": func(s float64) string { return (time.Duration(s) * time.Second).String() },
+	"rate": func(f float64) string { return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", f), "0"), ".") },
+	"join": strings.Join,
+	"dead": func(state string) bool { return state == "dead" },
+}).Parse(statusHTML))
+
+const statusHTML = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>cipurge status</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{font:14px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:1200px;padding:0 1em;color:#222}
+h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.15em;margin:1.4em 0 .4em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #eee;vertical-align:top}
+th{background:#f5f5f5}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.alert{background:#fff3cd;border:1px solid #e0c36c;padding:.6em .9em;margin:.5em 0;border-radius:4px}
+.bad{background:#f8d7da;border-color:#d9898f}.ok{color:#1b6e2f}
+code{background:#f3f3f3;padding:0 .25em;border-radius:3px;word-break:break-all}
+form{margin:.5em 0}input[type=text]{width:70%;padding:.35em;font:inherit}button{padding:.35em 1em;font:inherit}
+nav a{margin-right:1em}.big{font-size:1.6em;font-weight:600}.cards{display:flex;gap:1em;flex-wrap:wrap}
+.card{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;min-width:12em;max-width:20em}
+th.n{text-align:right}
+</style></head><body>
+{{$s := .Status}}
+<nav><a href="/">home</a><a href="/monitoring/">asynqmon UI</a><a href="/status?format=json">JSON</a><a href="/metrics">metrics</a><a href="/readyz">readiness</a></nav>
+<h1>cipurge status</h1>
+<p>Read from Redis at {{time $s.At}}. Every worker shares this state.</p>
+
+<section id="alerts">
+{{if $s.Paused}}<div class="alert" id="shared-pause"><b>Sending is paused for every worker:</b> {{$s.Paused}}</div>{{end}}
+{{range $s.SendingStopped}}<div class="alert bad" id="sending-stopped"><b>Sending stopped:</b> {{.}}</div>{{end}}
+{{range $s.PausedQueues}}<div class="alert" id="paused-queue"><b>Queue {{.}} is paused by an operator</b> (asynq queue pause or the UI): its tasks wait. Resume with <code>asynq queue unpause {{.}}</code>.</div>{{end}}
+{{if not $s.Workers}}<div class="alert bad" id="no-worker"><b>No worker is alive:</b> nothing is sent.</div>{{end}}
+{{if and $s.Workers (not $s.Paused) (not $s.SendingStopped) (not $s.PausedQueues)}}<p class="ok" id="all-clear">Sending normally.</p>{{end}}
+</section>
+
+<h2>Look up a URL</h2>
+<form id="lookup" method="get" action="/status"><input type="text" name="url" value="{{.URL}}" placeholder="any form: https://img.example.com/a.jpg, a CDN URL with a resize, /img.example.com/a.jpg" aria-label="URL"> <button type="submit">Look up</button></form>
+{{if .LookupError}}<div class="alert bad" id="lookup-error">{{.LookupError}}</div>{{end}}
+{{with .Lookup}}<table id="history">
+<tr><th>canonical key</th><td><code>{{.Key}}</code></td></tr>
+{{if .PendingSince}}<tr><th>pending</th><td>since {{ts .PendingSince}}, waiting for its window</td></tr>{{end}}
+{{if and .QueuedAt (not (dead .State))}}<tr><th>queued</th><td>requested {{ts .QueuedAt}}, in task <code>{{.Task}}</code>{{if .TaskQueue}} on queue {{.TaskQueue}}{{end}}: {{.TaskState}}{{if .TaskError}} (last error: {{.TaskError}}){{end}}</td></tr>{{end}}
+{{if .SentAt}}<tr><th>sent</th><td>{{ts .SentAt}} in request <code>{{.UUID}}</code> (requested {{ts .RequestedAt}})</td></tr>{{end}}
+{{if .State}}<tr><th>state</th><td id="history-state"><b>{{if dead .State}}dead-lettered{{else}}{{.State}}{{end}}</b>{{if .Detail}}: {{.Detail}}{{end}}
+{{if dead .State}}{{if eq .TaskState "deleted"}}<br>its dead letter was deleted: enqueue the URL again to send it{{else}}<br>task <code>{{.Task}}</code> on queue {{.TaskQueue}}: <code>enqueue dlq replay {{.Task}}</code>{{end}}{{end}}</td></tr>{{end}}
+{{if not (or .PendingSince .QueuedAt .SentAt .State)}}<tr><th>history</th><td>no request known within PURGE_HISTORY_TTL</td></tr>{{end}}
+</table>{{end}}
+<h2>Now</h2>
+<div class="cards">
+<div class="card" id="waiting"><div>URLs waiting for their window</div><div class="big">{{$s.WaitingURLs}}</div><div>{{if $s.OldestWaiting}}oldest {{$s.OldestWaiting}}{{else}}none waiting{{end}}</div></div>
+<div class="card" id="rate"><div>send rate, last minute</div><div class="big">{{rate $s.CallsPerSecond}} calls/s</div><div>{{rate $s.URLsPerSecond}} URLs/s; configured {{rate $s.ConfiguredRate}} calls/s ({{$s.RateSource}})</div></div>
+<div class="card" id="drain"><div>time to drain</div><div class="big">{{if $s.DrainSeconds}}{{secs $s.DrainSeconds}}{{else if $s.BacklogCalls}}unknown{{else}}nothing to send{{end}}</div><div>{{$s.BacklogCalls}} API calls of backlog{{if $s.DrainNote}}; {{$s.DrainNote}}{{end}}</div></div>
+<div class="card" id="dead-count"><div>dead letters</div><div class="big">{{$s.DeadLetters}}</div><div><code>enqueue dlq ls</code></div></div>
+</div>
+
+<h2>Queues</h2>
+<table id="queues"><tr><th>queue</th><th class="n">pending</th><th class="n">in flight</th><th class="n">scheduled</th><th class="n">retry</th><th class="n">dead letters</th><th></th></tr>
+{{range $s.Queues}}<tr><td>{{.Queue}}</td><td class="n">{{.Pending}}</td><td class="n">{{.Active}}</td><td class="n">{{.Scheduled}}</td><td class="n">{{.Retry}}</td><td class="n">{{.Archived}}</td><td>{{if .Paused}}<b>paused</b>{{end}}</td></tr>
+{{end}}</table>
+
+<h2>Workers</h2>
+<table id="workers"><tr><th>worker</th><th>version</th><th>PURGE_RATE</th><th>burst</th><th>batch</th><th>concurrency</th><th>confirm</th><th>sending</th></tr>
+{{range $s.Workers}}<tr><td><code>{{.ID}}</code></td><td>{{.Version}}</td><td class="n">{{rate .Rate}}</td><td class="n">{{.Burst}}</td><td class="n">{{.BatchSize}}</td><td class="n">{{.Concurrency}}</td><td>{{.Confirm}}</td><td>{{if .Stopped}}<b>stopped {{.Stopped}}</b>{{else}}ok{{end}}</td></tr>
+{{else}}<tr><td colspan="8">none alive</td></tr>{{end}}</table>
+
+<h2>Last dead letters</h2>
+<table id="dead-letters"><tr><th>task (enqueue dlq replay ID)</th><th>queue</th><th>attempts</th><th>dead-lettered</th><th>reason</th><th>URLs</th></tr>
+{{range $s.LastDeadLetters}}<tr><td><code>{{.ID}}</code></td><td>{{.Queue}}</td><td class="n">{{.Attempts}}</td><td>{{time .LastFailed}}</td><td>{{.LastError}}</td><td>{{range .URLs}}<code>{{.}}</code><br>{{end}}{{.Payload}}</td></tr>
+{{else}}<tr><td colspan="6">none</td></tr>{{end}}</table>
+
+</body></html>
+`

@@ -1,0 +1,69 @@
+package httpserver_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cipurge/cipurge/internal/testkit"
+)
+
+// TestStatusPageAuthAndJSON: /status is behind the UI's basic auth; with Accept: application/json
+// it answers the Snapshot and the lookup of a URL in any form; / links it.
+func TestStatusPageAuthAndJSON(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "UI_PASSWORD=s3cret-status", "PURGE_WINDOW=10s", "PURGE_MAX_DELAY=10s")
+	w := h.startWorker()
+	get := func(path string, auth bool, accept string) (int, string, string) {
+		req, _ := http.NewRequest(http.MethodGet, w.base+path, nil)
+		if auth {
+			req.SetBasicAuth("admin", "s3cret-status")
+		}
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+	}
+	if code, _, _ := get("/status", false, ""); code != http.StatusUnauthorized {
+		t.Errorf("/status without credentials: %d, want 401", code)
+	}
+	u := "https://img.example.com/status-json/a.jpg"
+	h.enqueue(u)
+	code, ctype, body := get("/status?url="+url.QueryEscape("http://IMG.example.com:80/status-json/a.jpg#x"), true, "application/json")
+	var v struct {
+		Status struct {
+			WaitingURLs int64 `json:"urls_in_window"`
+			Workers     []any `json:"workers"`
+		} `json:"status"`
+		Lookup struct {
+			Key          string `json:"key"`
+			PendingSince string `json:"pending_since"`
+		} `json:"lookup"`
+	}
+	if err := json.Unmarshal([]byte(body), &v); code != 200 || ctype != "application/json" || err != nil {
+		t.Fatalf("/status JSON: %d %s %v\n%s", code, ctype, err, body)
+	}
+	if v.Status.WaitingURLs != 1 || v.Lookup.Key != u || v.Lookup.PendingSince == "" {
+		t.Errorf("/status JSON: %+v", v)
+	}
+	testkit.WaitFor(t, 10*time.Second, "the worker published itself", func() bool {
+		_, _, body := get("/status", true, "application/json")
+		return strings.Contains(body, `"workers":[{`)
+	})
+	if code, ctype, body := get("/status", true, ""); code != 200 || !strings.HasPrefix(ctype, "text/html") || !strings.Contains(body, `id="waiting"`) {
+		t.Errorf("/status HTML: %d %s", code, ctype)
+	}
+	if code, _, body := get("/", false, ""); code != 200 || !strings.Contains(body, `href="/status"`) {
+		t.Errorf("/: %d %s", code, body)
+	}
+}

@@ -36,17 +36,23 @@ type sizes struct {
 	rateWarmup     time.Duration // rate row: the start that is not (the burst)
 	latencySamples int           // latency row
 	footprintURLs  int           // Redis footprint rows
+	paceSeconds    int           // pace rows: the steady part that is measured
+	paceWarmup     time.Duration // pace rows: the start that is not
+	trickleSamples int           // trickle row: URLs, one a second
+	scaleURLs      []int         // scale rows: enqueue and drain at each size
 	drainTimeout   time.Duration // a drain that takes longer is a broken pipeline
 }
 
 var fullSizes = sizes{
 	enqueueLines: 1_000_000, uniqueLines: 300_000, bulkLines: 1_000_000, drainURLs: 300_000, bulkDrainURLs: 300_000,
 	rateSeconds: 60, rateWarmup: 5 * time.Second, latencySamples: 50, footprintURLs: 100_000, drainTimeout: 10 * time.Minute,
+	paceSeconds: 20, paceWarmup: 5 * time.Second, trickleSamples: 60, scaleURLs: []int{100_000, 1_000_000},
 }
 
 var smokeSizes = sizes{
 	enqueueLines: 30_000, uniqueLines: 10_000, bulkLines: 30_000, drainURLs: 10_000, bulkDrainURLs: 10_000,
 	rateSeconds: 10, rateWarmup: 2 * time.Second, latencySamples: 5, footprintURLs: 5_000, drainTimeout: time.Minute,
+	paceSeconds: 5, paceWarmup: 3 * time.Second, trickleSamples: 5, scaleURLs: []int{10_000},
 }
 
 // Settings of the rows, printed with the table.
@@ -179,6 +185,14 @@ func (b *bench) runRow(name string) error {
 		return b.rowLatency()
 	case "footprint":
 		return b.rowFootprint()
+	case "pace":
+		return b.rowPace()
+	case "trickle":
+		return b.rowTrickle()
+	case "history":
+		return b.rowHistory()
+	case "scale":
+		return b.rowScale()
 	}
 	return fmt.Errorf("unknown row %q", name)
 }

@@ -44,7 +44,7 @@ func main() {
 }
 
 // rowNames are the rows, in the order they run and print.
-var rowNames = []string{"enqueue", "unique", "bulk", "drain", "bulkdrain", "rate", "latency", "footprint"}
+var rowNames = []string{"enqueue", "unique", "bulk", "drain", "bulkdrain", "rate", "latency", "footprint", "pace", "trickle", "history", "scale"}
 
 // options are the command-line flags.
 type options struct {

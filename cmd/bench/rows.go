@@ -280,41 +280,10 @@ func (b *bench) rowRate() error {
 		return err
 	}
 	defer b.stopWorkers(ws)
-	var first time.Time
-	deadline := time.Now().Add(time.Minute)
-	for first.IsZero() {
-		if acc := b.sb.Accepted(); len(acc) > 0 {
-			first = acc[0].At
-			break
-		}
-		if time.Now().After(deadline) || b.ctx.Err() != nil {
-			return fmt.Errorf("%w: no API call within a minute of starting %d workers", errBroken, rateWorkers)
-		}
-		time.Sleep(20 * time.Millisecond)
+	got, peak, err := b.steadyRate(ws, b.sz.rateWarmup, steady)
+	if err != nil {
+		return err
 	}
-	from := first.Add(b.sz.rateWarmup)
-	to := from.Add(steady)
-	for time.Now().Before(to.Add(500 * time.Millisecond)) {
-		if err := b.ctx.Err(); err != nil {
-			return err
-		}
-		for _, p := range ws {
-			if p.exited() {
-				return fmt.Errorf("a worker exited: %v\n%s", p.err, tailFile(p.log, 20))
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	b.stopWorkers(ws)
-	var times []time.Time
-	for _, r := range b.sb.Accepted() {
-		if r.At.Before(to) {
-			times = append(times, r.At)
-		}
-	}
-	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
-	got := perSecond(countIn(times, from, to), steady)
-	peak := maxInWindow(times, time.Second)
 	b.add(result{row: "rate precision", workload: fmt.Sprintf("PURGE_RATE=%d PURGE_BURST=%d, %d worker processes, %s of backlog (first %s not counted)", rateLimit, rateBurst, rateWorkers, steady, b.sz.rateWarmup),
 		product:  fmt.Sprintf("%s calls/s; at most %d calls in any 1 s", strconv.FormatFloat(got, 'f', 2, 64), peak),
 		baseline: fmt.Sprintf("%d calls/s configured; rate + burst = %d", rateLimit, rateLimit+rateBurst),

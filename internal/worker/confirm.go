@@ -17,6 +17,20 @@ import (
 // marked unconfirmed, counted and logged), because checks that cannot run within the budget only
 // grow a queue. Cloudimage publishes no limit for either endpoint.
 
+// statusSlots is how many task slots status checks may hold at once: half of them, so that
+// invalidations always have the other half (each slot carries many calls: see pace.go).
+func statusSlots(cfg Config) int64 { return int64(max(cfg.Concurrency/2, 1)) }
+
+// holdStatusSlot takes one of the status checks' slots; release gives it back. ok is false when
+// they are all taken (the check comes back later, without a failure).
+func (w *Worker) holdStatusSlot() (release func(), ok bool) {
+	if w.statusBusy.Add(1) > statusSlots(w.cfg) {
+		w.statusBusy.Add(-1)
+		return nil, false
+	}
+	return func() { w.statusBusy.Add(-1) }, true
+}
+
 // confirmBacklog is the most status checks that may wait: what the budget runs in ten minutes, at
 // least 1,000; 100,000 with no limit.
 func confirmBacklog(cfg Config) int64 {

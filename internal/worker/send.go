@@ -97,10 +97,11 @@ func (w *Worker) sendEach(ctx context.Context, p tasks.URLs, chunks [][]string, 
 // Only the shared pause's probe and the priority rule make a request ask again, after a short wait.
 func (w *Worker) waitTurn(ctx context.Context, urls []string, reqMS int64, prio store.Priority) (*store.Admission, []string, error) {
 	lim := w.cfg.Limit
+	lim.Horizon = w.cfg.MaxInSlotWait
 	if prio == store.Status {
+		// A status check never waits in a task slot: over its budget it comes back later.
 		lim = w.cfg.ConfirmLimit
 	}
-	lim.Horizon = w.cfg.MaxInSlotWait
 	for {
 		if wait, reason, ok := w.gate.admit(); !ok {
 			w.metrics.Waits.WithLabelValues("auth").Inc()
@@ -137,7 +138,7 @@ func (w *Worker) waitTurn(ctx context.Context, urls []string, reqMS int64, prio 
 		reason := adm.Verdict.String()
 		w.metrics.Waits.WithLabelValues(reason).Inc()
 		w.metrics.WaitSeconds.WithLabelValues(reason).Add(adm.Wait.Seconds())
-		if adm.Wait > w.cfg.MaxInSlotWait {
+		if adm.Wait > w.cfg.MaxInSlotWait || prio == store.Status {
 			why := "shared rate limit"
 			if adm.Verdict == store.Paused {
 				why = "every worker is paused: " + adm.Reason

@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -125,8 +126,9 @@ type Worker struct {
 	// noUUIDWarn bounds the warnings about accepted answers without a uuid.
 	noUUIDWarn oncePer
 	id         string
-	latency    latencyEWMA // of invalidation calls, for pacing
-	confirm    confirmGate // the status-check backlog
+	latency    latencyEWMA  // of invalidation calls, for pacing
+	confirm    confirmGate  // the status-check backlog
+	statusBusy atomic.Int64 // status checks holding a task slot
 
 	redis  *redisWatch
 	status *status.Reader // paused queues, for readiness

@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -87,7 +88,7 @@ func TestSatisfiedRequestIsDropped(t *testing.T) {
 	// A bulk request made now, sitting in the queue...
 	reqAt, err := st.Now(ctx)
 	must(t, err)
-	task, err := tasks.NewURLsTask(tasks.URLs{URLs: []string{u}, RequestedAt: time.UnixMilli(reqAt), Origin: tasks.OriginBulk}, tasks.QueueBulk, 3)
+	task, err := taskq.NewURLsTask(tasks.URLs{URLs: []string{u}, RequestedAt: time.UnixMilli(reqAt), Origin: tasks.OriginBulk}, tasks.QueueBulk, 3)
 	must(t, err)
 	c := asynq.NewClientFromRedisClient(h.rdb)
 	_, err = c.Enqueue(task)

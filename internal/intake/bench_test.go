@@ -12,10 +12,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/intake"
 	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/normalize"
-	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 // BenchmarkInvalidations measures POST /v1/invalidations over loopback HTTP into a private
@@ -29,7 +29,7 @@ func BenchmarkInvalidations(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := intake.New(intake.Options{Producer: tasks.NewProducer(r.Client(), norm), Token: testToken, Log: zap.NewNop()})
+	h := intake.New(intake.Options{Producer: cipurge.NewProducer(r.Client(), norm), Token: testToken, Log: zap.NewNop()})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	var seq atomic.Int64

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/testkit"
 	"io"
 	"net"
@@ -25,7 +26,6 @@ import (
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/normalize"
-	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 const (
@@ -61,7 +61,7 @@ func newEnv(t *testing.T, r *testredis.Server, client redis.UniversalClient, mod
 	}
 	core, logs := observer.New(zapcore.InfoLevel)
 	o := intake.Options{
-		Producer: tasks.NewProducer(client, norm), Token: testToken, MaxBytes: intake.DefaultMaxBytes, MaxURLs: intake.DefaultMaxURLs,
+		Producer: cipurge.NewProducer(client, norm), Token: testToken, MaxBytes: intake.DefaultMaxBytes, MaxURLs: intake.DefaultMaxURLs,
 		FlushToken: ciToken, FlushBearer: flushToken, AllCooldown: time.Hour, Log: zap.New(core),
 	}
 	if mod != nil {
@@ -191,7 +191,7 @@ func (a answer) errorBody(t *testing.T) intake.Error {
 	return e
 }
 
-// report decodes the answer as a tasks.Report.
+// report decodes the answer as a cipurge.Report.
 func (a answer) report(t *testing.T) report {
 	t.Helper()
 	var r report
@@ -201,7 +201,7 @@ func (a answer) report(t *testing.T) report {
 	return r
 }
 
-// report is tasks.Report as a client reads it (outcomes as strings).
+// report is cipurge.Report as a client reads it (outcomes as strings).
 type report struct {
 	Results []struct {
 		Input, Key, Outcome, Reason string

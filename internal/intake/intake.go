@@ -1,6 +1,6 @@
 // Package intake is the worker's HTTP API for producers that are not written in Go:
 // POST /v1/invalidations and POST /v1/invalidations/all, with the same normalisation, dedupe and
-// queueing as pkg/tasks. It is off unless INTAKE_TOKEN or INTAKE_FLUSH_TOKEN is set.
+// queueing as the Producer of package cipurge. It is off unless INTAKE_TOKEN or INTAKE_FLUSH_TOKEN is set.
 //
 // Every request needs "Authorization: Bearer <INTAKE_TOKEN>"; without it the answer is 401 with
 // no detail, whatever the path. The one exception is POST /v1/invalidations/all, which flushes
@@ -12,7 +12,7 @@
 // 400 with the line and column of the error, more than INTAKE_MAX_URLS URLs is 413, and Redis
 // not answering is 503 with Retry-After. Every error body is a JSON object (see Error).
 //
-// POST /v1/invalidations answers 202 with a tasks.Report (one result per input URL, in order)
+// POST /v1/invalidations answers 202 with a cipurge.Report (one result per input URL, in order)
 // when at least one URL was enqueued or was already pending, and 422 with the same report when
 // every URL was rejected. POST /v1/invalidations/all answers 202 when a flush-all was enqueued,
 // 403 when the confirmation is missing or wrong (the intake token was right; the request is
@@ -27,6 +27,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/cipurge/cipurge"
+	"github.com/cipurge/cipurge/internal/flushall"
 	"github.com/cipurge/cipurge/internal/httpapi"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/pkg/tasks"
@@ -51,16 +53,16 @@ const (
 
 // Options configure the intake API.
 type Options struct {
-	Producer    *tasks.Producer // required: where requests go
-	Token       string          // INTAKE_TOKEN: every request needs "Authorization: Bearer <Token>"; empty refuses every request
-	MaxBytes    int64           // INTAKE_MAX_BYTES; zero means DefaultMaxBytes
-	MaxURLs     int             // INTAKE_MAX_URLS; zero means DefaultMaxURLs
-	FlushToken  string          // CLOUDIMAGE_TOKEN: what a flush-all must be confirmed with; empty refuses flush-all
-	FlushBearer string          // INTAKE_FLUSH_TOKEN: the bearer token of POST /v1/invalidations/all; empty turns that path off (404)
-	AllCooldown time.Duration   // PURGE_ALL_COOLDOWN
-	Log         *zap.Logger     // one info line per request; nil means no logging
-	RetryAfter  time.Duration   // Retry-After sent with a 503; zero means DefaultRetryAfter
-	Timeout     time.Duration   // bound on the Redis work of one request; zero means DefaultTimeout
+	Producer    *cipurge.Producer // required: where requests go
+	Token       string            // INTAKE_TOKEN: every request needs "Authorization: Bearer <Token>"; empty refuses every request
+	MaxBytes    int64             // INTAKE_MAX_BYTES; zero means DefaultMaxBytes
+	MaxURLs     int               // INTAKE_MAX_URLS; zero means DefaultMaxURLs
+	FlushToken  string            // CLOUDIMAGE_TOKEN: what a flush-all must be confirmed with; empty refuses flush-all
+	FlushBearer string            // INTAKE_FLUSH_TOKEN: the bearer token of POST /v1/invalidations/all; empty turns that path off (404)
+	AllCooldown time.Duration     // PURGE_ALL_COOLDOWN
+	Log         *zap.Logger       // one info line per request; nil means no logging
+	RetryAfter  time.Duration     // Retry-After sent with a 503; zero means DefaultRetryAfter
+	Timeout     time.Duration     // bound on the Redis work of one request; zero means DefaultTimeout
 }
 
 // Error is the body of every error answer (the worker's JSON endpoints share it).
@@ -95,7 +97,7 @@ func New(o Options) http.Handler {
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
-	h := &handler{o: o, token: httpapi.NewSecret(o.Token), flush: httpapi.NewSecret(o.FlushToken),
+	h := &handler{o: o, token: httpapi.NewSecret(o.Token),
 		bearer: httpapi.NewSecret(o.FlushBearer), limit: httpapi.Limit{Max: o.MaxBytes, Setting: "INTAKE_MAX_BYTES", Fix: "send fewer URLs per request"}}
 	if o.Token == "" {
 		o.Log.Warn("intake: INTAKE_TOKEN is empty, every request to " + PathInvalidations + " is refused with 401")
@@ -106,7 +108,6 @@ func New(o Options) http.Handler {
 type handler struct {
 	o      Options
 	token  httpapi.Secret // INTAKE_TOKEN
-	flush  httpapi.Secret // CLOUDIMAGE_TOKEN, the flush-all confirmation
 	bearer httpapi.Secret // INTAKE_FLUSH_TOKEN, the bearer token of flush-all
 	limit  httpapi.Limit  // INTAKE_MAX_BYTES
 }
@@ -115,7 +116,7 @@ type handler struct {
 type entry struct {
 	code   string
 	urls   int
-	report *tasks.Report
+	report *cipurge.Report
 	err    error
 }
 
@@ -231,24 +232,24 @@ func (h *handler) flushAll(w http.ResponseWriter, r *http.Request, e *entry) {
 		h.fail(w, e, bad.Status, bad.Body)
 		return
 	}
-	switch {
-	case h.o.FlushToken == "":
+	switch flushall.Confirm(h.o.FlushToken, req.Confirm) {
+	case flushall.NoToken:
 		h.fail(w, e, http.StatusForbidden, Error{Code: "flush_all_unavailable",
 			Message: "flush-all refused: CLOUDIMAGE_TOKEN is not set on the worker, so there is nothing to confirm against. Nothing was requested."})
 		return
-	case req.Confirm == "":
+	case flushall.NotConfirmed:
 		h.fail(w, e, http.StatusForbidden, Error{Code: "confirmation_required",
-			Message: "flush-all refused: " + tasks.FlushAllCost + `. Nothing was requested. If you really mean it, send {"confirm": "<your CLOUDIMAGE_TOKEN value>", "reason": "why"}`})
+			Message: "flush-all refused: " + flushall.Cost + `. Nothing was requested. If you really mean it, send {"confirm": "<your CLOUDIMAGE_TOKEN value>", "reason": "why"}`})
 		return
-	case !h.flush.Matches(req.Confirm):
+	case flushall.Mismatch:
 		h.fail(w, e, http.StatusForbidden, Error{Code: "confirmation_mismatch",
-			Message: `flush-all refused: "confirm" does not match the worker's CLOUDIMAGE_TOKEN. Nothing was requested. ` + tasks.FlushAllCost})
+			Message: `flush-all refused: "confirm" does not match the worker's CLOUDIMAGE_TOKEN. Nothing was requested. ` + flushall.Cost})
 		return
 	}
 	ctx, cancel := httpapi.Durable(r, h.o.Timeout)
 	defer cancel()
 	err := h.o.Producer.RequestFlushAll(ctx, h.o.FlushToken, req.Confirm, h.o.AllCooldown, "intake "+httpapi.ClientIP(r), req.Reason)
-	var refused *tasks.FlushRefusedError
+	var refused *cipurge.FlushRefusedError
 	switch {
 	case errors.As(err, &refused):
 		h.fail(w, e, http.StatusConflict, Error{Code: "flush_all_refused", Message: refused.Error() + ". Nothing was requested."})

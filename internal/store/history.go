@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cipurge/cipurge/internal/flushall"
 )
 
 // Record is what the history knows of one canonical URL.
@@ -88,9 +90,19 @@ type AllRecord struct {
 	AttemptAt   int64 // the last attempt whose outcome is unknown (ms); 0 if none
 }
 
-// Last is the last flush-all that may have reached Cloudimage (ms): the later of the last one it
-// accepted and the last attempt with an unknown outcome. The cooldown counts from it.
-func (r AllRecord) Last() int64 { return max(r.SentAt, r.AttemptAt) }
+// Last is the record as the flush-all rule reads it (the cooldown counts from the later of the
+// last flush-all accepted and the last attempt with an unknown outcome).
+func (r AllRecord) Last() flushall.Last {
+	return flushall.Last{SentAt: msUTC(r.SentAt), UUID: r.UUID, AttemptAt: msUTC(r.AttemptAt)}
+}
+
+// msUTC is the time of a Unix-ms timestamp; 0 is the zero time.
+func msUTC(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
 
 // AllState returns the flush-all record.
 func (s *Store) AllState(ctx context.Context) (AllRecord, error) {

@@ -2,13 +2,12 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -125,7 +124,7 @@ func (w *Worker) formBatches(ctx context.Context) (more bool, err error) {
 		}
 		p.RequestedAt = time.UnixMilli(newest).UTC()
 		p.Sources = srcs
-		t, err := tasks.NewURLsTask(p, tasks.QueueInteractive, w.cfg.MaxRetry)
+		t, err := taskq.NewURLsTask(p, tasks.QueueInteractive, w.cfg.MaxRetry)
 		if err != nil {
 			return false, err
 		}
@@ -133,7 +132,7 @@ func (w *Worker) formBatches(ctx context.Context) (more bool, err error) {
 		for i := range chunk {
 			taskIDs[start+i] = id
 		}
-		if _, err := w.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		if _, err := taskq.Enqueue(ctx, w.client, t); err != nil {
 			return false, err
 		}
 		w.metrics.BatchesFormed.Inc()

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/apiclient"
 	"github.com/cipurge/cipurge/pkg/tasks"
@@ -48,7 +49,7 @@ func benchTask(b *testing.B, prefix string, i, n int, origin string) *asynq.Task
 	for j := range p.URLs {
 		p.URLs[j] = "https://img.example.com/" + prefix + "/" + strconv.Itoa(i) + "/photo-" + strconv.Itoa(j) + ".jpg"
 	}
-	t, err := tasks.NewURLsTask(p, tasks.QueueInteractive, 10)
+	t, err := taskq.NewURLsTask(p, tasks.QueueInteractive, 10)
 	if err != nil {
 		b.Fatal(err)
 	}

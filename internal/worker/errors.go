@@ -78,7 +78,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // lastAttempt reports whether a failure now would use up the task's retries. Tasks are enqueued
-// with asynq MaxRetry = PURGE_MAX_RETRY + 1 (see tasks.NewURLsTask), so the budget is MaxRetry-1.
+// with asynq MaxRetry = PURGE_MAX_RETRY + 1 (taskq.AsynqMaxRetry), so the budget is MaxRetry-1.
 func lastAttempt(ctx context.Context) (attempts int, last bool) {
 	n, _ := asynq.GetRetryCount(ctx)
 	m, ok := asynq.GetMaxRetry(ctx)

@@ -10,7 +10,9 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
+	"github.com/cipurge/cipurge/internal/flushall"
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/pkg/apiclient"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -238,11 +240,11 @@ func (w *Worker) enqueueParts(ctx context.Context, p tasks.URLs, parts [][]strin
 	for _, part := range parts {
 		q := p
 		q.URLs, q.Origin = part, origin
-		t, err := tasks.NewURLsTask(q, queue, w.cfg.MaxRetry)
+		t, err := taskq.NewURLsTask(q, queue, w.cfg.MaxRetry)
 		if err != nil {
 			return err
 		}
-		if _, err := w.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		if _, err := taskq.Enqueue(ctx, w.client, t); err != nil {
 			return fmt.Errorf("enqueue part: %w", err)
 		}
 		if err := w.store.Requeued(ctx, part, tasks.URLsTaskID(q)); err != nil {
@@ -276,7 +278,7 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 		return &deadLetter{msg: err.Error() + "; nothing was sent"}
 	}
 	reqMS := p.RequestedAt.UnixMilli()
-	if w.cfg.Token == "" || p.Confirm != w.cfg.Token {
+	if flushall.Confirm(w.cfg.Token, p.Confirm) != flushall.Confirmed {
 		w.metrics.DeadLettered.WithLabelValues("flush_all_refused").Inc()
 		return w.allDone(ctx, reqMS, "flush-all refused: its confirmation does not match this worker's CLOUDIMAGE_TOKEN; nothing was sent")
 	}
@@ -291,22 +293,18 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	if st.SentAt > reqMS {
-		w.log.Info("flush-all already satisfied by a later one", zap.String("uuid", st.UUID))
-		_ = w.allDone(ctx, reqMS, "")
-		return nil
-	}
 	now, err := w.store.Now(ctx)
 	if err != nil {
 		return err
 	}
-	if last := st.Last(); last > 0 && time.Duration(now-last)*time.Millisecond < w.cfg.AllCooldown {
+	switch send, why := flushall.MaySend(p.RequestedAt, st.Last(), time.UnixMilli(now), w.cfg.AllCooldown); send {
+	case flushall.Satisfied:
+		w.log.Info("flush-all already satisfied by a later one", zap.String("uuid", st.UUID))
+		_ = w.allDone(ctx, reqMS, "")
+		return nil
+	case flushall.Refuse:
 		w.metrics.DeadLettered.WithLabelValues("flush_all_refused").Inc()
-		what := fmt.Sprintf("one was sent at %s (uuid %s)", time.UnixMilli(last).UTC().Format(time.RFC3339), st.UUID)
-		if last != st.SentAt {
-			what = "one was attempted at " + time.UnixMilli(last).UTC().Format(time.RFC3339) + " with an unknown outcome"
-		}
-		return w.allDone(ctx, reqMS, fmt.Sprintf("flush-all refused: %s, within PURGE_ALL_COOLDOWN=%s; nothing was sent", what, w.cfg.AllCooldown))
+		return w.allDone(ctx, reqMS, "flush-all refused: "+why+"; nothing was sent")
 	}
 	adm, _, err := w.waitTurn(ctx, nil, 0, store.Interactive)
 	if err != nil {
@@ -399,16 +397,14 @@ func (w *Worker) allUnknown(at int64, why string) error {
 func (w *Worker) followUp(ctx context.Context, c tasks.Confirm) {
 	if !w.confirmRoom(ctx) {
 		w.metrics.ConfirmSkipped.Inc()
-		w.mark(ctx, c.URLs, c.UUID, "unconfirmed", "not followed: the status-check backlog was full")
+		w.mark(ctx, c.URLs, c.UUID, store.StateUnconfirmed, "not followed: the status-check backlog was full")
 		return
 	}
-	t, err := tasks.NewConfirmTask(c, w.cfg.ConfirmDelay)
+	t, err := taskq.NewConfirmTask(c, w.cfg.ConfirmDelay, w.cfg.MaxRetry)
 	if err == nil {
-		// The status checks' failures count against this worker's PURGE_MAX_RETRY, as a request's
-		// do (one more for asynq, as in tasks.NewURLsTask).
-		_, err = w.client.EnqueueContext(ctx, t, asynq.MaxRetry(w.cfg.MaxRetry+1))
+		_, err = taskq.Enqueue(ctx, w.client, t)
 	}
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+	if err != nil {
 		w.log.Warn("could not schedule the status check", zap.String("uuid", c.UUID), zap.Error(err))
 	}
 }
@@ -491,11 +487,11 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 		w.log.Warn("Cloudimage failed URLs: sending them again", zap.String("uuid", p.UUID), zap.String("status", st.Status), zap.Int("urls", len(failed)))
 	}
 	r := tasks.URLs{URLs: failed, RequestedAt: p.SentAt, Origin: tasks.OriginResend, Previous: prev}
-	task, err := tasks.NewURLsTask(r, tasks.QueueInteractive, w.cfg.MaxRetry)
+	task, err := taskq.NewURLsTask(r, tasks.QueueInteractive, w.cfg.MaxRetry)
 	if err != nil {
 		return err
 	}
-	if _, err := w.client.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+	if _, err := taskq.Enqueue(ctx, w.client, task); err != nil {
 		return fmt.Errorf("enqueue resend: %w", err)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/apiclient"
 	"github.com/cipurge/cipurge/pkg/tasks"
@@ -37,7 +38,7 @@ func TestAcceptedRecordSurvivesCancel(t *testing.T) {
 	w := New(Config{Limit: store.Limit{}}, rdb, api, zaptest.NewLogger(t), nil)
 	p := tasks.URLs{URLs: []string{"https://img.example.com/cancel/a.jpg", "https://img.example.com/cancel/b.jpg"},
 		RequestedAt: time.Now().Add(-time.Second).UTC(), Origin: tasks.OriginInteractive} // before the send, by the clock of Redis too
-	task, err := tasks.NewURLsTask(p, tasks.QueueInteractive, 10)
+	task, err := taskq.NewURLsTask(p, tasks.QueueInteractive, 10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,25 +19,12 @@ func benchPayload() URLs {
 	return URLs{URLs: benchKeys(MaxURLsPerTask), RequestedAt: time.UnixMilli(1_790_000_000_123).UTC(), Origin: OriginInteractive}
 }
 
-// BenchmarkNewURLsTask is the producer's and the batcher's cost per request task: validate,
-// encode the JSON payload, derive the task ID.
-func BenchmarkNewURLsTask(b *testing.B) {
-	p := benchPayload()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := NewURLsTask(p, QueueBulk, 10); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // BenchmarkDecodeURLs is the worker's cost to read a request task's payload.
 func BenchmarkDecodeURLs(b *testing.B) {
-	t, err := NewURLsTask(benchPayload(), QueueInteractive, 10)
+	payload, err := EncodeURLs(benchPayload())
 	if err != nil {
 		b.Fatal(err)
 	}
-	payload := t.Payload()
 	b.SetBytes(int64(len(payload)))
 	b.ReportAllocs()
 	for b.Loop() {

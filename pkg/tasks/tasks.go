@@ -1,25 +1,12 @@
 // Package tasks is the wire contract between producers and workers: task type names, queue names,
-// the JSON payloads an operator reads in asynqmon, the task-ID rules, and the Producer that
-// application code uses to request invalidations.
+// the JSON payloads an operator reads in asynqmon, and the task-ID rules. It imports no Redis
+// client: package taskq makes asynq tasks of these payloads, and package cipurge (the module's
+// root) is what application code uses to request invalidations.
 //
-// # The flow of one URL
-//
-// A producer normalises the URL to its canonical key (package normalize) and adds the key to a
-// Redis sorted set of pending requests, scored by the Redis time of the request. A key that is
-// already pending is not added again: the send that is coming covers this request too. The worker's
-// batcher turns keys that have waited a full coalescing window into request tasks of at most 15 URLs
-// (TypeURLs) on QueueInteractive. Each request task is one API call, with its own retries and its own
-// entry in the dead-letter queue (asynq's archive).
-//
-// Mass re-ingest (Producer.EnqueueBulk, `enqueue --bulk`) skips the pending set: the producer
-// normalises and dedupes locally and enqueues ready-made bulk tasks on QueueBulk, which workers
-// serve only when the interactive queues are empty. A bulk task carries the URLs of up to
-// BulkRequests API requests, which the worker sends one after the other; a request that fails or
-// must wait becomes a request task of its own, so the dead-letter queue still holds one request's
-// URLs per entry.
-//
-// Flush-all (TypeAll) is its own task on its own queue, enqueued only by RequestFlushAll with a
-// confirmation that the worker checks again before it sends anything.
+// A request task (TypeURLs) is one API call of 1 to 15 canonical URLs; a bulk task carries the
+// URLs of up to BulkRequests such calls, which the worker sends one after the other. Flush-all
+// (TypeAll) is its own task on its own queue. A status check (TypeConfirm) follows one accepted
+// invalidation until Cloudimage says DONE or ERROR.
 //
 // No payload carries the API key.
 package tasks
@@ -34,8 +21,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/hibiken/asynq"
 
 	"github.com/cipurge/cipurge/pkg/apiclient"
 )
@@ -126,21 +111,19 @@ type Confirm struct {
 	Previous    []Attempt `json:"previous,omitempty"`
 }
 
-// NewURLsTask returns the request task for p on queue, with a task ID derived from its content so
-// that a batch formed twice (after a crash between enqueue and bookkeeping) is enqueued once.
-// maxRetry is PURGE_MAX_RETRY: the task may fail maxRetry+1 times in all. asynq's own limit is set
-// one higher, so that a task snoozed by the rate limit on its last attempt is not archived by
-// asynq; the worker archives it itself when the failures are used up.
-func NewURLsTask(p URLs, queue string, maxRetry int) (*asynq.Task, error) {
-	if err := p.validate(); err != nil {
-		return nil, err
+// EncodeURLs validates p and returns its JSON (package taskq makes the asynq task of it).
+func EncodeURLs(p URLs) ([]byte, error) { return encode(TypeURLs, p, p.validate()) }
+
+// encode returns p's JSON when it is valid (invalid is validate's error).
+func encode(typ string, p any, invalid error) ([]byte, error) {
+	if invalid != nil {
+		return nil, invalid
 	}
 	b, err := json.Marshal(p)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", TypeURLs, err)
+		return nil, fmt.Errorf("encode %s: %w", typ, err)
 	}
-	return asynq.NewTask(TypeURLs, b, asynq.TaskID(URLsTaskID(p)), asynq.Queue(queue),
-		asynq.MaxRetry(maxRetry+1), asynq.Timeout(5*time.Minute)), nil
+	return b, nil
 }
 
 // URLsTaskID is the task ID rule for request tasks: "urls_" and a hash of the origin, the request
@@ -201,22 +184,8 @@ func (p URLs) validate() error {
 // while one is pending, retrying or dead-lettered conflicts with it.
 const TaskIDAll = "flush_all"
 
-// FlushAllMaxRetry is asynq's retry limit of a flush-all task: the most PURGE_MAX_RETRY allows, so
-// that the sending worker's own PURGE_MAX_RETRY decides when a flush-all that the API refused
-// stops being retried.
-const FlushAllMaxRetry = 100
-
-// NewAllTask returns the flush-all task for p.
-func NewAllTask(p All, maxRetry int) (*asynq.Task, error) {
-	if err := p.validate(); err != nil {
-		return nil, err
-	}
-	b, err := json.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", TypeAll, err)
-	}
-	return asynq.NewTask(TypeAll, b, asynq.TaskID(TaskIDAll), asynq.Queue(QueueAll), asynq.MaxRetry(maxRetry+1), asynq.Timeout(5*time.Minute)), nil
-}
+// EncodeAll validates p and returns its JSON.
+func EncodeAll(p All) ([]byte, error) { return encode(TypeAll, p, p.validate()) }
 
 // DecodeAll decodes and validates a TypeAll payload. Errors wrap ErrBadPayload.
 func DecodeAll(b []byte) (All, error) {
@@ -237,17 +206,17 @@ func (p All) validate() error {
 	return nil
 }
 
-// NewConfirmTask returns the status-check task for p, first due after delay.
-func NewConfirmTask(p Confirm, delay time.Duration) (*asynq.Task, error) {
+// ConfirmTaskID is the task ID of the status check of the invalidation uuid: one per invalidation.
+func ConfirmTaskID(uuid string) string { return "confirm_" + strings.ReplaceAll(uuid, "-", "") }
+
+// EncodeConfirm validates p and returns its JSON.
+func EncodeConfirm(p Confirm) ([]byte, error) { return encode(TypeConfirm, p, p.validate()) }
+
+func (p Confirm) validate() error {
 	if p.UUID == "" {
-		return nil, fmt.Errorf("%w: %s: uuid is missing", ErrBadPayload, TypeConfirm)
+		return fmt.Errorf("%w: %s: uuid is missing", ErrBadPayload, TypeConfirm)
 	}
-	b, err := json.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", TypeConfirm, err)
-	}
-	return asynq.NewTask(TypeConfirm, b, asynq.TaskID("confirm_"+strings.ReplaceAll(p.UUID, "-", "")), asynq.Queue(QueueConfirm),
-		asynq.ProcessIn(delay), asynq.MaxRetry(10), asynq.Timeout(2*time.Minute)), nil
+	return nil
 }
 
 // DecodeConfirm decodes and validates a TypeConfirm payload. Errors wrap ErrBadPayload.
@@ -256,10 +225,7 @@ func DecodeConfirm(b []byte) (Confirm, error) {
 	if err := json.Unmarshal(b, &p); err != nil {
 		return p, fmt.Errorf("%w: %s: %v", ErrBadPayload, TypeConfirm, err)
 	}
-	if p.UUID == "" {
-		return p, fmt.Errorf("%w: %s: uuid is missing", ErrBadPayload, TypeConfirm)
-	}
-	return p, nil
+	return p, p.validate()
 }
 
 // Split cuts keys into request-sized chunks of at most size URLs (size is clamped to 1..15).

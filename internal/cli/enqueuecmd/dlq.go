@@ -17,7 +17,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/term"
 
+	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/config"
+	"github.com/cipurge/cipurge/internal/flushall"
 	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -207,13 +209,18 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 // (the CLOUDIMAGE_TOKEN value), under the usual rules (cooldown). Without a matching confirmation
 // it refuses with exit status 2 and leaves the dead letter as it is.
 func replayFlushAll(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, insp *asynq.Inspector, id, confirm string) error {
-	if confirm == "" || confirm != cfg.Cloudimage.Token {
-		msg := "dlq replay " + id + " refused: it is a flush-all, and replaying one needs a fresh confirmation: " + tasks.FlushAllCost +
+	var refusal string
+	switch flushall.Confirm(cfg.Cloudimage.Token, confirm) {
+	case flushall.NoToken:
+		refusal = "CLOUDIMAGE_TOKEN is not set, so there is nothing to confirm against. Nothing was replayed"
+	case flushall.NotConfirmed:
+		refusal = "it is a flush-all, and replaying one needs a fresh confirmation: " + flushall.Cost +
 			". If you really mean it, run: enqueue dlq replay " + id + " --confirm=<your CLOUDIMAGE_TOKEN value>"
-		if confirm != "" {
-			msg = "dlq replay " + id + " refused: --confirm does not match CLOUDIMAGE_TOKEN. Nothing was replayed"
-		}
-		return &exitError{code: 2, err: errors.New(msg)}
+	case flushall.Mismatch:
+		refusal = "--confirm does not match CLOUDIMAGE_TOKEN. Nothing was replayed"
+	}
+	if refusal != "" {
+		return &exitError{code: 2, err: errors.New("dlq replay " + id + " refused: " + refusal)}
 	}
 	ti, err := insp.GetTaskInfo(tasks.QueueAll, id)
 	if err != nil {
@@ -227,10 +234,10 @@ func replayFlushAll(ctx context.Context, cfg *config.Config, rdb redis.Universal
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	prod := tasks.NewProducer(rdb, norm)
+	prod := cipurge.NewProducer(rdb, norm)
 	err = prod.ReplayFlushAll(ctx, cfg.Cloudimage.Token, confirm, cfg.Purge.AllCooldown, requester(), reason,
 		func() error { return insp.DeleteTask(tasks.QueueAll, id) })
-	var refused *tasks.FlushRefusedError
+	var refused *cipurge.FlushRefusedError
 	if errors.As(err, &refused) {
 		return &exitError{code: 2, err: fmt.Errorf("dlq replay %s: %w; the dead letter stays", id, err)}
 	}

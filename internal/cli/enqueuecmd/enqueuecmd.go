@@ -27,7 +27,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/term"
 
+	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/config"
+	"github.com/cipurge/cipurge/internal/flushall"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/version"
 	"github.com/cipurge/cipurge/pkg/normalize"
@@ -233,7 +235,7 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 		progress = !*noProgress && isTerminal(stderr)
 	}
 
-	var prod *tasks.Producer
+	var prod *cipurge.Producer
 	if !*dryRun {
 		rdb, err := cfg.RedisClient()
 		if err != nil {
@@ -243,8 +245,8 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 		if err := cfg.Ping(ctx, rdb); err != nil {
 			return &exitError{code: 2, err: fmt.Errorf("%w; nothing was enqueued", err)}
 		}
-		prod = tasks.NewProducer(rdb, norm, tasks.WithMaxRetry(cfg.Purge.MaxRetry), tasks.WithBatchSize(cfg.Purge.BatchSize),
-			tasks.WithRedisNotes(func(note string) { fmt.Fprintln(stderr, "enqueue: note:", note) }))
+		prod = cipurge.NewProducer(rdb, norm, cipurge.WithMaxRetry(cfg.Purge.MaxRetry), cipurge.WithBatchSize(cfg.Purge.BatchSize),
+			cipurge.WithRedisNotes(func(note string) { fmt.Fprintln(stderr, "enqueue: note:", note) }))
 	}
 	msgs := newPrinter(stderr)
 	defer msgs.flush()
@@ -301,15 +303,17 @@ func printSummary(s *summary, asJSON bool, stdout io.Writer, msgs *printer) {
 }
 
 func runFlushAll(ctx context.Context, cfg *config.Config, confirm, reason string, stdout io.Writer) error {
-	if confirm == "" || confirm != cfg.Cloudimage.Token {
-		msg := "flush-all refused: " + tasks.FlushAllCost + ". Nothing was sent. If you really mean it, run: enqueue --all --confirm=<your CLOUDIMAGE_TOKEN value>"
-		if confirm != "" {
-			msg = "flush-all refused: --confirm does not match CLOUDIMAGE_TOKEN. Nothing was sent. " + tasks.FlushAllCost
-		}
-		if cfg.Cloudimage.Token == "" {
-			msg = "flush-all refused: CLOUDIMAGE_TOKEN is not set, so there is nothing to confirm against. Nothing was sent."
-		}
-		return &exitError{code: 2, err: errors.New(msg)}
+	var refusal string
+	switch flushall.Confirm(cfg.Cloudimage.Token, confirm) {
+	case flushall.NoToken:
+		refusal = "CLOUDIMAGE_TOKEN is not set, so there is nothing to confirm against. Nothing was sent."
+	case flushall.NotConfirmed:
+		refusal = flushall.Cost + ". Nothing was sent. If you really mean it, run: enqueue --all --confirm=<your CLOUDIMAGE_TOKEN value>"
+	case flushall.Mismatch:
+		refusal = "--confirm does not match CLOUDIMAGE_TOKEN. Nothing was sent. " + flushall.Cost
+	}
+	if refusal != "" {
+		return &exitError{code: 2, err: errors.New("flush-all refused: " + refusal)}
 	}
 	norm, err := cfg.Normalizer()
 	if err != nil {
@@ -323,9 +327,9 @@ func runFlushAll(ctx context.Context, cfg *config.Config, confirm, reason string
 	if err := cfg.Ping(ctx, rdb); err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("%w; nothing was enqueued", err)}
 	}
-	prod := tasks.NewProducer(rdb, norm, tasks.WithMaxRetry(cfg.Purge.MaxRetry))
+	prod := cipurge.NewProducer(rdb, norm, cipurge.WithMaxRetry(cfg.Purge.MaxRetry))
 	if err := prod.RequestFlushAll(ctx, cfg.Cloudimage.Token, confirm, cfg.Purge.AllCooldown, requester(), reason); err != nil {
-		var refused *tasks.FlushRefusedError
+		var refused *cipurge.FlushRefusedError
 		if errors.As(err, &refused) {
 			return &exitError{code: 2, err: err}
 		}

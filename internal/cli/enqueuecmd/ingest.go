@@ -5,14 +5,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/pkg/normalize"
-	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 // source yields input lines: the command's arguments or a file.
@@ -69,52 +68,6 @@ type rejection struct {
 // maxRejectionsInJSON bounds the rejections a --json summary lists (stderr has them all).
 const maxRejectionsInJSON = 1000
 
-// dedupeCap bounds the fingerprints kept to find duplicates within one input (about 70 MB at the
-// cap). Past it the set starts again: a later duplicate is then reported as already pending by Redis
-// (or dropped at send time), never sent as a new request twice in a window.
-const dedupeCap = 2 << 20
-
-// dedupe finds repeated keys with 128-bit fingerprints (two seeded maphash values): a false match
-// needs two 64-bit collisions at once, about 1e-26 for a million keys. The set is a map from the
-// first half to the second, which Go's maps handle with their fast 64-bit path: measured at a
-// million keys, a fifth to a third faster than a map of [2]uint64, and a third smaller (72 MB
-// instead of 106 MB at dedupeCap). The rare keys whose first half collides with another key's go
-// to a second, small map.
-type dedupe struct {
-	s1, s2 maphash.Seed
-	seen   map[uint64]uint64
-	more   map[[2]uint64]struct{}
-}
-
-func newDedupe() *dedupe {
-	return &dedupe{s1: maphash.MakeSeed(), s2: maphash.MakeSeed(), seen: make(map[uint64]uint64, 1024)}
-}
-
-// add reports whether key is new.
-func (d *dedupe) add(key string) bool {
-	h1, h2 := maphash.String(d.s1, key), maphash.String(d.s2, key)
-	v, ok := d.seen[h1]
-	if !ok {
-		if len(d.seen) >= dedupeCap {
-			d.seen, d.more = make(map[uint64]uint64, 1024), nil
-		}
-		d.seen[h1] = h2
-		return true
-	}
-	if v == h2 {
-		return false
-	}
-	fp := [2]uint64{h1, h2}
-	if _, ok := d.more[fp]; ok {
-		return false
-	}
-	if d.more == nil {
-		d.more = make(map[[2]uint64]struct{})
-	}
-	d.more[fp] = struct{}{}
-	return true
-}
-
 // ingestOptions are the enqueue flags that shape a run.
 type ingestOptions struct {
 	dryRun   bool
@@ -126,9 +79,10 @@ type ingestOptions struct {
 	json     bool
 }
 
-// ingest reads src, normalises each line, rejects bad lines on stderr with their number, drops
-// duplicates within the input, and enqueues the rest (or prints them with dryRun).
-func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *tasks.Producer, o ingestOptions, stdout io.Writer, msgs *printer) (*summary, error) {
+// ingest reads src, normalises each line and drops duplicates within the input (cipurge.Ingest,
+// the producers' one rule), rejects bad lines on stderr with their number, and enqueues the rest
+// in batches from o.senders goroutines (or prints them with dryRun), in constant memory.
+func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *cipurge.Producer, o ingestOptions, stdout io.Writer, msgs *printer) (*summary, error) {
 	start := time.Now()
 	var c counts
 	var rejections []rejection
@@ -188,7 +142,7 @@ func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *t
 		stopProgress = msgs.progress(&c, start)
 	}
 
-	dd := newDedupe()
+	in := cipurge.NewIngest(norm)
 	batch := make([]string, 0, o.batch)
 	var readErr error
 	for ctx.Err() == nil {
@@ -213,8 +167,8 @@ func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *t
 			c.Skipped.Add(1)
 			continue
 		}
-		key, err := norm.Normalize(string(trimmed))
-		if err != nil {
+		key, outcome, err := in.Add(string(trimmed))
+		if outcome == cipurge.Rejected {
 			c.Rejected.Add(1)
 			r := rejection{Line: num, Reason: err.Error()}
 			rejections = appendRejection(rejections, r)
@@ -226,7 +180,7 @@ func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *t
 			out.WriteString(key)
 			out.WriteByte('\n')
 		}
-		if !dd.add(key) {
+		if outcome == cipurge.DuplicateInInput {
 			c.Duplicates.Add(1)
 			continue
 		}

@@ -2,7 +2,6 @@ package enqueuecmd
 
 import (
 	"bytes"
-	"hash/maphash"
 	"io"
 	"strconv"
 	"strings"
@@ -26,22 +25,6 @@ func benchLines(n int) []string {
 		}
 	}
 	return out
-}
-
-// BenchmarkDedupe is the per-key cost of finding duplicates within one input, over a million
-// distinct keys (the set grows as it does in a real run).
-func BenchmarkDedupe(b *testing.B) {
-	keys := benchLines(1 << 20)
-	b.ReportAllocs()
-	i := 0
-	var d *dedupe
-	for b.Loop() {
-		if i%len(keys) == 0 {
-			d = newDedupe()
-		}
-		d.add(keys[i%len(keys)])
-		i++
-	}
 }
 
 // BenchmarkLineReader reads a file of URLs line by line.
@@ -81,25 +64,4 @@ func BenchmarkIngestDryRun(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*len(lines))/b.Elapsed().Seconds(), "lines/s")
-}
-
-// TestDedupeFirstHalfCollision: two different keys whose first 64-bit fingerprints collide are
-// both new, and each is a duplicate the second time.
-func TestDedupeFirstHalfCollision(t *testing.T) {
-	d := newDedupe()
-	a, b := "https://img.example.com/a.jpg", "https://img.example.com/b.jpg"
-	if !d.add(a) {
-		t.Fatal("first key reported as a duplicate")
-	}
-	// Make b's first half collide with a different second half, as a 64-bit collision would.
-	d.seen[maphash.String(d.s1, b)] = maphash.String(d.s2, b) + 1
-	if !d.add(b) {
-		t.Error("a key whose first half collides with another key's was reported as a duplicate")
-	}
-	if d.add(b) {
-		t.Error("the colliding key, added again, was not reported as a duplicate")
-	}
-	if d.add(a) {
-		t.Error("the first key, added again, was not reported as a duplicate")
-	}
 }

@@ -12,10 +12,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/config"
+	"github.com/cipurge/cipurge/internal/flushall"
 	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
-	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 func runStatus(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
@@ -94,7 +95,7 @@ func printSnapshot(stdout io.Writer, rep *status.Snapshot) {
 	if rep.FlushAllSuggested {
 		fmt.Fprintf(stdout, "\nThe backlog takes more than %s to drain at this rate. If most images changed, one flush-all may serve "+
 			"you better than this many invalidations; it is never sent unless you ask:\n  %s\n  enqueue --all --confirm=<your CLOUDIMAGE_TOKEN value>\n",
-			status.SuggestFlushAfter, strings.ReplaceAll(tasks.FlushAllCost, ": ", ":\n  "))
+			status.SuggestFlushAfter, strings.ReplaceAll(flushall.Cost, ": ", ":\n  "))
 	}
 }
 
@@ -103,8 +104,8 @@ func urlStatus(ctx context.Context, cfg *config.Config, rdb redis.UniversalClien
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	prod := tasks.NewProducer(rdb, norm)
-	var out []*tasks.History
+	prod := cipurge.NewProducer(rdb, norm)
+	var out []*cipurge.History
 	bad := 0
 	for _, u := range urls {
 		h, err := prod.Lookup(ctx, u)
@@ -132,7 +133,7 @@ func urlStatus(ctx context.Context, cfg *config.Config, rdb redis.UniversalClien
 // printHistory writes what is known of one URL: waiting, queued in which task (and that task's
 // state), sent when in which request, and its outcome; a dead letter with the task ID that
 // `enqueue dlq replay` takes, or that its dead letter was deleted.
-func printHistory(w io.Writer, h *tasks.History, ttl time.Duration) {
+func printHistory(w io.Writer, h *cipurge.History, ttl time.Duration) {
 	ts := func(t *time.Time) string { return t.Format(time.RFC3339Nano) }
 	fmt.Fprintf(w, "%s\n", h.Key)
 	if h.PendingSince != nil {

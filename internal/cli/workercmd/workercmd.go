@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/config"
 	"github.com/cipurge/cipurge/internal/events"
 	"github.com/cipurge/cipurge/internal/httpserver"
@@ -174,7 +175,7 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 			return &usageError{fmt.Errorf("INTAKE_TOKEN is set, so the worker normalises URLs: %w", err)}
 		}
 		intakeAPI = intake.New(intake.Options{
-			Producer: tasks.NewProducer(rdb, norm, tasks.WithMaxRetry(cfg.Purge.MaxRetry), tasks.WithBatchSize(cfg.Purge.BatchSize)),
+			Producer: cipurge.NewProducer(rdb, norm, cipurge.WithMaxRetry(cfg.Purge.MaxRetry), cipurge.WithBatchSize(cfg.Purge.BatchSize)),
 			Token:    cfg.HTTP.IntakeToken, MaxBytes: cfg.HTTP.IntakeMaxBytes, MaxURLs: cfg.HTTP.IntakeMaxURLs,
 			FlushToken: cfg.Cloudimage.Token, FlushBearer: cfg.HTTP.IntakeFlush, AllCooldown: cfg.Purge.AllCooldown, Log: log.Named("intake"),
 		})

@@ -1,4 +1,4 @@
-package tasks
+package cipurge
 
 import (
 	"context"
@@ -9,8 +9,11 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cipurge/cipurge/internal/flushall"
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/pkg/normalize"
+	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 // Outcome is what happened to one input URL.
@@ -78,14 +81,14 @@ func WithMaxRetry(n int) ProducerOption { return func(p *Producer) { p.maxRetry 
 
 // WithBatchSize sets PURGE_BATCH_SIZE for bulk requests (1-15, default 15).
 func WithBatchSize(n int) ProducerOption {
-	return func(p *Producer) { p.batch = min(max(n, 1), MaxURLsPerTask) }
+	return func(p *Producer) { p.batch = min(max(n, 1), tasks.MaxURLsPerTask) }
 }
 
 // NewProducer returns a Producer that writes to rdb (a client, failover client or cluster client,
 // which the caller keeps and closes) and normalises with norm.
 func NewProducer(rdb redis.UniversalClient, norm *normalize.Normalizer, opts ...ProducerOption) *Producer {
 	st := store.New(rdb)
-	p := &Producer{store: st, guard: store.NewGuard(st, 0, nil), client: asynq.NewClientFromRedisClient(rdb), norm: norm, maxRetry: 10, batch: MaxURLsPerTask}
+	p := &Producer{store: st, guard: store.NewGuard(st, 0, nil), client: asynq.NewClientFromRedisClient(rdb), norm: norm, maxRetry: 10, batch: tasks.MaxURLsPerTask}
 	for _, o := range opts {
 		o(p)
 	}
@@ -115,22 +118,17 @@ func (p *Producer) EnqueueURLsFrom(ctx context.Context, source string, urls ...s
 	r := &Report{Results: make([]Result, len(urls))}
 	keys := make([]string, 0, len(urls))
 	idx := make([]int, 0, len(urls))
-	seen := make(map[string]struct{}, len(urls))
+	in := p.NewIngest()
 	for i, raw := range urls {
 		res := Result{Input: raw}
-		key, err := p.norm.Normalize(raw)
-		switch {
-		case err != nil:
-			res.Outcome, res.Err, res.Reason = Rejected, err, err.Error()
-		default:
-			res.Key = key
-			if _, dup := seen[key]; dup {
-				res.Outcome = DuplicateInInput
-			} else {
-				seen[key] = struct{}{}
-				keys = append(keys, key)
-				idx = append(idx, i)
-			}
+		key, outcome, err := in.Add(raw)
+		res.Key, res.Outcome = key, outcome
+		if err != nil {
+			res.Err, res.Reason = err, err.Error()
+		}
+		if outcome == Enqueued {
+			keys = append(keys, key)
+			idx = append(idx, i)
 		}
 		r.Results[i] = res
 	}
@@ -199,21 +197,21 @@ func (p *Producer) EnqueueBulk(ctx context.Context, source string, requestedAt t
 	if err := p.guard.Check(ctx); err != nil {
 		return 0, err
 	}
-	per := p.batch * BulkRequests
+	per := p.batch * tasks.BulkRequests
 	for len(keys) > 0 {
 		chunk := keys[:min(per, len(keys))]
 		keys = keys[len(chunk):]
-		t, err := NewURLsTask(URLs{URLs: chunk, RequestedAt: requestedAt, Origin: OriginBulk, Sources: sources}, QueueBulk, p.maxRetry)
+		t, err := taskq.NewURLsTask(tasks.URLs{URLs: chunk, RequestedAt: requestedAt, Origin: tasks.OriginBulk, Sources: sources}, tasks.QueueBulk, p.maxRetry)
 		if err != nil {
 			return enqueued, err
 		}
-		if _, err := p.client.EnqueueContext(ctx, t); err != nil {
-			if errors.Is(err, asynq.ErrTaskIDConflict) {
-				continue
-			}
+		ok, err := taskq.Enqueue(ctx, p.client, t)
+		if err != nil {
 			return enqueued, fmt.Errorf("enqueue bulk: %w", err)
 		}
-		enqueued += (len(chunk) + p.batch - 1) / p.batch
+		if ok {
+			enqueued += (len(chunk) + p.batch - 1) / p.batch
+		}
 	}
 	return enqueued, nil
 }
@@ -224,9 +222,7 @@ type FlushRefusedError struct{ Reason string }
 func (e *FlushRefusedError) Error() string { return "flush-all refused: " + e.Reason }
 
 // FlushAllCost is what a flush-all costs, said to whoever asks for one.
-const FlushAllCost = "flush-all (scope \"all\") removes every cached image of the token from the CDN and " +
-	"Cloudimage's servers: every image is downloaded again from your origin, first loads are slow and " +
-	"the origin takes a burst of traffic (Cloudimage asks customers above 1 TB of monthly traffic or storage to contact them first)"
+const FlushAllCost = flushall.Cost
 
 // RequestFlushAll enqueues a flush-all. confirm must equal token (the CLOUDIMAGE_TOKEN value); a
 // request is also refused while another is pending or dead-lettered, and within cooldown of the
@@ -239,10 +235,10 @@ func (p *Producer) RequestFlushAll(ctx context.Context, token, confirm string, c
 // cooldown are checked, remove (when not nil) deletes the dead letter, and a fresh, confirmed
 // request takes its place. A dead-lettered flush-all never runs again as it is.
 func (p *Producer) ReplayFlushAll(ctx context.Context, token, confirm string, cooldown time.Duration, requestedBy, reason string, remove func() error) error {
-	if token == "" {
+	switch flushall.Confirm(token, confirm) {
+	case flushall.NoToken:
 		return &FlushRefusedError{Reason: "CLOUDIMAGE_TOKEN is not set, so there is nothing to confirm against"}
-	}
-	if confirm != token {
+	case flushall.NotConfirmed, flushall.Mismatch:
 		return &FlushRefusedError{Reason: fmt.Sprintf("not confirmed: %s. To request it anyway, confirm with --confirm=<your CLOUDIMAGE_TOKEN value>", FlushAllCost)}
 	}
 	if err := p.guard.Check(ctx); err != nil {
@@ -256,16 +252,8 @@ func (p *Producer) ReplayFlushAll(ctx context.Context, token, confirm string, co
 	if err != nil {
 		return err
 	}
-	if l := st.Last(); l > 0 {
-		last := time.UnixMilli(l).UTC()
-		what := fmt.Sprintf("a flush-all was sent at %s (uuid %s)", last.Format(time.RFC3339), st.UUID)
-		if l != st.SentAt {
-			what = "a flush-all was attempted at " + last.Format(time.RFC3339) + " and its outcome is unknown (see enqueue dlq ls)"
-		}
-		if next := last.Add(cooldown); now.Before(next) {
-			return &FlushRefusedError{Reason: fmt.Sprintf("%s; PURGE_ALL_COOLDOWN=%s allows the next at %s",
-				what, cooldown, next.Format(time.RFC3339))}
-		}
+	if _, why, wait := flushall.CoolingDown(st.Last(), now, cooldown); wait {
+		return &FlushRefusedError{Reason: why}
 	}
 	if remove != nil {
 		if err := remove(); err != nil {
@@ -277,16 +265,19 @@ func (p *Producer) ReplayFlushAll(ctx context.Context, token, confirm string, co
 	if err := p.store.AllConfirm(ctx, now.UnixMilli()); err != nil {
 		return fmt.Errorf("flush-all: %w", err)
 	}
-	t, err := NewAllTask(All{Confirm: confirm, RequestedAt: now, RequestedBy: requestedBy, Reason: reason}, FlushAllMaxRetry)
+	t, err := taskq.NewAllTask(tasks.All{Confirm: confirm, RequestedAt: now, RequestedBy: requestedBy, Reason: reason})
 	if err != nil {
 		return err
 	}
-	if _, err := p.client.EnqueueContext(ctx, t); err != nil {
+	ok, err := taskq.Enqueue(ctx, p.client, t)
+	if err != nil || !ok {
 		_ = p.store.AllDone(context.WithoutCancel(ctx), now.UnixMilli())
-		if errors.Is(err, asynq.ErrTaskIDConflict) {
-			return &FlushRefusedError{Reason: "a flush-all request is already pending, retrying or in the dead-letter queue (task " + TaskIDAll + " on queue " + QueueAll + "); remove it with: enqueue --all --cancel"}
-		}
+	}
+	if err != nil {
 		return fmt.Errorf("flush-all: %w", err)
+	}
+	if !ok {
+		return &FlushRefusedError{Reason: "a flush-all request is already pending, retrying or in the dead-letter queue (task " + tasks.TaskIDAll + " on queue " + tasks.QueueAll + "); remove it with: enqueue --all --cancel"}
 	}
 	return nil
 }
@@ -344,7 +335,7 @@ func (p *Producer) Lookup(ctx context.Context, raw string) (*History, error) {
 // taskState fills in where h.Task is and in which state, or "deleted" when no queue holds it.
 func (p *Producer) taskState(h *History) error {
 	insp := asynq.NewInspectorFromRedisClient(p.store.Client())
-	for _, q := range QueueNames() {
+	for _, q := range tasks.QueueNames() {
 		ti, err := insp.GetTaskInfo(q, h.Task)
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 			continue

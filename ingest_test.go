@@ -1,0 +1,79 @@
+package cipurge
+
+import (
+	"hash/maphash"
+	"strconv"
+	"testing"
+
+	"github.com/cipurge/cipurge/pkg/normalize"
+)
+
+// BenchmarkDedupe is the per-key cost of finding duplicates within one input, over a million
+// distinct keys (the set grows as it does in a real run).
+func BenchmarkDedupe(b *testing.B) {
+	keys := make([]string, 1<<20)
+	for i := range keys {
+		keys[i] = "https://img.example.com/catalog/" + strconv.Itoa(i/1000) + "/photo-" + strconv.Itoa(i) + ".jpg"
+	}
+	b.ReportAllocs()
+	i := 0
+	var d *dedupe
+	for b.Loop() {
+		if i%len(keys) == 0 {
+			d = newDedupe()
+		}
+		d.add(keys[i%len(keys)])
+		i++
+	}
+}
+
+// TestDedupeFirstHalfCollision: two different keys whose first 64-bit fingerprints collide are
+// both new, and each is a duplicate the second time.
+func TestDedupeFirstHalfCollision(t *testing.T) {
+	d := newDedupe()
+	a, b := "https://img.example.com/a.jpg", "https://img.example.com/b.jpg"
+	if !d.add(a) {
+		t.Fatal("first key reported as a duplicate")
+	}
+	// Make b's first half collide with a different second half, as a 64-bit collision would.
+	d.seen[maphash.String(d.s1, b)] = maphash.String(d.s2, b) + 1
+	if !d.add(b) {
+		t.Error("a key whose first half collides with another key's was reported as a duplicate")
+	}
+	if d.add(b) {
+		t.Error("the colliding key, added again, was not reported as a duplicate")
+	}
+	if d.add(a) {
+		t.Error("the first key, added again, was not reported as a duplicate")
+	}
+}
+
+// TestIngest: new, repeated (after normalisation) and rejected inputs.
+func TestIngest(t *testing.T) {
+	norm, err := normalize.New(normalize.Config{Token: "demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := NewIngest(norm)
+	for _, c := range []struct {
+		raw  string
+		want Outcome
+	}{
+		{"https://img.example.com/a.jpg", Enqueued},
+		{"https://img.example.com/b.jpg", Enqueued},
+		{"https://img.example.com/a.jpg#top", DuplicateInInput},
+		{"not a url", Rejected},
+	} {
+		key, got, err := in.Add(c.raw)
+		if got != c.want || (got == Rejected) != (err != nil) || (got != Rejected && key == "") {
+			t.Errorf("Add(%q) = %q, %v, %v; want %v", c.raw, key, got, err, c.want)
+		}
+	}
+}
+
+func TestOutcomeJSON(t *testing.T) {
+	b, err := Result{Input: "x", Outcome: AlreadyPending}.Outcome.MarshalText()
+	if err != nil || string(b) != "already pending" {
+		t.Errorf("outcome JSON: %s, %v", b, err)
+	}
+}

@@ -1,0 +1,91 @@
+// Package flushall owns the flush-all rule: who may request one, and when one may be sent. The
+// enqueue command, the Producer, the HTTP intake and the worker all ask it, so the rule is
+// written once; each of them words the refusal for its own user.
+//
+// A flush-all (scope "all") must be confirmed with the CLOUDIMAGE_TOKEN value (a guard against
+// accidents, not a secret: the token is in every CDN URL), and two flush-alls are at least
+// PURGE_ALL_COOLDOWN apart.
+package flushall
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"time"
+)
+
+// Cost is what a flush-all costs, said to whoever asks for one.
+const Cost = "flush-all (scope \"all\") removes every cached image of the token from the CDN and " +
+	"Cloudimage's servers: every image is downloaded again from your origin, first loads are slow and " +
+	"the origin takes a burst of traffic (Cloudimage asks customers above 1 TB of monthly traffic or storage to contact them first)"
+
+// Confirmation is the answer of Confirm.
+type Confirmation int
+
+// Answers of Confirm.
+const (
+	Confirmed    Confirmation = iota // the confirmation matches the token
+	NoToken                          // CLOUDIMAGE_TOKEN is not set: there is nothing to confirm against
+	NotConfirmed                     // no confirmation was given
+	Mismatch                         // the confirmation does not match CLOUDIMAGE_TOKEN
+)
+
+// Confirm checks a flush-all's confirmation against token (the CLOUDIMAGE_TOKEN value), in
+// constant time.
+func Confirm(token, confirm string) Confirmation {
+	switch {
+	case token == "":
+		return NoToken
+	case confirm == "":
+		return NotConfirmed
+	case subtle.ConstantTimeCompare([]byte(token), []byte(confirm)) != 1:
+		return Mismatch
+	}
+	return Confirmed
+}
+
+// Last is what the store knows of the flush-alls that may have reached Cloudimage.
+type Last struct {
+	SentAt    time.Time // the last one the API accepted; zero: none
+	UUID      string    // its uuid
+	AttemptAt time.Time // the last attempt whose outcome is unknown; zero: none
+}
+
+// CoolingDown reports whether a flush-all at now is within cooldown of the last one that may have
+// reached Cloudimage (the later of the last accepted and the last attempt with an unknown
+// outcome), and when the next may go. The reason names PURGE_ALL_COOLDOWN.
+func CoolingDown(last Last, now time.Time, cooldown time.Duration) (next time.Time, reason string, wait bool) {
+	at, what := last.SentAt, fmt.Sprintf("a flush-all was sent at %s (uuid %s)", last.SentAt.UTC().Format(time.RFC3339), last.UUID)
+	if last.AttemptAt.After(at) {
+		at, what = last.AttemptAt, "a flush-all was attempted at "+last.AttemptAt.UTC().Format(time.RFC3339)+" and its outcome is unknown (see enqueue dlq ls)"
+	}
+	if at.IsZero() {
+		return time.Time{}, "", false
+	}
+	next = at.Add(cooldown)
+	if !now.Before(next) {
+		return next, "", false
+	}
+	return next, fmt.Sprintf("%s; PURGE_ALL_COOLDOWN=%s allows the next at %s", what, cooldown, next.UTC().Format(time.RFC3339)), true
+}
+
+// Send is what the worker does with a confirmed flush-all task.
+type Send int
+
+// Answers of MaySend.
+const (
+	SendIt    Send = iota // send it now
+	Refuse                // dead-letter it: it is within the cooldown
+	Satisfied             // a flush-all sent after it was requested covered it: complete it, send nothing
+)
+
+// MaySend decides whether the worker sends a confirmed flush-all (Confirm said so) requested at
+// requestedAt, given what the store knows and the Redis clock now. With Refuse, reason says why.
+func MaySend(requestedAt time.Time, last Last, now time.Time, cooldown time.Duration) (Send, string) {
+	if last.SentAt.After(requestedAt) {
+		return Satisfied, ""
+	}
+	if _, reason, wait := CoolingDown(last, now, cooldown); wait {
+		return Refuse, reason
+	}
+	return SendIt, ""
+}

@@ -1,0 +1,61 @@
+package flushall
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfirm(t *testing.T) {
+	for _, c := range []struct {
+		token, confirm string
+		want           Confirmation
+	}{
+		{"demo", "demo", Confirmed},
+		{"", "", NoToken},
+		{"", "demo", NoToken},
+		{"demo", "", NotConfirmed},
+		{"demo", "dem", Mismatch},
+		{"demo", "DEMO", Mismatch},
+	} {
+		if got := Confirm(c.token, c.confirm); got != c.want {
+			t.Errorf("Confirm(%q, %q) = %v, want %v", c.token, c.confirm, got, c.want)
+		}
+	}
+}
+
+func TestMaySend(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	h := time.Hour
+	for _, c := range []struct {
+		name        string
+		requestedAt time.Time
+		last        Last
+		now         time.Time
+		want        Send
+	}{
+		{"never sent", t0, Last{}, t0.Add(time.Second), SendIt},
+		{"a later flush-all covered it", t0, Last{SentAt: t0.Add(time.Second), UUID: "u"}, t0.Add(2 * time.Second), Satisfied},
+		{"within the cooldown", t0, Last{SentAt: t0.Add(-time.Minute), UUID: "u"}, t0.Add(time.Second), Refuse},
+		{"within the cooldown of an unknown outcome", t0, Last{AttemptAt: t0.Add(-time.Minute)}, t0.Add(time.Second), Refuse},
+		{"an unknown outcome is not a send that covers it", t0, Last{AttemptAt: t0.Add(time.Second)}, t0.Add(2 * h), SendIt},
+		{"the cooldown has passed", t0, Last{SentAt: t0.Add(-2 * h), UUID: "u"}, t0.Add(time.Second), SendIt},
+		{"exactly at the end of the cooldown", t0, Last{SentAt: t0.Add(-h)}, t0, SendIt},
+	} {
+		got, reason := MaySend(c.requestedAt, c.last, c.now, h)
+		if got != c.want {
+			t.Errorf("%s: MaySend = %v (%s), want %v", c.name, got, reason, c.want)
+		}
+		if got == Refuse && reason == "" {
+			t.Errorf("%s: refused without a reason", c.name)
+		}
+	}
+	_, reason, wait := CoolingDown(Last{SentAt: t0, UUID: "u-1"}, t0.Add(time.Minute), h)
+	if !wait || !strings.Contains(reason, "PURGE_ALL_COOLDOWN=1h0m0s") || !strings.Contains(reason, "u-1") {
+		t.Errorf("CoolingDown reason %q (wait %v)", reason, wait)
+	}
+	_, reason, _ = CoolingDown(Last{SentAt: t0, AttemptAt: t0.Add(time.Second)}, t0.Add(time.Minute), h)
+	if !strings.Contains(reason, "outcome is unknown") {
+		t.Errorf("CoolingDown after an unknown outcome: %q", reason)
+	}
+}

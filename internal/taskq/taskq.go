@@ -1,0 +1,76 @@
+// Package taskq turns the wire contract (package tasks) into asynq tasks and enqueues them: each
+// task type with its task ID, queue, retries and timeout. The producers (package cipurge) and the
+// worker build their tasks here, so that the rules are written once.
+package taskq
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/cipurge/cipurge/pkg/tasks"
+)
+
+// Timeouts of one run of a task.
+const (
+	requestTimeout = 5 * time.Minute // a request task: one API call, or a bulk task's few
+	confirmTimeout = 2 * time.Minute // one status check
+)
+
+// AsynqMaxRetry is asynq's retry limit for a task that may fail maxRetry+1 times in all
+// (PURGE_MAX_RETRY): one higher, so that a task snoozed by the rate limit on its last attempt is
+// not archived by asynq; the worker archives it itself when the failures are used up.
+func AsynqMaxRetry(maxRetry int) int { return maxRetry + 1 }
+
+// NewURLsTask returns the request task for p on queue, with a task ID derived from its content
+// (tasks.URLsTaskID) so that a batch formed twice (after a crash between enqueue and bookkeeping)
+// is enqueued once. maxRetry is PURGE_MAX_RETRY.
+func NewURLsTask(p tasks.URLs, queue string, maxRetry int) (*asynq.Task, error) {
+	b, err := tasks.EncodeURLs(p)
+	if err != nil {
+		return nil, err
+	}
+	return asynq.NewTask(tasks.TypeURLs, b, asynq.TaskID(tasks.URLsTaskID(p)), asynq.Queue(queue),
+		asynq.MaxRetry(AsynqMaxRetry(maxRetry)), asynq.Timeout(requestTimeout)), nil
+}
+
+// FlushAllMaxRetry is asynq's retry limit of a flush-all task: the most PURGE_MAX_RETRY allows, so
+// that the sending worker's own PURGE_MAX_RETRY decides when a flush-all that the API refused
+// stops being retried.
+const FlushAllMaxRetry = 100
+
+// NewAllTask returns the flush-all task for p (task ID tasks.TaskIDAll: one at a time), with
+// asynq's retry limit FlushAllMaxRetry.
+func NewAllTask(p tasks.All) (*asynq.Task, error) {
+	b, err := tasks.EncodeAll(p)
+	if err != nil {
+		return nil, err
+	}
+	return asynq.NewTask(tasks.TypeAll, b, asynq.TaskID(tasks.TaskIDAll), asynq.Queue(tasks.QueueAll),
+		asynq.MaxRetry(FlushAllMaxRetry), asynq.Timeout(requestTimeout)), nil
+}
+
+// NewConfirmTask returns the status-check task for p, first due after delay; its failures count
+// against maxRetry (PURGE_MAX_RETRY), as a request's do.
+func NewConfirmTask(p tasks.Confirm, delay time.Duration, maxRetry int) (*asynq.Task, error) {
+	b, err := tasks.EncodeConfirm(p)
+	if err != nil {
+		return nil, err
+	}
+	return asynq.NewTask(tasks.TypeConfirm, b, asynq.TaskID(tasks.ConfirmTaskID(p.UUID)), asynq.Queue(tasks.QueueConfirm),
+		asynq.ProcessIn(delay), asynq.MaxRetry(AsynqMaxRetry(maxRetry)), asynq.Timeout(confirmTimeout)), nil
+}
+
+// Enqueue enqueues t. A task with the same ID already there is not an error (the IDs derive from
+// the content, so it is the same work): enqueued is false then.
+func Enqueue(ctx context.Context, c *asynq.Client, t *asynq.Task) (enqueued bool, err error) {
+	if _, err := c.EnqueueContext(ctx, t); err != nil {
+		if errors.Is(err, asynq.ErrTaskIDConflict) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}

@@ -1,0 +1,55 @@
+package taskq
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cipurge/cipurge/pkg/tasks"
+)
+
+func benchPayload() tasks.URLs {
+	keys := make([]string, tasks.MaxURLsPerTask)
+	for i := range keys {
+		keys[i] = "https://img.example.com/catalog/2026/11/product-" + strconv.Itoa(100000+i) + "-front.jpg"
+	}
+	return tasks.URLs{URLs: keys, RequestedAt: time.UnixMilli(1_790_000_000_123).UTC(), Origin: tasks.OriginInteractive}
+}
+
+// BenchmarkNewURLsTask is the producer's and the batcher's cost per request task: validate,
+// encode the JSON payload, derive the task ID.
+func BenchmarkNewURLsTask(b *testing.B) {
+	p := benchPayload()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := NewURLsTask(p, tasks.QueueBulk, 10); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestTasksCarryTheContract: each task has the contract's type, ID and queue, and asynq's retry
+// limit one above PURGE_MAX_RETRY.
+func TestTasksCarryTheContract(t *testing.T) {
+	p := benchPayload()
+	u, err := NewURLsTask(p, tasks.QueueBulk, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Type() != tasks.TypeURLs {
+		t.Errorf("type %q", u.Type())
+	}
+	if got, err := tasks.DecodeURLs(u.Payload()); err != nil || got.URLs[0] != p.URLs[0] {
+		t.Errorf("payload %+v, %v", got, err)
+	}
+	if _, err := NewAllTask(tasks.All{RequestedAt: time.Now()}); err == nil {
+		t.Error("a flush-all task without confirmation was built")
+	}
+	c, err := NewConfirmTask(tasks.Confirm{UUID: "a-b-c"}, time.Second, 3)
+	if err != nil || c.Type() != tasks.TypeConfirm {
+		t.Fatalf("confirm task %v, %v", c, err)
+	}
+	if AsynqMaxRetry(3) != 4 {
+		t.Errorf("AsynqMaxRetry(3) = %d, want 4", AsynqMaxRetry(3))
+	}
+}

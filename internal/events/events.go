@@ -10,8 +10,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/httpapi"
-	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 // Paths the receivers serve (under the worker's HTTP_ADDR).
@@ -32,9 +32,9 @@ const (
 
 // Enqueuer is what the receivers need from the producer: the enqueue path the HTTP intake uses
 // (normalisation, dedupe against what is pending, the coalescing window, the source text).
-// *tasks.Producer implements it.
+// *cipurge.Producer implements it.
 type Enqueuer interface {
-	EnqueueURLsFrom(ctx context.Context, source string, urls ...string) (*tasks.Report, error)
+	EnqueueURLsFrom(ctx context.Context, source string, urls ...string) (*cipurge.Report, error)
 }
 
 // Options configure the receivers.
@@ -307,9 +307,9 @@ func (h *handler) one(ctx context.Context, ev event) (string, error) {
 	}
 	res := rep.Results[0]
 	switch res.Outcome {
-	case tasks.Enqueued:
+	case cipurge.Enqueued:
 		return OutcomeEnqueued, nil
-	case tasks.Rejected:
+	case cipurge.Rejected:
 		h.warnf("rejected:"+ev.bucket, "storage event whose URL does not normalise: acknowledged and ignored",
 			zap.String("source", ev.source), zap.String("bucket", ev.bucket), zap.String("reason", res.Reason),
 			zap.String("fix", "check this bucket's base URL in EVENTS_BUCKETS against CLOUDIMAGE_TOKEN, CLOUDIMAGE_ORIGIN_PREFIX and CLOUDIMAGE_ALIASES"))

@@ -21,11 +21,11 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/events"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/normalize"
-	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 const (
@@ -47,7 +47,7 @@ const (
 type env struct {
 	t     *testing.T
 	rdb   *redis.Client
-	prod  *tasks.Producer
+	prod  *cipurge.Producer
 	srv   *httptest.Server
 	logs  *observer.ObservedLogs
 	m     *events.Metrics
@@ -74,7 +74,7 @@ func newEnv(t *testing.T, client redis.UniversalClient, mod func(*events.Options
 	}
 	core, logs := observer.New(zapcore.InfoLevel)
 	m := events.NewMetrics(prometheus.NewRegistry())
-	p := tasks.NewProducer(client, norm)
+	p := cipurge.NewProducer(client, norm)
 	o := events.Options{Producer: p, Token: testToken, Buckets: b, Log: zap.New(core), Metrics: m, RetryAfter: 3 * time.Second}
 	if mod != nil {
 		mod(&o)

@@ -278,7 +278,7 @@ func newEvents(cfg *config.Config, rdb redis.UniversalClient, reg prometheus.Reg
 		return nil, fmt.Errorf("EVENTS_TOKEN is set, so the worker normalises URLs: %w", err)
 	}
 	return events.New(events.Options{
-		Producer: tasks.NewProducer(rdb, norm, tasks.WithMaxRetry(cfg.Purge.MaxRetry), tasks.WithBatchSize(cfg.Purge.BatchSize)),
+		Producer: cipurge.NewProducer(rdb, norm, cipurge.WithMaxRetry(cfg.Purge.MaxRetry), cipurge.WithBatchSize(cfg.Purge.BatchSize)),
 		Token:    h.EventsToken, Buckets: buckets, MaxBytes: h.EventsMaxBytes, Log: log.Named("events"), Metrics: events.NewMetrics(reg),
 	}), nil
 }

@@ -10,8 +10,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/status"
-	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 // StatusPath is the product's own status page: what waits, what was sent, what failed, and one
@@ -21,8 +21,8 @@ const StatusPath = "/status"
 // statusDeadLetters is how many of the last dead letters the page lists.
 const statusDeadLetters = 10
 
-// Lookup returns what is known of one URL, in any form (tasks.Producer.Lookup).
-type Lookup func(ctx context.Context, raw string) (*tasks.History, error)
+// Lookup returns what is known of one URL, in any form (cipurge.Producer.Lookup).
+type Lookup func(ctx context.Context, raw string) (*cipurge.History, error)
 
 // statusPage is GET /status.
 type statusPage struct {
@@ -36,7 +36,7 @@ type statusPage struct {
 type statusView struct {
 	Status      *status.Snapshot `json:"status"`
 	URL         string           `json:"url,omitempty"`
-	Lookup      *tasks.History   `json:"lookup,omitempty"`
+	Lookup      *cipurge.History `json:"lookup,omitempty"`
 	LookupError string           `json:"lookup_error,omitempty"`
 }
 

@@ -186,7 +186,7 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	}
 	var lookup httpserver.Lookup
 	if norm, err := cfg.Normalizer(); err == nil {
-		lookup = tasks.NewProducer(rdb, norm).Lookup
+		lookup = cipurge.NewProducer(rdb, norm).Lookup
 	} else {
 		log.Warn("/status cannot look URLs up: the URL normalisation settings do not load", zap.Error(err))
 	}

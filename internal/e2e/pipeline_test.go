@@ -570,3 +570,56 @@ func TestFlushAllReplayNeedsFreshConfirmation(t *testing.T) {
 		t.Errorf("%d flush-all calls in all, want 2 (one refused, one replayed)", got)
 	}
 }
+
+// TestDeadLetterOutlivesAsynqArchive: a dead letter asynq trims from its archive (it keeps at most
+// 10,000 per queue, silently) is still listed by `enqueue dlq ls` from the product's own record,
+// and `dlq replay` enqueues it again from that record; `dlq rm` forgets it.
+func TestDeadLetterOutlivesAsynqArchive(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHarness(t, "PURGE_BATCH_SIZE=1")
+	us := []string{"https://img.example.com/trim/a.jpg", "https://img.example.com/trim/b.jpg"}
+	for _, u := range us {
+		h.sb.RejectURL(u)
+	}
+	if code, _, stderr := h.enqueue("", us...); code != 0 {
+		t.Fatal(stderr)
+	}
+	h.startWorker()
+	testkit.WaitFor(t, 15*time.Second, "both URLs dead-lettered", func() bool { return len(h.archived(tasks.QueueInteractive)) == 2 })
+	dl := h.archived(tasks.QueueInteractive)
+	// As asynq's trim does: the archived task is gone from asynq, with no trace there.
+	for _, ti := range dl {
+		must(t, h.rdb.ZRem(ctx, "asynq:{"+tasks.QueueInteractive+"}:archived", ti.ID).Err())
+		must(t, h.rdb.Del(ctx, "asynq:{"+tasks.QueueInteractive+"}:t:"+ti.ID).Err())
+	}
+	if n := len(h.archived(tasks.QueueInteractive)); n != 0 {
+		t.Fatalf("%d archived tasks left after the trim", n)
+	}
+	code, out, stderr := h.enqueue("", "dlq", "ls", "--json")
+	var list []struct {
+		ID        string   `json:"id"`
+		URLs      []string `json:"urls"`
+		LastError string   `json:"last_error"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 2 {
+		t.Fatalf("dlq ls --json after the trim: exit %d, %d entries: %s%s", code, len(list), out, stderr)
+	}
+	for _, d := range list {
+		if len(d.URLs) != 1 || !strings.Contains(d.LastError, "400") {
+			t.Errorf("entry %+v: want its URL and the API's answer", d)
+		}
+	}
+	h.sb.ClearFaults()
+	code, out, stderr = h.enqueue("", "dlq", "replay", list[0].ID)
+	if code != 0 {
+		t.Fatalf("dlq replay of a trimmed dead letter: exit %d: %s%s", code, out, stderr)
+	}
+	testkit.WaitFor(t, 15*time.Second, "the replayed URL invalidated", func() bool { return h.sb.URLCount(list[0].URLs[0]) == 1 })
+	if code, out, stderr = h.enqueue("", "dlq", "rm", list[1].ID); code != 0 {
+		t.Fatalf("dlq rm of a trimmed dead letter: exit %d: %s%s", code, out, stderr)
+	}
+	if code, out, _ = h.enqueue("", "dlq", "ls", "--json"); code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Errorf("dlq ls after replay and rm: exit %d: %s", code, out)
+	}
+}

@@ -53,6 +53,7 @@ type QueueCollector struct {
 
 	descTasks, descLatency, descMemory, descQPaused, descProcessed, descFailed *prometheus.Desc
 	descPending, descOldest, descPaused, descPauseLeft, descKey, descUp        *prometheus.Desc
+	descDead                                                                   *prometheus.Desc
 	errors                                                                     prometheus.Counter
 
 	mu       sync.Mutex
@@ -66,6 +67,7 @@ type queueSnapshot struct {
 	err        error
 	queues     []*asynq.QueueInfo // one per configured queue; zero values for queues never used
 	pending    int64
+	dead       int64 // dead letters in the product's own record
 	oldestAge  time.Duration
 	paused     bool
 	pauseLeft  time.Duration
@@ -103,6 +105,8 @@ func NewQueueCollector(rdb redis.UniversalClient, o QueueCollectorOptions) *Queu
 			"Tasks processed from each queue by every worker (succeeded or failed), as counted by asynq in Redis.", q, nil),
 		descFailed: prometheus.NewDesc("cipurge_queue_failed_total",
 			"Task runs that failed in each queue, by every worker, as counted by asynq in Redis (rate-limit snoozes are not failures).", q, nil),
+		descDead: prometheus.NewDesc("cipurge_dead_letters",
+			"Dead-lettered requests kept in the product's own record (every one, also past asynq's 10,000 archived tasks per queue), until replayed or deleted with enqueue dlq.", nil, nil),
 		descPending: prometheus.NewDesc("cipurge_pending_urls",
 			"URL requests waiting in the pending set for their coalescing window (PURGE_WINDOW) before the batcher forms requests.", nil, nil),
 		descOldest: prometheus.NewDesc("cipurge_pending_oldest_age_seconds",
@@ -125,7 +129,7 @@ func NewQueueCollector(rdb redis.UniversalClient, o QueueCollectorOptions) *Queu
 // Describe implements prometheus.Collector.
 func (c *QueueCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.descTasks, c.descLatency, c.descMemory, c.descQPaused, c.descProcessed, c.descFailed,
-		c.descPending, c.descOldest, c.descPaused, c.descPauseLeft, c.descKey, c.descUp} {
+		c.descPending, c.descOldest, c.descPaused, c.descPauseLeft, c.descKey, c.descUp, c.descDead} {
 		ch <- d
 	}
 	c.errors.Describe(ch)
@@ -157,6 +161,7 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.descFailed, prometheus.CounterValue, float64(q.FailedTotal), q.Queue)
 	}
 	gauge(c.descPending, float64(s.pending))
+	gauge(c.descDead, float64(s.dead))
 	gauge(c.descOldest, s.oldestAge.Seconds())
 	gauge(c.descPaused, b2f(s.paused))
 	gauge(c.descPauseLeft, s.pauseLeft.Seconds())
@@ -248,6 +253,10 @@ func (c *QueueCollector) read(ctx context.Context) *queueSnapshot {
 		return s
 	}
 	s.pending = n
+	if s.dead, err = c.store.DeadLetterCount(ctx); err != nil {
+		s.err = err
+		return s
+	}
 	if n > 0 {
 		now, err := c.store.Now(ctx)
 		if err != nil {

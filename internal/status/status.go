@@ -266,19 +266,21 @@ type DeadLetter struct {
 func Describe(ti *asynq.TaskInfo) DeadLetter {
 	// asynq counts retries (failed runs before the last); the last run is an attempt too, as in the
 	// worker's "gave up after N attempts".
-	d := DeadLetter{ID: ti.ID, Queue: ti.Queue, Type: ti.Type, Attempts: ti.Retried + 1, LastFailed: ti.LastFailedAt, LastError: ti.LastErr}
-	switch ti.Type {
-	case tasks.TypeURLs:
-		if p, err := tasks.DecodeURLs(ti.Payload); err == nil {
-			d.URLs = p.URLs
-		}
-	case tasks.TypeConfirm:
-		if p, err := tasks.DecodeConfirm(ti.Payload); err == nil {
-			d.URLs = p.URLs
-		}
-	}
+	d := DeadLetter{ID: ti.ID, Queue: ti.Queue, Type: ti.Type, Attempts: ti.Retried + 1, LastFailed: ti.LastFailedAt, LastError: ti.LastErr,
+		URLs: tasks.URLsOf(ti.Type, ti.Payload)}
 	if d.URLs == nil && ti.Type != tasks.TypeAll {
 		d.Payload = truncate(string(ti.Payload), 300)
+	}
+	return d
+}
+
+// FromRecord turns the product's own record of a dead letter (kept past asynq's archive limit)
+// into a DeadLetter.
+func FromRecord(r store.DeadLetter) DeadLetter {
+	d := DeadLetter{ID: r.ID, Queue: r.Queue, Type: r.Type, Attempts: r.Attempts, LastFailed: time.UnixMilli(r.At).UTC(),
+		LastError: r.Reason, URLs: r.URLs}
+	if d.URLs == nil && r.Type != tasks.TypeAll {
+		d.Payload = truncate(string(r.Payload), 300)
 	}
 	return d
 }

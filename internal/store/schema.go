@@ -20,19 +20,21 @@ const Prefix = "cipurge:{cipurge}:"
 
 // Keys of the shared state.
 const (
-	KeyPending    = Prefix + "pending"     // ZSET member=canonical key, score=first request (ms) while waiting
-	KeySources    = Prefix + "src"         // HASH canonical key -> free-text source of a pending request
-	KeyRate       = Prefix + "rate"        // STRING GCRA theoretical arrival time (ms)
-	KeyRateStatus = Prefix + "rate:status" // STRING GCRA theoretical arrival time (ms) of status checks
-	KeyPause      = Prefix + "pause"       // STRING reason; its PTTL is the pause every worker honours
-	KeyPauseRuns  = Prefix + "pause:n"     // STRING consecutive pauses, for backoff when Retry-After is absent
-	KeyHot        = Prefix + "hot"         // STRING set while an interactive request waits for the limiter
-	KeyProbe      = Prefix + "probe"       // STRING held by the one request that probes the API after an outage
-	KeyAll        = Prefix + "all"         // HASH of the last flush-all: FieldAll*
-	KeyBatcher    = Prefix + "batcher"     // STRING lease of the worker that forms batches
-	KeyStats      = Prefix + "stats"       // HASH cluster-wide totals: FieldStat*
-	KeyWorkers    = Prefix + "workers"     // HASH worker id -> "<Redis time ms> <JSON of its settings and state>", refreshed by each worker
-	KeyWriteProbe = Prefix + "wprobe"      // STRING with a 10 s TTL, written by /readyz to prove Redis takes writes
+	KeyPending     = Prefix + "pending"     // ZSET member=canonical key, score=first request (ms) while waiting
+	KeySources     = Prefix + "src"         // HASH canonical key -> free-text source of a pending request
+	KeyRate        = Prefix + "rate"        // STRING GCRA theoretical arrival time (ms)
+	KeyRateStatus  = Prefix + "rate:status" // STRING GCRA theoretical arrival time (ms) of status checks
+	KeyPause       = Prefix + "pause"       // STRING reason; its PTTL is the pause every worker honours
+	KeyPauseRuns   = Prefix + "pause:n"     // STRING consecutive pauses, for backoff when Retry-After is absent
+	KeyHot         = Prefix + "hot"         // STRING set while an interactive request waits for the limiter
+	KeyProbe       = Prefix + "probe"       // STRING held by the one request that probes the API after an outage
+	KeyAll         = Prefix + "all"         // HASH of the last flush-all: FieldAll*
+	KeyBatcher     = Prefix + "batcher"     // STRING lease of the worker that forms batches
+	KeyStats       = Prefix + "stats"       // HASH cluster-wide totals: FieldStat*
+	KeyWorkers     = Prefix + "workers"     // HASH worker id -> "<Redis time ms> <JSON of its settings and state>", refreshed by each worker
+	KeyWriteProbe  = Prefix + "wprobe"      // STRING with a 10 s TTL, written by /readyz to prove Redis takes writes
+	KeyDeadLetters = Prefix + "dlq"         // HASH task ID -> JSON store.DeadLetter: every dead letter, kept until replayed or deleted
+	KeyDeadIndex   = Prefix + "dlq:at"      // ZSET task ID, score = when it was dead-lettered (ms)
 
 	keyHistory      = Prefix + "h:"     // HASH per canonical key: Field*
 	keySentSecs     = Prefix + "sent:"  // STRING per second: URLs sent, for the cluster-wide send rate

@@ -351,15 +351,33 @@ func (w *Worker) onTaskError(ctx context.Context, t *asynq.Task, err error) {
 	id, _ := asynq.GetTaskID(ctx)
 	q, _ := asynq.GetQueueName(ctx)
 	fields := []zap.Field{zap.String("task_id", id), zap.String("queue", q), zap.String("type", t.Type()), zap.String("reason", err.Error())}
+	n, _ := asynq.GetRetryCount(ctx)
 	if errors.Is(err, asynq.SkipRetry) {
 		w.log.Warn("task dead-lettered", fields...)
+		w.keepDeadLetter(ctx, t, id, q, n+1, err)
 		return
 	}
 	if !isFailure(err) {
 		return
 	}
-	n, _ := asynq.GetRetryCount(ctx)
 	if m, ok := asynq.GetMaxRetry(ctx); ok && n >= m {
 		w.log.Warn("task dead-lettered: out of retries", append(fields, zap.String("attempts", attemptsText(n+1)))...)
+		w.keepDeadLetter(ctx, t, id, q, n+1, err)
+	}
+}
+
+// keepDeadLetter records a task asynq is about to archive in the product's own dead-letter record,
+// which outlives asynq's archive (10,000 tasks per queue, trimmed silently), and counts it.
+func (w *Worker) keepDeadLetter(ctx context.Context, t *asynq.Task, id, queue string, attempts int, err error) {
+	rctx, cancel := recordCtx(ctx)
+	defer cancel()
+	now, terr := w.store.Now(rctx)
+	if terr != nil {
+		now = time.Now().UnixMilli()
+	}
+	d := store.DeadLetter{ID: id, Queue: queue, Type: t.Type(), URLs: tasks.URLsOf(t.Type(), t.Payload()), Reason: err.Error(),
+		Attempts: attempts, At: now, Payload: t.Payload()}
+	if kerr := w.store.KeepDeadLetter(rctx, d); kerr != nil {
+		w.log.Error("could not keep the dead letter's own record: it is in asynq's archive only", zap.String("task_id", id), zap.Error(kerr))
 	}
 }

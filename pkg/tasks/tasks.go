@@ -228,6 +228,22 @@ func DecodeConfirm(b []byte) (Confirm, error) {
 	return p, p.validate()
 }
 
+// URLsOf returns the URLs a task of type typ names (a request or a status check), or nil when it
+// names none or its payload does not decode.
+func URLsOf(typ string, payload []byte) []string {
+	switch typ {
+	case TypeURLs:
+		if p, err := DecodeURLs(payload); err == nil {
+			return p.URLs
+		}
+	case TypeConfirm:
+		if p, err := DecodeConfirm(payload); err == nil {
+			return p.URLs
+		}
+	}
+	return nil
+}
+
 // Split cuts keys into request-sized chunks of at most size URLs (size is clamped to 1..15).
 func Split(keys []string, size int) [][]string {
 	size = min(max(size, 1), MaxURLsPerTask)

@@ -21,6 +21,7 @@ import (
 	"github.com/cipurge/cipurge/internal/config"
 	"github.com/cipurge/cipurge/internal/flushall"
 	"github.com/cipurge/cipurge/internal/status"
+	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -78,21 +79,40 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 	}
 	defer rdb.Close()
 	insp := asynq.NewInspectorFromRedisClient(rdb)
+	st := store.New(rdb)
 	exist, err := status.ExistingQueues(insp)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	// The product's own records hold every dead letter, also those asynq trimmed from its archive
+	// (at most 10,000 per queue); asynq's archive may hold entries of older versions that have none.
+	records, err := st.DeadLetters(ctx)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	recorded := map[string]store.DeadLetter{}
+	byQueue := map[string][]store.DeadLetter{}
+	for _, r := range records {
+		if slices.Contains(queues, r.Queue) {
+			recorded[r.ID] = r
+			byQueue[r.Queue] = append(byQueue[r.Queue], r)
+		}
+	}
 	known := queues[:0:0]
 	total := 0 // dead letters in the queues asked for
 	for _, q := range queues {
+		archived := 0
 		if exist[q] {
-			known = append(known, q)
 			info, err := insp.GetQueueInfo(q)
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("queue %s: %w", q, err)}
 			}
-			total += info.Archived
+			archived = info.Archived
 		}
+		if exist[q] || len(byQueue[q]) > 0 {
+			known = append(known, q)
+		}
+		total += max(archived, len(byQueue[q]))
 	}
 	queues = known
 
@@ -100,12 +120,26 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 	case "ls":
 		list := []status.DeadLetter{} // JSON: [] when empty, never null
 		for _, q := range queues {
+			n := 0
+			for _, r := range byQueue[q] {
+				if n == *limit {
+					break
+				}
+				list = append(list, status.FromRecord(r))
+				n++
+			}
+			if n == *limit || !exist[q] {
+				continue
+			}
 			infos, err := insp.ListArchivedTasks(q, asynq.PageSize(*limit))
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("queue %s: %w", q, err)}
 			}
 			for _, ti := range infos {
-				list = append(list, status.Describe(ti))
+				if _, ok := recorded[ti.ID]; !ok && n < *limit {
+					list = append(list, status.Describe(ti))
+					n++
+				}
 			}
 		}
 		if *asJSON {
@@ -144,25 +178,23 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 			}
 			total := 0
 			for _, q := range queues {
-				var n int
-				var err error
 				if cmd == "replay" && q == tasks.QueueAll {
 					// A flush-all needs a fresh confirmation each time: never replayed in bulk.
-					infos, err := insp.ListArchivedTasks(q)
-					if err != nil {
-						return &exitError{code: 2, err: fmt.Errorf("queue %s: %w", q, err)}
+					n := len(byQueue[q])
+					if exist[q] {
+						infos, err := insp.ListArchivedTasks(q)
+						if err != nil {
+							return &exitError{code: 2, err: fmt.Errorf("queue %s: %w", q, err)}
+						}
+						n = max(n, len(infos))
 					}
-					if len(infos) > 0 {
+					if n > 0 {
 						fmt.Fprintf(stderr, "skipped %d flush-all dead letter(s): a flush-all is replayed only on its own, with a fresh confirmation: enqueue dlq replay %s --confirm=<your CLOUDIMAGE_TOKEN value>\n",
-							len(infos), tasks.TaskIDAll)
+							n, tasks.TaskIDAll)
 					}
 					continue
 				}
-				if cmd == "replay" {
-					n, err = insp.RunAllArchivedTasks(q)
-				} else {
-					n, err = insp.DeleteAllArchivedTasks(q)
-				}
+				n, err := dlqAll(ctx, cmd, cfg, rdb, insp, st, q, exist[q], byQueue[q])
 				if err != nil {
 					return &exitError{code: 2, err: fmt.Errorf("queue %s: %w", q, err)}
 				}
@@ -174,8 +206,13 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 		failed := 0
 		for _, id := range ids {
 			q, err := findArchived(insp, queues, id)
+			inArchive := err == nil
+			rec, inRecord := recorded[id]
+			if err != nil && inRecord {
+				q, err = rec.Queue, nil // trimmed from asynq's archive: the product's record has it
+			}
 			if err == nil && cmd == "replay" && q == tasks.QueueAll {
-				err = replayFlushAll(ctx, cfg, rdb, insp, id, *confirm)
+				err = replayFlushAll(ctx, cfg, rdb, insp, st, id, *confirm, rec, inArchive)
 				if err == nil {
 					fmt.Fprintf(stdout, "replayed %s (queue %s) as a fresh, confirmed flush-all request: a worker will send it once\n", id, q)
 					continue
@@ -185,11 +222,7 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 					return err
 				}
 			} else if err == nil {
-				if cmd == "replay" {
-					err = insp.RunTask(q, id)
-				} else {
-					err = insp.DeleteTask(q, id)
-				}
+				err = dlqOne(ctx, cmd, cfg, rdb, insp, st, q, id, inArchive, rec)
 			}
 			if err != nil {
 				fmt.Fprintf(stderr, "%s: %v\n", id, err)
@@ -205,10 +238,79 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 	return nil
 }
 
+// dlqOne replays or deletes one dead letter: asynq's archived task when it still has it, else the
+// product's record (a replay enqueues its payload again), and forgets the record.
+func dlqOne(ctx context.Context, cmd string, cfg *config.Config, rdb redis.UniversalClient, insp *asynq.Inspector, st *store.Store,
+	queue, id string, inArchive bool, rec store.DeadLetter) error {
+	var err error
+	switch {
+	case cmd == "replay" && inArchive:
+		err = insp.RunTask(queue, id)
+	case cmd == "replay":
+		err = enqueueRecord(ctx, cfg, rdb, rec)
+	case inArchive:
+		err = insp.DeleteTask(queue, id)
+	}
+	if err != nil {
+		return err
+	}
+	return st.ForgetDeadLetters(ctx, id)
+}
+
+// dlqAll replays or deletes every dead letter of queue (flush-alls excepted by the caller) and
+// returns how many.
+func dlqAll(ctx context.Context, cmd string, cfg *config.Config, rdb redis.UniversalClient, insp *asynq.Inspector, st *store.Store,
+	queue string, exists bool, recs []store.DeadLetter) (int, error) {
+	n := 0
+	if exists {
+		var err error
+		if cmd == "replay" {
+			n, err = insp.RunAllArchivedTasks(queue)
+		} else {
+			n, err = insp.DeleteAllArchivedTasks(queue)
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	ids := make([]string, 0, len(recs))
+	extra := 0
+	for _, r := range recs {
+		ids = append(ids, r.ID)
+		if cmd != "replay" {
+			continue
+		}
+		if _, err := insp.GetTaskInfo(queue, r.ID); err == nil {
+			continue // asynq still had it: replayed above
+		}
+		if err := enqueueRecord(ctx, cfg, rdb, r); err != nil {
+			return n + extra, err
+		}
+		extra++
+	}
+	if cmd == "rm" {
+		extra = max(len(recs)-n, 0)
+	}
+	return n + extra, st.ForgetDeadLetters(ctx, ids...)
+}
+
+// enqueueRecord enqueues a dead letter again from the product's record, as the task it was (same
+// ID, queue and payload), for one asynq no longer keeps.
+func enqueueRecord(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, r store.DeadLetter) error {
+	c := asynq.NewClientFromRedisClient(rdb)
+	_, err := c.EnqueueContext(ctx, asynq.NewTask(r.Type, r.Payload), asynq.TaskID(r.ID), asynq.Queue(r.Queue),
+		asynq.MaxRetry(cfg.Purge.MaxRetry+1), asynq.Timeout(5*time.Minute))
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil // already queued again
+	}
+	return err
+}
+
 // replayFlushAll replaces the dead-lettered flush-all id by a fresh request confirmed with confirm
 // (the CLOUDIMAGE_TOKEN value), under the usual rules (cooldown). Without a matching confirmation
 // it refuses with exit status 2 and leaves the dead letter as it is.
-func replayFlushAll(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, insp *asynq.Inspector, id, confirm string) error {
+func replayFlushAll(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, insp *asynq.Inspector, st *store.Store,
+	id, confirm string, rec store.DeadLetter, inArchive bool) error {
 	var refusal string
 	switch flushall.Confirm(cfg.Cloudimage.Token, confirm) {
 	case flushall.NoToken:
@@ -222,12 +324,16 @@ func replayFlushAll(ctx context.Context, cfg *config.Config, rdb redis.Universal
 	if refusal != "" {
 		return &exitError{code: 2, err: errors.New("dlq replay " + id + " refused: " + refusal)}
 	}
-	ti, err := insp.GetTaskInfo(tasks.QueueAll, id)
-	if err != nil {
-		return err
+	payload := rec.Payload
+	if inArchive {
+		ti, err := insp.GetTaskInfo(tasks.QueueAll, id)
+		if err != nil {
+			return err
+		}
+		payload = ti.Payload
 	}
 	reason := "replay of dead letter " + id
-	if p, err := tasks.DecodeAll(ti.Payload); err == nil && p.Reason != "" {
+	if p, err := tasks.DecodeAll(payload); err == nil && p.Reason != "" {
 		reason += ": " + p.Reason
 	}
 	norm, err := cfg.Normalizer()
@@ -235,8 +341,14 @@ func replayFlushAll(ctx context.Context, cfg *config.Config, rdb redis.Universal
 		return &exitError{code: 2, err: err}
 	}
 	prod := cipurge.NewProducer(rdb, norm)
-	err = prod.ReplayFlushAll(ctx, cfg.Cloudimage.Token, confirm, cfg.Purge.AllCooldown, requester(), reason,
-		func() error { return insp.DeleteTask(tasks.QueueAll, id) })
+	err = prod.ReplayFlushAll(ctx, cfg.Cloudimage.Token, confirm, cfg.Purge.AllCooldown, requester(), reason, func() error {
+		if inArchive {
+			if err := insp.DeleteTask(tasks.QueueAll, id); err != nil {
+				return err
+			}
+		}
+		return st.ForgetDeadLetters(ctx, id)
+	})
 	var refused *cipurge.FlushRefusedError
 	if errors.As(err, &refused) {
 		return &exitError{code: 2, err: fmt.Errorf("dlq replay %s: %w; the dead letter stays", id, err)}

@@ -17,8 +17,6 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
-	"github.com/cipurge/cipurge/internal/store"
-	"github.com/cipurge/cipurge/internal/worker"
 	"github.com/cipurge/cipurge/pkg/apiclient"
 	"github.com/cipurge/cipurge/pkg/normalize"
 )
@@ -248,18 +246,6 @@ func (c *Config) Normalizer() (*normalize.Normalizer, error) {
 	})
 }
 
-// Worker returns the worker's configuration.
-func (c *Config) Worker() worker.Config {
-	p := c.Purge
-	return worker.Config{
-		Token: c.Cloudimage.Token, Window: p.Window, MaxDelay: p.MaxDelay, BatchSize: p.BatchSize,
-		Limit: store.Limit{Rate: p.Rate, Burst: p.Burst}, ConfirmLimit: store.Limit{Rate: p.ConfirmRate, Burst: p.Burst}, MaxRetry: p.MaxRetry, Concurrency: p.Concurrency,
-		AllCooldown: p.AllCooldown, HistoryTTL: p.HistoryTTL, Confirm: p.Confirm, ConfirmDelay: p.ConfirmDelay,
-		ShutdownTimeout: p.Shutdown, RetryBase: p.RetryBase, BackoffBase: p.BackoffBase, BackoffMax: p.BackoffMax,
-		AuthProbe: p.AuthProbe, ConfirmTimeout: p.ConfirmMax, MaxResends: resends(p.MaxResends),
-	}
-}
-
 // explain rewrites caarlos0/env errors so that they name the variable, not the Go field.
 func explain(err error, t reflect.Type) error {
 	vars := map[string]string{}
@@ -303,14 +289,6 @@ func unquoteCause(err error) string {
 		s = s[i:]
 	}
 	return s
-}
-
-// resends maps PURGE_MAX_RESENDS=0 ("never resend") to the worker's "none" (-1).
-func resends(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
 }
 
 // isLoopbackHost reports whether host (no port) is localhost or a loopback IP.

@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge/internal/store"
-	"github.com/cipurge/cipurge/internal/worker"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -30,8 +29,9 @@ type QueueCollectorOptions struct {
 	// Timeout bounds one reading (3 s). A scrape never waits longer: past it, the scrape reports
 	// cipurge_queue_collector_up 0 and the reading goes on in the background, once.
 	Timeout time.Duration
-	// Ready, when set, is the worker's readiness check; it adds cipurge_api_key_rejected.
-	Ready func(context.Context) worker.Readiness
+	// KeyRejected, when set, says whether Cloudimage rejects this worker's API key (the worker's
+	// send gate, read without Redis); it adds cipurge_api_key_rejected.
+	KeyRejected func() bool
 	// Log receives collection errors (nil: none).
 	Log *zap.Logger
 }
@@ -223,9 +223,8 @@ func (c *QueueCollector) refresh(done chan struct{}) {
 
 func (c *QueueCollector) read(ctx context.Context) *queueSnapshot {
 	s := &queueSnapshot{}
-	if c.o.Ready != nil {
-		rd := c.o.Ready(ctx)
-		s.keyChecked, s.keyBad = true, rd.Key != "ok"
+	if c.o.KeyRejected != nil {
+		s.keyChecked, s.keyBad = true, c.o.KeyRejected()
 	}
 	// asynq's Inspector takes no context; its calls are bounded by the Redis client's own read
 	// timeouts, and snapshot stops waiting for them after Timeout.

@@ -16,7 +16,6 @@ import (
 	"github.com/cipurge/cipurge/internal/httpserver"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/testredis"
-	"github.com/cipurge/cipurge/internal/worker"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -130,10 +129,7 @@ func TestCollectorReadsRedis(t *testing.T) {
 	must(t, rdb.ZAdd(ctx, store.KeyPending, redis.Z{Score: float64(now - 60_000), Member: "https://img.example.com/a.jpg"}).Err())
 	must(t, st.Pause(ctx, "rate_limited", time.Minute))
 
-	ready := func(context.Context) worker.Readiness {
-		return worker.Readiness{Key: "rejected by Cloudimage (401/403) since ..."}
-	}
-	got := gather(t, httpserver.NewQueueCollector(rdb, httpserver.QueueCollectorOptions{Ready: ready}))
+	got := gather(t, httpserver.NewQueueCollector(rdb, httpserver.QueueCollectorOptions{KeyRejected: func() bool { return true }}))
 	for name, want := range map[string]float64{
 		qt("bulk", "pending"): 3, qt("bulk", "scheduled"): 1, qt("bulk", "archived"): 0,
 		qt("purge", "archived"): 1, qt("purge", "pending"): 0, qt("flush-all", "pending"): 0,

@@ -23,10 +23,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
-	"github.com/cipurge/cipurge/internal/config"
 	"github.com/cipurge/cipurge/internal/events"
 	"github.com/cipurge/cipurge/internal/status"
-	"github.com/cipurge/cipurge/internal/worker"
 )
 
 // UIPath is where the asynqmon UI is served.
@@ -34,9 +32,10 @@ const UIPath = "/monitoring"
 
 // Options are what the server shows.
 type Options struct {
-	Config   *config.Config
+	UI       UI                              // who may see the UI and /status
+	Status   status.Options                  // the settings /status falls back to when no worker published its own
+	Ready    func(context.Context) Readiness // the worker's readiness, for /readyz
 	Redis    redis.UniversalClient
-	Worker   *worker.Worker
 	Registry *prometheus.Registry
 	Log      *zap.Logger
 	Intake   http.Handler // the intake API, mounted at /v1/ when not nil (INTAKE_TOKEN set)
@@ -44,11 +43,23 @@ type Options struct {
 	Lookup   Lookup       // one URL's history, for /status?url= (nil: lookups say why not)
 }
 
+// UI is the access to the asynqmon UI and /status (HTTP_ADDR, UI_*).
+type UI struct {
+	Addr     string // HTTP_ADDR: without a password it must be a loopback address
+	ReadOnly bool   // UI_READONLY
+	User     string // UI_USER
+	Password string // UI_PASSWORD
+}
+
+// Readiness is what /readyz answers: whether the worker can do its job now, and a JSON body
+// saying why not (the worker's Readiness).
+type Readiness interface{ IsReady() bool }
+
 // New returns the worker's HTTP handler, or an error when the access rules refuse the
 // configuration (a non-loopback HTTP_ADDR without UI_PASSWORD).
 func New(o Options) (http.Handler, error) {
-	h := o.Config.HTTP
-	if !isLoopback(h.Addr) && h.UIPassword == "" {
+	h := o.UI
+	if !isLoopback(h.Addr) && h.Password == "" {
 		return nil, errors.New("HTTP_ADDR=" + h.Addr + " is not a loopback address and UI_PASSWORD is empty: " +
 			"the asynqmon UI would be open to the network. Set UI_PASSWORD (and UI_USER), or listen on 127.0.0.1")
 	}
@@ -59,9 +70,9 @@ func New(o Options) (http.Handler, error) {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
-		rd := o.Worker.Ready(ctx)
+		rd := o.Ready(ctx)
 		code := http.StatusOK
-		if !rd.Ready {
+		if !rd.IsReady() {
 			code = http.StatusServiceUnavailable
 		}
 		writeJSON(w, code, rd)
@@ -71,21 +82,21 @@ func New(o Options) (http.Handler, error) {
 	ui := asynqmon.New(asynqmon.Options{
 		RootPath:     UIPath,
 		RedisConnOpt: sharedConn{o.Redis},
-		ReadOnly:     h.UIReadOnly,
+		ReadOnly:     h.ReadOnly,
 	})
 	var uiHandler http.Handler = ui
-	if h.UIReadOnly {
+	if h.ReadOnly {
 		uiHandler = readOnly(uiHandler)
 	}
-	if h.UIPassword != "" {
-		uiHandler = basicAuth(h.UIUser, h.UIPassword, uiHandler)
+	if h.Password != "" {
+		uiHandler = basicAuth(h.User, h.Password, uiHandler)
 	}
 	mux.Handle(UIPath, uiHandler)
 	mux.Handle(UIPath+"/", uiHandler)
 	var statusHandler http.Handler = &statusPage{reader: status.NewReader(o.Redis), lookup: o.Lookup, log: o.Log,
-		fallback: status.Options{FallbackRate: o.Config.Purge.Rate, FallbackBatch: o.Config.Purge.BatchSize}}
-	if h.UIPassword != "" {
-		statusHandler = basicAuth(h.UIUser, h.UIPassword, statusHandler)
+		fallback: o.Status}
+	if h.Password != "" {
+		statusHandler = basicAuth(h.User, h.Password, statusHandler)
 	}
 	mux.Handle("GET "+StatusPath, statusHandler)
 	if o.Intake != nil {

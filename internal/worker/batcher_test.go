@@ -21,7 +21,7 @@ func TestBatcherDrainsAnyBatchSize(t *testing.T) {
 			rdb := testredis.Start(t).Client()
 			api := &slowAPI{}
 			cfg := Config{Window: 100 * time.Millisecond, MaxDelay: 100 * time.Millisecond, BatchSize: batch, Limit: store.Limit{}}
-			ws := []*Worker{New(cfg, rdb, api, zaptest.NewLogger(t), nil), New(cfg, rdb, api, zaptest.NewLogger(t), nil)}
+			ws := []*Worker{mustNew(t, cfg, rdb, api, zaptest.NewLogger(t), nil), mustNew(t, cfg, rdb, api, zaptest.NewLogger(t), nil)}
 			keys := testkit.ImageURLs(fmt.Sprintf("batch%d", batch), 4000)
 			ctx := context.Background()
 			if _, err := ws[0].Store().AddPending(ctx, "", keys); err != nil {

@@ -38,7 +38,7 @@ func (a *nopAPI) Status(context.Context, string) (*apiclient.InvalidationStatus,
 func benchWorker(b *testing.B) (*Worker, *nopAPI) {
 	b.Helper()
 	api := &nopAPI{}
-	w := New(Config{Limit: store.Limit{}}, testredis.Start(b).Client(), api, zap.NewNop(), nil)
+	w := mustNew(b, Config{Limit: store.Limit{}}, testredis.Start(b).Client(), api, zap.NewNop(), nil)
 	return w, api
 }
 

@@ -90,7 +90,7 @@ func TestRedisOutageLogsAFewLines(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	t.Cleanup(func() { rdb.Close() })
-	w := New(Config{Limit: store.Limit{}, RetryCheck: 100 * time.Millisecond}, rdb, &nopAPI{}, zap.New(core), nil)
+	w := mustNew(t, Config{Limit: store.Limit{}, RetryCheck: 100 * time.Millisecond}, rdb, &nopAPI{}, zap.New(core), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(ctx) }()

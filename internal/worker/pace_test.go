@@ -103,7 +103,7 @@ func waitAllSent(t *testing.T, api *slowAPI, keys []string) {
 // from its task slots.
 func TestInflightSizing(t *testing.T) {
 	cfg := Config{Limit: store.Limit{Rate: 20, Burst: 5}, Concurrency: 10}
-	cfg.setDefaults()
+	cfg = cfg.WithDefaults()
 	for _, c := range []struct {
 		latency time.Duration
 		perTask int
@@ -127,7 +127,7 @@ func TestRateReachedDespiteLatency(t *testing.T) {
 	rdb := testredis.Start(t).Client()
 	api := &slowAPI{latency: 300 * time.Millisecond}
 	m := NewMetrics(nil)
-	w := New(Config{Window: 100 * time.Millisecond, MaxDelay: 200 * time.Millisecond, BatchSize: 1,
+	w := mustNew(t, Config{Window: 100 * time.Millisecond, MaxDelay: 200 * time.Millisecond, BatchSize: 1,
 		Limit: store.Limit{Rate: 20, Burst: 2}, Concurrency: 2}, rdb, api, zaptest.NewLogger(t), m)
 	keys := testkit.ImageURLs("inflight", 120)
 	_, stop := runWith(t, keys, w)
@@ -157,7 +157,7 @@ func TestLookaheadKeepsBacklogPending(t *testing.T) {
 	m := NewMetrics(nil)
 	cfg := Config{Window: 100 * time.Millisecond, MaxDelay: 200 * time.Millisecond, BatchSize: 15,
 		Limit: store.Limit{Rate: 2, Burst: 1}, Concurrency: 2}
-	w := New(cfg, rdb, api, zaptest.NewLogger(t), m)
+	w := mustNew(t, cfg, rdb, api, zaptest.NewLogger(t), m)
 	keys := testkit.ImageURLs("lookahead", 3000)
 	ctx, stop := runWith(t, keys, w)
 	defer stop()

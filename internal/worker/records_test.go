@@ -35,7 +35,7 @@ func TestAcceptedRecordSurvivesCancel(t *testing.T) {
 	t.Parallel()
 	rdb := testredis.Start(t).Client()
 	api := &cancellingAPI{}
-	w := New(Config{Limit: store.Limit{}}, rdb, api, zaptest.NewLogger(t), nil)
+	w := mustNew(t, Config{Limit: store.Limit{}}, rdb, api, zaptest.NewLogger(t), nil)
 	p := tasks.URLs{URLs: []string{"https://img.example.com/cancel/a.jpg", "https://img.example.com/cancel/b.jpg"},
 		RequestedAt: time.Now().Add(-time.Second).UTC(), Origin: tasks.OriginInteractive} // before the send, by the clock of Redis too
 	task, err := taskq.NewURLsTask(p, tasks.QueueInteractive, 10)

@@ -47,7 +47,8 @@ type API interface {
 	Status(ctx context.Context, uuid string) (*apiclient.InvalidationStatus, error)
 }
 
-// Config is the worker's behaviour. Zero values are replaced by the defaults noted.
+// Config is the worker's behaviour. Zero values are replaced by the defaults noted (WithDefaults);
+// New refuses values it cannot run with.
 type Config struct {
 	Token           string        // CLOUDIMAGE_TOKEN: a flush-all must be confirmed with it
 	Window          time.Duration // PURGE_WINDOW: each request waits this long for company (2 s)
@@ -73,27 +74,30 @@ type Config struct {
 	RetryBase       time.Duration // first retry delay after a failure, doubled per failure (2 s)
 }
 
-func (c *Config) setDefaults() {
+// WithDefaults returns c with every unset (zero) setting replaced by its default, noted on each
+// field: the one place for the worker's defaults (river's Config.WithDefaults is the model). The
+// environment's defaults (internal/config) are the same; a test in workercmd keeps them so.
+func (c Config) WithDefaults() Config {
 	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
+		if *d == 0 {
 			*d = v
 		}
 	}
 	def(&c.Window, 2*time.Second)
 	def(&c.MaxDelay, 10*time.Second)
-	if c.BatchSize <= 0 || c.BatchSize > tasks.MaxURLsPerTask {
+	if c.BatchSize == 0 {
 		c.BatchSize = tasks.MaxURLsPerTask
 	}
 	if c.ConfirmLimit.Rate == 0 {
 		c.ConfirmLimit.Rate = c.Limit.Rate
 	}
-	if c.ConfirmLimit.Burst <= 0 {
+	if c.ConfirmLimit.Burst == 0 {
 		c.ConfirmLimit.Burst = c.Limit.Burst
 	}
 	if c.MaxRetry < 0 {
 		c.MaxRetry = 10
 	}
-	if c.Concurrency <= 0 {
+	if c.Concurrency == 0 {
 		c.Concurrency = 10
 	}
 	if c.MaxResends == 0 {
@@ -111,6 +115,35 @@ func (c *Config) setDefaults() {
 	def(&c.AuthProbe, 30*time.Second)
 	def(&c.RetryCheck, time.Second)
 	def(&c.RetryBase, 2*time.Second)
+	return c
+}
+
+// validate refuses settings the worker cannot run with; each error names the setting.
+func (c Config) validate() error {
+	var errs []error
+	if c.BatchSize < 1 || c.BatchSize > tasks.MaxURLsPerTask {
+		errs = append(errs, fmt.Errorf("worker: BatchSize %d is out of range: use 1 to %d", c.BatchSize, tasks.MaxURLsPerTask))
+	}
+	if c.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("worker: Concurrency %d is out of range: use 1 or more", c.Concurrency))
+	}
+	if c.Limit.Rate < 0 || c.ConfirmLimit.Rate < 0 || c.Limit.Burst < 0 {
+		errs = append(errs, fmt.Errorf("worker: the rate limit %+v is negative: use 0 (no limit) or more", c.Limit))
+	}
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"Window", c.Window}, {"MaxDelay", c.MaxDelay}, {"AllCooldown", c.AllCooldown}, {"HistoryTTL", c.HistoryTTL},
+		{"ConfirmDelay", c.ConfirmDelay}, {"ConfirmTimeout", c.ConfirmTimeout}, {"ShutdownTimeout", c.ShutdownTimeout},
+		{"Tick", c.Tick}, {"MaxInSlotWait", c.MaxInSlotWait}, {"BackoffBase", c.BackoffBase}, {"BackoffMax", c.BackoffMax},
+		{"AuthProbe", c.AuthProbe}, {"RetryCheck", c.RetryCheck}, {"RetryBase", c.RetryBase},
+	} {
+		if d.d < 0 {
+			errs = append(errs, fmt.Errorf("worker: %s %s is negative: use a positive duration, or 0 for the default", d.name, d.d))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Worker runs the batcher and the task handlers.
@@ -140,9 +173,13 @@ type Worker struct {
 	lastErr error // the last Redis error seen by the server's health check
 }
 
-// New returns a Worker. rdb is owned by the caller; m may be nil (metrics not registered).
-func New(cfg Config, rdb redis.UniversalClient, api API, log *zap.Logger, m *Metrics) *Worker {
-	cfg.setDefaults()
+// New returns a Worker, or an error naming a setting it cannot run with. rdb is owned by the
+// caller; m may be nil (metrics not registered).
+func New(cfg Config, rdb redis.UniversalClient, api API, log *zap.Logger, m *Metrics) (*Worker, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	if m == nil {
 		m = NewMetrics(nil)
 	}
@@ -158,7 +195,7 @@ func New(cfg Config, rdb redis.UniversalClient, api API, log *zap.Logger, m *Met
 		id:      host + ":" + strconv.Itoa(os.Getpid()) + ":" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		redis:   newRedisWatch(log, func(ctx context.Context) error { return rdb.Ping(ctx).Err() }),
 		status:  status.NewReader(rdb),
-	}
+	}, nil
 }
 
 // Config returns the effective configuration (defaults applied).
@@ -275,6 +312,16 @@ func (w *Worker) healthCheck(err error) {
 	w.lastErr = err
 	w.mu.Unlock()
 }
+
+// KeyRejected reports whether Cloudimage rejects this worker's API key (its send gate is closed
+// for the key). It reads no Redis, for the metrics collector.
+func (w *Worker) KeyRejected() bool {
+	blocked, cause, _, _ := w.gate.state()
+	return blocked && cause == causeKey
+}
+
+// IsReady reports r.Ready (httpserver.Readiness).
+func (r Readiness) IsReady() bool { return r.Ready }
 
 // Readiness says whether this worker can do its job now, and if not, why.
 type Readiness struct {

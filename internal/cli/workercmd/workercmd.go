@@ -29,6 +29,8 @@ import (
 	"github.com/cipurge/cipurge/internal/httpserver"
 	"github.com/cipurge/cipurge/internal/intake"
 	"github.com/cipurge/cipurge/internal/sandbox"
+	"github.com/cipurge/cipurge/internal/status"
+	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/version"
 	"github.com/cipurge/cipurge/internal/worker"
 	"github.com/cipurge/cipurge/pkg/apiclient"
@@ -165,8 +167,11 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := worker.NewMetrics(reg)
-	w := worker.New(cfg.Worker(), rdb, api, log, m)
-	reg.MustRegister(httpserver.NewQueueCollector(rdb, httpserver.QueueCollectorOptions{Ready: w.Ready, Log: log.Named("metrics")}))
+	w, err := worker.New(workerConfig(cfg), rdb, api, log, m)
+	if err != nil {
+		return &usageError{err}
+	}
+	reg.MustRegister(httpserver.NewQueueCollector(rdb, httpserver.QueueCollectorOptions{KeyRejected: w.KeyRejected, Log: log.Named("metrics")}))
 
 	var intakeAPI http.Handler
 	if cfg.HTTP.IntakeToken != "" || cfg.HTTP.IntakeFlush != "" {
@@ -191,7 +196,10 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		log.Warn("/status cannot look URLs up: the URL normalisation settings do not load", zap.Error(err))
 	}
 	srv, err := httpserver.New(httpserver.Options{
-		Config: cfg, Redis: rdb, Worker: w, Registry: reg, Log: log.Named("http"), Intake: intakeAPI, Events: eventsAPI, Lookup: lookup,
+		UI:     httpserver.UI{Addr: cfg.HTTP.Addr, ReadOnly: cfg.HTTP.UIReadOnly, User: cfg.HTTP.UIUser, Password: cfg.HTTP.UIPassword},
+		Status: status.Options{FallbackRate: cfg.Purge.Rate, FallbackBatch: cfg.Purge.BatchSize},
+		Ready:  func(ctx context.Context) httpserver.Readiness { return w.Ready(ctx) },
+		Redis:  rdb, Registry: reg, Log: log.Named("http"), Intake: intakeAPI, Events: eventsAPI, Lookup: lookup,
 	})
 	if err != nil {
 		return &usageError{err}
@@ -315,4 +323,25 @@ func newAPI(cfg *config.Config, log *zap.Logger) (*apiclient.Client, string, fun
 		return nil, "", nil, err
 	}
 	return c, base, stop, nil
+}
+
+// workerConfig is the worker's configuration from the environment's: the one place where a
+// variable becomes a worker setting.
+func workerConfig(c *config.Config) worker.Config {
+	p := c.Purge
+	return worker.Config{
+		Token: c.Cloudimage.Token, Window: p.Window, MaxDelay: p.MaxDelay, BatchSize: p.BatchSize,
+		Limit: store.Limit{Rate: p.Rate, Burst: p.Burst}, ConfirmLimit: store.Limit{Rate: p.ConfirmRate, Burst: p.Burst}, MaxRetry: p.MaxRetry, Concurrency: p.Concurrency,
+		AllCooldown: p.AllCooldown, HistoryTTL: p.HistoryTTL, Confirm: p.Confirm, ConfirmDelay: p.ConfirmDelay,
+		ShutdownTimeout: p.Shutdown, RetryBase: p.RetryBase, BackoffBase: p.BackoffBase, BackoffMax: p.BackoffMax,
+		AuthProbe: p.AuthProbe, ConfirmTimeout: p.ConfirmMax, MaxResends: resends(p.MaxResends),
+	}
+}
+
+// resends maps PURGE_MAX_RESENDS=0 ("never resend") to the worker's "none" (-1).
+func resends(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

@@ -46,7 +46,7 @@ test-faults: ## fault tests: killed workers, Redis restarts, outages, Sentinel, 
 	$(GO) test -count=1 -tags faults -parallel 2 -timeout 30m -run 'Fault' -v ./internal/faults/
 
 .PHONY: bench
-bench: ## the product against plain asynq, on a private Redis (see README: Performance)
+bench: ## the product against plain asynq, on a private Redis (docs/performance.md)
 	$(GO) run ./cmd/bench
 
 .PHONY: bench-smoke

@@ -2,7 +2,7 @@
 // coalesced into requests of at most 15 URLs, under a rate limit shared by every worker, with
 // retries, a dead-letter queue, and an HTTP server for the asynqmon UI, metrics and health.
 //
-// Configuration comes from the environment (see the README). With no CLOUDIMAGE_API_KEY it refuses
+// Configuration comes from the environment (docs/configuration.md). With no CLOUDIMAGE_API_KEY it refuses
 // to start unless CLOUDIMAGE_SANDBOX=true, which sends every request to a built-in sandbox API
 // that answers like Cloudimage and sends nothing anywhere.
 package main

@@ -78,7 +78,7 @@ func BenchmarkHandleRequest(b *testing.B) {
 }
 
 // BenchmarkHandleBulkTask is one bulk task (tasks.BulkRequests requests of 15 URLs) through the
-// handler: the requests are sent one after the other in the task.
+// handler: the requests are sent concurrently from the task's slot.
 func BenchmarkHandleBulkTask(b *testing.B) {
 	w, api := benchWorker(b)
 	ctx := context.Background()

@@ -3,8 +3,9 @@
 // client: package taskq makes asynq tasks of these payloads, and package cipurge (the module's
 // root) is what application code uses to request invalidations.
 //
-// A request task (TypeURLs) is one API call of 1 to 15 canonical URLs; a bulk task carries the
-// URLs of up to BulkRequests such calls, which the worker sends one after the other. Flush-all
+// A request task (TypeURLs) is one API call of 1 to 15 canonical URLs, or several when the API's
+// latency calls for more calls in flight than the worker has task slots; a bulk task carries the
+// URLs of up to BulkRequests such calls. The worker sends a task's calls concurrently. Flush-all
 // (TypeAll) is its own task on its own queue. A status check (TypeConfirm) follows one accepted
 // invalidation until Cloudimage says DONE or ERROR.
 //

@@ -141,7 +141,8 @@ func TestRateReachedDespiteLatency(t *testing.T) {
 		t.Errorf("%d URLs sent twice", twice)
 	}
 	calls := api.calls.Load()
-	asked := int64(testutil.ToFloat64(m.Admissions))
+	// A call woken too late by a loaded machine gives its reservation up and asks again: not a poll.
+	asked := int64(testutil.ToFloat64(m.Admissions) - testutil.ToFloat64(m.Waits.WithLabelValues("late")))
 	// About once per call: a few more for requests that came back after a long wait.
 	if asked > calls+calls/5+5 {
 		t.Errorf("the limiter was asked %d times for %d calls: a polling loop, not a reservation", asked, calls)

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -91,6 +92,15 @@ func (w *Worker) sendEach(ctx context.Context, p tasks.URLs, chunks [][]string, 
 	return w.enqueueParts(ctx, p, parts, queue, p.Origin)
 }
 
+// lateBy is how late a reserved call may still start: half the burst's worth of intervals, at
+// least 50 ms. Later, it would bunch with the calls reserved after it past rate + burst.
+func lateBy(lim store.Limit) time.Duration {
+	if lim.Rate <= 0 {
+		return time.Hour
+	}
+	return max(time.Duration(float64(time.Second)/lim.Rate*float64(max(lim.Burst-1, 1))/2), 50*time.Millisecond)
+}
+
 // waitTurn waits until urls may be sent: it asks the shared limiter once for a send time (a
 // reservation) and sleeps until then; waits longer than a slot may wait snooze the task. It
 // returns the admission and the URLs still to send; with Verdict Satisfied there is nothing to send.
@@ -129,8 +139,15 @@ func (w *Worker) waitTurn(ctx context.Context, urls []string, reqMS int64, prio 
 				// Reserved: the call is counted at its send time; wait for it without asking again.
 				w.metrics.Waits.WithLabelValues(store.Throttled.String()).Inc()
 				w.metrics.WaitSeconds.WithLabelValues(store.Throttled.String()).Add(adm.Wait.Seconds())
+				at := time.Now().Add(adm.Wait)
 				if err := sleep(ctx, adm.Wait); err != nil {
 					return nil, nil, err
+				}
+				if time.Since(at) > lateBy(lim) {
+					// Woken too late (a loaded machine): sending now would bunch with the calls
+					// reserved after this one. Give the reservation up and ask again.
+					w.metrics.Waits.WithLabelValues("late").Inc()
+					continue
 				}
 			}
 			return adm, urls, nil

@@ -104,10 +104,9 @@ func (w *Worker) formBatches(ctx context.Context) (more bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	// Requests per task: enough to carry the calls needed in flight, and no more than it takes
-	// to give every slot work.
-	requests := (len(entries) + w.cfg.BatchSize - 1) / w.cfg.BatchSize
-	perTask = min(perTask, max((requests+w.cfg.Concurrency-1)/w.cfg.Concurrency, 1))
+	// Requests per task: enough to carry the calls needed in flight. (A task's requests go out
+	// concurrently, so packing costs a small backlog no latency; capping it by this round's claim
+	// would form one-request tasks once the lookahead hands out a few requests a round.)
 	per := perTask * w.cfg.BatchSize
 	taskIDs := make([]string, len(entries))
 	for start := 0; start < len(entries); start += per {

@@ -18,7 +18,8 @@ import (
 const (
 	// maxRequestsPerTask bounds the requests one task formed by the batcher carries, and so the
 	// calls one slot has in flight: PURGE_CONCURRENCY x 30 calls (300 at the default), enough
-	// for PURGE_RATE=100 at 3 s of latency. A larger need is reported (see the rate monitor).
+	// for PURGE_RATE=100 at 1.3 s of latency, PURGE_RATE=20 at 10 s. A larger need is reported
+	// (see the rate monitor).
 	maxRequestsPerTask = 30
 	// lookahead is how much sending time the batcher keeps formed ahead, in request tasks waiting
 	// in the interactive queue. Everything beyond it stays in the pending set, where it costs
@@ -59,14 +60,17 @@ func (l *latencyEWMA) get() time.Duration {
 	return assumedLatency
 }
 
-// inflightNeeded is how many calls must be in flight at once for this worker to send at the
-// configured rate with the observed latency: rate x latency, a quarter more for the variance of
-// the latency, plus the burst. With no rate limit it is every call the slots can carry.
+// inflightNeeded is how many calls this worker's slots must be able to carry for it to send at
+// the configured rate with the observed latency: rate x (latency + the reservation horizon), a
+// quarter more for the variance of the latency, plus the burst. The horizon counts because a
+// task's requests reserve one after the other, each waiting for its send time (up to a second),
+// and its slot is free again only when its last call answered. With no rate limit it is every
+// call the slots can carry.
 func inflightNeeded(cfg Config, latency time.Duration) int {
 	if cfg.Limit.Rate <= 0 {
 		return cfg.Concurrency * tasks.BulkRequests
 	}
-	return int(math.Ceil(cfg.Limit.Rate*latency.Seconds()*1.25)) + max(cfg.Limit.Burst, 1)
+	return int(math.Ceil(cfg.Limit.Rate*(latency+cfg.MaxInSlotWait).Seconds()*1.25)) + max(cfg.Limit.Burst, 1)
 }
 
 // requestsPerTask is how many API requests the batcher puts in one task: enough that this

@@ -107,7 +107,7 @@ func TestInflightSizing(t *testing.T) {
 	for _, c := range []struct {
 		latency time.Duration
 		perTask int
-	}{{0, 1}, {100 * time.Millisecond, 1}, {time.Second, 3}, {2 * time.Second, 6}, {30 * time.Second, maxRequestsPerTask}} {
+	}{{0, 3}, {100 * time.Millisecond, 4}, {time.Second, 6}, {2 * time.Second, 8}, {30 * time.Second, maxRequestsPerTask}} {
 		if got := requestsPerTask(cfg, c.latency); got != c.perTask {
 			t.Errorf("rate 20, latency %s: %d requests per task, want %d", c.latency, got, c.perTask)
 		}

@@ -69,7 +69,10 @@ func (w *Worker) sendEach(ctx context.Context, p tasks.URLs, chunks [][]string, 
 				w.accepted(ctx, p, urls, adm, inv, took)
 				return
 			}
-			w.share(ctx, scopeOriginal, err, took, len(urls))
+			if d, wait := w.share(ctx, scopeOriginal, err, took, len(urls)); d.action == actRetry {
+				// It becomes a request task of its own (below), retried after the shared backoff.
+				w.log.Info("request will be retried", zap.String("scope", scopeOriginal), zap.Int("urls", len(urls)), zap.Duration("not_before", wait))
+			}
 			mu.Lock()
 			failed, stop = append(failed, urls), true
 			if why == nil {

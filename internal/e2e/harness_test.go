@@ -18,7 +18,9 @@ import (
 	"github.com/cipurge/cipurge/internal/cli/enqueuecmd"
 	"github.com/cipurge/cipurge/internal/cli/workercmd"
 	"github.com/cipurge/cipurge/internal/sandbox"
+	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/testredis"
+	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 // testKey is the API key the tests use; the secrets test searches for it everywhere.
@@ -145,6 +147,31 @@ func invalidatedAll(sb *sandbox.Server, us []string) bool {
 		}
 	}
 	return true
+}
+
+// waitIdle waits until nothing is left that could still send: the pending set is empty and no
+// queue holds a task that is pending, active, scheduled or waiting to retry. Tests that prove a
+// URL is not sent again wait on this instead of sleeping.
+func (h *harness) waitIdle(t *testing.T) {
+	t.Helper()
+	testkit.WaitFor(t, 30*time.Second, "the pipeline idle (nothing pending, queued or retrying)", func() bool {
+		if n, err := h.rdb.ZCard(context.Background(), store.KeyPending).Result(); err != nil || n != 0 {
+			return false
+		}
+		for _, q := range tasks.QueueNames() {
+			info, err := h.inspector().GetQueueInfo(q)
+			if err != nil && strings.Contains(err.Error(), "NOT_FOUND") {
+				continue // no task ever went to this queue
+			}
+			if err != nil {
+				return false
+			}
+			if info.Pending+info.Active+info.Scheduled+info.Retry+info.Aggregating != 0 {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func must(t *testing.T, err error) {

@@ -70,8 +70,7 @@ func TestDedupeWhilePending(t *testing.T) {
 	}
 	h.startWorker()
 	testkit.WaitFor(t, 10*time.Second, "the URL invalidated", func() bool { return h.sb.URLCount(u) > 0 })
-	// Anything still to come would come within the max delay.
-	time.Sleep(2500 * time.Millisecond)
+	h.waitIdle(t) // nothing left that could send it again
 	if n := h.sb.URLCount(u); n != 1 {
 		t.Errorf("sent %d times, want 1", n)
 	}
@@ -311,7 +310,8 @@ func TestUnauthorizedStopsAndRecovers(t *testing.T) {
 		}
 		return false
 	})
-	// Let it try for a while: only probes go out, nothing is dead-lettered.
+	// Let it try for a while: only probes go out, nothing is dead-lettered. (The sleep is the
+	// measurement: it bounds the probes per second, which only a span of time can show.)
 	time.Sleep(time.Second)
 	n401 := 0
 	for _, r := range h.sb.Requests() {
@@ -374,7 +374,7 @@ func TestFlushAll(t *testing.T) {
 		}
 		return false
 	})
-	time.Sleep(4 * time.Second) // past the URL's window
+	h.waitIdle(t) // the URL's request has been dropped or sent: nothing left to send
 	n := 0
 	for _, r := range h.sb.Accepted() {
 		if r.Scope == "all" {

@@ -68,9 +68,11 @@ lint: ## gofmt, go vet, staticcheck, and no binary or large file tracked
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags faults ./internal/faults/
 	$(GO) vet -tags browser ./internal/browsertest/
+	$(GO) vet -tags alerts ./internal/alertstest/
 	$(GO) run $(STATICCHECK) $(PKGS)
 	$(GO) run $(STATICCHECK) -tags faults ./internal/faults/
 	$(GO) run $(STATICCHECK) -tags browser ./internal/browsertest/
+	$(GO) run $(STATICCHECK) -tags alerts ./internal/alertstest/
 
 # docker-compose (v1, Debian's package) or the docker compose plugin: either validates without an engine.
 COMPOSE ?= $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-compose || echo docker compose)
@@ -95,6 +97,12 @@ compose-check: ## validate docker-compose.yml (needs docker-compose; no engine n
 	@! grep -nE '^ *image: *[^:]+(:[0-9]+|:latest)?$$' docker-compose.yml | grep -v 'cipurge:local' || \
 	  (echo 'compose-check: pin every image to a full version tag'; exit 1)
 	@echo 'compose-check: docker-compose.yml is valid'
+
+.PHONY: test-alerts
+test-alerts: ## check and unit-test deploy/prometheus/alerts.yml with promtool; fire one in a real Prometheus
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
+	$(GO) test -count=1 -tags alerts -timeout 5m -v ./internal/alertstest/
 
 .PHONY: test-browser
 test-browser: ## open asynqmon in headless Chromium against a worker with queued and dead-lettered tasks

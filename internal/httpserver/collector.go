@@ -32,6 +32,9 @@ type QueueCollectorOptions struct {
 	// KeyRejected, when set, says whether Cloudimage rejects this worker's API key (the worker's
 	// send gate, read without Redis); it adds cipurge_api_key_rejected.
 	KeyRejected func() bool
+	// SendingStopped, when set, says whether this worker stopped sending (key, TLS, endpoint: the
+	// send gate, read without Redis); it adds cipurge_sending_stopped.
+	SendingStopped func() bool
 	// Log receives collection errors (nil: none).
 	Log *zap.Logger
 }
@@ -53,7 +56,7 @@ type QueueCollector struct {
 
 	descTasks, descLatency, descMemory, descQPaused, descProcessed, descFailed *prometheus.Desc
 	descPending, descOldest, descPaused, descPauseLeft, descKey, descUp        *prometheus.Desc
-	descDead                                                                   *prometheus.Desc
+	descDead, descStopped, descEvicted                                         *prometheus.Desc
 	errors                                                                     prometheus.Counter
 
 	mu       sync.Mutex
@@ -63,16 +66,20 @@ type QueueCollector struct {
 
 // queueSnapshot is one reading of Redis.
 type queueSnapshot struct {
-	at         time.Time
-	err        error
-	queues     []*asynq.QueueInfo // one per configured queue; zero values for queues never used
-	pending    int64
-	dead       int64 // dead letters in the product's own record
-	oldestAge  time.Duration
-	paused     bool
-	pauseLeft  time.Duration
-	keyChecked bool
-	keyBad     bool
+	at          time.Time
+	err         error
+	queues      []*asynq.QueueInfo // one per configured queue; zero values for queues never used
+	pending     int64
+	dead        int64 // dead letters in the product's own record
+	oldestAge   time.Duration
+	paused      bool
+	pauseLeft   time.Duration
+	keyChecked  bool
+	keyBad      bool
+	stopChecked bool
+	stopped     bool // this worker stopped sending: key, TLS, endpoint
+
+	evicted int64 // Redis's evicted_keys; -1 when it could not be read
 }
 
 // NewQueueCollector returns a collector over rdb (a client, a failover client or a cluster client).
@@ -117,6 +124,10 @@ func NewQueueCollector(rdb redis.UniversalClient, o QueueCollectorOptions) *Queu
 			"Time left of the shared pause (0 when not paused).", nil, nil),
 		descKey: prometheus.NewDesc("cipurge_api_key_rejected",
 			"1 while this worker's API key is rejected by Cloudimage (401/403): it sends nothing until a probe succeeds.", nil, nil),
+		descStopped: prometheus.NewDesc("cipurge_sending_stopped",
+			"1 while this worker stopped sending because retrying cannot help until someone fixes the setup: the API key is rejected, the API's TLS certificate is not trusted, or the endpoint is wrong (/readyz says which).", nil, nil),
+		descEvicted: prometheus.NewDesc("cipurge_redis_evicted_keys_total",
+			"Keys Redis evicted under memory pressure since it started (INFO evicted_keys): any increase means acknowledged work may be lost; use maxmemory-policy noeviction.", nil, nil),
 		descUp: prometheus.NewDesc("cipurge_queue_collector_up",
 			"1 when the last reading of queue sizes from Redis succeeded, 0 when it failed or timed out (the queue metrics are then missing).", nil, nil),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{
@@ -129,7 +140,7 @@ func NewQueueCollector(rdb redis.UniversalClient, o QueueCollectorOptions) *Queu
 // Describe implements prometheus.Collector.
 func (c *QueueCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.descTasks, c.descLatency, c.descMemory, c.descQPaused, c.descProcessed, c.descFailed,
-		c.descPending, c.descOldest, c.descPaused, c.descPauseLeft, c.descKey, c.descUp, c.descDead} {
+		c.descPending, c.descOldest, c.descPaused, c.descPauseLeft, c.descKey, c.descUp, c.descDead, c.descStopped, c.descEvicted} {
 		ch <- d
 	}
 	c.errors.Describe(ch)
@@ -145,6 +156,9 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 	if s.keyChecked {
 		gauge(c.descKey, b2f(s.keyBad))
 	}
+	if s.stopChecked {
+		gauge(c.descStopped, b2f(s.stopped))
+	}
 	if s.err != nil {
 		gauge(c.descUp, 0)
 		return
@@ -159,6 +173,9 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.descQPaused, b2f(q.Paused), q.Queue)
 		ch <- prometheus.MustNewConstMetric(c.descProcessed, prometheus.CounterValue, float64(q.ProcessedTotal), q.Queue)
 		ch <- prometheus.MustNewConstMetric(c.descFailed, prometheus.CounterValue, float64(q.FailedTotal), q.Queue)
+	}
+	if s.evicted >= 0 {
+		ch <- prometheus.MustNewConstMetric(c.descEvicted, prometheus.CounterValue, float64(s.evicted))
 	}
 	gauge(c.descPending, float64(s.pending))
 	gauge(c.descDead, float64(s.dead))
@@ -225,6 +242,13 @@ func (c *QueueCollector) read(ctx context.Context) *queueSnapshot {
 	s := &queueSnapshot{}
 	if c.o.KeyRejected != nil {
 		s.keyChecked, s.keyBad = true, c.o.KeyRejected()
+	}
+	if c.o.SendingStopped != nil {
+		s.stopChecked, s.stopped = true, c.o.SendingStopped()
+	}
+	s.evicted = -1
+	if n, err := c.store.EvictedKeys(ctx); err == nil {
+		s.evicted = n
 	}
 	// asynq's Inspector takes no context; its calls are bounded by the Redis client's own read
 	// timeouts, and snapshot stops waiting for them after Timeout.

@@ -320,6 +320,13 @@ func (w *Worker) KeyRejected() bool {
 	return blocked && cause == causeKey
 }
 
+// SendingStopped reports whether this worker stopped sending (a rejected key, an untrusted TLS
+// certificate, a wrong endpoint), from its send gate, without Redis.
+func (w *Worker) SendingStopped() bool {
+	blocked, _, _, _ := w.gate.state()
+	return blocked
+}
+
 // IsReady reports r.Ready (httpserver.Readiness).
 func (r Readiness) IsReady() bool { return r.Ready }
 

@@ -171,7 +171,8 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	if err != nil {
 		return &usageError{err}
 	}
-	reg.MustRegister(httpserver.NewQueueCollector(rdb, httpserver.QueueCollectorOptions{KeyRejected: w.KeyRejected, Log: log.Named("metrics")}))
+	reg.MustRegister(httpserver.NewQueueCollector(rdb, httpserver.QueueCollectorOptions{KeyRejected: w.KeyRejected,
+		SendingStopped: w.SendingStopped, Log: log.Named("metrics")}))
 
 	var intakeAPI http.Handler
 	if cfg.HTTP.IntakeToken != "" || cfg.HTTP.IntakeFlush != "" {

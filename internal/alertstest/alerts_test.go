@@ -85,9 +85,9 @@ scrape_configs:
 		code, _ := get(base + "/-/ready")
 		return code == 200
 	})
-	// The rules loaded, and the worker is scraped: the dead letters of purge are 0 before.
+	// The rules loaded, and the worker is scraped: the dead letters are 0 before.
 	testkit.WaitFor(t, 60*time.Second, "a scrape of the worker with the dead-letter gauge at 0", func() bool {
-		_, body := get(base + `/api/v1/query?query=cipurge_queue_tasks%7Bqueue%3D%22purge%22%2Cstate%3D%22archived%22%7D`)
+		_, body := get(base + `/api/v1/query?query=cipurge_dead_letters`)
 		return strings.Contains(body, `"value":[`) && strings.Contains(body, `,"0"]`)
 	})
 	var rulesBody string
@@ -117,13 +117,13 @@ scrape_configs:
 		}
 		_ = json.Unmarshal([]byte(alerts), &v)
 		for _, a := range v.Data.Alerts {
-			if a.Labels["alertname"] == "CipurgeDeadLettersGrowing" && a.Labels["queue"] == "purge" && a.State == "firing" {
+			if a.Labels["alertname"] == "CipurgeDeadLettersGrowing" && a.State == "firing" {
 				return true
 			}
 		}
 		return false
 	})
-	t.Logf("CipurgeDeadLettersGrowing{queue=\"purge\"} firing %s after the enqueue: %s", time.Since(start).Round(100*time.Millisecond), alerts)
+	t.Logf("CipurgeDeadLettersGrowing firing %s after the enqueue: %s", time.Since(start).Round(100*time.Millisecond), alerts)
 	// The other alerts stay quiet on a healthy worker.
 	for _, name := range []string{"CipurgeNoWorker", "CipurgeRedisUnhealthy", "CipurgeSendingStopped", "CipurgeRedisEvicting"} {
 		if strings.Contains(alerts, `"alertname":"`+name+`"`) {

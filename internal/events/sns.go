@@ -62,11 +62,13 @@ func (h *handler) serveSNS(w http.ResponseWriter, r *http.Request, e *entry, dat
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.o.Timeout)
 	defer cancel()
-	if bad := h.sns.verify(ctx, &env); bad != nil {
-		if bad.Status == http.StatusServiceUnavailable {
-			e.code = httpapi.Unavailable(w, h.o.RetryAfter, bad.Body.Message).Code
-			return
-		}
+	bad, err := h.sns.verify(ctx, &env)
+	switch {
+	case err != nil:
+		e.err = err
+		e.code = httpapi.Unavailable(w, h.o.RetryAfter, "the SNS signing certificate could not be fetched: this delivery is not acknowledged; SNS retries it").Code
+		return
+	case bad != nil:
 		h.refuse(w, r, e, bad)
 		return
 	}
@@ -121,8 +123,9 @@ func forbidden(code, msg string) *httpapi.Problem {
 
 // verify checks an SNS message: a known type, a fresh Timestamp, a signing certificate on an
 // SNS host, and the signature over the message's fields (SignatureVersion 1: SHA1withRSA, 2:
-// SHA256withRSA). A 503 means the certificate could not be fetched (try again).
-func (v *snsVerifier) verify(ctx context.Context, env *snsEnvelope) *httpapi.Problem {
+// SHA256withRSA). The Problem says why it is refused; the error is set when the certificate
+// could not be fetched (a passing failure: the message is neither accepted nor refused).
+func (v *snsVerifier) verify(ctx context.Context, env *snsEnvelope) (*httpapi.Problem, error) {
 	var canonical []string
 	switch env.Type {
 	case snsNotification:
@@ -135,10 +138,10 @@ func (v *snsVerifier) verify(ctx context.Context, env *snsEnvelope) *httpapi.Pro
 		canonical = []string{"Message", env.Message, "MessageId", env.MessageID, "SubscribeURL", env.SubscribeURL,
 			"Timestamp", env.Timestamp, "Token", env.Token, "TopicArn", env.TopicArn, "Type", env.Type}
 	default:
-		return unknownFormat(fmt.Sprintf("SNS message type %q is not one of Notification, SubscriptionConfirmation, UnsubscribeConfirmation", env.Type))
+		return unknownFormat(fmt.Sprintf("SNS message type %q is not one of Notification, SubscriptionConfirmation, UnsubscribeConfirmation", env.Type)), nil
 	}
 	if env.Signature == "" || env.SigningCertURL == "" {
-		return forbidden("sns_unsigned", "the SNS message has no Signature or SigningCertURL: unsigned messages are refused")
+		return forbidden("sns_unsigned", "the SNS message has no Signature or SigningCertURL: unsigned messages are refused"), nil
 	}
 	var hash crypto.Hash
 	switch env.SignatureVersion {
@@ -147,36 +150,36 @@ func (v *snsVerifier) verify(ctx context.Context, env *snsEnvelope) *httpapi.Pro
 	case "2":
 		hash = crypto.SHA256
 	default:
-		return forbidden("sns_signature_invalid", fmt.Sprintf("SNS SignatureVersion %q is not supported: use 1 or 2", env.SignatureVersion))
+		return forbidden("sns_signature_invalid", fmt.Sprintf("SNS SignatureVersion %q is not supported: use 1 or 2", env.SignatureVersion)), nil
 	}
 	ts, err := time.Parse(time.RFC3339, env.Timestamp)
 	now := v.now()
 	switch {
 	case err != nil:
-		return forbidden("sns_stale", fmt.Sprintf("the SNS message's Timestamp %q is not an RFC 3339 time", env.Timestamp))
+		return forbidden("sns_stale", fmt.Sprintf("the SNS message's Timestamp %q is not an RFC 3339 time", env.Timestamp)), nil
 	case now.Sub(ts) > v.maxAge:
-		return forbidden("sns_stale", fmt.Sprintf("the SNS message is from %s, more than %s ago: refused as a replay", ts.UTC().Format(time.RFC3339), v.maxAge))
+		return forbidden("sns_stale", fmt.Sprintf("the SNS message is from %s, more than %s ago: refused as a replay", ts.UTC().Format(time.RFC3339), v.maxAge)), nil
 	case ts.Sub(now) > snsClockSkew:
-		return forbidden("sns_stale", fmt.Sprintf("the SNS message is from %s, in the future: check this machine's clock", ts.UTC().Format(time.RFC3339)))
+		return forbidden("sns_stale", fmt.Sprintf("the SNS message is from %s, in the future: check this machine's clock", ts.UTC().Format(time.RFC3339))), nil
 	}
 	if reason := checkSNSURL(env.SigningCertURL); reason != "" {
-		return forbidden("sns_certificate_untrusted", "SigningCertURL "+reason)
+		return forbidden("sns_certificate_untrusted", "SigningCertURL "+reason), nil
 	}
 	cert, err := v.cert(ctx, env.SigningCertURL)
 	if err != nil {
 		var p *certProblem
 		if errors.As(err, &p) {
-			return forbidden("sns_certificate_untrusted", err.Error())
+			return forbidden("sns_certificate_untrusted", err.Error()), nil
 		}
-		return &httpapi.Problem{Status: http.StatusServiceUnavailable, Body: httpapi.Error{Message: "the SNS signing certificate could not be fetched: " + err.Error()}}
+		return nil, err
 	}
 	pub, ok := cert.PublicKey.(*rsa.PublicKey)
 	if !ok {
-		return forbidden("sns_certificate_untrusted", "the SNS signing certificate has no RSA key")
+		return forbidden("sns_certificate_untrusted", "the SNS signing certificate has no RSA key"), nil
 	}
 	sig, err := base64.StdEncoding.DecodeString(env.Signature)
 	if err != nil {
-		return forbidden("sns_signature_invalid", "the SNS Signature is not base64")
+		return forbidden("sns_signature_invalid", "the SNS Signature is not base64"), nil
 	}
 	var b strings.Builder
 	for _, s := range canonical {
@@ -192,9 +195,9 @@ func (v *snsVerifier) verify(ctx context.Context, env *snsEnvelope) *httpapi.Pro
 		digest = d[:]
 	}
 	if err := rsa.VerifyPKCS1v15(pub, hash, digest, sig); err != nil {
-		return forbidden("sns_signature_invalid", "the SNS message's signature does not verify against its signing certificate: refused")
+		return forbidden("sns_signature_invalid", "the SNS message's signature does not verify against its signing certificate: refused"), nil
 	}
-	return nil
+	return nil, nil
 }
 
 // checkSNSURL says what is wrong with a URL the worker would fetch for SNS (a signing

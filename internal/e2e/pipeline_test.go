@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/cipurge/cipurge/internal/testkit"
+	"net/http"
 	"sort"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/cipurge/cipurge/internal/sandbox"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/pkg/tasks"
@@ -176,7 +178,8 @@ func TestSharedRateLimit(t *testing.T) {
 func TestRateLimitedPausesEveryWorker(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "PURGE_BATCH_SIZE=1", "PURGE_MAX_RETRY=0")
-	h.sb.RateLimitFor(500*time.Millisecond, "2")
+	// The window opens at the first request, however long the workers take to start.
+	h.sb.ApplyFaults(&sandbox.Faults{RateLimit: &sandbox.Window{For: 500 * time.Millisecond, Code: http.StatusTooManyRequests, RetryAfter: "2"}})
 	in := testkit.ImageURLs("ratelimited", 6)
 	if code, _, stderr := h.enqueue("", in...); code != 0 {
 		t.Fatal(stderr)

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cipurge/cipurge/internal/httpserver"
+	"github.com/cipurge/cipurge/internal/sandbox"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -46,8 +47,9 @@ func TestAPIKeyNeverShown(t *testing.T) {
 	// A 5xx, then a 429, a URL the API refuses (400, dead-lettered) and one it fails in its status
 	// (sent again, then dead-lettered).
 	h.sb.FailNext(1, 503)
-	// Long enough that a worker starting on a loaded machine still meets it (the control below).
-	h.sb.RateLimitFor(2*time.Second, "1")
+	// The window opens at the first request (the 503), so that a worker starting on a loaded
+	// machine still meets it (the control below).
+	h.sb.ApplyFaults(&sandbox.Faults{RateLimit: &sandbox.Window{For: 2 * time.Second, Code: http.StatusTooManyRequests, RetryAfter: "1"}})
 	rejected := "https://img.example.com/secrets/rejected.jpg"
 	failing := "https://img.example.com/secrets/failing.jpg"
 	h.sb.RejectURL(rejected)

@@ -3,16 +3,14 @@ package httpserver
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
-	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -39,8 +37,9 @@ type QueueCollectorOptions struct {
 	Log *zap.Logger
 }
 
-// QueueCollector is a prometheus.Collector for what lives in Redis and is shared by every worker:
-// asynq's queue sizes by state (through asynq's Inspector), the pending set of URL requests still
+// QueueCollector is a prometheus.Collector for what lives in Redis and is shared by every worker,
+// as the status reader (status.Reader.ReadCounts) reads it: asynq's queue sizes by state (through
+// asynq's Inspector), the pending set of URL requests still
 // in their coalescing window, and the shared pause. Every worker reports the same values; aggregate
 // them with max(), not sum().
 //
@@ -50,9 +49,8 @@ type QueueCollectorOptions struct {
 // collector are then left out rather than reported stale) and counted in
 // cipurge_queue_collector_errors_total.
 type QueueCollector struct {
-	insp  *asynq.Inspector
-	store *store.Store
-	o     QueueCollectorOptions
+	reader *status.Reader
+	o      QueueCollectorOptions
 
 	descTasks, descLatency, descMemory, descQPaused, descProcessed, descFailed *prometheus.Desc
 	descPending, descOldest, descPaused, descPauseLeft, descKey, descUp        *prometheus.Desc
@@ -68,18 +66,11 @@ type QueueCollector struct {
 type queueSnapshot struct {
 	at          time.Time
 	err         error
-	queues      []*asynq.QueueInfo // one per configured queue; zero values for queues never used
-	pending     int64
-	dead        int64 // dead letters in the product's own record
-	oldestAge   time.Duration
-	paused      bool
-	pauseLeft   time.Duration
+	counts      *status.Counts // nil when err is set
 	keyChecked  bool
 	keyBad      bool
 	stopChecked bool
 	stopped     bool // this worker stopped sending: key, TLS, endpoint
-
-	evicted int64 // Redis's evicted_keys; -1 when it could not be read
 }
 
 // NewQueueCollector returns a collector over rdb (a client, a failover client or a cluster client).
@@ -98,7 +89,7 @@ func NewQueueCollector(rdb redis.UniversalClient, o QueueCollectorOptions) *Queu
 	}
 	q := []string{"queue"}
 	return &QueueCollector{
-		insp: asynq.NewInspectorFromRedisClient(rdb), store: store.New(rdb), o: o,
+		reader: status.NewReader(rdb), o: o,
 		descTasks: prometheus.NewDesc("cipurge_queue_tasks",
 			"Tasks in each asynq queue by state (pending, active, scheduled, retry, archived = dead letters, completed). Shared by every worker.",
 			[]string{"queue", "state"}, nil),
@@ -164,7 +155,7 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	gauge(c.descUp, 1)
-	for _, q := range s.queues {
+	for _, q := range s.counts.Queues {
 		for i, n := range []int{q.Pending, q.Active, q.Scheduled, q.Retry, q.Archived, q.Completed} {
 			gauge(c.descTasks, float64(n), q.Queue, queueStates[i])
 		}
@@ -174,14 +165,14 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.descProcessed, prometheus.CounterValue, float64(q.ProcessedTotal), q.Queue)
 		ch <- prometheus.MustNewConstMetric(c.descFailed, prometheus.CounterValue, float64(q.FailedTotal), q.Queue)
 	}
-	if s.evicted >= 0 {
-		ch <- prometheus.MustNewConstMetric(c.descEvicted, prometheus.CounterValue, float64(s.evicted))
+	if s.counts.EvictedKeys >= 0 {
+		ch <- prometheus.MustNewConstMetric(c.descEvicted, prometheus.CounterValue, float64(s.counts.EvictedKeys))
 	}
-	gauge(c.descPending, float64(s.pending))
-	gauge(c.descDead, float64(s.dead))
-	gauge(c.descOldest, s.oldestAge.Seconds())
-	gauge(c.descPaused, b2f(s.paused))
-	gauge(c.descPauseLeft, s.pauseLeft.Seconds())
+	gauge(c.descPending, float64(s.counts.WaitingURLs))
+	gauge(c.descDead, float64(s.counts.DeadLetterRecords))
+	gauge(c.descOldest, s.counts.OldestWaiting.Seconds())
+	gauge(c.descPaused, b2f(s.counts.PauseLeft > 0))
+	gauge(c.descPauseLeft, s.counts.PauseLeft.Seconds())
 }
 
 // snapshot returns a reading no older than CacheFor, starting one if needed, and waits for it at
@@ -246,54 +237,7 @@ func (c *QueueCollector) read(ctx context.Context) *queueSnapshot {
 	if c.o.SendingStopped != nil {
 		s.stopChecked, s.stopped = true, c.o.SendingStopped()
 	}
-	s.evicted = -1
-	if n, err := c.store.EvictedKeys(ctx); err == nil {
-		s.evicted = n
-	}
-	// asynq's Inspector takes no context; its calls are bounded by the Redis client's own read
-	// timeouts, and snapshot stops waiting for them after Timeout.
-	known, err := c.insp.Queues()
-	if err != nil {
-		s.err = fmt.Errorf("list queues: %w", err)
-		return s
-	}
-	for _, q := range c.o.Queues {
-		if !slices.Contains(known, q) {
-			// asynq registers a queue on its first task: until then it has no tasks at all.
-			s.queues = append(s.queues, &asynq.QueueInfo{Queue: q})
-			continue
-		}
-		info, err := c.insp.GetQueueInfo(q)
-		if err != nil {
-			s.err = fmt.Errorf("queue %s: %w", q, err)
-			return s
-		}
-		s.queues = append(s.queues, info)
-	}
-	n, oldest, err := c.store.PendingCount(ctx)
-	if err != nil {
-		s.err = err
-		return s
-	}
-	s.pending = n
-	if s.dead, err = c.store.DeadLetterCount(ctx); err != nil {
-		s.err = err
-		return s
-	}
-	if n > 0 {
-		now, err := c.store.Now(ctx)
-		if err != nil {
-			s.err = err
-			return s
-		}
-		s.oldestAge = max(time.Duration(now-oldest)*time.Millisecond, 0)
-	}
-	_, left, err := c.store.PauseState(ctx)
-	if err != nil {
-		s.err = err
-		return s
-	}
-	s.paused, s.pauseLeft = left > 0, max(left, 0)
+	s.counts, s.err = c.reader.ReadCounts(ctx, c.o.Queues)
 	return s
 }
 

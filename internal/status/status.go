@@ -3,7 +3,8 @@
 // waiting for their window, the send rate achieved against the one the workers run with (they
 // publish their settings), the time to drain, the shared pause, the workers alive and whether they
 // send, the last dead letters with their reasons. `enqueue status` prints a Snapshot, the worker's
-// /status page shows it, and readiness asks it which queues are paused.
+// /status page shows it, the metrics collector reports its Counts, and readiness asks it which
+// queues are paused.
 package status
 
 import (
@@ -98,19 +99,12 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 		return nil, err
 	}
 	s := &Snapshot{At: time.UnixMilli(now).UTC()}
-	exist, err := ExistingQueues(r.insp)
+	exist, infos, err := r.queueInfos(tasks.QueueNames())
 	if err != nil {
 		return nil, err
 	}
-	for _, q := range tasks.QueueNames() {
-		if !exist[q] {
-			s.Queues = append(s.Queues, Queue{Queue: q})
-			continue
-		}
-		info, err := r.insp.GetQueueInfo(q)
-		if err != nil {
-			return nil, fmt.Errorf("queue %s: %w", q, err)
-		}
+	for _, info := range infos {
+		q := info.Queue
 		qs := Queue{Queue: q, Pending: info.Pending, Active: info.Active, Scheduled: info.Scheduled, Retry: info.Retry,
 			Archived: info.Archived, Paused: info.Paused}
 		s.Queues = append(s.Queues, qs)
@@ -135,7 +129,7 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 	}
 	s.WaitingURLs = n
 	if n > 0 {
-		age := max(time.Duration(now-oldest)*time.Millisecond, 0)
+		age := waitedFor(now, oldest)
 		s.OldestWaiting, s.OldestWaitingSecs = age.Round(time.Millisecond).String(), age.Seconds()
 	}
 	if s.URLsPerSecond, s.CallsPerSecond, err = r.store.SendRate(ctx, time.Minute); err != nil {
@@ -210,6 +204,83 @@ func (s *Snapshot) drain() {
 		s.DrainNote += "; paused queues (" + strings.Join(s.PausedQueues, ", ") + ") do not drain until unpaused"
 	}
 	s.FlushAllSuggested = time.Duration(s.DrainSeconds)*time.Second > SuggestFlushAfter
+}
+
+// Counts is the part of a reading the metrics collector reports: asynq's own view of each queue
+// (with its counters, latency and memory), the coalescing window, the product's record of dead
+// letters and the shared pause.
+type Counts struct {
+	Queues            []*asynq.QueueInfo // one per queue asked, in that order; zero values for a queue never used
+	WaitingURLs       int64
+	OldestWaiting     time.Duration // 0 when the window is empty; on the Redis clock
+	DeadLetterRecords int64         // kept in the product's own record (also past asynq's archive limit)
+	PauseLeft         time.Duration // of the shared pause; 0 when not paused
+	EvictedKeys       int64         // Redis's evicted_keys; -1 when it could not be read
+}
+
+// ReadCounts takes the reading the metrics collector reports, for the given queues. Any failed
+// read of Redis fails it.
+func (r *Reader) ReadCounts(ctx context.Context, queues []string) (*Counts, error) {
+	// asynq's Inspector takes no context; its calls are bounded by the Redis client's own read
+	// timeouts.
+	_, infos, err := r.queueInfos(queues)
+	if err != nil {
+		return nil, err
+	}
+	c := &Counts{Queues: infos, EvictedKeys: -1}
+	if n, err := r.store.EvictedKeys(ctx); err == nil {
+		c.EvictedKeys = n
+	}
+	n, oldest, err := r.store.PendingCount(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.WaitingURLs = n
+	if c.DeadLetterRecords, err = r.store.DeadLetterCount(ctx); err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		now, err := r.store.Now(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.OldestWaiting = waitedFor(now, oldest)
+	}
+	_, left, err := r.store.PauseState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.PauseLeft = max(left, 0)
+	return c, nil
+}
+
+// queueInfos reads asynq's info of each queue in names, in that order; a queue asynq does not know
+// yet (it registers a queue on its first task) has no tasks at all and gets zero values. It also
+// returns the queues asynq knows.
+func (r *Reader) queueInfos(names []string) (map[string]bool, []*asynq.QueueInfo, error) {
+	exist, err := ExistingQueues(r.insp)
+	if err != nil {
+		return nil, nil, err
+	}
+	infos := make([]*asynq.QueueInfo, 0, len(names))
+	for _, q := range names {
+		if !exist[q] {
+			infos = append(infos, &asynq.QueueInfo{Queue: q})
+			continue
+		}
+		info, err := r.insp.GetQueueInfo(q)
+		if err != nil {
+			return nil, nil, fmt.Errorf("queue %s: %w", q, err)
+		}
+		infos = append(infos, info)
+	}
+	return exist, infos, nil
+}
+
+// waitedFor is how long the oldest entry of the window, added at oldest, has waited at now (both
+// Redis clock milliseconds); never negative.
+func waitedFor(now, oldest int64) time.Duration {
+	return max(time.Duration(now-oldest)*time.Millisecond, 0)
 }
 
 // ExistingQueues returns the queues asynq knows (a queue exists once a task was enqueued on it).

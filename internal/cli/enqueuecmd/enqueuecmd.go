@@ -237,14 +237,11 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 
 	var prod *cipurge.Producer
 	if !*dryRun {
-		rdb, err := cfg.RedisClient()
+		rdb, err := dial(ctx, cfg, "nothing was enqueued")
 		if err != nil {
-			return &exitError{code: 2, err: err}
+			return err
 		}
 		defer rdb.Close()
-		if err := cfg.Ping(ctx, rdb); err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("%w; nothing was enqueued", err)}
-		}
 		prod = cipurge.NewProducer(rdb, norm, cipurge.WithMaxRetry(cfg.Purge.MaxRetry), cipurge.WithBatchSize(cfg.Purge.BatchSize),
 			cipurge.WithRedisNotes(func(note string) { fmt.Fprintln(stderr, "enqueue: note:", note) }))
 	}
@@ -319,14 +316,11 @@ func runFlushAll(ctx context.Context, cfg *config.Config, confirm, reason string
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	rdb, err := cfg.RedisClient()
+	rdb, err := dial(ctx, cfg, "nothing was enqueued")
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
 	defer rdb.Close()
-	if err := cfg.Ping(ctx, rdb); err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("%w; nothing was enqueued", err)}
-	}
 	prod := cipurge.NewProducer(rdb, norm, cipurge.WithMaxRetry(cfg.Purge.MaxRetry))
 	if err := prod.RequestFlushAll(ctx, cfg.Cloudimage.Token, confirm, cfg.Purge.AllCooldown, requester(), reason); err != nil {
 		var refused *cipurge.FlushRefusedError
@@ -342,7 +336,7 @@ func runFlushAll(ctx context.Context, cfg *config.Config, confirm, reason string
 // cancelFlushAll removes the flush-all request that waits on its queue (pending, scheduled for a
 // retry, or dead-lettered). One that a worker is sending right now cannot be called back.
 func cancelFlushAll(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
-	rdb, err := dial(ctx, cfg)
+	rdb, err := dial(ctx, cfg, "")
 	if err != nil {
 		return err
 	}

@@ -180,21 +180,25 @@ func connect(ctx context.Context, environ []string) (*config.Config, redis.Unive
 	if err != nil {
 		return nil, nil, &exitError{code: 2, err: err}
 	}
-	rdb, err := dial(ctx, cfg)
+	rdb, err := dial(ctx, cfg, "")
 	if err != nil {
 		return nil, nil, err
 	}
 	return cfg, rdb, nil
 }
 
-// dial connects to the Redis cfg names, or says why not (exit status 2).
-func dial(ctx context.Context, cfg *config.Config) (redis.UniversalClient, error) {
+// dial connects to the Redis cfg names, or says why not (exit status 2). When Redis does not
+// answer, unanswered (if not empty) is added to the error, e.g. "nothing was enqueued".
+func dial(ctx context.Context, cfg *config.Config, unanswered string) (redis.UniversalClient, error) {
 	rdb, err := cfg.RedisClient()
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
 	}
 	if err := cfg.Ping(ctx, rdb); err != nil {
 		rdb.Close()
+		if unanswered != "" {
+			err = fmt.Errorf("%w; %s", err, unanswered)
+		}
 		return nil, &exitError{code: 2, err: err}
 	}
 	return rdb, nil

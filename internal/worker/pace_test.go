@@ -169,9 +169,14 @@ func TestLookaheadKeepsBacklogPending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// URLs already sent left the pending set too: on a loaded machine the wait above may take long
+	// enough for the limiter to let many calls through. What the bound is about is formed, not sent.
+	api.mu.Lock()
+	sent := len(api.urls)
+	api.mu.Unlock()
 	bound := lookaheadRequests(w.cfg, 0, 1) + w.cfg.Concurrency // formed ahead, plus what the slots hold
-	if formed := len(keys) - int(n); formed > bound*cfg.BatchSize {
-		t.Errorf("%d of %d URLs left the pending set behind a limit of 2 calls/s; the lookahead allows %d",
-			formed, len(keys), bound*cfg.BatchSize)
+	if formed := len(keys) - int(n) - sent; formed > bound*cfg.BatchSize {
+		t.Errorf("%d of %d URLs are in request tasks behind a limit of 2 calls/s (%d sent); the lookahead allows %d",
+			formed, len(keys), sent, bound*cfg.BatchSize)
 	}
 }

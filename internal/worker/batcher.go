@@ -83,14 +83,10 @@ func (w *Worker) formBatches(ctx context.Context) (more bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	claim := maxClaim
-	if ahead := lookaheadRequests(w.cfg, latency, perTask); ahead >= 0 {
-		room := ahead - queued*perTask
-		if room <= 0 {
-			w.metrics.LookaheadFull.Inc()
-			return false, nil
-		}
-		claim = min(claim, room*w.cfg.BatchSize)
+	claim := claimSize(w.cfg, latency, perTask, queued)
+	if claim == 0 {
+		w.metrics.LookaheadFull.Inc()
+		return false, nil
 	}
 	win := store.Window{
 		Window: w.cfg.Window, MaxDelay: w.cfg.MaxDelay, Batch: w.cfg.BatchSize, MaxClaim: claim,
@@ -140,6 +136,21 @@ func (w *Worker) formBatches(ctx context.Context) (more bool, err error) {
 		return false, err
 	}
 	return len(entries) == win.Claim(), nil
+}
+
+// claimSize is how many pending entries one round may claim when queued tasks of perTask
+// requests each already wait for a slot: maxClaim, bounded by the room the lookahead leaves (in
+// requests of cfg.BatchSize URLs). 0 means the lookahead is full: form nothing this round.
+func claimSize(cfg Config, latency time.Duration, perTask, queued int) int {
+	ahead := lookaheadRequests(cfg, latency, perTask)
+	if ahead < 0 {
+		return maxClaim
+	}
+	room := ahead - queued*perTask
+	if room <= 0 {
+		return 0
+	}
+	return min(maxClaim, room*cfg.BatchSize)
 }
 
 func appendDistinct(dst []string, v string) []string {

@@ -72,6 +72,7 @@ func TestOutageBackoffProbesEvery(t *testing.T) {
 			if _, left, _ := s.PauseState(ctx); left <= 0 {
 				break
 			}
+			// polls the condition; the Redis clock gives no signal to wait on
 			time.Sleep(10 * time.Millisecond)
 		}
 		d, err := s.OutageBackoff(ctx, "outage", base, every)
@@ -91,6 +92,7 @@ func TestDueEntriesSpare(t *testing.T) {
 	if _, err := s.AddPending(ctx, "", keys("old", 3)); err != nil {
 		t.Fatal(err)
 	}
+	// past the window on the Redis clock: only real time makes the old entries due
 	time.Sleep(150 * time.Millisecond)
 	if _, err := s.AddPending(ctx, "", keys("young", 1)); err != nil {
 		t.Fatal(err)

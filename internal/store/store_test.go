@@ -57,6 +57,7 @@ func TestDueEntriesWindowRule(t *testing.T) {
 	if err != nil || len(due) != 0 {
 		t.Fatalf("entries younger than the window were due: %d (%v)", len(due), err)
 	}
+	// the window runs on the Redis clock: real time must pass for entries to become due
 	time.Sleep(350 * time.Millisecond)
 	if _, err := s.AddPending(ctx, "", keys("young", 1)); err != nil {
 		t.Fatal(err)
@@ -75,6 +76,7 @@ func TestDueEntriesWindowRule(t *testing.T) {
 	if err := s.RemovePending(ctx, due, make([]string, len(due)), time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	// the youngest entry's window runs on the Redis clock: only real time makes the partial batch due
 	time.Sleep(350 * time.Millisecond)
 	due, _, err = s.DueEntries(ctx, w)
 	if err != nil {
@@ -110,6 +112,7 @@ func TestDueEntriesMaxDelay(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("a partial batch waited past MaxDelay while a trickle kept arriving")
 		}
+		// polls the condition; the Redis clock gives no signal to wait on
 		time.Sleep(50 * time.Millisecond)
 	}
 }
@@ -218,6 +221,7 @@ func TestBackoffStepsPerRound(t *testing.T) {
 			t.Fatalf("a failure during the pause lengthened it: %s > %s (%v)", d, d1, err)
 		}
 	}
+	// the pause runs on the Redis clock: only real time ends it
 	time.Sleep(d1 + 20*time.Millisecond)
 	d2, err := s.Backoff(ctx, "outage", base, time.Second)
 	if err != nil || d2 < 2*base || d2 > 2*base*6/5 {
@@ -228,6 +232,7 @@ func TestBackoffStepsPerRound(t *testing.T) {
 	if err := s.Sent(ctx, []string{"x"}, now, now, "u", time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	// the pause runs on the Redis clock: only real time ends it
 	time.Sleep(d2 + 20*time.Millisecond)
 	if d3, _ := s.Backoff(ctx, "outage", base, time.Second); d3 > base*6/5 {
 		t.Errorf("after a success the backoff started at %s, want the base again", d3)
@@ -262,6 +267,7 @@ func TestOutageProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// the pause runs on the Redis clock: only real time ends it
 	time.Sleep(d + 20*time.Millisecond)
 	first, err := s.Admit(ctx, []string{"a"}, 0, store.Interactive, store.Limit{})
 	if err != nil || first.Verdict != store.Go {
@@ -274,6 +280,7 @@ func TestOutageProbe(t *testing.T) {
 	}
 	// The probe fails: a new round, and after it again one probe.
 	d, _ = s.Backoff(ctx, "outage", 50*time.Millisecond, time.Second)
+	// the next round's pause runs on the Redis clock: only real time ends it
 	time.Sleep(d + 20*time.Millisecond)
 	if a, _ := s.Admit(ctx, []string{"b"}, 0, store.Interactive, store.Limit{}); a.Verdict != store.Go {
 		t.Fatalf("the next round's probe: %v", a.Verdict)

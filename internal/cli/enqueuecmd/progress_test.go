@@ -101,7 +101,7 @@ func TestProgressLineOnlyOnATerminal(t *testing.T) {
 		}
 	}
 	feed(0, 100)
-	progressWaitFor(t, 20*time.Second, "the progress line on the terminal", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the progress line on the terminal", func() bool {
 		s := screen.String()
 		return strings.Contains(s, "\r\033[K") && strings.Contains(s, "101 lines") && strings.Contains(s, "rejected 1")
 	})
@@ -125,7 +125,7 @@ func TestProgressLineOnlyOnATerminal(t *testing.T) {
 	wait("terminal", ttyDone)
 	wait("file", plainDone)
 
-	progressWaitFor(t, 10*time.Second, "the summary on the terminal", func() bool { return strings.Contains(screen.String(), "151 lines:") })
+	testkit.WaitFor(t, 10*time.Second, "the summary on the terminal", func() bool { return strings.Contains(screen.String(), "151 lines:") })
 	tty := screen.String()
 	for _, want := range []string{"lines/s", "rejected 1", "line 101: ", "151 lines:"} {
 		if !strings.Contains(tty, want) {
@@ -149,17 +149,5 @@ func TestProgressLineOnlyOnATerminal(t *testing.T) {
 		if strings.Contains(plain, bad) {
 			t.Errorf("stderr in a file contains %q (a progress line off a terminal):\n%q", bad, plain)
 		}
-	}
-}
-
-// progressWaitFor polls cond until it holds or timeout passes (then the test fails with msg).
-func progressWaitFor(t *testing.T, timeout time.Duration, msg string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for: %s", timeout, msg)
-		}
-		time.Sleep(25 * time.Millisecond)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/testkit"
 )
 
@@ -53,7 +54,7 @@ func TestUpgradeDrainsWhatTheOldCodeQueued(t *testing.T) {
 			t.Errorf("%s invalidated %d times, want 1", u, n)
 		}
 	}
-	if st := h.rdb.HGet(ctx, "cipurge:{cipurge}:h:"+pending[0], "st").Val(); st != "sent" {
-		t.Errorf("history of an old pending request: st=%q, want sent", st)
+	if rec, ok, err := store.New(h.rdb).History(ctx, pending[0]); err != nil || !ok || (rec.State != store.StateSent && rec.State != store.StateConfirmed) {
+		t.Errorf("history of an old pending request: %+v, %v, %v; want sent", rec, ok, err)
 	}
 }

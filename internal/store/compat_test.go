@@ -68,12 +68,42 @@ func TestReadsDataOfTheOldFormat(t *testing.T) {
 	if rec, _, _ := s.History(ctx, "https://img.example.com/p2.jpg"); rec.Task != "t1" || rec.QueuedAt != old+1 {
 		t.Fatalf("queued record of an old entry: %+v", rec)
 	}
-	// And what this code writes, the old code's field names read.
-	if err := s.Sent(ctx, []string{"https://img.example.com/p1.jpg"}, old, now, "u-2", time.Hour); err != nil {
+	// A send by this code goes to the bucketed history and takes over from the old record.
+	if err := s.Sent(ctx, []string{"https://img.example.com/s.jpg"}, old, now, "u-2", time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	m, err := rdb.HGetAll(ctx, "cipurge:{cipurge}:h:https://img.example.com/p1.jpg").Result()
-	if err != nil || m["uuid"] != "u-2" || m["st"] != "sent" || m["req"] == "" || m["sent"] == "" || m["task"] != "t1" {
-		t.Fatalf("new history in the old field names: %v, %v", m, err)
+	if rec, ok, err := s.History(ctx, "https://img.example.com/s.jpg"); err != nil || !ok || rec.SentAt != now || rec.UUID != "u-2" || rec.State != store.StateSent {
+		t.Fatalf("history after a new send over old data: %+v, %v, %v", rec, ok, err)
+	}
+	if n, err := rdb.Exists(ctx, "cipurge:{cipurge}:h:https://img.example.com/s.jpg").Result(); err != nil || n != 0 {
+		t.Fatalf("the old per-URL hash outlives the send that covers it: %d, %v", n, err)
+	}
+}
+
+// TestOldHistoryHonoured writes a history hash as the version before the bucketed history wrote it
+// and checks that admission drops a request it satisfies, a confirmation marks it, and status reads it.
+func TestOldHistoryHonoured(t *testing.T) {
+	rdb := testredis.Start(t).Client()
+	s, ctx := store.New(rdb), context.Background()
+	now, err := s.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const u = "https://img.example.com/old.jpg"
+	if err := rdb.HSet(ctx, "cipurge:{cipurge}:h:"+u, "req", now-20_000, "sent", now-10_000, "uuid", "u-old", "st", "sent").Err(); err != nil {
+		t.Fatal(err)
+	}
+	adm, err := s.Admit(ctx, []string{u}, now-15_000, store.Interactive, store.Limit{})
+	if err != nil || adm.Verdict != store.Satisfied {
+		t.Fatalf("a request before the old send: %+v, %v", adm, err)
+	}
+	if adm, err = s.Admit(ctx, []string{u}, now-5_000, store.Interactive, store.Limit{}); err != nil || adm.Verdict != store.Go {
+		t.Fatalf("a request after the old send: %+v, %v", adm, err)
+	}
+	if err := s.MarkState(ctx, []string{u}, "u-old", store.StateConfirmed, "", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if rec, ok, err := s.History(ctx, u); err != nil || !ok || rec.State != store.StateConfirmed || rec.UUID != "u-old" || rec.SentAt != now-10_000 {
+		t.Fatalf("old record after its confirmation: %+v, %v, %v", rec, ok, err)
 	}
 }

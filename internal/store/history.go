@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,18 +25,55 @@ type Record struct {
 	Task        string // that request task's ID
 }
 
-// History returns the record of key, if any within the history TTL.
+// History returns the record of key, if any within the history TTL: the newest send in the
+// bucketed history, or in the per-URL hash an earlier version wrote (read until it expires),
+// with the per-URL hash's queued request, task and reason.
 func (s *Store) History(ctx context.Context, key string) (Record, bool, error) {
-	m, err := s.rdb.HGetAll(ctx, HistoryKey(key)).Result()
+	now, err := s.Now(ctx)
 	if err != nil {
 		return Record{}, false, fmt.Errorf("history: %w", err)
 	}
-	if len(m) == 0 {
-		return Record{Key: key}, false, nil
+	f, shard := HistoryField(key)
+	pipe := s.rdb.Pipeline()
+	all := pipe.HGetAll(ctx, HistoryKey(key))
+	var recs []*redis.StringCmd
+	for _, b := range historyBuckets(now-historyScanBack.Milliseconds(), now, shard) {
+		recs = append(recs, pipe.HGet(ctx, b, f))
 	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return Record{}, false, fmt.Errorf("history: %w", err)
+	}
+	m := all.Val()
 	atoi := func(k string) int64 { n, _ := strconv.ParseInt(m[k], 10, 64); return n }
-	return Record{Key: key, RequestedAt: atoi(FieldRequested), SentAt: atoi(FieldSent), UUID: m[FieldUUID], State: m[FieldState],
-		Detail: m[FieldWhy], QueuedAt: atoi(FieldQueued), Task: m[FieldTask]}, true, nil
+	r := Record{Key: key, RequestedAt: atoi(FieldRequested), SentAt: atoi(FieldSent), UUID: m[FieldUUID], State: m[FieldState],
+		Detail: m[FieldWhy], QueuedAt: atoi(FieldQueued), Task: m[FieldTask]}
+	found := len(m) > 0
+	for _, c := range recs {
+		if c.Err() != nil {
+			continue
+		}
+		if req, sent, uuid, st, ok := parseHistoryRecord(c.Val()); ok && sent > r.SentAt {
+			r.RequestedAt, r.SentAt, r.UUID, r.State, found = req, sent, uuid, st, true
+		}
+		break
+	}
+	return r, found, nil
+}
+
+// parseHistoryRecord reads a record of the bucketed history (written by hrec_put in luaPreamble).
+func parseHistoryRecord(v string) (req, sent int64, uuid, state string, ok bool) {
+	if len(v) < 16 {
+		return 0, 0, "", "", false
+	}
+	sent, err1 := strconv.ParseInt(v[1:14], 10, 64)
+	delay, rest, _ := strings.Cut(v[15:], " ")
+	d, err2 := strconv.ParseInt(delay, 10, 64)
+	for name, code := range stateCodes {
+		if code == v[:1] {
+			state = name
+		}
+	}
+	return sent - d, sent, rest, state, err1 == nil && err2 == nil
 }
 
 // MarkState sets the state of urls whose last send was the invalidation uuid (a newer send
@@ -53,11 +91,21 @@ func (s *Store) mark(ctx context.Context, urls []string, uuid, state, detail, ta
 	if len(urls) == 0 {
 		return nil
 	}
-	keys := make([]string, len(urls))
-	for i, u := range urls {
-		keys[i] = HistoryKey(u)
+	now, err := s.Now(ctx)
+	if err != nil {
+		return fmt.Errorf("mark %s: %w", state, err)
 	}
-	err := markScript.Run(ctx, s.rdb, keys, uuid, state, detail, ttl.Milliseconds(), task).Err()
+	var keys []string
+	args := []any{uuid, state, detail, ttl.Milliseconds(), task, 0}
+	for _, u := range urls {
+		f, shard := HistoryField(u)
+		b := historyBuckets(now-ttl.Milliseconds()-HistoryBucket.Milliseconds(), now, shard)
+		args[5] = len(b)
+		keys = append(keys, HistoryKey(u))
+		keys = append(keys, b...)
+		args = append(args, f)
+	}
+	err = markScript.Run(ctx, s.rdb, keys, args...).Err()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("mark %s: %w", state, err)
 	}

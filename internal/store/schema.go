@@ -1,9 +1,12 @@
 package store
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // This file is the Redis schema: every key, hash field, history state, verdict code and priority
@@ -36,7 +39,8 @@ const (
 	KeyDeadLetters = Prefix + "dlq"         // HASH task ID -> JSON store.DeadLetter: every dead letter, kept until replayed or deleted
 	KeyDeadIndex   = Prefix + "dlq:at"      // ZSET task ID, score = when it was dead-lettered (ms)
 
-	keyHistory      = Prefix + "h:"     // HASH per canonical key: Field*
+	keyHistory      = Prefix + "h:"     // HASH per canonical key: Field* (since hh: only a queued task, a failure's reason, or an earlier version's history)
+	keyHistoryHour  = Prefix + "hh:"    // HASH per hour and shard: HistoryField -> packed record (see HistoryBucketKey)
 	keySentSecs     = Prefix + "sent:"  // STRING per second: URLs sent, for the cluster-wide send rate
 	keyCallsSecs    = Prefix + "calls:" // STRING per second: API calls made
 	keyDeadLettered = Prefix + "dead:"  // STRING per request task the worker dead-lettered on purpose
@@ -44,6 +48,45 @@ const (
 
 // HistoryKey is the Redis key of one canonical URL's history hash.
 func HistoryKey(key string) string { return keyHistory + key }
+
+// The sent history is bucketed: one small hash per UTC hour (HistoryBucket) of the send and
+// shard (HistoryShards) of the URL, field = the 8 bytes of the 64-bit FNV-1a hash of the canonical
+// key, value = a packed record (luaPreamble's hrec_put: state code, sent ms, request delay, uuid).
+// Small hashes stay listpack-encoded (hash-max-listpack-entries, default 128), which is what keeps
+// a URL's history under 100 bytes; a bucket expires PURGE_HISTORY_TTL after its hour ends. Two
+// keys share a 64-bit hash with probability about n²/2^65 (3e-4 at 100 M URLs within the TTL).
+const (
+	HistoryBucket   = time.Hour
+	HistoryShards   = 1024
+	historyScanBack = 90 * 24 * time.Hour // how far back a reader looks when it does not know the TTL
+)
+
+// HistoryField returns the hash field and shard of canonical key in the bucketed history.
+func HistoryField(key string) (field string, shard uint64) {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	var b [8]byte
+	v := h.Sum64()
+	binary.BigEndian.PutUint64(b[:], v)
+	return string(b[:]), v % HistoryShards
+}
+
+// HistoryBucketKey is the key of the history hash of shard for sends in the hour that contains ms.
+func HistoryBucketKey(ms int64, shard uint64) string {
+	start := ms - ms%HistoryBucket.Milliseconds()
+	return keyHistoryHour + strconv.FormatInt(start/1000, 10) + ":" + strconv.FormatUint(shard, 10)
+}
+
+// historyBuckets returns the keys of shard's buckets from the hour of to back to the hour of from, newest first.
+func historyBuckets(from, to int64, shard uint64) []string {
+	step := HistoryBucket.Milliseconds()
+	from, to = from-from%step, to-to%step
+	var out []string
+	for t := to; t >= from; t -= step {
+		out = append(out, HistoryBucketKey(t, shard))
+	}
+	return out
+}
 
 // SentSecondKey and CallsSecondKey are the per-second counters of URLs sent and API calls made in
 // the Unix second sec (kept rateWindowS seconds).
@@ -126,6 +169,9 @@ const (
 	Satisfied Verdict = 4 // every URL was already invalidated after it was requested: send nothing
 )
 
+// stateCodes are the one-byte codes of the states in the bucketed history's records.
+var stateCodes = map[string]string{StateSent: "s", StateConfirmed: "c", StateFailed: "f", StateUnconfirmed: "u", StateDead: "d"}
+
 var verdictNames = map[Verdict]string{Go: "go", Paused: "paused", Throttled: "throttled", Yield: "yield", Satisfied: "satisfied"}
 
 func (v Verdict) String() string {
@@ -175,6 +221,24 @@ var luaPreamble = func() string {
 			panic(fmt.Sprintf("store: Lua constant %s has type %T", c.name, v))
 		}
 	}
+	b.WriteString("local ST_CODE, ST_NAME = {}, {}\n")
+	for _, name := range []string{StateSent, StateConfirmed, StateFailed, StateUnconfirmed, StateDead} {
+		code := stateCodes[name]
+		fmt.Fprintf(&b, "ST_CODE[%q] = %q; ST_NAME[%q] = %q\n", name, code, code, name)
+	}
+	// hrec_get(k, f): the bucketed history record f of hash k: sent, req, uuid, state code (nil if none).
+	// hrec_put(k, f, code, sent, req, uuid) writes one: code, sent ms (13 digits), ' ', sent-req, ' ', uuid.
+	b.WriteString(`local function hrec_get(k, f)
+  local v = redis.call('HGET', k, f)
+  if not v then return nil end
+  local sent = tonumber(string.sub(v, 2, 14))
+  local sp = string.find(v, ' ', 16, true)
+  return sent, sent - tonumber(string.sub(v, 16, sp - 1)), string.sub(v, sp + 1), string.sub(v, 1, 1)
+end
+local function hrec_put(k, f, code, sent, req, uuid)
+  redis.call('HSET', k, f, code .. string.format('%013d', sent) .. ' ' .. string.format('%d', sent - req) .. ' ' .. uuid)
+end
+`)
 	b.WriteString("local function now_ms() local t = redis.call('TIME'); return t[1] * 1000 + math.floor(t[2] / 1000) end\n")
 	// all_unknown(k, req): the attempt in flight for the flush-all requested at req has no known
 	// outcome: keep when it began (the cooldown counts from it), drop its confirmation, so that

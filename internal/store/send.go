@@ -61,11 +61,22 @@ func (a *Admission) Live(urls []string) []string {
 func (s *Store) Admit(ctx context.Context, urls []string, requestedAt int64, prio Priority, lim Limit) (*Admission, error) {
 	keys := make([]string, 0, admitFixedKeys+len(urls))
 	keys = append(keys, KeyRate, KeyPause, KeyHot, KeyAll, KeyPauseRuns, KeyProbe, KeyRateStatus)
-	for _, u := range urls {
+	args := []any{requestedAt, int(prio), lim.emissionMS(), max(lim.Burst, 1), probeLease.Milliseconds(), lim.Horizon.Milliseconds(), 0}
+	// Only a send after the request satisfies it: the buckets from the request's hour to now (the
+	// local clock, an hour ahead for skew; a bucket missed only costs a resend).
+	to := max(time.Now().UnixMilli(), requestedAt) + HistoryBucket.Milliseconds()
+	from := max(requestedAt, to-historyScanBack.Milliseconds())
+	for i, u := range urls {
+		f, shard := HistoryField(u)
+		b := historyBuckets(from, to, shard)
+		if i == 0 {
+			args[6] = len(b)
+		}
 		keys = append(keys, HistoryKey(u))
+		keys = append(keys, b...)
+		args = append(args, f)
 	}
-	res, err := admitScript.Run(ctx, s.rdb, keys,
-		requestedAt, int(prio), lim.emissionMS(), max(lim.Burst, 1), probeLease.Milliseconds(), lim.Horizon.Milliseconds()).Slice()
+	res, err := admitScript.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("admit: %w", err)
 	}
@@ -99,10 +110,15 @@ func (s *Store) Sent(ctx context.Context, urls []string, requestedAt, sentAt int
 	sec := sentAt / 1000
 	keys := make([]string, 0, sentFixedKeys+len(urls))
 	keys = append(keys, KeyStats, SentSecondKey(sec), CallsSecondKey(sec), KeyPauseRuns, KeyProbe)
+	step := HistoryBucket.Milliseconds()
+	expireAt := sentAt - sentAt%step + step + historyTTL.Milliseconds()
+	args := []any{requestedAt, sentAt, uuid, expireAt, rateWindowS}
 	for _, u := range urls {
-		keys = append(keys, HistoryKey(u))
+		f, shard := HistoryField(u)
+		keys = append(keys, HistoryKey(u), HistoryBucketKey(sentAt, shard))
+		args = append(args, f)
 	}
-	err := sentScript.Run(ctx, s.rdb, keys, requestedAt, sentAt, uuid, historyTTL.Milliseconds(), rateWindowS).Err()
+	err := sentScript.Run(ctx, s.rdb, keys, args...).Err()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("record sent: %w", err)
 	}

@@ -9,13 +9,16 @@
 -- KEYS[5]  KeyPauseRuns  set while an outage's backoff has not seen a success
 -- KEYS[6]  KeyProbe      held by the one request that probes the API after an outage
 -- KEYS[7]  KeyRateStatus GCRA theoretical arrival time (ms) of status checks (P_STATUS)
--- KEYS[N_ADMIT_FIXED+i]  HistoryKey of URL i (none: a call that names no URL)
+-- KEYS[N_ADMIT_FIXED+..]  per URL, 1+ARGV[7] keys: its HistoryKey, then its HistoryBucketKeys
+--          from the hour of the request on (none: a call that names no URL)
 -- ARGV[1]  the request time the URLs cover (ms)
 -- ARGV[2]  priority (P_INTERACTIVE, P_BACKGROUND or P_STATUS: its own limit, never yields)
 -- ARGV[3]  emission interval (ms; 0: no rate limit)
 -- ARGV[4]  burst
 -- ARGV[5]  probe lease (ms)
 -- ARGV[6]  horizon (ms): the longest wait a reservation may have
+-- ARGV[7]  buckets per URL
+-- ARGV[7+i] HistoryField of URL i
 -- returns  {verdict (V_*), wait (ms), now (ms), pause reason, dropped(URL 1) 0/1, ...}
 local now = now_ms()
 local req = tonumber(ARGV[1])
@@ -26,9 +29,16 @@ local horizon = tonumber(ARGV[6])
 local allsent = tonumber(redis.call('HGET', KEYS[4], F_ALL_SENT) or '0')
 local drops = {}
 local live = 0
-for i = N_ADMIT_FIXED + 1, #KEYS do
-  local s = tonumber(redis.call('HGET', KEYS[i], F_SENT) or '0')
-  if s > req or allsent > req then drops[i - N_ADMIT_FIXED] = 1 else drops[i - N_ADMIT_FIXED] = 0; live = live + 1 end
+local nb = tonumber(ARGV[7])
+for i = 1, (#KEYS - N_ADMIT_FIXED) / (1 + nb) do
+  local base = N_ADMIT_FIXED + (i - 1) * (1 + nb)
+  local s = tonumber(redis.call('HGET', KEYS[base + 1], F_SENT) or '0')
+  for b = 1, nb do
+    if s > req then break end
+    local bs = hrec_get(KEYS[base + 1 + b], ARGV[7 + i])
+    if bs and bs > s then s = bs end
+  end
+  if s > req or allsent > req then drops[i] = 1 else drops[i] = 0; live = live + 1 end
 end
 local function reply(code, wait, reason)
   local out = {code, wait, now, reason}

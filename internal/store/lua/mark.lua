@@ -1,18 +1,50 @@
 -- mark: set the state of URLs whose last send was one invalidation (Store.MarkState, MarkDead).
--- KEYS[1..] HistoryKey of each URL
+-- KEYS[1..] per URL, 1+ARGV[6] keys: its HistoryKey, then its HistoryBucketKeys over the TTL, newest first
 -- ARGV[1]  the invalidation's uuid ('': mark whatever the last send was)
 -- ARGV[2]  the state (a State* of the schema)
 -- ARGV[3]  why
 -- ARGV[4]  history TTL (ms)
 -- ARGV[5]  the request task the URLs are in ('': leave F_TASK as it is); MarkDead names the
 --          dead-lettered task, the ID `enqueue dlq replay` takes
--- returns  0
-for i = 1, #KEYS do
-  local cur = redis.call('HGET', KEYS[i], F_UUID)
-  if ARGV[1] == '' or cur == ARGV[1] then
-    redis.call('HSET', KEYS[i], F_ST, ARGV[2], F_WHY, ARGV[3])
-    if ARGV[5] ~= '' then redis.call('HSET', KEYS[i], F_TASK, ARGV[5]) end
-    redis.call('PEXPIRE', KEYS[i], ARGV[4])
+-- ARGV[6]  buckets per URL
+-- ARGV[6+i] HistoryField of URL i
+-- returns  0. The reason and the task, rare, go in the per-URL hash; the state in the record.
+local nb = tonumber(ARGV[6])
+local per = 1 + nb
+for i = 1, #KEYS / per do
+  local base = (i - 1) * per
+  local old, f = KEYS[base + 1], ARGV[6 + i]
+  local osent = tonumber(redis.call('HGET', old, F_SENT) or '0')
+  local found, marked = false, false
+  for b = 1, nb do
+    local sent, req, uuid = hrec_get(KEYS[base + 1 + b], f)
+    if sent then
+      if sent > osent then
+        found = true
+        if ARGV[1] == '' or uuid == ARGV[1] then
+          hrec_put(KEYS[base + 1 + b], f, ST_CODE[ARGV[2]], sent, req, uuid)
+          marked = true
+        end
+      end
+      break
+    end
+  end
+  if not found then
+    -- an earlier version's history, or a URL never sent (dead-lettered)
+    local cur = redis.call('HGET', old, F_UUID)
+    if ARGV[1] == '' or cur == ARGV[1] then
+      redis.call('HSET', old, F_ST, ARGV[2], F_WHY, ARGV[3])
+      if ARGV[5] ~= '' then redis.call('HSET', old, F_TASK, ARGV[5]) end
+      redis.call('PEXPIRE', old, ARGV[4])
+    end
+  elseif marked then
+    if ARGV[3] ~= '' or ARGV[5] ~= '' then
+      redis.call('HSET', old, F_WHY, ARGV[3])
+      if ARGV[5] ~= '' then redis.call('HSET', old, F_TASK, ARGV[5]) end
+      redis.call('PEXPIRE', old, ARGV[4])
+    else
+      redis.call('HDEL', old, F_WHY)
+    end
   end
 end
 return 0

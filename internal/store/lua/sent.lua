@@ -4,20 +4,30 @@
 -- KEYS[3]  CallsSecondKey of that second
 -- KEYS[4]  KeyPauseRuns
 -- KEYS[5]  KeyProbe
--- KEYS[N_SENT_FIXED+i]  HistoryKey of URL i
+-- KEYS[N_SENT_FIXED+2i-1]  HistoryKey of URL i (its queued task, a failure's reason, an earlier version's history)
+-- KEYS[N_SENT_FIXED+2i]    HistoryBucketKey of URL i in the hour of the send
 -- ARGV[1]  the request time the send covered (ms)
 -- ARGV[2]  when the send was admitted (ms)
 -- ARGV[3]  the invalidation's uuid
--- ARGV[4]  history TTL (ms)
+-- ARGV[4]  when the buckets expire (Unix ms: the hour's end plus the history TTL)
 -- ARGV[5]  how long the per-second counters live (s)
+-- ARGV[5+i] HistoryField of URL i
 -- returns  how many URLs it recorded
-local n = #KEYS - N_SENT_FIXED
-for i = N_SENT_FIXED + 1, #KEYS do
-  local cur = tonumber(redis.call('HGET', KEYS[i], F_SENT) or '0')
-  if tonumber(ARGV[2]) > cur then
-    redis.call('HSET', KEYS[i], F_REQ, ARGV[1], F_SENT, ARGV[2], F_UUID, ARGV[3], F_ST, S_SENT)
+local n = (#KEYS - N_SENT_FIXED) / 2
+local req, sent = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 1, n do
+  local old, bk, f = KEYS[N_SENT_FIXED + 2 * i - 1], KEYS[N_SENT_FIXED + 2 * i], ARGV[5 + i]
+  local cur = hrec_get(bk, f)
+  if not cur or sent > cur then hrec_put(bk, f, ST_CODE[S_SENT], sent, req, ARGV[3]) end
+  redis.call('PEXPIREAT', bk, ARGV[4])
+  -- The per-URL hash is kept only for what this send does not cover: a later queued request.
+  if tonumber(redis.call('HGET', old, F_SENT) or '0') < sent then
+    if tonumber(redis.call('HGET', old, F_Q) or '0') <= req then
+      redis.call('DEL', old)
+    else
+      redis.call('HDEL', old, F_REQ, F_SENT, F_UUID, F_ST, F_WHY)
+    end
   end
-  redis.call('PEXPIRE', KEYS[i], ARGV[4])
 end
 redis.call('INCRBY', KEYS[2], n)
 redis.call('EXPIRE', KEYS[2], ARGV[5])

@@ -1,0 +1,84 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/testredis"
+)
+
+// TestHistoryFootprint drains 50,000 URLs the way the worker does (queued in request tasks, then
+// sent 15 per call and confirmed) and checks that what stays in Redis is at most 100 bytes per URL
+// of INFO used_memory (the delta over the pending set and queued records, which are gone).
+func TestHistoryFootprint(t *testing.T) {
+	const n, most = 50_000, 100
+	rdb := testredis.Start(t).Client()
+	s, ctx := store.New(rdb), context.Background()
+	used := func() int64 {
+		v, err := testredis.Info(ctx, rdb, "used_memory")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := strconv.ParseInt(v, 10, 64)
+		return m
+	}
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("https://img.example.com/media/2026/11/%08d-product-photo.jpg", i)
+	}
+	before := used()
+	for start := 0; start < n; start += 1500 {
+		chunk := keys[start:min(start+1500, n)]
+		if _, err := s.AddPending(ctx, "", chunk); err != nil {
+			t.Fatal(err)
+		}
+		tasks := make([]string, 0, len(chunk))
+		for range chunk {
+			tasks = append(tasks, "urls_"+strconv.Itoa(start))
+		}
+		// the pending entries' request times, as the batcher reads them
+		got, _, err := s.DueEntries(ctx, store.Window{Batch: 15, MaxClaim: 1500})
+		if err != nil || len(got) != len(chunk) {
+			t.Fatalf("%d due of %d: %v", len(got), len(chunk), err)
+		}
+		if err := s.RemovePending(ctx, got, tasks, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		for j := 0; j < len(got); j += 15 {
+			part := got[j:min(j+15, len(got))]
+			urls := make([]string, len(part))
+			for k, e := range part {
+				urls[k] = e.Key
+			}
+			uuid := fmt.Sprintf("4fc96d31-8d3a-4b7e-9f0a-%012d", start+j)
+			if err := s.Sent(ctx, urls, part[len(part)-1].RequestedAt, part[len(part)-1].RequestedAt+300, uuid, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.MarkState(ctx, urls, uuid, store.StateConfirmed, "", time.Hour); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	per := float64(used()-before) / n
+	t.Logf("history: %.1f bytes of used_memory per URL sent (%d URLs)", per, n)
+	if per > most {
+		t.Fatalf("history costs %.1f bytes per URL; at most %d", per, most)
+	}
+	// and it still answers: the last URL is confirmed, with its uuid
+	rec, ok, err := s.History(ctx, keys[n-1])
+	if err != nil || !ok || rec.State != store.StateConfirmed || rec.UUID == "" || rec.SentAt == 0 {
+		t.Fatalf("history of %s: %+v, %v, %v", keys[n-1], rec, ok, err)
+	}
+	first, _, err := s.History(ctx, keys[0])
+	if err != nil || first.SentAt == 0 {
+		t.Fatalf("history of %s: %+v, %v", keys[0], first, err)
+	}
+	adm, err := s.Admit(ctx, []string{keys[0], keys[n-1]}, first.SentAt-1, store.Interactive, store.Limit{})
+	if err != nil || adm.Verdict != store.Satisfied {
+		t.Fatalf("a request before the sends: %+v, %v", adm, err)
+	}
+}

@@ -186,7 +186,8 @@ const (
 	admitFixedKeys  = 7 // KeyRate, KeyPause, KeyHot, KeyAll, KeyPauseRuns, KeyProbe, KeyRateStatus
 	sentFixedKeys   = 5 // KeyStats, SentSecondKey, CallsSecondKey, KeyPauseRuns, KeyProbe
 	removeFixedKeys = 2 // KeyPending, KeySources
-	removeArgsPer   = 3 // per entry: key, request time, task ID
+	removeArgsPer   = 4 // per entry: key, request time, task ID, HistoryField
+	removeBuckets   = 3 // per entry after its HistoryKey: the HistoryBucketKeys of the hours after, of and before now
 )
 
 // luaConsts are the schema facts the scripts use, by the name they have in Lua.
@@ -204,7 +205,7 @@ var luaConsts = []struct {
 	{"V_GO", int(Go)}, {"V_PAUSED", int(Paused)}, {"V_THROTTLED", int(Throttled)}, {"V_YIELD", int(Yield)}, {"V_SATISFIED", int(Satisfied)},
 	{"P_INTERACTIVE", int(Interactive)}, {"P_BACKGROUND", int(Background)}, {"P_STATUS", int(Status)},
 	{"N_ADMIT_FIXED", admitFixedKeys}, {"N_SENT_FIXED", sentFixedKeys},
-	{"N_REMOVE_FIXED", removeFixedKeys}, {"N_REMOVE_PER", removeArgsPer},
+	{"N_REMOVE_FIXED", removeFixedKeys}, {"N_REMOVE_PER", removeArgsPer}, {"N_REMOVE_BUCKETS", removeBuckets},
 }
 
 // luaPreamble is prepended to every script: the constants above as Lua locals, and now_ms(), the

@@ -158,9 +158,12 @@ func (s *Store) RemovePending(ctx context.Context, entries []Entry, taskIDs []st
 		keys = append(keys, KeyPending, KeySources) // removeFixedKeys
 		args := make([]any, 0, 1+removeArgsPer*(end-start))
 		args = append(args, historyTTL.Milliseconds())
+		now := time.Now().UnixMilli()
 		for i, e := range entries[start:end] {
+			f, shard := HistoryField(e.Key)
 			keys = append(keys, HistoryKey(e.Key))
-			args = append(args, e.Key, e.RequestedAt, taskIDs[start+i])
+			keys = append(keys, historyBuckets(now-HistoryBucket.Milliseconds(), now+HistoryBucket.Milliseconds(), shard)...)
+			args = append(args, e.Key, e.RequestedAt, taskIDs[start+i], f)
 		}
 		err := removePendingScript.Run(ctx, s.rdb, keys, args...).Err()
 		if err != nil && !errors.Is(err, redis.Nil) {

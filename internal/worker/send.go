@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -90,7 +91,14 @@ func (w *Worker) sendEach(ctx context.Context, p tasks.URLs, chunks [][]string, 
 	if len(parts) == 0 {
 		return nil
 	}
-	w.log.Info("task of several requests: the rest continue as tasks of their own",
+	// A stop or pause was already said once, by whoever shared it (the send gate, the shared
+	// pause); repeating it for every packed task would bury that one line.
+	logf := w.log.Info
+	var sn *snoozeError
+	if errors.As(why, &sn) {
+		logf = w.log.Debug
+	}
+	logf("task of several requests: the rest continue as tasks of their own",
 		zap.Int("requests", len(chunks)), zap.Int("rest", len(parts)), zap.String("reason", why.Error()))
 	return w.enqueueParts(ctx, p, parts, queue, p.Origin)
 }

@@ -1,6 +1,7 @@
 package httpserver_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -9,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/testkit"
+	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 // TestStatusPageAuthAndJSON: /status is behind the UI's basic auth; with Accept: application/json
@@ -62,6 +65,31 @@ func TestStatusPageAuthAndJSON(t *testing.T) {
 	})
 	if code, ctype, body := get("/status", true, ""); code != 200 || !strings.HasPrefix(ctype, "text/html") || !strings.Contains(body, `id="waiting"`) {
 		t.Errorf("/status HTML: %d %s", code, ctype)
+	}
+	// The last dead letters come from the product's own record, the one enqueue dlq ls reads: a
+	// dead letter asynq trimmed from its archive (here: never in it) is still listed and counted.
+	kept := store.DeadLetter{ID: "trimmed-by-asynq", Queue: tasks.QueueInteractive, Type: tasks.TypeURLs,
+		URLs: []string{"https://img.example.com/status-json/dead.jpg"}, Reason: "rejected: 400 Bad Request", Attempts: 1, At: time.Now().UnixMilli()}
+	if err := store.New(h.rdb).KeepDeadLetter(context.Background(), kept); err != nil {
+		t.Fatal(err)
+	}
+	_, _, body = get("/status", true, "application/json")
+	var d struct {
+		Status struct {
+			DeadLetters int `json:"dead_letters"`
+			Last        []struct {
+				ID        string   `json:"id"`
+				LastError string   `json:"last_error"`
+				URLs      []string `json:"urls"`
+			} `json:"last_dead_letters"`
+		} `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(body), &d); err != nil || d.Status.DeadLetters != 1 || len(d.Status.Last) != 1 ||
+		d.Status.Last[0].ID != kept.ID || d.Status.Last[0].LastError != kept.Reason || len(d.Status.Last[0].URLs) != 1 {
+		t.Errorf("/status JSON dead letters from the product's record: %v %+v\n%s", err, d, body)
+	}
+	if _, _, body := get("/status", true, ""); !strings.Contains(body, kept.ID) || !strings.Contains(body, kept.Reason) {
+		t.Errorf("/status HTML does not list the kept dead letter %s", kept.ID)
 	}
 	if code, _, body := get("/", false, ""); code != 200 || !strings.Contains(body, `href="/status"`) {
 		t.Errorf("/: %d %s", code, body)

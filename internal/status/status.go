@@ -9,10 +9,8 @@ package status
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -46,7 +44,7 @@ type Snapshot struct {
 	WaitingURLs       int64               `json:"urls_in_window"`
 	OldestWaiting     string              `json:"oldest_waiting,omitempty"`
 	OldestWaitingSecs float64             `json:"oldest_waiting_seconds"`
-	DeadLetters       int                 `json:"dead_letters"`
+	DeadLetters       int                 `json:"dead_letters"` // the product's record, or asynq's archives when they hold more (older versions)
 	URLsPerSecond     float64             `json:"urls_per_second"`
 	CallsPerSecond    float64             `json:"calls_per_second"`
 	ConfiguredRate    float64             `json:"configured_rate"`
@@ -99,7 +97,7 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 		return nil, err
 	}
 	s := &Snapshot{At: time.UnixMilli(now).UTC()}
-	exist, infos, err := r.queueInfos(tasks.QueueNames())
+	_, infos, err := r.queueInfos(tasks.QueueNames())
 	if err != nil {
 		return nil, err
 	}
@@ -161,9 +159,12 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 	if all, err := r.store.AllState(ctx); err == nil && all.SentAt > 0 {
 		s.LastFlushAll = time.UnixMilli(all.SentAt).UTC().Format(time.RFC3339) + " (uuid " + all.UUID + ")"
 	}
+	if kept, err := r.store.DeadLetterCount(ctx); err == nil && int(kept) > s.DeadLetters {
+		s.DeadLetters = int(kept) // asynq trims its archive at 10,000 a queue; the record keeps them
+	}
 	s.drain()
 	if o.DeadLetters > 0 {
-		if s.LastDeadLetters, err = r.lastDeadLetters(exist, o.DeadLetters); err != nil {
+		if s.LastDeadLetters, err = r.lastDeadLetters(ctx, o.DeadLetters); err != nil {
 			return nil, err
 		}
 	}
@@ -356,42 +357,18 @@ func FromRecord(r store.DeadLetter) DeadLetter {
 	return d
 }
 
-// lastDeadLetters returns the n most recently archived tasks of every queue, newest first.
-func (r *Reader) lastDeadLetters(exist map[string]bool, n int) ([]DeadLetter, error) {
-	var all []DeadLetter
-	for _, q := range tasks.QueueNames() {
-		if !exist[q] {
-			continue
-		}
-		info, err := r.insp.GetQueueInfo(q)
-		if err != nil {
-			return nil, fmt.Errorf("queue %s: %w", q, err)
-		}
-		if info.Archived == 0 {
-			continue
-		}
-		// asynq lists the archive oldest first: read the last page, and the one before it when
-		// the last is partial.
-		last := (info.Archived + n - 1) / n
-		for _, page := range []int{last - 1, last} {
-			if page < 1 {
-				continue
-			}
-			ts, err := r.insp.ListArchivedTasks(q, asynq.PageSize(n), asynq.Page(page))
-			if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
-				return nil, fmt.Errorf("queue %s: %w", q, err)
-			}
-			for _, ti := range ts {
-				all = append(all, Describe(ti))
-			}
-		}
+// lastDeadLetters returns the n most recent dead letters of every queue, newest first, from the
+// product's own record (the one `enqueue dlq ls` reads, kept past asynq's 10,000 a queue).
+func (r *Reader) lastDeadLetters(ctx context.Context, n int) ([]DeadLetter, error) {
+	recs, err := r.store.LastDeadLetters(ctx, n)
+	if err != nil {
+		return nil, err
 	}
-	sort.SliceStable(all, func(i, j int) bool { return all[i].LastFailed.After(all[j].LastFailed) })
-	all = slices.CompactFunc(all, func(a, b DeadLetter) bool { return a.ID == b.ID && a.Queue == b.Queue })
-	if len(all) > n {
-		all = all[:n]
+	out := make([]DeadLetter, 0, len(recs))
+	for _, rec := range recs {
+		out = append(out, FromRecord(rec))
 	}
-	return all, nil
+	return out, nil
 }
 
 func truncate(s string, n int) string {

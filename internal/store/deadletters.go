@@ -44,6 +44,23 @@ func (s *Store) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dead letters: %w", err)
 	}
+	return s.deadLettersOf(ctx, ids)
+}
+
+// LastDeadLetters returns the n most recently kept dead letters, newest first.
+func (s *Store) LastDeadLetters(ctx context.Context, n int) ([]DeadLetter, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	ids, err := s.rdb.ZRevRange(ctx, KeyDeadIndex, 0, int64(n-1)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("dead letters: %w", err)
+	}
+	return s.deadLettersOf(ctx, ids)
+}
+
+// deadLettersOf reads the records of ids, in their order (ids without a record are skipped).
+func (s *Store) deadLettersOf(ctx context.Context, ids []string) ([]DeadLetter, error) {
 	out := make([]DeadLetter, 0, len(ids))
 	for start := 0; start < len(ids); start += maxScriptArg {
 		chunk := ids[start:min(start+maxScriptArg, len(ids))]

@@ -58,6 +58,24 @@ func (s *Store) MaxmemoryPolicy(ctx context.Context) (string, error) {
 	return worst, err
 }
 
+// What a maxmemory-policy may evict, from PolicyEvicts.
+const (
+	EvictsNone = 0 // noeviction (or unknown policy names): nothing
+	EvictsTTL  = 1 // volatile-*: keys with a TTL (the per-URL history, the shared pause and rate limit)
+	EvictsAny  = 2 // allkeys-*: any key, the queues and queued requests too
+)
+
+// PolicyEvicts says what maxmemory-policy p may evict: EvictsAny, EvictsTTL or EvictsNone.
+func PolicyEvicts(p string) int {
+	switch {
+	case strings.HasPrefix(p, "allkeys"):
+		return EvictsAny
+	case strings.HasPrefix(p, "volatile"):
+		return EvictsTTL
+	}
+	return EvictsNone
+}
+
 // Guard keeps the product from acknowledging anything into a Redis that may evict it. Check reads
 // maxmemory-policy at most once per interval: allkeys-* is an *EvictionError; volatile-* (the
 // default of some managed services) and a refused CONFIG GET are said once, through note, and
@@ -70,6 +88,7 @@ type Guard struct {
 	mu      sync.Mutex
 	checked time.Time
 	err     error
+	policy  string // the last policy read; "" before the first or while CONFIG GET is refused
 	said    map[string]bool
 }
 
@@ -99,18 +118,26 @@ func (g *Guard) Check(ctx context.Context) error {
 	switch {
 	case err != nil && errors.As(err, &rerr):
 		g.once("noconfig", fmt.Sprintf(noteNoConfig, err))
-		g.checked, g.err = time.Now(), nil
+		g.checked, g.err, g.policy = time.Now(), nil, ""
 	case err != nil:
 		return nil // not checked: try again next time
-	case strings.HasPrefix(p, "allkeys"):
-		g.checked, g.err = time.Now(), &EvictionError{Policy: p}
-	case strings.HasPrefix(p, "volatile"):
+	case PolicyEvicts(p) == EvictsAny:
+		g.checked, g.err, g.policy = time.Now(), &EvictionError{Policy: p}, p
+	case PolicyEvicts(p) == EvictsTTL:
 		g.once(p, fmt.Sprintf(noteVolatile, p))
-		g.checked, g.err = time.Now(), nil
+		g.checked, g.err, g.policy = time.Now(), nil, p
 	default:
-		g.checked, g.err = time.Now(), nil
+		g.checked, g.err, g.policy = time.Now(), nil, p
 	}
 	return g.err
+}
+
+// Policy returns the maxmemory-policy the last reading found: "" before the first, or while
+// CONFIG GET is refused. It reads no Redis.
+func (g *Guard) Policy() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.policy
 }
 
 func (g *Guard) once(key, msg string) {

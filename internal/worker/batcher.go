@@ -38,7 +38,7 @@ func (w *Worker) runBatcher(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if err := w.guard.Check(ctx); err != nil {
+		if err := w.checkGuard(ctx); err != nil {
 			// An evicting Redis would lose the batches formed: leave the requests pending.
 			if w.guardWarn.allow(time.Now()) {
 				w.log.Error("batcher: forming no batches", zap.Error(err))

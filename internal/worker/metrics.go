@@ -1,7 +1,11 @@
 package worker
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cipurge/cipurge/internal/store"
 )
 
 // Metrics are the worker's Prometheus metrics. Names follow the Prometheus conventions: a
@@ -28,6 +32,11 @@ type Metrics struct {
 	RateConfigured   prometheus.Gauge       // PURGE_RATE
 	RateAchieved     prometheus.Gauge       // API calls per second the fleet sent, last minute
 	ConfirmSkipped   prometheus.Counter     // accepted requests not followed: the status-check backlog was full
+	RedisWritable    prometheus.Gauge       // 1: this worker's last write to Redis worked; 0: it failed
+	RedisPolicy      *prometheus.GaugeVec   // by policy: what Redis's maxmemory-policy may evict; use ShowPolicy
+
+	policyMu sync.Mutex
+	policy   string // the one series RedisPolicy holds ("": none)
 }
 
 // NewMetrics creates the metrics and registers them on reg (nil: not registered).
@@ -101,11 +110,33 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ConfirmSkipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cipurge_confirm_skipped_total", Help: "Accepted requests not followed to their final status because the status-check backlog was full.",
 		}),
+		RedisWritable: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cipurge_redis_writable",
+			Help: "1 when this worker's last write to Redis worked (its state, written every 5 s, or the /readyz write probe), 0 when it failed: out of memory under noeviction, a read-only replica, unreachable.",
+		}),
+		RedisPolicy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cipurge_redis_maxmemory_policy_evicts",
+			Help: "Redis's maxmemory-policy as this worker last read it (every 10 s at most) and what it may evict: 2 any key (allkeys-*: queued requests and the queues), 1 keys with a TTL (volatile-*), 0 none (noeviction). No series while CONFIG GET is refused.",
+		}, []string{"policy"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.APIRequests, m.APIDuration, m.URLsInvalidated, m.Dropped, m.BatchSize, m.Waits, m.WaitSeconds,
 			m.Pauses, m.RequestToSent, m.DeadLettered, m.BatchesFormed, m.Final, m.RequestToConfirm, m.URLsFailed, m.AcceptedNoUUID,
-			m.InFlight, m.Admissions, m.LookaheadFull, m.RateConfigured, m.RateAchieved, m.ConfirmSkipped)
+			m.InFlight, m.Admissions, m.LookaheadFull, m.RateConfigured, m.RateAchieved, m.ConfirmSkipped, m.RedisWritable, m.RedisPolicy)
 	}
 	return m
+}
+
+// ShowPolicy makes cipurge_redis_maxmemory_policy_evicts hold one series, of policy ("": none).
+func (m *Metrics) ShowPolicy(policy string) {
+	m.policyMu.Lock()
+	defer m.policyMu.Unlock()
+	if policy == m.policy {
+		return
+	}
+	m.RedisPolicy.Reset()
+	if policy != "" {
+		m.RedisPolicy.WithLabelValues(policy).Set(float64(store.PolicyEvicts(policy)))
+	}
+	m.policy = policy
 }

@@ -239,7 +239,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		zap.Duration("window", w.cfg.Window), zap.Duration("max_delay", w.cfg.MaxDelay),
 		zap.Int("batch_size", w.cfg.BatchSize), zap.Float64("rate", w.cfg.Limit.Rate), zap.Int("burst", w.cfg.Limit.Burst),
 		zap.Int("concurrency", w.cfg.Concurrency), zap.Int("max_retry", w.cfg.MaxRetry), zap.Bool("confirm", w.cfg.Confirm))
-	if err := w.guard.Check(ctx); err != nil {
+	if err := w.checkGuard(ctx); err != nil {
 		w.log.Error("not ready: Redis may evict what it holds; no batches are formed until this is fixed", zap.Error(err))
 	}
 
@@ -291,7 +291,7 @@ func (w *Worker) publish(ctx context.Context) {
 	defer t.Stop()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		if err := w.store.PublishWorker(pctx, state()); err != nil {
+		if err := w.noteWrite(ctx, w.store.PublishWorker(pctx, state())); err != nil {
 			w.log.Debug("publish worker state", zap.Error(err))
 		}
 		cancel()
@@ -304,6 +304,26 @@ func (w *Worker) publish(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// noteWrite shows the outcome of a write to Redis in cipurge_redis_writable (not a write cut short
+// by ctx: shutdown or a client gone) and returns err.
+func (w *Worker) noteWrite(ctx context.Context, err error) error {
+	switch {
+	case err == nil:
+		w.metrics.RedisWritable.Set(1)
+	case ctx.Err() == nil:
+		w.metrics.RedisWritable.Set(0)
+	}
+	return err
+}
+
+// checkGuard runs the guard and shows the policy it last read in
+// cipurge_redis_maxmemory_policy_evicts.
+func (w *Worker) checkGuard(ctx context.Context) error {
+	err := w.guard.Check(ctx)
+	w.metrics.ShowPolicy(w.guard.Policy())
+	return err
 }
 
 func (w *Worker) healthCheck(err error) {
@@ -362,11 +382,11 @@ func (w *Worker) Ready(ctx context.Context) Readiness {
 	} else if serverErr != nil {
 		r.Ready, r.Redis = false, "the task server's last health check failed: "+serverErr.Error()
 		reasons = append(reasons, "the task server cannot reach Redis")
-	} else if err := w.store.ProbeWrite(ctx, w.id); err != nil {
+	} else if err := w.noteWrite(ctx, w.store.ProbeWrite(ctx, w.id)); err != nil {
 		// PING answers while Redis refuses writes (OOM under noeviction): nothing can be recorded.
 		r.Ready, r.Redis = false, err.Error()
 		reasons = append(reasons, err.Error()+": raise maxmemory or free memory; readiness returns by itself when writes work")
-	} else if err := w.guard.Check(ctx); err != nil {
+	} else if err := w.checkGuard(ctx); err != nil {
 		r.Ready, r.Redis = false, err.Error()
 		reasons = append(reasons, err.Error())
 	}

@@ -95,7 +95,8 @@ scrape_configs:
 		_, rulesBody = get(base + "/api/v1/rules")
 		return strings.Contains(rulesBody, "CipurgeDeadLettersGrowing")
 	})
-	for _, name := range []string{"CipurgeBacklogOld", "CipurgeSendingStopped", "CipurgeRateBelowConfigured", "CipurgeNoWorker", "CipurgeRedisUnhealthy", "CipurgeRedisEvicting"} {
+	for _, name := range []string{"CipurgeBacklogOld", "CipurgeSendingStopped", "CipurgeRateBelowConfigured", "CipurgeNoWorker", "CipurgeRedisUnhealthy", "CipurgeRedisEvicting",
+		"CipurgeRedisRefusingWrites", "CipurgeRedisMayEvict", "CipurgeRedisMayEvictVolatile"} {
 		if !strings.Contains(rulesBody, name) {
 			t.Errorf("rule %s not loaded", name)
 		}
@@ -125,7 +126,8 @@ scrape_configs:
 	})
 	t.Logf("CipurgeDeadLettersGrowing firing %s after the enqueue: %s", time.Since(start).Round(100*time.Millisecond), alerts)
 	// The other alerts stay quiet on a healthy worker.
-	for _, name := range []string{"CipurgeNoWorker", "CipurgeRedisUnhealthy", "CipurgeSendingStopped", "CipurgeRedisEvicting"} {
+	for _, name := range []string{"CipurgeNoWorker", "CipurgeRedisUnhealthy", "CipurgeSendingStopped", "CipurgeRedisEvicting",
+		"CipurgeRedisRefusingWrites", "CipurgeRedisMayEvict", "CipurgeRedisMayEvictVolatile"} {
 		if strings.Contains(alerts, `"alertname":"`+name+`"`) {
 			t.Errorf("%s is active on a healthy worker: %s", name, alerts)
 		}

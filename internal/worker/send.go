@@ -160,6 +160,12 @@ func (w *Worker) waitTurn(ctx context.Context, urls []string, reqMS int64, prio 
 					w.metrics.Waits.WithLabelValues("late").Inc()
 					continue
 				}
+				// A 429 or an outage may have paused every worker while this call waited for its
+				// reserved time: Retry-After outranks a reservation.
+				if reason, left, err := w.store.PauseState(ctx); err == nil && left > 0 {
+					w.metrics.Waits.WithLabelValues(store.Paused.String()).Inc()
+					return nil, nil, snooze(left, "every worker is paused: "+reason)
+				}
 			}
 			return adm, urls, nil
 		}

@@ -152,6 +152,12 @@ func TestRateReachedDespiteLatency(t *testing.T) {
 
 // TestLookaheadKeepsBacklogPending: behind a slow limit, the batcher forms no more tasks than
 // can be sent soon; the rest stays in the pending set (the cheapest place, where it coalesces).
+// Formed and not yet sent is at most the lookahead (tasks waiting in the queue) plus what the
+// slots hold (Concurrency tasks of requestsPerTask requests each); both depend on the latency the
+// worker has observed, which is assumedLatency until the first answer and about 0 after it, so the
+// bound is the larger of the two. It is checked twice: when the batcher first stops at its
+// lookahead, and again after calls were sent, when requests snoozed by the limiter could have let
+// the batcher form more behind them if it did not count them.
 func TestLookaheadKeepsBacklogPending(t *testing.T) {
 	rdb := testredis.Start(t).Client()
 	api := &slowAPI{}
@@ -159,24 +165,39 @@ func TestLookaheadKeepsBacklogPending(t *testing.T) {
 	cfg := Config{Window: 100 * time.Millisecond, MaxDelay: 200 * time.Millisecond, BatchSize: 15,
 		Limit: store.Limit{Rate: 2, Burst: 1}, Concurrency: 2}
 	w := mustNew(t, cfg, rdb, api, zaptest.NewLogger(t), m)
+	bound := 0 // requests
+	for _, lat := range []time.Duration{0, assumedLatency} {
+		per := requestsPerTask(w.cfg, lat)
+		bound = max(bound, lookaheadRequests(w.cfg, lat, per)+w.cfg.Concurrency*per)
+	}
 	keys := testkit.ImageURLs("lookahead", 3000)
 	ctx, stop := runWith(t, keys, w)
 	defer stop()
+	check := func(when string) {
+		t.Helper()
+		n, _, err := w.Store().PendingCount(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// URLs already sent left the pending set too; what the bound is about is formed, not sent.
+		api.mu.Lock()
+		sent := len(api.urls)
+		api.mu.Unlock()
+		formed := len(keys) - int(n) - sent
+		if formed > bound*cfg.BatchSize {
+			t.Errorf("%s: %d of %d URLs are in request tasks behind a limit of 2 calls/s (%d sent); the lookahead allows %d",
+				when, formed, len(keys), sent, bound*cfg.BatchSize)
+		}
+		t.Logf("%s: %d pending, %d formed ahead, %d sent (bound %d requests)", when, n, formed, sent, bound)
+	}
 	testkit.WaitFor(t, 30*time.Second, "the batcher to stop at its lookahead", func() bool {
 		return testutil.ToFloat64(m.LookaheadFull) > 0
 	})
-	n, _, err := w.Store().PendingCount(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// URLs already sent left the pending set too: on a loaded machine the wait above may take long
-	// enough for the limiter to let many calls through. What the bound is about is formed, not sent.
-	api.mu.Lock()
-	sent := len(api.urls)
-	api.mu.Unlock()
-	bound := lookaheadRequests(w.cfg, 0, 1) + w.cfg.Concurrency // formed ahead, plus what the slots hold
-	if formed := len(keys) - int(n) - sent; formed > bound*cfg.BatchSize {
-		t.Errorf("%d of %d URLs are in request tasks behind a limit of 2 calls/s (%d sent); the lookahead allows %d",
-			formed, len(keys), sent, bound*cfg.BatchSize)
-	}
+	check("at the first full lookahead")
+	testkit.WaitFor(t, 30*time.Second, "6 calls sent", func() bool { return api.calls.Load() >= 6 })
+	full := testutil.ToFloat64(m.LookaheadFull)
+	testkit.WaitFor(t, 30*time.Second, "the batcher to stop at its lookahead again", func() bool {
+		return testutil.ToFloat64(m.LookaheadFull) > full
+	})
+	check("after 6 calls")
 }

@@ -24,10 +24,10 @@ build: ## build bin/worker and bin/enqueue
 run: ## run a worker against the sandbox API and REDIS_URL's Redis (a local one is started if none answers)
 	./scripts/ensure-redis.sh
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/worker ./cmd/worker
-	@# exec: Ctrl-C reaches the worker itself, which shuts down cleanly and exits 0 (go run would
-	@# report the interrupt as a failure).
+	@# Ctrl-C reaches the worker alone (scripts/foreground.sh), which shuts down cleanly and exits 0,
+	@# and so does make (go run, or make itself catching the Ctrl-C, would report a failure).
 	CLOUDIMAGE_SANDBOX=$${CLOUDIMAGE_SANDBOX:-true} CLOUDIMAGE_TOKEN=$${CLOUDIMAGE_TOKEN:-demo} \
-	LOG_FORMAT=$${LOG_FORMAT:-console} exec ./bin/worker
+	LOG_FORMAT=$${LOG_FORMAT:-console} exec ./scripts/foreground.sh ./bin/worker
 
 .PHONY: redis-stop
 redis-stop: ## stop the Redis that make run started (data stays in .data/redis)

@@ -45,11 +45,11 @@ func Start(opts Options) (*Server, string, func(), error) {
 	go func() {
 		defer close(done)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("sandbox: serve", zap.Error(err))
+			s.log.Error("stand-in Cloudimage API: serve", zap.Error(err))
 		}
 	}()
 	base := "http://" + ln.Addr().String()
-	s.log.Info("sandbox Cloudimage API started: invalidation requests stay on this machine",
+	s.log.Info("stand-in Cloudimage API started: invalidation requests stay on this machine",
 		zap.String("base_url", base))
 
 	var once sync.Once
@@ -62,7 +62,7 @@ func Start(opts Options) (*Server, string, func(), error) {
 				_ = srv.Close()
 			}
 			<-done
-			s.log.Info("sandbox Cloudimage API stopped", zap.String("base_url", base))
+			s.log.Info("stand-in Cloudimage API stopped", zap.String("base_url", base))
 		})
 	}
 	return s, base, stop, nil

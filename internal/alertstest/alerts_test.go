@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/cipurge/cipurge/internal/cli/enqueuecmd"
-	"github.com/cipurge/cipurge/internal/cli/workercmd"
 	"github.com/cipurge/cipurge/internal/testkit"
+	"github.com/cipurge/cipurge/internal/testkit/testworker"
 	"github.com/cipurge/cipurge/internal/testredis"
 )
 
@@ -43,7 +43,7 @@ func TestDeadLetterAlertFiresInPrometheus(t *testing.T) {
 		"PURGE_WINDOW=200ms", "PURGE_MAX_DELAY=1s", "PURGE_CONFIRM=false", "PURGE_SHUTDOWN_TIMEOUT=2s", "PURGE_RATE=0",
 		"HTTP_ADDR=127.0.0.1:0",
 	}
-	addr := startWorker(t, env)
+	addr := testworker.Start(t, env).Addr(t)
 
 	_, file, _, _ := runtime.Caller(0)
 	rules, _ := filepath.Abs(filepath.Join(filepath.Dir(file), "..", "..", "deploy", "prometheus", "alerts.yml"))
@@ -143,37 +143,6 @@ func get(url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	return resp.StatusCode, string(b)
-}
-
-// startWorker runs workercmd.Run with env and returns the address of its HTTP server.
-func startWorker(t *testing.T, env []string) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &testkit.SyncBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- workercmd.Run(ctx, nil, env, io.Discard, logs) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("worker did not stop within 30s")
-		}
-		if t.Failed() {
-			t.Logf("worker logs:\n%s", testkit.Tail(logs.String(), 40))
-		}
-	})
-	var addr string
-	testkit.WaitFor(t, 20*time.Second, "the worker's HTTP server to listen", func() bool {
-		for _, line := range strings.Split(logs.String(), "\n") {
-			var l struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "http server listening" {
-				addr = l.Addr
-			}
-		}
-		return addr != ""
-	})
-	return addr
 }
 
 func enqueue(t *testing.T, env []string, args ...string) int {

@@ -3,12 +3,8 @@
 package browsertest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
-	"github.com/cipurge/cipurge/internal/testkit"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +19,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/cipurge/cipurge/internal/cli/enqueuecmd"
-	"github.com/cipurge/cipurge/internal/cli/workercmd"
+	"github.com/cipurge/cipurge/internal/testkit"
+	"github.com/cipurge/cipurge/internal/testkit/testworker"
 	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -50,7 +47,7 @@ func TestAsynqmonInChromium(t *testing.T) {
 		"PURGE_RATE=0.016", "PURGE_BURST=1",
 		"HTTP_ADDR=127.0.0.1:0", // loopback: the UI needs no password
 	}
-	base := startWorker(t, env)
+	base := "http://" + testworker.Start(t, env).Addr(t)
 
 	// A dead letter: the sandbox answers 400 for badURL, the worker archives the request with the reason.
 	enqueue(t, env, badURL)
@@ -198,44 +195,6 @@ var tagRE = regexp.MustCompile(`(?s)<script.*?</script>|<style.*?</style>|<[^>]+
 // visibleText strips tags from a DOM dump, for failure messages.
 func visibleText(dom string) string {
 	return strings.Join(strings.Fields(tagRE.ReplaceAllString(dom, " ")), " ")
-}
-
-// startWorker runs workercmd.Run with env and returns the base URL of its HTTP server.
-func startWorker(t *testing.T, env []string) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &testkit.SyncBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- workercmd.Run(ctx, nil, env, io.Discard, logs) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("worker did not stop within 30s")
-		}
-		if t.Failed() {
-			t.Logf("worker logs:\n%s", testkit.Tail(logs.String(), 40))
-		}
-	})
-	var base string
-	testkit.WaitFor(t, 20*time.Second, "the worker's HTTP server to listen", func() bool {
-		select {
-		case err := <-done:
-			done <- err
-			t.Fatalf("worker stopped: %v\n%s", err, logs.String())
-		default:
-		}
-		sc := bufio.NewScanner(strings.NewReader(logs.String()))
-		for sc.Scan() {
-			var l struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "http server listening" {
-				base = "http://" + l.Addr
-			}
-		}
-		return base != ""
-	})
-	return base
 }
 
 func enqueue(t *testing.T, env []string, args ...string) {

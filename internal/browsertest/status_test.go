@@ -19,6 +19,7 @@ import (
 
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/testkit"
+	"github.com/cipurge/cipurge/internal/testkit/testworker"
 	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -44,7 +45,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		"PURGE_RATE=2", "PURGE_BURST=1", "PURGE_BATCH_SIZE=5",
 		"HTTP_ADDR=127.0.0.1:0",
 	}
-	base := startWorker(t, env)
+	base := "http://" + testworker.Start(t, env).Addr(t)
 
 	enqueue(t, env, bad)
 	insp := asynq.NewInspectorFromRedisClient(rdb)

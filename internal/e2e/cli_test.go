@@ -58,7 +58,7 @@ func TestDeadLettersCountedAndDeletedWithConfirmation(t *testing.T) {
 	}
 	w := h.startWorker()
 	testkit.WaitFor(t, 30*time.Second, "3 dead letters", func() bool { return len(h.archived(tasks.QueueInteractive)) == 3 })
-	must(t, w.stop(t))
+	must(t, w.Stop(t))
 
 	code, out, stderr := h.enqueue("", "dlq", "ls", "--limit", "1")
 	if code != 0 || !strings.Contains(out, "showing 1 of 3 dead letters") {

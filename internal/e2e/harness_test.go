@@ -5,9 +5,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"github.com/cipurge/cipurge/internal/testkit"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +13,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cipurge/cipurge/internal/cli/enqueuecmd"
-	"github.com/cipurge/cipurge/internal/cli/workercmd"
 	"github.com/cipurge/cipurge/internal/sandbox"
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/testkit"
+	"github.com/cipurge/cipurge/internal/testkit/testworker"
 	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -71,48 +69,10 @@ func (h *harness) environ(extra ...string) []string {
 	return out
 }
 
-// runningWorker is a worker started by startWorker.
-type runningWorker struct {
-	cancel context.CancelFunc
-	done   chan struct{} // closed when Run returned
-	err    error         // Run's error, once done is closed
-	logs   *testkit.SyncBuffer
-}
-
-// stop asks the worker to shut down (as SIGTERM does) and returns Run's error.
-func (w *runningWorker) stop(t *testing.T) error {
-	t.Helper()
-	w.cancel()
-	select {
-	case <-w.done:
-		return w.err
-	case <-time.After(30 * time.Second):
-		t.Fatal("worker did not stop within 30s")
-		return nil
-	}
-}
-
-// startWorker runs workercmd.Run with the harness environment plus extra.
-func (h *harness) startWorker(extra ...string) *runningWorker {
+// startWorker runs workercmd.Run with the harness environment plus extra until the test ends.
+func (h *harness) startWorker(extra ...string) *testworker.Worker {
 	h.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &runningWorker{cancel: cancel, done: make(chan struct{}), logs: &testkit.SyncBuffer{}}
-	env := h.environ(extra...)
-	go func() {
-		w.err = workercmd.Run(ctx, nil, env, io.Discard, w.logs)
-		close(w.done)
-	}()
-	h.t.Cleanup(func() {
-		cancel()
-		select {
-		case <-w.done:
-		case <-time.After(30 * time.Second):
-		}
-		if h.t.Failed() {
-			h.t.Logf("worker logs:\n%s", testkit.Tail(w.logs.String(), 60))
-		}
-	})
-	return w
+	return testworker.Start(h.t, h.environ(extra...))
 }
 
 // enqueue runs the enqueue command and returns its exit status and output.
@@ -180,5 +140,3 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
-
-var _ = fmt.Sprint

@@ -328,12 +328,12 @@ func TestUnauthorizedStopsAndRecovers(t *testing.T) {
 	if dl := h.archived(tasks.QueueInteractive); len(dl) != 0 {
 		t.Errorf("a rejected key burned %d tasks into the DLQ", len(dl))
 	}
-	if c := strings.Count(w.logs.String(), "sending stopped: Cloudimage rejected the API key"); c != 1 {
+	if c := strings.Count(w.Logs.String(), "sending stopped: Cloudimage rejected the API key"); c != 1 {
 		t.Errorf("the rejected key was logged %d times, want once", c)
 	}
 	h.sb.SetKey(testKey)
 	testkit.WaitFor(t, 20*time.Second, "the backlog drained after the key works again", func() bool { return invalidatedAll(h.sb, in) })
-	if !strings.Contains(w.logs.String(), "sending resumed") {
+	if !strings.Contains(w.Logs.String(), "sending resumed") {
 		t.Error("recovery was not logged")
 	}
 }
@@ -456,7 +456,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	w := h.startWorker()
 	testkit.WaitFor(t, 10*time.Second, "the first requests", func() bool { return h.sb.Stats().Requests >= 2 })
-	if err := w.stop(t); err != nil {
+	if err := w.Stop(t); err != nil {
 		t.Fatalf("worker stopped with %v", err)
 	}
 	if invalidatedAll(h.sb, in) {

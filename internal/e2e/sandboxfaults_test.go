@@ -30,7 +30,7 @@ func TestSandboxFaultsFromTheEnvironment(t *testing.T) {
 	if !strings.Contains(dl.LastErr, "400") || !strings.Contains(dl.LastErr, "url rejected: "+bad) {
 		t.Errorf("dead letter: %q", dl.LastErr)
 	}
-	logs := w.logs.String()
+	logs := w.Logs.String()
 	for _, want := range []string{`"sandbox":true`, `"faults":"400 for URLs matching */broken/*; 429 for 1s, 0s after the first request (Retry-After: 1)"`,
 		"rate limited by Cloudimage: every worker pauses", `"api_url":"http://127.0.0.1:`} {
 		if !strings.Contains(logs, want) {
@@ -56,12 +56,12 @@ func TestSandboxFaultsRefused(t *testing.T) {
 	} {
 		w := h.startWorker(tc.env...)
 		select {
-		case <-w.done:
+		case <-w.Done():
 		case <-time.After(20 * time.Second):
 			t.Fatal("the worker did not stop")
 		}
-		if w.err == nil || !strings.Contains(w.err.Error(), tc.want) || strings.Contains(w.err.Error(), "\n") {
-			t.Errorf("%v: %v, want one line with %q", tc.env, w.err, tc.want)
+		if w.Err() == nil || !strings.Contains(w.Err().Error(), tc.want) || strings.Contains(w.Err().Error(), "\n") {
+			t.Errorf("%v: %v, want one line with %q", tc.env, w.Err(), tc.want)
 		}
 	}
 }

@@ -59,11 +59,7 @@ func TestAPIKeyNeverShown(t *testing.T) {
 		t.Fatalf("enqueue: exit %d: %s", code, out)
 	}
 	w := h.startWorker()
-	var addr string
-	testkit.WaitFor(t, 10*time.Second, "the worker's HTTP server", func() bool {
-		addr = logValue(w.logs.String(), "http server listening", "addr")
-		return addr != ""
-	})
+	addr := w.Addr(t)
 	base := "http://" + addr
 	testkit.WaitFor(t, 30*time.Second, "the good URLs invalidated", func() bool { return invalidatedAll(h.sb, append(testkit.ImageURLs("secrets", 13), failing)) })
 	testkit.WaitFor(t, 30*time.Second, "the rejected URL and the failing URL dead-lettered", func() bool {
@@ -147,11 +143,11 @@ func TestAPIKeyNeverShown(t *testing.T) {
 	_, body := testkit.Get(t, base+"/monitoring/api/queues/"+tasks.QueueInteractive+"/archived_tasks")
 	must(t, json.Unmarshal([]byte(body), &archivedPage))
 
-	// Stop the worker (as SIGTERM does) so that its shutdown lines are searched too. The harness's
-	// cleanup collects Run's result, so it is not read here.
-	w.cancel()
-	testkit.WaitFor(t, 30*time.Second, "the worker stopped", func() bool { return strings.Contains(w.logs.String(), "worker stopped") })
-	logs := w.logs.String()
+	// Stop the worker (as SIGTERM does) so that its shutdown lines are searched too. Run's result
+	// is not what this test checks.
+	_ = w.Stop(t)
+	testkit.WaitFor(t, 30*time.Second, "the worker stopped", func() bool { return strings.Contains(w.Logs.String(), "worker stopped") })
+	logs := w.Logs.String()
 	add("worker log", logs)
 	keys := dumpRedis(t, h.rdb, add)
 
@@ -195,21 +191,6 @@ func TestAPIKeyNeverShown(t *testing.T) {
 	}
 	t.Logf("RESULT searched %d log lines, %d command outputs, %d HTTP pages, %d Redis keys with their values for the key, base64 and hex: %d occurrences",
 		strings.Count(logs, "\n"), countWhere(seen, "enqueue "), len(pages)+1, len(keys), found)
-}
-
-// logValue returns field of the last JSON log line whose msg is msg.
-func logValue(logs, msg, field string) string {
-	var out string
-	for _, line := range strings.Split(logs, "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) != nil || m["msg"] != msg {
-			continue
-		}
-		if v, ok := m[field]; ok {
-			out = fmt.Sprint(v)
-		}
-	}
-	return out
 }
 
 // dumpRedis hands every key of the database and its whole value (by type) to add, and returns the

@@ -71,12 +71,12 @@ func TestAPITLSIsAlwaysVerified(t *testing.T) {
 	}
 	w := h.startWorker()
 	testkit.WaitFor(t, 20*time.Second, "the worker to stop sending", func() bool {
-		return strings.Contains(w.logs.String(), "sending stopped: cannot reach the Cloudimage API safely")
+		return strings.Contains(w.Logs.String(), "sending stopped: cannot reach the Cloudimage API safely")
 	})
 	// Several probe intervals (200ms in the harness): the sleep is the measurement, since "said
 	// once" can only be shown over probes that came and said nothing more.
 	time.Sleep(time.Second)
-	logs := w.logs.String()
+	logs := w.Logs.String()
 	if c := strings.Count(logs, "sending stopped:"); c != 1 {
 		t.Errorf("the stop was logged %d times, want once", c)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/cipurge/cipurge/internal/events"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/testkit"
+	"github.com/cipurge/cipurge/internal/testkit/testworker"
 	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -57,9 +58,7 @@ func TestBurstEndToEnd(t *testing.T) {
 			t.Error("the worker's log holds EVENTS_TOKEN")
 		}
 	})
-	logs = testkit.RunUntilEnd(t, func(ctx context.Context, stderr io.Writer) error {
-		return workercmd.Run(ctx, nil, environ, io.Discard, stderr)
-	})
+	logs = testworker.Start(t, environ).StopsCleanly().Logs
 	base := "http://" + addr
 	testkit.WaitFor(t, 20*time.Second, "the worker's HTTP server", func() bool {
 		resp, err := http.Get(base + "/healthz")

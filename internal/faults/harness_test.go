@@ -3,13 +3,10 @@
 package faults
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/cipurge/cipurge/internal/testkit"
 	"io"
 	"os"
 	"os/exec"
@@ -26,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cipurge/cipurge/internal/sandbox"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -201,30 +199,13 @@ func (p *proc) httpAddr(t *testing.T) string {
 	t.Helper()
 	var addr string
 	testkit.WaitFor(t, 20*time.Second, p.name+" listening on HTTP", func() bool {
-		addr = logField(p.logs(), "http server listening", "addr")
+		addr = testkit.LogField(p.logs(), "http server listening", "addr")
 		return addr != "" || p.exited()
 	})
 	if addr == "" {
 		t.Fatalf("%s exited before listening:\n%s", p.name, testkit.Tail(p.logs(), 20))
 	}
 	return addr
-}
-
-// logField returns field of the last JSON log line whose msg is msg.
-func logField(logs, msg, field string) string {
-	var out string
-	sc := bufio.NewScanner(strings.NewReader(logs))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) != nil || m["msg"] != msg {
-			continue
-		}
-		if v, ok := m[field]; ok {
-			out = fmt.Sprint(v)
-		}
-	}
-	return out
 }
 
 // countLogs counts the log lines containing s.

@@ -1,11 +1,8 @@
 package httpserver_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
-	"github.com/cipurge/cipurge/internal/testkit"
 	"io"
 	"net/http"
 	"strconv"
@@ -16,8 +13,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cipurge/cipurge/internal/cli/enqueuecmd"
-	"github.com/cipurge/cipurge/internal/cli/workercmd"
 	"github.com/cipurge/cipurge/internal/sandbox"
+	"github.com/cipurge/cipurge/internal/testkit"
+	"github.com/cipurge/cipurge/internal/testkit/testworker"
 	"github.com/cipurge/cipurge/internal/testredis"
 )
 
@@ -59,58 +57,16 @@ func (h *harness) environ() []string {
 
 // runningWorker is a worker started by startWorker, serving HTTP at base.
 type runningWorker struct {
-	base   string // http://127.0.0.1:PORT
-	cancel context.CancelFunc
-	done   chan error
-	logs   *testkit.SyncBuffer
+	base string // http://127.0.0.1:PORT
+	logs *testkit.SyncBuffer
 }
 
-// startWorker runs workercmd.Run on the harness environment and waits until its HTTP server
-// listens (the address comes from its "http server listening" log line, HTTP_ADDR being :0).
+// startWorker runs workercmd.Run on the harness environment until the test ends, and waits until
+// its HTTP server listens (HTTP_ADDR being :0, the address comes from its log).
 func (h *harness) startWorker() *runningWorker {
 	h.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &runningWorker{cancel: cancel, done: make(chan error, 1), logs: &testkit.SyncBuffer{}}
-	env := h.environ()
-	go func() { w.done <- workercmd.Run(ctx, nil, env, io.Discard, w.logs) }()
-	h.t.Cleanup(func() {
-		cancel()
-		select {
-		case <-w.done:
-		case <-time.After(30 * time.Second):
-			h.t.Error("worker did not stop within 30s")
-		}
-		if h.t.Failed() {
-			h.t.Logf("worker logs:\n%s", w.logs.String())
-		}
-	})
-	testkit.WaitFor(h.t, 20*time.Second, "the worker's HTTP server to listen", func() bool {
-		select {
-		case err := <-w.done:
-			w.done <- err // for the cleanup
-			h.t.Fatalf("worker stopped before listening: %v\n%s", err, w.logs.String())
-		default:
-		}
-		w.base = listenAddr(w.logs.String())
-		return w.base != ""
-	})
-	return w
-}
-
-// listenAddr finds the address in the worker's JSON "http server listening" log line.
-func listenAddr(logs string) string {
-	sc := bufio.NewScanner(strings.NewReader(logs))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var l struct {
-			Msg  string `json:"msg"`
-			Addr string `json:"addr"`
-		}
-		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "http server listening" && l.Addr != "" {
-			return "http://" + l.Addr
-		}
-	}
-	return ""
+	w := testworker.Start(h.t, h.environ())
+	return &runningWorker{base: "http://" + w.Addr(h.t), logs: w.Logs}
 }
 
 // enqueue runs the enqueue command with the harness environment.

@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/cipurge/cipurge/internal/testkit"
 	"io"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +15,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/cipurge/cipurge/internal/intake"
+	"github.com/cipurge/cipurge/internal/testkit"
+	"github.com/cipurge/cipurge/internal/testkit/testworker"
 	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -156,7 +156,7 @@ func TestConcurrentClients(t *testing.T) {
 
 	// A worker drains the queue: each key goes out exactly once.
 	sb, apiURL := startSandbox(t)
-	startWorker(t, workerEnv(e.redis.URL(), apiURL))
+	testworker.Start(t, workerEnv(e.redis.URL(), apiURL)).StopsCleanly()
 	insp := asynq.NewInspectorFromRedisClient(e.rdb)
 	testkit.WaitFor(t, 60*time.Second, "every key sent and nothing left to send", func() bool {
 		if e.pendingCount() != 0 {
@@ -197,17 +197,12 @@ func TestThroughWorker(t *testing.T) {
 	t.Parallel()
 	r := testredis.Start(t)
 	sb, apiURL := startSandbox(t)
-	logs := startWorker(t, workerEnv(r.URL(), apiURL, "INTAKE_TOKEN="+testToken, "INTAKE_MAX_URLS=5")) // HTTP_ADDR=127.0.0.1:0
-	var base string
-	listening := regexp.MustCompile(`"http server listening"[^\n]*"addr":"(127\.0\.0\.1:[0-9]+)"`)
-	testkit.WaitFor(t, 20*time.Second, "the worker's HTTP server", func() bool {
-		m := listening.FindStringSubmatch(logs.String())
-		if m == nil {
-			return false
-		}
-		base = "http://" + m[1]
-		return true
-	})
+	w := testworker.Start(t, workerEnv(r.URL(), apiURL, "INTAKE_TOKEN="+testToken, "INTAKE_MAX_URLS=5")).StopsCleanly()
+	addr := w.Addr(t)
+	if !strings.HasPrefix(addr, "127.0.0.1:") {
+		t.Fatalf("the worker listens on %s, want HTTP_ADDR=127.0.0.1:0's loopback", addr)
+	}
+	base, logs := "http://"+addr, w.Logs
 	c := &http.Client{Timeout: 10 * time.Second}
 	us := testkit.ImageURLs("worker", 3)
 	body := urlsBody(us, "php app")

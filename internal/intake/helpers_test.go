@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/cipurge/cipurge"
-	"github.com/cipurge/cipurge/internal/testkit"
 	"io"
 	"net"
 	"net/http"
@@ -20,7 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/cipurge/cipurge/internal/cli/workercmd"
+	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/intake"
 	"github.com/cipurge/cipurge/internal/sandbox"
 	"github.com/cipurge/cipurge/internal/store"
@@ -314,14 +312,6 @@ func startSandbox(t *testing.T) (*sandbox.Server, string) {
 	}
 	t.Cleanup(stop)
 	return sb, url
-}
-
-// startWorker runs workercmd.Run until the test ends; its logs go to the returned buffer.
-func startWorker(t *testing.T, environ []string) *testkit.SyncBuffer {
-	t.Helper()
-	return testkit.RunUntilEnd(t, func(ctx context.Context, stderr io.Writer) error {
-		return workercmd.Run(ctx, nil, environ, io.Discard, stderr)
-	})
 }
 
 // zapStatus matches the status field of a log line.

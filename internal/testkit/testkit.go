@@ -6,7 +6,8 @@ package testkit
 
 import (
 	"bytes"
-	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -57,6 +58,22 @@ func Tail(s string, n int) string {
 		parts = parts[len(parts)-n:]
 	}
 	return strings.Join(parts, "\n")
+}
+
+// LogField returns field of the last JSON log line whose msg is msg ("" when there is none), e.g.
+// the "addr" of a worker's "http server listening" line.
+func LogField(logs, msg, field string) string {
+	var out string
+	for _, line := range strings.Split(logs, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil || m["msg"] != msg {
+			continue
+		}
+		if v, ok := m[field]; ok {
+			out = fmt.Sprint(v)
+		}
+	}
+	return out
 }
 
 // Get fetches url (10 s timeout) and returns the status code and up to 16 MiB of the body.
@@ -118,31 +135,4 @@ func StartSandbox(t testing.TB, key string) (*sandbox.Server, string) {
 	}
 	t.Cleanup(stop)
 	return sb, url
-}
-
-// RunUntilEnd runs a command (run: a worker's Run with its arguments bound) in the background
-// until the test ends, then cancels its context and waits up to 30 s for it to return, failing
-// the test when it does not or when it returns an error. The command's log goes to the returned
-// buffer, which is printed (its tail) when the test failed.
-func RunUntilEnd(t testing.TB, run func(ctx context.Context, stderr io.Writer) error) *SyncBuffer {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &SyncBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, logs) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("the command returned: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("the command did not stop within 30s")
-		}
-		if t.Failed() {
-			t.Logf("its log:\n%s", Tail(logs.String(), 60))
-		}
-	})
-	return logs
 }

@@ -140,11 +140,11 @@ func TestBadInputFile(t *testing.T) {
 	}
 	ctx := context.Background()
 	for k := range wantKeys {
-		if _, err := h.rdb.ZScore(ctx, store.KeyPending, k).Result(); err != nil {
+		if _, err := h.RDB.ZScore(ctx, store.KeyPending, k).Result(); err != nil {
 			t.Errorf("good key %s is not pending: %v", k, err)
 		}
 	}
-	if n, err := h.rdb.ZCard(ctx, store.KeyPending).Result(); err != nil || int(n) != len(wantKeys) {
+	if n, err := h.RDB.ZCard(ctx, store.KeyPending).Result(); err != nil || int(n) != len(wantKeys) {
 		t.Errorf("%d keys pending (%v), want exactly the %d good ones", n, err, len(wantKeys))
 	}
 
@@ -153,9 +153,9 @@ func TestBadInputFile(t *testing.T) {
 	for k := range wantKeys {
 		want = append(want, k)
 	}
-	testkit.WaitFor(t, 30*time.Second, "every good key invalidated", func() bool { return invalidatedAll(h.sb, want) })
+	testkit.WaitFor(t, 30*time.Second, "every good key invalidated", func() bool { return invalidatedAll(h.SB, want) })
 	var extra []string
-	for u := range h.sb.URLCounts() {
+	for u := range h.SB.URLCounts() {
 		if !wantKeys[u] {
 			extra = append(extra, u)
 		}
@@ -185,7 +185,7 @@ func TestBadInputMemoryBounded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bins.enqueue, "--no-progress", "-f", "-")
-	cmd.Env = h.environ()
+	cmd.Env = h.Env.List()
 	cmd.Stdin = pr
 	var out testkit.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -27,8 +27,8 @@ func TestBulkTaskSendsEachRequest(t *testing.T) {
 		t.Errorf("%d bulk tasks pending, want 3 (150 + 150 + 7 URLs)", info.Pending)
 	}
 	h.startWorker()
-	testkit.WaitFor(t, 20*time.Second, "every URL invalidated", func() bool { return invalidatedAll(h.sb, in) })
-	acc := h.sb.Accepted()
+	testkit.WaitFor(t, 20*time.Second, "every URL invalidated", func() bool { return invalidatedAll(h.SB, in) })
+	acc := h.SB.Accepted()
 	if len(acc) != 21 {
 		t.Errorf("%d requests, want 21 (ceil(307/15))", len(acc))
 	}
@@ -38,7 +38,7 @@ func TestBulkTaskSendsEachRequest(t *testing.T) {
 		}
 	}
 	for _, u := range in {
-		if n := h.sb.URLCount(u); n != 1 {
+		if n := h.SB.URLCount(u); n != 1 {
 			t.Errorf("%s sent %d times, want 1", u, n)
 		}
 	}
@@ -52,7 +52,7 @@ func TestBulkTaskFailureSplitsTheRest(t *testing.T) {
 	h := newHarness(t, "PURGE_CONCURRENCY=1")
 	in := testkit.ImageURLs("bulksplit", tasks.BulkRequests*tasks.MaxURLsPerTask)
 	bad := in[4*tasks.MaxURLsPerTask+3] // in the fifth request
-	h.sb.RejectURL(bad)
+	h.SB.RejectURL(bad)
 	if code, _, stderr := h.enqueue(strings.Join(in, "\n")+"\n", "--bulk", "-f", "-"); code != 0 {
 		t.Fatalf("bulk enqueue: exit %d: %s", code, stderr)
 	}
@@ -63,7 +63,7 @@ func TestBulkTaskFailureSplitsTheRest(t *testing.T) {
 			good = append(good, u)
 		}
 	}
-	testkit.WaitFor(t, 20*time.Second, "the good URLs invalidated", func() bool { return invalidatedAll(h.sb, good) })
+	testkit.WaitFor(t, 20*time.Second, "the good URLs invalidated", func() bool { return invalidatedAll(h.SB, good) })
 	var dl []*asynq.TaskInfo
 	testkit.WaitFor(t, 10*time.Second, "the bad URL dead-lettered", func() bool {
 		dl = h.archived(tasks.QueueBulk)
@@ -75,11 +75,11 @@ func TestBulkTaskFailureSplitsTheRest(t *testing.T) {
 		t.Errorf("dead letter holds %d URLs %v, want only %s", len(p.URLs), p.URLs, bad)
 	}
 	for _, u := range good {
-		if n := h.sb.URLCount(u); n != 1 {
+		if n := h.SB.URLCount(u); n != 1 {
 			t.Errorf("%s sent %d times, want 1", u, n)
 		}
 	}
-	if n := h.sb.URLCount(bad); n != 0 {
+	if n := h.SB.URLCount(bad); n != 0 {
 		t.Errorf("bad URL accepted %d times", n)
 	}
 }
@@ -90,13 +90,13 @@ func TestBulkTaskOutageIsShared(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "PURGE_BACKOFF_BASE=300ms", "PURGE_BACKOFF_MAX=300ms")
 	in := testkit.ImageURLs("bulkoutage", tasks.BulkRequests*tasks.MaxURLsPerTask)
-	h.sb.FailNext(1, 503)
+	h.SB.FailNext(1, 503)
 	if code, _, stderr := h.enqueue(strings.Join(in, "\n")+"\n", "--bulk", "-f", "-"); code != 0 {
 		t.Fatalf("bulk enqueue: exit %d: %s", code, stderr)
 	}
 	h.startWorker()
-	testkit.WaitFor(t, 20*time.Second, "every URL invalidated", func() bool { return invalidatedAll(h.sb, in) })
-	reqs := h.sb.Requests()
+	testkit.WaitFor(t, 20*time.Second, "every URL invalidated", func() bool { return invalidatedAll(h.SB, in) })
+	reqs := h.SB.Requests()
 	if len(reqs) == 0 || reqs[0].Code != 503 {
 		t.Fatalf("the first request was not the injected 503: %+v", reqs[:min(len(reqs), 1)])
 	}
@@ -108,7 +108,7 @@ func TestBulkTaskOutageIsShared(t *testing.T) {
 		}
 	}
 	for _, u := range in {
-		if n := h.sb.URLCount(u); n != 1 {
+		if n := h.SB.URLCount(u); n != 1 {
 			t.Errorf("%s sent %d times, want 1", u, n)
 		}
 	}

@@ -51,7 +51,7 @@ func TestDeadLettersCountedAndDeletedWithConfirmation(t *testing.T) {
 	h := newHarness(t)
 	bad := testkit.ImageURLs("cli-dead", 3)
 	for _, u := range bad {
-		h.sb.RejectURL(u)
+		h.SB.RejectURL(u)
 	}
 	if code, _, stderr := h.enqueue("", bad...); code != 0 {
 		t.Fatal(stderr)
@@ -139,13 +139,13 @@ func TestWorkerHealthcheck(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	var out strings.Builder
-	if code := workercmd.Main(context.Background(), []string{"healthcheck"}, h.environ("HTTP_ADDR="+addr), &out, &out); code != 1 {
+	if code := workercmd.Main(context.Background(), []string{"healthcheck"}, h.Env.With("HTTP_ADDR="+addr).List(), &out, &out); code != 1 {
 		t.Errorf("healthcheck with no worker: exit %d, want 1: %s", code, out.String())
 	}
 	h.startWorker("HTTP_ADDR=" + addr)
 	testkit.WaitFor(t, 20*time.Second, "healthcheck exits 0", func() bool {
 		var b strings.Builder
-		return workercmd.Main(context.Background(), []string{"healthcheck"}, h.environ("HTTP_ADDR=0.0.0.0:"+strings.Split(addr, ":")[1]), &b, &b) == 0
+		return workercmd.Main(context.Background(), []string{"healthcheck"}, h.Env.With("HTTP_ADDR=0.0.0.0:"+strings.Split(addr, ":")[1]).List(), &b, &b) == 0
 	})
 	out.Reset()
 	if code := workercmd.Main(context.Background(), []string{"--help"}, nil, &out, &out); code != 0 ||

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cipurge/cipurge/internal/config"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/internal/testredis"
 )
 
@@ -128,25 +129,10 @@ func TestConfigErrorsAreOneLine(t *testing.T) {
 		tcase{"Redis password missing", []string{"REDIS_URL=" + locked.URL()}, []string{"cannot reach Redis", "password"}},
 	)
 
-	base := map[string]string{
+	base := testkit.Env{
 		"REDIS_URL":          "redis://127.0.0.1:" + strconv.Itoa(free) + "/0",
 		"CLOUDIMAGE_API_KEY": testKey, "CLOUDIMAGE_API_URL": "http://127.0.0.1:1", "CLOUDIMAGE_TOKEN": "demo",
 		"HTTP_ADDR": "127.0.0.1:0",
-	}
-	environ := func(extra []string) []string {
-		m := map[string]string{}
-		for k, v := range base {
-			m[k] = v
-		}
-		for _, kv := range extra {
-			k, v, _ := strings.Cut(kv, "=")
-			m[k] = v
-		}
-		var out []string
-		for k, v := range m {
-			out = append(out, k+"="+v)
-		}
-		return out
 	}
 	commands := []struct {
 		name string
@@ -163,7 +149,7 @@ func TestConfigErrorsAreOneLine(t *testing.T) {
 		for _, cmd := range commands {
 			t.Run(cmd.name+"/"+c.name, func(t *testing.T) {
 				t.Parallel()
-				r := runCommandBinary(t, cmd.bin, environ(c.env), 60*time.Second, cmd.args...)
+				r := runCommandBinary(t, cmd.bin, base.With(c.env...).List(), 60*time.Second, cmd.args...)
 				mu.Lock()
 				slowest = max(slowest, r.took)
 				mu.Unlock()

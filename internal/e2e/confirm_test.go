@@ -18,7 +18,7 @@ var confirmEnv = []string{"PURGE_CONFIRM=true", "PURGE_CONFIRM_DELAY=100ms", "PU
 
 func (h *harness) state(t *testing.T, key string) store.Record {
 	t.Helper()
-	rec, _, err := store.New(h.rdb).History(context.Background(), key)
+	rec, _, err := store.New(h.RDB).History(context.Background(), key)
 	must(t, err)
 	return rec
 }
@@ -29,18 +29,18 @@ func TestConfirmedInvalidation(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, confirmEnv...)
 	// RECEIVED -> ... -> DONE in 2s: the first check (due on asynq's 1s poll) finds it unfinished.
-	h.sb.SetStatusDelay(2 * time.Second)
+	h.SB.SetStatusDelay(2 * time.Second)
 	u := "https://img.example.com/confirm/ok.jpg"
 	if code, _, stderr := h.enqueue("", u); code != 0 {
 		t.Fatal(stderr)
 	}
 	h.startWorker()
 	testkit.WaitFor(t, 15*time.Second, "the invalidation confirmed", func() bool { return h.state(t, u).State == store.StateConfirmed })
-	if n := h.sb.Stats().StatusRequests; n < 2 {
+	if n := h.SB.Stats().StatusRequests; n < 2 {
 		t.Errorf("%d status requests; a 2s life cycle checked from about 1s needs at least 2", n)
 	}
 	rec := h.state(t, u)
-	if acc := h.sb.Accepted(); len(acc) != 1 || acc[0].UUID != rec.UUID {
+	if acc := h.SB.Accepted(); len(acc) != 1 || acc[0].UUID != rec.UUID {
 		t.Errorf("history uuid %q does not match the accepted request %+v", rec.UUID, acc)
 	}
 	code, out, stderr := h.enqueue("", "status", "https://demo.cloudimg.io/img.example.com/confirm/ok.jpg?w=300")
@@ -62,7 +62,7 @@ func TestFailedURLIsResentThenDeadLettered(t *testing.T) {
 	h := newHarness(t, confirmEnv...)
 	in := testkit.ImageURLs("failedinstatus", 3)
 	bad := in[1]
-	h.sb.FailURLInStatus(bad)
+	h.SB.FailURLInStatus(bad)
 	if code, _, stderr := h.enqueue("", in...); code != 0 {
 		t.Fatal(stderr)
 	}
@@ -72,11 +72,11 @@ func TestFailedURLIsResentThenDeadLettered(t *testing.T) {
 		dl = h.archived(tasks.QueueInteractive)
 		return len(dl) == 1
 	})
-	if n := h.sb.URLCount(bad); n != 3 {
+	if n := h.SB.URLCount(bad); n != 3 {
 		t.Errorf("the failing URL was sent %d times, want 3 (1 + PURGE_MAX_RESENDS=2)", n)
 	}
 	for _, u := range []string{in[0], in[2]} {
-		if n := h.sb.URLCount(u); n != 1 {
+		if n := h.SB.URLCount(u); n != 1 {
 			t.Errorf("%s sent %d times, want 1", u, n)
 		}
 		testkit.WaitFor(t, 5*time.Second, u+" confirmed", func() bool { return h.state(t, u).State == store.StateConfirmed })
@@ -98,14 +98,14 @@ func TestFailedURLIsResentThenDeadLettered(t *testing.T) {
 	if code, out, stderr := h.enqueue("", "dlq", "replay", dl[0].ID); code != 0 {
 		t.Fatalf("replay: exit %d: %s%s", code, out, stderr)
 	}
-	testkit.WaitFor(t, 10*time.Second, "the replayed URL sent once more", func() bool { return h.sb.URLCount(bad) == 4 })
+	testkit.WaitFor(t, 10*time.Second, "the replayed URL sent once more", func() bool { return h.SB.URLCount(bad) == 4 })
 }
 
 // TestErrorStatusIsResent: a request that ends in ERROR is sent again, and then confirmed.
 func TestErrorStatusIsResent(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, confirmEnv...)
-	h.sb.ErrorNext(1)
+	h.SB.ErrorNext(1)
 	in := testkit.ImageURLs("errorstatus", 2)
 	if code, _, stderr := h.enqueue("", in...); code != 0 {
 		t.Fatal(stderr)
@@ -113,7 +113,7 @@ func TestErrorStatusIsResent(t *testing.T) {
 	h.startWorker()
 	for _, u := range in {
 		testkit.WaitFor(t, 20*time.Second, u+" confirmed after a resend", func() bool { return h.state(t, u).State == store.StateConfirmed })
-		if n := h.sb.URLCount(u); n != 2 {
+		if n := h.SB.URLCount(u); n != 2 {
 			t.Errorf("%s sent %d times, want 2 (ERROR, then DONE)", u, n)
 		}
 	}
@@ -131,11 +131,11 @@ func TestConfirmOff(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	h.startWorker()
-	testkit.WaitFor(t, 10*time.Second, "sent", func() bool { return h.sb.URLCount(u) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "sent", func() bool { return h.SB.URLCount(u) == 1 })
 	// The accepted call's handler schedules any status check before its task completes: once the
 	// pipeline is idle, a status check would be in the confirm queue (or already sent).
 	h.waitIdle(t)
-	if n := h.sb.Stats().StatusRequests; n != 0 {
+	if n := h.SB.Stats().StatusRequests; n != 0 {
 		t.Errorf("%d status requests with PURGE_CONFIRM=false", n)
 	}
 	info, err := h.inspector().GetQueueInfo(tasks.QueueConfirm)
@@ -152,14 +152,14 @@ func TestConfirmOff(t *testing.T) {
 func TestUnknownUUIDIsUnconfirmed(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, confirmEnv...)
-	h.sb.SetStatusDelay(time.Hour)
+	h.SB.SetStatusDelay(time.Hour)
 	u := "https://img.example.com/confirm/unknown.jpg"
 	if code, _, stderr := h.enqueue("", u); code != 0 {
 		t.Fatal(stderr)
 	}
 	h.startWorker()
-	testkit.WaitFor(t, 10*time.Second, "sent", func() bool { return h.sb.URLCount(u) == 1 })
-	h.sb.Reset() // the sandbox forgets every uuid: status checks get 404
+	testkit.WaitFor(t, 10*time.Second, "sent", func() bool { return h.SB.URLCount(u) == 1 })
+	h.SB.Reset() // the sandbox forgets every uuid: status checks get 404
 	testkit.WaitFor(t, 10*time.Second, "marked unconfirmed", func() bool { return h.state(t, u).State == store.StateUnconfirmed })
 	if rec := h.state(t, u); !strings.Contains(rec.Detail, "404") {
 		t.Errorf("the reason does not carry the API's answer: %q", rec.Detail)
@@ -175,7 +175,7 @@ func TestUnknownUUIDIsUnconfirmed(t *testing.T) {
 func TestConfirmOutOfRetriesIsUnconfirmed(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, append(confirmEnv, "PURGE_MAX_RETRY=1")...)
-	h.sb.FailStatusNext(1000, 503)
+	h.SB.FailStatusNext(1000, 503)
 	u := "https://img.example.com/confirm/retries.jpg"
 	if code, _, stderr := h.enqueue("", u); code != 0 {
 		t.Fatal(stderr)
@@ -185,7 +185,7 @@ func TestConfirmOutOfRetriesIsUnconfirmed(t *testing.T) {
 	if rec := h.state(t, u); !strings.Contains(rec.Detail, "503") {
 		t.Errorf("the reason does not carry the API's answer: %q", rec.Detail)
 	}
-	if n := h.sb.Stats().StatusRequests; n != 2 {
+	if n := h.SB.Stats().StatusRequests; n != 2 {
 		t.Errorf("%d status requests, want 2 (PURGE_MAX_RETRY=1)", n)
 	}
 }

@@ -19,7 +19,7 @@ func TestStatusUsesTheFleetsSettings(t *testing.T) {
 	w := h.startWorker("PURGE_RATE=0.5", "PURGE_BURST=1", "PURGE_BATCH_SIZE=1")
 	addr := w.Addr(t)
 	// The CLI runs with another PURGE_RATE: what counts is the workers'.
-	h.set("PURGE_RATE=1000")
+	h.Env.Set("PURGE_RATE=1000")
 	var rep map[string]any
 	testkit.WaitFor(t, 20*time.Second, "the worker's settings in enqueue status --json", func() bool {
 		_, out, _ := h.enqueue("", "status", "--json")

@@ -10,76 +10,44 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/cipurge/cipurge/internal/cli/enqueuecmd"
 	"github.com/cipurge/cipurge/internal/sandbox"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/internal/testkit/testworker"
-	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 // testKey is the API key the tests use; the secrets test searches for it everywhere.
 const testKey = "ci-test-key-7f3a9c2e5b1d"
 
+// harness is a private Redis, a sandbox API and the environment of a worker that uses them.
 type harness struct {
-	t     *testing.T
-	redis *testredis.Server
-	rdb   *redis.Client
-	sb    *sandbox.Server
-	sbURL string
-	env   map[string]string
+	t *testing.T
+	*testkit.Rig
 }
 
 // newHarness starts a Redis and a sandbox, with an environment tuned for fast tests: short
-// windows and backoffs, no rate limit, no confirmation, unless extra says otherwise.
+// windows and backoffs, no rate limit, no confirmation, debug logs, unless extra says otherwise.
 func newHarness(t *testing.T, extra ...string) *harness {
 	t.Helper()
-	r := testredis.Start(t)
-	sb, url := testkit.StartSandbox(t, testKey)
-	h := &harness{t: t, redis: r, rdb: r.Client(), sb: sb, sbURL: url, env: testkit.FastEnv(r.URL(), url, testKey)}
-	h.env["LOG_LEVEL"] = "debug"
-	h.set(extra...)
+	h := &harness{t: t, Rig: testkit.NewRig(t, testKey)}
+	h.Env.Set(append([]string{"LOG_LEVEL=debug"}, extra...)...)
 	return h
-}
-
-// set changes the environment: "KEY=value" pairs.
-func (h *harness) set(kv ...string) {
-	for _, s := range kv {
-		k, v, _ := strings.Cut(s, "=")
-		h.env[k] = v
-	}
-}
-
-func (h *harness) environ(extra ...string) []string {
-	m := make(map[string]string, len(h.env))
-	for k, v := range h.env {
-		m[k] = v
-	}
-	for _, s := range extra {
-		k, v, _ := strings.Cut(s, "=")
-		m[k] = v
-	}
-	out := make([]string, 0, len(m))
-	for k, v := range m {
-		out = append(out, k+"="+v)
-	}
-	return out
 }
 
 // startWorker runs workercmd.Run with the harness environment plus extra until the test ends.
 func (h *harness) startWorker(extra ...string) *testworker.Worker {
 	h.t.Helper()
-	return testworker.Start(h.t, h.environ(extra...))
+	return testworker.Start(h.t, h.Env.With(extra...).List())
 }
 
 // enqueue runs the enqueue command and returns its exit status and output.
 func (h *harness) enqueue(stdin string, args ...string) (code int, stdout, stderr string) {
 	h.t.Helper()
 	var out, errb bytes.Buffer
-	err := enqueuecmd.Run(context.Background(), args, h.environ(), strings.NewReader(stdin), &out, &errb)
+	err := enqueuecmd.Run(context.Background(), args, h.Env.List(), strings.NewReader(stdin), &out, &errb)
 	code = enqueuecmd.ExitCode(err)
 	if err != nil && err.Error() != "" {
 		errb.WriteString("enqueue: " + err.Error() + "\n")
@@ -87,7 +55,7 @@ func (h *harness) enqueue(stdin string, args ...string) (code int, stdout, stder
 	return code, out.String(), errb.String()
 }
 
-func (h *harness) inspector() *asynq.Inspector { return asynq.NewInspectorFromRedisClient(h.rdb) }
+func (h *harness) inspector() *asynq.Inspector { return asynq.NewInspectorFromRedisClient(h.RDB) }
 
 // archived lists the dead letters of queue.
 func (h *harness) archived(queue string) []*asynq.TaskInfo {
@@ -115,7 +83,7 @@ func invalidatedAll(sb *sandbox.Server, us []string) bool {
 func (h *harness) waitIdle(t *testing.T) {
 	t.Helper()
 	testkit.WaitFor(t, 30*time.Second, "the pipeline idle (nothing pending, queued or retrying)", func() bool {
-		if n, err := h.rdb.ZCard(context.Background(), store.KeyPending).Result(); err != nil || n != 0 {
+		if n, err := h.RDB.ZCard(context.Background(), store.KeyPending).Result(); err != nil || n != 0 {
 			return false
 		}
 		for _, q := range tasks.QueueNames() {

@@ -33,8 +33,8 @@ func TestEnqueueAndDrain(t *testing.T) {
 		t.Errorf("summary does not say 40 enqueued: %s", stderr)
 	}
 	h.startWorker()
-	testkit.WaitFor(t, 20*time.Second, "all 40 URLs invalidated", func() bool { return invalidatedAll(h.sb, in) })
-	acc := h.sb.Accepted()
+	testkit.WaitFor(t, 20*time.Second, "all 40 URLs invalidated", func() bool { return invalidatedAll(h.SB, in) })
+	acc := h.SB.Accepted()
 	if len(acc) != 3 {
 		t.Errorf("40 URLs went out in %d requests, want 3 (15+15+10)", len(acc))
 	}
@@ -47,7 +47,7 @@ func TestEnqueueAndDrain(t *testing.T) {
 		}
 	}
 	for _, u := range in {
-		if n := h.sb.URLCount(u); n != 1 {
+		if n := h.SB.URLCount(u); n != 1 {
 			t.Errorf("%s sent %d times, want 1", u, n)
 		}
 	}
@@ -71,9 +71,9 @@ func TestDedupeWhilePending(t *testing.T) {
 		t.Errorf("second enqueue summary: %s", stderr)
 	}
 	h.startWorker()
-	testkit.WaitFor(t, 10*time.Second, "the URL invalidated", func() bool { return h.sb.URLCount(u) > 0 })
+	testkit.WaitFor(t, 10*time.Second, "the URL invalidated", func() bool { return h.SB.URLCount(u) > 0 })
 	h.waitIdle(t) // nothing left that could send it again
-	if n := h.sb.URLCount(u); n != 1 {
+	if n := h.SB.URLCount(u); n != 1 {
 		t.Errorf("sent %d times, want 1", n)
 	}
 }
@@ -85,13 +85,13 @@ func TestSatisfiedRequestIsDropped(t *testing.T) {
 	h := newHarness(t)
 	u := "https://img.example.com/satisfied/a.jpg"
 	ctx := context.Background()
-	st := store.New(h.rdb)
+	st := store.New(h.RDB)
 	// A bulk request made now, sitting in the queue...
 	reqAt, err := st.Now(ctx)
 	must(t, err)
 	task, err := taskq.NewURLsTask(tasks.URLs{URLs: []string{u}, RequestedAt: time.UnixMilli(reqAt), Origin: tasks.OriginBulk}, tasks.QueueBulk, 3)
 	must(t, err)
-	c := asynq.NewClientFromRedisClient(h.rdb)
+	c := asynq.NewClientFromRedisClient(h.RDB)
 	_, err = c.Enqueue(task)
 	must(t, err)
 	// ...is covered by an invalidation of the same key sent after it.
@@ -102,7 +102,7 @@ func TestSatisfiedRequestIsDropped(t *testing.T) {
 		return err == nil && info.Size == 0
 	})
 	_ = w
-	if n := h.sb.URLCount(u); n != 0 {
+	if n := h.SB.URLCount(u); n != 0 {
 		t.Errorf("a satisfied request was sent %d times", n)
 	}
 	tot, err := st.Totals(ctx)
@@ -123,8 +123,8 @@ func TestWindowCoalesces(t *testing.T) {
 			t.Fatalf("enqueue %d: %s", i, stderr)
 		}
 	}
-	testkit.WaitFor(t, 10*time.Second, "all 9 invalidated", func() bool { return invalidatedAll(h.sb, in) })
-	if acc := h.sb.Accepted(); len(acc) != 1 {
+	testkit.WaitFor(t, 10*time.Second, "all 9 invalidated", func() bool { return invalidatedAll(h.SB, in) })
+	if acc := h.SB.Accepted(); len(acc) != 1 {
 		t.Errorf("9 URLs enqueued one by one within the window went out in %d requests, want 1", len(acc))
 	}
 }
@@ -138,9 +138,9 @@ func TestBatchSizeCap(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	h.startWorker()
-	testkit.WaitFor(t, 10*time.Second, "all invalidated", func() bool { return invalidatedAll(h.sb, in) })
+	testkit.WaitFor(t, 10*time.Second, "all invalidated", func() bool { return invalidatedAll(h.SB, in) })
 	var sizes []int
-	for _, r := range h.sb.Accepted() {
+	for _, r := range h.SB.Accepted() {
 		sizes = append(sizes, len(r.URLs))
 	}
 	sort.Ints(sizes)
@@ -160,8 +160,8 @@ func TestSharedRateLimit(t *testing.T) {
 	}
 	h.startWorker()
 	h.startWorker()
-	testkit.WaitFor(t, 30*time.Second, "all invalidated", func() bool { return invalidatedAll(h.sb, in) })
-	acc := h.sb.Accepted()
+	testkit.WaitFor(t, 30*time.Second, "all invalidated", func() bool { return invalidatedAll(h.SB, in) })
+	acc := h.SB.Accepted()
 	for i := range acc {
 		n := 0
 		for j := i; j < len(acc) && acc[j].At.Sub(acc[i].At) < time.Second; j++ {
@@ -179,16 +179,16 @@ func TestRateLimitedPausesEveryWorker(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "PURGE_BATCH_SIZE=1", "PURGE_MAX_RETRY=0")
 	// The window opens at the first request, however long the workers take to start.
-	h.sb.ApplyFaults(&sandbox.Faults{RateLimit: &sandbox.Window{For: 500 * time.Millisecond, Code: http.StatusTooManyRequests, RetryAfter: "2"}})
+	h.SB.ApplyFaults(&sandbox.Faults{RateLimit: &sandbox.Window{For: 500 * time.Millisecond, Code: http.StatusTooManyRequests, RetryAfter: "2"}})
 	in := testkit.ImageURLs("ratelimited", 6)
 	if code, _, stderr := h.enqueue("", in...); code != 0 {
 		t.Fatal(stderr)
 	}
 	h.startWorker()
 	h.startWorker()
-	testkit.WaitFor(t, 30*time.Second, "all invalidated after the pause", func() bool { return invalidatedAll(h.sb, in) })
+	testkit.WaitFor(t, 30*time.Second, "all invalidated after the pause", func() bool { return invalidatedAll(h.SB, in) })
 	var first429 time.Time
-	for _, r := range h.sb.Requests() {
+	for _, r := range h.SB.Requests() {
 		if r.Code == 429 && first429.IsZero() {
 			first429 = r.At
 		}
@@ -209,14 +209,14 @@ func TestRateLimitedPausesEveryWorker(t *testing.T) {
 func TestRetryThenSuccess(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "PURGE_MAX_RETRY=5")
-	h.sb.FailNext(2, 503)
+	h.SB.FailNext(2, 503)
 	u := "https://img.example.com/retry/a.jpg"
 	if code, _, stderr := h.enqueue("", u); code != 0 {
 		t.Fatal(stderr)
 	}
 	h.startWorker()
-	testkit.WaitFor(t, 20*time.Second, "invalidated after two 503s", func() bool { return h.sb.URLCount(u) == 1 })
-	if n := len(h.sb.Requests()); n != 3 {
+	testkit.WaitFor(t, 20*time.Second, "invalidated after two 503s", func() bool { return h.SB.URLCount(u) == 1 })
+	if n := len(h.SB.Requests()); n != 3 {
 		t.Errorf("%d requests, want 3 (two 503s, then success)", n)
 	}
 	if dl := h.archived(tasks.QueueInteractive); len(dl) != 0 {
@@ -229,7 +229,7 @@ func TestRetryThenSuccess(t *testing.T) {
 func TestRetryExhaustedGoesToDLQ(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "PURGE_MAX_RETRY=2")
-	h.sb.FailFor(time.Hour, 500)
+	h.SB.FailFor(time.Hour, 500)
 	u := "https://img.example.com/exhausted/a.jpg"
 	if code, _, stderr := h.enqueue("", u); code != 0 {
 		t.Fatal(stderr)
@@ -240,7 +240,7 @@ func TestRetryExhaustedGoesToDLQ(t *testing.T) {
 		dl = h.archived(tasks.QueueInteractive)
 		return len(dl) == 1
 	})
-	if n := len(h.sb.Requests()); n != 3 {
+	if n := len(h.SB.Requests()); n != 3 {
 		t.Errorf("%d attempts, want 3 (1 + PURGE_MAX_RETRY=2)", n)
 	}
 	if !strings.Contains(dl[0].LastErr, "gave up after 3 attempts") || !strings.Contains(dl[0].LastErr, "500") {
@@ -255,12 +255,12 @@ func TestRetryExhaustedGoesToDLQ(t *testing.T) {
 		t.Errorf("dlq ls must count the attempts as the error does (3) and say \"1 dead letter\":\n%s", out)
 	}
 	// Replay after the outage: it goes through.
-	h.sb.ClearFaults()
+	h.SB.ClearFaults()
 	code, out, stderr = h.enqueue("", "dlq", "replay", dl[0].ID)
 	if code != 0 {
 		t.Fatalf("dlq replay: exit %d: %s%s", code, out, stderr)
 	}
-	testkit.WaitFor(t, 10*time.Second, "the replayed request invalidated", func() bool { return h.sb.URLCount(u) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the replayed request invalidated", func() bool { return h.SB.URLCount(u) == 1 })
 }
 
 // TestBadRequestIsolatesTheBadURL: a 400 for a batch does not sink the good URLs with the bad one.
@@ -269,13 +269,13 @@ func TestBadRequestIsolatesTheBadURL(t *testing.T) {
 	h := newHarness(t)
 	in := testkit.ImageURLs("isolate", 15)
 	bad := in[6]
-	h.sb.RejectURL(bad)
+	h.SB.RejectURL(bad)
 	if code, _, stderr := h.enqueue("", in...); code != 0 {
 		t.Fatal(stderr)
 	}
 	h.startWorker()
 	good := append(append([]string(nil), in[:6]...), in[7:]...)
-	testkit.WaitFor(t, 20*time.Second, "the 14 good URLs invalidated", func() bool { return invalidatedAll(h.sb, good) })
+	testkit.WaitFor(t, 20*time.Second, "the 14 good URLs invalidated", func() bool { return invalidatedAll(h.SB, good) })
 	var dl []*asynq.TaskInfo
 	testkit.WaitFor(t, 10*time.Second, "the bad URL dead-lettered", func() bool {
 		dl = h.archived(tasks.QueueInteractive)
@@ -289,7 +289,7 @@ func TestBadRequestIsolatesTheBadURL(t *testing.T) {
 	if !strings.Contains(dl[0].LastErr, "400") {
 		t.Errorf("dead letter does not carry the API's answer: %q", dl[0].LastErr)
 	}
-	if n := h.sb.URLCount(bad); n != 0 {
+	if n := h.SB.URLCount(bad); n != 0 {
 		t.Errorf("bad URL accepted %d times", n)
 	}
 }
@@ -299,14 +299,14 @@ func TestBadRequestIsolatesTheBadURL(t *testing.T) {
 func TestUnauthorizedStopsAndRecovers(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "PURGE_MAX_RETRY=0", "PURGE_BATCH_SIZE=1")
-	h.sb.SetKey("another-key")
+	h.SB.SetKey("another-key")
 	in := testkit.ImageURLs("auth", 5)
 	if code, _, stderr := h.enqueue("", in...); code != 0 {
 		t.Fatal(stderr)
 	}
 	w := h.startWorker()
 	testkit.WaitFor(t, 10*time.Second, "a 401", func() bool {
-		for _, r := range h.sb.Requests() {
+		for _, r := range h.SB.Requests() {
 			if r.Code == 401 {
 				return true
 			}
@@ -317,7 +317,7 @@ func TestUnauthorizedStopsAndRecovers(t *testing.T) {
 	// measurement: it bounds the probes per second, which only a span of time can show.)
 	time.Sleep(time.Second)
 	n401 := 0
-	for _, r := range h.sb.Requests() {
+	for _, r := range h.SB.Requests() {
 		if r.Code == 401 {
 			n401++
 		}
@@ -331,8 +331,8 @@ func TestUnauthorizedStopsAndRecovers(t *testing.T) {
 	if c := strings.Count(w.Logs.String(), "sending stopped: Cloudimage rejected the API key"); c != 1 {
 		t.Errorf("the rejected key was logged %d times, want once", c)
 	}
-	h.sb.SetKey(testKey)
-	testkit.WaitFor(t, 20*time.Second, "the backlog drained after the key works again", func() bool { return invalidatedAll(h.sb, in) })
+	h.SB.SetKey(testKey)
+	testkit.WaitFor(t, 20*time.Second, "the backlog drained after the key works again", func() bool { return invalidatedAll(h.SB, in) })
 	if !strings.Contains(w.Logs.String(), "sending resumed") {
 		t.Error("recovery was not logged")
 	}
@@ -370,7 +370,7 @@ func TestFlushAll(t *testing.T) {
 	}
 	h.startWorker()
 	testkit.WaitFor(t, 10*time.Second, "the flush-all sent", func() bool {
-		for _, r := range h.sb.Accepted() {
+		for _, r := range h.SB.Accepted() {
 			if r.Scope == "all" {
 				return true
 			}
@@ -379,7 +379,7 @@ func TestFlushAll(t *testing.T) {
 	})
 	h.waitIdle(t) // the URL's request has been dropped or sent: nothing left to send
 	n := 0
-	for _, r := range h.sb.Accepted() {
+	for _, r := range h.SB.Accepted() {
 		if r.Scope == "all" {
 			n++
 		}
@@ -387,7 +387,7 @@ func TestFlushAll(t *testing.T) {
 	if n != 1 {
 		t.Errorf("flush-all sent %d times, want 1", n)
 	}
-	if c := h.sb.URLCount(u); c != 0 {
+	if c := h.SB.URLCount(u); c != 0 {
 		t.Errorf("a URL requested before the flush-all was still sent %d times", c)
 	}
 	code, _, stderr = h.enqueue("", "--all", "--confirm=demo")
@@ -402,12 +402,12 @@ func TestFlushAllWorkerRechecksConfirmation(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	b, _ := json.Marshal(tasks.All{Confirm: "not-the-token", RequestedAt: time.Now()})
-	c := asynq.NewClientFromRedisClient(h.rdb)
+	c := asynq.NewClientFromRedisClient(h.RDB)
 	_, err := c.Enqueue(asynq.NewTask(tasks.TypeAll, b, asynq.Queue(tasks.QueueAll), asynq.MaxRetry(3)))
 	must(t, err)
 	h.startWorker()
 	testkit.WaitFor(t, 10*time.Second, "the forged flush-all dead-lettered", func() bool { return len(h.archived(tasks.QueueAll)) == 1 })
-	if n := h.sb.Stats().Requests; n != 0 {
+	if n := h.SB.Stats().Requests; n != 0 {
 		t.Errorf("%d requests sent for a flush-all with a wrong confirmation", n)
 	}
 }
@@ -422,13 +422,13 @@ func TestBulkYieldsToInteractive(t *testing.T) {
 		t.Fatalf("bulk enqueue: exit %d: %s", code, stderr)
 	}
 	h.startWorker()
-	testkit.WaitFor(t, 10*time.Second, "bulk sending started", func() bool { return h.sb.Stats().Accepted >= 2 })
+	testkit.WaitFor(t, 10*time.Second, "bulk sending started", func() bool { return h.SB.Stats().Accepted >= 2 })
 	hot := "https://img.example.com/interactive/now.jpg"
 	if code, _, stderr := h.enqueue("", hot); code != 0 {
 		t.Fatal(stderr)
 	}
-	testkit.WaitFor(t, 20*time.Second, "everything invalidated", func() bool { return invalidatedAll(h.sb, append(bulk, hot)) })
-	acc := h.sb.Accepted()
+	testkit.WaitFor(t, 20*time.Second, "everything invalidated", func() bool { return invalidatedAll(h.SB, append(bulk, hot)) })
+	acc := h.SB.Accepted()
 	pos := -1
 	for i, r := range acc {
 		if len(r.URLs) == 1 && r.URLs[0] == hot {
@@ -449,22 +449,22 @@ func TestGracefulShutdown(t *testing.T) {
 	t.Parallel()
 	// One call a second: the worker cannot send everything at once before it is stopped.
 	h := newHarness(t, "PURGE_SHUTDOWN_TIMEOUT=1s", "PURGE_BATCH_SIZE=1", "PURGE_CONCURRENCY=2", "PURGE_RATE=1", "PURGE_BURST=1")
-	h.sb.SetLatency(700 * time.Millisecond)
+	h.SB.SetLatency(700 * time.Millisecond)
 	in := testkit.ImageURLs("shutdown", 8)
 	if code, _, stderr := h.enqueue("", in...); code != 0 {
 		t.Fatal(stderr)
 	}
 	w := h.startWorker()
-	testkit.WaitFor(t, 10*time.Second, "the first requests", func() bool { return h.sb.Stats().Requests >= 2 })
+	testkit.WaitFor(t, 10*time.Second, "the first requests", func() bool { return h.SB.Stats().Requests >= 2 })
 	if err := w.Stop(t); err != nil {
 		t.Fatalf("worker stopped with %v", err)
 	}
-	if invalidatedAll(h.sb, in) {
+	if invalidatedAll(h.SB, in) {
 		t.Fatal("everything was sent before the shutdown; the test proves nothing")
 	}
-	h.sb.SetLatency(0)
+	h.SB.SetLatency(0)
 	h.startWorker()
-	testkit.WaitFor(t, 20*time.Second, "the next worker sent the rest", func() bool { return invalidatedAll(h.sb, in) })
+	testkit.WaitFor(t, 20*time.Second, "the next worker sent the rest", func() bool { return invalidatedAll(h.SB, in) })
 }
 
 // TestPoisonPayloadIsDeadLettered: a payload that cannot decode goes to the DLQ at once with its
@@ -472,7 +472,7 @@ func TestGracefulShutdown(t *testing.T) {
 func TestPoisonPayloadIsDeadLettered(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	c := asynq.NewClientFromRedisClient(h.rdb)
+	c := asynq.NewClientFromRedisClient(h.RDB)
 	_, err := c.Enqueue(asynq.NewTask(tasks.TypeURLs, []byte("{not json"), asynq.Queue(tasks.QueueInteractive), asynq.MaxRetry(25)))
 	must(t, err)
 	u := "https://img.example.com/poison/ok.jpg"
@@ -480,7 +480,7 @@ func TestPoisonPayloadIsDeadLettered(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	h.startWorker()
-	testkit.WaitFor(t, 10*time.Second, "the good URL invalidated", func() bool { return h.sb.URLCount(u) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the good URL invalidated", func() bool { return h.SB.URLCount(u) == 1 })
 	var dl []*asynq.TaskInfo
 	testkit.WaitFor(t, 10*time.Second, "the poison dead-lettered", func() bool {
 		dl = h.archived(tasks.QueueInteractive)
@@ -495,21 +495,21 @@ func TestPoisonPayloadIsDeadLettered(t *testing.T) {
 func TestMaxRetryZero(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "PURGE_MAX_RETRY=0")
-	h.sb.FailFor(time.Hour, 500)
+	h.SB.FailFor(time.Hour, 500)
 	u := "https://img.example.com/noretry/a.jpg"
 	if code, _, stderr := h.enqueue("", u); code != 0 {
 		t.Fatal(stderr)
 	}
 	h.startWorker()
 	testkit.WaitFor(t, 15*time.Second, "dead-lettered", func() bool { return len(h.archived(tasks.QueueInteractive)) == 1 })
-	if n := h.sb.Stats().Requests; n != 1 {
+	if n := h.SB.Stats().Requests; n != 1 {
 		t.Errorf("%d attempts with PURGE_MAX_RETRY=0, want 1", n)
 	}
 }
 
 // allCalls counts the flush-all requests the sandbox received, and those it accepted.
 func allCalls(h *harness) (received, accepted int) {
-	for _, r := range h.sb.Requests() {
+	for _, r := range h.SB.Requests() {
 		if r.Scope == "all" {
 			received++
 			if r.Code < 300 {
@@ -528,7 +528,7 @@ func allCalls(h *harness) (received, accepted int) {
 func TestFlushAllReplayNeedsFreshConfirmation(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "PURGE_MAX_RETRY=10")
-	h.sb.FailFor(time.Hour, 503)
+	h.SB.FailFor(time.Hour, 503)
 	if code, out, stderr := h.enqueue("", "--all", "--confirm=demo", "--reason", "replay test"); code != 0 {
 		t.Fatalf("confirmed --all: exit %d: %s%s", code, out, stderr)
 	}
@@ -537,7 +537,7 @@ func TestFlushAllReplayNeedsFreshConfirmation(t *testing.T) {
 	if got, _ := allCalls(h); got != 1 {
 		t.Errorf("%d flush-all calls before dead-lettering, want 1 (the worker's PURGE_MAX_RETRY=0)", got)
 	}
-	h.sb.ClearFaults()
+	h.SB.ClearFaults()
 
 	// asynqmon's "run" on the archived task: the handler refuses without a fresh confirmation.
 	must(t, h.inspector().RunTask(tasks.QueueAll, tasks.TaskIDAll))
@@ -583,7 +583,7 @@ func TestDeadLetterOutlivesAsynqArchive(t *testing.T) {
 	h := newHarness(t, "PURGE_BATCH_SIZE=1")
 	us := []string{"https://img.example.com/trim/a.jpg", "https://img.example.com/trim/b.jpg"}
 	for _, u := range us {
-		h.sb.RejectURL(u)
+		h.SB.RejectURL(u)
 	}
 	if code, _, stderr := h.enqueue("", us...); code != 0 {
 		t.Fatal(stderr)
@@ -593,8 +593,8 @@ func TestDeadLetterOutlivesAsynqArchive(t *testing.T) {
 	dl := h.archived(tasks.QueueInteractive)
 	// As asynq's trim does: the archived task is gone from asynq, with no trace there.
 	for _, ti := range dl {
-		must(t, h.rdb.ZRem(ctx, "asynq:{"+tasks.QueueInteractive+"}:archived", ti.ID).Err())
-		must(t, h.rdb.Del(ctx, "asynq:{"+tasks.QueueInteractive+"}:t:"+ti.ID).Err())
+		must(t, h.RDB.ZRem(ctx, "asynq:{"+tasks.QueueInteractive+"}:archived", ti.ID).Err())
+		must(t, h.RDB.Del(ctx, "asynq:{"+tasks.QueueInteractive+"}:t:"+ti.ID).Err())
 	}
 	if n := len(h.archived(tasks.QueueInteractive)); n != 0 {
 		t.Fatalf("%d archived tasks left after the trim", n)
@@ -613,12 +613,12 @@ func TestDeadLetterOutlivesAsynqArchive(t *testing.T) {
 			t.Errorf("entry %+v: want its URL and the API's answer", d)
 		}
 	}
-	h.sb.ClearFaults()
+	h.SB.ClearFaults()
 	code, out, stderr = h.enqueue("", "dlq", "replay", list[0].ID)
 	if code != 0 {
 		t.Fatalf("dlq replay of a trimmed dead letter: exit %d: %s%s", code, out, stderr)
 	}
-	testkit.WaitFor(t, 15*time.Second, "the replayed URL invalidated", func() bool { return h.sb.URLCount(list[0].URLs[0]) == 1 })
+	testkit.WaitFor(t, 15*time.Second, "the replayed URL invalidated", func() bool { return h.SB.URLCount(list[0].URLs[0]) == 1 })
 	if code, out, stderr = h.enqueue("", "dlq", "rm", list[1].ID); code != 0 {
 		t.Fatalf("dlq rm of a trimmed dead letter: exit %d: %s%s", code, out, stderr)
 	}

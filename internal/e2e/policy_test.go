@@ -26,12 +26,12 @@ func TestFailurePolicyEndToEnd(t *testing.T) {
 		return n
 	}
 	for _, code := range []int{408, 425, 502, 503} {
-		h.sb.FailNext(2, code)
+		h.SB.FailNext(2, code)
 		us := testkit.ImageURLs("policy-"+strconv.Itoa(code), 2)
 		if c, _, errb := h.enqueue("", us...); c != 0 {
 			t.Fatalf("enqueue: exit %d: %s", c, errb)
 		}
-		testkit.WaitFor(t, 30*time.Second, "URLs answered "+http.StatusText(code)+" invalidated", func() bool { return invalidatedAll(h.sb, us) })
+		testkit.WaitFor(t, 30*time.Second, "URLs answered "+http.StatusText(code)+" invalidated", func() bool { return invalidatedAll(h.SB, us) })
 		if !codeSeen(h, code) {
 			t.Errorf("the sandbox never answered %d", code)
 		}
@@ -40,7 +40,7 @@ func TestFailurePolicyEndToEnd(t *testing.T) {
 		t.Fatalf("%d dead letters after transient answers, want 0", n)
 	}
 
-	h.sb.FailFor(time.Hour, 404)
+	h.SB.FailFor(time.Hour, 404)
 	held := testkit.ImageURLs("policy-404", 3)
 	if c, _, errb := h.enqueue("", held...); c != 0 {
 		t.Fatalf("enqueue: exit %d: %s", c, errb)
@@ -52,8 +52,8 @@ func TestFailurePolicyEndToEnd(t *testing.T) {
 	if n := deadLetters(); n != 0 {
 		t.Fatalf("%d dead letters after 404s from the endpoint, want 0 (the work is kept)", n)
 	}
-	h.sb.ClearFaults()
-	testkit.WaitFor(t, 30*time.Second, "the URLs held by the 404s invalidated", func() bool { return invalidatedAll(h.sb, held) })
+	h.SB.ClearFaults()
+	testkit.WaitFor(t, 30*time.Second, "the URLs held by the 404s invalidated", func() bool { return invalidatedAll(h.SB, held) })
 	if n := deadLetters(); n != 0 {
 		t.Fatalf("%d dead letters, want 0", n)
 	}

@@ -46,14 +46,14 @@ func TestAPIKeyNeverShown(t *testing.T) {
 
 	// A 5xx, then a 429, a URL the API refuses (400, dead-lettered) and one it fails in its status
 	// (sent again, then dead-lettered).
-	h.sb.FailNext(1, 503)
+	h.SB.FailNext(1, 503)
 	// The window opens at the first request (the 503), so that a worker starting on a loaded
 	// machine still meets it (the control below).
-	h.sb.ApplyFaults(&sandbox.Faults{RateLimit: &sandbox.Window{For: 2 * time.Second, Code: http.StatusTooManyRequests, RetryAfter: "1"}})
+	h.SB.ApplyFaults(&sandbox.Faults{RateLimit: &sandbox.Window{For: 2 * time.Second, Code: http.StatusTooManyRequests, RetryAfter: "1"}})
 	rejected := "https://img.example.com/secrets/rejected.jpg"
 	failing := "https://img.example.com/secrets/failing.jpg"
-	h.sb.RejectURL(rejected)
-	h.sb.FailURLInStatus(failing)
+	h.SB.RejectURL(rejected)
+	h.SB.FailURLInStatus(failing)
 	first := append(testkit.ImageURLs("secrets", 13), rejected, failing)
 	if code, out := enqueue(first...); code != 0 {
 		t.Fatalf("enqueue: exit %d: %s", code, out)
@@ -61,7 +61,7 @@ func TestAPIKeyNeverShown(t *testing.T) {
 	w := h.startWorker()
 	addr := w.Addr(t)
 	base := "http://" + addr
-	testkit.WaitFor(t, 30*time.Second, "the good URLs invalidated", func() bool { return invalidatedAll(h.sb, append(testkit.ImageURLs("secrets", 13), failing)) })
+	testkit.WaitFor(t, 30*time.Second, "the good URLs invalidated", func() bool { return invalidatedAll(h.SB, append(testkit.ImageURLs("secrets", 13), failing)) })
 	testkit.WaitFor(t, 30*time.Second, "the rejected URL and the failing URL dead-lettered", func() bool {
 		n := 0
 		for _, q := range tasks.QueueNames() {
@@ -71,7 +71,7 @@ func TestAPIKeyNeverShown(t *testing.T) {
 	})
 
 	// A 401 with another key, /readyz while it lasts, then the right key again.
-	h.sb.SetKey("another-key-5be0c1")
+	h.SB.SetKey("another-key-5be0c1")
 	more := testkit.ImageURLs("secrets-401", 5)
 	if code, out := enqueue(more...); code != 0 {
 		t.Fatalf("enqueue: exit %d: %s", code, out)
@@ -82,8 +82,8 @@ func TestAPIKeyNeverShown(t *testing.T) {
 		add("GET /readyz during the 401s", body)
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "CLOUDIMAGE_API_KEY")
 	})
-	h.sb.SetKey(testKey)
-	testkit.WaitFor(t, 30*time.Second, "the URLs held by the 401 invalidated", func() bool { return invalidatedAll(h.sb, more) })
+	h.SB.SetKey(testKey)
+	testkit.WaitFor(t, 30*time.Second, "the URLs held by the 401 invalidated", func() bool { return invalidatedAll(h.SB, more) })
 
 	// A bulk re-ingest.
 	bulk := testkit.ImageURLs("secrets-bulk", 20)
@@ -92,21 +92,21 @@ func TestAPIKeyNeverShown(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("enqueue --bulk: exit %d: %s%s", code, out, errb)
 	}
-	testkit.WaitFor(t, 30*time.Second, "the bulk URLs invalidated", func() bool { return invalidatedAll(h.sb, bulk) })
+	testkit.WaitFor(t, 30*time.Second, "the bulk URLs invalidated", func() bool { return invalidatedAll(h.SB, bulk) })
 
 	// A flush-all, then the operator's views.
 	if code, out := enqueue("--all", "--confirm=demo", "--reason", "secrets test"); code != 0 {
 		t.Fatalf("flush-all: exit %d: %s", code, out)
 	}
 	testkit.WaitFor(t, 20*time.Second, "the flush-all sent", func() bool {
-		for _, r := range h.sb.Accepted() {
+		for _, r := range h.SB.Accepted() {
 			if r.Scope == "all" {
 				return true
 			}
 		}
 		return false
 	})
-	testkit.WaitFor(t, 20*time.Second, "status checks", func() bool { return h.sb.Stats().StatusRequests > 0 })
+	testkit.WaitFor(t, 20*time.Second, "status checks", func() bool { return h.SB.Stats().StatusRequests > 0 })
 	enqueue("status")
 	enqueue("status", "--json")
 	enqueue("status", first[0], failing, rejected)
@@ -149,7 +149,7 @@ func TestAPIKeyNeverShown(t *testing.T) {
 	testkit.WaitFor(t, 30*time.Second, "the worker stopped", func() bool { return strings.Contains(w.Logs.String(), "worker stopped") })
 	logs := w.Logs.String()
 	add("worker log", logs)
-	keys := dumpRedis(t, h.rdb, add)
+	keys := dumpRedis(t, h.RDB, add)
 
 	needles := map[string]string{
 		"the key":        testKey,
@@ -235,7 +235,7 @@ func dumpRedis(t *testing.T, rdb *redis.Client, add func(where, text string)) []
 }
 
 func codeSeen(h *harness, code int) bool {
-	for _, r := range h.sb.Requests() {
+	for _, r := range h.SB.Requests() {
 		if r.Code == code {
 			return true
 		}

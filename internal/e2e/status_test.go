@@ -37,16 +37,16 @@ func TestStatusFollowsAURL(t *testing.T) {
 	}
 	h.startWorker()
 	// At 0.2 requests/s the second URL waits in its request task for about 5s after the first.
-	testkit.WaitFor(t, 10*time.Second, "the first URL sent", func() bool { return h.sb.Stats().Accepted == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the first URL sent", func() bool { return h.SB.Stats().Accepted == 1 })
 	queued := in[1]
-	if h.sb.URLCount(queued) == 1 {
+	if h.SB.URLCount(queued) == 1 {
 		queued = in[0]
 	}
 	_, out, _ = h.enqueue("", "status", queued)
 	if !strings.Contains(out, "queued") || !strings.Contains(out, "urls_") {
 		t.Errorf("a URL waiting in a request task is not shown as queued with its task:\n%s", out)
 	}
-	testkit.WaitFor(t, 15*time.Second, "both sent", func() bool { return invalidatedAll(h.sb, in) })
+	testkit.WaitFor(t, 15*time.Second, "both sent", func() bool { return invalidatedAll(h.SB, in) })
 	_, out, _ = h.enqueue("", "status", queued)
 	if !strings.Contains(out, "sent") || strings.Contains(out, "waiting to be sent") {
 		t.Errorf("a sent URL:\n%s", out)
@@ -63,7 +63,7 @@ func TestStatusUsesTheWorkersSettings(t *testing.T) {
 	if code, _, stderr := h.enqueue("", in...); code != 0 {
 		t.Fatal(stderr)
 	}
-	testkit.WaitFor(t, 20*time.Second, "the URLs sent", func() bool { return invalidatedAll(h.sb, in) })
+	testkit.WaitFor(t, 20*time.Second, "the URLs sent", func() bool { return invalidatedAll(h.SB, in) })
 	var rep struct {
 		Workers        []json.RawMessage `json:"workers"`
 		ConfiguredRate float64           `json:"configured_rate"`

@@ -108,13 +108,13 @@ func TestRedisOverTLS(t *testing.T) {
 		t.Fatalf("enqueue over rediss://: exit %d: %s", code, stderr)
 	}
 	h.startWorker()
-	testkit.WaitFor(t, 20*time.Second, "every URL invalidated by a worker on rediss://", func() bool { return invalidatedAll(h.sb, in) })
+	testkit.WaitFor(t, 20*time.Second, "every URL invalidated by a worker on rediss://", func() bool { return invalidatedAll(h.SB, in) })
 	if code, out, stderr := h.enqueue("", "status"); code != 0 {
 		t.Errorf("enqueue status over rediss://: exit %d: %s%s", code, out, stderr)
 	}
 
 	// Without the CA, the server's certificate is refused, and the error says so.
-	h.set("REDIS_TLS_CA_FILE=")
+	h.Env.Set("REDIS_TLS_CA_FILE=")
 	code, _, stderr = h.enqueue("", "https://img.example.com/tls/no-ca.jpg")
 	if code != 2 || !strings.Contains(stderr, "certificate") || !strings.Contains(stderr, "REDIS_TLS_CA_FILE") {
 		t.Errorf("enqueue without the CA file: exit %d, want 2 and the certificate named: %s", code, stderr)

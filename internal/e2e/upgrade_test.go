@@ -23,10 +23,10 @@ func TestUpgradeDrainsWhatTheOldCodeQueued(t *testing.T) {
 	queued := testkit.ImageURLs("old-task", 2)
 	bulk := testkit.ImageURLs("old-bulk", 20)
 	for i, u := range pending {
-		must(t, h.rdb.ZAdd(ctx, "cipurge:{cipurge}:pending", redis.Z{Score: float64(time.Now().Add(-time.Minute).UnixMilli() + int64(i)), Member: u}).Err())
+		must(t, h.RDB.ZAdd(ctx, "cipurge:{cipurge}:pending", redis.Z{Score: float64(time.Now().Add(-time.Minute).UnixMilli() + int64(i)), Member: u}).Err())
 	}
-	must(t, h.rdb.HSet(ctx, "cipurge:{cipurge}:src", pending[0], "cms: old").Err())
-	c := asynq.NewClientFromRedisClient(h.rdb)
+	must(t, h.RDB.HSet(ctx, "cipurge:{cipurge}:src", pending[0], "cms: old").Err())
+	c := asynq.NewClientFromRedisClient(h.RDB)
 	old := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)
 	_, err := c.Enqueue(asynq.NewTask("purge:urls",
 		[]byte(fmt.Sprintf(`{"urls":[%q,%q],"requested_at":%q,"origin":"interactive"}`, queued[0], queued[1], old)),
@@ -45,16 +45,16 @@ func TestUpgradeDrainsWhatTheOldCodeQueued(t *testing.T) {
 
 	h.startWorker()
 	all := append(append(append([]string(nil), pending...), queued...), bulk...)
-	testkit.WaitFor(t, 20*time.Second, "every URL the old code queued invalidated", func() bool { return invalidatedAll(h.sb, all) })
-	if n := h.rdb.ZCard(ctx, "cipurge:{cipurge}:pending").Val(); n != 0 {
+	testkit.WaitFor(t, 20*time.Second, "every URL the old code queued invalidated", func() bool { return invalidatedAll(h.SB, all) })
+	if n := h.RDB.ZCard(ctx, "cipurge:{cipurge}:pending").Val(); n != 0 {
 		t.Fatalf("%d old pending requests left", n)
 	}
 	for _, u := range all {
-		if n := h.sb.URLCount(u); n != 1 {
+		if n := h.SB.URLCount(u); n != 1 {
 			t.Errorf("%s invalidated %d times, want 1", u, n)
 		}
 	}
-	if rec, ok, err := store.New(h.rdb).History(ctx, pending[0]); err != nil || !ok || (rec.State != store.StateSent && rec.State != store.StateConfirmed) {
+	if rec, ok, err := store.New(h.RDB).History(ctx, pending[0]); err != nil || !ok || (rec.State != store.StateSent && rec.State != store.StateConfirmed) {
 		t.Errorf("history of an old pending request: %+v, %v, %v; want sent", rec, ok, err)
 	}
 }

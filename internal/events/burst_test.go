@@ -48,10 +48,7 @@ func TestBurstEndToEnd(t *testing.T) {
 	// The window is longer than the burst takes, so that every repeat of an object coalesces.
 	env["PURGE_WINDOW"] = "5s"
 	env["PURGE_MAX_DELAY"] = "10s"
-	var environ []string
-	for k, v := range env {
-		environ = append(environ, k+"="+v)
-	}
+	environ := env.List()
 	var logs *testkit.SyncBuffer
 	t.Cleanup(func() { // runs after the worker stopped (cleanups run last first)
 		if strings.Contains(logs.String(), testToken) {
@@ -155,10 +152,7 @@ func TestWorkerRefusesBadBuckets(t *testing.T) {
 	env := testkit.FastEnv(r.URL(), "http://127.0.0.1:1", "key")
 	env["EVENTS_TOKEN"] = testToken
 	env["EVENTS_BUCKETS"] = "media=ftp://storage.example.com/media/"
-	var environ []string
-	for k, v := range env {
-		environ = append(environ, k+"="+v)
-	}
+	environ := env.List()
 	var stderr strings.Builder
 	code := workercmd.Main(context.Background(), nil, environ, io.Discard, &stderr)
 	if code != 2 || !strings.Contains(stderr.String(), `EVENTS_BUCKETS entry "media=ftp://storage.example.com/media/"`) {

@@ -30,10 +30,10 @@ func TestFaultAPIOutage(t *testing.T) {
 		maxRetry = 25
 		burst    = 5
 	)
-	sb, apiURL := newSandbox(t)
+	sb, apiURL := testkit.StartSandbox(t, apiKey)
 	r := testredis.Start(t)
 	rdb := r.Client()
-	e := baseEnv(apiURL).with("REDIS_URL="+r.URL(), fmt.Sprintf("PURGE_MAX_RETRY=%d", maxRetry), "PURGE_RETRY_BASE=1s",
+	e := baseEnv(apiURL).With("REDIS_URL="+r.URL(), fmt.Sprintf("PURGE_MAX_RETRY=%d", maxRetry), "PURGE_RETRY_BASE=1s",
 		"PURGE_BACKOFF_BASE=1s", "PURGE_BACKOFF_MAX=60s", "PURGE_RATE=10", fmt.Sprintf("PURGE_BURST=%d", burst))
 	in := testkit.ImageURLs("outage", n)
 	if res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, in...)...); res.code != 0 {
@@ -101,10 +101,10 @@ func TestFault429Storm(t *testing.T) {
 		// before the worker that got the 429 had shared the pause.
 		inFlight = 250 * time.Millisecond
 	)
-	sb, apiURL := newSandbox(t)
+	sb, apiURL := testkit.StartSandbox(t, apiKey)
 	r := testredis.Start(t)
 	rdb := r.Client()
-	e := baseEnv(apiURL).with("REDIS_URL="+r.URL(), "PURGE_RATE=20", "PURGE_BURST=5", "PURGE_MAX_RETRY=0")
+	e := baseEnv(apiURL).With("REDIS_URL="+r.URL(), "PURGE_RATE=20", "PURGE_BURST=5", "PURGE_MAX_RETRY=0")
 	in := testkit.ImageURLs("storm", 600) // 40 requests
 	if res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, in...)...); res.code != 0 {
 		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
@@ -169,16 +169,16 @@ func TestFaultBadKey(t *testing.T) {
 		probe       = time.Second
 		concurrency = 10
 	)
-	sb, apiURL := newSandbox(t)
+	sb, apiURL := testkit.StartSandbox(t, apiKey)
 	r := testredis.Start(t)
 	rdb := r.Client()
-	e := baseEnv(apiURL).with("REDIS_URL="+r.URL(), "PURGE_AUTH_PROBE=1s", "PURGE_MAX_RETRY=0", "PURGE_BATCH_SIZE=5",
+	e := baseEnv(apiURL).With("REDIS_URL="+r.URL(), "PURGE_AUTH_PROBE=1s", "PURGE_MAX_RETRY=0", "PURGE_BATCH_SIZE=5",
 		fmt.Sprintf("PURGE_CONCURRENCY=%d", concurrency))
 	in := testkit.ImageURLs("badkey", 50) // 10 requests
 	if res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, in...)...); res.code != 0 {
 		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
 	}
-	bad := startWorker(t, "worker-wrong-key", e.with("CLOUDIMAGE_API_KEY=wrong-key-d2a41f"))
+	bad := startWorker(t, "worker-wrong-key", e.With("CLOUDIMAGE_API_KEY=wrong-key-d2a41f"))
 	addr := bad.httpAddr(t)
 	var rejected []sandbox.Request
 	unauthorized := func() []sandbox.Request {
@@ -249,10 +249,10 @@ func TestFaultBadKey(t *testing.T) {
 // processing the good requests before and after them.
 func TestFaultPoison(t *testing.T) {
 	t.Parallel()
-	sb, apiURL := newSandbox(t)
+	sb, apiURL := testkit.StartSandbox(t, apiKey)
 	r := testredis.Start(t)
 	rdb := r.Client()
-	e := baseEnv(apiURL).with("REDIS_URL="+r.URL(), "PURGE_MAX_RETRY=10")
+	e := baseEnv(apiURL).With("REDIS_URL="+r.URL(), "PURGE_MAX_RETRY=10")
 	poison := []struct {
 		name, typ, queue string
 		payload          []byte

@@ -27,7 +27,7 @@ import (
 func TestFaultCluster(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	sb, apiURL := newSandbox(t)
+	sb, apiURL := testkit.StartSandbox(t, apiKey)
 	var nodes []*redisProc
 	var addrs []string
 	for i := range 3 {
@@ -58,7 +58,7 @@ func TestFaultCluster(t *testing.T) {
 		t.Fatalf("product keys in slots %d and %d", a, b)
 	}
 
-	e := baseEnv(apiURL).with("REDIS_CLUSTER_ADDRS="+strings.Join(addrs, ","), "PURGE_WINDOW=500ms", "PURGE_MAX_DELAY=2s", "PURGE_RATE=0")
+	e := baseEnv(apiURL).With("REDIS_CLUSTER_ADDRS="+strings.Join(addrs, ","), "PURGE_WINDOW=500ms", "PURGE_MAX_DELAY=2s", "PURGE_RATE=0")
 
 	// Dedupe and coalescing: 60 URLs, then the same 60 again in another form, before any worker runs.
 	set := testkit.ImageURLs("cluster", 60)
@@ -128,7 +128,7 @@ func TestFaultCluster(t *testing.T) {
 
 	// The shared rate limit: two workers, one URL a call, 4 calls a second with a burst of 2.
 	const rate, burst = 4, 2
-	limited := e.with(fmt.Sprintf("PURGE_RATE=%d", rate), fmt.Sprintf("PURGE_BURST=%d", burst), "PURGE_BATCH_SIZE=1", "PURGE_WINDOW=200ms")
+	limited := e.With(fmt.Sprintf("PURGE_RATE=%d", rate), fmt.Sprintf("PURGE_BURST=%d", burst), "PURGE_BATCH_SIZE=1", "PURGE_WINDOW=200ms")
 	rl := testkit.ImageURLs("cluster-rate", 16)
 	if res := runEnqueue(limited, "", time.Minute, append([]string{"--no-progress"}, rl...)...); res.code != 0 {
 		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)

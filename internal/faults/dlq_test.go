@@ -25,10 +25,10 @@ func TestFaultDeadLettersPastAsynqLimit(t *testing.T) {
 	t.Parallel()
 	const n = 10300
 	ctx := context.Background()
-	sb, apiURL := newSandbox(t)
+	sb, apiURL := testkit.StartSandbox(t, apiKey)
 	r := testredis.Start(t)
 	rdb := r.Client()
-	e := baseEnv(apiURL).with("REDIS_URL="+r.URL(), "PURGE_BATCH_SIZE=1", "PURGE_RATE=0", "PURGE_CONCURRENCY=20", "LOG_LEVEL=warn")
+	e := baseEnv(apiURL).With("REDIS_URL="+r.URL(), "PURGE_BATCH_SIZE=1", "PURGE_RATE=0", "PURGE_CONCURRENCY=20", "LOG_LEVEL=warn")
 	in := testkit.ImageURLs("dlq", n)
 	for _, u := range in {
 		sb.RejectURL(u)

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,29 +55,7 @@ func TestMain(m *testing.M) {
 }
 
 // env is a process environment.
-type env map[string]string
-
-// with returns a copy of e changed by "KEY=value" pairs.
-func (e env) with(kv ...string) env {
-	out := make(env, len(e)+len(kv))
-	for k, v := range e {
-		out[k] = v
-	}
-	for _, s := range kv {
-		k, v, _ := strings.Cut(s, "=")
-		out[k] = v
-	}
-	return out
-}
-
-func (e env) list() []string {
-	out := make([]string, 0, len(e))
-	for k, v := range e {
-		out = append(out, k+"="+v)
-	}
-	sort.Strings(out)
-	return out
-}
+type env = testkit.Env
 
 // baseEnv is the environment of workers and producers in these tests: the sandbox at apiURL,
 // short windows, no status follow-up, JSON logs at info level, the HTTP server on a free port.
@@ -95,17 +72,6 @@ func baseEnv(apiURL string) env {
 		"LOG_LEVEL":              "info",
 		"LOG_FORMAT":             "json",
 	}
-}
-
-// newSandbox starts the stand-in API in this process; workers reach it over loopback.
-func newSandbox(t *testing.T) (*sandbox.Server, string) {
-	t.Helper()
-	sb, url, stop, err := sandbox.Start(sandbox.Options{Key: apiKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	return sb, url
 }
 
 // proc is a process started by a test; it is stopped by pid when the test ends.
@@ -125,7 +91,7 @@ func startProc(t *testing.T, name, bin string, e env, args ...string) *proc {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = e.list()
+	cmd.Env = e.List()
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -230,7 +196,7 @@ func runEnqueueFrom(e env, stdin io.Reader, timeout time.Duration, args ...strin
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bins.enqueue, args...)
-	cmd.Env = e.list()
+	cmd.Env = e.List()
 	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -26,13 +26,13 @@ func TestFaultWorkerKilled(t *testing.T) {
 		concurrency = 10
 	)
 	ctx := context.Background()
-	sb, apiURL := newSandbox(t)
+	sb, apiURL := testkit.StartSandbox(t, apiKey)
 	// 100 ms per API call: with PURGE_RATE=100 about ten calls are in flight at any moment, so the
 	// kill lands in the middle of some of them.
 	sb.SetLatency(100 * time.Millisecond)
 	r := testredis.Start(t)
 	rdb := r.Client()
-	e := baseEnv(apiURL).with("REDIS_URL="+r.URL(), "PURGE_RATE=100", "PURGE_BURST=10",
+	e := baseEnv(apiURL).With("REDIS_URL="+r.URL(), "PURGE_RATE=100", "PURGE_BURST=10",
 		"PURGE_CONCURRENCY="+strconv.Itoa(concurrency), "PURGE_BATCH_SIZE="+strconv.Itoa(batch))
 
 	in := testkit.ImageURLs("killed", n)

@@ -22,10 +22,10 @@ func TestFaultKillLoop(t *testing.T) {
 		every   = 3 * time.Second
 		loopFor = 30 * time.Second
 	)
-	sb, apiURL := newSandbox(t)
+	sb, apiURL := testkit.StartSandbox(t, apiKey)
 	sb.SetLatency(20 * time.Millisecond)
 	r := testredis.Start(t)
-	e := baseEnv(apiURL).with("REDIS_URL="+r.URL(), "PURGE_RATE=12", "PURGE_BURST=2", "PURGE_CONCURRENCY=5", "LOG_LEVEL=warn")
+	e := baseEnv(apiURL).With("REDIS_URL="+r.URL(), "PURGE_RATE=12", "PURGE_BURST=2", "PURGE_CONCURRENCY=5", "LOG_LEVEL=warn")
 	in := testkit.ImageURLs("killloop", n)
 	if res := runEnqueue(e, "", time.Minute, "--no-progress", "-f", writeLines(t, in)); res.code != 0 {
 		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)

@@ -23,10 +23,10 @@ import (
 func TestFaultEvictingRedis(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	sb, apiURL := newSandbox(t)
+	sb, apiURL := testkit.StartSandbox(t, apiKey)
 	r := testredis.Start(t, testredis.WithArgs("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"))
 	rdb := r.Client()
-	e := baseEnv(apiURL).with("REDIS_URL="+r.URL(), "INTAKE_TOKEN=evict-intake-token")
+	e := baseEnv(apiURL).With("REDIS_URL="+r.URL(), "INTAKE_TOKEN=evict-intake-token")
 	in := testkit.ImageURLs("evict", 30)
 	res := runEnqueue(e, "", 30*time.Second, append([]string{"--no-progress"}, in...)...)
 	if res.code != 2 || !strings.Contains(res.stderr, "allkeys-lru") || !strings.Contains(res.stderr, "CONFIG SET maxmemory-policy noeviction") {
@@ -84,7 +84,7 @@ func TestFaultEvictingRedis(t *testing.T) {
 func TestFaultRedisOOM(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	sb, apiURL := newSandbox(t)
+	sb, apiURL := testkit.StartSandbox(t, apiKey)
 	r := testredis.Start(t, testredis.WithArgs("--maxmemory-policy", "noeviction"))
 	rdb := r.Client()
 	used, err := testredis.Info(ctx, rdb, "used_memory")
@@ -95,7 +95,7 @@ func TestFaultRedisOOM(t *testing.T) {
 	if err := rdb.ConfigSet(ctx, "maxmemory", strconv.Itoa(base+512*1024)).Err(); err != nil {
 		t.Fatal(err)
 	}
-	e := baseEnv(apiURL).with("REDIS_URL=" + r.URL())
+	e := baseEnv(apiURL).With("REDIS_URL=" + r.URL())
 	var acked []string
 	refused := 0
 	for i := 0; i < 200 && refused == 0; i++ {

@@ -20,10 +20,10 @@ func TestFaultMillionPendingThreeWorkers(t *testing.T) {
 	t.Parallel()
 	const n = 1_000_000
 	ctx := context.Background()
-	sb, apiURL := newSandbox(t)
+	sb, apiURL := testkit.StartSandbox(t, apiKey)
 	r := testredis.Start(t)
 	rdb := r.Client()
-	e := baseEnv(apiURL).with("REDIS_URL="+r.URL(), "PURGE_RATE=0", "PURGE_CONCURRENCY=20")
+	e := baseEnv(apiURL).With("REDIS_URL="+r.URL(), "PURGE_RATE=0", "PURGE_CONCURRENCY=20")
 	in := testkit.ImageURLs("million", n)
 	res := runEnqueue(e, "", 3*time.Minute, "--no-progress", "-f", writeLines(t, in))
 	if res.code != 0 || !strings.Contains(res.stderr, "1,000,000 enqueued") {

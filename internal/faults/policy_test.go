@@ -26,10 +26,10 @@ func TestFaultFailurePolicy(t *testing.T) {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {
 			t.Parallel()
 			const n = 20
-			sb, apiURL := newSandbox(t)
+			sb, apiURL := testkit.StartSandbox(t, apiKey)
 			r := testredis.Start(t)
 			rdb := r.Client()
-			e := baseEnv(apiURL).with("REDIS_URL="+r.URL(), "PURGE_BATCH_SIZE=1", "PURGE_RATE=0", "PURGE_MAX_RETRY=30",
+			e := baseEnv(apiURL).With("REDIS_URL="+r.URL(), "PURGE_BATCH_SIZE=1", "PURGE_RATE=0", "PURGE_MAX_RETRY=30",
 				"PURGE_RETRY_BASE=50ms", "PURGE_BACKOFF_BASE=50ms", "PURGE_BACKOFF_MAX=300ms", "PURGE_AUTH_PROBE=300ms")
 			in := testkit.ImageURLs("policy"+strconv.Itoa(code), n)
 			if res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, in...)...); res.code != 0 {

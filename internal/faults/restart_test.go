@@ -20,10 +20,10 @@ import (
 func TestFaultRedisRestart(t *testing.T) {
 	t.Parallel()
 	const perRun = 50
-	sb, apiURL := newSandbox(t)
+	sb, apiURL := testkit.StartSandbox(t, apiKey)
 	sb.SetLatency(20 * time.Millisecond)
 	rp := newRedis(t, "redis-aof", "--appendonly", "yes", "--appendfsync", "everysec", "--save", "")
-	e := baseEnv(apiURL).with("REDIS_URL="+rp.url(), "PURGE_RATE=50", "PURGE_BURST=5")
+	e := baseEnv(apiURL).With("REDIS_URL="+rp.url(), "PURGE_RATE=50", "PURGE_BURST=5")
 	workers := []*proc{startWorker(t, "worker-a", e), startWorker(t, "worker-b", e)}
 
 	type run struct {

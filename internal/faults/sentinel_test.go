@@ -24,7 +24,7 @@ func TestFaultSentinel(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	const masterName = "mymaster"
-	sb, apiURL := newSandbox(t)
+	sb, apiURL := testkit.StartSandbox(t, apiKey)
 	sb.SetLatency(20 * time.Millisecond)
 	master := newRedis(t, "master", "--save", "", "--appendonly", "no")
 	replica := newRedis(t, "replica", "--save", "", "--appendonly", "no", "--replicaof", "127.0.0.1", strconv.Itoa(master.port))
@@ -65,7 +65,7 @@ func TestFaultSentinel(t *testing.T) {
 		return a[0] + ":" + a[1]
 	}
 
-	e := baseEnv(apiURL).with("REDIS_SENTINEL_ADDRS="+strings.Join(addrs, ","), "REDIS_SENTINEL_MASTER="+masterName,
+	e := baseEnv(apiURL).With("REDIS_SENTINEL_ADDRS="+strings.Join(addrs, ","), "REDIS_SENTINEL_MASTER="+masterName,
 		"PURGE_RATE=20", "PURGE_BURST=5")
 	in := testkit.ImageURLs("sentinel", 3000) // 200 requests: 10 s at 20 a second
 	if res := runEnqueue(e, "", time.Minute, "--no-progress", "-f", writeLines(t, in)); res.code != 0 || !strings.Contains(res.stderr, "3,000 enqueued") {

@@ -10,13 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/cipurge/cipurge/internal/cli/enqueuecmd"
-	"github.com/cipurge/cipurge/internal/sandbox"
 	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/internal/testkit/testworker"
-	"github.com/cipurge/cipurge/internal/testredis"
 )
 
 // testKey is the API key the tests use; every page and metric is searched for it.
@@ -24,35 +20,15 @@ const testKey = "ci-test-key-httpserver-4b8e1f"
 
 // harness is a private Redis, a sandbox API and the environment of a worker that uses them.
 type harness struct {
-	t     *testing.T
-	redis *testredis.Server
-	rdb   *redis.Client
-	sb    *sandbox.Server
-	env   map[string]string
+	t *testing.T
+	*testkit.Rig
 }
 
 func newHarness(t *testing.T, extra ...string) *harness {
 	t.Helper()
-	r := testredis.Start(t)
-	sb, url := testkit.StartSandbox(t, testKey)
-	h := &harness{t: t, redis: r, rdb: r.Client(), sb: sb, env: testkit.FastEnv(r.URL(), url, testKey)}
-	h.set(extra...)
+	h := &harness{t: t, Rig: testkit.NewRig(t, testKey)}
+	h.Env.Set(extra...)
 	return h
-}
-
-func (h *harness) set(kv ...string) {
-	for _, s := range kv {
-		k, v, _ := strings.Cut(s, "=")
-		h.env[k] = v
-	}
-}
-
-func (h *harness) environ() []string {
-	out := make([]string, 0, len(h.env))
-	for k, v := range h.env {
-		out = append(out, k+"="+v)
-	}
-	return out
 }
 
 // runningWorker is a worker started by startWorker, serving HTTP at base.
@@ -65,7 +41,7 @@ type runningWorker struct {
 // its HTTP server listens (HTTP_ADDR being :0, the address comes from its log).
 func (h *harness) startWorker() *runningWorker {
 	h.t.Helper()
-	w := testworker.Start(h.t, h.environ())
+	w := testworker.Start(h.t, h.Env.List())
 	return &runningWorker{base: "http://" + w.Addr(h.t), logs: w.Logs}
 }
 
@@ -73,7 +49,7 @@ func (h *harness) startWorker() *runningWorker {
 func (h *harness) enqueue(args ...string) {
 	h.t.Helper()
 	var out, errb bytes.Buffer
-	if err := enqueuecmd.Run(context.Background(), args, h.environ(), strings.NewReader(""), &out, &errb); err != nil {
+	if err := enqueuecmd.Run(context.Background(), args, h.Env.List(), strings.NewReader(""), &out, &errb); err != nil {
 		h.t.Fatalf("enqueue %v: %v\n%s%s", args, err, out.String(), errb.String())
 	}
 }

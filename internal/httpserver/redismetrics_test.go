@@ -19,7 +19,7 @@ func TestMetricsRedisWritableAndPolicy(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	h := newHarness(t)
-	must(t, h.rdb.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err())
+	must(t, h.RDB.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err())
 	w := h.startWorker()
 	wait := func(bound time.Duration, name, labels string, want float64) {
 		t.Helper()
@@ -35,7 +35,7 @@ func TestMetricsRedisWritableAndPolicy(t *testing.T) {
 		policy string
 		evicts float64
 	}{{"noeviction", 0}, {"volatile-lru", 1}, {"allkeys-lru", 2}, {"noeviction", 0}} {
-		must(t, h.rdb.ConfigSet(ctx, "maxmemory-policy", c.policy).Err())
+		must(t, h.RDB.ConfigSet(ctx, "maxmemory-policy", c.policy).Err())
 		wait(60*time.Second, "cipurge_redis_maxmemory_policy_evicts", `policy="`+c.policy+`"`, c.evicts)
 		if n := strings.Count(get(t, w.base+"/metrics").body, "\ncipurge_redis_maxmemory_policy_evicts{"); n != 1 {
 			t.Errorf("%d series of cipurge_redis_maxmemory_policy_evicts with %s, want 1", n, c.policy)
@@ -43,8 +43,8 @@ func TestMetricsRedisWritableAndPolicy(t *testing.T) {
 	}
 
 	// Out of memory under noeviction: Redis answers PING and reads, refuses writes.
-	must(t, h.rdb.ConfigSet(ctx, "maxmemory", "1").Err())
+	must(t, h.RDB.ConfigSet(ctx, "maxmemory", "1").Err())
 	wait(60*time.Second, "cipurge_redis_writable", "", 0)
-	must(t, h.rdb.ConfigSet(ctx, "maxmemory", "0").Err())
+	must(t, h.RDB.ConfigSet(ctx, "maxmemory", "0").Err())
 	wait(60*time.Second, "cipurge_redis_writable", "", 1)
 }

@@ -31,9 +31,9 @@ const (
 // and archived it; it returns the archived task.
 func (h *harness) deadLetter() *asynq.TaskInfo {
 	h.t.Helper()
-	h.sb.RejectURL(badURL)
+	h.SB.RejectURL(badURL)
 	h.enqueue("--source", "ticket-42", badURL)
-	insp := asynq.NewInspectorFromRedisClient(h.rdb)
+	insp := asynq.NewInspectorFromRedisClient(h.RDB)
 	var archived []*asynq.TaskInfo
 	testkit.WaitFor(h.t, 30*time.Second, "the rejected URL to be dead-lettered", func() bool {
 		archived, _ = insp.ListArchivedTasks(tasks.QueueInteractive)
@@ -48,10 +48,10 @@ func TestNonLoopbackWithoutPasswordIsRefused(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	for _, addr := range []string{"0.0.0.0:" + strconv.Itoa(testredis.FreePort(t)), ":" + strconv.Itoa(testredis.FreePort(t))} {
-		h.set("HTTP_ADDR=" + addr)
+		h.Env.Set("HTTP_ADDR=" + addr)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		var logs testkit.SyncBuffer
-		err := workercmd.Run(ctx, nil, h.environ(), io.Discard, &logs)
+		err := workercmd.Run(ctx, nil, h.Env.List(), io.Discard, &logs)
 		cancel()
 		if err == nil {
 			t.Fatalf("HTTP_ADDR=%s without UI_PASSWORD: the worker ran and stopped without an error", addr)
@@ -80,7 +80,7 @@ func TestUIAuthReadOnlyAndPayloads(t *testing.T) {
 	h := newHarness(t, "UI_USER="+user, "UI_PASSWORD="+pass) // UI_READONLY defaults to true
 	w := h.startWorker()
 	dead := h.deadLetter()
-	insp := asynq.NewInspectorFromRedisClient(h.rdb)
+	insp := asynq.NewInspectorFromRedisClient(h.RDB)
 
 	var seen []string // every body the test read, searched for the key at the end
 	paths := []string{
@@ -183,7 +183,7 @@ func TestUIWritable(t *testing.T) {
 	if r.code/100 != 2 {
 		t.Fatalf("DELETE archived task with UI_READONLY=false: %d %q, want 2xx", r.code, r.body)
 	}
-	_, err := asynq.NewInspectorFromRedisClient(h.rdb).GetTaskInfo(tasks.QueueInteractive, dead.ID)
+	_, err := asynq.NewInspectorFromRedisClient(h.RDB).GetTaskInfo(tasks.QueueInteractive, dead.ID)
 	if !errors.Is(err, asynq.ErrTaskNotFound) {
 		t.Errorf("after the delete, GetTaskInfo: %v, want task not found", err)
 	}
@@ -223,7 +223,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 
 	// The shared pause (as after a 429 with Retry-After).
-	st := store.New(h.rdb)
+	st := store.New(h.RDB)
 	if err := st.Pause(ctx, "rate_limited by the test", time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -236,13 +236,13 @@ func TestHealthAndReadiness(t *testing.T) {
 		v, ok := metricValue(metrics(), "cipurge_paused", "")
 		return ok && v == 1
 	})
-	must(t, h.rdb.Del(ctx, store.KeyPause).Err())
+	must(t, h.RDB.Del(ctx, store.KeyPause).Err())
 	if code, m := readiness(t, w.base); code != http.StatusOK {
 		t.Errorf("/readyz after the pause ended: %d %v", code, m)
 	}
 
 	// Cloudimage rejects the key: the next request gets 401.
-	h.sb.SetKey("a-key-that-is-not-ours")
+	h.SB.SetKey("a-key-that-is-not-ours")
 	h.enqueue(goodURL)
 	testkit.WaitFor(t, 30*time.Second, "/readyz to report the rejected key", func() bool {
 		code, m := readiness(t, w.base)
@@ -253,15 +253,15 @@ func TestHealthAndReadiness(t *testing.T) {
 		v, ok := metricValue(metrics(), "cipurge_api_key_rejected", "")
 		return ok && v == 1
 	})
-	h.sb.SetKey(testKey) // the key is accepted again: the next probe clears the gate
+	h.SB.SetKey(testKey) // the key is accepted again: the next probe clears the gate
 	testkit.WaitFor(t, 30*time.Second, "/readyz to be ready after the key works again", func() bool {
 		code, _ := readiness(t, w.base)
 		return code == http.StatusOK
 	})
-	testkit.WaitFor(t, 30*time.Second, "the held URL to be sent once the key works", func() bool { return h.sb.URLCount(goodURL) > 0 })
+	testkit.WaitFor(t, 30*time.Second, "the held URL to be sent once the key works", func() bool { return h.SB.URLCount(goodURL) > 0 })
 
 	// Redis goes away: not ready, still alive, and /metrics answers with the collector down.
-	h.redis.Kill()
+	h.Redis.Kill()
 	code, m = readiness(t, w.base)
 	if code != http.StatusServiceUnavailable || !strings.HasPrefix(m["redis"].(string), "unreachable") || !strings.Contains(m["reason"].(string), "Redis") {
 		t.Errorf("/readyz with Redis down: %d %v, want 503 naming Redis", code, m)
@@ -284,9 +284,9 @@ func TestMetrics(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	w := h.startWorker()
-	h.sb.RateLimitFor(2*time.Second, "1") // one shared pause, so the wait metrics show up
+	h.SB.RateLimitFor(2*time.Second, "1") // one shared pause, so the wait metrics show up
 	h.enqueue(goodURL)
-	testkit.WaitFor(t, 30*time.Second, "the URL to be invalidated", func() bool { return h.sb.URLCount(goodURL) > 0 })
+	testkit.WaitFor(t, 30*time.Second, "the URL to be invalidated", func() bool { return h.SB.URLCount(goodURL) > 0 })
 	h.deadLetter()
 
 	var body string

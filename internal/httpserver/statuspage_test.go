@@ -70,7 +70,7 @@ func TestStatusPageAuthAndJSON(t *testing.T) {
 	// dead letter asynq trimmed from its archive (here: never in it) is still listed and counted.
 	kept := store.DeadLetter{ID: "trimmed-by-asynq", Queue: tasks.QueueInteractive, Type: tasks.TypeURLs,
 		URLs: []string{"https://img.example.com/status-json/dead.jpg"}, Reason: "rejected: 400 Bad Request", Attempts: 1, At: time.Now().UnixMilli()}
-	if err := store.New(h.rdb).KeepDeadLetter(context.Background(), kept); err != nil {
+	if err := store.New(h.RDB).KeepDeadLetter(context.Background(), kept); err != nil {
 		t.Fatal(err)
 	}
 	_, _, body = get("/status", true, "application/json")

@@ -155,7 +155,7 @@ func TestConcurrentClients(t *testing.T) {
 	}
 
 	// A worker drains the queue: each key goes out exactly once.
-	sb, apiURL := startSandbox(t)
+	sb, apiURL := testkit.StartSandbox(t, apiKey)
 	testworker.Start(t, workerEnv(e.redis.URL(), apiURL)).StopsCleanly()
 	insp := asynq.NewInspectorFromRedisClient(e.rdb)
 	testkit.WaitFor(t, 60*time.Second, "every key sent and nothing left to send", func() bool {
@@ -196,7 +196,7 @@ func TestConcurrentClients(t *testing.T) {
 func TestThroughWorker(t *testing.T) {
 	t.Parallel()
 	r := testredis.Start(t)
-	sb, apiURL := startSandbox(t)
+	sb, apiURL := testkit.StartSandbox(t, apiKey)
 	w := testworker.Start(t, workerEnv(r.URL(), apiURL, "INTAKE_TOKEN="+testToken, "INTAKE_MAX_URLS=5")).StopsCleanly()
 	addr := w.Addr(t)
 	if !strings.HasPrefix(addr, "127.0.0.1:") {

@@ -20,8 +20,8 @@ import (
 
 	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/intake"
-	"github.com/cipurge/cipurge/internal/sandbox"
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/normalize"
 )
@@ -283,35 +283,10 @@ func (e *env) isPending(key string) bool {
 	return true
 }
 
-// workerEnv is a worker's environment: the Redis at redisURL, the sandbox at apiURL, fast windows.
+// workerEnv is a worker's environment: the Redis at redisURL, the sandbox at apiURL, fast
+// windows, changed by extra "KEY=value" pairs.
 func workerEnv(redisURL, apiURL string, extra ...string) []string {
-	return append([]string{
-		"REDIS_URL=" + redisURL,
-		"CLOUDIMAGE_API_URL=" + apiURL,
-		"CLOUDIMAGE_API_KEY=" + apiKey,
-		"CLOUDIMAGE_TOKEN=" + ciToken,
-		"PURGE_WINDOW=200ms",
-		"PURGE_MAX_DELAY=1s",
-		"PURGE_RATE=0",
-		"PURGE_CONFIRM=false",
-		"PURGE_RETRY_BASE=50ms",
-		"PURGE_BACKOFF_BASE=50ms",
-		"PURGE_BACKOFF_MAX=500ms",
-		"PURGE_SHUTDOWN_TIMEOUT=2s",
-		"HTTP_ADDR=127.0.0.1:0",
-		"LOG_LEVEL=info",
-	}, extra...)
-}
-
-// startSandbox starts the fake Cloudimage API.
-func startSandbox(t *testing.T) (*sandbox.Server, string) {
-	t.Helper()
-	sb, url, stop, err := sandbox.Start(sandbox.Options{Key: apiKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	return sb, url
+	return testkit.FastEnv(redisURL, apiURL, apiKey).With(extra...).List()
 }
 
 // zapStatus matches the status field of a log line.

@@ -10,13 +10,17 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/cipurge/cipurge/internal/sandbox"
+	"github.com/cipurge/cipurge/internal/testredis"
 )
 
 // WaitFor polls cond every 25 ms until it holds, or fails the test with msg once timeout passed.
@@ -92,11 +96,42 @@ func Get(t testing.TB, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// Env is a process environment by variable name.
+type Env map[string]string
+
+// Set changes e by "KEY=value" pairs.
+func (e Env) Set(kv ...string) {
+	for _, s := range kv {
+		k, v, _ := strings.Cut(s, "=")
+		e[k] = v
+	}
+}
+
+// With returns a copy of e changed by "KEY=value" pairs.
+func (e Env) With(kv ...string) Env {
+	out := make(Env, len(e)+len(kv))
+	for k, v := range e {
+		out[k] = v
+	}
+	out.Set(kv...)
+	return out
+}
+
+// List returns e as sorted "KEY=value" strings, for exec.Cmd's Env or a command's Run.
+func (e Env) List() []string {
+	out := make([]string, 0, len(e))
+	for k, v := range e {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // FastEnv is the environment integration tests start a worker and enqueue with: a private Redis,
 // an API (the sandbox) and its key, and short windows and backoffs so that tests run in seconds.
 // Tests override entries for what they exercise.
-func FastEnv(redisURL, apiURL, apiKey string) map[string]string {
-	return map[string]string{
+func FastEnv(redisURL, apiURL, apiKey string) Env {
+	return Env{
 		"REDIS_URL":              redisURL,
 		"CLOUDIMAGE_API_URL":     apiURL,
 		"CLOUDIMAGE_API_KEY":     apiKey,
@@ -123,6 +158,23 @@ func ImageURLs(prefix string, n int) []string {
 		out[i] = "https://img.example.com/" + prefix + "/" + strconv.Itoa(i) + ".jpg"
 	}
 	return out
+}
+
+// Rig is what an integration test runs the product against: a private redis-server, the sandbox
+// API, and FastEnv for the two.
+type Rig struct {
+	Redis *testredis.Server
+	RDB   *redis.Client
+	SB    *sandbox.Server
+	Env   Env
+}
+
+// NewRig starts a redis-server and a sandbox accepting key, both stopped when the test ends.
+func NewRig(t testing.TB, key string) *Rig {
+	t.Helper()
+	r := testredis.Start(t)
+	sb, url := StartSandbox(t, key)
+	return &Rig{Redis: r, RDB: r.Client(), SB: sb, Env: FastEnv(r.URL(), url, key)}
 }
 
 // StartSandbox starts the sandbox Cloudimage API on a free loopback port, accepting key, and stops

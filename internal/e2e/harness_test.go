@@ -32,9 +32,7 @@ type harness struct {
 // windows and backoffs, no rate limit, no confirmation, debug logs, unless extra says otherwise.
 func newHarness(t *testing.T, extra ...string) *harness {
 	t.Helper()
-	h := &harness{t: t, Rig: testkit.NewRig(t, testKey)}
-	h.Env.Set(append([]string{"LOG_LEVEL=debug"}, extra...)...)
-	return h
+	return &harness{t: t, Rig: testkit.NewRig(t, testKey, append([]string{"LOG_LEVEL=debug"}, extra...)...)}
 }
 
 // startWorker runs workercmd.Run with the harness environment plus extra until the test ends.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +23,7 @@ import (
 	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/events"
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/normalize"
 )
@@ -83,18 +83,8 @@ func newEnv(t *testing.T, client redis.UniversalClient, mod func(*events.Options
 	t.Cleanup(srv.Close)
 	rdb, _ := client.(*redis.Client)
 	e := &env{t: t, rdb: rdb, prod: p, srv: srv, logs: logs, m: m, token: testToken}
-	t.Cleanup(e.checkLogsHaveNoSecret)
+	t.Cleanup(func() { testkit.NoSecretLogged(t, logs, "EVENTS_TOKEN", testToken) })
 	return e
-}
-
-// checkLogsHaveNoSecret fails the test when a log line holds the events token.
-func (e *env) checkLogsHaveNoSecret() {
-	for _, l := range e.logs.All() {
-		line := fmt.Sprint(l.Message, l.ContextMap())
-		if strings.Contains(line, testToken) {
-			e.t.Errorf("a log line holds EVENTS_TOKEN: %s", line)
-		}
-	}
 }
 
 // answer is one HTTP response, read.

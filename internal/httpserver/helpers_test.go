@@ -26,9 +26,7 @@ type harness struct {
 
 func newHarness(t *testing.T, extra ...string) *harness {
 	t.Helper()
-	h := &harness{t: t, Rig: testkit.NewRig(t, testKey)}
-	h.Env.Set(extra...)
-	return h
+	return &harness{t: t, Rig: testkit.NewRig(t, testKey, extra...)}
 }
 
 // runningWorker is a worker started by startWorker, serving HTTP at base.

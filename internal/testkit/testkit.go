@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/cipurge/cipurge/internal/sandbox"
 	"github.com/cipurge/cipurge/internal/testredis"
@@ -78,6 +79,21 @@ func LogField(logs, msg, field string) string {
 		}
 	}
 	return out
+}
+
+// NoSecretLogged fails the test when a line of logs (its message and its fields) holds one of
+// secrets; what names them in the failure message.
+func NoSecretLogged(t testing.TB, logs *observer.ObservedLogs, what string, secrets ...string) {
+	t.Helper()
+	for _, l := range logs.All() {
+		line := fmt.Sprint(l.Message, l.ContextMap())
+		for _, s := range secrets {
+			if strings.Contains(line, s) {
+				t.Errorf("a log line holds %s: %s", what, line)
+				break
+			}
+		}
+	}
 }
 
 // Get fetches url (10 s timeout) and returns the status code and up to 16 MiB of the body.
@@ -169,12 +185,13 @@ type Rig struct {
 	Env   Env
 }
 
-// NewRig starts a redis-server and a sandbox accepting key, both stopped when the test ends.
-func NewRig(t testing.TB, key string) *Rig {
+// NewRig starts a redis-server and a sandbox accepting key, both stopped when the test ends; env
+// ("KEY=value" pairs) changes FastEnv.
+func NewRig(t testing.TB, key string, env ...string) *Rig {
 	t.Helper()
 	r := testredis.Start(t)
 	sb, url := StartSandbox(t, key)
-	return &Rig{Redis: r, RDB: r.Client(), SB: sb, Env: FastEnv(r.URL(), url, key)}
+	return &Rig{Redis: r, RDB: r.Client(), SB: sb, Env: FastEnv(r.URL(), url, key).With(env...)}
 }
 
 // StartSandbox starts the sandbox Cloudimage API on a free loopback port, accepting key, and stops

@@ -52,14 +52,7 @@ func TestAsynqmonInChromium(t *testing.T) {
 	// A dead letter: the sandbox answers 400 for badURL, the worker archives the request with the reason.
 	enqueue(t, env, badURL)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
-	var dead *asynq.TaskInfo
-	testkit.WaitFor(t, 30*time.Second, "the rejected URL to be dead-lettered", func() bool {
-		ts, _ := insp.ListArchivedTasks(tasks.QueueInteractive)
-		if len(ts) == 1 {
-			dead = ts[0]
-		}
-		return dead != nil
-	})
+	dead := deadLetter(t, insp, 30*time.Second)
 	// A backlog of bulk work, held by the rate limit.
 	var urls []string
 	for i := range 3000 {
@@ -72,8 +65,7 @@ func TestAsynqmonInChromium(t *testing.T) {
 	}
 
 	// The home page: the queues table.
-	home := renderDOM(t, chromium, base+"/monitoring/")
-	screenshot(t, chromium, base+"/monitoring/", filepath.Join(shots, "queues.png"))
+	home := renderAndShoot(t, chromium, base+"/monitoring/", filepath.Join(shots, "queues.png"))
 	for _, q := range []string{tasks.QueueInteractive, tasks.QueueBulk} {
 		if !strings.Contains(home, ">"+q+"<") {
 			t.Errorf("the rendered queues page does not show queue %q", q)
@@ -85,8 +77,7 @@ func TestAsynqmonInChromium(t *testing.T) {
 
 	// The dead letters of the purge queue.
 	archivedURL := base + "/monitoring/queues/" + tasks.QueueInteractive + "?status=archived"
-	archived := renderDOM(t, chromium, archivedURL)
-	screenshot(t, chromium, archivedURL, filepath.Join(shots, "archived.png"))
+	archived := renderAndShoot(t, chromium, archivedURL, filepath.Join(shots, "archived.png"))
 	// asynqmon lists a task ID only up to its first "-" (it expects UUIDs): the full ID is on the
 	// task's own page below; here the row is recognised by its URL and type.
 	for _, want := range []string{badURL, tasks.TypeURLs, "Cloudimage rejected this request"} {
@@ -97,8 +88,7 @@ func TestAsynqmonInChromium(t *testing.T) {
 
 	// The task's own page: payload and the reason it was dead-lettered.
 	taskURL := base + "/monitoring/queues/" + tasks.QueueInteractive + "/tasks/" + dead.ID
-	task := renderDOM(t, chromium, taskURL)
-	screenshot(t, chromium, taskURL, filepath.Join(shots, "task.png"))
+	task := renderAndShoot(t, chromium, taskURL, filepath.Join(shots, "task.png"))
 	for _, want := range []string{dead.ID, badURL, "archived", "400 Bad Request"} {
 		if !strings.Contains(task, want) {
 			t.Errorf("the rendered task page does not show %q:\n%.3000s", want, visibleText(task))
@@ -188,6 +178,28 @@ func screenshot(t *testing.T, chromium, url, path string) {
 	if err != nil || len(b) < 1000 || !bytes.HasPrefix(b, []byte("\x89PNG")) {
 		t.Errorf("no PNG screenshot of %s at %s (err %v, %d bytes)", url, path, err, len(b))
 	}
+}
+
+// renderAndShoot returns the DOM of url, as renderDOM does, and saves a screenshot of it at path.
+func renderAndShoot(t *testing.T, chromium, url, path string) string {
+	t.Helper()
+	dom := renderDOM(t, chromium, url)
+	screenshot(t, chromium, url, path)
+	return dom
+}
+
+// deadLetter waits up to timeout for the one dead letter of the purge queue, and returns it.
+func deadLetter(t *testing.T, insp *asynq.Inspector, timeout time.Duration) *asynq.TaskInfo {
+	t.Helper()
+	var dead *asynq.TaskInfo
+	testkit.WaitFor(t, timeout, "the rejected URL to be dead-lettered", func() bool {
+		ts, _ := insp.ListArchivedTasks(tasks.QueueInteractive)
+		if len(ts) == 1 {
+			dead = ts[0]
+		}
+		return dead != nil
+	})
+	return dead
 }
 
 var tagRE = regexp.MustCompile(`(?s)<script.*?</script>|<style.*?</style>|<[^>]+>`)

@@ -49,14 +49,7 @@ func TestStatusPageInChromium(t *testing.T) {
 
 	enqueue(t, env, bad)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
-	var dead *asynq.TaskInfo
-	testkit.WaitFor(t, 60*time.Second, "the rejected URL dead-lettered", func() bool {
-		ts, _ := insp.ListArchivedTasks(tasks.QueueInteractive)
-		if len(ts) == 1 {
-			dead = ts[0]
-		}
-		return dead != nil
-	})
+	dead := deadLetter(t, insp, 60*time.Second)
 	// Cloudimage throttles: the next call meets a 429 with Retry-After 600, and every worker pauses.
 	sb.RateLimitFor(time.Hour, "600")
 	var waiting []string
@@ -77,9 +70,8 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	page := renderDOM(t, chromium, base+"/status")
 	shot := filepath.Join(shots, "status.png")
-	screenshot(t, chromium, base+"/status", shot)
+	page := renderAndShoot(t, chromium, base+"/status", shot)
 	checkPNG(t, shot)
 	text := visibleText(page)
 	for _, want := range []string{
@@ -103,9 +95,8 @@ func TestStatusPageInChromium(t *testing.T) {
 	// The lookup box, with the CDN form of the dead URL (a resize on the token's domain).
 	cdn := "https://demo.cloudimg.io/img.example.com/status-page/rejected.jpg?w=600"
 	lookupURL := base + "/status?url=" + url.QueryEscape(cdn)
-	lookup := renderDOM(t, chromium, lookupURL)
 	lshot := filepath.Join(shots, "status-lookup.png")
-	screenshot(t, chromium, lookupURL, lshot)
+	lookup := renderAndShoot(t, chromium, lookupURL, lshot)
 	checkPNG(t, lshot)
 	for _, want := range []string{`id="history"`, bad, "dead-lettered", "enqueue dlq replay " + dead.ID, "400"} {
 		if !strings.Contains(lookup, want) {

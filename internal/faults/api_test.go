@@ -4,7 +4,6 @@ package faults
 
 import (
 	"fmt"
-	"github.com/cipurge/cipurge/internal/testkit"
 	"sort"
 	"strings"
 	"testing"
@@ -13,7 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/cipurge/cipurge/internal/sandbox"
-	"github.com/cipurge/cipurge/internal/testredis"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -30,15 +29,11 @@ func TestFaultAPIOutage(t *testing.T) {
 		maxRetry = 25
 		burst    = 5
 	)
-	sb, apiURL := testkit.StartSandbox(t, apiKey)
-	r := testredis.Start(t)
-	rdb := r.Client()
-	e := baseEnv(apiURL).With("REDIS_URL="+r.URL(), fmt.Sprintf("PURGE_MAX_RETRY=%d", maxRetry), "PURGE_RETRY_BASE=1s",
+	sb, rdb, e := newRig(t)
+	e = e.With(fmt.Sprintf("PURGE_MAX_RETRY=%d", maxRetry), "PURGE_RETRY_BASE=1s",
 		"PURGE_BACKOFF_BASE=1s", "PURGE_BACKOFF_MAX=60s", "PURGE_RATE=10", fmt.Sprintf("PURGE_BURST=%d", burst))
 	in := testkit.ImageURLs("outage", n)
-	if res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, in...)...); res.code != 0 {
-		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
-	}
+	mustEnqueue(t, e, time.Minute, append([]string{"--no-progress"}, in...)...)
 	sb.FailFor(outage, 503)
 	start := time.Now()
 	startWorker(t, "worker-a", e)
@@ -101,14 +96,10 @@ func TestFault429Storm(t *testing.T) {
 		// before the worker that got the 429 had shared the pause.
 		inFlight = 250 * time.Millisecond
 	)
-	sb, apiURL := testkit.StartSandbox(t, apiKey)
-	r := testredis.Start(t)
-	rdb := r.Client()
-	e := baseEnv(apiURL).With("REDIS_URL="+r.URL(), "PURGE_RATE=20", "PURGE_BURST=5", "PURGE_MAX_RETRY=0")
+	sb, rdb, e := newRig(t)
+	e = e.With("PURGE_RATE=20", "PURGE_BURST=5", "PURGE_MAX_RETRY=0")
 	in := testkit.ImageURLs("storm", 600) // 40 requests
-	if res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, in...)...); res.code != 0 {
-		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
-	}
+	mustEnqueue(t, e, time.Minute, append([]string{"--no-progress"}, in...)...)
 	sb.RateLimitFor(storm, fmt.Sprint(retryAfter.Seconds()))
 	start := time.Now()
 	startWorker(t, "worker-a", e)
@@ -169,15 +160,11 @@ func TestFaultBadKey(t *testing.T) {
 		probe       = time.Second
 		concurrency = 10
 	)
-	sb, apiURL := testkit.StartSandbox(t, apiKey)
-	r := testredis.Start(t)
-	rdb := r.Client()
-	e := baseEnv(apiURL).With("REDIS_URL="+r.URL(), "PURGE_AUTH_PROBE=1s", "PURGE_MAX_RETRY=0", "PURGE_BATCH_SIZE=5",
+	sb, rdb, e := newRig(t)
+	e = e.With("PURGE_AUTH_PROBE=1s", "PURGE_MAX_RETRY=0", "PURGE_BATCH_SIZE=5",
 		fmt.Sprintf("PURGE_CONCURRENCY=%d", concurrency))
 	in := testkit.ImageURLs("badkey", 50) // 10 requests
-	if res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, in...)...); res.code != 0 {
-		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
-	}
+	mustEnqueue(t, e, time.Minute, append([]string{"--no-progress"}, in...)...)
 	bad := startWorker(t, "worker-wrong-key", e.With("CLOUDIMAGE_API_KEY=wrong-key-d2a41f"))
 	addr := bad.httpAddr(t)
 	var rejected []sandbox.Request
@@ -249,10 +236,8 @@ func TestFaultBadKey(t *testing.T) {
 // processing the good requests before and after them.
 func TestFaultPoison(t *testing.T) {
 	t.Parallel()
-	sb, apiURL := testkit.StartSandbox(t, apiKey)
-	r := testredis.Start(t)
-	rdb := r.Client()
-	e := baseEnv(apiURL).With("REDIS_URL="+r.URL(), "PURGE_MAX_RETRY=10")
+	sb, rdb, e := newRig(t)
+	e = e.With("PURGE_MAX_RETRY=10")
 	poison := []struct {
 		name, typ, queue string
 		payload          []byte
@@ -274,18 +259,14 @@ func TestFaultPoison(t *testing.T) {
 		ids[info.ID] = p.name
 	}
 	before, after := testkit.ImageURLs("poison-before", 30), testkit.ImageURLs("poison-after", 30)
-	if res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, before...)...); res.code != 0 {
-		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
-	}
+	mustEnqueue(t, e, time.Minute, append([]string{"--no-progress"}, before...)...)
 	w := startWorker(t, "worker", e)
 	var dl []*asynq.TaskInfo
 	testkit.WaitFor(t, 30*time.Second, "every poison task dead-lettered", func() bool {
 		dl = archivedAll(t, rdb)
 		return len(dl) == len(poison)
 	})
-	if res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, after...)...); res.code != 0 {
-		t.Fatalf("enqueue after the poison: exit %d: %s", res.code, res.stderr)
-	}
+	mustEnqueue(t, e, time.Minute, append([]string{"--no-progress"}, after...)...)
 	testkit.WaitFor(t, 30*time.Second, "the good URLs before and after invalidated", func() bool {
 		return len(missing(sb, append(append([]string(nil), before...), after...))) == 0
 	})

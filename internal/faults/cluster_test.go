@@ -5,7 +5,6 @@ package faults
 import (
 	"context"
 	"fmt"
-	"github.com/cipurge/cipurge/internal/testkit"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -62,25 +62,23 @@ func TestFaultCluster(t *testing.T) {
 
 	// Dedupe and coalescing: 60 URLs, then the same 60 again in another form, before any worker runs.
 	set := testkit.ImageURLs("cluster", 60)
-	res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, set...)...)
-	if res.code != 0 || !strings.Contains(res.stderr, "60 enqueued") {
+	res := mustEnqueue(t, e, time.Minute, append([]string{"--no-progress"}, set...)...)
+	if !strings.Contains(res.stderr, "60 enqueued") {
 		t.Fatalf("enqueue on the cluster: exit %d: %s", res.code, res.stderr)
 	}
 	again := make([]string, len(set))
 	for i, u := range set {
 		again[i] = "https://demo.cloudimg.io/" + strings.TrimPrefix(u, "https://") + "?w=600"
 	}
-	res = runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, again...)...)
-	if res.code != 0 || !strings.Contains(res.stderr, "0 enqueued") || !strings.Contains(res.stderr, "60 already pending") {
+	res = mustEnqueue(t, e, time.Minute, append([]string{"--no-progress"}, again...)...)
+	if !strings.Contains(res.stderr, "0 enqueued") || !strings.Contains(res.stderr, "60 already pending") {
 		t.Fatalf("the same URLs again: exit %d, want 0 enqueued and 60 already pending: %s", res.code, res.stderr)
 	}
 	// A request with one URL the API refuses: isolated and dead-lettered.
 	batch := testkit.ImageURLs("cluster-dlq", 15)
 	bad := batch[4]
 	sb.RejectURL(bad)
-	if res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, batch...)...); res.code != 0 {
-		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
-	}
+	mustEnqueue(t, e, time.Minute, append([]string{"--no-progress"}, batch...)...)
 	w1 := startWorker(t, "worker-1", e)
 	good := append(append(append([]string(nil), set...), batch[:4]...), batch[5:]...)
 	testkit.WaitFor(t, 60*time.Second, "every good URL invalidated", func() bool { return len(missing(sb, good)) == 0 })
@@ -130,9 +128,7 @@ func TestFaultCluster(t *testing.T) {
 	const rate, burst = 4, 2
 	limited := e.With(fmt.Sprintf("PURGE_RATE=%d", rate), fmt.Sprintf("PURGE_BURST=%d", burst), "PURGE_BATCH_SIZE=1", "PURGE_WINDOW=200ms")
 	rl := testkit.ImageURLs("cluster-rate", 16)
-	if res := runEnqueue(limited, "", time.Minute, append([]string{"--no-progress"}, rl...)...); res.code != 0 {
-		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
-	}
+	mustEnqueue(t, limited, time.Minute, append([]string{"--no-progress"}, rl...)...)
 	wa, wb := startWorker(t, "worker-rate-a", limited), startWorker(t, "worker-rate-b", limited)
 	testkit.WaitFor(t, 60*time.Second, "the rate-limited URLs invalidated", func() bool { return len(missing(sb, rl)) == 0 })
 	var times []time.Time

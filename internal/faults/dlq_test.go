@@ -13,7 +13,6 @@ import (
 
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/testkit"
-	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -25,17 +24,13 @@ func TestFaultDeadLettersPastAsynqLimit(t *testing.T) {
 	t.Parallel()
 	const n = 10300
 	ctx := context.Background()
-	sb, apiURL := testkit.StartSandbox(t, apiKey)
-	r := testredis.Start(t)
-	rdb := r.Client()
-	e := baseEnv(apiURL).With("REDIS_URL="+r.URL(), "PURGE_BATCH_SIZE=1", "PURGE_RATE=0", "PURGE_CONCURRENCY=20", "LOG_LEVEL=warn")
+	sb, rdb, e := newRig(t)
+	e = e.With("PURGE_BATCH_SIZE=1", "PURGE_RATE=0", "PURGE_CONCURRENCY=20", "LOG_LEVEL=warn")
 	in := testkit.ImageURLs("dlq", n)
 	for _, u := range in {
 		sb.RejectURL(u)
 	}
-	if res := runEnqueue(e, "", time.Minute, "--no-progress", "-f", writeLines(t, in)); res.code != 0 {
-		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
-	}
+	mustEnqueue(t, e, time.Minute, "--no-progress", "-f", writeLines(t, in))
 	start := time.Now()
 	startWorker(t, "worker", e)
 	st := store.New(rdb)

@@ -113,9 +113,7 @@ func TestFaultFlushAllOnce(t *testing.T) {
 			r := testredis.Start(t)
 			rdb := r.Client()
 			e := baseEnv(api.srv.URL).With("REDIS_URL="+r.URL(), "PURGE_SHUTDOWN_TIMEOUT=2s", "PURGE_MAX_RETRY=3", "PURGE_RATE=0")
-			if res := runEnqueue(e, "", 30*time.Second, "--all", "--confirm=demo", "--reason", c.name); res.code != 0 {
-				t.Fatalf("enqueue --all: exit %d: %s", res.code, res.stderr)
-			}
+			mustEnqueue(t, e, 30*time.Second, "--all", "--confirm=demo", "--reason", c.name)
 			start := time.Now()
 			w1 := startWorker(t, "worker-1", e)
 			select {

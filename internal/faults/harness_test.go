@@ -74,6 +74,15 @@ func baseEnv(apiURL string) env {
 	}
 }
 
+// newRig starts the sandbox API and a private redis-server (opts), both stopped when the test
+// ends, and returns them with baseEnv for the two.
+func newRig(t *testing.T, opts ...testredis.Option) (*sandbox.Server, *redis.Client, env) {
+	t.Helper()
+	sb, apiURL := testkit.StartSandbox(t, apiKey)
+	r := testredis.Start(t, opts...)
+	return sb, r.Client(), baseEnv(apiURL).With("REDIS_URL=" + r.URL())
+}
+
 // proc is a process started by a test; it is stopped by pid when the test ends.
 type proc struct {
 	name    string
@@ -189,6 +198,17 @@ type result struct {
 // It may be called from any goroutine: a failure to start shows as code -1.
 func runEnqueue(e env, stdin string, timeout time.Duration, args ...string) result {
 	return runEnqueueFrom(e, strings.NewReader(stdin), timeout, args...)
+}
+
+// mustEnqueue is runEnqueue with no standard input, on the test's goroutine: the test fails at
+// once unless enqueue exits 0.
+func mustEnqueue(t *testing.T, e env, timeout time.Duration, args ...string) result {
+	t.Helper()
+	res := runEnqueue(e, "", timeout, args...)
+	if res.code != 0 {
+		t.Fatalf("enqueue %s: exit %d: %s", strings.Join(args[:min(len(args), 3)], " "), res.code, res.stderr)
+	}
+	return res
 }
 
 // runEnqueueFrom is runEnqueue with standard input read from stdin.

@@ -4,14 +4,13 @@ package faults
 
 import (
 	"context"
-	"github.com/cipurge/cipurge/internal/testkit"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cipurge/cipurge/internal/store"
-	"github.com/cipurge/cipurge/internal/testredis"
+	"github.com/cipurge/cipurge/internal/testkit"
 )
 
 // TestFaultWorkerKilled: two workers drain 20,000 URLs; the one holding the batcher lease is
@@ -26,18 +25,16 @@ func TestFaultWorkerKilled(t *testing.T) {
 		concurrency = 10
 	)
 	ctx := context.Background()
-	sb, apiURL := testkit.StartSandbox(t, apiKey)
+	sb, rdb, e := newRig(t)
 	// 100 ms per API call: with PURGE_RATE=100 about ten calls are in flight at any moment, so the
 	// kill lands in the middle of some of them.
 	sb.SetLatency(100 * time.Millisecond)
-	r := testredis.Start(t)
-	rdb := r.Client()
-	e := baseEnv(apiURL).With("REDIS_URL="+r.URL(), "PURGE_RATE=100", "PURGE_BURST=10",
+	e = e.With("PURGE_RATE=100", "PURGE_BURST=10",
 		"PURGE_CONCURRENCY="+strconv.Itoa(concurrency), "PURGE_BATCH_SIZE="+strconv.Itoa(batch))
 
 	in := testkit.ImageURLs("killed", n)
-	res := runEnqueue(e, "", time.Minute, "--no-progress", "-f", writeLines(t, in))
-	if res.code != 0 || !strings.Contains(res.stderr, "20,000 enqueued") {
+	res := mustEnqueue(t, e, time.Minute, "--no-progress", "-f", writeLines(t, in))
+	if !strings.Contains(res.stderr, "20,000 enqueued") {
 		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
 	}
 	a := startWorker(t, "worker-a", e)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/cipurge/cipurge/internal/testkit"
-	"github.com/cipurge/cipurge/internal/testredis"
 )
 
 // TestFaultKillLoop: three workers drain 6,000 images while one of them is killed with SIGKILL every
@@ -22,14 +21,11 @@ func TestFaultKillLoop(t *testing.T) {
 		every   = 3 * time.Second
 		loopFor = 30 * time.Second
 	)
-	sb, apiURL := testkit.StartSandbox(t, apiKey)
+	sb, _, e := newRig(t)
 	sb.SetLatency(20 * time.Millisecond)
-	r := testredis.Start(t)
-	e := baseEnv(apiURL).With("REDIS_URL="+r.URL(), "PURGE_RATE=12", "PURGE_BURST=2", "PURGE_CONCURRENCY=5", "LOG_LEVEL=warn")
+	e = e.With("PURGE_RATE=12", "PURGE_BURST=2", "PURGE_CONCURRENCY=5", "LOG_LEVEL=warn")
 	in := testkit.ImageURLs("killloop", n)
-	if res := runEnqueue(e, "", time.Minute, "--no-progress", "-f", writeLines(t, in)); res.code != 0 {
-		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
-	}
+	mustEnqueue(t, e, time.Minute, "--no-progress", "-f", writeLines(t, in))
 	workers := []*proc{startWorker(t, "worker-0", e), startWorker(t, "worker-1", e), startWorker(t, "worker-2", e)}
 	start := time.Now()
 	kills := 0

@@ -23,10 +23,8 @@ import (
 func TestFaultEvictingRedis(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	sb, apiURL := testkit.StartSandbox(t, apiKey)
-	r := testredis.Start(t, testredis.WithArgs("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"))
-	rdb := r.Client()
-	e := baseEnv(apiURL).With("REDIS_URL="+r.URL(), "INTAKE_TOKEN=evict-intake-token")
+	sb, rdb, e := newRig(t, testredis.WithArgs("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"))
+	e = e.With("INTAKE_TOKEN=evict-intake-token")
 	in := testkit.ImageURLs("evict", 30)
 	res := runEnqueue(e, "", 30*time.Second, append([]string{"--no-progress"}, in...)...)
 	if res.code != 2 || !strings.Contains(res.stderr, "allkeys-lru") || !strings.Contains(res.stderr, "CONFIG SET maxmemory-policy noeviction") {
@@ -71,9 +69,7 @@ func TestFaultEvictingRedis(t *testing.T) {
 		code, _ := testkit.Get(t, "http://"+addr+"/readyz")
 		return code == http.StatusOK
 	})
-	if res := runEnqueue(e, "", 30*time.Second, append([]string{"--no-progress"}, in...)...); res.code != 0 {
-		t.Fatalf("enqueue after the fix: exit %d: %s", res.code, res.stderr)
-	}
+	mustEnqueue(t, e, 30*time.Second, append([]string{"--no-progress"}, in...)...)
 	testkit.WaitFor(t, 30*time.Second, "every URL invalidated after the fix", func() bool { return len(missing(sb, in)) == 0 })
 }
 
@@ -84,9 +80,7 @@ func TestFaultEvictingRedis(t *testing.T) {
 func TestFaultRedisOOM(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	sb, apiURL := testkit.StartSandbox(t, apiKey)
-	r := testredis.Start(t, testredis.WithArgs("--maxmemory-policy", "noeviction"))
-	rdb := r.Client()
+	sb, rdb, e := newRig(t, testredis.WithArgs("--maxmemory-policy", "noeviction"))
 	used, err := testredis.Info(ctx, rdb, "used_memory")
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +89,6 @@ func TestFaultRedisOOM(t *testing.T) {
 	if err := rdb.ConfigSet(ctx, "maxmemory", strconv.Itoa(base+512*1024)).Err(); err != nil {
 		t.Fatal(err)
 	}
-	e := baseEnv(apiURL).With("REDIS_URL=" + r.URL())
 	var acked []string
 	refused := 0
 	for i := 0; i < 200 && refused == 0; i++ {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/testkit"
-	"github.com/cipurge/cipurge/internal/testredis"
 )
 
 // TestFaultMillionPendingThreeWorkers: 1,000,000 URLs wait in the pending set and three workers
@@ -20,13 +19,11 @@ func TestFaultMillionPendingThreeWorkers(t *testing.T) {
 	t.Parallel()
 	const n = 1_000_000
 	ctx := context.Background()
-	sb, apiURL := testkit.StartSandbox(t, apiKey)
-	r := testredis.Start(t)
-	rdb := r.Client()
-	e := baseEnv(apiURL).With("REDIS_URL="+r.URL(), "PURGE_RATE=0", "PURGE_CONCURRENCY=20")
+	sb, rdb, e := newRig(t)
+	e = e.With("PURGE_RATE=0", "PURGE_CONCURRENCY=20")
 	in := testkit.ImageURLs("million", n)
-	res := runEnqueue(e, "", 3*time.Minute, "--no-progress", "-f", writeLines(t, in))
-	if res.code != 0 || !strings.Contains(res.stderr, "1,000,000 enqueued") {
+	res := mustEnqueue(t, e, 3*time.Minute, "--no-progress", "-f", writeLines(t, in))
+	if !strings.Contains(res.stderr, "1,000,000 enqueued") {
 		t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
 	}
 	start := time.Now()

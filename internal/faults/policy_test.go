@@ -13,7 +13,6 @@ import (
 
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/testkit"
-	"github.com/cipurge/cipurge/internal/testredis"
 )
 
 // TestFaultFailurePolicy: the API answers single-URL requests (PURGE_BATCH_SIZE=1) with 408, 502
@@ -26,15 +25,11 @@ func TestFaultFailurePolicy(t *testing.T) {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {
 			t.Parallel()
 			const n = 20
-			sb, apiURL := testkit.StartSandbox(t, apiKey)
-			r := testredis.Start(t)
-			rdb := r.Client()
-			e := baseEnv(apiURL).With("REDIS_URL="+r.URL(), "PURGE_BATCH_SIZE=1", "PURGE_RATE=0", "PURGE_MAX_RETRY=30",
+			sb, rdb, e := newRig(t)
+			e = e.With("PURGE_BATCH_SIZE=1", "PURGE_RATE=0", "PURGE_MAX_RETRY=30",
 				"PURGE_RETRY_BASE=50ms", "PURGE_BACKOFF_BASE=50ms", "PURGE_BACKOFF_MAX=300ms", "PURGE_AUTH_PROBE=300ms")
 			in := testkit.ImageURLs("policy"+strconv.Itoa(code), n)
-			if res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, in...)...); res.code != 0 {
-				t.Fatalf("enqueue: exit %d: %s", res.code, res.stderr)
-			}
+			mustEnqueue(t, e, time.Minute, append([]string{"--no-progress"}, in...)...)
 			const fault = 4 * time.Second
 			sb.FailFor(fault, code)
 			w := startWorker(t, "worker", e)

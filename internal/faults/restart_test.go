@@ -3,7 +3,6 @@
 package faults
 
 import (
-	"github.com/cipurge/cipurge/internal/testkit"
 	"io"
 	"os"
 	"strconv"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cipurge/cipurge/internal/testkit"
 )
 
 // TestFaultRedisRestart: producers enqueue in a loop and two workers drain while Redis (AOF,

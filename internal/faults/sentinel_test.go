@@ -5,7 +5,6 @@ package faults
 import (
 	"context"
 	"fmt"
-	"github.com/cipurge/cipurge/internal/testkit"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cipurge/cipurge/internal/testkit"
 )
 
 // TestFaultSentinel: a master, a replica and three sentinels (quorum 2) on loopback. The worker
@@ -68,7 +69,7 @@ func TestFaultSentinel(t *testing.T) {
 	e := baseEnv(apiURL).With("REDIS_SENTINEL_ADDRS="+strings.Join(addrs, ","), "REDIS_SENTINEL_MASTER="+masterName,
 		"PURGE_RATE=20", "PURGE_BURST=5")
 	in := testkit.ImageURLs("sentinel", 3000) // 200 requests: 10 s at 20 a second
-	if res := runEnqueue(e, "", time.Minute, "--no-progress", "-f", writeLines(t, in)); res.code != 0 || !strings.Contains(res.stderr, "3,000 enqueued") {
+	if res := mustEnqueue(t, e, time.Minute, "--no-progress", "-f", writeLines(t, in)); !strings.Contains(res.stderr, "3,000 enqueued") {
 		t.Fatalf("enqueue through Sentinel: exit %d: %s", res.code, res.stderr)
 	}
 	workers := []*proc{startWorker(t, "worker-a", e), startWorker(t, "worker-b", e)}
@@ -82,8 +83,8 @@ func TestFaultSentinel(t *testing.T) {
 
 	// Producers reach the new master through the sentinels too.
 	after := testkit.ImageURLs("sentinel-after", 300)
-	res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, after...)...)
-	if res.code != 0 || !strings.Contains(res.stderr, "300 enqueued") {
+	res := mustEnqueue(t, e, time.Minute, append([]string{"--no-progress"}, after...)...)
+	if !strings.Contains(res.stderr, "300 enqueued") {
 		t.Fatalf("enqueue after the failover: exit %d: %s", res.code, res.stderr)
 	}
 	all := append(append([]string(nil), in...), after...)

@@ -122,7 +122,7 @@ func setup(ctx context.Context, o *options, log io.Writer) (*bench, error) {
 	if err != nil {
 		return b, err
 	}
-	b.redisPid = rp.pid()
+	b.redisPid = rp.Pid()
 	b.rdb = redis.NewClient(&redis.Options{Addr: addr, PoolSize: 32})
 	if b.redisV, err = infoField(ctx, b.rdb, "server", "redis_version"); err != nil {
 		return b, err
@@ -305,9 +305,9 @@ func (b *bench) startWorkers(n int, extra ...string) ([]*proc, time.Time, error)
 			return ws, start, nil
 		}
 		for _, p := range ws {
-			if p.exited() {
+			if p.Exited() {
 				b.stopWorkers(ws)
-				return nil, start, fmt.Errorf("a worker exited at start: %v\n%s", p.err, tailFile(p.log, 20))
+				return nil, start, fmt.Errorf("a worker exited at start: %v\n%s", p.Err(), tailFile(p.Log, 20))
 			}
 		}
 		if time.Now().After(deadline) || b.ctx.Err() != nil {
@@ -362,14 +362,14 @@ func (b *bench) drained(keys []string, ws []*proc) (last time.Time, calls, twice
 			return last, 0, 0, err
 		}
 		for _, p := range ws {
-			if p.exited() {
-				return last, 0, 0, fmt.Errorf("a worker exited during the drain: %v\n%s", p.err, tailFile(p.log, 20))
+			if p.Exited() {
+				return last, 0, 0, fmt.Errorf("a worker exited during the drain: %v\n%s", p.Err(), tailFile(p.Log, 20))
 			}
 		}
 		if time.Now().After(deadline) {
 			err := fmt.Errorf("%w: only %d of %d URLs invalidated within %s", errBroken, b.sb.Stats().URLs, len(keys), b.sz.drainTimeout)
 			if len(ws) > 0 {
-				err = fmt.Errorf("%w; the worker's log ends:\n%s", err, tailFile(ws[0].log, 20))
+				err = fmt.Errorf("%w; the worker's log ends:\n%s", err, tailFile(ws[0].Log, 20))
 			}
 			return last, 0, 0, err
 		}

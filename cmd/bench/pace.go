@@ -37,8 +37,8 @@ func (b *bench) steadyRate(ws []*proc, warmup, steady time.Duration) (got float6
 			return 0, 0, err
 		}
 		for _, p := range ws {
-			if p.exited() {
-				return 0, 0, fmt.Errorf("a worker exited: %v\n%s", p.err, tailFile(p.log, 20))
+			if p.Exited() {
+				return 0, 0, fmt.Errorf("a worker exited: %v\n%s", p.Err(), tailFile(p.Log, 20))
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -294,7 +294,7 @@ func (b *bench) rowScale() error {
 		last, calls, twice, err := b.drained(ds.keys, ws)
 		var rss int64
 		if err == nil {
-			rss, _ = peakRSS(ws[0].pid())
+			rss, _ = peakRSS(ws[0].Pid())
 		}
 		b.stopWorkers(ws)
 		if err != nil {

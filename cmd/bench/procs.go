@@ -13,10 +13,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cipurge/cipurge/internal/childproc"
 )
 
 // procs tracks every process the benchmark starts, so that each is stopped by its pid at the end,
@@ -27,53 +28,20 @@ type procs struct {
 }
 
 // proc is one started process.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string // where its stderr goes
-	done chan struct{}
-	err  error // Wait's result, once done is closed
-}
+type proc = childproc.Proc
 
 func newProcs() *procs { return &procs{live: map[int]*proc{}} }
 
 // start runs bin with args and env (nothing inherited), its stdout and stderr appended to logPath.
 func (ps *procs) start(name, bin string, args, env []string, logPath string) (*proc, error) {
-	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	p, err := childproc.Start(name, bin, args, env, logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		lf.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		lf.Close()
-		close(p.done)
-	}()
 	ps.mu.Lock()
-	ps.live[cmd.Process.Pid] = p
+	ps.live[p.Pid()] = p
 	ps.mu.Unlock()
 	return p, nil
-}
-
-// pid is the process id.
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-// exited reports whether the process has ended.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // stop sends SIGTERM to the process (by its pid), waits up to grace, then sends SIGKILL.
@@ -81,19 +49,11 @@ func (ps *procs) stop(p *proc, grace time.Duration) error {
 	if p == nil {
 		return nil
 	}
-	if !p.exited() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(grace):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	}
+	p.Stop(grace)
 	ps.mu.Lock()
-	delete(ps.live, p.pid())
+	delete(ps.live, p.Pid())
 	ps.mu.Unlock()
-	return p.err
+	return p.Err()
 }
 
 // stopAll stops every process still running, one by one, by pid.
@@ -178,9 +138,9 @@ func startRedis(ctx context.Context, ps *procs, dir string) (p *proc, addr strin
 		if err == nil {
 			return p, addr, nil
 		}
-		if ctx.Err() != nil || time.Now().After(deadline) || p.exited() {
+		if ctx.Err() != nil || time.Now().After(deadline) || p.Exited() {
 			_ = ps.stop(p, time.Second)
-			return nil, "", fmt.Errorf("redis-server on %s did not answer: %v\n%s", addr, err, tailFile(p.log, 20))
+			return nil, "", fmt.Errorf("redis-server on %s did not answer: %v\n%s", addr, err, tailFile(p.Log, 20))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

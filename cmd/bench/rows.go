@@ -162,8 +162,8 @@ func (b *bench) rowDrain() error {
 		return err
 	}
 	b.logf("  drain: %s wall, %s CPU in the worker, %s in redis-server", secs(last.Sub(start)),
-		secs(cpuTime(ws[0].pid())), secs(cpuTime(b.redisPid)-redisCPU))
-	rss, rerr := peakRSS(ws[0].pid())
+		secs(cpuTime(ws[0].Pid())), secs(cpuTime(b.redisPid)-redisCPU))
+	rss, rerr := peakRSS(ws[0].Pid())
 	b.stopWorkers(ws)
 	if rerr != nil {
 		return rerr
@@ -245,7 +245,7 @@ func (b *bench) rowBulkDrain() error {
 	last, calls, twice, err := b.drained(ds.keys, ws)
 	if err == nil {
 		b.logf("  bulk drain: %s wall, %s CPU in the worker, %s in redis-server", secs(last.Sub(start)),
-			secs(cpuTime(ws[0].pid())), secs(cpuTime(b.redisPid)-redisCPU))
+			secs(cpuTime(ws[0].Pid())), secs(cpuTime(b.redisPid)-redisCPU))
 	}
 	b.stopWorkers(ws)
 	if err != nil {

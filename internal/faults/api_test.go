@@ -297,7 +297,7 @@ func TestFaultPoison(t *testing.T) {
 	if n := strings.Count(res.stdout, "bad task payload"); n != len(poison) {
 		t.Errorf("enqueue dlq ls shows the reason %d times, want %d:\n%s", n, len(poison), res.stdout)
 	}
-	if w.exited() {
+	if w.Exited() {
 		t.Error("the worker exited")
 	}
 	report(t, "%d poison tasks (%d types, 4 queues) dead-lettered with 0 retries each; %d good URLs before and after them invalidated; reasons: %s",

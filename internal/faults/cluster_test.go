@@ -150,7 +150,7 @@ func TestFaultCluster(t *testing.T) {
 	}
 	for _, w := range []*proc{w1, wa, wb} {
 		if strings.Contains(w.logs(), "CROSSSLOT") {
-			t.Errorf("%s hit a CROSSSLOT error:\n%s", w.name, testkit.Tail(w.logs(), 20))
+			t.Errorf("%s hit a CROSSSLOT error:\n%s", w.Name, testkit.Tail(w.logs(), 20))
 		}
 	}
 	perNode := make([]string, len(nodes))

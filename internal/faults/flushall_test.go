@@ -123,15 +123,15 @@ func TestFaultFlushAllOnce(t *testing.T) {
 			}
 			switch c.fault {
 			case "term":
-				_ = syscall.Kill(w1.pid(), syscall.SIGTERM)
+				_ = syscall.Kill(w1.Pid(), syscall.SIGTERM)
 				select {
-				case <-w1.done:
+				case <-w1.Done():
 				case <-time.After(30 * time.Second):
 					t.Fatal("the worker did not stop within 30 s of SIGTERM")
 				}
 				startWorker(t, "worker-2", e)
 			case "kill":
-				w1.kill()
+				w1.Kill()
 				startWorker(t, "worker-2", e)
 			}
 			var reason string

@@ -21,6 +21,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cipurge/cipurge/internal/childproc"
 	"github.com/cipurge/cipurge/internal/sandbox"
 	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/internal/testredis"
@@ -84,39 +85,20 @@ func newRig(t *testing.T, opts ...testredis.Option) (*sandbox.Server, *redis.Cli
 }
 
 // proc is a process started by a test; it is stopped by pid when the test ends.
-type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	done    chan struct{}
-}
+type proc struct{ *childproc.Proc }
 
 // startProc starts bin with env; its stdout and stderr go to a file in the test's directory.
 func startProc(t *testing.T, name, bin string, e env, args ...string) *proc {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), name+".log")
-	f, err := os.Create(logPath)
+	cp, err := childproc.Start(name, bin, args, e.List(), filepath.Join(t.TempDir(), name+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = e.List()
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		t.Fatalf("start %s: %v", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
+	p := &proc{cp}
 	t.Cleanup(func() {
 		p.stop(t)
 		if t.Failed() {
-			t.Logf("%s (pid %d) log, last lines:\n%s", p.name, p.pid(), testkit.Tail(p.logs(), 40))
+			t.Logf("%s (pid %d) log, last lines:\n%s", p.Name, p.Pid(), testkit.Tail(p.logs(), 40))
 		}
 	})
 	return p
@@ -128,44 +110,16 @@ func startWorker(t *testing.T, name string, e env) *proc {
 	return startProc(t, name, bins.worker, e)
 }
 
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-// exited reports whether the process has ended.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // stop sends SIGTERM (a graceful shutdown) and waits; after 20 s it sends SIGKILL.
 func (p *proc) stop(t *testing.T) {
-	if p.exited() {
-		return
+	if !p.Stop(20 * time.Second) {
+		t.Errorf("%s (pid %d) did not stop within 20s of SIGTERM: killed it", p.Name, p.Pid())
 	}
-	_ = syscall.Kill(p.pid(), syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		t.Errorf("%s (pid %d) did not stop within 20s of SIGTERM: killing it", p.name, p.pid())
-		p.kill()
-	}
-}
-
-// kill sends SIGKILL and waits for the process to end.
-func (p *proc) kill() {
-	if p.exited() {
-		return
-	}
-	_ = syscall.Kill(p.pid(), syscall.SIGKILL)
-	<-p.done
 }
 
 // logs returns what the process wrote so far.
 func (p *proc) logs() string {
-	b, _ := os.ReadFile(p.logPath)
+	b, _ := os.ReadFile(p.Log)
 	return string(b)
 }
 
@@ -173,12 +127,12 @@ func (p *proc) logs() string {
 func (p *proc) httpAddr(t *testing.T) string {
 	t.Helper()
 	var addr string
-	testkit.WaitFor(t, 20*time.Second, p.name+" listening on HTTP", func() bool {
+	testkit.WaitFor(t, 20*time.Second, p.Name+" listening on HTTP", func() bool {
 		addr = testkit.LogField(p.logs(), "http server listening", "addr")
-		return addr != "" || p.exited()
+		return addr != "" || p.Exited()
 	})
 	if addr == "" {
-		t.Fatalf("%s exited before listening:\n%s", p.name, testkit.Tail(p.logs(), 20))
+		t.Fatalf("%s exited before listening:\n%s", p.Name, testkit.Tail(p.logs(), 20))
 	}
 	return addr
 }

@@ -46,14 +46,14 @@ func TestFaultWorkerKilled(t *testing.T) {
 	// hand-over is part of the test too.
 	victim, survivor := a, b
 	if holder, err := rdb.Get(ctx, store.KeyBatcher).Result(); err == nil {
-		if parts := strings.Split(holder, ":"); len(parts) >= 2 && parts[len(parts)-2] == strconv.Itoa(b.pid()) {
+		if parts := strings.Split(holder, ":"); len(parts) >= 2 && parts[len(parts)-2] == strconv.Itoa(b.Pid()) {
 			victim, survivor = b, a
 		}
 	}
 	acceptedAtKill := sb.Stats().Accepted
 	killedAt := time.Now()
-	victim.kill()
-	t.Logf("killed %s (pid %d) with SIGKILL after %d of about %d requests", victim.name, victim.pid(), acceptedAtKill, requests)
+	victim.Kill()
+	t.Logf("killed %s (pid %d) with SIGKILL after %d of about %d requests", victim.Name, victim.Pid(), acceptedAtKill, requests)
 
 	testkit.WaitFor(t, 200*time.Second, "every URL invalidated after the kill", func() bool { return len(missing(sb, in)) == 0 })
 	recovered := time.Since(killedAt)
@@ -74,7 +74,7 @@ func TestFaultWorkerKilled(t *testing.T) {
 	if pending, _, err := store.New(rdb).PendingCount(ctx); err != nil || pending != 0 {
 		t.Errorf("pending set holds %d entries (%v) after the drain", pending, err)
 	}
-	if survivor.exited() {
+	if survivor.Exited() {
 		t.Errorf("the surviving worker exited:\n%s", testkit.Tail(survivor.logs(), 20))
 	}
 }

@@ -32,7 +32,7 @@ func TestFaultKillLoop(t *testing.T) {
 	for time.Since(start) < loopFor {
 		time.Sleep(every) // the fault's schedule, not a wait for a result
 		i := kills % len(workers)
-		workers[i].kill()
+		workers[i].Kill()
 		kills++
 		workers[i] = startWorker(t, "worker-"+strconv.Itoa(kills+2), e)
 	}

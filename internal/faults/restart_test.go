@@ -157,8 +157,8 @@ func TestFaultRedisRestart(t *testing.T) {
 		}
 	}
 	for _, w := range workers {
-		if w.exited() {
-			t.Errorf("%s exited during the outage instead of reconnecting:\n%s", w.name, testkit.Tail(w.logs(), 20))
+		if w.Exited() {
+			t.Errorf("%s exited during the outage instead of reconnecting:\n%s", w.Name, testkit.Tail(w.logs(), 20))
 		}
 	}
 	twice, extra := sentTwice(sb, acked)

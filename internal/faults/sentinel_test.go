@@ -91,8 +91,8 @@ func TestFaultSentinel(t *testing.T) {
 	testkit.WaitFor(t, 200*time.Second, "every URL invalidated after the failover", func() bool { return len(missing(sb, all)) == 0 })
 	finished := time.Since(killedAt)
 	for _, w := range workers {
-		if w.exited() {
-			t.Errorf("%s exited instead of following the failover:\n%s", w.name, testkit.Tail(w.logs(), 20))
+		if w.Exited() {
+			t.Errorf("%s exited instead of following the failover:\n%s", w.Name, testkit.Tail(w.logs(), 20))
 		}
 	}
 	if dl := archivedAll(t, replica.client()); len(dl) != 0 {

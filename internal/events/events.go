@@ -25,9 +25,9 @@ const (
 const (
 	DefaultMaxBytes   int64 = 1 << 20 // EVENTS_MAX_BYTES: SNS messages are at most 256 KiB, Event Grid batches 1 MiB
 	DefaultRetryAfter       = httpapi.DefaultRetryAfter
-	DefaultTimeout          = 10 * time.Second // bound on one request's Redis work
-	DefaultSNSMaxAge        = 65 * time.Minute // SNS retries an HTTPS delivery for at most an hour
-	warnEvery               = time.Minute      // an unmapped bucket is logged at most this often
+	DefaultTimeout          = httpapi.DefaultTimeout // bound on one request's Redis work
+	DefaultSNSMaxAge        = 65 * time.Minute       // SNS retries an HTTPS delivery for at most an hour
+	warnEvery               = time.Minute            // an unmapped bucket is logged at most this often
 )
 
 // Enqueuer is what the receivers need from the producer: the enqueue path the HTTP intake uses
@@ -70,20 +70,8 @@ func New(o Options) http.Handler {
 	if o.Token == "" {
 		panic("events: Options.Token is empty: mount Disabled() instead")
 	}
-	if o.MaxBytes <= 0 {
-		o.MaxBytes = DefaultMaxBytes
-	}
-	if o.RetryAfter <= 0 {
-		o.RetryAfter = DefaultRetryAfter
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
-	}
 	if o.SNSMaxAge <= 0 {
 		o.SNSMaxAge = DefaultSNSMaxAge
-	}
-	if o.Log == nil {
-		o.Log = zap.NewNop()
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -92,12 +80,14 @@ func New(o Options) http.Handler {
 		o.SNSClient = &http.Client{Timeout: 10 * time.Second}
 	}
 	return &handler{
-		o:     o,
+		o: o,
+		Endpoint: httpapi.Endpoint{RetryAfter: o.RetryAfter, Timeout: o.Timeout, Log: o.Log,
+			Limit: httpapi.Limit{Max: o.MaxBytes, Setting: "EVENTS_MAX_BYTES",
+				Fix: "raise EVENTS_MAX_BYTES, or have the sender deliver fewer events per request (Event Grid: max events per batch)"},
+		}.WithDefaults(DefaultMaxBytes),
 		token: httpapi.NewSecret(o.Token),
-		limit: httpapi.Limit{Max: o.MaxBytes, Setting: "EVENTS_MAX_BYTES",
-			Fix: "raise EVENTS_MAX_BYTES, or have the sender deliver fewer events per request (Event Grid: max events per batch)"},
-		sns:  newSNSVerifier(o.SNSClient, o.SNSMaxAge, o.Now),
-		warn: &limiter{every: warnEvery, now: o.Now, last: map[string]time.Time{}},
+		sns:   newSNSVerifier(o.SNSClient, o.SNSMaxAge, o.Now),
+		warn:  &limiter{every: warnEvery, now: o.Now, last: map[string]time.Time{}},
 	}
 }
 
@@ -112,9 +102,9 @@ func Disabled() http.Handler {
 }
 
 type handler struct {
-	o     Options
+	o Options // RetryAfter, Timeout, MaxBytes and Log as given: use the Endpoint's
+	httpapi.Endpoint
 	token httpapi.Secret
-	limit httpapi.Limit
 	sns   *snsVerifier
 	warn  *limiter
 }
@@ -161,12 +151,10 @@ type entry struct {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.o.Now()
-	sw := &httpapi.StatusWriter{ResponseWriter: w}
+	sw := h.Begin(w, r)
+	w = sw
 	var e entry
 	defer func() { h.logRequest(r, sw.Status, &e, time.Since(start)) }()
-	h.limit.Wrap(w, r)
-	w = sw
-	w.Header().Set("Cache-Control", "no-store")
 
 	var serve func(http.ResponseWriter, *http.Request, *entry)
 	switch r.URL.Path {
@@ -220,12 +208,10 @@ func (h *handler) authorized(r *http.Request) (ok, presented bool) {
 // post checks the method (POST) and reads the bounded body.
 func (h *handler) post(w http.ResponseWriter, r *http.Request, e *entry, allow string) ([]byte, bool) {
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", allow)
-		h.refuse(w, r, e, &httpapi.Problem{Status: http.StatusMethodNotAllowed, Body: httpapi.Error{Code: "method_not_allowed",
-			Message: fmt.Sprintf("%s %s is not allowed: use POST", r.Method, r.URL.Path)}})
+		h.refuse(w, r, e, httpapi.MethodNotAllowed(w, r, allow))
 		return nil, false
 	}
-	data, bad := h.limit.Read(r)
+	data, bad := h.Limit.Read(r)
 	if bad != nil {
 		h.refuse(w, r, e, bad)
 		return nil, false
@@ -249,7 +235,7 @@ func (h *handler) refuse(w http.ResponseWriter, r *http.Request, e *entry, p *ht
 // through the intake's path; an event whose URL is already pending coalesces with it.
 func (h *handler) deliver(w http.ResponseWriter, r *http.Request, e *entry, evs []event) {
 	sum := &Summary{Events: len(evs)}
-	ctx, cancel := httpapi.Durable(r, h.o.Timeout)
+	ctx, cancel := httpapi.Durable(r, h.Timeout)
 	defer cancel()
 	for i, ev := range evs {
 		outcome, err := h.one(ctx, ev)
@@ -258,7 +244,7 @@ func (h *handler) deliver(w http.ResponseWriter, r *http.Request, e *entry, evs 
 				h.o.Metrics.received(rest.source, rest.typ, OutcomeUnavailable)
 			}
 			e.err = err
-			e.code = httpapi.Unavailable(w, h.o.RetryAfter, "the queue (Redis) cannot be written: this delivery is not acknowledged. "+
+			e.code = httpapi.Unavailable(w, h.RetryAfter, "the queue (Redis) cannot be written: this delivery is not acknowledged. "+
 				"The sender retries it; events that did reach the queue will then coalesce with what is pending").Code
 			return
 		}
@@ -321,16 +307,12 @@ func (h *handler) one(ctx context.Context, ev event) (string, error) {
 // warnf logs msg at most once per key and minute.
 func (h *handler) warnf(key, msg string, fields ...zap.Field) {
 	if h.warn.allow(key) {
-		h.o.Log.Warn(msg, fields...)
+		h.Log.Warn(msg, fields...)
 	}
 }
 
 func (h *handler) logRequest(r *http.Request, status int, e *entry, took time.Duration) {
-	// The path only: a query string may hold the token.
-	fields := []zap.Field{
-		zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", status),
-		zap.String("client", r.RemoteAddr), zap.Duration("took", took),
-	}
+	fields := httpapi.RequestFields(r, status, took) // the path only: a query string may hold the token
 	if e.source != "" {
 		fields = append(fields, zap.String("source", e.source))
 	}
@@ -347,7 +329,7 @@ func (h *handler) logRequest(r *http.Request, status int, e *entry, took time.Du
 	if e.err != nil {
 		fields = append(fields, zap.Error(e.err))
 	}
-	h.o.Log.Info("events request", fields...)
+	h.Log.Info("events request", fields...)
 }
 
 // limiter allows one thing per key per interval (the unmapped-bucket warning).

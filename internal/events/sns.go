@@ -60,13 +60,13 @@ func (h *handler) serveSNS(w http.ResponseWriter, r *http.Request, e *entry, dat
 		h.refuse(w, r, e, bad)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.o.Timeout)
+	ctx, cancel := context.WithTimeout(r.Context(), h.Timeout)
 	defer cancel()
 	bad, err := h.sns.verify(ctx, &env)
 	switch {
 	case err != nil:
 		e.err = err
-		e.code = httpapi.Unavailable(w, h.o.RetryAfter, "the SNS signing certificate could not be fetched: this delivery is not acknowledged; SNS retries it").Code
+		e.code = httpapi.Unavailable(w, h.RetryAfter, "the SNS signing certificate could not be fetched: this delivery is not acknowledged; SNS retries it").Code
 		return
 	case bad != nil:
 		h.refuse(w, r, e, bad)
@@ -76,15 +76,15 @@ func (h *handler) serveSNS(w http.ResponseWriter, r *http.Request, e *entry, dat
 	case snsSubscribe:
 		if err := h.sns.confirm(ctx, env.SubscribeURL); err != nil {
 			e.err = err
-			e.code = httpapi.Unavailable(w, h.o.RetryAfter, "the SNS subscription could not be confirmed (GET SubscribeURL failed): "+
+			e.code = httpapi.Unavailable(w, h.RetryAfter, "the SNS subscription could not be confirmed (GET SubscribeURL failed): "+
 				"SNS sends the confirmation again; or confirm it in the SNS console").Code
 			return
 		}
-		h.o.Log.Info("SNS subscription confirmed: S3 events of this topic now reach the worker", zap.String("topic", env.TopicArn))
+		h.Log.Info("SNS subscription confirmed: S3 events of this topic now reach the worker", zap.String("topic", env.TopicArn))
 		h.o.Metrics.received("sns", snsSubscribe, OutcomeIgnored)
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "subscription confirmed", "topic": env.TopicArn})
 	case snsUnsubscribe:
-		h.o.Log.Warn("SNS subscription removed: S3 events of this topic no longer reach the worker", zap.String("topic", env.TopicArn))
+		h.Log.Warn("SNS subscription removed: S3 events of this topic no longer reach the worker", zap.String("topic", env.TopicArn))
 		h.o.Metrics.received("sns", snsUnsubscribe, OutcomeIgnored)
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "unsubscribed", "topic": env.TopicArn})
 	default: // snsNotification (verify refuses every other type)

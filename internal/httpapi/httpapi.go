@@ -1,7 +1,9 @@
 // Package httpapi holds the conventions that the worker's JSON endpoints (the intake and the
-// storage event receivers) share, so that each is written once: the error body, the shared-secret
-// check in constant time, the bounded request body with its 413, the context of a request's Redis
-// work, and the 503 with Retry-After that a caller gets while Redis cannot be written.
+// storage event receivers) share, so that each is written once: the options every endpoint has
+// and their defaults, the error body, the shared-secret check in constant time, the bounded
+// request body with its 413, the 405 for a method other than POST, the context of a request's
+// Redis work, the 503 with Retry-After that a caller gets while Redis cannot be written, and the
+// fields of each request's log line.
 package httpapi
 
 import (
@@ -18,10 +20,62 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"go.uber.org/zap"
 )
 
 // DefaultRetryAfter is the Retry-After sent with a 503 while Redis cannot be written.
 const DefaultRetryAfter = 5 * time.Second
+
+// DefaultTimeout bounds the Redis work of one request.
+const DefaultTimeout = 10 * time.Second
+
+// Endpoint is what every JSON endpoint of the worker is configured with, in the form its handler
+// uses (the handler embeds it): the bounded body, the Retry-After of a 503, the bound on one
+// request's Redis work, and the logger of its request lines.
+type Endpoint struct {
+	Limit      Limit
+	RetryAfter time.Duration
+	Timeout    time.Duration
+	Log        *zap.Logger
+}
+
+// WithDefaults returns e with the fields left zero (or negative) set: Limit.Max to maxBytes (each
+// endpoint has its own setting), RetryAfter to DefaultRetryAfter, Timeout to DefaultTimeout, and
+// Log, when nil, to a logger that drops everything.
+func (e Endpoint) WithDefaults(maxBytes int64) Endpoint {
+	if e.Limit.Max <= 0 {
+		e.Limit.Max = maxBytes
+	}
+	if e.RetryAfter <= 0 {
+		e.RetryAfter = DefaultRetryAfter
+	}
+	if e.Timeout <= 0 {
+		e.Timeout = DefaultTimeout
+	}
+	if e.Log == nil {
+		e.Log = zap.NewNop()
+	}
+	return e
+}
+
+// Begin starts the answer to r: it limits r's body (Limit.Wrap), marks the answer not to be
+// cached, and returns w wrapped to record the status for the request's log line.
+func (e Endpoint) Begin(w http.ResponseWriter, r *http.Request) *StatusWriter {
+	e.Limit.Wrap(w, r)
+	sw := &StatusWriter{ResponseWriter: w}
+	sw.Header().Set("Cache-Control", "no-store")
+	return sw
+}
+
+// RequestFields are the fields a request's log line starts with. The path is logged without the
+// query string, which may hold a token.
+func RequestFields(r *http.Request, status int, took time.Duration) []zap.Field {
+	return []zap.Field{
+		zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", status),
+		zap.String("client", r.RemoteAddr), zap.Duration("took", took),
+	}
+}
 
 // MaxTextBytes bounds a free-text label stored with every key a request adds (the intake's
 // "source" and "reason", an event's source text): without a bound one request could write its
@@ -131,6 +185,13 @@ func (l Limit) Read(r *http.Request) ([]byte, *Problem) {
 		return nil, &Problem{http.StatusBadRequest, Error{Code: "read_error", Message: "the body could not be read: " + err.Error()}}
 	}
 	return data, nil
+}
+
+// MethodNotAllowed is the 405 for a method other than POST. It sets the Allow header to allow.
+func MethodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) *Problem {
+	w.Header().Set("Allow", allow)
+	return &Problem{http.StatusMethodNotAllowed, Error{Code: "method_not_allowed",
+		Message: fmt.Sprintf("%s %s is not allowed: use POST", r.Method, r.URL.Path)}}
 }
 
 // Malformed is a 400 pointing at data[pos] (pos is clamped into the body) by line, column and

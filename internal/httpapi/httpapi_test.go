@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestSecret(t *testing.T) {
@@ -80,5 +84,57 @@ func TestUnavailable(t *testing.T) {
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "2" || body.Code != "unavailable" ||
 		!bytes.Contains(w.Body.Bytes(), []byte("nothing was enqueued (retry after 2 s)")) {
 		t.Errorf("%d %v %s", w.Code, w.Header(), w.Body)
+	}
+}
+
+func TestEndpointDefaults(t *testing.T) {
+	e := Endpoint{}.WithDefaults(123)
+	if e.Limit.Max != 123 || e.RetryAfter != DefaultRetryAfter || e.Timeout != DefaultTimeout || e.Log == nil {
+		t.Errorf("zero: %+v", e)
+	}
+	e = Endpoint{Limit: Limit{Max: -1}, RetryAfter: -time.Second, Timeout: -time.Second}.WithDefaults(123)
+	if e.Limit.Max != 123 || e.RetryAfter != DefaultRetryAfter || e.Timeout != DefaultTimeout {
+		t.Errorf("negative: %+v", e)
+	}
+	log := zap.NewExample()
+	e = Endpoint{Limit: Limit{Max: 7, Setting: "X"}, RetryAfter: time.Second, Timeout: 2 * time.Second, Log: log}.WithDefaults(123)
+	if e.Limit.Max != 7 || e.Limit.Setting != "X" || e.RetryAfter != time.Second || e.Timeout != 2*time.Second || e.Log != log {
+		t.Errorf("set: %+v", e)
+	}
+}
+
+func TestBegin(t *testing.T) {
+	e := Endpoint{Limit: Limit{Max: 4}}
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("12345"))
+	sw := e.Begin(w, r)
+	if w.Header().Get("Cache-Control") != "no-store" {
+		t.Errorf("Cache-Control %q", w.Header().Get("Cache-Control"))
+	}
+	if _, err := io.ReadAll(r.Body); err == nil {
+		t.Error("the body is not limited")
+	}
+	sw.WriteHeader(http.StatusTeapot)
+	if sw.Status != http.StatusTeapot || w.Code != http.StatusTeapot {
+		t.Errorf("status %d, recorded %d", w.Code, sw.Status)
+	}
+}
+
+func TestMethodNotAllowed(t *testing.T) {
+	w := httptest.NewRecorder()
+	p := MethodNotAllowed(w, httptest.NewRequest(http.MethodGet, "/v1/x?token=t", nil), "POST, OPTIONS")
+	if p.Status != http.StatusMethodNotAllowed || p.Body.Code != "method_not_allowed" || p.Body.Message != "GET /v1/x is not allowed: use POST" ||
+		w.Header().Get("Allow") != "POST, OPTIONS" {
+		t.Errorf("%+v, Allow %q", p, w.Header().Get("Allow"))
+	}
+}
+
+func TestRequestFields(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	r := httptest.NewRequest(http.MethodPost, "/v1/x?token=secret", nil)
+	zap.New(core).Info("request", RequestFields(r, 202, time.Second)...)
+	got := logs.All()[0].ContextMap()
+	if got["method"] != "POST" || got["path"] != "/v1/x" || got["status"] != int64(202) || got["client"] != r.RemoteAddr || got["took"] != time.Second {
+		t.Errorf("%v", got)
 	}
 }

@@ -23,7 +23,7 @@ func (h *handler) decode(r *http.Request, dst any) *badRequest {
 	if bad := checkContentType(r.Header.Get("Content-Type")); bad != nil {
 		return bad
 	}
-	data, bad := h.limit.Read(r)
+	data, bad := h.Limit.Read(r)
 	if bad != nil {
 		return bad
 	}

@@ -45,7 +45,7 @@ const (
 	DefaultMaxBytes   int64 = 1 << 20                   // INTAKE_MAX_BYTES
 	DefaultMaxURLs          = 1000                      // INTAKE_MAX_URLS
 	DefaultRetryAfter       = httpapi.DefaultRetryAfter // Retry-After when Redis cannot be written
-	DefaultTimeout          = 10 * time.Second          // bound on one request's Redis work
+	DefaultTimeout          = httpapi.DefaultTimeout    // bound on one request's Redis work
 
 	// MaxTextBytes bounds "source" and "reason" (httpapi.MaxTextBytes).
 	MaxTextBytes = httpapi.MaxTextBytes
@@ -82,34 +82,24 @@ func New(o Options) http.Handler {
 	if o.Producer == nil {
 		panic("intake: Options.Producer is nil")
 	}
-	if o.MaxBytes <= 0 {
-		o.MaxBytes = DefaultMaxBytes
-	}
 	if o.MaxURLs <= 0 {
 		o.MaxURLs = DefaultMaxURLs
 	}
-	if o.RetryAfter <= 0 {
-		o.RetryAfter = DefaultRetryAfter
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
-	}
-	if o.Log == nil {
-		o.Log = zap.NewNop()
-	}
-	h := &handler{o: o, token: httpapi.NewSecret(o.Token),
-		bearer: httpapi.NewSecret(o.FlushBearer), limit: httpapi.Limit{Max: o.MaxBytes, Setting: "INTAKE_MAX_BYTES", Fix: "send fewer URLs per request"}}
+	h := &handler{o: o, token: httpapi.NewSecret(o.Token), bearer: httpapi.NewSecret(o.FlushBearer),
+		Endpoint: httpapi.Endpoint{RetryAfter: o.RetryAfter, Timeout: o.Timeout, Log: o.Log,
+			Limit: httpapi.Limit{Max: o.MaxBytes, Setting: "INTAKE_MAX_BYTES", Fix: "send fewer URLs per request"},
+		}.WithDefaults(DefaultMaxBytes)}
 	if o.Token == "" {
-		o.Log.Warn("intake: INTAKE_TOKEN is empty, every request to " + PathInvalidations + " is refused with 401")
+		h.Log.Warn("intake: INTAKE_TOKEN is empty, every request to " + PathInvalidations + " is refused with 401")
 	}
 	return h
 }
 
 type handler struct {
-	o      Options
+	o Options // RetryAfter, Timeout, MaxBytes and Log as given: use the Endpoint's
+	httpapi.Endpoint
 	token  httpapi.Secret // INTAKE_TOKEN
 	bearer httpapi.Secret // INTAKE_FLUSH_TOKEN, the bearer token of flush-all
-	limit  httpapi.Limit  // INTAKE_MAX_BYTES
 }
 
 // entry collects what the request's log line says.
@@ -122,12 +112,10 @@ type entry struct {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	sw := &httpapi.StatusWriter{ResponseWriter: w}
+	sw := h.Begin(w, r)
+	w = sw
 	var e entry
 	defer func() { h.logRequest(r, sw.Status, &e, time.Since(start)) }()
-	h.limit.Wrap(w, r)
-	w = sw
-	w.Header().Set("Cache-Control", "no-store")
 
 	flushPath := r.URL.Path == PathFlushAll && h.o.FlushBearer != ""
 	if !h.authorized(r, flushPath) {
@@ -153,9 +141,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		h.fail(w, &e, http.StatusMethodNotAllowed, Error{Code: "method_not_allowed",
-			Message: fmt.Sprintf("%s %s is not allowed: use POST", r.Method, r.URL.Path)})
+		bad := httpapi.MethodNotAllowed(w, r, http.MethodPost)
+		h.fail(w, &e, bad.Status, bad.Body)
 		return
 	}
 	serve(w, r, &e)
@@ -199,7 +186,7 @@ func (h *handler) invalidations(w http.ResponseWriter, r *http.Request, e *entry
 				len(req.URLs), h.o.MaxURLs, h.o.MaxURLs)})
 		return
 	}
-	ctx, cancel := httpapi.Durable(r, h.o.Timeout)
+	ctx, cancel := httpapi.Durable(r, h.Timeout)
 	defer cancel()
 	rep, err := h.o.Producer.EnqueueURLsFrom(ctx, req.Source, req.URLs...)
 	if err != nil {
@@ -246,7 +233,7 @@ func (h *handler) flushAll(w http.ResponseWriter, r *http.Request, e *entry) {
 			Message: `flush-all refused: "confirm" does not match the worker's CLOUDIMAGE_TOKEN. Nothing was requested. ` + flushall.Cost})
 		return
 	}
-	ctx, cancel := httpapi.Durable(r, h.o.Timeout)
+	ctx, cancel := httpapi.Durable(r, h.Timeout)
 	defer cancel()
 	err := h.o.Producer.RequestFlushAll(ctx, h.o.FlushToken, req.Confirm, h.o.AllCooldown, "intake "+httpapi.ClientIP(r), req.Reason)
 	var refused *cipurge.FlushRefusedError
@@ -278,7 +265,7 @@ func (h *handler) unavailable(w http.ResponseWriter, e *entry, msg string) {
 	if errors.As(e.err, &ev) {
 		msg = ev.Error() + "; nothing of this request was accepted"
 	}
-	e.code = httpapi.Unavailable(w, h.o.RetryAfter, msg).Code
+	e.code = httpapi.Unavailable(w, h.RetryAfter, msg).Code
 }
 
 func (h *handler) fail(w http.ResponseWriter, e *entry, status int, body Error) {
@@ -287,10 +274,7 @@ func (h *handler) fail(w http.ResponseWriter, e *entry, status int, body Error) 
 }
 
 func (h *handler) logRequest(r *http.Request, status int, e *entry, took time.Duration) {
-	fields := []zap.Field{
-		zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", status),
-		zap.String("client", r.RemoteAddr), zap.Duration("took", took),
-	}
+	fields := httpapi.RequestFields(r, status, took)
 	if e.code != "" {
 		fields = append(fields, zap.String("error_code", e.code))
 	}
@@ -304,5 +288,5 @@ func (h *handler) logRequest(r *http.Request, status int, e *entry, took time.Du
 	if e.err != nil {
 		fields = append(fields, zap.Error(e.err))
 	}
-	h.o.Log.Info("intake request", fields...)
+	h.Log.Info("intake request", fields...)
 }

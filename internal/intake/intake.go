@@ -141,8 +141,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodPost {
-		bad := httpapi.MethodNotAllowed(w, r, http.MethodPost)
-		h.fail(w, &e, bad.Status, bad.Body)
+		h.refused(w, &e, httpapi.MethodNotAllowed(w, r, http.MethodPost))
 		return
 	}
 	serve(w, r, &e)
@@ -166,13 +165,11 @@ type invalidationsRequest struct {
 
 func (h *handler) invalidations(w http.ResponseWriter, r *http.Request, e *entry) {
 	var req invalidationsRequest
-	if bad := h.decode(r, &req); bad != nil {
-		h.fail(w, e, bad.Status, bad.Body)
+	if h.refused(w, e, h.decode(r, &req)) {
 		return
 	}
 	e.urls = len(req.URLs)
-	if bad := checkText("source", req.Source); bad != nil {
-		h.fail(w, e, bad.Status, bad.Body)
+	if h.refused(w, e, checkText("source", req.Source)) {
 		return
 	}
 	if len(req.URLs) == 0 {
@@ -211,12 +208,7 @@ type flushRequest struct {
 
 func (h *handler) flushAll(w http.ResponseWriter, r *http.Request, e *entry) {
 	var req flushRequest
-	if bad := h.decode(r, &req); bad != nil {
-		h.fail(w, e, bad.Status, bad.Body)
-		return
-	}
-	if bad := checkText("reason", req.Reason); bad != nil {
-		h.fail(w, e, bad.Status, bad.Body)
+	if h.refused(w, e, h.decode(r, &req)) || h.refused(w, e, checkText("reason", req.Reason)) {
 		return
 	}
 	switch flushall.Confirm(h.o.FlushToken, req.Confirm) {
@@ -266,6 +258,15 @@ func (h *handler) unavailable(w http.ResponseWriter, e *entry, msg string) {
 		msg = ev.Error() + "; nothing of this request was accepted"
 	}
 	e.code = httpapi.Unavailable(w, h.RetryAfter, msg).Code
+}
+
+// refused answers bad, when there is one, and reports whether there was.
+func (h *handler) refused(w http.ResponseWriter, e *entry, bad *httpapi.Problem) bool {
+	if bad == nil {
+		return false
+	}
+	h.fail(w, e, bad.Status, bad.Body)
+	return true
 }
 
 func (h *handler) fail(w http.ResponseWriter, e *entry, status int, body Error) {

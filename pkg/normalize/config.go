@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/cipurge/cipurge/internal/kvlist"
 )
 
 // Config is the token configuration (cmd/* fill it from the CLOUDIMAGE_*
@@ -68,26 +70,22 @@ type alias struct {
 // fix.
 func ParseAliases(s string) (map[string]string, error) {
 	m := make(map[string]string)
-	for _, entry := range strings.Split(s, ",") {
-		e := strings.TrimSpace(entry)
-		if e == "" {
-			continue
-		}
-		name, val, ok := strings.Cut(e, "=")
-		if !ok {
-			return nil, fmt.Errorf("CLOUDIMAGE_ALIASES entry %q has no \"=\": write each entry as _name_=https://origin/base", e)
-		}
-		name, val = strings.TrimSpace(name), strings.TrimSpace(val)
+	err := kvlist.Each(s, "CLOUDIMAGE_ALIASES", "_name_=https://origin/base", func(en kvlist.Entry) error {
+		e, name, val := en.Text, en.Name, en.Value
 		if reason := checkAliasName(name); reason != "" {
-			return nil, fmt.Errorf("CLOUDIMAGE_ALIASES entry %q: %s", e, reason)
+			return fmt.Errorf("CLOUDIMAGE_ALIASES entry %q: %s", e, reason)
 		}
 		if _, dup := m[name]; dup {
-			return nil, fmt.Errorf("CLOUDIMAGE_ALIASES names %s twice (entry %q): keep one entry per alias", name, e)
+			return fmt.Errorf("CLOUDIMAGE_ALIASES names %s twice (entry %q): keep one entry per alias", name, e)
 		}
 		if _, reason := parseBase(val); reason != "" {
-			return nil, fmt.Errorf("CLOUDIMAGE_ALIASES entry %q: the base %s", e, reason)
+			return fmt.Errorf("CLOUDIMAGE_ALIASES entry %q: the base %s", e, reason)
 		}
 		m[name] = val
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -7,13 +7,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/cipurge/cipurge/internal/testkit/fakeclock"
 )
-
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) now() time.Time          { return c.t }
-func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 // TestSendGate: an open gate admits every task; block closes it and says so once, however many
 // tasks are refused; while closed it lets one task through per probe interval and tells the others
@@ -21,9 +17,9 @@ func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 func TestSendGate(t *testing.T) {
 	const probe = 30 * time.Second
 	core, logs := observer.New(zapcore.DebugLevel)
-	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	g := newSendGate(probe, zap.New(core))
-	g.now = clock.now
+	g.now = clock.Now
 
 	if wait, _, ok := g.admit(); !ok || wait != 0 {
 		t.Fatalf("open gate: admit = %s, %v; want 0, true", wait, ok)
@@ -34,8 +30,8 @@ func TestSendGate(t *testing.T) {
 
 	const reason = "Cloudimage rejects the API key"
 	g.block(causeKey, reason, "401")
-	started := clock.t
-	clock.advance(probe / 3)
+	started := clock.Now()
+	clock.Advance(probe / 3)
 	g.block(causeKey, reason, "401 again") // a second refusal: no second line, the probe restarts
 	if n := logs.FilterMessageSnippet("sending stopped").Len(); n != 1 {
 		t.Errorf("%d 'sending stopped' lines for two refusals, want 1", n)
@@ -45,12 +41,12 @@ func TestSendGate(t *testing.T) {
 		t.Errorf("state = %v, %q, %q, %s; want true, %q, %q, %s", blocked, cause, why, since, causeKey, reason, started)
 	}
 
-	clock.advance(probe / 3)
+	clock.Advance(probe / 3)
 	wait, r, ok := g.admit()
 	if ok || r != reason || wait != probe-probe/3 {
 		t.Errorf("closed gate before the probe interval: admit = %s, %q, %v; want %s, %q, false", wait, r, ok, probe-probe/3, reason)
 	}
-	clock.advance(wait)
+	clock.Advance(wait)
 	if wait, _, ok := g.admit(); !ok || wait != 0 {
 		t.Errorf("closed gate at the probe interval: admit = %s, %v; want one probe through", wait, ok)
 	}
@@ -58,7 +54,7 @@ func TestSendGate(t *testing.T) {
 		t.Errorf("right after a probe: admit = %s, %v; want to wait a whole interval (%s)", wait, ok, probe)
 	}
 
-	clock.advance(time.Second)
+	clock.Advance(time.Second)
 	g.open()
 	g.open()
 	if n := logs.FilterMessageSnippet("sending resumed").Len(); n != 1 {

@@ -16,26 +16,9 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/cipurge/cipurge/internal/sandbox"
+	"github.com/cipurge/cipurge/internal/testkit/fakeclock"
 	"github.com/cipurge/cipurge/pkg/apiclient"
 )
-
-// fakeClock is a settable clock shared by the sandbox and the client.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
@@ -43,7 +26,7 @@ var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-
 // whole contract: acceptance, the status life cycle, every refusal and every fault.
 func TestContractAgainstTheSandbox(t *testing.T) {
 	ctx := context.Background()
-	clk := &fakeClock{t: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)}
+	clk := fakeclock.New(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)) // shared by the sandbox and the client
 	srv, base, stop, err := sandbox.Start(sandbox.Options{
 		Key: testKey, StatusDelay: 4 * time.Minute, Now: clk.Now, Logger: zaptest.NewLogger(t),
 	})

@@ -257,6 +257,26 @@ func TestStatusWithoutInvalidationIsADecodeError(t *testing.T) {
 	}
 }
 
+// statusAs finds the typed HTTP error of target's type in err's chain (errors.As into target: a
+// **RejectedError, **UnauthorizedError, **RateLimitError or **ServerError) and returns its
+// StatusCode, and whether there was one.
+func statusAs(err error, target any) (int, bool) {
+	if !errors.As(err, target) {
+		return 0, false
+	}
+	switch e := target.(type) {
+	case **apiclient.RejectedError:
+		return (*e).StatusCode, true
+	case **apiclient.UnauthorizedError:
+		return (*e).StatusCode, true
+	case **apiclient.RateLimitError:
+		return (*e).StatusCode, true
+	case **apiclient.ServerError:
+		return (*e).StatusCode, true
+	}
+	panic(fmt.Sprintf("statusAs: %T is not a typed HTTP error", target))
+}
+
 // TestStatusClasses maps every status class to its error type, sentinel and transience.
 func TestStatusClasses(t *testing.T) {
 	type kind int
@@ -300,37 +320,17 @@ func TestStatusClasses(t *testing.T) {
 			if err == nil {
 				t.Fatal("Invalidate = nil error")
 			}
-			var (
-				re *apiclient.RejectedError
-				ue *apiclient.UnauthorizedError
-				rl *apiclient.RateLimitError
-				se *apiclient.ServerError
-			)
-			var ok bool
-			var code int
-			var sentinel error
-			switch tc.kind {
-			case rejected:
-				ok, sentinel = errors.As(err, &re), apiclient.ErrRejected
-				if ok {
-					code = re.StatusCode
-				}
-			case unauthorized:
-				ok, sentinel = errors.As(err, &ue), apiclient.ErrUnauthorized
-				if ok {
-					code = ue.StatusCode
-				}
-			case rateLimited:
-				ok, sentinel = errors.As(err, &rl), apiclient.ErrRateLimited
-				if ok {
-					code = rl.StatusCode
-				}
-			case server:
-				ok, sentinel = errors.As(err, &se), apiclient.ErrServer
-				if ok {
-					code = se.StatusCode
-				}
-			}
+			want := map[kind]struct {
+				target   any // for errors.As
+				sentinel error
+			}{
+				rejected:     {new(*apiclient.RejectedError), apiclient.ErrRejected},
+				unauthorized: {new(*apiclient.UnauthorizedError), apiclient.ErrUnauthorized},
+				rateLimited:  {new(*apiclient.RateLimitError), apiclient.ErrRateLimited},
+				server:       {new(*apiclient.ServerError), apiclient.ErrServer},
+			}[tc.kind]
+			code, ok := statusAs(err, want.target)
+			sentinel := want.sentinel
 			if !ok {
 				t.Fatalf("error %T (%v) is not the expected type", err, err)
 			}

@@ -40,19 +40,9 @@ func TestContractAgainstTheSandbox(t *testing.T) {
 	// mustFail checks err's type and status code.
 	mustFail := func(t *testing.T, err error, target any, code int) {
 		t.Helper()
-		if err == nil || !errors.As(err, target) {
+		got, ok := statusAs(err, target)
+		if err == nil || !ok {
 			t.Fatalf("err = %v, want %T", err, target)
-		}
-		var got int
-		switch e := err.(type) {
-		case *apiclient.RejectedError:
-			got = e.StatusCode
-		case *apiclient.UnauthorizedError:
-			got = e.StatusCode
-		case *apiclient.RateLimitError:
-			got = e.StatusCode
-		case *apiclient.ServerError:
-			got = e.StatusCode
 		}
 		if got != code {
 			t.Fatalf("err = %v, want status %d", err, code)

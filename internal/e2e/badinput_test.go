@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/cipurge/cipurge/internal/testkit"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/pkg/normalize"
 )
 

@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"github.com/cipurge/cipurge/internal/testkit"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
-
+	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -64,11 +62,7 @@ func TestBulkTaskFailureSplitsTheRest(t *testing.T) {
 		}
 	}
 	testkit.WaitFor(t, 20*time.Second, "the good URLs invalidated", func() bool { return invalidatedAll(h.SB, good) })
-	var dl []*asynq.TaskInfo
-	testkit.WaitFor(t, 10*time.Second, "the bad URL dead-lettered", func() bool {
-		dl = h.archived(tasks.QueueBulk)
-		return len(dl) == 1
-	})
+	dl := h.deadLetters(t, tasks.QueueBulk, 1, 10*time.Second, "the bad URL dead-lettered")
 	p, err := tasks.DecodeURLs(dl[0].Payload)
 	must(t, err)
 	if len(p.URLs) != 1 || p.URLs[0] != bad {

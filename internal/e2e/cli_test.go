@@ -53,11 +53,9 @@ func TestDeadLettersCountedAndDeletedWithConfirmation(t *testing.T) {
 	for _, u := range bad {
 		h.SB.RejectURL(u)
 	}
-	if code, _, stderr := h.enqueue("", bad...); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, bad...)
 	w := h.startWorker()
-	testkit.WaitFor(t, 30*time.Second, "3 dead letters", func() bool { return len(h.archived(tasks.QueueInteractive)) == 3 })
+	h.deadLetters(t, tasks.QueueInteractive, 3, 30*time.Second, "3 dead letters")
 	must(t, w.Stop(t))
 
 	code, out, stderr := h.enqueue("", "dlq", "ls", "--limit", "1")
@@ -103,9 +101,7 @@ func TestDeadLettersCountedAndDeletedWithConfirmation(t *testing.T) {
 func TestFlushAllCancel(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	if code, _, stderr := h.enqueue("", "--all", "--confirm=demo"); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, "--all", "--confirm=demo")
 	code, _, stderr := h.enqueue("", "--all", "--confirm=demo")
 	if code != 2 || !strings.Contains(stderr, "enqueue --all --cancel") {
 		t.Errorf("second flush-all: exit %d, %q: the refusal must say how to cancel the first", code, stderr)

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/pkg/tasks"
@@ -31,9 +29,7 @@ func TestConfirmedInvalidation(t *testing.T) {
 	// RECEIVED -> ... -> DONE in 2s: the first check (due on asynq's 1s poll) finds it unfinished.
 	h.SB.SetStatusDelay(2 * time.Second)
 	u := "https://img.example.com/confirm/ok.jpg"
-	if code, _, stderr := h.enqueue("", u); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, u)
 	h.startWorker()
 	testkit.WaitFor(t, 15*time.Second, "the invalidation confirmed", func() bool { return h.state(t, u).State == store.StateConfirmed })
 	if n := h.SB.Stats().StatusRequests; n < 2 {
@@ -63,15 +59,9 @@ func TestFailedURLIsResentThenDeadLettered(t *testing.T) {
 	in := testkit.ImageURLs("failedinstatus", 3)
 	bad := in[1]
 	h.SB.FailURLInStatus(bad)
-	if code, _, stderr := h.enqueue("", in...); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, in...)
 	h.startWorker()
-	var dl []*asynq.TaskInfo
-	testkit.WaitFor(t, 30*time.Second, "the failing URL dead-lettered", func() bool {
-		dl = h.archived(tasks.QueueInteractive)
-		return len(dl) == 1
-	})
+	dl := h.deadLetters(t, tasks.QueueInteractive, 1, 30*time.Second, "the failing URL dead-lettered")
 	if n := h.SB.URLCount(bad); n != 3 {
 		t.Errorf("the failing URL was sent %d times, want 3 (1 + PURGE_MAX_RESENDS=2)", n)
 	}
@@ -107,9 +97,7 @@ func TestErrorStatusIsResent(t *testing.T) {
 	h := newHarness(t, confirmEnv...)
 	h.SB.ErrorNext(1)
 	in := testkit.ImageURLs("errorstatus", 2)
-	if code, _, stderr := h.enqueue("", in...); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, in...)
 	h.startWorker()
 	for _, u := range in {
 		testkit.WaitFor(t, 20*time.Second, u+" confirmed after a resend", func() bool { return h.state(t, u).State == store.StateConfirmed })
@@ -127,9 +115,7 @@ func TestConfirmOff(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "PURGE_CONFIRM=false")
 	u := "https://img.example.com/confirmoff/a.jpg"
-	if code, _, stderr := h.enqueue("", u); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, u)
 	h.startWorker()
 	testkit.WaitFor(t, 10*time.Second, "sent", func() bool { return h.SB.URLCount(u) == 1 })
 	// The accepted call's handler schedules any status check before its task completes: once the
@@ -154,9 +140,7 @@ func TestUnknownUUIDIsUnconfirmed(t *testing.T) {
 	h := newHarness(t, confirmEnv...)
 	h.SB.SetStatusDelay(time.Hour)
 	u := "https://img.example.com/confirm/unknown.jpg"
-	if code, _, stderr := h.enqueue("", u); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, u)
 	h.startWorker()
 	testkit.WaitFor(t, 10*time.Second, "sent", func() bool { return h.SB.URLCount(u) == 1 })
 	h.SB.Reset() // the sandbox forgets every uuid: status checks get 404
@@ -177,9 +161,7 @@ func TestConfirmOutOfRetriesIsUnconfirmed(t *testing.T) {
 	h := newHarness(t, append(confirmEnv, "PURGE_MAX_RETRY=1")...)
 	h.SB.FailStatusNext(1000, 503)
 	u := "https://img.example.com/confirm/retries.jpg"
-	if code, _, stderr := h.enqueue("", u); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, u)
 	h.startWorker()
 	testkit.WaitFor(t, 30*time.Second, "marked unconfirmed", func() bool { return h.state(t, u).State == "unconfirmed" })
 	if rec := h.state(t, u); !strings.Contains(rec.Detail, "503") {

@@ -33,15 +33,11 @@ func TestStatusUsesTheFleetsSettings(t *testing.T) {
 	}
 	if err := h.inspector().PauseQueue(tasks.QueueInteractive); err != nil {
 		// asynq registers a queue on its first task: enqueue one first.
-		if code, _, stderr := h.enqueue("", testkit.ImageURLs("fleet-first", 1)...); code != 0 {
-			t.Fatal(stderr)
-		}
+		h.mustEnqueue(t, testkit.ImageURLs("fleet-first", 1)...)
 		testkit.WaitFor(t, 20*time.Second, "the queue exists", func() bool { return h.inspector().PauseQueue(tasks.QueueInteractive) == nil })
 	}
 	in := testkit.ImageURLs("fleet", 20)
-	if code, _, stderr := h.enqueue("", in...); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, in...)
 	// The batcher forms tasks no faster than they can be sent: some wait on the paused queue, the
 	// rest in the pending set.
 	testkit.WaitFor(t, 20*time.Second, "request tasks waiting on the paused queue", func() bool {

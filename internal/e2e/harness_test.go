@@ -65,6 +65,26 @@ func (h *harness) archived(queue string) []*asynq.TaskInfo {
 	return ts
 }
 
+// mustEnqueue runs the enqueue command with args (no standard input) and fails t unless it exits 0.
+func (h *harness) mustEnqueue(t *testing.T, args ...string) {
+	t.Helper()
+	if code, _, stderr := h.enqueue("", args...); code != 0 {
+		t.Fatal(stderr)
+	}
+}
+
+// deadLetters waits up to timeout (failing t with msg) until queue holds n dead letters, and
+// returns them.
+func (h *harness) deadLetters(t *testing.T, queue string, n int, timeout time.Duration, msg string) []*asynq.TaskInfo {
+	t.Helper()
+	var dl []*asynq.TaskInfo
+	testkit.WaitFor(t, timeout, msg, func() bool {
+		dl = h.archived(queue)
+		return len(dl) == n
+	})
+	return dl
+}
+
 // invalidatedAll reports whether every url was accepted by the sandbox at least once.
 func invalidatedAll(sb *sandbox.Server, us []string) bool {
 	for _, u := range us {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/cipurge/cipurge/internal/testkit"
 	"net/http"
 	"sort"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/cipurge/cipurge/internal/sandbox"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/taskq"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -134,9 +134,7 @@ func TestBatchSizeCap(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "PURGE_BATCH_SIZE=4")
 	in := testkit.ImageURLs("cap", 10)
-	if code, _, stderr := h.enqueue("", in...); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, in...)
 	h.startWorker()
 	testkit.WaitFor(t, 10*time.Second, "all invalidated", func() bool { return invalidatedAll(h.SB, in) })
 	var sizes []int
@@ -155,9 +153,7 @@ func TestSharedRateLimit(t *testing.T) {
 	const rate, burst = 4, 2
 	h := newHarness(t, fmt.Sprintf("PURGE_RATE=%d", rate), fmt.Sprintf("PURGE_BURST=%d", burst), "PURGE_BATCH_SIZE=1")
 	in := testkit.ImageURLs("rate", 14)
-	if code, _, stderr := h.enqueue("", in...); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, in...)
 	h.startWorker()
 	h.startWorker()
 	testkit.WaitFor(t, 30*time.Second, "all invalidated", func() bool { return invalidatedAll(h.SB, in) })
@@ -181,9 +177,7 @@ func TestRateLimitedPausesEveryWorker(t *testing.T) {
 	// The window opens at the first request, however long the workers take to start.
 	h.SB.ApplyFaults(&sandbox.Faults{RateLimit: &sandbox.Window{For: 500 * time.Millisecond, Code: http.StatusTooManyRequests, RetryAfter: "2"}})
 	in := testkit.ImageURLs("ratelimited", 6)
-	if code, _, stderr := h.enqueue("", in...); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, in...)
 	h.startWorker()
 	h.startWorker()
 	testkit.WaitFor(t, 30*time.Second, "all invalidated after the pause", func() bool { return invalidatedAll(h.SB, in) })
@@ -211,9 +205,7 @@ func TestRetryThenSuccess(t *testing.T) {
 	h := newHarness(t, "PURGE_MAX_RETRY=5")
 	h.SB.FailNext(2, 503)
 	u := "https://img.example.com/retry/a.jpg"
-	if code, _, stderr := h.enqueue("", u); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, u)
 	h.startWorker()
 	testkit.WaitFor(t, 20*time.Second, "invalidated after two 503s", func() bool { return h.SB.URLCount(u) == 1 })
 	if n := len(h.SB.Requests()); n != 3 {
@@ -231,15 +223,9 @@ func TestRetryExhaustedGoesToDLQ(t *testing.T) {
 	h := newHarness(t, "PURGE_MAX_RETRY=2")
 	h.SB.FailFor(time.Hour, 500)
 	u := "https://img.example.com/exhausted/a.jpg"
-	if code, _, stderr := h.enqueue("", u); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, u)
 	h.startWorker()
-	var dl []*asynq.TaskInfo
-	testkit.WaitFor(t, 30*time.Second, "the request dead-lettered", func() bool {
-		dl = h.archived(tasks.QueueInteractive)
-		return len(dl) == 1
-	})
+	dl := h.deadLetters(t, tasks.QueueInteractive, 1, 30*time.Second, "the request dead-lettered")
 	if n := len(h.SB.Requests()); n != 3 {
 		t.Errorf("%d attempts, want 3 (1 + PURGE_MAX_RETRY=2)", n)
 	}
@@ -270,17 +256,11 @@ func TestBadRequestIsolatesTheBadURL(t *testing.T) {
 	in := testkit.ImageURLs("isolate", 15)
 	bad := in[6]
 	h.SB.RejectURL(bad)
-	if code, _, stderr := h.enqueue("", in...); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, in...)
 	h.startWorker()
 	good := append(append([]string(nil), in[:6]...), in[7:]...)
 	testkit.WaitFor(t, 20*time.Second, "the 14 good URLs invalidated", func() bool { return invalidatedAll(h.SB, good) })
-	var dl []*asynq.TaskInfo
-	testkit.WaitFor(t, 10*time.Second, "the bad URL dead-lettered", func() bool {
-		dl = h.archived(tasks.QueueInteractive)
-		return len(dl) == 1
-	})
+	dl := h.deadLetters(t, tasks.QueueInteractive, 1, 10*time.Second, "the bad URL dead-lettered")
 	p, err := tasks.DecodeURLs(dl[0].Payload)
 	must(t, err)
 	if len(p.URLs) != 1 || p.URLs[0] != bad {
@@ -301,9 +281,7 @@ func TestUnauthorizedStopsAndRecovers(t *testing.T) {
 	h := newHarness(t, "PURGE_MAX_RETRY=0", "PURGE_BATCH_SIZE=1")
 	h.SB.SetKey("another-key")
 	in := testkit.ImageURLs("auth", 5)
-	if code, _, stderr := h.enqueue("", in...); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, in...)
 	w := h.startWorker()
 	testkit.WaitFor(t, 10*time.Second, "a 401", func() bool {
 		for _, r := range h.SB.Requests() {
@@ -356,9 +334,7 @@ func TestFlushAll(t *testing.T) {
 	}
 	// A URL request waiting for its window...
 	u := "https://img.example.com/flush/a.jpg"
-	if code, _, stderr := h.enqueue("", u); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, u)
 	// ...and a confirmed flush-all.
 	code, out, stderr := h.enqueue("", "--all", "--confirm=demo", "--reason", "test")
 	if code != 0 {
@@ -406,7 +382,7 @@ func TestFlushAllWorkerRechecksConfirmation(t *testing.T) {
 	_, err := c.Enqueue(asynq.NewTask(tasks.TypeAll, b, asynq.Queue(tasks.QueueAll), asynq.MaxRetry(3)))
 	must(t, err)
 	h.startWorker()
-	testkit.WaitFor(t, 10*time.Second, "the forged flush-all dead-lettered", func() bool { return len(h.archived(tasks.QueueAll)) == 1 })
+	h.deadLetters(t, tasks.QueueAll, 1, 10*time.Second, "the forged flush-all dead-lettered")
 	if n := h.SB.Stats().Requests; n != 0 {
 		t.Errorf("%d requests sent for a flush-all with a wrong confirmation", n)
 	}
@@ -424,9 +400,7 @@ func TestBulkYieldsToInteractive(t *testing.T) {
 	h.startWorker()
 	testkit.WaitFor(t, 10*time.Second, "bulk sending started", func() bool { return h.SB.Stats().Accepted >= 2 })
 	hot := "https://img.example.com/interactive/now.jpg"
-	if code, _, stderr := h.enqueue("", hot); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, hot)
 	testkit.WaitFor(t, 20*time.Second, "everything invalidated", func() bool { return invalidatedAll(h.SB, append(bulk, hot)) })
 	acc := h.SB.Accepted()
 	pos := -1
@@ -451,9 +425,7 @@ func TestGracefulShutdown(t *testing.T) {
 	h := newHarness(t, "PURGE_SHUTDOWN_TIMEOUT=1s", "PURGE_BATCH_SIZE=1", "PURGE_CONCURRENCY=2", "PURGE_RATE=1", "PURGE_BURST=1")
 	h.SB.SetLatency(700 * time.Millisecond)
 	in := testkit.ImageURLs("shutdown", 8)
-	if code, _, stderr := h.enqueue("", in...); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, in...)
 	w := h.startWorker()
 	testkit.WaitFor(t, 10*time.Second, "the first requests", func() bool { return h.SB.Stats().Requests >= 2 })
 	if err := w.Stop(t); err != nil {
@@ -476,16 +448,10 @@ func TestPoisonPayloadIsDeadLettered(t *testing.T) {
 	_, err := c.Enqueue(asynq.NewTask(tasks.TypeURLs, []byte("{not json"), asynq.Queue(tasks.QueueInteractive), asynq.MaxRetry(25)))
 	must(t, err)
 	u := "https://img.example.com/poison/ok.jpg"
-	if code, _, stderr := h.enqueue("", u); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, u)
 	h.startWorker()
 	testkit.WaitFor(t, 10*time.Second, "the good URL invalidated", func() bool { return h.SB.URLCount(u) == 1 })
-	var dl []*asynq.TaskInfo
-	testkit.WaitFor(t, 10*time.Second, "the poison dead-lettered", func() bool {
-		dl = h.archived(tasks.QueueInteractive)
-		return len(dl) == 1
-	})
+	dl := h.deadLetters(t, tasks.QueueInteractive, 1, 10*time.Second, "the poison dead-lettered")
 	if dl[0].Retried != 0 || !strings.Contains(dl[0].LastErr, "bad task payload") {
 		t.Errorf("poison: retried %d, error %q; want no retry and the reason", dl[0].Retried, dl[0].LastErr)
 	}
@@ -497,11 +463,9 @@ func TestMaxRetryZero(t *testing.T) {
 	h := newHarness(t, "PURGE_MAX_RETRY=0")
 	h.SB.FailFor(time.Hour, 500)
 	u := "https://img.example.com/noretry/a.jpg"
-	if code, _, stderr := h.enqueue("", u); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, u)
 	h.startWorker()
-	testkit.WaitFor(t, 15*time.Second, "dead-lettered", func() bool { return len(h.archived(tasks.QueueInteractive)) == 1 })
+	h.deadLetters(t, tasks.QueueInteractive, 1, 15*time.Second, "dead-lettered")
 	if n := h.SB.Stats().Requests; n != 1 {
 		t.Errorf("%d attempts with PURGE_MAX_RETRY=0, want 1", n)
 	}
@@ -533,7 +497,7 @@ func TestFlushAllReplayNeedsFreshConfirmation(t *testing.T) {
 		t.Fatalf("confirmed --all: exit %d: %s%s", code, out, stderr)
 	}
 	h.startWorker("PURGE_MAX_RETRY=0")
-	testkit.WaitFor(t, 15*time.Second, "the refused flush-all dead-lettered", func() bool { return len(h.archived(tasks.QueueAll)) == 1 })
+	h.deadLetters(t, tasks.QueueAll, 1, 15*time.Second, "the refused flush-all dead-lettered")
 	if got, _ := allCalls(h); got != 1 {
 		t.Errorf("%d flush-all calls before dead-lettering, want 1 (the worker's PURGE_MAX_RETRY=0)", got)
 	}
@@ -585,12 +549,9 @@ func TestDeadLetterOutlivesAsynqArchive(t *testing.T) {
 	for _, u := range us {
 		h.SB.RejectURL(u)
 	}
-	if code, _, stderr := h.enqueue("", us...); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, us...)
 	h.startWorker()
-	testkit.WaitFor(t, 15*time.Second, "both URLs dead-lettered", func() bool { return len(h.archived(tasks.QueueInteractive)) == 2 })
-	dl := h.archived(tasks.QueueInteractive)
+	dl := h.deadLetters(t, tasks.QueueInteractive, 2, 15*time.Second, "both URLs dead-lettered")
 	// As asynq's trim does: the archived task is gone from asynq, with no trace there.
 	for _, ti := range dl {
 		must(t, h.RDB.ZRem(ctx, "asynq:{"+tasks.QueueInteractive+"}:archived", ti.ID).Err())

@@ -16,12 +16,10 @@ func TestSandboxFaultsFromTheEnvironment(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	good, bad := "https://img.example.com/products/42.jpg", "https://img.example.com/broken/7.jpg"
-	if code, _, stderr := h.enqueue("", good, bad); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, good, bad)
 	w := h.startWorker("CLOUDIMAGE_API_KEY=", "CLOUDIMAGE_API_URL=", "CLOUDIMAGE_SANDBOX=true",
 		"CLOUDIMAGE_SANDBOX_FAULTS=reject=*/broken/*; 429=1s retry-after=1", "PURGE_MAX_RETRY=0")
-	testkit.WaitFor(t, 30*time.Second, "the broken URL dead-lettered", func() bool { return len(h.archived(tasks.QueueInteractive)) == 1 })
+	h.deadLetters(t, tasks.QueueInteractive, 1, 30*time.Second, "the broken URL dead-lettered")
 	testkit.WaitFor(t, 30*time.Second, "the good URL sent", func() bool {
 		_, out, _ := h.enqueue("", "status", good)
 		return strings.Contains(out, "state          sent")

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/cipurge/cipurge/internal/testkit"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/cipurge/cipurge/internal/httpserver"
 	"github.com/cipurge/cipurge/internal/sandbox"
+	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 

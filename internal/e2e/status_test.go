@@ -2,10 +2,11 @@ package e2e
 
 import (
 	"encoding/json"
-	"github.com/cipurge/cipurge/internal/testkit"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cipurge/cipurge/internal/testkit"
 )
 
 // TestStatusOnAFreshRedis: status and dlq work before any queue exists.
@@ -28,9 +29,7 @@ func TestStatusFollowsAURL(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "PURGE_WINDOW=300ms", "PURGE_RATE=0.2", "PURGE_BURST=1", "PURGE_BATCH_SIZE=1")
 	in := testkit.ImageURLs("follow", 2)
-	if code, _, stderr := h.enqueue("", in...); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, in...)
 	_, out, _ := h.enqueue("", "status", in[1])
 	if !strings.Contains(out, "pending since") {
 		t.Errorf("a URL in its window is not shown as pending:\n%s", out)
@@ -60,9 +59,7 @@ func TestStatusUsesTheWorkersSettings(t *testing.T) {
 	h := newHarness(t, "PURGE_CONFIRM=true", "PURGE_CONFIRM_DELAY=1h") // the CLI's PURGE_RATE is 0
 	h.startWorker("PURGE_RATE=3", "PURGE_BURST=1")
 	in := testkit.ImageURLs("published", 15)
-	if code, _, stderr := h.enqueue("", in...); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, in...)
 	testkit.WaitFor(t, 20*time.Second, "the URLs sent", func() bool { return invalidatedAll(h.SB, in) })
 	var rep struct {
 		Workers        []json.RawMessage `json:"workers"`

@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"github.com/cipurge/cipurge/internal/testkit"
 	"io"
 	"log"
 	"math/big"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/apiclient"
 	"github.com/cipurge/cipurge/pkg/tasks"
@@ -66,9 +66,7 @@ func TestAPITLSIsAlwaysVerified(t *testing.T) {
 	// fixes the setup, so none are burned and nothing is dead-lettered; the work stays queued.
 	h := newHarness(t, "CLOUDIMAGE_API_URL="+ts.URL, "PURGE_MAX_RETRY=0")
 	u := "https://img.example.com/tls/worker.jpg"
-	if code, _, stderr := h.enqueue("", u); code != 0 {
-		t.Fatal(stderr)
-	}
+	h.mustEnqueue(t, u)
 	w := h.startWorker()
 	testkit.WaitFor(t, 20*time.Second, "the worker to stop sending", func() bool {
 		return strings.Contains(w.Logs.String(), "sending stopped: cannot reach the Cloudimage API safely")

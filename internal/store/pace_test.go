@@ -41,12 +41,7 @@ func TestAdmitReserves(t *testing.T) {
 func TestStatusChecksHaveTheirOwnBudget(t *testing.T) {
 	s, ctx := newStore(t)
 	lim := store.Limit{Rate: 1, Burst: 1}
-	if a, _ := s.Admit(ctx, nil, 0, store.Interactive, lim); a.Verdict != store.Go {
-		t.Fatalf("first call: %v", a.Verdict)
-	}
-	if a, _ := s.Admit(ctx, nil, 0, store.Interactive, lim); a.Verdict != store.Throttled {
-		t.Fatalf("second interactive call: %v, want throttled", a.Verdict)
-	}
+	interactiveWaits(t, s, ctx, lim)
 	for i := range 2 {
 		a, err := s.Admit(ctx, nil, 0, store.Status, store.Limit{Rate: 1, Burst: 2})
 		if err != nil || a.Verdict != store.Go || a.Wait != 0 {

@@ -15,6 +15,18 @@ func newStore(t *testing.T) (*store.Store, context.Context) {
 	return store.New(testredis.Start(t).Client()), context.Background()
 }
 
+// interactiveWaits takes the one slot of lim (burst 1) with an interactive call, so that a second
+// interactive call waits for the limiter: it is throttled.
+func interactiveWaits(t *testing.T, s *store.Store, ctx context.Context, lim store.Limit) {
+	t.Helper()
+	if a, _ := s.Admit(ctx, nil, 0, store.Interactive, lim); a.Verdict != store.Go {
+		t.Fatalf("first call: %v", a.Verdict)
+	}
+	if a, _ := s.Admit(ctx, nil, 0, store.Interactive, lim); a.Verdict != store.Throttled {
+		t.Fatalf("second interactive call: %v, want throttled", a.Verdict)
+	}
+}
+
 func keys(prefix string, n int) []string {
 	out := make([]string, n)
 	for i := range out {
@@ -181,12 +193,7 @@ func TestAdmitRateLimit(t *testing.T) {
 func TestAdmitPriority(t *testing.T) {
 	s, ctx := newStore(t)
 	lim := store.Limit{Rate: 1, Burst: 1}
-	if a, _ := s.Admit(ctx, nil, 0, store.Interactive, lim); a.Verdict != store.Go {
-		t.Fatalf("first call: %v", a.Verdict)
-	}
-	if a, _ := s.Admit(ctx, nil, 0, store.Interactive, lim); a.Verdict != store.Throttled {
-		t.Fatalf("second interactive call: %v, want throttled", a.Verdict)
-	}
+	interactiveWaits(t, s, ctx, lim)
 	a, err := s.Admit(ctx, nil, 0, store.Background, lim)
 	if err != nil || a.Verdict != store.Yield {
 		t.Fatalf("background while interactive waits: %v %v, want yield", a.Verdict, err)

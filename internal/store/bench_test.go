@@ -139,26 +139,20 @@ func BenchmarkBatcherStep(b *testing.B) {
 }
 
 // BenchmarkAdmit is the admission of one 15-URL request (no rate limit), URLs never sent.
-func BenchmarkAdmit(b *testing.B) {
-	s, c, ctx := benchStore(b)
-	urls := benchKeys("admit", 15)
-	done, _ := reportRedisTime(b, c)
-	for b.Loop() {
-		a, err := s.Admit(ctx, urls, 1, store.Interactive, store.Limit{})
-		if err != nil || a.Verdict != store.Go {
-			b.Fatalf("verdict %v: %v", a, err)
-		}
-	}
-	done()
-}
+func BenchmarkAdmit(b *testing.B) { benchAdmit(b, "admit", store.Limit{}) }
 
 // BenchmarkAdmitLimited is the same with the shared GCRA limit (never reached).
 func BenchmarkAdmitLimited(b *testing.B) {
+	benchAdmit(b, "admitlim", store.Limit{Rate: 1e9, Burst: 1e6})
+}
+
+// benchAdmit admits one 15-URL request under lim per iteration; every one must go.
+func benchAdmit(b *testing.B, prefix string, lim store.Limit) {
 	s, c, ctx := benchStore(b)
-	urls := benchKeys("admitlim", 15)
+	urls := benchKeys(prefix, 15)
 	done, _ := reportRedisTime(b, c)
 	for b.Loop() {
-		a, err := s.Admit(ctx, urls, 1, store.Interactive, store.Limit{Rate: 1e9, Burst: 1e6})
+		a, err := s.Admit(ctx, urls, 1, store.Interactive, lim)
 		if err != nil || a.Verdict != store.Go {
 			b.Fatalf("verdict %v: %v", a, err)
 		}

@@ -1,11 +1,16 @@
-// Package childproc runs the child processes of the benchmark and the fault tests: each in its
-// own process group (a Ctrl-C at the terminal reaches only the parent, which stops its children by
-// their pid), its standard output and error appended to a log file, its end observable without
-// blocking.
+// Package childproc runs the child processes of the benchmark and the tests: each in its own
+// process group (a Ctrl-C at the terminal reaches only the parent, which stops its children by
+// their pid). Start runs a long-lived one, its standard output and error appended to a log file,
+// its end observable without blocking; Run runs a command to its end and collects its output and
+// exit status.
 package childproc
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"syscall"
@@ -88,4 +93,38 @@ func (p *Proc) Kill() {
 	}
 	_ = p.cmd.Process.Kill()
 	<-p.done
+}
+
+// Result is the outcome of Run.
+type Result struct {
+	Code           int    // the exit status (0 when the command could not be run)
+	Stdout, Stderr string // what it wrote
+	Took           time.Duration
+	TimedOut       bool // ctx ended it
+}
+
+// Run runs bin with args and env (exec.Cmd's Env: nil inherits this process's) and stdin (nil
+// for none) until it exits, or until ctx ends: then it is killed, and its output is collected for
+// at most 5 s more. The error is set only when it could not be run or waited for; an exit status
+// other than 0 is no error.
+func Run(ctx context.Context, bin string, args, env []string, stdin io.Reader) (Result, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = env
+	cmd.Stdin = stdin
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 5 * time.Second
+	start := time.Now()
+	err := cmd.Run()
+	r := Result{Stdout: out.String(), Stderr: errb.String(), Took: time.Since(start), TimedOut: ctx.Err() != nil}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.Code = ee.ExitCode()
+	default:
+		return r, err
+	}
+	return r, nil
 }

@@ -1,6 +1,7 @@
 package childproc
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,5 +63,26 @@ func TestStopKillsWhatIgnoresSIGTERM(t *testing.T) {
 func TestStartFails(t *testing.T) {
 	if _, err := Start("none", filepath.Join(t.TempDir(), "missing"), nil, nil, filepath.Join(t.TempDir(), "log")); err == nil || !strings.Contains(err.Error(), "start none") {
 		t.Errorf("err %v", err)
+	}
+}
+
+func TestRun(t *testing.T) {
+	ctx := context.Background()
+	r, err := Run(ctx, "/bin/sh", []string{"-c", "cat; echo oops >&2; exit 3"}, nil, strings.NewReader("in\n"))
+	if err != nil || r.Code != 3 || r.Stdout != "in\n" || r.Stderr != "oops\n" || r.TimedOut {
+		t.Errorf("%+v, %v", r, err)
+	}
+	r, err = Run(ctx, "/bin/sh", []string{"-c", "echo $X"}, []string{"X=only this"}, nil)
+	if err != nil || r.Code != 0 || r.Stdout != "only this\n" {
+		t.Errorf("env: %+v, %v", r, err)
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	r, err = Run(short, "/bin/sh", []string{"-c", "exec sleep 30"}, nil, nil)
+	if err != nil || !r.TimedOut || r.Code != -1 || r.Took > 10*time.Second {
+		t.Errorf("timeout: %+v, %v", r, err)
+	}
+	if _, err := Run(ctx, filepath.Join(t.TempDir(), "missing"), nil, nil, nil); err == nil {
+		t.Error("a missing binary: no error")
 	}
 }

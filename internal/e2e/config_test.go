@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -13,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cipurge/cipurge/internal/childproc"
 	"github.com/cipurge/cipurge/internal/config"
 	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/internal/testredis"
@@ -46,26 +45,14 @@ func runCommandBinary(t *testing.T, bin string, environ []string, timeout time.D
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = environ
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.WaitDelay = 5 * time.Second
-	start := time.Now()
-	err := cmd.Run()
-	r := commandRun{stdout: out.String(), stderr: errb.String(), took: time.Since(start)}
-	if ctx.Err() != nil {
-		t.Fatalf("%s %v did not exit within %s:\n%s%s", filepath.Base(bin), args, timeout, r.stdout, r.stderr)
+	r, err := childproc.Run(ctx, bin, args, environ, nil)
+	if r.TimedOut {
+		t.Fatalf("%s %v did not exit within %s:\n%s%s", filepath.Base(bin), args, timeout, r.Stdout, r.Stderr)
 	}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
+	if err != nil {
 		t.Fatalf("run %s: %v", bin, err)
 	}
-	return r
+	return commandRun{code: r.Code, stdout: r.Stdout, stderr: r.Stderr, took: r.Took}
 }
 
 // TestConfigErrorsAreOneLine: for both commands, a malformed value of every PURGE_* variable (each

@@ -3,7 +3,6 @@
 package faults
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -169,25 +168,11 @@ func mustEnqueue(t *testing.T, e env, timeout time.Duration, args ...string) res
 func runEnqueueFrom(e env, stdin io.Reader, timeout time.Duration, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bins.enqueue, args...)
-	cmd.Env = e.List()
-	cmd.Stdin = stdin
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.WaitDelay = 5 * time.Second
-	start := time.Now()
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String(), took: time.Since(start), timedOut: ctx.Err() != nil}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		r.code, r.stderr = -1, r.stderr+"run enqueue: "+err.Error()
+	r, err := childproc.Run(ctx, bins.enqueue, args, e.List(), stdin)
+	if err != nil {
+		r.Code, r.Stderr = -1, r.Stderr+"run enqueue: "+err.Error()
 	}
-	return r
+	return result{code: r.Code, stdout: r.Stdout, stderr: r.Stderr, took: r.Took, timedOut: r.TimedOut}
 }
 
 // writeLines writes one URL a line to a file in the test's directory and returns its path.

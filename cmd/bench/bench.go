@@ -22,6 +22,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cipurge/cipurge/internal/redisinfo"
 	"github.com/cipurge/cipurge/internal/sandbox"
 )
 
@@ -124,7 +125,7 @@ func setup(ctx context.Context, o *options, log io.Writer) (*bench, error) {
 	}
 	b.redisPid = rp.Pid()
 	b.rdb = redis.NewClient(&redis.Options{Addr: addr, PoolSize: 32})
-	if b.redisV, err = infoField(ctx, b.rdb, "server", "redis_version"); err != nil {
+	if b.redisV, err = redisinfo.Field(ctx, b.rdb, "server", "redis_version"); err != nil {
 		return b, err
 	}
 	b.sb, b.sbURL, b.stopSB, err = sandbox.Start(sandbox.Options{Key: b.key, MaxRecords: 1 << 20})
@@ -377,28 +378,8 @@ func (b *bench) drained(keys []string, ws []*proc) (last time.Time, calls, twice
 	}
 }
 
-// infoField returns one field of INFO section.
-func infoField(ctx context.Context, c redis.UniversalClient, section, field string) (string, error) {
-	s, err := c.Info(ctx, section).Result()
-	if err != nil {
-		return "", fmt.Errorf("INFO %s: %w", section, err)
-	}
-	for _, line := range strings.Split(s, "\r\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			return v, nil
-		}
-	}
-	return "", fmt.Errorf("INFO %s has no %s", section, field)
-}
-
 // usedMemory returns Redis's used_memory in bytes.
-func (b *bench) usedMemory() (int64, error) {
-	v, err := infoField(b.ctx, b.rdb, "memory", "used_memory")
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseInt(v, 10, 64)
-}
+func (b *bench) usedMemory() (int64, error) { return redisinfo.UsedMemory(b.ctx, b.rdb) }
 
 // machine describes where the run happened.
 func (b *bench) machine() string {

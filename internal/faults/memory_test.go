@@ -81,12 +81,8 @@ func TestFaultRedisOOM(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	sb, rdb, e := newRig(t, testredis.WithArgs("--maxmemory-policy", "noeviction"))
-	used, err := testredis.Info(ctx, rdb, "used_memory")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, _ := strconv.Atoi(used)
-	if err := rdb.ConfigSet(ctx, "maxmemory", strconv.Itoa(base+512*1024)).Err(); err != nil {
+	base := testredis.UsedMemory(t, ctx, rdb)
+	if err := rdb.ConfigSet(ctx, "maxmemory", strconv.FormatInt(base+512*1024, 10)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	var acked []string

@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"testing"
 	"time"
 
@@ -23,14 +22,7 @@ func BenchmarkFootprint(b *testing.B) {
 			c := r.Client()
 			s := store.New(c)
 			ctx := context.Background()
-			used := func() int64 {
-				v, err := testredis.Info(ctx, c, "used_memory")
-				if err != nil {
-					b.Fatal(err)
-				}
-				n, _ := strconv.ParseInt(v, 10, 64)
-				return n
-			}
+			used := func() int64 { return testredis.UsedMemory(b, ctx, c) }
 			keys := make([]string, b.N)
 			for i := range keys {
 				keys[i] = fmt.Sprintf("https://img.example.com/media/2026/11/%08d-product-photo.jpg", i)

@@ -18,14 +18,7 @@ func TestHistoryFootprint(t *testing.T) {
 	const n, most = 50_000, 100
 	rdb := testredis.Start(t).Client()
 	s, ctx := store.New(rdb), context.Background()
-	used := func() int64 {
-		v, err := testredis.Info(ctx, rdb, "used_memory")
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, _ := strconv.ParseInt(v, 10, 64)
-		return m
-	}
+	used := func() int64 { return testredis.UsedMemory(t, ctx, rdb) }
 	keys := make([]string, n)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("https://img.example.com/media/2026/11/%08d-product-photo.jpg", i)

@@ -5,18 +5,18 @@ package testredis
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cipurge/cipurge/internal/redisinfo"
 )
 
 // Server is one redis-server process.
@@ -172,18 +172,19 @@ func (s *Server) Restart(kill bool) {
 	s.start()
 }
 
-// Info returns a field of INFO (e.g. "used_memory").
+// Info returns a field of INFO (e.g. "process_id").
 func Info(ctx context.Context, c redis.UniversalClient, field string) (string, error) {
-	s, err := c.Info(ctx).Result()
+	return redisinfo.Field(ctx, c, "", field)
+}
+
+// UsedMemory returns INFO used_memory in bytes, failing the test when it cannot be read.
+func UsedMemory(t testing.TB, ctx context.Context, c redis.UniversalClient) int64 {
+	t.Helper()
+	n, err := redisinfo.UsedMemory(ctx, c)
 	if err != nil {
-		return "", err
+		t.Fatal(err)
 	}
-	for _, line := range strings.Split(s, "\r\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			return v, nil
-		}
-	}
-	return "", fmt.Errorf("INFO has no %s", field)
+	return n
 }
 
 func contains(ss []string, s string) bool {

@@ -150,11 +150,9 @@ type entry struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := h.o.Now()
-	sw := h.Begin(w, r)
-	w = sw
 	var e entry
-	defer func() { h.logRequest(r, sw.Status, &e, time.Since(start)) }()
+	w, end := h.Begin(w, r, h.o.Now(), func(status int, took time.Duration) { h.logRequest(r, status, &e, took) })
+	defer end()
 
 	var serve func(http.ResponseWriter, *http.Request, *entry)
 	switch r.URL.Path {

@@ -59,13 +59,14 @@ func (e Endpoint) WithDefaults(maxBytes int64) Endpoint {
 	return e
 }
 
-// Begin starts the answer to r: it limits r's body (Limit.Wrap), marks the answer not to be
-// cached, and returns w wrapped to record the status for the request's log line.
-func (e Endpoint) Begin(w http.ResponseWriter, r *http.Request) *StatusWriter {
+// Begin starts the answer to r, received at start: it limits r's body (Limit.Wrap), marks the
+// answer not to be cached, and returns w wrapped to record the status, with end, to be deferred:
+// once the answer is written, end calls logLine with its status and the time since start.
+func (e Endpoint) Begin(w http.ResponseWriter, r *http.Request, start time.Time, logLine func(status int, took time.Duration)) (http.ResponseWriter, func()) {
 	e.Limit.Wrap(w, r)
 	sw := &StatusWriter{ResponseWriter: w}
 	sw.Header().Set("Cache-Control", "no-store")
-	return sw
+	return sw, func() { logLine(sw.Status, time.Since(start)) }
 }
 
 // RequestFields are the fields a request's log line starts with. The path is logged without the

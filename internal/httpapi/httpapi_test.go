@@ -105,18 +105,25 @@ func TestEndpointDefaults(t *testing.T) {
 
 func TestBegin(t *testing.T) {
 	e := Endpoint{Limit: Limit{Max: 4}}
-	w := httptest.NewRecorder()
+	rec := httptest.NewRecorder()
 	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("12345"))
-	sw := e.Begin(w, r)
-	if w.Header().Get("Cache-Control") != "no-store" {
-		t.Errorf("Cache-Control %q", w.Header().Get("Cache-Control"))
+	var logged []int
+	var took time.Duration
+	w, end := e.Begin(rec, r, time.Now().Add(-time.Hour), func(status int, d time.Duration) { logged, took = append(logged, status), d })
+	if rec.Header().Get("Cache-Control") != "no-store" {
+		t.Errorf("Cache-Control %q", rec.Header().Get("Cache-Control"))
 	}
 	if _, err := io.ReadAll(r.Body); err == nil {
 		t.Error("the body is not limited")
 	}
-	sw.WriteHeader(http.StatusTeapot)
-	if sw.Status != http.StatusTeapot || w.Code != http.StatusTeapot {
-		t.Errorf("status %d, recorded %d", w.Code, sw.Status)
+	if len(logged) != 0 {
+		t.Error("logged before the end")
+	}
+	w.WriteHeader(http.StatusTeapot)
+	w.WriteHeader(http.StatusOK) // ignored by the recorder; the first status counts
+	end()
+	if rec.Code != http.StatusTeapot || len(logged) != 1 || logged[0] != http.StatusTeapot || took < time.Hour {
+		t.Errorf("status %d, logged %v after %s", rec.Code, logged, took)
 	}
 }
 

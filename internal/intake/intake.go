@@ -111,11 +111,9 @@ type entry struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	sw := h.Begin(w, r)
-	w = sw
 	var e entry
-	defer func() { h.logRequest(r, sw.Status, &e, time.Since(start)) }()
+	w, end := h.Begin(w, r, time.Now(), func(status int, took time.Duration) { h.logRequest(r, status, &e, took) })
+	defer end()
 
 	flushPath := r.URL.Path == PathFlushAll && h.o.FlushBearer != ""
 	if !h.authorized(r, flushPath) {

@@ -40,13 +40,8 @@ func TestAsynqmonInChromium(t *testing.T) {
 	rdb := r.Client()
 	sb, apiURL := testkit.StartSandbox(t, testKey)
 	sb.RejectURL(badURL)
-	env := []string{
-		"REDIS_URL=" + r.URL(), "CLOUDIMAGE_API_URL=" + apiURL, "CLOUDIMAGE_API_KEY=" + testKey, "CLOUDIMAGE_TOKEN=demo",
-		"PURGE_WINDOW=200ms", "PURGE_MAX_DELAY=1s", "PURGE_CONFIRM=false", "PURGE_SHUTDOWN_TIMEOUT=2s",
-		// One API call a minute: after the first call, the bulk backlog stays queued for the test.
-		"PURGE_RATE=0.016", "PURGE_BURST=1",
-		"HTTP_ADDR=127.0.0.1:0", // loopback: the UI needs no password
-	}
+	// One API call a minute: after the first call, the bulk backlog stays queued for the test.
+	env := workerEnv(r.URL(), apiURL, "PURGE_RATE=0.016", "PURGE_BURST=1")
 	base := "http://" + testworker.Start(t, env).Addr(t)
 
 	// A dead letter: the sandbox answers 400 for badURL, the worker archives the request with the reason.
@@ -101,6 +96,17 @@ func TestAsynqmonInChromium(t *testing.T) {
 		}
 	}
 	t.Logf("screenshots in %s", shots)
+}
+
+// workerEnv is the environment of the worker a browser test starts: the Redis at redisURL, the
+// sandbox at apiURL, short windows, no confirmation, HTTP on a free loopback port (there the UI
+// needs no password), changed by extra "KEY=value" pairs.
+func workerEnv(redisURL, apiURL string, extra ...string) []string {
+	return testkit.Env{
+		"REDIS_URL": redisURL, "CLOUDIMAGE_API_URL": apiURL, "CLOUDIMAGE_API_KEY": testKey, "CLOUDIMAGE_TOKEN": "demo",
+		"PURGE_WINDOW": "200ms", "PURGE_MAX_DELAY": "1s", "PURGE_CONFIRM": "false", "PURGE_SHUTDOWN_TIMEOUT": "2s",
+		"HTTP_ADDR": "127.0.0.1:0",
+	}.With(extra...).List()
 }
 
 // findChromium returns Debian's chromium, or fails with the fix (browser tests never skip).

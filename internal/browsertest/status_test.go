@@ -37,14 +37,9 @@ func TestStatusPageInChromium(t *testing.T) {
 	sb, apiURL := testkit.StartSandbox(t, testKey)
 	bad := "https://img.example.com/status-page/rejected.jpg"
 	sb.RejectURL(bad)
-	env := []string{
-		"REDIS_URL=" + r.URL(), "CLOUDIMAGE_API_URL=" + apiURL, "CLOUDIMAGE_API_KEY=" + testKey, "CLOUDIMAGE_TOKEN=demo",
-		// A window long enough that the requests enqueued last still wait in it when the page is
-		// rendered (the batcher would otherwise form them into tasks at once).
-		"PURGE_WINDOW=15s", "PURGE_MAX_DELAY=15s", "PURGE_CONFIRM=false", "PURGE_SHUTDOWN_TIMEOUT=2s",
-		"PURGE_RATE=2", "PURGE_BURST=1", "PURGE_BATCH_SIZE=5",
-		"HTTP_ADDR=127.0.0.1:0",
-	}
+	// A window long enough that the requests enqueued last still wait in it when the page is
+	// rendered (the batcher would otherwise form them into tasks at once).
+	env := workerEnv(r.URL(), apiURL, "PURGE_WINDOW=15s", "PURGE_MAX_DELAY=15s", "PURGE_RATE=2", "PURGE_BURST=1", "PURGE_BATCH_SIZE=5")
 	base := "http://" + testworker.Start(t, env).Addr(t)
 
 	enqueue(t, env, bad)

@@ -26,6 +26,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -84,7 +85,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			for _, n := range rowNames {
 				o.rows[n] = true
 			}
-		case contains(rowNames, r):
+		case slices.Contains(rowNames, r):
 			o.rows[r] = true
 		default:
 			return nil, fmt.Errorf("-rows: unknown row %q: use all or some of %s", r, strings.Join(rowNames, ","))
@@ -132,13 +133,4 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -79,7 +80,7 @@ func (s *Server) start() {
 		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--dir", s.Dir, "--save", "",
 		"--daemonize", "no", "--logfile", filepath.Join(s.Dir, "redis.log"),
 	}, s.Args...)
-	if !contains(s.Args, "--appendonly") {
+	if !slices.Contains(s.Args, "--appendonly") {
 		args = append(args, "--appendonly", "no")
 	}
 	cmd := exec.Command(Binary(s.t), args...)
@@ -185,13 +186,4 @@ func UsedMemory(t testing.TB, ctx context.Context, c redis.UniversalClient) int6
 		t.Fatal(err)
 	}
 	return n
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -195,7 +195,7 @@ func (b *bench) rowTrickle() error {
 	}
 	p95 := percentile(lat, 95)
 	b.add(result{row: "trickle", workload: fmt.Sprintf("1 URL/s for %d s at the defaults (PURGE_RATE=10, PURGE_WINDOW=2s, PURGE_MAX_DELAY=10s), from starting `enqueue URL` to the API call", n),
-		product:  fmt.Sprintf("p95 %s (p50 %s, max %s)", secs(p95), secs(percentile(lat, 50)), secs(percentile(lat, 100))),
+		product:  latencies(lat),
 		baseline: "PURGE_WINDOW 2s",
 		ratio:    "", target: "p95 <= 3.5 s", verdict: verdict(p95 <= 3500*time.Millisecond)})
 	return b.reset()

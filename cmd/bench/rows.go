@@ -329,7 +329,7 @@ func (b *bench) rowLatency() error {
 	}
 	p95 := percentile(lat, 95)
 	b.add(result{row: "latency", workload: fmt.Sprintf("one URL at a time on an idle worker, %d samples, from starting `enqueue URL` to the API call", len(lat)),
-		product:  fmt.Sprintf("p95 %s (p50 %s, max %s)", secs(p95), secs(percentile(lat, 50)), secs(percentile(lat, 100))),
+		product:  latencies(lat),
 		baseline: "PURGE_WINDOW " + latencyWindow.String(),
 		ratio:    "", target: "p95 <= window + 2 s", verdict: verdict(p95 <= latencyWindow+2*time.Second)})
 	return b.reset()

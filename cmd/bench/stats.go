@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -90,4 +91,9 @@ func ratio(a, b float64) string {
 func mib(b int64) string { return strconv.FormatFloat(float64(b)/(1<<20), 'f', 1, 64) + " MiB" }
 
 // secs formats a duration in seconds with two decimals.
+// latencies summarises lat for a row: its p95, p50 and maximum.
+func latencies(lat []time.Duration) string {
+	return fmt.Sprintf("p95 %s (p50 %s, max %s)", secs(percentile(lat, 95)), secs(percentile(lat, 50)), secs(percentile(lat, 100)))
+}
+
 func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + " s" }

@@ -157,14 +157,17 @@ func appendField(buf []byte, s string) []byte {
 	return append(buf, s...)
 }
 
-// DecodeURLs decodes and validates a TypeURLs payload. Errors wrap ErrBadPayload.
-func DecodeURLs(b []byte) (URLs, error) {
-	var p URLs
+// decode unmarshals b, a payload of type typ, and validates it. Errors wrap ErrBadPayload.
+func decode[P interface{ validate() error }](typ string, b []byte) (P, error) {
+	var p P
 	if err := json.Unmarshal(b, &p); err != nil {
-		return p, fmt.Errorf("%w: %s: %v", ErrBadPayload, TypeURLs, err)
+		return p, fmt.Errorf("%w: %s: %v", ErrBadPayload, typ, err)
 	}
 	return p, p.validate()
 }
+
+// DecodeURLs decodes and validates a TypeURLs payload. Errors wrap ErrBadPayload.
+func DecodeURLs(b []byte) (URLs, error) { return decode[URLs](TypeURLs, b) }
 
 func (p URLs) validate() error {
 	if len(p.URLs) == 0 {
@@ -189,13 +192,7 @@ const TaskIDAll = "flush_all"
 func EncodeAll(p All) ([]byte, error) { return encode(TypeAll, p, p.validate()) }
 
 // DecodeAll decodes and validates a TypeAll payload. Errors wrap ErrBadPayload.
-func DecodeAll(b []byte) (All, error) {
-	var p All
-	if err := json.Unmarshal(b, &p); err != nil {
-		return p, fmt.Errorf("%w: %s: %v", ErrBadPayload, TypeAll, err)
-	}
-	return p, p.validate()
-}
+func DecodeAll(b []byte) (All, error) { return decode[All](TypeAll, b) }
 
 func (p All) validate() error {
 	if p.Confirm == "" {
@@ -221,13 +218,7 @@ func (p Confirm) validate() error {
 }
 
 // DecodeConfirm decodes and validates a TypeConfirm payload. Errors wrap ErrBadPayload.
-func DecodeConfirm(b []byte) (Confirm, error) {
-	var p Confirm
-	if err := json.Unmarshal(b, &p); err != nil {
-		return p, fmt.Errorf("%w: %s: %v", ErrBadPayload, TypeConfirm, err)
-	}
-	return p, p.validate()
-}
+func DecodeConfirm(b []byte) (Confirm, error) { return decode[Confirm](TypeConfirm, b) }
 
 // URLsOf returns the URLs a task of type typ names (a request or a status check), or nil when it
 // names none or its payload does not decode.

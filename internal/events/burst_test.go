@@ -92,7 +92,7 @@ func TestBurstEndToEnd(t *testing.T) {
 					t.Error(err)
 					continue
 				}
-				a := answer{status: resp.StatusCode, body: []byte(readAll(t, resp))}
+				a := answer{testkit.Answer{Status: resp.StatusCode, Body: []byte(readAll(t, resp))}}
 				s := a.summary(t)
 				mu.Lock()
 				sum.Events += s.Events

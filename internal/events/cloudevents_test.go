@@ -135,8 +135,8 @@ func TestCloudEventsBatchAndRefusals(t *testing.T) {
 			"unknown_format", []string{"Content-Type: application/cloudevents-batch+json"}},
 	} {
 		a := e.send(http.MethodPost, events.PathCloudEvents, c.body, c.headers...)
-		if a.status != http.StatusBadRequest || a.errorCode(t) != c.code {
-			t.Errorf("%s: %d %s, want 400 %s", c.name, a.status, a.body, c.code)
+		if a.Status != http.StatusBadRequest || a.errorCode(t) != c.code {
+			t.Errorf("%s: %d %s, want 400 %s", c.name, a.Status, a.Body, c.code)
 		}
 	}
 	if len(e.pending()) != n {
@@ -151,15 +151,15 @@ func TestWebhookHandshake(t *testing.T) {
 	e := setup(t, nil)
 	for _, path := range []string{events.PathCloudEvents, events.PathCloudEvents + "?token=" + testToken} {
 		a := e.sendAs(http.MethodOptions, path, "", "WebHook-Request-Origin: eventgrid.azure.net")
-		if a.status != http.StatusOK || a.header.Get("WebHook-Allowed-Origin") != "eventgrid.azure.net" || a.header.Get("WebHook-Allowed-Rate") != "*" {
-			t.Errorf("%s: %d %v", path, a.status, a.header)
+		if a.Status != http.StatusOK || a.Header.Get("WebHook-Allowed-Origin") != "eventgrid.azure.net" || a.Header.Get("WebHook-Allowed-Rate") != "*" {
+			t.Errorf("%s: %d %v", path, a.Status, a.Header)
 		}
 	}
-	if a := e.send(http.MethodOptions, events.PathCloudEvents, ""); a.status != http.StatusBadRequest || a.errorCode(t) != "handshake_origin_missing" {
-		t.Errorf("no origin: %d %s", a.status, a.body)
+	if a := e.send(http.MethodOptions, events.PathCloudEvents, ""); a.Status != http.StatusBadRequest || a.errorCode(t) != "handshake_origin_missing" {
+		t.Errorf("no origin: %d %s", a.Status, a.Body)
 	}
 	// The S3 endpoint has no handshake: OPTIONS there needs the token like anything else.
-	if a := e.sendAs(http.MethodOptions, events.PathS3, "", "WebHook-Request-Origin: eventgrid.azure.net"); a.status != http.StatusUnauthorized {
-		t.Errorf("OPTIONS on the S3 endpoint: %d", a.status)
+	if a := e.sendAs(http.MethodOptions, events.PathS3, "", "WebHook-Request-Origin: eventgrid.azure.net"); a.Status != http.StatusUnauthorized {
+		t.Errorf("OPTIONS on the S3 endpoint: %d", a.Status)
 	}
 }

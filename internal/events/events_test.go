@@ -36,10 +36,10 @@ func TestAuth(t *testing.T) {
 			method = http.MethodOptions
 		}
 		a := e.sendAs(method, c.path, msg, c.headers...)
-		if a.status != http.StatusUnauthorized || a.errorCode(t) != "unauthorized" || string(a.body) != "{\"code\":\"unauthorized\",\"error\":\"unauthorized\"}\n" {
-			t.Errorf("%s: %d %s, want 401 with no detail", c.name, a.status, a.body)
+		if a.Status != http.StatusUnauthorized || a.errorCode(t) != "unauthorized" || string(a.Body) != "{\"code\":\"unauthorized\",\"error\":\"unauthorized\"}\n" {
+			t.Errorf("%s: %d %s, want 401 with no detail", c.name, a.Status, a.Body)
 		}
-		if ch := a.header.Values("WWW-Authenticate"); len(ch) != 2 {
+		if ch := a.Header.Values("WWW-Authenticate"); len(ch) != 2 {
 			t.Errorf("%s: challenges %v, want Bearer and Basic", c.name, ch)
 		}
 	}
@@ -57,8 +57,8 @@ func TestAuth(t *testing.T) {
 		{"query token (Ceph, Eventarc)", events.PathS3 + "?token=" + testToken, nil},
 		{"query token beside another bearer (Eventarc's OIDC token)", events.PathS3 + "?token=" + testToken, []string{"Authorization: Bearer google-oidc"}},
 	} {
-		if a := e.sendAs(http.MethodPost, c.path, msg, c.headers...); a.status != http.StatusOK {
-			t.Errorf("%s: %d %s", c.name, a.status, a.body)
+		if a := e.sendAs(http.MethodPost, c.path, msg, c.headers...); a.Status != http.StatusOK {
+			t.Errorf("%s: %d %s", c.name, a.Status, a.Body)
 		}
 	}
 	if n := len(e.pending()); n != 1 {
@@ -70,16 +70,16 @@ func TestAuth(t *testing.T) {
 func TestRequestChecks(t *testing.T) {
 	t.Parallel()
 	e := setup(t, func(o *events.Options) { o.MaxBytes = 2048 })
-	if a := e.send(http.MethodPost, "/v1/events/nope", "{}"); a.status != http.StatusNotFound || !strings.Contains(string(a.body), events.PathCloudEvents) {
-		t.Errorf("unknown path: %d %s", a.status, a.body)
+	if a := e.send(http.MethodPost, "/v1/events/nope", "{}"); a.Status != http.StatusNotFound || !strings.Contains(string(a.Body), events.PathCloudEvents) {
+		t.Errorf("unknown path: %d %s", a.Status, a.Body)
 	}
-	if a := e.send(http.MethodGet, events.PathS3, ""); a.status != http.StatusMethodNotAllowed || a.header.Get("Allow") != "POST" {
-		t.Errorf("GET: %d %v", a.status, a.header)
+	if a := e.send(http.MethodGet, events.PathS3, ""); a.Status != http.StatusMethodNotAllowed || a.Header.Get("Allow") != "POST" {
+		t.Errorf("GET: %d %v", a.Status, a.Header)
 	}
 	big := s3Message(t, "minio:s3", [3]string{"s3:ObjectCreated:Put", "media", strings.Repeat("x", 2048) + ".jpg"})
 	a := e.send(http.MethodPost, events.PathS3, big)
-	if a.status != http.StatusRequestEntityTooLarge || a.errorCode(t) != "body_too_large" || !strings.Contains(string(a.body), "EVENTS_MAX_BYTES=2048") {
-		t.Errorf("over the limit: %d %s", a.status, a.body)
+	if a.Status != http.StatusRequestEntityTooLarge || a.errorCode(t) != "body_too_large" || !strings.Contains(string(a.Body), "EVENTS_MAX_BYTES=2048") {
+		t.Errorf("over the limit: %d %s", a.Status, a.Body)
 	}
 	if got := testutilRefused(e, events.PathS3, "body_too_large"); got != 1 {
 		t.Errorf("cipurge_events_refused_total{code=body_too_large} = %d", got)
@@ -114,8 +114,8 @@ func TestRedisUnavailable(t *testing.T) {
 	check := func(e *env, what string) {
 		t.Helper()
 		a := e.send(http.MethodPost, events.PathS3, msg)
-		if a.status != http.StatusServiceUnavailable || a.header.Get("Retry-After") != "3" || a.errorCode(t) != "unavailable" {
-			t.Errorf("%s: %d %v %s, want 503 with Retry-After: 3", what, a.status, a.header, a.body)
+		if a.Status != http.StatusServiceUnavailable || a.Header.Get("Retry-After") != "3" || a.errorCode(t) != "unavailable" {
+			t.Errorf("%s: %d %v %s, want 503 with Retry-After: 3", what, a.Status, a.Header, a.Body)
 		}
 		if e.count("minio", "ObjectCreated:Put", events.OutcomeUnavailable) != 1 || e.count("minio", "ObjectRemoved:Delete", events.OutcomeUnavailable) != 1 {
 			t.Errorf("%s: the events are not counted as unavailable", what)

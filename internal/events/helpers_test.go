@@ -3,7 +3,6 @@ package events_test
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -88,33 +87,21 @@ func newEnv(t *testing.T, client redis.UniversalClient, mod func(*events.Options
 }
 
 // answer is one HTTP response, read.
-type answer struct {
-	status int
-	header http.Header
-	body   []byte
-}
+type answer struct{ testkit.Answer }
 
 func (a answer) summary(t *testing.T) events.Summary {
 	t.Helper()
-	var s events.Summary
-	if a.status != http.StatusOK {
-		t.Fatalf("status %d, want 200: %s", a.status, a.body)
+	if a.Status != http.StatusOK {
+		t.Fatalf("status %d, want 200: %s", a.Status, a.Body)
 	}
-	if err := json.Unmarshal(a.body, &s); err != nil {
-		t.Fatalf("not a summary: %v: %s", err, a.body)
-	}
-	return s
+	return testkit.DecodeJSON[events.Summary](t, a.Answer, "a summary")
 }
 
 func (a answer) errorCode(t *testing.T) string {
 	t.Helper()
-	var b struct {
+	return testkit.DecodeJSON[struct {
 		Code string `json:"code"`
-	}
-	if err := json.Unmarshal(a.body, &b); err != nil {
-		t.Fatalf("status %d: not a JSON error: %s", a.status, a.body)
-	}
-	return b.Code
+	}](t, a.Answer, "a JSON error").Code
 }
 
 // send posts body to path with the bearer token and the headers given as "Name: value".
@@ -135,13 +122,7 @@ func (e *env) sendAs(method, path, body string, headers ...string) answer {
 		k, v, _ := strings.Cut(h, ": ")
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return answer{status: resp.StatusCode, header: resp.Header, body: b}
+	return answer{testkit.Send(e.t, http.DefaultClient, req)}
 }
 
 // pending lists the keys waiting in the pending set.

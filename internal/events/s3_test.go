@@ -197,8 +197,8 @@ func TestBadMessages(t *testing.T) {
 		{"bad key", `{"Records":[{"eventVersion":"2.1","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"media"},"object":{"key":"a%zz.jpg"}}}]}`, "bad_key", "URL-encoded"},
 	} {
 		a := e.send(http.MethodPost, cievents.PathS3, c.body)
-		if a.status != http.StatusBadRequest || a.errorCode(t) != c.code || !strings.Contains(string(a.body), c.want) {
-			t.Errorf("%s: %d %s, want 400 %s with %q", c.name, a.status, a.body, c.code, c.want)
+		if a.Status != http.StatusBadRequest || a.errorCode(t) != c.code || !strings.Contains(string(a.Body), c.want) {
+			t.Errorf("%s: %d %s, want 400 %s with %q", c.name, a.Status, a.Body, c.code, c.want)
 		}
 	}
 	if p := e.pending(); len(p) != 0 {

@@ -150,8 +150,8 @@ func TestSNS(t *testing.T) {
 	e, f := snsEnv(t)
 	auth := "Authorization: Basic " + basic("sns", testToken)
 	a := e.sendAs(http.MethodPost, events.PathS3, js(t, f.confirmation(t)), auth, "X-Amz-Sns-Message-Type: SubscriptionConfirmation", "Content-Type: text/plain; charset=UTF-8")
-	if a.status != http.StatusOK || !strings.Contains(string(a.body), "subscription confirmed") {
-		t.Fatalf("confirmation: %d %s", a.status, a.body)
+	if a.Status != http.StatusOK || !strings.Contains(string(a.Body), "subscription confirmed") {
+		t.Fatalf("confirmation: %d %s", a.Status, a.Body)
 	}
 	if got := f.fetched(); len(got) != 2 || got[1] != subscribeURL {
 		t.Fatalf("fetched %v: want the certificate, then the SubscribeURL", got)
@@ -225,18 +225,18 @@ func TestSNSRefusals(t *testing.T) {
 		a := e.send(http.MethodPost, events.PathS3, js(t, m))
 		if c.name == "certificate that is not one" {
 			// A certificate that cannot be fetched may be a passing failure: 503, SNS retries.
-			if a.status != http.StatusServiceUnavailable {
-				t.Errorf("%s: %d %s, want 503", c.name, a.status, a.body)
+			if a.Status != http.StatusServiceUnavailable {
+				t.Errorf("%s: %d %s, want 503", c.name, a.Status, a.Body)
 			}
 			continue
 		}
-		if a.status != http.StatusForbidden || a.errorCode(t) != c.code {
-			t.Errorf("%s: %d %s, want 403 %s", c.name, a.status, a.body, c.code)
+		if a.Status != http.StatusForbidden || a.errorCode(t) != c.code {
+			t.Errorf("%s: %d %s, want 403 %s", c.name, a.Status, a.Body, c.code)
 		}
 	}
 	// Raw message delivery: an SNS delivery without its signed envelope.
-	if a := e.send(http.MethodPost, events.PathS3, msg, "X-Amz-Sns-Message-Type: Notification"); a.status != http.StatusForbidden || a.errorCode(t) != "sns_unsigned" {
-		t.Errorf("raw delivery: %d %s", a.status, a.body)
+	if a := e.send(http.MethodPost, events.PathS3, msg, "X-Amz-Sns-Message-Type: Notification"); a.Status != http.StatusForbidden || a.errorCode(t) != "sns_unsigned" {
+		t.Errorf("raw delivery: %d %s", a.Status, a.Body)
 	}
 	for _, u := range f.fetched() {
 		if u != certURL && u != "https://sns.eu-west-1.amazonaws.com/missing.pem" {
@@ -258,8 +258,8 @@ func TestSNSUnsubscribe(t *testing.T) {
 	m["Message"] = "You have chosen to deactivate subscription arn:aws:sns:us-west-2:123456789012:MyTopic:2bcfbf39-05c3-41de-beaa-fcfcc21c8f55."
 	f.sign(t, m)
 	a := e.send(http.MethodPost, events.PathS3, js(t, m))
-	if a.status != http.StatusOK || !strings.Contains(string(a.body), "unsubscribed") {
-		t.Fatalf("%d %s", a.status, a.body)
+	if a.Status != http.StatusOK || !strings.Contains(string(a.Body), "unsubscribed") {
+		t.Fatalf("%d %s", a.Status, a.Body)
 	}
 	if got := f.fetched(); len(got) != 1 || got[0] != certURL {
 		t.Errorf("fetched %v, want only the certificate", got)
@@ -269,7 +269,7 @@ func TestSNSUnsubscribe(t *testing.T) {
 	}
 	// A tampered one is refused like any other SNS message.
 	m["TopicArn"] = "arn:aws:sns:us-west-2:123456789012:Other"
-	if a := e.send(http.MethodPost, events.PathS3, js(t, m)); a.status != http.StatusForbidden {
-		t.Errorf("tampered: %d %s", a.status, a.body)
+	if a := e.send(http.MethodPost, events.PathS3, js(t, m)); a.Status != http.StatusForbidden {
+		t.Errorf("tampered: %d %s", a.Status, a.Body)
 	}
 }

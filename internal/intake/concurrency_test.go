@@ -206,15 +206,15 @@ func TestThroughWorker(t *testing.T) {
 	c := &http.Client{Timeout: 10 * time.Second}
 	us := testkit.ImageURLs("worker", 3)
 	body := urlsBody(us, "php app")
-	if a := do(t, c, http.MethodPost, base+intake.PathInvalidations, "", "application/json", strings.NewReader(body)); a.status != http.StatusUnauthorized {
-		t.Errorf("no token: status %d", a.status)
+	if a := do(t, c, http.MethodPost, base+intake.PathInvalidations, "", "application/json", strings.NewReader(body)); a.Status != http.StatusUnauthorized {
+		t.Errorf("no token: status %d", a.Status)
 	}
-	if a := do(t, c, http.MethodPost, base+intake.PathInvalidations, testToken, "application/json", strings.NewReader(urlsBody(testkit.ImageURLs("worker", 6), ""))); a.status != http.StatusRequestEntityTooLarge || !strings.Contains(string(a.body), "INTAKE_MAX_URLS=5") {
-		t.Errorf("6 URLs with INTAKE_MAX_URLS=5: status %d %s", a.status, a.body)
+	if a := do(t, c, http.MethodPost, base+intake.PathInvalidations, testToken, "application/json", strings.NewReader(urlsBody(testkit.ImageURLs("worker", 6), ""))); a.Status != http.StatusRequestEntityTooLarge || !strings.Contains(string(a.Body), "INTAKE_MAX_URLS=5") {
+		t.Errorf("6 URLs with INTAKE_MAX_URLS=5: status %d %s", a.Status, a.Body)
 	}
 	a := do(t, c, http.MethodPost, base+intake.PathInvalidations, testToken, "application/json", strings.NewReader(body))
-	if a.status != http.StatusAccepted || a.report(t).Enqueued != 3 {
-		t.Fatalf("status %d: %s", a.status, a.body)
+	if a.Status != http.StatusAccepted || a.report(t).Enqueued != 3 {
+		t.Fatalf("status %d: %s", a.Status, a.Body)
 	}
 	testkit.WaitFor(t, 20*time.Second, "the 3 URLs sent", func() bool {
 		for _, u := range us {

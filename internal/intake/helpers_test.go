@@ -162,30 +162,18 @@ func (p *proxy) setDown(down bool) {
 }
 
 // answer is one HTTP response, read.
-type answer struct {
-	status int
-	header http.Header
-	body   []byte
-}
+type answer struct{ testkit.Answer }
 
 // errorBody decodes the answer as an intake.Error.
 func (a answer) errorBody(t *testing.T) intake.Error {
 	t.Helper()
-	var e intake.Error
-	if err := json.Unmarshal(a.body, &e); err != nil {
-		t.Fatalf("status %d: body is not a JSON error: %v: %s", a.status, err, a.body)
-	}
-	return e
+	return testkit.DecodeJSON[intake.Error](t, a.Answer, "a JSON error")
 }
 
 // report decodes the answer as a cipurge.Report.
 func (a answer) report(t *testing.T) report {
 	t.Helper()
-	var r report
-	if err := json.Unmarshal(a.body, &r); err != nil {
-		t.Fatalf("status %d: body is not a report: %v: %s", a.status, err, a.body)
-	}
-	return r
+	return testkit.DecodeJSON[report](t, a.Answer, "a report")
 }
 
 // report is cipurge.Report as a client reads it (outcomes as strings).
@@ -212,16 +200,7 @@ func do(t *testing.T, c *http.Client, method, url, token, contentType string, bo
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return answer{resp.StatusCode, resp.Header, b}
+	return answer{testkit.Send(t, c, req)}
 }
 
 // post sends a JSON body with the right token for path.

@@ -31,10 +31,10 @@ func TestInvalidations(t *testing.T) {
 		"https://img.example.com/in/b.jpg",
 		"ftp://img.example.com/in/c.jpg",
 	}, "cms: gallery 7"))
-	if a.status != http.StatusAccepted {
-		t.Fatalf("status %d, want 202: %s", a.status, a.body)
+	if a.Status != http.StatusAccepted {
+		t.Fatalf("status %d, want 202: %s", a.Status, a.Body)
 	}
-	if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+	if ct := a.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("Content-Type %q", ct)
 	}
 	r := a.report(t)
@@ -45,7 +45,7 @@ func TestInvalidations(t *testing.T) {
 		{"", "rejected"},
 	}
 	if len(r.Results) != len(want) {
-		t.Fatalf("%d results for 4 URLs: %s", len(r.Results), a.body)
+		t.Fatalf("%d results for 4 URLs: %s", len(r.Results), a.Body)
 	}
 	for i, w := range want {
 		if got := r.Results[i]; got.Key != w.key || got.Outcome != w.outcome {
@@ -68,8 +68,8 @@ func TestInvalidations(t *testing.T) {
 
 	// The same image again, while it waits: already pending, still 202.
 	a = e.postURLs("https://demo.cloudimg.io/img.example.com/in/b.jpg")
-	if r := a.report(t); a.status != http.StatusAccepted || r.AlreadyPending != 1 || r.Enqueued != 0 {
-		t.Errorf("second request: status %d: %s", a.status, a.body)
+	if r := a.report(t); a.Status != http.StatusAccepted || r.AlreadyPending != 1 || r.Enqueued != 0 {
+		t.Errorf("second request: status %d: %s", a.Status, a.Body)
 	}
 	if n := e.pendingCount(); n != 2 {
 		t.Errorf("pending set holds %d keys after a repeat, want 2", n)
@@ -91,11 +91,11 @@ func TestEveryURLRejected(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
 	a := e.postURLs("", "ftp://x/y.jpg")
-	if a.status != http.StatusUnprocessableEntity {
-		t.Fatalf("status %d, want 422: %s", a.status, a.body)
+	if a.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("status %d, want 422: %s", a.Status, a.Body)
 	}
 	if r := a.report(t); r.Rejected != 2 || len(r.Results) != 2 || r.Results[0].Reason == "" {
-		t.Errorf("report %s", a.body)
+		t.Errorf("report %s", a.Body)
 	}
 	if n := e.pendingCount(); n != 0 {
 		t.Errorf("%d keys pending", n)
@@ -147,8 +147,8 @@ func TestUnauthorized(t *testing.T) {
 	}
 	// The scheme is case-insensitive (RFC 6750).
 	a := do(t, e.srv.Client(), http.MethodPost, e.srv.URL+intake.PathInvalidations, "", "application/json", strings.NewReader(body))
-	if a.status != http.StatusUnauthorized {
-		t.Fatalf("no token: %d", a.status)
+	if a.Status != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", a.Status)
 	}
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+intake.PathInvalidations, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -186,18 +186,18 @@ func TestRoutes(t *testing.T) {
 	e := setup(t, nil)
 	c := e.srv.Client()
 	a := do(t, c, http.MethodPost, e.srv.URL+"/v1/invalidation", testToken, "application/json", strings.NewReader(`{}`))
-	if a.status != http.StatusNotFound || a.errorBody(t).Code != "not_found" {
-		t.Errorf("unknown path: %d %s", a.status, a.body)
+	if a.Status != http.StatusNotFound || a.errorBody(t).Code != "not_found" {
+		t.Errorf("unknown path: %d %s", a.Status, a.Body)
 	}
 	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodPatch} {
 		for _, path := range []string{intake.PathInvalidations, intake.PathFlushAll} {
 			a := do(t, c, m, e.srv.URL+path, tokenFor(path), "", nil)
-			if a.status != http.StatusMethodNotAllowed || a.header.Get("Allow") != http.MethodPost {
-				t.Errorf("%s %s: status %d Allow %q, want 405 POST", m, path, a.status, a.header.Get("Allow"))
+			if a.Status != http.StatusMethodNotAllowed || a.Header.Get("Allow") != http.MethodPost {
+				t.Errorf("%s %s: status %d Allow %q, want 405 POST", m, path, a.Status, a.Header.Get("Allow"))
 				continue
 			}
 			if eb := a.errorBody(t); eb.Code != "method_not_allowed" || !strings.Contains(eb.Message, "use POST") {
-				t.Errorf("%s %s: %s", m, path, a.body)
+				t.Errorf("%s %s: %s", m, path, a.Body)
 			}
 		}
 	}
@@ -211,12 +211,12 @@ func TestUnsupportedMediaType(t *testing.T) {
 	for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded", "application/json; charset=iso-8859-1"} {
 		for _, path := range []string{intake.PathInvalidations, intake.PathFlushAll} {
 			a := do(t, e.srv.Client(), http.MethodPost, e.srv.URL+path, tokenFor(path), ct, strings.NewReader(body))
-			if a.status != http.StatusUnsupportedMediaType {
-				t.Errorf("Content-Type %q on %s: status %d, want 415", ct, path, a.status)
+			if a.Status != http.StatusUnsupportedMediaType {
+				t.Errorf("Content-Type %q on %s: status %d, want 415", ct, path, a.Status)
 				continue
 			}
 			if eb := a.errorBody(t); eb.Code != "unsupported_media_type" || !strings.Contains(eb.Message, "application/json") {
-				t.Errorf("Content-Type %q: %s", ct, a.body)
+				t.Errorf("Content-Type %q: %s", ct, a.Body)
 			}
 		}
 	}
@@ -224,8 +224,8 @@ func TestUnsupportedMediaType(t *testing.T) {
 		t.Errorf("%d keys pending after 415s", n)
 	}
 	a := do(t, e.srv.Client(), http.MethodPost, e.srv.URL+intake.PathInvalidations, testToken, "application/json; charset=UTF-8", strings.NewReader(body))
-	if a.status != http.StatusAccepted {
-		t.Errorf("application/json; charset=UTF-8: status %d", a.status)
+	if a.Status != http.StatusAccepted {
+		t.Errorf("application/json; charset=UTF-8: status %d", a.Status)
 	}
 }
 
@@ -250,8 +250,8 @@ func TestMalformedJSON(t *testing.T) {
 	}
 	for _, c := range cases {
 		a := do(t, e.srv.Client(), http.MethodPost, e.srv.URL+c.path, tokenFor(c.path), "application/json", strings.NewReader(c.body))
-		if a.status != http.StatusBadRequest {
-			t.Errorf("%q: status %d, want 400: %s", c.body, a.status, a.body)
+		if a.Status != http.StatusBadRequest {
+			t.Errorf("%q: status %d, want 400: %s", c.body, a.Status, a.Body)
 			continue
 		}
 		eb := a.errorBody(t)
@@ -294,24 +294,24 @@ func TestLimits(t *testing.T) {
 	over := maxBody(t, us[:intake.DefaultMaxURLs], intake.DefaultMaxBytes+1)
 	for name, r := range map[string]io.Reader{"with length": strings.NewReader(over), "chunked": chunked(over)} {
 		a := do(t, c, http.MethodPost, e.srv.URL+intake.PathInvalidations, testToken, "application/json", r)
-		if a.status != http.StatusRequestEntityTooLarge {
-			t.Fatalf("%s: %d bytes: status %d, want 413: %.300s", name, len(over), a.status, a.body)
+		if a.Status != http.StatusRequestEntityTooLarge {
+			t.Fatalf("%s: %d bytes: status %d, want 413: %.300s", name, len(over), a.Status, a.Body)
 		}
 		eb := a.errorBody(t)
 		if eb.Code != "body_too_large" || eb.Setting != "INTAKE_MAX_BYTES" || eb.Limit != intake.DefaultMaxBytes ||
 			!strings.Contains(eb.Message, fmt.Sprintf("INTAKE_MAX_BYTES=%d", intake.DefaultMaxBytes)) {
-			t.Errorf("%s: %s", name, a.body)
+			t.Errorf("%s: %s", name, a.Body)
 		}
 	}
 	tooMany := urlsBody(us, "")
 	a := do(t, c, http.MethodPost, e.srv.URL+intake.PathInvalidations, testToken, "application/json", strings.NewReader(tooMany))
-	if a.status != http.StatusRequestEntityTooLarge {
-		t.Fatalf("%d URLs: status %d, want 413: %.300s", len(us), a.status, a.body)
+	if a.Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("%d URLs: status %d, want 413: %.300s", len(us), a.Status, a.Body)
 	}
 	eb := a.errorBody(t)
 	if eb.Code != "too_many_urls" || eb.Setting != "INTAKE_MAX_URLS" || eb.Limit != intake.DefaultMaxURLs ||
 		!strings.Contains(eb.Message, fmt.Sprintf("INTAKE_MAX_URLS=%d", intake.DefaultMaxURLs)) {
-		t.Errorf("too many URLs: %s", a.body)
+		t.Errorf("too many URLs: %s", a.Body)
 	}
 	if n := e.pendingCount(); n != 0 {
 		t.Fatalf("%d keys pending after 413s", n)
@@ -323,8 +323,8 @@ func TestLimits(t *testing.T) {
 	}
 	for name, r := range map[string]io.Reader{"with length": strings.NewReader(exact), "chunked": chunked(exact)} {
 		a := do(t, c, http.MethodPost, e.srv.URL+intake.PathInvalidations, testToken, "application/json", r)
-		if a.status != http.StatusAccepted {
-			t.Fatalf("%s: exactly %d bytes and %d URLs: status %d, want 202: %.300s", name, len(exact), intake.DefaultMaxURLs, a.status, a.body)
+		if a.Status != http.StatusAccepted {
+			t.Fatalf("%s: exactly %d bytes and %d URLs: status %d, want 202: %.300s", name, len(exact), intake.DefaultMaxURLs, a.Status, a.Body)
 		}
 		rep := a.report(t)
 		if len(rep.Results) != intake.DefaultMaxURLs || rep.Enqueued+rep.AlreadyPending != intake.DefaultMaxURLs {
@@ -342,21 +342,21 @@ func TestSmallLimits(t *testing.T) {
 	e := setup(t, func(o *intake.Options) { o.MaxBytes, o.MaxURLs = 2048, 3 })
 	us := testkit.ImageURLs("small", 4)
 	a := e.post(intake.PathInvalidations, maxBody(t, us[:3], 2048))
-	if a.status != http.StatusAccepted || a.report(t).Enqueued != 3 {
-		t.Errorf("3 URLs in 2048 bytes: %d %s", a.status, a.body)
+	if a.Status != http.StatusAccepted || a.report(t).Enqueued != 3 {
+		t.Errorf("3 URLs in 2048 bytes: %d %s", a.Status, a.Body)
 	}
 	a = e.post(intake.PathInvalidations, maxBody(t, us[:3], 2049))
-	if eb := a.errorBody(t); a.status != http.StatusRequestEntityTooLarge || eb.Limit != 2048 || !strings.Contains(eb.Message, "INTAKE_MAX_BYTES=2048") {
-		t.Errorf("2049 bytes: %d %s", a.status, a.body)
+	if eb := a.errorBody(t); a.Status != http.StatusRequestEntityTooLarge || eb.Limit != 2048 || !strings.Contains(eb.Message, "INTAKE_MAX_BYTES=2048") {
+		t.Errorf("2049 bytes: %d %s", a.Status, a.Body)
 	}
 	a = e.postURLs(us...)
-	if eb := a.errorBody(t); a.status != http.StatusRequestEntityTooLarge || eb.Limit != 3 || !strings.Contains(eb.Message, "INTAKE_MAX_URLS=3") {
-		t.Errorf("4 URLs: %d %s", a.status, a.body)
+	if eb := a.errorBody(t); a.Status != http.StatusRequestEntityTooLarge || eb.Limit != 3 || !strings.Contains(eb.Message, "INTAKE_MAX_URLS=3") {
+		t.Errorf("4 URLs: %d %s", a.Status, a.Body)
 	}
 	// The flush-all body is limited too.
 	a = e.post(intake.PathFlushAll, `{"confirm": "demo", "reason": "`+strings.Repeat("x", 2048)+`"}`)
-	if a.status != http.StatusRequestEntityTooLarge {
-		t.Errorf("large flush-all body: %d %s", a.status, a.body)
+	if a.Status != http.StatusRequestEntityTooLarge {
+		t.Errorf("large flush-all body: %d %s", a.Status, a.Body)
 	}
 }
 
@@ -366,20 +366,20 @@ func TestTextLimit(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
 	u := []string{"https://img.example.com/text/a.jpg"}
-	if a := e.post(intake.PathInvalidations, urlsBody(u, strings.Repeat("s", intake.MaxTextBytes))); a.status != http.StatusAccepted {
-		t.Errorf("a source of exactly %d bytes: %d %s", intake.MaxTextBytes, a.status, a.body)
+	if a := e.post(intake.PathInvalidations, urlsBody(u, strings.Repeat("s", intake.MaxTextBytes))); a.Status != http.StatusAccepted {
+		t.Errorf("a source of exactly %d bytes: %d %s", intake.MaxTextBytes, a.Status, a.Body)
 	}
 	u = []string{"https://img.example.com/text/b.jpg"}
 	a := e.post(intake.PathInvalidations, urlsBody(u, strings.Repeat("s", intake.MaxTextBytes+1)))
-	if eb := a.errorBody(t); a.status != http.StatusBadRequest || eb.Code != "text_too_long" || !strings.Contains(eb.Message, `"source"`) {
-		t.Errorf("a source one byte too long: %d %s", a.status, a.body)
+	if eb := a.errorBody(t); a.Status != http.StatusBadRequest || eb.Code != "text_too_long" || !strings.Contains(eb.Message, `"source"`) {
+		t.Errorf("a source one byte too long: %d %s", a.Status, a.Body)
 	}
 	if e.isPending(u[0]) {
 		t.Error("the URL was enqueued with a refused source")
 	}
 	a = e.post(intake.PathFlushAll, `{"confirm": "demo", "reason": "`+strings.Repeat("r", intake.MaxTextBytes+1)+`"}`)
-	if eb := a.errorBody(t); a.status != http.StatusBadRequest || !strings.Contains(eb.Message, `"reason"`) {
-		t.Errorf("a reason one byte too long: %d %s", a.status, a.body)
+	if eb := a.errorBody(t); a.Status != http.StatusBadRequest || !strings.Contains(eb.Message, `"reason"`) {
+		t.Errorf("a reason one byte too long: %d %s", a.Status, a.Body)
 	}
 }
 
@@ -392,8 +392,8 @@ func TestRedisUnavailable(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: p.Addr()})
 	t.Cleanup(func() { client.Close() })
 	e := newEnv(t, r, client, func(o *intake.Options) { o.RetryAfter = 3 * time.Second; o.Timeout = 5 * time.Second })
-	if a := e.postURLs("https://img.example.com/down/first.jpg"); a.status != http.StatusAccepted {
-		t.Fatalf("through the proxy with Redis up: %d %s", a.status, a.body)
+	if a := e.postURLs("https://img.example.com/down/first.jpg"); a.Status != http.StatusAccepted {
+		t.Fatalf("through the proxy with Redis up: %d %s", a.Status, a.Body)
 	}
 	p.setDown(true)
 	body := urlsBody([]string{"https://img.example.com/down/a.jpg"}, "")
@@ -402,14 +402,14 @@ func TestRedisUnavailable(t *testing.T) {
 		{intake.PathFlushAll, `{"confirm": "demo"}`},
 	} {
 		a := e.post(c.path, c.body)
-		if a.status != http.StatusServiceUnavailable || a.header.Get("Retry-After") != "3" {
-			t.Fatalf("%s with Redis down: status %d, Retry-After %q, want 503 and 3: %s", c.path, a.status, a.header.Get("Retry-After"), a.body)
+		if a.Status != http.StatusServiceUnavailable || a.Header.Get("Retry-After") != "3" {
+			t.Fatalf("%s with Redis down: status %d, Retry-After %q, want 503 and 3: %s", c.path, a.Status, a.Header.Get("Retry-After"), a.Body)
 		}
 		if eb := a.errorBody(t); eb.Code != "unavailable" || !strings.Contains(eb.Message, "again later") {
-			t.Errorf("%s: %s", c.path, a.body)
+			t.Errorf("%s: %s", c.path, a.Body)
 		}
-		if strings.Contains(string(a.body), p.Addr()) {
-			t.Errorf("the answer names the Redis address: %s", a.body)
+		if strings.Contains(string(a.Body), p.Addr()) {
+			t.Errorf("the answer names the Redis address: %s", a.Body)
 		}
 	}
 	if l := e.logs.FilterField(zapStatus(503)).Len(); l != 2 {
@@ -420,7 +420,7 @@ func TestRedisUnavailable(t *testing.T) {
 	}
 	p.setDown(false)
 	testkit.WaitFor(t, 10*time.Second, "the intake to take requests again", func() bool {
-		return e.post(intake.PathInvalidations, body).status == http.StatusAccepted
+		return e.post(intake.PathInvalidations, body).Status == http.StatusAccepted
 	})
 	if !e.isPending("https://img.example.com/down/a.jpg") {
 		t.Error("the URL is not pending after Redis came back")
@@ -442,8 +442,8 @@ func TestFlushAll(t *testing.T) {
 		`{"confirm": "demo-and-more-letters"}`: "confirmation_mismatch",
 	} {
 		a := e.post(intake.PathFlushAll, body)
-		if a.status != http.StatusForbidden {
-			t.Errorf("%s: status %d, want 403: %s", body, a.status, a.body)
+		if a.Status != http.StatusForbidden {
+			t.Errorf("%s: status %d, want 403: %s", body, a.Status, a.Body)
 			continue
 		}
 		eb := a.errorBody(t)
@@ -456,12 +456,12 @@ func TestFlushAll(t *testing.T) {
 	}
 
 	a := e.post(intake.PathFlushAll, `{"confirm": "demo", "reason": "new watermark on every image"}`)
-	if a.status != http.StatusAccepted {
-		t.Fatalf("confirmed: status %d, want 202: %s", a.status, a.body)
+	if a.Status != http.StatusAccepted {
+		t.Fatalf("confirmed: status %d, want 202: %s", a.Status, a.Body)
 	}
 	var ok intake.FlushAccepted
-	if err := json.Unmarshal(a.body, &ok); err != nil || ok.Status != "accepted" || ok.TaskID != tasks.TaskIDAll || ok.Queue != tasks.QueueAll {
-		t.Errorf("answer %s (%v)", a.body, err)
+	if err := json.Unmarshal(a.Body, &ok); err != nil || ok.Status != "accepted" || ok.TaskID != tasks.TaskIDAll || ok.Queue != tasks.QueueAll {
+		t.Errorf("answer %s (%v)", a.Body, err)
 	}
 	info, err := insp.GetTaskInfo(tasks.QueueAll, tasks.TaskIDAll)
 	if err != nil {
@@ -476,8 +476,8 @@ func TestFlushAll(t *testing.T) {
 	}
 
 	a = e.post(intake.PathFlushAll, `{"confirm": "demo"}`)
-	if eb := a.errorBody(t); a.status != http.StatusConflict || eb.Code != "flush_all_refused" || !strings.Contains(eb.Message, "already pending") {
-		t.Errorf("second request while pending: %d %s", a.status, a.body)
+	if eb := a.errorBody(t); a.Status != http.StatusConflict || eb.Code != "flush_all_refused" || !strings.Contains(eb.Message, "already pending") {
+		t.Errorf("second request while pending: %d %s", a.Status, a.Body)
 	}
 
 	// As if a worker had sent it: the cooldown refuses the next.
@@ -493,8 +493,8 @@ func TestFlushAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	a = e.post(intake.PathFlushAll, `{"confirm": "demo"}`)
-	if eb := a.errorBody(t); a.status != http.StatusConflict || !strings.Contains(eb.Message, "PURGE_ALL_COOLDOWN") {
-		t.Errorf("within the cooldown: %d %s", a.status, a.body)
+	if eb := a.errorBody(t); a.Status != http.StatusConflict || !strings.Contains(eb.Message, "PURGE_ALL_COOLDOWN") {
+		t.Errorf("within the cooldown: %d %s", a.Status, a.Body)
 	}
 }
 
@@ -504,8 +504,8 @@ func TestFlushAllWithoutToken(t *testing.T) {
 	e := setup(t, func(o *intake.Options) { o.FlushToken = "" })
 	for _, body := range []string{`{"confirm": ""}`, `{"confirm": "demo"}`} {
 		a := e.post(intake.PathFlushAll, body)
-		if eb := a.errorBody(t); a.status != http.StatusForbidden || eb.Code != "flush_all_unavailable" || !strings.Contains(eb.Message, "CLOUDIMAGE_TOKEN is not set") {
-			t.Errorf("%s: %d %s", body, a.status, a.body)
+		if eb := a.errorBody(t); a.Status != http.StatusForbidden || eb.Code != "flush_all_unavailable" || !strings.Contains(eb.Message, "CLOUDIMAGE_TOKEN is not set") {
+			t.Errorf("%s: %d %s", body, a.Status, a.Body)
 		}
 	}
 }
@@ -518,8 +518,8 @@ func TestFlushAllOwnSecret(t *testing.T) {
 	insp := asynq.NewInspectorFromRedisClient(e.rdb)
 	body := `{"confirm": "demo", "reason": "producer token"}`
 	a := do(t, e.srv.Client(), http.MethodPost, e.srv.URL+intake.PathFlushAll, testToken, "application/json", strings.NewReader(body))
-	if a.status != http.StatusUnauthorized {
-		t.Errorf("flush-all with INTAKE_TOKEN: status %d, want 401: %s", a.status, a.body)
+	if a.Status != http.StatusUnauthorized {
+		t.Errorf("flush-all with INTAKE_TOKEN: status %d, want 401: %s", a.Status, a.Body)
 	}
 	if _, err := insp.GetTaskInfo(tasks.QueueAll, tasks.TaskIDAll); err == nil {
 		t.Fatal("the producers' token enqueued a flush-all")
@@ -527,21 +527,21 @@ func TestFlushAllOwnSecret(t *testing.T) {
 	// The flush token does not open the producers' path either.
 	a = do(t, e.srv.Client(), http.MethodPost, e.srv.URL+intake.PathInvalidations, flushToken, "application/json",
 		strings.NewReader(urlsBody([]string{"https://img.example.com/secret/a.jpg"}, "")))
-	if a.status != http.StatusUnauthorized {
-		t.Errorf("URLs with INTAKE_FLUSH_TOKEN: status %d, want 401", a.status)
+	if a.Status != http.StatusUnauthorized {
+		t.Errorf("URLs with INTAKE_FLUSH_TOKEN: status %d, want 401", a.Status)
 	}
-	if a := e.post(intake.PathFlushAll, body); a.status != http.StatusAccepted {
-		t.Errorf("flush-all with INTAKE_FLUSH_TOKEN: status %d, want 202: %s", a.status, a.body)
+	if a := e.post(intake.PathFlushAll, body); a.Status != http.StatusAccepted {
+		t.Errorf("flush-all with INTAKE_FLUSH_TOKEN: status %d, want 202: %s", a.Status, a.Body)
 	}
 
 	off := setup(t, func(o *intake.Options) { o.FlushBearer = "" })
 	a = do(t, off.srv.Client(), http.MethodPost, off.srv.URL+intake.PathFlushAll, testToken, "application/json", strings.NewReader(body))
-	if eb := a.errorBody(t); a.status != http.StatusNotFound || eb.Code != "flush_all_off" || !strings.Contains(eb.Message, "set INTAKE_FLUSH_TOKEN") {
-		t.Errorf("without INTAKE_FLUSH_TOKEN: %d %s", a.status, a.body)
+	if eb := a.errorBody(t); a.Status != http.StatusNotFound || eb.Code != "flush_all_off" || !strings.Contains(eb.Message, "set INTAKE_FLUSH_TOKEN") {
+		t.Errorf("without INTAKE_FLUSH_TOKEN: %d %s", a.Status, a.Body)
 	}
 	a = do(t, off.srv.Client(), http.MethodPost, off.srv.URL+intake.PathFlushAll, "", "application/json", strings.NewReader(body))
-	if a.status != http.StatusUnauthorized {
-		t.Errorf("without INTAKE_FLUSH_TOKEN and without a token: %d, want 401", a.status)
+	if a.Status != http.StatusUnauthorized {
+		t.Errorf("without INTAKE_FLUSH_TOKEN and without a token: %d, want 401", a.Status)
 	}
 	if _, err := asynq.NewInspectorFromRedisClient(off.rdb).GetTaskInfo(tasks.QueueAll, tasks.TaskIDAll); err == nil {
 		t.Error("a flush-all was enqueued with flush-all over HTTP off")

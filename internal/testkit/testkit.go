@@ -96,20 +96,49 @@ func NoSecretLogged(t testing.TB, logs *observer.ObservedLogs, what string, secr
 	}
 }
 
-// Get fetches url (10 s timeout) and returns the status code and up to 16 MiB of the body.
-func Get(t testing.TB, url string) (int, string) {
+// Answer is one HTTP response, read (up to 16 MiB of its body).
+type Answer struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Send sends req with c and reads the answer (up to 16 MiB of its body), failing the test when
+// either fails.
+func Send(t testing.TB, c *http.Client, req *http.Request) Answer {
 	t.Helper()
-	c := &http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get(url)
+	resp, err := c.Do(req)
 	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		t.Fatalf("GET %s: read body: %v", url, err)
+		t.Fatalf("%s %s: read the answer: %v", req.Method, req.URL, err)
 	}
-	return resp.StatusCode, string(b)
+	return Answer{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// DecodeJSON decodes a's body into a T, failing the test, with the status and the body, when it
+// is not what it should be (what, e.g. "a JSON error").
+func DecodeJSON[T any](t testing.TB, a Answer, what string) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(a.Body, &v); err != nil {
+		t.Fatalf("status %d: the body is not %s: %v: %s", a.Status, what, err, a.Body)
+	}
+	return v
+}
+
+// Get fetches url (10 s timeout) and returns the status code and up to 16 MiB of the body.
+func Get(t testing.TB, url string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Send(t, &http.Client{Timeout: 10 * time.Second}, req)
+	return a.Status, string(a.Body)
 }
 
 // Env is a process environment by variable name.

@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cipurge/cipurge/internal/defaults"
 	"github.com/cipurge/cipurge/internal/flushall"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/taskq"
@@ -76,10 +77,10 @@ type Producer struct {
 type ProducerOption func(*Producer)
 
 // WithMaxRetry sets PURGE_MAX_RETRY for the tasks this producer enqueues directly (bulk requests
-// and flush-all). Default 10.
+// and flush-all). Default: PURGE_MAX_RETRY's (internal/defaults).
 func WithMaxRetry(n int) ProducerOption { return func(p *Producer) { p.maxRetry = n } }
 
-// WithBatchSize sets PURGE_BATCH_SIZE for bulk requests (1-15, default 15).
+// WithBatchSize sets PURGE_BATCH_SIZE for bulk requests (1 to the API's cap, which is the default).
 func WithBatchSize(n int) ProducerOption {
 	return func(p *Producer) { p.batch = min(max(n, 1), tasks.MaxURLsPerTask) }
 }
@@ -88,7 +89,7 @@ func WithBatchSize(n int) ProducerOption {
 // which the caller keeps and closes) and normalises with norm.
 func NewProducer(rdb redis.UniversalClient, norm *normalize.Normalizer, opts ...ProducerOption) *Producer {
 	st := store.New(rdb)
-	p := &Producer{store: st, guard: store.NewGuard(st, 0, nil), client: asynq.NewClientFromRedisClient(rdb), norm: norm, maxRetry: 10, batch: tasks.MaxURLsPerTask}
+	p := &Producer{store: st, guard: store.NewGuard(st, 0, nil), client: asynq.NewClientFromRedisClient(rdb), norm: norm, maxRetry: defaults.MaxRetry, batch: defaults.BatchSize}
 	for _, o := range opts {
 		o(p)
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/cipurge/cipurge/internal/defaults"
 	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/version"
@@ -47,100 +48,118 @@ type API interface {
 	Status(ctx context.Context, uuid string) (*apiclient.InvalidationStatus, error)
 }
 
-// Config is the worker's behaviour. Zero values are replaced by the defaults noted (WithDefaults);
-// New refuses values it cannot run with.
+// Config is the worker's behaviour. A zero value means the same as the environment variable set to
+// 0 where 0 means something there (no rate limit, no retries, no resends, no cooldown, status
+// checks at the send rate); every other zero is replaced by its default (WithDefaults, from
+// internal/defaults: the values the environment's defaults are too). New refuses values it cannot
+// run with.
 type Config struct {
 	Token           string        // CLOUDIMAGE_TOKEN: a flush-all must be confirmed with it
-	Window          time.Duration // PURGE_WINDOW: each request waits this long for company (2 s)
-	MaxDelay        time.Duration // PURGE_MAX_DELAY: a partial batch waits at most this long (10 s)
-	BatchSize       int           // PURGE_BATCH_SIZE: URLs per API call, 1-15 (15)
-	Limit           store.Limit   // PURGE_RATE, PURGE_BURST: shared by every worker
+	Window          time.Duration // PURGE_WINDOW: each request waits this long for company
+	MaxDelay        time.Duration // PURGE_MAX_DELAY: a partial batch waits at most this long
+	BatchSize       int           // PURGE_BATCH_SIZE: URLs per API call, 1 to the API's cap
+	Limit           store.Limit   // PURGE_RATE (0: no limit), PURGE_BURST: shared by every worker
 	ConfirmLimit    store.Limit   // PURGE_CONFIRM_RATE (0: PURGE_RATE), PURGE_BURST: status checks' own budget
-	MaxRetry        int           // PURGE_MAX_RETRY: failures retried before dead-lettering (0: none; <0: 10)
-	Concurrency     int           // PURGE_CONCURRENCY: tasks run at once by this worker (10)
-	AllCooldown     time.Duration // PURGE_ALL_COOLDOWN: minimum time between two flush-alls (1 h)
-	HistoryTTL      time.Duration // PURGE_HISTORY_TTL: how long per-URL history is kept (7 days)
+	MaxRetry        int           // PURGE_MAX_RETRY: failures retried before dead-lettering (0: none)
+	Concurrency     int           // PURGE_CONCURRENCY: tasks run at once by this worker
+	AllCooldown     time.Duration // PURGE_ALL_COOLDOWN: minimum time between two flush-alls (0: none)
+	HistoryTTL      time.Duration // PURGE_HISTORY_TTL: how long per-URL history is kept
 	Confirm         bool          // PURGE_CONFIRM: follow each accepted request to DONE/ERROR
-	ConfirmDelay    time.Duration // first status check after an accepted request (30 s)
-	ConfirmTimeout  time.Duration // give up following a request after this long (1 h)
-	MaxResends      int           // resends of URLs Cloudimage failed before dead-lettering (3; <0: none)
-	ShutdownTimeout time.Duration // running tasks get this long to finish on SIGTERM (8 s)
-	Tick            time.Duration // how often the batcher looks for ready requests (window/8, 50-250 ms)
-	MaxInSlotWait   time.Duration // a wait up to this long is slept in the task; longer ones snooze it (1 s)
-	BackoffBase     time.Duration // first shared pause after an outage or a 429 without Retry-After (1 s)
-	BackoffMax      time.Duration // longest shared pause (60 s)
-	AuthProbe       time.Duration // after a 401/403, how often one task tries the key again (30 s)
-	RetryCheck      time.Duration // how often due retries are moved back to their queue (1 s)
-	RetryBase       time.Duration // first retry delay after a failure, doubled per failure (2 s)
+	ConfirmDelay    time.Duration // PURGE_CONFIRM_DELAY: first status check after an accepted request
+	ConfirmTimeout  time.Duration // PURGE_CONFIRM_TIMEOUT: give up following a request after this long
+	MaxResends      int           // PURGE_MAX_RESENDS: resends of URLs Cloudimage failed before dead-lettering (0: none)
+	ShutdownTimeout time.Duration // PURGE_SHUTDOWN_TIMEOUT: running tasks get this long to finish on SIGTERM
+	BackoffBase     time.Duration // PURGE_BACKOFF_BASE: first shared pause after an outage or a 429 without Retry-After
+	BackoffMax      time.Duration // PURGE_BACKOFF_MAX: longest shared pause
+	AuthProbe       time.Duration // PURGE_AUTH_PROBE: after a 401/403, how often one task tries the key again
+	RetryBase       time.Duration // PURGE_RETRY_BASE: first retry delay after a failure, doubled per failure
+
+	// Not settings of the environment: the worker's own, for tests.
+	Tick          time.Duration // how often the batcher looks for ready requests (window/8, 50-250 ms)
+	MaxInSlotWait time.Duration // a wait up to this long is slept in the task; longer ones snooze it (1 s)
+	RetryCheck    time.Duration // how often due retries are moved back to their queue (1 s)
 }
 
-// WithDefaults returns c with every unset (zero) setting replaced by its default, noted on each
-// field: the one place for the worker's defaults (river's Config.WithDefaults is the model). The
-// environment's defaults (internal/config) are the same; a test in workercmd keeps them so.
+// WithDefaults returns c with every zero setting that has no meaning at zero replaced by its
+// default (river's Config.WithDefaults is the model). The defaults are internal/defaults', the
+// same the environment applies, so a worker configured in Go and one configured by its
+// environment run alike.
 func (c Config) WithDefaults() Config {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
 		}
 	}
-	def(&c.Window, 2*time.Second)
-	def(&c.MaxDelay, 10*time.Second)
-	if c.BatchSize == 0 {
-		c.BatchSize = tasks.MaxURLsPerTask
+	defInt := func(n *int, v int) {
+		if *n == 0 {
+			*n = v
+		}
 	}
+	def(&c.Window, defaults.Window)
+	def(&c.MaxDelay, max(defaults.MaxDelay, c.Window))
+	defInt(&c.BatchSize, defaults.BatchSize)
+	defInt(&c.Limit.Burst, defaults.Burst)
 	if c.ConfirmLimit.Rate == 0 {
 		c.ConfirmLimit.Rate = c.Limit.Rate
 	}
-	if c.ConfirmLimit.Burst == 0 {
-		c.ConfirmLimit.Burst = c.Limit.Burst
-	}
-	if c.MaxRetry < 0 {
-		c.MaxRetry = 10
-	}
-	if c.Concurrency == 0 {
-		c.Concurrency = 10
-	}
-	if c.MaxResends == 0 {
-		c.MaxResends = 3
-	}
-	def(&c.AllCooldown, time.Hour)
-	def(&c.HistoryTTL, 7*24*time.Hour)
-	def(&c.ConfirmDelay, 30*time.Second)
-	def(&c.ConfirmTimeout, time.Hour)
-	def(&c.ShutdownTimeout, 8*time.Second)
+	defInt(&c.ConfirmLimit.Burst, c.Limit.Burst)
+	defInt(&c.Concurrency, defaults.Concurrency)
+	def(&c.HistoryTTL, defaults.HistoryTTL)
+	def(&c.ConfirmDelay, defaults.ConfirmDelay)
+	def(&c.ConfirmTimeout, defaults.ConfirmTimeout)
+	def(&c.ShutdownTimeout, defaults.ShutdownTimeout)
+	def(&c.BackoffBase, defaults.BackoffBase)
+	def(&c.BackoffMax, max(defaults.BackoffMax, c.BackoffBase))
+	def(&c.AuthProbe, defaults.AuthProbe)
+	def(&c.RetryBase, defaults.RetryBase)
 	def(&c.Tick, min(max(c.Window/8, 50*time.Millisecond), 250*time.Millisecond))
 	def(&c.MaxInSlotWait, time.Second)
-	def(&c.BackoffBase, time.Second)
-	def(&c.BackoffMax, 60*time.Second)
-	def(&c.AuthProbe, 30*time.Second)
 	def(&c.RetryCheck, time.Second)
-	def(&c.RetryBase, 2*time.Second)
 	return c
 }
 
-// validate refuses settings the worker cannot run with; each error names the setting.
+// validate refuses settings the worker cannot run with; each error names the setting and the
+// environment variable it comes from.
 func (c Config) validate() error {
 	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("worker: "+format, args...)) }
 	if c.BatchSize < 1 || c.BatchSize > tasks.MaxURLsPerTask {
-		errs = append(errs, fmt.Errorf("worker: BatchSize %d is out of range: use 1 to %d", c.BatchSize, tasks.MaxURLsPerTask))
+		bad("BatchSize (PURGE_BATCH_SIZE) %d is out of range: use 1 to %d", c.BatchSize, tasks.MaxURLsPerTask)
 	}
 	if c.Concurrency < 1 {
-		errs = append(errs, fmt.Errorf("worker: Concurrency %d is out of range: use 1 or more", c.Concurrency))
+		bad("Concurrency (PURGE_CONCURRENCY) %d is out of range: use 1 or more", c.Concurrency)
 	}
-	if c.Limit.Rate < 0 || c.ConfirmLimit.Rate < 0 || c.Limit.Burst < 0 {
-		errs = append(errs, fmt.Errorf("worker: the rate limit %+v is negative: use 0 (no limit) or more", c.Limit))
+	if c.Limit.Rate < 0 || c.ConfirmLimit.Rate < 0 || c.Limit.Burst < 0 || c.ConfirmLimit.Burst < 0 {
+		bad("the rate limit %+v (status checks %+v) is negative: use 0 (no limit) or more", c.Limit, c.ConfirmLimit)
+	}
+	if c.MaxRetry < 0 {
+		bad("MaxRetry (PURGE_MAX_RETRY) %d is negative: use 0 (no retries) or more", c.MaxRetry)
+	}
+	if c.MaxResends < 0 {
+		bad("MaxResends (PURGE_MAX_RESENDS) %d is negative: use 0 (never resend) or more", c.MaxResends)
+	}
+	if c.AllCooldown < 0 {
+		bad("AllCooldown (PURGE_ALL_COOLDOWN) %s is negative: use 0 (no cooldown) or a duration like 1h", c.AllCooldown)
+	}
+	if c.MaxDelay < c.Window {
+		bad("MaxDelay (PURGE_MAX_DELAY) %s is shorter than Window (PURGE_WINDOW) %s", c.MaxDelay, c.Window)
+	}
+	if c.BackoffMax < c.BackoffBase {
+		bad("BackoffMax (PURGE_BACKOFF_MAX) %s is shorter than BackoffBase (PURGE_BACKOFF_BASE) %s", c.BackoffMax, c.BackoffBase)
 	}
 	for _, d := range []struct {
 		name string
 		d    time.Duration
 	}{
-		{"Window", c.Window}, {"MaxDelay", c.MaxDelay}, {"AllCooldown", c.AllCooldown}, {"HistoryTTL", c.HistoryTTL},
-		{"ConfirmDelay", c.ConfirmDelay}, {"ConfirmTimeout", c.ConfirmTimeout}, {"ShutdownTimeout", c.ShutdownTimeout},
-		{"Tick", c.Tick}, {"MaxInSlotWait", c.MaxInSlotWait}, {"BackoffBase", c.BackoffBase}, {"BackoffMax", c.BackoffMax},
-		{"AuthProbe", c.AuthProbe}, {"RetryCheck", c.RetryCheck}, {"RetryBase", c.RetryBase},
+		{"Window (PURGE_WINDOW)", c.Window}, {"MaxDelay (PURGE_MAX_DELAY)", c.MaxDelay},
+		{"HistoryTTL (PURGE_HISTORY_TTL)", c.HistoryTTL},
+		{"ConfirmDelay (PURGE_CONFIRM_DELAY)", c.ConfirmDelay}, {"ConfirmTimeout (PURGE_CONFIRM_TIMEOUT)", c.ConfirmTimeout},
+		{"ShutdownTimeout (PURGE_SHUTDOWN_TIMEOUT)", c.ShutdownTimeout}, {"BackoffBase (PURGE_BACKOFF_BASE)", c.BackoffBase},
+		{"BackoffMax (PURGE_BACKOFF_MAX)", c.BackoffMax}, {"AuthProbe (PURGE_AUTH_PROBE)", c.AuthProbe},
+		{"RetryBase (PURGE_RETRY_BASE)", c.RetryBase}, {"Tick", c.Tick}, {"MaxInSlotWait", c.MaxInSlotWait}, {"RetryCheck", c.RetryCheck},
 	} {
 		if d.d < 0 {
-			errs = append(errs, fmt.Errorf("worker: %s %s is negative: use a positive duration, or 0 for the default", d.name, d.d))
+			bad("%s %s is negative: use a positive duration, or 0 for the default", d.name, d.d)
 		}
 	}
 	return errors.Join(errs...)

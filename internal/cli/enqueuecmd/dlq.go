@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cipurge/cipurge"
+	"github.com/cipurge/cipurge/internal/cli/wiring"
 	"github.com/cipurge/cipurge/internal/config"
 	"github.com/cipurge/cipurge/internal/flushall"
 	"github.com/cipurge/cipurge/internal/status"
@@ -336,7 +337,7 @@ func replayFlushAll(ctx context.Context, cfg *config.Config, rdb redis.Universal
 	if p, err := tasks.DecodeAll(payload); err == nil && p.Reason != "" {
 		reason += ": " + p.Reason
 	}
-	norm, err := cfg.Normalizer()
+	norm, err := wiring.Normalizer(cfg)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}

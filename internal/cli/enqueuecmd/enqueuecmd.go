@@ -28,6 +28,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cipurge/cipurge"
+	"github.com/cipurge/cipurge/internal/cli/wiring"
 	"github.com/cipurge/cipurge/internal/config"
 	"github.com/cipurge/cipurge/internal/flushall"
 	"github.com/cipurge/cipurge/internal/store"
@@ -214,7 +215,7 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 	if *all {
 		return runFlushAll(ctx, cfg, *confirm, *reason, stdout)
 	}
-	norm, err := cfg.Normalizer()
+	norm, err := wiring.Normalizer(cfg)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -312,7 +313,7 @@ func runFlushAll(ctx context.Context, cfg *config.Config, confirm, reason string
 	if refusal != "" {
 		return &exitError{code: 2, err: errors.New("flush-all refused: " + refusal)}
 	}
-	norm, err := cfg.Normalizer()
+	norm, err := wiring.Normalizer(cfg)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}

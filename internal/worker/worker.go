@@ -36,6 +36,7 @@ import (
 	"github.com/cipurge/cipurge/internal/defaults"
 	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/internal/version"
 	"github.com/cipurge/cipurge/pkg/apiclient"
 	"github.com/cipurge/cipurge/pkg/tasks"
@@ -174,6 +175,8 @@ type Worker struct {
 	log     *zap.Logger
 	metrics *Metrics
 	client  *asynq.Client
+	// enqueue enqueues a task the batcher formed (taskq.Enqueue on client; a seam for tests).
+	enqueue func(ctx context.Context, t *asynq.Task) (enqueued bool, err error)
 	gate    *sendGate
 	// noUUIDWarn bounds the warnings about accepted answers without a uuid.
 	noUUIDWarn oncePer
@@ -204,12 +207,14 @@ func New(cfg Config, rdb redis.UniversalClient, api API, log *zap.Logger, m *Met
 	}
 	host, _ := os.Hostname()
 	st := store.New(rdb)
+	client := asynq.NewClientFromRedisClient(rdb)
 	return &Worker{
 		guard:     store.NewGuard(st, 10*time.Second, func(msg string) { log.Warn(msg) }),
 		guardWarn: oncePer{period: time.Minute},
 		cfg:       cfg, rdb: rdb, store: st, api: api, log: log, metrics: m,
-		client: asynq.NewClientFromRedisClient(rdb),
-		gate:   newSendGate(cfg.AuthProbe, log), noUUIDWarn: oncePer{period: noUUIDWarnEvery},
+		client:  client,
+		enqueue: func(ctx context.Context, t *asynq.Task) (bool, error) { return taskq.Enqueue(ctx, client, t) },
+		gate:    newSendGate(cfg.AuthProbe, log), noUUIDWarn: oncePer{period: noUUIDWarnEvery},
 		confirm: confirmGate{warn: oncePer{period: time.Minute}},
 		id:      host + ":" + strconv.Itoa(os.Getpid()) + ":" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		redis:   newRedisWatch(log, func(ctx context.Context) error { return rdb.Ping(ctx).Err() }),

@@ -71,6 +71,9 @@ type Producer struct {
 	norm     *normalize.Normalizer
 	maxRetry int
 	batch    int
+	// The guard's settings, read by NewProducer after the options.
+	policyEvery time.Duration
+	note        func(string)
 }
 
 // ProducerOption configures a Producer.
@@ -89,10 +92,12 @@ func WithBatchSize(n int) ProducerOption {
 // which the caller keeps and closes) and normalises with norm.
 func NewProducer(rdb redis.UniversalClient, norm *normalize.Normalizer, opts ...ProducerOption) *Producer {
 	st := store.New(rdb)
-	p := &Producer{store: st, guard: store.NewGuard(st, 0, nil), client: asynq.NewClientFromRedisClient(rdb), norm: norm, maxRetry: defaults.MaxRetry, batch: defaults.BatchSize}
+	p := &Producer{store: st, client: asynq.NewClientFromRedisClient(rdb), norm: norm, maxRetry: defaults.MaxRetry, batch: defaults.BatchSize,
+		policyEvery: DefaultPolicyEvery}
 	for _, o := range opts {
 		o(p)
 	}
+	p.guard = store.NewGuard(st, p.policyEvery, p.note)
 	return p
 }
 
@@ -100,7 +105,22 @@ func NewProducer(rdb redis.UniversalClient, norm *normalize.Normalizer, opts ...
 // volatile-* maxmemory-policy (history may be evicted), or a policy it cannot read. Each is said
 // once. Without it they go unsaid; an allkeys-* policy is refused either way (*store.EvictionError).
 func WithRedisNotes(note func(string)) ProducerOption {
-	return func(p *Producer) { p.guard = store.NewGuard(p.store, 0, note) }
+	return func(p *Producer) { p.note = note }
+}
+
+// DefaultPolicyEvery is how often a Producer reads Redis's maxmemory-policy again: a Redis switched
+// to an allkeys-* policy is refused from then on, at most this long after the switch.
+const DefaultPolicyEvery = 30 * time.Second
+
+// WithPolicyEvery makes the producer read Redis's maxmemory-policy at most once per d instead of
+// DefaultPolicyEvery (d <= 0: the default). Shorter notices a switch to allkeys-* sooner, at one
+// CONFIG GET per d.
+func WithPolicyEvery(d time.Duration) ProducerOption {
+	return func(p *Producer) {
+		if d > 0 {
+			p.policyEvery = d
+		}
+	}
 }
 
 // Normalizer returns the producer's normaliser.

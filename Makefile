@@ -90,6 +90,8 @@ compose-check: ## validate docker-compose.yml (needs docker-compose; no engine n
 	    { echo "compose-check: the worker must read $$s from a compose secret ($${s}_FILE)"; exit 1; }; \
 	  ! grep -q "^ *$$s:" docker-compose.yml || { echo "compose-check: $$s must not be an environment variable"; exit 1; }; \
 	done
+	@# compose-secrets.sh writes every mounted secret, readable by the image's nonroot user, in a 0700 directory.
+	@scripts/check-compose-secrets.sh
 	@# The worker and the image check the worker's health with `worker healthcheck`.
 	@grep -q '"/usr/local/bin/worker", "healthcheck"' docker-compose.yml && grep -q '"/usr/local/bin/worker", "healthcheck"' Dockerfile || \
 	  (echo 'compose-check: the compose healthcheck and the Dockerfile HEALTHCHECK must run worker healthcheck'; exit 1)

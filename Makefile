@@ -85,7 +85,7 @@ compose-check: ## validate docker-compose.yml (needs docker-compose; no engine n
 	@$(COMPOSE) -f docker-compose.yml config | grep -q '127.0.0.1:8080:8080' || \
 	  (echo 'compose-check: the UI port must be published on 127.0.0.1 only'; exit 1)
 	@# Secrets come from files mounted as compose secrets, never from the environment.
-	@for s in CLOUDIMAGE_API_KEY UI_PASSWORD INTAKE_TOKEN INTAKE_FLUSH_TOKEN EVENTS_TOKEN; do \
+	@for s in REDIS_URL CLOUDIMAGE_API_KEY UI_PASSWORD INTAKE_TOKEN INTAKE_FLUSH_TOKEN EVENTS_TOKEN; do \
 	  $(COMPOSE) -f docker-compose.yml config | grep -q "$${s}_FILE: /run/secrets/" || \
 	    { echo "compose-check: the worker must read $$s from a compose secret ($${s}_FILE)"; exit 1; }; \
 	  ! grep -q "^ *$$s:" docker-compose.yml || { echo "compose-check: $$s must not be an environment variable"; exit 1; }; \

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Creates secrets/ for docker-compose.yml: one file per secret setting (the worker reads them
 # through NAME_FILE twins; they never become environment variables). It keeps files that exist,
-# writes a random UI password and intake token, and leaves the others empty
-# (an empty file is an unset setting: no API key in sandbox mode, no flush-all over HTTP).
+# writes a random UI password and intake token and the URL of the compose file's Redis, and leaves
+# the others empty (an empty file is an unset setting: no API key in sandbox mode, no flush-all
+# over HTTP).
 #
 #   scripts/compose-secrets.sh          # secrets/ next to docker-compose.yml
 #   scripts/compose-secrets.sh DIR      # another directory (make compose-check writes a scratch one)
@@ -24,7 +25,7 @@ mkdir -p "$dir"
 chmod 700 "$dir"
 umask 022
 random() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-for name in cloudimage_api_key ui_password intake_token intake_flush_token events_token; do
+for name in cloudimage_api_key ui_password intake_token intake_flush_token events_token redis_url; do
   f="$dir/$name"
   if [[ -e "$f" ]]; then
     chmod 644 "$f"
@@ -33,6 +34,7 @@ for name in cloudimage_api_key ui_password intake_token intake_flush_token event
   fi
   case "$name" in
     ui_password | intake_token) random > "$f"; echo "compose-secrets: $f written (a random value)" ;;
+    redis_url) echo "redis://redis:6379/0" > "$f"; echo "compose-secrets: $f written (the Redis of docker-compose.yml; put yours in it, password included)" ;;
     *) : > "$f"; echo "compose-secrets: $f written empty (put the value in it to turn it on)" ;;
   esac
 done

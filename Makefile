@@ -98,6 +98,9 @@ compose-check: ## validate docker-compose.yml (needs docker-compose; no engine n
 	@# Pinned images: no bare major tags, no latest.
 	@! grep -nE '^ *image: *[^:]+(:[0-9]+|:latest)?$$' docker-compose.yml | grep -v 'cipurge:local' || \
 	  (echo 'compose-check: pin every image to a full version tag'; exit 1)
+	@# distroless tags name no version: the Dockerfile pins its base image by digest.
+	@grep -qE '^FROM gcr.io/distroless/[^ ]+@sha256:[0-9a-f]{64}$$' Dockerfile || \
+	  (echo 'compose-check: pin the distroless image of the Dockerfile by digest (@sha256:...)'; exit 1)
 	@echo 'compose-check: docker-compose.yml is valid'
 
 .PHONY: test-alerts

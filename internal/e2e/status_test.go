@@ -16,6 +16,10 @@ func TestStatusOnAFreshRedis(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "QUEUE") || !strings.Contains(out, "dead letters: 0") {
 		t.Errorf("status on a fresh Redis: exit %d:\n%s%s", code, out, stderr)
 	}
+	// No worker alive: the configured rate is this command's own, said in English.
+	if !strings.Contains(out, "calls/s, from the PURGE_RATE of this command (no worker alive))\n") || strings.Contains(out, "the this") {
+		t.Errorf("status with no worker alive does not say where the configured rate comes from:\n%s", out)
+	}
 	code, out, stderr = h.enqueue("", "dlq", "ls")
 	if code != 0 || !strings.Contains(out, "empty") {
 		t.Errorf("dlq ls on a fresh Redis: exit %d:\n%s%s", code, out, stderr)
@@ -80,7 +84,8 @@ func TestStatusUsesTheWorkersSettings(t *testing.T) {
 		t.Errorf("status shows PURGE_RATE=%g; the worker runs with 3 (the CLI's environment says 0)", rep.ConfiguredRate)
 	}
 	_, out, _ := h.enqueue("", "status")
-	if !strings.Contains(out, "PURGE_RATE=3") || !strings.Contains(out, "status checks waiting: 1") {
+	if !strings.Contains(out, "PURGE_RATE=3") || !strings.Contains(out, "status checks waiting: 1") ||
+		!strings.Contains(out, "(configured 3 calls/s, from the workers)") {
 		t.Errorf("status:\n%s", out)
 	}
 }

@@ -48,7 +48,7 @@ type Snapshot struct {
 	URLsPerSecond     float64             `json:"urls_per_second"`
 	CallsPerSecond    float64             `json:"calls_per_second"`
 	ConfiguredRate    float64             `json:"configured_rate"`
-	RateSource        string              `json:"configured_rate_from"` // "workers" or "this command's PURGE_RATE (no worker alive)"
+	RateSource        string              `json:"configured_rate_from"` // "workers" or "PURGE_RATE of this command (no worker alive)"
 	Workers           []store.WorkerState `json:"workers"`
 	SendingStopped    []string            `json:"sending_stopped,omitempty"`
 	BacklogCalls      int64               `json:"backlog_calls"`
@@ -138,7 +138,7 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 	}
 	sort.Slice(s.Workers, func(i, j int) bool { return s.Workers[i].ID < s.Workers[j].ID })
 	batch := o.FallbackBatch
-	s.ConfiguredRate, s.RateSource = o.FallbackRate, "this command's PURGE_RATE (no worker alive)"
+	s.ConfiguredRate, s.RateSource = o.FallbackRate, "PURGE_RATE of this command (no worker alive)"
 	if len(s.Workers) > 0 {
 		s.ConfiguredRate, s.RateSource, batch = s.Workers[0].Rate, "workers", s.Workers[0].BatchSize
 		for _, w := range s.Workers {

@@ -550,7 +550,7 @@ func TestFlushAllReplayNeedsFreshConfirmation(t *testing.T) {
 	}
 
 	code, out, stderr := h.enqueue("", "dlq", "replay", "--all")
-	if code != 0 || !strings.Contains(stderr, "skipped 1 flush-all") || !strings.Contains(stderr, "--confirm") {
+	if code != 0 || !strings.Contains(stderr, "skipped 1 flush-all dead letter: ") || !strings.Contains(stderr, "--confirm") {
 		t.Errorf("dlq replay --all: exit %d: %s%s", code, out, stderr)
 	}
 	code, _, stderr = h.enqueue("", "dlq", "replay", tasks.TaskIDAll)

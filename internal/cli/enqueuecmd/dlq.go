@@ -190,8 +190,8 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 						n = max(n, len(infos))
 					}
 					if n > 0 {
-						fmt.Fprintf(stderr, "skipped %d flush-all dead letter(s): a flush-all is replayed only on its own, with a fresh confirmation: enqueue dlq replay %s --confirm=<your CLOUDIMAGE_TOKEN value>\n",
-							n, tasks.TaskIDAll)
+						fmt.Fprintf(stderr, "skipped %s: a flush-all is replayed only on its own, with a fresh confirmation: enqueue dlq replay %s --confirm=<your CLOUDIMAGE_TOKEN value>\n",
+							plural(int64(n), "flush-all dead letter", "flush-all dead letters"), tasks.TaskIDAll)
 					}
 					continue
 				}

@@ -32,14 +32,17 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 	}
 	cmd := args[0]
 	fs := flag.NewFlagSet("enqueue dlq "+cmd, flag.ContinueOnError)
-	queue := fs.String("queue", "", "only this `queue` (default: every queue of the product)")
+	queue := fs.String("queue", "", "only the queue `Q` (default: every queue of the product)")
 	limit := fs.Int("limit", 100, "ls: show at most `N` entries per queue")
 	all := fs.Bool("all", false, "replay/rm: every entry (of --queue, or of every queue)")
 	yes := fs.Bool("yes", false, "rm --all: do not ask for confirmation")
 	asJSON := fs.Bool("json", false, "ls: print JSON")
-	confirm := fs.String("confirm", "", "replay of a flush-all: your CLOUDIMAGE_TOKEN `value` (a fresh confirmation)")
+	confirm := fs.String("confirm", "", "replay of a flush-all: `TOKEN`, your CLOUDIMAGE_TOKEN value (a fresh confirmation)")
 	head := "usage:\n  enqueue dlq ls [--queue Q] [--limit N] [--json]\n  enqueue dlq replay (ID... | --all) [--queue Q] [--confirm=TOKEN]\n" +
 		"  enqueue dlq rm (ID... | --all [--yes]) [--queue Q]\n\nflags:\n"
+	if cmd == "-h" || cmd == "-help" || cmd == "--help" {
+		return parseFlags(fs, []string{cmd}, head, stdout) // the dlq usage, exit 0
+	}
 	// Flags may follow the IDs too (enqueue dlq replay flush_all --confirm=...).
 	var ids []string
 	for rest := args[1:]; ; {

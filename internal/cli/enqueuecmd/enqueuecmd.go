@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"regexp"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -130,17 +131,39 @@ func parseFlags(fs *flag.FlagSet, args []string, head string, stdout io.Writer) 
 		printFlags(stdout, fs)
 		return errHelped
 	}
-	return usage("%v%s", err, helpHint)
+	return usage("%s%s", spellFlags(err.Error()), helpHint)
+}
+
+// flagName spells a flag the way the usage does: -f for a one-letter flag, --name for the others.
+func flagName(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// flagInError finds the flag the flag package names, always with one dash, in its errors
+// ("flag provided but not defined: -bogus", "invalid value "x" for flag -limit: ...",
+// "invalid boolean value "x" for -json: ...", "flag needs an argument: -f").
+var flagInError = regexp.MustCompile(`(defined: |argument: |for flag |for )-([^\s:=]+)`)
+
+// spellFlags rewrites the flag names in a flag package error as the usage spells them.
+func spellFlags(msg string) string {
+	return flagInError.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := flagInError.FindStringSubmatch(m)
+		return sub[1] + flagName(sub[2])
+	})
 }
 
 // errHelped says --help was answered: exit 0, nothing more to print.
 var errHelped = &exitError{code: 0}
 
-// printFlags writes fs's flags the way the usage spells them: --name, never -name.
+// printFlags writes fs's flags the way the usage spells them (flagName): --name, never -name;
+// -f for a one-letter flag, never --f.
 func printFlags(w io.Writer, fs *flag.FlagSet) {
 	fs.VisitAll(func(f *flag.Flag) {
 		name, help := flag.UnquoteUsage(f)
-		line := "  --" + f.Name
+		line := "  " + flagName(f.Name)
 		if name != "" {
 			line += " " + name
 		}
@@ -176,11 +199,11 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 		dryRun     = fs.Bool("dry-run", false, "print the canonical key of each accepted input, exactly as it would be sent; enqueue nothing")
 		bulk       = fs.Bool("bulk", false, "mass re-ingest: enqueue ready-made requests on the low-priority bulk queue")
 		asJSON     = fs.Bool("json", false, "print the summary as JSON on standard output")
-		src        = fs.String("source", "", "free-text source or reason recorded with the requests (shown in asynqmon)")
+		src        = fs.String("source", "", "the source or reason recorded with the requests, a free `TEXT` (shown in asynqmon)")
 		noProgress = fs.Bool("no-progress", false, "no progress line, even on a terminal")
 		all        = fs.Bool("all", false, "request a flush of EVERY cached image (scope all); needs --confirm")
-		confirm    = fs.String("confirm", "", "confirm --all with your CLOUDIMAGE_TOKEN `value`")
-		reason     = fs.String("reason", "", "with --all: why (recorded with the request)")
+		confirm    = fs.String("confirm", "", "confirm --all with `TOKEN`: your CLOUDIMAGE_TOKEN value")
+		reason     = fs.String("reason", "", "with --all: why, a free `TEXT` recorded with the request")
 		cancel     = fs.Bool("cancel", false, "with --all: remove a flush-all that is queued and not yet sent")
 		showVer    = fs.Bool("version", false, "print the version and exit")
 	)

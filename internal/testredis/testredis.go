@@ -5,6 +5,7 @@ package testredis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -26,6 +27,7 @@ type Server struct {
 	Dir  string
 	Args []string
 	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has exited
 }
 
 // Option changes how the server starts.
@@ -61,19 +63,34 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// Start starts a redis-server and waits until it answers.
+// Start starts a redis-server and waits until it answers. A port that another process took
+// between FreePort and the server's start (tests run in parallel) is given up for another one.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{t: t, Port: FreePort(t), Dir: t.TempDir()}
+	s := &Server{t: t, Dir: t.TempDir()}
 	for _, o := range opts {
 		o(s)
 	}
-	s.start()
+	const attempts = 5
+	for i := 1; ; i++ {
+		s.Port = FreePort(t)
+		err := s.start()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errPortTaken) || i == attempts {
+			t.Fatal(err)
+		}
+		t.Logf("testredis: %v; trying another port", err)
+	}
 	t.Cleanup(s.Stop)
 	return s
 }
 
-func (s *Server) start() {
+// errPortTaken says that the port answered for another process than this server's.
+var errPortTaken = errors.New("the port was taken by another process")
+
+func (s *Server) start() error {
 	s.t.Helper()
 	args := append([]string{
 		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--dir", s.Dir, "--save", "",
@@ -85,14 +102,19 @@ func (s *Server) start() {
 	cmd := exec.Command(Binary(s.t), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("start redis-server: %v", err)
+		return fmt.Errorf("start redis-server: %w", err)
 	}
-	s.cmd = cmd
-	s.waitReady()
+	s.cmd, s.done = cmd, make(chan struct{})
+	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(s.done)
+	if err := s.waitReady(); err != nil {
+		s.Kill()
+		return err
+	}
+	return nil
 }
 
-func (s *Server) waitReady() {
-	s.t.Helper()
+// waitReady waits until this server's own process answers on its port.
+func (s *Server) waitReady() error {
 	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
@@ -104,14 +126,22 @@ func (s *Server) waitReady() {
 			// Another test's redis-server may have taken the port between FreePort and start (or
 			// during a restart): only our own process counts.
 			if pid != strconv.Itoa(s.cmd.Process.Pid) {
-				s.t.Fatalf("port %d answers as redis-server pid %s, not ours (pid %d): the port was taken by another test",
-					s.Port, pid, s.cmd.Process.Pid)
+				return fmt.Errorf("port %d answers as redis-server pid %s, not ours (pid %d): %w", s.Port, pid, s.cmd.Process.Pid, errPortTaken)
 			}
-			return
+			return nil
+		}
+		select {
+		case <-s.done:
+			log, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
+			if strings.Contains(string(log), "Address already in use") {
+				return fmt.Errorf("redis-server could not listen on port %d: %w", s.Port, errPortTaken)
+			}
+			return fmt.Errorf("redis-server on port %d exited before it answered:\n%s", s.Port, log)
+		default:
 		}
 		if time.Now().After(deadline) {
 			log, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
-			s.t.Fatalf("redis-server on port %d did not answer within 10s: %v\n%s", s.Port, err, log)
+			return fmt.Errorf("redis-server on port %d did not answer within 10s: %v\n%s", s.Port, err, log)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -149,13 +179,11 @@ func (s *Server) signal(sig syscall.Signal) {
 		return
 	}
 	_ = s.cmd.Process.Signal(sig)
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-s.done:
 	case <-time.After(5 * time.Second):
 		_ = s.cmd.Process.Kill()
-		<-done
+		<-s.done
 	}
 	s.cmd = nil
 }
@@ -169,7 +197,10 @@ func (s *Server) Restart(kill bool) {
 	} else {
 		s.Stop()
 	}
-	s.start()
+	// The same port, for the clients that know it: a port taken meanwhile fails the test.
+	if err := s.start(); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 // Info returns a field of INFO (e.g. "used_memory").

@@ -11,7 +11,8 @@ import (
 
 // DeadLetter is the product's own record of one dead-lettered task. asynq keeps at most 10,000
 // archived tasks per queue (and 90 days) and trims the oldest without a trace; these records are
-// kept until an operator replays or deletes the entry, so that no dead letter disappears.
+// kept until an operator replays or deletes the entry, so that no dead letter disappears (see
+// ReconcileDeadLetters for the entries asynq archives or deletes without the product).
 type DeadLetter struct {
 	ID       string   `json:"id"`
 	Queue    string   `json:"queue"`
@@ -23,7 +24,8 @@ type DeadLetter struct {
 	Payload  []byte   `json:"payload"` // the task's payload, to enqueue it again once asynq trimmed it
 }
 
-// KeepDeadLetter records d (replacing an earlier record of the same task ID).
+// KeepDeadLetter records d (replacing an earlier record of the same task ID, and what the
+// reconciliation noted of it).
 func (s *Store) KeepDeadLetter(ctx context.Context, d DeadLetter) error {
 	b, err := json.Marshal(d)
 	if err != nil {
@@ -32,6 +34,7 @@ func (s *Store) KeepDeadLetter(ctx context.Context, d DeadLetter) error {
 	pipe := s.rdb.TxPipeline()
 	pipe.HSet(ctx, KeyDeadLetters, d.ID, b)
 	pipe.ZAdd(ctx, KeyDeadIndex, redis.Z{Score: float64(d.At), Member: d.ID})
+	pipe.HDel(ctx, KeyDeadMarks, d.ID)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("keep dead letter: %w", err)
 	}
@@ -109,6 +112,7 @@ func (s *Store) ForgetDeadLetters(ctx context.Context, ids ...string) error {
 		pipe := s.rdb.TxPipeline()
 		pipe.HDel(ctx, KeyDeadLetters, chunk...)
 		pipe.ZRem(ctx, KeyDeadIndex, members...)
+		pipe.HDel(ctx, KeyDeadMarks, chunk...)
 		if _, err := pipe.Exec(ctx); err != nil {
 			return fmt.Errorf("forget dead letters: %w", err)
 		}

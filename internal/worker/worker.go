@@ -79,6 +79,8 @@ type Config struct {
 	Tick          time.Duration // how often the batcher looks for ready requests (window/8, 50-250 ms)
 	MaxInSlotWait time.Duration // a wait up to this long is slept in the task; longer ones snooze it (1 s)
 	RetryCheck    time.Duration // how often due retries are moved back to their queue (1 s)
+	// how often one worker reconciles the dead-letter record with asynq's archive (1 min)
+	DeadLetterSweep time.Duration
 }
 
 // WithDefaults returns c with every zero setting that has no meaning at zero replaced by its
@@ -116,6 +118,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.Tick, min(max(c.Window/8, 50*time.Millisecond), 250*time.Millisecond))
 	def(&c.MaxInSlotWait, time.Second)
 	def(&c.RetryCheck, time.Second)
+	def(&c.DeadLetterSweep, time.Minute)
 	return c
 }
 
@@ -157,7 +160,7 @@ func (c Config) validate() error {
 		{"ConfirmDelay (PURGE_CONFIRM_DELAY)", c.ConfirmDelay}, {"ConfirmTimeout (PURGE_CONFIRM_TIMEOUT)", c.ConfirmTimeout},
 		{"ShutdownTimeout (PURGE_SHUTDOWN_TIMEOUT)", c.ShutdownTimeout}, {"BackoffBase (PURGE_BACKOFF_BASE)", c.BackoffBase},
 		{"BackoffMax (PURGE_BACKOFF_MAX)", c.BackoffMax}, {"AuthProbe (PURGE_AUTH_PROBE)", c.AuthProbe},
-		{"RetryBase (PURGE_RETRY_BASE)", c.RetryBase}, {"Tick", c.Tick}, {"MaxInSlotWait", c.MaxInSlotWait}, {"RetryCheck", c.RetryCheck},
+		{"RetryBase (PURGE_RETRY_BASE)", c.RetryBase}, {"Tick", c.Tick}, {"MaxInSlotWait", c.MaxInSlotWait}, {"RetryCheck", c.RetryCheck}, {"DeadLetterSweep", c.DeadLetterSweep},
 	} {
 		if d.d < 0 {
 			bad("%s %s is negative: use a positive duration, or 0 for the default", d.name, d.d)
@@ -282,11 +285,17 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer close(monitorDone)
 		w.runMonitor(ctx)
 	}()
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		w.runDeadLetterSweep(ctx)
+	}()
 	<-ctx.Done()
 	w.log.Info("shutting down: finishing the current batch step and running tasks", zap.Duration("timeout", w.cfg.ShutdownTimeout))
 	<-batcherDone
 	<-publishDone
 	<-monitorDone
+	<-sweepDone
 	srv.Shutdown()
 	w.log.Info("worker stopped")
 	return nil
@@ -475,6 +484,9 @@ func (w *Worker) keepDeadLetter(ctx context.Context, t *asynq.Task, id, queue st
 	}
 	d := store.DeadLetter{ID: id, Queue: queue, Type: t.Type(), URLs: tasks.URLsOf(t.Type(), t.Payload()), Reason: err.Error(),
 		Attempts: attempts, At: now, Payload: t.Payload()}
+	if terr := w.store.NoteArchiveTrim(rctx, queue); terr != nil {
+		w.log.Debug("note archive trim", zap.String("queue", queue), zap.Error(terr))
+	}
 	if kerr := w.store.KeepDeadLetter(rctx, d); kerr != nil {
 		w.log.Error("could not keep the dead letter's own record: it is in asynq's archive only", zap.String("task_id", id), zap.Error(kerr))
 	}

@@ -581,8 +581,9 @@ func TestFlushAllReplayNeedsFreshConfirmation(t *testing.T) {
 }
 
 // TestDeadLetterOutlivesAsynqArchive: a dead letter asynq trims from its archive (it keeps at most
-// 10,000 per queue, silently) is still listed by `enqueue dlq ls` from the product's own record,
-// and `dlq replay` enqueues it again from that record; `dlq rm` forgets it.
+// 10,000 per queue and 90 days, silently) is still listed by `enqueue dlq ls` from the product's
+// own record, and `dlq replay` enqueues it again from that record; `dlq rm` forgets it. (The trim
+// past 10,000 is TestFaultDeadLettersPastAsynqLimit's; here the dead letters are 91 days old.)
 func TestDeadLetterOutlivesAsynqArchive(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -597,10 +598,20 @@ func TestDeadLetterOutlivesAsynqArchive(t *testing.T) {
 	h.startWorker()
 	testkit.WaitFor(t, 15*time.Second, "both URLs dead-lettered", func() bool { return len(h.archived(tasks.QueueInteractive)) == 2 })
 	dl := h.archived(tasks.QueueInteractive)
-	// As asynq's trim does: the archived task is gone from asynq, with no trace there.
+	// They were dead-lettered 91 days ago, and asynq's trim (of entries archived more than 90 days
+	// ago, whenever it archives a task) took them: gone from asynq, with no trace there.
+	st := store.New(h.rdb)
+	now, err := st.Now(ctx)
+	must(t, err)
 	for _, ti := range dl {
-		must(t, h.rdb.ZRem(ctx, "asynq:{"+tasks.QueueInteractive+"}:archived", ti.ID).Err())
-		must(t, h.rdb.Del(ctx, "asynq:{"+tasks.QueueInteractive+"}:t:"+ti.ID).Err())
+		d, ok, err := st.DeadLetterByID(ctx, ti.ID)
+		if err != nil || !ok {
+			t.Fatalf("no record of dead letter %s (%v)", ti.ID, err)
+		}
+		d.At = now - (store.AsynqArchiveAge + 24*time.Hour).Milliseconds()
+		must(t, st.KeepDeadLetter(ctx, d))
+		must(t, h.rdb.ZRem(ctx, store.AsynqKey(tasks.QueueInteractive, "archived"), ti.ID).Err())
+		must(t, h.rdb.Del(ctx, store.AsynqKey(tasks.QueueInteractive, store.AsynqTaskName(ti.ID))).Err())
 	}
 	if n := len(h.archived(tasks.QueueInteractive)); n != 0 {
 		t.Fatalf("%d archived tasks left after the trim", n)

@@ -88,6 +88,14 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	if cmd == "ls" || (cmd == "replay" && *all) {
+		// Bring the record in line with asynq first: tasks asynq archived without the worker get a
+		// record, and those deleted in asynqmon or run again to completion are forgotten, so that
+		// what is listed or replayed is what is really dead.
+		if err := reconcile(ctx, cfg, st, stderr); err != nil {
+			return &exitError{code: 2, err: err}
+		}
+	}
 	// The product's own records hold every dead letter, also those asynq trimmed from its archive
 	// (at most 10,000 per queue); asynq's archive may hold entries of older versions that have none.
 	records, err := st.DeadLetters(ctx)
@@ -240,6 +248,20 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 		}
 	}
 	return nil
+}
+
+// reconcile runs store.ReconcileDeadLetters and says on stderr what it changed, if anything.
+func reconcile(ctx context.Context, cfg *config.Config, st *store.Store, stderr io.Writer) error {
+	res, err := st.ReconcileDeadLetters(ctx, store.SweepOptions{Queues: tasks.QueueNames(), HistoryTTL: cfg.Purge.HistoryTTL})
+	if n := len(res.Added); n > 0 {
+		fmt.Fprintf(stderr, "recorded %s that asynq archived without a worker (a lease expired on a last attempt, or archived by hand)\n",
+			plural(int64(n), "dead letter", "dead letters"))
+	}
+	if n := len(res.Forgotten); n > 0 {
+		fmt.Fprintf(stderr, "forgot %s whose task was deleted in asynq (asynqmon) or ran again and completed\n",
+			plural(int64(n), "dead letter", "dead letters"))
+	}
+	return err
 }
 
 // dlqOne replays or deletes one dead letter: asynq's archived task when it still has it, else the

@@ -1,0 +1,157 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
+	"github.com/cipurge/cipurge/internal/testkit"
+	"github.com/cipurge/cipurge/pkg/tasks"
+)
+
+// dlqList is `enqueue dlq ls --json`, as the IDs and URLs it lists, and its stderr.
+func (h *harness) dlqList(t *testing.T) (ids []string, urls map[string]string, stderr string) {
+	t.Helper()
+	code, out, stderr := h.enqueue("", "dlq", "ls", "--json")
+	var list []struct {
+		ID        string   `json:"id"`
+		URLs      []string `json:"urls"`
+		LastError string   `json:"last_error"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil {
+		t.Fatalf("dlq ls --json: exit %d: %s%s", code, out, stderr)
+	}
+	urls = map[string]string{}
+	for _, d := range list {
+		ids = append(ids, d.ID)
+		for _, u := range d.URLs {
+			urls[u] = d.LastError
+		}
+	}
+	slices.Sort(ids)
+	return ids, urls, stderr
+}
+
+// waitPastGrace waits until every dead-letter record is older than the reconciliation's grace
+// period (store.DeadLetterGrace), which leaves new records alone.
+func (h *harness) waitPastGrace(t *testing.T) {
+	t.Helper()
+	st := store.New(h.rdb)
+	testkit.WaitFor(t, 2*store.DeadLetterGrace+5*time.Second, "the dead letters older than the grace period", func() bool {
+		last, err := st.LastDeadLetters(context.Background(), 1)
+		now, nerr := st.Now(context.Background())
+		return err == nil && nerr == nil && (len(last) == 0 || now-last[0].At > store.DeadLetterGrace.Milliseconds())
+	})
+}
+
+var deadLettersGauge = regexp.MustCompile(`(?m)^cipurge_dead_letters (\S+)$`)
+
+// TestDeadLetterDeletedOrRunInAsynqmon: of three dead letters, an operator deletes one in asynq
+// (asynqmon's "delete", through asynq's Inspector) and runs another ("run"), which succeeds.
+// `enqueue dlq ls` then lists only the third, cipurge_dead_letters says 1, and `dlq replay --all`
+// sends only the third: the deleted one is never sent, the one run once. The metric ends at 0.
+func TestDeadLetterDeletedOrRunInAsynqmon(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_BATCH_SIZE=1")
+	us := testkit.ImageURLs("dlq-asynqmon", 3)
+	deleted, run, left := us[0], us[1], us[2]
+	for _, u := range us {
+		h.sb.RejectURL(u)
+	}
+	if code, _, stderr := h.enqueue("", us...); code != 0 {
+		t.Fatal(stderr)
+	}
+	w := h.startWorker()
+	var addr string
+	testkit.WaitFor(t, 10*time.Second, "the worker's HTTP server", func() bool {
+		addr = logValue(w.logs.String(), "http server listening", "addr")
+		return addr != ""
+	})
+	gauge := func() string {
+		_, body := testkit.Get(t, "http://"+addr+"/metrics")
+		if m := deadLettersGauge.FindStringSubmatch(body); m != nil {
+			return m[1]
+		}
+		return "missing"
+	}
+	testkit.WaitFor(t, 30*time.Second, "3 dead letters", func() bool { return len(h.archived(tasks.QueueInteractive)) == 3 })
+	if ids, _, _ := h.dlqList(t); len(ids) != 3 || gauge() != "3" {
+		t.Fatalf("before: dlq ls lists %v, cipurge_dead_letters %s; want 3 and 3", ids, gauge())
+	}
+	taskOf := map[string]string{}
+	for _, ti := range h.archived(tasks.QueueInteractive) {
+		taskOf[tasks.URLsOf(ti.Type, ti.Payload)[0]] = ti.ID
+	}
+
+	h.sb.ClearFaults()
+	must(t, h.inspector().DeleteTask(tasks.QueueInteractive, taskOf[deleted]))
+	must(t, h.inspector().RunTask(tasks.QueueInteractive, taskOf[run]))
+	testkit.WaitFor(t, 15*time.Second, "the task run from the archive sent and completed", func() bool {
+		_, err := h.inspector().GetTaskInfo(tasks.QueueInteractive, taskOf[run])
+		return h.sb.URLCount(run) == 1 && err != nil
+	})
+	h.waitPastGrace(t)
+	ids, urls, stderr := h.dlqList(t)
+	if !slices.Equal(ids, []string{taskOf[left]}) || urls[left] == "" {
+		t.Errorf("dlq ls lists %v (%v), want only %s (%s)", ids, urls, taskOf[left], left)
+	}
+	if !strings.Contains(stderr, "forgot 2 dead letters") {
+		t.Errorf("dlq ls does not say what it forgot: %q", stderr)
+	}
+	if g := gauge(); g != "1" {
+		t.Errorf("cipurge_dead_letters %s, want 1", g)
+	}
+
+	code, out, stderr := h.enqueue("", "dlq", "replay", "--all")
+	if code != 0 || !strings.Contains(out, "replayed 1 dead letter") {
+		t.Errorf("dlq replay --all: exit %d: %s%s", code, out, stderr)
+	}
+	testkit.WaitFor(t, 15*time.Second, "the replayed URL sent", func() bool { return h.sb.URLCount(left) == 1 })
+	h.waitIdle(t)
+	if n, m := h.sb.URLCount(deleted), h.sb.URLCount(run); n != 0 || m != 1 {
+		t.Errorf("the deleted dead letter was sent %d times (want 0), the one run from the archive %d (want 1)", n, m)
+	}
+	testkit.WaitFor(t, 10*time.Second, "cipurge_dead_letters back to 0", func() bool { return gauge() == "0" })
+}
+
+// TestConfirmKilledOnLastAttemptIsDeadLettered: a worker was SIGKILLed during a status check's last
+// attempt. When a worker starts, asynq's recoverer archives the check without the worker's error
+// handler; `enqueue dlq ls` lists it with asynq's reason and `enqueue status URL` says unconfirmed
+// (guarantees 4 and 5 for the recoverer's path).
+func TestConfirmKilledOnLastAttemptIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHarness(t)
+	u := "https://img.example.com/dlq-killed/a.jpg"
+	sent := time.Now().Add(-time.Minute)
+	const uuid = "c0ffee-killed"
+	must(t, store.New(h.rdb).Sent(ctx, []string{u}, sent.Add(-time.Second).UnixMilli(), sent.UnixMilli(), uuid, time.Hour))
+	task, err := taskq.NewConfirmTask(tasks.Confirm{UUID: uuid, URLs: []string{u}, RequestedAt: sent.Add(-time.Second), SentAt: sent,
+		Origin: tasks.OriginInteractive}, 0, 3)
+	must(t, err)
+	_, err = asynq.NewClientFromRedisClient(h.rdb).EnqueueContext(ctx, task, asynq.MaxRetry(0)) // its last attempt
+	must(t, err)
+	id := testkit.DequeueAsDeadWorker(t, h.rdb, tasks.QueueConfirm, 2*time.Minute)
+
+	h.startWorker()
+	testkit.WaitFor(t, 15*time.Second, "asynq's recoverer archived the status check", func() bool { return len(h.archived(tasks.QueueConfirm)) == 1 })
+	ids, urls, stderr := h.dlqList(t)
+	if !slices.Equal(ids, []string{id}) || !strings.Contains(urls[u], "lease expired") {
+		t.Errorf("dlq ls lists %v (%v), want %s with asynq's reason: %s", ids, urls, id, stderr)
+	}
+	if st := h.state(t, u); st.State != store.StateUnconfirmed || !strings.Contains(st.Detail, "lease expired") {
+		t.Errorf("history %s (%q), want unconfirmed with the reason", st.State, st.Detail)
+	}
+	code, out, _ := h.enqueue("", "status", u)
+	if code != 0 || !strings.Contains(out, "unconfirmed") {
+		t.Errorf("enqueue status: exit %d:\n%s", code, out)
+	}
+}

@@ -155,3 +155,47 @@ func TestConfirmKilledOnLastAttemptIsDeadLettered(t *testing.T) {
 		t.Errorf("enqueue status: exit %d:\n%s", code, out)
 	}
 }
+
+// TestDLQReplayRebuildsTheTaskOfItsType: `enqueue dlq replay` of a dead letter asynq trimmed
+// (here: 91 days old) enqueues it again through its type's constructor: a status check gets its
+// own 2-minute timeout and the retries of PURGE_MAX_RETRY, as the worker makes them. A recorded
+// payload that does not decode is not enqueued (exit 1, and replay --all skips it), and stays.
+func TestDLQReplayRebuildsTheTaskOfItsType(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHarness(t, "PURGE_MAX_RETRY=4")
+	st := store.New(h.rdb)
+	now, err := st.Now(ctx)
+	must(t, err)
+	old := now - (store.AsynqArchiveAge + 24*time.Hour).Milliseconds()
+	p := tasks.Confirm{UUID: "0dd-trimmed", URLs: []string{"https://img.example.com/dlq-rebuild/a.jpg"}, RequestedAt: time.UnixMilli(old),
+		SentAt: time.UnixMilli(old), Origin: tasks.OriginInteractive}
+	b, err := tasks.EncodeConfirm(p)
+	must(t, err)
+	check := tasks.ConfirmTaskID(p.UUID)
+	must(t, st.KeepDeadLetter(ctx, store.DeadLetter{ID: check, Queue: tasks.QueueConfirm, Type: tasks.TypeConfirm, URLs: p.URLs,
+		Reason: "status checks gave up", Attempts: 5, At: old, Payload: b}))
+	must(t, st.KeepDeadLetter(ctx, store.DeadLetter{ID: "urls_poison", Queue: tasks.QueueInteractive, Type: tasks.TypeURLs,
+		Reason: "bad task payload", Attempts: 1, At: old, Payload: []byte("not json")}))
+
+	if code, out, stderr := h.enqueue("", "dlq", "replay", check); code != 0 {
+		t.Fatalf("dlq replay %s: exit %d: %s%s", check, code, out, stderr)
+	}
+	ti, err := h.inspector().GetTaskInfo(tasks.QueueConfirm, check)
+	must(t, err)
+	if ti.Timeout != 2*time.Minute || ti.MaxRetry != taskq.AsynqMaxRetry(4) || ti.Type != tasks.TypeConfirm || ti.State != asynq.TaskStatePending {
+		t.Errorf("the replayed status check: timeout %s, max retry %d, type %s, %s; want 2m0s, %d (PURGE_MAX_RETRY=4), %s, pending",
+			ti.Timeout, ti.MaxRetry, ti.Type, ti.State, taskq.AsynqMaxRetry(4), tasks.TypeConfirm)
+	}
+	code, _, stderr := h.enqueue("", "dlq", "replay", "urls_poison")
+	if code != 1 || !strings.Contains(stderr, "cannot be replayed") || !strings.Contains(stderr, "enqueue dlq rm urls_poison") {
+		t.Errorf("dlq replay of an undecodable payload: exit %d, %q; want 1 and how to delete it", code, stderr)
+	}
+	code, out, stderr := h.enqueue("", "dlq", "replay", "--all")
+	if code != 0 || !strings.Contains(stderr, "skipped urls_poison") || !strings.Contains(out, "replayed 0 dead letters") {
+		t.Errorf("dlq replay --all: exit %d: %s%s", code, out, stderr)
+	}
+	if ids, _, _ := h.dlqList(t); !slices.Equal(ids, []string{"urls_poison"}) {
+		t.Errorf("dlq ls lists %v, want the undecodable entry only", ids)
+	}
+}

@@ -6,6 +6,7 @@ package taskq
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -63,10 +64,36 @@ func NewConfirmTask(p tasks.Confirm, delay time.Duration, maxRetry int) (*asynq.
 		asynq.ProcessIn(delay), asynq.MaxRetry(AsynqMaxRetry(maxRetry)), asynq.Timeout(confirmTimeout)), nil
 }
 
-// Enqueue enqueues t. A task with the same ID already there is not an error (the IDs derive from
-// the content, so it is the same work): enqueued is false then.
-func Enqueue(ctx context.Context, c *asynq.Client, t *asynq.Task) (enqueued bool, err error) {
-	if _, err := c.EnqueueContext(ctx, t); err != nil {
+// Rebuild returns a request or status-check task again from its type, payload and queue, built by
+// its constructor above (NewURLsTask, NewConfirmTask), so that it has that type's own retries and
+// timeout; a status check is due at once. It is for a dead letter enqueued again from the
+// product's record; the caller keeps the task ID of the record (asynq.TaskID at enqueue). A
+// payload that does not decode, and a flush-all (replayed only with a fresh confirmation), are
+// refused.
+func Rebuild(typ string, payload []byte, queue string, maxRetry int) (*asynq.Task, error) {
+	switch typ {
+	case tasks.TypeURLs:
+		p, err := tasks.DecodeURLs(payload)
+		if err != nil {
+			return nil, err
+		}
+		return NewURLsTask(p, queue, maxRetry)
+	case tasks.TypeConfirm:
+		p, err := tasks.DecodeConfirm(payload)
+		if err != nil {
+			return nil, err
+		}
+		return NewConfirmTask(p, 0, maxRetry)
+	case tasks.TypeAll:
+		return nil, errors.New("a flush-all is not rebuilt: it needs a fresh confirmation")
+	}
+	return nil, fmt.Errorf("unknown task type %q", typ)
+}
+
+// Enqueue enqueues t, with opts over its own options. A task with the same ID already there is not
+// an error (the IDs derive from the content, so it is the same work): enqueued is false then.
+func Enqueue(ctx context.Context, c *asynq.Client, t *asynq.Task, opts ...asynq.Option) (enqueued bool, err error) {
+	if _, err := c.EnqueueContext(ctx, t, opts...); err != nil {
 		if errors.Is(err, asynq.ErrTaskIDConflict) {
 			return false, nil
 		}

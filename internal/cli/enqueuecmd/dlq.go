@@ -23,6 +23,7 @@ import (
 	"github.com/cipurge/cipurge/internal/flushall"
 	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -206,7 +207,7 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 					}
 					continue
 				}
-				n, err := dlqAll(ctx, cmd, cfg, rdb, insp, st, q, exist[q], byQueue[q])
+				n, err := dlqAll(ctx, cmd, cfg, rdb, insp, st, q, exist[q], byQueue[q], stderr)
 				if err != nil {
 					return &exitError{code: 2, err: fmt.Errorf("queue %s: %w", q, err)}
 				}
@@ -284,9 +285,9 @@ func dlqOne(ctx context.Context, cmd string, cfg *config.Config, rdb redis.Unive
 }
 
 // dlqAll replays or deletes every dead letter of queue (flush-alls excepted by the caller) and
-// returns how many.
+// returns how many; a recorded one that cannot be replayed is skipped, with a line on stderr.
 func dlqAll(ctx context.Context, cmd string, cfg *config.Config, rdb redis.UniversalClient, insp *asynq.Inspector, st *store.Store,
-	queue string, exists bool, recs []store.DeadLetter) (int, error) {
+	queue string, exists bool, recs []store.DeadLetter, stderr io.Writer) (int, error) {
 	n := 0
 	if exists {
 		var err error
@@ -302,16 +303,21 @@ func dlqAll(ctx context.Context, cmd string, cfg *config.Config, rdb redis.Unive
 	ids := make([]string, 0, len(recs))
 	extra := 0
 	for _, r := range recs {
-		ids = append(ids, r.ID)
 		if cmd != "replay" {
+			ids = append(ids, r.ID)
 			continue
 		}
 		if _, err := insp.GetTaskInfo(queue, r.ID); err == nil {
+			ids = append(ids, r.ID)
 			continue // asynq still had it: replayed above
 		}
-		if err := enqueueRecord(ctx, cfg, rdb, r); err != nil {
+		if err := enqueueRecord(ctx, cfg, rdb, r); errors.Is(err, errUnreplayable) {
+			fmt.Fprintf(stderr, "skipped %s: %v\n", r.ID, err)
+			continue // the entry stays
+		} else if err != nil {
 			return n + extra, err
 		}
+		ids = append(ids, r.ID)
 		extra++
 	}
 	if cmd == "rm" {
@@ -320,17 +326,23 @@ func dlqAll(ctx context.Context, cmd string, cfg *config.Config, rdb redis.Unive
 	return n + extra, st.ForgetDeadLetters(ctx, ids...)
 }
 
-// enqueueRecord enqueues a dead letter again from the product's record, as the task it was (same
-// ID, queue and payload), for one asynq no longer keeps.
+// enqueueRecord enqueues a dead letter again from the product's record, for one asynq no longer
+// keeps: built by the constructor of its type (taskq.Rebuild: that type's retries and timeout),
+// under the same task ID and queue. A payload that does not decode is refused (errUnreplayable).
 func enqueueRecord(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, r store.DeadLetter) error {
-	c := asynq.NewClientFromRedisClient(rdb)
-	_, err := c.EnqueueContext(ctx, asynq.NewTask(r.Type, r.Payload), asynq.TaskID(r.ID), asynq.Queue(r.Queue),
-		asynq.MaxRetry(cfg.Purge.MaxRetry+1), asynq.Timeout(5*time.Minute))
-	if errors.Is(err, asynq.ErrTaskIDConflict) {
-		return nil // already queued again
+	t, err := taskq.Rebuild(r.Type, r.Payload, r.Queue, cfg.Purge.MaxRetry)
+	if err != nil {
+		return fmt.Errorf("%w: %v; delete it with: enqueue dlq rm %s", errUnreplayable, err, r.ID)
 	}
-	return err
+	c := asynq.NewClientFromRedisClient(rdb)
+	if _, err := taskq.Enqueue(ctx, c, t, asynq.TaskID(r.ID)); err != nil {
+		return err
+	}
+	return nil // enqueued, or already queued again
 }
+
+// errUnreplayable marks a dead letter whose recorded task cannot be enqueued again as it is.
+var errUnreplayable = errors.New("cannot be replayed")
 
 // replayFlushAll replaces the dead-lettered flush-all id by a fresh request confirmed with confirm
 // (the CLOUDIMAGE_TOKEN value), under the usual rules (cooldown). Without a matching confirmation

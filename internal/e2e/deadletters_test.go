@@ -70,11 +70,7 @@ func TestDeadLetterDeletedOrRunInAsynqmon(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	w := h.startWorker()
-	var addr string
-	testkit.WaitFor(t, 10*time.Second, "the worker's HTTP server", func() bool {
-		addr = logValue(w.logs.String(), "http server listening", "addr")
-		return addr != ""
-	})
+	addr := w.httpAddr(t)
 	gauge := func() string {
 		_, body := testkit.Get(t, "http://"+addr+"/metrics")
 		if m := deadLettersGauge.FindStringSubmatch(body); m != nil {

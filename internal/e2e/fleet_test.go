@@ -17,11 +17,7 @@ func TestStatusUsesTheFleetsSettings(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	w := h.startWorker("PURGE_RATE=0.5", "PURGE_BURST=1", "PURGE_BATCH_SIZE=1")
-	var addr string
-	testkit.WaitFor(t, 10*time.Second, "the worker's HTTP server", func() bool {
-		addr = logValue(w.logs.String(), "http server listening", "addr")
-		return addr != ""
-	})
+	addr := w.httpAddr(t)
 	// The CLI runs with another PURGE_RATE: what counts is the workers'.
 	h.set("PURGE_RATE=1000")
 	var rep map[string]any

@@ -17,11 +17,7 @@ import (
 func TestFailurePolicyEndToEnd(t *testing.T) {
 	h := newHarness(t, "PURGE_BATCH_SIZE=1", "PURGE_MAX_RETRY=3")
 	w := h.startWorker()
-	var addr string
-	testkit.WaitFor(t, 10*time.Second, "the worker's HTTP server", func() bool {
-		addr = logValue(w.logs.String(), "http server listening", "addr")
-		return addr != ""
-	})
+	addr := w.httpAddr(t)
 	deadLetters := func() int {
 		n := 0
 		for _, q := range tasks.QueueNames() {

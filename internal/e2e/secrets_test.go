@@ -59,11 +59,7 @@ func TestAPIKeyNeverShown(t *testing.T) {
 		t.Fatalf("enqueue: exit %d: %s", code, out)
 	}
 	w := h.startWorker()
-	var addr string
-	testkit.WaitFor(t, 10*time.Second, "the worker's HTTP server", func() bool {
-		addr = logValue(w.logs.String(), "http server listening", "addr")
-		return addr != ""
-	})
+	addr := w.httpAddr(t)
 	base := "http://" + addr
 	testkit.WaitFor(t, 30*time.Second, "the good URLs invalidated", func() bool { return invalidatedAll(h.sb, append(testkit.ImageURLs("secrets", 13), failing)) })
 	testkit.WaitFor(t, 30*time.Second, "the rejected URL and the failing URL dead-lettered", func() bool {

@@ -65,24 +65,31 @@ func (s *Store) LastDeadLetters(ctx context.Context, n int) ([]DeadLetter, error
 // deadLettersOf reads the records of ids, in their order (ids without a record are skipped).
 func (s *Store) deadLettersOf(ctx context.Context, ids []string) ([]DeadLetter, error) {
 	out := make([]DeadLetter, 0, len(ids))
+	err := s.eachDeadLetter(ctx, ids, func(_, raw string) {
+		var d DeadLetter
+		if json.Unmarshal([]byte(raw), &d) == nil {
+			out = append(out, d)
+		}
+	})
+	return out, err
+}
+
+// eachDeadLetter calls fn with the ID and the stored JSON of each of ids that has a record, in the
+// order of ids.
+func (s *Store) eachDeadLetter(ctx context.Context, ids []string, fn func(id, raw string)) error {
 	for start := 0; start < len(ids); start += maxScriptArg {
 		chunk := ids[start:min(start+maxScriptArg, len(ids))]
 		vals, err := s.rdb.HMGet(ctx, KeyDeadLetters, chunk...).Result()
 		if err != nil {
-			return nil, fmt.Errorf("dead letters: %w", err)
+			return fmt.Errorf("dead letters: %w", err)
 		}
-		for _, v := range vals {
-			str, ok := v.(string)
-			if !ok {
-				continue
-			}
-			var d DeadLetter
-			if json.Unmarshal([]byte(str), &d) == nil {
-				out = append(out, d)
+		for i, v := range vals {
+			if str, ok := v.(string); ok {
+				fn(chunk[i], str)
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // DeadLetterByID returns the kept dead letter of task id, if any.

@@ -303,19 +303,8 @@ func fromArchived(ti *asynq.TaskInfo, at int64) DeadLetter {
 // rawDeadLetters returns the records of ids as stored (JSON), by ID; IDs without one are left out.
 func (s *Store) rawDeadLetters(ctx context.Context, ids []string) (map[string]string, error) {
 	out := make(map[string]string, len(ids))
-	for start := 0; start < len(ids); start += maxScriptArg {
-		chunk := ids[start:min(start+maxScriptArg, len(ids))]
-		vals, err := s.rdb.HMGet(ctx, KeyDeadLetters, chunk...).Result()
-		if err != nil {
-			return nil, fmt.Errorf("dead letters: %w", err)
-		}
-		for i, v := range vals {
-			if str, ok := v.(string); ok {
-				out[chunk[i]] = str
-			}
-		}
-	}
-	return out, nil
+	err := s.eachDeadLetter(ctx, ids, func(id, raw string) { out[id] = raw })
+	return out, err
 }
 
 // forgetGone forgets the records among ids (none in asynq's archive) whose task asynq no longer

@@ -78,8 +78,9 @@ func (s *Store) ReconcileDeadLetters(ctx context.Context, o SweepOptions) (Sweep
 	if err != nil {
 		return res, fmt.Errorf("reconcile dead letters: %w", err)
 	}
-	// asynq's archives first, then the record: the error handler writes a record before asynq
-	// archives its task, so an archived task seen here with no record below has none.
+	// One reading of asynq's archives and of the record. They are not one atomic reading (asynq's
+	// keys are in another Cluster slot), so each change below is made only if the record is still
+	// as read (swap): a record the error handler writes meanwhile is never replaced or forgotten.
 	pipe := s.rdb.Pipeline()
 	zs := make([]*redis.ZSliceCmd, len(o.Queues))
 	for i, q := range o.Queues {

@@ -101,9 +101,19 @@ func NewProducer(rdb redis.UniversalClient, norm *normalize.Normalizer, opts ...
 	return p
 }
 
+// EvictionError is what every call that would write (EnqueueURLs, AddKeys, EnqueueBulk,
+// RequestFlushAll, ReplayFlushAll) returns, having written nothing, while Redis's maxmemory-policy is
+// allkeys-*: such a Redis may evict queued requests and asynq's queues, so an acknowledgement would
+// not mean kept. Policy names the policy; the message names the fix (CONFIG SET maxmemory-policy
+// noeviction). Test for it with errors.As:
+//
+//	var ev *cipurge.EvictionError
+//	if errors.As(err, &ev) { ... ev.Policy ... }
+type EvictionError = store.EvictionError
+
 // WithRedisNotes makes the producer say, through note, what the Redis it writes to costs: a
 // volatile-* maxmemory-policy (history may be evicted), or a policy it cannot read. Each is said
-// once. Without it they go unsaid; an allkeys-* policy is refused either way (*store.EvictionError).
+// once. Without it they go unsaid; an allkeys-* policy is refused either way (*EvictionError).
 func WithRedisNotes(note func(string)) ProducerOption {
 	return func(p *Producer) { p.note = note }
 }

@@ -22,7 +22,7 @@ const (
 	// or the shared backoff); the task waits without counting a failure.
 	actThrottled action = iota
 	// actRetry: transient (408, 425, 5xx, a transport error). A counted failure, retried after the
-	// shared backoff, or after the Retry-After of a 503.
+	// shared backoff, or after the Retry-After that apiclient.RetryAfter honours (a 503's).
 	actRetry
 	// actBadRequest: this request is wrong (400, 413, 422, another 4xx). Split it to isolate the
 	// bad URL; a single URL is dead-lettered.
@@ -45,15 +45,17 @@ const (
 type decision struct {
 	action     action
 	outcome    string        // the metric label: what the API answered (rate_limited, unauthorized, rejected, server_error, transport_error, cancelled)
-	retryAfter time.Duration // a wait the API asked for and the policy honours (429 and 503); 0: the shared backoff
+	retryAfter time.Duration // the wait the API asked for, as apiclient.RetryAfter honours it (429 and 503); 0: the shared backoff
 	cause      string        // with actStop: causeKey, causeTLS or causeEndpoint
 	reason     string        // in words, for logs, the pause and /readyz
 }
 
 // classify is the failure policy: it turns the error of one API call for scope (scopeOriginal,
 // scopeAll, scopeStatus) into what the worker does. cancelled says whether the task's context has
-// ended (a call cancelled by the caller is put back, never counted). It is pure; the table in policy_test.go covers every status class. Transient is exactly
-// apiclient.IsTransient, so that the client and the worker never disagree.
+// ended (a call cancelled by the caller is put back, never counted). It is pure; the table in
+// policy_test.go covers every status class. Transient is exactly apiclient.IsTransient and the
+// wait the API asked for is exactly apiclient.RetryAfter (a 429's or a 503's Retry-After), so that
+// the client and the worker never disagree.
 func classify(scope string, err error, cancelled bool) decision {
 	var (
 		rl  *apiclient.RateLimitError
@@ -64,7 +66,7 @@ func classify(scope string, err error, cancelled bool) decision {
 	)
 	switch {
 	case errors.As(err, &rl):
-		return decision{action: actThrottled, outcome: "rate_limited", retryAfter: rl.RetryAfter,
+		return decision{action: actThrottled, outcome: "rate_limited", retryAfter: apiclient.RetryAfter(err),
 			reason: fmt.Sprintf("Cloudimage answered %d (rate limited)", rl.StatusCode)}
 	case errors.As(err, &un):
 		return decision{action: actStop, outcome: "unauthorized", cause: causeKey,
@@ -80,14 +82,11 @@ func classify(scope string, err error, cancelled bool) decision {
 		return decision{action: actStop, outcome: "rejected", cause: causeEndpoint,
 			reason: fmt.Sprintf("the Cloudimage API answered %d at its endpoint (%s %s): check CLOUDIMAGE_API_URL", rej.StatusCode, rej.Method, rej.Path)}
 	case apiclient.IsTransient(err):
-		d := decision{action: actRetry, outcome: "transport_error"}
+		d := decision{action: actRetry, outcome: "transport_error", retryAfter: apiclient.RetryAfter(err)}
 		if errors.As(err, &rej) {
 			d.outcome = "rejected"
 		} else if errors.As(err, &se) {
 			d.outcome = "server_error"
-			if se.StatusCode == http.StatusServiceUnavailable {
-				d.retryAfter = se.RetryAfter
-			}
 		}
 		d.reason = "Cloudimage outage: " + d.outcome
 		return d

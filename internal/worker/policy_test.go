@@ -46,6 +46,8 @@ func TestFailurePolicy(t *testing.T) {
 		{"500", scopeOriginal, server(500, 0), false, want{actRetry, "server_error", 0, ""}},
 		{"501", scopeOriginal, server(501, 0), false, want{actRetry, "server_error", 0, ""}},
 		{"502 with Retry-After: not honoured", scopeOriginal, server(502, 9*time.Second), false, want{actRetry, "server_error", 0, ""}},
+		{"500 with Retry-After: not honoured", scopeAll, server(500, 9*time.Second), false, want{actRetry, "server_error", 0, ""}},
+		{"504 with Retry-After: not honoured", scopeStatus, server(504, 9*time.Second), false, want{actRetry, "server_error", 0, ""}},
 		{"503 with Retry-After: honoured", scopeOriginal, server(503, 9*time.Second), false, want{actRetry, "server_error", 9 * time.Second, ""}},
 		{"503 without Retry-After", scopeOriginal, server(503, 0), false, want{actRetry, "server_error", 0, ""}},
 		{"599", scopeAll, server(599, 0), false, want{actRetry, "server_error", 0, ""}},
@@ -81,9 +83,13 @@ func TestFailurePolicy(t *testing.T) {
 			if d.reason == "" {
 				t.Error("no reason in words")
 			}
-			// One owner for "transient": the worker retries exactly what the client calls transient.
+			// One owner for "transient": the worker retries exactly what the client calls transient,
+			// after exactly the wait the client says the API asked for.
 			if tr := apiclient.IsTransient(tc.err); !tc.cancelled && tr != (d.action == actRetry || d.action == actThrottled) {
 				t.Errorf("apiclient.IsTransient = %v but the worker's action is %v", tr, d.action)
+			}
+			if (d.action == actRetry || d.action == actThrottled) && d.retryAfter != apiclient.RetryAfter(tc.err) {
+				t.Errorf("the worker waits %v but apiclient.RetryAfter says %v", d.retryAfter, apiclient.RetryAfter(tc.err))
 			}
 		})
 	}

@@ -113,7 +113,7 @@ func (w *Worker) succeeded(ctx context.Context) {
 // an outage or a 429 without it, the send gate when sending must stop. It returns the decision
 // and the wait it set. The task's own fate is the caller's decision.
 func (w *Worker) share(ctx context.Context, scope string, err error, took time.Duration, urls int) (decision, time.Duration) {
-	d := classify(scope, err, ctx.Err() != nil)
+	d := classify(scope, nil, err, ctx.Err() != nil)
 	w.metrics.APIRequests.WithLabelValues(scope, d.outcome).Inc()
 	fields := []zap.Field{zap.String("scope", scope), zap.Int("urls", urls), zap.Duration("duration", took), zap.Error(err)}
 	switch d.action {
@@ -163,17 +163,17 @@ func (w *Worker) share(ctx context.Context, scope string, err error, took time.D
 }
 
 // accepted records a request the API accepted: metrics, the log line, the per-URL history that
-// dedupe relies on, and the status check when invalidations are confirmed.
+// dedupe relies on, and, when invalidations are confirmed, the status check, or for an answer the
+// policy says cannot be followed (no uuid), the URLs' state unconfirmed with the reason.
 func (w *Worker) accepted(ctx context.Context, p tasks.URLs, urls []string, adm *store.Admission, inv *apiclient.Invalidation, took time.Duration) {
 	reqMS := p.RequestedAt.UnixMilli()
 	w.gate.open()
-	w.metrics.APIRequests.WithLabelValues(scopeOriginal, "accepted").Inc()
+	d := w.acceptedAnswer(scopeOriginal, inv)
 	w.metrics.URLsInvalidated.Add(float64(len(urls)))
 	w.metrics.BatchSize.Observe(float64(len(urls)))
 	w.metrics.RequestToSent.Observe(time.Since(p.RequestedAt).Seconds())
 	w.log.Info("invalidation accepted", zap.String("scope", scopeOriginal), zap.Int("urls", len(urls)),
 		zap.Int("status", inv.StatusCode), zap.Duration("duration", took), zap.String("uuid", inv.UUID), zap.String("origin", p.Origin))
-	w.checkUUID(scopeOriginal, inv)
 	// The API has acted: a shutdown or the task's deadline must not cost the records of it.
 	ctx, cancel := recordCtx(ctx)
 	defer cancel()
@@ -182,9 +182,13 @@ func (w *Worker) accepted(ctx context.Context, p tasks.URLs, urls []string, adm 
 		// duplicate send later. Do not fail the task (that would send it again now).
 		w.log.Warn("could not record an accepted invalidation", zap.String("uuid", inv.UUID), zap.Error(err))
 	}
-	if w.cfg.Confirm && inv.UUID != "" {
+	switch {
+	case !w.cfg.Confirm:
+	case d.action == actAccepted:
 		w.followUp(ctx, tasks.Confirm{UUID: inv.UUID, URLs: urls, RequestedAt: p.RequestedAt,
 			SentAt: time.UnixMilli(adm.Now).UTC(), Origin: p.Origin, Previous: p.Previous})
+	default:
+		w.mark(ctx, urls, inv.UUID, store.StateUnconfirmed, "not followed: "+d.reason)
 	}
 }
 
@@ -348,8 +352,7 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 		return ferr
 	}
 	w.succeeded(rctx)
-	w.metrics.APIRequests.WithLabelValues(scopeAll, "accepted").Inc()
-	w.checkUUID(scopeAll, inv)
+	w.acceptedAnswer(scopeAll, inv)
 	dropped, err := w.store.AllSent(rctx, adm.Now, inv.UUID, reqMS)
 	if err != nil {
 		// The in-flight record stays, so this request is never sent again; only the cooldown and
@@ -428,7 +431,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	st, took, err := timed(w, scopeStatus, func() (*apiclient.InvalidationStatus, error) { return w.api.Status(ctx, p.UUID) })
-	if err != nil && classify(scopeStatus, err, ctx.Err() != nil).action == actBadRequest {
+	if err != nil && classify(scopeStatus, nil, err, ctx.Err() != nil).action == actBadRequest {
 		// Cloudimage does not know the uuid (or refuses the check): the invalidation was accepted
 		// but cannot be followed. Say so in the history; asking again will not help.
 		w.share(ctx, scopeStatus, err, took, len(p.URLs))
@@ -449,7 +452,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 		return ferr
 	}
 	w.succeeded(ctx)
-	w.metrics.APIRequests.WithLabelValues(scopeStatus, "accepted").Inc()
+	w.acceptedAnswer(scopeStatus, nil)
 	age := time.Since(p.SentAt)
 	if !st.Final() {
 		if age > w.cfg.ConfirmTimeout {

@@ -89,7 +89,8 @@ func WithBatchSize(n int) ProducerOption {
 }
 
 // NewProducer returns a Producer that writes to rdb (a client, failover client or cluster client,
-// which the caller keeps and closes) and normalises with norm.
+// which the caller keeps and closes) and normalises with norm. norm may be nil for a producer that
+// only requests flush-alls (RequestFlushAll, ReplayFlushAll), which name no URL.
 func NewProducer(rdb redis.UniversalClient, norm *normalize.Normalizer, opts ...ProducerOption) *Producer {
 	st := store.New(rdb)
 	p := &Producer{store: st, client: asynq.NewClientFromRedisClient(rdb), norm: norm, maxRetry: defaults.MaxRetry, batch: defaults.BatchSize,
@@ -247,17 +248,46 @@ func (p *Producer) EnqueueBulk(ctx context.Context, source string, requestedAt t
 	return enqueued, nil
 }
 
+// Why RequestFlushAll and ReplayFlushAll refuse a flush-all: the Cause of the *FlushRefusedError
+// they return, so that errors.Is(err, ErrFlushAllPending) and the like work on it. Their words
+// name no command (a program, the enqueue command and the HTTP intake each say their own fix).
+var (
+	// ErrFlushAllNoToken: the token (the CLOUDIMAGE_TOKEN value) is empty, so there is nothing
+	// to confirm against.
+	ErrFlushAllNoToken = flushall.ErrNoToken
+	// ErrFlushAllNotConfirmed: no confirmation was given.
+	ErrFlushAllNotConfirmed = flushall.ErrNotConfirmed
+	// ErrFlushAllMismatch: the confirmation does not match the token.
+	ErrFlushAllMismatch = flushall.ErrMismatch
+	// ErrFlushAllPending: a flush-all request is already pending, retrying or dead-lettered
+	// (task tasks.TaskIDAll on queue tasks.QueueAll): one at a time.
+	ErrFlushAllPending = errors.New("a flush-all request is already pending, retrying or in the dead-letter queue (task " +
+		tasks.TaskIDAll + " on queue " + tasks.QueueAll + ")")
+	// ErrFlushAllCoolingDown: the last flush-all that may have reached Cloudimage was less than
+	// the cooldown (PURGE_ALL_COOLDOWN) ago; FlushRefusedError.Next says when the next may go.
+	ErrFlushAllCoolingDown = errors.New("within PURGE_ALL_COOLDOWN of the last flush-all")
+)
+
 // FlushRefusedError says why a flush-all request was refused. Nothing was enqueued.
-type FlushRefusedError struct{ Reason string }
+type FlushRefusedError struct {
+	Reason string    // the refusal in words (no remedy: the caller words its own)
+	Cause  error     // ErrFlushAllNoToken, ErrFlushAllNotConfirmed, ErrFlushAllMismatch, ErrFlushAllPending or ErrFlushAllCoolingDown
+	Next   time.Time // with ErrFlushAllCoolingDown: when the next flush-all may be requested
+}
 
 func (e *FlushRefusedError) Error() string { return "flush-all refused: " + e.Reason }
+
+// Unwrap returns the Cause, for errors.Is.
+func (e *FlushRefusedError) Unwrap() error { return e.Cause }
 
 // FlushAllCost is what a flush-all costs, said to whoever asks for one.
 const FlushAllCost = flushall.Cost
 
-// RequestFlushAll enqueues a flush-all. confirm must equal token (the CLOUDIMAGE_TOKEN value); a
-// request is also refused while another is pending or dead-lettered, and within cooldown of the
-// last flush-all that may have reached Cloudimage. Refusals are *FlushRefusedError.
+// RequestFlushAll enqueues a flush-all. confirm must equal token (the CLOUDIMAGE_TOKEN value),
+// which is checked before anything touches Redis; a request is also refused while another is
+// pending or dead-lettered, and within cooldown of the last flush-all that may have reached
+// Cloudimage. Refusals are a *FlushRefusedError whose Cause is one of the ErrFlushAll* errors;
+// any other error is Redis's (or an *EvictionError), and nothing was enqueued.
 func (p *Producer) RequestFlushAll(ctx context.Context, token, confirm string, cooldown time.Duration, requestedBy, reason string) error {
 	return p.ReplayFlushAll(ctx, token, confirm, cooldown, requestedBy, reason, nil)
 }
@@ -266,11 +296,12 @@ func (p *Producer) RequestFlushAll(ctx context.Context, token, confirm string, c
 // cooldown are checked, remove (when not nil) deletes the dead letter, and a fresh, confirmed
 // request takes its place. A dead-lettered flush-all never runs again as it is.
 func (p *Producer) ReplayFlushAll(ctx context.Context, token, confirm string, cooldown time.Duration, requestedBy, reason string, remove func() error) error {
-	switch flushall.Confirm(token, confirm) {
-	case flushall.NoToken:
-		return &FlushRefusedError{Reason: "CLOUDIMAGE_TOKEN is not set, so there is nothing to confirm against"}
-	case flushall.NotConfirmed, flushall.Mismatch:
-		return &FlushRefusedError{Reason: fmt.Sprintf("not confirmed: %s. To request it anyway, confirm with --confirm=<your CLOUDIMAGE_TOKEN value>", FlushAllCost)}
+	switch err := flushall.Confirm(token, confirm); err {
+	case nil:
+	case flushall.ErrNotConfirmed:
+		return &FlushRefusedError{Reason: err.Error() + ": " + FlushAllCost, Cause: err}
+	default:
+		return &FlushRefusedError{Reason: err.Error(), Cause: err}
 	}
 	if err := p.guard.Check(ctx); err != nil {
 		return err
@@ -283,8 +314,8 @@ func (p *Producer) ReplayFlushAll(ctx context.Context, token, confirm string, co
 	if err != nil {
 		return err
 	}
-	if _, why, wait := flushall.CoolingDown(st.Last(), now, cooldown); wait {
-		return &FlushRefusedError{Reason: why}
+	if next, why, wait := flushall.CoolingDown(st.Last(), now, cooldown); wait {
+		return &FlushRefusedError{Reason: why, Cause: ErrFlushAllCoolingDown, Next: next}
 	}
 	if remove != nil {
 		if err := remove(); err != nil {
@@ -308,7 +339,7 @@ func (p *Producer) ReplayFlushAll(ctx context.Context, token, confirm string, co
 		return fmt.Errorf("flush-all: %w", err)
 	}
 	if !ok {
-		return &FlushRefusedError{Reason: "a flush-all request is already pending, retrying or in the dead-letter queue (task " + tasks.TaskIDAll + " on queue " + tasks.QueueAll + "); remove it with: enqueue --all --cancel"}
+		return &FlushRefusedError{Reason: ErrFlushAllPending.Error(), Cause: ErrFlushAllPending}
 	}
 	return nil
 }

@@ -371,8 +371,8 @@ func TestFlushAll(t *testing.T) {
 		t.Fatalf("confirmed --all: exit %d: %s%s", code, out, stderr)
 	}
 	code, _, stderr = h.enqueue("", "--all", "--confirm=demo")
-	if code != 2 || !strings.Contains(stderr, "already pending") {
-		t.Errorf("second flush-all while one is pending: exit %d: %s", code, stderr)
+	if code != 2 || !strings.Contains(stderr, "already pending") || !strings.Contains(stderr, "remove it with: enqueue --all --cancel") {
+		t.Errorf("second flush-all while one is pending: exit %d, want 2 with the command's own fix: %s", code, stderr)
 	}
 	h.startWorker()
 	testkit.WaitFor(t, 10*time.Second, "the flush-all sent", func() bool {

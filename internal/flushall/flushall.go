@@ -1,6 +1,7 @@
 // Package flushall owns the flush-all rule: who may request one, and when one may be sent. The
-// enqueue command, the Producer, the HTTP intake and the worker all ask it, so the rule is
-// written once; each of them words the refusal for its own user.
+// Producer (package cipurge: the enqueue command, the HTTP intake and Go programs request through
+// it) and the worker ask it, once per request and once per run of the task, so the rule is written
+// once; the Producer returns its refusals as typed errors and each front end words its own fix.
 //
 // A flush-all (scope "all") must be confirmed with the CLOUDIMAGE_TOKEN value (a guard against
 // accidents, not a secret: the token is in every CDN URL), and two flush-alls are at least
@@ -9,6 +10,7 @@ package flushall
 
 import (
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -18,29 +20,27 @@ const Cost = "flush-all (scope \"all\") removes every cached image of the token 
 	"Cloudimage's servers: every image is downloaded again from your origin, first loads are slow and " +
 	"the origin takes a burst of traffic (Cloudimage asks customers above 1 TB of monthly traffic or storage to contact them first)"
 
-// Confirmation is the answer of Confirm.
-type Confirmation int
-
-// Answers of Confirm.
-const (
-	Confirmed    Confirmation = iota // the confirmation matches the token
-	NoToken                          // CLOUDIMAGE_TOKEN is not set: there is nothing to confirm against
-	NotConfirmed                     // no confirmation was given
-	Mismatch                         // the confirmation does not match CLOUDIMAGE_TOKEN
+// Refusals of Confirm (package cipurge exports them as ErrFlushAllNoToken, ErrFlushAllNotConfirmed
+// and ErrFlushAllMismatch). Their words name no command: each front end says its own fix.
+var (
+	ErrNoToken      = errors.New("CLOUDIMAGE_TOKEN is not set, so there is nothing to confirm against")
+	ErrNotConfirmed = errors.New("not confirmed")
+	ErrMismatch     = errors.New("the confirmation does not match CLOUDIMAGE_TOKEN")
 )
 
 // Confirm checks a flush-all's confirmation against token (the CLOUDIMAGE_TOKEN value), in
-// constant time.
-func Confirm(token, confirm string) Confirmation {
+// constant time: nil when it matches, else ErrNoToken (token is empty: there is nothing to confirm
+// against), ErrNotConfirmed (confirm is empty) or ErrMismatch.
+func Confirm(token, confirm string) error {
 	switch {
 	case token == "":
-		return NoToken
+		return ErrNoToken
 	case confirm == "":
-		return NotConfirmed
+		return ErrNotConfirmed
 	case subtle.ConstantTimeCompare([]byte(token), []byte(confirm)) != 1:
-		return Mismatch
+		return ErrMismatch
 	}
-	return Confirmed
+	return nil
 }
 
 // Last is what the store knows of the flush-alls that may have reached Cloudimage.
@@ -78,7 +78,7 @@ const (
 	Satisfied             // a flush-all sent after it was requested covered it: complete it, send nothing
 )
 
-// MaySend decides whether the worker sends a confirmed flush-all (Confirm said so) requested at
+// MaySend decides whether the worker sends a confirmed flush-all (Confirm said nil) requested at
 // requestedAt, given what the store knows and the Redis clock now. With Refuse, reason says why.
 func MaySend(requestedAt time.Time, last Last, now time.Time, cooldown time.Duration) (Send, string) {
 	if last.SentAt.After(requestedAt) {

@@ -9,14 +9,14 @@ import (
 func TestConfirm(t *testing.T) {
 	for _, c := range []struct {
 		token, confirm string
-		want           Confirmation
+		want           error
 	}{
-		{"demo", "demo", Confirmed},
-		{"", "", NoToken},
-		{"", "demo", NoToken},
-		{"demo", "", NotConfirmed},
-		{"demo", "dem", Mismatch},
-		{"demo", "DEMO", Mismatch},
+		{"demo", "demo", nil},
+		{"", "", ErrNoToken},
+		{"", "demo", ErrNoToken},
+		{"demo", "", ErrNotConfirmed},
+		{"demo", "dem", ErrMismatch},
+		{"demo", "DEMO", ErrMismatch},
 	} {
 		if got := Confirm(c.token, c.confirm); got != c.want {
 			t.Errorf("Confirm(%q, %q) = %v, want %v", c.token, c.confirm, got, c.want)

@@ -282,7 +282,7 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 		return &deadLetter{msg: err.Error() + "; nothing was sent"}
 	}
 	reqMS := p.RequestedAt.UnixMilli()
-	if flushall.Confirm(w.cfg.Token, p.Confirm) != flushall.Confirmed {
+	if flushall.Confirm(w.cfg.Token, p.Confirm) != nil {
 		w.metrics.DeadLettered.WithLabelValues("flush_all_refused").Inc()
 		return w.allDone(ctx, reqMS, "flush-all refused: its confirmation does not match this worker's CLOUDIMAGE_TOKEN; nothing was sent")
 	}

@@ -18,9 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cipurge/cipurge"
-	"github.com/cipurge/cipurge/internal/cli/wiring"
 	"github.com/cipurge/cipurge/internal/config"
-	"github.com/cipurge/cipurge/internal/flushall"
 	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/taskq"
@@ -349,19 +347,6 @@ var errUnreplayable = errors.New("cannot be replayed")
 // it refuses with exit status 2 and leaves the dead letter as it is.
 func replayFlushAll(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, insp *asynq.Inspector, st *store.Store,
 	id, confirm string, rec store.DeadLetter, inArchive bool) error {
-	var refusal string
-	switch flushall.Confirm(cfg.Cloudimage.Token, confirm) {
-	case flushall.NoToken:
-		refusal = "CLOUDIMAGE_TOKEN is not set, so there is nothing to confirm against. Nothing was replayed"
-	case flushall.NotConfirmed:
-		refusal = "it is a flush-all, and replaying one needs a fresh confirmation: " + flushall.Cost +
-			". If you really mean it, run: enqueue dlq replay " + id + " --confirm=<your CLOUDIMAGE_TOKEN value>"
-	case flushall.Mismatch:
-		refusal = "--confirm does not match CLOUDIMAGE_TOKEN. Nothing was replayed"
-	}
-	if refusal != "" {
-		return &exitError{code: 2, err: errors.New("dlq replay " + id + " refused: " + refusal)}
-	}
 	payload := rec.Payload
 	if inArchive {
 		ti, err := insp.GetTaskInfo(tasks.QueueAll, id)
@@ -374,12 +359,8 @@ func replayFlushAll(ctx context.Context, cfg *config.Config, rdb redis.Universal
 	if p, err := tasks.DecodeAll(payload); err == nil && p.Reason != "" {
 		reason += ": " + p.Reason
 	}
-	norm, err := wiring.Normalizer(cfg)
-	if err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	prod := cipurge.NewProducer(rdb, norm)
-	err = prod.ReplayFlushAll(ctx, cfg.Cloudimage.Token, confirm, cfg.Purge.AllCooldown, requester(), reason, func() error {
+	prod := cipurge.NewProducer(rdb, nil) // a flush-all needs no normaliser
+	err := prod.ReplayFlushAll(ctx, cfg.Cloudimage.Token, confirm, cfg.Purge.AllCooldown, requester(), reason, func() error {
 		if inArchive {
 			if err := insp.DeleteTask(tasks.QueueAll, id); err != nil {
 				return err
@@ -389,9 +370,27 @@ func replayFlushAll(ctx context.Context, cfg *config.Config, rdb redis.Universal
 	})
 	var refused *cipurge.FlushRefusedError
 	if errors.As(err, &refused) {
-		return &exitError{code: 2, err: fmt.Errorf("dlq replay %s: %w; the dead letter stays", id, err)}
+		return &exitError{code: 2, err: errors.New(replayRefusal(id, refused))}
 	}
 	return err
+}
+
+// replayRefusal words the Producer's refusal of dlq replay of the flush-all id, with the command's
+// own fix.
+func replayRefusal(id string, refused *cipurge.FlushRefusedError) string {
+	refusal := "dlq replay " + id + " refused: "
+	switch refused.Cause {
+	case cipurge.ErrFlushAllNoToken:
+		return refusal + "CLOUDIMAGE_TOKEN is not set, so there is nothing to confirm against. Nothing was replayed"
+	case cipurge.ErrFlushAllNotConfirmed:
+		return refusal + "it is a flush-all, and replaying one needs a fresh confirmation: " + cipurge.FlushAllCost +
+			". If you really mean it, run: enqueue dlq replay " + id + " --confirm=<your CLOUDIMAGE_TOKEN value>"
+	case cipurge.ErrFlushAllMismatch:
+		return refusal + "--confirm does not match CLOUDIMAGE_TOKEN. Nothing was replayed"
+	case cipurge.ErrFlushAllPending:
+		return "dlq replay " + id + ": " + refused.Error() + "; " + cancelHint + "; the dead letter stays"
+	}
+	return "dlq replay " + id + ": " + refused.Error() + "; the dead letter stays"
 }
 
 // findArchived returns the queue whose dead-letter queue holds task id. A task that exists but is

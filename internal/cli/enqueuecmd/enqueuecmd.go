@@ -31,7 +31,6 @@ import (
 	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/cli/wiring"
 	"github.com/cipurge/cipurge/internal/config"
-	"github.com/cipurge/cipurge/internal/flushall"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/version"
 	"github.com/cipurge/cipurge/pkg/normalize"
@@ -324,37 +323,45 @@ func printSummary(s *summary, asJSON bool, stdout io.Writer, msgs *printer) {
 }
 
 func runFlushAll(ctx context.Context, cfg *config.Config, confirm, reason string, stdout io.Writer) error {
-	var refusal string
-	switch flushall.Confirm(cfg.Cloudimage.Token, confirm) {
-	case flushall.NoToken:
-		refusal = "CLOUDIMAGE_TOKEN is not set, so there is nothing to confirm against. Nothing was sent."
-	case flushall.NotConfirmed:
-		refusal = flushall.Cost + ". Nothing was sent. If you really mean it, run: enqueue --all --confirm=<your CLOUDIMAGE_TOKEN value>"
-	case flushall.Mismatch:
-		refusal = "--confirm does not match CLOUDIMAGE_TOKEN. Nothing was sent. " + flushall.Cost
-	}
-	if refusal != "" {
-		return &exitError{code: 2, err: errors.New("flush-all refused: " + refusal)}
-	}
-	norm, err := wiring.Normalizer(cfg)
+	// Not pinged first: the Producer checks the confirmation before it touches Redis, so an
+	// unconfirmed request is refused whatever Redis does. It needs no normaliser.
+	rdb, err := cfg.RedisClient()
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	rdb, err := dial(ctx, cfg, "nothing was enqueued")
-	if err != nil {
-		return err
-	}
 	defer rdb.Close()
-	prod := cipurge.NewProducer(rdb, norm, cipurge.WithMaxRetry(cfg.Purge.MaxRetry))
-	if err := prod.RequestFlushAll(ctx, cfg.Cloudimage.Token, confirm, cfg.Purge.AllCooldown, requester(), reason); err != nil {
-		var refused *cipurge.FlushRefusedError
-		if errors.As(err, &refused) {
-			return &exitError{code: 2, err: err}
-		}
-		return &exitError{code: 2, err: fmt.Errorf("%w; nothing was enqueued", err)}
+	prod := cipurge.NewProducer(rdb, nil, cipurge.WithMaxRetry(cfg.Purge.MaxRetry))
+	err = prod.RequestFlushAll(ctx, cfg.Cloudimage.Token, confirm, cfg.Purge.AllCooldown, requester(), reason)
+	var refused *cipurge.FlushRefusedError
+	switch {
+	case err == nil:
+		fmt.Fprintf(stdout, "flush-all requested (task %s on queue %s): a worker will send it once. Every pending URL request made before it is covered by it.\n", tasks.TaskIDAll, tasks.QueueAll)
+		return nil
+	case errors.As(err, &refused):
+		return &exitError{code: 2, err: errors.New(allRefusal(refused))}
 	}
-	fmt.Fprintf(stdout, "flush-all requested (task %s on queue %s): a worker will send it once. Every pending URL request made before it is covered by it.\n", tasks.TaskIDAll, tasks.QueueAll)
-	return nil
+	if perr := cfg.Ping(ctx, rdb); perr != nil {
+		err = perr // Redis does not answer: say so as every command does
+	}
+	return &exitError{code: 2, err: fmt.Errorf("%w; nothing was enqueued", err)}
+}
+
+// cancelHint is how an operator removes the flush-all request that waits on its queue.
+const cancelHint = "remove it with: enqueue --all --cancel"
+
+// allRefusal words the Producer's refusal of enqueue --all, with the command's own fix.
+func allRefusal(refused *cipurge.FlushRefusedError) string {
+	switch refused.Cause {
+	case cipurge.ErrFlushAllNoToken:
+		return "flush-all refused: CLOUDIMAGE_TOKEN is not set, so there is nothing to confirm against. Nothing was sent."
+	case cipurge.ErrFlushAllNotConfirmed:
+		return "flush-all refused: " + cipurge.FlushAllCost + ". Nothing was sent. If you really mean it, run: enqueue --all --confirm=<your CLOUDIMAGE_TOKEN value>"
+	case cipurge.ErrFlushAllMismatch:
+		return "flush-all refused: --confirm does not match CLOUDIMAGE_TOKEN. Nothing was sent. " + cipurge.FlushAllCost
+	case cipurge.ErrFlushAllPending:
+		return refused.Error() + "; " + cancelHint
+	}
+	return refused.Error()
 }
 
 // cancelFlushAll removes the flush-all request that waits on its queue (pending, scheduled for a

@@ -289,13 +289,20 @@ const FlushAllCost = flushall.Cost
 // Cloudimage. Refusals are a *FlushRefusedError whose Cause is one of the ErrFlushAll* errors;
 // any other error is Redis's (or an *EvictionError), and nothing was enqueued.
 func (p *Producer) RequestFlushAll(ctx context.Context, token, confirm string, cooldown time.Duration, requestedBy, reason string) error {
-	return p.ReplayFlushAll(ctx, token, confirm, cooldown, requestedBy, reason, nil)
+	return p.ReplayFlushAll(ctx, token, confirm, cooldown, requestedBy, reason, "")
 }
 
-// ReplayFlushAll is RequestFlushAll for a dead-lettered flush-all: after the confirmation and the
-// cooldown are checked, remove (when not nil) deletes the dead letter, and a fresh, confirmed
-// request takes its place. A dead-lettered flush-all never runs again as it is.
-func (p *Producer) ReplayFlushAll(ctx context.Context, token, confirm string, cooldown time.Duration, requestedBy, reason string, remove func() error) error {
+// ReplayFlushAll is RequestFlushAll for a dead-lettered flush-all, the task deadLetter ("" for
+// none: a plain request) on the flush-all queue: a fresh, confirmed request takes its place, under
+// the same rules. A dead-lettered flush-all never runs again as it is.
+//
+// Nothing is lost when a step fails: the dead letter is first kept in the product's own record
+// (the one `enqueue dlq ls` lists and `enqueue dlq replay` replays), copied from asynq's archive
+// when only asynq has it; only then is asynq's archived copy deleted (it holds the flush-all's task
+// ID, which the new request takes), and the record is forgotten only once the new request is
+// enqueued. When the enqueue fails, the new request's confirmation is used up and the dead letter
+// is still listed and can be replayed again.
+func (p *Producer) ReplayFlushAll(ctx context.Context, token, confirm string, cooldown time.Duration, requestedBy, reason, deadLetter string) error {
 	switch err := flushall.Confirm(token, confirm); err {
 	case nil:
 	case flushall.ErrNotConfirmed:
@@ -317,31 +324,85 @@ func (p *Producer) ReplayFlushAll(ctx context.Context, token, confirm string, co
 	if next, why, wait := flushall.CoolingDown(st.Last(), now, cooldown); wait {
 		return &FlushRefusedError{Reason: why, Cause: ErrFlushAllCoolingDown, Next: next}
 	}
-	if remove != nil {
-		if err := remove(); err != nil {
-			return fmt.Errorf("flush-all: remove the dead letter: %w", err)
+	if deadLetter != "" {
+		if err := p.keepDeadLetter(ctx, deadLetter); err != nil {
+			return fmt.Errorf("flush-all: %w; nothing was changed", err)
 		}
 	}
+	reqMS := now.UnixMilli()
 	// The confirmation is recorded before the task exists: the worker sends a flush-all only for a
 	// request confirmed here, once.
-	if err := p.store.AllConfirm(ctx, now.UnixMilli()); err != nil {
+	if err := p.store.AllConfirm(ctx, reqMS); err != nil {
 		return fmt.Errorf("flush-all: %w", err)
 	}
-	t, err := taskq.NewAllTask(tasks.All{Confirm: confirm, RequestedAt: now, RequestedBy: requestedBy, Reason: reason})
-	if err != nil {
-		return err
-	}
-	ok, err := taskq.Enqueue(ctx, p.client, t)
+	ok, err := p.enqueueAll(ctx, tasks.All{Confirm: confirm, RequestedAt: now, RequestedBy: requestedBy, Reason: reason}, deadLetter)
 	if err != nil || !ok {
-		_ = p.store.AllDone(context.WithoutCancel(ctx), now.UnixMilli())
+		_ = p.store.AllDone(context.WithoutCancel(ctx), reqMS)
 	}
 	if err != nil {
+		if deadLetter != "" {
+			return fmt.Errorf("flush-all: %w; the dead letter %s is kept", err, deadLetter)
+		}
 		return fmt.Errorf("flush-all: %w", err)
 	}
 	if !ok {
 		return &FlushRefusedError{Reason: ErrFlushAllPending.Error(), Cause: ErrFlushAllPending}
 	}
+	if deadLetter != "" {
+		if err := p.store.ForgetDeadLetters(context.WithoutCancel(ctx), deadLetter); err != nil {
+			return fmt.Errorf("flush-all requested, but the dead letter %s it replaces is still listed (%w): delete that entry", deadLetter, err)
+		}
+	}
 	return nil
+}
+
+// enqueueAll enqueues the flush-all task for a, after deleting asynq's archived copy of the dead
+// letter it replaces (when not ""), which the product's record already keeps. ok is false when a
+// flush-all task is already there.
+func (p *Producer) enqueueAll(ctx context.Context, a tasks.All, deadLetter string) (ok bool, err error) {
+	if deadLetter != "" {
+		ti, err := p.inspector().GetTaskInfo(tasks.QueueAll, deadLetter)
+		if err == nil && ti.State == asynq.TaskStateArchived {
+			err = p.inspector().DeleteTask(tasks.QueueAll, deadLetter)
+		}
+		if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+			return false, fmt.Errorf("remove the dead letter from asynq's archive: %w", err)
+		}
+	}
+	t, err := taskq.NewAllTask(a)
+	if err != nil {
+		return false, err
+	}
+	return taskq.Enqueue(ctx, p.client, t)
+}
+
+// keepDeadLetter makes sure the product's own record holds the dead letter id of the flush-all
+// queue, copying it from asynq's archive when only asynq has it (an earlier version's, or one whose
+// record could not be written).
+func (p *Producer) keepDeadLetter(ctx context.Context, id string) error {
+	if _, ok, err := p.store.DeadLetterByID(ctx, id); err != nil || ok {
+		return err
+	}
+	ti, err := p.inspector().GetTaskInfo(tasks.QueueAll, id)
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		return fmt.Errorf("no dead letter %s on queue %s", id, tasks.QueueAll)
+	}
+	if err != nil {
+		return fmt.Errorf("dead letter %s: %w", id, err)
+	}
+	if ti.State != asynq.TaskStateArchived {
+		return nil // not a dead letter: the enqueue finds the task there and refuses (pending)
+	}
+	at := ti.LastFailedAt
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return p.store.KeepDeadLetter(ctx, store.DeadLetter{ID: id, Queue: tasks.QueueAll, Type: ti.Type, Reason: ti.LastErr,
+		Attempts: ti.Retried + 1, At: at.UnixMilli(), Payload: ti.Payload})
+}
+
+func (p *Producer) inspector() *asynq.Inspector {
+	return asynq.NewInspectorFromRedisClient(p.store.Client())
 }
 
 // History returns what is known of the canonical key's latest request: pending since, or sent,
@@ -396,7 +457,7 @@ func (p *Producer) Lookup(ctx context.Context, raw string) (*History, error) {
 
 // taskState fills in where h.Task is and in which state, or "deleted" when no queue holds it.
 func (p *Producer) taskState(h *History) error {
-	insp := asynq.NewInspectorFromRedisClient(p.store.Client())
+	insp := p.inspector()
 	for _, q := range tasks.QueueNames() {
 		ti, err := insp.GetTaskInfo(q, h.Task)
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -224,4 +225,140 @@ func contains(ss []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// Faults makes chosen commands of a client fail, as a Redis that refuses them would (a write
+// refused under OOM, a connection cut at that moment), while every other command goes through:
+// tests that need one write to fail at a precise point. Add it with AddFaults; it is safe for
+// concurrent use.
+type Faults struct {
+	mu     sync.Mutex
+	rules  []*faultRule
+	failed int
+}
+
+type faultRule struct {
+	match func(args []any) bool
+	left  int // failures still to inject; <0: every time
+}
+
+// ErrFault is the error an injected failure returns.
+var ErrFault = errors.New("testredis: injected failure")
+
+// AddFaults installs a Faults hook on c (commands, pipelines and transactions).
+func AddFaults(c redis.UniversalClient) *Faults {
+	f := &Faults{}
+	c.AddHook(f)
+	return f
+}
+
+// Fail makes the next times commands that match fail (times < 0: every one until Clear).
+func (f *Faults) Fail(times int, match func(args []any) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rules = append(f.rules, &faultRule{match: match, left: times})
+}
+
+// Clear removes every rule.
+func (f *Faults) Clear() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rules = nil
+}
+
+// Failed returns how many commands failed by a rule so far.
+func (f *Faults) Failed() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failed
+}
+
+// hit reports whether cmd must fail, and counts it.
+func (f *Faults) hit(cmd redis.Cmder) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range f.rules {
+		if r.left != 0 && r.match(cmd.Args()) {
+			if r.left > 0 {
+				r.left--
+			}
+			f.failed++
+			return true
+		}
+	}
+	return false
+}
+
+// DialHook is go-redis's hook: dials are not faulted.
+func (f *Faults) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+// ProcessHook is go-redis's hook: a command that matches fails without reaching Redis.
+func (f *Faults) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if f.hit(cmd) {
+			cmd.SetErr(ErrFault)
+			return ErrFault
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// ProcessPipelineHook is go-redis's hook: a pipeline or transaction with a command that matches
+// fails as a whole, without reaching Redis.
+func (f *Faults) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			if f.hit(c) {
+				for _, c := range cmds {
+					c.SetErr(ErrFault)
+				}
+				return ErrFault
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// Command matches a command by its name (any case) and its first arguments.
+func Command(name string, args ...any) func([]any) bool {
+	return func(a []any) bool {
+		if len(a) < 1+len(args) || !strings.EqualFold(fmt.Sprint(a[0]), name) {
+			return false
+		}
+		for i, want := range args {
+			if fmt.Sprint(a[1+i]) != fmt.Sprint(want) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// Script matches a script run (EVAL or EVALSHA, as go-redis's Script.Run sends them) whose first
+// keys are keys and whose arguments end with argsSuffix.
+func Script(keys []string, argsSuffix ...any) func([]any) bool {
+	return func(a []any) bool {
+		if len(a) < 3 {
+			return false
+		}
+		if n := strings.ToLower(fmt.Sprint(a[0])); n != "evalsha" && n != "eval" {
+			return false
+		}
+		nk, err := strconv.Atoi(fmt.Sprint(a[2]))
+		if err != nil || nk < len(keys) || len(a) < 3+nk+len(argsSuffix) {
+			return false
+		}
+		for i, k := range keys {
+			if fmt.Sprint(a[3+i]) != k {
+				return false
+			}
+		}
+		rest := a[3+nk:]
+		for i, want := range argsSuffix {
+			if fmt.Sprint(rest[len(rest)-len(argsSuffix)+i]) != fmt.Sprint(want) {
+				return false
+			}
+		}
+		return true
+	}
 }

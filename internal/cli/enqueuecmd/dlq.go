@@ -223,7 +223,7 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 				q, err = rec.Queue, nil // trimmed from asynq's archive: the product's record has it
 			}
 			if err == nil && cmd == "replay" && q == tasks.QueueAll {
-				err = replayFlushAll(ctx, cfg, rdb, insp, st, id, *confirm, rec, inArchive)
+				err = replayFlushAll(ctx, cfg, rdb, insp, id, *confirm, rec, inArchive)
 				if err == nil {
 					fmt.Fprintf(stdout, "replayed %s (queue %s) as a fresh, confirmed flush-all request: a worker will send it once\n", id, q)
 					continue
@@ -343,9 +343,10 @@ func enqueueRecord(ctx context.Context, cfg *config.Config, rdb redis.UniversalC
 var errUnreplayable = errors.New("cannot be replayed")
 
 // replayFlushAll replaces the dead-lettered flush-all id by a fresh request confirmed with confirm
-// (the CLOUDIMAGE_TOKEN value), under the usual rules (cooldown). Without a matching confirmation
+// (the CLOUDIMAGE_TOKEN value), under the usual rules (cooldown), through the Producer, which
+// removes the dead letter only once the new request is enqueued. Without a matching confirmation
 // it refuses with exit status 2 and leaves the dead letter as it is.
-func replayFlushAll(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, insp *asynq.Inspector, st *store.Store,
+func replayFlushAll(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, insp *asynq.Inspector,
 	id, confirm string, rec store.DeadLetter, inArchive bool) error {
 	payload := rec.Payload
 	if inArchive {
@@ -360,14 +361,7 @@ func replayFlushAll(ctx context.Context, cfg *config.Config, rdb redis.Universal
 		reason += ": " + p.Reason
 	}
 	prod := cipurge.NewProducer(rdb, nil) // a flush-all needs no normaliser
-	err := prod.ReplayFlushAll(ctx, cfg.Cloudimage.Token, confirm, cfg.Purge.AllCooldown, requester(), reason, func() error {
-		if inArchive {
-			if err := insp.DeleteTask(tasks.QueueAll, id); err != nil {
-				return err
-			}
-		}
-		return st.ForgetDeadLetters(ctx, id)
-	})
+	err := prod.ReplayFlushAll(ctx, cfg.Cloudimage.Token, confirm, cfg.Purge.AllCooldown, requester(), reason, id)
 	var refused *cipurge.FlushRefusedError
 	if errors.As(err, &refused) {
 		return &exitError{code: 2, err: errors.New(replayRefusal(id, refused))}

@@ -45,18 +45,26 @@ func Confirm(token, confirm string) error {
 
 // Last is what the store knows of the flush-alls that may have reached Cloudimage.
 type Last struct {
-	SentAt    time.Time // the last one the API accepted; zero: none
-	UUID      string    // its uuid
-	AttemptAt time.Time // the last attempt whose outcome is unknown; zero: none
+	SentAt     time.Time // the last one the API accepted; zero: none
+	UUID       string    // its uuid
+	AttemptAt  time.Time // the last attempt whose outcome is unknown; zero: none
+	InFlightAt time.Time // the last attempt still recorded in flight: being sent, or its outcome could not be recorded; zero: none
 }
 
 // CoolingDown reports whether a flush-all at now is within cooldown of the last one that may have
-// reached Cloudimage (the later of the last accepted and the last attempt with an unknown
-// outcome), and when the next may go. The reason names PURGE_ALL_COOLDOWN.
+// reached Cloudimage (the latest of the last accepted, the last attempt with an unknown outcome
+// and the last attempt still recorded in flight, so that an accepted flush-all whose record could
+// not be written still counts, from its attempt), and when the next may go. The reason names
+// PURGE_ALL_COOLDOWN.
 func CoolingDown(last Last, now time.Time, cooldown time.Duration) (next time.Time, reason string, wait bool) {
 	at, what := last.SentAt, fmt.Sprintf("a flush-all was sent at %s (uuid %s)", last.SentAt.UTC().Format(time.RFC3339), last.UUID)
 	if last.AttemptAt.After(at) {
-		at, what = last.AttemptAt, "a flush-all was attempted at "+last.AttemptAt.UTC().Format(time.RFC3339)+" and its outcome is unknown (see enqueue dlq ls)"
+		at, what = last.AttemptAt, "a flush-all was attempted at "+last.AttemptAt.UTC().Format(time.RFC3339)+
+			" and its outcome is unknown (it is in the dead-letter queue)"
+	}
+	if last.InFlightAt.After(at) {
+		at, what = last.InFlightAt, "a flush-all attempt began at "+last.InFlightAt.UTC().Format(time.RFC3339)+
+			" and its outcome is not recorded (it is being sent, or its answer could not be recorded)"
 	}
 	if at.IsZero() {
 		return time.Time{}, "", false

@@ -195,6 +195,31 @@ func (w *Worker) accepted(ctx context.Context, p tasks.URLs, urls []string, adm 
 // recordTimeout bounds the Redis writes that record an accepted call.
 const recordTimeout = 10 * time.Second
 
+// recordTries is how many times record tries a write, recordPause apart (then twice that): a
+// write refused once (a failover, a connection cut) is written by the next try.
+const (
+	recordTries = 3
+	recordPause = 100 * time.Millisecond
+)
+
+// record writes what must survive the task (what the API did with a flush-all, how its task ends):
+// with recordCtx (the task's cancellation does not stop it; recordTimeout bounds all the tries),
+// up to recordTries times. It returns the last error when every try failed.
+func (w *Worker) record(ctx context.Context, write func(context.Context) error) error {
+	rctx, cancel := recordCtx(ctx)
+	defer cancel()
+	var err error
+	for i := range recordTries {
+		if i > 0 && sleep(rctx, recordPause<<(i-1)) != nil {
+			break
+		}
+		if err = write(rctx); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
 // recordCtx returns the context for recording what the API accepted: it does not inherit the
 // task's cancellation (a shutdown, the task's timeout, a lost lease), only its values, and is
 // bounded by recordTimeout, so that a 201 answered just before a shutdown is still recorded and
@@ -330,18 +355,17 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 		return w.allUnknown(at, "the worker that was sending it died or was stopped mid-call")
 	}
 	inv, took, err := timed(w, scopeAll, func() (*apiclient.Invalidation, error) { return w.api.InvalidateAll(ctx) })
-	rctx, cancel := recordCtx(ctx)
-	defer cancel()
 	if err != nil && !apiclient.NotActedOn(err) {
 		w.share(ctx, scopeAll, err, took, 0)
-		if _, rerr := w.store.AllUnknown(rctx, reqMS); rerr != nil {
+		if rerr := w.record(ctx, func(rctx context.Context) error { _, err := w.store.AllUnknown(rctx, reqMS); return err }); rerr != nil {
 			// The in-flight record stays: the next attempt finds it and dead-letters the task.
 			return fmt.Errorf("flush-all outcome unknown (%v), and it could not be recorded: %w", err, rerr)
 		}
 		return w.allUnknown(at, err.Error())
 	}
 	if err != nil {
-		if rerr := w.store.AllRefused(rctx, reqMS); rerr != nil {
+		if rerr := w.record(ctx, func(rctx context.Context) error { return w.store.AllRefused(rctx, reqMS) }); rerr != nil {
+			// The in-flight record stays: the next attempt finds it and dead-letters the task.
 			return fmt.Errorf("flush-all refused by the API (%v), and it could not be recorded: %w", err, rerr)
 		}
 		ferr := w.apiFailed(ctx, scopeAll, err, took, tasks.URLs{}, nil, tasks.QueueAll)
@@ -351,13 +375,19 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 		}
 		return ferr
 	}
+	rctx, cancel := recordCtx(ctx)
+	defer cancel()
 	w.succeeded(rctx)
 	w.acceptedAnswer(scopeAll, inv)
-	dropped, err := w.store.AllSent(rctx, adm.Now, inv.UUID, reqMS)
-	if err != nil {
-		// The in-flight record stays, so this request is never sent again; only the cooldown and
-		// the dropping of covered URL requests are missing.
-		w.log.Warn("could not record the flush-all", zap.String("uuid", inv.UUID), zap.Error(err))
+	var dropped int64
+	if err := w.record(ctx, func(rctx context.Context) (err error) {
+		dropped, err = w.store.AllSent(rctx, adm.Now, inv.UUID, reqMS)
+		return err
+	}); err != nil {
+		// The in-flight record stays, so this request is never sent again, and the cooldown
+		// counts from the attempt (the in-flight record counts for it); only the record of the
+		// send and the dropping of covered URL requests are missing.
+		w.log.Error("could not record the flush-all the API accepted: the cooldown counts from its attempt", zap.String("uuid", inv.UUID), zap.Error(err))
 	}
 	w.metrics.Dropped.Add(float64(dropped))
 	w.log.Warn("FLUSH-ALL SENT: every cached image of the token will be fetched again from the origin",
@@ -372,9 +402,7 @@ const replayAll = "enqueue dlq replay " + tasks.TaskIDAll + " --confirm=<your CL
 // allDone uses up the confirmation of the flush-all requested at reqMS and returns the dead letter
 // msg (nil for an empty msg: the task ends without one).
 func (w *Worker) allDone(ctx context.Context, reqMS int64, msg string) error {
-	rctx, cancel := recordCtx(ctx)
-	defer cancel()
-	if err := w.store.AllDone(rctx, reqMS); err != nil {
+	if err := w.record(ctx, func(rctx context.Context) error { return w.store.AllDone(rctx, reqMS) }); err != nil {
 		w.log.Warn("could not use up the flush-all's confirmation", zap.Error(err))
 	}
 	if msg == "" {

@@ -337,7 +337,7 @@ func (p *Producer) ReplayFlushAll(ctx context.Context, token, confirm string, co
 	}
 	ok, err := p.enqueueAll(ctx, tasks.All{Confirm: confirm, RequestedAt: now, RequestedBy: requestedBy, Reason: reason}, deadLetter)
 	if err != nil || !ok {
-		_ = p.store.AllDone(context.WithoutCancel(ctx), reqMS)
+		_, _ = p.store.AllDone(context.WithoutCancel(ctx), reqMS)
 	}
 	if err != nil {
 		if deadLetter != "" {

@@ -209,10 +209,17 @@ func (s *Store) AllRefused(ctx context.Context, requestedAt int64) error {
 	return s.allEnd(ctx, requestedAt, "refused")
 }
 
-// AllDone records that the flush-all requested at requestedAt ends without being sent
-// (dead-lettered): its confirmation is used up, so only a fresh one can send it.
-func (s *Store) AllDone(ctx context.Context, requestedAt int64) error {
-	return s.allEnd(ctx, requestedAt, "done")
+// AllDone records that the task of the flush-all requested at requestedAt ends without a send
+// (dead-lettered, or covered by a later flush-all): its confirmation is used up, so only a fresh
+// one can send it. An attempt of it still recorded in flight is not forgotten: it becomes one with
+// an unknown outcome (never sent again by itself; the cooldown counts from it), and unknownAt says
+// when it began (0: none was in flight).
+func (s *Store) AllDone(ctx context.Context, requestedAt int64) (unknownAt int64, err error) {
+	n, err := allEndScript.Run(ctx, s.rdb, []string{KeyAll}, requestedAt, "done").Int64()
+	if err != nil {
+		return 0, fmt.Errorf("record flush-all outcome: %w", err)
+	}
+	return n, nil
 }
 
 // AllUnknown records that the attempt in flight ended with no answer that says whether the API

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -37,10 +38,12 @@ func NewURLsTask(p tasks.URLs, queue string, maxRetry int) (*asynq.Task, error) 
 		asynq.MaxRetry(AsynqMaxRetry(maxRetry)), asynq.Timeout(requestTimeout)), nil
 }
 
-// FlushAllMaxRetry is asynq's retry limit of a flush-all task: the most PURGE_MAX_RETRY allows, so
-// that the sending worker's own PURGE_MAX_RETRY decides when a flush-all that the API refused
-// stops being retried.
-const FlushAllMaxRetry = 100
+// FlushAllMaxRetry is asynq's retry limit of a flush-all task: as high as asynq takes, so that
+// asynq never archives a flush-all by its own count. The sending worker's PURGE_MAX_RETRY (at most
+// 100) decides when a failing flush-all stops being retried, and the worker dead-letters it only
+// once it has used up the request's confirmation: archived by asynq with a live confirmation, a
+// run from the dead-letter queue or the UI would send it.
+const FlushAllMaxRetry = math.MaxInt32
 
 // NewAllTask returns the flush-all task for p (task ID tasks.TaskIDAll: one at a time), with
 // asynq's retry limit FlushAllMaxRetry.

@@ -298,8 +298,15 @@ func (w *Worker) markDead(ctx context.Context, urls []string, why string) {
 // connection) may be retried; anything else (a timeout, a torn answer, a worker that died or was
 // stopped mid-call, found by the next attempt through the in-flight record) has an unknown outcome:
 // the task is dead-lettered with what to check, never sent again by itself, and the cooldown counts
-// from the attempt. Every way the task ends uses up the request's confirmation, so a task run again
-// from the dead-letter queue or the UI sends nothing without a fresh one.
+// from the attempt.
+//
+// Its retries are this worker's PURGE_MAX_RETRY, whatever failed: the API's refusals (apiFailed)
+// and Redis's errors around the call alike (reading or recording the confirmation, the cooldown,
+// the in-flight record), which are retried as safely, since the in-flight record keeps a second
+// call from going out. Every way the task ends uses up the request's confirmation (allDone), so a
+// task run again from the dead-letter queue or the UI sends nothing without a fresh one; while
+// Redis refuses even that, the task is not let end (asynq's own retry limit, FlushAllMaxRetry, is
+// never reached): it stays queued, sends nothing more, and ends on the first run that can.
 func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 	p, err := tasks.DecodeAll(t.Payload())
 	if err != nil {
@@ -307,6 +314,32 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 		return &deadLetter{msg: err.Error() + "; nothing was sent"}
 	}
 	reqMS := p.RequestedAt.UnixMilli()
+	attempts, _ := lastAttempt(ctx)
+	if attempts > w.cfg.MaxRetry+1 {
+		// An earlier run used up the retries but could not use up the confirmation (Redis refused
+		// it), so the task stayed queued: end it now, and send nothing.
+		return w.allGaveUp(ctx, reqMS, attempts, fmt.Errorf("the retries (PURGE_MAX_RETRY=%d) were used up by earlier attempts", w.cfg.MaxRetry))
+	}
+	err = w.sendAll(ctx, p, reqMS)
+	var (
+		dl *deadLetter
+		sn *snoozeError
+		f  *failure
+	)
+	if err == nil || errors.As(err, &dl) || errors.As(err, &sn) || errors.As(err, &f) || ctx.Err() != nil {
+		return err // the policy's decision (failures of the API's are counted by apiFailed), or a shutdown
+	}
+	// Redis, not the API: a failure like any other, retried as long as PURGE_MAX_RETRY allows.
+	if attempts > w.cfg.MaxRetry {
+		return w.allGaveUp(ctx, reqMS, attempts, err)
+	}
+	w.log.Warn("flush-all will be retried", zap.Int("attempt", attempts), zap.Error(err))
+	return &failure{err: err}
+}
+
+// sendAll is one run of a flush-all task (handleAll): its error is a decision (a dead letter, a
+// snooze, a counted failure of the API's), or one of Redis's.
+func (w *Worker) sendAll(ctx context.Context, p tasks.All, reqMS int64) error {
 	if flushall.Confirm(w.cfg.Token, p.Confirm) != nil {
 		w.metrics.DeadLettered.WithLabelValues("flush_all_refused").Inc()
 		return w.allDone(ctx, reqMS, "flush-all refused: its confirmation does not match this worker's CLOUDIMAGE_TOKEN; nothing was sent")
@@ -329,8 +362,7 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 	switch send, why := flushall.MaySend(p.RequestedAt, st.Last(), time.UnixMilli(now), w.cfg.AllCooldown); send {
 	case flushall.Satisfied:
 		w.log.Info("flush-all already satisfied by a later one", zap.String("uuid", st.UUID))
-		_ = w.allDone(ctx, reqMS, "")
-		return nil
+		return w.allDone(ctx, reqMS, "")
 	case flushall.Refuse:
 		w.metrics.DeadLettered.WithLabelValues("flush_all_refused").Inc()
 		return w.allDone(ctx, reqMS, "flush-all refused: "+why+"; nothing was sent")
@@ -348,9 +380,10 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 	}
 	switch verdict {
 	case store.AllUnconfirmed:
+		// Nothing to use up: the task ends.
 		w.metrics.DeadLettered.WithLabelValues("flush_all_refused").Inc()
-		return w.allDone(ctx, reqMS, "flush-all refused: this request has no confirmation (it was used up, or the task was run again "+
-			"from the dead-letter queue or the UI); nothing was sent. To send a flush-all, confirm a fresh one: "+replayAll)
+		return &deadLetter{msg: "flush-all refused: this request has no confirmation (it was used up, or the task was run again " +
+			"from the dead-letter queue or the UI); nothing was sent. To send a flush-all, confirm a fresh one: " + replayAll}
 	case store.AllUnknown:
 		return w.allUnknown(at, "the worker that was sending it died or was stopped mid-call")
 	}
@@ -399,20 +432,44 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 // replayAll says how an operator requests a flush-all again.
 const replayAll = "enqueue dlq replay " + tasks.TaskIDAll + " --confirm=<your CLOUDIMAGE_TOKEN value>"
 
-// allDone uses up the confirmation of the flush-all requested at reqMS and returns the dead letter
-// msg (nil for an empty msg: the task ends without one).
+// allGaveUp ends a flush-all whose retries (PURGE_MAX_RETRY) are used up by failures that were not
+// the API's (Redis could not read or record its state), err the last.
+func (w *Worker) allGaveUp(ctx context.Context, reqMS int64, attempts int, err error) error {
+	w.metrics.DeadLettered.WithLabelValues("retries_exhausted").Inc()
+	w.log.Error("flush-all failed for good: dead-lettered", zap.Int("attempts", attempts), zap.Error(err))
+	return w.allDone(ctx, reqMS, fmt.Sprintf("gave up after %s; last error: %v; nothing was sent. %s", attemptsText(attempts), err, replayAll))
+}
+
+// allDone ends the task of the flush-all requested at reqMS without a send: it uses up the
+// confirmation and returns the dead letter msg (nil for an empty msg: the task completes). An
+// attempt still recorded in flight is not forgotten: its outcome is unknown, and the task is
+// dead-lettered as such. When Redis refuses even that (after record's tries), a task that would be
+// dead-lettered does not end: archived with its confirmation, a run from the dead-letter queue or
+// the UI would send it. It stays queued as a counted failure, and its next runs end it (once past
+// PURGE_MAX_RETRY, before anything else). A task that completes may end: nothing runs it again.
 func (w *Worker) allDone(ctx context.Context, reqMS int64, msg string) error {
-	if err := w.record(ctx, func(rctx context.Context) error { return w.store.AllDone(rctx, reqMS) }); err != nil {
-		w.log.Warn("could not use up the flush-all's confirmation", zap.Error(err))
-	}
-	if msg == "" {
+	var at int64
+	err := w.record(ctx, func(rctx context.Context) (err error) {
+		at, err = w.store.AllDone(rctx, reqMS)
+		return err
+	})
+	switch {
+	case err != nil && msg == "":
+		w.log.Warn("could not use up the confirmation of a flush-all a later one covered; its task completes", zap.Error(err))
+		return nil
+	case err != nil:
+		w.log.Error("could not use up the flush-all's confirmation: its task stays queued, sending nothing, until it can", zap.String("dead_letter", msg), zap.Error(err))
+		return &failure{err: fmt.Errorf("%s; its confirmation could not be used up (%w), so the task stays queued until it can", msg, err)}
+	case at > 0:
+		return w.allUnknown(at, "an attempt of it was still recorded in flight: it may have reached Cloudimage")
+	case msg == "":
 		return nil
 	}
 	return &deadLetter{msg: msg}
 }
 
 // allUnknown dead-letters a flush-all whose attempt at (ms) has an unknown outcome, saying what an
-// operator should check.
+// operator should check. Its confirmation is already used up (by the record of the unknown outcome).
 func (w *Worker) allUnknown(at int64, why string) error {
 	when := time.UnixMilli(at).UTC().Format(time.RFC3339)
 	w.metrics.DeadLettered.WithLabelValues("flush_all_unknown").Inc()

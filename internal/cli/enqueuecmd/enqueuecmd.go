@@ -387,6 +387,12 @@ func cancelFlushAll(ctx context.Context, cfg *config.Config, stdout io.Writer) e
 	if err := insp.DeleteTask(tasks.QueueAll, tasks.TaskIDAll); err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("cancel the flush-all: %w", err)}
 	}
+	// As every way a flush-all task ends: its confirmation is used up (an attempt of it that a
+	// worker left in flight stays counted, as outcome unknown). No task refers to it any more, so
+	// this is tidiness, not safety: a failure is not worth an error.
+	if p, err := tasks.DecodeAll(ti.Payload); err == nil {
+		_, _ = store.New(rdb).AllDone(ctx, p.RequestedAt.UnixMilli())
+	}
 	fmt.Fprintf(stdout, "flush-all cancelled (it was %s): nothing was sent\n", ti.State)
 	return nil
 }

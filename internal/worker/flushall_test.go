@@ -81,7 +81,7 @@ func allEndScript(outcome string) func([]any) bool {
 // it) and a refused request's confirmation is used up.
 func TestFlushAllRecordsAreRetried(t *testing.T) {
 	t.Parallel()
-	w, rdb, faults, api := allWorker(t, Config{})
+	w, rdb, faults, api := allWorker(t, Config{AllCooldown: time.Hour})
 	ctx := context.Background()
 	task, reqMS := requestAll(t, w)
 	faults.Fail(recordTries-1, allSentScript)
@@ -115,7 +115,7 @@ func TestFlushAllRecordsAreRetried(t *testing.T) {
 // neither the worker (a request already queued) nor the Producer (a new request) sends another.
 func TestFlushAllUnrecordedSendCoolsDown(t *testing.T) {
 	t.Parallel()
-	w, rdb, faults, api := allWorker(t, Config{})
+	w, rdb, faults, api := allWorker(t, Config{AllCooldown: time.Hour})
 	ctx := context.Background()
 	task, _ := requestAll(t, w)
 	faults.Fail(-1, allSentScript)

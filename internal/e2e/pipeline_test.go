@@ -610,8 +610,8 @@ func TestDeadLetterOutlivesAsynqArchive(t *testing.T) {
 		}
 		d.At = now - (store.AsynqArchiveAge + 24*time.Hour).Milliseconds()
 		must(t, st.KeepDeadLetter(ctx, d))
-		must(t, h.rdb.ZRem(ctx, store.AsynqKey(tasks.QueueInteractive, "archived"), ti.ID).Err())
-		must(t, h.rdb.Del(ctx, store.AsynqKey(tasks.QueueInteractive, store.AsynqTaskName(ti.ID))).Err())
+		must(t, h.rdb.ZRem(ctx, taskq.ArchivedKey(tasks.QueueInteractive), ti.ID).Err())
+		must(t, h.rdb.Del(ctx, taskq.TaskKey(tasks.QueueInteractive, ti.ID)).Err())
 	}
 	if n := len(h.archived(tasks.QueueInteractive)); n != 0 {
 		t.Fatalf("%d archived tasks left after the trim", n)

@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -305,7 +306,7 @@ func (r *Reader) PausedQueues(ctx context.Context) ([]string, error) {
 	names := tasks.QueueNames()
 	cmds := make([]*redis.IntCmd, len(names))
 	for i, q := range names {
-		cmds[i] = pipe.Exists(ctx, asynqPausedKey(q))
+		cmds[i] = pipe.Exists(ctx, taskq.PausedKey(q))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("paused queues: %w", err)
@@ -318,9 +319,6 @@ func (r *Reader) PausedQueues(ctx context.Context) ([]string, error) {
 	}
 	return out, nil
 }
-
-// asynqPausedKey is asynq's key that marks a paused queue (asynq internal/base.PausedKey).
-func asynqPausedKey(q string) string { return "asynq:{" + q + "}:paused" }
 
 // DeadLetter is one archived task as operators see it.
 type DeadLetter struct {

@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -44,9 +45,9 @@ func confirmBacklog(cfg Config) int64 {
 func ConfirmBacklog(ctx context.Context, rdb redis.UniversalClient) (int64, error) {
 	q := tasks.QueueConfirm
 	pipe := rdb.Pipeline()
-	p := pipe.LLen(ctx, asynqPendingKey(q))
-	s := pipe.ZCard(ctx, "asynq:{"+q+"}:scheduled")
-	r := pipe.ZCard(ctx, "asynq:{"+q+"}:retry")
+	p := pipe.LLen(ctx, taskq.PendingKey(q))
+	s := pipe.ZCard(ctx, taskq.ScheduledKey(q))
+	r := pipe.ZCard(ctx, taskq.RetryKey(q))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return 0, err
 	}

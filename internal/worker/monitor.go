@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -98,9 +99,9 @@ func (w *Worker) sample(ctx context.Context) (rateSample, error) {
 	}
 	pipe := w.rdb.Pipeline()
 	pend := pipe.ZCard(ctx, store.KeyPending)
-	inter := pipe.LLen(ctx, asynqPendingKey(tasks.QueueInteractive))
-	bulk := pipe.LLen(ctx, asynqPendingKey(tasks.QueueBulk))
-	active := pipe.LLen(ctx, "asynq:{"+tasks.QueueConfirm+"}:active")
+	inter := pipe.LLen(ctx, taskq.PendingKey(tasks.QueueInteractive))
+	bulk := pipe.LLen(ctx, taskq.PendingKey(tasks.QueueBulk))
+	active := pipe.LLen(ctx, taskq.ActiveKey(tasks.QueueConfirm))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return s, err
 	}

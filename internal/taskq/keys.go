@@ -1,0 +1,51 @@
+package taskq
+
+// asynq's Redis key names, for the few cheap reads the product makes past asynq's Inspector (an
+// O(1) LLEN or ZCARD where the Inspector's queue info runs a script and samples memory), and for
+// reading a queue that asynq no longer lists (see status). This is the one place that spells them.
+//
+// The source is asynq v0.26's internal/base (base.go: QueueKeyPrefix, PendingKey, ActiveKey,
+// ScheduledKey, RetryKey, ArchivedKey, CompletedKey, PausedKey, TaskKey, ProcessedTotalKey,
+// FailedTotalKey, AllQueues), which asynq does not export. TestAsynqKeys pins every name to what
+// asynq really writes; upgrading asynq means checking base.go again.
+
+// AsynqQueues is asynq's set of the queue names it knows (base.AllQueues). asynq's client adds a
+// queue to it once per process, on its first task, so after Redis lost its data a running worker's
+// queues may be missing from it while their tasks are there.
+const AsynqQueues = "asynq:queues"
+
+// queueKeyPrefix is the prefix of every key of queue q (base.QueueKeyPrefix): the braces make
+// every key of a queue one Redis Cluster hash slot.
+func queueKeyPrefix(q string) string { return "asynq:{" + q + "}:" }
+
+// PendingKey is the list of q's tasks waiting for a worker (base.PendingKey).
+func PendingKey(q string) string { return queueKeyPrefix(q) + "pending" }
+
+// ActiveKey is the list of q's tasks being run (base.ActiveKey).
+func ActiveKey(q string) string { return queueKeyPrefix(q) + "active" }
+
+// ScheduledKey is the sorted set of q's tasks due later (base.ScheduledKey).
+func ScheduledKey(q string) string { return queueKeyPrefix(q) + "scheduled" }
+
+// RetryKey is the sorted set of q's tasks waiting to be retried, snoozed ones included
+// (base.RetryKey).
+func RetryKey(q string) string { return queueKeyPrefix(q) + "retry" }
+
+// ArchivedKey is the sorted set of q's archived tasks: asynq's dead letters (base.ArchivedKey).
+func ArchivedKey(q string) string { return queueKeyPrefix(q) + "archived" }
+
+// CompletedKey is the sorted set of q's completed tasks kept for their retention
+// (base.CompletedKey).
+func CompletedKey(q string) string { return queueKeyPrefix(q) + "completed" }
+
+// PausedKey exists while q is paused (asynq queue pause, or the asynqmon UI) (base.PausedKey).
+func PausedKey(q string) string { return queueKeyPrefix(q) + "paused" }
+
+// ProcessedTotalKey counts q's tasks processed, ever (base.ProcessedTotalKey).
+func ProcessedTotalKey(q string) string { return queueKeyPrefix(q) + "processed" }
+
+// FailedTotalKey counts q's failed task runs, ever (base.FailedTotalKey).
+func FailedTotalKey(q string) string { return queueKeyPrefix(q) + "failed" }
+
+// TaskKey is the hash of task id of queue q (base.TaskKey).
+func TaskKey(q, id string) string { return queueKeyPrefix(q) + "t:" + id }

@@ -9,6 +9,7 @@ package status
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -98,7 +99,7 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 		return nil, err
 	}
 	s := &Snapshot{At: time.UnixMilli(now).UTC()}
-	_, infos, err := r.queueInfos(tasks.QueueNames())
+	_, infos, err := r.queueInfos(ctx, tasks.QueueNames())
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +213,7 @@ func (s *Snapshot) drain() {
 // (with its counters, latency and memory), the coalescing window, the product's record of dead
 // letters and the shared pause.
 type Counts struct {
-	Queues            []*asynq.QueueInfo // one per queue asked, in that order; zero values for a queue never used
+	Queues            []*asynq.QueueInfo // one per queue asked, in that order, listed by asynq or not; zero values for a queue never used
 	WaitingURLs       int64
 	OldestWaiting     time.Duration // 0 when the window is empty; on the Redis clock
 	DeadLetterRecords int64         // kept in the product's own record (also past asynq's archive limit)
@@ -225,7 +226,7 @@ type Counts struct {
 func (r *Reader) ReadCounts(ctx context.Context, queues []string) (*Counts, error) {
 	// asynq's Inspector takes no context; its calls are bounded by the Redis client's own read
 	// timeouts.
-	_, infos, err := r.queueInfos(queues)
+	_, infos, err := r.queueInfos(ctx, queues)
 	if err != nil {
 		return nil, err
 	}
@@ -256,27 +257,61 @@ func (r *Reader) ReadCounts(ctx context.Context, queues []string) (*Counts, erro
 	return c, nil
 }
 
-// queueInfos reads asynq's info of each queue in names, in that order; a queue asynq does not know
-// yet (it registers a queue on its first task) has no tasks at all and gets zero values. It also
-// returns the queues asynq knows.
-func (r *Reader) queueInfos(names []string) (map[string]bool, []*asynq.QueueInfo, error) {
+// queueInfos reads the info of each queue in names, in that order, whether or not asynq lists it:
+// asynq's Inspector reads the queues it knows; a queue it does not list is read from asynq's keys
+// (readQueueKeys). asynq lists a queue from its first task on, but its client registers a queue
+// once per process, so after Redis lost its data (a restart without persistence) a running
+// worker's queues hold tasks that asynq no longer lists. It also returns the queues asynq lists.
+func (r *Reader) queueInfos(ctx context.Context, names []string) (map[string]bool, []*asynq.QueueInfo, error) {
 	exist, err := ExistingQueues(r.insp)
 	if err != nil {
 		return nil, nil, err
 	}
 	infos := make([]*asynq.QueueInfo, 0, len(names))
 	for _, q := range names {
-		if !exist[q] {
-			infos = append(infos, &asynq.QueueInfo{Queue: q})
-			continue
+		var info *asynq.QueueInfo
+		if exist[q] {
+			info, err = r.insp.GetQueueInfo(q)
+		} else {
+			info, err = r.readQueueKeys(ctx, q)
 		}
-		info, err := r.insp.GetQueueInfo(q)
 		if err != nil {
 			return nil, nil, fmt.Errorf("queue %s: %w", q, err)
 		}
 		infos = append(infos, info)
 	}
 	return exist, infos, nil
+}
+
+// readQueueKeys reads queue q straight from asynq's keys (taskq): what the Inspector's queue info
+// holds but the memory usage and the daily counts, which stay 0. A queue never used reads as zeros.
+func (r *Reader) readQueueKeys(ctx context.Context, q string) (*asynq.QueueInfo, error) {
+	pipe := r.rdb.Pipeline()
+	lists := []*redis.IntCmd{pipe.LLen(ctx, taskq.PendingKey(q)), pipe.LLen(ctx, taskq.ActiveKey(q))}
+	sets := []*redis.IntCmd{pipe.ZCard(ctx, taskq.ScheduledKey(q)), pipe.ZCard(ctx, taskq.RetryKey(q)),
+		pipe.ZCard(ctx, taskq.ArchivedKey(q)), pipe.ZCard(ctx, taskq.CompletedKey(q))}
+	paused := pipe.Exists(ctx, taskq.PausedKey(q))
+	processed, failed := pipe.Get(ctx, taskq.ProcessedTotalKey(q)), pipe.Get(ctx, taskq.FailedTotalKey(q))
+	oldest := pipe.LIndex(ctx, taskq.PendingKey(q), -1) // asynq pushes on the left, takes from the right
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	info := &asynq.QueueInfo{Queue: q, Pending: int(lists[0].Val()), Active: int(lists[1].Val()),
+		Scheduled: int(sets[0].Val()), Retry: int(sets[1].Val()), Archived: int(sets[2].Val()), Completed: int(sets[3].Val()),
+		Paused: paused.Val() > 0, Timestamp: time.Now()}
+	info.ProcessedTotal, _ = processed.Int()
+	info.FailedTotal, _ = failed.Int()
+	info.Size = info.Pending + info.Active + info.Scheduled + info.Retry + info.Archived + info.Completed
+	if id := oldest.Val(); id != "" {
+		ns, err := r.rdb.HGet(ctx, taskq.TaskKey(q, id), taskq.TaskPendingSince).Int64()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+		if ns > 0 {
+			info.Latency = max(time.Since(time.Unix(0, ns)), 0) // on the reader's clock, as asynq's Inspector
+		}
+	}
+	return info, nil
 }
 
 // waitedFor is how long the oldest entry of the window, added at oldest, has waited at now (both

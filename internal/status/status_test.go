@@ -3,11 +3,13 @@ package status_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -54,5 +56,66 @@ func TestCountsAgreeWithSnapshot(t *testing.T) {
 	}
 	if counts.PauseLeft != 0 || snap.Paused != "" {
 		t.Errorf("pause: counts %s, snapshot %q; want none", counts.PauseLeft, snap.Paused)
+	}
+}
+
+// TestReadsQueuesAsynqDoesNotList: after Redis lost its data, asynq's client does not register its
+// queues again (it does once per process), so asynq no longer lists a queue that holds tasks; a
+// queue paused by an operator need not be listed either. The status and the metrics read every
+// product queue all the same.
+func TestReadsQueuesAsynqDoesNotList(t *testing.T) {
+	t.Parallel()
+	r := testredis.Start(t)
+	rdb := r.Client()
+	ctx := context.Background()
+	cl := asynq.NewClientFromRedisClient(rdb)
+	enqueue := func(id string) {
+		t.Helper()
+		if _, err := cl.Enqueue(asynq.NewTask(tasks.TypeURLs, []byte(`{}`)), asynq.Queue(tasks.QueueInteractive), asynq.TaskID(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enqueue("before")
+	if err := rdb.FlushAll(ctx).Err(); err != nil { // as a restart without persistence does
+		t.Fatal(err)
+	}
+	enqueue("after")
+	if listed, _ := rdb.SIsMember(ctx, taskq.AsynqQueues, tasks.QueueInteractive).Result(); listed {
+		t.Fatalf("asynq registered %s again after the data loss: this test no longer shows the case", tasks.QueueInteractive)
+	}
+	if err := asynq.NewInspectorFromRedisClient(rdb).PauseQueue(tasks.QueueBulk); err != nil { // asynq queue pause bulk
+		t.Fatal(err)
+	}
+
+	rd := status.NewReader(rdb)
+	snap, err := rd.Read(ctx, status.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, err := rd.ReadCounts(ctx, tasks.QueueNames())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, q := range snap.Queues {
+		c := counts.Queues[i]
+		switch q.Queue {
+		case tasks.QueueInteractive:
+			if q.Pending != 1 || c.Pending != 1 {
+				t.Errorf("%s: status says %d pending, the metrics %d; want the 1 task in %s", q.Queue, q.Pending, c.Pending, taskq.PendingKey(q.Queue))
+			}
+			if c.Latency <= 0 || c.Latency > time.Minute {
+				t.Errorf("%s: latency %s, want the age of its task", q.Queue, c.Latency)
+			}
+		case tasks.QueueBulk:
+			if !q.Paused || !c.Paused {
+				t.Errorf("%s: paused in status %v, in the metrics %v; want both", q.Queue, q.Paused, c.Paused)
+			}
+		}
+	}
+	if len(snap.PausedQueues) != 1 || snap.PausedQueues[0] != tasks.QueueBulk {
+		t.Errorf("paused queues %v, want [%s]", snap.PausedQueues, tasks.QueueBulk)
+	}
+	if snap.BacklogCalls != 1 {
+		t.Errorf("backlog %d calls, want 1", snap.BacklogCalls)
 	}
 }

@@ -49,3 +49,8 @@ func FailedTotalKey(q string) string { return queueKeyPrefix(q) + "failed" }
 
 // TaskKey is the hash of task id of queue q (base.TaskKey).
 func TaskKey(q, id string) string { return queueKeyPrefix(q) + "t:" + id }
+
+// TaskPendingSince is the field of a task's hash (TaskKey) that holds when it became pending, in
+// Unix nanoseconds (asynq's internal/rdb enqueue scripts): the oldest pending task's is the
+// queue's latency.
+const TaskPendingSince = "pending_since"

@@ -112,6 +112,10 @@ func TestAsynqKeys(t *testing.T) {
 			t.Errorf("task %s: no hash at %s", id, TaskKey(waitQ, id))
 		}
 	}
+	if ns, err := rdb.HGet(ctx, TaskKey(waitQ, "pending1"), TaskPendingSince).Int64(); err != nil ||
+		time.Since(time.Unix(0, ns)) < 0 || time.Since(time.Unix(0, ns)) > time.Minute {
+		t.Errorf("HGET %s %s = %d, %v; want when it was enqueued (Unix ns)", TaskKey(waitQ, "pending1"), TaskPendingSince, ns, err)
+	}
 }
 
 // TestAsynqKeysHaveOneOwner: no Go file of the module but keys.go spells an asynq queue key.

@@ -113,7 +113,7 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 			s.PausedQueues = append(s.PausedQueues, q)
 		}
 		if q == tasks.QueueConfirm {
-			s.ConfirmBacklog = int64(qs.Pending + qs.Scheduled + qs.Retry)
+			s.ConfirmBacklog = waitingChecks(info)
 		}
 		if q == tasks.QueueInteractive || q == tasks.QueueBulk || q == tasks.QueueAll {
 			calls := int64(qs.Pending + qs.Active + qs.Scheduled + qs.Retry)
@@ -312,6 +312,22 @@ func (r *Reader) readQueueKeys(ctx context.Context, q string) (*asynq.QueueInfo,
 		}
 	}
 	return info, nil
+}
+
+// ConfirmBacklog counts the status checks waiting: due, scheduled and retrying (a running one no
+// longer waits). It reads asynq's keys of the confirm queue only, a few O(1) reads, for the worker
+// that bounds this backlog; the status reports the same count (Snapshot.ConfirmBacklog).
+func (r *Reader) ConfirmBacklog(ctx context.Context) (int64, error) {
+	info, err := r.readQueueKeys(ctx, tasks.QueueConfirm)
+	if err != nil {
+		return 0, fmt.Errorf("status checks waiting: %w", err)
+	}
+	return waitingChecks(info), nil
+}
+
+// waitingChecks is the status checks waiting in the confirm queue's info.
+func waitingChecks(info *asynq.QueueInfo) int64 {
+	return int64(info.Pending + info.Scheduled + info.Retry)
 }
 
 // waitedFor is how long the oldest entry of the window, added at oldest, has waited at now (both

@@ -26,6 +26,15 @@ func TestCountsAgreeWithSnapshot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Status checks: one due, one scheduled, one archived (no longer waiting).
+	for i, opts := range [][]asynq.Option{{}, {asynq.ProcessIn(time.Hour)}, {}} {
+		if _, err := cl.Enqueue(asynq.NewTask(tasks.TypeConfirm, []byte(`{}`)), append(opts, asynq.Queue(tasks.QueueConfirm), asynq.TaskID(string(rune('x'+i))))...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := asynq.NewInspectorFromRedisClient(r.Client()).ArchiveTask(tasks.QueueConfirm, "z"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := store.New(r.Client()).AddPending(ctx, "", []string{"https://x.example/a.jpg", "https://x.example/b.jpg"}); err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +62,10 @@ func TestCountsAgreeWithSnapshot(t *testing.T) {
 	}
 	if counts.WaitingURLs != 2 || snap.WaitingURLs != 2 {
 		t.Errorf("URLs in the window: counts %d, snapshot %d; want 2", counts.WaitingURLs, snap.WaitingURLs)
+	}
+	// The worker bounds the status checks waiting by the count the status reports.
+	if waiting, err := rd.ConfirmBacklog(ctx); err != nil || waiting != 2 || snap.ConfirmBacklog != 2 {
+		t.Errorf("status checks waiting: %d (%v) for the worker, %d in the status; want 2", waiting, err, snap.ConfirmBacklog)
 	}
 	if counts.PauseLeft != 0 || snap.Paused != "" {
 		t.Errorf("pause: counts %s, snapshot %q; want none", counts.PauseLeft, snap.Paused)

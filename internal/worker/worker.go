@@ -189,7 +189,7 @@ type Worker struct {
 	statusBusy atomic.Int64 // status checks holding a task slot
 
 	redis  *redisWatch
-	status *status.Reader // paused queues, for readiness
+	status *status.Reader // paused queues, for readiness; the status checks waiting
 	// guard refuses to form batches while Redis's maxmemory-policy may evict them (allkeys-*).
 	guard     *store.Guard
 	guardWarn oncePer

@@ -89,9 +89,6 @@ func NewReader(rdb redis.UniversalClient) *Reader {
 	return &Reader{rdb: rdb, store: store.New(rdb), insp: asynq.NewInspectorFromRedisClient(rdb)}
 }
 
-// workerAlive is how long a worker's published record counts as alive.
-const workerAlive = 3 * 5 * time.Second
-
 // Read takes one reading.
 func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 	now, err := r.store.Now(ctx)
@@ -135,7 +132,7 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 	if s.URLsPerSecond, s.CallsPerSecond, err = r.store.SendRate(ctx, time.Minute); err != nil {
 		return nil, err
 	}
-	if s.Workers, err = r.store.Workers(ctx, now, workerAlive.Milliseconds(), time.Hour.Milliseconds()); err != nil {
+	if s.Workers, err = r.store.Workers(ctx, now); err != nil {
 		return nil, err
 	}
 	sort.Slice(s.Workers, func(i, j int) bool { return s.Workers[i].ID < s.Workers[j].ID })

@@ -115,7 +115,7 @@ func (w *Worker) sample(ctx context.Context) (rateSample, error) {
 	if err != nil {
 		return s, err
 	}
-	workers, err := w.store.Workers(ctx, now, 3*PublishEvery.Milliseconds(), time.Hour.Milliseconds())
+	workers, err := w.store.Workers(ctx, now)
 	if err != nil {
 		return s, err
 	}

@@ -301,13 +301,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// PublishEvery is how often a worker publishes its settings and state in Redis; readers count a
-// worker alive for three times as long.
-const PublishEvery = 5 * time.Second
-
-// publish keeps this worker's settings and state (store.WorkerState) in Redis until ctx is done,
-// then removes them: `enqueue status` and /status use the fleet's real settings and know how many
-// workers are alive.
+// publish keeps this worker's settings and state (store.WorkerState) in Redis, every
+// store.WorkerPublishEvery, until ctx is done, then removes them: `enqueue status` and /status use
+// the fleet's real settings and know how many workers are alive.
 func (w *Worker) publish(ctx context.Context) {
 	started := time.Now().UnixMilli()
 	state := func() store.WorkerState {
@@ -320,7 +316,7 @@ func (w *Worker) publish(ctx context.Context) {
 		}
 		return s
 	}
-	t := time.NewTicker(PublishEvery)
+	t := time.NewTicker(store.WorkerPublishEvery)
 	defer t.Stop()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)

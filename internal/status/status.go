@@ -46,7 +46,7 @@ type Snapshot struct {
 	WaitingURLs       int64               `json:"urls_in_window"`
 	OldestWaiting     string              `json:"oldest_waiting,omitempty"`
 	OldestWaitingSecs float64             `json:"oldest_waiting_seconds"`
-	DeadLetters       int                 `json:"dead_letters"` // the product's record, or asynq's archives when they hold more (older versions)
+	DeadLetters       int                 `json:"dead_letters"` // the one count (deadLetterCount), as cipurge_dead_letters
 	URLsPerSecond     float64             `json:"urls_per_second"`
 	CallsPerSecond    float64             `json:"calls_per_second"`
 	ConfiguredRate    float64             `json:"configured_rate"`
@@ -89,23 +89,21 @@ func NewReader(rdb redis.UniversalClient) *Reader {
 	return &Reader{rdb: rdb, store: store.New(rdb), insp: asynq.NewInspectorFromRedisClient(rdb)}
 }
 
-// Read takes one reading.
+// Read takes one reading: what the metrics collector reports (ReadCounts, the same reading) and
+// what operators ask for besides (the workers, the send rate, the totals, the last flush-all, the
+// last dead letters), with the drain estimate. Like ReadCounts, it is whole or an error.
 func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
-	now, err := r.store.Now(ctx)
+	c, err := r.ReadCounts(ctx, tasks.QueueNames())
 	if err != nil {
 		return nil, err
 	}
-	s := &Snapshot{At: time.UnixMilli(now).UTC()}
-	_, infos, err := r.queueInfos(ctx, tasks.QueueNames())
-	if err != nil {
-		return nil, err
-	}
-	for _, info := range infos {
+	s := &Snapshot{At: c.At, WaitingURLs: c.WaitingURLs, DeadLetters: int(c.DeadLetters),
+		Paused: c.Pause.String(), PauseLeftSeconds: c.Pause.Left.Seconds()}
+	for _, info := range c.Queues {
 		q := info.Queue
 		qs := Queue{Queue: q, Pending: info.Pending, Active: info.Active, Scheduled: info.Scheduled, Retry: info.Retry,
 			Archived: info.Archived, Paused: info.Paused}
 		s.Queues = append(s.Queues, qs)
-		s.DeadLetters += qs.Archived
 		if qs.Paused {
 			s.PausedQueues = append(s.PausedQueues, q)
 		}
@@ -120,19 +118,13 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 			s.BacklogCalls += calls
 		}
 	}
-	n, oldest, err := r.store.PendingCount(ctx)
-	if err != nil {
-		return nil, err
-	}
-	s.WaitingURLs = n
-	if n > 0 {
-		age := waitedFor(now, oldest)
-		s.OldestWaiting, s.OldestWaitingSecs = age.Round(time.Millisecond).String(), age.Seconds()
+	if c.WaitingURLs > 0 {
+		s.OldestWaiting, s.OldestWaitingSecs = c.OldestWaiting.Round(time.Millisecond).String(), c.OldestWaiting.Seconds()
 	}
 	if s.URLsPerSecond, s.CallsPerSecond, err = r.store.SendRate(ctx, time.Minute); err != nil {
 		return nil, err
 	}
-	if s.Workers, err = r.store.Workers(ctx, now); err != nil {
+	if s.Workers, err = r.store.Workers(ctx, c.At.UnixMilli()); err != nil {
 		return nil, err
 	}
 	sort.Slice(s.Workers, func(i, j int) bool { return s.Workers[i].ID < s.Workers[j].ID })
@@ -147,19 +139,18 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 		}
 	}
 	batch = max(batch, 1)
-	s.BacklogCalls += (n + int64(batch) - 1) / int64(batch)
-	if reason, left, err := r.store.PauseState(ctx); err == nil && left > 0 {
-		s.Paused = fmt.Sprintf("%s (%s left)", reason, left.Round(time.Second))
-		s.PauseLeftSeconds = left.Seconds()
+	s.BacklogCalls += (c.WaitingURLs + int64(batch) - 1) / int64(batch)
+	tot, err := r.store.Totals(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if tot, err := r.store.Totals(ctx); err == nil {
-		s.URLsSentTotal, s.DroppedTotal = tot.URLsSent, tot.Dropped
+	s.URLsSentTotal, s.DroppedTotal = tot.URLsSent, tot.Dropped
+	all, err := r.store.AllState(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if all, err := r.store.AllState(ctx); err == nil && all.SentAt > 0 {
+	if all.SentAt > 0 {
 		s.LastFlushAll = time.UnixMilli(all.SentAt).UTC().Format(time.RFC3339) + " (uuid " + all.UUID + ")"
-	}
-	if kept, err := r.store.DeadLetterCount(ctx); err == nil && int(kept) > s.DeadLetters {
-		s.DeadLetters = int(kept) // asynq trims its archive at 10,000 a queue; the record keeps them
 	}
 	s.drain()
 	if o.DeadLetters > 0 {
@@ -207,27 +198,34 @@ func (s *Snapshot) drain() {
 }
 
 // Counts is the part of a reading the metrics collector reports: asynq's own view of each queue
-// (with its counters, latency and memory), the coalescing window, the product's record of dead
-// letters and the shared pause.
+// (with its counters, latency and memory), the coalescing window, the dead letters and the shared
+// pause.
 type Counts struct {
-	Queues            []*asynq.QueueInfo // one per queue asked, in that order, listed by asynq or not; zero values for a queue never used
-	WaitingURLs       int64
-	OldestWaiting     time.Duration // 0 when the window is empty; on the Redis clock
-	DeadLetterRecords int64         // kept in the product's own record (also past asynq's archive limit)
-	PauseLeft         time.Duration // of the shared pause; 0 when not paused
-	EvictedKeys       int64         // Redis's evicted_keys; -1 when it could not be read
+	At            time.Time          // the Redis clock at the reading
+	Queues        []*asynq.QueueInfo // one per queue asked, in that order, listed by asynq or not; zero values for a queue never used
+	WaitingURLs   int64
+	OldestWaiting time.Duration // 0 when the window is empty; on the Redis clock
+	DeadLetters   int64         // the one count of dead letters (deadLetterCount)
+	Pause         Pause         // the shared pause; its zero value when there is none
+	EvictedKeys   int64         // Redis's evicted_keys; -1 when Redis does not tell (INFO refused)
 }
 
-// ReadCounts takes the reading the metrics collector reports, for the given queues. Any failed
-// read of Redis fails it.
+// ReadCounts takes the reading the metrics collector reports, for the given queues. It is whole or
+// an error: any read of Redis that fails fails it, and the error names what could not be read. A
+// part is never shown as if it were the whole (a pause that could not be read is not "no pause").
+// The one exception is Redis's evicted_keys, from INFO, which managed services may refuse.
 func (r *Reader) ReadCounts(ctx context.Context, queues []string) (*Counts, error) {
+	now, err := r.store.Now(ctx)
+	if err != nil {
+		return nil, err
+	}
 	// asynq's Inspector takes no context; its calls are bounded by the Redis client's own read
 	// timeouts.
 	_, infos, err := r.queueInfos(ctx, queues)
 	if err != nil {
 		return nil, err
 	}
-	c := &Counts{Queues: infos, EvictedKeys: -1}
+	c := &Counts{At: time.UnixMilli(now).UTC(), Queues: infos, EvictedKeys: -1}
 	if n, err := r.store.EvictedKeys(ctx); err == nil {
 		c.EvictedKeys = n
 	}
@@ -236,22 +234,56 @@ func (r *Reader) ReadCounts(ctx context.Context, queues []string) (*Counts, erro
 		return nil, err
 	}
 	c.WaitingURLs = n
-	if c.DeadLetterRecords, err = r.store.DeadLetterCount(ctx); err != nil {
-		return nil, err
-	}
 	if n > 0 {
-		now, err := r.store.Now(ctx)
-		if err != nil {
-			return nil, err
-		}
 		c.OldestWaiting = waitedFor(now, oldest)
 	}
-	_, left, err := r.store.PauseState(ctx)
+	records, err := r.store.DeadLetterCount(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c.PauseLeft = max(left, 0)
+	c.DeadLetters = deadLetterCount(infos, records)
+	if c.Pause, err = r.readPause(ctx); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// deadLetterCount is the one count of dead letters, the number `enqueue status`, /status and
+// cipurge_dead_letters report: the product's own record, which keeps every dead letter until an
+// operator replays or deletes it (also those asynq trimmed from its archive, at most 10,000 a
+// queue), or asynq's archive of the queues when that holds more (tasks archived by an older
+// version, or from the asynqmon UI, that have no record). So it never counts a dead letter twice,
+// and it does not move when records catch up with the archive.
+func deadLetterCount(queues []*asynq.QueueInfo, records int64) int64 {
+	var archived int64
+	for _, q := range queues {
+		archived += int64(q.Archived)
+	}
+	return max(archived, records)
+}
+
+// Pause is the pause every worker honours after Cloudimage answered 429 or failed (an outage).
+type Pause struct {
+	Reason string        // in the words of the worker that paused
+	Left   time.Duration // 0 when there is no pause
+}
+
+// String names the pause as the status and readiness show it, "REASON (41s left)"; it is empty
+// when there is no pause.
+func (p Pause) String() string {
+	if p.Left <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s (%s left)", p.Reason, p.Left.Round(time.Second))
+}
+
+// readPause reads the shared pause.
+func (r *Reader) readPause(ctx context.Context) (Pause, error) {
+	reason, left, err := r.store.PauseState(ctx)
+	if err != nil || left <= 0 {
+		return Pause{}, err
+	}
+	return Pause{Reason: reason, Left: left}, nil
 }
 
 // queueInfos reads the info of each queue in names, in that order, whether or not asynq lists it:

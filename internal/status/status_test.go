@@ -2,6 +2,7 @@ package status_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,8 +68,8 @@ func TestCountsAgreeWithSnapshot(t *testing.T) {
 	if waiting, err := rd.ConfirmBacklog(ctx); err != nil || waiting != 2 || snap.ConfirmBacklog != 2 {
 		t.Errorf("status checks waiting: %d (%v) for the worker, %d in the status; want 2", waiting, err, snap.ConfirmBacklog)
 	}
-	if counts.PauseLeft != 0 || snap.Paused != "" {
-		t.Errorf("pause: counts %s, snapshot %q; want none", counts.PauseLeft, snap.Paused)
+	if counts.Pause.Left != 0 || snap.Paused != "" {
+		t.Errorf("pause: counts %s, snapshot %q; want none", counts.Pause.Left, snap.Paused)
 	}
 }
 
@@ -130,5 +131,86 @@ func TestReadsQueuesAsynqDoesNotList(t *testing.T) {
 	}
 	if snap.BacklogCalls != 1 {
 		t.Errorf("backlog %d calls, want 1", snap.BacklogCalls)
+	}
+}
+
+// TestDeadLettersOneNumber: the status and the metrics report one count of dead letters: the
+// product's record, or asynq's archive when it holds more (archived without a record).
+func TestDeadLettersOneNumber(t *testing.T) {
+	t.Parallel()
+	r := testredis.Start(t)
+	rdb := r.Client()
+	ctx := context.Background()
+	cl := asynq.NewClientFromRedisClient(rdb)
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	for _, id := range []string{"a1", "a2"} {
+		if _, err := cl.Enqueue(asynq.NewTask(tasks.TypeURLs, []byte(`{}`)), asynq.Queue(tasks.QueueInteractive), asynq.TaskID(id)); err != nil {
+			t.Fatal(err)
+		}
+		if err := insp.ArchiveTask(tasks.QueueInteractive, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rd := status.NewReader(rdb)
+	check := func(when string, want int) {
+		t.Helper()
+		snap, err := rd.Read(ctx, status.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts, err := rd.ReadCounts(ctx, tasks.QueueNames())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if snap.DeadLetters != want || counts.DeadLetters != int64(want) {
+			t.Errorf("%s: the status says %d dead letters, the metrics %d; want %d", when, snap.DeadLetters, counts.DeadLetters, want)
+		}
+	}
+	check("2 archived by asynq, no record", 2)
+	st := store.New(rdb)
+	for _, id := range []string{"a1", "a2", "trimmed"} { // the record keeps one asynq trimmed
+		if err := st.KeepDeadLetter(ctx, store.DeadLetter{ID: id, Queue: tasks.QueueInteractive, Type: tasks.TypeURLs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("3 recorded, 2 of them still archived", 3)
+}
+
+// TestReadIsWholeOrAnError: a part of the reading that cannot be read fails the status and the
+// metrics alike, with an error that names it; nothing is reported as if it were not there.
+func TestReadIsWholeOrAnError(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		key, name string
+		counts    bool // ReadCounts reads it too
+	}{
+		{store.KeyPause, "pause", true},
+		{store.KeyDeadIndex, "dead letter", true},
+		{store.KeyPending, "pending", true},
+		{store.KeyStats, "totals", false},
+		{store.KeyAll, "flush-all", false},
+		{store.KeyWorkers, "workers", false},
+	} {
+		r := testredis.Start(t)
+		rdb := r.Client()
+		ctx := context.Background()
+		// A value of the wrong type: every read of the key fails (WRONGTYPE).
+		if err := rdb.Del(ctx, c.key).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.RPush(ctx, c.key, "not what it should be").Err(); err != nil {
+			t.Fatal(err)
+		}
+		rd := status.NewReader(rdb)
+		if _, err := rd.Read(ctx, status.Options{}); err == nil || !strings.Contains(err.Error(), c.name) {
+			t.Errorf("%s unreadable: Read error %v, want one naming %q", c.key, err, c.name)
+		}
+		_, err := rd.ReadCounts(ctx, tasks.QueueNames())
+		if c.counts && (err == nil || !strings.Contains(err.Error(), c.name)) {
+			t.Errorf("%s unreadable: ReadCounts error %v, want one naming %q", c.key, err, c.name)
+		}
+		if !c.counts && err != nil {
+			t.Errorf("%s unreadable: ReadCounts does not read it, yet failed: %v", c.key, err)
+		}
 	}
 }

@@ -241,6 +241,14 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Errorf("/readyz after the pause ended: %d %v", code, m)
 	}
 
+	// The pause cannot be read (a value of the wrong type): not ready, and /readyz names it, as the
+	// status would (a reading is whole or an error); never "no pause".
+	must(t, h.rdb.RPush(ctx, store.KeyPause, "not a pause").Err())
+	if code, m := readiness(t, w.base); code != http.StatusServiceUnavailable || !strings.Contains(m["redis"].(string), "pause state") {
+		t.Errorf("/readyz with an unreadable pause: %d %v, want 503 naming the pause state", code, m)
+	}
+	must(t, h.rdb.Del(ctx, store.KeyPause).Err())
+
 	// Cloudimage rejects the key: the next request gets 401.
 	h.sb.SetKey("a-key-that-is-not-ours")
 	h.enqueue(goodURL)

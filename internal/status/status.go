@@ -3,8 +3,7 @@
 // waiting for their window, the send rate achieved against the one the workers run with (they
 // publish their settings), the time to drain, the shared pause, the workers alive and whether they
 // send, the last dead letters with their reasons. `enqueue status` prints a Snapshot, the worker's
-// /status page shows it, the metrics collector reports its Counts, and readiness asks it which
-// queues are paused.
+// /status page shows it, the metrics collector reports its Counts, and readiness reads its Pauses.
 package status
 
 import (
@@ -378,10 +377,17 @@ func ExistingQueues(insp *asynq.Inspector) (map[string]bool, error) {
 	return m, nil
 }
 
-// PausedQueues returns the product's queues an operator paused (asynq queue pause, or the
-// asynqmon UI): no worker takes their tasks until they are unpaused. It is cheap (one EXISTS per
-// queue), for readiness.
-func (r *Reader) PausedQueues(ctx context.Context) ([]string, error) {
+// Pauses are what holds sending without anything for this worker to fix: the shared pause (after
+// a 429 or an outage of the API) and the queues an operator paused (asynq queue pause, or the
+// asynqmon UI), whose tasks no worker takes until they are unpaused.
+type Pauses struct {
+	Shared Pause
+	Queues []string // the product's queues an operator paused
+}
+
+// ReadPauses reads the shared pause and the paused queues, whether or not asynq lists them: a few
+// O(1) reads, for readiness. Read and ReadCounts report the same pauses.
+func (r *Reader) ReadPauses(ctx context.Context) (Pauses, error) {
 	pipe := r.rdb.Pipeline()
 	names := tasks.QueueNames()
 	cmds := make([]*redis.IntCmd, len(names))
@@ -389,15 +395,17 @@ func (r *Reader) PausedQueues(ctx context.Context) ([]string, error) {
 		cmds[i] = pipe.Exists(ctx, taskq.PausedKey(q))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("paused queues: %w", err)
+		return Pauses{}, fmt.Errorf("paused queues: %w", err)
 	}
-	var out []string
+	var p Pauses
 	for i, c := range cmds {
 		if c.Val() > 0 {
-			out = append(out, names[i])
+			p.Queues = append(p.Queues, names[i])
 		}
 	}
-	return out, nil
+	var err error
+	p.Shared, err = r.readPause(ctx)
+	return p, err
 }
 
 // DeadLetter is one archived task as operators see it.

@@ -214,3 +214,19 @@ func TestReadIsWholeOrAnError(t *testing.T) {
 		}
 	}
 }
+
+// TestPauseString: the words the status and readiness both use for the shared pause.
+func TestPauseString(t *testing.T) {
+	for _, c := range []struct {
+		p    status.Pause
+		want string
+	}{
+		{status.Pause{}, ""},
+		{status.Pause{Reason: "Cloudimage answered 429", Left: -time.Second}, ""},
+		{status.Pause{Reason: "Cloudimage answered 429", Left: 40600 * time.Millisecond}, "Cloudimage answered 429 (41s left)"},
+	} {
+		if got := c.p.String(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.p, got, c.want)
+		}
+	}
+}

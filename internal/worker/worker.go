@@ -189,7 +189,7 @@ type Worker struct {
 	statusBusy atomic.Int64 // status checks holding a task slot
 
 	redis  *redisWatch
-	status *status.Reader // paused queues, for readiness; the status checks waiting
+	status *status.Reader // the pauses, for readiness; the status checks waiting
 	// guard refuses to form batches while Redis's maxmemory-policy may evict them (allkeys-*).
 	guard     *store.Guard
 	guardWarn oncePer
@@ -428,14 +428,20 @@ func (w *Worker) Ready(ctx context.Context) Readiness {
 		reasons = append(reasons, "sending stopped: "+reason)
 	}
 	if r.Redis == "ok" {
-		if qs, err := w.status.PausedQueues(ctx); err == nil && len(qs) > 0 {
-			r.PausedQueues = qs
-			r.Note = "paused by an operator (asynq queue pause): " + strings.Join(qs, ", ") +
+		// The pauses as the status reads them (status.Reader: one reading, one wording).
+		p, err := w.status.ReadPauses(ctx)
+		if err != nil {
+			r.Ready, r.Redis = false, err.Error()
+			reasons = append(reasons, "the pauses cannot be read from Redis: "+err.Error())
+		}
+		if len(p.Queues) > 0 {
+			r.PausedQueues = p.Queues
+			r.Note = "paused by an operator (asynq queue pause): " + strings.Join(p.Queues, ", ") +
 				"; their tasks wait until resumed with asynq queue unpause QUEUE"
 		}
-		if reason, left, err := w.store.PauseState(ctx); err == nil && left > 0 {
-			r.Ready, r.Paused = false, fmt.Sprintf("%s (%s left)", reason, left.Round(time.Second))
-			reasons = append(reasons, "sending is paused: "+reason)
+		if p.Shared.Left > 0 {
+			r.Ready, r.Paused = false, p.Shared.String()
+			reasons = append(reasons, "sending is paused: "+p.Shared.Reason)
 		}
 	}
 	for i, s := range reasons {

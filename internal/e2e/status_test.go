@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"encoding/json"
-	"github.com/cipurge/cipurge/internal/testkit"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cipurge/cipurge/internal/sandbox"
+	"github.com/cipurge/cipurge/internal/testkit"
 )
 
 // TestStatusOnAFreshRedis: status and dlq work before any queue exists.
@@ -87,5 +90,37 @@ func TestStatusUsesTheWorkersSettings(t *testing.T) {
 	if !strings.Contains(out, "PURGE_RATE=3") || !strings.Contains(out, "status checks waiting: 1") ||
 		!strings.Contains(out, "(configured 3 calls/s, from the workers)") {
 		t.Errorf("status:\n%s", out)
+	}
+}
+
+// TestReadyDuringA429Pause: while every worker waits out Cloudimage's Retry-After, /readyz stays
+// 200 and names the pause (a 503 would take every worker's intake out of service at once, while
+// nothing is wrong with any of them), and enqueue status says the same.
+func TestReadyDuringA429Pause(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_BATCH_SIZE=1")
+	h.sb.ApplyFaults(&sandbox.Faults{RateLimit: &sandbox.Window{For: time.Minute, Code: http.StatusTooManyRequests, RetryAfter: "60"}})
+	if code, _, stderr := h.enqueue("", testkit.ImageURLs("ready429", 2)...); code != 0 {
+		t.Fatal(stderr)
+	}
+	w := h.startWorker()
+	var addr string
+	testkit.WaitFor(t, 10*time.Second, "the worker's HTTP server", func() bool {
+		addr = logValue(w.logs.String(), "http server listening", "addr")
+		return addr != ""
+	})
+	var code int
+	var body string
+	testkit.WaitFor(t, 20*time.Second, "/readyz to name the pause after the 429", func() bool {
+		code, body = testkit.Get(t, "http://"+addr+"/readyz")
+		return strings.Contains(body, `"paused":`)
+	})
+	var rd map[string]any
+	_ = json.Unmarshal([]byte(body), &rd)
+	if code != http.StatusOK || rd["ready"] != true || !strings.Contains(body, "429") || !strings.Contains(body, "sending is paused for every worker") {
+		t.Errorf("/readyz during the shared pause: %d %s; want 200, ready, naming the 429", code, body)
+	}
+	if _, out, _ := h.enqueue("", "status"); !strings.Contains(out, "PAUSED: ") || !strings.Contains(out, "429") {
+		t.Errorf("enqueue status during the shared pause:\n%s", out)
 	}
 }

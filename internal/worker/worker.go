@@ -381,20 +381,23 @@ func (r Readiness) IsReady() bool { return r.Ready }
 
 // Readiness says whether this worker can do its job now, and if not, why.
 type Readiness struct {
-	Ready  bool   `json:"ready"`
-	Redis  string `json:"redis"`
-	Key    string `json:"api_key"`
-	Send   string `json:"sending"`
+	Ready bool   `json:"ready"`
+	Redis string `json:"redis"`
+	Key   string `json:"api_key"`
+	Send  string `json:"sending"`
+	// Paused is the shared pause (after a 429 or an outage): every worker waits for it, and stays
+	// ready; Note says so.
 	Paused string `json:"paused,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	Reason string `json:"reason,omitempty"` // why not ready
 	// PausedQueues are queues an operator paused (asynq queue pause, or the asynqmon UI): their
 	// tasks wait until unpaused. An operator's choice, so the worker stays ready; Note says so.
 	PausedQueues []string `json:"paused_queues,omitempty"`
 	Note         string   `json:"note,omitempty"`
 }
 
-// Ready checks Redis (it answers, takes writes, and may not evict what was acknowledged), the API
-// key and the shared pause.
+// Ready checks Redis (it answers, takes writes, and may not evict what was acknowledged) and the
+// send gate (the API key, TLS, the endpoint). The pauses (the shared one, a paused queue) keep it
+// ready and are named.
 func (w *Worker) Ready(ctx context.Context) Readiness {
 	r := Readiness{Ready: true, Redis: "ok", Key: "ok", Send: "ok"}
 	var reasons []string
@@ -434,15 +437,21 @@ func (w *Worker) Ready(ctx context.Context) Readiness {
 			r.Ready, r.Redis = false, err.Error()
 			reasons = append(reasons, "the pauses cannot be read from Redis: "+err.Error())
 		}
+		// A pause keeps the worker ready: nothing is wrong with it, and it keeps accepting requests,
+		// which wait. The shared pause is Cloudimage asking every worker to wait (a 429, an outage),
+		// so a 503 for it would take every worker's intake out of service at once.
+		var notes []string
 		if len(p.Queues) > 0 {
 			r.PausedQueues = p.Queues
-			r.Note = "paused by an operator (asynq queue pause): " + strings.Join(p.Queues, ", ") +
-				"; their tasks wait until resumed with asynq queue unpause QUEUE"
+			notes = append(notes, "paused by an operator (asynq queue pause): "+strings.Join(p.Queues, ", ")+
+				"; their tasks wait until resumed with asynq queue unpause QUEUE")
 		}
 		if p.Shared.Left > 0 {
-			r.Ready, r.Paused = false, p.Shared.String()
-			reasons = append(reasons, "sending is paused: "+p.Shared.Reason)
+			r.Paused = p.Shared.String()
+			notes = append(notes, "sending is paused for every worker: "+p.Shared.Reason+
+				"; requests are still accepted and wait; the pause ends by itself")
 		}
+		r.Note = strings.Join(notes, ". ")
 	}
 	for i, s := range reasons {
 		if i > 0 {

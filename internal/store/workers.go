@@ -25,7 +25,12 @@ type WorkerState struct {
 	MaxInFlight int     `json:"max_in_flight"`     // invalidation calls its task slots can carry at once
 	StartedAt   int64   `json:"started_at"`        // ms
 	Stopped     string  `json:"stopped,omitempty"` // why this worker stopped sending (key, TLS, endpoint), if it did
-	SeenAt      int64   `json:"-"`                 // the Redis clock when it last published, ms
+	// BusySince is since when (Redis clock, ms) this worker's rate monitor has seen, at every
+	// sample, work waiting to be sent (tasks waiting for a slot, URLs held past their batching
+	// wait) and no shared pause; 0 when its last sample did not. While it holds, the fleet sends
+	// as fast as it can: its achieved rate is what it can send, not what it was asked to.
+	BusySince int64 `json:"busy_since,omitempty"`
+	SeenAt    int64 `json:"-"` // the Redis clock when it last published, ms
 }
 
 // PublishWorker records w, stamped with the Redis clock.

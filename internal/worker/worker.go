@@ -185,6 +185,7 @@ type Worker struct {
 	noUUIDWarn oncePer
 	id         string
 	latency    latencyEWMA  // of invalidation calls, for pacing
+	busy       busyClock    // since when the rate monitor sees work waiting, published
 	confirm    confirmGate  // the status-check backlog
 	statusBusy atomic.Int64 // status checks holding a task slot
 
@@ -310,7 +311,7 @@ func (w *Worker) publish(ctx context.Context) {
 		s := store.WorkerState{ID: w.id, Version: version.Version, Rate: w.cfg.Limit.Rate, Burst: w.cfg.Limit.Burst,
 			BatchSize: w.cfg.BatchSize, Concurrency: w.cfg.Concurrency, Window: w.cfg.Window.String(), Confirm: w.cfg.Confirm,
 			StartedAt: started, ConfirmRate: w.cfg.ConfirmLimit.Rate, LatencyMS: w.latency.get().Milliseconds(),
-			MaxInFlight: w.cfg.Concurrency * maxRequestsPerTask}
+			MaxInFlight: w.cfg.Concurrency * maxRequestsPerTask, BusySince: w.busy.since.Load()}
 		if blocked, _, reason, since := w.gate.state(); blocked {
 			s.Stopped = "since " + since.UTC().Format(time.RFC3339) + ": " + reason
 		}

@@ -124,3 +124,39 @@ func TestReadyDuringA429Pause(t *testing.T) {
 		t.Errorf("enqueue status during the shared pause:\n%s", out)
 	}
 }
+
+// TestStatusDrainAfterAQuietMinute: after one URL in a minute, a burst of 600 URLs (40 calls) is
+// estimated at the workers' PURGE_RATE (4 s), not at the 0.02 calls/s the quiet minute measured
+// (40 min), and drains about that fast.
+func TestStatusDrainAfterAQuietMinute(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_WINDOW=1s")
+	h.startWorker("PURGE_RATE=10", "PURGE_BURST=1")
+	first := testkit.ImageURLs("quiet-first", 1)
+	if code, _, stderr := h.enqueue("", first...); code != 0 {
+		t.Fatal(stderr)
+	}
+	testkit.WaitFor(t, 20*time.Second, "the first URL sent", func() bool { return invalidatedAll(h.sb, first) })
+	burst := testkit.ImageURLs("quiet-burst", 600)
+	if code, _, stderr := h.enqueue("", burst...); code != 0 {
+		t.Fatal(stderr)
+	}
+	start := time.Now()
+	var rep struct {
+		BacklogCalls  int64   `json:"backlog_calls"`
+		DrainSeconds  float64 `json:"drain_seconds"`
+		DrainRate     float64 `json:"drain_rate"`
+		DrainRateFrom string  `json:"drain_rate_from"`
+		DrainNote     string  `json:"drain_note"`
+	}
+	code, out, stderr := h.enqueue("", "status", "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil {
+		t.Fatalf("status --json: exit %d\n%s%s", code, out, stderr)
+	}
+	if rep.DrainRate != 10 || rep.DrainRateFrom != "configured" || rep.DrainSeconds < 1 || rep.DrainSeconds > 5 {
+		t.Errorf("after a quiet minute, %d calls: %gs at %g calls/s from %q (%s); want about 4s at the workers' PURGE_RATE=10",
+			rep.BacklogCalls, rep.DrainSeconds, rep.DrainRate, rep.DrainRateFrom, rep.DrainNote)
+	}
+	testkit.WaitFor(t, 30*time.Second, "the burst sent", func() bool { return invalidatedAll(h.sb, burst) })
+	t.Logf("estimated %gs at %g calls/s (%s); drained in %s", rep.DrainSeconds, rep.DrainRate, rep.DrainNote, time.Since(start).Round(100*time.Millisecond))
+}

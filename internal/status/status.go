@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -39,31 +40,34 @@ type Queue struct {
 
 // Snapshot is one reading. Its JSON is `enqueue status --json` and /status's JSON.
 type Snapshot struct {
-	At                time.Time           `json:"at"`
-	Queues            []Queue             `json:"queues"`
-	PausedQueues      []string            `json:"paused_queues,omitempty"`
-	WaitingURLs       int64               `json:"urls_in_window"`
-	OldestWaiting     string              `json:"oldest_waiting,omitempty"`
-	OldestWaitingSecs float64             `json:"oldest_waiting_seconds"`
-	DeadLetters       int                 `json:"dead_letters"` // the one count (deadLetterCount), as cipurge_dead_letters
-	URLsPerSecond     float64             `json:"urls_per_second"`
-	CallsPerSecond    float64             `json:"calls_per_second"`
-	ConfiguredRate    float64             `json:"configured_rate"`
-	RateSource        string              `json:"configured_rate_from"` // "workers" or "PURGE_RATE of this command (no worker alive)"
-	Workers           []store.WorkerState `json:"workers"`
-	SendingStopped    []string            `json:"sending_stopped,omitempty"`
-	BacklogCalls      int64               `json:"backlog_calls"`
-	ConfirmBacklog    int64               `json:"confirm_backlog"` // status checks waiting: due, scheduled, retrying
-	DrainSeconds      float64             `json:"drain_seconds,omitempty"`
-	DrainRate         float64             `json:"drain_rate,omitempty"` // calls/s the estimate uses
-	DrainNote         string              `json:"drain_note,omitempty"`
-	Paused            string              `json:"paused,omitempty"` // the shared pause (429, outage)
-	PauseLeftSeconds  float64             `json:"pause_left_seconds,omitempty"`
-	URLsSentTotal     int64               `json:"urls_sent_total"`
-	DroppedTotal      int64               `json:"dropped_as_satisfied_total"`
-	LastFlushAll      string              `json:"last_flush_all,omitempty"`
-	FlushAllSuggested bool                `json:"flush_all_suggested"`
-	LastDeadLetters   []DeadLetter        `json:"last_dead_letters,omitempty"`
+	At                 time.Time           `json:"at"`
+	Queues             []Queue             `json:"queues"`
+	PausedQueues       []string            `json:"paused_queues,omitempty"`
+	WaitingURLs        int64               `json:"urls_in_window"`
+	OldestWaiting      string              `json:"oldest_waiting,omitempty"`
+	OldestWaitingSecs  float64             `json:"oldest_waiting_seconds"`
+	DeadLetters        int                 `json:"dead_letters"` // the one count (deadLetterCount), as cipurge_dead_letters
+	URLsPerSecond      float64             `json:"urls_per_second"`
+	CallsPerSecond     float64             `json:"calls_per_second"`
+	ConfiguredRate     float64             `json:"configured_rate"`
+	RateSource         string              `json:"configured_rate_from"` // "workers" or "PURGE_RATE of this command (no worker alive)"
+	Workers            []store.WorkerState `json:"workers"`
+	SendingStopped     []string            `json:"sending_stopped,omitempty"`
+	BacklogCalls       int64               `json:"backlog_calls"`
+	PausedBacklogCalls int64               `json:"backlog_calls_in_paused_queues,omitempty"` // of BacklogCalls, held by paused queues (the window's too while purge is paused)
+	BusyLastMinute     bool                `json:"busy_last_minute"`                         // work waited to be sent all through the last minute: the achieved rate is what the workers can send
+	ConfirmBacklog     int64               `json:"confirm_backlog"`                          // status checks waiting: due, scheduled, retrying
+	DrainSeconds       float64             `json:"drain_seconds,omitempty"`
+	DrainRate          float64             `json:"drain_rate,omitempty"`      // calls/s the estimate uses
+	DrainRateFrom      string              `json:"drain_rate_from,omitempty"` // "achieved" (over the last minute, busy: their capacity) or "configured" (the workers' PURGE_RATE)
+	DrainNote          string              `json:"drain_note,omitempty"`
+	Paused             string              `json:"paused,omitempty"` // the shared pause (429, outage)
+	PauseLeftSeconds   float64             `json:"pause_left_seconds,omitempty"`
+	URLsSentTotal      int64               `json:"urls_sent_total"`
+	DroppedTotal       int64               `json:"dropped_as_satisfied_total"`
+	LastFlushAll       string              `json:"last_flush_all,omitempty"`
+	FlushAllSuggested  bool                `json:"flush_all_suggested"`
+	LastDeadLetters    []DeadLetter        `json:"last_dead_letters,omitempty"`
 }
 
 // Options say what to read beyond the counts.
@@ -110,17 +114,21 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 			s.ConfirmBacklog = waitingChecks(info)
 		}
 		if q == tasks.QueueInteractive || q == tasks.QueueBulk || q == tasks.QueueAll {
-			calls := int64(qs.Pending + qs.Active + qs.Scheduled + qs.Retry)
+			waiting := int64(qs.Pending + qs.Scheduled + qs.Retry) // a pause holds these; the active ones run
+			calls := waiting + int64(qs.Active)
 			if q == tasks.QueueBulk {
-				calls *= tasks.BulkRequests // a bulk task carries up to this many requests
+				calls, waiting = calls*tasks.BulkRequests, waiting*tasks.BulkRequests // a bulk task carries up to this many requests
 			}
 			s.BacklogCalls += calls
+			if qs.Paused {
+				s.PausedBacklogCalls += waiting
+			}
 		}
 	}
 	if c.WaitingURLs > 0 {
 		s.OldestWaiting, s.OldestWaitingSecs = c.OldestWaiting.Round(time.Millisecond).String(), c.OldestWaiting.Seconds()
 	}
-	if s.URLsPerSecond, s.CallsPerSecond, err = r.store.SendRate(ctx, time.Minute); err != nil {
+	if s.URLsPerSecond, s.CallsPerSecond, err = r.store.SendRate(ctx, rateWindow); err != nil {
 		return nil, err
 	}
 	if s.Workers, err = r.store.Workers(ctx, c.At.UnixMilli()); err != nil {
@@ -138,7 +146,12 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 		}
 	}
 	batch = max(batch, 1)
-	s.BacklogCalls += (c.WaitingURLs + int64(batch) - 1) / int64(batch)
+	windowCalls := (c.WaitingURLs + int64(batch) - 1) / int64(batch)
+	s.BacklogCalls += windowCalls
+	if slices.Contains(s.PausedQueues, tasks.QueueInteractive) {
+		s.PausedBacklogCalls += windowCalls // the batcher's tasks wait on the paused queue
+	}
+	s.BusyLastMinute = busyThroughout(s.Workers, s.At)
 	tot, err := r.store.Totals(ctx)
 	if err != nil {
 		return nil, err
@@ -151,7 +164,12 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 	if all.SentAt > 0 {
 		s.LastFlushAll = time.UnixMilli(all.SentAt).UTC().Format(time.RFC3339) + " (uuid " + all.UUID + ")"
 	}
-	s.drain()
+	d := drain(drainInput{
+		calls: s.BacklogCalls - s.PausedBacklogCalls, held: s.PausedBacklogCalls, pausedQueues: s.PausedQueues,
+		workers: len(s.Workers), stopped: len(s.SendingStopped), configured: s.ConfiguredRate, achieved: s.CallsPerSecond,
+		busy: s.BusyLastMinute, pauseLeft: s.PauseLeftSeconds,
+	})
+	s.DrainSeconds, s.DrainRate, s.DrainRateFrom, s.DrainNote, s.FlushAllSuggested = d.seconds, d.rate, d.rateFrom, d.note, d.suggestFlushAll
 	if o.DeadLetters > 0 {
 		if s.LastDeadLetters, err = r.lastDeadLetters(ctx, o.DeadLetters); err != nil {
 			return nil, err
@@ -160,40 +178,95 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 	return s, nil
 }
 
-// drain estimates the time to drain the backlog from what the fleet really does: the calls per
-// second it sent over the last minute, or the rate the workers run with when they sent nothing yet.
-func (s *Snapshot) drain() {
-	if s.BacklogCalls == 0 {
-		return
+// rateWindow is what the achieved rate (Snapshot.CallsPerSecond) is measured over.
+const rateWindow = time.Minute
+
+// busyThroughout reports whether a live worker's rate monitor saw work waiting to be sent, and no
+// shared pause, all through the interval the achieved rate measures (the rateWindow before the
+// second of at, which is still filling; see store.WorkerState.BusySince).
+func busyThroughout(workers []store.WorkerState, at time.Time) bool {
+	start := at.Add(-rateWindow - time.Second).UnixMilli()
+	for _, w := range workers {
+		if w.BusySince > 0 && w.BusySince <= start {
+			return true
+		}
+	}
+	return false
+}
+
+// drainInput is what the drain estimate depends on.
+type drainInput struct {
+	calls        int64    // API calls of the backlog that drain (the window, the queues not paused)
+	held         int64    // API calls held by queues an operator paused
+	pausedQueues []string // the queues that hold them
+	workers      int      // alive
+	stopped      int      // of them, those that stopped sending (key, TLS, endpoint)
+	configured   float64  // the workers' PURGE_RATE, calls/s (0: no limit)
+	achieved     float64  // calls/s the fleet sent over the last minute
+	busy         bool     // work waited all through that minute: achieved is what the fleet can send
+	pauseLeft    float64  // seconds left of the shared pause
+}
+
+// drainEstimate is the time to drain, the rate it assumes and where that rate comes from, in words.
+type drainEstimate struct {
+	seconds, rate   float64
+	rateFrom, note  string
+	suggestFlushAll bool
+}
+
+// drain estimates the time to drain the backlog. The rate the fleet achieved over the last minute
+// is what it can send only if it was busy all along (work waited to be sent); after a quiet
+// minute it measures what was asked (one URL a minute is not a capacity of 0.02 calls/s), and the
+// estimate uses the workers' PURGE_RATE instead. Calls held by a paused queue do not drain at any
+// rate: they are named, not estimated.
+func drain(in drainInput) (e drainEstimate) {
+	if in.calls+in.held == 0 {
+		return e
+	}
+	held := ""
+	if in.held > 0 {
+		held = fmt.Sprintf("%d API calls in paused queues (%s) do not drain until unpaused", in.held, strings.Join(in.pausedQueues, ", "))
 	}
 	switch {
-	case len(s.Workers) == 0:
-		s.DrainNote = "no worker is alive: the backlog does not drain"
-		return
-	case len(s.SendingStopped) == len(s.Workers):
-		s.DrainNote = "every worker stopped sending: the backlog does not drain until that is fixed"
-		return
-	case s.CallsPerSecond > 0:
-		s.DrainRate = s.CallsPerSecond
-		s.DrainNote = "at the rate the workers achieved over the last minute"
-		if s.ConfiguredRate > 0 && s.CallsPerSecond < 0.9*s.ConfiguredRate {
-			s.DrainNote += fmt.Sprintf(" (below their PURGE_RATE=%g)", s.ConfiguredRate)
+	case in.workers == 0:
+		e.note = "no worker is alive: the backlog does not drain"
+		return e
+	case in.stopped == in.workers:
+		e.note = "every worker stopped sending: the backlog does not drain until that is fixed"
+		return e
+	case in.calls == 0:
+		e.note = "the whole backlog is in paused queues (" + strings.Join(in.pausedQueues, ", ") + "): it does not drain until they are unpaused"
+		return e
+	}
+	switch {
+	case in.busy && in.achieved > 0:
+		e.rate, e.rateFrom = in.achieved, "achieved"
+		e.note = "at the rate the workers achieved over the last minute with work waiting all along: what they can send"
+		if in.configured > 0 && in.achieved < 0.9*in.configured {
+			e.note += fmt.Sprintf(", below their PURGE_RATE=%g", in.configured)
 		}
-	case s.ConfiguredRate > 0:
-		s.DrainRate = s.ConfiguredRate
-		s.DrainNote = "at the workers' PURGE_RATE (nothing was sent in the last minute)"
+	case in.busy:
+		e.note = "work waited all through the last minute and nothing was sent: no estimate (see /readyz and the workers' logs)"
+	case in.configured > 0:
+		e.rate, e.rateFrom = in.configured, "configured"
+		e.note = fmt.Sprintf("at the workers' PURGE_RATE=%g", in.configured)
+		if in.achieved > 0 {
+			e.note += fmt.Sprintf("; the last minute's %.2f calls/s measured demand, not capacity (work did not wait all through it)", in.achieved)
+		}
 	default:
-		s.DrainNote = "nothing was sent in the last minute and PURGE_RATE=0 (no limit): no estimate"
-		return
+		e.note = "PURGE_RATE=0 (no limit) and no minute with work waiting all along measured what the workers can send yet: no estimate"
 	}
-	if s.Paused != "" {
-		s.DrainNote += "; after the shared pause"
+	if e.rate > 0 {
+		e.seconds = math.Ceil(float64(in.calls)/e.rate + in.pauseLeft)
+		if in.pauseLeft > 0 {
+			e.note += "; after the shared pause"
+		}
+		e.suggestFlushAll = time.Duration(e.seconds)*time.Second > SuggestFlushAfter
 	}
-	s.DrainSeconds = math.Ceil(float64(s.BacklogCalls)/s.DrainRate + s.PauseLeftSeconds)
-	if len(s.PausedQueues) > 0 {
-		s.DrainNote += "; paused queues (" + strings.Join(s.PausedQueues, ", ") + ") do not drain until unpaused"
+	if held != "" {
+		e.note += "; " + held
 	}
-	s.FlushAllSuggested = time.Duration(s.DrainSeconds)*time.Second > SuggestFlushAfter
+	return e
 }
 
 // Counts is the part of a reading the metrics collector reports: asynq's own view of each queue

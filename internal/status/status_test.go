@@ -2,6 +2,7 @@ package status_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -228,5 +229,61 @@ func TestPauseString(t *testing.T) {
 		if got := c.p.String(); got != c.want {
 			t.Errorf("%+v: %q, want %q", c.p, got, c.want)
 		}
+	}
+}
+
+// TestDrainFromWhatTheWorkersPublish: the status takes the drain rate from the workers: their
+// PURGE_RATE after a quiet minute (one call sent is demand, not capacity: 3,000 URLs took 25 s,
+// not 3 h 20 min), the achieved rate once a worker saw work waiting all through the minute.
+func TestDrainFromWhatTheWorkersPublish(t *testing.T) {
+	t.Parallel()
+	r := testredis.Start(t)
+	rdb := r.Client()
+	ctx := context.Background()
+	st := store.New(rdb)
+	now, err := st.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One API call sent 10 s ago: 1/60 calls/s over the last minute.
+	if err := rdb.Set(ctx, store.CallsSecondKey(now/1000-10), 1, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PublishWorker(ctx, store.WorkerState{ID: "w1", Rate: 10, BatchSize: 15}); err != nil {
+		t.Fatal(err)
+	}
+	urls := make([]string, 3000)
+	for i := range urls {
+		urls[i] = "https://img.example.com/quiet/" + strconv.Itoa(i) + ".jpg"
+	}
+	if _, err := st.AddPending(ctx, "", urls); err != nil {
+		t.Fatal(err)
+	}
+	rd := status.NewReader(rdb)
+	snap, err := rd.Read(ctx, status.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.BacklogCalls != 200 || snap.DrainRate != 10 || snap.DrainRateFrom != "configured" || snap.DrainSeconds != 20 || snap.BusyLastMinute {
+		t.Errorf("after a quiet minute: %d calls, %gs at %g calls/s from %q (busy %v): %s; want 200 calls, 20s at 10 from the configured rate",
+			snap.BacklogCalls, snap.DrainSeconds, snap.DrainRate, snap.DrainRateFrom, snap.BusyLastMinute, snap.DrainNote)
+	}
+
+	// The worker has seen work waiting for two minutes and the fleet sent 4 calls/s: its capacity.
+	for sec := now/1000 - 61; sec < now/1000; sec++ {
+		if err := rdb.Set(ctx, store.CallsSecondKey(sec), 4, time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.PublishWorker(ctx, store.WorkerState{ID: "w1", Rate: 10, BatchSize: 15, BusySince: now - 120_000}); err != nil {
+		t.Fatal(err)
+	}
+	if snap, err = rd.Read(ctx, status.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if snap.DrainRate != 4 || snap.DrainRateFrom != "achieved" || snap.DrainSeconds != 50 || !snap.BusyLastMinute ||
+		!strings.Contains(snap.DrainNote, "below their PURGE_RATE=10") {
+		t.Errorf("busy all minute: %gs at %g calls/s from %q (busy %v): %s; want 50s at 4 from the achieved rate",
+			snap.DrainSeconds, snap.DrainRate, snap.DrainRateFrom, snap.BusyLastMinute, snap.DrainNote)
 	}
 }

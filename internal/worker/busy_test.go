@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -66,6 +67,21 @@ func TestBacklogIsWorkWaitingToBeSent(t *testing.T) {
 		t.Fatal(err)
 	}
 	step("the shared pause", true, true, true)
+	if err := rdb.Del(ctx, store.KeyPause).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Del(ctx, store.KeyPending, taskq.PendingKey(tasks.QueueBulk)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := insp.UnpauseQueue(tasks.QueueInteractive); err != nil {
+		t.Fatal(err)
+	}
+	step("nothing left", false, false, false)
+	// A request task the shared rate limit snoozed waits in asynq's retry set.
+	if err := rdb.ZAdd(ctx, taskq.RetryKey(tasks.QueueInteractive), redis.Z{Score: float64(time.Now().Add(time.Second).Unix()), Member: "urls_x"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	step("a request task snoozed by the rate limit", true, false, false)
 }
 
 // TestBusyClock: busy since the first of an unbroken run of samples with work waiting and no

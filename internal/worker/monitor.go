@@ -97,9 +97,10 @@ func (w *Worker) runMonitor(ctx context.Context) {
 // sample reads what the monitor judges from Redis: the fleet's send rate, the backlog, the pause,
 // the live workers' slots.
 //
-// The backlog is work waiting to be sent, more than the fleet sends at once: request tasks waiting
-// for a slot in the interactive or bulk queue, or URLs held in the pending set past their batching
-// wait (PURGE_MAX_DELAY; the batcher leaves them there while its lookahead is full). URLs still in
+// The backlog is work waiting to be sent, more than the fleet sends at once: request tasks of the
+// interactive or bulk queue waiting for a slot or snoozed by the shared rate limit (asynq's retry
+// set), or URLs held in the pending set past their batching wait (PURGE_MAX_DELAY; the batcher
+// leaves them there while its lookahead is full). URLs still in
 // their window are not due yet, and the work of a queue an operator paused waits for no worker: a
 // trickle of requests, or a paused queue, is no backlog, so the achieved rate measures what was
 // asked, not what the fleet can send.
@@ -122,13 +123,16 @@ func (w *Worker) sample(ctx context.Context) (rateSample, error) {
 	pipe := w.rdb.Pipeline()
 	held := pipe.ZCount(ctx, store.KeyPending, "-inf", heldSince)
 	inter := pipe.LLen(ctx, taskq.PendingKey(tasks.QueueInteractive))
+	interSnoozed := pipe.ZCard(ctx, taskq.RetryKey(tasks.QueueInteractive))
 	bulk := pipe.LLen(ctx, taskq.PendingKey(tasks.QueueBulk))
+	bulkSnoozed := pipe.ZCard(ctx, taskq.RetryKey(tasks.QueueBulk))
 	active := pipe.LLen(ctx, taskq.ActiveKey(tasks.QueueConfirm))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return s, err
 	}
-	interWaits := !slices.Contains(pauses.Queues, tasks.QueueInteractive) && held.Val()+inter.Val() > 0 // the batcher's tasks go there
-	bulkWaits := !slices.Contains(pauses.Queues, tasks.QueueBulk) && bulk.Val() > 0
+	// The batcher's tasks go to the interactive queue: its pause holds the pending set too.
+	interWaits := !slices.Contains(pauses.Queues, tasks.QueueInteractive) && held.Val()+inter.Val()+interSnoozed.Val() > 0
+	bulkWaits := !slices.Contains(pauses.Queues, tasks.QueueBulk) && bulk.Val()+bulkSnoozed.Val() > 0
 	s.backlog = interWaits || bulkWaits
 	s.bulk = bulkWaits && inter.Val() == 0
 	s.confirmActive = int(active.Val())

@@ -77,6 +77,18 @@ type runningWorker struct {
 	logs   *testkit.SyncBuffer
 }
 
+// httpAddr waits for the worker's HTTP server and returns its address (from its "http server
+// listening" log line, HTTP_ADDR being 127.0.0.1:0).
+func (w *runningWorker) httpAddr(t *testing.T) string {
+	t.Helper()
+	var addr string
+	testkit.WaitFor(t, 10*time.Second, "the worker's HTTP server", func() bool {
+		addr = logValue(w.logs.String(), "http server listening", "addr")
+		return addr != ""
+	})
+	return addr
+}
+
 // stop asks the worker to shut down (as SIGTERM does) and returns Run's error.
 func (w *runningWorker) stop(t *testing.T) error {
 	t.Helper()

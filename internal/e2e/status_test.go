@@ -104,11 +104,7 @@ func TestReadyDuringA429Pause(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	w := h.startWorker()
-	var addr string
-	testkit.WaitFor(t, 10*time.Second, "the worker's HTTP server", func() bool {
-		addr = logValue(w.logs.String(), "http server listening", "addr")
-		return addr != ""
-	})
+	addr := w.httpAddr(t)
 	var code int
 	var body string
 	testkit.WaitFor(t, 20*time.Second, "/readyz to name the pause after the 429", func() bool {

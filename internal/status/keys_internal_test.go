@@ -14,8 +14,7 @@ import (
 // read) says what asynq's Inspector says of it, memory and daily counts aside.
 func TestQueueKeysAgreeWithInspector(t *testing.T) {
 	t.Parallel()
-	r := testredis.Start(t)
-	rdb := r.Client()
+	rdb := testredis.Start(t).Client()
 	const q = "keys-agree"
 	cl := asynq.NewClientFromRedisClient(rdb)
 	insp := asynq.NewInspectorFromRedisClient(rdb)

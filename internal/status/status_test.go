@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
@@ -16,39 +17,56 @@ import (
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
+// start returns a private Redis with asynq's client and inspector on it.
+func start(t *testing.T) (*redis.Client, *asynq.Client, *asynq.Inspector) {
+	t.Helper()
+	rdb := testredis.Start(t).Client()
+	return rdb, asynq.NewClientFromRedisClient(rdb), asynq.NewInspectorFromRedisClient(rdb)
+}
+
+// readBoth takes the status's reading (Read) and the metrics' (ReadCounts) of every queue.
+func readBoth(t *testing.T, rd *status.Reader) (*status.Snapshot, *status.Counts) {
+	t.Helper()
+	snap, err := rd.Read(context.Background(), status.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, err := rd.ReadCounts(context.Background(), tasks.QueueNames())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap, counts
+}
+
+// enqueue puts a task of type typ with task ID id on queue q, as asynq's client does.
+func enqueue(t *testing.T, cl *asynq.Client, typ, q, id string, opts ...asynq.Option) {
+	t.Helper()
+	if _, err := cl.Enqueue(asynq.NewTask(typ, []byte(`{}`)), append(opts, asynq.Queue(q), asynq.TaskID(id))...); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestCountsAgreeWithSnapshot: the metrics collector's reading (ReadCounts) and `enqueue status`'s
 // (Read) tell the same story about the queues and the window.
 func TestCountsAgreeWithSnapshot(t *testing.T) {
 	t.Parallel()
-	r := testredis.Start(t)
+	rdb, cl, insp := start(t)
 	ctx := context.Background()
-	cl := asynq.NewClientFromRedisClient(r.Client())
 	for i := range 3 {
-		if _, err := cl.Enqueue(asynq.NewTask(tasks.TypeURLs, []byte(`{}`)), asynq.Queue(tasks.QueueInteractive), asynq.TaskID(string(rune('a'+i)))); err != nil {
-			t.Fatal(err)
-		}
+		enqueue(t, cl, tasks.TypeURLs, tasks.QueueInteractive, string(rune('a'+i)))
 	}
 	// Status checks: one due, one scheduled, one archived (no longer waiting).
 	for i, opts := range [][]asynq.Option{{}, {asynq.ProcessIn(time.Hour)}, {}} {
-		if _, err := cl.Enqueue(asynq.NewTask(tasks.TypeConfirm, []byte(`{}`)), append(opts, asynq.Queue(tasks.QueueConfirm), asynq.TaskID(string(rune('x'+i))))...); err != nil {
-			t.Fatal(err)
-		}
+		enqueue(t, cl, tasks.TypeConfirm, tasks.QueueConfirm, string(rune('x'+i)), opts...)
 	}
-	if err := asynq.NewInspectorFromRedisClient(r.Client()).ArchiveTask(tasks.QueueConfirm, "z"); err != nil {
+	if err := insp.ArchiveTask(tasks.QueueConfirm, "z"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.New(r.Client()).AddPending(ctx, "", []string{"https://x.example/a.jpg", "https://x.example/b.jpg"}); err != nil {
+	if _, err := store.New(rdb).AddPending(ctx, "", []string{"https://x.example/a.jpg", "https://x.example/b.jpg"}); err != nil {
 		t.Fatal(err)
 	}
-	rd := status.NewReader(r.Client())
-	snap, err := rd.Read(ctx, status.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	counts, err := rd.ReadCounts(ctx, tasks.QueueNames())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rd := status.NewReader(rdb)
+	snap, counts := readBoth(t, rd)
 	if len(counts.Queues) != len(snap.Queues) {
 		t.Fatalf("%d queues counted, %d in the snapshot", len(counts.Queues), len(snap.Queues))
 	}
@@ -80,37 +98,22 @@ func TestCountsAgreeWithSnapshot(t *testing.T) {
 // product queue all the same.
 func TestReadsQueuesAsynqDoesNotList(t *testing.T) {
 	t.Parallel()
-	r := testredis.Start(t)
-	rdb := r.Client()
+	rdb, cl, insp := start(t)
 	ctx := context.Background()
-	cl := asynq.NewClientFromRedisClient(rdb)
-	enqueue := func(id string) {
-		t.Helper()
-		if _, err := cl.Enqueue(asynq.NewTask(tasks.TypeURLs, []byte(`{}`)), asynq.Queue(tasks.QueueInteractive), asynq.TaskID(id)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	enqueue("before")
+	enqueue(t, cl, tasks.TypeURLs, tasks.QueueInteractive, "before")
 	if err := rdb.FlushAll(ctx).Err(); err != nil { // as a restart without persistence does
 		t.Fatal(err)
 	}
-	enqueue("after")
+	enqueue(t, cl, tasks.TypeURLs, tasks.QueueInteractive, "after")
 	if listed, _ := rdb.SIsMember(ctx, taskq.AsynqQueues, tasks.QueueInteractive).Result(); listed {
 		t.Fatalf("asynq registered %s again after the data loss: this test no longer shows the case", tasks.QueueInteractive)
 	}
-	if err := asynq.NewInspectorFromRedisClient(rdb).PauseQueue(tasks.QueueBulk); err != nil { // asynq queue pause bulk
+	if err := insp.PauseQueue(tasks.QueueBulk); err != nil { // asynq queue pause bulk
 		t.Fatal(err)
 	}
 
 	rd := status.NewReader(rdb)
-	snap, err := rd.Read(ctx, status.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	counts, err := rd.ReadCounts(ctx, tasks.QueueNames())
-	if err != nil {
-		t.Fatal(err)
-	}
+	snap, counts := readBoth(t, rd)
 	for i, q := range snap.Queues {
 		c := counts.Queues[i]
 		switch q.Queue {
@@ -139,15 +142,10 @@ func TestReadsQueuesAsynqDoesNotList(t *testing.T) {
 // product's record, or asynq's archive when it holds more (archived without a record).
 func TestDeadLettersOneNumber(t *testing.T) {
 	t.Parallel()
-	r := testredis.Start(t)
-	rdb := r.Client()
+	rdb, cl, insp := start(t)
 	ctx := context.Background()
-	cl := asynq.NewClientFromRedisClient(rdb)
-	insp := asynq.NewInspectorFromRedisClient(rdb)
 	for _, id := range []string{"a1", "a2"} {
-		if _, err := cl.Enqueue(asynq.NewTask(tasks.TypeURLs, []byte(`{}`)), asynq.Queue(tasks.QueueInteractive), asynq.TaskID(id)); err != nil {
-			t.Fatal(err)
-		}
+		enqueue(t, cl, tasks.TypeURLs, tasks.QueueInteractive, id)
 		if err := insp.ArchiveTask(tasks.QueueInteractive, id); err != nil {
 			t.Fatal(err)
 		}
@@ -155,14 +153,7 @@ func TestDeadLettersOneNumber(t *testing.T) {
 	rd := status.NewReader(rdb)
 	check := func(when string, want int) {
 		t.Helper()
-		snap, err := rd.Read(ctx, status.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		counts, err := rd.ReadCounts(ctx, tasks.QueueNames())
-		if err != nil {
-			t.Fatal(err)
-		}
+		snap, counts := readBoth(t, rd)
 		if snap.DeadLetters != want || counts.DeadLetters != int64(want) {
 			t.Errorf("%s: the status says %d dead letters, the metrics %d; want %d", when, snap.DeadLetters, counts.DeadLetters, want)
 		}
@@ -192,8 +183,7 @@ func TestReadIsWholeOrAnError(t *testing.T) {
 		{store.KeyAll, "flush-all", false},
 		{store.KeyWorkers, "workers", false},
 	} {
-		r := testredis.Start(t)
-		rdb := r.Client()
+		rdb := testredis.Start(t).Client()
 		ctx := context.Background()
 		// A value of the wrong type: every read of the key fails (WRONGTYPE).
 		if err := rdb.Del(ctx, c.key).Err(); err != nil {
@@ -237,8 +227,7 @@ func TestPauseString(t *testing.T) {
 // not 3 h 20 min), the achieved rate once a worker saw work waiting all through the minute.
 func TestDrainFromWhatTheWorkersPublish(t *testing.T) {
 	t.Parallel()
-	r := testredis.Start(t)
-	rdb := r.Client()
+	rdb := testredis.Start(t).Client()
 	ctx := context.Background()
 	st := store.New(rdb)
 	now, err := st.Now(ctx)

@@ -22,8 +22,7 @@ import (
 // own Inspector reports.
 func TestAsynqKeys(t *testing.T) {
 	t.Parallel()
-	r := testredis.Start(t)
-	rdb := r.Client()
+	rdb := testredis.Start(t).Client()
 	ctx := context.Background()
 	cl := asynq.NewClientFromRedisClient(rdb)
 	insp := asynq.NewInspectorFromRedisClient(rdb)

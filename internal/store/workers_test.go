@@ -25,7 +25,7 @@ func TestWorkersAlive(t *testing.T) {
 		alive bool
 	}{
 		{"just published", 0, true},
-		{"two writes missed", 3*period - 100, true},
+		{"two writes missed", 3*period - 1000, true},
 		{"three periods without a write", 3*period + 100, false},
 		{"59 minutes without a write", (59 * time.Minute).Milliseconds(), false},
 	} {

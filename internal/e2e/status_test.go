@@ -126,7 +126,7 @@ func TestReadyDuringA429Pause(t *testing.T) {
 // (40 min), and drains about that fast.
 func TestStatusDrainAfterAQuietMinute(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, "PURGE_WINDOW=1s")
+	h := newHarness(t, "PURGE_WINDOW=3s", "PURGE_MAX_DELAY=3s") // the burst waits in its window while status reads it
 	h.startWorker("PURGE_RATE=10", "PURGE_BURST=1")
 	first := testkit.ImageURLs("quiet-first", 1)
 	if code, _, stderr := h.enqueue("", first...); code != 0 {

@@ -23,7 +23,7 @@ import (
 func TestBacklogIsWorkWaitingToBeSent(t *testing.T) {
 	rdb := testredis.Start(t).Client()
 	ctx := context.Background()
-	w := mustNew(t, Config{Window: 500 * time.Millisecond, MaxDelay: time.Second}, rdb, &slowAPI{}, zaptest.NewLogger(t), nil)
+	w := mustNew(t, Config{Window: 500 * time.Millisecond, MaxDelay: 5 * time.Second}, rdb, &slowAPI{}, zaptest.NewLogger(t), nil)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	step := func(name string, backlog, bulk, paused bool) {
 		t.Helper()
@@ -44,10 +44,10 @@ func TestBacklogIsWorkWaitingToBeSent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rdb.ZAdd(ctx, store.KeyPending, redis.Z{Score: float64(now - 5000), Member: "https://img.example.com/held.jpg"}).Err(); err != nil {
+	if err := rdb.ZAdd(ctx, store.KeyPending, redis.Z{Score: float64(now - 10_000), Member: "https://img.example.com/held.jpg"}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	step("a URL held 5 s, past PURGE_MAX_DELAY", true, false, false)
+	step("a URL held 10 s, past PURGE_MAX_DELAY", true, false, false)
 	if err := insp.PauseQueue(tasks.QueueInteractive); err != nil {
 		t.Fatal(err)
 	}

@@ -477,8 +477,10 @@ func (r *Reader) ReadPauses(ctx context.Context) (Pauses, error) {
 		}
 	}
 	var err error
-	p.Shared, err = r.readPause(ctx)
-	return p, err
+	if p.Shared, err = r.readPause(ctx); err != nil {
+		return Pauses{}, err // whole or an error, as every reading
+	}
+	return p, nil
 }
 
 // DeadLetter is one archived task as operators see it.

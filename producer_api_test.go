@@ -13,6 +13,7 @@ import (
 
 	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/normalize"
 	"github.com/cipurge/cipurge/pkg/tasks"
@@ -134,7 +135,7 @@ func TestReplayFlushAllLosesNothing(t *testing.T) {
 	before := confirmations()
 
 	// The enqueue of the new request fails: asynq's enqueue script writes the task and the pending list.
-	faults.Fail(-1, testredis.Script([]string{"asynq:{" + tasks.QueueAll + "}:t:" + tasks.TaskIDAll, "asynq:{" + tasks.QueueAll + "}:pending"}))
+	faults.Fail(-1, testredis.Script([]string{taskq.TaskKey(tasks.QueueAll, tasks.TaskIDAll), taskq.PendingKey(tasks.QueueAll)}))
 	err = p.ReplayFlushAll(ctx, "demo", "demo", time.Hour, "test", "replay", tasks.TaskIDAll)
 	var fr *cipurge.FlushRefusedError
 	if err == nil || errors.As(err, &fr) || faults.Failed() == 0 {

@@ -163,7 +163,7 @@ func TestDLQReplayRebuildsTheTaskOfItsType(t *testing.T) {
 	st := store.New(h.rdb)
 	now, err := st.Now(ctx)
 	must(t, err)
-	old := now - (store.AsynqArchiveAge + 24*time.Hour).Milliseconds()
+	old := now - (taskq.ArchiveAge + 24*time.Hour).Milliseconds()
 	p := tasks.Confirm{UUID: "0dd-trimmed", URLs: []string{"https://img.example.com/dlq-rebuild/a.jpg"}, RequestedAt: time.UnixMilli(old),
 		SentAt: time.UnixMilli(old), Origin: tasks.OriginInteractive}
 	b, err := tasks.EncodeConfirm(p)

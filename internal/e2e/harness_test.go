@@ -102,17 +102,6 @@ func (w *runningWorker) stop(t *testing.T) error {
 	}
 }
 
-// httpAddr waits for the worker's HTTP server and returns its address (from its log).
-func (w *runningWorker) httpAddr(t *testing.T) string {
-	t.Helper()
-	var addr string
-	testkit.WaitFor(t, 10*time.Second, "the worker's HTTP server", func() bool {
-		addr = logValue(w.logs.String(), "http server listening", "addr")
-		return addr != ""
-	})
-	return addr
-}
-
 // startWorker runs workercmd.Run with the harness environment plus extra.
 func (h *harness) startWorker(extra ...string) *runningWorker {
 	h.t.Helper()

@@ -608,7 +608,7 @@ func TestDeadLetterOutlivesAsynqArchive(t *testing.T) {
 		if err != nil || !ok {
 			t.Fatalf("no record of dead letter %s (%v)", ti.ID, err)
 		}
-		d.At = now - (store.AsynqArchiveAge + 24*time.Hour).Milliseconds()
+		d.At = now - (taskq.ArchiveAge + 24*time.Hour).Milliseconds()
 		must(t, st.KeepDeadLetter(ctx, d))
 		must(t, h.rdb.ZRem(ctx, taskq.ArchivedKey(tasks.QueueInteractive), ti.ID).Err())
 		must(t, h.rdb.Del(ctx, taskq.TaskKey(tasks.QueueInteractive, ti.ID)).Err())

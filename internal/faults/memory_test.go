@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/tasks"
@@ -76,9 +77,9 @@ func TestFaultEvictingRedis(t *testing.T) {
 	})
 	const hold = 3 * time.Second
 	queued := func() int {
-		n, err := rdb.LLen(ctx, "asynq:{"+tasks.QueueInteractive+"}:pending").Result()
+		n, err := rdb.LLen(ctx, taskq.PendingKey(tasks.QueueInteractive)).Result()
 		must(t, err)
-		a, err := rdb.LLen(ctx, "asynq:{"+tasks.QueueInteractive+"}:active").Result()
+		a, err := rdb.LLen(ctx, taskq.ActiveKey(tasks.QueueInteractive)).Result()
 		must(t, err)
 		return int(n + a)
 	}

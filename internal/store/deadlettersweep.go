@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -27,8 +28,8 @@ import (
 //   - FORGET: a record whose task asynq no longer has at all (not archived, not queued, running,
 //     scheduled or retrying) is forgotten: an operator deleted it in asynqmon, or ran it again and
 //     it completed. Except when asynq's trimming explains the absence: the record is older than
-//     90 days (AsynqArchiveAge), or no newer than the oldest entry of the queue's archive seen at
-//     its limit (AsynqArchiveKept). Such a record is kept until `enqueue dlq replay` or `rm`.
+//     90 days (taskq.ArchiveAge), or no newer than the oldest entry of the queue's archive seen at
+//     its limit (taskq.ArchiveKept). Such a record is kept until `enqueue dlq replay` or `rm`.
 //     A record whose task is queued or running again is kept until that run ends. A record younger
 //     than DeadLetterGrace is left alone.
 
@@ -84,7 +85,7 @@ func (s *Store) ReconcileDeadLetters(ctx context.Context, o SweepOptions) (Sweep
 	pipe := s.rdb.Pipeline()
 	zs := make([]*redis.ZSliceCmd, len(o.Queues))
 	for i, q := range o.Queues {
-		zs[i] = pipe.ZRangeWithScores(ctx, AsynqKey(q, "archived"), 0, -1)
+		zs[i] = pipe.ZRangeWithScores(ctx, taskq.ArchivedKey(q), 0, -1)
 	}
 	trimCmd := pipe.HGetAll(ctx, KeyDeadTrim)
 	idxCmd := pipe.ZRangeWithScores(ctx, KeyDeadIndex, 0, -1)
@@ -104,7 +105,7 @@ func (s *Store) ReconcileDeadLetters(ctx context.Context, o SweepOptions) (Sweep
 	inArchive := map[string]bool{}
 	for i, q := range o.Queues {
 		entries := zs[i].Val()
-		if len(entries) >= AsynqArchiveKept {
+		if len(entries) >= taskq.ArchiveKept {
 			oldest := entries[0]
 			at, err := s.raiseTrim(ctx, q, trimTime(indexed, oldest))
 			if err != nil {
@@ -162,12 +163,12 @@ func trimTime(indexed map[string]int64, oldest redis.Z) int64 {
 // entries before the next reconciliation.
 func (s *Store) NoteArchiveTrim(ctx context.Context, q string) error {
 	pipe := s.rdb.Pipeline()
-	card := pipe.ZCard(ctx, AsynqKey(q, "archived"))
-	oldest := pipe.ZRangeWithScores(ctx, AsynqKey(q, "archived"), 0, 0)
+	card := pipe.ZCard(ctx, taskq.ArchivedKey(q))
+	oldest := pipe.ZRangeWithScores(ctx, taskq.ArchivedKey(q), 0, 0)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("note archive trim: %w", err)
 	}
-	if card.Val() < AsynqArchiveKept || len(oldest.Val()) == 0 {
+	if card.Val() < taskq.ArchiveKept || len(oldest.Val()) == 0 {
 		return nil
 	}
 	z := oldest.Val()[0]
@@ -332,7 +333,7 @@ func (s *Store) forgetGone(ctx context.Context, ids []string, marks map[string]s
 		if json.Unmarshal([]byte(v), &d) != nil || !known[d.Queue] || now-d.At < o.Grace.Milliseconds() {
 			continue
 		}
-		cs = append(cs, candidate{id: id, raw: v, d: d, state: pipe.HGet(ctx, AsynqKey(d.Queue, AsynqTaskName(id)), AsynqStateField)})
+		cs = append(cs, candidate{id: id, raw: v, d: d, state: pipe.HGet(ctx, taskq.TaskKey(d.Queue, id), taskq.TaskStateField)})
 	}
 	if len(cs) == 0 {
 		return nil
@@ -346,11 +347,11 @@ func (s *Store) forgetGone(ctx context.Context, ids []string, marks map[string]s
 		switch {
 		case err != nil && !errors.Is(err, redis.Nil):
 			return fmt.Errorf("reconcile dead letters: %w", err)
-		case state == asynqStateArchived:
+		case state == taskq.TaskStateArchived:
 			// Archived after the archive was read (the next reconciliation sees it), or trimmed by
 			// asynq's Inspector (asynqmon's "archive"), which leaves the trimmed task's hash: kept.
 			continue
-		case err == nil && state != asynqStateCompleted:
+		case err == nil && state != taskq.TaskStateCompleted:
 			if marks[id] == DeadMarkRerun {
 				continue
 			}
@@ -358,7 +359,7 @@ func (s *Store) forgetGone(ctx context.Context, ids []string, marks map[string]s
 		case marks[id] == DeadMarkRerun:
 			// it ran again and is gone: it completed, or an operator deleted it
 		case c.d.At <= trimmedUntil[c.d.Queue]+ArchiveClockSlack.Milliseconds() && trimmedUntil[c.d.Queue] > 0,
-			now-c.d.At >= AsynqArchiveAge.Milliseconds():
+			now-c.d.At >= taskq.ArchiveAge.Milliseconds():
 			mark = DeadMarkTrimmed
 		}
 		var keep []byte

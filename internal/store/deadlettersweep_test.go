@@ -239,7 +239,7 @@ func (e *sweepEnv) fillArchive(prefix string, n int) {
 // oldestArchived is the ID of the oldest entry of the interactive queue's archive.
 func (e *sweepEnv) oldestArchived() string {
 	e.t.Helper()
-	z, err := e.rdb.ZRange(e.ctx, store.AsynqKey(tasks.QueueInteractive, "archived"), 0, 0).Result()
+	z, err := e.rdb.ZRange(e.ctx, taskq.ArchivedKey(tasks.QueueInteractive), 0, 0).Result()
 	e.must(err)
 	if len(z) != 1 {
 		e.t.Fatal("the archive is empty")
@@ -249,7 +249,7 @@ func (e *sweepEnv) oldestArchived() string {
 
 func (e *sweepEnv) archivedCount() int {
 	e.t.Helper()
-	n, err := e.rdb.ZCard(e.ctx, store.AsynqKey(tasks.QueueInteractive, "archived")).Result()
+	n, err := e.rdb.ZCard(e.ctx, taskq.ArchivedKey(tasks.QueueInteractive)).Result()
 	e.must(err)
 	return int(n)
 }
@@ -264,9 +264,9 @@ func TestDeadLetterSweepKeepsWhatAsynqTrimmed(t *testing.T) {
 	now := e.now()
 	minute := time.Minute.Milliseconds()
 	url := func(s string) string { return "https://img.example.com/trim/" + s + ".jpg" }
-	e.fillArchive("fill", store.AsynqArchiveKept+1)
-	if n := e.archivedCount(); n != store.AsynqArchiveKept {
-		t.Fatalf("asynq's archive holds %d, want %d after its trim", n, store.AsynqArchiveKept)
+	e.fillArchive("fill", taskq.ArchiveKept+1)
+	if n := e.archivedCount(); n != taskq.ArchiveKept {
+		t.Fatalf("asynq's archive holds %d, want %d after its trim", n, taskq.ArchiveKept)
 	}
 	// The oldest entry left was dead-lettered 30 minutes ago; asynq trimmed what came before it.
 	oldest := e.oldestArchived()
@@ -278,8 +278,8 @@ func TestDeadLetterSweepKeepsWhatAsynqTrimmed(t *testing.T) {
 	if got := ids(res.Forgotten); !slices.Equal(got, []string{"urls_deleted"}) {
 		t.Errorf("at the limit: forgot %v, want only the record newer than the oldest archived entry", got)
 	}
-	if len(res.Added) != store.AsynqArchiveKept-1 {
-		t.Errorf("added %d records for the archived tasks without one, want %d", len(res.Added), store.AsynqArchiveKept-1)
+	if len(res.Added) != taskq.ArchiveKept-1 {
+		t.Errorf("added %d records for the archived tasks without one, want %d", len(res.Added), taskq.ArchiveKept-1)
 	}
 	for _, id := range []string{"urls_trimmed", "urls_ancient", oldest} {
 		if !e.kept(id) {
@@ -309,15 +309,15 @@ func TestDeadLetterSweepKeepsWhatAsynqTrimmed(t *testing.T) {
 	// before asynq drops the oldest entry, whose record says 10 minutes ago. Operators delete 3
 	// entries before any reconciliation: only the noted trim explains a record of 15 minutes ago.
 	e.fillArchive("refill", 5)
-	if n := e.archivedCount(); n != store.AsynqArchiveKept {
-		t.Fatalf("asynq's archive holds %d after the refill, want %d", n, store.AsynqArchiveKept)
+	if n := e.archivedCount(); n != taskq.ArchiveKept {
+		t.Fatalf("asynq's archive holds %d after the refill, want %d", n, taskq.ArchiveKept)
 	}
 	oldest = e.oldestArchived()
 	e.record(oldest, url("oldest2"), now-10*minute)
 	last := e.enqueueURL(url("last"))
 	e.must(e.st.NoteArchiveTrim(e.ctx, tasks.QueueInteractive))
 	e.must(e.insp.ArchiveTask(tasks.QueueInteractive, last))
-	if err := e.rdb.ZScore(e.ctx, store.AsynqKey(tasks.QueueInteractive, "archived"), oldest).Err(); !errors.Is(err, redis.Nil) {
+	if err := e.rdb.ZScore(e.ctx, taskq.ArchivedKey(tasks.QueueInteractive), oldest).Err(); !errors.Is(err, redis.Nil) {
 		t.Fatalf("asynq did not trim the oldest entry %s from its archive: %v", oldest, err)
 	}
 	archived, err = e.insp.ListArchivedTasks(tasks.QueueInteractive, asynq.PageSize(3), asynq.Page(3))

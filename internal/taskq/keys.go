@@ -1,5 +1,7 @@
 package taskq
 
+import "time"
+
 // asynq's Redis key names, for the few cheap reads the product makes past asynq's Inspector (an
 // O(1) LLEN or ZCARD where the Inspector's queue info runs a script and samples memory), and for
 // reading a queue that asynq no longer lists (see status). This is the one place that spells them.
@@ -54,3 +56,25 @@ func TaskKey(q, id string) string { return queueKeyPrefix(q) + "t:" + id }
 // Unix nanoseconds (asynq's internal/rdb enqueue scripts): the oldest pending task's is the
 // queue's latency.
 const TaskPendingSince = "pending_since"
+
+// LeaseKey is the sorted set of q's active tasks, scored by when each one's lease expires (Unix
+// seconds; base.LeaseKey). asynq's recoverer retries or archives the tasks whose lease expired.
+func LeaseKey(q string) string { return queueKeyPrefix(q) + "lease" }
+
+// TaskStateField is the field of a task's hash (TaskKey) that holds its state, one of the
+// TaskState* below or pending, active, scheduled, retry, aggregating (base.TaskState's strings).
+const TaskStateField = "state"
+
+// The task states the product reads by name.
+const (
+	TaskStateArchived  = "archived"
+	TaskStateCompleted = "completed"
+)
+
+// asynq trims a queue's archive each time it archives a task (internal/rdb's maxArchiveSize and
+// archivedExpirationInDays): it drops the entries archived more than ArchiveAge ago, and the
+// oldest until ArchiveKept remain.
+const (
+	ArchiveKept = 10000 - 1
+	ArchiveAge  = 90 * 24 * time.Hour
+)

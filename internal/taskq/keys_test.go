@@ -1,4 +1,4 @@
-package taskq
+package taskq_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/internal/testredis"
 )
@@ -76,8 +77,8 @@ func TestAsynqKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lists := map[string]int{PendingKey(q): info.Pending, ActiveKey(q): info.Active}
-		sets := map[string]int{ScheduledKey(q): info.Scheduled, RetryKey(q): info.Retry, ArchivedKey(q): info.Archived, CompletedKey(q): info.Completed}
+		lists := map[string]int{taskq.PendingKey(q): info.Pending, taskq.ActiveKey(q): info.Active}
+		sets := map[string]int{taskq.ScheduledKey(q): info.Scheduled, taskq.RetryKey(q): info.Retry, taskq.ArchivedKey(q): info.Archived, taskq.CompletedKey(q): info.Completed}
 		for k, want := range lists {
 			if n, err := rdb.LLen(ctx, k).Result(); err != nil || int(n) != want {
 				t.Errorf("LLEN %s = %d, %v; asynq reports %d", k, n, err, want)
@@ -88,16 +89,16 @@ func TestAsynqKeys(t *testing.T) {
 				t.Errorf("ZCARD %s = %d, %v; asynq reports %d", k, n, err, want)
 			}
 		}
-		if n, _ := rdb.Exists(ctx, PausedKey(q)).Result(); (n == 1) != info.Paused {
-			t.Errorf("EXISTS %s = %d; asynq reports paused=%v", PausedKey(q), n, info.Paused)
+		if n, _ := rdb.Exists(ctx, taskq.PausedKey(q)).Result(); (n == 1) != info.Paused {
+			t.Errorf("EXISTS %s = %d; asynq reports paused=%v", taskq.PausedKey(q), n, info.Paused)
 		}
-		for k, want := range map[string]int{ProcessedTotalKey(q): info.ProcessedTotal, FailedTotalKey(q): info.FailedTotal} {
+		for k, want := range map[string]int{taskq.ProcessedTotalKey(q): info.ProcessedTotal, taskq.FailedTotalKey(q): info.FailedTotal} {
 			if n, _ := rdb.Get(ctx, k).Int(); n != want {
 				t.Errorf("GET %s = %d; asynq reports %d", k, n, want)
 			}
 		}
-		if ok, err := rdb.SIsMember(ctx, AsynqQueues, q).Result(); err != nil || !ok {
-			t.Errorf("%s is not in %s (%v)", q, AsynqQueues, err)
+		if ok, err := rdb.SIsMember(ctx, taskq.AsynqQueues, q).Result(); err != nil || !ok {
+			t.Errorf("%s is not in %s (%v)", q, taskq.AsynqQueues, err)
 		}
 	}
 	// The states must not all be zero, or the comparisons above prove nothing.
@@ -107,13 +108,13 @@ func TestAsynqKeys(t *testing.T) {
 		t.Errorf("asynq's own view: %s %+v, %s %+v", waitQ, wait, runQ, run)
 	}
 	for _, id := range []string{"pending1", "scheduled1", "archived1"} {
-		if n, _ := rdb.Exists(ctx, TaskKey(waitQ, id)).Result(); n != 1 {
-			t.Errorf("task %s: no hash at %s", id, TaskKey(waitQ, id))
+		if n, _ := rdb.Exists(ctx, taskq.TaskKey(waitQ, id)).Result(); n != 1 {
+			t.Errorf("task %s: no hash at %s", id, taskq.TaskKey(waitQ, id))
 		}
 	}
-	if ns, err := rdb.HGet(ctx, TaskKey(waitQ, "pending1"), TaskPendingSince).Int64(); err != nil ||
+	if ns, err := rdb.HGet(ctx, taskq.TaskKey(waitQ, "pending1"), taskq.TaskPendingSince).Int64(); err != nil ||
 		time.Since(time.Unix(0, ns)) < 0 || time.Since(time.Unix(0, ns)) > time.Minute {
-		t.Errorf("HGET %s %s = %d, %v; want when it was enqueued (Unix ns)", TaskKey(waitQ, "pending1"), TaskPendingSince, ns, err)
+		t.Errorf("HGET %s %s = %d, %v; want when it was enqueued (Unix ns)", taskq.TaskKey(waitQ, "pending1"), taskq.TaskPendingSince, ns, err)
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cipurge/cipurge/internal/sandbox"
-	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 )
 
 // WaitFor polls cond every 25 ms until it holds, or fails the test with msg once timeout passed.
@@ -167,8 +167,8 @@ return id`)
 // (Retried >= MaxRetry) without calling the server's error handler. It returns the task's ID.
 func DequeueAsDeadWorker(t testing.TB, rdb redis.UniversalClient, q string, ago time.Duration) string {
 	t.Helper()
-	keys := []string{store.AsynqKey(q, "pending"), store.AsynqKey(q, "active"), store.AsynqKey(q, "lease")}
-	id, err := deadDequeue.Run(context.Background(), rdb, keys, time.Now().Add(-ago).Unix(), store.AsynqKey(q, store.AsynqTaskName(""))).Text()
+	keys := []string{taskq.PendingKey(q), taskq.ActiveKey(q), taskq.LeaseKey(q)}
+	id, err := deadDequeue.Run(context.Background(), rdb, keys, time.Now().Add(-ago).Unix(), taskq.TaskKey(q, "")).Text()
 	if err != nil {
 		t.Fatalf("dequeue from %s as a dead worker: %v", q, err)
 	}

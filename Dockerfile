@@ -24,8 +24,12 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
       -o /out/ ./cmd/worker ./cmd/enqueue
 
 # distroless/static: CA certificates (for https://api.cloudimage.com and rediss://), tzdata, a
-# nonroot user (65532), no shell and no package manager.
-FROM gcr.io/distroless/static-debian12:nonroot
+# nonroot user (65532), no shell and no package manager. Its tags name no version (:nonroot moves
+# with every rebuild), so it is pinned by digest; with a digest, the tag is only a label. This is
+# the digest public repositories pin for :nonroot (kilo666mj/taskboard's Dockerfile, and one that
+# dates it "as of 2026-08-26"); it was not pulled here (no registry access). To update:
+#   crane digest gcr.io/distroless/static-debian12:nonroot
+FROM gcr.io/distroless/static-debian12:nonroot@sha256:afa5c872c891853ca7fcf1f12c3edb23f7eeef36189728842dd51042ff57f7ab
 COPY --from=build /out/worker /out/enqueue /usr/local/bin/
 USER nonroot:nonroot
 # In a container the UI must be reachable from outside it, so the worker listens on every

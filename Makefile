@@ -85,17 +85,22 @@ compose-check: ## validate docker-compose.yml (needs docker-compose; no engine n
 	@$(COMPOSE) -f docker-compose.yml config | grep -q '127.0.0.1:8080:8080' || \
 	  (echo 'compose-check: the UI port must be published on 127.0.0.1 only'; exit 1)
 	@# Secrets come from files mounted as compose secrets, never from the environment.
-	@for s in CLOUDIMAGE_API_KEY UI_PASSWORD INTAKE_TOKEN INTAKE_FLUSH_TOKEN EVENTS_TOKEN; do \
+	@for s in REDIS_URL CLOUDIMAGE_API_KEY UI_PASSWORD INTAKE_TOKEN INTAKE_FLUSH_TOKEN EVENTS_TOKEN; do \
 	  $(COMPOSE) -f docker-compose.yml config | grep -q "$${s}_FILE: /run/secrets/" || \
 	    { echo "compose-check: the worker must read $$s from a compose secret ($${s}_FILE)"; exit 1; }; \
 	  ! grep -q "^ *$$s:" docker-compose.yml || { echo "compose-check: $$s must not be an environment variable"; exit 1; }; \
 	done
+	@# compose-secrets.sh writes every mounted secret, readable by the image's nonroot user, in a 0700 directory.
+	@scripts/check-compose-secrets.sh
 	@# The worker and the image check the worker's health with `worker healthcheck`.
 	@grep -q '"/usr/local/bin/worker", "healthcheck"' docker-compose.yml && grep -q '"/usr/local/bin/worker", "healthcheck"' Dockerfile || \
 	  (echo 'compose-check: the compose healthcheck and the Dockerfile HEALTHCHECK must run worker healthcheck'; exit 1)
 	@# Pinned images: no bare major tags, no latest.
 	@! grep -nE '^ *image: *[^:]+(:[0-9]+|:latest)?$$' docker-compose.yml | grep -v 'cipurge:local' || \
 	  (echo 'compose-check: pin every image to a full version tag'; exit 1)
+	@# distroless tags name no version: the Dockerfile pins its base image by digest.
+	@grep -qE '^FROM gcr.io/distroless/[^ ]+@sha256:[0-9a-f]{64}$$' Dockerfile || \
+	  (echo 'compose-check: pin the distroless image of the Dockerfile by digest (@sha256:...)'; exit 1)
 	@echo 'compose-check: docker-compose.yml is valid'
 
 .PHONY: test-alerts

@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cipurge/cipurge/internal/defaults"
 	"github.com/cipurge/cipurge/internal/flushall"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/taskq"
@@ -70,36 +71,67 @@ type Producer struct {
 	norm     *normalize.Normalizer
 	maxRetry int
 	batch    int
+	// The guard's settings, read by NewProducer after the options.
+	policyEvery time.Duration
+	note        func(string)
 }
 
 // ProducerOption configures a Producer.
 type ProducerOption func(*Producer)
 
 // WithMaxRetry sets PURGE_MAX_RETRY for the tasks this producer enqueues directly (bulk requests
-// and flush-all). Default 10.
+// and flush-all). Default: PURGE_MAX_RETRY's (internal/defaults).
 func WithMaxRetry(n int) ProducerOption { return func(p *Producer) { p.maxRetry = n } }
 
-// WithBatchSize sets PURGE_BATCH_SIZE for bulk requests (1-15, default 15).
+// WithBatchSize sets PURGE_BATCH_SIZE for bulk requests (1 to the API's cap, which is the default).
 func WithBatchSize(n int) ProducerOption {
 	return func(p *Producer) { p.batch = min(max(n, 1), tasks.MaxURLsPerTask) }
 }
 
 // NewProducer returns a Producer that writes to rdb (a client, failover client or cluster client,
-// which the caller keeps and closes) and normalises with norm.
+// which the caller keeps and closes) and normalises with norm. norm may be nil for a producer that
+// only requests flush-alls (RequestFlushAll, ReplayFlushAll), which name no URL.
 func NewProducer(rdb redis.UniversalClient, norm *normalize.Normalizer, opts ...ProducerOption) *Producer {
 	st := store.New(rdb)
-	p := &Producer{store: st, guard: store.NewGuard(st, 0, nil), client: asynq.NewClientFromRedisClient(rdb), norm: norm, maxRetry: 10, batch: tasks.MaxURLsPerTask}
+	p := &Producer{store: st, client: asynq.NewClientFromRedisClient(rdb), norm: norm, maxRetry: defaults.MaxRetry, batch: defaults.BatchSize,
+		policyEvery: DefaultPolicyEvery}
 	for _, o := range opts {
 		o(p)
 	}
+	p.guard = store.NewGuard(st, p.policyEvery, p.note)
 	return p
 }
 
+// EvictionError is what every call that would write (EnqueueURLs, AddKeys, EnqueueBulk,
+// RequestFlushAll, ReplayFlushAll) returns, having written nothing, while Redis's maxmemory-policy is
+// allkeys-*: such a Redis may evict queued requests and asynq's queues, so an acknowledgement would
+// not mean kept. Policy names the policy; the message names the fix (CONFIG SET maxmemory-policy
+// noeviction). Test for it with errors.As:
+//
+//	var ev *cipurge.EvictionError
+//	if errors.As(err, &ev) { ... ev.Policy ... }
+type EvictionError = store.EvictionError
+
 // WithRedisNotes makes the producer say, through note, what the Redis it writes to costs: a
 // volatile-* maxmemory-policy (history may be evicted), or a policy it cannot read. Each is said
-// once. Without it they go unsaid; an allkeys-* policy is refused either way (*store.EvictionError).
+// once. Without it they go unsaid; an allkeys-* policy is refused either way (*EvictionError).
 func WithRedisNotes(note func(string)) ProducerOption {
-	return func(p *Producer) { p.guard = store.NewGuard(p.store, 0, note) }
+	return func(p *Producer) { p.note = note }
+}
+
+// DefaultPolicyEvery is how often a Producer reads Redis's maxmemory-policy again: a Redis switched
+// to an allkeys-* policy is refused from then on, at most this long after the switch.
+const DefaultPolicyEvery = 30 * time.Second
+
+// WithPolicyEvery makes the producer read Redis's maxmemory-policy at most once per d instead of
+// DefaultPolicyEvery (d <= 0: the default). Shorter notices a switch to allkeys-* sooner, at one
+// CONFIG GET per d.
+func WithPolicyEvery(d time.Duration) ProducerOption {
+	return func(p *Producer) {
+		if d > 0 {
+			p.policyEvery = d
+		}
+	}
 }
 
 // Normalizer returns the producer's normaliser.
@@ -216,30 +248,67 @@ func (p *Producer) EnqueueBulk(ctx context.Context, source string, requestedAt t
 	return enqueued, nil
 }
 
+// Why RequestFlushAll and ReplayFlushAll refuse a flush-all: the Cause of the *FlushRefusedError
+// they return, so that errors.Is(err, ErrFlushAllPending) and the like work on it. Their words
+// name no command (a program, the enqueue command and the HTTP intake each say their own fix).
+var (
+	// ErrFlushAllNoToken: the token (the CLOUDIMAGE_TOKEN value) is empty, so there is nothing
+	// to confirm against.
+	ErrFlushAllNoToken = flushall.ErrNoToken
+	// ErrFlushAllNotConfirmed: no confirmation was given.
+	ErrFlushAllNotConfirmed = flushall.ErrNotConfirmed
+	// ErrFlushAllMismatch: the confirmation does not match the token.
+	ErrFlushAllMismatch = flushall.ErrMismatch
+	// ErrFlushAllPending: a flush-all request is already pending, retrying or dead-lettered
+	// (task tasks.TaskIDAll on queue tasks.QueueAll): one at a time.
+	ErrFlushAllPending = errors.New("a flush-all request is already pending, retrying or in the dead-letter queue (task " +
+		tasks.TaskIDAll + " on queue " + tasks.QueueAll + ")")
+	// ErrFlushAllCoolingDown: the last flush-all that may have reached Cloudimage was less than
+	// the cooldown (PURGE_ALL_COOLDOWN) ago; FlushRefusedError.Next says when the next may go.
+	ErrFlushAllCoolingDown = errors.New("within PURGE_ALL_COOLDOWN of the last flush-all")
+)
+
 // FlushRefusedError says why a flush-all request was refused. Nothing was enqueued.
-type FlushRefusedError struct{ Reason string }
+type FlushRefusedError struct {
+	Reason string    // the refusal in words (no remedy: the caller words its own)
+	Cause  error     // ErrFlushAllNoToken, ErrFlushAllNotConfirmed, ErrFlushAllMismatch, ErrFlushAllPending or ErrFlushAllCoolingDown
+	Next   time.Time // with ErrFlushAllCoolingDown: when the next flush-all may be requested
+}
 
 func (e *FlushRefusedError) Error() string { return "flush-all refused: " + e.Reason }
+
+// Unwrap returns the Cause, for errors.Is.
+func (e *FlushRefusedError) Unwrap() error { return e.Cause }
 
 // FlushAllCost is what a flush-all costs, said to whoever asks for one.
 const FlushAllCost = flushall.Cost
 
-// RequestFlushAll enqueues a flush-all. confirm must equal token (the CLOUDIMAGE_TOKEN value); a
-// request is also refused while another is pending or dead-lettered, and within cooldown of the
-// last flush-all that may have reached Cloudimage. Refusals are *FlushRefusedError.
+// RequestFlushAll enqueues a flush-all. confirm must equal token (the CLOUDIMAGE_TOKEN value),
+// which is checked before anything touches Redis; a request is also refused while another is
+// pending or dead-lettered, and within cooldown of the last flush-all that may have reached
+// Cloudimage. Refusals are a *FlushRefusedError whose Cause is one of the ErrFlushAll* errors;
+// any other error is Redis's (or an *EvictionError), and nothing was enqueued.
 func (p *Producer) RequestFlushAll(ctx context.Context, token, confirm string, cooldown time.Duration, requestedBy, reason string) error {
-	return p.ReplayFlushAll(ctx, token, confirm, cooldown, requestedBy, reason, nil)
+	return p.ReplayFlushAll(ctx, token, confirm, cooldown, requestedBy, reason, "")
 }
 
-// ReplayFlushAll is RequestFlushAll for a dead-lettered flush-all: after the confirmation and the
-// cooldown are checked, remove (when not nil) deletes the dead letter, and a fresh, confirmed
-// request takes its place. A dead-lettered flush-all never runs again as it is.
-func (p *Producer) ReplayFlushAll(ctx context.Context, token, confirm string, cooldown time.Duration, requestedBy, reason string, remove func() error) error {
-	switch flushall.Confirm(token, confirm) {
-	case flushall.NoToken:
-		return &FlushRefusedError{Reason: "CLOUDIMAGE_TOKEN is not set, so there is nothing to confirm against"}
-	case flushall.NotConfirmed, flushall.Mismatch:
-		return &FlushRefusedError{Reason: fmt.Sprintf("not confirmed: %s. To request it anyway, confirm with --confirm=<your CLOUDIMAGE_TOKEN value>", FlushAllCost)}
+// ReplayFlushAll is RequestFlushAll for a dead-lettered flush-all, the task deadLetter ("" for
+// none: a plain request) on the flush-all queue: a fresh, confirmed request takes its place, under
+// the same rules. A dead-lettered flush-all never runs again as it is.
+//
+// Nothing is lost when a step fails: the dead letter is first kept in the product's own record
+// (the one `enqueue dlq ls` lists and `enqueue dlq replay` replays), copied from asynq's archive
+// when only asynq has it; only then is asynq's archived copy deleted (it holds the flush-all's task
+// ID, which the new request takes), and the record is forgotten only once the new request is
+// enqueued. When the enqueue fails, the new request's confirmation is used up and the dead letter
+// is still listed and can be replayed again.
+func (p *Producer) ReplayFlushAll(ctx context.Context, token, confirm string, cooldown time.Duration, requestedBy, reason, deadLetter string) error {
+	switch err := flushall.Confirm(token, confirm); err {
+	case nil:
+	case flushall.ErrNotConfirmed:
+		return &FlushRefusedError{Reason: err.Error() + ": " + FlushAllCost, Cause: err}
+	default:
+		return &FlushRefusedError{Reason: err.Error(), Cause: err}
 	}
 	if err := p.guard.Check(ctx); err != nil {
 		return err
@@ -252,34 +321,88 @@ func (p *Producer) ReplayFlushAll(ctx context.Context, token, confirm string, co
 	if err != nil {
 		return err
 	}
-	if _, why, wait := flushall.CoolingDown(st.Last(), now, cooldown); wait {
-		return &FlushRefusedError{Reason: why}
+	if next, why, wait := flushall.CoolingDown(st.Last(), now, cooldown); wait {
+		return &FlushRefusedError{Reason: why, Cause: ErrFlushAllCoolingDown, Next: next}
 	}
-	if remove != nil {
-		if err := remove(); err != nil {
-			return fmt.Errorf("flush-all: remove the dead letter: %w", err)
+	if deadLetter != "" {
+		if err := p.keepDeadLetter(ctx, deadLetter); err != nil {
+			return fmt.Errorf("flush-all: %w; nothing was changed", err)
 		}
 	}
+	reqMS := now.UnixMilli()
 	// The confirmation is recorded before the task exists: the worker sends a flush-all only for a
 	// request confirmed here, once.
-	if err := p.store.AllConfirm(ctx, now.UnixMilli()); err != nil {
+	if err := p.store.AllConfirm(ctx, reqMS); err != nil {
 		return fmt.Errorf("flush-all: %w", err)
 	}
-	t, err := taskq.NewAllTask(tasks.All{Confirm: confirm, RequestedAt: now, RequestedBy: requestedBy, Reason: reason})
-	if err != nil {
-		return err
-	}
-	ok, err := taskq.Enqueue(ctx, p.client, t)
+	ok, err := p.enqueueAll(ctx, tasks.All{Confirm: confirm, RequestedAt: now, RequestedBy: requestedBy, Reason: reason}, deadLetter)
 	if err != nil || !ok {
-		_ = p.store.AllDone(context.WithoutCancel(ctx), now.UnixMilli())
+		_, _ = p.store.AllDone(context.WithoutCancel(ctx), reqMS)
 	}
 	if err != nil {
+		if deadLetter != "" {
+			return fmt.Errorf("flush-all: %w; the dead letter %s is kept", err, deadLetter)
+		}
 		return fmt.Errorf("flush-all: %w", err)
 	}
 	if !ok {
-		return &FlushRefusedError{Reason: "a flush-all request is already pending, retrying or in the dead-letter queue (task " + tasks.TaskIDAll + " on queue " + tasks.QueueAll + "); remove it with: enqueue --all --cancel"}
+		return &FlushRefusedError{Reason: ErrFlushAllPending.Error(), Cause: ErrFlushAllPending}
+	}
+	if deadLetter != "" {
+		if err := p.store.ForgetDeadLetters(context.WithoutCancel(ctx), deadLetter); err != nil {
+			return fmt.Errorf("flush-all requested, but the dead letter %s it replaces is still listed (%w): delete that entry", deadLetter, err)
+		}
 	}
 	return nil
+}
+
+// enqueueAll enqueues the flush-all task for a, after deleting asynq's archived copy of the dead
+// letter it replaces (when not ""), which the product's record already keeps. ok is false when a
+// flush-all task is already there.
+func (p *Producer) enqueueAll(ctx context.Context, a tasks.All, deadLetter string) (ok bool, err error) {
+	if deadLetter != "" {
+		ti, err := p.inspector().GetTaskInfo(tasks.QueueAll, deadLetter)
+		if err == nil && ti.State == asynq.TaskStateArchived {
+			err = p.inspector().DeleteTask(tasks.QueueAll, deadLetter)
+		}
+		if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+			return false, fmt.Errorf("remove the dead letter from asynq's archive: %w", err)
+		}
+	}
+	t, err := taskq.NewAllTask(a)
+	if err != nil {
+		return false, err
+	}
+	return taskq.Enqueue(ctx, p.client, t)
+}
+
+// keepDeadLetter makes sure the product's own record holds the dead letter id of the flush-all
+// queue, copying it from asynq's archive when only asynq has it (an earlier version's, or one whose
+// record could not be written).
+func (p *Producer) keepDeadLetter(ctx context.Context, id string) error {
+	if _, ok, err := p.store.DeadLetterByID(ctx, id); err != nil || ok {
+		return err
+	}
+	ti, err := p.inspector().GetTaskInfo(tasks.QueueAll, id)
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		return fmt.Errorf("no dead letter %s on queue %s", id, tasks.QueueAll)
+	}
+	if err != nil {
+		return fmt.Errorf("dead letter %s: %w", id, err)
+	}
+	if ti.State != asynq.TaskStateArchived {
+		return nil // not a dead letter: the enqueue finds the task there and refuses (pending)
+	}
+	at := ti.LastFailedAt
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return p.store.KeepDeadLetter(ctx, store.DeadLetter{ID: id, Queue: tasks.QueueAll, Type: ti.Type, Reason: ti.LastErr,
+		Attempts: ti.Retried + 1, At: at.UnixMilli(), Payload: ti.Payload})
+}
+
+func (p *Producer) inspector() *asynq.Inspector {
+	return asynq.NewInspectorFromRedisClient(p.store.Client())
 }
 
 // History returns what is known of the canonical key's latest request: pending since, or sent,
@@ -334,7 +457,7 @@ func (p *Producer) Lookup(ctx context.Context, raw string) (*History, error) {
 
 // taskState fills in where h.Task is and in which state, or "deleted" when no queue holds it.
 func (p *Producer) taskState(h *History) error {
-	insp := asynq.NewInspectorFromRedisClient(p.store.Client())
+	insp := p.inspector()
 	for _, q := range tasks.QueueNames() {
 		ti, err := insp.GetTaskInfo(q, h.Task)
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {

@@ -1,6 +1,7 @@
-// Package config reads the product's environment variables (only cmd/* call it) into one struct,
-// validates them, and builds what they describe: the Redis connection, the normaliser, the logger.
-// Every error names the variable and says how to fix it.
+// Package config reads the product's environment variables into one struct and validates them;
+// every error names the variable and says how to fix it. It knows no domain package: the commands
+// (internal/cli/*) turn a Config into the parts they wire together. Besides the struct it builds
+// only what every command needs before any part exists: the Redis client and the logger.
 package config
 
 import (
@@ -17,13 +18,12 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
-	"github.com/cipurge/cipurge/pkg/apiclient"
-	"github.com/cipurge/cipurge/pkg/normalize"
+	"github.com/cipurge/cipurge/internal/defaults"
 )
 
 // Redis is where the queues live.
 type Redis struct {
-	URL            string   `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0" secret:"true" help:"Redis; rediss:// for TLS, redis://:password@host:6379/0 for a password"`
+	URL            string   `env:"REDIS_URL" secret:"true" help:"Redis; rediss:// for TLS, redis://:password@host:6379/0 for a password"`
 	SentinelAddrs  []string `env:"REDIS_SENTINEL_ADDRS" envSeparator:"," help:"Sentinel: comma list of sentinels (user, password, db from REDIS_URL)"`
 	SentinelMaster string   `env:"REDIS_SENTINEL_MASTER" help:"Sentinel: the master's name"`
 	ClusterAddrs   []string `env:"REDIS_CLUSTER_ADDRS" envSeparator:"," help:"Redis Cluster: comma list of nodes"`
@@ -32,59 +32,59 @@ type Redis struct {
 
 // Cloudimage is the API and the token's URL configuration.
 type Cloudimage struct {
-	APIURL       string   `env:"CLOUDIMAGE_API_URL" envDefault:"https://api.cloudimage.com" help:"the API's base URL (https://, or http:// on loopback only when a key is set)"`
+	APIURL       string   `env:"CLOUDIMAGE_API_URL" help:"the API's base URL (https://, or http:// on loopback only when a key is set)"`
 	APIKey       string   `env:"CLOUDIMAGE_API_KEY" secret:"true" help:"the key from the Cloudimage console; never logged, never stored in Redis"`
-	Sandbox      bool     `env:"CLOUDIMAGE_SANDBOX" envDefault:"false" help:"true: send to the built-in sandbox API (refused together with a key)"`
+	Sandbox      bool     `env:"CLOUDIMAGE_SANDBOX" help:"true: send to the built-in sandbox API (refused together with a key)"`
 	SandboxFault string   `env:"CLOUDIMAGE_SANDBOX_FAULTS" help:"make the sandbox misbehave: reject=GLOB; 429=DURATION retry-after=SECS; 5xx=DURATION; fail-status=GLOB (syntax below)"`
 	Token        string   `env:"CLOUDIMAGE_TOKEN" help:"your token; also what confirms a flush-all"`
 	Hosts        []string `env:"CLOUDIMAGE_HOSTS" envSeparator:"," help:"comma list of custom CNAME hosts serving the token"`
-	LegacyV7     bool     `env:"CLOUDIMAGE_LEGACY_V7" envDefault:"false" help:"true for tokens created before Nov 2021: keys carry /v7/"`
+	LegacyV7     bool     `env:"CLOUDIMAGE_LEGACY_V7" help:"true for tokens created before Nov 2021: keys carry /v7/"`
 	OriginPrefix string   `env:"CLOUDIMAGE_ORIGIN_PREFIX" help:"the token's origin URL prefix; keys never include it"`
 	Aliases      string   `env:"CLOUDIMAGE_ALIASES" help:"_name_=https://origin/base,...; keys use the alias"`
 }
 
 // Purge is the pipeline's behaviour.
 type Purge struct {
-	Window       time.Duration `env:"PURGE_WINDOW" envDefault:"2s" help:"every request waits this long, so that repeats collapse and requests share API calls"`
-	MaxDelay     time.Duration `env:"PURGE_MAX_DELAY" envDefault:"10s" help:"a partial batch waits at most this long for company"`
-	BatchSize    int           `env:"PURGE_BATCH_SIZE" envDefault:"15" help:"URLs per API request (1-15; the API's cap is 15)"`
-	Rate         float64       `env:"PURGE_RATE" envDefault:"10" help:"API requests per second, for all workers together (0 = no limit)"`
-	Burst        int           `env:"PURGE_BURST" envDefault:"5" help:"requests allowed at once on top of the rate"`
-	MaxRetry     int           `env:"PURGE_MAX_RETRY" envDefault:"10" help:"failed attempts retried before a request is dead-lettered"`
-	Concurrency  int           `env:"PURGE_CONCURRENCY" envDefault:"10" help:"tasks one worker runs at once"`
-	AllCooldown  time.Duration `env:"PURGE_ALL_COOLDOWN" envDefault:"1h" help:"minimum time between two flush-alls"`
-	HistoryTTL   time.Duration `env:"PURGE_HISTORY_TTL" envDefault:"168h" help:"how long per-URL history (enqueue status URL) is kept"`
-	Confirm      bool          `env:"PURGE_CONFIRM" envDefault:"true" help:"follow each accepted request until Cloudimage says DONE or ERROR"`
-	ConfirmDelay time.Duration `env:"PURGE_CONFIRM_DELAY" envDefault:"30s" help:"first status check after a request is accepted"`
-	ConfirmRate  float64       `env:"PURGE_CONFIRM_RATE" envDefault:"0" help:"status checks per second, for all workers together, a budget of their own (0 = the same as PURGE_RATE)"`
-	Shutdown     time.Duration `env:"PURGE_SHUTDOWN_TIMEOUT" envDefault:"8s" help:"on SIGTERM, running requests get this long before they go back to the queue"`
-	RetryBase    time.Duration `env:"PURGE_RETRY_BASE" envDefault:"2s" help:"first retry delay after a failure, doubled per failure"`
-	BackoffBase  time.Duration `env:"PURGE_BACKOFF_BASE" envDefault:"1s" help:"the fleet-wide pause after an outage or a 429 without Retry-After"`
-	BackoffMax   time.Duration `env:"PURGE_BACKOFF_MAX" envDefault:"60s" help:"the longest fleet-wide pause after a 429 without Retry-After; after an outage one request probes every 5 s (or this, if shorter)"`
-	AuthProbe    time.Duration `env:"PURGE_AUTH_PROBE" envDefault:"30s" help:"after a 401/403, how often one request tries the key again"`
-	ConfirmMax   time.Duration `env:"PURGE_CONFIRM_TIMEOUT" envDefault:"1h" help:"stop following a request after this long (marked unconfirmed)"`
-	MaxResends   int           `env:"PURGE_MAX_RESENDS" envDefault:"3" help:"times URLs Cloudimage failed are sent again before they are dead-lettered"`
+	Window       time.Duration `env:"PURGE_WINDOW" help:"every request waits this long, so that repeats collapse and requests share API calls"`
+	MaxDelay     time.Duration `env:"PURGE_MAX_DELAY" help:"a partial batch waits at most this long for company"`
+	BatchSize    int           `env:"PURGE_BATCH_SIZE" help:"URLs per API request (1-15; the API's cap is 15)"`
+	Rate         float64       `env:"PURGE_RATE" help:"API requests per second, for all workers together (0 = no limit)"`
+	Burst        int           `env:"PURGE_BURST" help:"requests allowed at once on top of the rate"`
+	MaxRetry     int           `env:"PURGE_MAX_RETRY" help:"failed attempts retried before a request is dead-lettered (0: none)"`
+	Concurrency  int           `env:"PURGE_CONCURRENCY" help:"tasks one worker runs at once"`
+	AllCooldown  time.Duration `env:"PURGE_ALL_COOLDOWN" help:"minimum time between two flush-alls (0: none)"`
+	HistoryTTL   time.Duration `env:"PURGE_HISTORY_TTL" help:"how long per-URL history (enqueue status URL) is kept"`
+	Confirm      bool          `env:"PURGE_CONFIRM" help:"follow each accepted request until Cloudimage says DONE or ERROR"`
+	ConfirmDelay time.Duration `env:"PURGE_CONFIRM_DELAY" help:"first status check after a request is accepted"`
+	ConfirmRate  float64       `env:"PURGE_CONFIRM_RATE" help:"status checks per second, for all workers together, a budget of their own (0 = the same as PURGE_RATE)"`
+	Shutdown     time.Duration `env:"PURGE_SHUTDOWN_TIMEOUT" help:"on SIGTERM, running requests get this long before they go back to the queue"`
+	RetryBase    time.Duration `env:"PURGE_RETRY_BASE" help:"first retry delay after a failure, doubled per failure"`
+	BackoffBase  time.Duration `env:"PURGE_BACKOFF_BASE" help:"the fleet-wide pause after an outage or a 429 without Retry-After"`
+	BackoffMax   time.Duration `env:"PURGE_BACKOFF_MAX" help:"the longest fleet-wide pause after a 429 without Retry-After; after an outage one request probes every 5 s (or this, if shorter)"`
+	AuthProbe    time.Duration `env:"PURGE_AUTH_PROBE" help:"after a 401/403, how often one request tries the key again"`
+	ConfirmMax   time.Duration `env:"PURGE_CONFIRM_TIMEOUT" help:"stop following a request after this long (marked unconfirmed)"`
+	MaxResends   int           `env:"PURGE_MAX_RESENDS" help:"times URLs Cloudimage failed are sent again before they are dead-lettered (0: never)"`
 }
 
 // Log is the logger's configuration.
 type Log struct {
-	Level  string `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
-	Format string `env:"LOG_FORMAT" envDefault:"json" help:"json or console"`
+	Level  string `env:"LOG_LEVEL" help:"debug, info, warn or error"`
+	Format string `env:"LOG_FORMAT" help:"json or console"`
 }
 
 // HTTP is the worker's HTTP server: asynqmon, metrics, health and the intake API.
 type HTTP struct {
-	Addr           string `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080" help:"the worker's HTTP server (UI, status, metrics, health, intake)"`
-	UIReadOnly     bool   `env:"UI_READONLY" envDefault:"true" help:"false lets the UI delete, run and archive tasks"`
-	UIUser         string `env:"UI_USER" envDefault:"admin" help:"basic auth user of the UI, /status and their APIs"`
+	Addr           string `env:"HTTP_ADDR" help:"the worker's HTTP server (UI, status, metrics, health, intake)"`
+	UIReadOnly     bool   `env:"UI_READONLY" help:"false lets the UI delete, run and archive tasks"`
+	UIUser         string `env:"UI_USER" help:"basic auth user of the UI, /status and their APIs"`
 	UIPassword     string `env:"UI_PASSWORD" secret:"true" help:"basic auth password; required when HTTP_ADDR is not loopback"`
 	IntakeToken    string `env:"INTAKE_TOKEN" secret:"true" help:"turns on the HTTP intake API (Authorization: Bearer <token>)"`
 	IntakeFlush    string `env:"INTAKE_FLUSH_TOKEN" secret:"true" help:"turns on POST /v1/invalidations/all (flush-all over HTTP) with its own bearer token"`
-	IntakeMaxBytes int64  `env:"INTAKE_MAX_BYTES" envDefault:"1048576" help:"intake request body limit"`
-	IntakeMaxURLs  int    `env:"INTAKE_MAX_URLS" envDefault:"1000" help:"intake URLs per request limit"`
+	IntakeMaxBytes int64  `env:"INTAKE_MAX_BYTES" help:"intake request body limit"`
+	IntakeMaxURLs  int    `env:"INTAKE_MAX_URLS" help:"intake URLs per request limit"`
 	EventsToken    string `env:"EVENTS_TOKEN" secret:"true" help:"turns on the storage event receivers /v1/events/s3 and /v1/events/cloudevents (docs/events.md)"`
 	EventsBuckets  string `env:"EVENTS_BUCKETS" help:"bucket[/key/prefix/]=https://public/base/,... : where Cloudimage fetches each bucket's objects"`
-	EventsMaxBytes int64  `env:"EVENTS_MAX_BYTES" envDefault:"1048576" help:"event delivery body limit"`
+	EventsMaxBytes int64  `env:"EVENTS_MAX_BYTES" help:"event delivery body limit"`
 }
 
 // Config is every variable the commands read.
@@ -94,6 +94,29 @@ type Config struct {
 	Purge      Purge
 	Log        Log
 	HTTP       HTTP
+}
+
+// Default is the configuration with no variable set: every default, each written once (the
+// pipeline's in internal/defaults, shared with the packages that apply them).
+func Default() Config {
+	return Config{
+		Redis:      Redis{URL: "redis://127.0.0.1:6379/0"},
+		Cloudimage: Cloudimage{APIURL: "https://api.cloudimage.com"},
+		Purge: Purge{
+			Window: defaults.Window, MaxDelay: defaults.MaxDelay, BatchSize: defaults.BatchSize,
+			Rate: defaults.Rate, Burst: defaults.Burst, MaxRetry: defaults.MaxRetry, Concurrency: defaults.Concurrency,
+			AllCooldown: defaults.AllCooldown, HistoryTTL: defaults.HistoryTTL,
+			Confirm: defaults.Confirm, ConfirmDelay: defaults.ConfirmDelay, ConfirmRate: defaults.ConfirmRate,
+			Shutdown: defaults.ShutdownTimeout, RetryBase: defaults.RetryBase,
+			BackoffBase: defaults.BackoffBase, BackoffMax: defaults.BackoffMax, AuthProbe: defaults.AuthProbe,
+			ConfirmMax: defaults.ConfirmTimeout, MaxResends: defaults.MaxResends,
+		},
+		Log: Log{Level: "info", Format: "json"},
+		HTTP: HTTP{
+			Addr: "127.0.0.1:8080", UIReadOnly: true, UIUser: "admin",
+			IntakeMaxBytes: defaults.IntakeMaxBytes, IntakeMaxURLs: defaults.IntakeMaxURLs, EventsMaxBytes: defaults.EventsMaxBytes,
+		},
+	}
 }
 
 // Load reads the configuration from environ (os.Environ's "KEY=value" form) and validates what
@@ -108,7 +131,7 @@ func Load(environ []string) (*Config, error) {
 	if err := readSecretFiles(m); err != nil {
 		return nil, err
 	}
-	var c Config
+	c := Default() // a variable that is not set keeps its default
 	if err := env.ParseWithOptions(&c, env.Options{Environment: m}); err != nil {
 		return nil, explain(err, reflect.TypeOf(c))
 	}
@@ -128,8 +151,8 @@ func (c *Config) validate() error {
 	if p.MaxDelay < p.Window {
 		bad("PURGE_MAX_DELAY=%s is shorter than PURGE_WINDOW=%s: make it at least the window (default 10s)", p.MaxDelay, p.Window)
 	}
-	if p.BatchSize < 1 || p.BatchSize > apiclient.MaxURLsPerRequest {
-		bad("PURGE_BATCH_SIZE=%d is out of range: use 1 to %d (the API's cap)", p.BatchSize, apiclient.MaxURLsPerRequest)
+	if p.BatchSize < 1 || p.BatchSize > defaults.BatchSize {
+		bad("PURGE_BATCH_SIZE=%d is out of range: use 1 to %d (the API's cap)", p.BatchSize, defaults.BatchSize)
 	}
 	if p.Rate < 0 {
 		bad("PURGE_RATE=%g is negative: use requests per second, e.g. 10 (0 means no limit)", p.Rate)
@@ -234,22 +257,10 @@ func (c *Config) ValidateAPI() error {
 	return nil
 }
 
-// Normalizer builds the URL normaliser from the CLOUDIMAGE_* variables.
-func (c *Config) Normalizer() (*normalize.Normalizer, error) {
-	ci := c.Cloudimage
-	aliases, err := normalize.ParseAliases(ci.Aliases) // its errors name CLOUDIMAGE_ALIASES
-	if err != nil {
-		return nil, err
-	}
-	return normalize.New(normalize.Config{
-		Token: ci.Token, Hosts: ci.Hosts, LegacyV7: ci.LegacyV7, OriginPrefix: ci.OriginPrefix, Aliases: aliases,
-	})
-}
-
 // explain rewrites caarlos0/env errors so that they name the variable, not the Go field.
 func explain(err error, t reflect.Type) error {
 	vars := map[string]string{}
-	envFields(t, func(f reflect.StructField, name string) { vars[f.Name] = name })
+	envFields(reflect.New(t).Elem(), func(f reflect.StructField, _ reflect.Value, name string) { vars[f.Name] = name })
 	var agg env.AggregateError
 	if !errors.As(err, &agg) {
 		return err
@@ -343,23 +354,43 @@ type Var struct {
 // Variables returns every variable of Config, in the struct's order, with its default and help.
 func Variables() []Var {
 	var out []Var
-	envFields(reflect.TypeOf(Config{}), func(f reflect.StructField, name string) {
-		out = append(out, Var{Name: name, Default: f.Tag.Get("envDefault"), Help: f.Tag.Get("help"), Secret: f.Tag.Get("secret") == "true"})
+	envFields(reflect.ValueOf(Default()), func(f reflect.StructField, v reflect.Value, name string) {
+		out = append(out, Var{Name: name, Default: formatDefault(v), Help: f.Tag.Get("help"), Secret: f.Tag.Get("secret") == "true"})
 	})
 	return out
 }
 
-// envFields calls fn for every field of t (nested structs included) that has an env tag.
-func envFields(t reflect.Type, fn func(f reflect.StructField, name string)) {
+// envFields calls fn for every field of the struct v (nested structs included) that has an env
+// tag, with the field's value.
+func envFields(v reflect.Value, fn func(f reflect.StructField, v reflect.Value, name string)) {
+	t := v.Type()
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Time{}) {
-			envFields(f.Type, fn)
+			envFields(v.Field(i), fn)
 			continue
 		}
 		if name := f.Tag.Get("env"); name != "" {
-			fn(f, name)
+			fn(f, v.Field(i), name)
 		}
+	}
+}
+
+// formatDefault writes a default as a user would set it: 2s, 60s, 1h, 168h; true; 10; a list with commas.
+func formatDefault(v reflect.Value) string {
+	switch x := v.Interface().(type) {
+	case time.Duration:
+		switch {
+		case x != 0 && x%time.Hour == 0:
+			return fmt.Sprintf("%dh", x/time.Hour)
+		case x != 0 && x%time.Second == 0:
+			return fmt.Sprintf("%ds", x/time.Second)
+		}
+		return x.String()
+	case []string:
+		return strings.Join(x, ",")
+	default:
+		return fmt.Sprint(x)
 	}
 }
 

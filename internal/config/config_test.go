@@ -3,10 +3,13 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func TestDefaults(t *testing.T) {
@@ -175,17 +178,100 @@ func TestUsageListsEveryVariable(t *testing.T) {
 	}
 }
 
-// TestComposePassesEverySetting: docker-compose.yml passes every variable (a secret as its
-// NAME_FILE twin, mounted from a compose secret), so that every setting is reachable from .env.
+// composeFile is what TestComposePassesEverySetting reads of docker-compose.yml (YAML anchors and
+// merge keys resolved, as compose resolves them).
+type composeFile struct {
+	Services map[string]struct {
+		Environment     map[string]string `yaml:"environment"`
+		Secrets         []string          `yaml:"secrets"`
+		StopGracePeriod string            `yaml:"stop_grace_period"`
+	} `yaml:"services"`
+	Secrets map[string]struct {
+		File string `yaml:"file"`
+	} `yaml:"secrets"`
+}
+
+// composeFixed are the settings docker-compose.yml sets itself instead of passing them from the
+// environment, and why.
+var composeFixed = map[string]string{
+	"HTTP_ADDR": "the container listens on every interface, on the port the file publishes on the host's loopback",
+}
+
+// composeSubst is a compose substitution of one variable: ${NAME}, ${NAME:-default}, ${NAME-default}.
+var composeSubst = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}$`)
+
+// TestComposePassesEverySetting: docker-compose.yml passes every variable from the environment or
+// .env (its value is a ${NAME...} substitution of the same name), but for the few it sets itself
+// (composeFixed); a secret setting only as its NAME_FILE twin, a file of /run/secrets/ that the
+// service mounts from a compose secret in ./secrets/ (scripts/compose-secrets.sh writes them;
+// make compose-check checks that). Every service's every entry is a known variable or twin, and
+// the worker's stop_grace_period leaves PURGE_SHUTDOWN_TIMEOUT and the HTTP server's 5 s their time.
 func TestComposePassesEverySetting(t *testing.T) {
 	b, err := os.ReadFile("../../docker-compose.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	compose := string(b)
+	var c composeFile
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]Var{}
 	for _, v := range Variables() {
-		if !strings.Contains(compose, " "+v.Name+":") && !strings.Contains(compose, " "+v.Name+FileSuffix+":") {
-			t.Errorf("docker-compose.yml does not pass %s (or %s%s)", v.Name, v.Name, FileSuffix)
+		vars[v.Name] = v
+	}
+	for name, svc := range c.Services {
+		for key, val := range svc.Environment {
+			if v, ok := vars[strings.TrimSuffix(key, FileSuffix)]; ok && v.Secret && key == v.Name+FileSuffix {
+				file, ok := strings.CutPrefix(val, "/run/secrets/")
+				switch {
+				case !ok:
+					t.Errorf("%s: %s=%q is not a file of /run/secrets/ (a compose secret)", name, key, val)
+				case !slices.Contains(svc.Secrets, file):
+					t.Errorf("%s: %s names /run/secrets/%s, but the service does not mount the secret %q", name, key, file, file)
+				case c.Secrets[file].File != "./secrets/"+file:
+					t.Errorf("%s: the compose secret %q is %q, want the file ./secrets/%s", name, file, c.Secrets[file].File, file)
+				}
+				continue
+			}
+			v, ok := vars[key]
+			switch {
+			case !ok:
+				t.Errorf("%s: %s is not a variable of worker --help (nor a secret's %s twin)", name, key, FileSuffix)
+			case v.Secret:
+				t.Errorf("%s: the secret %s is an environment variable (docker inspect shows it): use %s%s and a compose secret", name, key, key, FileSuffix)
+			case composeFixed[key] != "":
+			default:
+				if m := composeSubst.FindStringSubmatch(val); m == nil || m[1] != key {
+					t.Errorf("%s: %s=%q is not passed from the environment: want ${%s:-...}", name, key, val, key)
+				}
+			}
 		}
+	}
+	worker := c.Services["worker"]
+	for _, v := range Variables() {
+		if _, ok := worker.Environment[v.Name+FileSuffix]; v.Secret && !ok {
+			t.Errorf("worker: the secret %s has no %s%s from a compose secret", v.Name, v.Name, FileSuffix)
+		} else if _, ok := worker.Environment[v.Name]; !v.Secret && !ok {
+			t.Errorf("worker: %s is not passed", v.Name)
+		}
+	}
+	// SIGKILL comes stop_grace_period after SIGTERM: the defaults must fit the shutdown in it.
+	def := func(val, fallback string) time.Duration {
+		if m := composeSubst.FindStringSubmatch(val); m != nil {
+			val = m[2]
+		}
+		if val == "" {
+			val = fallback
+		}
+		d, err := time.ParseDuration(val)
+		if err != nil {
+			t.Fatalf("%q: %v", val, err)
+		}
+		return d
+	}
+	grace := def(worker.StopGracePeriod, "10s") // compose's own default
+	shutdown := def(worker.Environment["PURGE_SHUTDOWN_TIMEOUT"], vars["PURGE_SHUTDOWN_TIMEOUT"].Default)
+	if grace < shutdown+5*time.Second+5*time.Second {
+		t.Errorf("worker: stop_grace_period %s leaves too little time for PURGE_SHUTDOWN_TIMEOUT %s, the HTTP server's 5 s and 5 s to spare", grace, shutdown)
 	}
 }

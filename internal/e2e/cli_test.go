@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/cipurge/cipurge/internal/cli/workercmd"
+	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -115,6 +116,13 @@ func TestFlushAllCancel(t *testing.T) {
 	}
 	if _, err := h.inspector().GetTaskInfo(tasks.QueueAll, tasks.TaskIDAll); err == nil {
 		t.Error("the flush-all task is still there")
+	}
+	m, err := h.RDB.HGetAll(context.Background(), store.KeyAll).Result()
+	must(t, err)
+	for f := range m {
+		if strings.HasPrefix(f, store.FieldAllConfirmed) {
+			t.Errorf("the cancelled flush-all's confirmation is not used up: %s", f)
+		}
 	}
 	if code, out, _ := h.enqueue("", "--all", "--cancel"); code != 0 || !strings.Contains(out, "nothing to cancel") {
 		t.Errorf("--all --cancel with none queued: exit %d, %q", code, out)

@@ -1,5 +1,3 @@
-// Package e2e runs the product the way a user does: the enqueue and worker commands (their Run
-// functions, in this process) on a private redis-server, against the sandbox API.
 package e2e
 
 import (

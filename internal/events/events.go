@@ -115,6 +115,7 @@ type event struct {
 	typ    string // the sender's event type, e.g. ObjectCreated:Put, Microsoft.Storage.BlobDeleted
 	bucket string // bucket or container
 	key    string // the object key as stored (decoded)
+	badKey string // why the sender's key could not be decoded (key is then the raw key)
 	change bool   // created (any method) or removed: its CDN copy is stale
 }
 
@@ -125,7 +126,7 @@ const (
 	OutcomeIgnored        = "ignored"         // not a change of the object's content (access, tagging, ACL, restore, transition, a folder)
 	OutcomeFiltered       = "filtered"        // its bucket is mapped, its key is outside every prefix configured for it
 	OutcomeUnmapped       = "unmapped"        // its bucket is not in EVENTS_BUCKETS
-	OutcomeRejected       = "rejected"        // its URL does not normalise (the reason is logged)
+	OutcomeRejected       = "rejected"        // its object key does not decode, or its URL does not normalise (the reason is logged)
 	OutcomeUnavailable    = "unavailable"     // Redis could not be written: the sender will retry
 )
 
@@ -271,6 +272,12 @@ func (h *handler) deliver(w http.ResponseWriter, r *http.Request, e *entry, evs 
 func (h *handler) one(ctx context.Context, ev event) (string, error) {
 	if !ev.change {
 		return OutcomeIgnored, nil
+	}
+	if ev.badKey != "" {
+		h.warnf("bad_key:"+ev.bucket, "storage event whose object key does not decode: acknowledged and ignored",
+			zap.String("source", ev.source), zap.String("bucket", ev.bucket), zap.String("reason", httpapi.Truncate(ev.badKey)),
+			zap.String("fix", "the sender must URL-encode object keys as S3 does (a '%' as %25); invalidate this object with enqueue and its URL"))
+		return OutcomeRejected, nil
 	}
 	if ev.key == "" || strings.HasSuffix(ev.key, "/") {
 		return OutcomeIgnored, nil // a "folder" placeholder object, not an image

@@ -1,38 +1,78 @@
 package events
 
-import (
-	"sync"
-
-	"github.com/prometheus/client_golang/prometheus"
-)
+import "github.com/prometheus/client_golang/prometheus"
 
 // Metrics count what the receivers get. Build them with NewMetrics; a nil *Metrics counts
 // nothing.
 type Metrics struct {
 	Received *prometheus.CounterVec // cipurge_events_received_total{source,type,outcome}
 	Refused  *prometheus.CounterVec // cipurge_events_refused_total{path,code}
-
-	mu    sync.Mutex
-	types map[string]struct{} // the event type label values seen (bounded)
 }
 
-// maxTypes bounds the "type" label values: past it, new types count as "other". Senders choose
-// the type strings, so they must not choose the metric's cardinality.
-const maxTypes = 200
+// TypeOther is the "type" label of an event type the receivers do not know.
+const TypeOther = "other"
+
+// knownTypes are the event types the "type" label names (S3 names without MinIO's "s3:" prefix):
+// those the senders document. Senders choose the type strings, so they must not choose the
+// metric's cardinality: any other type is counted as TypeOther.
+var knownTypes = func() map[string]bool {
+	m := map[string]bool{}
+	for _, t := range []string{
+		// AWS S3 (and the names MinIO and Ceph share with it).
+		s3TestEvent,
+		"ObjectCreated:Put", "ObjectCreated:Post", "ObjectCreated:Copy", "ObjectCreated:CompleteMultipartUpload",
+		"ObjectRemoved:Delete", "ObjectRemoved:DeleteMarkerCreated",
+		"ObjectRestore:Post", "ObjectRestore:Completed", "ObjectRestore:Delete",
+		"ReducedRedundancyLostObject",
+		"Replication:OperationFailedReplication", "Replication:OperationMissedThreshold",
+		"Replication:OperationReplicatedAfterThreshold", "Replication:OperationNotTracked",
+		"LifecycleExpiration:Delete", "LifecycleExpiration:DeleteMarkerCreated", "LifecycleTransition",
+		"IntelligentTiering", "ObjectTagging:Put", "ObjectTagging:Delete", "ObjectAcl:Put",
+		// MinIO's own.
+		"ObjectAccessed:Get", "ObjectAccessed:Head", "ObjectAccessed:GetRetention", "ObjectAccessed:GetLegalHold",
+		"ObjectAccessed:Attributes",
+		"ObjectCreated:PutRetention", "ObjectCreated:PutLegalHold", "ObjectCreated:PutTagging", "ObjectCreated:DeleteTagging",
+		"ObjectRemoved:DeleteAllVersions", "ObjectRemoved:NoOP", "LifecycleDelMarkerExpiration:Delete",
+		"Replication:OperationCompletedReplication",
+		"ObjectReplication:Failed", "ObjectReplication:Complete", "ObjectReplication:NotTracked",
+		"ObjectReplication:MissedThreshold", "ObjectReplication:ReplicatedAfterThreshold",
+		"ObjectTransition:Failed", "ObjectTransition:Complete",
+		"Scanner:ManyVersions", "Scanner:LargeVersions", "Scanner:BigPrefix",
+		"BucketCreated:*", "BucketRemoved:*",
+		// Ceph RGW's own.
+		"ObjectLifecycle:Expiration:Current", "ObjectLifecycle:Expiration:NonCurrent",
+		"ObjectLifecycle:Expiration:DeleteMarker", "ObjectLifecycle:Expiration:AbortMultipartUpload",
+		"ObjectLifecycle:Transition:Current", "ObjectLifecycle:Transition:NonCurrent",
+		"ObjectSynced:Create", "ObjectSynced:Delete", "ObjectSynced:DeletionMarkerCreated",
+		// SNS's subscription messages.
+		snsSubscribe, snsUnsubscribe,
+		// Azure Blob Storage (Event Grid).
+		azureCreated, azureDeleted, "Microsoft.Storage.BlobRenamed", "Microsoft.Storage.BlobTierChanged",
+		"Microsoft.Storage.AsyncOperationInitiated", "Microsoft.Storage.DirectoryCreated",
+		"Microsoft.Storage.DirectoryRenamed", "Microsoft.Storage.DirectoryDeleted",
+		"Microsoft.Storage.BlobInventoryPolicyCompleted", "Microsoft.Storage.LifecyclePolicyCompleted",
+		"Microsoft.Storage.StorageTaskQueued", "Microsoft.Storage.StorageTaskCompleted",
+		"Microsoft.Storage.StorageTaskAssignmentQueued", "Microsoft.Storage.StorageTaskAssignmentCompleted",
+		// Google Cloud Storage (Eventarc).
+		gcsFinalized, gcsDeleted, "google.cloud.storage.object.v1.archived", "google.cloud.storage.object.v1.metadataUpdated",
+	} {
+		m[t] = true
+	}
+	return m
+}()
 
 // NewMetrics registers the receivers' metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Received: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cipurge_events_received_total",
-			Help: "Storage events received, by source (s3, minio, ceph, sns, azure, gcs), the sender's event type and outcome " +
+			Help: "Storage events received, by source (s3, minio, ceph, sns, azure, gcs), the sender's event type (other for a type the worker does not know) and outcome " +
 				"(enqueued, already_pending, ignored, filtered, unmapped, rejected, unavailable).",
 		}, []string{"source", "type", "outcome"}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cipurge_events_refused_total",
 			Help: "Event deliveries refused before anything was enqueued, by path and error code (unauthorized, malformed_json, unknown_format, sns_signature_invalid, ...).",
 		}, []string{"path", "code"}),
-		types: map[string]struct{}{},
 	}
 	reg.MustRegister(m.Received, m.Refused)
 	return m
@@ -42,7 +82,7 @@ func (m *Metrics) received(source, typ, outcome string) {
 	if m == nil {
 		return
 	}
-	m.Received.WithLabelValues(source, m.typeLabel(typ), outcome).Inc()
+	m.Received.WithLabelValues(source, typeLabel(typ), outcome).Inc()
 }
 
 func (m *Metrics) refused(path, code string) {
@@ -57,25 +97,10 @@ func (m *Metrics) refused(path, code string) {
 	m.Refused.WithLabelValues(path, code).Inc()
 }
 
-// typeLabel is typ, or "other" once maxTypes distinct types were seen or when typ is long or
-// holds characters event type names do not have.
-func (m *Metrics) typeLabel(typ string) string {
-	if len(typ) > 80 {
-		return "other"
-	}
-	for _, c := range typ {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == ':' || c == '.' || c == '_' || c == '-' || c == '*') {
-			return "other"
-		}
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.types[typ]; ok {
+// typeLabel is typ when it is a known event type, else TypeOther.
+func typeLabel(typ string) string {
+	if knownTypes[typ] {
 		return typ
 	}
-	if len(m.types) >= maxTypes {
-		return "other"
-	}
-	m.types[typ] = struct{}{}
-	return typ
+	return TypeOther
 }

@@ -42,7 +42,7 @@ type s3Record struct {
 			Name string `json:"name"`
 		} `json:"bucket"`
 		Object struct {
-			Key string `json:"key"` // URL-encoded, a space as '+'
+			Key string `json:"key"` // URL-encoded as a form value (a space as '+'), but raw from Ceph RGW: see s3Key
 		} `json:"object"`
 	} `json:"s3"`
 }
@@ -99,16 +99,32 @@ func s3Events(msg *s3Message, via string) ([]event, *httpapi.Problem) {
 		if rec.EventName == "" || rec.S3.Bucket.Name == "" {
 			return nil, unknownFormat(fmt.Sprintf("record %d has no eventName or no s3.bucket.name", i))
 		}
-		// S3 URL-encodes keys as a form value would be: a space is '+', a '+' is %2B.
-		key, err := url.QueryUnescape(rec.S3.Object.Key)
-		if err != nil {
-			return nil, &httpapi.Problem{Status: http.StatusBadRequest, Body: httpapi.Error{Code: "bad_key",
-				Message: fmt.Sprintf("record %d: s3.object.key %q is not URL-encoded as S3 encodes keys: %v", i, rec.S3.Object.Key, err)}}
-		}
 		typ, change := s3Change(rec.EventName)
-		evs = append(evs, event{source: or(via, s3Source(rec.EventSource)), typ: typ, bucket: rec.S3.Bucket.Name, key: key, change: change})
+		ev := event{source: or(via, s3Source(rec.EventSource)), typ: typ, bucket: rec.S3.Bucket.Name, change: change}
+		// A key that does not decode is one record's problem, not the delivery's: the record is
+		// acknowledged and counted as rejected (see handler.one), the others go on.
+		ev.key, ev.badKey = s3Key(rec.EventSource, rec.S3.Object.Key)
+		evs = append(evs, ev)
 	}
 	return evs, nil
+}
+
+// s3Key returns a record's object key as stored, by sender (its eventSource). AWS S3 (aws:s3, also
+// through SNS) and MinIO (minio:s3) URL-encode keys as a form value is encoded: a space is '+', a
+// '+' is %2B, and MinIO also writes '/' as %2F; they are decoded. Ceph RGW (ceph:s3) sends keys
+// raw, as stored (suitenumerique/meet#1455: "Ceph RGW send[s] notification object keys with raw
+// path separators"): decoding would read its "sale+new.jpg" as "sale new.jpg" and refuse
+// "50%off.jpg", so they are used as they are. Any other or no eventSource is read as S3's. bad is
+// set, and key is the raw key, when an encoded key does not decode.
+func s3Key(eventSource, raw string) (key, bad string) {
+	if eventSource == "ceph:s3" {
+		return raw, ""
+	}
+	key, err := url.QueryUnescape(raw)
+	if err != nil {
+		return raw, fmt.Sprintf("s3.object.key %q is not URL-encoded as %s encodes keys: %v", raw, or(eventSource, "S3"), err)
+	}
+	return key, ""
 }
 
 // s3Change classifies an S3 event name (with or without MinIO's "s3:" prefix): created by any

@@ -194,7 +194,6 @@ func TestBadMessages(t *testing.T) {
 		{"no records", `{"hello": "world"}`, "unknown_format", `no \"Records\" array`},
 		{"version 1", `{"Records":[{"eventVersion":"1.0","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"media"},"object":{"key":"a.jpg"}}}]}`, "unknown_format", "2.x"},
 		{"no bucket", `{"Records":[{"eventVersion":"2.1","eventName":"ObjectCreated:Put","s3":{"object":{"key":"a.jpg"}}}]}`, "unknown_format", "s3.bucket.name"},
-		{"bad key", `{"Records":[{"eventVersion":"2.1","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"media"},"object":{"key":"a%zz.jpg"}}}]}`, "bad_key", "URL-encoded"},
 	} {
 		a := e.send(http.MethodPost, cievents.PathS3, c.body)
 		if a.Status != http.StatusBadRequest || a.errorCode(t) != c.code || !strings.Contains(string(a.Body), c.want) {
@@ -203,5 +202,111 @@ func TestBadMessages(t *testing.T) {
 	}
 	if p := e.pending(); len(p) != 0 {
 		t.Errorf("pending after refusals: %v", p)
+	}
+}
+
+// cephPush is Ceph RGW's documented push body (testdata/ceph-push.json) with one copy of its
+// record per key, each key set as given: Ceph sends keys raw, as stored.
+func cephPush(t *testing.T, bucket string, keys ...string) string {
+	t.Helper()
+	var doc struct {
+		Records []map[string]any `json:"Records"`
+	}
+	must(t, json.Unmarshal([]byte(sample(t, "ceph-push.json")), &doc))
+	proto, err := json.Marshal(doc.Records[0])
+	must(t, err)
+	var recs []map[string]any
+	for _, k := range keys {
+		var r map[string]any
+		must(t, json.Unmarshal(proto, &r))
+		s3 := r["s3"].(map[string]any)
+		s3["bucket"].(map[string]any)["name"] = bucket
+		s3["object"].(map[string]any)["key"] = k
+		recs = append(recs, r)
+	}
+	b, err := json.Marshal(map[string]any{"Records": recs})
+	must(t, err)
+	return string(b)
+}
+
+// TestCephKeysAreRaw: Ceph RGW (eventSource ceph:s3) sends object keys as stored, not URL-encoded:
+// a '+' is a plus, a '%' a percent sign, a space a space, a '/' a separator. Each is the object
+// of that name, its path escaped once; nothing is refused.
+func TestCephKeysAreRaw(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	msg := cephPush(t, "mybucket1", "sale+new.jpg", "50%off.jpg", "summer sale/a b.jpg", "100%25.jpg", "a%2Fb.jpg", "dir/")
+	s := e.send(http.MethodPost, cievents.PathS3, msg).summary(t)
+	want := []string{
+		"https://ceph.example.com/mybucket1/sale+new.jpg",
+		"https://ceph.example.com/mybucket1/50%25off.jpg",
+		"https://ceph.example.com/mybucket1/summer%20sale/a%20b.jpg",
+		"https://ceph.example.com/mybucket1/100%2525.jpg",
+		"https://ceph.example.com/mybucket1/a%252Fb.jpg",
+	}
+	if s.Events != 6 || s.Enqueued != 5 || s.Ignored != 1 || s.Rejected != 0 {
+		t.Errorf("summary %+v: want the 5 objects enqueued and the folder ignored", s)
+	}
+	if got := e.pending(); !sameSet(got, want) {
+		t.Errorf("pending %v, want %v", got, want)
+	}
+	if got := e.source(want[0]); got != "event: ceph mybucket1/sale+new.jpg" {
+		t.Errorf("source %q: want the key as stored", got)
+	}
+	// The same keys from MinIO are URL-encoded (MinIO also encodes '/'): the same objects.
+	minio := s3Message(t, "minio:s3", [3]string{"s3:ObjectCreated:Put", "mybucket1", "sale+new.jpg"},
+		[3]string{"s3:ObjectCreated:Put", "mybucket1", "summer sale/a b.jpg"})
+	if !strings.Contains(minio, `"summer+sale%2Fa+b.jpg"`) {
+		t.Fatalf("the MinIO message does not encode keys as MinIO does: %s", minio)
+	}
+	if s := e.send(http.MethodPost, cievents.PathS3, minio).summary(t); s.AlreadyPending != 2 {
+		t.Errorf("MinIO's encoded keys: %+v, want both already pending (the same objects)", s)
+	}
+}
+
+// TestUndecodableKeyIsAcknowledged: a key that is not URL-encoded as S3 encodes keys (from a sender
+// that encodes them) is an object key that does not normalise: acknowledged, counted as rejected,
+// logged once per bucket and minute; the other records of the delivery are enqueued.
+func TestUndecodableKeyIsAcknowledged(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	e := setup(t, func(o *cievents.Options) { o.Now = func() time.Time { return now } })
+	msg := `{"Records":[` +
+		`{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"media"},"object":{"key":"a%zz.jpg"}}},` +
+		`{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"media"},"object":{"key":"50%off.jpg"}}},` +
+		`{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"media"},"object":{"key":"good+one.jpg"}}},` +
+		`{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectAccessed:Get","s3":{"bucket":{"name":"media"},"object":{"key":"b%zz.jpg"}}}]}`
+	warnings := func() (n int) {
+		for _, l := range e.logs.All() {
+			if strings.Contains(l.Message, "object key does not decode") {
+				n++
+				if r, _ := l.ContextMap()["reason"].(string); !strings.Contains(r, `"a%zz.jpg"`) || l.ContextMap()["bucket"] != "media" {
+					t.Errorf("the warning does not name the key and the bucket: %v", l.ContextMap())
+				}
+			}
+		}
+		return n
+	}
+	s := e.send(http.MethodPost, cievents.PathS3, msg).summary(t)
+	if s.Events != 4 || s.Rejected != 2 || s.Enqueued != 1 || s.Ignored != 1 {
+		t.Errorf("summary %+v: want the two undecodable keys rejected, the good one enqueued, the access ignored", s)
+	}
+	if got := e.pending(); !sameSet(got, []string{"https://storage.example.com/media/good%20one.jpg"}) {
+		t.Errorf("pending %v", got)
+	}
+	e.send(http.MethodPost, cievents.PathS3, msg).summary(t)
+	if n := warnings(); n != 1 {
+		t.Errorf("%d warnings within the minute, want 1", n)
+	}
+	now = now.Add(time.Minute)
+	e.send(http.MethodPost, cievents.PathS3, msg).summary(t)
+	if n := warnings(); n != 2 {
+		t.Errorf("%d warnings a minute later, want 2", n)
+	}
+	if n := e.count("s3", "ObjectCreated:Put", cievents.OutcomeRejected); n != 6 {
+		t.Errorf("cipurge_events_received_total{outcome=rejected} = %d, want 6", n)
+	}
+	if n := testutilRefused(e, cievents.PathS3, "bad_key"); n != 0 {
+		t.Errorf("%d deliveries refused with bad_key, want none", n)
 	}
 }

@@ -5,6 +5,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -28,29 +29,7 @@ func TestFaultCluster(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	sb, apiURL := testkit.StartSandbox(t, apiKey)
-	var nodes []*redisProc
-	var addrs []string
-	for i := range 3 {
-		n := newRedis(t, fmt.Sprintf("cluster-node-%d", i+1), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "2000", "--save", "", "--appendonly", "no")
-		nodes = append(nodes, n)
-		addrs = append(addrs, n.addr())
-	}
-	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	create := exec.CommandContext(cctx, "redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...)
-	if out, err := create.CombinedOutput(); err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
-	}
-	for _, n := range nodes {
-		c := n.client()
-		testkit.WaitFor(t, 30*time.Second, n.name+" reporting cluster_state:ok", func() bool {
-			info, err := c.ClusterInfo(ctx).Result()
-			return err == nil && strings.Contains(info, "cluster_state:ok")
-		})
-	}
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
-	t.Cleanup(func() { cc.Close() })
+	nodes, addrs, cc := newCluster(t, 3)
 	// The three masters really hold slots each, and the product's keys and a queue's keys each map
 	// to one slot.
 	slotOf := func(key string) int64 { s, err := cc.ClusterKeySlot(ctx, key).Result(); must(t, err); return s }
@@ -163,6 +142,79 @@ func TestFaultCluster(t *testing.T) {
 		"a 400 for 1 URL of 15 -> 14 invalidated, 1 dead-lettered, listed and replayed with enqueue dlq; "+
 		"2 workers at PURGE_RATE=%d PURGE_BURST=%d: at most %d calls in any second (%d calls); keys per node at the end %s; no CROSSSLOT error",
 		calls, rate, burst, worst, len(times), strings.Join(perNode, "/"))
+}
+
+// newCluster starts n redis-server nodes and makes them a cluster of n masters without replicas
+// (redis-cli --cluster create); it returns them, their addresses and a cluster client, closed when
+// the test ends.
+func newCluster(t *testing.T, n int) ([]*redisProc, []string, *redis.ClusterClient) {
+	t.Helper()
+	ctx := context.Background()
+	var nodes []*redisProc
+	var addrs []string
+	for i := range n {
+		n := newRedis(t, fmt.Sprintf("cluster-node-%d", i+1), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "2000", "--save", "", "--appendonly", "no")
+		nodes = append(nodes, n)
+		addrs = append(addrs, n.addr())
+	}
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	create := exec.CommandContext(cctx, "redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...)
+	if out, err := create.CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	for _, n := range nodes {
+		c := n.client()
+		testkit.WaitFor(t, 30*time.Second, n.name+" reporting cluster_state:ok", func() bool {
+			info, err := c.ClusterInfo(ctx).Result()
+			return err == nil && strings.Contains(info, "cluster_state:ok")
+		})
+	}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	t.Cleanup(func() { cc.Close() })
+	return nodes, addrs, cc
+}
+
+// TestFaultClusterEvictionGuard: on a Cluster every master's maxmemory-policy counts. One master
+// refuses CONFIG GET (an ACL denies it) while another has allkeys-lru: enqueue is refused (exit 2,
+// naming allkeys-lru), the worker is not ready, nothing is acknowledged. Once that master has
+// noeviction, enqueue goes through and says once that it cannot read the first master's policy.
+func TestFaultClusterEvictionGuard(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, apiURL := testkit.StartSandbox(t, apiKey)
+	nodes, addrs, cc := newCluster(t, 3)
+	must(t, nodes[0].client().Do(ctx, "ACL", "SETUSER", "default", "-config").Err())
+	must(t, nodes[1].client().ConfigSet(ctx, "maxmemory-policy", "allkeys-lru").Err())
+	e := baseEnv(apiURL).With("REDIS_CLUSTER_ADDRS=" + strings.Join(addrs, ","))
+	in := testkit.ImageURLs("cluster-guard", 30)
+	refused := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, in...)...)
+	if refused.code != 2 || !strings.Contains(refused.stderr, "allkeys-lru") || !strings.Contains(refused.stderr, "CONFIG SET maxmemory-policy noeviction") {
+		t.Errorf("enqueue with one master refusing CONFIG GET and one allkeys-lru: exit %d, want 2 naming allkeys-lru: %s", refused.code, refused.stderr)
+	}
+	w := startWorker(t, "worker", e)
+	code, body := testkit.Get(t, "http://"+w.httpAddr(t)+"/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "allkeys-lru") {
+		t.Errorf("/readyz with one master allkeys-lru: %d %s", code, body)
+	}
+	w.stop(t)
+	pending, _, err := store.New(cc).PendingCount(ctx)
+	must(t, err)
+	if pending != 0 {
+		t.Errorf("%d URLs acknowledged into a cluster with an allkeys-lru master", pending)
+	}
+
+	must(t, nodes[1].client().ConfigSet(ctx, "maxmemory-policy", "noeviction").Err())
+	ok := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, in...)...)
+	if ok.code != 0 || !strings.Contains(ok.stderr, "30 enqueued") {
+		t.Errorf("enqueue once no master has allkeys-*: exit %d: %s", ok.code, ok.stderr)
+	}
+	if n := strings.Count(ok.stderr, "note: cannot read Redis's maxmemory-policy"); n != 1 || !strings.Contains(ok.stderr, "NOPERM") {
+		t.Errorf("enqueue said %d times that it cannot read the policy of the master that refuses CONFIG GET, want once naming NOPERM: %s", n, ok.stderr)
+	}
+	report(t, "3 masters, one refusing CONFIG GET (NOPERM), one allkeys-lru: enqueue exit %d, /readyz %d, %d URLs acknowledged; "+
+		"after CONFIG SET maxmemory-policy noeviction on that master: enqueue exit %d, the refusal said once", refused.code, code, pending, ok.code)
 }
 
 func must(t *testing.T, err error) {

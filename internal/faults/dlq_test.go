@@ -18,8 +18,10 @@ import (
 
 // TestFaultDeadLettersPastAsynqLimit: the API rejects every one of 10,300 URLs, one per request
 // (PURGE_BATCH_SIZE=1), so 10,300 requests are dead-lettered on one queue, past the 10,000 asynq
-// keeps in its archive (it trims the oldest silently). `enqueue dlq ls --limit 20000 --json` lists
-// all 10,300, each with its URL, from the product's own record.
+// keeps in its archive (it trims the oldest silently; the test checks that it did). `enqueue dlq
+// ls --limit 20000 --json` lists all 10,300, each with its URL, from the product's own record, and
+// its text form lists them all too; the reconciliation with asynq (the worker's, and the one
+// before each ls) forgets none of those asynq trimmed.
 func TestFaultDeadLettersPastAsynqLimit(t *testing.T) {
 	t.Parallel()
 	const n = 10300
@@ -66,12 +68,31 @@ func TestFaultDeadLettersPastAsynqLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	report(t, "%d URLs rejected one per request: %d dead letters listed by dlq ls --limit 20000 --json (%d URLs, %d missing); asynq's archive holds %d; %d API calls; %.0fs",
-		n, len(list), len(listed), lost, info.Archived, sb.Stats().Requests, took.Seconds())
+	// The text form, whose last line says how many it shows when it cuts the list: here it must
+	// not; with --limit 100 it must (so the check looks where the words are).
+	text := runEnqueue(e, "", time.Minute, "dlq", "ls", "--limit", "20000")
+	cut := runEnqueue(e, "", time.Minute, "dlq", "ls", "--limit", "100")
+	kept, err := st.DeadLetterCount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report(t, "%d URLs rejected one per request: %d dead letters listed by dlq ls --limit 20000 --json (%d URLs, %d missing); asynq's archive holds %d; %d records kept after the reconciliations; %d API calls; %.0fs",
+		n, len(list), len(listed), lost, info.Archived, kept, sb.Stats().Requests, took.Seconds())
+	if info.Archived >= n {
+		t.Errorf("asynq's archive holds %d of the %d dead letters: it trimmed nothing, so the test shows nothing past its limit", info.Archived, n)
+	}
 	if len(list) != n || lost != 0 {
 		t.Errorf("dlq ls listed %d entries and misses %d of %d URLs", len(list), lost, n)
 	}
-	if strings.Contains(res.stderr, "showing") {
-		t.Errorf("dlq ls cut the list: %s", res.stderr)
+	if kept != n {
+		t.Errorf("%d records kept after dlq ls reconciled them with asynq, want %d: it forgot dead letters asynq trimmed", kept, n)
+	}
+	if text.code != 0 || strings.Contains(text.stdout, "showing") || !strings.Contains(text.stdout, "\n10,300 dead letters; replay with") ||
+		strings.Count(text.stdout, "  queue="+tasks.QueueInteractive+" ") != n {
+		t.Errorf("dlq ls --limit 20000: exit %d, %d entries, last line %q; want all %d and no cut",
+			text.code, strings.Count(text.stdout, "  queue="), testkit.Tail(text.stdout, 1), n)
+	}
+	if cut.code != 0 || !strings.Contains(cut.stdout, "showing 100 of 10,300 dead letters") {
+		t.Errorf("dlq ls --limit 100: exit %d, last line %q; want it to say it shows 100 of 10,300", cut.code, testkit.Tail(cut.stdout, 1))
 	}
 }

@@ -11,20 +11,29 @@ import (
 	"time"
 
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/internal/testredis"
+	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 // TestFaultEvictingRedis: a Redis with maxmemory-policy allkeys-lru (which evicts asynq's tasks
 // and the pending set) acknowledges nothing: enqueue exits 2 naming the policy and the fix, the
-// HTTP intake answers 503 with the same, the worker is not ready and forms no batches. After
-// CONFIG SET maxmemory-policy noeviction the worker is ready again by itself and the same
-// requests go through.
+// HTTP intake answers 503 with the same, the worker is not ready and forms no batches of the URLs
+// acknowledged before the policy changed. After CONFIG SET maxmemory-policy noeviction the worker
+// is ready again by itself and sends them, and the refused requests go through.
 func TestFaultEvictingRedis(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	sb, rdb, e := newRig(t, testredis.WithArgs("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"))
+	sb, rdb, e := newRig(t, testredis.WithArgs("--maxmemory", "64mb", "--maxmemory-policy", "noeviction"))
+	st := store.New(rdb)
 	e = e.With("INTAKE_TOKEN=evict-intake-token")
+	// Acknowledged under noeviction with no worker running: due (their window is 200 ms) long before
+	// a worker starts, so a batcher that formed batches would form them at its first tick.
+	seeded := testkit.ImageURLs("evict-seeded", 30)
+	mustEnqueue(t, e, 30*time.Second, append([]string{"--no-progress"}, seeded...)...)
+	must(t, rdb.ConfigSet(ctx, "maxmemory-policy", "allkeys-lru").Err())
+
 	in := testkit.ImageURLs("evict", 30)
 	res := runEnqueue(e, "", 30*time.Second, append([]string{"--no-progress"}, in...)...)
 	if res.code != 2 || !strings.Contains(res.stderr, "allkeys-lru") || !strings.Contains(res.stderr, "CONFIG SET maxmemory-policy noeviction") {
@@ -54,23 +63,61 @@ func TestFaultEvictingRedis(t *testing.T) {
 	if code, body := intake(); code != http.StatusServiceUnavailable || !strings.Contains(body, "allkeys-lru") {
 		t.Errorf("intake with allkeys-lru: %d %s", code, body)
 	}
-	pending, _, err := store.New(rdb).PendingCount(ctx)
-	keys, _ := rdb.DBSize(ctx).Result()
-	report(t, "allkeys-lru: enqueue exit %d; /readyz %d; intake 503; %d URLs pending, %d API calls (%v)", res.code, code, pending, sb.Stats().Requests, err)
-	if pending != 0 || sb.Stats().Requests != 0 {
-		t.Errorf("%d URLs acknowledged into an evicting Redis and %d calls sent (%d keys in Redis)", pending, sb.Stats().Requests, keys)
+
+	// The signal: the batcher logs its first refusal (then at most once a minute). After it, nothing
+	// is formed nor sent for a bounded time: an absence has no event to wait on. 3 s is 60 batcher
+	// ticks (PURGE_WINDOW=200ms: one every 50 ms) and three times PURGE_MAX_DELAY, with the seeded
+	// URLs due all along.
+	testkit.WaitFor(t, 20*time.Second, "the batcher saying it forms no batches", func() bool {
+		return countLogs(w.logs(), "batcher: forming no batches") > 0
+	})
+	const hold = 3 * time.Second
+	queued := func() int {
+		n, err := rdb.LLen(ctx, taskq.PendingKey(tasks.QueueInteractive)).Result()
+		must(t, err)
+		a, err := rdb.LLen(ctx, taskq.ActiveKey(tasks.QueueInteractive)).Result()
+		must(t, err)
+		return int(n + a)
+	}
+	var pending int64
+	formed := 0 // request tasks in the queue
+	for end := time.Now().Add(hold); ; time.Sleep(100 * time.Millisecond) {
+		var err error
+		if pending, _, err = st.PendingCount(ctx); err != nil {
+			t.Fatal(err)
+		}
+		formed = queued()
+		if formed != 0 || pending != int64(len(seeded)) || sb.Stats().Requests != 0 || time.Now().After(end) {
+			break
+		}
+	}
+	refusals := countLogs(w.logs(), "batcher: forming no batches")
+	report(t, "allkeys-lru: enqueue exit %d; /readyz %d; intake 503; of %d URLs acknowledged before the switch %d still pending, "+
+		"%d request tasks formed and %d API calls over %s after the batcher's first refusal",
+		res.code, code, len(seeded), pending, formed, sb.Stats().Requests, hold)
+	if formed != 0 || sb.Stats().Requests != 0 || pending != int64(len(seeded)) {
+		t.Errorf("with allkeys-lru: %d request tasks formed, %d API calls, %d of %d URLs pending (%d refusals logged)",
+			formed, sb.Stats().Requests, pending, len(seeded), refusals)
 	}
 
-	// Fixed: the worker notices by itself (it reads the policy again every 10 s).
-	if err := rdb.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err(); err != nil {
-		t.Fatal(err)
-	}
+	// Fixed: the worker notices by itself (it reads the policy again every 10 s) and sends them.
+	must(t, rdb.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err())
+	fixed := time.Now()
 	testkit.WaitFor(t, 30*time.Second, "/readyz 200 after CONFIG SET maxmemory-policy noeviction", func() bool {
 		code, _ := testkit.Get(t, "http://"+addr+"/readyz")
 		return code == http.StatusOK
 	})
+	ready := time.Since(fixed)
+	testkit.WaitFor(t, 30*time.Second, "the URLs acknowledged before the switch invalidated", func() bool { return len(missing(sb, seeded)) == 0 })
+	drained := time.Since(fixed)
 	mustEnqueue(t, e, 30*time.Second, append([]string{"--no-progress"}, in...)...)
 	testkit.WaitFor(t, 30*time.Second, "every URL invalidated after the fix", func() bool { return len(missing(sb, in)) == 0 })
+	twice, _ := sentTwice(sb, append(append([]string(nil), seeded...), in...))
+	report(t, "after CONFIG SET maxmemory-policy noeviction: ready in %.1fs, the %d URLs sent in %.1fs, the refused %d after enqueue again; %d sent twice",
+		ready.Seconds(), len(seeded), drained.Seconds(), len(in), twice)
+	if twice != 0 {
+		t.Errorf("%d URLs sent twice", twice)
+	}
 }
 
 // TestFaultRedisOOM: Redis runs out of memory (maxmemory small, noeviction). Enqueue is refused

@@ -14,7 +14,8 @@ import (
 
 // TestFaultMillionPendingThreeWorkers: 1,000,000 URLs wait in the pending set and three workers
 // start at once, with no fault and no rate limit (the batcher's longest steps). One batcher at a
-// time forms the batches (its step never outlives its lease), so no URL is sent twice.
+// time forms the batches (its step never outlives its lease), no round fails (a round near its
+// deadline begins no chunk and finishes those it began), so no URL is sent twice.
 func TestFaultMillionPendingThreeWorkers(t *testing.T) {
 	t.Parallel()
 	const n = 1_000_000
@@ -49,6 +50,9 @@ func TestFaultMillionPendingThreeWorkers(t *testing.T) {
 	}
 	if twice != 0 {
 		t.Errorf("%d URLs sent twice (%d extra sends) with no fault: two batchers formed batches at once", twice, extra)
+	}
+	if stepFailed != 0 {
+		t.Errorf("%d batcher steps failed with no fault: a round outlived its deadline or its lease", stepFailed)
 	}
 	if pending, _, err := store.New(rdb).PendingCount(ctx); err != nil || pending != 0 {
 		t.Errorf("pending set holds %d entries (%v) after the drain", pending, err)

@@ -1,6 +1,7 @@
 // Package flushall owns the flush-all rule: who may request one, and when one may be sent. The
-// enqueue command, the Producer, the HTTP intake and the worker all ask it, so the rule is
-// written once; each of them words the refusal for its own user.
+// Producer (package cipurge: the enqueue command, the HTTP intake and Go programs request through
+// it) and the worker ask it, once per request and once per run of the task, so the rule is written
+// once; the Producer returns its refusals as typed errors and each front end words its own fix.
 //
 // A flush-all (scope "all") must be confirmed with the CLOUDIMAGE_TOKEN value (a guard against
 // accidents, not a secret: the token is in every CDN URL), and two flush-alls are at least
@@ -9,6 +10,7 @@ package flushall
 
 import (
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -18,45 +20,51 @@ const Cost = "flush-all (scope \"all\") removes every cached image of the token 
 	"Cloudimage's servers: every image is downloaded again from your origin, first loads are slow and " +
 	"the origin takes a burst of traffic (Cloudimage asks customers above 1 TB of monthly traffic or storage to contact them first)"
 
-// Confirmation is the answer of Confirm.
-type Confirmation int
-
-// Answers of Confirm.
-const (
-	Confirmed    Confirmation = iota // the confirmation matches the token
-	NoToken                          // CLOUDIMAGE_TOKEN is not set: there is nothing to confirm against
-	NotConfirmed                     // no confirmation was given
-	Mismatch                         // the confirmation does not match CLOUDIMAGE_TOKEN
+// Refusals of Confirm (package cipurge exports them as ErrFlushAllNoToken, ErrFlushAllNotConfirmed
+// and ErrFlushAllMismatch). Their words name no command: each front end says its own fix.
+var (
+	ErrNoToken      = errors.New("CLOUDIMAGE_TOKEN is not set, so there is nothing to confirm against")
+	ErrNotConfirmed = errors.New("not confirmed")
+	ErrMismatch     = errors.New("the confirmation does not match CLOUDIMAGE_TOKEN")
 )
 
 // Confirm checks a flush-all's confirmation against token (the CLOUDIMAGE_TOKEN value), in
-// constant time.
-func Confirm(token, confirm string) Confirmation {
+// constant time: nil when it matches, else ErrNoToken (token is empty: there is nothing to confirm
+// against), ErrNotConfirmed (confirm is empty) or ErrMismatch.
+func Confirm(token, confirm string) error {
 	switch {
 	case token == "":
-		return NoToken
+		return ErrNoToken
 	case confirm == "":
-		return NotConfirmed
+		return ErrNotConfirmed
 	case subtle.ConstantTimeCompare([]byte(token), []byte(confirm)) != 1:
-		return Mismatch
+		return ErrMismatch
 	}
-	return Confirmed
+	return nil
 }
 
 // Last is what the store knows of the flush-alls that may have reached Cloudimage.
 type Last struct {
-	SentAt    time.Time // the last one the API accepted; zero: none
-	UUID      string    // its uuid
-	AttemptAt time.Time // the last attempt whose outcome is unknown; zero: none
+	SentAt     time.Time // the last one the API accepted; zero: none
+	UUID       string    // its uuid
+	AttemptAt  time.Time // the last attempt whose outcome is unknown; zero: none
+	InFlightAt time.Time // the last attempt still recorded in flight: being sent, or its outcome could not be recorded; zero: none
 }
 
 // CoolingDown reports whether a flush-all at now is within cooldown of the last one that may have
-// reached Cloudimage (the later of the last accepted and the last attempt with an unknown
-// outcome), and when the next may go. The reason names PURGE_ALL_COOLDOWN.
+// reached Cloudimage (the latest of the last accepted, the last attempt with an unknown outcome
+// and the last attempt still recorded in flight, so that an accepted flush-all whose record could
+// not be written still counts, from its attempt), and when the next may go. The reason names
+// PURGE_ALL_COOLDOWN.
 func CoolingDown(last Last, now time.Time, cooldown time.Duration) (next time.Time, reason string, wait bool) {
 	at, what := last.SentAt, fmt.Sprintf("a flush-all was sent at %s (uuid %s)", last.SentAt.UTC().Format(time.RFC3339), last.UUID)
 	if last.AttemptAt.After(at) {
-		at, what = last.AttemptAt, "a flush-all was attempted at "+last.AttemptAt.UTC().Format(time.RFC3339)+" and its outcome is unknown (see enqueue dlq ls)"
+		at, what = last.AttemptAt, "a flush-all was attempted at "+last.AttemptAt.UTC().Format(time.RFC3339)+
+			" and its outcome is unknown (it is in the dead-letter queue)"
+	}
+	if last.InFlightAt.After(at) {
+		at, what = last.InFlightAt, "a flush-all attempt began at "+last.InFlightAt.UTC().Format(time.RFC3339)+
+			" and its outcome is not recorded (it is being sent, or its answer could not be recorded)"
 	}
 	if at.IsZero() {
 		return time.Time{}, "", false
@@ -78,7 +86,7 @@ const (
 	Satisfied             // a flush-all sent after it was requested covered it: complete it, send nothing
 )
 
-// MaySend decides whether the worker sends a confirmed flush-all (Confirm said so) requested at
+// MaySend decides whether the worker sends a confirmed flush-all (Confirm said nil) requested at
 // requestedAt, given what the store knows and the Redis clock now. With Refuse, reason says why.
 func MaySend(requestedAt time.Time, last Last, now time.Time, cooldown time.Duration) (Send, string) {
 	if last.SentAt.After(requestedAt) {

@@ -104,7 +104,7 @@ func NewQueueCollector(rdb redis.UniversalClient, o QueueCollectorOptions) *Queu
 		descFailed: prometheus.NewDesc("cipurge_queue_failed_total",
 			"Task runs that failed in each queue, by every worker, as counted by asynq in Redis (rate-limit snoozes are not failures).", q, nil),
 		descDead: prometheus.NewDesc("cipurge_dead_letters",
-			"Dead-lettered requests kept in the product's own record (every one, also past asynq's 10,000 archived tasks per queue), until replayed or deleted with enqueue dlq.", nil, nil),
+			"Dead letters, the count enqueue status and /status show: the product's own record (every one, also past asynq's 10,000 archived tasks per queue, until replayed or deleted with enqueue dlq), or asynq's archived tasks when they are more (archived by an older version or from the UI, with no record).", nil, nil),
 		descPending: prometheus.NewDesc("cipurge_pending_urls",
 			"URL requests waiting in the pending set for their coalescing window (PURGE_WINDOW) before the batcher forms requests.", nil, nil),
 		descOldest: prometheus.NewDesc("cipurge_pending_oldest_age_seconds",
@@ -169,10 +169,10 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.descEvicted, prometheus.CounterValue, float64(s.counts.EvictedKeys))
 	}
 	gauge(c.descPending, float64(s.counts.WaitingURLs))
-	gauge(c.descDead, float64(s.counts.DeadLetterRecords))
+	gauge(c.descDead, float64(s.counts.DeadLetters))
 	gauge(c.descOldest, s.counts.OldestWaiting.Seconds())
-	gauge(c.descPaused, b2f(s.counts.PauseLeft > 0))
-	gauge(c.descPauseLeft, s.counts.PauseLeft.Seconds())
+	gauge(c.descPaused, b2f(s.counts.Pause.Left > 0))
+	gauge(c.descPauseLeft, s.counts.Pause.Left.Seconds())
 }
 
 // snapshot returns a reading no older than CacheFor, starting one if needed, and waits for it at

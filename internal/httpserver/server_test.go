@@ -206,8 +206,8 @@ func readiness(t *testing.T, base string) (int, map[string]any) {
 	return r.code, m
 }
 
-// /healthz is up while the process runs; /readyz says 503 and why when Redis is down, the shared
-// pause is on, or Cloudimage rejects the key, and 200 again when that ends.
+// /healthz is up while the process runs; /readyz says 503 and why when Redis is down or Cloudimage
+// rejects the key, and 200 again when that ends; during the shared pause it is 200 and names it.
 func TestHealthAndReadiness(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -227,19 +227,30 @@ func TestHealthAndReadiness(t *testing.T) {
 	if err := st.Pause(ctx, "rate_limited by the test", time.Minute); err != nil {
 		t.Fatal(err)
 	}
+	// Cloudimage asks every worker to wait: nothing is wrong with this one, and it keeps accepting
+	// requests, so it stays ready (a 503 would take every worker's intake out of service at once),
+	// and names the pause.
 	code, m := readiness(t, w.base)
-	if code != http.StatusServiceUnavailable || m["ready"] != false || !strings.Contains(m["reason"].(string), "paused") ||
-		!strings.Contains(m["paused"].(string), "rate_limited by the test") {
-		t.Errorf("/readyz while paused: %d %v, want 503 with the pause's reason", code, m)
+	if code != http.StatusOK || m["ready"] != true || m["reason"] != nil || !strings.Contains(m["paused"].(string), "rate_limited by the test") ||
+		!strings.Contains(m["note"].(string), "sending is paused for every worker") {
+		t.Errorf("/readyz while paused: %d %v, want 200 naming the pause", code, m)
 	}
 	testkit.WaitFor(t, 10*time.Second, "cipurge_paused 1 in /metrics", func() bool {
 		v, ok := metricValue(metrics(), "cipurge_paused", "")
 		return ok && v == 1
 	})
 	must(t, h.RDB.Del(ctx, store.KeyPause).Err())
-	if code, m := readiness(t, w.base); code != http.StatusOK {
+	if code, m := readiness(t, w.base); code != http.StatusOK || m["paused"] != nil || m["note"] != nil {
 		t.Errorf("/readyz after the pause ended: %d %v", code, m)
 	}
+
+	// The pause cannot be read (a value of the wrong type): not ready, and /readyz names it, as the
+	// status would (a reading is whole or an error); never "no pause".
+	must(t, h.RDB.RPush(ctx, store.KeyPause, "not a pause").Err())
+	if code, m := readiness(t, w.base); code != http.StatusServiceUnavailable || !strings.Contains(m["redis"].(string), "pause state") {
+		t.Errorf("/readyz with an unreadable pause: %d %v, want 503 naming the pause state", code, m)
+	}
+	must(t, h.RDB.Del(ctx, store.KeyPause).Err())
 
 	// Cloudimage rejects the key: the next request gets 401.
 	h.SB.SetKey("a-key-that-is-not-ours")

@@ -28,7 +28,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge"
-	"github.com/cipurge/cipurge/internal/flushall"
 	"github.com/cipurge/cipurge/internal/httpapi"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/pkg/tasks"
@@ -209,33 +208,34 @@ func (h *handler) flushAll(w http.ResponseWriter, r *http.Request, e *entry) {
 	if h.refused(w, e, h.decode(r, &req)) || h.refused(w, e, checkText("reason", req.Reason)) {
 		return
 	}
-	switch flushall.Confirm(h.o.FlushToken, req.Confirm) {
-	case flushall.NoToken:
-		h.fail(w, e, http.StatusForbidden, Error{Code: "flush_all_unavailable",
-			Message: "flush-all refused: CLOUDIMAGE_TOKEN is not set on the worker, so there is nothing to confirm against. Nothing was requested."})
-		return
-	case flushall.NotConfirmed:
-		h.fail(w, e, http.StatusForbidden, Error{Code: "confirmation_required",
-			Message: "flush-all refused: " + flushall.Cost + `. Nothing was requested. If you really mean it, send {"confirm": "<your CLOUDIMAGE_TOKEN value>", "reason": "why"}`})
-		return
-	case flushall.Mismatch:
-		h.fail(w, e, http.StatusForbidden, Error{Code: "confirmation_mismatch",
-			Message: `flush-all refused: "confirm" does not match the worker's CLOUDIMAGE_TOKEN. Nothing was requested. ` + flushall.Cost})
-		return
-	}
 	ctx, cancel := httpapi.Durable(r, h.Timeout)
 	defer cancel()
+	// The Producer checks the confirmation (before it touches Redis) and the rest of the rule; the
+	// intake words each refusal for an HTTP client.
 	err := h.o.Producer.RequestFlushAll(ctx, h.o.FlushToken, req.Confirm, h.o.AllCooldown, "intake "+httpapi.ClientIP(r), req.Reason)
 	var refused *cipurge.FlushRefusedError
 	switch {
-	case errors.As(err, &refused):
-		h.fail(w, e, http.StatusConflict, Error{Code: "flush_all_refused", Message: refused.Error() + ". Nothing was requested."})
-	case err != nil:
-		e.err = err
-		h.unavailable(w, e, "the queue (Redis) cannot be written: the flush-all was not requested. Send the same request again later")
-	default:
+	case err == nil:
 		httpapi.WriteJSON(w, http.StatusAccepted, FlushAccepted{Status: "accepted", TaskID: tasks.TaskIDAll, Queue: tasks.QueueAll,
 			Message: "flush-all requested: a worker will send it once. Every pending URL request made before it is covered by it."})
+	case !errors.As(err, &refused):
+		e.err = err
+		h.unavailable(w, e, "the queue (Redis) cannot be written: the flush-all was not requested. Send the same request again later")
+	case refused.Cause == cipurge.ErrFlushAllNoToken:
+		h.fail(w, e, http.StatusForbidden, Error{Code: "flush_all_unavailable",
+			Message: "flush-all refused: CLOUDIMAGE_TOKEN is not set on the worker, so there is nothing to confirm against. Nothing was requested."})
+	case refused.Cause == cipurge.ErrFlushAllNotConfirmed:
+		h.fail(w, e, http.StatusForbidden, Error{Code: "confirmation_required",
+			Message: "flush-all refused: " + cipurge.FlushAllCost + `. Nothing was requested. If you really mean it, send {"confirm": "<your CLOUDIMAGE_TOKEN value>", "reason": "why"}`})
+	case refused.Cause == cipurge.ErrFlushAllMismatch:
+		h.fail(w, e, http.StatusForbidden, Error{Code: "confirmation_mismatch",
+			Message: `flush-all refused: "confirm" does not match the worker's CLOUDIMAGE_TOKEN. Nothing was requested. ` + cipurge.FlushAllCost})
+	case refused.Cause == cipurge.ErrFlushAllPending:
+		h.fail(w, e, http.StatusConflict, Error{Code: "flush_all_refused",
+			Message: refused.Error() + ". Nothing was requested: a flush-all is sent at most once per confirmed request, and one is waiting. " +
+				"Wait until the worker has sent it, or ask the operator to remove it first"})
+	default:
+		h.fail(w, e, http.StatusConflict, Error{Code: "flush_all_refused", Message: refused.Error() + ". Nothing was requested."})
 	}
 }
 

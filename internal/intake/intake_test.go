@@ -479,6 +479,12 @@ func TestFlushAll(t *testing.T) {
 	if eb := a.errorBody(t); a.Status != http.StatusConflict || eb.Code != "flush_all_refused" || !strings.Contains(eb.Message, "already pending") {
 		t.Errorf("second request while pending: %d %s", a.Status, a.Body)
 	}
+	// The intake words its own fix: an HTTP client has no enqueue command and no --flags.
+	for _, a := range []answer{a, e.post(intake.PathFlushAll, `{}`), e.post(intake.PathFlushAll, `{"confirm": "dem"}`)} {
+		if eb := a.errorBody(t); strings.Contains(eb.Message, "enqueue ") || strings.Contains(eb.Message, "--") {
+			t.Errorf("%d %s: the message speaks the CLI", a.Status, eb.Message)
+		}
+	}
 
 	// As if a worker had sent it: the cooldown refuses the next.
 	if err := insp.DeleteTask(tasks.QueueAll, tasks.TaskIDAll); err != nil {

@@ -18,12 +18,12 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/cipurge/cipurge/pkg/apiclient"
+	"github.com/cipurge/cipurge/pkg/cloudimage"
 )
 
 const (
-	// MaxURLs is the most URLs an "original" request may carry (the API client's cap).
-	MaxURLs = apiclient.MaxURLsPerRequest
+	// MaxURLs is the most URLs an "original" request may carry (the API's cap).
+	MaxURLs = cloudimage.MaxURLsPerRequest
 	// DefaultMaxRecords is how many requests a Server keeps when Options.MaxRecords is 0.
 	DefaultMaxRecords = 1 << 18
 	// maxBody bounds a request body.
@@ -212,11 +212,13 @@ const (
 	reasonNoScope     = "missing scope"
 	reasonBadScope    = "unknown scope"
 	reasonNoURLs      = "no urls"
-	reasonTooMany     = "more than 15 urls"
 	reasonEmptyURL    = "empty url"
 	reasonAllURLs     = "scope all takes no urls"
 	reasonClientGone  = "client went away during the latency"
 )
+
+// reasonTooMany is the answer to a request of more URLs than the API's cap.
+func reasonTooMany() string { return fmt.Sprintf("more than %d urls", MaxURLs) }
 
 func (s *Server) serveInvalidate(w http.ResponseWriter, r *http.Request) {
 	body, readErr := readBody(r)
@@ -336,7 +338,7 @@ func (s *Server) validate(in *wireRequest) (uint16, string) {
 	case len(in.URLs) == 0:
 		return http.StatusBadRequest, reasonNoURLs
 	case len(in.URLs) > MaxURLs:
-		return http.StatusBadRequest, reasonTooMany
+		return http.StatusBadRequest, reasonTooMany()
 	}
 	for _, u := range in.URLs {
 		switch {

@@ -150,7 +150,7 @@ func TestRefusals(t *testing.T) {
 		{"withdrawn scope urls", "POST", "/invalidate", key, "application/json", `{"scope":"urls","urls":["a?w=1"]}`, 400, reasonBadScope},
 		{"no urls", "POST", "/invalidate", key, "application/json", `{"scope":"original","urls":[]}`, 400, reasonNoURLs},
 		{"null urls", "POST", "/invalidate", key, "application/json", `{"scope":"original","urls":null}`, 400, reasonNoURLs},
-		{"16 urls", "POST", "/invalidate", key, "application/json", original(sixteen...), 400, reasonTooMany},
+		{"16 urls", "POST", "/invalidate", key, "application/json", original(sixteen...), 400, reasonTooMany()},
 		{"empty url", "POST", "/invalidate", key, "application/json", original("a", ""), 400, reasonEmptyURL},
 		{"query string", "POST", "/invalidate", key, "application/json", original("https://img.domain.com/image2.jpg?w=600"), 400,
 			"query string in url: https://img.domain.com/image2.jpg?w=600"},

@@ -3,14 +3,15 @@
 // waiting for their window, the send rate achieved against the one the workers run with (they
 // publish their settings), the time to drain, the shared pause, the workers alive and whether they
 // send, the last dead letters with their reasons. `enqueue status` prints a Snapshot, the worker's
-// /status page shows it, the metrics collector reports its Counts, and readiness asks it which
-// queues are paused.
+// /status page shows it, the metrics collector reports its Counts, and readiness reads its Pauses.
 package status
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -38,31 +40,34 @@ type Queue struct {
 
 // Snapshot is one reading. Its JSON is `enqueue status --json` and /status's JSON.
 type Snapshot struct {
-	At                time.Time           `json:"at"`
-	Queues            []Queue             `json:"queues"`
-	PausedQueues      []string            `json:"paused_queues,omitempty"`
-	WaitingURLs       int64               `json:"urls_in_window"`
-	OldestWaiting     string              `json:"oldest_waiting,omitempty"`
-	OldestWaitingSecs float64             `json:"oldest_waiting_seconds"`
-	DeadLetters       int                 `json:"dead_letters"` // the product's record, or asynq's archives when they hold more (older versions)
-	URLsPerSecond     float64             `json:"urls_per_second"`
-	CallsPerSecond    float64             `json:"calls_per_second"`
-	ConfiguredRate    float64             `json:"configured_rate"`
-	RateSource        string              `json:"configured_rate_from"` // "workers" or "this command's PURGE_RATE (no worker alive)"
-	Workers           []store.WorkerState `json:"workers"`
-	SendingStopped    []string            `json:"sending_stopped,omitempty"`
-	BacklogCalls      int64               `json:"backlog_calls"`
-	ConfirmBacklog    int64               `json:"confirm_backlog"` // status checks waiting: due, scheduled, retrying
-	DrainSeconds      float64             `json:"drain_seconds,omitempty"`
-	DrainRate         float64             `json:"drain_rate,omitempty"` // calls/s the estimate uses
-	DrainNote         string              `json:"drain_note,omitempty"`
-	Paused            string              `json:"paused,omitempty"` // the shared pause (429, outage)
-	PauseLeftSeconds  float64             `json:"pause_left_seconds,omitempty"`
-	URLsSentTotal     int64               `json:"urls_sent_total"`
-	DroppedTotal      int64               `json:"dropped_as_satisfied_total"`
-	LastFlushAll      string              `json:"last_flush_all,omitempty"`
-	FlushAllSuggested bool                `json:"flush_all_suggested"`
-	LastDeadLetters   []DeadLetter        `json:"last_dead_letters,omitempty"`
+	At                 time.Time           `json:"at"`
+	Queues             []Queue             `json:"queues"`
+	PausedQueues       []string            `json:"paused_queues,omitempty"`
+	WaitingURLs        int64               `json:"urls_in_window"`
+	OldestWaiting      string              `json:"oldest_waiting,omitempty"`
+	OldestWaitingSecs  float64             `json:"oldest_waiting_seconds"`
+	DeadLetters        int                 `json:"dead_letters"` // the one count (deadLetterCount), as cipurge_dead_letters
+	URLsPerSecond      float64             `json:"urls_per_second"`
+	CallsPerSecond     float64             `json:"calls_per_second"`
+	ConfiguredRate     float64             `json:"configured_rate"`
+	RateSource         string              `json:"configured_rate_from"` // "workers" or "PURGE_RATE of this command (no worker alive)"
+	Workers            []store.WorkerState `json:"workers"`
+	SendingStopped     []string            `json:"sending_stopped,omitempty"`
+	BacklogCalls       int64               `json:"backlog_calls"`
+	PausedBacklogCalls int64               `json:"backlog_calls_in_paused_queues,omitempty"` // of BacklogCalls, held by paused queues (the window's too while purge is paused)
+	BusyLastMinute     bool                `json:"busy_last_minute"`                         // work waited to be sent all through the last minute: the achieved rate is what the workers can send
+	ConfirmBacklog     int64               `json:"confirm_backlog"`                          // status checks waiting: due, scheduled, retrying
+	DrainSeconds       float64             `json:"drain_seconds,omitempty"`
+	DrainRate          float64             `json:"drain_rate,omitempty"`      // calls/s the estimate uses
+	DrainRateFrom      string              `json:"drain_rate_from,omitempty"` // "achieved" (over the last minute, busy: their capacity) or "configured" (the workers' PURGE_RATE)
+	DrainNote          string              `json:"drain_note,omitempty"`
+	Paused             string              `json:"paused,omitempty"` // the shared pause (429, outage)
+	PauseLeftSeconds   float64             `json:"pause_left_seconds,omitempty"`
+	URLsSentTotal      int64               `json:"urls_sent_total"`
+	DroppedTotal       int64               `json:"dropped_as_satisfied_total"`
+	LastFlushAll       string              `json:"last_flush_all,omitempty"`
+	FlushAllSuggested  bool                `json:"flush_all_suggested"`
+	LastDeadLetters    []DeadLetter        `json:"last_dead_letters,omitempty"`
 }
 
 // Options say what to read beyond the counts.
@@ -87,58 +92,51 @@ func NewReader(rdb redis.UniversalClient) *Reader {
 	return &Reader{rdb: rdb, store: store.New(rdb), insp: asynq.NewInspectorFromRedisClient(rdb)}
 }
 
-// workerAlive is how long a worker's published record counts as alive.
-const workerAlive = 3 * 5 * time.Second
-
-// Read takes one reading.
+// Read takes one reading: what the metrics collector reports (ReadCounts, the same reading) and
+// what operators ask for besides (the workers, the send rate, the totals, the last flush-all, the
+// last dead letters), with the drain estimate. Like ReadCounts, it is whole or an error.
 func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
-	now, err := r.store.Now(ctx)
+	c, err := r.ReadCounts(ctx, tasks.QueueNames())
 	if err != nil {
 		return nil, err
 	}
-	s := &Snapshot{At: time.UnixMilli(now).UTC()}
-	_, infos, err := r.queueInfos(tasks.QueueNames())
-	if err != nil {
-		return nil, err
-	}
-	for _, info := range infos {
+	s := &Snapshot{At: c.At, WaitingURLs: c.WaitingURLs, DeadLetters: int(c.DeadLetters),
+		Paused: c.Pause.String(), PauseLeftSeconds: c.Pause.Left.Seconds()}
+	for _, info := range c.Queues {
 		q := info.Queue
 		qs := Queue{Queue: q, Pending: info.Pending, Active: info.Active, Scheduled: info.Scheduled, Retry: info.Retry,
 			Archived: info.Archived, Paused: info.Paused}
 		s.Queues = append(s.Queues, qs)
-		s.DeadLetters += qs.Archived
 		if qs.Paused {
 			s.PausedQueues = append(s.PausedQueues, q)
 		}
 		if q == tasks.QueueConfirm {
-			s.ConfirmBacklog = int64(qs.Pending + qs.Scheduled + qs.Retry)
+			s.ConfirmBacklog = waitingChecks(info)
 		}
 		if q == tasks.QueueInteractive || q == tasks.QueueBulk || q == tasks.QueueAll {
-			calls := int64(qs.Pending + qs.Active + qs.Scheduled + qs.Retry)
+			waiting := int64(qs.Pending + qs.Scheduled + qs.Retry) // a pause holds these; the active ones run
+			calls := waiting + int64(qs.Active)
 			if q == tasks.QueueBulk {
-				calls *= tasks.BulkRequests // a bulk task carries up to this many requests
+				calls, waiting = calls*tasks.BulkRequests, waiting*tasks.BulkRequests // a bulk task carries up to this many requests
 			}
 			s.BacklogCalls += calls
+			if qs.Paused {
+				s.PausedBacklogCalls += waiting
+			}
 		}
 	}
-	n, oldest, err := r.store.PendingCount(ctx)
-	if err != nil {
+	if c.WaitingURLs > 0 {
+		s.OldestWaiting, s.OldestWaitingSecs = c.OldestWaiting.Round(time.Millisecond).String(), c.OldestWaiting.Seconds()
+	}
+	if s.URLsPerSecond, s.CallsPerSecond, err = r.store.SendRate(ctx, rateWindow); err != nil {
 		return nil, err
 	}
-	s.WaitingURLs = n
-	if n > 0 {
-		age := waitedFor(now, oldest)
-		s.OldestWaiting, s.OldestWaitingSecs = age.Round(time.Millisecond).String(), age.Seconds()
-	}
-	if s.URLsPerSecond, s.CallsPerSecond, err = r.store.SendRate(ctx, time.Minute); err != nil {
-		return nil, err
-	}
-	if s.Workers, err = r.store.Workers(ctx, now, workerAlive.Milliseconds(), time.Hour.Milliseconds()); err != nil {
+	if s.Workers, err = r.store.Workers(ctx, c.At.UnixMilli()); err != nil {
 		return nil, err
 	}
 	sort.Slice(s.Workers, func(i, j int) bool { return s.Workers[i].ID < s.Workers[j].ID })
 	batch := o.FallbackBatch
-	s.ConfiguredRate, s.RateSource = o.FallbackRate, "this command's PURGE_RATE (no worker alive)"
+	s.ConfiguredRate, s.RateSource = o.FallbackRate, "PURGE_RATE of this command (no worker alive)"
 	if len(s.Workers) > 0 {
 		s.ConfiguredRate, s.RateSource, batch = s.Workers[0].Rate, "workers", s.Workers[0].BatchSize
 		for _, w := range s.Workers {
@@ -148,21 +146,30 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 		}
 	}
 	batch = max(batch, 1)
-	s.BacklogCalls += (n + int64(batch) - 1) / int64(batch)
-	if reason, left, err := r.store.PauseState(ctx); err == nil && left > 0 {
-		s.Paused = fmt.Sprintf("%s (%s left)", reason, left.Round(time.Second))
-		s.PauseLeftSeconds = left.Seconds()
+	windowCalls := (c.WaitingURLs + int64(batch) - 1) / int64(batch)
+	s.BacklogCalls += windowCalls
+	if slices.Contains(s.PausedQueues, tasks.QueueInteractive) {
+		s.PausedBacklogCalls += windowCalls // the batcher's tasks wait on the paused queue
 	}
-	if tot, err := r.store.Totals(ctx); err == nil {
-		s.URLsSentTotal, s.DroppedTotal = tot.URLsSent, tot.Dropped
+	s.BusyLastMinute = busyThroughout(s.Workers, s.At)
+	tot, err := r.store.Totals(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if all, err := r.store.AllState(ctx); err == nil && all.SentAt > 0 {
+	s.URLsSentTotal, s.DroppedTotal = tot.URLsSent, tot.Dropped
+	all, err := r.store.AllState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if all.SentAt > 0 {
 		s.LastFlushAll = time.UnixMilli(all.SentAt).UTC().Format(time.RFC3339) + " (uuid " + all.UUID + ")"
 	}
-	if kept, err := r.store.DeadLetterCount(ctx); err == nil && int(kept) > s.DeadLetters {
-		s.DeadLetters = int(kept) // asynq trims its archive at 10,000 a queue; the record keeps them
-	}
-	s.drain()
+	d := drain(drainInput{
+		calls: s.BacklogCalls - s.PausedBacklogCalls, held: s.PausedBacklogCalls, pausedQueues: s.PausedQueues,
+		workers: len(s.Workers), stopped: len(s.SendingStopped), configured: s.ConfiguredRate, achieved: s.CallsPerSecond,
+		busy: s.BusyLastMinute, pauseLeft: s.PauseLeftSeconds,
+	})
+	s.DrainSeconds, s.DrainRate, s.DrainRateFrom, s.DrainNote, s.FlushAllSuggested = d.seconds, d.rate, d.rateFrom, d.note, d.suggestFlushAll
 	if o.DeadLetters > 0 {
 		if s.LastDeadLetters, err = r.lastDeadLetters(ctx, o.DeadLetters); err != nil {
 			return nil, err
@@ -171,64 +178,126 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 	return s, nil
 }
 
-// drain estimates the time to drain the backlog from what the fleet really does: the calls per
-// second it sent over the last minute, or the rate the workers run with when they sent nothing yet.
-func (s *Snapshot) drain() {
-	if s.BacklogCalls == 0 {
-		return
+// rateWindow is what the achieved rate (Snapshot.CallsPerSecond) is measured over.
+const rateWindow = time.Minute
+
+// busyThroughout reports whether a live worker's rate monitor saw work waiting to be sent, and no
+// shared pause, all through the interval the achieved rate measures (the rateWindow before the
+// second of at, which is still filling; see store.WorkerState.BusySince).
+func busyThroughout(workers []store.WorkerState, at time.Time) bool {
+	start := at.Add(-rateWindow - time.Second).UnixMilli()
+	for _, w := range workers {
+		if w.BusySince > 0 && w.BusySince <= start {
+			return true
+		}
+	}
+	return false
+}
+
+// drainInput is what the drain estimate depends on.
+type drainInput struct {
+	calls        int64    // API calls of the backlog that drain (the window, the queues not paused)
+	held         int64    // API calls held by queues an operator paused
+	pausedQueues []string // the queues that hold them
+	workers      int      // alive
+	stopped      int      // of them, those that stopped sending (key, TLS, endpoint)
+	configured   float64  // the workers' PURGE_RATE, calls/s (0: no limit)
+	achieved     float64  // calls/s the fleet sent over the last minute
+	busy         bool     // work waited all through that minute: achieved is what the fleet can send
+	pauseLeft    float64  // seconds left of the shared pause
+}
+
+// drainEstimate is the time to drain, the rate it assumes and where that rate comes from, in words.
+type drainEstimate struct {
+	seconds, rate   float64
+	rateFrom, note  string
+	suggestFlushAll bool
+}
+
+// drain estimates the time to drain the backlog. The rate the fleet achieved over the last minute
+// is what it can send only if it was busy all along (work waited to be sent); after a quiet
+// minute it measures what was asked (one URL a minute is not a capacity of 0.02 calls/s), and the
+// estimate uses the workers' PURGE_RATE instead. Calls held by a paused queue do not drain at any
+// rate: they are named, not estimated.
+func drain(in drainInput) (e drainEstimate) {
+	if in.calls+in.held == 0 {
+		return e
+	}
+	held := ""
+	if in.held > 0 {
+		held = fmt.Sprintf("%d API calls in paused queues (%s) do not drain until unpaused", in.held, strings.Join(in.pausedQueues, ", "))
 	}
 	switch {
-	case len(s.Workers) == 0:
-		s.DrainNote = "no worker is alive: the backlog does not drain"
-		return
-	case len(s.SendingStopped) == len(s.Workers):
-		s.DrainNote = "every worker stopped sending: the backlog does not drain until that is fixed"
-		return
-	case s.CallsPerSecond > 0:
-		s.DrainRate = s.CallsPerSecond
-		s.DrainNote = "at the rate the workers achieved over the last minute"
-		if s.ConfiguredRate > 0 && s.CallsPerSecond < 0.9*s.ConfiguredRate {
-			s.DrainNote += fmt.Sprintf(" (below their PURGE_RATE=%g)", s.ConfiguredRate)
+	case in.workers == 0:
+		e.note = "no worker is alive: the backlog does not drain"
+		return e
+	case in.stopped == in.workers:
+		e.note = "every worker stopped sending: the backlog does not drain until that is fixed"
+		return e
+	case in.calls == 0:
+		e.note = "the whole backlog is in paused queues (" + strings.Join(in.pausedQueues, ", ") + "): it does not drain until they are unpaused"
+		return e
+	}
+	switch {
+	case in.busy && in.achieved > 0:
+		e.rate, e.rateFrom = in.achieved, "achieved"
+		e.note = "at the rate the workers achieved over the last minute with work waiting all along: what they can send"
+		if in.configured > 0 && in.achieved < 0.9*in.configured {
+			e.note += fmt.Sprintf(", below their PURGE_RATE=%g", in.configured)
 		}
-	case s.ConfiguredRate > 0:
-		s.DrainRate = s.ConfiguredRate
-		s.DrainNote = "at the workers' PURGE_RATE (nothing was sent in the last minute)"
+	case in.busy:
+		e.note = "work waited all through the last minute and nothing was sent: no estimate (see /readyz and the workers' logs)"
+	case in.configured > 0:
+		e.rate, e.rateFrom = in.configured, "configured"
+		e.note = fmt.Sprintf("at the workers' PURGE_RATE=%g", in.configured)
+		if in.achieved > 0 {
+			e.note += fmt.Sprintf("; the last minute's %.2f calls/s measured demand, not capacity (work did not wait all through it)", in.achieved)
+		}
 	default:
-		s.DrainNote = "nothing was sent in the last minute and PURGE_RATE=0 (no limit): no estimate"
-		return
+		e.note = "PURGE_RATE=0 (no limit) and no minute with work waiting all along measured what the workers can send yet: no estimate"
 	}
-	if s.Paused != "" {
-		s.DrainNote += "; after the shared pause"
+	if e.rate > 0 {
+		e.seconds = math.Ceil(float64(in.calls)/e.rate + in.pauseLeft)
+		if in.pauseLeft > 0 {
+			e.note += "; after the shared pause"
+		}
+		e.suggestFlushAll = time.Duration(e.seconds)*time.Second > SuggestFlushAfter
 	}
-	s.DrainSeconds = math.Ceil(float64(s.BacklogCalls)/s.DrainRate + s.PauseLeftSeconds)
-	if len(s.PausedQueues) > 0 {
-		s.DrainNote += "; paused queues (" + strings.Join(s.PausedQueues, ", ") + ") do not drain until unpaused"
+	if held != "" {
+		e.note += "; " + held
 	}
-	s.FlushAllSuggested = time.Duration(s.DrainSeconds)*time.Second > SuggestFlushAfter
+	return e
 }
 
 // Counts is the part of a reading the metrics collector reports: asynq's own view of each queue
-// (with its counters, latency and memory), the coalescing window, the product's record of dead
-// letters and the shared pause.
+// (with its counters, latency and memory), the coalescing window, the dead letters and the shared
+// pause.
 type Counts struct {
-	Queues            []*asynq.QueueInfo // one per queue asked, in that order; zero values for a queue never used
-	WaitingURLs       int64
-	OldestWaiting     time.Duration // 0 when the window is empty; on the Redis clock
-	DeadLetterRecords int64         // kept in the product's own record (also past asynq's archive limit)
-	PauseLeft         time.Duration // of the shared pause; 0 when not paused
-	EvictedKeys       int64         // Redis's evicted_keys; -1 when it could not be read
+	At            time.Time          // the Redis clock at the reading
+	Queues        []*asynq.QueueInfo // one per queue asked, in that order, listed by asynq or not; zero values for a queue never used
+	WaitingURLs   int64
+	OldestWaiting time.Duration // 0 when the window is empty; on the Redis clock
+	DeadLetters   int64         // the one count of dead letters (deadLetterCount)
+	Pause         Pause         // the shared pause; its zero value when there is none
+	EvictedKeys   int64         // Redis's evicted_keys; -1 when Redis does not tell (INFO refused)
 }
 
-// ReadCounts takes the reading the metrics collector reports, for the given queues. Any failed
-// read of Redis fails it.
+// ReadCounts takes the reading the metrics collector reports, for the given queues. It is whole or
+// an error: any read of Redis that fails fails it, and the error names what could not be read. A
+// part is never shown as if it were the whole (a pause that could not be read is not "no pause").
+// The one exception is Redis's evicted_keys, from INFO, which managed services may refuse.
 func (r *Reader) ReadCounts(ctx context.Context, queues []string) (*Counts, error) {
-	// asynq's Inspector takes no context; its calls are bounded by the Redis client's own read
-	// timeouts.
-	_, infos, err := r.queueInfos(queues)
+	now, err := r.store.Now(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c := &Counts{Queues: infos, EvictedKeys: -1}
+	// asynq's Inspector takes no context; its calls are bounded by the Redis client's own read
+	// timeouts.
+	_, infos, err := r.queueInfos(ctx, queues)
+	if err != nil {
+		return nil, err
+	}
+	c := &Counts{At: time.UnixMilli(now).UTC(), Queues: infos, EvictedKeys: -1}
 	if n, err := r.store.EvictedKeys(ctx); err == nil {
 		c.EvictedKeys = n
 	}
@@ -237,45 +306,129 @@ func (r *Reader) ReadCounts(ctx context.Context, queues []string) (*Counts, erro
 		return nil, err
 	}
 	c.WaitingURLs = n
-	if c.DeadLetterRecords, err = r.store.DeadLetterCount(ctx); err != nil {
-		return nil, err
-	}
 	if n > 0 {
-		now, err := r.store.Now(ctx)
-		if err != nil {
-			return nil, err
-		}
 		c.OldestWaiting = waitedFor(now, oldest)
 	}
-	_, left, err := r.store.PauseState(ctx)
+	records, err := r.store.DeadLetterCount(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c.PauseLeft = max(left, 0)
+	c.DeadLetters = deadLetterCount(infos, records)
+	if c.Pause, err = r.readPause(ctx); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
-// queueInfos reads asynq's info of each queue in names, in that order; a queue asynq does not know
-// yet (it registers a queue on its first task) has no tasks at all and gets zero values. It also
-// returns the queues asynq knows.
-func (r *Reader) queueInfos(names []string) (map[string]bool, []*asynq.QueueInfo, error) {
+// deadLetterCount is the one count of dead letters, the number `enqueue status`, /status and
+// cipurge_dead_letters report: the product's own record, which keeps every dead letter until an
+// operator replays or deletes it (also those asynq trimmed from its archive, at most 10,000 a
+// queue), or asynq's archive of the queues when that holds more (tasks archived by an older
+// version, or from the asynqmon UI, that have no record). So it never counts a dead letter twice,
+// and it does not move when records catch up with the archive.
+func deadLetterCount(queues []*asynq.QueueInfo, records int64) int64 {
+	var archived int64
+	for _, q := range queues {
+		archived += int64(q.Archived)
+	}
+	return max(archived, records)
+}
+
+// Pause is the pause every worker honours after Cloudimage answered 429 or failed (an outage).
+type Pause struct {
+	Reason string        // in the words of the worker that paused
+	Left   time.Duration // 0 when there is no pause
+}
+
+// String names the pause as the status and readiness show it, "REASON (41s left)"; it is empty
+// when there is no pause.
+func (p Pause) String() string {
+	if p.Left <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s (%s left)", p.Reason, p.Left.Round(time.Second))
+}
+
+// readPause reads the shared pause.
+func (r *Reader) readPause(ctx context.Context) (Pause, error) {
+	reason, left, err := r.store.PauseState(ctx)
+	if err != nil || left <= 0 {
+		return Pause{}, err
+	}
+	return Pause{Reason: reason, Left: left}, nil
+}
+
+// queueInfos reads the info of each queue in names, in that order, whether or not asynq lists it:
+// asynq's Inspector reads the queues it knows; a queue it does not list is read from asynq's keys
+// (readQueueKeys). asynq lists a queue from its first task on, but its client registers a queue
+// once per process, so after Redis lost its data (a restart without persistence) a running
+// worker's queues hold tasks that asynq no longer lists. It also returns the queues asynq lists.
+func (r *Reader) queueInfos(ctx context.Context, names []string) (map[string]bool, []*asynq.QueueInfo, error) {
 	exist, err := ExistingQueues(r.insp)
 	if err != nil {
 		return nil, nil, err
 	}
 	infos := make([]*asynq.QueueInfo, 0, len(names))
 	for _, q := range names {
-		if !exist[q] {
-			infos = append(infos, &asynq.QueueInfo{Queue: q})
-			continue
+		var info *asynq.QueueInfo
+		if exist[q] {
+			info, err = r.insp.GetQueueInfo(q)
+		} else {
+			info, err = r.readQueueKeys(ctx, q)
 		}
-		info, err := r.insp.GetQueueInfo(q)
 		if err != nil {
 			return nil, nil, fmt.Errorf("queue %s: %w", q, err)
 		}
 		infos = append(infos, info)
 	}
 	return exist, infos, nil
+}
+
+// readQueueKeys reads queue q straight from asynq's keys (taskq): what the Inspector's queue info
+// holds but the memory usage and the daily counts, which stay 0. A queue never used reads as zeros.
+func (r *Reader) readQueueKeys(ctx context.Context, q string) (*asynq.QueueInfo, error) {
+	pipe := r.rdb.Pipeline()
+	lists := []*redis.IntCmd{pipe.LLen(ctx, taskq.PendingKey(q)), pipe.LLen(ctx, taskq.ActiveKey(q))}
+	sets := []*redis.IntCmd{pipe.ZCard(ctx, taskq.ScheduledKey(q)), pipe.ZCard(ctx, taskq.RetryKey(q)),
+		pipe.ZCard(ctx, taskq.ArchivedKey(q)), pipe.ZCard(ctx, taskq.CompletedKey(q))}
+	paused := pipe.Exists(ctx, taskq.PausedKey(q))
+	processed, failed := pipe.Get(ctx, taskq.ProcessedTotalKey(q)), pipe.Get(ctx, taskq.FailedTotalKey(q))
+	oldest := pipe.LIndex(ctx, taskq.PendingKey(q), -1) // asynq pushes on the left, takes from the right
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	info := &asynq.QueueInfo{Queue: q, Pending: int(lists[0].Val()), Active: int(lists[1].Val()),
+		Scheduled: int(sets[0].Val()), Retry: int(sets[1].Val()), Archived: int(sets[2].Val()), Completed: int(sets[3].Val()),
+		Paused: paused.Val() > 0, Timestamp: time.Now()}
+	info.ProcessedTotal, _ = processed.Int()
+	info.FailedTotal, _ = failed.Int()
+	info.Size = info.Pending + info.Active + info.Scheduled + info.Retry + info.Archived + info.Completed
+	if id := oldest.Val(); id != "" {
+		ns, err := r.rdb.HGet(ctx, taskq.TaskKey(q, id), taskq.TaskPendingSince).Int64()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+		if ns > 0 {
+			info.Latency = max(time.Since(time.Unix(0, ns)), 0) // on the reader's clock, as asynq's Inspector
+		}
+	}
+	return info, nil
+}
+
+// ConfirmBacklog counts the status checks waiting: due, scheduled and retrying (a running one no
+// longer waits). It reads asynq's keys of the confirm queue only, a few O(1) reads, for the worker
+// that bounds this backlog; the status reports the same count (Snapshot.ConfirmBacklog).
+func (r *Reader) ConfirmBacklog(ctx context.Context) (int64, error) {
+	info, err := r.readQueueKeys(ctx, tasks.QueueConfirm)
+	if err != nil {
+		return 0, fmt.Errorf("status checks waiting: %w", err)
+	}
+	return waitingChecks(info), nil
+}
+
+// waitingChecks is the status checks waiting in the confirm queue's info.
+func waitingChecks(info *asynq.QueueInfo) int64 {
+	return int64(info.Pending + info.Scheduled + info.Retry)
 }
 
 // waitedFor is how long the oldest entry of the window, added at oldest, has waited at now (both
@@ -297,30 +450,38 @@ func ExistingQueues(insp *asynq.Inspector) (map[string]bool, error) {
 	return m, nil
 }
 
-// PausedQueues returns the product's queues an operator paused (asynq queue pause, or the
-// asynqmon UI): no worker takes their tasks until they are unpaused. It is cheap (one EXISTS per
-// queue), for readiness.
-func (r *Reader) PausedQueues(ctx context.Context) ([]string, error) {
+// Pauses are what holds sending without anything for this worker to fix: the shared pause (after
+// a 429 or an outage of the API) and the queues an operator paused (asynq queue pause, or the
+// asynqmon UI), whose tasks no worker takes until they are unpaused.
+type Pauses struct {
+	Shared Pause
+	Queues []string // the product's queues an operator paused
+}
+
+// ReadPauses reads the shared pause and the paused queues, whether or not asynq lists them: a few
+// O(1) reads, for readiness. Read and ReadCounts report the same pauses.
+func (r *Reader) ReadPauses(ctx context.Context) (Pauses, error) {
 	pipe := r.rdb.Pipeline()
 	names := tasks.QueueNames()
 	cmds := make([]*redis.IntCmd, len(names))
 	for i, q := range names {
-		cmds[i] = pipe.Exists(ctx, asynqPausedKey(q))
+		cmds[i] = pipe.Exists(ctx, taskq.PausedKey(q))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("paused queues: %w", err)
+		return Pauses{}, fmt.Errorf("paused queues: %w", err)
 	}
-	var out []string
+	var p Pauses
 	for i, c := range cmds {
 		if c.Val() > 0 {
-			out = append(out, names[i])
+			p.Queues = append(p.Queues, names[i])
 		}
 	}
-	return out, nil
+	var err error
+	if p.Shared, err = r.readPause(ctx); err != nil {
+		return Pauses{}, err // whole or an error, as every reading
+	}
+	return p, nil
 }
-
-// asynqPausedKey is asynq's key that marks a paused queue (asynq internal/base.PausedKey).
-func asynqPausedKey(q string) string { return "asynq:{" + q + "}:paused" }
 
 // DeadLetter is one archived task as operators see it.
 type DeadLetter struct {

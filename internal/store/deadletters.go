@@ -11,7 +11,8 @@ import (
 
 // DeadLetter is the product's own record of one dead-lettered task. asynq keeps at most 10,000
 // archived tasks per queue (and 90 days) and trims the oldest without a trace; these records are
-// kept until an operator replays or deletes the entry, so that no dead letter disappears.
+// kept until an operator replays or deletes the entry, so that no dead letter disappears (see
+// ReconcileDeadLetters for the entries asynq archives or deletes without the product).
 type DeadLetter struct {
 	ID       string   `json:"id"`
 	Queue    string   `json:"queue"`
@@ -23,7 +24,8 @@ type DeadLetter struct {
 	Payload  []byte   `json:"payload"` // the task's payload, to enqueue it again once asynq trimmed it
 }
 
-// KeepDeadLetter records d (replacing an earlier record of the same task ID).
+// KeepDeadLetter records d (replacing an earlier record of the same task ID, and what the
+// reconciliation noted of it).
 func (s *Store) KeepDeadLetter(ctx context.Context, d DeadLetter) error {
 	b, err := json.Marshal(d)
 	if err != nil {
@@ -32,6 +34,7 @@ func (s *Store) KeepDeadLetter(ctx context.Context, d DeadLetter) error {
 	pipe := s.rdb.TxPipeline()
 	pipe.HSet(ctx, KeyDeadLetters, d.ID, b)
 	pipe.ZAdd(ctx, KeyDeadIndex, redis.Z{Score: float64(d.At), Member: d.ID})
+	pipe.HDel(ctx, KeyDeadMarks, d.ID)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("keep dead letter: %w", err)
 	}
@@ -62,24 +65,31 @@ func (s *Store) LastDeadLetters(ctx context.Context, n int) ([]DeadLetter, error
 // deadLettersOf reads the records of ids, in their order (ids without a record are skipped).
 func (s *Store) deadLettersOf(ctx context.Context, ids []string) ([]DeadLetter, error) {
 	out := make([]DeadLetter, 0, len(ids))
+	err := s.eachDeadLetter(ctx, ids, func(_, raw string) {
+		var d DeadLetter
+		if json.Unmarshal([]byte(raw), &d) == nil {
+			out = append(out, d)
+		}
+	})
+	return out, err
+}
+
+// eachDeadLetter calls fn with the ID and the stored JSON of each of ids that has a record, in the
+// order of ids.
+func (s *Store) eachDeadLetter(ctx context.Context, ids []string, fn func(id, raw string)) error {
 	for start := 0; start < len(ids); start += maxScriptArg {
 		chunk := ids[start:min(start+maxScriptArg, len(ids))]
 		vals, err := s.rdb.HMGet(ctx, KeyDeadLetters, chunk...).Result()
 		if err != nil {
-			return nil, fmt.Errorf("dead letters: %w", err)
+			return fmt.Errorf("dead letters: %w", err)
 		}
-		for _, v := range vals {
-			str, ok := v.(string)
-			if !ok {
-				continue
-			}
-			var d DeadLetter
-			if json.Unmarshal([]byte(str), &d) == nil {
-				out = append(out, d)
+		for i, v := range vals {
+			if str, ok := v.(string); ok {
+				fn(chunk[i], str)
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // DeadLetterByID returns the kept dead letter of task id, if any.
@@ -109,6 +119,7 @@ func (s *Store) ForgetDeadLetters(ctx context.Context, ids ...string) error {
 		pipe := s.rdb.TxPipeline()
 		pipe.HDel(ctx, KeyDeadLetters, chunk...)
 		pipe.ZRem(ctx, KeyDeadIndex, members...)
+		pipe.HDel(ctx, KeyDeadMarks, chunk...)
 		if _, err := pipe.Exec(ctx); err != nil {
 			return fmt.Errorf("forget dead letters: %w", err)
 		}

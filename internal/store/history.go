@@ -136,12 +136,14 @@ type AllRecord struct {
 	SentAt      int64 // the last flush-all the API accepted (ms); 0 if never
 	UUID        string
 	AttemptAt   int64 // the last attempt whose outcome is unknown (ms); 0 if none
+	InFlightAt  int64 // the latest attempt still recorded in flight (ms): being sent, or one whose outcome could not be recorded; 0 if none
 }
 
-// Last is the record as the flush-all rule reads it (the cooldown counts from the later of the
-// last flush-all accepted and the last attempt with an unknown outcome).
+// Last is the record as the flush-all rule reads it (the cooldown counts from the latest of the
+// last flush-all accepted, the last attempt with an unknown outcome and the last attempt still
+// recorded in flight).
 func (r AllRecord) Last() flushall.Last {
-	return flushall.Last{SentAt: msUTC(r.SentAt), UUID: r.UUID, AttemptAt: msUTC(r.AttemptAt)}
+	return flushall.Last{SentAt: msUTC(r.SentAt), UUID: r.UUID, AttemptAt: msUTC(r.AttemptAt), InFlightAt: msUTC(r.InFlightAt)}
 }
 
 // msUTC is the time of a Unix-ms timestamp; 0 is the zero time.
@@ -152,15 +154,21 @@ func msUTC(ms int64) time.Time {
 	return time.UnixMilli(ms).UTC()
 }
 
-// AllState returns the flush-all record.
+// AllState returns the flush-all record. The hash is small: a few fields per request that has
+// not ended (confirmed, in flight) and one per attempt with an unknown outcome.
 func (s *Store) AllState(ctx context.Context) (AllRecord, error) {
-	m, err := s.rdb.HMGet(ctx, KeyAll, FieldAllRequested, FieldAllSent, FieldAllUUID, FieldAllAttempt).Result()
+	m, err := s.rdb.HGetAll(ctx, KeyAll).Result()
 	if err != nil {
 		return AllRecord{}, fmt.Errorf("flush-all state: %w", err)
 	}
-	str := func(i int) string { v, _ := m[i].(string); return v }
-	atoi := func(i int) int64 { n, _ := strconv.ParseInt(str(i), 10, 64); return n }
-	return AllRecord{RequestedAt: atoi(0), SentAt: atoi(1), UUID: str(2), AttemptAt: atoi(3)}, nil
+	atoi := func(v string) int64 { n, _ := strconv.ParseInt(v, 10, 64); return n }
+	r := AllRecord{RequestedAt: atoi(m[FieldAllRequested]), SentAt: atoi(m[FieldAllSent]), UUID: m[FieldAllUUID], AttemptAt: atoi(m[FieldAllAttempt])}
+	for f, v := range m {
+		if strings.HasPrefix(f, FieldAllInFlight) {
+			r.InFlightAt = max(r.InFlightAt, atoi(v))
+		}
+	}
+	return r, nil
 }
 
 // AllRequested records that a person requested a flush-all at the Redis time now, and returns it.
@@ -201,10 +209,17 @@ func (s *Store) AllRefused(ctx context.Context, requestedAt int64) error {
 	return s.allEnd(ctx, requestedAt, "refused")
 }
 
-// AllDone records that the flush-all requested at requestedAt ends without being sent
-// (dead-lettered): its confirmation is used up, so only a fresh one can send it.
-func (s *Store) AllDone(ctx context.Context, requestedAt int64) error {
-	return s.allEnd(ctx, requestedAt, "done")
+// AllDone records that the task of the flush-all requested at requestedAt ends without a send
+// (dead-lettered, or covered by a later flush-all): its confirmation is used up, so only a fresh
+// one can send it. An attempt of it still recorded in flight is not forgotten: it becomes one with
+// an unknown outcome (never sent again by itself; the cooldown counts from it), and unknownAt says
+// when it began (0: none was in flight).
+func (s *Store) AllDone(ctx context.Context, requestedAt int64) (unknownAt int64, err error) {
+	n, err := allEndScript.Run(ctx, s.rdb, []string{KeyAll}, requestedAt, "done").Int64()
+	if err != nil {
+		return 0, fmt.Errorf("record flush-all outcome: %w", err)
+	}
+	return n, nil
 }
 
 // AllUnknown records that the attempt in flight ended with no answer that says whether the API

@@ -30,32 +30,109 @@ const (
 		"An allkeys-* policy evicts queued requests"
 )
 
-// MaxmemoryPolicy reads Redis's maxmemory-policy (on a Cluster, the first master's that is not
-// noeviction). The error wraps Redis's own when CONFIG GET is refused.
-func (s *Store) MaxmemoryPolicy(ctx context.Context) (string, error) {
-	get := func(ctx context.Context, c redis.Cmdable) (string, error) {
-		m, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
-		if err != nil {
-			return "", err
+// PolicyUnknownError says Redis's maxmemory-policy cannot be read now (Redis is loading, refuses
+// this client, cannot be reached...) and has not been read before: nothing is accepted until it
+// can be, since an allkeys-* policy would evict what was acknowledged.
+type PolicyUnknownError struct{ Err error }
+
+func (e *PolicyUnknownError) Error() string {
+	return "cannot read Redis's maxmemory-policy now (" + e.Err.Error() + "): nothing is accepted until it can be read, " +
+		"since an allkeys-* policy would evict what was acknowledged; it is read again shortly"
+}
+
+func (e *PolicyUnknownError) Unwrap() error { return e.Err }
+
+// ConfigRefused reports whether err is Redis refusing CONFIG GET itself, which asking again does
+// not change: an ACL that denies it (NOPERM), a CONFIG command renamed or removed (ERR unknown
+// command, as managed services do), a server without the subcommand (ERR unknown subcommand). Any
+// other error (LOADING, NOAUTH, MASTERDOWN, BUSY, OOM, a timeout, a refused connection...) says
+// nothing about the policy: it is unknown now, not refused.
+func ConfigRefused(err error) bool {
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return false
+	}
+	msg := strings.ToLower(rerr.Error())
+	for _, p := range []string{"noperm ", "err unknown command ", "err unknown subcommand "} {
+		if strings.HasPrefix(msg, p) {
+			return true
 		}
-		return m["maxmemory-policy"], nil
+	}
+	return false
+}
+
+// nodePolicy is one node's answer to CONFIG GET maxmemory-policy: its policy, or the error.
+type nodePolicy struct {
+	policy string
+	err    error
+}
+
+// policyReading is what the nodes answered, taken together (readingOf).
+type policyReading struct {
+	policy  string // the policy that may evict most among those read (allkeys-* over volatile-* over noeviction); "" when none was
+	refused error  // a node refused CONFIG GET (ConfigRefused): it cannot be checked, for good
+	unknown error  // a node could not answer now: its policy is unknown
+}
+
+// readingOf takes the nodes' answers together: on a Cluster every master's policy counts, so one
+// master's allkeys-* is read as such whatever the others answered, and one master that refuses
+// CONFIG GET or cannot answer never hides another's policy.
+func readingOf(nodes []nodePolicy) policyReading {
+	var r policyReading
+	for _, n := range nodes {
+		switch {
+		case n.err == nil:
+			if r.policy == "" || PolicyEvicts(n.policy) > PolicyEvicts(r.policy) {
+				r.policy = n.policy
+			}
+		case ConfigRefused(n.err):
+			if r.refused == nil {
+				r.refused = n.err
+			}
+		case r.unknown == nil:
+			r.unknown = n.err
+		}
+	}
+	return r
+}
+
+// readPolicy asks every node that holds data (the one server, or every master of a Cluster) for
+// its maxmemory-policy.
+func (s *Store) readPolicy(ctx context.Context) policyReading {
+	get := func(ctx context.Context, c redis.Cmdable) nodePolicy {
+		m, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
+		if err == nil && m["maxmemory-policy"] == "" {
+			err = errors.New("CONFIG GET maxmemory-policy answered no value")
+		}
+		return nodePolicy{policy: m["maxmemory-policy"], err: err}
 	}
 	cc, ok := s.rdb.(*redis.ClusterClient)
 	if !ok {
-		return get(ctx, s.rdb)
+		return readingOf([]nodePolicy{get(ctx, s.rdb)})
 	}
 	var mu sync.Mutex
-	worst := "noeviction"
+	var nodes []nodePolicy
 	err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-		p, err := get(ctx, c)
+		n := get(ctx, c)
+		if n.err != nil {
+			n.err = fmt.Errorf("master %s: %w", c.Options().Addr, n.err)
+		}
 		mu.Lock()
 		defer mu.Unlock()
-		if err == nil && p != "noeviction" && !strings.HasPrefix(worst, "allkeys") {
-			worst = p
-		}
-		return err
+		nodes = append(nodes, n)
+		return nil
 	})
-	return worst, err
+	if err != nil { // the cluster's masters are not known now
+		nodes = append(nodes, nodePolicy{err: err})
+	}
+	return readingOf(nodes)
+}
+
+// MaxmemoryPolicy reads Redis's maxmemory-policy: on a Cluster, the one that may evict most among
+// the masters that answered. The error joins what kept any node from answering.
+func (s *Store) MaxmemoryPolicy(ctx context.Context) (string, error) {
+	r := s.readPolicy(ctx)
+	return r.policy, errors.Join(r.refused, r.unknown)
 }
 
 // What a maxmemory-policy may evict, from PolicyEvicts.
@@ -77,20 +154,29 @@ func PolicyEvicts(p string) int {
 }
 
 // Guard keeps the product from acknowledging anything into a Redis that may evict it. Check reads
-// maxmemory-policy at most once per interval: allkeys-* is an *EvictionError; volatile-* (the
-// default of some managed services) and a refused CONFIG GET are said once, through note, and
-// allowed. It is safe for concurrent use.
+// maxmemory-policy at most once per interval: allkeys-* (on any master of a Cluster) is an
+// *EvictionError; volatile-* (the default of some managed services) and a refused CONFIG GET
+// (ConfigRefused) are said once, through note, and allowed. Any other error reading it leaves the
+// policy unknown now: the last reading stands, or, before the first, Check returns a
+// *PolicyUnknownError; the policy is read again after unknownRetry. It is safe for concurrent use.
 type Guard struct {
 	store *Store
 	every time.Duration
 	note  func(string)
+	read  func(context.Context) policyReading // store.readPolicy; tests replace it
 
-	mu      sync.Mutex
-	checked time.Time
-	err     error
-	policy  string // the last policy read; "" before the first or while CONFIG GET is refused
-	said    map[string]bool
+	mu     sync.Mutex
+	next   time.Time // when to read the policy again
+	known  bool      // a reading was made (a policy, or a refusal)
+	err    error
+	policy string // the last policy read; "" before the first or while CONFIG GET is refused
+	said   map[string]bool
 }
+
+// unknownRetry is how soon the policy is read again after it could not be read (or the interval,
+// if shorter): a refusal for want of a first reading must not outlast the fault by a whole
+// interval, and a reading kept is confirmed soon.
+const unknownRetry = time.Second
 
 // NewGuard returns a Guard over s that reads the policy at most once per every (30 s when zero)
 // and says what it must say once through note (nil: silent).
@@ -101,35 +187,56 @@ func NewGuard(s *Store, every time.Duration, note func(string)) *Guard {
 	if note == nil {
 		note = func(string) {}
 	}
-	return &Guard{store: s, every: every, note: note, said: map[string]bool{}}
+	return &Guard{store: s, every: every, note: note, read: s.readPolicy, said: map[string]bool{}}
 }
 
-// Check returns an *EvictionError while Redis's maxmemory-policy is allkeys-*, else nil. An error
-// reading the policy other than a refused CONFIG GET (Redis unreachable) is not its business: it
-// returns nil and the caller's own write reports it.
+// Check returns an *EvictionError while Redis's maxmemory-policy is allkeys-*, a
+// *PolicyUnknownError while it has never been read and cannot be now, else nil.
+//
+// Why a policy that cannot be read now (Redis loading, NOAUTH, a timeout...) does not allow writes
+// as a refused CONFIG GET does: a refusal is Redis's settled answer (an ACL, a managed service), and
+// the documented choice there is to say so and go on; an error now is no answer at all, and the
+// rule is that nothing is acknowledged into a Redis that may evict it. So the last reading stands
+// (a Redis keeps its policy while it loads or fails over), and with none the answer is no; the
+// caller's own write would mostly fail the same way then.
 func (g *Guard) Check(ctx context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if !g.checked.IsZero() && time.Since(g.checked) < g.every {
+	if time.Now().Before(g.next) {
 		return g.err
 	}
-	p, err := g.store.MaxmemoryPolicy(ctx)
-	var rerr redis.Error
-	switch {
-	case err != nil && errors.As(err, &rerr):
-		g.once("noconfig", fmt.Sprintf(noteNoConfig, err))
-		g.checked, g.err, g.policy = time.Now(), nil, ""
-	case err != nil:
-		return nil // not checked: try again next time
-	case PolicyEvicts(p) == EvictsAny:
-		g.checked, g.err, g.policy = time.Now(), &EvictionError{Policy: p}, p
-	case PolicyEvicts(p) == EvictsTTL:
-		g.once(p, fmt.Sprintf(noteVolatile, p))
-		g.checked, g.err, g.policy = time.Now(), nil, p
-	default:
-		g.checked, g.err, g.policy = time.Now(), nil, p
+	r := g.read(ctx)
+	now := time.Now()
+	if PolicyEvicts(r.policy) == EvictsAny {
+		g.keep(now, &EvictionError{Policy: r.policy}, r.policy)
+		return g.err
 	}
-	return g.err
+	if r.unknown != nil {
+		if ctx.Err() == nil { // not the caller's context ending: read again after unknownRetry
+			g.next = now.Add(min(g.every, unknownRetry))
+		}
+		if !g.known {
+			g.err = &PolicyUnknownError{Err: r.unknown}
+		}
+		return g.err
+	}
+	policy := r.policy
+	if r.refused != nil {
+		g.once("noconfig", fmt.Sprintf(noteNoConfig, r.refused))
+		if PolicyEvicts(policy) == EvictsNone {
+			policy = "" // what a node that refused holds is not known
+		}
+	}
+	if PolicyEvicts(policy) == EvictsTTL {
+		g.once(policy, fmt.Sprintf(noteVolatile, policy))
+	}
+	g.keep(now, nil, policy)
+	return nil
+}
+
+// keep records a reading made at now.
+func (g *Guard) keep(now time.Time, err error, policy string) {
+	g.next, g.known, g.err, g.policy = now.Add(g.every), true, err, policy
 }
 
 // Policy returns the maxmemory-policy the last reading found: "" before the first, or while

@@ -38,6 +38,9 @@ const (
 	KeyWriteProbe  = Prefix + "wprobe"      // STRING with a 10 s TTL, written by /readyz to prove Redis takes writes
 	KeyDeadLetters = Prefix + "dlq"         // HASH task ID -> JSON store.DeadLetter: every dead letter, kept until replayed or deleted
 	KeyDeadIndex   = Prefix + "dlq:at"      // ZSET task ID, score = when it was dead-lettered (ms)
+	KeyDeadMarks   = Prefix + "dlq:mark"    // HASH task ID -> DeadMarkTrimmed or DeadMarkRerun: what the reconciliation found of a record whose task asynq's archive lacks
+	KeyDeadTrim    = Prefix + "dlq:trim"    // HASH queue -> time (ms) up to which asynq trimmed the queue's archive, as far as seen
+	KeyDeadSweep   = Prefix + "dlq:sweep"   // STRING lease of the worker that reconciles the dead-letter record with asynq
 
 	keyHistory      = Prefix + "h:"     // HASH per canonical key: Field* (since hh: only a queued task, a failure's reason, or an earlier version's history)
 	keyHistoryHour  = Prefix + "hh:"    // HASH per hour and shard: HistoryField -> packed record (see HistoryBucketKey)

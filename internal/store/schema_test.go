@@ -92,6 +92,16 @@ func TestSchemaIsTheContract(t *testing.T) {
 			t.Errorf("schema name %q, was %q: existing data would no longer be read", got, want)
 		}
 	}
+	// The dead-letter record's keys and marks (asynq's key names are pinned in internal/taskq).
+	for got, want := range map[string]string{
+		KeyDeadLetters: "cipurge:{cipurge}:dlq", KeyDeadIndex: "cipurge:{cipurge}:dlq:at", KeyDeadMarks: "cipurge:{cipurge}:dlq:mark",
+		KeyDeadTrim: "cipurge:{cipurge}:dlq:trim", KeyDeadSweep: "cipurge:{cipurge}:dlq:sweep",
+		DeadMarkTrimmed + "," + DeadMarkRerun: "trimmed,rerun",
+	} {
+		if got != want {
+			t.Errorf("schema name %q, was %q", got, want)
+		}
+	}
 	if Go != 0 || Paused != 1 || Throttled != 2 || Yield != 3 || Satisfied != 4 || Interactive != 0 || Background != 1 {
 		t.Error("a verdict or priority code changed")
 	}

@@ -38,4 +38,6 @@ var (
 	sentScript          = script("sent")
 	pauseScript         = script("pause")
 	backoffScript       = script("backoff")
+	dlqSwapScript       = script("dlq_swap")
+	dlqTrimScript       = script("dlq_trim")
 )

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // WorkerState is what each worker publishes about itself (KeyWorkers), so that `enqueue status`
@@ -24,7 +25,12 @@ type WorkerState struct {
 	MaxInFlight int     `json:"max_in_flight"`     // invalidation calls its task slots can carry at once
 	StartedAt   int64   `json:"started_at"`        // ms
 	Stopped     string  `json:"stopped,omitempty"` // why this worker stopped sending (key, TLS, endpoint), if it did
-	SeenAt      int64   `json:"-"`                 // the Redis clock when it last published, ms
+	// BusySince is since when (Redis clock, ms) this worker's rate monitor has seen, at every
+	// sample, work waiting to be sent (tasks waiting for a slot, URLs held past their batching
+	// wait) and no shared pause; 0 when its last sample did not. While it holds, the fleet sends
+	// as fast as it can: its achieved rate is what it can send, not what it was asked to.
+	BusySince int64 `json:"busy_since,omitempty"`
+	SeenAt    int64 `json:"-"` // the Redis clock when it last published, ms
 }
 
 // PublishWorker records w, stamped with the Redis clock.
@@ -44,9 +50,20 @@ func (s *Store) RemoveWorker(ctx context.Context, id string) error {
 	return s.rdb.HDel(ctx, KeyWorkers, id).Err()
 }
 
-// Workers returns the records refreshed within aliveMS of now (Redis clock, ms), and deletes those
-// older than forgetMS.
-func (s *Store) Workers(ctx context.Context, now, aliveMS, forgetMS int64) ([]WorkerState, error) {
+// How the workers' records age: each worker publishes its record every WorkerPublishEvery; a
+// record counts as a worker alive for three times as long (one or two missed writes are not a
+// death), and one that old is forgotten after an hour. The one definition of "a worker is alive",
+// for the status and the workers' own rate monitor.
+const (
+	WorkerPublishEvery = 5 * time.Second
+	workerAliveFor     = 3 * WorkerPublishEvery
+	workerForgetAfter  = time.Hour
+)
+
+// Workers returns the records of the workers alive at now (Redis clock, ms): refreshed within
+// workerAliveFor. It deletes those older than workerForgetAfter.
+func (s *Store) Workers(ctx context.Context, now int64) ([]WorkerState, error) {
+	aliveMS, forgetMS := workerAliveFor.Milliseconds(), workerForgetAfter.Milliseconds()
 	m, err := s.rdb.HGetAll(ctx, KeyWorkers).Result()
 	if err != nil {
 		return nil, fmt.Errorf("workers: %w", err)

@@ -6,6 +6,8 @@ package taskq
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -36,10 +38,12 @@ func NewURLsTask(p tasks.URLs, queue string, maxRetry int) (*asynq.Task, error) 
 		asynq.MaxRetry(AsynqMaxRetry(maxRetry)), asynq.Timeout(requestTimeout)), nil
 }
 
-// FlushAllMaxRetry is asynq's retry limit of a flush-all task: the most PURGE_MAX_RETRY allows, so
-// that the sending worker's own PURGE_MAX_RETRY decides when a flush-all that the API refused
-// stops being retried.
-const FlushAllMaxRetry = 100
+// FlushAllMaxRetry is asynq's retry limit of a flush-all task: as high as asynq takes, so that
+// asynq never archives a flush-all by its own count. The sending worker's PURGE_MAX_RETRY (at most
+// 100) decides when a failing flush-all stops being retried, and the worker dead-letters it only
+// once it has used up the request's confirmation: archived by asynq with a live confirmation, a
+// run from the dead-letter queue or the UI would send it.
+const FlushAllMaxRetry = math.MaxInt32
 
 // NewAllTask returns the flush-all task for p (task ID tasks.TaskIDAll: one at a time), with
 // asynq's retry limit FlushAllMaxRetry.
@@ -63,10 +67,36 @@ func NewConfirmTask(p tasks.Confirm, delay time.Duration, maxRetry int) (*asynq.
 		asynq.ProcessIn(delay), asynq.MaxRetry(AsynqMaxRetry(maxRetry)), asynq.Timeout(confirmTimeout)), nil
 }
 
-// Enqueue enqueues t. A task with the same ID already there is not an error (the IDs derive from
-// the content, so it is the same work): enqueued is false then.
-func Enqueue(ctx context.Context, c *asynq.Client, t *asynq.Task) (enqueued bool, err error) {
-	if _, err := c.EnqueueContext(ctx, t); err != nil {
+// Rebuild returns a request or status-check task again from its type, payload and queue, built by
+// its constructor above (NewURLsTask, NewConfirmTask), so that it has that type's own retries and
+// timeout; a status check is due at once. It is for a dead letter enqueued again from the
+// product's record; the caller keeps the task ID of the record (asynq.TaskID at enqueue). A
+// payload that does not decode, and a flush-all (replayed only with a fresh confirmation), are
+// refused.
+func Rebuild(typ string, payload []byte, queue string, maxRetry int) (*asynq.Task, error) {
+	switch typ {
+	case tasks.TypeURLs:
+		p, err := tasks.DecodeURLs(payload)
+		if err != nil {
+			return nil, err
+		}
+		return NewURLsTask(p, queue, maxRetry)
+	case tasks.TypeConfirm:
+		p, err := tasks.DecodeConfirm(payload)
+		if err != nil {
+			return nil, err
+		}
+		return NewConfirmTask(p, 0, maxRetry)
+	case tasks.TypeAll:
+		return nil, errors.New("a flush-all is not rebuilt: it needs a fresh confirmation")
+	}
+	return nil, fmt.Errorf("unknown task type %q", typ)
+}
+
+// Enqueue enqueues t, with opts over its own options. A task with the same ID already there is not
+// an error (the IDs derive from the content, so it is the same work): enqueued is false then.
+func Enqueue(ctx context.Context, c *asynq.Client, t *asynq.Task, opts ...asynq.Option) (enqueued bool, err error) {
+	if _, err := c.EnqueueContext(ctx, t, opts...); err != nil {
 		if errors.Is(err, asynq.ErrTaskIDConflict) {
 			return false, nil
 		}

@@ -6,6 +6,7 @@ package testkit
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/cipurge/cipurge/internal/sandbox"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/internal/testredis"
 )
 
@@ -233,4 +235,29 @@ func StartSandbox(t testing.TB, key string) (*sandbox.Server, string) {
 	}
 	t.Cleanup(stop)
 	return sb, url
+}
+
+// deadDequeue is asynq's dequeue (asynq v0.26 internal/rdb dequeueCmd: pending -> active, state
+// active, a lease), with the lease of a worker that died holding the task: already expired.
+var deadDequeue = redis.NewScript(`
+local id = redis.call("RPOPLPUSH", KEYS[1], KEYS[2])
+if not id then return false end
+redis.call("HSET", ARGV[2] .. id, "state", "active")
+redis.call("HDEL", ARGV[2] .. id, "pending_since")
+redis.call("ZADD", KEYS[3], ARGV[1], id)
+return id`)
+
+// DequeueAsDeadWorker takes the next pending task of queue q as an asynq worker does, for a
+// worker that then died (SIGKILL) holding it: its lease expired ago ago. asynq's recoverer, which
+// runs when an asynq server starts and then once a minute, takes back such a task once its lease
+// expired more than 30 s ago: it retries it, or archives it when it was on its last retry
+// (Retried >= MaxRetry) without calling the server's error handler. It returns the task's ID.
+func DequeueAsDeadWorker(t testing.TB, rdb redis.UniversalClient, q string, ago time.Duration) string {
+	t.Helper()
+	keys := []string{taskq.PendingKey(q), taskq.ActiveKey(q), taskq.LeaseKey(q)}
+	id, err := deadDequeue.Run(context.Background(), rdb, keys, time.Now().Add(-ago).Unix(), taskq.TaskKey(q, "")).Text()
+	if err != nil {
+		t.Fatalf("dequeue from %s as a dead worker: %v", q, err)
+	}
+	return id
 }

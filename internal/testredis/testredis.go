@@ -5,12 +5,16 @@ package testredis
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +31,7 @@ type Server struct {
 	Dir  string
 	Args []string
 	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has exited
 }
 
 // Option changes how the server starts.
@@ -62,19 +67,34 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// Start starts a redis-server and waits until it answers.
+// Start starts a redis-server and waits until it answers. A port that another process took
+// between FreePort and the server's start (tests run in parallel) is given up for another one.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{t: t, Port: FreePort(t), Dir: t.TempDir()}
+	s := &Server{t: t, Dir: t.TempDir()}
 	for _, o := range opts {
 		o(s)
 	}
-	s.start()
+	const attempts = 5
+	for i := 1; ; i++ {
+		s.Port = FreePort(t)
+		err := s.start()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errPortTaken) || i == attempts {
+			t.Fatal(err)
+		}
+		t.Logf("testredis: %v; trying another port", err)
+	}
 	t.Cleanup(s.Stop)
 	return s
 }
 
-func (s *Server) start() {
+// errPortTaken says that the port answered for another process than this server's.
+var errPortTaken = errors.New("the port was taken by another process")
+
+func (s *Server) start() error {
 	s.t.Helper()
 	args := append([]string{
 		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--dir", s.Dir, "--save", "",
@@ -86,14 +106,19 @@ func (s *Server) start() {
 	cmd := exec.Command(Binary(s.t), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("start redis-server: %v", err)
+		return fmt.Errorf("start redis-server: %w", err)
 	}
-	s.cmd = cmd
-	s.waitReady()
+	s.cmd, s.done = cmd, make(chan struct{})
+	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(s.done)
+	if err := s.waitReady(); err != nil {
+		s.Kill()
+		return err
+	}
+	return nil
 }
 
-func (s *Server) waitReady() {
-	s.t.Helper()
+// waitReady waits until this server's own process answers on its port.
+func (s *Server) waitReady() error {
 	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
@@ -105,14 +130,22 @@ func (s *Server) waitReady() {
 			// Another test's redis-server may have taken the port between FreePort and start (or
 			// during a restart): only our own process counts.
 			if pid != strconv.Itoa(s.cmd.Process.Pid) {
-				s.t.Fatalf("port %d answers as redis-server pid %s, not ours (pid %d): the port was taken by another test",
-					s.Port, pid, s.cmd.Process.Pid)
+				return fmt.Errorf("port %d answers as redis-server pid %s, not ours (pid %d): %w", s.Port, pid, s.cmd.Process.Pid, errPortTaken)
 			}
-			return
+			return nil
+		}
+		select {
+		case <-s.done:
+			log, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
+			if strings.Contains(string(log), "Address already in use") {
+				return fmt.Errorf("redis-server could not listen on port %d: %w", s.Port, errPortTaken)
+			}
+			return fmt.Errorf("redis-server on port %d exited before it answered:\n%s", s.Port, log)
+		default:
 		}
 		if time.Now().After(deadline) {
 			log, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
-			s.t.Fatalf("redis-server on port %d did not answer within 10s: %v\n%s", s.Port, err, log)
+			return fmt.Errorf("redis-server on port %d did not answer within 10s: %v\n%s", s.Port, err, log)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -150,13 +183,11 @@ func (s *Server) signal(sig syscall.Signal) {
 		return
 	}
 	_ = s.cmd.Process.Signal(sig)
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-s.done:
 	case <-time.After(5 * time.Second):
 		_ = s.cmd.Process.Kill()
-		<-done
+		<-s.done
 	}
 	s.cmd = nil
 }
@@ -170,7 +201,10 @@ func (s *Server) Restart(kill bool) {
 	} else {
 		s.Stop()
 	}
-	s.start()
+	// The same port, for the clients that know it: a port taken meanwhile fails the test.
+	if err := s.start(); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 // Info returns a field of INFO (e.g. "process_id").
@@ -186,4 +220,140 @@ func UsedMemory(t testing.TB, ctx context.Context, c redis.UniversalClient) int6
 		t.Fatal(err)
 	}
 	return n
+}
+
+// Faults makes chosen commands of a client fail, as a Redis that refuses them would (a write
+// refused under OOM, a connection cut at that moment), while every other command goes through:
+// tests that need one write to fail at a precise point. Add it with AddFaults; it is safe for
+// concurrent use.
+type Faults struct {
+	mu     sync.Mutex
+	rules  []*faultRule
+	failed int
+}
+
+type faultRule struct {
+	match func(args []any) bool
+	left  int // failures still to inject; <0: every time
+}
+
+// ErrFault is the error an injected failure returns.
+var ErrFault = errors.New("testredis: injected failure")
+
+// AddFaults installs a Faults hook on c (commands, pipelines and transactions).
+func AddFaults(c redis.UniversalClient) *Faults {
+	f := &Faults{}
+	c.AddHook(f)
+	return f
+}
+
+// Fail makes the next times commands that match fail (times < 0: every one until Clear).
+func (f *Faults) Fail(times int, match func(args []any) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rules = append(f.rules, &faultRule{match: match, left: times})
+}
+
+// Clear removes every rule.
+func (f *Faults) Clear() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rules = nil
+}
+
+// Failed returns how many commands failed by a rule so far.
+func (f *Faults) Failed() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failed
+}
+
+// hit reports whether cmd must fail, and counts it.
+func (f *Faults) hit(cmd redis.Cmder) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range f.rules {
+		if r.left != 0 && r.match(cmd.Args()) {
+			if r.left > 0 {
+				r.left--
+			}
+			f.failed++
+			return true
+		}
+	}
+	return false
+}
+
+// DialHook is go-redis's hook: dials are not faulted.
+func (f *Faults) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+// ProcessHook is go-redis's hook: a command that matches fails without reaching Redis.
+func (f *Faults) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if f.hit(cmd) {
+			cmd.SetErr(ErrFault)
+			return ErrFault
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// ProcessPipelineHook is go-redis's hook: a pipeline or transaction with a command that matches
+// fails as a whole, without reaching Redis.
+func (f *Faults) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			if f.hit(c) {
+				for _, c := range cmds {
+					c.SetErr(ErrFault)
+				}
+				return ErrFault
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// Command matches a command by its name (any case) and its first arguments.
+func Command(name string, args ...any) func([]any) bool {
+	return func(a []any) bool {
+		if len(a) < 1+len(args) || !strings.EqualFold(fmt.Sprint(a[0]), name) {
+			return false
+		}
+		for i, want := range args {
+			if fmt.Sprint(a[1+i]) != fmt.Sprint(want) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// Script matches a script run (EVAL or EVALSHA, as go-redis's Script.Run sends them) whose first
+// keys are keys and whose arguments end with argsSuffix.
+func Script(keys []string, argsSuffix ...any) func([]any) bool {
+	return func(a []any) bool {
+		if len(a) < 3 {
+			return false
+		}
+		if n := strings.ToLower(fmt.Sprint(a[0])); n != "evalsha" && n != "eval" {
+			return false
+		}
+		nk, err := strconv.Atoi(fmt.Sprint(a[2]))
+		if err != nil || nk < len(keys) || len(a) < 3+nk+len(argsSuffix) {
+			return false
+		}
+		for i, k := range keys {
+			if fmt.Sprint(a[3+i]) != k {
+				return false
+			}
+		}
+		rest := a[3+nk:]
+		for i, want := range argsSuffix {
+			if fmt.Sprint(rest[len(rest)-len(argsSuffix)+i]) != fmt.Sprint(want) {
+				return false
+			}
+		}
+		return true
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge/internal/store"
@@ -18,8 +19,9 @@ const maxClaim = 100 * tasks.MaxURLsPerTask
 // batcher lease forms batches; the others stand by and take over within a lease if it dies.
 //
 // A step never outlives the lease that allows it: the lease is renewed before every round of a
-// step (one claim of at most maxClaim entries), and each round must end within the lease (its
-// context's deadline), so a long backlog never has two workers forming batches at once.
+// step (one claim of at most maxClaim entries), and each round ends within the lease: it begins no
+// chunk after its deadline (three quarters of the lease), and the writes of a chunk begun before it
+// are bounded by the lease's end. So a long backlog never has two workers forming batches at once.
 func (w *Worker) runBatcher(ctx context.Context) {
 	lease := max(5*w.cfg.Tick, 2*time.Second)
 	t := time.NewTicker(w.cfg.Tick)
@@ -47,7 +49,9 @@ func (w *Worker) runBatcher(ctx context.Context) {
 		}
 		for {
 			// A round runs to its end even when shutdown begins, so that nothing is half done; it
-			// ends before the lease taken for it can lapse.
+			// ends before the lease taken for it can lapse. leaseEnd is read before the lease is
+			// taken, so the lease lasts at least until then.
+			leaseEnd := time.Now().Add(lease)
 			round, cancel := context.WithTimeout(context.WithoutCancel(ctx), lease*3/4)
 			ok, err := w.store.Lease(round, store.KeyBatcher, w.id, lease)
 			if err != nil {
@@ -59,7 +63,7 @@ func (w *Worker) runBatcher(ctx context.Context) {
 			}
 			more := false
 			if ok {
-				more, err = w.formBatches(round)
+				more, err = w.formBatches(round, leaseEnd)
 				if err != nil {
 					w.log.Warn("batcher step failed; retrying next tick", zap.Error(err))
 					more = false
@@ -73,10 +77,19 @@ func (w *Worker) runBatcher(ctx context.Context) {
 	}
 }
 
-// formBatches enqueues request tasks for the pending entries that are due and then removes them
-// from the pending set, no more than the lookahead allows. It reports whether a whole claim was
-// due (so more may be).
-func (w *Worker) formBatches(ctx context.Context) (more bool, err error) {
+// formBatches enqueues request tasks for the pending entries that are due, no more than the
+// lookahead allows, and removes each chunk's entries from the pending set right after its task was
+// enqueued. It reports whether more may be due: a whole claim was, or the round stopped early.
+//
+// ctx is the round: it bounds the reads, and no chunk begins once its deadline is near (closer than
+// the slowest chunk of the round took) or past; the entries not begun stay pending, untouched, for
+// the next round. A chunk begun is finished, enqueue then removal, with a context that does not
+// inherit the round's deadline or cancel, bounded by until (the lease's end): a round never leaves
+// an enqueued chunk pending, where the next round, chunking with another size (the latency it
+// observes may differ), would form its URLs into tasks with other IDs and send them twice. Only a
+// crash or a failing Redis between the enqueue and the removal can (the URLs are then sent twice,
+// never lost).
+func (w *Worker) formBatches(ctx context.Context, until time.Time) (more bool, err error) {
 	latency := w.latency.get()
 	perTask := requestsPerTask(w.cfg, latency)
 	queued, err := w.queuedTasks(ctx)
@@ -104,8 +117,15 @@ func (w *Worker) formBatches(ctx context.Context) (more bool, err error) {
 	// concurrently, so packing costs a small backlog no latency; capping it by this round's claim
 	// would form one-request tasks once the lookahead hands out a few requests a round.)
 	per := perTask * w.cfg.BatchSize
-	taskIDs := make([]string, len(entries))
+	deadline, bounded := ctx.Deadline()
+	var slowest time.Duration
 	for start := 0; start < len(entries); start += per {
+		if ctx.Err() != nil || bounded && time.Until(deadline) < slowest {
+			w.log.Debug("batcher round ends at its deadline; the rest of its claim stays pending",
+				zap.Int("formed", start), zap.Int("left", len(entries)-start))
+			return true, nil
+		}
+		began := time.Now()
 		chunk := entries[start:min(start+per, len(entries))]
 		p := tasks.URLs{URLs: make([]string, len(chunk)), Origin: tasks.OriginInteractive}
 		var newest int64
@@ -124,18 +144,29 @@ func (w *Worker) formBatches(ctx context.Context) (more bool, err error) {
 			return false, err
 		}
 		id := tasks.URLsTaskID(p) // once per task, not per URL: a SHA-256 over the whole payload
+		taskIDs := make([]string, len(chunk))
 		for i := range chunk {
-			taskIDs[start+i] = id
+			taskIDs[i] = id
 		}
-		if _, err := taskq.Enqueue(ctx, w.client, t); err != nil {
+		if err := w.formChunk(ctx, until, t, chunk, taskIDs); err != nil {
 			return false, err
 		}
 		w.metrics.BatchesFormed.Inc()
-	}
-	if err := w.store.RemovePending(ctx, entries, taskIDs, w.cfg.HistoryTTL); err != nil {
-		return false, err
+		slowest = max(slowest, time.Since(began))
 	}
 	return len(entries) == win.Claim(), nil
+}
+
+// formChunk enqueues the task of one chunk and then removes the chunk's entries from the pending
+// set (in that order: a crash in between sends them twice, never loses them), with a context that
+// does not inherit ctx's deadline or cancel, bounded by until.
+func (w *Worker) formChunk(ctx context.Context, until time.Time, t *asynq.Task, chunk []store.Entry, taskIDs []string) error {
+	wctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), until)
+	defer cancel()
+	if _, err := w.enqueue(wctx, t); err != nil {
+		return err
+	}
+	return w.store.RemovePending(wctx, chunk, taskIDs, w.cfg.HistoryTTL)
 }
 
 // claimSize is how many pending entries one round may claim when queued tasks of perTask

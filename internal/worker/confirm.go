@@ -5,10 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
-
-	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 // Status checks have their own budget (PURGE_CONFIRM_RATE, shared by every worker, its own limit
@@ -40,19 +37,6 @@ func confirmBacklog(cfg Config) int64 {
 	return max(int64(cfg.ConfirmLimit.Rate*600), 1000)
 }
 
-// ConfirmBacklog counts the status checks waiting in Redis: due, scheduled and retrying.
-func ConfirmBacklog(ctx context.Context, rdb redis.UniversalClient) (int64, error) {
-	q := tasks.QueueConfirm
-	pipe := rdb.Pipeline()
-	p := pipe.LLen(ctx, asynqPendingKey(q))
-	s := pipe.ZCard(ctx, "asynq:{"+q+"}:scheduled")
-	r := pipe.ZCard(ctx, "asynq:{"+q+"}:retry")
-	if _, err := pipe.Exec(ctx); err != nil {
-		return 0, err
-	}
-	return p.Val() + s.Val() + r.Val(), nil
-}
-
 // confirmGate caches the backlog count (read at most once a second) and rate-limits the warning.
 type confirmGate struct {
 	mu   sync.Mutex
@@ -67,7 +51,7 @@ func (w *Worker) confirmRoom(ctx context.Context) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if time.Since(g.read) > time.Second {
-		n, err := ConfirmBacklog(ctx, w.rdb)
+		n, err := w.status.ConfirmBacklog(ctx)
 		if err != nil {
 			return true // schedule it; the count comes back with Redis
 		}

@@ -113,7 +113,7 @@ func (w *Worker) succeeded(ctx context.Context) {
 // an outage or a 429 without it, the send gate when sending must stop. It returns the decision
 // and the wait it set. The task's own fate is the caller's decision.
 func (w *Worker) share(ctx context.Context, scope string, err error, took time.Duration, urls int) (decision, time.Duration) {
-	d := classify(scope, err, ctx.Err() != nil)
+	d := classify(scope, nil, err, ctx.Err() != nil)
 	w.metrics.APIRequests.WithLabelValues(scope, d.outcome).Inc()
 	fields := []zap.Field{zap.String("scope", scope), zap.Int("urls", urls), zap.Duration("duration", took), zap.Error(err)}
 	switch d.action {
@@ -163,17 +163,17 @@ func (w *Worker) share(ctx context.Context, scope string, err error, took time.D
 }
 
 // accepted records a request the API accepted: metrics, the log line, the per-URL history that
-// dedupe relies on, and the status check when invalidations are confirmed.
+// dedupe relies on, and, when invalidations are confirmed, the status check, or for an answer the
+// policy says cannot be followed (no uuid), the URLs' state unconfirmed with the reason.
 func (w *Worker) accepted(ctx context.Context, p tasks.URLs, urls []string, adm *store.Admission, inv *apiclient.Invalidation, took time.Duration) {
 	reqMS := p.RequestedAt.UnixMilli()
 	w.gate.open()
-	w.metrics.APIRequests.WithLabelValues(scopeOriginal, "accepted").Inc()
+	d := w.acceptedAnswer(scopeOriginal, inv)
 	w.metrics.URLsInvalidated.Add(float64(len(urls)))
 	w.metrics.BatchSize.Observe(float64(len(urls)))
 	w.metrics.RequestToSent.Observe(time.Since(p.RequestedAt).Seconds())
 	w.log.Info("invalidation accepted", zap.String("scope", scopeOriginal), zap.Int("urls", len(urls)),
 		zap.Int("status", inv.StatusCode), zap.Duration("duration", took), zap.String("uuid", inv.UUID), zap.String("origin", p.Origin))
-	w.checkUUID(scopeOriginal, inv)
 	// The API has acted: a shutdown or the task's deadline must not cost the records of it.
 	ctx, cancel := recordCtx(ctx)
 	defer cancel()
@@ -182,14 +182,43 @@ func (w *Worker) accepted(ctx context.Context, p tasks.URLs, urls []string, adm 
 		// duplicate send later. Do not fail the task (that would send it again now).
 		w.log.Warn("could not record an accepted invalidation", zap.String("uuid", inv.UUID), zap.Error(err))
 	}
-	if w.cfg.Confirm && inv.UUID != "" {
+	switch {
+	case !w.cfg.Confirm:
+	case d.action == actAccepted:
 		w.followUp(ctx, tasks.Confirm{UUID: inv.UUID, URLs: urls, RequestedAt: p.RequestedAt,
 			SentAt: time.UnixMilli(adm.Now).UTC(), Origin: p.Origin, Previous: p.Previous})
+	default:
+		w.mark(ctx, urls, inv.UUID, store.StateUnconfirmed, "not followed: "+d.reason)
 	}
 }
 
 // recordTimeout bounds the Redis writes that record an accepted call.
 const recordTimeout = 10 * time.Second
+
+// recordTries is how many times record tries a write, recordPause apart (then twice that): a
+// write refused once (a failover, a connection cut) is written by the next try.
+const (
+	recordTries = 3
+	recordPause = 100 * time.Millisecond
+)
+
+// record writes what must survive the task (what the API did with a flush-all, how its task ends):
+// with recordCtx (the task's cancellation does not stop it; recordTimeout bounds all the tries),
+// up to recordTries times. It returns the last error when every try failed.
+func (w *Worker) record(ctx context.Context, write func(context.Context) error) error {
+	rctx, cancel := recordCtx(ctx)
+	defer cancel()
+	var err error
+	for i := range recordTries {
+		if i > 0 && sleep(rctx, recordPause<<(i-1)) != nil {
+			break
+		}
+		if err = write(rctx); err == nil {
+			return nil
+		}
+	}
+	return err
+}
 
 // recordCtx returns the context for recording what the API accepted: it does not inherit the
 // task's cancellation (a shutdown, the task's timeout, a lost lease), only its values, and is
@@ -269,8 +298,15 @@ func (w *Worker) markDead(ctx context.Context, urls []string, why string) {
 // connection) may be retried; anything else (a timeout, a torn answer, a worker that died or was
 // stopped mid-call, found by the next attempt through the in-flight record) has an unknown outcome:
 // the task is dead-lettered with what to check, never sent again by itself, and the cooldown counts
-// from the attempt. Every way the task ends uses up the request's confirmation, so a task run again
-// from the dead-letter queue or the UI sends nothing without a fresh one.
+// from the attempt.
+//
+// Its retries are this worker's PURGE_MAX_RETRY, whatever failed: the API's refusals (apiFailed)
+// and Redis's errors around the call alike (reading or recording the confirmation, the cooldown,
+// the in-flight record), which are retried as safely, since the in-flight record keeps a second
+// call from going out. Every way the task ends uses up the request's confirmation (allDone), so a
+// task run again from the dead-letter queue or the UI sends nothing without a fresh one; while
+// Redis refuses even that, the task is not let end (asynq's own retry limit, FlushAllMaxRetry, is
+// never reached): it stays queued, sends nothing more, and ends on the first run that can.
 func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 	p, err := tasks.DecodeAll(t.Payload())
 	if err != nil {
@@ -278,7 +314,33 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 		return &deadLetter{msg: err.Error() + "; nothing was sent"}
 	}
 	reqMS := p.RequestedAt.UnixMilli()
-	if flushall.Confirm(w.cfg.Token, p.Confirm) != flushall.Confirmed {
+	attempts, _ := lastAttempt(ctx)
+	if attempts > w.cfg.MaxRetry+1 {
+		// An earlier run used up the retries but could not use up the confirmation (Redis refused
+		// it), so the task stayed queued: end it now, and send nothing.
+		return w.allGaveUp(ctx, reqMS, attempts, fmt.Errorf("the retries (PURGE_MAX_RETRY=%d) were used up by earlier attempts", w.cfg.MaxRetry))
+	}
+	err = w.sendAll(ctx, p, reqMS)
+	var (
+		dl *deadLetter
+		sn *snoozeError
+		f  *failure
+	)
+	if err == nil || errors.As(err, &dl) || errors.As(err, &sn) || errors.As(err, &f) || ctx.Err() != nil {
+		return err // the policy's decision (failures of the API's are counted by apiFailed), or a shutdown
+	}
+	// Redis, not the API: a failure like any other, retried as long as PURGE_MAX_RETRY allows.
+	if attempts > w.cfg.MaxRetry {
+		return w.allGaveUp(ctx, reqMS, attempts, err)
+	}
+	w.log.Warn("flush-all will be retried", zap.Int("attempt", attempts), zap.Error(err))
+	return &failure{err: err}
+}
+
+// sendAll is one run of a flush-all task (handleAll): its error is a decision (a dead letter, a
+// snooze, a counted failure of the API's), or one of Redis's.
+func (w *Worker) sendAll(ctx context.Context, p tasks.All, reqMS int64) error {
+	if flushall.Confirm(w.cfg.Token, p.Confirm) != nil {
 		w.metrics.DeadLettered.WithLabelValues("flush_all_refused").Inc()
 		return w.allDone(ctx, reqMS, "flush-all refused: its confirmation does not match this worker's CLOUDIMAGE_TOKEN; nothing was sent")
 	}
@@ -300,8 +362,7 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 	switch send, why := flushall.MaySend(p.RequestedAt, st.Last(), time.UnixMilli(now), w.cfg.AllCooldown); send {
 	case flushall.Satisfied:
 		w.log.Info("flush-all already satisfied by a later one", zap.String("uuid", st.UUID))
-		_ = w.allDone(ctx, reqMS, "")
-		return nil
+		return w.allDone(ctx, reqMS, "")
 	case flushall.Refuse:
 		w.metrics.DeadLettered.WithLabelValues("flush_all_refused").Inc()
 		return w.allDone(ctx, reqMS, "flush-all refused: "+why+"; nothing was sent")
@@ -319,25 +380,25 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 	}
 	switch verdict {
 	case store.AllUnconfirmed:
+		// Nothing to use up: the task ends.
 		w.metrics.DeadLettered.WithLabelValues("flush_all_refused").Inc()
-		return w.allDone(ctx, reqMS, "flush-all refused: this request has no confirmation (it was used up, or the task was run again "+
-			"from the dead-letter queue or the UI); nothing was sent. To send a flush-all, confirm a fresh one: "+replayAll)
+		return &deadLetter{msg: "flush-all refused: this request has no confirmation (it was used up, or the task was run again " +
+			"from the dead-letter queue or the UI); nothing was sent. To send a flush-all, confirm a fresh one: " + replayAll}
 	case store.AllUnknown:
 		return w.allUnknown(at, "the worker that was sending it died or was stopped mid-call")
 	}
 	inv, took, err := timed(w, scopeAll, func() (*apiclient.Invalidation, error) { return w.api.InvalidateAll(ctx) })
-	rctx, cancel := recordCtx(ctx)
-	defer cancel()
 	if err != nil && !apiclient.NotActedOn(err) {
 		w.share(ctx, scopeAll, err, took, 0)
-		if _, rerr := w.store.AllUnknown(rctx, reqMS); rerr != nil {
+		if rerr := w.record(ctx, func(rctx context.Context) error { _, err := w.store.AllUnknown(rctx, reqMS); return err }); rerr != nil {
 			// The in-flight record stays: the next attempt finds it and dead-letters the task.
 			return fmt.Errorf("flush-all outcome unknown (%v), and it could not be recorded: %w", err, rerr)
 		}
 		return w.allUnknown(at, err.Error())
 	}
 	if err != nil {
-		if rerr := w.store.AllRefused(rctx, reqMS); rerr != nil {
+		if rerr := w.record(ctx, func(rctx context.Context) error { return w.store.AllRefused(rctx, reqMS) }); rerr != nil {
+			// The in-flight record stays: the next attempt finds it and dead-letters the task.
 			return fmt.Errorf("flush-all refused by the API (%v), and it could not be recorded: %w", err, rerr)
 		}
 		ferr := w.apiFailed(ctx, scopeAll, err, took, tasks.URLs{}, nil, tasks.QueueAll)
@@ -347,14 +408,19 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 		}
 		return ferr
 	}
+	rctx, cancel := recordCtx(ctx)
+	defer cancel()
 	w.succeeded(rctx)
-	w.metrics.APIRequests.WithLabelValues(scopeAll, "accepted").Inc()
-	w.checkUUID(scopeAll, inv)
-	dropped, err := w.store.AllSent(rctx, adm.Now, inv.UUID, reqMS)
-	if err != nil {
-		// The in-flight record stays, so this request is never sent again; only the cooldown and
-		// the dropping of covered URL requests are missing.
-		w.log.Warn("could not record the flush-all", zap.String("uuid", inv.UUID), zap.Error(err))
+	w.acceptedAnswer(scopeAll, inv)
+	var dropped int64
+	if err := w.record(ctx, func(rctx context.Context) (err error) {
+		dropped, err = w.store.AllSent(rctx, adm.Now, inv.UUID, reqMS)
+		return err
+	}); err != nil {
+		// The in-flight record stays, so this request is never sent again, and the cooldown
+		// counts from the attempt (the in-flight record counts for it); only the record of the
+		// send and the dropping of covered URL requests are missing.
+		w.log.Error("could not record the flush-all the API accepted: the cooldown counts from its attempt", zap.String("uuid", inv.UUID), zap.Error(err))
 	}
 	w.metrics.Dropped.Add(float64(dropped))
 	w.log.Warn("FLUSH-ALL SENT: every cached image of the token will be fetched again from the origin",
@@ -366,22 +432,44 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 // replayAll says how an operator requests a flush-all again.
 const replayAll = "enqueue dlq replay " + tasks.TaskIDAll + " --confirm=<your CLOUDIMAGE_TOKEN value>"
 
-// allDone uses up the confirmation of the flush-all requested at reqMS and returns the dead letter
-// msg (nil for an empty msg: the task ends without one).
+// allGaveUp ends a flush-all whose retries (PURGE_MAX_RETRY) are used up by failures that were not
+// the API's (Redis could not read or record its state), err the last.
+func (w *Worker) allGaveUp(ctx context.Context, reqMS int64, attempts int, err error) error {
+	w.metrics.DeadLettered.WithLabelValues("retries_exhausted").Inc()
+	w.log.Error("flush-all failed for good: dead-lettered", zap.Int("attempts", attempts), zap.Error(err))
+	return w.allDone(ctx, reqMS, fmt.Sprintf("gave up after %s; last error: %v; nothing was sent. %s", attemptsText(attempts), err, replayAll))
+}
+
+// allDone ends the task of the flush-all requested at reqMS without a send: it uses up the
+// confirmation and returns the dead letter msg (nil for an empty msg: the task completes). An
+// attempt still recorded in flight is not forgotten: its outcome is unknown, and the task is
+// dead-lettered as such. When Redis refuses even that (after record's tries), a task that would be
+// dead-lettered does not end: archived with its confirmation, a run from the dead-letter queue or
+// the UI would send it. It stays queued as a counted failure, and its next runs end it (once past
+// PURGE_MAX_RETRY, before anything else). A task that completes may end: nothing runs it again.
 func (w *Worker) allDone(ctx context.Context, reqMS int64, msg string) error {
-	rctx, cancel := recordCtx(ctx)
-	defer cancel()
-	if err := w.store.AllDone(rctx, reqMS); err != nil {
-		w.log.Warn("could not use up the flush-all's confirmation", zap.Error(err))
-	}
-	if msg == "" {
+	var at int64
+	err := w.record(ctx, func(rctx context.Context) (err error) {
+		at, err = w.store.AllDone(rctx, reqMS)
+		return err
+	})
+	switch {
+	case err != nil && msg == "":
+		w.log.Warn("could not use up the confirmation of a flush-all a later one covered; its task completes", zap.Error(err))
+		return nil
+	case err != nil:
+		w.log.Error("could not use up the flush-all's confirmation: its task stays queued, sending nothing, until it can", zap.String("dead_letter", msg), zap.Error(err))
+		return &failure{err: fmt.Errorf("%s; its confirmation could not be used up (%w), so the task stays queued until it can", msg, err)}
+	case at > 0:
+		return w.allUnknown(at, "an attempt of it was still recorded in flight: it may have reached Cloudimage")
+	case msg == "":
 		return nil
 	}
 	return &deadLetter{msg: msg}
 }
 
 // allUnknown dead-letters a flush-all whose attempt at (ms) has an unknown outcome, saying what an
-// operator should check.
+// operator should check. Its confirmation is already used up (by the record of the unknown outcome).
 func (w *Worker) allUnknown(at int64, why string) error {
 	when := time.UnixMilli(at).UTC().Format(time.RFC3339)
 	w.metrics.DeadLettered.WithLabelValues("flush_all_unknown").Inc()
@@ -428,7 +516,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	st, took, err := timed(w, scopeStatus, func() (*apiclient.InvalidationStatus, error) { return w.api.Status(ctx, p.UUID) })
-	if err != nil && classify(scopeStatus, err, ctx.Err() != nil).action == actBadRequest {
+	if err != nil && classify(scopeStatus, nil, err, ctx.Err() != nil).action == actBadRequest {
 		// Cloudimage does not know the uuid (or refuses the check): the invalidation was accepted
 		// but cannot be followed. Say so in the history; asking again will not help.
 		w.share(ctx, scopeStatus, err, took, len(p.URLs))
@@ -449,7 +537,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 		return ferr
 	}
 	w.succeeded(ctx)
-	w.metrics.APIRequests.WithLabelValues(scopeStatus, "accepted").Inc()
+	w.acceptedAnswer(scopeStatus, nil)
 	age := time.Since(p.SentAt)
 	if !st.Final() {
 		if age > w.cfg.ConfirmTimeout {

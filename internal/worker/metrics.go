@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 // Metrics are the worker's Prometheus metrics. Names follow the Prometheus conventions: a
@@ -58,7 +59,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "cipurge_batch_urls", Help: "URLs per API request sent.",
-			Buckets: []float64{1, 2, 3, 5, 8, 10, 12, 14, 15},
+			Buckets: []float64{1, 2, 3, 5, 8, 10, 12, 14, tasks.MaxURLsPerTask}, // the last: a full request
 		}),
 		Waits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cipurge_ratelimit_waits_total", Help: "Times a request waited before sending, by reason (throttled, paused, yield, auth).",

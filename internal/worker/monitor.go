@@ -3,11 +3,15 @@ package worker
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -25,8 +29,9 @@ const (
 
 // rateSample is what the monitor sees at one moment.
 type rateSample struct {
+	at                   int64         // when it was taken (Redis clock, ms)
 	configured, achieved float64       // calls/s: PURGE_RATE, and what the fleet sent over the last minute
-	backlog              bool          // requests wait (pending set, interactive or bulk queue)
+	backlog              bool          // work waits to be sent (see sample): the fleet has more than it sends
 	bulk                 bool          // the backlog is bulk work (tasks of tasks.BulkRequests requests)
 	paused               bool          // a shared pause (429, outage) was on within the last minute
 	latency              time.Duration // the API's latency this worker observes
@@ -64,6 +69,7 @@ func (w *Worker) runMonitor(ctx context.Context) {
 	defer t.Stop()
 	for {
 		s, err := w.sample(ctx)
+		w.busy.note(s, err)
 		if err != nil {
 			w.log.Debug("rate monitor", zap.Error(err))
 		} else {
@@ -90,31 +96,48 @@ func (w *Worker) runMonitor(ctx context.Context) {
 
 // sample reads what the monitor judges from Redis: the fleet's send rate, the backlog, the pause,
 // the live workers' slots.
+//
+// The backlog is work waiting to be sent, more than the fleet sends at once: request tasks of the
+// interactive or bulk queue waiting for a slot or snoozed by the shared rate limit (asynq's retry
+// set), or URLs held in the pending set past their batching wait (PURGE_MAX_DELAY; the batcher
+// leaves them there while its lookahead is full). URLs still in
+// their window are not due yet, and the work of a queue an operator paused waits for no worker: a
+// trickle of requests, or a paused queue, is no backlog, so the achieved rate measures what was
+// asked, not what the fleet can send.
 func (w *Worker) sample(ctx context.Context) (rateSample, error) {
 	s := rateSample{configured: w.cfg.Limit.Rate, latency: w.latency.get()}
 	var err error
 	if _, s.achieved, err = w.store.SendRate(ctx, time.Minute); err != nil {
 		return s, err
 	}
-	pipe := w.rdb.Pipeline()
-	pend := pipe.ZCard(ctx, store.KeyPending)
-	inter := pipe.LLen(ctx, asynqPendingKey(tasks.QueueInteractive))
-	bulk := pipe.LLen(ctx, asynqPendingKey(tasks.QueueBulk))
-	active := pipe.LLen(ctx, "asynq:{"+tasks.QueueConfirm+"}:active")
-	if _, err := pipe.Exec(ctx); err != nil {
-		return s, err
-	}
-	s.backlog = pend.Val()+inter.Val()+bulk.Val() > 0
-	s.bulk = bulk.Val() > 0 && inter.Val() == 0
-	s.confirmActive = int(active.Val())
-	if _, left, err := w.store.PauseState(ctx); err == nil && left > 0 {
-		s.paused = true
-	}
 	now, err := w.store.Now(ctx)
 	if err != nil {
 		return s, err
 	}
-	workers, err := w.store.Workers(ctx, now, 3*PublishEvery.Milliseconds(), time.Hour.Milliseconds())
+	s.at = now
+	pauses, err := w.status.ReadPauses(ctx)
+	if err != nil {
+		return s, err
+	}
+	heldSince := strconv.FormatInt(now-(w.cfg.MaxDelay+time.Second).Milliseconds(), 10)
+	pipe := w.rdb.Pipeline()
+	held := pipe.ZCount(ctx, store.KeyPending, "-inf", heldSince)
+	inter := pipe.LLen(ctx, taskq.PendingKey(tasks.QueueInteractive))
+	interSnoozed := pipe.ZCard(ctx, taskq.RetryKey(tasks.QueueInteractive))
+	bulk := pipe.LLen(ctx, taskq.PendingKey(tasks.QueueBulk))
+	bulkSnoozed := pipe.ZCard(ctx, taskq.RetryKey(tasks.QueueBulk))
+	active := pipe.LLen(ctx, taskq.ActiveKey(tasks.QueueConfirm))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return s, err
+	}
+	// The batcher's tasks go to the interactive queue: its pause holds the pending set too.
+	interWaits := !slices.Contains(pauses.Queues, tasks.QueueInteractive) && held.Val()+inter.Val()+interSnoozed.Val() > 0
+	bulkWaits := !slices.Contains(pauses.Queues, tasks.QueueBulk) && bulk.Val()+bulkSnoozed.Val() > 0
+	s.backlog = interWaits || bulkWaits
+	s.bulk = bulkWaits && inter.Val() == 0
+	s.confirmActive = int(active.Val())
+	s.paused = pauses.Shared.Left > 0
+	workers, err := w.store.Workers(ctx, now)
 	if err != nil {
 		return s, err
 	}
@@ -127,4 +150,18 @@ func (w *Worker) sample(ctx context.Context) (rateSample, error) {
 		}
 	}
 	return s, nil
+}
+
+// busyClock is since when the rate monitor has seen, at every sample, work waiting to be sent and
+// no shared pause (Redis clock, ms; 0 when the last sample did not, or failed). Published with the
+// worker's state (store.WorkerState.BusySince): the fleet's rate achieved over a minute that began
+// after it measures what the fleet can send, not what it was asked to (the status's drain time).
+type busyClock struct{ since atomic.Int64 }
+
+func (b *busyClock) note(s rateSample, err error) {
+	if err != nil || !s.backlog || s.paused {
+		b.since.Store(0)
+		return
+	}
+	b.since.CompareAndSwap(0, s.at)
 }

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -91,12 +92,9 @@ func lookaheadRequests(cfg Config, latency time.Duration, perTask int) int {
 	return max(ahead, cfg.Concurrency*perTask)
 }
 
-// asynqPendingKey is asynq's list of the tasks of queue waiting for a slot (asynq's internal/base
-// PendingKey; LLEN of it is O(1), where the Inspector's queue info scans far more).
-func asynqPendingKey(queue string) string { return "asynq:{" + queue + "}:pending" }
-
-// queuedTasks is how many request tasks wait in the interactive queue for a slot.
+// queuedTasks is how many request tasks wait in the interactive queue for a slot (LLEN of asynq's
+// pending list is O(1), where the Inspector's queue info scans far more).
 func (w *Worker) queuedTasks(ctx context.Context) (int, error) {
-	n, err := w.rdb.LLen(ctx, asynqPendingKey(tasks.QueueInteractive)).Result()
+	n, err := w.rdb.LLen(ctx, taskq.PendingKey(tasks.QueueInteractive)).Result()
 	return int(n), err
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/cipurge/cipurge/pkg/apiclient"
 )
 
-// action is what the worker does after an API call that failed.
+// action is what the worker does after an API call.
 type action int
 
 const (
@@ -22,7 +22,7 @@ const (
 	// or the shared backoff); the task waits without counting a failure.
 	actThrottled action = iota
 	// actRetry: transient (408, 425, 5xx, a transport error). A counted failure, retried after the
-	// shared backoff, or after the Retry-After of a 503.
+	// shared backoff, or after the Retry-After that apiclient.RetryAfter honours (a 503's).
 	actRetry
 	// actBadRequest: this request is wrong (400, 413, 422, another 4xx). Split it to isolate the
 	// bad URL; a single URL is dead-lettered.
@@ -32,6 +32,15 @@ const (
 	actStop
 	// actCancelled: shutdown or the task's timeout. The task goes back to its queue.
 	actCancelled
+	// actAccepted: the API acted (2xx) and named the invalidation (its uuid). Record the send;
+	// follow it to DONE/ERROR when invalidations are confirmed (PURGE_CONFIRM).
+	actAccepted
+	// actAcceptedNoUUID: the API acted (2xx: a 204, or a body without an invalidation uuid) but
+	// named no invalidation, so it can be neither followed nor looked up at Cloudimage. Record the
+	// send (later requests for the URLs are satisfied by it, as by any send), follow nothing (with
+	// PURGE_CONFIRM the URLs are marked unconfirmed, with the reason), count it
+	// (cipurge_api_accepted_without_uuid_total) and warn at most once per noUUIDWarnEvery.
+	actAcceptedNoUUID
 )
 
 // Why sending stopped (actStop).
@@ -41,20 +50,26 @@ const (
 	causeEndpoint = "endpoint" // the API URL answers 404/405/410 (or a redirect): it is not the API
 )
 
-// decision is the failure policy's answer for one failed API call.
+// decision is the failure policy's answer for one API call.
 type decision struct {
 	action     action
-	outcome    string        // the metric label: what the API answered (rate_limited, unauthorized, rejected, server_error, transport_error, cancelled)
-	retryAfter time.Duration // a wait the API asked for and the policy honours (429 and 503); 0: the shared backoff
+	outcome    string        // the metric label: what the API answered (accepted, rate_limited, unauthorized, rejected, server_error, transport_error, cancelled)
+	retryAfter time.Duration // the wait the API asked for, as apiclient.RetryAfter honours it (429 and 503); 0: the shared backoff
 	cause      string        // with actStop: causeKey, causeTLS or causeEndpoint
 	reason     string        // in words, for logs, the pause and /readyz
 }
 
-// classify is the failure policy: it turns the error of one API call for scope (scopeOriginal,
-// scopeAll, scopeStatus) into what the worker does. cancelled says whether the task's context has
-// ended (a call cancelled by the caller is put back, never counted). It is pure; the table in policy_test.go covers every status class. Transient is exactly
-// apiclient.IsTransient, so that the client and the worker never disagree.
-func classify(scope string, err error, cancelled bool) decision {
+// classify is the failure policy: it turns the outcome of one API call for scope (scopeOriginal,
+// scopeAll, scopeStatus), its error err or, when err is nil, its accepted answer inv (see
+// classifyAccepted), into what the worker does. cancelled says whether the task's context has
+// ended (a call cancelled by the caller is put back, never counted). It is pure; the table in
+// policy_test.go covers every status class. Transient is exactly apiclient.IsTransient and the
+// wait the API asked for is exactly apiclient.RetryAfter (a 429's or a 503's Retry-After), so that
+// the client and the worker never disagree.
+func classify(scope string, inv *apiclient.Invalidation, err error, cancelled bool) decision {
+	if err == nil {
+		return classifyAccepted(scope, inv)
+	}
 	var (
 		rl  *apiclient.RateLimitError
 		un  *apiclient.UnauthorizedError
@@ -64,7 +79,7 @@ func classify(scope string, err error, cancelled bool) decision {
 	)
 	switch {
 	case errors.As(err, &rl):
-		return decision{action: actThrottled, outcome: "rate_limited", retryAfter: rl.RetryAfter,
+		return decision{action: actThrottled, outcome: "rate_limited", retryAfter: apiclient.RetryAfter(err),
 			reason: fmt.Sprintf("Cloudimage answered %d (rate limited)", rl.StatusCode)}
 	case errors.As(err, &un):
 		return decision{action: actStop, outcome: "unauthorized", cause: causeKey,
@@ -80,14 +95,11 @@ func classify(scope string, err error, cancelled bool) decision {
 		return decision{action: actStop, outcome: "rejected", cause: causeEndpoint,
 			reason: fmt.Sprintf("the Cloudimage API answered %d at its endpoint (%s %s): check CLOUDIMAGE_API_URL", rej.StatusCode, rej.Method, rej.Path)}
 	case apiclient.IsTransient(err):
-		d := decision{action: actRetry, outcome: "transport_error"}
+		d := decision{action: actRetry, outcome: "transport_error", retryAfter: apiclient.RetryAfter(err)}
 		if errors.As(err, &rej) {
 			d.outcome = "rejected"
 		} else if errors.As(err, &se) {
 			d.outcome = "server_error"
-			if se.StatusCode == http.StatusServiceUnavailable {
-				d.retryAfter = se.RetryAfter
-			}
 		}
 		d.reason = "Cloudimage outage: " + d.outcome
 		return d
@@ -97,6 +109,22 @@ func classify(scope string, err error, cancelled bool) decision {
 	// No answer of the API's (an error of this program's, such as too many URLs): nothing a
 	// retry changes, so the request is bad.
 	return decision{action: actBadRequest, outcome: "rejected", reason: "not sent: " + errorText(err)}
+}
+
+// classifyAccepted is the policy for an answer the API accepted (2xx, err nil) to a send (scope
+// original or all): actAccepted when it names the invalidation's uuid, actAcceptedNoUUID when it
+// does not (inv nil counts as no uuid). A status check's answer (scope status) names no new
+// invalidation: it is actAccepted.
+func classifyAccepted(scope string, inv *apiclient.Invalidation) decision {
+	if scope == scopeStatus || inv != nil && inv.UUID != "" {
+		return decision{action: actAccepted, outcome: "accepted", reason: "accepted by Cloudimage"}
+	}
+	code := 0
+	if inv != nil {
+		code = inv.StatusCode
+	}
+	return decision{action: actAcceptedNoUUID, outcome: "accepted",
+		reason: fmt.Sprintf("Cloudimage accepted the request (%d) but its answer has no invalidation uuid: it cannot be confirmed or looked up", code)}
 }
 
 // endpointMissing reports whether status, answered to a call for scope, says the API URL is wrong:
@@ -141,17 +169,20 @@ func (o *oncePer) allow(now time.Time) bool {
 	return true
 }
 
-// checkUUID applies the policy for an accepted answer (2xx) without an invalidation uuid: it is
-// accepted (the API acted), counted, and warned about at most once per noUUIDWarnEvery, since it
-// can be neither confirmed nor found at Cloudimage.
-func (w *Worker) checkUUID(scope string, inv *apiclient.Invalidation) {
-	if inv.UUID != "" {
-		return
+// acceptedAnswer applies the policy (classifyAccepted) to an answer the API accepted for scope:
+// it counts the call, and an answer without a uuid (actAcceptedNoUUID) in
+// cipurge_api_accepted_without_uuid_total, warned about at most once per noUUIDWarnEvery. The
+// caller records the send and follows it only on actAccepted.
+func (w *Worker) acceptedAnswer(scope string, inv *apiclient.Invalidation) decision {
+	d := classify(scope, inv, nil, false)
+	w.metrics.APIRequests.WithLabelValues(scope, d.outcome).Inc()
+	if d.action != actAcceptedNoUUID {
+		return d
 	}
 	w.metrics.AcceptedNoUUID.WithLabelValues(scope).Inc()
 	if w.noUUIDWarn.allow(time.Now()) {
-		w.log.Warn("Cloudimage accepted a request but its answer has no invalidation uuid: it cannot be confirmed or looked up"+
-			" (counted in cipurge_api_accepted_without_uuid_total; this warning repeats at most once a minute)",
-			zap.String("scope", scope), zap.Int("status", inv.StatusCode))
+		w.log.Warn(d.reason+" (counted in cipurge_api_accepted_without_uuid_total; this warning repeats at most once a minute)",
+			zap.String("scope", scope))
 	}
+	return d
 }

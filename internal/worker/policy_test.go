@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,6 +47,8 @@ func TestFailurePolicy(t *testing.T) {
 		{"500", scopeOriginal, server(500, 0), false, want{actRetry, "server_error", 0, ""}},
 		{"501", scopeOriginal, server(501, 0), false, want{actRetry, "server_error", 0, ""}},
 		{"502 with Retry-After: not honoured", scopeOriginal, server(502, 9*time.Second), false, want{actRetry, "server_error", 0, ""}},
+		{"500 with Retry-After: not honoured", scopeAll, server(500, 9*time.Second), false, want{actRetry, "server_error", 0, ""}},
+		{"504 with Retry-After: not honoured", scopeStatus, server(504, 9*time.Second), false, want{actRetry, "server_error", 0, ""}},
 		{"503 with Retry-After: honoured", scopeOriginal, server(503, 9*time.Second), false, want{actRetry, "server_error", 9 * time.Second, ""}},
 		{"503 without Retry-After", scopeOriginal, server(503, 0), false, want{actRetry, "server_error", 0, ""}},
 		{"599", scopeAll, server(599, 0), false, want{actRetry, "server_error", 0, ""}},
@@ -73,7 +76,7 @@ func TestFailurePolicy(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := classify(tc.scope, fmt.Errorf("task x: %w", tc.err), tc.cancelled)
+			d := classify(tc.scope, nil, fmt.Errorf("task x: %w", tc.err), tc.cancelled)
 			got := want{d.action, d.outcome, d.retryAfter, d.cause}
 			if got != tc.want {
 				t.Errorf("classify(%s) = %+v, want %+v", tc.name, got, tc.want)
@@ -81,9 +84,49 @@ func TestFailurePolicy(t *testing.T) {
 			if d.reason == "" {
 				t.Error("no reason in words")
 			}
-			// One owner for "transient": the worker retries exactly what the client calls transient.
+			// One owner for "transient": the worker retries exactly what the client calls transient,
+			// after exactly the wait the client says the API asked for.
 			if tr := apiclient.IsTransient(tc.err); !tc.cancelled && tr != (d.action == actRetry || d.action == actThrottled) {
 				t.Errorf("apiclient.IsTransient = %v but the worker's action is %v", tr, d.action)
+			}
+			if (d.action == actRetry || d.action == actThrottled) && d.retryAfter != apiclient.RetryAfter(tc.err) {
+				t.Errorf("the worker waits %v but apiclient.RetryAfter says %v", d.retryAfter, apiclient.RetryAfter(tc.err))
+			}
+		})
+	}
+}
+
+// TestAcceptedPolicy: the same policy for the answers the API accepted (2xx): one that names the
+// invalidation is followed; one without a uuid (a 204, a body without it) is accepted but not.
+func TestAcceptedPolicy(t *testing.T) {
+	type want struct {
+		action  action
+		outcome string
+	}
+	for _, tc := range []struct {
+		name  string
+		scope string
+		inv   *apiclient.Invalidation
+		want  want
+	}{
+		{"201 with a uuid", scopeOriginal, &apiclient.Invalidation{StatusCode: 201, UUID: "u-1"}, want{actAccepted, "accepted"}},
+		{"flush-all 201 with a uuid", scopeAll, &apiclient.Invalidation{StatusCode: 201, UUID: "u-2"}, want{actAccepted, "accepted"}},
+		{"201 without a uuid", scopeOriginal, &apiclient.Invalidation{StatusCode: 201}, want{actAcceptedNoUUID, "accepted"}},
+		{"204, no body", scopeOriginal, &apiclient.Invalidation{StatusCode: 204}, want{actAcceptedNoUUID, "accepted"}},
+		{"flush-all 200 without a uuid", scopeAll, &apiclient.Invalidation{StatusCode: 200}, want{actAcceptedNoUUID, "accepted"}},
+		{"no answer at all", scopeOriginal, nil, want{actAcceptedNoUUID, "accepted"}},
+		{"a status check's answer", scopeStatus, nil, want{actAccepted, "accepted"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := classify(tc.scope, tc.inv, nil, false)
+			if got := (want{d.action, d.outcome}); got != tc.want {
+				t.Errorf("classify(%s) = %+v, want %+v", tc.name, got, tc.want)
+			}
+			if d.reason == "" || d.retryAfter != 0 || d.cause != "" {
+				t.Errorf("decision %+v: want a reason, no wait, no cause", d)
+			}
+			if d.action == actAcceptedNoUUID && !strings.Contains(d.reason, "no invalidation uuid") {
+				t.Errorf("reason %q does not say the uuid is missing", d.reason)
 			}
 		})
 	}

@@ -33,8 +33,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/cipurge/cipurge/internal/defaults"
 	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/internal/version"
 	"github.com/cipurge/cipurge/pkg/apiclient"
 	"github.com/cipurge/cipurge/pkg/tasks"
@@ -47,100 +49,121 @@ type API interface {
 	Status(ctx context.Context, uuid string) (*apiclient.InvalidationStatus, error)
 }
 
-// Config is the worker's behaviour. Zero values are replaced by the defaults noted (WithDefaults);
-// New refuses values it cannot run with.
+// Config is the worker's behaviour. A zero value means the same as the environment variable set to
+// 0 where 0 means something there (no rate limit, no retries, no resends, no cooldown, status
+// checks at the send rate); every other zero is replaced by its default (WithDefaults, from
+// internal/defaults: the values the environment's defaults are too). New refuses values it cannot
+// run with.
 type Config struct {
 	Token           string        // CLOUDIMAGE_TOKEN: a flush-all must be confirmed with it
-	Window          time.Duration // PURGE_WINDOW: each request waits this long for company (2 s)
-	MaxDelay        time.Duration // PURGE_MAX_DELAY: a partial batch waits at most this long (10 s)
-	BatchSize       int           // PURGE_BATCH_SIZE: URLs per API call, 1-15 (15)
-	Limit           store.Limit   // PURGE_RATE, PURGE_BURST: shared by every worker
+	Window          time.Duration // PURGE_WINDOW: each request waits this long for company
+	MaxDelay        time.Duration // PURGE_MAX_DELAY: a partial batch waits at most this long
+	BatchSize       int           // PURGE_BATCH_SIZE: URLs per API call, 1 to the API's cap
+	Limit           store.Limit   // PURGE_RATE (0: no limit), PURGE_BURST: shared by every worker
 	ConfirmLimit    store.Limit   // PURGE_CONFIRM_RATE (0: PURGE_RATE), PURGE_BURST: status checks' own budget
-	MaxRetry        int           // PURGE_MAX_RETRY: failures retried before dead-lettering (0: none; <0: 10)
-	Concurrency     int           // PURGE_CONCURRENCY: tasks run at once by this worker (10)
-	AllCooldown     time.Duration // PURGE_ALL_COOLDOWN: minimum time between two flush-alls (1 h)
-	HistoryTTL      time.Duration // PURGE_HISTORY_TTL: how long per-URL history is kept (7 days)
+	MaxRetry        int           // PURGE_MAX_RETRY: failures retried before dead-lettering (0: none)
+	Concurrency     int           // PURGE_CONCURRENCY: tasks run at once by this worker
+	AllCooldown     time.Duration // PURGE_ALL_COOLDOWN: minimum time between two flush-alls (0: none)
+	HistoryTTL      time.Duration // PURGE_HISTORY_TTL: how long per-URL history is kept
 	Confirm         bool          // PURGE_CONFIRM: follow each accepted request to DONE/ERROR
-	ConfirmDelay    time.Duration // first status check after an accepted request (30 s)
-	ConfirmTimeout  time.Duration // give up following a request after this long (1 h)
-	MaxResends      int           // resends of URLs Cloudimage failed before dead-lettering (3; <0: none)
-	ShutdownTimeout time.Duration // running tasks get this long to finish on SIGTERM (8 s)
-	Tick            time.Duration // how often the batcher looks for ready requests (window/8, 50-250 ms)
-	MaxInSlotWait   time.Duration // a wait up to this long is slept in the task; longer ones snooze it (1 s)
-	BackoffBase     time.Duration // first shared pause after an outage or a 429 without Retry-After (1 s)
-	BackoffMax      time.Duration // longest shared pause (60 s)
-	AuthProbe       time.Duration // after a 401/403, how often one task tries the key again (30 s)
-	RetryCheck      time.Duration // how often due retries are moved back to their queue (1 s)
-	RetryBase       time.Duration // first retry delay after a failure, doubled per failure (2 s)
+	ConfirmDelay    time.Duration // PURGE_CONFIRM_DELAY: first status check after an accepted request
+	ConfirmTimeout  time.Duration // PURGE_CONFIRM_TIMEOUT: give up following a request after this long
+	MaxResends      int           // PURGE_MAX_RESENDS: resends of URLs Cloudimage failed before dead-lettering (0: none)
+	ShutdownTimeout time.Duration // PURGE_SHUTDOWN_TIMEOUT: running tasks get this long to finish on SIGTERM
+	BackoffBase     time.Duration // PURGE_BACKOFF_BASE: first shared pause after an outage or a 429 without Retry-After
+	BackoffMax      time.Duration // PURGE_BACKOFF_MAX: longest shared pause
+	AuthProbe       time.Duration // PURGE_AUTH_PROBE: after a 401/403, how often one task tries the key again
+	RetryBase       time.Duration // PURGE_RETRY_BASE: first retry delay after a failure, doubled per failure
+
+	// Not settings of the environment: the worker's own, for tests.
+	Tick          time.Duration // how often the batcher looks for ready requests (window/8, 50-250 ms)
+	MaxInSlotWait time.Duration // a wait up to this long is slept in the task; longer ones snooze it (1 s)
+	RetryCheck    time.Duration // how often due retries are moved back to their queue (1 s)
+	// how often one worker reconciles the dead-letter record with asynq's archive (1 min)
+	DeadLetterSweep time.Duration
 }
 
-// WithDefaults returns c with every unset (zero) setting replaced by its default, noted on each
-// field: the one place for the worker's defaults (river's Config.WithDefaults is the model). The
-// environment's defaults (internal/config) are the same; a test in workercmd keeps them so.
+// WithDefaults returns c with every zero setting that has no meaning at zero replaced by its
+// default (river's Config.WithDefaults is the model). The defaults are internal/defaults', the
+// same the environment applies, so a worker configured in Go and one configured by its
+// environment run alike.
 func (c Config) WithDefaults() Config {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
 		}
 	}
-	def(&c.Window, 2*time.Second)
-	def(&c.MaxDelay, 10*time.Second)
-	if c.BatchSize == 0 {
-		c.BatchSize = tasks.MaxURLsPerTask
+	defInt := func(n *int, v int) {
+		if *n == 0 {
+			*n = v
+		}
 	}
+	def(&c.Window, defaults.Window)
+	def(&c.MaxDelay, max(defaults.MaxDelay, c.Window))
+	defInt(&c.BatchSize, defaults.BatchSize)
+	defInt(&c.Limit.Burst, defaults.Burst)
 	if c.ConfirmLimit.Rate == 0 {
 		c.ConfirmLimit.Rate = c.Limit.Rate
 	}
-	if c.ConfirmLimit.Burst == 0 {
-		c.ConfirmLimit.Burst = c.Limit.Burst
-	}
-	if c.MaxRetry < 0 {
-		c.MaxRetry = 10
-	}
-	if c.Concurrency == 0 {
-		c.Concurrency = 10
-	}
-	if c.MaxResends == 0 {
-		c.MaxResends = 3
-	}
-	def(&c.AllCooldown, time.Hour)
-	def(&c.HistoryTTL, 7*24*time.Hour)
-	def(&c.ConfirmDelay, 30*time.Second)
-	def(&c.ConfirmTimeout, time.Hour)
-	def(&c.ShutdownTimeout, 8*time.Second)
+	defInt(&c.ConfirmLimit.Burst, c.Limit.Burst)
+	defInt(&c.Concurrency, defaults.Concurrency)
+	def(&c.HistoryTTL, defaults.HistoryTTL)
+	def(&c.ConfirmDelay, defaults.ConfirmDelay)
+	def(&c.ConfirmTimeout, defaults.ConfirmTimeout)
+	def(&c.ShutdownTimeout, defaults.ShutdownTimeout)
+	def(&c.BackoffBase, defaults.BackoffBase)
+	def(&c.BackoffMax, max(defaults.BackoffMax, c.BackoffBase))
+	def(&c.AuthProbe, defaults.AuthProbe)
+	def(&c.RetryBase, defaults.RetryBase)
 	def(&c.Tick, min(max(c.Window/8, 50*time.Millisecond), 250*time.Millisecond))
 	def(&c.MaxInSlotWait, time.Second)
-	def(&c.BackoffBase, time.Second)
-	def(&c.BackoffMax, 60*time.Second)
-	def(&c.AuthProbe, 30*time.Second)
 	def(&c.RetryCheck, time.Second)
-	def(&c.RetryBase, 2*time.Second)
+	def(&c.DeadLetterSweep, time.Minute)
 	return c
 }
 
-// validate refuses settings the worker cannot run with; each error names the setting.
+// validate refuses settings the worker cannot run with; each error names the setting and the
+// environment variable it comes from.
 func (c Config) validate() error {
 	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("worker: "+format, args...)) }
 	if c.BatchSize < 1 || c.BatchSize > tasks.MaxURLsPerTask {
-		errs = append(errs, fmt.Errorf("worker: BatchSize %d is out of range: use 1 to %d", c.BatchSize, tasks.MaxURLsPerTask))
+		bad("BatchSize (PURGE_BATCH_SIZE) %d is out of range: use 1 to %d", c.BatchSize, tasks.MaxURLsPerTask)
 	}
 	if c.Concurrency < 1 {
-		errs = append(errs, fmt.Errorf("worker: Concurrency %d is out of range: use 1 or more", c.Concurrency))
+		bad("Concurrency (PURGE_CONCURRENCY) %d is out of range: use 1 or more", c.Concurrency)
 	}
-	if c.Limit.Rate < 0 || c.ConfirmLimit.Rate < 0 || c.Limit.Burst < 0 {
-		errs = append(errs, fmt.Errorf("worker: the rate limit %+v is negative: use 0 (no limit) or more", c.Limit))
+	if c.Limit.Rate < 0 || c.ConfirmLimit.Rate < 0 || c.Limit.Burst < 0 || c.ConfirmLimit.Burst < 0 {
+		bad("the rate limit %+v (status checks %+v) is negative: use 0 (no limit) or more", c.Limit, c.ConfirmLimit)
+	}
+	if c.MaxRetry < 0 {
+		bad("MaxRetry (PURGE_MAX_RETRY) %d is negative: use 0 (no retries) or more", c.MaxRetry)
+	}
+	if c.MaxResends < 0 {
+		bad("MaxResends (PURGE_MAX_RESENDS) %d is negative: use 0 (never resend) or more", c.MaxResends)
+	}
+	if c.AllCooldown < 0 {
+		bad("AllCooldown (PURGE_ALL_COOLDOWN) %s is negative: use 0 (no cooldown) or a duration like 1h", c.AllCooldown)
+	}
+	if c.MaxDelay < c.Window {
+		bad("MaxDelay (PURGE_MAX_DELAY) %s is shorter than Window (PURGE_WINDOW) %s", c.MaxDelay, c.Window)
+	}
+	if c.BackoffMax < c.BackoffBase {
+		bad("BackoffMax (PURGE_BACKOFF_MAX) %s is shorter than BackoffBase (PURGE_BACKOFF_BASE) %s", c.BackoffMax, c.BackoffBase)
 	}
 	for _, d := range []struct {
 		name string
 		d    time.Duration
 	}{
-		{"Window", c.Window}, {"MaxDelay", c.MaxDelay}, {"AllCooldown", c.AllCooldown}, {"HistoryTTL", c.HistoryTTL},
-		{"ConfirmDelay", c.ConfirmDelay}, {"ConfirmTimeout", c.ConfirmTimeout}, {"ShutdownTimeout", c.ShutdownTimeout},
-		{"Tick", c.Tick}, {"MaxInSlotWait", c.MaxInSlotWait}, {"BackoffBase", c.BackoffBase}, {"BackoffMax", c.BackoffMax},
-		{"AuthProbe", c.AuthProbe}, {"RetryCheck", c.RetryCheck}, {"RetryBase", c.RetryBase},
+		{"Window (PURGE_WINDOW)", c.Window}, {"MaxDelay (PURGE_MAX_DELAY)", c.MaxDelay},
+		{"HistoryTTL (PURGE_HISTORY_TTL)", c.HistoryTTL},
+		{"ConfirmDelay (PURGE_CONFIRM_DELAY)", c.ConfirmDelay}, {"ConfirmTimeout (PURGE_CONFIRM_TIMEOUT)", c.ConfirmTimeout},
+		{"ShutdownTimeout (PURGE_SHUTDOWN_TIMEOUT)", c.ShutdownTimeout}, {"BackoffBase (PURGE_BACKOFF_BASE)", c.BackoffBase},
+		{"BackoffMax (PURGE_BACKOFF_MAX)", c.BackoffMax}, {"AuthProbe (PURGE_AUTH_PROBE)", c.AuthProbe},
+		{"RetryBase (PURGE_RETRY_BASE)", c.RetryBase}, {"Tick", c.Tick}, {"MaxInSlotWait", c.MaxInSlotWait}, {"RetryCheck", c.RetryCheck}, {"DeadLetterSweep", c.DeadLetterSweep},
 	} {
 		if d.d < 0 {
-			errs = append(errs, fmt.Errorf("worker: %s %s is negative: use a positive duration, or 0 for the default", d.name, d.d))
+			bad("%s %s is negative: use a positive duration, or 0 for the default", d.name, d.d)
 		}
 	}
 	return errors.Join(errs...)
@@ -155,16 +178,19 @@ type Worker struct {
 	log     *zap.Logger
 	metrics *Metrics
 	client  *asynq.Client
+	// enqueue enqueues a task the batcher formed (taskq.Enqueue on client; a seam for tests).
+	enqueue func(ctx context.Context, t *asynq.Task) (enqueued bool, err error)
 	gate    *sendGate
 	// noUUIDWarn bounds the warnings about accepted answers without a uuid.
 	noUUIDWarn oncePer
 	id         string
 	latency    latencyEWMA  // of invalidation calls, for pacing
+	busy       busyClock    // since when the rate monitor sees work waiting, published
 	confirm    confirmGate  // the status-check backlog
 	statusBusy atomic.Int64 // status checks holding a task slot
 
 	redis  *redisWatch
-	status *status.Reader // paused queues, for readiness
+	status *status.Reader // the pauses, for readiness; the status checks waiting
 	// guard refuses to form batches while Redis's maxmemory-policy may evict them (allkeys-*).
 	guard     *store.Guard
 	guardWarn oncePer
@@ -185,12 +211,14 @@ func New(cfg Config, rdb redis.UniversalClient, api API, log *zap.Logger, m *Met
 	}
 	host, _ := os.Hostname()
 	st := store.New(rdb)
+	client := asynq.NewClientFromRedisClient(rdb)
 	return &Worker{
 		guard:     store.NewGuard(st, 10*time.Second, func(msg string) { log.Warn(msg) }),
 		guardWarn: oncePer{period: time.Minute},
 		cfg:       cfg, rdb: rdb, store: st, api: api, log: log, metrics: m,
-		client: asynq.NewClientFromRedisClient(rdb),
-		gate:   newSendGate(cfg.AuthProbe, log), noUUIDWarn: oncePer{period: noUUIDWarnEvery},
+		client:  client,
+		enqueue: func(ctx context.Context, t *asynq.Task) (bool, error) { return taskq.Enqueue(ctx, client, t) },
+		gate:    newSendGate(cfg.AuthProbe, log), noUUIDWarn: oncePer{period: noUUIDWarnEvery},
 		confirm: confirmGate{warn: oncePer{period: time.Minute}},
 		id:      host + ":" + strconv.Itoa(os.Getpid()) + ":" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		redis:   newRedisWatch(log, func(ctx context.Context) error { return rdb.Ping(ctx).Err() }),
@@ -258,36 +286,38 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer close(monitorDone)
 		w.runMonitor(ctx)
 	}()
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		w.runDeadLetterSweep(ctx)
+	}()
 	<-ctx.Done()
 	w.log.Info("shutting down: finishing the current batch step and running tasks", zap.Duration("timeout", w.cfg.ShutdownTimeout))
 	<-batcherDone
 	<-publishDone
 	<-monitorDone
+	<-sweepDone
 	srv.Shutdown()
 	w.log.Info("worker stopped")
 	return nil
 }
 
-// PublishEvery is how often a worker publishes its settings and state in Redis; readers count a
-// worker alive for three times as long.
-const PublishEvery = 5 * time.Second
-
-// publish keeps this worker's settings and state (store.WorkerState) in Redis until ctx is done,
-// then removes them: `enqueue status` and /status use the fleet's real settings and know how many
-// workers are alive.
+// publish keeps this worker's settings and state (store.WorkerState) in Redis, every
+// store.WorkerPublishEvery, until ctx is done, then removes them: `enqueue status` and /status use
+// the fleet's real settings and know how many workers are alive.
 func (w *Worker) publish(ctx context.Context) {
 	started := time.Now().UnixMilli()
 	state := func() store.WorkerState {
 		s := store.WorkerState{ID: w.id, Version: version.Version, Rate: w.cfg.Limit.Rate, Burst: w.cfg.Limit.Burst,
 			BatchSize: w.cfg.BatchSize, Concurrency: w.cfg.Concurrency, Window: w.cfg.Window.String(), Confirm: w.cfg.Confirm,
 			StartedAt: started, ConfirmRate: w.cfg.ConfirmLimit.Rate, LatencyMS: w.latency.get().Milliseconds(),
-			MaxInFlight: w.cfg.Concurrency * maxRequestsPerTask}
+			MaxInFlight: w.cfg.Concurrency * maxRequestsPerTask, BusySince: w.busy.since.Load()}
 		if blocked, _, reason, since := w.gate.state(); blocked {
 			s.Stopped = "since " + since.UTC().Format(time.RFC3339) + ": " + reason
 		}
 		return s
 	}
-	t := time.NewTicker(PublishEvery)
+	t := time.NewTicker(store.WorkerPublishEvery)
 	defer t.Stop()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -352,20 +382,23 @@ func (r Readiness) IsReady() bool { return r.Ready }
 
 // Readiness says whether this worker can do its job now, and if not, why.
 type Readiness struct {
-	Ready  bool   `json:"ready"`
-	Redis  string `json:"redis"`
-	Key    string `json:"api_key"`
-	Send   string `json:"sending"`
+	Ready bool   `json:"ready"`
+	Redis string `json:"redis"`
+	Key   string `json:"api_key"`
+	Send  string `json:"sending"`
+	// Paused is the shared pause (after a 429 or an outage): every worker waits for it, and stays
+	// ready; Note says so.
 	Paused string `json:"paused,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	Reason string `json:"reason,omitempty"` // why not ready
 	// PausedQueues are queues an operator paused (asynq queue pause, or the asynqmon UI): their
 	// tasks wait until unpaused. An operator's choice, so the worker stays ready; Note says so.
 	PausedQueues []string `json:"paused_queues,omitempty"`
 	Note         string   `json:"note,omitempty"`
 }
 
-// Ready checks Redis (it answers, takes writes, and may not evict what was acknowledged), the API
-// key and the shared pause.
+// Ready checks Redis (it answers, takes writes, and may not evict what was acknowledged) and the
+// send gate (the API key, TLS, the endpoint). The pauses (the shared one, a paused queue) keep it
+// ready and are named.
 func (w *Worker) Ready(ctx context.Context) Readiness {
 	r := Readiness{Ready: true, Redis: "ok", Key: "ok", Send: "ok"}
 	var reasons []string
@@ -399,15 +432,27 @@ func (w *Worker) Ready(ctx context.Context) Readiness {
 		reasons = append(reasons, "sending stopped: "+reason)
 	}
 	if r.Redis == "ok" {
-		if qs, err := w.status.PausedQueues(ctx); err == nil && len(qs) > 0 {
-			r.PausedQueues = qs
-			r.Note = "paused by an operator (asynq queue pause): " + strings.Join(qs, ", ") +
-				"; their tasks wait until resumed with asynq queue unpause QUEUE"
+		// The pauses as the status reads them (status.Reader: one reading, one wording).
+		p, err := w.status.ReadPauses(ctx)
+		if err != nil {
+			r.Ready, r.Redis = false, err.Error()
+			reasons = append(reasons, "the pauses cannot be read from Redis: "+err.Error())
 		}
-		if reason, left, err := w.store.PauseState(ctx); err == nil && left > 0 {
-			r.Ready, r.Paused = false, fmt.Sprintf("%s (%s left)", reason, left.Round(time.Second))
-			reasons = append(reasons, "sending is paused: "+reason)
+		// A pause keeps the worker ready: nothing is wrong with it, and it keeps accepting requests,
+		// which wait. The shared pause is Cloudimage asking every worker to wait (a 429, an outage),
+		// so a 503 for it would take every worker's intake out of service at once.
+		var notes []string
+		if len(p.Queues) > 0 {
+			r.PausedQueues = p.Queues
+			notes = append(notes, "paused by an operator (asynq queue pause): "+strings.Join(p.Queues, ", ")+
+				"; their tasks wait until resumed with asynq queue unpause QUEUE")
 		}
+		if p.Shared.Left > 0 {
+			r.Paused = p.Shared.String()
+			notes = append(notes, "sending is paused for every worker: "+p.Shared.Reason+
+				"; requests are still accepted and wait; the pause ends by itself")
+		}
+		r.Note = strings.Join(notes, ". ")
 	}
 	for i, s := range reasons {
 		if i > 0 {
@@ -451,6 +496,9 @@ func (w *Worker) keepDeadLetter(ctx context.Context, t *asynq.Task, id, queue st
 	}
 	d := store.DeadLetter{ID: id, Queue: queue, Type: t.Type(), URLs: tasks.URLsOf(t.Type(), t.Payload()), Reason: err.Error(),
 		Attempts: attempts, At: now, Payload: t.Payload()}
+	if terr := w.store.NoteArchiveTrim(rctx, queue); terr != nil {
+		w.log.Debug("note archive trim", zap.String("queue", queue), zap.Error(terr))
+	}
 	if kerr := w.store.KeepDeadLetter(rctx, d); kerr != nil {
 		w.log.Error("could not keep the dead letter's own record: it is in asynq's archive only", zap.String("task_id", id), zap.Error(kerr))
 	}

@@ -16,13 +16,16 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/cipurge/cipurge/pkg/cloudimage"
 )
 
 const (
 	// DefaultBaseURL is the Cloudimage API.
 	DefaultBaseURL = "https://api.cloudimage.com"
-	// MaxURLsPerRequest is the most URLs one "original" invalidation may carry.
-	MaxURLsPerRequest = 15
+	// MaxURLsPerRequest is the most URLs one "original" invalidation may carry (the API's fact,
+	// owned by pkg/cloudimage).
+	MaxURLsPerRequest = cloudimage.MaxURLsPerRequest
 	// DefaultMaxRetryAfter caps a Retry-After the API asks for, unless WithMaxRetryAfter says
 	// otherwise.
 	DefaultMaxRetryAfter = 10 * time.Minute

@@ -508,6 +508,8 @@ func TestRetryAfter(t *testing.T) {
 		{"HTTP-date capped", 429, now.Add(48 * time.Hour).Format(http.TimeFormat), nil, apiclient.DefaultMaxRetryAfter},
 		{"capped by option", 429, "120", []apiclient.Option{apiclient.WithMaxRetryAfter(30 * time.Second)}, 30 * time.Second},
 		{"on a 503", 503, "7", nil, 7 * time.Second},
+		{"on a 502: read, not honoured", 502, "7", nil, 0},
+		{"on a 500: read, not honoured", 500, "7", nil, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var h []string
@@ -528,6 +530,10 @@ func TestRetryAfter(t *testing.T) {
 			}
 			if got := apiclient.RetryAfter(err); got != tc.want {
 				t.Errorf("apiclient.RetryAfter = %v, want %v", got, tc.want)
+			}
+			var se *apiclient.ServerError
+			if errors.As(err, &se) && se.RetryAfter != 7*time.Second {
+				t.Errorf("ServerError.RetryAfter = %v, want the header's 7s whatever the 5xx", se.RetryAfter)
 			}
 			if !apiclient.IsTransient(err) {
 				t.Errorf("IsTransient(%v) = false", err)

@@ -35,8 +35,7 @@
 //	429                              *RateLimitError        ErrRateLimited    true
 //	408                              *RejectedError         ErrRejected       true
 //	other 4xx, 1xx, 3xx              *RejectedError         ErrRejected       false
-//	501                              *ServerError           ErrServer         false
-//	other 5xx                        *ServerError           ErrServer         true
+//	500-599                          *ServerError           ErrServer         true
 //	network, timeout, bad 2xx body   *TransportError        ErrTransport      true
 //	  ... caused by the caller's ctx being cancelled (context.Canceled)       false
 //	  ... caused by TLS certificate verification failing                      false
@@ -52,7 +51,9 @@
 //
 // Retry-After is read on 429 and 5xx responses, as delta-seconds or an HTTP-date (relative
 // to the client's clock, see WithClock), capped by WithMaxRetryAfter (default 10 minutes).
-// A missing, negative, past or unparsable value gives 0, which means "not told".
+// A missing, negative, past or unparsable value gives 0, which means "not told". RetryAfter(err)
+// is the wait to honour: the header of a 429 or a 503, and 0 for every other answer (the header
+// of another 5xx stays in ServerError.RetryAfter, for the message only).
 //
 // # What the client does not do
 //

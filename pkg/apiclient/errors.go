@@ -96,7 +96,7 @@ type ServerError struct {
 	Method     string        // request method
 	Path       string        // request path
 	StatusCode int           // 500..599
-	RetryAfter time.Duration // from a Retry-After header (often sent with 503), capped; 0 when absent
+	RetryAfter time.Duration // from a Retry-After header (any 5xx), capped; 0 when absent. RetryAfter(err) honours it on a 503 only
 	Body       string        // the response body: at most 4 KiB, key redacted, valid UTF-8
 }
 
@@ -228,15 +228,20 @@ func NotActedOn(err error) bool {
 	return false
 }
 
-// RetryAfter returns the wait the API asked for in err (a *RateLimitError or *ServerError
-// with a Retry-After header), or 0 when it did not say.
+// RetryAfter returns the wait the API asked for in err, or 0 when it did not ask. It is the
+// product's one rule for honouring Retry-After (the worker's failure policy is built on it): the
+// header counts on a 429 (*RateLimitError) and on a 503 (*ServerError with StatusCode 503), the
+// two answers for which HTTP defines it as "come back after" (RFC 6585 section 4, RFC 9110
+// section 10.2.3). On any other 5xx the header is still read into ServerError.RetryAfter and shown
+// by Error, but RetryAfter returns 0: the caller backs off by its own rule, so that a gateway that
+// adds Retry-After to every 502 cannot hold the caller for the header's whole value.
 func RetryAfter(err error) time.Duration {
 	var rl *RateLimitError
 	if errors.As(err, &rl) {
 		return rl.RetryAfter
 	}
 	var se *ServerError
-	if errors.As(err, &se) {
+	if errors.As(err, &se) && se.StatusCode == http.StatusServiceUnavailable {
 		return se.RetryAfter
 	}
 	return 0

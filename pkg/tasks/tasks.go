@@ -23,7 +23,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cipurge/cipurge/pkg/apiclient"
+	"github.com/cipurge/cipurge/pkg/cloudimage"
 )
 
 // Task type names.
@@ -49,8 +49,8 @@ func Queues() map[string]int {
 // QueueNames lists the queues, highest priority first.
 func QueueNames() []string { return []string{QueueAll, QueueInteractive, QueueConfirm, QueueBulk} }
 
-// MaxURLsPerTask is the API's cap on URLs in one "original" request (owned by the API client).
-const MaxURLsPerTask = apiclient.MaxURLsPerRequest
+// MaxURLsPerTask is the API's cap on URLs in one "original" request (owned by pkg/cloudimage).
+const MaxURLsPerTask = cloudimage.MaxURLsPerRequest
 
 // BulkRequests is how many API requests' worth of URLs one bulk task carries (150 URLs at the
 // default batch size, about 10 KB of payload). Ten cuts the Redis work of a mass re-ingest (one

@@ -19,9 +19,9 @@ import (
 
 	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/config"
-	"github.com/cipurge/cipurge/internal/flushall"
 	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -31,14 +31,17 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 	}
 	cmd := args[0]
 	fs := flag.NewFlagSet("enqueue dlq "+cmd, flag.ContinueOnError)
-	queue := fs.String("queue", "", "only this `queue` (default: every queue of the product)")
+	queue := fs.String("queue", "", "only the queue `Q` (default: every queue of the product)")
 	limit := fs.Int("limit", 100, "ls: show at most `N` entries per queue")
 	all := fs.Bool("all", false, "replay/rm: every entry (of --queue, or of every queue)")
 	yes := fs.Bool("yes", false, "rm --all: do not ask for confirmation")
 	asJSON := fs.Bool("json", false, "ls: print JSON")
-	confirm := fs.String("confirm", "", "replay of a flush-all: your CLOUDIMAGE_TOKEN `value` (a fresh confirmation)")
+	confirm := fs.String("confirm", "", "replay of a flush-all: `TOKEN`, your CLOUDIMAGE_TOKEN value (a fresh confirmation)")
 	head := "usage:\n  enqueue dlq ls [--queue Q] [--limit N] [--json]\n  enqueue dlq replay (ID... | --all) [--queue Q] [--confirm=TOKEN]\n" +
 		"  enqueue dlq rm (ID... | --all [--yes]) [--queue Q]\n\nflags:\n"
+	if cmd == "-h" || cmd == "-help" || cmd == "--help" {
+		return parseFlags(fs, []string{cmd}, head, stdout) // the dlq usage, exit 0
+	}
 	// Flags may follow the IDs too (enqueue dlq replay flush_all --confirm=...).
 	var ids []string
 	for rest := args[1:]; ; {
@@ -83,6 +86,14 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 	exist, err := status.ExistingQueues(insp)
 	if err != nil {
 		return &exitError{code: 2, err: err}
+	}
+	if cmd == "ls" || (cmd == "replay" && *all) {
+		// Bring the record in line with asynq first: tasks asynq archived without the worker get a
+		// record, and those deleted in asynqmon or run again to completion are forgotten, so that
+		// what is listed or replayed is what is really dead.
+		if err := reconcile(ctx, cfg, st, stderr); err != nil {
+			return &exitError{code: 2, err: err}
+		}
 	}
 	// The product's own records hold every dead letter, also those asynq trimmed from its archive
 	// (at most 10,000 per queue); asynq's archive may hold entries of older versions that have none.
@@ -189,12 +200,12 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 						n = max(n, len(infos))
 					}
 					if n > 0 {
-						fmt.Fprintf(stderr, "skipped %d flush-all dead letter(s): a flush-all is replayed only on its own, with a fresh confirmation: enqueue dlq replay %s --confirm=<your CLOUDIMAGE_TOKEN value>\n",
-							n, tasks.TaskIDAll)
+						fmt.Fprintf(stderr, "skipped %s: a flush-all is replayed only on its own, with a fresh confirmation: enqueue dlq replay %s --confirm=<your CLOUDIMAGE_TOKEN value>\n",
+							plural(int64(n), "flush-all dead letter", "flush-all dead letters"), tasks.TaskIDAll)
 					}
 					continue
 				}
-				n, err := dlqAll(ctx, cmd, cfg, rdb, insp, st, q, exist[q], byQueue[q])
+				n, err := dlqAll(ctx, cmd, cfg, rdb, insp, st, q, exist[q], byQueue[q], stderr)
 				if err != nil {
 					return &exitError{code: 2, err: fmt.Errorf("queue %s: %w", q, err)}
 				}
@@ -212,7 +223,7 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 				q, err = rec.Queue, nil // trimmed from asynq's archive: the product's record has it
 			}
 			if err == nil && cmd == "replay" && q == tasks.QueueAll {
-				err = replayFlushAll(ctx, cfg, rdb, insp, st, id, *confirm, rec, inArchive)
+				err = replayFlushAll(ctx, cfg, rdb, insp, id, *confirm, rec, inArchive)
 				if err == nil {
 					fmt.Fprintf(stdout, "replayed %s (queue %s) as a fresh, confirmed flush-all request: a worker will send it once\n", id, q)
 					continue
@@ -238,6 +249,20 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 	return nil
 }
 
+// reconcile runs store.ReconcileDeadLetters and says on stderr what it changed, if anything.
+func reconcile(ctx context.Context, cfg *config.Config, st *store.Store, stderr io.Writer) error {
+	res, err := st.ReconcileDeadLetters(ctx, store.SweepOptions{Queues: tasks.QueueNames(), HistoryTTL: cfg.Purge.HistoryTTL})
+	if n := len(res.Added); n > 0 {
+		fmt.Fprintf(stderr, "recorded %s that asynq archived without a worker (a lease expired on a last attempt, or archived by hand)\n",
+			plural(int64(n), "dead letter", "dead letters"))
+	}
+	if n := len(res.Forgotten); n > 0 {
+		fmt.Fprintf(stderr, "forgot %s whose task was deleted in asynq (asynqmon) or ran again and completed\n",
+			plural(int64(n), "dead letter", "dead letters"))
+	}
+	return err
+}
+
 // dlqOne replays or deletes one dead letter: asynq's archived task when it still has it, else the
 // product's record (a replay enqueues its payload again), and forgets the record.
 func dlqOne(ctx context.Context, cmd string, cfg *config.Config, rdb redis.UniversalClient, insp *asynq.Inspector, st *store.Store,
@@ -258,9 +283,9 @@ func dlqOne(ctx context.Context, cmd string, cfg *config.Config, rdb redis.Unive
 }
 
 // dlqAll replays or deletes every dead letter of queue (flush-alls excepted by the caller) and
-// returns how many.
+// returns how many; a recorded one that cannot be replayed is skipped, with a line on stderr.
 func dlqAll(ctx context.Context, cmd string, cfg *config.Config, rdb redis.UniversalClient, insp *asynq.Inspector, st *store.Store,
-	queue string, exists bool, recs []store.DeadLetter) (int, error) {
+	queue string, exists bool, recs []store.DeadLetter, stderr io.Writer) (int, error) {
 	n := 0
 	if exists {
 		var err error
@@ -276,16 +301,21 @@ func dlqAll(ctx context.Context, cmd string, cfg *config.Config, rdb redis.Unive
 	ids := make([]string, 0, len(recs))
 	extra := 0
 	for _, r := range recs {
-		ids = append(ids, r.ID)
 		if cmd != "replay" {
+			ids = append(ids, r.ID)
 			continue
 		}
 		if _, err := insp.GetTaskInfo(queue, r.ID); err == nil {
+			ids = append(ids, r.ID)
 			continue // asynq still had it: replayed above
 		}
-		if err := enqueueRecord(ctx, cfg, rdb, r); err != nil {
+		if err := enqueueRecord(ctx, cfg, rdb, r); errors.Is(err, errUnreplayable) {
+			fmt.Fprintf(stderr, "skipped %s: %v\n", r.ID, err)
+			continue // the entry stays
+		} else if err != nil {
 			return n + extra, err
 		}
+		ids = append(ids, r.ID)
 		extra++
 	}
 	if cmd == "rm" {
@@ -294,36 +324,30 @@ func dlqAll(ctx context.Context, cmd string, cfg *config.Config, rdb redis.Unive
 	return n + extra, st.ForgetDeadLetters(ctx, ids...)
 }
 
-// enqueueRecord enqueues a dead letter again from the product's record, as the task it was (same
-// ID, queue and payload), for one asynq no longer keeps.
+// enqueueRecord enqueues a dead letter again from the product's record, for one asynq no longer
+// keeps: built by the constructor of its type (taskq.Rebuild: that type's retries and timeout),
+// under the same task ID and queue. A payload that does not decode is refused (errUnreplayable).
 func enqueueRecord(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, r store.DeadLetter) error {
-	c := asynq.NewClientFromRedisClient(rdb)
-	_, err := c.EnqueueContext(ctx, asynq.NewTask(r.Type, r.Payload), asynq.TaskID(r.ID), asynq.Queue(r.Queue),
-		asynq.MaxRetry(cfg.Purge.MaxRetry+1), asynq.Timeout(5*time.Minute))
-	if errors.Is(err, asynq.ErrTaskIDConflict) {
-		return nil // already queued again
+	t, err := taskq.Rebuild(r.Type, r.Payload, r.Queue, cfg.Purge.MaxRetry)
+	if err != nil {
+		return fmt.Errorf("%w: %v; delete it with: enqueue dlq rm %s", errUnreplayable, err, r.ID)
 	}
-	return err
+	c := asynq.NewClientFromRedisClient(rdb)
+	if _, err := taskq.Enqueue(ctx, c, t, asynq.TaskID(r.ID)); err != nil {
+		return err
+	}
+	return nil // enqueued, or already queued again
 }
 
+// errUnreplayable marks a dead letter whose recorded task cannot be enqueued again as it is.
+var errUnreplayable = errors.New("cannot be replayed")
+
 // replayFlushAll replaces the dead-lettered flush-all id by a fresh request confirmed with confirm
-// (the CLOUDIMAGE_TOKEN value), under the usual rules (cooldown). Without a matching confirmation
+// (the CLOUDIMAGE_TOKEN value), under the usual rules (cooldown), through the Producer, which
+// removes the dead letter only once the new request is enqueued. Without a matching confirmation
 // it refuses with exit status 2 and leaves the dead letter as it is.
-func replayFlushAll(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, insp *asynq.Inspector, st *store.Store,
+func replayFlushAll(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, insp *asynq.Inspector,
 	id, confirm string, rec store.DeadLetter, inArchive bool) error {
-	var refusal string
-	switch flushall.Confirm(cfg.Cloudimage.Token, confirm) {
-	case flushall.NoToken:
-		refusal = "CLOUDIMAGE_TOKEN is not set, so there is nothing to confirm against. Nothing was replayed"
-	case flushall.NotConfirmed:
-		refusal = "it is a flush-all, and replaying one needs a fresh confirmation: " + flushall.Cost +
-			". If you really mean it, run: enqueue dlq replay " + id + " --confirm=<your CLOUDIMAGE_TOKEN value>"
-	case flushall.Mismatch:
-		refusal = "--confirm does not match CLOUDIMAGE_TOKEN. Nothing was replayed"
-	}
-	if refusal != "" {
-		return &exitError{code: 2, err: errors.New("dlq replay " + id + " refused: " + refusal)}
-	}
 	payload := rec.Payload
 	if inArchive {
 		ti, err := insp.GetTaskInfo(tasks.QueueAll, id)
@@ -336,24 +360,31 @@ func replayFlushAll(ctx context.Context, cfg *config.Config, rdb redis.Universal
 	if p, err := tasks.DecodeAll(payload); err == nil && p.Reason != "" {
 		reason += ": " + p.Reason
 	}
-	norm, err := cfg.Normalizer()
-	if err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	prod := cipurge.NewProducer(rdb, norm)
-	err = prod.ReplayFlushAll(ctx, cfg.Cloudimage.Token, confirm, cfg.Purge.AllCooldown, requester(), reason, func() error {
-		if inArchive {
-			if err := insp.DeleteTask(tasks.QueueAll, id); err != nil {
-				return err
-			}
-		}
-		return st.ForgetDeadLetters(ctx, id)
-	})
+	prod := cipurge.NewProducer(rdb, nil) // a flush-all needs no normaliser
+	err := prod.ReplayFlushAll(ctx, cfg.Cloudimage.Token, confirm, cfg.Purge.AllCooldown, requester(), reason, id)
 	var refused *cipurge.FlushRefusedError
 	if errors.As(err, &refused) {
-		return &exitError{code: 2, err: fmt.Errorf("dlq replay %s: %w; the dead letter stays", id, err)}
+		return &exitError{code: 2, err: errors.New(replayRefusal(id, refused))}
 	}
 	return err
+}
+
+// replayRefusal words the Producer's refusal of dlq replay of the flush-all id, with the command's
+// own fix.
+func replayRefusal(id string, refused *cipurge.FlushRefusedError) string {
+	refusal := "dlq replay " + id + " refused: "
+	switch refused.Cause {
+	case cipurge.ErrFlushAllNoToken:
+		return refusal + "CLOUDIMAGE_TOKEN is not set, so there is nothing to confirm against. Nothing was replayed"
+	case cipurge.ErrFlushAllNotConfirmed:
+		return refusal + "it is a flush-all, and replaying one needs a fresh confirmation: " + cipurge.FlushAllCost +
+			". If you really mean it, run: enqueue dlq replay " + id + " --confirm=<your CLOUDIMAGE_TOKEN value>"
+	case cipurge.ErrFlushAllMismatch:
+		return refusal + "--confirm does not match CLOUDIMAGE_TOKEN. Nothing was replayed"
+	case cipurge.ErrFlushAllPending:
+		return "dlq replay " + id + ": " + refused.Error() + "; " + cancelHint + "; the dead letter stays"
+	}
+	return "dlq replay " + id + ": " + refused.Error() + "; the dead letter stays"
 }
 
 // findArchived returns the queue whose dead-letter queue holds task id. A task that exists but is

@@ -22,14 +22,15 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"regexp"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/term"
 
 	"github.com/cipurge/cipurge"
+	"github.com/cipurge/cipurge/internal/cli/wiring"
 	"github.com/cipurge/cipurge/internal/config"
-	"github.com/cipurge/cipurge/internal/flushall"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/version"
 	"github.com/cipurge/cipurge/pkg/normalize"
@@ -129,17 +130,39 @@ func parseFlags(fs *flag.FlagSet, args []string, head string, stdout io.Writer) 
 		printFlags(stdout, fs)
 		return errHelped
 	}
-	return usage("%v%s", err, helpHint)
+	return usage("%s%s", spellFlags(err.Error()), helpHint)
+}
+
+// flagName spells a flag the way the usage does: -f for a one-letter flag, --name for the others.
+func flagName(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// flagInError finds the flag the flag package names, always with one dash, in its errors
+// ("flag provided but not defined: -bogus", "invalid value "x" for flag -limit: ...",
+// "invalid boolean value "x" for -json: ...", "flag needs an argument: -f").
+var flagInError = regexp.MustCompile(`(defined: |argument: |for flag |for )-([^\s:=]+)`)
+
+// spellFlags rewrites the flag names in a flag package error as the usage spells them.
+func spellFlags(msg string) string {
+	return flagInError.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := flagInError.FindStringSubmatch(m)
+		return sub[1] + flagName(sub[2])
+	})
 }
 
 // errHelped says --help was answered: exit 0, nothing more to print.
 var errHelped = &exitError{code: 0}
 
-// printFlags writes fs's flags the way the usage spells them: --name, never -name.
+// printFlags writes fs's flags the way the usage spells them (flagName): --name, never -name;
+// -f for a one-letter flag, never --f.
 func printFlags(w io.Writer, fs *flag.FlagSet) {
 	fs.VisitAll(func(f *flag.Flag) {
 		name, help := flag.UnquoteUsage(f)
-		line := "  --" + f.Name
+		line := "  " + flagName(f.Name)
 		if name != "" {
 			line += " " + name
 		}
@@ -175,11 +198,11 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 		dryRun     = fs.Bool("dry-run", false, "print the canonical key of each accepted input, exactly as it would be sent; enqueue nothing")
 		bulk       = fs.Bool("bulk", false, "mass re-ingest: enqueue ready-made requests on the low-priority bulk queue")
 		asJSON     = fs.Bool("json", false, "print the summary as JSON on standard output")
-		src        = fs.String("source", "", "free-text source or reason recorded with the requests (shown in asynqmon)")
+		src        = fs.String("source", "", "the source or reason recorded with the requests, a free `TEXT` (shown in asynqmon)")
 		noProgress = fs.Bool("no-progress", false, "no progress line, even on a terminal")
 		all        = fs.Bool("all", false, "request a flush of EVERY cached image (scope all); needs --confirm")
-		confirm    = fs.String("confirm", "", "confirm --all with your CLOUDIMAGE_TOKEN `value`")
-		reason     = fs.String("reason", "", "with --all: why (recorded with the request)")
+		confirm    = fs.String("confirm", "", "confirm --all with `TOKEN`: your CLOUDIMAGE_TOKEN value")
+		reason     = fs.String("reason", "", "with --all: why, a free `TEXT` recorded with the request")
 		cancel     = fs.Bool("cancel", false, "with --all: remove a flush-all that is queued and not yet sent")
 		showVer    = fs.Bool("version", false, "print the version and exit")
 	)
@@ -214,7 +237,7 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 	if *all {
 		return runFlushAll(ctx, cfg, *confirm, *reason, stdout)
 	}
-	norm, err := cfg.Normalizer()
+	norm, err := wiring.Normalizer(cfg)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -300,37 +323,45 @@ func printSummary(s *summary, asJSON bool, stdout io.Writer, msgs *printer) {
 }
 
 func runFlushAll(ctx context.Context, cfg *config.Config, confirm, reason string, stdout io.Writer) error {
-	var refusal string
-	switch flushall.Confirm(cfg.Cloudimage.Token, confirm) {
-	case flushall.NoToken:
-		refusal = "CLOUDIMAGE_TOKEN is not set, so there is nothing to confirm against. Nothing was sent."
-	case flushall.NotConfirmed:
-		refusal = flushall.Cost + ". Nothing was sent. If you really mean it, run: enqueue --all --confirm=<your CLOUDIMAGE_TOKEN value>"
-	case flushall.Mismatch:
-		refusal = "--confirm does not match CLOUDIMAGE_TOKEN. Nothing was sent. " + flushall.Cost
-	}
-	if refusal != "" {
-		return &exitError{code: 2, err: errors.New("flush-all refused: " + refusal)}
-	}
-	norm, err := cfg.Normalizer()
+	// Not pinged first: the Producer checks the confirmation before it touches Redis, so an
+	// unconfirmed request is refused whatever Redis does. It needs no normaliser.
+	rdb, err := cfg.RedisClient()
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	rdb, err := dial(ctx, cfg, "nothing was enqueued")
-	if err != nil {
-		return err
-	}
 	defer rdb.Close()
-	prod := cipurge.NewProducer(rdb, norm, cipurge.WithMaxRetry(cfg.Purge.MaxRetry))
-	if err := prod.RequestFlushAll(ctx, cfg.Cloudimage.Token, confirm, cfg.Purge.AllCooldown, requester(), reason); err != nil {
-		var refused *cipurge.FlushRefusedError
-		if errors.As(err, &refused) {
-			return &exitError{code: 2, err: err}
-		}
-		return &exitError{code: 2, err: fmt.Errorf("%w; nothing was enqueued", err)}
+	prod := cipurge.NewProducer(rdb, nil, cipurge.WithMaxRetry(cfg.Purge.MaxRetry))
+	err = prod.RequestFlushAll(ctx, cfg.Cloudimage.Token, confirm, cfg.Purge.AllCooldown, requester(), reason)
+	var refused *cipurge.FlushRefusedError
+	switch {
+	case err == nil:
+		fmt.Fprintf(stdout, "flush-all requested (task %s on queue %s): a worker will send it once. Every pending URL request made before it is covered by it.\n", tasks.TaskIDAll, tasks.QueueAll)
+		return nil
+	case errors.As(err, &refused):
+		return &exitError{code: 2, err: errors.New(allRefusal(refused))}
 	}
-	fmt.Fprintf(stdout, "flush-all requested (task %s on queue %s): a worker will send it once. Every pending URL request made before it is covered by it.\n", tasks.TaskIDAll, tasks.QueueAll)
-	return nil
+	if perr := cfg.Ping(ctx, rdb); perr != nil {
+		err = perr // Redis does not answer: say so as every command does
+	}
+	return &exitError{code: 2, err: fmt.Errorf("%w; nothing was enqueued", err)}
+}
+
+// cancelHint is how an operator removes the flush-all request that waits on its queue.
+const cancelHint = "remove it with: enqueue --all --cancel"
+
+// allRefusal words the Producer's refusal of enqueue --all, with the command's own fix.
+func allRefusal(refused *cipurge.FlushRefusedError) string {
+	switch refused.Cause {
+	case cipurge.ErrFlushAllNoToken:
+		return "flush-all refused: CLOUDIMAGE_TOKEN is not set, so there is nothing to confirm against. Nothing was sent."
+	case cipurge.ErrFlushAllNotConfirmed:
+		return "flush-all refused: " + cipurge.FlushAllCost + ". Nothing was sent. If you really mean it, run: enqueue --all --confirm=<your CLOUDIMAGE_TOKEN value>"
+	case cipurge.ErrFlushAllMismatch:
+		return "flush-all refused: --confirm does not match CLOUDIMAGE_TOKEN. Nothing was sent. " + cipurge.FlushAllCost
+	case cipurge.ErrFlushAllPending:
+		return refused.Error() + "; " + cancelHint
+	}
+	return refused.Error()
 }
 
 // cancelFlushAll removes the flush-all request that waits on its queue (pending, scheduled for a
@@ -355,6 +386,12 @@ func cancelFlushAll(ctx context.Context, cfg *config.Config, stdout io.Writer) e
 	}
 	if err := insp.DeleteTask(tasks.QueueAll, tasks.TaskIDAll); err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("cancel the flush-all: %w", err)}
+	}
+	// As every way a flush-all task ends: its confirmation is used up (an attempt of it that a
+	// worker left in flight stays counted, as outcome unknown). No task refers to it any more, so
+	// this is tidiness, not safety: a failure is not worth an error.
+	if p, err := tasks.DecodeAll(ti.Payload); err == nil {
+		_, _ = store.New(rdb).AllDone(ctx, p.RequestedAt.UnixMilli())
 	}
 	fmt.Fprintf(stdout, "flush-all cancelled (it was %s): nothing was sent\n", ti.State)
 	return nil

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cipurge/cipurge"
+	"github.com/cipurge/cipurge/internal/cli/wiring"
 	"github.com/cipurge/cipurge/internal/config"
 	"github.com/cipurge/cipurge/internal/flushall"
 	"github.com/cipurge/cipurge/internal/status"
@@ -100,7 +101,7 @@ func printSnapshot(stdout io.Writer, rep *status.Snapshot) {
 }
 
 func urlStatus(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, urls []string, asJSON bool, stdout, stderr io.Writer) error {
-	norm, err := cfg.Normalizer()
+	norm, err := wiring.Normalizer(cfg)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}

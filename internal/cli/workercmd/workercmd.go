@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge"
+	"github.com/cipurge/cipurge/internal/cli/wiring"
 	"github.com/cipurge/cipurge/internal/config"
 	"github.com/cipurge/cipurge/internal/events"
 	"github.com/cipurge/cipurge/internal/httpserver"
@@ -176,7 +177,7 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 
 	var intakeAPI http.Handler
 	if cfg.HTTP.IntakeToken != "" || cfg.HTTP.IntakeFlush != "" {
-		norm, err := cfg.Normalizer()
+		norm, err := wiring.Normalizer(cfg)
 		if err != nil {
 			return &usageError{fmt.Errorf("INTAKE_TOKEN is set, so the worker normalises URLs: %w", err)}
 		}
@@ -191,7 +192,7 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		return &usageError{err}
 	}
 	var lookup httpserver.Lookup
-	if norm, err := cfg.Normalizer(); err == nil {
+	if norm, err := wiring.Normalizer(cfg); err == nil {
 		lookup = cipurge.NewProducer(rdb, norm).Lookup
 	} else {
 		log.Warn("/status cannot look URLs up: the URL normalisation settings do not load", zap.Error(err))
@@ -282,7 +283,7 @@ func newEvents(cfg *config.Config, rdb redis.UniversalClient, reg prometheus.Reg
 	if err != nil {
 		return nil, err
 	}
-	norm, err := cfg.Normalizer()
+	norm, err := wiring.Normalizer(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("EVENTS_TOKEN is set, so the worker normalises URLs: %w", err)
 	}
@@ -335,14 +336,6 @@ func workerConfig(c *config.Config) worker.Config {
 		Limit: store.Limit{Rate: p.Rate, Burst: p.Burst}, ConfirmLimit: store.Limit{Rate: p.ConfirmRate, Burst: p.Burst}, MaxRetry: p.MaxRetry, Concurrency: p.Concurrency,
 		AllCooldown: p.AllCooldown, HistoryTTL: p.HistoryTTL, Confirm: p.Confirm, ConfirmDelay: p.ConfirmDelay,
 		ShutdownTimeout: p.Shutdown, RetryBase: p.RetryBase, BackoffBase: p.BackoffBase, BackoffMax: p.BackoffMax,
-		AuthProbe: p.AuthProbe, ConfirmTimeout: p.ConfirmMax, MaxResends: resends(p.MaxResends),
+		AuthProbe: p.AuthProbe, ConfirmTimeout: p.ConfirmMax, MaxResends: p.MaxResends,
 	}
-}
-
-// resends maps PURGE_MAX_RESENDS=0 ("never resend") to the worker's "none" (-1).
-func resends(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
 }

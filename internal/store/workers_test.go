@@ -1,0 +1,47 @@
+package store_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/cipurge/cipurge/internal/store"
+)
+
+// TestWorkersAlive: the one rule of a worker alive. A record counts for three publishing periods
+// (one or two missed writes are no death), is left out past them, and is deleted after an hour.
+func TestWorkersAlive(t *testing.T) {
+	s, ctx := newStore(t)
+	if err := s.PublishWorker(ctx, store.WorkerState{ID: "w1", Rate: 10}); err != nil {
+		t.Fatal(err)
+	}
+	at, err := s.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	period := store.WorkerPublishEvery.Milliseconds()
+	for _, c := range []struct {
+		name  string
+		after int64 // ms after it published
+		alive bool
+	}{
+		{"just published", 0, true},
+		{"two writes missed", 3*period - 1000, true},
+		{"three periods without a write", 3*period + 100, false},
+		{"59 minutes without a write", (59 * time.Minute).Milliseconds(), false},
+	} {
+		ws, err := s.Workers(ctx, at+c.after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if alive := len(ws) == 1 && ws[0].ID == "w1" && ws[0].Rate == 10; alive != c.alive {
+			t.Errorf("%s: workers %+v, want alive=%v", c.name, ws, c.alive)
+		}
+	}
+	// Past an hour the record is forgotten: gone even for a reader at the time it was written.
+	if _, err := s.Workers(ctx, at+(61*time.Minute).Milliseconds()); err != nil {
+		t.Fatal(err)
+	}
+	if ws, err := s.Workers(ctx, at); err != nil || len(ws) != 0 {
+		t.Errorf("an hour later the record is still there: %+v, %v", ws, err)
+	}
+}

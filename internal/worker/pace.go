@@ -92,9 +92,19 @@ func lookaheadRequests(cfg Config, latency time.Duration, perTask int) int {
 	return max(ahead, cfg.Concurrency*perTask)
 }
 
-// queuedTasks is how many request tasks wait in the interactive queue for a slot (LLEN of asynq's
-// pending list is O(1), where the Inspector's queue info scans far more).
+// queuedTasks is how many request tasks of the interactive queue are formed and wait to be sent:
+// for a slot (asynq's pending list), and for their send time (its retry and scheduled sets: a
+// request whose reservation lies further ahead than a slot may wait is snoozed there, and a split
+// part may be scheduled). Counting only the pending list let the batcher form the whole backlog
+// behind a slow limit once the slots snoozed what they took (2,910 of 3,000 URLs in 3 s at
+// 2 calls/s with 10 slots). LLEN and ZCARD are O(1), where the Inspector's queue info scans far more.
 func (w *Worker) queuedTasks(ctx context.Context) (int, error) {
-	n, err := w.rdb.LLen(ctx, taskq.PendingKey(tasks.QueueInteractive)).Result()
-	return int(n), err
+	pipe := w.rdb.Pipeline()
+	pending := pipe.LLen(ctx, taskq.PendingKey(tasks.QueueInteractive))
+	retry := pipe.ZCard(ctx, taskq.RetryKey(tasks.QueueInteractive))
+	scheduled := pipe.ZCard(ctx, taskq.ScheduledKey(tasks.QueueInteractive))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, err
+	}
+	return int(pending.Val() + retry.Val() + scheduled.Val()), nil
 }

@@ -159,11 +159,23 @@ func TestRateReachedDespiteLatency(t *testing.T) {
 // lookahead, and again after calls were sent, when requests snoozed by the limiter could have let
 // the batcher form more behind them if it did not count them.
 func TestLookaheadKeepsBacklogPending(t *testing.T) {
+	// Two slots: the requests they hold are all sent within their reservation horizon. Ten slots
+	// at 2 calls/s: most requests a slot takes must wait longer than a slot may (MaxInSlotWait) and
+	// are snoozed into asynq's retry set, where the lookahead must count them too.
+	for _, concurrency := range []int{2, 10} {
+		t.Run(fmt.Sprintf("concurrency %d", concurrency), func(t *testing.T) {
+			t.Parallel()
+			lookaheadKeepsBacklogPending(t, concurrency)
+		})
+	}
+}
+
+func lookaheadKeepsBacklogPending(t *testing.T, concurrency int) {
 	rdb := testredis.Start(t).Client()
 	api := &slowAPI{}
 	m := NewMetrics(nil)
 	cfg := Config{Window: 100 * time.Millisecond, MaxDelay: 200 * time.Millisecond, BatchSize: 15,
-		Limit: store.Limit{Rate: 2, Burst: 1}, Concurrency: 2}
+		Limit: store.Limit{Rate: 2, Burst: 1}, Concurrency: concurrency}
 	w := mustNew(t, cfg, rdb, api, zaptest.NewLogger(t), m)
 	bound := 0 // requests
 	for _, lat := range []time.Duration{0, assumedLatency} {

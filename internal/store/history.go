@@ -206,7 +206,7 @@ func (s *Store) AllBegin(ctx context.Context, requestedAt int64) (verdict int, a
 // AllRefused records that the API said it did not act on the attempt (a status other than 2xx, or
 // no connection): the flush-all may be tried again.
 func (s *Store) AllRefused(ctx context.Context, requestedAt int64) error {
-	return s.allEnd(ctx, requestedAt, "refused")
+	return s.allEnd(ctx, requestedAt, AllEndRefused)
 }
 
 // AllDone records that the task of the flush-all requested at requestedAt ends without a send
@@ -215,7 +215,7 @@ func (s *Store) AllRefused(ctx context.Context, requestedAt int64) error {
 // an unknown outcome (never sent again by itself; the cooldown counts from it), and unknownAt says
 // when it began (0: none was in flight).
 func (s *Store) AllDone(ctx context.Context, requestedAt int64) (unknownAt int64, err error) {
-	n, err := allEndScript.Run(ctx, s.rdb, []string{KeyAll}, requestedAt, "done").Int64()
+	n, err := allEndScript.Run(ctx, s.rdb, []string{KeyAll}, requestedAt, AllEndDone).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("record flush-all outcome: %w", err)
 	}
@@ -226,7 +226,7 @@ func (s *Store) AllDone(ctx context.Context, requestedAt int64) (unknownAt int64
 // acted (a timeout, a torn answer): it is never sent again by itself, and the cooldown counts from
 // it. It returns when the attempt began.
 func (s *Store) AllUnknown(ctx context.Context, requestedAt int64) (int64, error) {
-	n, err := allEndScript.Run(ctx, s.rdb, []string{KeyAll}, requestedAt, "unknown").Int64()
+	n, err := allEndScript.Run(ctx, s.rdb, []string{KeyAll}, requestedAt, AllEndUnknown).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("record flush-all outcome: %w", err)
 	}

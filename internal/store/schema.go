@@ -12,7 +12,7 @@ import (
 // This file is the Redis schema: every key, hash field, history state, verdict code and priority
 // the product writes, in one place (asynq's internal/base plays this part for asynq). The Lua
 // scripts in lua/*.lua never spell a key, a field, a state or a code: they use the constants that
-// luaPreamble generates from the declarations below (F_*, S_*, V_*, P_*, N_*), and they get every
+// luaPreamble generates from the declarations below (F_*, S_*, V_*, P_*, A_*, E_*, N_*), and they get every
 // key through KEYS. TestLuaUsesTheSchema fails when a script spells one by hand or uses a constant
 // this file does not define.
 //
@@ -123,6 +123,25 @@ const (
 	FieldAllUnknown   = "unknown:"   // an attempt began at this time (ms) and its outcome is unknown: never sent again by itself
 )
 
+// How a flush-all attempt or its task ended (all_end.lua's ARGV[2]: Store.AllRefused, AllUnknown,
+// AllDone).
+const (
+	AllEndRefused = "refused" // the API said it did not act: the request may be tried again
+	AllEndUnknown = "unknown" // no answer says whether it acted: never sent again by itself
+	AllEndDone    = "done"    // the task ends without a send: its confirmation is used up
+)
+
+// Timings the scripts share.
+const (
+	// pauseRunsTTL is how long the count of consecutive pauses (KeyPauseRuns) outlives the last
+	// one: an hour without a 429 or an outage starts the backoff from its base again.
+	pauseRunsTTL = time.Hour
+	// admitRecheck is how soon a request asks again when it yields to interactive work or waits
+	// for the probe after an outage; an interactive request also marks itself waiting (KeyHot)
+	// for this long past its own wait.
+	admitRecheck = 250 * time.Millisecond
+)
+
 // Answers of the flush-all begin script (Store.AllBegin).
 const (
 	AllGo          = 0 // confirmed, nothing in flight: the attempt is recorded, send now
@@ -203,6 +222,8 @@ var luaConsts = []struct {
 	{"F_ALL_SENT", FieldAllSent}, {"F_ALL_UUID", FieldAllUUID}, {"F_ALL_ATTEMPT", FieldAllAttempt},
 	{"F_ALL_CONFIRMED", FieldAllConfirmed}, {"F_ALL_INFLIGHT", FieldAllInFlight}, {"F_ALL_UNKNOWN", FieldAllUnknown},
 	{"A_GO", AllGo}, {"A_UNCONFIRMED", AllUnconfirmed}, {"A_UNKNOWN", AllUnknown},
+	{"E_ALL_REFUSED", AllEndRefused}, {"E_ALL_UNKNOWN", AllEndUnknown}, {"E_ALL_DONE", AllEndDone},
+	{"N_PAUSE_RUNS_TTL_MS", int(pauseRunsTTL.Milliseconds())}, {"N_RECHECK_MS", int(admitRecheck.Milliseconds())},
 	{"F_STAT_URLS", FieldStatURLsSent}, {"F_STAT_CALLS", FieldStatCalls}, {"F_STAT_DROPPED", FieldStatDropped},
 	{"S_SENT", StateSent},
 	{"V_GO", int(Go)}, {"V_PAUSED", int(Paused)}, {"V_THROTTLED", int(Throttled)}, {"V_YIELD", int(Yield)}, {"V_SATISFIED", int(Satisfied)},

@@ -28,7 +28,7 @@ func TestLuaUsesTheSchema(t *testing.T) {
 	for _, s := range []string{FieldAllRequested, StateConfirmed, StateFailed, StateUnconfirmed, StateDead} {
 		owned[s] = "a schema constant"
 	}
-	constRef := regexp.MustCompile(`\b[FSVPNA]_[A-Z_]+\b`)
+	constRef := regexp.MustCompile(`\b[FSVPNAE]_[A-Z_]+\b`)
 	literal := regexp.MustCompile(`'([^']*)'|"([^"]*)"`)
 	files, err := fs.Glob(luaFiles, "lua/*.lua")
 	if err != nil || len(files) == 0 {

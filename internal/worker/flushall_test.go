@@ -97,7 +97,7 @@ func TestFlushAllRecordsAreRetried(t *testing.T) {
 	// The next request, within the cooldown, is refused; Redis refuses the first writes that use
 	// up its confirmation.
 	next, nextMS := requestAll(t, w)
-	faults.Fail(recordTries-1, allEndScript("done"))
+	faults.Fail(recordTries-1, allEndScript(store.AllEndDone))
 	var dl *deadLetter
 	if err := w.handleAll(ctx, next); !errors.As(err, &dl) || !strings.Contains(dl.msg, "PURGE_ALL_COOLDOWN") {
 		t.Fatalf("a flush-all within the cooldown: %v, want it dead-lettered", err)
@@ -246,7 +246,7 @@ func TestFlushAllNeverArchivedWithItsConfirmation(t *testing.T) {
 	var done atomic.Int64
 	faults.Fail(-1, stateOfAll)
 	faults.Fail(-1, func(a []any) bool {
-		if allEndScript("done")(a) {
+		if allEndScript(store.AllEndDone)(a) {
 			done.Add(1)
 			return true
 		}
@@ -284,7 +284,7 @@ func TestFlushAllGiveUpKeepsAnAttempt(t *testing.T) {
 		t.Fatal(v, err)
 	}
 	// As after a worker died mid-call: the next run cannot record that outcome (Redis refuses it).
-	faults.Fail(-1, allEndScript("unknown"))
+	faults.Fail(-1, allEndScript(store.AllEndUnknown))
 	var dl *deadLetter
 	if err := w.handleAll(ctx, task); !errors.As(err, &dl) || !strings.Contains(dl.msg, "outcome unknown") {
 		t.Fatalf("handler: %v, want the flush-all dead-lettered as outcome unknown", err)

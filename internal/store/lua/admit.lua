@@ -50,11 +50,11 @@ local p = redis.call('PTTL', KEYS[2])
 if p > 0 then return reply(V_PAUSED, p, redis.call('GET', KEYS[2]) or '') end
 if prio == P_BACKGROUND then
   local h = redis.call('PTTL', KEYS[3])
-  if h > 0 then return reply(V_YIELD, math.min(h, 250), '') end
+  if h > 0 then return reply(V_YIELD, math.min(h, N_RECHECK_MS), '') end
 end
 if redis.call('EXISTS', KEYS[5]) == 1 then
   if not redis.call('SET', KEYS[6], '1', 'NX', 'PX', ARGV[5]) then
-    return reply(V_PAUSED, 250, 'after an outage one request probes the API; the others wait for its answer')
+    return reply(V_PAUSED, N_RECHECK_MS, 'after an outage one request probes the API; the others wait for its answer')
   end
 end
 local wait = 0
@@ -66,7 +66,7 @@ if emission > 0 then
   local newtat = tat + emission
   local allow = newtat - burst * emission
   if allow > now then wait = math.ceil(allow - now) end
-  if prio == P_INTERACTIVE and wait > 0 then redis.call('SET', KEYS[3], '1', 'PX', wait + 250) end
+  if prio == P_INTERACTIVE and wait > 0 then redis.call('SET', KEYS[3], '1', 'PX', wait + N_RECHECK_MS) end
   if wait > horizon then
     redis.call('DEL', KEYS[6])
     return reply(V_THROTTLED, wait, '')

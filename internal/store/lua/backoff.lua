@@ -14,7 +14,7 @@ redis.call('DEL', KEYS[3])
 local cur = redis.call('PTTL', KEYS[1])
 if cur > 0 then return cur end
 local n = redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], 3600000)
+redis.call('PEXPIRE', KEYS[2], N_PAUSE_RUNS_TTL_MS)
 local d
 if tonumber(ARGV[5]) > 0 then
   d = tonumber(ARGV[5])

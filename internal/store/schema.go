@@ -12,9 +12,9 @@ import (
 // This file is the Redis schema: every key, hash field, history state, verdict code and priority
 // the product writes, in one place (asynq's internal/base plays this part for asynq). The Lua
 // scripts in lua/*.lua never spell a key, a field, a state or a code: they use the constants that
-// luaPreamble generates from the declarations below (F_*, S_*, V_*, P_*, A_*, E_*, N_*), and they get every
-// key through KEYS. TestLuaUsesTheSchema fails when a script spells one by hand or uses a constant
-// this file does not define.
+// luaPreamble generates from the declarations below (F_*, S_*, V_*, P_*, A_*, E_*, N_*), and they
+// get every key through KEYS. TestLuaUsesTheSchema fails when a script spells one by hand or uses
+// a constant this file does not define.
 //
 // The names are a contract with data already in Redis: change none of them, only add.
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/status"
+	"github.com/cipurge/cipurge/internal/store"
 )
 
 // StatusPath is the product's own status page: what waits, what was sent, what failed, and one
@@ -87,7 +88,7 @@ var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap
 	"secs": func(s float64) string { return (time.Duration(s) * time.Second).String() },
 	"rate": func(f float64) string { return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", f), "0"), ".") },
 	"join": strings.Join,
-	"dead": func(state string) bool { return state == "dead" },
+	"dead": func(state string) bool { return state == store.StateDead },
 }).Parse(statusHTML))
 
 const statusHTML = `<!doctype html>

@@ -49,7 +49,7 @@ func (w *Worker) sweepDeadLetters(ctx context.Context) {
 	for _, d := range res.Added {
 		w.metrics.DeadLettered.WithLabelValues("archived_by_asynq").Inc()
 		if d.Type == tasks.TypeConfirm {
-			w.metrics.Final.WithLabelValues("unconfirmed").Inc()
+			w.metrics.Final.WithLabelValues(store.StateUnconfirmed).Inc()
 		}
 		w.log.Warn("task dead-lettered by asynq without the worker (its lease expired on its last attempt: the worker running it "+
 			"died or lost Redis; or archived by hand): recorded as a dead letter",

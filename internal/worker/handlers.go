@@ -520,7 +520,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 		// Cloudimage does not know the uuid (or refuses the check): the invalidation was accepted
 		// but cannot be followed. Say so in the history; asking again will not help.
 		w.share(ctx, scopeStatus, err, took, len(p.URLs))
-		w.metrics.Final.WithLabelValues("unconfirmed").Inc()
+		w.metrics.Final.WithLabelValues(store.StateUnconfirmed).Inc()
 		w.mark(ctx, p.URLs, p.UUID, store.StateUnconfirmed, "status check refused: "+err.Error())
 		return nil
 	}
@@ -531,7 +531,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 			// Out of retries: the invalidation was accepted but nobody will learn how it ended.
 			rctx, cancel := recordCtx(ctx)
 			defer cancel()
-			w.metrics.Final.WithLabelValues("unconfirmed").Inc()
+			w.metrics.Final.WithLabelValues(store.StateUnconfirmed).Inc()
 			w.mark(rctx, p.URLs, p.UUID, store.StateUnconfirmed, "status checks gave up: "+dl.msg)
 		}
 		return ferr
@@ -541,7 +541,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 	age := time.Since(p.SentAt)
 	if !st.Final() {
 		if age > w.cfg.ConfirmTimeout {
-			w.metrics.Final.WithLabelValues("unconfirmed").Inc()
+			w.metrics.Final.WithLabelValues(store.StateUnconfirmed).Inc()
 			w.mark(ctx, p.URLs, p.UUID, store.StateUnconfirmed, "still "+st.Status+" after "+age.Round(time.Second).String())
 			w.log.Warn("gave up following an invalidation", zap.String("uuid", p.UUID), zap.String("status", st.Status), zap.Duration("age", age))
 			return nil

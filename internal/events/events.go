@@ -243,7 +243,7 @@ func (h *handler) deliver(w http.ResponseWriter, r *http.Request, e *entry, evs 
 				h.o.Metrics.received(rest.source, rest.typ, OutcomeUnavailable)
 			}
 			e.err = err
-			e.code = httpapi.Unavailable(w, h.RetryAfter, "the queue (Redis) cannot be written: this delivery is not acknowledged. "+
+			e.code = httpapi.Unavailable(w, h.RetryAfter, err, "the queue (Redis) cannot be written: this delivery is not acknowledged. "+
 				"The sender retries it; events that did reach the queue will then coalesce with what is pending").Code
 			return
 		}

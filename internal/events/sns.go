@@ -66,7 +66,7 @@ func (h *handler) serveSNS(w http.ResponseWriter, r *http.Request, e *entry, dat
 	switch {
 	case err != nil:
 		e.err = err
-		e.code = httpapi.Unavailable(w, h.RetryAfter, "the SNS signing certificate could not be fetched: this delivery is not acknowledged; SNS retries it").Code
+		e.code = httpapi.Unavailable(w, h.RetryAfter, nil, "the SNS signing certificate could not be fetched: this delivery is not acknowledged; SNS retries it").Code
 		return
 	case bad != nil:
 		h.refuse(w, r, e, bad)
@@ -76,7 +76,7 @@ func (h *handler) serveSNS(w http.ResponseWriter, r *http.Request, e *entry, dat
 	case snsSubscribe:
 		if err := h.sns.confirm(ctx, env.SubscribeURL); err != nil {
 			e.err = err
-			e.code = httpapi.Unavailable(w, h.RetryAfter, "the SNS subscription could not be confirmed (GET SubscribeURL failed): "+
+			e.code = httpapi.Unavailable(w, h.RetryAfter, nil, "the SNS subscription could not be confirmed (GET SubscribeURL failed): "+
 				"SNS sends the confirmation again; or confirm it in the SNS console").Code
 			return
 		}

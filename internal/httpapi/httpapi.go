@@ -22,6 +22,8 @@ import (
 	"unicode/utf8"
 
 	"go.uber.org/zap"
+
+	"github.com/cipurge/cipurge/internal/store"
 )
 
 // DefaultRetryAfter is the Retry-After sent with a 503 while Redis cannot be written.
@@ -220,8 +222,15 @@ func Durable(r *http.Request, timeout time.Duration) (context.Context, context.C
 
 // Unavailable is the answer while Redis cannot be written: 503 with Retry-After (retryAfter
 // rounded up to whole seconds), so that the caller sends the same request again later. msg says
-// what was not done.
-func Unavailable(w http.ResponseWriter, retryAfter time.Duration, msg string) Error {
+// what was not done. When err is the guard's refusal (Redis's maxmemory-policy may evict, or cannot
+// be read now), the answer says that first, with the policy and the fix, for the operator who
+// reads it: retrying does not help until Redis is configured.
+func Unavailable(w http.ResponseWriter, retryAfter time.Duration, err error, msg string) Error {
+	var ev *store.EvictionError
+	var unknown *store.PolicyUnknownError
+	if errors.As(err, &ev) || errors.As(err, &unknown) {
+		msg = strings.TrimSuffix(err.Error(), ".") + ". " + msg
+	}
 	secs := int64((retryAfter + time.Second - 1) / time.Second)
 	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 	body := Error{Code: "unavailable", Message: fmt.Sprintf("%s (retry after %d s)", msg, secs)}

@@ -1,7 +1,8 @@
 package httpapi
 
 import (
-	"bytes"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/cipurge/cipurge/internal/store"
 )
 
 func TestSecret(t *testing.T) {
@@ -80,10 +83,27 @@ func TestMalformed(t *testing.T) {
 
 func TestUnavailable(t *testing.T) {
 	w := httptest.NewRecorder()
-	body := Unavailable(w, 1500*time.Millisecond, "nothing was enqueued")
+	body := Unavailable(w, 1500*time.Millisecond, errors.New("dial tcp: connection refused"), "nothing was enqueued")
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "2" || body.Code != "unavailable" ||
-		!bytes.Contains(w.Body.Bytes(), []byte("nothing was enqueued (retry after 2 s)")) {
+		body.Message != "nothing was enqueued (retry after 2 s)" {
 		t.Errorf("%d %v %s", w.Code, w.Header(), w.Body)
+	}
+	// The guard's refusals come first, with what to fix: retrying does not help until Redis is
+	// configured.
+	for err, want := range map[error][]string{
+		fmt.Errorf("enqueue: %w", &store.EvictionError{Policy: "allkeys-lru"}):                       {"allkeys-lru", "CONFIG SET maxmemory-policy noeviction"},
+		&store.PolicyUnknownError{Err: errors.New("LOADING Redis is loading the dataset in memory")}: {"maxmemory-policy", "LOADING"},
+	} {
+		w := httptest.NewRecorder()
+		body := Unavailable(w, time.Second, err, "nothing was enqueued")
+		if w.Code != http.StatusServiceUnavailable || !strings.HasSuffix(body.Message, ". nothing was enqueued (retry after 1 s)") {
+			t.Errorf("%v: %d %q", err, w.Code, body.Message)
+		}
+		for _, part := range want {
+			if !strings.Contains(body.Message, part) {
+				t.Errorf("%v: %q does not name %q", err, body.Message, part)
+			}
+		}
 	}
 }
 

@@ -29,7 +29,6 @@ import (
 
 	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/httpapi"
-	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -248,14 +247,9 @@ func checkText(field, v string) *httpapi.Problem {
 		Message: fmt.Sprintf("%q is %d bytes long, over the %d-byte limit: shorten it (it is a label, such as \"cms: image 42 replaced\")", field, len(v), MaxTextBytes)}}
 }
 
-// unavailable answers 503 with Retry-After. A Redis that may evict (e.err is a
-// *store.EvictionError) is named with its policy and the fix, for the operator who reads it.
+// unavailable answers 503 with Retry-After (httpapi.Unavailable names a Redis that may evict).
 func (h *handler) unavailable(w http.ResponseWriter, e *entry, msg string) {
-	var ev *store.EvictionError
-	if errors.As(e.err, &ev) {
-		msg = ev.Error() + "; nothing of this request was accepted"
-	}
-	e.code = httpapi.Unavailable(w, h.RetryAfter, msg).Code
+	e.code = httpapi.Unavailable(w, h.RetryAfter, e.err, msg).Code
 }
 
 // refused answers bad, when there is one, and reports whether there was.

@@ -268,7 +268,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		zap.Int("batch_size", w.cfg.BatchSize), zap.Float64("rate", w.cfg.Limit.Rate), zap.Int("burst", w.cfg.Limit.Burst),
 		zap.Int("concurrency", w.cfg.Concurrency), zap.Int("max_retry", w.cfg.MaxRetry), zap.Bool("confirm", w.cfg.Confirm))
 	if err := w.checkGuard(ctx); err != nil {
-		w.log.Error("not ready: Redis may evict what it holds; no batches are formed until this is fixed", zap.Error(err))
+		// The error says which: a policy that may evict (and the fix), or one that cannot be read now.
+		w.log.Error("not ready: no batches are formed until Redis's maxmemory-policy is known not to evict", zap.Error(err))
 	}
 
 	batcherDone := make(chan struct{})

@@ -378,6 +378,39 @@ func TestFlushAll(t *testing.T) {
 	}
 }
 
+// TestFlushAllNoCooldown: PURGE_ALL_COOLDOWN=0 means no cooldown to enqueue and to the worker alike:
+// a second confirmed flush-all right after the first is accepted and sent (the worker read 0 as
+// 1 h and dead-lettered what enqueue had accepted).
+func TestFlushAllNoCooldown(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_ALL_COOLDOWN=0")
+	h.startWorker()
+	sent := func() int {
+		n := 0
+		for _, r := range h.SB.Accepted() {
+			if r.Scope == "all" {
+				n++
+			}
+		}
+		return n
+	}
+	for i := 1; i <= 2; i++ {
+		if code, out, stderr := h.enqueue("", "--all", "--confirm=demo", "--reason", "no cooldown"); code != 0 {
+			t.Fatalf("flush-all %d: exit %d: %s%s", i, code, out, stderr)
+		}
+		testkit.WaitFor(t, 15*time.Second, fmt.Sprintf("flush-all %d sent", i), func() bool { return sent() == i })
+	}
+	h.waitIdle(t)
+	if n := sent(); n != 2 {
+		t.Errorf("flush-all sent %d times, want 2", n)
+	}
+	for _, q := range tasks.QueueNames() {
+		if dl := h.archived(q); len(dl) != 0 {
+			t.Errorf("%d dead letters in %s: %s", len(dl), q, dl[0].LastErr)
+		}
+	}
+}
+
 // TestFlushAllWorkerRechecksConfirmation: a flush-all task whose confirmation does not match the
 // worker's token is dead-lettered, never sent.
 func TestFlushAllWorkerRechecksConfirmation(t *testing.T) {

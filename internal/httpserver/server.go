@@ -1,9 +1,11 @@
-// Package httpserver is the worker's HTTP face: the asynqmon UI under /monitoring, Prometheus
-// metrics at /metrics, liveness at /healthz and readiness at /readyz.
+// Package httpserver is the worker's HTTP face: the asynqmon UI under /monitoring, the product's
+// status page at /status (HTML, or JSON with Accept: application/json), Prometheus metrics at
+// /metrics, liveness at /healthz and readiness at /readyz; it mounts the intake and the event
+// receivers the command built.
 //
-// Access rules: the UI is read-only unless UI_READONLY=false; with UI_PASSWORD set, the UI and
-// its API need HTTP basic auth (UI_USER, default admin); listening on a non-loopback address
-// without UI_PASSWORD is refused at start.
+// Access rules: the UI is read-only unless UI_READONLY=false; with UI_PASSWORD set, the UI, the
+// status page and their APIs need HTTP basic auth (UI_USER, default admin); listening on a
+// non-loopback address without UI_PASSWORD is refused at start.
 package httpserver
 
 import (

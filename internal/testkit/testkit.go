@@ -1,7 +1,9 @@
 // Package testkit holds what the product's tests share across packages: polling a condition with
 // a deadline (tests never sleep to wait), a buffer that concurrent writers (a worker's logger) can
-// share with the test reading it, and the tail of a long log for failure messages. Only tests
-// import it.
+// share with the test reading it, log fields and tails for failure messages, the environment the
+// commands run with (Env, FastEnv), the rig an integration test runs against (a private
+// redis-server and the sandbox API), HTTP answers read whole, and asynq's dequeue by a worker that
+// then died. Only tests import it.
 package testkit
 
 import (

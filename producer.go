@@ -397,8 +397,7 @@ func (p *Producer) keepDeadLetter(ctx context.Context, id string) error {
 	if at.IsZero() {
 		at = time.Now()
 	}
-	return p.store.KeepDeadLetter(ctx, store.DeadLetter{ID: id, Queue: tasks.QueueAll, Type: ti.Type, Reason: ti.LastErr,
-		Attempts: ti.Retried + 1, At: at.UnixMilli(), Payload: ti.Payload})
+	return p.store.KeepDeadLetter(ctx, store.DeadLetterFromArchived(ti, at.UnixMilli()))
 }
 
 func (p *Producer) inspector() *asynq.Inspector {

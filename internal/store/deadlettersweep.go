@@ -228,7 +228,7 @@ func (s *Store) addArchived(ctx context.Context, q string, add []redis.Z, indexe
 		if !ok || ti.State != asynq.TaskStateArchived {
 			continue // gone or moved since the archive was read, or a message asynq cannot decode
 		}
-		d := fromArchived(ti, int64(z.Score)*1000)
+		d := DeadLetterFromArchived(ti, int64(z.Score)*1000)
 		if _, rec := indexed[id]; rec && was[id] == "" {
 			continue // forgotten in the meantime
 		}
@@ -292,8 +292,10 @@ func (s *Store) archivedInfos(q string, add []redis.Z) (map[string]*asynq.TaskIn
 	}
 }
 
-// fromArchived is the record of an archived task, archived at (ms).
-func fromArchived(ti *asynq.TaskInfo, at int64) DeadLetter {
+// DeadLetterFromArchived is the record of asynq's archived task ti, archived at (ms): what the
+// reconciliation records for a task archived without the worker's error handler, and what a replay
+// of a flush-all keeps when only asynq's archive has it.
+func DeadLetterFromArchived(ti *asynq.TaskInfo, at int64) DeadLetter {
 	reason := ti.LastErr
 	if reason == "" {
 		reason = "archived by hand (asynqmon or asynq's command line), with no error"

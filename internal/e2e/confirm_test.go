@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cipurge/cipurge/internal/sandbox"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/pkg/tasks"
@@ -169,5 +170,72 @@ func TestConfirmOutOfRetriesIsUnconfirmed(t *testing.T) {
 	}
 	if n := h.SB.Stats().StatusRequests; n != 2 {
 		t.Errorf("%d status requests, want 2 (PURGE_MAX_RETRY=1)", n)
+	}
+}
+
+// applyFaults installs faults written as CLOUDIMAGE_SANDBOX_FAULTS writes them on the harness's sandbox.
+func (h *harness) applyFaults(t *testing.T, spec string) {
+	t.Helper()
+	f, err := sandbox.ParseFaults(spec)
+	must(t, err)
+	h.SB.ApplyFaults(f)
+}
+
+// TestErrorCDNNodeIsResentThenDeadLettered (issue 24): a request Cloudimage reports in
+// ERROR_CDN_NODE (any status that starts with ERROR) ends its status check as a failure and
+// follows the failed-URL policy: sent again PURGE_MAX_RESENDS times, then dead-lettered with the
+// statuses it went through. A URL of another request is confirmed, sent once.
+func TestErrorCDNNodeIsResentThenDeadLettered(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, confirmEnv...)
+	h.applyFaults(t, "status=ERROR_CDN_NODE match=*/edgefail/*")
+	bad, good := "https://img.example.com/edgefail/1.jpg", "https://img.example.com/edgeok/1.jpg"
+	h.mustEnqueue(t, bad)
+	h.startWorker()
+	dl := h.deadLetters(t, tasks.QueueInteractive, 1, 30*time.Second, "the ERROR_CDN_NODE URL dead-lettered")
+	if n := h.SB.URLCount(bad); n != 3 {
+		t.Errorf("sent %d times, want 3 (1 + PURGE_MAX_RESENDS=2)", n)
+	}
+	if !strings.Contains(dl[0].LastErr, "ERROR_CDN_NODE") {
+		t.Errorf("the dead letter does not name the status: %q", dl[0].LastErr)
+	}
+	if st := h.state(t, bad).State; st != store.StateDead {
+		t.Errorf("history state %q, want dead", st)
+	}
+	h.mustEnqueue(t, good)
+	testkit.WaitFor(t, 15*time.Second, "the other URL confirmed", func() bool { return h.state(t, good).State == store.StateConfirmed })
+	if n := h.SB.URLCount(good); n != 1 {
+		t.Errorf("the other URL was sent %d times, want 1", n)
+	}
+}
+
+// TestUnknownStatusKeepsChecking (issue 24): a status Cloudimage does not document keeps the
+// check going (no resend, no dead letter) until DONE; it is counted by status in
+// cipurge_api_unknown_status_total and logged once, however many checks see it.
+func TestUnknownStatusKeepsChecking(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, confirmEnv...)
+	h.applyFaults(t, "status=QUEUED_ON_MARS for=12s")
+	u := "https://img.example.com/unknownstatus/1.jpg"
+	h.mustEnqueue(t, u)
+	w := h.startWorker()
+	testkit.WaitFor(t, 40*time.Second, "confirmed once the unknown status gives way to DONE", func() bool {
+		return h.state(t, u).State == store.StateConfirmed
+	})
+	if n := h.SB.URLCount(u); n != 1 {
+		t.Errorf("sent %d times, want 1: an unknown status is not a failure", n)
+	}
+	if n := h.SB.Stats().StatusRequests; n < 3 {
+		t.Errorf("%d status requests; the unknown status for 12s, checked from about 1s (5s apart), needs at least 3", n)
+	}
+	if n := strings.Count(w.Logs.String(), "Cloudimage reported a status it does not document"); n != 1 {
+		t.Errorf("the unknown status was logged %d times, want once", n)
+	}
+	_, body := testkit.Get(t, "http://"+w.Addr(t)+"/metrics")
+	if !strings.Contains(body, `cipurge_api_unknown_status_total{status="QUEUED_ON_MARS"}`) {
+		t.Errorf("the metric does not count the status:\n%s", testkit.Tail(body, 40))
+	}
+	if dl := h.archived(tasks.QueueInteractive); len(dl) != 0 {
+		t.Errorf("dead-lettered: %s", dl[0].LastErr)
 	}
 }

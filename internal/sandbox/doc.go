@@ -45,9 +45,10 @@
 // recorded with code 499, not processed, and its response aborted (the connection drops).
 //
 // ApplyFaults installs faults parsed by ParseFaults from the worker's CLOUDIMAGE_SANDBOX_FAULTS
-// (FaultsSyntax): URL patterns rejected with 400 or failed in the status check, and 429 and 5xx
-// windows that start at the first invalidation request, so that a user sees them with the first
-// URLs sent.
+// (FaultsSyntax): URL patterns rejected with 400 or failed in the status check, the status a
+// matching request reports instead of DONE (ERROR_CDN_NODE, or one Cloudimage does not document,
+// for ever or for a while), and 429 and 5xx windows that start at the first invalidation request,
+// so that a user sees them with the first URLs sent.
 // Every method is safe for concurrent use while serving.
 //
 // # Cost

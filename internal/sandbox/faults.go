@@ -16,8 +16,14 @@ const FaultsSyntax = `faults separated by ";", each NAME=VALUE with options afte
   429=DURATION [retry-after=SECS]  429 Too Many Requests (with Retry-After) for DURATION
   5xx=DURATION [code=503]          an outage: 500-599 (default 503) for DURATION
   ...=DURATION [after=DURATION]    a window starts at the sandbox's first invalidation request, plus after
+  status=STATUS [match=GLOB] [for=DURATION]
+                                   once its stages are over, a request with a URL matching GLOB (default *)
+                                   reports STATUS (ERROR_CDN_NODE, or any other) instead of DONE: for ever,
+                                   or for DURATION and then DONE; a STATUS that starts with ERROR lists every
+                                   URL under failed
 GLOB: * matches any run of characters (slashes too), ? one character; matched against the canonical URL.
-Example: reject=*/broken/*; 429=10s retry-after=3 after=5s; 5xx=20s after=60s; fail-status=*/flaky/*`
+Example: reject=*/broken/*; 429=10s retry-after=3 after=5s; 5xx=20s after=60s; fail-status=*/flaky/*;
+status=ERROR_CDN_NODE match=*/edge/*; status=QUEUED for=30s`
 
 // Faults is a set of faults the sandbox applies from the start, parsed from
 // CLOUDIMAGE_SANDBOX_FAULTS by ParseFaults. Windows (429, 5xx) start at the first invalidation
@@ -27,7 +33,19 @@ type Faults struct {
 	FailStatus []string // globs: matching URLs end under "failed" in the status check
 	RateLimit  *Window  // 429 with Retry-After
 	Outage     *Window  // 5xx
+	Statuses   []Status // the status reported instead of DONE, the first match applies
 }
+
+// Status makes the status check of a request with a URL matching Match report Status once the
+// request's stages are over: for ever (For 0), or for For and then DONE.
+type Status struct {
+	Status string
+	Match  string // a glob; "*" matches every request
+	For    time.Duration
+}
+
+// maxStatusFaults bounds the status faults: a request records which one applies in a byte.
+const maxStatusFaults = 255
 
 // Window is a stretch of time, relative to the first invalidation request, during which the
 // sandbox answers Code (with Retry-After for a 429).
@@ -112,8 +130,29 @@ func ParseFaults(spec string) (*Faults, error) {
 				}
 			}
 			f.Outage = w
+		case "status":
+			if err := option("match", "for"); err != nil {
+				return nil, err
+			}
+			st := Status{Status: value, Match: "*"}
+			if m, ok := opts["match"]; ok {
+				if _, err := globRegexp(m); err != nil {
+					return nil, fmt.Errorf("status: match=%s: %w", m, err)
+				}
+				st.Match = m
+			}
+			if d, ok := opts["for"]; ok {
+				var err error
+				if st.For, err = time.ParseDuration(d); err != nil || st.For <= 0 {
+					return nil, fmt.Errorf("status: for=%s: want a duration like 30s", d)
+				}
+			}
+			if len(f.Statuses) == maxStatusFaults {
+				return nil, fmt.Errorf("status: more than %d status faults", maxStatusFaults)
+			}
+			f.Statuses = append(f.Statuses, st)
 		default:
-			return nil, fmt.Errorf("unknown fault %q: use reject, fail-status, 429 or 5xx", name)
+			return nil, fmt.Errorf("unknown fault %q: use reject, fail-status, 429, 5xx or status", name)
 		}
 	}
 	return f, nil
@@ -127,6 +166,13 @@ func (f *Faults) String() string {
 	}
 	for _, g := range f.FailStatus {
 		parts = append(parts, "status check fails URLs matching "+g)
+	}
+	for _, st := range f.Statuses {
+		s := "status " + st.Status + " instead of DONE for requests with a URL matching " + st.Match
+		if st.For > 0 {
+			s += ", for " + st.For.String()
+		}
+		parts = append(parts, s)
 	}
 	for _, w := range []*Window{f.RateLimit, f.Outage} {
 		if w == nil {
@@ -154,7 +200,20 @@ func (s *Server) ApplyFaults(f *Faults) {
 		re, _ := globRegexp(g)
 		s.failGlobs = append(s.failGlobs, re)
 	}
+	for _, st := range f.Statuses {
+		re, _ := globRegexp(st.Match)
+		if len(s.statusFaults) < maxStatusFaults {
+			s.statusFaults = append(s.statusFaults, statusFault{status: st.Status, match: re, lasts: st.For})
+		}
+	}
 	s.planned = append(s.planned, f.RateLimit, f.Outage)
+}
+
+// statusFault is an installed Status fault.
+type statusFault struct {
+	status string
+	match  *regexp.Regexp
+	lasts  time.Duration // 0: for ever
 }
 
 // armPlanned starts the planned windows at now, the first invalidation request; s.mu is held.

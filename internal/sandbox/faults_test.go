@@ -81,3 +81,64 @@ func TestApplyFaults(t *testing.T) {
 		t.Errorf("status of a request with a fail-status URL: %s", sw.Body)
 	}
 }
+
+// TestStatusFaults: status= makes a matching request report its status instead of DONE, for ever
+// or for a while; the first matching fault applies; other requests end DONE.
+func TestStatusFaults(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := New(Options{Key: "k", Now: func() time.Time { return now }})
+	f, err := ParseFaults("status=ERROR_CDN_NODE match=*/edge/*; status=QUEUED_ON_MARS for=10s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Statuses) != 2 || f.Statuses[0].Match != "*/edge/*" || f.Statuses[1].Match != "*" || f.Statuses[1].For != 10*time.Second {
+		t.Fatalf("parsed %+v", f.Statuses)
+	}
+	for spec, want := range map[string]string{
+		"status=X match=":     "options are key=value",
+		"status=X for=ever":   "want a duration",
+		"status=X after=1s":   `unknown option "after"`,
+		"status=X match=* x=": "options are key=value",
+	} {
+		if _, err := ParseFaults(spec); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", spec, err, want)
+		}
+	}
+	s.ApplyFaults(f)
+	send := func(u string) string {
+		r := httptest.NewRequest(http.MethodPost, "/invalidate", bytes.NewBufferString(`{"scope":"original","urls":["`+u+`"]}`))
+		r.Header.Set("X-Client-Key", "k")
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		if w.Code != http.StatusCreated {
+			t.Fatalf("%s: %d %s", u, w.Code, w.Body)
+		}
+		acc := s.Accepted()
+		return acc[len(acc)-1].UUID
+	}
+	status := func(uuid string) string {
+		r := httptest.NewRequest(http.MethodGet, "/invalidate/"+uuid, nil)
+		r.Header.Set("X-Client-Key", "k")
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		return w.Body.String()
+	}
+	edge, other := send("https://img.example.com/edge/a.jpg"), send("https://img.example.com/b.jpg")
+	if b := status(edge); !strings.Contains(b, `"status":"ERROR_CDN_NODE"`) || !strings.Contains(b, `"failed":["https://img.example.com/edge/a.jpg"]`) {
+		t.Errorf("edge request: %s", b)
+	}
+	if b := status(other); !strings.Contains(b, `"status":"QUEUED_ON_MARS"`) || !strings.Contains(b, `"received":["https://img.example.com/b.jpg"]`) {
+		t.Errorf("other request, within for=: %s", b)
+	}
+	now = now.Add(11 * time.Second)
+	if b := status(other); !strings.Contains(b, `"status":"DONE"`) {
+		t.Errorf("other request, after for=: %s", b)
+	}
+	if b := status(edge); !strings.Contains(b, `"status":"ERROR_CDN_NODE"`) {
+		t.Errorf("edge request, later: %s", b)
+	}
+	if got := f.String(); !strings.Contains(got, "status ERROR_CDN_NODE instead of DONE for requests with a URL matching */edge/*") {
+		t.Errorf("String: %s", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -114,6 +115,7 @@ type Server struct {
 	errorNext                      int
 	rejectURLs, failURLs           map[string]struct{}
 	rejectGlobs, failGlobs         []*regexp.Regexp // ApplyFaults: URL patterns
+	statusFaults                   []statusFault    // ApplyFaults: statuses reported instead of DONE
 	planned                        []*Window        // ApplyFaults: windows that start at the first request
 	rateFrom, failFrom             time.Time        // a planned window's start (zero: now)
 
@@ -135,6 +137,7 @@ type record struct {
 	reason string // a constant, or a short message naming a rejected URL
 	failed uint16 // bit i set: urls[i] ends under "failed"
 	error  bool   // ends in ERROR
+	status uint8  // 1 + the index of the status fault that applies; 0: none
 }
 
 // New returns a Server configured by opts.
@@ -374,6 +377,12 @@ func (s *Server) accept(rec *record) {
 		s.errorNext--
 		rec.error = true
 	}
+	for i, f := range s.statusFaults {
+		if slices.ContainsFunc(rec.urls, func(ix uint32) bool { return f.match.MatchString(s.urls[ix]) }) {
+			rec.status = uint8(i + 1)
+			break
+		}
+	}
 }
 
 // intern returns the index of u in the URL table, adding it; s.mu is held.
@@ -528,6 +537,18 @@ func (s *Server) fillStatus(out *statusBody, rec *record, elapsed time.Duration)
 		inv.URLs.Received = urls
 		return
 	}
+	if rec.status > 0 && int(rec.status) <= len(s.statusFaults) {
+		f := s.statusFaults[rec.status-1]
+		if f.lasts == 0 || elapsed < s.statusDelay+f.lasts {
+			inv.Status = f.status
+			if strings.HasPrefix(f.status, StatusError) {
+				inv.URLs.Failed = urls
+			} else {
+				inv.URLs.Received = urls
+			}
+			return
+		}
+	}
 	if rec.error {
 		inv.Status = StatusError
 		inv.URLs.Failed = urls
@@ -666,7 +687,7 @@ func (s *Server) Reset() {
 }
 
 // ClearFaults removes every injected fault: FailNext, FailFor, RateLimitFor, FailStatusNext,
-// RejectURL, FailURLInStatus and ErrorNext. Latency, the key and the status delay stay.
+// RejectURL, FailURLInStatus, ErrorNext and those of ApplyFaults. Latency, the key and the status delay stay.
 func (s *Server) ClearFaults() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -681,7 +702,7 @@ func (s *Server) clearFaults() {
 	s.errorNext = 0
 	s.rejectURLs = map[string]struct{}{}
 	s.failURLs = map[string]struct{}{}
-	s.rejectGlobs, s.failGlobs, s.planned = nil, nil, nil
+	s.rejectGlobs, s.failGlobs, s.planned, s.statusFaults = nil, nil, nil, nil
 	s.rateFrom, s.failFrom = time.Time{}, time.Time{}
 }
 

@@ -497,8 +497,8 @@ func (w *Worker) followUp(ctx context.Context, c tasks.Confirm) {
 	}
 }
 
-// handleConfirm follows an accepted request until Cloudimage reports it DONE or ERROR. URLs it
-// failed are sent again as a new request (origin resend) with the usual retries; a resend whose
+// handleConfirm follows an accepted request until Cloudimage reports it DONE or failed (ERROR, or
+// any status that starts with ERROR: see classifyStatus). URLs it failed are sent again as a new request (origin resend) with the usual retries; a resend whose
 // URLs already failed more than MaxResends times is dead-lettered by handleURLs with the uuids and
 // statuses they went through.
 func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
@@ -539,21 +539,26 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 	w.succeeded(ctx)
 	w.acceptedAnswer(scopeStatus, nil)
 	age := time.Since(p.SentAt)
-	if !st.Final() {
+	verdict := classifyStatus(st.Status)
+	label := w.statuses.label(st.Status)
+	if verdict == statusUnknown {
+		w.unknownStatus(st.Status, label, p.UUID)
+	}
+	if verdict == statusRunning || verdict == statusUnknown {
 		if age > w.cfg.ConfirmTimeout {
 			w.metrics.Final.WithLabelValues(store.StateUnconfirmed).Inc()
-			w.mark(ctx, p.URLs, p.UUID, store.StateUnconfirmed, "still "+st.Status+" after "+age.Round(time.Second).String())
-			w.log.Warn("gave up following an invalidation", zap.String("uuid", p.UUID), zap.String("status", st.Status), zap.Duration("age", age))
+			w.mark(ctx, p.URLs, p.UUID, store.StateUnconfirmed, "still "+statusText(st.Status)+" after "+age.Round(time.Second).String())
+			w.log.Warn("gave up following an invalidation", zap.String("uuid", p.UUID), zap.String("status", statusText(st.Status)), zap.Duration("age", age))
 			return nil
 		}
 		// Check again later: soon at first, then less often (a quarter of the age, 5 s to 5 min).
-		return snooze(min(max(age/4, 5*time.Second), 5*time.Minute), "Cloudimage status "+st.Status)
+		return snooze(min(max(age/4, 5*time.Second), 5*time.Minute), "Cloudimage status "+statusText(st.Status))
 	}
 	failed, ok := p.URLs, []string(nil)
-	if st.Status == apiclient.StatusDone {
+	if verdict == statusDone {
 		failed, ok = partition(p.URLs, st.Failed)
 	}
-	w.metrics.Final.WithLabelValues(st.Status).Inc()
+	w.metrics.Final.WithLabelValues(label).Inc()
 	if len(ok) > 0 {
 		w.mark(ctx, ok, p.UUID, store.StateConfirmed, "")
 		w.metrics.RequestToConfirm.Observe(time.Since(p.RequestedAt).Seconds())
@@ -563,16 +568,16 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	w.metrics.URLsFailed.Add(float64(len(failed)))
-	detail := "Cloudimage status " + st.Status
-	if st.Status == apiclient.StatusDone {
+	detail := "Cloudimage status " + statusText(st.Status)
+	if verdict == statusDone {
 		detail = "listed under failed by Cloudimage"
 	}
 	w.mark(ctx, failed, p.UUID, store.StateFailed, detail)
-	prev := append(append([]tasks.Attempt(nil), p.Previous...), tasks.Attempt{UUID: p.UUID, Status: st.Status})
+	prev := append(append([]tasks.Attempt(nil), p.Previous...), tasks.Attempt{UUID: p.UUID, Status: statusText(st.Status)})
 	if len(prev) > w.cfg.MaxResends {
 		w.log.Warn("Cloudimage keeps failing URLs: dead-lettering them", zap.String("uuid", p.UUID), zap.Int("urls", len(failed)), zap.Int("times", len(prev)))
 	} else {
-		w.log.Warn("Cloudimage failed URLs: sending them again", zap.String("uuid", p.UUID), zap.String("status", st.Status), zap.Int("urls", len(failed)))
+		w.log.Warn("Cloudimage failed URLs: sending them again", zap.String("uuid", p.UUID), zap.String("status", statusText(st.Status)), zap.Int("urls", len(failed)))
 	}
 	r := tasks.URLs{URLs: failed, RequestedAt: p.SentAt, Origin: tasks.OriginResend, Previous: prev}
 	task, err := taskq.NewURLsTask(r, tasks.QueueInteractive, w.cfg.MaxRetry)
@@ -583,6 +588,17 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("enqueue resend: %w", err)
 	}
 	return nil
+}
+
+// unknownStatus counts a status Cloudimage does not document, under its bounded label, and logs it
+// at most once per label per unknownStatusLogEvery.
+func (w *Worker) unknownStatus(status, label, uuid string) {
+	w.metrics.UnknownStatus.WithLabelValues(label).Inc()
+	if w.statuses.logDue(label, time.Now()) {
+		w.log.Warn("Cloudimage reported a status it does not document: still following the invalidation "+
+			"(counted in cipurge_api_unknown_status_total; logged once an hour per status)",
+			zap.String("status", statusText(status)), zap.String("label", label), zap.String("uuid", uuid))
+	}
 }
 
 func (w *Worker) mark(ctx context.Context, urls []string, uuid, state, detail string) {

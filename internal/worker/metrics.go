@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +25,7 @@ type Metrics struct {
 	DeadLettered     *prometheus.CounterVec // by reason
 	BatchesFormed    prometheus.Counter
 	Final            *prometheus.CounterVec // confirmed requests by final Cloudimage status
+	UnknownStatus    *prometheus.CounterVec // status checks that got a status Cloudimage does not document, by bounded status label
 	RequestToConfirm prometheus.Histogram
 	URLsFailed       prometheus.Counter     // URLs Cloudimage reported as failed
 	AcceptedNoUUID   *prometheus.CounterVec // accepted answers (2xx) without an invalidation uuid, by scope
@@ -81,7 +83,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "cipurge_batches_formed_total", Help: "Request tasks formed by the batcher from the pending set.",
 		}),
 		Final: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cipurge_invalidations_final_total", Help: "Accepted invalidations followed to their final Cloudimage status (DONE, ERROR, unconfirmed).",
+			Name: "cipurge_invalidations_final_total", Help: "Accepted invalidations followed to their final Cloudimage status (DONE, ERROR, ERROR_CDN_NODE, another ERROR status as the unknown statuses' bounded label, unconfirmed).",
+		}, []string{"status"}),
+		UnknownStatus: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cipurge_api_unknown_status_total",
+			Help: fmt.Sprintf("Status checks answered with a status Cloudimage does not document (the check goes on), by status: %d such statuses at most, the rest as %s.", maxStatusLabels, statusOther),
 		}, []string{"status"}),
 		RequestToConfirm: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "cipurge_request_to_confirmed_seconds", Help: "Time from a URL request to Cloudimage reporting its invalidation DONE.",
@@ -122,7 +128,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.APIRequests, m.APIDuration, m.URLsInvalidated, m.Dropped, m.BatchSize, m.Waits, m.WaitSeconds,
-			m.Pauses, m.RequestToSent, m.DeadLettered, m.BatchesFormed, m.Final, m.RequestToConfirm, m.URLsFailed, m.AcceptedNoUUID,
+			m.Pauses, m.RequestToSent, m.DeadLettered, m.BatchesFormed, m.Final, m.UnknownStatus, m.RequestToConfirm, m.URLsFailed, m.AcceptedNoUUID,
 			m.InFlight, m.Admissions, m.LookaheadFull, m.RateConfigured, m.RateAchieved, m.ConfirmSkipped, m.RedisWritable, m.RedisPolicy)
 	}
 	return m

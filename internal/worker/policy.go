@@ -186,3 +186,33 @@ func (w *Worker) acceptedAnswer(scope string, inv *apiclient.Invalidation) decis
 	}
 	return d
 }
+
+// statusVerdict is what a status check's answer means for the invalidation it follows.
+type statusVerdict int
+
+const (
+	// statusRunning: a documented status before DONE. Check again later.
+	statusRunning statusVerdict = iota
+	// statusUnknown: a status the API does not document. It may be a new stage, so check again
+	// later, as for a running one. It is counted by status and logged once per status per hour.
+	statusUnknown
+	// statusDone: DONE. The URLs listed under failed follow the failed-URL policy; the others are confirmed.
+	statusDone
+	// statusFailed: ERROR, or any status that starts with ERROR (ERROR_CDN_NODE). Every URL of
+	// the request follows the failed-URL policy: sent again up to PURGE_MAX_RESENDS times, then dead-lettered.
+	statusFailed
+)
+
+// classifyStatus is the policy for the status a status check reports. It is pure; its table is
+// in policy_test.go. Which statuses end a check is apiclient's to say (InvalidationStatus.Final).
+func classifyStatus(status string) statusVerdict {
+	switch {
+	case status == apiclient.StatusDone:
+		return statusDone
+	case apiclient.StatusFailed(status):
+		return statusFailed
+	case apiclient.StatusKnown(status):
+		return statusRunning
+	}
+	return statusUnknown
+}

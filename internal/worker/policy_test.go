@@ -144,3 +144,49 @@ func TestOncePer(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusPolicy: DONE ends a check, every status that starts with ERROR ends it as a failure,
+// the documented stages and any other status keep it going.
+func TestStatusPolicy(t *testing.T) {
+	for status, want := range map[string]statusVerdict{
+		apiclient.StatusReceived: statusRunning, apiclient.StatusPreparing: statusRunning,
+		apiclient.StatusFlushingCloudimage: statusRunning, apiclient.StatusFlushingCDN: statusRunning,
+		apiclient.StatusDone: statusDone, apiclient.StatusError: statusFailed, apiclient.StatusErrorCDNNode: statusFailed,
+		"ERROR_ORIGIN": statusFailed, "QUEUED": statusUnknown, "": statusUnknown, "error": statusUnknown, "DONE ": statusUnknown,
+	} {
+		if got := classifyStatus(status); got != want {
+			t.Errorf("classifyStatus(%q) = %d, want %d", status, got, want)
+		}
+	}
+}
+
+// TestStatusLabels: the label set of status metrics stays bounded whatever the API sends.
+func TestStatusLabels(t *testing.T) {
+	var l statusLabels
+	if got := l.label(apiclient.StatusErrorCDNNode); got != apiclient.StatusErrorCDNNode {
+		t.Errorf("documented status labelled %q", got)
+	}
+	for _, s := range []string{"queued", "WITH SPACE", strings.Repeat("A", maxStatusLen+1), "\x00", `QUOTE"`} {
+		if got := l.label(s); got != statusOther {
+			t.Errorf("label(%q) = %q, want %q", s, got, statusOther)
+		}
+	}
+	seen := map[string]bool{}
+	for i := range 1000 {
+		seen[l.label(fmt.Sprintf("NEW_%d", i))] = true
+	}
+	if len(seen) != maxStatusLabels+1 || !seen[statusOther] || !seen["NEW_0"] {
+		t.Errorf("%d labels for 1000 new statuses, want %d plus %s", len(seen), maxStatusLabels, statusOther)
+	}
+	if got := l.label("NEW_1"); got != "NEW_1" {
+		t.Errorf("a status with a label lost it: %q", got)
+	}
+	now := time.Now()
+	if !l.logDue("NEW_1", now) || l.logDue("NEW_1", now.Add(unknownStatusLogEvery-time.Second)) || !l.logDue("NEW_2", now) ||
+		!l.logDue("NEW_1", now.Add(unknownStatusLogEvery)) {
+		t.Error("an unknown status is not logged once per status per period")
+	}
+	if got := statusText(strings.Repeat("x", 100)); len(got) > maxStatusLen+8 {
+		t.Errorf("statusText keeps %d bytes", len(got))
+	}
+}

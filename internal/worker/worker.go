@@ -183,6 +183,8 @@ type Worker struct {
 	gate    *sendGate
 	// noUUIDWarn bounds the warnings about accepted answers without a uuid.
 	noUUIDWarn oncePer
+	// statuses bounds the labels of status metrics and the logs of undocumented statuses.
+	statuses   statusLabels
 	id         string
 	latency    latencyEWMA  // of invalidation calls, for pacing
 	busy       busyClock    // since when the rate monitor sees work waiting, published

@@ -233,13 +233,17 @@ func TestStatus(t *testing.T) {
 }
 
 func TestFinal(t *testing.T) {
-	for status, want := range map[string]bool{
-		apiclient.StatusReceived: false, apiclient.StatusPreparing: false,
-		apiclient.StatusFlushingCloudimage: false, apiclient.StatusFlushingCDN: false,
-		apiclient.StatusDone: true, apiclient.StatusError: true,
+	type want struct{ final, failed, known bool }
+	for status, w := range map[string]want{
+		apiclient.StatusReceived: {false, false, true}, apiclient.StatusPreparing: {false, false, true},
+		apiclient.StatusFlushingCloudimage: {false, false, true}, apiclient.StatusFlushingCDN: {false, false, true},
+		apiclient.StatusDone: {true, false, true}, apiclient.StatusError: {true, true, true},
+		apiclient.StatusErrorCDNNode: {true, true, true}, "ERROR_SOMETHING_NEW": {true, true, true},
+		"QUEUED": {false, false, false}, "": {false, false, false}, "error": {false, false, false}, "DONE_BUT": {false, false, false},
 	} {
-		if got := (&apiclient.InvalidationStatus{Status: status}).Final(); got != want {
-			t.Errorf("Final(%s) = %v, want %v", status, got, want)
+		st := &apiclient.InvalidationStatus{Status: status}
+		if got := (want{st.Final(), apiclient.StatusFailed(status), apiclient.StatusKnown(status)}); got != w {
+			t.Errorf("%q: final, failed, known = %v, want %v", status, got, w)
 		}
 	}
 	var nilStatus *apiclient.InvalidationStatus

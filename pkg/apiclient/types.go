@@ -1,5 +1,7 @@
 package apiclient
 
+import "strings"
+
 // Scopes of an invalidation request, as sent in the "scope" field.
 const (
 	// ScopeOriginal invalidates the listed images with all their resizes.
@@ -8,8 +10,9 @@ const (
 	ScopeAll = "all"
 )
 
-// Status values of an invalidation, in the order they normally appear. DONE and ERROR are
-// final; for ERROR the API advises waiting a few minutes and trying again.
+// Status values of an invalidation, in the order they normally appear. DONE and every status
+// that starts with ERROR are final (see StatusFailed); for ERROR the API advises waiting a few
+// minutes and trying again. Scaleflex's console also shows ERROR_CDN_NODE.
 const (
 	StatusReceived           = "RECEIVED"                 // accepted, not started
 	StatusPreparing          = "PREPARING"                // being prepared
@@ -17,7 +20,21 @@ const (
 	StatusFlushingCDN        = "FLUSHINGCDNSERVERS"       // flushing the CDN
 	StatusDone               = "DONE"                     // finished; see InvalidationStatus.Failed
 	StatusError              = "ERROR"                    // failed as a whole; try again later
+	StatusErrorCDNNode       = "ERROR_CDN_NODE"           // a CDN node failed; seen in Scaleflex's console
 )
+
+// StatusFailed reports whether status says the invalidation failed as a whole: ERROR, and any
+// status that starts with ERROR (ERROR_CDN_NODE, and those not published yet).
+func StatusFailed(status string) bool { return strings.HasPrefix(status, StatusError) }
+
+// StatusKnown reports whether status is one the API documents (a failure status counts as known).
+func StatusKnown(status string) bool {
+	switch status {
+	case StatusReceived, StatusPreparing, StatusFlushingCloudimage, StatusFlushingCDN, StatusDone:
+		return true
+	}
+	return StatusFailed(status)
+}
 
 // Invalidation is what the API answered to an accepted invalidation request.
 type Invalidation struct {
@@ -51,9 +68,10 @@ type InvalidationStatus struct {
 	Failed []string
 }
 
-// Final reports whether the invalidation has finished, as DONE or ERROR.
+// Final reports whether the invalidation has finished: DONE, or failed (StatusFailed). Any other
+// status, an unknown one too, means it is still running.
 func (s *InvalidationStatus) Final() bool {
-	return s != nil && (s.Status == StatusDone || s.Status == StatusError)
+	return s != nil && (s.Status == StatusDone || StatusFailed(s.Status))
 }
 
 // wire formats

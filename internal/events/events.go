@@ -358,3 +358,8 @@ func (l *limiter) allow(key string) bool {
 	l.last[key] = now
 	return true
 }
+
+// Routes names the paths the receivers serve (httpserver.Router).
+func (h *handler) Routes() []string {
+	return []string{http.MethodPost + " " + PathS3, http.MethodPost + " " + PathCloudEvents}
+}

@@ -65,7 +65,7 @@ func New(o Options) (http.Handler, error) {
 		return nil, errors.New("HTTP_ADDR=" + h.Addr + " is not a loopback address and UI_PASSWORD is empty: " +
 			"the asynqmon UI would be open to the network. Set UI_PASSWORD (and UI_USER), or listen on 127.0.0.1")
 	}
-	mux := http.NewServeMux()
+	mux := newRouter()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"alive": true})
 	})

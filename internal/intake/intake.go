@@ -283,3 +283,8 @@ func (h *handler) logRequest(r *http.Request, status int, e *entry, took time.Du
 	}
 	h.Log.Info("intake request", fields...)
 }
+
+// Routes names the paths the intake serves (httpserver.Router).
+func (h *handler) Routes() []string {
+	return []string{http.MethodPost + " " + PathInvalidations, http.MethodPost + " " + PathFlushAll}
+}

@@ -13,7 +13,7 @@ import (
 // variables). Only Token is required; the zero value of every other field
 // means "not used by this token".
 type Config struct {
-	// Token is CLOUDIMAGE_TOKEN, e.g. "doc": https://doc.cloudimg.io is
+	// Token is CLOUDIMAGE_TOKEN, e.g. "demo": https://demo.cloudimg.io is
 	// then this token's CDN host. Required.
 	Token string
 	// Hosts is CLOUDIMAGE_HOSTS: custom CNAME hosts that serve the same
@@ -41,8 +41,8 @@ type Config struct {
 // concurrent use.
 type Normalizer struct {
 	legacy    bool
-	token     string   // "doc"
-	tokenHost string   // "doc.cloudimg.io"
+	token     string   // "demo"
+	tokenHost string   // "demo.cloudimg.io"
 	cnames    []string // canonical CNAME hosts
 	prefix    *base    // nil without CLOUDIMAGE_ORIGIN_PREFIX
 	aliases   []alias  // longest base path first
@@ -144,17 +144,17 @@ func parseBase(v string) (base, string) {
 func New(cfg Config) (*Normalizer, error) {
 	tok := strings.ToLower(strings.TrimSpace(cfg.Token))
 	if tok == "" {
-		return nil, errors.New("CLOUDIMAGE_TOKEN is empty: set it to your Cloudimage token, e.g. CLOUDIMAGE_TOKEN=doc")
+		return nil, errors.New("CLOUDIMAGE_TOKEN is empty: set it to your Cloudimage token, e.g. CLOUDIMAGE_TOKEN=demo")
 	}
 	if strings.ContainsAny(tok, "./:") {
-		return nil, fmt.Errorf("CLOUDIMAGE_TOKEN=%q is a host or URL, not a token: set only the token, e.g. CLOUDIMAGE_TOKEN=doc for https://doc.cloudimg.io", cfg.Token)
+		return nil, fmt.Errorf("CLOUDIMAGE_TOKEN=%q is a host or URL, not a token: set only the token, e.g. CLOUDIMAGE_TOKEN=demo for https://demo.cloudimg.io", cfg.Token)
 	}
 	if len(tok) > 63 {
 		return nil, fmt.Errorf("CLOUDIMAGE_TOKEN=%q is longer than 63 characters, so it cannot be a host label: check the token in the Cloudimage admin console", cfg.Token)
 	}
 	for i := 0; i < len(tok); i++ {
 		if c := tok[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-			return nil, fmt.Errorf("CLOUDIMAGE_TOKEN=%q contains %q: a token has only letters, digits and -, e.g. CLOUDIMAGE_TOKEN=doc", cfg.Token, string(rune(c)))
+			return nil, fmt.Errorf("CLOUDIMAGE_TOKEN=%q contains %q: a token has only letters, digits and -, e.g. CLOUDIMAGE_TOKEN=demo", cfg.Token, string(rune(c)))
 		}
 	}
 	n := &Normalizer{legacy: cfg.LegacyV7, token: tok, tokenHost: tok + "." + cloudimgDomain}

@@ -12,7 +12,7 @@ func TestNewErrors(t *testing.T) {
 		cfg  Config
 		want []string // all in the error
 	}{
-		{"empty token", Config{}, []string{"CLOUDIMAGE_TOKEN is empty: set it to your Cloudimage token, e.g. CLOUDIMAGE_TOKEN=doc"}},
+		{"empty token", Config{}, []string{"CLOUDIMAGE_TOKEN is empty: set it to your Cloudimage token, e.g. CLOUDIMAGE_TOKEN=demo"}},
 		{"blank token", Config{Token: "  "}, []string{"CLOUDIMAGE_TOKEN is empty"}},
 		{"token is a host", Config{Token: "doc.cloudimg.io"}, []string{"CLOUDIMAGE_TOKEN", "set only the token"}},
 		{"token is a URL", Config{Token: "https://doc"}, []string{"CLOUDIMAGE_TOKEN", "set only the token"}},

@@ -91,5 +91,5 @@ func ExampleNew() {
 	_, err := normalize.New(normalize.Config{})
 	fmt.Println(err)
 	// Output:
-	// CLOUDIMAGE_TOKEN is empty: set it to your Cloudimage token, e.g. CLOUDIMAGE_TOKEN=doc
+	// CLOUDIMAGE_TOKEN is empty: set it to your Cloudimage token, e.g. CLOUDIMAGE_TOKEN=demo
 }

@@ -168,3 +168,19 @@ func TestConfigErrorsAreOneLine(t *testing.T) {
 		t.Logf("%d cases x %d commands; the slowest took %s", len(cases), len(commands), slowest.Round(time.Millisecond))
 	})
 }
+
+// TestMisspeltVariableIsNamed: both commands name a variable with a product prefix that is not a
+// setting, with the setting meant, and go on (the worker here stops at the unreachable Redis).
+func TestMisspeltVariableIsNamed(t *testing.T) {
+	bins := buildCommands(t)
+	env := []string{"PURGE_RATES=5", "CLOUDIMAGE_SANDBOX=true", "CLOUDIMAGE_TOKEN=demo", "REDIS_URL=redis://127.0.0.1:1/0"}
+	want := "PURGE_RATES is not a setting; did you mean PURGE_RATE?"
+	w := runCommandBinary(t, bins.worker, env, time.Minute)
+	if w.code != 2 || !strings.Contains(w.stderr, want) || !strings.Contains(w.stderr, "REDIS_URL") {
+		t.Errorf("worker: exit %d, stderr:\n%s\nwant exit 2 at Redis, after %q", w.code, w.stderr, want)
+	}
+	e := runCommandBinary(t, bins.enqueue, env, time.Minute, "--dry-run", "https://img.example.com/a.jpg")
+	if e.code != 0 || !strings.Contains(e.stderr, "enqueue: warning: "+want) {
+		t.Errorf("enqueue --dry-run: exit %d, stderr:\n%s\nwant exit 0 and %q", e.code, e.stderr, want)
+	}
+}

@@ -43,6 +43,9 @@ import (
 // one-line error.
 func Main(ctx context.Context, args []string, environ []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	redis.SetLogger(quietRedisLog{})
+	for _, m := range config.Unknown(environ) {
+		fmt.Fprintln(stderr, "enqueue: warning:", m)
+	}
 	return report(Run(ctx, args, environ, stdin, stdout, stderr), stderr)
 }
 

@@ -149,6 +149,9 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	}
 	log := cfg.Logger(stderr)
 	defer func() { _ = log.Sync() }()
+	for _, m := range config.Unknown(environ) {
+		log.Warn(m)
+	}
 
 	rdb, err := cfg.RedisClient()
 	if err != nil {

@@ -69,6 +69,8 @@ type Options struct {
 	MaxRecords int
 	// Addr is where Start listens; empty means "127.0.0.1:0" (a free loopback port).
 	Addr string
+	// Keeper keeps accepted requests beyond this process; nil keeps them in memory only.
+	Keeper Keeper
 }
 
 // Request is one invalidation request the sandbox received.
@@ -99,6 +101,7 @@ type Server struct {
 	inflight   atomic.Int64 // requests being served
 	idPrefix   string       // "xxxxxxxx-": the uuid's first group, random per server
 	idMiddle   string       // "-4xxx-8xxx-": the uuid's third and fourth groups
+	keeper     Keeper
 
 	mu          sync.Mutex
 	key         string
@@ -147,6 +150,7 @@ func New(opts Options) *Server {
 		now:         opts.Now,
 		maxRecords:  opts.MaxRecords,
 		key:         opts.Key,
+		keeper:      opts.Keeper,
 		statusDelay: max(opts.StatusDelay, 0),
 		rejectURLs:  map[string]struct{}{},
 		failURLs:    map[string]struct{}{},
@@ -218,6 +222,7 @@ const (
 	reasonEmptyURL    = "empty url"
 	reasonAllURLs     = "scope all takes no urls"
 	reasonClientGone  = "client went away during the latency"
+	reasonUnknownUUID = "invalidation not found"
 )
 
 // reasonTooMany is the answer to a request of more URLs than the API's cap.
@@ -241,6 +246,7 @@ func (s *Server) serveInvalidate(w http.ResponseWriter, r *http.Request) {
 		rec        = record{at: now.UnixNano()}
 		retryAfter string
 		uuid       string
+		keep       *kept
 	)
 	s.mu.Lock()
 	if s.stats.Requests == 0 && len(s.planned) > 0 {
@@ -286,8 +292,12 @@ func (s *Server) serveInvalidate(w http.ResponseWriter, r *http.Request) {
 	idx := s.appendRecord(rec)
 	if rec.code == http.StatusCreated {
 		uuid = s.uuid(s.epoch, idx)
+		if s.keeper != nil {
+			keep = s.keptOf(&rec)
+		}
 	}
 	s.mu.Unlock()
+	s.keep(uuid, keep)
 
 	if ce := s.log.Check(zap.DebugLevel, "sandbox: invalidate"); ce != nil {
 		ce.Write(zap.Int("code", int(rec.code)), zap.String("scope", rec.scope),
@@ -484,6 +494,7 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request, uuid string
 		code   = http.StatusOK
 		reason string
 		out    statusBody
+		recall bool
 	)
 	s.mu.Lock()
 	s.stats.StatusRequests++
@@ -498,13 +509,21 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request, uuid string
 	default:
 		rec := s.lookup(uuid)
 		if rec == nil {
-			code, reason = http.StatusNotFound, "invalidation not found"
+			code, reason, recall = http.StatusNotFound, reasonUnknownUUID, s.keeper != nil
 			break
 		}
-		s.fillStatus(&out, rec, now.Sub(time.Unix(0, rec.at)))
+		s.keptOf(rec).fill(&out, now.Sub(time.Unix(0, rec.at)), s.statusDelay)
 		out.Invalidation.UUID = uuid
 	}
+	delay := s.statusDelay
 	s.mu.Unlock()
+	if recall {
+		if k := s.recall(uuid); k != nil {
+			code, reason = http.StatusOK, ""
+			k.fill(&out, now.Sub(time.Unix(0, k.At)), delay)
+			out.Invalidation.UUID = uuid
+		}
+	}
 
 	if ce := s.log.Check(zap.DebugLevel, "sandbox: status"); ce != nil {
 		ce.Write(zap.Int("code", code), zap.String("uuid", uuid), zap.String("status", out.Invalidation.Status),
@@ -521,47 +540,6 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request, uuid string
 		return
 	}
 	writeJSON(w, http.StatusOK, buf)
-}
-
-// fillStatus computes the status of rec, elapsed after it was received; s.mu is held.
-func (s *Server) fillStatus(out *statusBody, rec *record, elapsed time.Duration) {
-	inv := &out.Invalidation
-	inv.Scope = rec.scope
-	urls := make([]string, len(rec.urls))
-	for i, ix := range rec.urls {
-		urls[i] = s.urls[ix]
-	}
-	inv.URLs.Invalidated, inv.URLs.Failed = []string{}, []string{}
-	if d := s.statusDelay; d > 0 && elapsed < d {
-		inv.Status = stages[max(int(elapsed*4/d), 0)]
-		inv.URLs.Received = urls
-		return
-	}
-	if rec.status > 0 && int(rec.status) <= len(s.statusFaults) {
-		f := s.statusFaults[rec.status-1]
-		if f.lasts == 0 || elapsed < s.statusDelay+f.lasts {
-			inv.Status = f.status
-			if strings.HasPrefix(f.status, StatusError) {
-				inv.URLs.Failed = urls
-			} else {
-				inv.URLs.Received = urls
-			}
-			return
-		}
-	}
-	if rec.error {
-		inv.Status = StatusError
-		inv.URLs.Failed = urls
-		return
-	}
-	inv.Status = StatusDone
-	for i, u := range urls {
-		if rec.failed&(1<<i) != 0 {
-			inv.URLs.Failed = append(inv.URLs.Failed, u)
-		} else {
-			inv.URLs.Invalidated = append(inv.URLs.Invalidated, u)
-		}
-	}
 }
 
 // wait sleeps the injected latency; false if the request's context ended first.

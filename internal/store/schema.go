@@ -99,6 +99,15 @@ func CallsSecondKey(sec int64) string { return keyCallsSecs + strconv.FormatInt(
 // DeadLetterKey marks the request task id as dead-lettered by the worker on purpose.
 func DeadLetterKey(id string) string { return keyDeadLettered + id }
 
+// Keys of the built-in sandbox (CLOUDIMAGE_SANDBOX=true).
+const (
+	keySandbox = Prefix + "sandbox:" // STRING per invalidation uuid the sandbox accepted: its record (sandbox.Keeper), until its status checks end
+)
+
+// SandboxKey is where the worker's built-in sandbox keeps the invalidation uuid it accepted, so
+// that a sandbox started again still answers its status checks.
+func SandboxKey(uuid string) string { return keySandbox + uuid }
+
 // Fields of a URL's history hash (HistoryKey).
 const (
 	FieldRequested = "req"  // the request time (ms) the last send covered

@@ -162,7 +162,7 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		return &usageError{err}
 	}
 
-	api, apiURL, stopSandbox, err := newAPI(cfg, log)
+	api, apiURL, stopSandbox, err := newAPI(cfg, rdb, log)
 	if err != nil {
 		return &usageError{err}
 	}
@@ -298,7 +298,7 @@ func newEvents(cfg *config.Config, rdb redis.UniversalClient, reg prometheus.Reg
 
 // newAPI returns the Cloudimage client and the base URL it sends to: the real API with a key, or
 // the built-in sandbox (with CLOUDIMAGE_SANDBOX_FAULTS applied).
-func newAPI(cfg *config.Config, log *zap.Logger) (*apiclient.Client, string, func(), error) {
+func newAPI(cfg *config.Config, rdb redis.UniversalClient, log *zap.Logger) (*apiclient.Client, string, func(), error) {
 	ci := cfg.Cloudimage
 	if !ci.Sandbox {
 		c, err := apiclient.New(ci.APIKey, apiclient.WithBaseURL(ci.APIURL), apiclient.WithLogger(log.Named("api")),
@@ -310,7 +310,10 @@ func newAPI(cfg *config.Config, log *zap.Logger) (*apiclient.Client, string, fun
 		return nil, "", nil, fmt.Errorf("CLOUDIMAGE_SANDBOX_FAULTS: %v (worker --help shows the syntax)", err)
 	}
 	const sandboxKey = "sandbox"
-	sb, base, stop, err := sandbox.Start(sandbox.Options{Key: sandboxKey, StatusDelay: 3 * time.Second, Logger: log.Named("sandbox")})
+	// The sandbox keeps what it accepted in the worker's Redis while status checks may ask, so that
+	// a restart does not turn a sent URL into "unconfirmed".
+	keep := store.New(rdb).SandboxRecords(cfg.Purge.ConfirmDelay + cfg.Purge.ConfirmMax + time.Hour)
+	sb, base, stop, err := sandbox.Start(sandbox.Options{Key: sandboxKey, StatusDelay: 3 * time.Second, Logger: log.Named("sandbox"), Keeper: keep})
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("start the sandbox API: %w", err)
 	}

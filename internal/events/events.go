@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/httpapi"
+	"github.com/cipurge/cipurge/internal/outbound"
 )
 
 // Paths the receivers serve (under the worker's HTTP_ADDR).
@@ -48,11 +50,18 @@ type Options struct {
 	RetryAfter time.Duration // Retry-After sent with a 503; zero means DefaultRetryAfter
 	Timeout    time.Duration // bound on the Redis work of one request; zero means DefaultTimeout
 
-	// SNSClient fetches SNS signing certificates and confirms subscriptions (GET SubscribeURL);
-	// nil means a client with a 10 s timeout. Only https URLs on SNS's own host names
-	// (sns.<region>.amazonaws.com) are ever fetched. Tests trust a test certificate by serving
-	// it through this client's transport.
-	SNSClient *http.Client
+	// SNSFetch configures the outbound client that fetches SNS signing certificates, their
+	// issuers, and SubscribeURLs. The zero value is production's: public addresses only, the
+	// system's roots for TLS. Only https URLs on SNS's own host names are fetched for SNS, and
+	// plain http only from Amazon Trust Services' certificate host (PlainHTTP is set here).
+	// Tests set RootCAs, AllowLoopback and DialAddr to answer SNS's names from loopback.
+	SNSFetch outbound.Options
+	// SNSRoots verifies SNS signing certificates; nil means the system's roots. Tests install
+	// their own CA here.
+	SNSRoots *x509.CertPool
+	// SNSTopics are the topic ARNs whose messages are accepted (EVENTS_SNS_TOPICS); empty
+	// means every topic, which New logs.
+	SNSTopics []string
 	// SNSMaxAge refuses SNS messages whose Timestamp is older (replays); zero means
 	// DefaultSNSMaxAge.
 	SNSMaxAge time.Duration
@@ -76,8 +85,9 @@ func New(o Options) http.Handler {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.SNSClient == nil {
-		o.SNSClient = &http.Client{Timeout: 10 * time.Second}
+	if len(o.SNSTopics) == 0 && o.Log != nil {
+		o.Log.Warn("EVENTS_SNS_TOPICS is unset: SNS messages of every topic are accepted (each must still be signed by SNS); " +
+			"set it to the topic ARNs this worker subscribes to")
 	}
 	return &handler{
 		o: o,
@@ -86,7 +96,7 @@ func New(o Options) http.Handler {
 				Fix: "raise EVENTS_MAX_BYTES, or have the sender deliver fewer events per request (Event Grid: max events per batch)"},
 		}.WithDefaults(DefaultMaxBytes),
 		token: httpapi.NewSecret(o.Token),
-		sns:   newSNSVerifier(o.SNSClient, o.SNSMaxAge, o.Now),
+		sns:   newSNSVerifier(&o),
 		warn:  &limiter{every: warnEvery, now: o.Now, last: map[string]time.Time{}},
 	}
 }

@@ -60,6 +60,10 @@ type Options struct {
 	AllowLoopback bool
 	// RootCAs verifies servers' certificates; nil means the system's roots.
 	RootCAs *x509.CertPool
+	// PlainHTTP, when set, lets plain http reach the hosts it accepts. It is for answers that
+	// carry their own proof, such as a certificate authority's published certificates: the
+	// caller verifies them. The address check and the refusal of redirects still apply.
+	PlainHTTP func(host string) bool
 	// DialAddr, when set, rewrites each address ("host:port", resolved) before it is dialed.
 	// Tests use it to answer a public name from a loopback server. No setting of the product
 	// sets it, and the address it returns is checked like any other.
@@ -177,6 +181,9 @@ func (c *Client) checkURL(u *url.URL) error {
 			if a, err := netip.ParseAddr(h); (err == nil && a.Unmap().IsLoopback()) || strings.EqualFold(h, "localhost") {
 				return nil
 			}
+		}
+		if c.o.PlainHTTP != nil && c.o.PlainHTTP(strings.ToLower(u.Hostname())) {
+			return nil
 		}
 		return refused("plain http: only https is fetched, except from a loopback address that is allowed")
 	default:

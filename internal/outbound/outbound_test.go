@@ -172,3 +172,19 @@ func TestTimeout(t *testing.T) {
 		t.Fatalf("err = %v, want a timeout", err)
 	}
 }
+
+// PlainHTTP lets plain http reach the hosts it names, and no other; addresses stay checked.
+func TestPlainHTTPHosts(t *testing.T) {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ca")) }))
+	defer s.Close()
+	to := func(string) string { return s.Listener.Addr().String() }
+	only := func(h string) bool { return h == "crt.example.com" }
+	c := outbound.New(outbound.Options{PlainHTTP: only, DialAddr: to, AllowLoopback: true})
+	if b, err := get(c, "http://crt.example.com/ca.cer", 10); err != nil || string(b) != "ca" {
+		t.Fatalf("an allowed plain http host: %q, %v", b, err)
+	}
+	_, err := get(c, "http://other.example.com/ca.cer", 10)
+	mustRefuse(t, err, "plain http")
+	_, err = get(outbound.New(outbound.Options{PlainHTTP: only, DialAddr: to}), "http://crt.example.com/ca.cer", 10)
+	mustRefuse(t, err, "is loopback")
+}

@@ -293,6 +293,7 @@ func newEvents(cfg *config.Config, rdb redis.UniversalClient, reg prometheus.Reg
 	return events.New(events.Options{
 		Producer: cipurge.NewProducer(rdb, norm, cipurge.WithMaxRetry(cfg.Purge.MaxRetry), cipurge.WithBatchSize(cfg.Purge.BatchSize)),
 		Token:    h.EventsToken, Buckets: buckets, MaxBytes: h.EventsMaxBytes, Log: log.Named("events"), Metrics: events.NewMetrics(reg),
+		SNSTopics: h.EventsSNSTopics,
 	}), nil
 }
 

@@ -176,6 +176,9 @@ func decodeObject(data []byte, dst any) *httpapi.Problem {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return &httpapi.Problem{Status: http.StatusBadRequest, Body: httpapi.Error{Code: "empty_body", Message: "the body is empty: send the sender's JSON event message"}}
 	}
+	if bad := httpapi.CheckJSON(data); bad != nil {
+		return bad
+	}
 	err := json.Unmarshal(data, dst)
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError

@@ -54,6 +54,9 @@ func decodeJSON(data []byte, dst any) *badRequest {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return &badRequest{Status: http.StatusBadRequest, Body: Error{Code: "empty_body", Message: "the body is empty: send a JSON object such as " + example(dst)}}
 	}
+	if bad := httpapi.CheckJSON(data); bad != nil {
+		return bad
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(dst)

@@ -137,6 +137,17 @@
 // prefix, a first path segment that is neither a host nor a configured
 // alias (an unknown alias, a percent-encoded origin URL, a bare file name).
 //
+// # Prefixes
+//
+// A folder ending with "/*", in any form above, is a prefix: NormalizePrefix
+// returns its canonical key (the folder's key followed by "*", so every image
+// key under it starts with the prefix key without its star) and whether it is
+// a root ("/*", "https://host/*", "_alias_/*", or "*" under an origin
+// prefix). A "*" anywhere else in a prefix is rejected. Normalize keeps a
+// star in an image URL as it is, but refuses a root prefix: sent as a URL it
+// would flush a whole host, alias or token without the flush-all's
+// confirmation.
+//
 // Normalize is idempotent: a key normalises to itself, and the CDN URL of
 // a key ("https://{token}.cloudimg.io/" + key, without its leading slash)
 // normalises to the key.

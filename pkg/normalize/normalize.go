@@ -19,6 +19,9 @@ const (
 // concurrent use. Normalising a key returns the key itself.
 func (n *Normalizer) Normalize(raw string) (string, error) {
 	key, reason := n.normalize(raw)
+	if reason == "" && strings.HasSuffix(key, Wildcard) && n.rootKey(key) {
+		reason = rootReason
+	}
 	if reason != "" {
 		return "", newError(raw, reason)
 	}

@@ -1,0 +1,171 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cipurge/cipurge/internal/outbound"
+)
+
+// The delivery task's type and queue. They are names in Redis: never rename them.
+const (
+	TypeDeliver = "webhook:deliver"
+	Queue       = "webhooks"
+)
+
+// The retry schedule: the first retry after retryFirst, each next one twice as late, at most
+// retryMax apart, for at least RetryFor in all. MaxRetry is the retries that take.
+const (
+	retryFirst = 30 * time.Second
+	retryMax   = time.Hour
+	RetryFor   = 24 * time.Hour
+)
+
+// MaxRetry is how many retries a delivery gets before asynq archives it.
+var MaxRetry = func() int {
+	var total time.Duration
+	n := 0
+	for total < RetryFor {
+		total += RetryDelay(n)
+		n++
+	}
+	return n
+}()
+
+// RetryDelay is the wait before retry n+1 (n counts the failures so far, from 0).
+func RetryDelay(n int) time.Duration {
+	d := retryFirst
+	for i := 0; i < n && d < retryMax; i++ {
+		d *= 2
+	}
+	return min(d, retryMax)
+}
+
+// taskTimeout bounds one attempt in asynq. The client's own timeout ends it first.
+const taskTimeout = 2 * time.Minute
+
+// NewTask returns the delivery task of d. Its task ID is d.ID, so that an event enqueued twice is
+// delivered once while the first is kept. opts come last and override (tests shorten MaxRetry).
+func NewTask(d Delivery, opts ...asynq.Option) (*asynq.Task, error) {
+	if d.ID == "" || d.URL == "" || len(d.Body) == 0 {
+		return nil, fmt.Errorf("webhook: a delivery needs an id, a URL and a body")
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, err
+	}
+	o := append([]asynq.Option{asynq.TaskID(d.ID), asynq.Queue(Queue), asynq.MaxRetry(MaxRetry), asynq.Timeout(taskTimeout)}, opts...)
+	return asynq.NewTask(TypeDeliver, b, o...), nil
+}
+
+// Enqueue enqueues d. An event already enqueued (the same id, still kept) is no error.
+func Enqueue(ctx context.Context, c *asynq.Client, d Delivery, opts ...asynq.Option) error {
+	t, err := NewTask(d, opts...)
+	if err != nil {
+		return err
+	}
+	if _, err := c.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("webhook %s: enqueue: %w", d.ID, err)
+	}
+	return nil
+}
+
+// Metrics count deliveries. Names follow the product's cipurge_ conventions.
+type Metrics struct {
+	Deliveries *prometheus.CounterVec // attempts by result: sent, failed, refused
+	Latency    prometheus.Histogram   // seconds per attempt
+}
+
+// NewMetrics creates the metrics and registers them on reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cipurge_webhook_deliveries_total",
+			Help: "Webhook delivery attempts by result: sent (2xx), failed (retried), refused (not retried: archived).",
+		}, []string{"result"}),
+		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "cipurge_webhook_delivery_duration_seconds", Help: "Duration of webhook delivery attempts.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10},
+		}),
+	}
+	for _, r := range []string{resultSent, resultFailed, resultRefused} {
+		m.Deliveries.WithLabelValues(r)
+	}
+	if reg != nil {
+		reg.MustRegister(m.Deliveries, m.Latency)
+	}
+	return m
+}
+
+// Results of one attempt (the label of cipurge_webhook_deliveries_total).
+const (
+	resultSent    = "sent"
+	resultFailed  = "failed"
+	resultRefused = "refused"
+)
+
+// Handler runs delivery tasks with s. A refusal of the outbound client (a redirect, plain http
+// to a public host, a private address) is not retried: the task is archived at once, to be
+// replayed once the target is fixed. Any other failure is retried.
+func Handler(s *Sender, m *Metrics) asynq.HandlerFunc {
+	return func(ctx context.Context, t *asynq.Task) error {
+		var d Delivery
+		if err := json.Unmarshal(t.Payload(), &d); err != nil {
+			return fmt.Errorf("webhook: a %s payload does not decode: %v: %w", TypeDeliver, err, asynq.SkipRetry)
+		}
+		start := time.Now()
+		err := s.Send(ctx, d)
+		if m != nil {
+			m.Latency.Observe(time.Since(start).Seconds())
+		}
+		result := resultSent
+		switch {
+		case errors.Is(err, outbound.ErrRefused):
+			result, err = resultRefused, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		case err != nil:
+			result = resultFailed
+		}
+		if m != nil {
+			m.Deliveries.WithLabelValues(result).Inc()
+		}
+		return err
+	}
+}
+
+// NewServer returns the asynq server that runs deliveries on Queue only, concurrency at once,
+// with the retry schedule of RetryDelay.
+func NewServer(r asynq.RedisConnOpt, concurrency int, s *Sender, m *Metrics) (*asynq.Server, *asynq.ServeMux) {
+	srv := asynq.NewServer(r, asynq.Config{
+		Concurrency:    concurrency,
+		Queues:         map[string]int{Queue: 1},
+		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration { return RetryDelay(n) },
+	})
+	mux := asynq.NewServeMux()
+	mux.Handle(TypeDeliver, Handler(s, m))
+	return srv, mux
+}
+
+// Failed lists the deliveries that finally failed (asynq's archive of Queue), newest first, at
+// most n.
+func Failed(insp *asynq.Inspector, n int) ([]*asynq.TaskInfo, error) {
+	ts, err := insp.ListArchivedTasks(Queue, asynq.PageSize(n))
+	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+		return nil, fmt.Errorf("webhook: listing failed deliveries: %w", err)
+	}
+	return ts, nil
+}
+
+// Replay runs the failed delivery id once more, now. asynq keeps its count of retries: if
+// this attempt fails too, the delivery goes back to the archive.
+func Replay(insp *asynq.Inspector, id string) error {
+	if err := insp.RunTask(Queue, id); err != nil {
+		return fmt.Errorf("webhook: replaying %s: %w", id, err)
+	}
+	return nil
+}

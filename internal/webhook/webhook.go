@@ -1,0 +1,172 @@
+// Package webhook delivers signed events to a receiver's URL, as the Standard Webhooks
+// specification says (https://www.standardwebhooks.com): each event is a JSON body with the
+// headers webhook-id, webhook-timestamp and webhook-signature, an HMAC-SHA256 of the three with
+// the secret WEBHOOK_SECRET.
+//
+// Deliveries are asynq tasks on a queue of their own (Queue), run by an asynq server of their
+// own (NewServer), so that a slow or down receiver never takes a slot of an invalidation. A
+// delivery keeps its webhook-id across retries: a receiver dedupes by it. Retries back off up to
+// an hour apart for at least RetryFor. A delivery that finally fails stays in asynq's archive of
+// Queue: Failed lists it and Replay runs it once more.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Header names of the Standard Webhooks specification.
+const (
+	HeaderID        = "webhook-id"
+	HeaderTimestamp = "webhook-timestamp"
+	HeaderSignature = "webhook-signature"
+)
+
+// SecretPrefix starts a secret in the specification's format: whsec_ then the key in base64.
+const SecretPrefix = "whsec_"
+
+// Key lengths the secret's decoded key may have. The specification asks for 24 to 64 bytes.
+const (
+	minKeyBytes = 24
+	maxKeyBytes = 64
+)
+
+// ParseSecret decodes a WEBHOOK_SECRET (whsec_ and base64) into the HMAC key.
+// The error names the variable and says how to make a good secret; it never holds the secret.
+func ParseSecret(secret string) ([]byte, error) {
+	const fix = "set it to whsec_ followed by base64 of 32 random bytes, e.g. whsec_$(openssl rand -base64 32)"
+	b64, ok := strings.CutPrefix(secret, SecretPrefix)
+	if !ok {
+		return nil, fmt.Errorf("WEBHOOK_SECRET does not start with %s: %s", SecretPrefix, fix)
+	}
+	key, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, fmt.Errorf("WEBHOOK_SECRET is not base64 after %s: %s", SecretPrefix, fix)
+	}
+	if len(key) < minKeyBytes || len(key) > maxKeyBytes {
+		return nil, fmt.Errorf("WEBHOOK_SECRET holds %d bytes, not %d to %d: %s", len(key), minKeyBytes, maxKeyBytes, fix)
+	}
+	return key, nil
+}
+
+// Sign returns the webhook-signature header of one delivery attempt: v1, a comma, and the base64
+// HMAC-SHA256 of "id.timestamp.body" with key.
+func Sign(key []byte, id string, ts time.Time, body []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(id + "." + strconv.FormatInt(ts.Unix(), 10) + "."))
+	m.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// Event types.
+const (
+	EventRequestDone = "request.done"     // every URL of a request is confirmed or has finally failed
+	EventURLDead     = "request.url_dead" // one URL of a request was dead-lettered
+)
+
+// Event is the JSON body of a delivery. Data depends on Type.
+type Event struct {
+	Type      string          `json:"type"`
+	Timestamp time.Time       `json:"timestamp"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// MessageID is the stable webhook-id of the event typ about subject (a request ID, or a request
+// ID and a URL): the same event gets the same id however often it is built or sent.
+func MessageID(typ string, subject ...string) string {
+	h := sha256.New()
+	h.Write([]byte(typ))
+	for _, s := range subject {
+		h.Write([]byte{0})
+		h.Write([]byte(s))
+	}
+	return "msg_" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Delivery is one event to one receiver: the payload of a delivery task. It holds no secret.
+type Delivery struct {
+	ID   string          `json:"id"`   // the webhook-id, stable across attempts
+	URL  string          `json:"url"`  // the receiver
+	Body json.RawMessage `json:"body"` // the Event, as sent
+}
+
+// NewDelivery builds the delivery of ev to target, with the id MessageID gives for subject.
+func NewDelivery(target string, ev Event, subject ...string) (Delivery, error) {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return Delivery{}, fmt.Errorf("webhook: encoding a %s event: %w", ev.Type, err)
+	}
+	return Delivery{ID: MessageID(ev.Type, subject...), URL: target, Body: body}, nil
+}
+
+// Doer sends one HTTP request. The product uses an *outbound.Client: https only except loopback,
+// no redirects, a timeout.
+type Doer interface {
+	Do(*http.Request) (*http.Response, error)
+}
+
+// AnswerLimit is how much of a receiver's answer is read. The answer is only drained.
+const AnswerLimit = 64 << 10
+
+// ErrRejected is what a receiver's non-2xx answer matches with errors.Is.
+var ErrRejected = errors.New("webhook: the receiver did not answer 2xx")
+
+// Sender signs and sends deliveries.
+type Sender struct {
+	Client Doer
+	Key    []byte           // from ParseSecret
+	Now    func() time.Time // nil: time.Now
+}
+
+// Send makes one attempt: it signs d with the attempt's timestamp and POSTs it. Any 2xx answer
+// is success. Errors name the receiver without its query, never the key.
+func (s *Sender) Send(ctx context.Context, d Delivery) error {
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	ts := now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(d.Body))
+	if err != nil {
+		return fmt.Errorf("webhook %s: the target %q is not a URL: %w", d.ID, redact(d.URL), err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(HeaderID, d.ID)
+	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
+	req.Header.Set(HeaderSignature, Sign(s.Key, d.ID, ts, d.Body))
+	resp, err := s.Client.Do(req)
+	if err != nil {
+		return fmt.Errorf("webhook %s: %w", d.ID, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, AnswerLimit))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("webhook %s: %s answered %s: %w", d.ID, redact(d.URL), resp.Status, ErrRejected)
+	}
+	return nil
+}
+
+// redact is raw without its query and user info, which may hold a token.
+func redact(raw string) string {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		raw = raw[:i]
+	}
+	if i := strings.Index(raw, "@"); i >= 0 {
+		if j := strings.Index(raw, "://"); j >= 0 && j < i {
+			raw = raw[:j+3] + raw[i+1:]
+		}
+	}
+	return raw
+}

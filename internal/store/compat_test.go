@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -105,5 +106,46 @@ func TestOldHistoryHonoured(t *testing.T) {
 	}
 	if rec, ok, err := s.History(ctx, u); err != nil || !ok || rec.State != store.StateConfirmed || rec.UUID != "u-old" || rec.SentAt != now-10_000 {
 		t.Fatalf("old record after its confirmation: %+v, %v, %v", rec, ok, err)
+	}
+}
+
+// TestHourlyHistoryOf000c5dfIsRead writes the hourly history bucket of version 000c5df (its key
+// and text record spelled out) and checks that it is moved into the epoch buckets and read there:
+// a lookup shows it, admission drops a request it satisfies, a confirmation marks it.
+func TestHourlyHistoryOf000c5dfIsRead(t *testing.T) {
+	rdb := testredis.Start(t).Client()
+	s, ctx := store.New(rdb), context.Background()
+	now, err := s.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const u = "https://img.example.com/hourly.jpg"
+	const uuid = "4fc96d31-8d3a-4b7e-9f0a-2b1c3d4e5f60"
+	f, shard := store.HistoryField(u)
+	sent := now - 3*3600_000
+	hour := sent - sent%3600_000
+	key := fmt.Sprintf("cipurge:{cipurge}:hh:%d:%d", hour/1000, shard%1024)
+	rec := fmt.Sprintf("s%013d %d %s", sent, 250, uuid)
+	if err := rdb.HSet(ctx, key, f, rec).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.PExpire(ctx, key, 7*24*time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := s.History(ctx, u)
+	if err != nil || !ok || got.SentAt != sent || got.RequestedAt != sent-250 || got.UUID != uuid || got.State != store.StateSent {
+		t.Fatalf("hourly history read as %+v, %v, %v", got, ok, err)
+	}
+	if n, _ := rdb.Exists(ctx, key).Result(); n != 0 {
+		t.Fatalf("the hourly bucket outlives its move")
+	}
+	if adm, err := s.Admit(ctx, []string{u}, sent-1, store.Interactive, store.Limit{}); err != nil || adm.Verdict != store.Satisfied {
+		t.Fatalf("a request before the hourly send: %+v, %v", adm, err)
+	}
+	if err := s.MarkState(ctx, []string{u}, uuid, store.StateConfirmed, "", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := s.History(ctx, u); got.State != store.StateConfirmed || got.UUID != uuid {
+		t.Fatalf("hourly record after its confirmation: %+v", got)
 	}
 }

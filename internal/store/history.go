@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -27,17 +29,23 @@ type Record struct {
 
 // History returns the record of key, if any within the history TTL: the newest send in the
 // bucketed history, or in the per-URL hash an earlier version wrote (read until it expires),
-// with the per-URL hash's queued request, task and reason.
+// with the per-URL hash's queued request, task and reason. It reads a constant number of keys:
+// the per-URL hash and the epoch buckets of the TTL (historyLayout.buckets).
 func (s *Store) History(ctx context.Context, key string) (Record, bool, error) {
-	now, err := s.Now(ctx)
-	if err != nil {
-		return Record{}, false, fmt.Errorf("history: %w", err)
+	l := s.layout(ctx)
+	if !l.migrated {
+		// No worker of this version has run yet: move the hourly history first (once).
+		if _, err := s.MigrateHistory(ctx); err != nil {
+			return Record{}, false, fmt.Errorf("history: %w", err)
+		}
 	}
+	local := time.Now().UnixMilli()
 	f, shard := HistoryField(key)
 	pipe := s.rdb.Pipeline()
+	clock := pipe.Time(ctx)
 	all := pipe.HGetAll(ctx, HistoryKey(key))
 	var recs []*redis.StringCmd
-	for _, b := range historyBuckets(now-historyScanBack.Milliseconds(), now, shard) {
+	for _, b := range l.buckets(local-l.ttl-historyHour, local+historyHour, local, shard) {
 		recs = append(recs, pipe.HGet(ctx, b, f))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
@@ -48,32 +56,41 @@ func (s *Store) History(ctx context.Context, key string) (Record, bool, error) {
 	r := Record{Key: key, RequestedAt: atoi(FieldRequested), SentAt: atoi(FieldSent), UUID: m[FieldUUID], State: m[FieldState],
 		Detail: m[FieldWhy], QueuedAt: atoi(FieldQueued), Task: m[FieldTask]}
 	found := len(m) > 0
+	oldest := clock.Val().UnixMilli() - l.ttl
 	for _, c := range recs {
 		if c.Err() != nil {
 			continue
 		}
-		if req, sent, uuid, st, ok := parseHistoryRecord(c.Val()); ok && sent > r.SentAt {
+		if req, sent, uuid, st, ok := parseHistoryRecord(c.Val()); ok && sent > r.SentAt && sent >= oldest {
 			r.RequestedAt, r.SentAt, r.UUID, r.State, found = req, sent, uuid, st, true
 		}
-		break
 	}
 	return r, found, nil
 }
 
 // parseHistoryRecord reads a record of the bucketed history (written by hrec_put in luaPreamble).
 func parseHistoryRecord(v string) (req, sent int64, uuid, state string, ok bool) {
-	if len(v) < 16 {
+	if len(v) < 12 {
 		return 0, 0, "", "", false
 	}
-	sent, err1 := strconv.ParseInt(v[1:14], 10, 64)
-	delay, rest, _ := strings.Cut(v[15:], " ")
-	d, err2 := strconv.ParseInt(delay, 10, 64)
-	for name, code := range stateCodes {
-		if code == v[:1] {
+	var b [8]byte
+	copy(b[2:], v[1:7])
+	sent = int64(binary.BigEndian.Uint64(b[:]))
+	b = [8]byte{}
+	copy(b[3:], v[7:12])
+	delay := int64(binary.BigEndian.Uint64(b[:]))
+	code := strings.ToLower(v[:1])
+	for name, c := range stateCodes {
+		if c == code {
 			state = name
 		}
 	}
-	return sent - d, sent, rest, state, err1 == nil && err2 == nil
+	uuid = v[12:]
+	if code != v[:1] && len(uuid) == 16 {
+		h := hex.EncodeToString([]byte(uuid))
+		uuid = h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	}
+	return sent - delay, sent, uuid, state, state != ""
 }
 
 // MarkState sets the state of urls whose last send was the invalidation uuid (a newer send
@@ -91,21 +108,19 @@ func (s *Store) mark(ctx context.Context, urls []string, uuid, state, detail, ta
 	if len(urls) == 0 {
 		return nil
 	}
-	now, err := s.Now(ctx)
-	if err != nil {
-		return fmt.Errorf("mark %s: %w", state, err)
-	}
+	l := s.layout(ctx)
+	now := time.Now().UnixMilli()
 	var keys []string
 	args := []any{uuid, state, detail, ttl.Milliseconds(), task, 0}
 	for _, u := range urls {
 		f, shard := HistoryField(u)
-		b := historyBuckets(now-ttl.Milliseconds()-HistoryBucket.Milliseconds(), now, shard)
+		b := l.buckets(now-l.ttl-historyHour, now+historyHour, now, shard)
 		args[5] = len(b)
 		keys = append(keys, HistoryKey(u))
 		keys = append(keys, b...)
 		args = append(args, f)
 	}
-	err = markScript.Run(ctx, s.rdb, keys, args...).Err()
+	err := markScript.Run(ctx, s.rdb, keys, args...).Err()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("mark %s: %w", state, err)
 	}

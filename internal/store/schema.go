@@ -23,27 +23,29 @@ const Prefix = "cipurge:{cipurge}:"
 
 // Keys of the shared state.
 const (
-	KeyPending     = Prefix + "pending"     // ZSET member=canonical key, score=first request (ms) while waiting
-	KeySources     = Prefix + "src"         // HASH canonical key -> free-text source of a pending request
-	KeyRate        = Prefix + "rate"        // STRING GCRA theoretical arrival time (ms)
-	KeyRateStatus  = Prefix + "rate:status" // STRING GCRA theoretical arrival time (ms) of status checks
-	KeyPause       = Prefix + "pause"       // STRING reason; its PTTL is the pause every worker honours
-	KeyPauseRuns   = Prefix + "pause:n"     // STRING consecutive pauses, for backoff when Retry-After is absent
-	KeyHot         = Prefix + "hot"         // STRING set while an interactive request waits for the limiter
-	KeyProbe       = Prefix + "probe"       // STRING held by the one request that probes the API after an outage
-	KeyAll         = Prefix + "all"         // HASH of the last flush-all: FieldAll*
-	KeyBatcher     = Prefix + "batcher"     // STRING lease of the worker that forms batches
-	KeyStats       = Prefix + "stats"       // HASH cluster-wide totals: FieldStat*
-	KeyWorkers     = Prefix + "workers"     // HASH worker id -> "<Redis time ms> <JSON of its settings and state>", refreshed by each worker
-	KeyWriteProbe  = Prefix + "wprobe"      // STRING with a 10 s TTL, written by /readyz to prove Redis takes writes
-	KeyDeadLetters = Prefix + "dlq"         // HASH task ID -> JSON store.DeadLetter: every dead letter, kept until replayed or deleted
-	KeyDeadIndex   = Prefix + "dlq:at"      // ZSET task ID, score = when it was dead-lettered (ms)
-	KeyDeadMarks   = Prefix + "dlq:mark"    // HASH task ID -> DeadMarkTrimmed or DeadMarkRerun: what the reconciliation found of a record whose task asynq's archive lacks
-	KeyDeadTrim    = Prefix + "dlq:trim"    // HASH queue -> time (ms) up to which asynq trimmed the queue's archive, as far as seen
-	KeyDeadSweep   = Prefix + "dlq:sweep"   // STRING lease of the worker that reconciles the dead-letter record with asynq
+	KeyPending       = Prefix + "pending"     // ZSET member=canonical key, score=first request (ms) while waiting
+	KeySources       = Prefix + "src"         // HASH canonical key -> free-text source of a pending request
+	KeyRate          = Prefix + "rate"        // STRING GCRA theoretical arrival time (ms)
+	KeyRateStatus    = Prefix + "rate:status" // STRING GCRA theoretical arrival time (ms) of status checks
+	KeyPause         = Prefix + "pause"       // STRING reason; its PTTL is the pause every worker honours
+	KeyPauseRuns     = Prefix + "pause:n"     // STRING consecutive pauses, for backoff when Retry-After is absent
+	KeyHot           = Prefix + "hot"         // STRING set while an interactive request waits for the limiter
+	KeyProbe         = Prefix + "probe"       // STRING held by the one request that probes the API after an outage
+	KeyAll           = Prefix + "all"         // HASH of the last flush-all: FieldAll*
+	KeyBatcher       = Prefix + "batcher"     // STRING lease of the worker that forms batches
+	KeyStats         = Prefix + "stats"       // HASH cluster-wide totals: FieldStat*
+	KeyWorkers       = Prefix + "workers"     // HASH worker id -> "<Redis time ms> <JSON of its settings and state>", refreshed by each worker
+	KeyWriteProbe    = Prefix + "wprobe"      // STRING with a 10 s TTL, written by /readyz to prove Redis takes writes
+	KeyDeadLetters   = Prefix + "dlq"         // HASH task ID -> JSON store.DeadLetter: every dead letter, kept until replayed or deleted
+	KeyDeadIndex     = Prefix + "dlq:at"      // ZSET task ID, score = when it was dead-lettered (ms)
+	KeyDeadMarks     = Prefix + "dlq:mark"    // HASH task ID -> DeadMarkTrimmed or DeadMarkRerun: what the reconciliation found of a record whose task asynq's archive lacks
+	KeyDeadTrim      = Prefix + "dlq:trim"    // HASH queue -> time (ms) up to which asynq trimmed the queue's archive, as far as seen
+	KeyDeadSweep     = Prefix + "dlq:sweep"   // STRING lease of the worker that reconciles the dead-letter record with asynq
+	KeyHistoryLayout = Prefix + "hlayout"     // HASH FieldLayout*: the PURGE_HISTORY_TTL that sets the history's epochs
 
 	keyHistory      = Prefix + "h:"     // HASH per canonical key: Field* (since hh: only a queued task, a failure's reason, or an earlier version's history)
-	keyHistoryHour  = Prefix + "hh:"    // HASH per hour and shard: HistoryField -> packed record (see HistoryBucketKey)
+	keyHistoryHour  = Prefix + "hh:"    // HASH per hour and shard: the history of 000c5df and before, moved by MigrateHistory (HistoryBucketKey)
+	keyHistoryEpoch = Prefix + "hb:"    // HASH per epoch and shard: HistoryField -> packed record (see HistoryEpochKey)
 	keySentSecs     = Prefix + "sent:"  // STRING per second: URLs sent, for the cluster-wide send rate
 	keyCallsSecs    = Prefix + "calls:" // STRING per second: API calls made
 	keyDeadLettered = Prefix + "dead:"  // STRING per request task the worker dead-lettered on purpose
@@ -52,16 +54,25 @@ const (
 // HistoryKey is the Redis key of one canonical URL's history hash.
 func HistoryKey(key string) string { return keyHistory + key }
 
-// The sent history is bucketed: one small hash per UTC hour (HistoryBucket) of the send and
-// shard (HistoryShards) of the URL, field = the 8 bytes of the 64-bit FNV-1a hash of the canonical
-// key, value = a packed record (luaPreamble's hrec_put: state code, sent ms, request delay, uuid).
-// Small hashes stay listpack-encoded (hash-max-listpack-entries, default 128), which is what keeps
-// a URL's history under 100 bytes; a bucket expires PURGE_HISTORY_TTL after its hour ends. Two
-// keys share a 64-bit hash with probability about n²/2^65 (3e-4 at 100 M URLs within the TTL).
+// The sent history lives in epoch buckets: one small hash per epoch of the send and shard
+// (HistoryShards) of the URL, field = the 8 bytes of the 64-bit FNV-1a hash of the canonical key,
+// value = a packed record (luaPreamble's hrec_put: state code, sent ms, request delay, uuid).
+// An epoch is a quarter of PURGE_HISTORY_TTL, in whole hours (HistoryEpoch). So a send, a mark
+// and a lookup each touch at most HistoryEpochs+2 buckets per URL, whatever the TTL and however
+// old the record. Small hashes stay listpack-encoded (hash-max-listpack-entries, default 128),
+// which keeps a URL's history under 64 bytes from about 20,000 URLs an epoch to about 400,000.
+// A bucket expires PURGE_HISTORY_TTL after its epoch ends. Two keys share a 64-bit hash with
+// probability about n²/2^65 (3e-4 at 100 M URLs within the TTL).
+//
+// The TTL that sets the epochs is KeyHistoryLayout's: every worker writes its PURGE_HISTORY_TTL
+// there at start (Store.UseHistoryTTL), and every reader uses it. When it changes, the previous
+// layout is read too until its records have expired.
 const (
-	HistoryBucket   = time.Hour
-	HistoryShards   = 1024
-	historyScanBack = 90 * 24 * time.Hour // how far back a reader looks when it does not know the TTL
+	HistoryShards = 4096 // a power of two: the shard is the hash's low bits
+	HistoryEpochs = 4    // epochs per PURGE_HISTORY_TTL
+	historyHour   = int64(time.Hour / time.Millisecond)
+	// historyDefaultTTL is the TTL of the layout before any worker wrote one (PURGE_HISTORY_TTL's default).
+	historyDefaultTTL = 7 * 24 * time.Hour
 )
 
 // HistoryField returns the hash field and shard of canonical key in the bucketed history.
@@ -74,21 +85,44 @@ func HistoryField(key string) (field string, shard uint64) {
 	return string(b[:]), v % HistoryShards
 }
 
-// HistoryBucketKey is the key of the history hash of shard for sends in the hour that contains ms.
-func HistoryBucketKey(ms int64, shard uint64) string {
-	start := ms - ms%HistoryBucket.Milliseconds()
-	return keyHistoryHour + strconv.FormatInt(start/1000, 10) + ":" + strconv.FormatUint(shard, 10)
+// HistoryEpoch is the epoch length (ms) of the history kept for ttl: a quarter of it, rounded
+// up to whole hours.
+func HistoryEpoch(ttl time.Duration) int64 {
+	q := (ttl.Milliseconds() + HistoryEpochs - 1) / HistoryEpochs
+	return max((q+historyHour-1)/historyHour, 1) * historyHour
 }
 
-// historyBuckets returns the keys of shard's buckets from the hour of to back to the hour of from, newest first.
-func historyBuckets(from, to int64, shard uint64) []string {
-	step := HistoryBucket.Milliseconds()
-	from, to = from-from%step, to-to%step
+// HistoryEpochKey is the key of the history hash of shard for sends in the epoch (of length
+// epoch ms) that contains ms. The key names the epoch's length and start in hours.
+func HistoryEpochKey(ms, epoch int64, shard uint64) string {
+	start := ms - ms%epoch
+	return keyHistoryEpoch + strconv.FormatInt(epoch/historyHour, 10) + ":" + strconv.FormatInt(start/historyHour, 10) +
+		":" + strconv.FormatUint(shard, 10)
+}
+
+// historyEpochs returns the keys of shard's buckets from the epoch of to back to the epoch of
+// from, newest first.
+func historyEpochs(from, to, epoch int64, shard uint64) []string {
+	from, to = from-from%epoch, to-to%epoch
 	var out []string
-	for t := to; t >= from; t -= step {
-		out = append(out, HistoryBucketKey(t, shard))
+	for t := to; t >= from; t -= epoch {
+		out = append(out, HistoryEpochKey(t, epoch, shard))
 	}
 	return out
+}
+
+// The hourly history of version 000c5df and before: one hash per UTC hour and shard (of 1024),
+// with text records. Store.MigrateHistory moves it into the epoch buckets.
+const (
+	legacyHistoryBucket = time.Hour
+	legacyHistoryShards = 1024
+)
+
+// HistoryBucketKey is the key of the hourly history hash (000c5df and before) of shard for sends
+// in the hour that contains ms.
+func HistoryBucketKey(ms int64, shard uint64) string {
+	start := ms - ms%legacyHistoryBucket.Milliseconds()
+	return keyHistoryHour + strconv.FormatInt(start/1000, 10) + ":" + strconv.FormatUint(shard, 10)
 }
 
 // SentSecondKey and CallsSecondKey are the per-second counters of URLs sent and API calls made in
@@ -117,6 +151,14 @@ const (
 	FieldWhy       = "why"  // with StateFailed/StateDead/StateUnconfirmed: why
 	FieldQueued    = "q"    // the latest request (ms) put in a request task
 	FieldTask      = "task" // that request task's ID
+)
+
+// Fields of the history layout hash (KeyHistoryLayout).
+const (
+	FieldLayoutTTL      = "ttl"        // the PURGE_HISTORY_TTL (ms) of the current layout
+	FieldLayoutPrev     = "prev"       // the TTL (ms) of the layout before it
+	FieldLayoutPrevTill = "prev_until" // when the last record of the previous layout expires (ms)
+	FieldLayoutMigrated = "migrated"   // when MigrateHistory last moved the hourly history (ms)
 )
 
 // Fields of the flush-all hash (KeyAll).
@@ -200,6 +242,16 @@ const (
 	Satisfied Verdict = 4 // every URL was already invalidated after it was requested: send nothing
 )
 
+// uuidPattern matches the uuids the history packs into 16 bytes: lower-case canonical UUIDs.
+// It is a Lua pattern: 8-4-4-4-12 hex digits.
+var uuidPattern = func() string {
+	var parts []string
+	for _, n := range []int{8, 4, 4, 4, 12} {
+		parts = append(parts, strings.Repeat("[0-9a-f]", n))
+	}
+	return "^" + strings.Join(parts, "%-") + "$"
+}()
+
 // stateCodes are the one-byte codes of the states in the bucketed history's records.
 var stateCodes = map[string]string{StateSent: "s", StateConfirmed: "c", StateFailed: "f", StateUnconfirmed: "u", StateDead: "d"}
 
@@ -218,7 +270,7 @@ const (
 	sentFixedKeys   = 5 // KeyStats, SentSecondKey, CallsSecondKey, KeyPauseRuns, KeyProbe
 	removeFixedKeys = 2 // KeyPending, KeySources
 	removeArgsPer   = 4 // per entry: key, request time, task ID, HistoryField
-	removeBuckets   = 3 // per entry after its HistoryKey: the HistoryBucketKeys of the hours after, of and before now
+	removeBuckets   = 2 // per entry after its HistoryKey: the HistoryEpochKeys of the epochs of an hour after and an hour before now
 )
 
 // luaConsts are the schema facts the scripts use, by the name they have in Lua.
@@ -260,17 +312,31 @@ var luaPreamble = func() string {
 		code := stateCodes[name]
 		fmt.Fprintf(&b, "ST_CODE[%q] = %q; ST_NAME[%q] = %q\n", name, code, code, name)
 	}
-	// hrec_get(k, f): the bucketed history record f of hash k: sent, req, uuid, state code (nil if none).
-	// hrec_put(k, f, code, sent, req, uuid) writes one: code, sent ms (13 digits), ' ', sent-req, ' ', uuid.
-	b.WriteString(`local function hrec_get(k, f)
-  local v = redis.call('HGET', k, f)
-  if not v then return nil end
-  local sent = tonumber(string.sub(v, 2, 14))
-  local sp = string.find(v, ' ', 16, true)
-  return sent, sent - tonumber(string.sub(v, 16, sp - 1)), string.sub(v, sp + 1), string.sub(v, 1, 1)
+	// The bucketed history's record: state code (upper case when the uuid is packed), sent ms
+	// (6 bytes), sent minus the request time (5 bytes), then the uuid: 16 bytes when it is a
+	// lower-case canonical UUID (uuid_pack), else its text. parseHistoryRecord reads it in Go.
+	// hrec_get(k, f) returns sent, req, uuid (as stored), state code, packed (nil if none).
+	// hrec_put(k, f, code, sent, req, uuid, packed) writes one.
+	fmt.Fprintf(&b, "local UUID_PATTERN = %q\n", uuidPattern)
+	b.WriteString(`local function uuid_pack(u)
+  if #u == 36 and string.find(u, UUID_PATTERN) then
+    local h = string.gsub(u, '-', '')
+    local p = string.gsub(h, '%x%x', function(x) return string.char(tonumber(x, 16)) end)
+    return p, true
+  end
+  return u, false
 end
-local function hrec_put(k, f, code, sent, req, uuid)
-  redis.call('HSET', k, f, code .. string.format('%013d', sent) .. ' ' .. string.format('%d', sent - req) .. ' ' .. uuid)
+local function hrec_get(k, f)
+  local v = redis.call('HGET', k, f)
+  if not v or #v < 12 then return nil end
+  local c = string.sub(v, 1, 1)
+  local sent, d = struct.unpack('>I6I5', v, 2)
+  local lc = string.lower(c)
+  return sent, sent - d, string.sub(v, 13), lc, lc ~= c
+end
+local function hrec_put(k, f, code, sent, req, uuid, packed)
+  if packed then code = string.upper(code) end
+  redis.call('HSET', k, f, code .. struct.pack('>I6I5', sent, math.max(sent - req, 0)) .. uuid)
 end
 `)
 	b.WriteString("local function now_ms() local t = redis.call('TIME'); return t[1] * 1000 + math.floor(t[2] / 1000) end\n")

@@ -62,13 +62,17 @@ func (s *Store) Admit(ctx context.Context, urls []string, requestedAt int64, pri
 	keys := make([]string, 0, admitFixedKeys+len(urls))
 	keys = append(keys, KeyRate, KeyPause, KeyHot, KeyAll, KeyPauseRuns, KeyProbe, KeyRateStatus)
 	args := []any{requestedAt, int(prio), lim.emissionMS(), max(lim.Burst, 1), probeLease.Milliseconds(), lim.Horizon.Milliseconds(), 0}
-	// Only a send after the request satisfies it: the buckets from the request's hour to now (the
-	// local clock, an hour ahead for skew; a bucket missed only costs a resend).
-	to := max(time.Now().UnixMilli(), requestedAt) + HistoryBucket.Milliseconds()
-	from := max(requestedAt, to-historyScanBack.Milliseconds())
+	// Only a send after the request satisfies it: the buckets from the request's epoch to now (the
+	// local clock, an hour ahead for skew; a bucket missed only costs a resend), within the TTL.
+	var l historyLayout
+	if len(urls) > 0 {
+		l = s.layout(ctx)
+	}
+	local := time.Now().UnixMilli()
+	to := max(local, requestedAt) + historyHour
 	for i, u := range urls {
 		f, shard := HistoryField(u)
-		b := historyBuckets(from, to, shard)
+		b := l.buckets(requestedAt, to, local, shard)
 		if i == 0 {
 			args[6] = len(b)
 		}
@@ -110,12 +114,12 @@ func (s *Store) Sent(ctx context.Context, urls []string, requestedAt, sentAt int
 	sec := sentAt / 1000
 	keys := make([]string, 0, sentFixedKeys+len(urls))
 	keys = append(keys, KeyStats, SentSecondKey(sec), CallsSecondKey(sec), KeyPauseRuns, KeyProbe)
-	step := HistoryBucket.Milliseconds()
+	step := s.layout(ctx).epoch
 	expireAt := sentAt - sentAt%step + step + historyTTL.Milliseconds()
 	args := []any{requestedAt, sentAt, uuid, expireAt, rateWindowS}
 	for _, u := range urls {
 		f, shard := HistoryField(u)
-		keys = append(keys, HistoryKey(u), HistoryBucketKey(sentAt, shard))
+		keys = append(keys, HistoryKey(u), HistoryEpochKey(sentAt, step, shard))
 		args = append(args, f)
 	}
 	err := sentScript.Run(ctx, s.rdb, keys, args...).Err()

@@ -27,7 +27,8 @@ const (
 
 // Store is the product's Redis state. It is safe for concurrent use.
 type Store struct {
-	rdb redis.UniversalClient
+	rdb  redis.UniversalClient
+	hist layoutCache
 }
 
 // New returns a Store over rdb (a client, a failover client or a cluster client).
@@ -158,11 +159,10 @@ func (s *Store) RemovePending(ctx context.Context, entries []Entry, taskIDs []st
 		keys = append(keys, KeyPending, KeySources) // removeFixedKeys
 		args := make([]any, 0, 1+removeArgsPer*(end-start))
 		args = append(args, historyTTL.Milliseconds())
-		now := time.Now().UnixMilli()
+		now, epoch := time.Now().UnixMilli(), s.layout(ctx).epoch
 		for i, e := range entries[start:end] {
 			f, shard := HistoryField(e.Key)
-			keys = append(keys, HistoryKey(e.Key))
-			keys = append(keys, historyBuckets(now-HistoryBucket.Milliseconds(), now+HistoryBucket.Milliseconds(), shard)...)
+			keys = append(keys, HistoryKey(e.Key), HistoryEpochKey(now+historyHour, epoch, shard), HistoryEpochKey(now-historyHour, epoch, shard)) // removeBuckets
 			args = append(args, e.Key, e.RequestedAt, taskIDs[start+i], f)
 		}
 		err := removePendingScript.Run(ctx, s.rdb, keys, args...).Err()

@@ -228,6 +228,20 @@ func New(cfg Config, rdb redis.UniversalClient, api API, log *zap.Logger, m *Met
 	}, nil
 }
 
+// historyLayout makes PURGE_HISTORY_TTL the history's layout and moves the hourly history an
+// earlier version wrote into it (once; a later run finds nothing). Failures cost at most resends.
+func (w *Worker) historyLayout(ctx context.Context) {
+	if err := w.store.UseHistoryTTL(ctx, w.cfg.HistoryTTL); err != nil {
+		w.log.Warn("could not record the history layout", zap.Error(err))
+	}
+	n, err := w.store.MigrateHistory(ctx)
+	if err != nil {
+		w.log.Warn("could not move the hourly history of an earlier version", zap.Error(err))
+	} else if n > 0 {
+		w.log.Info("moved the hourly history of an earlier version", zap.Int64("records", n))
+	}
+}
+
 // Config returns the effective configuration (defaults applied).
 func (w *Worker) Config() Config { return w.cfg }
 
@@ -262,6 +276,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler:             asynq.ErrorHandlerFunc(w.onTaskError),
 	})
+	w.historyLayout(ctx)
 	if err := srv.Start(w.Mux()); err != nil {
 		return fmt.Errorf("start task server: %w", err)
 	}

@@ -9,8 +9,8 @@
 -- KEYS[5]  KeyPauseRuns  set while an outage's backoff has not seen a success
 -- KEYS[6]  KeyProbe      held by the one request that probes the API after an outage
 -- KEYS[7]  KeyRateStatus GCRA theoretical arrival time (ms) of status checks (P_STATUS)
--- KEYS[N_ADMIT_FIXED+..]  per URL, 1+ARGV[7] keys: its HistoryKey, then its HistoryBucketKeys
---          from the hour of the request on (none: a call that names no URL)
+-- KEYS[N_ADMIT_FIXED+..]  per URL, 1+ARGV[7] keys: its HistoryKey, then its HistoryEpochKeys
+--          from the epoch of the request on, newest first (none: a call that names no URL)
 -- ARGV[1]  the request time the URLs cover (ms)
 -- ARGV[2]  priority (P_INTERACTIVE, P_BACKGROUND or P_STATUS: its own limit, never yields)
 -- ARGV[3]  emission interval (ms; 0: no rate limit)

@@ -1,5 +1,5 @@
 -- mark: set the state of URLs whose last send was one invalidation (Store.MarkState, MarkDead).
--- KEYS[1..] per URL, 1+ARGV[6] keys: its HistoryKey, then its HistoryBucketKeys over the TTL, newest first
+-- KEYS[1..] per URL, 1+ARGV[6] keys: its HistoryKey, then its HistoryEpochKeys over the TTL, newest first
 -- ARGV[1]  the invalidation's uuid ('': mark whatever the last send was)
 -- ARGV[2]  the state (a State* of the schema)
 -- ARGV[3]  why
@@ -10,6 +10,7 @@
 -- ARGV[6+i] HistoryField of URL i
 -- returns  0. The reason and the task, rare, go in the per-URL hash; the state in the record.
 local nb = tonumber(ARGV[6])
+local want, wantpacked = uuid_pack(ARGV[1])
 local per = 1 + nb
 for i = 1, #KEYS / per do
   local base = (i - 1) * per
@@ -17,12 +18,12 @@ for i = 1, #KEYS / per do
   local osent = tonumber(redis.call('HGET', old, F_SENT) or '0')
   local found, marked = false, false
   for b = 1, nb do
-    local sent, req, uuid = hrec_get(KEYS[base + 1 + b], f)
+    local sent, req, uuid, _, packed = hrec_get(KEYS[base + 1 + b], f)
     if sent then
       if sent > osent then
         found = true
-        if ARGV[1] == '' or uuid == ARGV[1] then
-          hrec_put(KEYS[base + 1 + b], f, ST_CODE[ARGV[2]], sent, req, uuid)
+        if ARGV[1] == '' or (uuid == want and packed == wantpacked) then
+          hrec_put(KEYS[base + 1 + b], f, ST_CODE[ARGV[2]], sent, req, uuid, packed)
           marked = true
         end
       end

@@ -2,8 +2,8 @@
 -- history the task that holds it (Store.RemovePending).
 -- KEYS[1]  KeyPending
 -- KEYS[2]  KeySources
--- KEYS[N_REMOVE_FIXED+..] per entry, 1+N_REMOVE_BUCKETS keys: HistoryKey, then HistoryBucketKeys of
---          the hours around now (a send of the task may already be recorded: then no queued record)
+-- KEYS[N_REMOVE_FIXED+..] per entry, 1+N_REMOVE_BUCKETS keys: HistoryKey, then HistoryEpochKeys of
+--          the epochs around now (a send of the task may already be recorded: then no queued record)
 -- ARGV[1]  history TTL (ms)
 -- ARGV[2..] per entry, N_REMOVE_PER values: canonical key, request time (ms), task ID, HistoryField
 -- returns  0. An entry whose score is no longer its request time is left alone (sent again later).

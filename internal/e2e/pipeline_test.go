@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/cipurge/cipurge/internal/sandbox"
+	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/internal/testkit"
@@ -636,5 +637,43 @@ func TestDeadLetterOutlivesAsynqArchive(t *testing.T) {
 	}
 	if code, out, _ = h.enqueue("", "dlq", "ls", "--json"); code != 0 || strings.TrimSpace(out) != "[]" {
 		t.Errorf("dlq ls after replay and rm: exit %d: %s", code, out)
+	}
+}
+
+// TestPauseStaysVisible: while a 429 pauses every worker, asynqmon's task error says
+// "paused: 429" within its first 40 characters; after the pause ended, `enqueue status` and the
+// status reading still name it, with the calls it held.
+func TestPauseStaysVisible(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_BATCH_SIZE=1", "PURGE_CONCURRENCY=4")
+	h.SB.ApplyFaults(&sandbox.Faults{RateLimit: &sandbox.Window{For: 300 * time.Millisecond, Code: http.StatusTooManyRequests, RetryAfter: "3"}})
+	in := testkit.ImageURLs("pausevisible", 4)
+	h.mustEnqueue(t, in...)
+	h.startWorker()
+	testkit.WaitFor(t, 20*time.Second, "a task held by the pause, in retry", func() bool {
+		ts, err := h.inspector().ListRetryTasks(tasks.QueueInteractive)
+		if err != nil || len(ts) == 0 {
+			return false
+		}
+		head := ts[0].LastErr[:min(40, len(ts[0].LastErr))]
+		if !strings.Contains(head, "paused: 429") {
+			t.Fatalf("asynqmon shows %q first: want \"paused: 429\" within 40 characters", head)
+		}
+		return true
+	})
+	testkit.WaitFor(t, 30*time.Second, "all invalidated after the pause", func() bool { return invalidatedAll(h.SB, in) })
+	snap, err := status.NewReader(h.RDB).Read(context.Background(), status.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.RecentPauses) == 0 || snap.RecentPauses[0].Cause != store.PauseRateLimited || snap.RecentPauses[0].Ongoing ||
+		snap.RecentPauses[0].Held == 0 || snap.Paused != "" {
+		t.Fatalf("after the pause: recent %+v, paused %q; want an ended 429 pause that held calls", snap.RecentPauses, snap.Paused)
+	}
+	code, out, stderr := h.enqueue("", "status")
+	t.Logf("enqueue status:\n%s", out)
+	want := status.DescribePause(snap.RecentPauses[0])
+	if code != 0 || !strings.Contains(out, want) || !strings.Contains(want, "rate limited (429) from ") {
+		t.Errorf("enqueue status (exit %d) does not show the pause %q:\n%s%s", code, want, out, stderr)
 	}
 }

@@ -2,15 +2,16 @@ package httpserver
 
 import (
 	"context"
-	"fmt"
 	"html/template"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge"
+	"github.com/cipurge/cipurge/internal/figures"
 	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
 )
@@ -84,11 +85,14 @@ var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap
 		}
 		return t.UTC().Format("2006-01-02 15:04:05.000 MST")
 	},
-	"time": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") },
-	"secs": func(s float64) string { return (time.Duration(s) * time.Second).String() },
-	"rate": func(f float64) string { return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", f), "0"), ".") },
-	"join": strings.Join,
-	"dead": func(state string) bool { return state == store.StateDead },
+	"time":   figures.Time,
+	"secs":   figures.Seconds,
+	"rate":   figures.Rate,
+	"plural": figures.Plural,
+	"pause":  status.DescribePause,
+	"listed": func(ps []store.PauseRecord, p *store.PauseRecord) bool { return slices.Contains(ps, *p) },
+	"join":   strings.Join,
+	"dead":   func(state string) bool { return state == store.StateDead },
 }).Parse(statusHTML))
 
 const statusHTML = `<!doctype html>
@@ -120,6 +124,10 @@ th.n{text-align:right}
 {{if and $s.Workers (not $s.Paused) (not $s.SendingStopped) (not $s.PausedQueues)}}<p class="ok" id="all-clear">Sending normally.</p>{{end}}
 </section>
 
+{{if or $s.RecentPauses $s.LastOutage}}<h2>Recent pauses</h2>
+<ul id="recent-pauses">{{range $s.RecentPauses}}<li>{{pause .}}</li>{{end}}
+{{with $s.LastOutage}}{{if not (listed $s.RecentPauses .)}}<li id="last-outage">last outage: {{pause .}}</li>{{end}}{{end}}</ul>{{end}}
+
 <h2>Look up a URL</h2>
 <form id="lookup" method="get" action="/status"><input type="text" name="url" value="{{.URL}}" placeholder="any form: https://img.example.com/a.jpg, a CDN URL with a resize, /img.example.com/a.jpg" aria-label="URL"> <button type="submit">Look up</button></form>
 {{if .LookupError}}<div class="alert bad" id="lookup-error">{{.LookupError}}</div>{{end}}
@@ -127,7 +135,7 @@ th.n{text-align:right}
 <tr><th>canonical key</th><td><code>{{.Key}}</code></td></tr>
 {{if .PendingSince}}<tr><th>pending</th><td>since {{ts .PendingSince}}, waiting for its window</td></tr>{{end}}
 {{if and .QueuedAt (not (dead .State))}}<tr><th>queued</th><td>requested {{ts .QueuedAt}}, in task <code>{{.Task}}</code>{{if .TaskQueue}} on queue {{.TaskQueue}}{{end}}: {{.TaskState}}{{if .TaskError}} (last error: {{.TaskError}}){{end}}</td></tr>{{end}}
-{{if .SentAt}}<tr><th>sent</th><td>{{ts .SentAt}} in request <code>{{.UUID}}</code> (requested {{ts .RequestedAt}})</td></tr>{{end}}
+{{if .SentAt}}<tr><th>sent</th><td>{{ts .SentAt}} in request <code>{{.UUID}}</code> (requested {{ts .RequestedAt}})</td></tr>{{else if and (dead .State) .QueuedAt}}<tr><th>requested</th><td>{{ts .QueuedAt}}</td></tr>{{end}}
 {{if .State}}<tr><th>state</th><td id="history-state"><b>{{if dead .State}}dead-lettered{{else}}{{.State}}{{end}}</b>{{if .Detail}}: {{.Detail}}{{end}}
 {{if dead .State}}{{if eq .TaskState "deleted"}}<br>its dead letter was deleted: enqueue the URL again to send it{{else}}<br>task <code>{{.Task}}</code> on queue {{.TaskQueue}}: <code>enqueue dlq replay {{.Task}}</code>{{end}}{{end}}</td></tr>{{end}}
 {{if not (or .PendingSince .QueuedAt .SentAt .State)}}<tr><th>history</th><td>no request known within PURGE_HISTORY_TTL</td></tr>{{end}}
@@ -136,7 +144,7 @@ th.n{text-align:right}
 <div class="cards">
 <div class="card" id="waiting"><div>URLs waiting for their window</div><div class="big">{{$s.WaitingURLs}}</div><div>{{if $s.OldestWaiting}}oldest {{$s.OldestWaiting}}{{else}}none waiting{{end}}</div></div>
 <div class="card" id="rate"><div>send rate, last minute</div><div class="big">{{rate $s.CallsPerSecond}} calls/s</div><div>{{rate $s.URLsPerSecond}} URLs/s; configured {{rate $s.ConfiguredRate}} calls/s ({{$s.RateSource}})</div></div>
-<div class="card" id="drain"><div>time to drain</div><div class="big">{{if $s.DrainSeconds}}{{secs $s.DrainSeconds}}{{else if $s.BacklogCalls}}unknown{{else}}nothing to send{{end}}</div><div>{{$s.BacklogCalls}} API calls of backlog{{if $s.DrainNote}}; {{$s.DrainNote}}{{end}}</div></div>
+<div class="card" id="drain"><div>time to drain</div><div class="big">{{if $s.DrainSeconds}}{{secs $s.DrainSeconds}}{{else if $s.BacklogCalls}}unknown{{else}}nothing to send{{end}}</div><div>{{plural $s.BacklogCalls "API call" "API calls"}} of backlog{{if $s.DrainNote}}; {{$s.DrainNote}}{{end}}</div></div>
 <div class="card" id="dead-count"><div>dead letters</div><div class="big">{{$s.DeadLetters}}</div><div><code>enqueue dlq ls</code></div></div>
 </div>
 
@@ -146,7 +154,7 @@ th.n{text-align:right}
 {{end}}</table>
 
 <h2>Workers</h2>
-<table id="workers"><tr><th>worker</th><th>version</th><th>PURGE_RATE</th><th>burst</th><th>batch</th><th>concurrency</th><th>confirm</th><th>sending</th></tr>
+<table id="workers"><tr><th>worker</th><th>version</th><th class="n">PURGE_RATE</th><th class="n">burst</th><th class="n">batch</th><th class="n">concurrency</th><th>confirm</th><th>sending</th></tr>
 {{range $s.Workers}}<tr><td><code>{{.ID}}</code></td><td>{{.Version}}</td><td class="n">{{rate .Rate}}</td><td class="n">{{.Burst}}</td><td class="n">{{.BatchSize}}</td><td class="n">{{.Concurrency}}</td><td>{{.Confirm}}</td><td>{{if .Stopped}}<b>stopped {{.Stopped}}</b>{{else}}ok{{end}}</td></tr>
 {{else}}<tr><td colspan="8">none alive</td></tr>{{end}}</table>
 

@@ -19,6 +19,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cipurge/cipurge/internal/figures"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/pkg/tasks"
@@ -68,6 +69,8 @@ type Snapshot struct {
 	LastFlushAll       string              `json:"last_flush_all,omitempty"`
 	FlushAllSuggested  bool                `json:"flush_all_suggested"`
 	LastDeadLetters    []DeadLetter        `json:"last_dead_letters,omitempty"`
+	RecentPauses       []store.PauseRecord `json:"recent_pauses,omitempty"` // the latest shared pauses, newest first, kept a week (store.KeyPauseLog)
+	LastOutage         *store.PauseRecord  `json:"last_outage,omitempty"`   // the last pause for an outage
 }
 
 // Options say what to read beyond the counts.
@@ -164,6 +167,11 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 	if all.SentAt > 0 {
 		s.LastFlushAll = time.UnixMilli(all.SentAt).UTC().Format(time.RFC3339) + " (uuid " + all.UUID + ")"
 	}
+	ph, err := r.store.PauseHistory(ctx, c.At.UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	s.RecentPauses, s.LastOutage = ph.Recent, ph.LastOutage
 	d := drain(drainInput{
 		calls: s.BacklogCalls - s.PausedBacklogCalls, held: s.PausedBacklogCalls, pausedQueues: s.PausedQueues,
 		workers: len(s.Workers), stopped: len(s.SendingStopped), configured: s.ConfiguredRate, achieved: s.CallsPerSecond,
@@ -537,4 +545,20 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// DescribePause is one pause in words, the same on /status and in `enqueue status`:
+// "rate limited (429) from 2026-12-06 16:40:31 UTC to 2026-12-06 16:40:36 UTC (5s), 1 pause,
+// 12 calls held: <reason>".
+func DescribePause(p store.PauseRecord) string {
+	cause := "outage"
+	if p.Cause == store.PauseRateLimited {
+		cause = "rate limited (429)"
+	}
+	took := figures.Duration(time.Duration(p.End-p.Start) * time.Millisecond)
+	if p.Ongoing {
+		took += ", still on"
+	}
+	return fmt.Sprintf("%s from %s to %s (%s), %s, %s held: %s", cause, figures.Millis(p.Start), figures.Millis(p.End), took,
+		figures.Plural(int64(p.Pauses), "pause", "pauses"), figures.Plural(p.Held, "call", "calls"), p.Reason)
 }

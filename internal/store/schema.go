@@ -138,6 +138,31 @@ const (
 	keySandbox = Prefix + "sandbox:" // STRING per invalidation uuid the sandbox accepted: its record (sandbox.Keeper), until its status checks end
 )
 
+// KeyPauseLog is what operators look back on after a shared pause ended: a HASH of FieldPause*,
+// of constant size (PauseLogSize pauses), kept pauseLogTTL after the last pause.
+const KeyPauseLog = Prefix + "pause:log"
+
+// Fields of KeyPauseLog.
+const (
+	FieldPauseNow    = "now"    // JSON PauseRecord of the latest pause, running or ended (its calls held apart)
+	FieldPauseHeld   = "held"   // calls the latest pause held (HINCRBY)
+	FieldPauseRecent = "recent" // JSON []PauseRecord of the pauses before it, newest first
+	FieldPauseOutage = "outage" // JSON PauseRecord of the last outage before it
+)
+
+// Pause causes (PauseRecord.Cause), as the worker's cipurge_pauses_total labels them.
+const (
+	PauseRateLimited = "rate_limited" // a 429
+	PauseOutage      = "outage"       // 5xx, network errors
+)
+
+// The pause log's sizes and times.
+const (
+	PauseLogSize = 5                  // pauses kept besides the latest
+	pauseLogTTL  = 7 * 24 * time.Hour // the log outlives its last pause by this much
+	pauseMerge   = 10 * time.Second   // a pause of the same cause that starts within this of the last one's end continues it
+)
+
 // SandboxKey is where the worker's built-in sandbox keeps the invalidation uuid it accepted, so
 // that a sandbox started again still answers its status checks.
 func SandboxKey(uuid string) string { return keySandbox + uuid }

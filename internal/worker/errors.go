@@ -17,7 +17,8 @@ type snoozeError struct {
 }
 
 func (e *snoozeError) Error() string {
-	return "not sent yet: " + e.reason + "; next try in " + e.d.Round(time.Millisecond).String()
+	// The reason comes first: asynqmon's task list shows the start of the error ("paused: 429 ...").
+	return e.reason + "; not sent yet, next try in " + e.d.Round(time.Millisecond).String()
 }
 
 func snooze(d time.Duration, reason string) error {

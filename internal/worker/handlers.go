@@ -118,9 +118,9 @@ func (w *Worker) share(ctx context.Context, scope string, err error, took time.D
 	fields := []zap.Field{zap.String("scope", scope), zap.Int("urls", urls), zap.Duration("duration", took), zap.Error(err)}
 	switch d.action {
 	case actThrottled, actRetry:
-		pauseLabel, reason := "outage", d.reason
+		pauseLabel, reason := store.PauseOutage, d.reason
 		if d.action == actThrottled {
-			pauseLabel = "rate_limited"
+			pauseLabel = store.PauseRateLimited
 		}
 		wait, perr := d.retryAfter, error(nil)
 		if wait > 0 {
@@ -136,6 +136,8 @@ func (w *Worker) share(ctx context.Context, scope string, err error, took time.D
 		w.metrics.Pauses.WithLabelValues(pauseLabel).Inc()
 		if perr != nil {
 			w.log.Warn("could not share the pause", zap.Error(perr))
+		} else if err := w.store.RecordPause(ctx, pauseLabel, reason, wait); err != nil {
+			w.log.Debug("could not log the pause for /status", zap.Error(err))
 		}
 		if d.action == actThrottled {
 			w.log.Warn("rate limited by Cloudimage: every worker pauses", append(fields, zap.Duration("pause", wait))...)
@@ -232,7 +234,9 @@ func recordCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 func (w *Worker) apiFailed(ctx context.Context, scope string, err error, took time.Duration, p tasks.URLs, urls []string, queue string) error {
 	d, wait := w.share(ctx, scope, err, took, len(urls))
 	switch d.action {
-	case actThrottled, actStop:
+	case actThrottled:
+		return snooze(wait, "paused: "+d.reason)
+	case actStop:
 		return snooze(wait, d.reason)
 	case actCancelled:
 		// Shutdown or the task's timeout: asynq puts the task back; nothing is lost.

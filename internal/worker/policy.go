@@ -80,7 +80,7 @@ func classify(scope string, inv *apiclient.Invalidation, err error, cancelled bo
 	switch {
 	case errors.As(err, &rl):
 		return decision{action: actThrottled, outcome: "rate_limited", retryAfter: apiclient.RetryAfter(err),
-			reason: fmt.Sprintf("Cloudimage answered %d (rate limited)", rl.StatusCode)}
+			reason: fmt.Sprintf("%d from Cloudimage (rate limited)", rl.StatusCode)}
 	case errors.As(err, &un):
 		return decision{action: actStop, outcome: "unauthorized", cause: causeKey,
 			reason: fmt.Sprintf("Cloudimage rejected the API key (%d): check CLOUDIMAGE_API_KEY", un.StatusCode)}

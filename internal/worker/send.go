@@ -164,18 +164,22 @@ func (w *Worker) waitTurn(ctx context.Context, urls []string, reqMS int64, prio 
 				// reserved time: Retry-After outranks a reservation.
 				if reason, left, err := w.store.PauseState(ctx); err == nil && left > 0 {
 					w.metrics.Waits.WithLabelValues(store.Paused.String()).Inc()
-					return nil, nil, snooze(left, "every worker is paused: "+reason)
+					w.heldByPause(ctx)
+					return nil, nil, snooze(left, "paused: "+reason)
 				}
 			}
 			return adm, urls, nil
 		}
 		reason := adm.Verdict.String()
 		w.metrics.Waits.WithLabelValues(reason).Inc()
+		if adm.Verdict == store.Paused {
+			w.heldByPause(ctx)
+		}
 		w.metrics.WaitSeconds.WithLabelValues(reason).Add(adm.Wait.Seconds())
 		if adm.Wait > w.cfg.MaxInSlotWait || prio == store.Status {
 			why := "shared rate limit"
 			if adm.Verdict == store.Paused {
-				why = "every worker is paused: " + adm.Reason
+				why = "paused: " + adm.Reason
 			} else if adm.Verdict == store.Yield {
 				why = "interactive requests go first"
 			}
@@ -184,5 +188,12 @@ func (w *Worker) waitTurn(ctx context.Context, urls []string, reqMS int64, prio 
 		if err := sleep(ctx, adm.Wait); err != nil {
 			return nil, nil, err
 		}
+	}
+}
+
+// heldByPause counts a call the shared pause held back, for the pause log (/status).
+func (w *Worker) heldByPause(ctx context.Context) {
+	if err := w.store.PauseHeld(ctx); err != nil {
+		w.log.Debug("could not count a call held by the pause", zap.Error(err))
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/cipurge/cipurge/internal/figures"
 )
 
 // printer writes messages to stderr: rejections as they happen, and on a terminal a progress
@@ -92,26 +94,5 @@ func (p *printer) progress(c *counts, start time.Time) (stop func()) {
 	}
 }
 
-// group writes n with thousands separators.
-func group(n int64) string {
-	s := fmt.Sprint(n)
-	if n < 0 {
-		return s
-	}
-	out := make([]byte, 0, len(s)+len(s)/3)
-	for i, ch := range []byte(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, ch)
-	}
-	return string(out)
-}
-
-// plural writes n (with thousands separators) and the noun that agrees with it.
-func plural(n int64, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return group(n) + " " + many
-}
+// group and plural write counts as everything else does (package figures).
+var group, plural = figures.Count, figures.Plural

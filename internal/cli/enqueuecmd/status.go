@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/cli/wiring"
 	"github.com/cipurge/cipurge/internal/config"
+	"github.com/cipurge/cipurge/internal/figures"
 	"github.com/cipurge/cipurge/internal/flushall"
 	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
@@ -74,17 +76,18 @@ func printSnapshot(stdout io.Writer, rep *status.Snapshot) {
 	for _, s := range rep.SendingStopped {
 		fmt.Fprintf(stdout, "SENDING STOPPED: %s\n", s)
 	}
-	fmt.Fprintf(stdout, "send rate, last minute: %.1f URLs/s in %.2f API calls/s (configured %g calls/s, from the %s)\n",
-		rep.URLsPerSecond, rep.CallsPerSecond, rep.ConfiguredRate, rep.RateSource)
+	fmt.Fprintf(stdout, "send rate, last minute: %s URLs/s in %s API calls/s (configured %s calls/s, from the %s)\n",
+		figures.Rate(rep.URLsPerSecond), figures.Rate(rep.CallsPerSecond), figures.Rate(rep.ConfiguredRate), rep.RateSource)
 	if rep.Paused != "" {
 		fmt.Fprintf(stdout, "PAUSED: %s\n", rep.Paused)
 	}
+	printPauses(stdout, rep)
 	for _, q := range rep.PausedQueues {
 		fmt.Fprintf(stdout, "QUEUE PAUSED: %s (by an operator: asynq queue pause; resume with asynq queue unpause %s)\n", q, q)
 	}
 	fmt.Fprintf(stdout, "backlog: about %s", plural(rep.BacklogCalls, "API call", "API calls"))
 	if rep.DrainSeconds > 0 {
-		fmt.Fprintf(stdout, ", about %s to drain at %.2f calls/s", (time.Duration(rep.DrainSeconds) * time.Second).String(), rep.DrainRate)
+		fmt.Fprintf(stdout, ", about %s to drain at %s calls/s", figures.Seconds(rep.DrainSeconds), figures.Rate(rep.DrainRate))
 	}
 	if rep.DrainNote != "" {
 		fmt.Fprintf(stdout, " (%s)", rep.DrainNote)
@@ -97,6 +100,19 @@ func printSnapshot(stdout io.Writer, rep *status.Snapshot) {
 		fmt.Fprintf(stdout, "\nThe backlog takes more than %s to drain at this rate. If most images changed, one flush-all may serve "+
 			"you better than this many invalidations; it is never sent unless you ask:\n  %s\n  enqueue --all --confirm=<your CLOUDIMAGE_TOKEN value>\n",
 			status.SuggestFlushAfter, strings.ReplaceAll(flushall.Cost, ": ", ":\n  "))
+	}
+}
+
+// printPauses writes the latest shared pauses and the last outage, one line each.
+func printPauses(w io.Writer, rep *status.Snapshot) {
+	if len(rep.RecentPauses) > 0 {
+		fmt.Fprintln(w, "recent pauses of every worker (newest first):")
+	}
+	for _, p := range rep.RecentPauses {
+		fmt.Fprintf(w, "  %s\n", status.DescribePause(p))
+	}
+	if o := rep.LastOutage; o != nil && !slices.Contains(rep.RecentPauses, *o) {
+		fmt.Fprintf(w, "last outage: %s\n", status.DescribePause(*o))
 	}
 }
 
@@ -158,6 +174,8 @@ func printHistory(w io.Writer, h *cipurge.History, ttl time.Duration) {
 	}
 	if h.SentAt != nil {
 		fmt.Fprintf(w, "  requested      %s\n  sent           %s in request %s\n", ts(h.RequestedAt), ts(h.SentAt), h.UUID)
+	} else if dead && h.QueuedAt != nil {
+		fmt.Fprintf(w, "  requested      %s\n", ts(h.QueuedAt))
 	}
 	switch {
 	case dead && h.TaskState == "deleted":

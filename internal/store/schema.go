@@ -316,6 +316,9 @@ var luaConsts = []struct {
 	{"P_INTERACTIVE", int(Interactive)}, {"P_BACKGROUND", int(Background)}, {"P_STATUS", int(Status)},
 	{"N_ADMIT_FIXED", admitFixedKeys}, {"N_SENT_FIXED", sentFixedKeys},
 	{"N_REMOVE_FIXED", removeFixedKeys}, {"N_REMOVE_PER", removeArgsPer}, {"N_REMOVE_BUCKETS", removeBuckets},
+	{"F_REQ_TOTAL", FieldReqTotal}, {"F_REQ_AT", FieldReqAt}, {"F_REQ_CONFIRM", FieldReqConfirm}, {"F_REQ_CB", FieldReqCallback},
+	{"F_REQ_SAMPLE", FieldReqSample}, {"F_REQ_DONE", FieldReqDone}, {"N_REQ_KEPT", RequestsKept},
+	{"S_REQ_WAITING", string(ReqWaiting)}, {"S_REQ_SENT", string(ReqSent)}, {"S_REQ_RESENT", string(ReqResent)},
 }
 
 // luaPreamble is prepended to every script: the constants above as Lua locals, and now_ms(), the
@@ -379,3 +382,50 @@ end
 `)
 	return b.String()
 }()
+
+// Keys of the request record (requests.go): one small hash per request a producer made, the
+// index of recent requests, and the idempotency keys. They expire with PURGE_HISTORY_TTL.
+const (
+	keyRequest     = Prefix + "rq:"      // HASH per request ID: FieldReq* and one count per RequestState
+	keyRequestIdem = Prefix + "rq:idem:" // STRING per idempotency key: the request ID it made
+	KeyRequests    = Prefix + "rq:at"    // ZSET request ID, score = when it was made (ms): the recent ones
+)
+
+// RequestKey is the key of request id's hash.
+func RequestKey(id string) string { return keyRequest + id }
+
+// RequestIdemKey is the key that maps the idempotency key k to its request ID.
+func RequestIdemKey(k string) string { return keyRequestIdem + k }
+
+// Fields of a request's hash (RequestKey), besides the counts.
+const (
+	FieldReqTotal    = "n"    // URLs in the request, after dedupe within it
+	FieldReqAt       = "at"   // when it was made (ms)
+	FieldReqConfirm  = "cf"   // "1": done means confirmed (PURGE_CONFIRM=true); "0": done means sent
+	FieldReqCallback = "cb"   // the request's own webhook URL, if any
+	FieldReqSample   = "smp"  // up to RequestSampleSize canonical keys, newline-separated
+	FieldReqDone     = "done" // when it became done (ms); set once
+)
+
+// RequestState is a count of a request's hash: how many of its URLs are in that state.
+type RequestState string
+
+// A request's URL states. Waiting, Sent, Confirmed, Dead and Flushed partition the URLs;
+// Resent counts how many times Cloudimage failed one and it went back to Waiting.
+const (
+	ReqWaiting   RequestState = "waiting"   // not sent yet (pending, or in a request task)
+	ReqSent      RequestState = "sent"      // accepted by the API, not confirmed yet
+	ReqConfirmed RequestState = "confirmed" // Cloudimage said DONE (or it was sent, with PURGE_CONFIRM=false)
+	ReqDead      RequestState = "dead"      // dead-lettered: finally failed
+	ReqFlushed   RequestState = "flushed"   // covered by a flush-all sent after it
+	ReqResent    RequestState = "resent"    // failed and sent again (a running count, not a state)
+)
+
+// Bounds of the request record: a request keeps at most RequestSampleSize of its URLs (the
+// first ones), the index keeps the RequestsKept newest requests, and one pending URL counts for
+// at most RequestsPerURL requests at once (later ones are told it counts for none: see AddRequests).
+const (
+	RequestSampleSize = 20
+	RequestsKept      = 1000
+	RequestsPerURL    = 8
+)

@@ -41,4 +41,6 @@ var (
 	dlqSwapScript        = script("dlq_swap")
 	dlqTrimScript        = script("dlq_trim")
 	migrateHistoryScript = script("migrate_history")
+	requestNewScript     = script("request_new")
+	requestMoveScript    = script("request_move")
 )

@@ -57,6 +57,7 @@ type Purge struct {
 	Confirm      bool          `env:"PURGE_CONFIRM" help:"follow each accepted request until Cloudimage says DONE or ERROR"`
 	ConfirmDelay time.Duration `env:"PURGE_CONFIRM_DELAY" help:"first status check after a request is accepted"`
 	ConfirmRate  float64       `env:"PURGE_CONFIRM_RATE" help:"status checks per second, for all workers together, a budget of their own (0 = the same as PURGE_RATE)"`
+	PrefixRate   float64       `env:"PURGE_PREFIX_RATE" help:"folder (prefix) requests per second, for all workers together, a budget of their own that never takes the URL rate (0 = no limit)"`
 	Shutdown     time.Duration `env:"PURGE_SHUTDOWN_TIMEOUT" help:"on SIGTERM, running requests get this long before they go back to the queue"`
 	RetryBase    time.Duration `env:"PURGE_RETRY_BASE" help:"first retry delay after a failure, doubled per failure"`
 	BackoffBase  time.Duration `env:"PURGE_BACKOFF_BASE" help:"the fleet-wide pause after an outage or a 429 without Retry-After"`
@@ -108,7 +109,7 @@ func Default() Config {
 			Rate: defaults.Rate, Burst: defaults.Burst, MaxRetry: defaults.MaxRetry, Concurrency: defaults.Concurrency,
 			AllCooldown: defaults.AllCooldown, HistoryTTL: defaults.HistoryTTL,
 			Confirm: defaults.Confirm, ConfirmDelay: defaults.ConfirmDelay, ConfirmRate: defaults.ConfirmRate,
-			Shutdown: defaults.ShutdownTimeout, RetryBase: defaults.RetryBase,
+			Shutdown: defaults.ShutdownTimeout, RetryBase: defaults.RetryBase, PrefixRate: defaults.PrefixRate,
 			BackoffBase: defaults.BackoffBase, BackoffMax: defaults.BackoffMax, AuthProbe: defaults.AuthProbe,
 			ConfirmMax: defaults.ConfirmTimeout, MaxResends: defaults.MaxResends,
 		},
@@ -157,6 +158,9 @@ func (c *Config) validate() error {
 	}
 	if p.Rate < 0 {
 		bad("PURGE_RATE=%g is negative: use requests per second, e.g. 10 (0 means no limit)", p.Rate)
+	}
+	if p.PrefixRate < 0 {
+		bad("PURGE_PREFIX_RATE=%g is negative: use prefix requests per second, e.g. 0.0166 (one a minute; 0 means no limit)", p.PrefixRate)
 	}
 	if p.ConfirmRate < 0 {
 		bad("PURGE_CONFIRM_RATE=%g is negative: use status checks per second, e.g. 10 (0 means the same as PURGE_RATE)", p.ConfirmRate)

@@ -34,6 +34,11 @@ const (
 	AuthProbe       = 30 * time.Second             // PURGE_AUTH_PROBE
 )
 
+// PrefixRate is PURGE_PREFIX_RATE, folder (prefix) requests per second: one every 60.2 s.
+// Cloudimage's docs say a prefix makes it search its whole log database, which "can take up to
+// 60 seconds", so at most one such search runs at a time.
+const PrefixRate = 0.0166
+
 // The worker's HTTP endpoints that take bodies.
 const (
 	IntakeMaxBytes = 1 << 20 // INTAKE_MAX_BYTES

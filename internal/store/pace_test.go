@@ -123,3 +123,32 @@ func TestClaimWholeBatches(t *testing.T) {
 		}
 	}
 }
+
+// TestPrefixesHaveTheirOwnBudget (issue 24): prefix requests are counted against their own limit
+// (KeyRatePrefix): they go while the URL rate is used up and an interactive request waits, they
+// do not share the status checks' budget, and they never take the URL rate.
+func TestPrefixesHaveTheirOwnBudget(t *testing.T) {
+	s, ctx := newStore(t)
+	lim := store.Limit{Rate: 1, Burst: 1}
+	interactiveWaits(t, s, ctx, lim)
+	own := store.Limit{Rate: 1, Burst: 1}
+	if a, err := s.Admit(ctx, nil, 0, store.Folder, own); err != nil || a.Verdict != store.Go || a.Wait != 0 {
+		t.Fatalf("prefix: %+v %v; want go now on its own budget", a, err)
+	}
+	if a, _ := s.Admit(ctx, nil, 0, store.Folder, own); a.Verdict != store.Throttled {
+		t.Fatalf("second prefix: %v; want throttled by its own budget", a.Verdict)
+	}
+	if a, _ := s.Admit(ctx, nil, 0, store.Status, own); a.Verdict != store.Go || a.Wait != 0 {
+		t.Fatalf("a status check after the prefixes: %+v; want go now (a budget of its own)", a)
+	}
+	rate, err := s.Client().Get(ctx, store.KeyRate).Int64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		_, _ = s.Admit(ctx, nil, 0, store.Folder, own)
+	}
+	if after, _ := s.Client().Get(ctx, store.KeyRate).Int64(); after != rate {
+		t.Errorf("prefixes moved the URL rate's arrival time from %d to %d", rate, after)
+	}
+}

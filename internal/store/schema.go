@@ -27,6 +27,7 @@ const (
 	KeySources       = Prefix + "src"         // HASH canonical key -> free-text source of a pending request
 	KeyRate          = Prefix + "rate"        // STRING GCRA theoretical arrival time (ms)
 	KeyRateStatus    = Prefix + "rate:status" // STRING GCRA theoretical arrival time (ms) of status checks
+	KeyRatePrefix    = Prefix + "rate:prefix" // STRING GCRA theoretical arrival time (ms) of prefix (folder) requests
 	KeyPause         = Prefix + "pause"       // STRING reason; its PTTL is the pause every worker honours
 	KeyPauseRuns     = Prefix + "pause:n"     // STRING consecutive pauses, for backoff when Retry-After is absent
 	KeyHot           = Prefix + "hot"         // STRING set while an interactive request waits for the limiter
@@ -253,6 +254,10 @@ const (
 	// own, PURGE_CONFIRM_RATE), so that checks never take an invalidation's place, and it never
 	// yields: it does not compete with invalidations at all.
 	Status Priority = 2
+	// Folder is a prefix (folder) request. Like a status check it has a budget of its own
+	// (PURGE_PREFIX_RATE), counted in KeyRatePrefix, so a prefix never takes the URL rate and URLs
+	// never take its budget; it never yields.
+	Folder Priority = 3
 )
 
 // Verdict is the answer of Admit.
@@ -291,7 +296,7 @@ func (v Verdict) String() string {
 
 // Layouts of the scripts whose KEYS start with fixed keys and go on with one key per URL.
 const (
-	admitFixedKeys  = 7 // KeyRate, KeyPause, KeyHot, KeyAll, KeyPauseRuns, KeyProbe, KeyRateStatus
+	admitFixedKeys  = 7 // KeyRate, KeyPause, KeyHot, KeyAll, KeyPauseRuns, KeyProbe, KeyRateStatus or KeyRatePrefix
 	sentFixedKeys   = 5 // KeyStats, SentSecondKey, CallsSecondKey, KeyPauseRuns, KeyProbe
 	removeFixedKeys = 2 // KeyPending, KeySources
 	removeArgsPer   = 4 // per entry: key, request time, task ID, HistoryField
@@ -313,7 +318,7 @@ var luaConsts = []struct {
 	{"F_STAT_URLS", FieldStatURLsSent}, {"F_STAT_CALLS", FieldStatCalls}, {"F_STAT_DROPPED", FieldStatDropped},
 	{"S_SENT", StateSent},
 	{"V_GO", int(Go)}, {"V_PAUSED", int(Paused)}, {"V_THROTTLED", int(Throttled)}, {"V_YIELD", int(Yield)}, {"V_SATISFIED", int(Satisfied)},
-	{"P_INTERACTIVE", int(Interactive)}, {"P_BACKGROUND", int(Background)}, {"P_STATUS", int(Status)},
+	{"P_INTERACTIVE", int(Interactive)}, {"P_BACKGROUND", int(Background)}, {"P_STATUS", int(Status)}, {"P_PREFIX", int(Folder)},
 	{"N_ADMIT_FIXED", admitFixedKeys}, {"N_SENT_FIXED", sentFixedKeys},
 	{"N_REMOVE_FIXED", removeFixedKeys}, {"N_REMOVE_PER", removeArgsPer}, {"N_REMOVE_BUCKETS", removeBuckets},
 	{"F_REQ_TOTAL", FieldReqTotal}, {"F_REQ_AT", FieldReqAt}, {"F_REQ_CONFIRM", FieldReqConfirm}, {"F_REQ_CB", FieldReqCallback},

@@ -54,13 +54,18 @@ func (a *Admission) Live(urls []string) []string {
 // are dropped; then the shared pause, the outage probe, the priority rule and the GCRA rate limit
 // apply, in that order. The rate limit is a reservation: a call that may go within lim.Horizon is
 // counted now and told when to send, so each call asks about once, however many wait (no polling).
-// Status checks (prio Status) are counted against their own limit and never yield. After an outage (a backoff round that has ended without a success since),
+// Status checks (prio Status) and prefix requests (prio Folder) are counted against their own
+// limits and never yield. After an outage (a backoff round that has ended without a success since),
 // only one request at a time is let through to probe the API; the others wait for its answer, so
 // a long outage costs one call and one counted failure per round, not one per waiting request.
 // A nil urls slice admits a call that names no URL (flush-all, a status check).
 func (s *Store) Admit(ctx context.Context, urls []string, requestedAt int64, prio Priority, lim Limit) (*Admission, error) {
 	keys := make([]string, 0, admitFixedKeys+len(urls))
-	keys = append(keys, KeyRate, KeyPause, KeyHot, KeyAll, KeyPauseRuns, KeyProbe, KeyRateStatus)
+	own := KeyRateStatus // the budget of a priority with a limit of its own
+	if prio == Folder {
+		own = KeyRatePrefix
+	}
+	keys = append(keys, KeyRate, KeyPause, KeyHot, KeyAll, KeyPauseRuns, KeyProbe, own)
 	args := []any{requestedAt, int(prio), lim.emissionMS(), max(lim.Burst, 1), probeLease.Milliseconds(), lim.Horizon.Milliseconds(), 0}
 	// Only a send after the request satisfies it: the buckets from the request's epoch to now (the
 	// local clock, an hour ahead for skew; a bucket missed only costs a resend), within the TTL.

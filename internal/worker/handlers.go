@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/pkg/apiclient"
+	"github.com/cipurge/cipurge/pkg/normalize"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -32,6 +34,10 @@ func (w *Worker) handleURLs(ctx context.Context, t *asynq.Task) error {
 		return &deadLetter{msg: err.Error() + "; the task cannot be sent as it is: fix the producer and delete this entry"}
 	}
 	queue, _ := asynq.GetQueueName(ctx)
+	if parts := apartPrefixes(p.URLs); len(parts) > 1 {
+		// A prefix goes out in an API call of its own, under its own budget.
+		return w.enqueueParts(ctx, p, parts, queue, tasks.OriginSplit)
+	}
 	if len(p.URLs) > w.cfg.BatchSize {
 		// Several API requests: a bulk task (up to tasks.BulkRequests), a task the batcher packed
 		// to keep enough calls in flight, or one from a producer with a larger batch size.
@@ -53,7 +59,11 @@ func (w *Worker) handleURLs(ctx context.Context, t *asynq.Task) error {
 		}
 		w.log.Info("replaying URLs Cloudimage failed before", zap.String("task_id", id), zap.Int("urls", len(p.URLs)))
 	}
-	adm, urls, err := w.waitTurn(ctx, p.URLs, p.RequestedAt.UnixMilli(), priority(queue))
+	prio := priority(queue)
+	if normalize.IsPrefix(p.URLs[0]) {
+		prio = store.Folder // apartPrefixes left it alone in its task
+	}
+	adm, urls, err := w.waitTurn(ctx, p.URLs, p.RequestedAt.UnixMilli(), prio)
 	if err != nil || adm.Verdict == store.Satisfied {
 		return err
 	}
@@ -63,6 +73,30 @@ func (w *Worker) handleURLs(ctx context.Context, t *asynq.Task) error {
 	}
 	w.accepted(ctx, p, urls, adm, inv, took)
 	return nil
+}
+
+// apartPrefixes returns the parts a request task's urls are sent in when they hold a prefix (a key
+// ending with /*) and something else: each prefix alone, then the other URLs together. A prefix
+// makes Cloudimage search its whole log database, so it is counted, sent and failed on its own:
+// one call per prefix keeps PURGE_PREFIX_RATE a count of searches, and a 400 names one prefix.
+// It returns nil when the task needs no split.
+func apartPrefixes(urls []string) [][]string {
+	if len(urls) < 2 || !slices.ContainsFunc(urls, normalize.IsPrefix) {
+		return nil
+	}
+	var parts [][]string
+	var rest []string
+	for _, u := range urls {
+		if normalize.IsPrefix(u) {
+			parts = append(parts, []string{u})
+		} else {
+			rest = append(rest, u)
+		}
+	}
+	if len(rest) > 0 {
+		parts = append(parts, rest)
+	}
+	return parts
 }
 
 // priority is the admission priority of the tasks of queue: bulk work yields to interactive work.

@@ -190,3 +190,17 @@ func TestStatusLabels(t *testing.T) {
 		t.Errorf("statusText keeps %d bytes", len(got))
 	}
 }
+
+// TestApartPrefixes: a prefix goes out alone; a task without one, or of one URL, is not split.
+func TestApartPrefixes(t *testing.T) {
+	got := apartPrefixes([]string{"https://a.com/x.jpg", "https://a.com/f/*", "https://a.com/y.jpg", "https://a.com/g/*"})
+	want := [][]string{{"https://a.com/f/*"}, {"https://a.com/g/*"}, {"https://a.com/x.jpg", "https://a.com/y.jpg"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("apartPrefixes = %v, want %v", got, want)
+	}
+	for _, in := range [][]string{{"https://a.com/f/*"}, {"https://a.com/x.jpg", "https://a.com/y.jpg"}} {
+		if got := apartPrefixes(in); got != nil {
+			t.Errorf("apartPrefixes(%v) = %v, want nil", in, got)
+		}
+	}
+}

@@ -119,9 +119,13 @@ func lateBy(lim store.Limit) time.Duration {
 func (w *Worker) waitTurn(ctx context.Context, urls []string, reqMS int64, prio store.Priority) (*store.Admission, []string, error) {
 	lim := w.cfg.Limit
 	lim.Horizon = w.cfg.MaxInSlotWait
-	if prio == store.Status {
+	switch prio {
+	case store.Status:
 		// A status check never waits in a task slot: over its budget it comes back later.
 		lim = w.cfg.ConfirmLimit
+	case store.Folder:
+		lim = w.cfg.PrefixLimit
+		lim.Horizon = w.cfg.MaxInSlotWait
 	}
 	for {
 		if wait, reason, ok := w.gate.admit(); !ok {

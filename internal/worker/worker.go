@@ -61,6 +61,7 @@ type Config struct {
 	BatchSize       int           // PURGE_BATCH_SIZE: URLs per API call, 1 to the API's cap
 	Limit           store.Limit   // PURGE_RATE (0: no limit), PURGE_BURST: shared by every worker
 	ConfirmLimit    store.Limit   // PURGE_CONFIRM_RATE (0: PURGE_RATE), PURGE_BURST: status checks' own budget
+	PrefixLimit     store.Limit   // PURGE_PREFIX_RATE (0: no limit), burst 1: prefix requests' own budget
 	MaxRetry        int           // PURGE_MAX_RETRY: failures retried before dead-lettering (0: none)
 	Concurrency     int           // PURGE_CONCURRENCY: tasks run at once by this worker
 	AllCooldown     time.Duration // PURGE_ALL_COOLDOWN: minimum time between two flush-alls (0: none)
@@ -106,6 +107,7 @@ func (c Config) WithDefaults() Config {
 		c.ConfirmLimit.Rate = c.Limit.Rate
 	}
 	defInt(&c.ConfirmLimit.Burst, c.Limit.Burst)
+	defInt(&c.PrefixLimit.Burst, 1)
 	defInt(&c.Concurrency, defaults.Concurrency)
 	def(&c.HistoryTTL, defaults.HistoryTTL)
 	def(&c.ConfirmDelay, defaults.ConfirmDelay)
@@ -133,7 +135,7 @@ func (c Config) validate() error {
 	if c.Concurrency < 1 {
 		bad("Concurrency (PURGE_CONCURRENCY) %d is out of range: use 1 or more", c.Concurrency)
 	}
-	if c.Limit.Rate < 0 || c.ConfirmLimit.Rate < 0 || c.Limit.Burst < 0 || c.ConfirmLimit.Burst < 0 {
+	if c.Limit.Rate < 0 || c.ConfirmLimit.Rate < 0 || c.PrefixLimit.Rate < 0 || c.Limit.Burst < 0 || c.ConfirmLimit.Burst < 0 {
 		bad("the rate limit %+v (status checks %+v) is negative: use 0 (no limit) or more", c.Limit, c.ConfirmLimit)
 	}
 	if c.MaxRetry < 0 {

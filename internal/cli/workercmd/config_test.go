@@ -19,18 +19,19 @@ func TestEnvironmentMapsToTheWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := workerConfig(cfg).WithDefaults()
-	want := worker.Config{Limit: store.Limit{Rate: defaults.Rate, Burst: defaults.Burst}, MaxRetry: defaults.MaxRetry,
+	want := worker.Config{Limit: store.Limit{Rate: defaults.Rate, Burst: defaults.Burst}, PrefixLimit: store.Limit{Rate: defaults.PrefixRate},
+		MaxRetry:   defaults.MaxRetry,
 		MaxResends: defaults.MaxResends, AllCooldown: defaults.AllCooldown, Confirm: defaults.Confirm}.WithDefaults()
 	if got != want {
 		t.Errorf("the environment's defaults differ from the worker's:\n env    %+v\n worker %+v", got, want)
 	}
 	// A zero that means something in the environment means the same to the worker: no shim between.
-	cfg, err = config.Load([]string{"PURGE_MAX_RETRY=0", "PURGE_MAX_RESENDS=0", "PURGE_ALL_COOLDOWN=0", "PURGE_RATE=0"})
+	cfg, err = config.Load([]string{"PURGE_MAX_RETRY=0", "PURGE_MAX_RESENDS=0", "PURGE_ALL_COOLDOWN=0", "PURGE_RATE=0", "PURGE_PREFIX_RATE=0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	z := workerConfig(cfg).WithDefaults()
-	if z.MaxRetry != 0 || z.MaxResends != 0 || z.AllCooldown != 0 || z.Limit.Rate != 0 {
+	if z.MaxRetry != 0 || z.MaxResends != 0 || z.AllCooldown != 0 || z.Limit.Rate != 0 || z.PrefixLimit.Rate != 0 {
 		t.Errorf("variables set to 0: retries %d, resends %d, cooldown %s, rate %v; want all 0", z.MaxRetry, z.MaxResends, z.AllCooldown, z.Limit.Rate)
 	}
 }

@@ -340,7 +340,8 @@ func workerConfig(c *config.Config) worker.Config {
 	p := c.Purge
 	return worker.Config{
 		Token: c.Cloudimage.Token, Window: p.Window, MaxDelay: p.MaxDelay, BatchSize: p.BatchSize,
-		Limit: store.Limit{Rate: p.Rate, Burst: p.Burst}, ConfirmLimit: store.Limit{Rate: p.ConfirmRate, Burst: p.Burst}, MaxRetry: p.MaxRetry, Concurrency: p.Concurrency,
+		Limit: store.Limit{Rate: p.Rate, Burst: p.Burst}, ConfirmLimit: store.Limit{Rate: p.ConfirmRate, Burst: p.Burst},
+		PrefixLimit: store.Limit{Rate: p.PrefixRate, Burst: 1}, MaxRetry: p.MaxRetry, Concurrency: p.Concurrency,
 		AllCooldown: p.AllCooldown, HistoryTTL: p.HistoryTTL, Confirm: p.Confirm, ConfirmDelay: p.ConfirmDelay,
 		ShutdownTimeout: p.Shutdown, RetryBase: p.RetryBase, BackoffBase: p.BackoffBase, BackoffMax: p.BackoffMax,
 		AuthProbe: p.AuthProbe, ConfirmTimeout: p.ConfirmMax, MaxResends: p.MaxResends,

@@ -8,11 +8,12 @@
 -- KEYS[4]  KeyAll        the flush-all record
 -- KEYS[5]  KeyPauseRuns  set while an outage's backoff has not seen a success
 -- KEYS[6]  KeyProbe      held by the one request that probes the API after an outage
--- KEYS[7]  KeyRateStatus GCRA theoretical arrival time (ms) of status checks (P_STATUS)
+-- KEYS[7]  KeyRateStatus GCRA theoretical arrival time (ms) of status checks (P_STATUS), or
+--          KeyRatePrefix, that of prefix requests (P_PREFIX): the budget of a priority of its own
 -- KEYS[N_ADMIT_FIXED+..]  per URL, 1+ARGV[7] keys: its HistoryKey, then its HistoryEpochKeys
 --          from the epoch of the request on, newest first (none: a call that names no URL)
 -- ARGV[1]  the request time the URLs cover (ms)
--- ARGV[2]  priority (P_INTERACTIVE, P_BACKGROUND or P_STATUS: its own limit, never yields)
+-- ARGV[2]  priority (P_INTERACTIVE, P_BACKGROUND, or P_STATUS or P_PREFIX: its own limit, never yields)
 -- ARGV[3]  emission interval (ms; 0: no rate limit)
 -- ARGV[4]  burst
 -- ARGV[5]  probe lease (ms)
@@ -60,7 +61,7 @@ end
 local wait = 0
 if emission > 0 then
   local rk = KEYS[1]
-  if prio == P_STATUS then rk = KEYS[7] end
+  if prio == P_STATUS or prio == P_PREFIX then rk = KEYS[7] end
   local tat = tonumber(redis.call('GET', rk) or '0')
   if tat < now then tat = now end
   local newtat = tat + emission

@@ -21,9 +21,10 @@ build: ## build bin/worker and bin/enqueue
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/worker ./cmd/enqueue
 
 .PHONY: run
-run: ## run a worker against the sandbox API and REDIS_URL's Redis (a local one is started if none answers)
+run: ## build bin/worker and bin/enqueue, run a worker against the sandbox API and REDIS_URL's Redis (a local one is started if none answers)
 	./scripts/ensure-redis.sh
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/worker ./cmd/worker
+	@# Both commands, with the flags of make build: the README's ./bin/enqueue needs no second compile.
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/worker ./cmd/enqueue
 	@# Ctrl-C reaches the worker alone (scripts/foreground.sh), which shuts down cleanly and exits 0,
 	@# and so does make (go run, or make itself catching the Ctrl-C, would report a failure).
 	CLOUDIMAGE_SANDBOX=$${CLOUDIMAGE_SANDBOX:-true} CLOUDIMAGE_TOKEN=$${CLOUDIMAGE_TOKEN:-demo} \
@@ -79,6 +80,8 @@ COMPOSE ?= $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-comp
 
 .PHONY: compose-check
 compose-check: ## validate docker-compose.yml (needs docker-compose; no engine needed)
+	@command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || \
+	  { echo 'compose-check: needs docker-compose (Debian: apt-get install docker-compose) or the docker compose plugin; no engine is needed'; exit 2; }
 	@# Valid with nothing set: `compose run enqueue` needs no UI_PASSWORD (the worker reads it from a secret file).
 	env -u UI_PASSWORD $(COMPOSE) -f docker-compose.yml config -q
 	@# The UI port is published on the host's loopback only.

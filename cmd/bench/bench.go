@@ -156,7 +156,13 @@ func (b *bench) logf(format string, args ...any) {
 	fmt.Fprintf(b.log, "bench: "+format+"\n", args...)
 }
 
+// notJudged is the verdict of every row in smoke mode: its sizes are too small to judge a figure.
+const notJudged = "not judged in smoke mode"
+
 func (b *bench) add(r result) {
+	if b.o.smoke {
+		r.verdict = notJudged
+	}
 	b.results = append(b.results, r)
 	b.logf("%s: product %s, baseline %s, %s %s", r.row, r.product, r.baseline, r.ratio, r.verdict)
 }

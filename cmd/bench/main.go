@@ -15,7 +15,8 @@
 // on Ctrl-C.
 //
 // It exits non-zero when the pipeline is broken (a command fails, URLs are not invalidated, counts
-// are wrong), never because a figure missed its target: a missed target is printed as MISSED.
+// are wrong), never because a figure missed its target: a missed target is printed as MISSED
+// (in smoke mode every row is "not judged in smoke mode").
 package main
 
 import (

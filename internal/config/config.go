@@ -280,22 +280,23 @@ func explain(err error, t reflect.Type) error {
 		var pe env.ParseError
 		if errors.As(e, &pe) {
 			name := vars[pe.Name]
-			hint := ""
+			hint := "not valid"
 			switch pe.Type.Kind() {
 			case reflect.Int64:
 				if pe.Type == reflect.TypeOf(time.Duration(0)) {
-					hint = ": use a duration like 500ms, 2s, 1h"
+					hint = "not a duration: use one like 500ms, 2s, 1h"
 				} else {
-					hint = ": use a whole number"
+					hint = "not a whole number: use one, e.g. 10"
 				}
 			case reflect.Int:
-				hint = ": use a whole number"
+				hint = "not a whole number: use one, e.g. 10"
 			case reflect.Float64:
-				hint = ": use a number, e.g. 10 or 2.5"
+				hint = "not a number: use one, e.g. 10 or 2.5"
 			case reflect.Bool:
-				hint = ": use true or false"
+				hint = "not true or false: use one of them"
 			}
-			out = append(out, fmt.Errorf("%s: %v%s", name, unquoteCause(pe.Err), hint))
+			// The setting and the fix first; the parser's words last, for the detail.
+			out = append(out, fmt.Errorf("%s: %s (the parser said: %v)", name, hint, unquoteCause(pe.Err)))
 			continue
 		}
 		out = append(out, e)

@@ -24,7 +24,7 @@ func (c *Config) RedisClient() (redis.UniversalClient, error) {
 	r := c.Redis
 	opt, err := redis.ParseURL(r.URL)
 	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL: %v: use redis://[user:password@]host:port/db or rediss:// for TLS", redactURLError(err, r.URL))
+		return nil, fmt.Errorf("REDIS_URL is not a Redis URL: use redis://[user:password@]host:port/db, or rediss:// for TLS (the parser said: %v)", redactURLError(err, r.URL))
 	}
 	if r.TLSCAFile != "" {
 		if opt.TLSConfig == nil {

@@ -211,7 +211,8 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
-		return &usageError{fmt.Errorf("HTTP_ADDR=%s: %w", cfg.HTTP.Addr, err)}
+		return &usageError{fmt.Errorf("HTTP_ADDR=%s cannot be listened on: if another program (or worker) uses it, stop that one "+
+			"or set HTTP_ADDR to a free port, e.g. HTTP_ADDR=127.0.0.1:8081 (%w)", cfg.HTTP.Addr, err)}
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	httpDone := make(chan error, 1)

@@ -76,8 +76,8 @@ const (
 )
 
 // URL returns the public URL of bucket's object key (decoded: as stored), and whether the
-// mapping covers it. Each path segment of the key is escaped, so that a key holding '?', '#' or
-// '%' stays one path; the normaliser then makes the URL canonical.
+// mapping covers it. The key is escaped as little as a path needs (escapeKey), so that the
+// normaliser gives it the key it gives the object's URL typed by hand.
 func (b Buckets) URL(bucket, key string) (string, match) {
 	ms, ok := b.m[bucket]
 	if !ok {
@@ -85,11 +85,7 @@ func (b Buckets) URL(bucket, key string) (string, match) {
 	}
 	for _, m := range ms {
 		if strings.HasPrefix(key, m.prefix) {
-			segs := strings.Split(key, "/")
-			for i, s := range segs {
-				segs[i] = url.PathEscape(s)
-			}
-			return m.base + strings.Join(segs, "/"), matched
+			return m.base + escapeKey(key), matched
 		}
 	}
 	return "", filtered
@@ -105,4 +101,24 @@ func validBucket(s string) bool {
 		}
 	}
 	return true
+}
+
+// escapeKey escapes what cannot stand in a URL path as it is: '%', '?' and '#' (they would end
+// or change the path; a '\\' would read as '/'), spaces and control bytes, bytes outside ASCII,
+// and the characters RFC 3986 never allows ("<>^`{|}). Every other character stays literal, as the normaliser keeps it:
+// "image (1).jpg" is image%20(1).jpg, not image%20%281%29.jpg, so both paths dedupe to one key.
+func escapeKey(key string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("%?#\"<>\\^`{|}", c) >= 0 {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }

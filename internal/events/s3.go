@@ -140,6 +140,8 @@ func s3Change(name string) (typ string, change bool) {
 			return typ, false
 		}
 		return typ, true
+	case typ == "ObjectRemoved:NoOP": // MinIO: a delete of a key that never existed changes nothing
+		return typ, false
 	case strings.HasPrefix(typ, "ObjectRemoved:"),
 		strings.HasPrefix(typ, "LifecycleExpiration:"),        // AWS: the object (or its current version) expired
 		strings.HasPrefix(typ, "ObjectLifecycle:Expiration:"): // Ceph

@@ -39,6 +39,12 @@ const (
 // 60 seconds", so at most one such search runs at a time.
 const PrefixRate = 0.0166
 
+// Bounds and periods that no variable sets.
+const (
+	MaxRetryLimit = 100              // the most retries a task may have
+	PolicyEvery   = 30 * time.Second // how often Redis's maxmemory-policy is read again
+)
+
 // The worker's HTTP endpoints that take bodies.
 const (
 	IntakeMaxBytes = 1 << 20 // INTAKE_MAX_BYTES

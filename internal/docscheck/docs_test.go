@@ -298,12 +298,15 @@ func TestOperationsTableIsThePaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := cipurge.NewProducer(rdb, norm)
+	p, err := cipurge.NewClient(rdb, norm)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h, err := httpserver.New(httpserver.Options{
 		UI:       httpserver.UI{Addr: "127.0.0.1:0"},
 		Redis:    rdb,
 		Registry: prometheus.NewRegistry(),
-		Intake:   intake.New(intake.Options{Producer: p, Token: "t"}),
+		Intake:   intake.New(intake.Options{Client: p, Token: "t"}),
 		Events:   events.New(events.Options{Producer: p, Token: "t"}),
 	})
 	if err != nil {

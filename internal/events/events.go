@@ -34,9 +34,9 @@ const (
 
 // Enqueuer is what the receivers need from the producer: the enqueue path the HTTP intake uses
 // (normalisation, dedupe against what is pending, the coalescing window, the source text).
-// *cipurge.Producer implements it.
+// *cipurge.Client implements it.
 type Enqueuer interface {
-	EnqueueURLsFrom(ctx context.Context, source string, urls ...string) (*cipurge.Report, error)
+	Enqueue(ctx context.Context, urls []string, opts ...cipurge.EnqueueOption) (*cipurge.Report, error)
 }
 
 // Options configure the receivers.
@@ -302,7 +302,7 @@ func (h *handler) one(ctx context.Context, ev event) (string, error) {
 	case filtered:
 		return OutcomeFiltered, nil
 	}
-	rep, err := h.o.Producer.EnqueueURLsFrom(ctx, httpapi.Truncate("event: "+ev.source+" "+ev.bucket+"/"+ev.key), u)
+	rep, err := h.o.Producer.Enqueue(ctx, []string{u}, cipurge.WithSource(httpapi.Truncate("event: "+ev.source+" "+ev.bucket+"/"+ev.key)))
 	if err != nil {
 		return "", err
 	}

@@ -46,7 +46,7 @@ const (
 type env struct {
 	t     *testing.T
 	rdb   *redis.Client
-	prod  *cipurge.Producer
+	prod  *cipurge.Client
 	srv   *httptest.Server
 	logs  *observer.ObservedLogs
 	m     *events.Metrics
@@ -73,7 +73,10 @@ func newEnv(t *testing.T, client redis.UniversalClient, mod func(*events.Options
 	}
 	core, logs := observer.New(zapcore.InfoLevel)
 	m := events.NewMetrics(prometheus.NewRegistry())
-	p := cipurge.NewProducer(client, norm)
+	p, err := cipurge.NewClient(client, norm)
+	if err != nil {
+		t.Fatal(err)
+	}
 	o := events.Options{Producer: p, Token: testToken, Buckets: b, Log: zap.New(core), Metrics: m, RetryAfter: 3 * time.Second}
 	if mod != nil {
 		mod(&o)

@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 // Cost is what a flush-all costs, said to whoever asks for one.
@@ -27,6 +29,29 @@ var (
 	ErrNotConfirmed = errors.New("not confirmed")
 	ErrMismatch     = errors.New("the confirmation does not match CLOUDIMAGE_TOKEN")
 )
+
+// Refusals of a request that Confirm accepted.
+// Package cipurge exports them as ErrFlushAllPending and ErrFlushAllCoolingDown.
+var (
+	// ErrPending: a flush-all task is already pending, retrying or dead-lettered.
+	// There is one at a time.
+	ErrPending = errors.New("a flush-all request is already pending, retrying or in the dead-letter queue (task " +
+		tasks.TaskIDAll + " on queue " + tasks.QueueAll + ")")
+	// ErrCoolingDown: the last flush-all that may have reached Cloudimage is within the cooldown.
+	ErrCoolingDown = errors.New("within PURGE_ALL_COOLDOWN of the last flush-all")
+)
+
+// RefusedError says why a flush-all request was refused. Nothing was enqueued.
+type RefusedError struct {
+	Reason string    // the refusal in words, with no remedy
+	Cause  error     // one of the Err* refusals of this package
+	Next   time.Time // with ErrCoolingDown: when the next flush-all may be requested
+}
+
+func (e *RefusedError) Error() string { return "flush-all refused: " + e.Reason }
+
+// Unwrap returns the Cause, for errors.Is.
+func (e *RefusedError) Unwrap() error { return e.Cause }
 
 // Confirm checks a flush-all's confirmation against token (the CLOUDIMAGE_TOKEN value), in
 // constant time: nil when it matches, else ErrNoToken (token is empty: there is nothing to confirm

@@ -10,8 +10,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/figures"
+	"github.com/cipurge/cipurge/internal/inspect"
 	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
 )
@@ -23,8 +23,8 @@ const StatusPath = "/status"
 // statusDeadLetters is how many of the last dead letters the page lists.
 const statusDeadLetters = 10
 
-// Lookup returns what is known of one URL, in any form (cipurge.Producer.Lookup).
-type Lookup func(ctx context.Context, raw string) (*cipurge.History, error)
+// Lookup returns what is known of one URL, in any form (inspect.LookupURL).
+type Lookup func(ctx context.Context, raw string) (*inspect.History, error)
 
 // statusPage is GET /status.
 type statusPage struct {
@@ -38,7 +38,7 @@ type statusPage struct {
 type statusView struct {
 	Status      *status.Snapshot `json:"status"`
 	URL         string           `json:"url,omitempty"`
-	Lookup      *cipurge.History `json:"lookup,omitempty"`
+	Lookup      *inspect.History `json:"lookup,omitempty"`
 	LookupError string           `json:"lookup_error,omitempty"`
 }
 

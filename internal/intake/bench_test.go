@@ -29,7 +29,11 @@ func BenchmarkInvalidations(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := intake.New(intake.Options{Producer: cipurge.NewProducer(r.Client(), norm), Token: testToken, Log: zap.NewNop()})
+	client, err := cipurge.NewClient(r.Client(), norm)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := intake.New(intake.Options{Client: client, Token: testToken, Log: zap.NewNop()})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	var seq atomic.Int64

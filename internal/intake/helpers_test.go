@@ -52,14 +52,10 @@ func setup(t *testing.T, mod func(*intake.Options)) *env {
 // own client talks to r directly.
 func newEnv(t *testing.T, r *testredis.Server, client redis.UniversalClient, mod func(*intake.Options)) *env {
 	t.Helper()
-	norm, err := normalize.New(normalize.Config{Token: ciToken})
-	if err != nil {
-		t.Fatal(err)
-	}
 	core, logs := observer.New(zapcore.InfoLevel)
 	o := intake.Options{
-		Producer: cipurge.NewProducer(client, norm), Token: testToken, MaxBytes: intake.DefaultMaxBytes, MaxURLs: intake.DefaultMaxURLs,
-		FlushToken: ciToken, FlushBearer: flushToken, AllCooldown: time.Hour, Log: zap.New(core),
+		Client: newClient(t, client, cipurge.WithFlushAll(ciToken, time.Hour)), Token: testToken,
+		MaxBytes: intake.DefaultMaxBytes, MaxURLs: intake.DefaultMaxURLs, FlushBearer: flushToken, Log: zap.New(core),
 	}
 	if mod != nil {
 		mod(&o)
@@ -69,6 +65,20 @@ func newEnv(t *testing.T, r *testredis.Server, client redis.UniversalClient, mod
 	e := &env{t: t, redis: r, rdb: r.Client(), srv: srv, logs: logs}
 	t.Cleanup(func() { testkit.NoSecretLogged(t, logs, "INTAKE_TOKEN or INTAKE_FLUSH_TOKEN", testToken, flushToken) })
 	return e
+}
+
+// newClient is a Go client on rdb for ciToken's URLs.
+func newClient(t *testing.T, rdb redis.UniversalClient, opts ...cipurge.ClientOption) *cipurge.Client {
+	t.Helper()
+	norm, err := normalize.New(normalize.Config{Token: ciToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cipurge.NewClient(rdb, norm, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // proxy is a TCP proxy on loopback in front of a Redis that can be cut off: while down it closes

@@ -1,6 +1,6 @@
 // Package intake is the worker's HTTP API for producers that are not written in Go:
 // POST /v1/invalidations and POST /v1/invalidations/all, with the same normalisation, dedupe and
-// queueing as the Producer of package cipurge. It is off unless INTAKE_TOKEN or INTAKE_FLUSH_TOKEN is set.
+// queueing as the Client of package cipurge. It is off unless INTAKE_TOKEN or INTAKE_FLUSH_TOKEN is set.
 //
 // Every request needs "Authorization: Bearer <INTAKE_TOKEN>"; without it the answer is 401 with
 // no detail, whatever the path. The one exception is POST /v1/invalidations/all, which flushes
@@ -51,16 +51,14 @@ const (
 
 // Options configure the intake API.
 type Options struct {
-	Producer    *cipurge.Producer // required: where requests go
-	Token       string            // INTAKE_TOKEN: every request needs "Authorization: Bearer <Token>"; empty refuses every request
-	MaxBytes    int64             // INTAKE_MAX_BYTES; zero means DefaultMaxBytes
-	MaxURLs     int               // INTAKE_MAX_URLS; zero means DefaultMaxURLs
-	FlushToken  string            // CLOUDIMAGE_TOKEN: what a flush-all must be confirmed with; empty refuses flush-all
-	FlushBearer string            // INTAKE_FLUSH_TOKEN: the bearer token of POST /v1/invalidations/all; empty turns that path off (404)
-	AllCooldown time.Duration     // PURGE_ALL_COOLDOWN
-	Log         *zap.Logger       // one info line per request; nil means no logging
-	RetryAfter  time.Duration     // Retry-After sent with a 503; zero means DefaultRetryAfter
-	Timeout     time.Duration     // bound on the Redis work of one request; zero means DefaultTimeout
+	Client      *cipurge.Client // required: where requests go; flush-all needs its WithFlushAll
+	Token       string          // INTAKE_TOKEN: every request needs "Authorization: Bearer <Token>"; empty refuses every request
+	MaxBytes    int64           // INTAKE_MAX_BYTES; zero means DefaultMaxBytes
+	MaxURLs     int             // INTAKE_MAX_URLS; zero means DefaultMaxURLs
+	FlushBearer string          // INTAKE_FLUSH_TOKEN: the bearer token of POST /v1/invalidations/all; empty turns that path off (404)
+	Log         *zap.Logger     // one info line per request; nil means no logging
+	RetryAfter  time.Duration   // Retry-After sent with a 503; zero means DefaultRetryAfter
+	Timeout     time.Duration   // bound on the Redis work of one request; zero means DefaultTimeout
 }
 
 // Error is the body of every error answer (the worker's JSON endpoints share it).
@@ -74,11 +72,11 @@ type FlushAccepted struct {
 	Message string `json:"message"`
 }
 
-// New returns the intake handler, to be mounted at /v1/. It panics when o.Producer is nil (a
+// New returns the intake handler, to be mounted at /v1/. It panics when o.Client is nil (a
 // programming error, found at start).
 func New(o Options) http.Handler {
-	if o.Producer == nil {
-		panic("intake: Options.Producer is nil")
+	if o.Client == nil {
+		panic("intake: Options.Client is nil")
 	}
 	if o.MaxURLs <= 0 {
 		o.MaxURLs = DefaultMaxURLs
@@ -181,7 +179,7 @@ func (h *handler) invalidations(w http.ResponseWriter, r *http.Request, e *entry
 	}
 	ctx, cancel := httpapi.Durable(r, h.Timeout)
 	defer cancel()
-	rep, err := h.o.Producer.EnqueueURLsFrom(ctx, req.Source, req.URLs...)
+	rep, err := h.o.Client.Enqueue(ctx, req.URLs, cipurge.WithSource(req.Source))
 	if err != nil {
 		e.err = err
 		h.unavailable(w, e, "the queue (Redis) cannot be written: no URL of this request is reported enqueued. "+
@@ -209,9 +207,9 @@ func (h *handler) flushAll(w http.ResponseWriter, r *http.Request, e *entry) {
 	}
 	ctx, cancel := httpapi.Durable(r, h.Timeout)
 	defer cancel()
-	// The Producer checks the confirmation (before it touches Redis) and the rest of the rule; the
-	// intake words each refusal for an HTTP client.
-	err := h.o.Producer.RequestFlushAll(ctx, h.o.FlushToken, req.Confirm, h.o.AllCooldown, "intake "+httpapi.ClientIP(r), req.Reason)
+	// The Client checks the confirmation before it touches Redis, and the rest of the rule.
+	// The intake words each refusal for an HTTP client.
+	err := h.o.Client.RequestFlushAll(ctx, cipurge.FlushAllRequest{Confirm: req.Confirm, RequestedBy: "intake " + httpapi.ClientIP(r), Reason: req.Reason})
 	var refused *cipurge.FlushRefusedError
 	switch {
 	case err == nil:

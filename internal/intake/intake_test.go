@@ -507,7 +507,8 @@ func TestFlushAll(t *testing.T) {
 // TestFlushAllWithoutToken: a worker with no CLOUDIMAGE_TOKEN refuses every flush-all.
 func TestFlushAllWithoutToken(t *testing.T) {
 	t.Parallel()
-	e := setup(t, func(o *intake.Options) { o.FlushToken = "" })
+	r := testredis.Start(t)
+	e := newEnv(t, r, r.Client(), func(o *intake.Options) { o.Client = newClient(t, r.Client()) })
 	for _, body := range []string{`{"confirm": ""}`, `{"confirm": "demo"}`} {
 		a := e.post(intake.PathFlushAll, body)
 		if eb := a.errorBody(t); a.Status != http.StatusForbidden || eb.Code != "flush_all_unavailable" || !strings.Contains(eb.Message, "CLOUDIMAGE_TOKEN is not set") {

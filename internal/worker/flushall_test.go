@@ -13,7 +13,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/cipurge/cipurge"
+	"github.com/cipurge/cipurge/internal/defaults"
+	"github.com/cipurge/cipurge/internal/flushall"
+	"github.com/cipurge/cipurge/internal/producer"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/internal/testkit"
@@ -132,8 +134,8 @@ func TestFlushAllUnrecordedSendCoolsDown(t *testing.T) {
 	if err := w.handleAll(ctx, next); !errors.As(err, &dl) || !strings.Contains(dl.msg, "PURGE_ALL_COOLDOWN") || !strings.Contains(dl.msg, "not recorded") {
 		t.Errorf("a flush-all right after an unrecorded one: %v, want it refused by the cooldown of the attempt", err)
 	}
-	err = cipurge.NewProducer(rdb, nil).RequestFlushAll(ctx, "demo", "demo", w.cfg.AllCooldown, "test", "")
-	if !errors.Is(err, cipurge.ErrFlushAllCoolingDown) {
+	err = requestFlushAll(ctx, rdb, w.cfg.AllCooldown)
+	if !errors.Is(err, flushall.ErrCoolingDown) {
 		t.Errorf("a new request right after an unrecorded flush-all: %v, want ErrFlushAllCoolingDown", err)
 	}
 	if n := api.calls.Load(); n != 1 {
@@ -167,11 +169,18 @@ func fastRetries(maxRetry int) Config {
 	return Config{MaxRetry: maxRetry, RetryBase: 10 * time.Millisecond, RetryCheck: 20 * time.Millisecond, ShutdownTimeout: time.Second}
 }
 
-// requestAllTask enqueues a confirmed flush-all through the Producer, as enqueue --all does, and
+// requestFlushAll requests a flush-all confirmed for token "demo" through the producer, as enqueue
+// --all does.
+func requestFlushAll(ctx context.Context, rdb redis.UniversalClient, cooldown time.Duration) error {
+	p := producer.New(rdb, producer.Settings{MaxRetry: defaults.MaxRetry, BatchSize: defaults.BatchSize, PolicyEvery: defaults.PolicyEvery})
+	return p.RequestFlushAll(ctx, producer.FlushAll{Token: "demo", Confirm: "demo", Cooldown: cooldown, RequestedBy: "test"})
+}
+
+// requestAllTask enqueues a confirmed flush-all through the producer, as enqueue --all does, and
 // returns its request time (ms).
 func requestAllTask(t *testing.T, rdb redis.UniversalClient) int64 {
 	t.Helper()
-	if err := cipurge.NewProducer(rdb, nil).RequestFlushAll(context.Background(), "demo", "demo", time.Hour, "test", ""); err != nil {
+	if err := requestFlushAll(context.Background(), rdb, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	ti, err := asynq.NewInspectorFromRedisClient(rdb).GetTaskInfo(tasks.QueueAll, tasks.TaskIDAll)

@@ -17,8 +17,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/term"
 
-	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/config"
+	"github.com/cipurge/cipurge/internal/flushall"
+	"github.com/cipurge/cipurge/internal/producer"
 	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/taskq"
@@ -360,9 +361,9 @@ func replayFlushAll(ctx context.Context, cfg *config.Config, rdb redis.Universal
 	if p, err := tasks.DecodeAll(payload); err == nil && p.Reason != "" {
 		reason += ": " + p.Reason
 	}
-	prod := cipurge.NewProducer(rdb, nil) // a flush-all needs no normaliser
-	err := prod.ReplayFlushAll(ctx, cfg.Cloudimage.Token, confirm, cfg.Purge.AllCooldown, requester(), reason, id)
-	var refused *cipurge.FlushRefusedError
+	err := newProducer(rdb, cfg, nil).RequestFlushAll(ctx, producer.FlushAll{Token: cfg.Cloudimage.Token, Confirm: confirm,
+		Cooldown: cfg.Purge.AllCooldown, RequestedBy: requester(), Reason: reason, DeadLetter: id})
+	var refused *flushall.RefusedError
 	if errors.As(err, &refused) {
 		return &exitError{code: 2, err: errors.New(replayRefusal(id, refused))}
 	}
@@ -371,17 +372,17 @@ func replayFlushAll(ctx context.Context, cfg *config.Config, rdb redis.Universal
 
 // replayRefusal words the Producer's refusal of dlq replay of the flush-all id, with the command's
 // own fix.
-func replayRefusal(id string, refused *cipurge.FlushRefusedError) string {
+func replayRefusal(id string, refused *flushall.RefusedError) string {
 	refusal := "dlq replay " + id + " refused: "
 	switch refused.Cause {
-	case cipurge.ErrFlushAllNoToken:
+	case flushall.ErrNoToken:
 		return refusal + "CLOUDIMAGE_TOKEN is not set, so there is nothing to confirm against. Nothing was replayed"
-	case cipurge.ErrFlushAllNotConfirmed:
-		return refusal + "it is a flush-all, and replaying one needs a fresh confirmation: " + cipurge.FlushAllCost +
+	case flushall.ErrNotConfirmed:
+		return refusal + "it is a flush-all, and replaying one needs a fresh confirmation: " + flushall.Cost +
 			". If you really mean it, run: enqueue dlq replay " + id + " --confirm=<your CLOUDIMAGE_TOKEN value>"
-	case cipurge.ErrFlushAllMismatch:
+	case flushall.ErrMismatch:
 		return refusal + "--confirm does not match CLOUDIMAGE_TOKEN. Nothing was replayed"
-	case cipurge.ErrFlushAllPending:
+	case flushall.ErrPending:
 		return "dlq replay " + id + ": " + refused.Error() + "; " + cancelHint + "; the dead letter stays"
 	}
 	return "dlq replay " + id + ": " + refused.Error() + "; the dead letter stays"

@@ -28,9 +28,11 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/term"
 
-	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/cli/wiring"
 	"github.com/cipurge/cipurge/internal/config"
+	"github.com/cipurge/cipurge/internal/defaults"
+	"github.com/cipurge/cipurge/internal/flushall"
+	"github.com/cipurge/cipurge/internal/producer"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/version"
 	"github.com/cipurge/cipurge/pkg/normalize"
@@ -261,15 +263,14 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 		progress = !*noProgress && isTerminal(stderr)
 	}
 
-	var prod *cipurge.Producer
+	var prod *producer.Producer
 	if !*dryRun {
 		rdb, err := dial(ctx, cfg, "nothing was enqueued")
 		if err != nil {
 			return err
 		}
 		defer rdb.Close()
-		prod = cipurge.NewProducer(rdb, norm, cipurge.WithMaxRetry(cfg.Purge.MaxRetry), cipurge.WithBatchSize(cfg.Purge.BatchSize),
-			cipurge.WithRedisNotes(func(note string) { fmt.Fprintln(stderr, "enqueue: note:", note) }))
+		prod = newProducer(rdb, cfg, func(note string) { fmt.Fprintln(stderr, "enqueue: note:", note) })
 	}
 	msgs := newPrinter(stderr)
 	defer msgs.flush()
@@ -333,9 +334,9 @@ func runFlushAll(ctx context.Context, cfg *config.Config, confirm, reason string
 		return &exitError{code: 2, err: err}
 	}
 	defer rdb.Close()
-	prod := cipurge.NewProducer(rdb, nil, cipurge.WithMaxRetry(cfg.Purge.MaxRetry))
-	err = prod.RequestFlushAll(ctx, cfg.Cloudimage.Token, confirm, cfg.Purge.AllCooldown, requester(), reason)
-	var refused *cipurge.FlushRefusedError
+	err = newProducer(rdb, cfg, nil).RequestFlushAll(ctx, producer.FlushAll{Token: cfg.Cloudimage.Token, Confirm: confirm,
+		Cooldown: cfg.Purge.AllCooldown, RequestedBy: requester(), Reason: reason})
+	var refused *flushall.RefusedError
 	switch {
 	case err == nil:
 		fmt.Fprintf(stdout, "flush-all requested (task %s on queue %s): a worker will send it once. Every pending URL request made before it is covered by it.\n", tasks.TaskIDAll, tasks.QueueAll)
@@ -353,15 +354,15 @@ func runFlushAll(ctx context.Context, cfg *config.Config, confirm, reason string
 const cancelHint = "remove it with: enqueue --all --cancel"
 
 // allRefusal words the Producer's refusal of enqueue --all, with the command's own fix.
-func allRefusal(refused *cipurge.FlushRefusedError) string {
+func allRefusal(refused *flushall.RefusedError) string {
 	switch refused.Cause {
-	case cipurge.ErrFlushAllNoToken:
+	case flushall.ErrNoToken:
 		return "flush-all refused: CLOUDIMAGE_TOKEN is not set, so there is nothing to confirm against. Nothing was sent."
-	case cipurge.ErrFlushAllNotConfirmed:
-		return "flush-all refused: " + cipurge.FlushAllCost + ". Nothing was sent. If you really mean it, run: enqueue --all --confirm=<your CLOUDIMAGE_TOKEN value>"
-	case cipurge.ErrFlushAllMismatch:
-		return "flush-all refused: --confirm does not match CLOUDIMAGE_TOKEN. Nothing was sent. " + cipurge.FlushAllCost
-	case cipurge.ErrFlushAllPending:
+	case flushall.ErrNotConfirmed:
+		return "flush-all refused: " + flushall.Cost + ". Nothing was sent. If you really mean it, run: enqueue --all --confirm=<your CLOUDIMAGE_TOKEN value>"
+	case flushall.ErrMismatch:
+		return "flush-all refused: --confirm does not match CLOUDIMAGE_TOKEN. Nothing was sent. " + flushall.Cost
+	case flushall.ErrPending:
 		return refused.Error() + "; " + cancelHint
 	}
 	return refused.Error()
@@ -415,4 +416,11 @@ func requester() string {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// newProducer is the command's producer on rdb, with the settings of cfg.
+// note says what the Redis costs; nil is silent.
+func newProducer(rdb redis.UniversalClient, cfg *config.Config, note func(string)) *producer.Producer {
+	return producer.New(rdb, producer.Settings{MaxRetry: cfg.Purge.MaxRetry, BatchSize: cfg.Purge.BatchSize,
+		PolicyEvery: defaults.PolicyEvery, Note: note})
 }

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cipurge/cipurge"
+	"github.com/cipurge/cipurge/internal/producer"
 	"github.com/cipurge/cipurge/pkg/normalize"
 )
 
@@ -79,10 +79,10 @@ type ingestOptions struct {
 	json     bool
 }
 
-// ingest reads src, normalises each line and drops duplicates within the input (cipurge.Ingest,
+// ingest reads src, normalises each line and drops duplicates within the input (producer.Ingest,
 // the producers' one rule), rejects bad lines on stderr with their number, and enqueues the rest
 // in batches from o.senders goroutines (or prints them with dryRun), in constant memory.
-func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *cipurge.Producer, o ingestOptions, stdout io.Writer, msgs *printer) (*summary, error) {
+func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *producer.Producer, o ingestOptions, stdout io.Writer, msgs *printer) (*summary, error) {
 	start := time.Now()
 	var c counts
 	var rejections []rejection
@@ -142,7 +142,7 @@ func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *c
 		stopProgress = msgs.progress(&c, start)
 	}
 
-	in := cipurge.NewIngest(norm)
+	in := producer.NewIngest(norm)
 	batch := make([]string, 0, o.batch)
 	var readErr error
 	for ctx.Err() == nil {
@@ -167,8 +167,8 @@ func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *c
 			c.Skipped.Add(1)
 			continue
 		}
-		key, outcome, err := in.Add(string(trimmed))
-		if outcome == cipurge.Rejected {
+		key, dup, err := in.Add(string(trimmed))
+		if err != nil {
 			c.Rejected.Add(1)
 			r := rejection{Line: num, Reason: err.Error()}
 			rejections = appendRejection(rejections, r)
@@ -180,7 +180,7 @@ func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *c
 			out.WriteString(key)
 			out.WriteByte('\n')
 		}
-		if outcome == cipurge.DuplicateInInput {
+		if dup {
 			c.Duplicates.Add(1)
 			continue
 		}

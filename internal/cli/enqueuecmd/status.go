@@ -13,11 +13,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/cli/wiring"
 	"github.com/cipurge/cipurge/internal/config"
 	"github.com/cipurge/cipurge/internal/figures"
 	"github.com/cipurge/cipurge/internal/flushall"
+	"github.com/cipurge/cipurge/internal/inspect"
 	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
 )
@@ -121,11 +121,11 @@ func urlStatus(ctx context.Context, cfg *config.Config, rdb redis.UniversalClien
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	prod := cipurge.NewProducer(rdb, norm)
-	var out []*cipurge.History
+	st := store.New(rdb)
+	var out []*inspect.History
 	bad := 0
 	for _, u := range urls {
-		h, err := prod.Lookup(ctx, u)
+		h, err := inspect.LookupURL(ctx, st, norm, u)
 		if err != nil {
 			fmt.Fprintf(stderr, "%s\n", err)
 			bad++
@@ -150,7 +150,7 @@ func urlStatus(ctx context.Context, cfg *config.Config, rdb redis.UniversalClien
 // printHistory writes what is known of one URL: waiting, queued in which task (and that task's
 // state), sent when in which request, and its outcome; a dead letter with the task ID that
 // `enqueue dlq replay` takes, or that its dead letter was deleted.
-func printHistory(w io.Writer, h *cipurge.History, ttl time.Duration) {
+func printHistory(w io.Writer, h *inspect.History, ttl time.Duration) {
 	ts := func(t *time.Time) string { return t.Format(time.RFC3339Nano) }
 	fmt.Fprintf(w, "%s\n", h.Key)
 	if h.PendingSince != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/cipurge/cipurge/internal/config"
 	"github.com/cipurge/cipurge/internal/events"
 	"github.com/cipurge/cipurge/internal/httpserver"
+	"github.com/cipurge/cipurge/internal/inspect"
 	"github.com/cipurge/cipurge/internal/intake"
 	"github.com/cipurge/cipurge/internal/sandbox"
 	"github.com/cipurge/cipurge/internal/status"
@@ -35,6 +36,7 @@ import (
 	"github.com/cipurge/cipurge/internal/version"
 	"github.com/cipurge/cipurge/internal/worker"
 	"github.com/cipurge/cipurge/pkg/apiclient"
+	"github.com/cipurge/cipurge/pkg/normalize"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -184,10 +186,13 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		if err != nil {
 			return &usageError{fmt.Errorf("INTAKE_TOKEN is set, so the worker normalises URLs: %w", err)}
 		}
+		client, err := newClient(cfg, rdb, norm, cipurge.WithFlushAll(cfg.Cloudimage.Token, cfg.Purge.AllCooldown))
+		if err != nil {
+			return &usageError{err}
+		}
 		intakeAPI = intake.New(intake.Options{
-			Producer: cipurge.NewProducer(rdb, norm, cipurge.WithMaxRetry(cfg.Purge.MaxRetry), cipurge.WithBatchSize(cfg.Purge.BatchSize)),
-			Token:    cfg.HTTP.IntakeToken, MaxBytes: cfg.HTTP.IntakeMaxBytes, MaxURLs: cfg.HTTP.IntakeMaxURLs,
-			FlushToken: cfg.Cloudimage.Token, FlushBearer: cfg.HTTP.IntakeFlush, AllCooldown: cfg.Purge.AllCooldown, Log: log.Named("intake"),
+			Client: client, Token: cfg.HTTP.IntakeToken, MaxBytes: cfg.HTTP.IntakeMaxBytes, MaxURLs: cfg.HTTP.IntakeMaxURLs,
+			FlushBearer: cfg.HTTP.IntakeFlush, Log: log.Named("intake"),
 		})
 	}
 	eventsAPI, err := newEvents(cfg, rdb, reg, log)
@@ -196,7 +201,10 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	}
 	var lookup httpserver.Lookup
 	if norm, err := wiring.Normalizer(cfg); err == nil {
-		lookup = cipurge.NewProducer(rdb, norm).Lookup
+		st := store.New(rdb)
+		lookup = func(ctx context.Context, raw string) (*inspect.History, error) {
+			return inspect.LookupURL(ctx, st, norm, raw)
+		}
 	} else {
 		log.Warn("/status cannot look URLs up: the URL normalisation settings do not load", zap.Error(err))
 	}
@@ -291,11 +299,20 @@ func newEvents(cfg *config.Config, rdb redis.UniversalClient, reg prometheus.Reg
 	if err != nil {
 		return nil, fmt.Errorf("EVENTS_TOKEN is set, so the worker normalises URLs: %w", err)
 	}
+	client, err := newClient(cfg, rdb, norm)
+	if err != nil {
+		return nil, err
+	}
 	return events.New(events.Options{
-		Producer: cipurge.NewProducer(rdb, norm, cipurge.WithMaxRetry(cfg.Purge.MaxRetry), cipurge.WithBatchSize(cfg.Purge.BatchSize)),
-		Token:    h.EventsToken, Buckets: buckets, MaxBytes: h.EventsMaxBytes, Log: log.Named("events"), Metrics: events.NewMetrics(reg),
-		SNSTopics: h.EventsSNSTopics,
+		Producer: client, Token: h.EventsToken, Buckets: buckets, MaxBytes: h.EventsMaxBytes, Log: log.Named("events"),
+		Metrics: events.NewMetrics(reg), SNSTopics: h.EventsSNSTopics,
 	}), nil
+}
+
+// newClient is the Go client the intake and the event receivers write through.
+func newClient(cfg *config.Config, rdb redis.UniversalClient, norm *normalize.Normalizer, opts ...cipurge.ClientOption) (*cipurge.Client, error) {
+	opts = append([]cipurge.ClientOption{cipurge.WithMaxRetry(cfg.Purge.MaxRetry), cipurge.WithBatchSize(cfg.Purge.BatchSize)}, opts...)
+	return cipurge.NewClient(rdb, norm, opts...)
 }
 
 // newAPI returns the Cloudimage client and the base URL it sends to: the real API with a key, or

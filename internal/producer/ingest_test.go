@@ -1,4 +1,4 @@
-package cipurge
+package producer
 
 import (
 	"hash/maphash"
@@ -56,24 +56,17 @@ func TestIngest(t *testing.T) {
 	}
 	in := NewIngest(norm)
 	for _, c := range []struct {
-		raw  string
-		want Outcome
+		raw      string
+		dup, bad bool
 	}{
-		{"https://img.example.com/a.jpg", Enqueued},
-		{"https://img.example.com/b.jpg", Enqueued},
-		{"https://img.example.com/a.jpg#top", DuplicateInInput},
-		{"not a url", Rejected},
+		{"https://img.example.com/a.jpg", false, false},
+		{"https://img.example.com/b.jpg", false, false},
+		{"https://img.example.com/a.jpg#top", true, false},
+		{"not a url", false, true},
 	} {
-		key, got, err := in.Add(c.raw)
-		if got != c.want || (got == Rejected) != (err != nil) || (got != Rejected && key == "") {
-			t.Errorf("Add(%q) = %q, %v, %v; want %v", c.raw, key, got, err, c.want)
+		key, dup, err := in.Add(c.raw)
+		if dup != c.dup || (err != nil) != c.bad || (!c.bad && key == "") {
+			t.Errorf("Add(%q) = %q, %v, %v; want dup %v, rejected %v", c.raw, key, dup, err, c.dup, c.bad)
 		}
-	}
-}
-
-func TestOutcomeJSON(t *testing.T) {
-	b, err := Result{Input: "x", Outcome: AlreadyPending}.Outcome.MarshalText()
-	if err != nil || string(b) != "already pending" {
-		t.Errorf("outcome JSON: %s, %v", b, err)
 	}
 }

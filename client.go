@@ -1,0 +1,324 @@
+package cipurge
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cipurge/cipurge/internal/defaults"
+	"github.com/cipurge/cipurge/internal/producer"
+	"github.com/cipurge/cipurge/pkg/normalize"
+	"github.com/cipurge/cipurge/pkg/tasks"
+)
+
+// Client requests invalidations: the write side of the API.
+// It is safe for concurrent use.
+type Client struct {
+	p        *producer.Producer
+	norm     *normalize.Normalizer
+	token    string
+	cooldown time.Duration
+}
+
+// ClientOption configures a Client.
+type ClientOption func(*clientConfig)
+
+type clientConfig struct {
+	settings producer.Settings
+	token    string
+	cooldown time.Duration
+}
+
+// MaxMaxRetry is the most retries WithMaxRetry accepts.
+const MaxMaxRetry = defaults.MaxRetryLimit
+
+// DefaultPolicyEvery is how often a Client reads Redis's maxmemory-policy again.
+// A Redis switched to an allkeys-* policy is refused at most this long after the switch.
+const DefaultPolicyEvery = defaults.PolicyEvery
+
+// WithMaxRetry sets how many times a failed bulk request or flush-all is retried before it is
+// dead-lettered: 0 to MaxMaxRetry. The default is 10.
+func WithMaxRetry(n int) ClientOption {
+	return func(c *clientConfig) { c.settings.MaxRetry = n }
+}
+
+// WithBatchSize sets how many URLs go in one API request of a bulk task.
+// It takes 1 to 15, the API's cap, which is the default.
+func WithBatchSize(n int) ClientOption {
+	return func(c *clientConfig) { c.settings.BatchSize = n }
+}
+
+// WithPolicyEvery sets how often the client reads Redis's maxmemory-policy again.
+// d must be positive; the default is DefaultPolicyEvery.
+// A shorter period notices a switch to allkeys-* sooner, at one CONFIG GET per period.
+func WithPolicyEvery(d time.Duration) ClientOption {
+	return func(c *clientConfig) { c.settings.PolicyEvery = d }
+}
+
+// WithRedisNotes makes the client say, through note, what the Redis it writes to costs.
+// It says so for a volatile-* maxmemory-policy, which may evict history, or a policy it cannot read.
+// Each is said once.
+// An allkeys-* policy is refused either way, with an *EvictionError.
+func WithRedisNotes(note func(string)) ClientOption {
+	return func(c *clientConfig) { c.settings.Note = note }
+}
+
+// WithFlushAll lets the client request flush-alls.
+// token is the Cloudimage token: a flush-all request must be confirmed with it.
+// cooldown is the least time between two flush-alls, 0 or more.
+// Without this option every flush-all request is refused with ErrFlushAllNoToken.
+func WithFlushAll(token string, cooldown time.Duration) ClientOption {
+	return func(c *clientConfig) { c.token, c.cooldown = token, cooldown }
+}
+
+// NewClient returns a Client that writes to rdb and normalises URLs with norm.
+// rdb may be a client, a failover client or a cluster client; the caller keeps and closes it.
+// A setting out of range is an *OptionError.
+func NewClient(rdb redis.UniversalClient, norm *normalize.Normalizer, opts ...ClientOption) (*Client, error) {
+	if rdb == nil {
+		return nil, &OptionError{Option: "NewClient", Value: "nil", Reason: "a Redis client is required"}
+	}
+	if norm == nil {
+		return nil, &OptionError{Option: "NewClient", Value: "nil", Reason: "a normalize.Normalizer is required: build one with normalize.New"}
+	}
+	c := configure(opts)
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &Client{p: producer.New(rdb, c.settings), norm: norm, token: c.token, cooldown: c.cooldown}, nil
+}
+
+// configure applies opts over the defaults.
+func configure(opts []ClientOption) clientConfig {
+	c := clientConfig{settings: producer.Settings{MaxRetry: defaults.MaxRetry, BatchSize: defaults.BatchSize, PolicyEvery: DefaultPolicyEvery}}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+func (c *clientConfig) validate() error {
+	s := c.settings
+	switch {
+	case s.MaxRetry < 0 || s.MaxRetry > MaxMaxRetry:
+		return &OptionError{Option: "WithMaxRetry", Value: strconv.Itoa(s.MaxRetry), Reason: fmt.Sprintf("use 0 to %d", MaxMaxRetry)}
+	case s.BatchSize < 1 || s.BatchSize > tasks.MaxURLsPerTask:
+		return &OptionError{Option: "WithBatchSize", Value: strconv.Itoa(s.BatchSize), Reason: fmt.Sprintf("use 1 to %d, the API's cap", tasks.MaxURLsPerTask)}
+	case s.PolicyEvery <= 0:
+		return &OptionError{Option: "WithPolicyEvery", Value: s.PolicyEvery.String(), Reason: "use a positive period"}
+	case c.cooldown < 0:
+		return &OptionError{Option: "WithFlushAll", Value: c.cooldown.String(), Reason: "the cooldown must be 0 or more"}
+	}
+	return nil
+}
+
+// EnqueueOption shapes one request.
+type EnqueueOption func(*enqueueConfig)
+
+type enqueueConfig struct {
+	source string
+}
+
+// WithSource sets a free-text source or reason, such as "cms: image 42 replaced".
+// It travels with the request and shows in asynqmon.
+func WithSource(source string) EnqueueOption {
+	return func(c *enqueueConfig) { c.source = source }
+}
+
+func enqueueOptions(opts []EnqueueOption) enqueueConfig {
+	var c enqueueConfig
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// Enqueue normalises urls and requests their invalidation.
+// The report says per URL whether it was enqueued, was already pending, repeated an earlier
+// input, or was rejected with the reason.
+// The error is set only when nothing of this call was written.
+// It is then an *EvictionError, a *PolicyUnknownError or a *RedisError.
+func (c *Client) Enqueue(ctx context.Context, urls []string, opts ...EnqueueOption) (*Report, error) {
+	return enqueue(ctx, c.p, c.norm, enqueueOptions(opts).source, urls)
+}
+
+// FlushAllRequest is one request for a flush-all.
+type FlushAllRequest struct {
+	Confirm     string // must equal the token given to WithFlushAll
+	RequestedBy string // who asks, such as a user or a host name
+	Reason      string // why, for whoever reads the queue later
+}
+
+// RequestFlushAll enqueues a flush-all.
+// The confirmation is checked before anything touches Redis.
+// A request is also refused while another is pending or dead-lettered.
+// It is refused within the cooldown of the last flush-all that may have reached Cloudimage.
+// Refusals are a *FlushRefusedError whose Cause is one of the ErrFlushAll* errors.
+// Any other error is an *EvictionError, a *PolicyUnknownError or a *RedisError, and nothing was
+// enqueued.
+func (c *Client) RequestFlushAll(ctx context.Context, req FlushAllRequest) error {
+	err := c.p.RequestFlushAll(ctx, producer.FlushAll{Token: c.token, Confirm: req.Confirm, Cooldown: c.cooldown,
+		RequestedBy: req.RequestedBy, Reason: req.Reason})
+	return apiError("flush-all", err)
+}
+
+// BulkReport is the outcome of one bulk run.
+type BulkReport struct {
+	URLs       int      // inputs read; EnqueueBulkFrom skips blank lines and # comments
+	Enqueued   int      // distinct URLs put in bulk tasks
+	Duplicates int      // inputs whose URL came earlier in the same run
+	Rejected   int      // inputs that are not valid image URLs
+	Requests   int      // API requests' worth of URLs enqueued
+	Rejections []Result // the first MaxBulkRejections rejected inputs, with their reasons
+}
+
+// MaxBulkRejections bounds BulkReport.Rejections.
+const MaxBulkRejections = 100
+
+// EnqueueBulk normalises urls, drops the ones repeated within the run, and enqueues the rest as
+// bulk tasks.
+// Bulk tasks skip the pending set and its window, and workers serve them only when the
+// interactive queues are empty: they are for re-ingest jobs.
+// The request time of every URL is the Redis clock at the start of the run.
+// Memory is constant per distinct URL.
+// On an error the report says what was enqueued before it; running the same input again is safe.
+func (c *Client) EnqueueBulk(ctx context.Context, urls iter.Seq[string], opts ...EnqueueOption) (*BulkReport, error) {
+	b, err := c.newBulk(ctx, opts)
+	if err != nil {
+		return b.rep, err
+	}
+	for raw := range urls {
+		if err := b.add(ctx, raw); err != nil {
+			return b.rep, err
+		}
+	}
+	return b.rep, b.flush(ctx)
+}
+
+// EnqueueBulkFrom is EnqueueBulk over the lines of r, one URL per line.
+// Blank lines and lines that start with # are skipped.
+// A failure of r is a *ReadError.
+func (c *Client) EnqueueBulkFrom(ctx context.Context, r io.Reader, opts ...EnqueueOption) (*BulkReport, error) {
+	b, err := c.newBulk(ctx, opts)
+	if err != nil {
+		return b.rep, err
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	for n := 1; ; n++ {
+		line, err := readLine(br)
+		if len(line) > 0 && line[0] != '#' {
+			if err := b.add(ctx, line); err != nil {
+				return b.rep, err
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return b.rep, b.flush(ctx)
+		}
+		if err != nil {
+			if ferr := b.flush(ctx); ferr != nil {
+				return b.rep, ferr
+			}
+			return b.rep, &ReadError{Line: n, Err: err}
+		}
+	}
+}
+
+// readLine returns the next line of br without its line ending and surrounding spaces.
+// A line longer than normalize.MaxInputLen is cut just past it, so that the normaliser rejects it.
+func readLine(br *bufio.Reader) (string, error) {
+	var line []byte
+	for {
+		part, isPrefix, err := br.ReadLine()
+		if len(line) <= normalize.MaxInputLen {
+			line = append(line, part...)
+		}
+		if err != nil || !isPrefix {
+			if len(line) > normalize.MaxInputLen+1 {
+				line = line[:normalize.MaxInputLen+1]
+			}
+			return string(trimSpace(line)), err
+		}
+	}
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// bulk is one bulk run: the keys not yet enqueued and the report.
+type bulk struct {
+	c      *Client
+	in     *producer.Ingest
+	source string
+	at     time.Time
+	keys   []string
+	rep    *BulkReport
+}
+
+func (c *Client) newBulk(ctx context.Context, opts []EnqueueOption) (*bulk, error) {
+	b := &bulk{c: c, in: producer.NewIngest(c.norm), source: enqueueOptions(opts).source, rep: &BulkReport{}}
+	at, err := c.p.Now(ctx)
+	if err != nil {
+		return b, apiError("read the Redis clock", err)
+	}
+	b.at = at
+	return b, nil
+}
+
+// add takes one input and enqueues a full set of tasks when one is ready.
+func (b *bulk) add(ctx context.Context, raw string) error {
+	b.rep.URLs++
+	key, dup, err := b.in.Add(raw)
+	switch {
+	case err != nil:
+		b.rep.Rejected++
+		if len(b.rep.Rejections) < MaxBulkRejections {
+			r := rejected(raw, err)
+			var bad *InvalidURLError
+			if errors.As(r.Err, &bad) {
+				r.Input = bad.Input // cut to a printable length: a bulk input may be long
+			}
+			b.rep.Rejections = append(b.rep.Rejections, r)
+		}
+		return nil
+	case dup:
+		b.rep.Duplicates++
+		return nil
+	}
+	b.keys = append(b.keys, key)
+	if len(b.keys) < b.chunk() {
+		return nil
+	}
+	return b.flush(ctx)
+}
+
+// chunk is how many keys are enqueued at once: 20 bulk tasks.
+func (b *bulk) chunk() int { return 20 * tasks.BulkRequests * tasks.MaxURLsPerTask }
+
+// flush enqueues the keys held.
+func (b *bulk) flush(ctx context.Context) error {
+	if len(b.keys) == 0 {
+		return nil
+	}
+	n, err := b.c.p.EnqueueBulk(ctx, b.source, b.at, b.keys)
+	b.rep.Requests += n
+	if err != nil {
+		return apiError("enqueue bulk", err)
+	}
+	b.rep.Enqueued += len(b.keys)
+	b.keys = b.keys[:0]
+	return nil
+}

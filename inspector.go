@@ -1,0 +1,61 @@
+package cipurge
+
+import (
+	"context"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cipurge/cipurge/internal/inspect"
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/pkg/normalize"
+)
+
+// Inspector reads what the queues know of a request: the read side of the API.
+// It writes nothing. It is safe for concurrent use.
+type Inspector struct {
+	st   *store.Store
+	norm *normalize.Normalizer
+}
+
+// NewInspector returns an Inspector that reads rdb and normalises URLs with norm.
+// The caller keeps and closes rdb.
+func NewInspector(rdb redis.UniversalClient, norm *normalize.Normalizer) (*Inspector, error) {
+	if rdb == nil {
+		return nil, &OptionError{Option: "NewInspector", Value: "nil", Reason: "a Redis client is required"}
+	}
+	if norm == nil {
+		return nil, &OptionError{Option: "NewInspector", Value: "nil", Reason: "a normalize.Normalizer is required: build one with normalize.New"}
+	}
+	return &Inspector{st: store.New(rdb), norm: norm}, nil
+}
+
+// History is what is known of one URL's latest request: pending since, or sent, confirmed, failed.
+type History struct {
+	Key          string     `json:"key"`                      // the canonical key of the URL
+	PendingSince *time.Time `json:"pending_since,omitempty"`  // waiting for its window in the pending set
+	QueuedAt     *time.Time `json:"queued_request,omitempty"` // the latest request put in a request task
+	Task         string     `json:"task,omitempty"`           // the request task it is in, or was dead-lettered in
+	TaskQueue    string     `json:"task_queue,omitempty"`     // that task's queue
+	TaskState    string     `json:"task_state,omitempty"`     // asynq's state of the task, or "deleted"
+	TaskError    string     `json:"task_error,omitempty"`     // its last error, when retrying or archived
+	RequestedAt  *time.Time `json:"requested_at,omitempty"`   // when the request that was sent was made
+	SentAt       *time.Time `json:"sent_at,omitempty"`        // when it was sent to the API
+	UUID         string     `json:"uuid,omitempty"`           // the API's id of that invalidation
+	State        string     `json:"state,omitempty"`          // sent, confirmed, failed, unconfirmed or dead
+	Detail       string     `json:"detail,omitempty"`         // what the state says in words
+}
+
+// Lookup normalises rawURL and returns its history.
+// A URL the normaliser rejects is an *InvalidURLError; a failed read is a *RedisError.
+func (i *Inspector) Lookup(ctx context.Context, rawURL string) (*History, error) {
+	return lookup(ctx, i.st, i.norm, rawURL)
+}
+
+func lookup(ctx context.Context, st *store.Store, norm *normalize.Normalizer, rawURL string) (*History, error) {
+	h, err := inspect.LookupURL(ctx, st, norm, rawURL)
+	if err != nil {
+		return nil, apiError("lookup", err)
+	}
+	return (*History)(h), nil
+}

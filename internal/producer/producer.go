@@ -1,0 +1,235 @@
+// Package producer writes invalidation requests to Redis for the workers.
+// The Go client (package cipurge), the enqueue command, the intake and the event receivers all
+// write through it, so the rules of a request are written once.
+// Its callers validate the settings; it takes them as given.
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cipurge/cipurge/internal/flushall"
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
+	"github.com/cipurge/cipurge/pkg/tasks"
+)
+
+// Settings shape a Producer.
+type Settings struct {
+	MaxRetry    int           // retries of the tasks enqueued directly: bulk requests and flush-all
+	BatchSize   int           // URLs per API request of a bulk task, 1 to tasks.MaxURLsPerTask
+	PolicyEvery time.Duration // how often Redis's maxmemory-policy is read again
+	Note        func(string)  // says once what the Redis costs; nil: silent
+}
+
+// Producer writes requests. It is safe for concurrent use.
+type Producer struct {
+	store  *store.Store
+	guard  *store.Guard
+	client *asynq.Client
+	s      Settings
+}
+
+// New returns a Producer that writes to rdb, which the caller keeps and closes.
+func New(rdb redis.UniversalClient, s Settings) *Producer {
+	st := store.New(rdb)
+	return &Producer{store: st, guard: store.NewGuard(st, s.PolicyEvery, s.Note), client: asynq.NewClientFromRedisClient(rdb), s: s}
+}
+
+// Store returns the producer's store.
+func (p *Producer) Store() *store.Store { return p.store }
+
+// AddKeys requests the invalidation of keys that are already canonical.
+// added[i] is false when keys[i] was already pending.
+// Errors: the guard's *store.EvictionError or *store.PolicyUnknownError, or Redis's.
+func (p *Producer) AddKeys(ctx context.Context, source string, keys []string) (added []bool, err error) {
+	if err := p.guard.Check(ctx); err != nil {
+		return nil, err
+	}
+	return p.store.AddPending(ctx, source, keys)
+}
+
+// Now returns the Redis server's clock: the request time of a bulk run.
+func (p *Producer) Now(ctx context.Context) (time.Time, error) {
+	ms, err := p.store.Now(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.UnixMilli(ms).UTC(), nil
+}
+
+// EnqueueBulk enqueues canonical keys on the bulk queue.
+// Each bulk task holds up to tasks.BulkRequests requests of the batch size.
+// requestedAt comes from Now.
+// It returns how many API requests' worth of URLs it enqueued.
+// A task that was already enqueued, with the same keys and request time, is not counted.
+// Bulk tasks skip the pending set and its window.
+func (p *Producer) EnqueueBulk(ctx context.Context, source string, requestedAt time.Time, keys []string) (enqueued int, err error) {
+	var sources []string
+	if source != "" {
+		sources = []string{source}
+	}
+	if err := p.guard.Check(ctx); err != nil {
+		return 0, err
+	}
+	batch := p.s.BatchSize
+	per := batch * tasks.BulkRequests
+	for len(keys) > 0 {
+		chunk := keys[:min(per, len(keys))]
+		keys = keys[len(chunk):]
+		t, err := taskq.NewURLsTask(tasks.URLs{URLs: chunk, RequestedAt: requestedAt, Origin: tasks.OriginBulk, Sources: sources}, tasks.QueueBulk, p.s.MaxRetry)
+		if err != nil {
+			return enqueued, err
+		}
+		ok, err := taskq.Enqueue(ctx, p.client, t)
+		if err != nil {
+			return enqueued, fmt.Errorf("enqueue bulk: %w", err)
+		}
+		if ok {
+			enqueued += (len(chunk) + batch - 1) / batch
+		}
+	}
+	return enqueued, nil
+}
+
+// FlushAll is one request for a flush-all.
+type FlushAll struct {
+	Token       string        // what the confirmation must equal
+	Confirm     string        // the confirmation
+	Cooldown    time.Duration // the least time between two flush-alls
+	RequestedBy string
+	Reason      string
+	DeadLetter  string // the dead-lettered flush-all this request replaces; "" for none
+}
+
+// RequestFlushAll enqueues a flush-all.
+// The confirmation is checked before anything touches Redis.
+// A request is refused while another is pending or dead-lettered.
+// It is also refused within the cooldown of the last flush-all that may have reached Cloudimage.
+// Refusals are a *flushall.RefusedError.
+// Any other error is Redis's or the guard's, and nothing was enqueued.
+//
+// With a.DeadLetter, the request replaces that dead letter and nothing is lost when a step fails.
+// The dead letter is first kept in the product's own record, copied from asynq's archive when only
+// asynq has it.
+// Only then is asynq's archived copy deleted, since the new request takes its task ID.
+// The record is forgotten once the new request is enqueued.
+// When the enqueue fails, the dead letter is still listed and can be replayed again.
+func (p *Producer) RequestFlushAll(ctx context.Context, a FlushAll) error {
+	switch err := flushall.Confirm(a.Token, a.Confirm); err {
+	case nil:
+	case flushall.ErrNotConfirmed:
+		return &flushall.RefusedError{Reason: err.Error() + ": " + flushall.Cost, Cause: err}
+	default:
+		return &flushall.RefusedError{Reason: err.Error(), Cause: err}
+	}
+	if err := p.guard.Check(ctx); err != nil {
+		return err
+	}
+	st, err := p.store.AllState(ctx)
+	if err != nil {
+		return fmt.Errorf("flush-all: %w", err)
+	}
+	now, err := p.Now(ctx)
+	if err != nil {
+		return err
+	}
+	if next, why, wait := flushall.CoolingDown(st.Last(), now, a.Cooldown); wait {
+		return &flushall.RefusedError{Reason: why, Cause: flushall.ErrCoolingDown, Next: next}
+	}
+	if a.DeadLetter != "" {
+		if err := p.keepDeadLetter(ctx, a.DeadLetter); err != nil {
+			return fmt.Errorf("flush-all: %w; nothing was changed", err)
+		}
+	}
+	return p.confirmAndEnqueue(ctx, a, now)
+}
+
+// confirmAndEnqueue records the confirmation of a and enqueues its task.
+// The confirmation is recorded before the task exists.
+// The worker sends a flush-all only for a request confirmed here, once.
+func (p *Producer) confirmAndEnqueue(ctx context.Context, a FlushAll, now time.Time) error {
+	reqMS := now.UnixMilli()
+	if err := p.store.AllConfirm(ctx, reqMS); err != nil {
+		return fmt.Errorf("flush-all: %w", err)
+	}
+	ok, err := p.enqueueAll(ctx, tasks.All{Confirm: a.Confirm, RequestedAt: now, RequestedBy: a.RequestedBy, Reason: a.Reason}, a.DeadLetter)
+	if err != nil || !ok {
+		_, _ = p.store.AllDone(context.WithoutCancel(ctx), reqMS)
+	}
+	if err != nil {
+		if a.DeadLetter != "" {
+			return fmt.Errorf("flush-all: %w; the dead letter %s is kept", err, a.DeadLetter)
+		}
+		return fmt.Errorf("flush-all: %w", err)
+	}
+	if !ok {
+		return &flushall.RefusedError{Reason: flushall.ErrPending.Error(), Cause: flushall.ErrPending}
+	}
+	if a.DeadLetter != "" {
+		if err := p.store.ForgetDeadLetters(context.WithoutCancel(ctx), a.DeadLetter); err != nil {
+			return fmt.Errorf("flush-all requested, but the dead letter %s it replaces is still listed (%w): delete that entry", a.DeadLetter, err)
+		}
+	}
+	return nil
+}
+
+// enqueueAll enqueues the flush-all task for a.
+// It first deletes asynq's archived copy of the dead letter it replaces, when not "".
+// The product's record already keeps that dead letter.
+// ok is false when a flush-all task is already there.
+func (p *Producer) enqueueAll(ctx context.Context, a tasks.All, deadLetter string) (ok bool, err error) {
+	if deadLetter != "" {
+		insp := p.inspector()
+		ti, err := insp.GetTaskInfo(tasks.QueueAll, deadLetter)
+		if err == nil && ti.State == asynq.TaskStateArchived {
+			err = insp.DeleteTask(tasks.QueueAll, deadLetter)
+		}
+		if err != nil && !notFound(err) {
+			return false, fmt.Errorf("remove the dead letter from asynq's archive: %w", err)
+		}
+	}
+	t, err := taskq.NewAllTask(a)
+	if err != nil {
+		return false, err
+	}
+	return taskq.Enqueue(ctx, p.client, t)
+}
+
+// keepDeadLetter makes sure the product's own record holds the flush-all dead letter id.
+// It copies it from asynq's archive when only asynq has it.
+// That happens for an earlier version's dead letter, or one whose record could not be written.
+func (p *Producer) keepDeadLetter(ctx context.Context, id string) error {
+	if _, ok, err := p.store.DeadLetterByID(ctx, id); err != nil || ok {
+		return err
+	}
+	ti, err := p.inspector().GetTaskInfo(tasks.QueueAll, id)
+	if notFound(err) {
+		return fmt.Errorf("no dead letter %s on queue %s", id, tasks.QueueAll)
+	}
+	if err != nil {
+		return fmt.Errorf("dead letter %s: %w", id, err)
+	}
+	if ti.State != asynq.TaskStateArchived {
+		return nil // not a dead letter: the enqueue finds the task there and refuses (pending)
+	}
+	at := ti.LastFailedAt
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return p.store.KeepDeadLetter(ctx, store.DeadLetterFromArchived(ti, at.UnixMilli()))
+}
+
+func (p *Producer) inspector() *asynq.Inspector {
+	return asynq.NewInspectorFromRedisClient(p.store.Client())
+}
+
+// notFound reports whether err is asynq saying the task or its queue does not exist.
+func notFound(err error) bool {
+	return errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound)
+}

@@ -42,7 +42,7 @@ const PrefixRate = 0.0166
 // Bounds and periods that no variable sets.
 const (
 	MaxRetryLimit = 100              // the most retries a task may have
-	PolicyEvery   = 30 * time.Second // how often Redis's maxmemory-policy is read again
+	PolicyEvery   = 10 * time.Second // how often Redis's maxmemory-policy is read again, by every guard
 )
 
 // The worker's HTTP endpoints that take bodies.

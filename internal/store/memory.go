@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cipurge/cipurge/internal/defaults"
 )
 
 // EvictionError says Redis may evict what the product acknowledged: its maxmemory-policy is
@@ -178,11 +180,11 @@ type Guard struct {
 // interval, and a reading kept is confirmed soon.
 const unknownRetry = time.Second
 
-// NewGuard returns a Guard over s that reads the policy at most once per every (30 s when zero)
+// NewGuard returns a Guard over s that reads the policy at most once per every (defaults.PolicyEvery when zero)
 // and says what it must say once through note (nil: silent).
 func NewGuard(s *Store, every time.Duration, note func(string)) *Guard {
 	if every <= 0 {
-		every = 30 * time.Second
+		every = defaults.PolicyEvery
 	}
 	if note == nil {
 		note = func(string) {}

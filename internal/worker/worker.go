@@ -217,7 +217,7 @@ func New(cfg Config, rdb redis.UniversalClient, api API, log *zap.Logger, m *Met
 	st := store.New(rdb)
 	client := asynq.NewClientFromRedisClient(rdb)
 	return &Worker{
-		guard:     store.NewGuard(st, 10*time.Second, func(msg string) { log.Warn(msg) }),
+		guard:     store.NewGuard(st, defaults.PolicyEvery, func(msg string) { log.Warn(msg) }),
 		guardWarn: oncePer{period: time.Minute},
 		cfg:       cfg, rdb: rdb, store: st, api: api, log: log, metrics: m,
 		client:  client,

@@ -75,18 +75,19 @@ type Log struct {
 
 // HTTP is the worker's HTTP server: asynqmon, metrics, health and the intake API.
 type HTTP struct {
-	Addr            string   `env:"HTTP_ADDR" help:"the worker's HTTP server (UI, status, metrics, health, intake)"`
-	UIReadOnly      bool     `env:"UI_READONLY" help:"false lets the UI delete, run and archive tasks"`
-	UIUser          string   `env:"UI_USER" help:"basic auth user of the UI, /status and their APIs"`
-	UIPassword      string   `env:"UI_PASSWORD" secret:"true" help:"basic auth password; required when HTTP_ADDR is not loopback"`
-	IntakeToken     string   `env:"INTAKE_TOKEN" secret:"true" help:"turns on the HTTP intake API (Authorization: Bearer <token>)"`
-	IntakeFlush     string   `env:"INTAKE_FLUSH_TOKEN" secret:"true" help:"turns on POST /v1/invalidations/all (flush-all over HTTP) with its own bearer token"`
-	IntakeMaxBytes  int64    `env:"INTAKE_MAX_BYTES" help:"intake request body limit"`
-	IntakeMaxURLs   int      `env:"INTAKE_MAX_URLS" help:"intake URLs per request limit"`
-	EventsToken     string   `env:"EVENTS_TOKEN" secret:"true" help:"turns on the storage event receivers /v1/events/s3 and /v1/events/cloudevents (docs/events.md)"`
-	EventsBuckets   string   `env:"EVENTS_BUCKETS" help:"bucket[/key/prefix/]=https://public/base/,... : where Cloudimage fetches each bucket's objects"`
-	EventsMaxBytes  int64    `env:"EVENTS_MAX_BYTES" help:"event delivery body limit"`
-	EventsSNSTopics []string `env:"EVENTS_SNS_TOPICS" envSeparator:"," help:"comma list of SNS topic ARNs whose messages are accepted (unset: every topic)"`
+	Addr              string   `env:"HTTP_ADDR" help:"the worker's HTTP server (UI, status, metrics, health, intake)"`
+	UIReadOnly        bool     `env:"UI_READONLY" help:"false lets the UI delete, run and archive tasks"`
+	UIUser            string   `env:"UI_USER" help:"basic auth user of the UI, /status and their APIs"`
+	UIPassword        string   `env:"UI_PASSWORD" secret:"true" help:"basic auth password; required when HTTP_ADDR is not loopback"`
+	IntakeToken       string   `env:"INTAKE_TOKEN" secret:"true" help:"turns on the HTTP intake API (Authorization: Bearer <token>)"`
+	IntakeFlush       string   `env:"INTAKE_FLUSH_TOKEN" secret:"true" help:"turns on POST /v1/invalidations/all (flush-all over HTTP) with its own bearer token"`
+	IntakeMaxBytes    int64    `env:"INTAKE_MAX_BYTES" help:"intake request body limit"`
+	IntakeMaxURLs     int      `env:"INTAKE_MAX_URLS" help:"intake URLs per request limit"`
+	EventsToken       string   `env:"EVENTS_TOKEN" secret:"true" help:"turns on the storage event receivers /v1/events/s3 and /v1/events/cloudevents (docs/events.md)"`
+	EventsBuckets     string   `env:"EVENTS_BUCKETS" help:"bucket[/key/prefix/]=https://public/base/,... : where Cloudimage fetches each bucket's objects"`
+	EventsMaxBytes    int64    `env:"EVENTS_MAX_BYTES" help:"event delivery body limit"`
+	IntakeMaxInflight int      `env:"INTAKE_MAX_INFLIGHT" help:"request bodies the intake and the event receivers read at once; beyond it 503 with Retry-After"`
+	EventsSNSTopics   []string `env:"EVENTS_SNS_TOPICS" envSeparator:"," help:"comma list of SNS topic ARNs whose messages are accepted (unset: every topic)"`
 }
 
 // Config is every variable the commands read.
@@ -117,6 +118,7 @@ func Default() Config {
 		HTTP: HTTP{
 			Addr: "127.0.0.1:8080", UIReadOnly: true, UIUser: "admin",
 			IntakeMaxBytes: defaults.IntakeMaxBytes, IntakeMaxURLs: defaults.IntakeMaxURLs, EventsMaxBytes: defaults.EventsMaxBytes,
+			IntakeMaxInflight: defaults.IntakeMaxInflight,
 		},
 	}
 }
@@ -232,6 +234,9 @@ func (c *Config) validate() error {
 		if !strings.HasPrefix(t, "arn:") || !strings.Contains(t, ":sns:") {
 			bad("EVENTS_SNS_TOPICS holds %q, which is not an SNS topic ARN: use arn:aws:sns:<region>:<account>:<topic>, comma-separated", t)
 		}
+	}
+	if c.HTTP.IntakeMaxInflight < 1 {
+		bad("INTAKE_MAX_INFLIGHT=%d is out of range: use 1 or more", c.HTTP.IntakeMaxInflight)
 	}
 	if c.HTTP.IntakeMaxURLs < 1 {
 		bad("INTAKE_MAX_URLS=%d is out of range: use 1 or more", c.HTTP.IntakeMaxURLs)

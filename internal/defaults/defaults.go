@@ -50,4 +50,7 @@ const (
 	IntakeMaxBytes = 1 << 20 // INTAKE_MAX_BYTES
 	IntakeMaxURLs  = 1000    // INTAKE_MAX_URLS
 	EventsMaxBytes = 1 << 20 // EVENTS_MAX_BYTES
+	// IntakeMaxInflight is INTAKE_MAX_INFLIGHT: request bodies the intake and the event
+	// receivers read at once, so at most 16 MiB of bodies with the 1 MiB limits.
+	IntakeMaxInflight = 16
 )

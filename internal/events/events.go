@@ -62,6 +62,9 @@ type Options struct {
 	// SNSTopics are the topic ARNs whose messages are accepted (EVENTS_SNS_TOPICS); empty
 	// means every topic, which New logs.
 	SNSTopics []string
+	// Inflight caps the bodies read at once (INTAKE_MAX_INFLIGHT, shared with the intake); nil
+	// caps nothing.
+	Inflight *httpapi.Gate
 	// SNSMaxAge refuses SNS messages whose Timestamp is older (replays); zero means
 	// DefaultSNSMaxAge.
 	SNSMaxAge time.Duration
@@ -188,6 +191,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Message: fmt.Sprintf("no such endpoint %q: use POST %s (S3, MinIO, Ceph, SNS) or POST %s (CloudEvents: Azure Event Grid, GCS/Eventarc)", r.URL.Path, PathS3, PathCloudEvents)}})
 		return
 	}
+	leave, ok := h.o.Inflight.Enter(w, h.RetryAfter)
+	if !ok {
+		e.code = "busy"
+		h.o.Metrics.refused(r.URL.Path, "busy")
+		return
+	}
+	defer leave()
 	serve(w, r, &e)
 }
 
@@ -217,6 +227,7 @@ func (h *handler) authorized(r *http.Request) (ok, presented bool) {
 // post checks the method (POST) and reads the bounded body.
 func (h *handler) post(w http.ResponseWriter, r *http.Request, e *entry, allow string) ([]byte, bool) {
 	if r.Method != http.MethodPost {
+		h.Limit.Drain(r)
 		h.refuse(w, r, e, httpapi.MethodNotAllowed(w, r, allow))
 		return nil, false
 	}

@@ -185,7 +185,13 @@ func (l Limit) Read(r *http.Request) ([]byte, *Problem) {
 		if errors.As(err, &mbe) {
 			return nil, l.TooLarge()
 		}
-		return nil, &Problem{http.StatusBadRequest, Error{Code: "read_error", Message: "the body could not be read: " + err.Error()}}
+		// The error names both ends of the socket: it is not echoed.
+		msg := "the body could not be read: the connection failed before its end"
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			msg = "the body did not arrive in time (the server's read timeout): send it at once, not slowly"
+		}
+		return nil, &Problem{http.StatusBadRequest, Error{Code: "read_error", Message: msg}}
 	}
 	return data, nil
 }

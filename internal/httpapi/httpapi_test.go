@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -163,5 +166,33 @@ func TestRequestFields(t *testing.T) {
 	got := logs.All()[0].ContextMap()
 	if got["method"] != "POST" || got["path"] != "/v1/x" || got["status"] != int64(202) || got["client"] != r.RemoteAddr || got["took"] != time.Second {
 		t.Errorf("%v", got)
+	}
+}
+
+type failingBody struct{ err error }
+
+func (f failingBody) Read([]byte) (int, error) { return 0, f.err }
+func (f failingBody) Close() error             { return nil }
+
+// TestReadErrorHidesSockets: a body that fails to arrive is a 400 that names neither end of the
+// socket.
+func TestReadErrorHidesSockets(t *testing.T) {
+	for _, timeout := range []bool{true, false} {
+		op := &net.OpError{Op: "read", Net: "tcp", Source: &net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 8080},
+			Addr: &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 51234}, Err: os.ErrDeadlineExceeded}
+		if !timeout {
+			op.Err = syscall.ECONNRESET
+		}
+		r := httptest.NewRequest(http.MethodPost, "/v1/invalidations", failingBody{op})
+		_, p := Limit{Max: 1 << 20}.Read(r)
+		if p == nil || p.Status != http.StatusBadRequest {
+			t.Fatalf("timeout %v: %+v, want 400", timeout, p)
+		}
+		if strings.Contains(p.Body.Message, "10.1.2.3") || strings.Contains(p.Body.Message, "192.0.2.7") || strings.Contains(p.Body.Message, "8080") {
+			t.Errorf("timeout %v: the message names a socket: %q", timeout, p.Body.Message)
+		}
+		if timeout != strings.Contains(p.Body.Message, "in time") {
+			t.Errorf("timeout %v: %q", timeout, p.Body.Message)
+		}
 	}
 }

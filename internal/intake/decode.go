@@ -21,6 +21,7 @@ type badRequest = httpapi.Problem
 // with only dst's fields, into dst. r.Body is already limited to MaxBytes (ServeHTTP).
 func (h *handler) decode(r *http.Request, dst any) *badRequest {
 	if bad := checkContentType(r.Header.Get("Content-Type")); bad != nil {
+		h.Limit.Drain(r)
 		return bad
 	}
 	data, bad := h.Limit.Read(r)

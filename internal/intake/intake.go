@@ -59,6 +59,7 @@ type Options struct {
 	Log         *zap.Logger     // one info line per request; nil means no logging
 	RetryAfter  time.Duration   // Retry-After sent with a 503; zero means DefaultRetryAfter
 	Timeout     time.Duration   // bound on the Redis work of one request; zero means DefaultTimeout
+	Inflight    *httpapi.Gate   // INTAKE_MAX_INFLIGHT, shared with the event receivers; nil caps nothing
 }
 
 // Error is the body of every error answer (the worker's JSON endpoints share it).
@@ -134,7 +135,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Message: fmt.Sprintf("no such endpoint %q: use POST %s or POST %s", r.URL.Path, PathInvalidations, PathFlushAll)})
 		return
 	}
+	leave, ok := h.o.Inflight.Enter(w, h.RetryAfter)
+	if !ok {
+		e.code = "busy"
+		return
+	}
+	defer leave()
 	if r.Method != http.MethodPost {
+		h.Limit.Drain(r)
 		h.refused(w, &e, httpapi.MethodNotAllowed(w, r, http.MethodPost))
 		return
 	}

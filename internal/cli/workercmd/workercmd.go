@@ -27,6 +27,7 @@ import (
 	"github.com/cipurge/cipurge/internal/cli/wiring"
 	"github.com/cipurge/cipurge/internal/config"
 	"github.com/cipurge/cipurge/internal/events"
+	"github.com/cipurge/cipurge/internal/httpapi"
 	"github.com/cipurge/cipurge/internal/httpserver"
 	"github.com/cipurge/cipurge/internal/inspect"
 	"github.com/cipurge/cipurge/internal/intake"
@@ -180,6 +181,7 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	reg.MustRegister(httpserver.NewQueueCollector(rdb, httpserver.QueueCollectorOptions{KeyRejected: w.KeyRejected,
 		SendingStopped: w.SendingStopped, Log: log.Named("metrics")}))
 
+	inflight := httpapi.NewGate(cfg.HTTP.IntakeMaxInflight, "INTAKE_MAX_INFLIGHT")
 	var intakeAPI http.Handler
 	if cfg.HTTP.IntakeToken != "" || cfg.HTTP.IntakeFlush != "" {
 		norm, err := wiring.Normalizer(cfg)
@@ -193,9 +195,10 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		intakeAPI = intake.New(intake.Options{
 			Client: client, Token: cfg.HTTP.IntakeToken, MaxBytes: cfg.HTTP.IntakeMaxBytes, MaxURLs: cfg.HTTP.IntakeMaxURLs,
 			FlushBearer: cfg.HTTP.IntakeFlush, Log: log.Named("intake"),
+			Inflight: inflight,
 		})
 	}
-	eventsAPI, err := newEvents(cfg, rdb, reg, log)
+	eventsAPI, err := newEvents(cfg, rdb, reg, log, inflight)
 	if err != nil {
 		return &usageError{err}
 	}
@@ -286,7 +289,7 @@ func startupFields(cfg *config.Config, apiURL, addr string) []zap.Field {
 
 // newEvents returns the storage event receivers: on with EVENTS_TOKEN, else the handler that
 // says how to turn them on.
-func newEvents(cfg *config.Config, rdb redis.UniversalClient, reg prometheus.Registerer, log *zap.Logger) (http.Handler, error) {
+func newEvents(cfg *config.Config, rdb redis.UniversalClient, reg prometheus.Registerer, log *zap.Logger, inflight *httpapi.Gate) (http.Handler, error) {
 	h := cfg.HTTP
 	if h.EventsToken == "" {
 		return events.Disabled(), nil
@@ -305,7 +308,7 @@ func newEvents(cfg *config.Config, rdb redis.UniversalClient, reg prometheus.Reg
 	}
 	return events.New(events.Options{
 		Producer: client, Token: h.EventsToken, Buckets: buckets, MaxBytes: h.EventsMaxBytes, Log: log.Named("events"),
-		Metrics: events.NewMetrics(reg), SNSTopics: h.EventsSNSTopics,
+		Metrics: events.NewMetrics(reg), SNSTopics: h.EventsSNSTopics, Inflight: inflight,
 	}), nil
 }
 

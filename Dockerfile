@@ -20,7 +20,7 @@ COPY . .
 ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 go build -trimpath \
-      -ldflags "-s -w -X github.com/cipurge/cipurge/internal/version.Version=${VERSION}" \
+      -ldflags "-s -w -X github.com/cipurge/cipurge/internal/defaults.Version=${VERSION}" \
       -o /out/ ./cmd/worker ./cmd/enqueue
 
 # distroless/static: CA certificates (for https://api.cloudimage.com and rediss://), tzdata, a

@@ -4,7 +4,7 @@
 GO       ?= go
 PKGS     := ./...
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X github.com/cipurge/cipurge/internal/version.Version=$(VERSION)
+LDFLAGS  := -s -w -X github.com/cipurge/cipurge/internal/defaults.Version=$(VERSION)
 # Integration tests mostly wait on timers; run many at once even on 2 cores.
 PARALLEL ?= 8
 # staticcheck, pinned; `go run` fetches it through the Go module proxy on a fresh machine.

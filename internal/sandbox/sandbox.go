@@ -19,12 +19,12 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/cipurge/cipurge/pkg/cloudimage"
+	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 const (
 	// MaxURLs is the most URLs an "original" request may carry (the API's cap).
-	MaxURLs = cloudimage.MaxURLsPerRequest
+	MaxURLs = tasks.MaxURLsPerTask
 	// DefaultMaxRecords is how many requests a Server keeps when Options.MaxRecords is 0.
 	DefaultMaxRecords = 1 << 18
 	// maxBody bounds a request body.

@@ -37,7 +37,6 @@ import (
 	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/taskq"
-	"github.com/cipurge/cipurge/internal/version"
 	"github.com/cipurge/cipurge/pkg/apiclient"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -328,7 +327,7 @@ func (w *Worker) Run(ctx context.Context) error {
 func (w *Worker) publish(ctx context.Context) {
 	started := time.Now().UnixMilli()
 	state := func() store.WorkerState {
-		s := store.WorkerState{ID: w.id, Version: version.Version, Rate: w.cfg.Limit.Rate, Burst: w.cfg.Limit.Burst,
+		s := store.WorkerState{ID: w.id, Version: defaults.Version, Rate: w.cfg.Limit.Rate, Burst: w.cfg.Limit.Burst,
 			BatchSize: w.cfg.BatchSize, Concurrency: w.cfg.Concurrency, Window: w.cfg.Window.String(), Confirm: w.cfg.Confirm,
 			StartedAt: started, ConfirmRate: w.cfg.ConfirmLimit.Rate, LatencyMS: w.latency.get().Milliseconds(),
 			MaxInFlight: w.cfg.Concurrency * maxRequestsPerTask, BusySince: w.busy.since.Load()}

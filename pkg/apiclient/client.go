@@ -17,15 +17,15 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/cipurge/cipurge/pkg/cloudimage"
+	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 const (
 	// DefaultBaseURL is the Cloudimage API.
 	DefaultBaseURL = "https://api.cloudimage.com"
-	// MaxURLsPerRequest is the most URLs one "original" invalidation may carry (the API's fact,
-	// owned by pkg/cloudimage).
-	MaxURLsPerRequest = cloudimage.MaxURLsPerRequest
+	// MaxURLsPerRequest is the most URLs one "original" invalidation may carry.
+	// pkg/tasks owns the figure, so that the wire contract links no HTTP client.
+	MaxURLsPerRequest = tasks.MaxURLsPerTask
 	// DefaultMaxRetryAfter caps a Retry-After the API asks for, unless WithMaxRetryAfter says
 	// otherwise.
 	DefaultMaxRetryAfter = 10 * time.Minute

@@ -22,8 +22,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/cipurge/cipurge/pkg/cloudimage"
 )
 
 // Task type names.
@@ -49,8 +47,9 @@ func Queues() map[string]int {
 // QueueNames lists the queues, highest priority first.
 func QueueNames() []string { return []string{QueueAll, QueueInteractive, QueueConfirm, QueueBulk} }
 
-// MaxURLsPerTask is the API's cap on URLs in one "original" request (owned by pkg/cloudimage).
-const MaxURLsPerTask = cloudimage.MaxURLsPerRequest
+// MaxURLsPerTask is the Cloudimage API's cap on URLs in one "original" request.
+// A task never carries more. This is the one place the cap is written.
+const MaxURLsPerTask = 15
 
 // BulkRequests is how many API requests' worth of URLs one bulk task carries (150 URLs at the
 // default batch size, about 10 KB of payload). Ten cuts the Redis work of a mass re-ingest (one

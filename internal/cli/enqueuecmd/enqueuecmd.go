@@ -34,7 +34,6 @@ import (
 	"github.com/cipurge/cipurge/internal/flushall"
 	"github.com/cipurge/cipurge/internal/producer"
 	"github.com/cipurge/cipurge/internal/store"
-	"github.com/cipurge/cipurge/internal/version"
 	"github.com/cipurge/cipurge/pkg/normalize"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -215,7 +214,7 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 		return err
 	}
 	if *showVer {
-		fmt.Fprintln(stdout, "cipurge enqueue", version.Version)
+		fmt.Fprintln(stdout, "cipurge enqueue", defaults.Version)
 		return nil
 	}
 	urls := fs.Args()

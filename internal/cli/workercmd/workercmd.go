@@ -26,6 +26,7 @@ import (
 	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/cli/wiring"
 	"github.com/cipurge/cipurge/internal/config"
+	"github.com/cipurge/cipurge/internal/defaults"
 	"github.com/cipurge/cipurge/internal/events"
 	"github.com/cipurge/cipurge/internal/httpapi"
 	"github.com/cipurge/cipurge/internal/httpserver"
@@ -34,7 +35,6 @@ import (
 	"github.com/cipurge/cipurge/internal/sandbox"
 	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
-	"github.com/cipurge/cipurge/internal/version"
 	"github.com/cipurge/cipurge/internal/worker"
 	"github.com/cipurge/cipurge/pkg/apiclient"
 	"github.com/cipurge/cipurge/pkg/normalize"
@@ -133,7 +133,7 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 			fmt.Fprintf(stdout, "\nCLOUDIMAGE_SANDBOX_FAULTS (with CLOUDIMAGE_SANDBOX=true): %s\n", sandbox.FaultsSyntax)
 			return nil
 		case "-version", "--version", "version":
-			fmt.Fprintln(stdout, "cipurge worker", version.Version)
+			fmt.Fprintln(stdout, "cipurge worker", defaults.Version)
 			return nil
 		case "healthcheck":
 			if len(args) > 1 {
@@ -269,7 +269,7 @@ func startupFields(cfg *config.Config, apiURL, addr string) []zap.Field {
 		ui += ", no password (loopback only)"
 	}
 	fields := []zap.Field{
-		zap.String("version", version.Version),
+		zap.String("version", defaults.Version),
 		zap.String("api_url", apiURL),
 		zap.Bool("sandbox", cfg.Cloudimage.Sandbox),
 	}
@@ -324,7 +324,7 @@ func newAPI(cfg *config.Config, rdb redis.UniversalClient, log *zap.Logger) (*ap
 	ci := cfg.Cloudimage
 	if !ci.Sandbox {
 		c, err := apiclient.New(ci.APIKey, apiclient.WithBaseURL(ci.APIURL), apiclient.WithLogger(log.Named("api")),
-			apiclient.WithUserAgent("cipurge/"+version.Version))
+			apiclient.WithUserAgent("cipurge/"+defaults.Version))
 		return c, ci.APIURL, func() {}, err
 	}
 	faults, err := sandbox.ParseFaults(ci.SandboxFault)
@@ -347,7 +347,7 @@ func newAPI(cfg *config.Config, rdb redis.UniversalClient, log *zap.Logger) (*ap
 	log.Warn("CLOUDIMAGE_SANDBOX=true: every request goes to the built-in sandbox API; nothing leaves this machine and no CDN cache is invalidated",
 		fields...)
 	c, err := apiclient.New(sandboxKey, apiclient.WithBaseURL(base), apiclient.WithLogger(log.Named("api")),
-		apiclient.WithUserAgent("cipurge/"+version.Version))
+		apiclient.WithUserAgent("cipurge/"+defaults.Version))
 	if err != nil {
 		stop()
 		return nil, "", nil, err

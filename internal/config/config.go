@@ -1,7 +1,9 @@
 // Package config reads the product's environment variables into one struct and validates them;
-// every error names the variable and says how to fix it. It knows no domain package: the commands
-// (internal/cli/*) turn a Config into the parts they wire together. Besides the struct it builds
-// only what every command needs before any part exists: the Redis client and the logger.
+// every error names the variable and says how to fix it. The worker's settings are judged by
+// worker.Config.Validate, the one check; config words its errors with the variables. Otherwise
+// the commands (internal/cli/*) turn a Config into the parts they wire together. Besides the
+// struct it builds only what every command needs before any part exists: the Redis client and the
+// logger.
 package config
 
 import (
@@ -19,6 +21,8 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/cipurge/cipurge/internal/defaults"
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/worker"
 )
 
 // Redis is where the queues live.
@@ -145,61 +149,11 @@ func Load(environ []string) (*Config, error) {
 	return &c, nil
 }
 
+// validate refuses what the commands cannot run with.
+// The worker's settings are worker.Config.Validate's to judge.
 func (c *Config) validate() error {
-	p := c.Purge
-	var errs []error
+	errs := c.workerErrors()
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if p.Window < 100*time.Millisecond {
-		bad("PURGE_WINDOW=%s is too short: use at least 100ms (default 2s)", p.Window)
-	}
-	if p.MaxDelay < p.Window {
-		bad("PURGE_MAX_DELAY=%s is shorter than PURGE_WINDOW=%s: make it at least the window (default 10s)", p.MaxDelay, p.Window)
-	}
-	if p.BatchSize < 1 || p.BatchSize > defaults.BatchSize {
-		bad("PURGE_BATCH_SIZE=%d is out of range: use 1 to %d (the API's cap)", p.BatchSize, defaults.BatchSize)
-	}
-	if p.Rate < 0 {
-		bad("PURGE_RATE=%g is negative: use requests per second, e.g. 10 (0 means no limit)", p.Rate)
-	}
-	if p.PrefixRate < 0 {
-		bad("PURGE_PREFIX_RATE=%g is negative: use prefix requests per second, e.g. 0.0166 (one a minute; 0 means no limit)", p.PrefixRate)
-	}
-	if p.ConfirmRate < 0 {
-		bad("PURGE_CONFIRM_RATE=%g is negative: use status checks per second, e.g. 10 (0 means the same as PURGE_RATE)", p.ConfirmRate)
-	}
-	if p.Burst < 1 {
-		bad("PURGE_BURST=%d is out of range: use 1 or more", p.Burst)
-	}
-	if p.MaxRetry < 0 || p.MaxRetry > 100 {
-		bad("PURGE_MAX_RETRY=%d is out of range: use 0 to 100", p.MaxRetry)
-	}
-	if p.Concurrency < 1 || p.Concurrency > 1000 {
-		bad("PURGE_CONCURRENCY=%d is out of range: use 1 to 1000", p.Concurrency)
-	}
-	if p.AllCooldown < 0 {
-		bad("PURGE_ALL_COOLDOWN=%s is negative: use a duration like 1h", p.AllCooldown)
-	}
-	if p.HistoryTTL < time.Minute {
-		bad("PURGE_HISTORY_TTL=%s is too short: use at least 1m (default 168h)", p.HistoryTTL)
-	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"PURGE_RETRY_BASE", p.RetryBase}, {"PURGE_BACKOFF_BASE", p.BackoffBase}, {"PURGE_BACKOFF_MAX", p.BackoffMax},
-		{"PURGE_AUTH_PROBE", p.AuthProbe}, {"PURGE_CONFIRM_TIMEOUT", p.ConfirmMax}, {"PURGE_CONFIRM_DELAY", p.ConfirmDelay}} {
-		if d.v < 10*time.Millisecond {
-			bad("%s=%s is too short: use a duration like 1s", d.name, d.v)
-		}
-	}
-	if p.BackoffMax < p.BackoffBase {
-		bad("PURGE_BACKOFF_MAX=%s is shorter than PURGE_BACKOFF_BASE=%s", p.BackoffMax, p.BackoffBase)
-	}
-	if p.MaxResends < 0 || p.MaxResends > 100 {
-		bad("PURGE_MAX_RESENDS=%d is out of range: use 0 to 100", p.MaxResends)
-	}
-	if p.Shutdown < time.Second {
-		bad("PURGE_SHUTDOWN_TIMEOUT=%s is too short: use at least 1s (default 8s)", p.Shutdown)
-	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -242,6 +196,77 @@ func (c *Config) validate() error {
 		bad("INTAKE_MAX_URLS=%d is out of range: use 1 or more", c.HTTP.IntakeMaxURLs)
 	}
 	return errors.Join(errs...)
+}
+
+// Worker is the worker's configuration from the environment's: the one place where a variable
+// becomes a worker setting.
+func (c *Config) Worker() worker.Config {
+	p := c.Purge
+	return worker.Config{
+		Token: c.Cloudimage.Token, Window: p.Window, MaxDelay: p.MaxDelay, BatchSize: p.BatchSize,
+		Limit: store.Limit{Rate: p.Rate, Burst: p.Burst}, ConfirmLimit: store.Limit{Rate: p.ConfirmRate, Burst: p.Burst},
+		PrefixLimit: store.Limit{Rate: p.PrefixRate, Burst: 1}, MaxRetry: p.MaxRetry, Concurrency: p.Concurrency,
+		AllCooldown: p.AllCooldown, HistoryTTL: p.HistoryTTL, Confirm: p.Confirm, ConfirmDelay: p.ConfirmDelay,
+		ShutdownTimeout: p.Shutdown, RetryBase: p.RetryBase, BackoffBase: p.BackoffBase, BackoffMax: p.BackoffMax,
+		AuthProbe: p.AuthProbe, ConfirmTimeout: p.ConfirmMax, MaxResends: p.MaxResends,
+	}
+}
+
+// workerVars names the variable behind each worker.Config field that Worker sets from one.
+var workerVars = map[string]string{
+	"Window": "PURGE_WINDOW", "MaxDelay": "PURGE_MAX_DELAY", "BatchSize": "PURGE_BATCH_SIZE",
+	"Limit.Rate": "PURGE_RATE", "Limit.Burst": "PURGE_BURST", "ConfirmLimit.Rate": "PURGE_CONFIRM_RATE",
+	"ConfirmLimit.Burst": "PURGE_BURST", "PrefixLimit.Rate": "PURGE_PREFIX_RATE", "MaxRetry": "PURGE_MAX_RETRY",
+	"Concurrency": "PURGE_CONCURRENCY", "AllCooldown": "PURGE_ALL_COOLDOWN", "HistoryTTL": "PURGE_HISTORY_TTL",
+	"ConfirmDelay": "PURGE_CONFIRM_DELAY", "ShutdownTimeout": "PURGE_SHUTDOWN_TIMEOUT", "RetryBase": "PURGE_RETRY_BASE",
+	"BackoffBase": "PURGE_BACKOFF_BASE", "BackoffMax": "PURGE_BACKOFF_MAX", "AuthProbe": "PURGE_AUTH_PROBE",
+	"ConfirmTimeout": "PURGE_CONFIRM_TIMEOUT", "MaxResends": "PURGE_MAX_RESENDS",
+}
+
+// workerErrors checks the worker's settings with worker.Config.Validate.
+// It words each problem with the variable's name, its default and the fix.
+// Two fields read from one variable give one message.
+func (c *Config) workerErrors() []error {
+	err := c.Worker().Validate()
+	if err == nil {
+		return nil
+	}
+	defs := map[string]string{}
+	for _, v := range Variables() {
+		defs[v.Name] = v.Default
+	}
+	name := func(field string, v any) string {
+		if env, ok := workerVars[field]; ok {
+			return fmt.Sprintf("%s=%v", env, v)
+		}
+		return fmt.Sprintf("%s %v", field, v)
+	}
+	var out []error
+	said := map[string]bool{}
+	for _, e := range joined(err) {
+		var se *worker.SettingError
+		if !errors.As(e, &se) {
+			out = append(out, e)
+			continue
+		}
+		msg := se.Say(name)
+		if d, ok := defs[workerVars[se.Setting]]; ok {
+			msg += " (default " + d + ")"
+		}
+		if !said[msg] {
+			said[msg] = true
+			out = append(out, errors.New(msg))
+		}
+	}
+	return out
+}
+
+// joined returns the errors joined in err, or err alone.
+func joined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // ValidateAPI checks what a worker needs to send: a key, or the sandbox; and that the key never

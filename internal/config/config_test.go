@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/cipurge/cipurge/internal/worker"
 )
 
 func TestDefaults(t *testing.T) {
@@ -273,5 +276,49 @@ func TestComposePassesEverySetting(t *testing.T) {
 	shutdown := def(worker.Environment["PURGE_SHUTDOWN_TIMEOUT"], vars["PURGE_SHUTDOWN_TIMEOUT"].Default)
 	if grace < shutdown+5*time.Second+5*time.Second {
 		t.Errorf("worker: stop_grace_period %s leaves too little time for PURGE_SHUTDOWN_TIMEOUT %s, the HTTP server's 5 s and 5 s to spare", grace, shutdown)
+	}
+}
+
+// TestWorkerBoundsEnforcedOnce: a worker setting out of bounds is refused by worker.Config.Validate,
+// and the environment's check is that same Validate, worded with the variable, its default and the fix.
+// A bound changed in internal/defaults changes both, since neither writes it again.
+func TestWorkerBoundsEnforcedOnce(t *testing.T) {
+	for _, tc := range []struct {
+		env, field string // the variable, and the worker.Config field it sets
+		worker     func(*worker.Config)
+		want       string // the environment's message
+	}{
+		{"PURGE_MAX_RETRY=101", "MaxRetry", func(c *worker.Config) { c.MaxRetry = 101 }, "PURGE_MAX_RETRY=101 is out of range: use 0 to 100 (default 10)"},
+		{"PURGE_MAX_RESENDS=101", "MaxResends", func(c *worker.Config) { c.MaxResends = 101 }, "PURGE_MAX_RESENDS=101 is out of range: use 0 to 100"},
+		{"PURGE_CONCURRENCY=1001", "Concurrency", func(c *worker.Config) { c.Concurrency = 1001 }, "PURGE_CONCURRENCY=1001 is out of range: use 1 to 1000"},
+		{"PURGE_WINDOW=50ms", "Window", func(c *worker.Config) { c.Window = 50 * time.Millisecond }, "PURGE_WINDOW=50ms is too short: use at least 100ms (default 2s)"},
+		{"PURGE_RETRY_BASE=5ms", "RetryBase", func(c *worker.Config) { c.RetryBase = 5 * time.Millisecond }, "PURGE_RETRY_BASE=5ms is too short: use at least 10ms"},
+		{"PURGE_HISTORY_TTL=30s", "HistoryTTL", func(c *worker.Config) { c.HistoryTTL = 30 * time.Second }, "PURGE_HISTORY_TTL=30s is too short: use at least 1m0s"},
+		{"PURGE_SHUTDOWN_TIMEOUT=500ms", "ShutdownTimeout", func(c *worker.Config) { c.ShutdownTimeout = 500 * time.Millisecond }, "PURGE_SHUTDOWN_TIMEOUT=500ms is too short"},
+		{"PURGE_CONFIRM_RATE=-1", "ConfirmLimit.Rate", func(c *worker.Config) { c.ConfirmLimit.Rate = -1 }, "PURGE_CONFIRM_RATE=-1 is negative"},
+		{"PURGE_BACKOFF_MAX=500ms", "BackoffMax", func(c *worker.Config) { c.BackoffMax = 500 * time.Millisecond }, "PURGE_BACKOFF_MAX=500ms is shorter than PURGE_BACKOFF_BASE=1s"},
+	} {
+		c := worker.Config{}.WithDefaults()
+		tc.worker(&c)
+		err := c.Validate()
+		var se *worker.SettingError
+		if !errors.As(err, &se) || se.Setting != tc.field {
+			t.Errorf("%s: worker.Config.Validate = %v, want a *worker.SettingError for %s", tc.env, err, tc.field)
+		}
+		_, err = Load([]string{tc.env})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Load(%s) = %v, want %q", tc.env, err, tc.want)
+		}
+		if err != nil && strings.Count(err.Error(), "\n") > 0 {
+			t.Errorf("Load(%s): %d messages, want one:\n%v", tc.env, strings.Count(err.Error(), "\n")+1, err)
+		}
+	}
+	// A bound value is accepted by both.
+	c := worker.Config{MaxRetry: 100, Concurrency: 1000, Window: 100 * time.Millisecond}.WithDefaults()
+	if err := c.Validate(); err != nil {
+		t.Errorf("the bounds themselves: %v", err)
+	}
+	if _, err := Load([]string{"PURGE_MAX_RETRY=100", "PURGE_CONCURRENCY=1000", "PURGE_WINDOW=100ms"}); err != nil {
+		t.Errorf("the bounds themselves, from the environment: %v", err)
 	}
 }

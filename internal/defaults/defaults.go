@@ -45,6 +45,17 @@ const (
 	PolicyEvery   = 10 * time.Second // how often Redis's maxmemory-policy is read again, by every guard
 )
 
+// Bounds of the worker's settings.
+// worker.Config.Validate enforces them, for a worker configured in Go or by its environment.
+const (
+	MaxResendsLimit = 100                    // the most resends of URLs Cloudimage failed
+	MaxConcurrency  = 1000                   // the most tasks one worker runs at once
+	MinWindow       = 100 * time.Millisecond // the shortest coalescing window
+	MinHistoryTTL   = time.Minute            // the shortest time a URL's history is kept
+	MinShutdown     = time.Second            // the shortest time running tasks get on shutdown
+	MinPeriod       = 10 * time.Millisecond  // the shortest delay, pause or timeout of the other settings
+)
+
 // The worker's HTTP endpoints that take bodies.
 const (
 	IntakeMaxBytes = 1 << 20 // the intake's body limit

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge"
+	"github.com/cipurge/cipurge/internal/defaults"
 	"github.com/cipurge/cipurge/internal/httpapi"
 	"github.com/cipurge/cipurge/internal/outbound"
 )
@@ -25,7 +26,7 @@ const (
 
 // Defaults for the Options fields left zero.
 const (
-	DefaultMaxBytes   int64 = 1 << 20 // EVENTS_MAX_BYTES: SNS messages are at most 256 KiB, Event Grid batches 1 MiB
+	DefaultMaxBytes   int64 = defaults.EventsMaxBytes // EVENTS_MAX_BYTES: SNS messages are at most 256 KiB, Event Grid batches 1 MiB
 	DefaultRetryAfter       = httpapi.DefaultRetryAfter
 	DefaultTimeout          = httpapi.DefaultTimeout // bound on one request's Redis work
 	DefaultSNSMaxAge        = 65 * time.Minute       // SNS retries an HTTPS delivery for at most an hour

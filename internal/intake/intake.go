@@ -28,6 +28,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge"
+	"github.com/cipurge/cipurge/internal/defaults"
 	"github.com/cipurge/cipurge/internal/httpapi"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -40,8 +41,8 @@ const (
 
 // Defaults for the Options fields left zero.
 const (
-	DefaultMaxBytes   int64 = 1 << 20                   // INTAKE_MAX_BYTES
-	DefaultMaxURLs          = 1000                      // INTAKE_MAX_URLS
+	DefaultMaxBytes   int64 = defaults.IntakeMaxBytes   // INTAKE_MAX_BYTES
+	DefaultMaxURLs          = defaults.IntakeMaxURLs    // INTAKE_MAX_URLS
 	DefaultRetryAfter       = httpapi.DefaultRetryAfter // Retry-After when Redis cannot be written
 	DefaultTimeout          = httpapi.DefaultTimeout    // bound on one request's Redis work
 

@@ -46,15 +46,18 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{Config{BatchSize: 16}, "BatchSize (PURGE_BATCH_SIZE) 16"},
-		{Config{BatchSize: -1}, "BatchSize (PURGE_BATCH_SIZE) -1"},
-		{Config{Concurrency: -2}, "Concurrency (PURGE_CONCURRENCY) -2"},
-		{Config{Window: -time.Second}, "Window (PURGE_WINDOW) -1s"},
-		{Config{Window: 5 * time.Second, MaxDelay: time.Second}, "shorter than Window"},
-		{Config{Limit: store.Limit{Rate: -1}}, "rate limit"},
-		{Config{MaxRetry: -1}, "MaxRetry (PURGE_MAX_RETRY) -1"},
-		{Config{MaxResends: -1}, "MaxResends (PURGE_MAX_RESENDS) -1"},
-		{Config{AllCooldown: -time.Hour}, "AllCooldown (PURGE_ALL_COOLDOWN) -1h"},
+		{Config{BatchSize: 16}, "BatchSize 16 is out of range"},
+		{Config{BatchSize: -1}, "BatchSize -1 is out of range"},
+		{Config{Concurrency: -2}, "Concurrency -2 is out of range"},
+		{Config{Concurrency: defaults.MaxConcurrency + 1}, "Concurrency 1001 is out of range"},
+		{Config{Window: -time.Second}, "Window -1s is too short"},
+		{Config{Window: 5 * time.Second, MaxDelay: time.Second}, "MaxDelay 1s is shorter than Window 5s"},
+		{Config{Limit: store.Limit{Rate: -1}}, "Limit.Rate -1 is negative"},
+		{Config{MaxRetry: -1}, "MaxRetry -1 is out of range"},
+		{Config{MaxRetry: defaults.MaxRetryLimit + 1}, "MaxRetry 101 is out of range: use 0 to 100"},
+		{Config{MaxResends: -1}, "MaxResends -1 is out of range"},
+		{Config{AllCooldown: -time.Hour}, "AllCooldown -1h0m0s is negative"},
+		{Config{RetryBase: time.Millisecond}, "RetryBase 1ms is too short"},
 	} {
 		_, err := New(c.cfg, nil, &nopAPI{}, zap.NewNop(), nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

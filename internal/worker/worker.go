@@ -123,53 +123,6 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// validate refuses settings the worker cannot run with; each error names the setting and the
-// environment variable it comes from.
-func (c Config) validate() error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("worker: "+format, args...)) }
-	if c.BatchSize < 1 || c.BatchSize > tasks.MaxURLsPerTask {
-		bad("BatchSize (PURGE_BATCH_SIZE) %d is out of range: use 1 to %d", c.BatchSize, tasks.MaxURLsPerTask)
-	}
-	if c.Concurrency < 1 {
-		bad("Concurrency (PURGE_CONCURRENCY) %d is out of range: use 1 or more", c.Concurrency)
-	}
-	if c.Limit.Rate < 0 || c.ConfirmLimit.Rate < 0 || c.PrefixLimit.Rate < 0 || c.Limit.Burst < 0 || c.ConfirmLimit.Burst < 0 {
-		bad("the rate limit %+v (status checks %+v) is negative: use 0 (no limit) or more", c.Limit, c.ConfirmLimit)
-	}
-	if c.MaxRetry < 0 {
-		bad("MaxRetry (PURGE_MAX_RETRY) %d is negative: use 0 (no retries) or more", c.MaxRetry)
-	}
-	if c.MaxResends < 0 {
-		bad("MaxResends (PURGE_MAX_RESENDS) %d is negative: use 0 (never resend) or more", c.MaxResends)
-	}
-	if c.AllCooldown < 0 {
-		bad("AllCooldown (PURGE_ALL_COOLDOWN) %s is negative: use 0 (no cooldown) or a duration like 1h", c.AllCooldown)
-	}
-	if c.MaxDelay < c.Window {
-		bad("MaxDelay (PURGE_MAX_DELAY) %s is shorter than Window (PURGE_WINDOW) %s", c.MaxDelay, c.Window)
-	}
-	if c.BackoffMax < c.BackoffBase {
-		bad("BackoffMax (PURGE_BACKOFF_MAX) %s is shorter than BackoffBase (PURGE_BACKOFF_BASE) %s", c.BackoffMax, c.BackoffBase)
-	}
-	for _, d := range []struct {
-		name string
-		d    time.Duration
-	}{
-		{"Window (PURGE_WINDOW)", c.Window}, {"MaxDelay (PURGE_MAX_DELAY)", c.MaxDelay},
-		{"HistoryTTL (PURGE_HISTORY_TTL)", c.HistoryTTL},
-		{"ConfirmDelay (PURGE_CONFIRM_DELAY)", c.ConfirmDelay}, {"ConfirmTimeout (PURGE_CONFIRM_TIMEOUT)", c.ConfirmTimeout},
-		{"ShutdownTimeout (PURGE_SHUTDOWN_TIMEOUT)", c.ShutdownTimeout}, {"BackoffBase (PURGE_BACKOFF_BASE)", c.BackoffBase},
-		{"BackoffMax (PURGE_BACKOFF_MAX)", c.BackoffMax}, {"AuthProbe (PURGE_AUTH_PROBE)", c.AuthProbe},
-		{"RetryBase (PURGE_RETRY_BASE)", c.RetryBase}, {"Tick", c.Tick}, {"MaxInSlotWait", c.MaxInSlotWait}, {"RetryCheck", c.RetryCheck}, {"DeadLetterSweep", c.DeadLetterSweep},
-	} {
-		if d.d < 0 {
-			bad("%s %s is negative: use a positive duration, or 0 for the default", d.name, d.d)
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // Worker runs the batcher and the task handlers.
 type Worker struct {
 	cfg     Config
@@ -206,7 +159,7 @@ type Worker struct {
 // caller; m may be nil (metrics not registered).
 func New(cfg Config, rdb redis.UniversalClient, api API, log *zap.Logger, m *Metrics) (*Worker, error) {
 	cfg = cfg.WithDefaults()
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if m == nil {

@@ -12,13 +12,13 @@ import (
 // TestEnvironmentMapsToTheWorker: with no variable set, the worker built from the environment runs
 // with the same settings as a worker.Config that names only the settings whose zero means
 // something (the rate, retries, resends, cooldown, status checks): both take every other default
-// from internal/defaults, so a setting that workerConfig forgot to pass would show here.
+// from internal/defaults, so a setting that Config.Worker forgot to pass would show here.
 func TestEnvironmentMapsToTheWorker(t *testing.T) {
 	cfg, err := config.Load(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := workerConfig(cfg).WithDefaults()
+	got := cfg.Worker().WithDefaults()
 	want := worker.Config{Limit: store.Limit{Rate: defaults.Rate, Burst: defaults.Burst}, PrefixLimit: store.Limit{Rate: defaults.PrefixRate},
 		MaxRetry:   defaults.MaxRetry,
 		MaxResends: defaults.MaxResends, AllCooldown: defaults.AllCooldown, Confirm: defaults.Confirm}.WithDefaults()
@@ -30,7 +30,7 @@ func TestEnvironmentMapsToTheWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z := workerConfig(cfg).WithDefaults()
+	z := cfg.Worker().WithDefaults()
 	if z.MaxRetry != 0 || z.MaxResends != 0 || z.AllCooldown != 0 || z.Limit.Rate != 0 || z.PrefixLimit.Rate != 0 {
 		t.Errorf("variables set to 0: retries %d, resends %d, cooldown %s, rate %v; want all 0", z.MaxRetry, z.MaxResends, z.AllCooldown, z.Limit.Rate)
 	}

@@ -174,7 +174,7 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := worker.NewMetrics(reg)
-	w, err := worker.New(workerConfig(cfg), rdb, api, log, m)
+	w, err := worker.New(cfg.Worker(), rdb, api, log, m)
 	if err != nil {
 		return &usageError{err}
 	}
@@ -353,18 +353,4 @@ func newAPI(cfg *config.Config, rdb redis.UniversalClient, log *zap.Logger) (*ap
 		return nil, "", nil, err
 	}
 	return c, base, stop, nil
-}
-
-// workerConfig is the worker's configuration from the environment's: the one place where a
-// variable becomes a worker setting.
-func workerConfig(c *config.Config) worker.Config {
-	p := c.Purge
-	return worker.Config{
-		Token: c.Cloudimage.Token, Window: p.Window, MaxDelay: p.MaxDelay, BatchSize: p.BatchSize,
-		Limit: store.Limit{Rate: p.Rate, Burst: p.Burst}, ConfirmLimit: store.Limit{Rate: p.ConfirmRate, Burst: p.Burst},
-		PrefixLimit: store.Limit{Rate: p.PrefixRate, Burst: 1}, MaxRetry: p.MaxRetry, Concurrency: p.Concurrency,
-		AllCooldown: p.AllCooldown, HistoryTTL: p.HistoryTTL, Confirm: p.Confirm, ConfirmDelay: p.ConfirmDelay,
-		ShutdownTimeout: p.Shutdown, RetryBase: p.RetryBase, BackoffBase: p.BackoffBase, BackoffMax: p.BackoffMax,
-		AuthProbe: p.AuthProbe, ConfirmTimeout: p.ConfirmMax, MaxResends: p.MaxResends,
-	}
 }

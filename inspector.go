@@ -33,6 +33,7 @@ func NewInspector(rdb redis.UniversalClient, norm *normalize.Normalizer) (*Inspe
 // History is what is known of one URL's latest request: pending since, or sent, confirmed, failed.
 type History struct {
 	Key          string     `json:"key"`                      // the canonical key of the URL
+	Kind         string     `json:"kind"`                     // "url", or "prefix" for a folder ending with /*
 	PendingSince *time.Time `json:"pending_since,omitempty"`  // waiting for its window in the pending set
 	QueuedAt     *time.Time `json:"queued_request,omitempty"` // the latest request put in a request task
 	Task         string     `json:"task,omitempty"`           // the request task it is in, or was dead-lettered in
@@ -44,7 +45,12 @@ type History struct {
 	UUID         string     `json:"uuid,omitempty"`           // the API's id of that invalidation
 	State        string     `json:"state,omitempty"`          // sent, confirmed, failed, unconfirmed or dead
 	Detail       string     `json:"detail,omitempty"`         // what the state says in words
+	CoveredBy    *Cover     `json:"covered_by,omitempty"`     // a prefix or flush-all sent after its latest request
 }
+
+// Cover is a prefix or a flush-all sent after a request: it covers the request, which is not
+// sent on its own. Its String says "covered by prefix P, sent at T" (or "by flush-all").
+type Cover = inspect.Cover
 
 // Lookup normalises rawURL and returns its history.
 // A URL the normaliser rejects is an *InvalidURLError; a failed read is a *RedisError.

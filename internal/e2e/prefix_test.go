@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,4 +32,38 @@ func TestPrefixGoesAloneAndRootIsRefused(t *testing.T) {
 	if n := h.SB.URLCount("https://img.example.com/*"); n != 0 {
 		t.Errorf("the host's root prefix was sent %d times", n)
 	}
+}
+
+// TestPrefixCoversPendingURLs (issue 24): URLs and a prefix under a prefix, requested before its
+// send, are not sent: the prefix's send covers them, and enqueue status says so. Outside URLs
+// are sent, and so is a URL under the prefix requested after its send.
+func TestPrefixCoversPendingURLs(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_PREFIX_RATE=0")
+	const prefix = "https://img.example.com/cov/*"
+	under := []string{"https://img.example.com/cov/a.jpg", "https://img.example.com/cov/deep/b.jpg", "https://img.example.com/cov/deep/*"}
+	outside := "https://img.example.com/covx/a.jpg"
+	h.mustEnqueue(t, append(append([]string{}, under...), outside, prefix)...)
+	h.startWorker()
+	testkit.WaitFor(t, 20*time.Second, "the prefix and the outside URL sent", func() bool { return invalidatedAll(h.SB, []string{prefix, outside}) })
+	h.waitIdle(t)
+	for _, u := range under {
+		if n := h.SB.URLCount(u); n != 0 {
+			t.Errorf("%s was sent %d times; the prefix covered it", u, n)
+		}
+	}
+	if n := h.SB.URLCount(prefix); n != 1 {
+		t.Errorf("the prefix was sent %d times, want 1", n)
+	}
+	_, out, _ := h.enqueue("", "status", under[1], under[2])
+	if c := strings.Count(out, "covered by prefix "+prefix+", sent at "); c != 2 {
+		t.Errorf("enqueue status says %d times that the prefix covered them:\n%s", c, out)
+	}
+	if !strings.Contains(out, "kind           prefix") {
+		t.Errorf("enqueue status does not say the folder is a prefix:\n%s", out)
+	}
+
+	// Requested after the prefix was sent: sent as usual.
+	h.mustEnqueue(t, under[0])
+	testkit.WaitFor(t, 20*time.Second, "a URL requested after the prefix sent", func() bool { return h.SB.URLCount(under[0]) == 1 })
 }

@@ -132,12 +132,13 @@ th.n{text-align:right}
 <form id="lookup" method="get" action="/status"><input type="text" name="url" value="{{.URL}}" placeholder="any form: https://img.example.com/a.jpg, a CDN URL with a resize, /img.example.com/a.jpg" aria-label="URL"> <button type="submit">Look up</button></form>
 {{if .LookupError}}<div class="alert bad" id="lookup-error">{{.LookupError}}</div>{{end}}
 {{with .Lookup}}<table id="history">
-<tr><th>canonical key</th><td><code>{{.Key}}</code></td></tr>
+<tr><th>canonical key</th><td><code>{{.Key}}</code>{{if eq .Kind "prefix"}} (a prefix: every image under this folder){{end}}</td></tr>
 {{if .PendingSince}}<tr><th>pending</th><td>since {{ts .PendingSince}}, waiting for its window</td></tr>{{end}}
 {{if and .QueuedAt (not (dead .State))}}<tr><th>queued</th><td>requested {{ts .QueuedAt}}, in task <code>{{.Task}}</code>{{if .TaskQueue}} on queue {{.TaskQueue}}{{end}}: {{.TaskState}}{{if .TaskError}} (last error: {{.TaskError}}){{end}}</td></tr>{{end}}
 {{if .SentAt}}<tr><th>sent</th><td>{{ts .SentAt}} in request <code>{{.UUID}}</code> (requested {{ts .RequestedAt}})</td></tr>{{else if and (dead .State) .QueuedAt}}<tr><th>requested</th><td>{{ts .QueuedAt}}</td></tr>{{end}}
 {{if .State}}<tr><th>state</th><td id="history-state"><b>{{if dead .State}}dead-lettered{{else}}{{.State}}{{end}}</b>{{if .Detail}}: {{.Detail}}{{end}}
 {{if dead .State}}{{if eq .TaskState "deleted"}}<br>its dead letter was deleted: enqueue the URL again to send it{{else}}<br>task <code>{{.Task}}</code> on queue {{.TaskQueue}}: <code>enqueue dlq replay {{.Task}}</code>{{end}}{{end}}</td></tr>{{end}}
+{{with .CoveredBy}}<tr><th>covered</th><td id="history-covered">{{.String}}</td></tr>{{end}}
 {{if not (or .PendingSince .QueuedAt .SentAt .State)}}<tr><th>history</th><td>no request known within PURGE_HISTORY_TTL</td></tr>{{end}}
 </table>{{end}}
 <h2>Now</h2>

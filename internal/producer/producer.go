@@ -51,6 +51,11 @@ func (p *Producer) AddKeys(ctx context.Context, source string, keys []string) (a
 	if err := p.guard.Check(ctx); err != nil {
 		return nil, err
 	}
+	// A prefix is recorded as waiting first: a prefix under it, sent before it is, would cost a
+	// search that its send makes useless.
+	if err := p.store.PrefixRequested(ctx, keys); err != nil {
+		return nil, err
+	}
 	return p.store.AddPending(ctx, source, keys)
 }
 
@@ -75,6 +80,9 @@ func (p *Producer) EnqueueBulk(ctx context.Context, source string, requestedAt t
 		sources = []string{source}
 	}
 	if err := p.guard.Check(ctx); err != nil {
+		return 0, err
+	}
+	if err := p.store.PrefixRequested(ctx, keys); err != nil {
 		return 0, err
 	}
 	batch := p.s.BatchSize

@@ -43,6 +43,9 @@ const (
 	KeyDeadTrim      = Prefix + "dlq:trim"    // HASH queue -> time (ms) up to which asynq trimmed the queue's archive, as far as seen
 	KeyDeadSweep     = Prefix + "dlq:sweep"   // STRING lease of the worker that reconciles the dead-letter record with asynq
 	KeyHistoryLayout = Prefix + "hlayout"     // HASH FieldLayout*: the PURGE_HISTORY_TTL that sets the history's epochs
+	KeyPrefixSent    = Prefix + "pfx:sent"    // ZSET prefix key -> when its last accepted send was admitted (ms): it covers the URLs under it requested before
+	KeyPrefixWaiting = Prefix + "pfx:wait"    // ZSET prefix key -> its first request (ms) not sent yet: a prefix under it waits for it
+	KeyHotPrefix     = Prefix + "pfx:hot"     // STRING set while an interactive prefix request waits for the prefix budget
 
 	keyHistory      = Prefix + "h:"     // HASH per canonical key: Field* (since hh: only a queued task, a failure's reason, or an earlier version's history)
 	keyHistoryHour  = Prefix + "hh:"    // HASH per hour and shard: the history of 000c5df and before, moved by MigrateHistory (HistoryBucketKey)
@@ -258,6 +261,9 @@ const (
 	// (PURGE_PREFIX_RATE), counted in KeyRatePrefix, so a prefix never takes the URL rate and URLs
 	// never take its budget; it never yields.
 	Folder Priority = 3
+	// FolderBulk is a prefix request from the bulk queue: it shares Folder's budget and yields to
+	// an interactive prefix that waits for it (KeyHotPrefix), as Background yields to Interactive.
+	FolderBulk Priority = 4
 )
 
 // Verdict is the answer of Admit.
@@ -296,7 +302,7 @@ func (v Verdict) String() string {
 
 // Layouts of the scripts whose KEYS start with fixed keys and go on with one key per URL.
 const (
-	admitFixedKeys  = 7 // KeyRate, KeyPause, KeyHot, KeyAll, KeyPauseRuns, KeyProbe, KeyRateStatus or KeyRatePrefix
+	admitFixedKeys  = 9 // KeyRate, KeyPause, KeyHot or KeyHotPrefix, KeyAll, KeyPauseRuns, KeyProbe, KeyRateStatus or KeyRatePrefix, KeyPrefixSent, KeyPrefixWaiting
 	sentFixedKeys   = 5 // KeyStats, SentSecondKey, CallsSecondKey, KeyPauseRuns, KeyProbe
 	removeFixedKeys = 2 // KeyPending, KeySources
 	removeArgsPer   = 4 // per entry: key, request time, task ID, HistoryField
@@ -318,7 +324,9 @@ var luaConsts = []struct {
 	{"F_STAT_URLS", FieldStatURLsSent}, {"F_STAT_CALLS", FieldStatCalls}, {"F_STAT_DROPPED", FieldStatDropped},
 	{"S_SENT", StateSent},
 	{"V_GO", int(Go)}, {"V_PAUSED", int(Paused)}, {"V_THROTTLED", int(Throttled)}, {"V_YIELD", int(Yield)}, {"V_SATISFIED", int(Satisfied)},
-	{"P_INTERACTIVE", int(Interactive)}, {"P_BACKGROUND", int(Background)}, {"P_STATUS", int(Status)}, {"P_PREFIX", int(Folder)},
+	{"P_INTERACTIVE", int(Interactive)}, {"P_BACKGROUND", int(Background)}, {"P_STATUS", int(Status)}, {"P_PREFIX", int(Folder)}, {"P_PREFIX_BULK", int(FolderBulk)},
+	{"N_HKEY_LEN", len(keyHistory)}, {"N_PREFIXES_KEPT", PrefixesKept}, {"N_PREFIX_WAIT_MS", int(prefixWaitFor.Milliseconds())},
+	{"N_HOLD_MS", int(prefixHold.Milliseconds())},
 	{"N_ADMIT_FIXED", admitFixedKeys}, {"N_SENT_FIXED", sentFixedKeys},
 	{"N_REMOVE_FIXED", removeFixedKeys}, {"N_REMOVE_PER", removeArgsPer}, {"N_REMOVE_BUCKETS", removeBuckets},
 	{"F_REQ_TOTAL", FieldReqTotal}, {"F_REQ_AT", FieldReqAt}, {"F_REQ_CONFIRM", FieldReqConfirm}, {"F_REQ_CB", FieldReqCallback},

@@ -43,4 +43,6 @@ var (
 	migrateHistoryScript = script("migrate_history")
 	requestNewScript     = script("request_new")
 	requestMoveScript    = script("request_move")
+	prefixSentScript     = script("prefix_sent")
+	prefixWaitingScript  = script("prefix_waiting")
 )

@@ -34,15 +34,27 @@ type Admission struct {
 	Verdict Verdict
 	Wait    time.Duration // with Go: until the reserved send time; with Paused, Throttled, Yield: come back then
 	Now     int64         // the Redis clock (ms) at the decision: a send that follows is after it
-	Dropped []bool        // per URL: already satisfied by a later invalidation or a flush-all
-	Reason  string        // with Paused: why every worker pauses
+	Dropped []bool        // per URL: already satisfied by a later invalidation, a prefix or a flush-all
+	Held    []bool        // per URL: a prefix that covers it waits to be sent; send it later or not at all
+	Reason  string        // with Paused: why every worker pauses; with Yield, for a prefix: which prefix covers it
 }
 
-// Live returns the URLs that Admit did not drop.
+// Live returns the URLs that Admit neither dropped nor held.
 func (a *Admission) Live(urls []string) []string {
 	out := make([]string, 0, len(urls))
 	for i, u := range urls {
-		if i >= len(a.Dropped) || !a.Dropped[i] {
+		if (i >= len(a.Dropped) || !a.Dropped[i]) && (i >= len(a.Held) || !a.Held[i]) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// HeldURLs returns the URLs that a waiting prefix holds.
+func (a *Admission) HeldURLs(urls []string) []string {
+	var out []string
+	for i, u := range urls {
+		if i < len(a.Held) && a.Held[i] {
 			out = append(out, u)
 		}
 	}
@@ -50,22 +62,22 @@ func (a *Admission) Live(urls []string) []string {
 }
 
 // Admit decides, in one round trip, whether a request for urls (requested at requestedAt, Redis
-// ms) may be sent now: URLs invalidated after requestedAt, or covered by a flush-all sent after it,
-// are dropped; then the shared pause, the outage probe, the priority rule and the GCRA rate limit
+// ms) may be sent now: URLs invalidated after requestedAt, or covered by a flush-all or a prefix
+// sent after it, are dropped; a prefix under a prefix that waits to be sent yields to it; then the shared pause, the outage probe, the priority rule and the GCRA rate limit
 // apply, in that order. The rate limit is a reservation: a call that may go within lim.Horizon is
 // counted now and told when to send, so each call asks about once, however many wait (no polling).
-// Status checks (prio Status) and prefix requests (prio Folder) are counted against their own
-// limits and never yield. After an outage (a backoff round that has ended without a success since),
+// Status checks (prio Status) and prefix requests (prio Folder, FolderBulk) are counted against
+// their own limits and never yield to URLs; a bulk prefix yields to an interactive one. After an outage (a backoff round that has ended without a success since),
 // only one request at a time is let through to probe the API; the others wait for its answer, so
 // a long outage costs one call and one counted failure per round, not one per waiting request.
 // A nil urls slice admits a call that names no URL (flush-all, a status check).
 func (s *Store) Admit(ctx context.Context, urls []string, requestedAt int64, prio Priority, lim Limit) (*Admission, error) {
 	keys := make([]string, 0, admitFixedKeys+len(urls))
-	own := KeyRateStatus // the budget of a priority with a limit of its own
-	if prio == Folder {
-		own = KeyRatePrefix
+	own, hot := KeyRateStatus, KeyHot // the budget of a priority with a limit of its own; who waits first
+	if prio == Folder || prio == FolderBulk {
+		own, hot = KeyRatePrefix, KeyHotPrefix
 	}
-	keys = append(keys, KeyRate, KeyPause, KeyHot, KeyAll, KeyPauseRuns, KeyProbe, own)
+	keys = append(keys, KeyRate, KeyPause, hot, KeyAll, KeyPauseRuns, KeyProbe, own, KeyPrefixSent, KeyPrefixWaiting)
 	args := []any{requestedAt, int(prio), lim.emissionMS(), max(lim.Burst, 1), probeLease.Milliseconds(), lim.Horizon.Milliseconds(), 0}
 	// Only a send after the request satisfies it: the buckets from the request's epoch to now (the
 	// local clock, an hour ahead for skew; a bucket missed only costs a resend), within the TTL.
@@ -98,11 +110,11 @@ func (s *Store) Admit(ctx context.Context, urls []string, requestedAt int64, pri
 	reason, _ := res[3].(string)
 	a := &Admission{Verdict: Verdict(code), Wait: time.Duration(wait) * time.Millisecond, Now: now, Reason: reason}
 	if len(urls) > 0 {
-		a.Dropped = make([]bool, len(urls))
+		a.Dropped, a.Held = make([]bool, len(urls)), make([]bool, len(urls))
 		for i := range urls {
 			if 4+i < len(res) {
 				d, _ := res[4+i].(int64)
-				a.Dropped[i] = d == 1
+				a.Dropped[i], a.Held[i] = d == 1, d == 2
 			}
 		}
 	}

@@ -59,11 +59,13 @@ func (w *Worker) handleURLs(ctx context.Context, t *asynq.Task) error {
 		}
 		w.log.Info("replaying URLs Cloudimage failed before", zap.String("task_id", id), zap.Int("urls", len(p.URLs)))
 	}
-	prio := priority(queue)
-	if normalize.IsPrefix(p.URLs[0]) {
-		prio = store.Folder // apartPrefixes left it alone in its task
+	prio := priority(queue, normalize.IsPrefix(p.URLs[0])) // apartPrefixes left a prefix alone in its task
+	adm, urls, held, err := w.waitTurn(ctx, p.URLs, p.RequestedAt.UnixMilli(), prio)
+	if err == nil && len(held) > 0 {
+		// A prefix that covers them waits to be sent: they wait in a task of their own, which
+		// its send satisfies.
+		err = w.enqueueParts(ctx, p, [][]string{held}, queue, tasks.OriginSplit)
 	}
-	adm, urls, err := w.waitTurn(ctx, p.URLs, p.RequestedAt.UnixMilli(), prio)
 	if err != nil || adm.Verdict == store.Satisfied {
 		return err
 	}
@@ -100,8 +102,14 @@ func apartPrefixes(urls []string) [][]string {
 }
 
 // priority is the admission priority of the tasks of queue: bulk work yields to interactive work.
-func priority(queue string) store.Priority {
-	if queue == tasks.QueueBulk {
+// A prefix has a budget of its own, and a bulk prefix yields to an interactive one.
+func priority(queue string, prefix bool) store.Priority {
+	switch {
+	case prefix && queue == tasks.QueueBulk:
+		return store.FolderBulk
+	case prefix:
+		return store.Folder
+	case queue == tasks.QueueBulk:
 		return store.Background
 	}
 	return store.Interactive
@@ -218,6 +226,10 @@ func (w *Worker) accepted(ctx context.Context, p tasks.URLs, urls []string, adm 
 		// duplicate send later. Do not fail the task (that would send it again now).
 		w.log.Warn("could not record an accepted invalidation", zap.String("uuid", inv.UUID), zap.Error(err))
 	}
+	if err := w.store.PrefixSent(ctx, urls, reqMS, adm.Now, w.cfg.HistoryTTL); err != nil {
+		// Only what the prefix covers is then sent too: a cost, not a loss.
+		w.log.Warn("could not record an accepted prefix", zap.String("uuid", inv.UUID), zap.Error(err))
+	}
 	switch {
 	case !w.cfg.Confirm:
 	case d.action == actAccepted:
@@ -328,6 +340,9 @@ func (w *Worker) markDead(ctx context.Context, urls []string, why string) {
 	if err := w.store.MarkDead(ctx, urls, id, why, w.cfg.HistoryTTL); err != nil {
 		w.log.Debug("mark dead", zap.Error(err))
 	}
+	if err := w.store.PrefixGone(ctx, urls); err != nil {
+		w.log.Debug("forget a dead prefix", zap.Error(err))
+	}
 }
 
 // handleAll sends a confirmed flush-all at most once per confirmed request. It checks the
@@ -405,7 +420,7 @@ func (w *Worker) sendAll(ctx context.Context, p tasks.All, reqMS int64) error {
 		w.metrics.DeadLettered.WithLabelValues("flush_all_refused").Inc()
 		return w.allDone(ctx, reqMS, "flush-all refused: "+why+"; nothing was sent")
 	}
-	adm, _, err := w.waitTurn(ctx, nil, 0, store.Interactive)
+	adm, _, _, err := w.waitTurn(ctx, nil, 0, store.Interactive)
 	if err != nil {
 		return err
 	}
@@ -550,7 +565,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 		return snooze(time.Second, "status checks hold half the task slots already; invalidations keep the rest")
 	}
 	defer release()
-	if _, _, err := w.waitTurn(ctx, nil, 0, store.Status); err != nil {
+	if _, _, _, err := w.waitTurn(ctx, nil, 0, store.Status); err != nil {
 		return err
 	}
 	st, took, err := timed(w, scopeStatus, func() (*apiclient.InvalidationStatus, error) { return w.api.Status(ctx, p.UUID) })

@@ -32,13 +32,14 @@ const maxFanout = maxRequestsPerTask
 // so they are not sent twice.
 func (w *Worker) sendEach(ctx context.Context, p tasks.URLs, chunks [][]string, queue string) error {
 	reqMS := p.RequestedAt.UnixMilli()
-	prio := priority(queue)
+	prio := priority(queue, false) // apartPrefixes took the prefixes out
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex
 		failed [][]string // requests the API did not accept
 		stop   bool       // a request failed: reserve no more
 		rest   [][]string // requests never started
+		held   []string   // URLs a waiting prefix holds
 		why    error
 	)
 	slots := make(chan struct{}, maxFanout)
@@ -51,7 +52,8 @@ func (w *Worker) sendEach(ctx context.Context, p tasks.URLs, chunks [][]string, 
 			break
 		}
 		slots <- struct{}{}
-		adm, urls, err := w.waitTurn(ctx, chunk, reqMS, prio)
+		adm, urls, h, err := w.waitTurn(ctx, chunk, reqMS, prio)
+		held = append(held, h...)
 		if err != nil {
 			<-slots
 			rest, why = chunks[i:], err
@@ -88,6 +90,9 @@ func (w *Worker) sendEach(ctx context.Context, p tasks.URLs, chunks [][]string, 
 		return ctx.Err()
 	}
 	parts := append(failed, rest...)
+	if len(held) > 0 {
+		parts = append(parts, held)
+	}
 	if len(parts) == 0 {
 		return nil
 	}
@@ -114,40 +119,49 @@ func lateBy(lim store.Limit) time.Duration {
 
 // waitTurn waits until urls may be sent: it asks the shared limiter once for a send time (a
 // reservation) and sleeps until then; waits longer than a slot may wait snooze the task. It
-// returns the admission and the URLs still to send; with Verdict Satisfied there is nothing to send.
+// returns the admission, the URLs still to send, and those a waiting prefix holds (the caller
+// requeues them: the prefix's send covers them); with Verdict Satisfied there is nothing to send.
 // Only the shared pause's probe and the priority rule make a request ask again, after a short wait.
-func (w *Worker) waitTurn(ctx context.Context, urls []string, reqMS int64, prio store.Priority) (*store.Admission, []string, error) {
+func (w *Worker) waitTurn(ctx context.Context, urls []string, reqMS int64, prio store.Priority) (adm *store.Admission, live, held []string, err error) {
 	lim := w.cfg.Limit
 	lim.Horizon = w.cfg.MaxInSlotWait
 	switch prio {
 	case store.Status:
 		// A status check never waits in a task slot: over its budget it comes back later.
 		lim = w.cfg.ConfirmLimit
-	case store.Folder:
+	case store.Folder, store.FolderBulk:
 		lim = w.cfg.PrefixLimit
 		lim.Horizon = w.cfg.MaxInSlotWait
 	}
 	for {
 		if wait, reason, ok := w.gate.admit(); !ok {
 			w.metrics.Waits.WithLabelValues("auth").Inc()
-			return nil, nil, snooze(wait, "sending stopped: "+reason+"; waiting for it to work again")
+			return nil, nil, nil, snooze(wait, "sending stopped: "+reason+"; waiting for it to work again")
 		}
-		adm, err := w.store.Admit(ctx, urls, reqMS, prio, lim)
+		adm, err = w.store.Admit(ctx, urls, reqMS, prio, lim)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		w.metrics.Admissions.Inc()
-		if live := adm.Live(urls); len(live) < len(urls) {
-			dropped := len(urls) - len(live)
-			w.metrics.Dropped.Add(float64(dropped))
-			if err := w.store.CountDropped(ctx, dropped); err != nil {
-				w.log.Debug("count dropped", zap.Error(err))
+		if live := adm.Live(urls); len(live) < len(urls) && adm.Verdict != store.Yield {
+			h := adm.HeldURLs(urls)
+			held = append(held, h...)
+			if dropped := len(urls) - len(live) - len(h); dropped > 0 {
+				w.metrics.Dropped.Add(float64(dropped))
+				if err := w.store.CountDropped(ctx, dropped); err != nil {
+					w.log.Debug("count dropped", zap.Error(err))
+				}
+				w.log.Debug("dropped requests already satisfied", zap.Int("dropped", dropped), zap.Int("left", len(live)))
+			}
+			if len(live) == 0 && len(held) == 0 { // a prefix is alone in its task: covered, it waits no more
+				if err := w.store.PrefixGone(ctx, urls); err != nil {
+					w.log.Debug("forget a covered prefix", zap.Error(err))
+				}
 			}
 			urls = live
-			w.log.Debug("dropped requests already satisfied", zap.Int("dropped", dropped), zap.Int("left", len(urls)))
 		}
 		if adm.Verdict == store.Satisfied {
-			return adm, urls, nil
+			return adm, urls, held, nil
 		}
 		if adm.Verdict == store.Go {
 			if adm.Wait > 0 {
@@ -156,7 +170,7 @@ func (w *Worker) waitTurn(ctx context.Context, urls []string, reqMS int64, prio 
 				w.metrics.WaitSeconds.WithLabelValues(store.Throttled.String()).Add(adm.Wait.Seconds())
 				at := time.Now().Add(adm.Wait)
 				if err := sleep(ctx, adm.Wait); err != nil {
-					return nil, nil, err
+					return nil, nil, nil, err
 				}
 				if time.Since(at) > lateBy(lim) {
 					// Woken too late (a loaded machine): sending now would bunch with the calls
@@ -169,10 +183,10 @@ func (w *Worker) waitTurn(ctx context.Context, urls []string, reqMS int64, prio 
 				if reason, left, err := w.store.PauseState(ctx); err == nil && left > 0 {
 					w.metrics.Waits.WithLabelValues(store.Paused.String()).Inc()
 					w.heldByPause(ctx)
-					return nil, nil, snooze(left, "paused: "+reason)
+					return nil, nil, nil, snooze(left, "paused: "+reason)
 				}
 			}
-			return adm, urls, nil
+			return adm, urls, held, nil
 		}
 		reason := adm.Verdict.String()
 		w.metrics.Waits.WithLabelValues(reason).Inc()
@@ -184,13 +198,15 @@ func (w *Worker) waitTurn(ctx context.Context, urls []string, reqMS int64, prio 
 			why := "shared rate limit"
 			if adm.Verdict == store.Paused {
 				why = "paused: " + adm.Reason
+			} else if adm.Verdict == store.Yield && adm.Reason != "" {
+				why = adm.Reason
 			} else if adm.Verdict == store.Yield {
 				why = "interactive requests go first"
 			}
-			return nil, nil, snooze(adm.Wait, why)
+			return nil, nil, nil, snooze(adm.Wait, why)
 		}
 		if err := sleep(ctx, adm.Wait); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 }

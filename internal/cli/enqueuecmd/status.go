@@ -153,6 +153,9 @@ func urlStatus(ctx context.Context, cfg *config.Config, rdb redis.UniversalClien
 func printHistory(w io.Writer, h *inspect.History, ttl time.Duration) {
 	ts := func(t *time.Time) string { return t.Format(time.RFC3339Nano) }
 	fmt.Fprintf(w, "%s\n", h.Key)
+	if h.Kind == inspect.KindPrefix {
+		fmt.Fprintf(w, "  kind           prefix (every image under this folder)\n")
+	}
 	if h.PendingSince != nil {
 		fmt.Fprintf(w, "  pending since  %s (waiting for its window)\n", ts(h.PendingSince))
 	}
@@ -176,6 +179,9 @@ func printHistory(w io.Writer, h *inspect.History, ttl time.Duration) {
 		fmt.Fprintf(w, "  requested      %s\n  sent           %s in request %s\n", ts(h.RequestedAt), ts(h.SentAt), h.UUID)
 	} else if dead && h.QueuedAt != nil {
 		fmt.Fprintf(w, "  requested      %s\n", ts(h.QueuedAt))
+	}
+	if h.CoveredBy != nil {
+		fmt.Fprintf(w, "  state          %s\n", h.CoveredBy)
 	}
 	switch {
 	case dead && h.TaskState == "deleted":

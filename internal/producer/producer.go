@@ -6,7 +6,6 @@ package producer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cipurge/cipurge/internal/flushall"
+	"github.com/cipurge/cipurge/internal/inspect"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/pkg/tasks"
@@ -151,7 +151,7 @@ func (p *Producer) RequestFlushAll(ctx context.Context, a FlushAll) error {
 		return &flushall.RefusedError{Reason: why, Cause: flushall.ErrCoolingDown, Next: next}
 	}
 	if a.DeadLetter != "" {
-		if err := p.keepDeadLetter(ctx, a.DeadLetter); err != nil {
+		if err := inspect.KeepArchived(ctx, p.store, tasks.QueueAll, a.DeadLetter); err != nil {
 			return fmt.Errorf("flush-all: %w; nothing was changed", err)
 		}
 	}
@@ -193,12 +193,7 @@ func (p *Producer) confirmAndEnqueue(ctx context.Context, a FlushAll, now time.T
 // ok is false when a flush-all task is already there.
 func (p *Producer) enqueueAll(ctx context.Context, a tasks.All, deadLetter string) (ok bool, err error) {
 	if deadLetter != "" {
-		insp := p.inspector()
-		ti, err := insp.GetTaskInfo(tasks.QueueAll, deadLetter)
-		if err == nil && ti.State == asynq.TaskStateArchived {
-			err = insp.DeleteTask(tasks.QueueAll, deadLetter)
-		}
-		if err != nil && !notFound(err) {
+		if err := inspect.Unarchive(p.store, tasks.QueueAll, deadLetter); err != nil {
 			return false, fmt.Errorf("remove the dead letter from asynq's archive: %w", err)
 		}
 	}
@@ -207,37 +202,4 @@ func (p *Producer) enqueueAll(ctx context.Context, a tasks.All, deadLetter strin
 		return false, err
 	}
 	return taskq.Enqueue(ctx, p.client, t)
-}
-
-// keepDeadLetter makes sure the product's own record holds the flush-all dead letter id.
-// It copies it from asynq's archive when only asynq has it.
-// That happens for an earlier version's dead letter, or one whose record could not be written.
-func (p *Producer) keepDeadLetter(ctx context.Context, id string) error {
-	if _, ok, err := p.store.DeadLetterByID(ctx, id); err != nil || ok {
-		return err
-	}
-	ti, err := p.inspector().GetTaskInfo(tasks.QueueAll, id)
-	if notFound(err) {
-		return fmt.Errorf("no dead letter %s on queue %s", id, tasks.QueueAll)
-	}
-	if err != nil {
-		return fmt.Errorf("dead letter %s: %w", id, err)
-	}
-	if ti.State != asynq.TaskStateArchived {
-		return nil // not a dead letter: the enqueue finds the task there and refuses (pending)
-	}
-	at := ti.LastFailedAt
-	if at.IsZero() {
-		at = time.Now()
-	}
-	return p.store.KeepDeadLetter(ctx, store.DeadLetterFromArchived(ti, at.UnixMilli()))
-}
-
-func (p *Producer) inspector() *asynq.Inspector {
-	return asynq.NewInspectorFromRedisClient(p.store.Client())
-}
-
-// notFound reports whether err is asynq saying the task or its queue does not exist.
-func notFound(err error) bool {
-	return errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound)
 }

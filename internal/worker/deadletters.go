@@ -6,12 +6,13 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/cipurge/cipurge/internal/inspect"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 // runDeadLetterSweep reconciles the product's dead-letter record with asynq's archive every
-// DeadLetterSweep until ctx is done (store.ReconcileDeadLetters): it records the tasks asynq's
+// DeadLetterSweep until ctx is done (inspect.Reconcile): it records the tasks asynq's
 // recoverer archived without the error handler (a worker died during a task's last attempt), and
 // forgets the records of tasks an operator deleted in asynqmon or ran again to completion. One
 // worker at a time does it (a lease); several would only repeat each other.
@@ -45,7 +46,7 @@ func (w *Worker) sweepDeadLetters(ctx context.Context) {
 	if !mine {
 		return
 	}
-	res, err := w.store.ReconcileDeadLetters(sctx, store.SweepOptions{Queues: tasks.QueueNames(), HistoryTTL: w.cfg.HistoryTTL})
+	res, err := inspect.Reconcile(sctx, w.store, w.cfg.HistoryTTL)
 	for _, d := range res.Added {
 		w.metrics.DeadLettered.WithLabelValues("archived_by_asynq").Inc()
 		if d.Type == tasks.TypeConfirm {

@@ -34,6 +34,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge/internal/defaults"
+	"github.com/cipurge/cipurge/internal/inspect"
 	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/taskq"
@@ -462,16 +463,8 @@ func (w *Worker) onTaskError(ctx context.Context, t *asynq.Task, err error) {
 func (w *Worker) keepDeadLetter(ctx context.Context, t *asynq.Task, id, queue string, attempts int, err error) {
 	rctx, cancel := recordCtx(ctx)
 	defer cancel()
-	now, terr := w.store.Now(rctx)
-	if terr != nil {
-		now = time.Now().UnixMilli()
-	}
-	d := store.DeadLetter{ID: id, Queue: queue, Type: t.Type(), URLs: tasks.URLsOf(t.Type(), t.Payload()), Reason: err.Error(),
-		Attempts: attempts, At: now, Payload: t.Payload()}
-	if terr := w.store.NoteArchiveTrim(rctx, queue); terr != nil {
-		w.log.Debug("note archive trim", zap.String("queue", queue), zap.Error(terr))
-	}
-	if kerr := w.store.KeepDeadLetter(rctx, d); kerr != nil {
+	noteTrim := func(terr error) { w.log.Debug("note archive trim", zap.String("queue", queue), zap.Error(terr)) }
+	if kerr := inspect.KeepFailed(rctx, w.store, t, id, queue, attempts, err, noteTrim); kerr != nil {
 		w.log.Error("could not keep the dead letter's own record: it is in asynq's archive only", zap.String("task_id", id), zap.Error(kerr))
 	}
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/cipurge/cipurge/internal/defaults"
 	"github.com/cipurge/cipurge/internal/producer"
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/webhook"
 	"github.com/cipurge/cipurge/pkg/normalize"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -123,7 +125,44 @@ func (c *clientConfig) validate() error {
 type EnqueueOption func(*enqueueConfig)
 
 type enqueueConfig struct {
-	source string
+	source   string
+	idemKey  string
+	callback string
+}
+
+// MaxIdempotencyKey bounds the key WithIdempotencyKey takes, in bytes.
+const MaxIdempotencyKey = store.MaxIdempotencyKey
+
+// WithIdempotencyKey makes a retried call safe: a call with a key that an earlier call used,
+// within the history's TTL, queues nothing and returns that call's request ID.
+// The key is at most MaxIdempotencyKey bytes.
+func WithIdempotencyKey(key string) EnqueueOption {
+	return func(c *enqueueConfig) { c.idemKey = key }
+}
+
+// WithCallback sets the URL the worker posts the request's events to, signed.
+// It must be https, or http to a loopback address.
+// Without it, the worker's default receiver gets them, if it has one.
+func WithCallback(url string) EnqueueOption {
+	return func(c *enqueueConfig) { c.callback = url }
+}
+
+// check refuses a key or a callback out of range.
+func (c enqueueConfig) check() error {
+	if len(c.idemKey) > MaxIdempotencyKey {
+		return &OptionError{Option: "WithIdempotencyKey", Value: c.idemKey[:16] + "...", Reason: fmt.Sprintf("use at most %d bytes", MaxIdempotencyKey)}
+	}
+	if c.callback != "" {
+		if err := webhook.CheckTarget(c.callback); err != nil {
+			return &OptionError{Option: "WithCallback", Value: "", Reason: err.Error()}
+		}
+	}
+	return nil
+}
+
+// requestOptions is the record of a request made with c.
+func (c enqueueConfig) requestOptions(link bool) store.NewRequestOptions {
+	return store.NewRequestOptions{IdempotencyKey: c.idemKey, Callback: c.callback, Confirm: true, Link: link}
 }
 
 // WithSource sets a free-text source or reason, such as "cms: image 42 replaced".
@@ -143,10 +182,11 @@ func enqueueOptions(opts []EnqueueOption) enqueueConfig {
 // Enqueue normalises urls and requests their invalidation.
 // The report says per URL whether it was enqueued, was already pending, repeated an earlier
 // input, or was rejected with the reason.
-// The error is set only when nothing of this call was written.
-// It is then an *EvictionError, a *PolicyUnknownError or a *RedisError.
+// The report's RequestID names the request: Inspector.Request reads its progress.
+// The error is set only when nothing of this call was queued.
+// It is then an *OptionError, an *EvictionError, a *PolicyUnknownError or a *RedisError.
 func (c *Client) Enqueue(ctx context.Context, urls []string, opts ...EnqueueOption) (*Report, error) {
-	return enqueue(ctx, c.p, c.norm, enqueueOptions(opts).source, urls)
+	return enqueue(ctx, c.p, c.norm, enqueueOptions(opts), urls)
 }
 
 // FlushAllRequest is one request for a flush-all.
@@ -171,6 +211,8 @@ func (c *Client) RequestFlushAll(ctx context.Context, req FlushAllRequest) error
 
 // BulkReport is the outcome of one bulk run.
 type BulkReport struct {
+	RequestID  string   // the request of the run; every URL enqueued counts for it
+	Replayed   bool     // the idempotency key made RequestID earlier: nothing was read or enqueued
 	URLs       int      // inputs read; EnqueueBulkFrom skips blank lines and # comments
 	Enqueued   int      // distinct URLs put in bulk tasks
 	Duplicates int      // inputs whose URL came earlier in the same run
@@ -191,7 +233,7 @@ const MaxBulkRejections = 100
 // On an error the report says what was enqueued before it; running the same input again is safe.
 func (c *Client) EnqueueBulk(ctx context.Context, urls iter.Seq[string], opts ...EnqueueOption) (*BulkReport, error) {
 	b, err := c.newBulk(ctx, opts)
-	if err != nil {
+	if err != nil || b.rep.Replayed {
 		return b.rep, err
 	}
 	for raw := range urls {
@@ -199,7 +241,7 @@ func (c *Client) EnqueueBulk(ctx context.Context, urls iter.Seq[string], opts ..
 			return b.rep, err
 		}
 	}
-	return b.rep, b.flush(ctx)
+	return b.rep, b.end(ctx)
 }
 
 // EnqueueBulkFrom is EnqueueBulk over the lines of r, one URL per line.
@@ -207,7 +249,7 @@ func (c *Client) EnqueueBulk(ctx context.Context, urls iter.Seq[string], opts ..
 // A failure of r is a *ReadError.
 func (c *Client) EnqueueBulkFrom(ctx context.Context, r io.Reader, opts ...EnqueueOption) (*BulkReport, error) {
 	b, err := c.newBulk(ctx, opts)
-	if err != nil {
+	if err != nil || b.rep.Replayed {
 		return b.rep, err
 	}
 	br := bufio.NewReaderSize(r, 64<<10)
@@ -219,7 +261,7 @@ func (c *Client) EnqueueBulkFrom(ctx context.Context, r io.Reader, opts ...Enque
 			}
 		}
 		if errors.Is(err, io.EOF) {
-			return b.rep, b.flush(ctx)
+			return b.rep, b.end(ctx)
 		}
 		if err != nil {
 			if ferr := b.flush(ctx); ferr != nil {
@@ -266,16 +308,36 @@ type bulk struct {
 	at     time.Time
 	keys   []string
 	rep    *BulkReport
+	ro     store.NewRequestOptions
 }
 
+// newBulk opens the run's request. A key that made a request earlier replays it: rep.Replayed.
 func (c *Client) newBulk(ctx context.Context, opts []EnqueueOption) (*bulk, error) {
-	b := &bulk{c: c, in: producer.NewIngest(c.norm), source: enqueueOptions(opts).source, rep: &BulkReport{}}
+	o := enqueueOptions(opts)
+	b := &bulk{c: c, in: producer.NewIngest(c.norm), source: o.source, rep: &BulkReport{}, ro: o.requestOptions(false)}
+	if err := o.check(); err != nil {
+		return b, err
+	}
 	at, err := c.p.Now(ctx)
 	if err != nil {
 		return b, apiError("read the Redis clock", err)
 	}
 	b.at = at
+	id, made, err := c.p.OpenRequest(ctx, b.ro)
+	if err != nil {
+		return b, apiError("record the request", err)
+	}
+	b.rep.RequestID, b.rep.Replayed = id, !made
 	return b, nil
+}
+
+// end enqueues the keys held and ends the run's request.
+func (b *bulk) end(ctx context.Context) error {
+	if err := b.flush(ctx); err != nil {
+		return err
+	}
+	_, err := b.c.p.AddToRequest(ctx, b.rep.RequestID, nil, b.ro, true)
+	return apiError("end the request", err)
 }
 
 // add takes one input and enqueues a full set of tasks when one is ready.
@@ -313,7 +375,10 @@ func (b *bulk) flush(ctx context.Context) error {
 	if len(b.keys) == 0 {
 		return nil
 	}
-	n, err := b.c.p.EnqueueBulk(ctx, b.source, b.at, b.keys)
+	if _, err := b.c.p.AddToRequest(ctx, b.rep.RequestID, b.keys, b.ro, false); err != nil {
+		return apiError("record the request", err)
+	}
+	n, err := b.c.p.EnqueueBulk(ctx, b.source, b.rep.RequestID, b.at, b.keys)
 	b.rep.Requests += n
 	if err != nil {
 		return apiError("enqueue bulk", err)

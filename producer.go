@@ -80,7 +80,7 @@ func (p *Producer) Now(ctx context.Context) (time.Time, error) {
 //
 // Deprecated: use Client.EnqueueBulk, which normalises, dedupes and reads the clock.
 func (p *Producer) EnqueueBulk(ctx context.Context, source string, requestedAt time.Time, keys []string) (enqueued int, err error) {
-	n, err := p.c.p.EnqueueBulk(ctx, source, requestedAt, keys)
+	n, err := p.c.p.EnqueueBulk(ctx, source, "", requestedAt, keys)
 	return n, apiError("enqueue bulk", err)
 }
 

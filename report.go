@@ -43,15 +43,46 @@ type Result struct {
 	Outcome Outcome `json:"outcome"`
 	Err     error   `json:"-"`                // with Rejected: an *InvalidURLError
 	Reason  string  `json:"reason,omitempty"` // Err's text, for JSON
+	// Untracked: the URL already counts for as many open requests as it may, so the request does
+	// not count it. It is queued all the same.
+	Untracked bool `json:"untracked,omitempty"`
 }
 
 // Report is the outcome of one Enqueue call: a Result per input, in input order, and counts.
 type Report struct {
+	// RequestID names the request: Inspector.Request reads its progress.
+	RequestID string `json:"request_id"`
+	// Replayed: the idempotency key made RequestID earlier, and this call queued nothing.
+	// Its URLs then show as AlreadyPending.
+	Replayed       bool     `json:"replayed,omitempty"`
 	Results        []Result `json:"results"`
 	Enqueued       int      `json:"enqueued"`
 	AlreadyPending int      `json:"already_pending"`
 	Duplicates     int      `json:"duplicates"`
 	Rejected       int      `json:"rejected"`
+}
+
+// queueKeys adds keys to the open request id, ends it, and adds them to the pending set.
+// On an error nothing is queued, and the idempotency key is forgotten, so that a retry queues.
+func queueKeys(ctx context.Context, p *producer.Producer, o enqueueConfig, id string, keys []string, idx []int, r *Report) error {
+	unlinked, err := p.AddToRequest(ctx, id, keys, o.requestOptions(true), true)
+	if err == nil && len(keys) > 0 {
+		var added []bool
+		added, err = p.AddKeys(ctx, o.source, keys)
+		for j, i := range idx {
+			if err == nil && !added[j] {
+				r.Results[i].Outcome = AlreadyPending
+			}
+		}
+	}
+	if err != nil {
+		p.ForgetIdempotencyKey(context.WithoutCancel(ctx), o.idemKey)
+		return apiError("enqueue", err)
+	}
+	for _, j := range unlinked {
+		r.Results[idx[j]].Untracked = true
+	}
+	return nil
 }
 
 // rejected is the Result of an input the normaliser refused with err.
@@ -62,7 +93,11 @@ func rejected(raw string, err error) Result {
 
 // enqueue normalises urls, drops repeats, and adds the new keys to the pending set.
 // It is Client.Enqueue and the deprecated Producer's EnqueueURLsFrom.
-func enqueue(ctx context.Context, p *producer.Producer, norm *normalize.Normalizer, source string, urls []string) (*Report, error) {
+// It first opens the request and links its keys, so that every move of theirs finds the record.
+func enqueue(ctx context.Context, p *producer.Producer, norm *normalize.Normalizer, o enqueueConfig, urls []string) (*Report, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
 	r := &Report{Results: make([]Result, len(urls))}
 	keys := make([]string, 0, len(urls))
 	idx := make([]int, 0, len(urls))
@@ -80,15 +115,20 @@ func enqueue(ctx context.Context, p *producer.Producer, norm *normalize.Normaliz
 			idx = append(idx, i)
 		}
 	}
-	if len(keys) > 0 {
-		added, err := p.AddKeys(ctx, source, keys)
-		if err != nil {
-			return nil, apiError("enqueue", err)
+	ro := o.requestOptions(true)
+	id, made, err := p.OpenRequest(ctx, ro)
+	if err != nil {
+		return nil, apiError("record the request", err)
+	}
+	r.RequestID, r.Replayed = id, !made
+	switch {
+	case !made:
+		for _, i := range idx {
+			r.Results[i].Outcome = AlreadyPending
 		}
-		for j, i := range idx {
-			if !added[j] {
-				r.Results[i].Outcome = AlreadyPending
-			}
+	default:
+		if err := queueKeys(ctx, p, o, id, keys, idx, r); err != nil {
+			return nil, err
 		}
 	}
 	for _, res := range r.Results {

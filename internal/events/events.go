@@ -146,13 +146,16 @@ const (
 
 // Summary is the answer to a delivery that was acknowledged: what became of its events.
 type Summary struct {
-	Events         int `json:"events"`
-	Enqueued       int `json:"enqueued"`
-	AlreadyPending int `json:"already_pending"`
-	Ignored        int `json:"ignored"`
-	Filtered       int `json:"filtered"`
-	Unmapped       int `json:"unmapped"`
-	Rejected       int `json:"rejected"`
+	// RequestIDs name the requests of the events whose URL was enqueued or already pending, one
+	// per event, in order: Inspector.Request and GET /v1/requests/{id} follow each.
+	RequestIDs     []string `json:"request_ids,omitempty"`
+	Events         int      `json:"events"`
+	Enqueued       int      `json:"enqueued"`
+	AlreadyPending int      `json:"already_pending"`
+	Ignored        int      `json:"ignored"`
+	Filtered       int      `json:"filtered"`
+	Unmapped       int      `json:"unmapped"`
+	Rejected       int      `json:"rejected"`
 }
 
 // entry collects what the request's log line says.
@@ -259,7 +262,7 @@ func (h *handler) deliver(w http.ResponseWriter, r *http.Request, e *entry, evs 
 	ctx, cancel := httpapi.Durable(r, h.Timeout)
 	defer cancel()
 	for i, ev := range evs {
-		outcome, err := h.one(ctx, ev)
+		outcome, id, err := h.one(ctx, ev)
 		if err != nil {
 			for _, rest := range evs[i:] {
 				h.o.Metrics.received(rest.source, rest.typ, OutcomeUnavailable)
@@ -270,6 +273,9 @@ func (h *handler) deliver(w http.ResponseWriter, r *http.Request, e *entry, evs 
 			return
 		}
 		h.o.Metrics.received(ev.source, ev.typ, outcome)
+		if id != "" {
+			sum.RequestIDs = append(sum.RequestIDs, id)
+		}
 		switch outcome {
 		case OutcomeEnqueued:
 			sum.Enqueued++
@@ -289,20 +295,20 @@ func (h *handler) deliver(w http.ResponseWriter, r *http.Request, e *entry, evs 
 	httpapi.WriteJSON(w, http.StatusOK, sum)
 }
 
-// one maps an event to its URL and enqueues it. The error is set only when Redis could not be
-// written.
-func (h *handler) one(ctx context.Context, ev event) (string, error) {
+// one maps an event to its URL and enqueues it. id names the request of a URL enqueued or already
+// pending. The error is set only when Redis could not be written.
+func (h *handler) one(ctx context.Context, ev event) (outcome, id string, err error) {
 	if !ev.change {
-		return OutcomeIgnored, nil
+		return OutcomeIgnored, "", nil
 	}
 	if ev.badKey != "" {
 		h.warnf("bad_key:"+ev.bucket, "storage event whose object key does not decode: acknowledged and ignored",
 			zap.String("source", ev.source), zap.String("bucket", ev.bucket), zap.String("reason", httpapi.Truncate(ev.badKey)),
 			zap.String("fix", "the sender must URL-encode object keys as S3 does (a '%' as %25); invalidate this object with enqueue and its URL"))
-		return OutcomeRejected, nil
+		return OutcomeRejected, "", nil
 	}
 	if ev.key == "" || strings.HasSuffix(ev.key, "/") {
-		return OutcomeIgnored, nil // a "folder" placeholder object, not an image
+		return OutcomeIgnored, "", nil // a "folder" placeholder object, not an image
 	}
 	u, m := h.o.Buckets.URL(ev.bucket, ev.key)
 	switch m {
@@ -310,25 +316,25 @@ func (h *handler) one(ctx context.Context, ev event) (string, error) {
 		h.warnf("unmapped:"+ev.bucket, "storage event for a bucket that EVENTS_BUCKETS does not map: acknowledged and ignored",
 			zap.String("source", ev.source), zap.String("bucket", ev.bucket),
 			zap.String("fix", "add "+ev.bucket+"=https://<the public base URL Cloudimage fetches this bucket from>/ to EVENTS_BUCKETS, or stop sending its events"))
-		return OutcomeUnmapped, nil
+		return OutcomeUnmapped, "", nil
 	case filtered:
-		return OutcomeFiltered, nil
+		return OutcomeFiltered, "", nil
 	}
 	rep, err := h.o.Producer.Enqueue(ctx, []string{u}, cipurge.WithSource(httpapi.Truncate("event: "+ev.source+" "+ev.bucket+"/"+ev.key)))
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	res := rep.Results[0]
 	switch res.Outcome {
 	case cipurge.Enqueued:
-		return OutcomeEnqueued, nil
+		return OutcomeEnqueued, rep.RequestID, nil
 	case cipurge.Rejected:
 		h.warnf("rejected:"+ev.bucket, "storage event whose URL does not normalise: acknowledged and ignored",
 			zap.String("source", ev.source), zap.String("bucket", ev.bucket), zap.String("reason", res.Reason),
 			zap.String("fix", "check this bucket's base URL in EVENTS_BUCKETS against CLOUDIMAGE_TOKEN, CLOUDIMAGE_ORIGIN_PREFIX and CLOUDIMAGE_ALIASES"))
-		return OutcomeRejected, nil
+		return OutcomeRejected, "", nil
 	}
-	return OutcomeAlreadyPending, nil
+	return OutcomeAlreadyPending, rep.RequestID, nil
 }
 
 // warnf logs msg at most once per key and minute.

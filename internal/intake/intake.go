@@ -12,9 +12,10 @@
 // 400 with the line and column of the error, more than INTAKE_MAX_URLS URLs is 413, and Redis
 // not answering is 503 with Retry-After. Every error body is a JSON object (see Error).
 //
-// POST /v1/invalidations answers 202 with a cipurge.Report (one result per input URL, in order)
-// when at least one URL was enqueued or was already pending, and 422 with the same report when
-// every URL was rejected. POST /v1/invalidations/all answers 202 when a flush-all was enqueued,
+// POST /v1/invalidations answers 202 with a cipurge.Report (its request ID, one result per input
+// URL, in order) and a Location header naming the request, when at least one URL was enqueued or
+// was already pending, and 422 with the same report when every URL was rejected. An
+// Idempotency-Key header makes a retry answer the first call's request and queue nothing again. POST /v1/invalidations/all answers 202 when a flush-all was enqueued,
 // 403 when the confirmation is missing or wrong (the intake token was right; the request is
 // refused), and 409 when another flush-all is pending or the cooldown has not passed.
 package intake
@@ -37,7 +38,12 @@ import (
 const (
 	PathInvalidations = "/v1/invalidations"
 	PathFlushAll      = "/v1/invalidations/all"
+	PathRequests      = "/v1/requests/" // GET PathRequests + request ID: the request's progress
 )
+
+// HeaderIdempotencyKey makes a retried POST /v1/invalidations safe: a key an earlier call used
+// answers that call's request and queues nothing.
+const HeaderIdempotencyKey = "Idempotency-Key"
 
 // Defaults for the Options fields left zero.
 const (
@@ -162,8 +168,9 @@ func (h *handler) authorized(r *http.Request, flush bool) bool {
 
 // invalidationsRequest is the body of POST /v1/invalidations.
 type invalidationsRequest struct {
-	URLs   []string `json:"urls"`
-	Source string   `json:"source"`
+	URLs     []string `json:"urls"`
+	Source   string   `json:"source"`
+	Callback string   `json:"callback"` // the request's webhook URL; "" for the worker's default
 }
 
 func (h *handler) invalidations(w http.ResponseWriter, r *http.Request, e *entry) {
@@ -188,7 +195,14 @@ func (h *handler) invalidations(w http.ResponseWriter, r *http.Request, e *entry
 	}
 	ctx, cancel := httpapi.Durable(r, h.Timeout)
 	defer cancel()
-	rep, err := h.o.Client.Enqueue(ctx, req.URLs, cipurge.WithSource(req.Source))
+	rep, err := h.o.Client.Enqueue(ctx, req.URLs, cipurge.WithSource(req.Source), cipurge.WithCallback(req.Callback),
+		cipurge.WithIdempotencyKey(r.Header.Get(HeaderIdempotencyKey)))
+	var bad *cipurge.OptionError
+	if errors.As(err, &bad) {
+		e.err = err
+		h.fail(w, e, http.StatusBadRequest, Error{Code: "bad_option", Message: bad.Reason + ": nothing was enqueued"})
+		return
+	}
 	if err != nil {
 		e.err = err
 		h.unavailable(w, e, "the queue (Redis) cannot be written: no URL of this request is reported enqueued. "+
@@ -200,6 +214,7 @@ func (h *handler) invalidations(w http.ResponseWriter, r *http.Request, e *entry
 	if rep.Enqueued+rep.AlreadyPending == 0 {
 		status = http.StatusUnprocessableEntity // every URL was rejected: nothing will be invalidated
 	}
+	w.Header().Set("Location", PathRequests+rep.RequestID)
 	httpapi.WriteJSON(w, status, rep)
 }
 

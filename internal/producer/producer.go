@@ -59,6 +59,28 @@ func (p *Producer) AddKeys(ctx context.Context, source string, keys []string) (a
 	return p.store.AddPending(ctx, source, keys)
 }
 
+// OpenRequest checks the guard, then opens a request record (store.OpenRequest).
+func (p *Producer) OpenRequest(ctx context.Context, o store.NewRequestOptions) (id string, made bool, err error) {
+	if err := p.guard.Check(ctx); err != nil {
+		return "", false, err
+	}
+	return p.store.OpenRequest(ctx, o)
+}
+
+// AddToRequest adds canonical keys to the open request id (store.AddToRequest).
+func (p *Producer) AddToRequest(ctx context.Context, id string, keys []string, o store.NewRequestOptions, end bool) (unlinked []int, err error) {
+	_, unlinked, err = p.store.AddToRequest(ctx, id, keys, o, end)
+	return unlinked, err
+}
+
+// ForgetIdempotencyKey forgets the request the idempotency key k made, after a call that
+// queued nothing: a retry makes a new request. It is best effort.
+func (p *Producer) ForgetIdempotencyKey(ctx context.Context, k string) {
+	if k != "" {
+		_ = p.store.Client().Del(ctx, store.RequestIdemKey(k)).Err()
+	}
+}
+
 // Now returns the Redis server's clock: the request time of a bulk run.
 func (p *Producer) Now(ctx context.Context) (time.Time, error) {
 	ms, err := p.store.Now(ctx)
@@ -74,7 +96,8 @@ func (p *Producer) Now(ctx context.Context) (time.Time, error) {
 // It returns how many API requests' worth of URLs it enqueued.
 // A task that was already enqueued, with the same keys and request time, is not counted.
 // Bulk tasks skip the pending set and its window.
-func (p *Producer) EnqueueBulk(ctx context.Context, source string, requestedAt time.Time, keys []string) (enqueued int, err error) {
+// Its tasks carry requestID ("" for none): each URL counts for it.
+func (p *Producer) EnqueueBulk(ctx context.Context, source, requestID string, requestedAt time.Time, keys []string) (enqueued int, err error) {
 	var sources []string
 	if source != "" {
 		sources = []string{source}
@@ -85,12 +108,16 @@ func (p *Producer) EnqueueBulk(ctx context.Context, source string, requestedAt t
 	if err := p.store.PrefixRequested(ctx, keys); err != nil {
 		return 0, err
 	}
+	var reqs []string
+	if requestID != "" {
+		reqs = []string{requestID}
+	}
 	batch := p.s.BatchSize
 	per := batch * tasks.BulkRequests
 	for len(keys) > 0 {
 		chunk := keys[:min(per, len(keys))]
 		keys = keys[len(chunk):]
-		t, err := taskq.NewURLsTask(tasks.URLs{URLs: chunk, RequestedAt: requestedAt, Origin: tasks.OriginBulk, Sources: sources}, tasks.QueueBulk, p.s.MaxRetry)
+		t, err := taskq.NewURLsTask(tasks.URLs{URLs: chunk, RequestedAt: requestedAt, Origin: tasks.OriginBulk, Sources: sources, Requests: reqs}, tasks.QueueBulk, p.s.MaxRetry)
 		if err != nil {
 			return enqueued, err
 		}

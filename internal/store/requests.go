@@ -47,17 +47,17 @@ type NewRequestOptions struct {
 	IdempotencyKey string        // "" for none; at most MaxIdempotencyKey bytes
 	Callback       string        // the request's webhook URL, "" for none
 	Confirm        bool          // true: done means confirmed (PURGE_CONFIRM); false: done means sent
-	TTL            time.Duration // PURGE_HISTORY_TTL
+	TTL            time.Duration // PURGE_HISTORY_TTL; 0: the history's, as the workers wrote it
+	// Link links each URL to the request in KeyRequestLinks, for the pending set. A bulk request
+	// is not linked: its tasks carry its ID.
+	Link bool
 }
 
-// NewRequest records a request of the canonical keys urls (deduplicated by the caller) and
-// returns its ID. With an idempotency key that already made a request, it returns that request's
-// ID and made=false: the caller then queues nothing. Call it before the URLs are queued, so that
-// every move of theirs finds the record.
-func (s *Store) NewRequest(ctx context.Context, urls []string, o NewRequestOptions) (id string, made bool, err error) {
-	if o.TTL <= 0 {
-		return "", false, errors.New("store: a request needs a TTL (PURGE_HISTORY_TTL)")
-	}
+// OpenRequest records a request with no URL yet and returns its ID. It is not done before
+// AddToRequest ends it. With an idempotency key that already made a request, it returns that
+// request's ID and made=false: the caller then queues nothing. Call it before the URLs are
+// queued, so that every move of theirs finds the record.
+func (s *Store) OpenRequest(ctx context.Context, o NewRequestOptions) (id string, made bool, err error) {
 	if len(o.IdempotencyKey) > MaxIdempotencyKey {
 		return "", false, fmt.Errorf("the idempotency key is %d bytes long: use at most %d", len(o.IdempotencyKey), MaxIdempotencyKey)
 	}
@@ -66,12 +66,7 @@ func (s *Store) NewRequest(ctx context.Context, urls []string, o NewRequestOptio
 	if o.IdempotencyKey != "" {
 		keys = append(keys, RequestIdemKey(o.IdempotencyKey))
 	}
-	confirm := "0"
-	if o.Confirm {
-		confirm = "1"
-	}
-	sample := strings.Join(urls[:min(len(urls), RequestSampleSize)], "\n")
-	res, err := requestNewScript.Run(ctx, s.rdb, keys, id, len(urls), confirm, o.Callback, sample, o.TTL.Milliseconds()).Slice()
+	res, err := requestNewScript.Run(ctx, s.rdb, keys, id, bit(o.Confirm), o.Callback, s.requestTTL(ctx, o).Milliseconds()).Slice()
 	if err != nil {
 		return "", false, fmt.Errorf("store: recording a request: %w", err)
 	}
@@ -81,6 +76,43 @@ func (s *Store) NewRequest(ctx context.Context, urls []string, o NewRequestOptio
 	got, _ := res[0].(string)
 	n, _ := res[1].(int64)
 	return got, n == 1, nil
+}
+
+// requestTTL is o.TTL, or the history's TTL when o has none.
+func (s *Store) requestTTL(ctx context.Context, o NewRequestOptions) time.Duration {
+	if o.TTL > 0 {
+		return o.TTL
+	}
+	return time.Duration(s.layout(ctx).ttl) * time.Millisecond
+}
+
+// AddToRequest adds the canonical keys urls (deduplicated by the caller) to the open request id,
+// and ends it when end is set: from then on it is done once nothing of it is open. With o.Link,
+// each URL is linked to the request; unlinked holds the indexes of the urls that already count
+// for RequestsPerURL requests: they count for none of this one. Only o.Link and o.TTL are used.
+func (s *Store) AddToRequest(ctx context.Context, id string, urls []string, o NewRequestOptions, end bool) (done bool, unlinked []int, err error) {
+	args := []any{id, bit(end), bit(o.Link), s.requestTTL(ctx, o).Milliseconds()}
+	for _, u := range urls {
+		args = append(args, u)
+	}
+	res, err := requestGrowScript.Run(ctx, s.rdb, []string{RequestKey(id), KeyRequestLinks}, args...).Int64Slice()
+	if err != nil {
+		return false, nil, fmt.Errorf("store: adding %d URLs to request %s: %w", len(urls), id, err)
+	}
+	for _, i := range res[1:] {
+		unlinked = append(unlinked, int(i)-1)
+	}
+	return res[0] == 1, unlinked, nil
+}
+
+// NewRequest is OpenRequest, then AddToRequest of urls that ends the request.
+func (s *Store) NewRequest(ctx context.Context, urls []string, o NewRequestOptions) (id string, made bool, unlinked []int, err error) {
+	id, made, err = s.OpenRequest(ctx, o)
+	if err != nil || !made {
+		return id, made, nil, err
+	}
+	_, unlinked, err = s.AddToRequest(ctx, id, urls, o, true)
+	return id, made, unlinked, err
 }
 
 // MoveRequests moves one URL of each of the requests ids from state from ("" for none) to state
@@ -98,11 +130,7 @@ func (s *Store) MoveRequests(ctx context.Context, ids []string, from, to Request
 	for i, id := range ids {
 		keys[i] = RequestKey(id)
 	}
-	flag := "0"
-	if resent {
-		flag = "1"
-	}
-	idx, err := requestMoveScript.Run(ctx, s.rdb, keys, string(from), string(to), flag).Int64Slice()
+	idx, err := requestMoveScript.Run(ctx, s.rdb, keys, string(from), string(to), bit(resent)).Int64Slice()
 	if err != nil {
 		return nil, fmt.Errorf("store: moving a URL of %d requests from %q to %q: %w", len(ids), from, to, err)
 	}
@@ -123,6 +151,7 @@ type Request struct {
 	Callback string
 	Sample   []string  // up to RequestSampleSize of its URLs (canonical keys), in the order given
 	Done     time.Time // when it became done; zero while not done
+	Open     bool      // a bulk run still adds URLs to it
 }
 
 // ErrNoRequest is what Request returns for an unknown or expired request ID.
@@ -149,6 +178,7 @@ func (s *Store) Request(ctx context.Context, id string) (Request, error) {
 	if v := m[FieldReqSample]; v != "" {
 		r.Sample = strings.Split(v, "\n")
 	}
+	r.Open = m[FieldReqOpen] == "1"
 	if d := num(FieldReqDone); d > 0 {
 		r.Done = time.UnixMilli(d)
 	}
@@ -162,4 +192,127 @@ func (s *Store) RecentRequests(ctx context.Context, n int) ([]string, error) {
 		return nil, fmt.Errorf("store: reading the recent requests: %w", err)
 	}
 	return ids, nil
+}
+
+// Move is one step of URLs through the states of the requests they count for.
+type Move struct {
+	From RequestState // ReqWaiting or ReqSent; "" for either (a flush-all)
+	To   RequestState
+	// Resent counts a resend: Cloudimage failed the URLs and they wait to be sent again.
+	Resent bool
+	// Keep keeps the links, with To's code: To is ReqWaiting or ReqSent. Without it, the URLs
+	// reached an end state for their requests and the links go.
+	Keep bool
+	// Adopt makes the task's requests links of each URL, with To's code (Keep is set). A task
+	// whose URLs an earlier send covers uses it: that send's end moves them.
+	Adopt bool
+	// SentDone says done means sent for the requests moved (PURGE_CONFIRM=false).
+	SentDone bool
+}
+
+// Moved is what a Move did.
+type Moved struct {
+	Done []string    // requests that became done
+	Dead [][2]string // with To ReqDead: request ID and canonical key of each URL dead for a request
+}
+
+// moveTries bounds how often MoveURLs reads links again that changed under it.
+const moveTries = 5
+
+// MoveURLs moves urls, a task's URLs, one step for every request they count for: the requests
+// of the task (a bulk task's, in reqs) and the requests linked to each URL. Its cost is a few
+// hash commands per URL and request.
+func (s *Store) MoveURLs(ctx context.Context, reqs, urls []string, m Move) (Moved, error) {
+	var out Moved
+	if len(urls) == 0 {
+		return out, nil
+	}
+	for try := 0; len(urls) > 0; try++ {
+		if try == moveTries {
+			return out, fmt.Errorf("store: the links of %d URLs kept changing", len(urls))
+		}
+		links, err := s.rdb.HMGet(ctx, KeyRequestLinks, urls...).Result()
+		if err != nil {
+			return out, fmt.Errorf("store: reading the links of %d URLs: %w", len(urls), err)
+		}
+		keys := []string{KeyRequestLinks}
+		for _, id := range reqs {
+			keys = append(keys, RequestKey(id))
+		}
+		args := []any{string(m.From), string(m.To), bit(m.Resent), bit(m.Keep), bit(m.Adopt), bit(m.SentDone), len(reqs), len(urls), 0}
+		for _, id := range reqs {
+			args = append(args, id)
+		}
+		var ids []string
+		seen := map[string]bool{}
+		for i, u := range urls {
+			v, _ := links[i].(string)
+			args = append(args, u, v)
+			for _, w := range strings.Fields(v) {
+				id, _, _ := strings.Cut(w, ":")
+				if !seen[id] {
+					seen[id] = true
+					ids = append(ids, id)
+				}
+			}
+		}
+		args[8] = len(ids)
+		for _, id := range ids {
+			keys = append(keys, RequestKey(id))
+			args = append(args, id)
+		}
+		res, err := linkMoveScript.Run(ctx, s.rdb, keys, args...).Slice()
+		if err != nil {
+			return out, fmt.Errorf("store: moving %d URLs from %q to %q: %w", len(urls), m.From, m.To, err)
+		}
+		if len(res) != 3 {
+			return out, fmt.Errorf("store: moving URLs: unexpected answer %v", res)
+		}
+		for _, v := range res[0].([]any) {
+			out.Done = append(out.Done, v.(string))
+		}
+		dead := res[1].([]any)
+		for i := 0; i+1 < len(dead); i += 2 {
+			out.Dead = append(out.Dead, [2]string{dead[i].(string), dead[i+1].(string)})
+		}
+		var again []string
+		for _, v := range res[2].([]any) {
+			again = append(again, urls[v.(int64)-1])
+		}
+		urls = again
+	}
+	return out, nil
+}
+
+// FlushLinks moves every linked URL to ReqFlushed: a flush-all was sent after their requests.
+// It returns what MoveURLs did.
+func (s *Store) FlushLinks(ctx context.Context) (Moved, error) {
+	var out Moved
+	var cursor uint64
+	for {
+		kv, next, err := s.rdb.HScan(ctx, KeyRequestLinks, cursor, "", 200).Result()
+		if err != nil {
+			return out, fmt.Errorf("store: reading the request links: %w", err)
+		}
+		urls := make([]string, 0, len(kv)/2)
+		for i := 0; i+1 < len(kv); i += 2 {
+			urls = append(urls, kv[i])
+		}
+		m, err := s.MoveURLs(ctx, nil, urls, Move{To: ReqFlushed})
+		out.Done = append(out.Done, m.Done...)
+		if err != nil {
+			return out, err
+		}
+		if cursor = next; cursor == 0 {
+			return out, nil
+		}
+	}
+}
+
+// bit is a flag as the scripts take it: "1" or "0".
+func bit(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }

@@ -24,11 +24,11 @@ func TestRequestIdempotencyAndRecord(t *testing.T) {
 	s := store.New(c)
 	ctx := context.Background()
 	o := store.NewRequestOptions{IdempotencyKey: "deploy-42", Callback: "https://hooks.example.com/x", Confirm: true, TTL: time.Hour}
-	id, made, err := s.NewRequest(ctx, urlsN(30), o)
+	id, made, _, err := s.NewRequest(ctx, urlsN(30), o)
 	if err != nil || !made || !store.ValidRequestID(id) {
 		t.Fatalf("NewRequest = %q, %v, %v", id, made, err)
 	}
-	again, made, err := s.NewRequest(ctx, urlsN(30), o)
+	again, made, _, err := s.NewRequest(ctx, urlsN(30), o)
 	if err != nil || made || again != id {
 		t.Fatalf("the same idempotency key again = %q, %v, %v; want %q, not made", again, made, err, id)
 	}
@@ -64,11 +64,11 @@ func TestRequestIdempotencyAndRecord(t *testing.T) {
 func TestRequestDoneOnlyWhenNothingIsOpen(t *testing.T) {
 	s := store.New(testredis.Start(t).Client())
 	ctx := context.Background()
-	a, _, err := s.NewRequest(ctx, urlsN(2), store.NewRequestOptions{Confirm: true, TTL: time.Hour})
+	a, _, _, err := s.NewRequest(ctx, urlsN(2), store.NewRequestOptions{Confirm: true, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _, err := s.NewRequest(ctx, urlsN(1), store.NewRequestOptions{Confirm: true, TTL: time.Hour})
+	b, _, _, err := s.NewRequest(ctx, urlsN(1), store.NewRequestOptions{Confirm: true, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestRequestDoneOnlyWhenNothingIsOpen(t *testing.T) {
 func TestRequestDoneWhenSentWithoutConfirm(t *testing.T) {
 	s := store.New(testredis.Start(t).Client())
 	ctx := context.Background()
-	id, _, err := s.NewRequest(ctx, urlsN(2), store.NewRequestOptions{TTL: time.Hour})
+	id, _, _, err := s.NewRequest(ctx, urlsN(2), store.NewRequestOptions{TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestRecentRequestsBounded(t *testing.T) {
 	s := store.New(c)
 	ctx := context.Background()
 	for range store.RequestsKept + 5 {
-		if _, _, err := s.NewRequest(ctx, urlsN(1), store.NewRequestOptions{TTL: time.Hour}); err != nil {
+		if _, _, _, err := s.NewRequest(ctx, urlsN(1), store.NewRequestOptions{TTL: time.Hour}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -170,7 +170,7 @@ func BenchmarkRequestFootprint(b *testing.B) {
 				if kind == "full" {
 					o.IdempotencyKey = fmt.Sprintf("deploy-%d", i)
 				}
-				if _, _, err := s.NewRequest(ctx, urls, o); err != nil {
+				if _, _, _, err := s.NewRequest(ctx, urls, o); err != nil {
 					b.Fatal(err)
 				}
 			}

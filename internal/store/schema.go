@@ -330,8 +330,9 @@ var luaConsts = []struct {
 	{"N_ADMIT_FIXED", admitFixedKeys}, {"N_SENT_FIXED", sentFixedKeys},
 	{"N_REMOVE_FIXED", removeFixedKeys}, {"N_REMOVE_PER", removeArgsPer}, {"N_REMOVE_BUCKETS", removeBuckets},
 	{"F_REQ_TOTAL", FieldReqTotal}, {"F_REQ_AT", FieldReqAt}, {"F_REQ_CONFIRM", FieldReqConfirm}, {"F_REQ_CB", FieldReqCallback},
-	{"F_REQ_SAMPLE", FieldReqSample}, {"F_REQ_DONE", FieldReqDone}, {"N_REQ_KEPT", RequestsKept},
-	{"S_REQ_WAITING", string(ReqWaiting)}, {"S_REQ_SENT", string(ReqSent)}, {"S_REQ_RESENT", string(ReqResent)},
+	{"F_REQ_SAMPLE", FieldReqSample}, {"F_REQ_DONE", FieldReqDone}, {"F_REQ_OPEN", FieldReqOpen}, {"N_REQ_KEPT", RequestsKept},
+	{"S_REQ_WAITING", string(ReqWaiting)}, {"S_REQ_SENT", string(ReqSent)}, {"S_REQ_RESENT", string(ReqResent)}, {"S_REQ_DEAD", string(ReqDead)},
+	{"N_REQ_PER_URL", RequestsPerURL}, {"N_REQ_SAMPLE", RequestSampleSize}, {"S_LINK_WAITING", linkWaiting}, {"S_LINK_SENT", linkSent},
 }
 
 // luaPreamble is prepended to every script: the constants above as Lua locals, and now_ms(), the
@@ -381,6 +382,28 @@ local function hrec_put(k, f, code, sent, req, uuid, packed)
 end
 `)
 	b.WriteString("local function now_ms() local t = redis.call('TIME'); return t[1] * 1000 + math.floor(t[2] / 1000) end\n")
+	// req_move(k, from, to, resent, n): n URLs of request k move from state from ('' for none) to
+	// state to, at most as many as from holds; resent also counts them as resent. It returns true
+	// when the request became done by this move (once ever). A missing request is left alone.
+	b.WriteString(`local function req_move(k, from, to, resent, n)
+  if redis.call('EXISTS', k) == 0 then return false end
+  if from ~= '' then
+    n = math.min(n, tonumber(redis.call('HGET', k, from) or '0'))
+    if n <= 0 then return false end
+    redis.call('HINCRBY', k, from, -n)
+  end
+  redis.call('HINCRBY', k, to, n)
+  if resent then redis.call('HINCRBY', k, S_REQ_RESENT, n) end
+  local w, s, cf, d, o = unpack(redis.call('HMGET', k, S_REQ_WAITING, S_REQ_SENT, F_REQ_CONFIRM, F_REQ_DONE, F_REQ_OPEN))
+  local open = tonumber(w or '0')
+  if cf == '1' then open = open + tonumber(s or '0') end
+  if open <= 0 and not d and not o then
+    redis.call('HSET', k, F_REQ_DONE, now_ms())
+    return true
+  end
+  return false
+end
+`)
 	// all_unknown(k, req): the attempt in flight for the flush-all requested at req has no known
 	// outcome: keep when it began (the cooldown counts from it), drop its confirmation, so that
 	// nothing sends it again by itself. Returns when the attempt began, or nil if none was in flight.
@@ -402,6 +425,17 @@ const (
 	keyRequest     = Prefix + "rq:"      // HASH per request ID: FieldReq* and one count per RequestState
 	keyRequestIdem = Prefix + "rq:idem:" // STRING per idempotency key: the request ID it made
 	KeyRequests    = Prefix + "rq:at"    // ZSET request ID, score = when it was made (ms): the recent ones
+	// KeyRequestLinks links a URL waiting or sent to the open requests it counts for. A field is a
+	// canonical key; its value is up to RequestsPerURL words "<request ID>:<code>", the code
+	// linkWaiting or linkSent. A word goes when its URL reaches an end state for the request.
+	// Bulk requests are not linked here: their tasks carry their request ID (tasks.URLs.Requests).
+	KeyRequestLinks = Prefix + "rq:url"
+)
+
+// Codes of a word of KeyRequestLinks: the URL's state for that request.
+const (
+	linkWaiting = "w"
+	linkSent    = "s"
 )
 
 // RequestKey is the key of request id's hash.
@@ -418,6 +452,7 @@ const (
 	FieldReqCallback = "cb"   // the request's own webhook URL, if any
 	FieldReqSample   = "smp"  // up to RequestSampleSize canonical keys, newline-separated
 	FieldReqDone     = "done" // when it became done (ms); set once
+	FieldReqOpen     = "open" // "1" while a bulk run still adds URLs: not done before it ends
 )
 
 // RequestState is a count of a request's hash: how many of its URLs are in that state.

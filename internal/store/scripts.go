@@ -45,4 +45,6 @@ var (
 	requestMoveScript    = script("request_move")
 	prefixSentScript     = script("prefix_sent")
 	prefixWaitingScript  = script("prefix_waiting")
+	linkMoveScript       = script("link_move")
+	requestGrowScript    = script("request_grow")
 )

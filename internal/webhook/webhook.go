@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -169,4 +171,34 @@ func redact(raw string) string {
 		}
 	}
 	return raw
+}
+
+// MaxTargetLen bounds a callback URL's length.
+const MaxTargetLen = 2048
+
+// CheckTarget says why raw cannot be a receiver's URL, or nil: it must be an absolute https URL,
+// or http to a loopback address or localhost, with no user info, at most MaxTargetLen bytes.
+// The delivery's client checks the address again when it connects.
+func CheckTarget(raw string) error {
+	if len(raw) > MaxTargetLen {
+		return fmt.Errorf("the callback URL is %d bytes long: use at most %d", len(raw), MaxTargetLen)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("the callback URL %q is not an absolute URL", redact(raw))
+	}
+	if u.User != nil {
+		return fmt.Errorf("the callback URL %q holds user info: put a token in its path or query", redact(raw))
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		h := u.Hostname()
+		if a, err := netip.ParseAddr(h); (err == nil && a.Unmap().IsLoopback()) || strings.EqualFold(h, "localhost") {
+			return nil
+		}
+		return fmt.Errorf("the callback URL %q is plain http: use https (plain http only to a loopback address)", redact(raw))
+	}
+	return fmt.Errorf("the callback URL %q has the scheme %q: use https", redact(raw), u.Scheme)
 }

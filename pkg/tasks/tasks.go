@@ -90,6 +90,9 @@ type URLs struct {
 	Sources []string `json:"sources,omitempty"`
 	// Previous lists earlier invalidations of these URLs that Cloudimage failed.
 	Previous []Attempt `json:"previous,omitempty"`
+	// Requests are the request IDs every URL of the task counts for (a bulk run's). URLs of the
+	// pending set are linked to their requests in Redis instead.
+	Requests []string `json:"requests,omitempty"`
 }
 
 // All is the payload of TypeAll: one flush-all request.
@@ -109,6 +112,7 @@ type Confirm struct {
 	SentAt      time.Time `json:"sent_at"`
 	Origin      string    `json:"origin"`
 	Previous    []Attempt `json:"previous,omitempty"`
+	Requests    []string  `json:"requests,omitempty"` // as in URLs
 }
 
 // EncodeURLs validates p and returns its JSON (package taskq makes the asynq task of it).

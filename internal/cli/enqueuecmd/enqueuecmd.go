@@ -34,6 +34,7 @@ import (
 	"github.com/cipurge/cipurge/internal/flushall"
 	"github.com/cipurge/cipurge/internal/producer"
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/webhook"
 	"github.com/cipurge/cipurge/pkg/normalize"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -209,6 +210,8 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 		reason     = fs.String("reason", "", "with --all: why, a free `TEXT` recorded with the request")
 		cancel     = fs.Bool("cancel", false, "with --all: remove a flush-all that is queued and not yet sent")
 		showVer    = fs.Bool("version", false, "print the version and exit")
+		idemKey    = fs.String("idempotency-key", "", "a `KEY` that makes a retried run safe: a run with a key an earlier run used queues nothing and prints that run's request ID")
+		callback   = fs.String("callback", "", "the `URL` the worker posts this request's signed events to (https, or http to loopback)")
 	)
 	if err := parseFlags(fs, args, usageText, stdout); err != nil {
 		return err
@@ -229,6 +232,13 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 		return usage("nothing to enqueue: give URLs as arguments or a file with -f%s", helpHint)
 	case *file != "" && len(urls) > 0:
 		return usage("give URLs as arguments or with -f, not both%s", helpHint)
+	case len(*idemKey) > store.MaxIdempotencyKey:
+		return usage("--idempotency-key is %d bytes long: use at most %d%s", len(*idemKey), store.MaxIdempotencyKey, helpHint)
+	}
+	if *callback != "" {
+		if err := webhook.CheckTarget(*callback); err != nil {
+			return usage("--callback: %v%s", err, helpHint)
+		}
 	}
 
 	cfg, err := config.Load(environ)
@@ -273,7 +283,8 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 	}
 	msgs := newPrinter(stderr)
 	defer msgs.flush()
-	o := ingestOptions{dryRun: *dryRun, bulk: *bulk, source: *src, senders: 4, batch: 500, progress: progress, json: *asJSON}
+	o := ingestOptions{dryRun: *dryRun, bulk: *bulk, source: *src, senders: 4, batch: 500, progress: progress, json: *asJSON,
+		idemKey: *idemKey, callback: *callback}
 	if *bulk {
 		o.senders, o.batch = 16, 20*cfg.Purge.BatchSize
 	}
@@ -310,6 +321,14 @@ func printSummary(s *summary, asJSON bool, stdout io.Writer, msgs *printer) {
 		fmt.Fprintln(stdout, string(b))
 		return
 	}
+	if s.RequestID != "" {
+		// The request ID alone on standard output, for a script to keep: id=$(enqueue URL).
+		fmt.Fprintln(stdout, s.RequestID)
+	}
+	if s.Replayed {
+		msgs.printf("request %s: made earlier with this idempotency key; nothing was enqueued again\n", s.RequestID)
+		return
+	}
 	if s.Mode == "dry-run" {
 		msgs.printf("dry run: %s, %s accepted (%s distinct), %s, %s rejected, %s skipped; nothing was enqueued\n",
 			plural(s.Lines, "line", "lines"), group(s.Accepted), group(s.Accepted-s.Duplicates), plural(s.Duplicates, "duplicate", "duplicates"),
@@ -320,8 +339,8 @@ func printSummary(s *summary, asJSON bool, stdout io.Writer, msgs *printer) {
 	if s.Mode == "bulk" {
 		extra = " in " + plural(s.Requests, "bulk request", "bulk requests")
 	}
-	msgs.printf("%s: %s enqueued%s, %s already pending, %s in the input, %s rejected, %s skipped (%.1fs)\n",
-		plural(s.Lines, "line", "lines"), group(s.Enqueued), extra, group(s.AlreadyPending), plural(s.Duplicates, "duplicate", "duplicates"),
+	msgs.printf("request %s: %s: %s enqueued%s, %s already pending, %s in the input, %s rejected, %s skipped (%.1fs)\n",
+		s.RequestID, plural(s.Lines, "line", "lines"), group(s.Enqueued), extra, group(s.AlreadyPending), plural(s.Duplicates, "duplicate", "duplicates"),
 		group(s.Rejected), group(s.Skipped), s.Seconds)
 }
 

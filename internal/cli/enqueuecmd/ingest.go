@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cipurge/cipurge/internal/producer"
+	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/pkg/normalize"
 )
 
@@ -47,6 +48,8 @@ type counts struct {
 // summary is the printable form of counts.
 type summary struct {
 	Mode           string      `json:"mode"`
+	RequestID      string      `json:"request_id,omitempty"`
+	Replayed       bool        `json:"replayed,omitempty"` // the idempotency key made the request earlier: nothing was read or enqueued
 	Lines          int64       `json:"lines"`
 	Skipped        int64       `json:"skipped"`
 	Accepted       int64       `json:"accepted"`
@@ -77,6 +80,13 @@ type ingestOptions struct {
 	batch    int // keys per Redis call (interactive) or per group of bulk tasks
 	progress bool
 	json     bool
+	idemKey  string // --idempotency-key
+	callback string // --callback
+}
+
+// requestOptions is the record of the run's request.
+func (o ingestOptions) requestOptions() store.NewRequestOptions {
+	return store.NewRequestOptions{IdempotencyKey: o.idemKey, Callback: o.callback, Confirm: true, Link: !o.bulk}
 }
 
 // ingest reads src, normalises each line and drops duplicates within the input (producer.Ingest,
@@ -100,6 +110,18 @@ func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *p
 		}
 		requestedAt = t
 	}
+	ro := o.requestOptions()
+	var reqID string
+	if !o.dryRun {
+		id, made, err := prod.OpenRequest(ctx, ro)
+		if err != nil {
+			return nil, err
+		}
+		if !made {
+			return &summary{Mode: "replayed", RequestID: id, Replayed: true}, nil
+		}
+		reqID = id
+	}
 
 	batches := make(chan []string, o.senders*2)
 	var wg sync.WaitGroup
@@ -111,8 +133,12 @@ func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *p
 				if ctx.Err() != nil {
 					continue // drain after a failure
 				}
+				if _, err := prod.AddToRequest(ctx, reqID, keys, ro, false); err != nil {
+					cancel(err)
+					continue
+				}
 				if o.bulk {
-					n, err := prod.EnqueueBulk(ctx, o.source, requestedAt, keys)
+					n, err := prod.EnqueueBulk(ctx, o.source, reqID, requestedAt, keys)
 					c.Requests.Add(int64(n))
 					if err != nil {
 						cancel(err)
@@ -199,9 +225,14 @@ func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *p
 	close(batches)
 	wg.Wait()
 	stopProgress()
+	if reqID != "" && ctx.Err() == nil && readErr == nil {
+		if _, err := prod.AddToRequest(ctx, reqID, nil, ro, true); err != nil {
+			cancel(err)
+		}
+	}
 
 	s := &summary{
-		Mode: "interactive", Lines: c.Lines.Load(), Skipped: c.Skipped.Load(), Accepted: c.Accepted.Load(),
+		RequestID: reqID, Mode: "interactive", Lines: c.Lines.Load(), Skipped: c.Skipped.Load(), Accepted: c.Accepted.Load(),
 		Enqueued: c.Enqueued.Load(), AlreadyPending: c.AlreadyPending.Load(), Duplicates: c.Duplicates.Load(),
 		Rejected: c.Rejected.Load(), Requests: c.Requests.Load(), Seconds: time.Since(start).Seconds(), Rejections: rejections,
 	}

@@ -1,0 +1,57 @@
+package intake_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/cipurge/cipurge/internal/intake"
+)
+
+// TestInvalidationsNameTheirRequest: the 202 names the request in its body and its Location; an
+// Idempotency-Key retry answers the same request and queues nothing; a bad callback is a 400.
+func TestInvalidationsNameTheirRequest(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	post := func(key, body string) jsonAnswer {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+intake.PathInvalidations, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		if key != "" {
+			req.Header.Set(intake.HeaderIdempotencyKey, key)
+		}
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		a := jsonAnswer{Status: resp.StatusCode, Header: resp.Header}
+		_ = json.NewDecoder(resp.Body).Decode(&a.got)
+		return a
+	}
+	body := `{"urls":["https://img.example.com/idem/a.jpg"],"callback":"https://hooks.example.com/x"}`
+	first := post("k-1", body)
+	id, _ := first.got["request_id"].(string)
+	if first.Status != http.StatusAccepted || id == "" || first.Header.Get("Location") != intake.PathRequests+id {
+		t.Fatalf("first: %d, request %q, Location %q", first.Status, id, first.Header.Get("Location"))
+	}
+	again := post("k-1", body)
+	if again.got["request_id"] != id || again.got["replayed"] != true || again.got["enqueued"] != float64(0) {
+		t.Fatalf("the retry: %v, want request %s replayed", again.got, id)
+	}
+	if bad := post("", `{"urls":["https://img.example.com/idem/b.jpg"],"callback":"ftp://x"}`); bad.Status != http.StatusBadRequest {
+		t.Errorf("a bad callback: %d, want 400", bad.Status)
+	}
+	if n := e.pendingCount(); n != 1 {
+		t.Errorf("%d URLs pending, want 1", n)
+	}
+}
+
+// jsonAnswer is an answer with its JSON body as a map.
+type jsonAnswer struct {
+	Status int
+	Header http.Header
+	got    map[string]any
+}

@@ -1,0 +1,71 @@
+-- link_move: URLs move from one state to another for every request they count for
+-- (Store.MoveURLs): the open requests KeyRequestLinks links them to, and the requests of their task.
+-- KEYS[1] KeyRequestLinks  KEYS[2..1+ARGV[7]] RequestKey of each request of the task
+-- KEYS[2+ARGV[7]..] RequestKey of each linked request ARGV names (in that order)
+-- ARGV[1] from state ('' any: waiting or sent)  ARGV[2] to state  ARGV[3] "1": also count a resend
+-- ARGV[4] "1": the link stays, with to's code (to is waiting or sent); "0": it goes (an end state)
+-- ARGV[5] "1": the task's requests become links of each URL, with to's code (ARGV[4] is "1")
+-- ARGV[6] "1": done means sent for the requests moved (PURGE_CONFIRM=false)
+-- ARGV[7] task requests T  ARGV[8] URLs U  ARGV[9] linked requests R
+-- ARGV[10..9+T] the task's request IDs; then U pairs: canonical key, its links as read ('' none);
+-- then R request IDs, in the order of their KEYS
+-- returns  {done, dead, changed}: done the request IDs that became done; with to dead, dead the
+--          pairs request ID, canonical key of each URL dead for a request; changed the indexes
+--          (1-based) of the URLs whose links changed since read: left alone, to read again
+local from, to, resent, keep, adopt, sentdone = ARGV[1], ARGV[2], ARGV[3] == '1', ARGV[4] == '1', ARGV[5] == '1', ARGV[6] == '1'
+local nt, nu, nr = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local code = {[S_LINK_WAITING] = S_REQ_WAITING, [S_LINK_SENT] = S_REQ_SENT}
+local tocode = S_LINK_WAITING
+if to == S_REQ_SENT then tocode = S_LINK_SENT end
+local keyof = {}
+for j = 1, nr do keyof[ARGV[9 + nt + 2 * nu + j]] = KEYS[1 + nt + j] end
+local done, dead, changed, moved = {}, {}, {}, {}
+local function move(k, id, st, n, url)
+  if sentdone and redis.call('EXISTS', k) == 1 then redis.call('HSET', k, F_REQ_CONFIRM, '0') end
+  if req_move(k, st, to, resent, n) then done[#done + 1] = id end
+  if url and to == S_REQ_DEAD and redis.call('EXISTS', k) == 1 then
+    dead[#dead + 1] = id
+    dead[#dead + 1] = url
+  end
+end
+for u = 1, nu do
+  local url, seen = ARGV[8 + nt + 2 * u], ARGV[9 + nt + 2 * u]
+  local cur = redis.call('HGET', KEYS[1], url) or ''
+  if cur ~= seen then
+    changed[#changed + 1] = u
+  else
+    moved[#moved + 1] = url
+    local words = {}
+    for w in string.gmatch(cur, '%S+') do
+      local id, c = string.match(w, '^(.+):(%a)$')
+      local st = code[c]
+      if st and (from == '' or st == from) then
+        move(keyof[id], id, st, 1, url)
+        if keep then words[#words + 1] = id .. ':' .. tocode end
+      else
+        words[#words + 1] = w
+      end
+    end
+    if adopt then
+      for t = 1, nt do words[#words + 1] = ARGV[9 + t] .. ':' .. tocode end
+    end
+    if #words > 0 then
+      redis.call('HSET', KEYS[1], url, table.concat(words, ' '))
+    elseif cur ~= '' then
+      redis.call('HDEL', KEYS[1], url)
+    end
+  end
+end
+if from ~= '' and #moved > 0 then
+  for t = 1, nt do
+    local id = ARGV[9 + t]
+    move(KEYS[1 + t], id, from, #moved, nil)
+    if to == S_REQ_DEAD then
+      for _, url in ipairs(moved) do
+        dead[#dead + 1] = id
+        dead[#dead + 1] = url
+      end
+    end
+  end
+end
+return {done, dead, changed}

@@ -41,19 +41,20 @@ type sizes struct {
 	paceWarmup     time.Duration // pace rows: the start that is not
 	trickleSamples int           // trickle row: URLs, one a second
 	scaleURLs      []int         // scale rows: enqueue and drain at each size
+	memoryLines    int           // enqueue memory row: distinct lines
 	drainTimeout   time.Duration // a drain that takes longer is a broken pipeline
 }
 
 var fullSizes = sizes{
 	enqueueLines: 1_000_000, uniqueLines: 300_000, bulkLines: 1_000_000, drainURLs: 300_000, bulkDrainURLs: 300_000,
 	rateSeconds: 60, rateWarmup: 5 * time.Second, latencySamples: 50, footprintURLs: 100_000, drainTimeout: 10 * time.Minute,
-	paceSeconds: 20, paceWarmup: 5 * time.Second, trickleSamples: 60, scaleURLs: []int{100_000, 1_000_000},
+	paceSeconds: 20, paceWarmup: 5 * time.Second, trickleSamples: 60, scaleURLs: []int{100_000, 1_000_000}, memoryLines: 4_000_000,
 }
 
 var smokeSizes = sizes{
 	enqueueLines: 30_000, uniqueLines: 10_000, bulkLines: 30_000, drainURLs: 10_000, bulkDrainURLs: 10_000,
 	rateSeconds: 10, rateWarmup: 2 * time.Second, latencySamples: 5, footprintURLs: 5_000, drainTimeout: time.Minute,
-	paceSeconds: 5, paceWarmup: 3 * time.Second, trickleSamples: 5, scaleURLs: []int{10_000},
+	paceSeconds: 5, paceWarmup: 3 * time.Second, trickleSamples: 5, scaleURLs: []int{10_000}, memoryLines: 40_000,
 }
 
 // Settings of the rows, printed with the table.
@@ -69,6 +70,9 @@ const (
 	latencyWindow      = 2 * time.Second // PURGE_WINDOW of the latency row: the default
 	drainWindow        = 2 * time.Second // PURGE_WINDOW of the drain rows: the default
 	memoryTarget       = 150 << 20
+	// enqueueMemoryTarget bounds the enqueue command's peak RSS over any input: its heap limit
+	// (producer.MemoryLimit) plus the runtime's own.
+	enqueueMemoryTarget = 128 << 20
 )
 
 // bench is one run: its Redis, sandbox, binaries and results.
@@ -200,6 +204,8 @@ func (b *bench) runRow(name string) error {
 		return b.rowHistory()
 	case "scale":
 		return b.rowScale()
+	case "enqueuememory":
+		return b.rowEnqueueMemory()
 	}
 	return fmt.Errorf("unknown row %q", name)
 }

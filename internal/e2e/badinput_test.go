@@ -184,7 +184,7 @@ func TestBadInputMemoryBounded(t *testing.T) {
 	t.Cleanup(func() { pr.Close(); pw.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bins.enqueue, "--no-progress", "-f", "-")
+	cmd := exec.CommandContext(ctx, bins.enqueue, "--no-progress", "--verbose", "-f", "-")
 	cmd.Env = h.Env.List()
 	cmd.Stdin = pr
 	var out testkit.SyncBuffer

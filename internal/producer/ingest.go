@@ -31,11 +31,17 @@ func (in *Ingest) Add(raw string) (key string, dup bool, err error) {
 }
 
 // dedupeCap bounds the fingerprints kept to find duplicates within one run.
-// At the cap they take about 70 MB.
-// Past it the set starts again.
+// At the cap they take about 72 MB.
+// Past it the set is emptied and starts again in the memory it has.
 // A later duplicate is then reported as already pending by Redis, or dropped at send time.
 // It is never sent twice in a window.
 const dedupeCap = 2 << 20
+
+// MemoryLimit is the soft limit on the Go heap of a process that streams one large input
+// through an Ingest. It is the set at its cap plus room for the garbage of the lines read.
+// Without it the collector lets the heap grow to twice the set.
+// docs/reliability.md has the peak memory measured with it.
+const MemoryLimit = 96 << 20
 
 // dedupe finds repeated keys with 128-bit fingerprints made of two seeded maphash values.
 // A false match needs two 64-bit collisions at once: about 1e-26 for a million keys.
@@ -46,10 +52,11 @@ type dedupe struct {
 	s1, s2 maphash.Seed
 	seen   map[uint64]uint64
 	more   map[[2]uint64]struct{}
+	max    int // dedupeCap; smaller in tests
 }
 
 func newDedupe() *dedupe {
-	return &dedupe{s1: maphash.MakeSeed(), s2: maphash.MakeSeed(), seen: make(map[uint64]uint64, 1024)}
+	return &dedupe{s1: maphash.MakeSeed(), s2: maphash.MakeSeed(), seen: make(map[uint64]uint64, 1024), max: dedupeCap}
 }
 
 // add reports whether key is new.
@@ -57,8 +64,9 @@ func (d *dedupe) add(key string) bool {
 	h1, h2 := maphash.String(d.s1, key), maphash.String(d.s2, key)
 	v, ok := d.seen[h1]
 	if !ok {
-		if len(d.seen) >= dedupeCap {
-			d.seen, d.more = make(map[uint64]uint64, 1024), nil
+		if len(d.seen) >= d.max {
+			clear(d.seen)
+			d.more = nil
 		}
 		d.seen[h1] = h2
 		return true

@@ -70,3 +70,29 @@ func TestIngest(t *testing.T) {
 		}
 	}
 }
+
+// TestDedupeStartsAgainAtCap: the set never holds more than its cap of fingerprints; the key
+// past the cap empties it, so a key seen before is new again (Redis catches it then).
+func TestDedupeStartsAgainAtCap(t *testing.T) {
+	d := newDedupe()
+	if d.max != dedupeCap {
+		t.Fatalf("a new set's cap is %d, want dedupeCap %d", d.max, dedupeCap)
+	}
+	d.max = 1000
+	key := func(i int) string { return "https://img.example.com/cap/" + strconv.Itoa(i) + ".jpg" }
+	for i := range d.max {
+		d.add(key(i))
+	}
+	if d.add(key(0)) {
+		t.Fatal("a key seen before the cap was reported new")
+	}
+	if !d.add(key(d.max)) {
+		t.Fatal("the key past the cap was reported as a duplicate")
+	}
+	if len(d.seen) != 1 {
+		t.Errorf("the set holds %d fingerprints after the cap, want 1", len(d.seen))
+	}
+	if !d.add(key(0)) {
+		t.Error("after the set started again, a key of before was reported as a duplicate")
+	}
+}

@@ -23,6 +23,9 @@ import (
 	"os"
 	"os/user"
 	"regexp"
+	"runtime/debug"
+	"slices"
+	"strings"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -43,8 +46,13 @@ import (
 // the program's entry point (cmd/enqueue), so it also silences go-redis's process-wide logger,
 // which would otherwise print each failed dial as an extra line before the command's own
 // one-line error.
+// It also holds the heap near producer.MemoryLimit, so that a file of any size is read in bounded
+// memory; a GOMEMLIMIT in environ wins.
 func Main(ctx context.Context, args []string, environ []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	redis.SetLogger(quietRedisLog{})
+	if !slices.ContainsFunc(environ, func(kv string) bool { return strings.HasPrefix(kv, "GOMEMLIMIT=") }) {
+		debug.SetMemoryLimit(producer.MemoryLimit)
+	}
 	for _, m := range config.Unknown(environ) {
 		fmt.Fprintln(stderr, "enqueue: warning:", m)
 	}
@@ -205,6 +213,7 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 		asJSON     = fs.Bool("json", false, "print the summary as JSON on standard output")
 		src        = fs.String("source", "", "the source or reason recorded with the requests, a free `TEXT` (shown in asynqmon)")
 		noProgress = fs.Bool("no-progress", false, "no progress line, even on a terminal")
+		verbose    = fs.Bool("verbose", false, "print every rejected line; without it the first "+group(rejectionsListed)+" are printed and the rest counted")
 		all        = fs.Bool("all", false, "request a flush of EVERY cached image (scope all); needs --confirm")
 		confirm    = fs.String("confirm", "", "confirm --all with `TOKEN`: your CLOUDIMAGE_TOKEN value")
 		reason     = fs.String("reason", "", "with --all: why, a free `TEXT` recorded with the request")
@@ -268,7 +277,15 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 			defer f.Close()
 			r = f
 		}
-		in = newLineReader(r, normalize.MaxInputLen)
+		lr := newLineReader(r, normalize.MaxInputLen)
+		note, err := lr.sniff()
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		if note != "" {
+			fmt.Fprintln(stderr, "enqueue: note:", note)
+		}
+		in = lr
 		progress = !*noProgress && isTerminal(stderr)
 	}
 
@@ -281,7 +298,7 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 		defer rdb.Close()
 		prod = newProducer(rdb, cfg, func(note string) { fmt.Fprintln(stderr, "enqueue: note:", note) })
 	}
-	msgs := newPrinter(stderr)
+	msgs := newPrinter(stderr, *verbose)
 	defer msgs.flush()
 	o := ingestOptions{dryRun: *dryRun, bulk: *bulk, source: *src, senders: 4, batch: 500, progress: progress, json: *asJSON,
 		idemKey: *idemKey, callback: *callback}
@@ -330,18 +347,26 @@ func printSummary(s *summary, asJSON bool, stdout io.Writer, msgs *printer) {
 		return
 	}
 	if s.Mode == "dry-run" {
-		msgs.printf("dry run: %s, %s accepted (%s distinct), %s, %s rejected, %s skipped; nothing was enqueued\n",
+		msgs.printf("dry run: %s, %s accepted (%s distinct), %s, %s, %s skipped; nothing was enqueued\n",
 			plural(s.Lines, "line", "lines"), group(s.Accepted), group(s.Accepted-s.Duplicates), plural(s.Duplicates, "duplicate", "duplicates"),
-			group(s.Rejected), group(s.Skipped))
+			rejected(s.Rejected, msgs), group(s.Skipped))
 		return
 	}
 	extra := ""
 	if s.Mode == "bulk" {
 		extra = " in " + plural(s.Requests, "bulk request", "bulk requests")
 	}
-	msgs.printf("request %s: %s: %s enqueued%s, %s already pending, %s in the input, %s rejected, %s skipped (%.1fs)\n",
+	msgs.printf("request %s: %s: %s enqueued%s, %s already pending, %s in the input, %s, %s skipped (%.1fs)\n",
 		s.RequestID, plural(s.Lines, "line", "lines"), group(s.Enqueued), extra, group(s.AlreadyPending), plural(s.Duplicates, "duplicate", "duplicates"),
-		group(s.Rejected), group(s.Skipped), s.Seconds)
+		rejected(s.Rejected, msgs), group(s.Skipped), s.Seconds)
+}
+
+// rejected writes the count of rejected lines, with how many of them were not printed.
+func rejected(n int64, msgs *printer) string {
+	if h := msgs.notShown(); h > 0 {
+		return fmt.Sprintf("%s rejected (%s not printed: --verbose prints every one)", group(n), group(h))
+	}
+	return group(n) + " rejected"
 }
 
 func runFlushAll(ctx context.Context, cfg *config.Config, confirm, reason string, stdout io.Writer) error {

@@ -68,8 +68,9 @@ type rejection struct {
 	Reason string `json:"reason"`
 }
 
-// maxRejectionsInJSON bounds the rejections a --json summary lists (stderr has them all).
-const maxRejectionsInJSON = 1000
+// rejectionsListed bounds the rejections printed on stderr (unless --verbose) and listed in a
+// --json summary. The summary counts them all.
+const rejectionsListed = 1000
 
 // ingestOptions are the enqueue flags that shape a run.
 type ingestOptions struct {
@@ -252,7 +253,7 @@ func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *p
 }
 
 func appendRejection(rs []rejection, r rejection) []rejection {
-	if len(rs) < maxRejectionsInJSON {
+	if len(rs) < rejectionsListed {
 		rs = append(rs, r)
 	}
 	return rs

@@ -58,7 +58,7 @@ func BenchmarkIngestDryRun(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		src := newLineReader(strings.NewReader(data), normalize.MaxInputLen)
-		s, err := ingest(b.Context(), src, norm, nil, ingestOptions{dryRun: true, senders: 1, batch: 500}, io.Discard, newPrinter(io.Discard))
+		s, err := ingest(b.Context(), src, norm, nil, ingestOptions{dryRun: true, senders: 1, batch: 500}, io.Discard, newPrinter(io.Discard, false))
 		if err != nil || s.Accepted != int64(len(lines)) {
 			b.Fatalf("accepted %v of %d: %v", s, len(lines), err)
 		}

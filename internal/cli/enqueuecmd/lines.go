@@ -9,14 +9,52 @@ import (
 
 // lineReader reads one URL a line in constant memory, whatever the input: a line longer than max
 // is reported as too long and skipped without being held, a UTF-8 byte-order mark at the start and
-// the CR of CRLF endings are removed.
+// the CR of CRLF endings are removed. An input in UTF-16 is refused as a whole (sniff).
 type lineReader struct {
-	r    *bufio.Reader
-	max  int
-	n    int // line number of the last line returned
-	buf  []byte
-	bom  bool
-	done bool
+	r        *bufio.Reader
+	max      int
+	n        int // line number of the last line returned
+	buf      []byte
+	sniffed  bool
+	bomNote  string
+	sniffErr error
+	done     bool
+}
+
+// utf8BOM is the UTF-8 byte-order mark.
+const utf8BOM = "\xef\xbb\xbf"
+
+// sniff looks at the start of the input once, before the first line.
+// A UTF-8 byte-order mark is skipped, and note names it.
+// An input in UTF-16, with a byte-order mark or plain ASCII in two bytes a character, is an
+// *encodingError: read as UTF-8 it would be one rejection a line for the same cause.
+func (l *lineReader) sniff() (note string, err error) {
+	if l.sniffed {
+		return l.bomNote, l.sniffErr
+	}
+	l.sniffed = true
+	b, _ := l.r.Peek(4) // a shorter input is read as it is
+	switch {
+	case bytes.HasPrefix(b, []byte(utf8BOM)):
+		_, _ = l.r.Discard(len(utf8BOM))
+		l.bomNote = "the input starts with a UTF-8 byte-order mark: it was skipped"
+	case bytes.HasPrefix(b, []byte{0xff, 0xfe}):
+		l.sniffErr = &encodingError{"UTF-16 little-endian (with a byte-order mark)"}
+	case bytes.HasPrefix(b, []byte{0xfe, 0xff}):
+		l.sniffErr = &encodingError{"UTF-16 big-endian (with a byte-order mark)"}
+	case len(b) == 4 && b[0] != 0 && b[1] == 0 && b[2] != 0 && b[3] == 0:
+		l.sniffErr = &encodingError{"UTF-16 little-endian"}
+	case len(b) == 4 && b[0] == 0 && b[1] != 0 && b[2] == 0 && b[3] != 0:
+		l.sniffErr = &encodingError{"UTF-16 big-endian"}
+	}
+	return l.bomNote, l.sniffErr
+}
+
+// encodingError refuses an input that is not UTF-8, naming its encoding.
+type encodingError struct{ encoding string }
+
+func (e *encodingError) Error() string {
+	return "the input is " + e.encoding + ", not UTF-8: convert it (iconv -f UTF-16 -t UTF-8 FILE > FILE.txt) and run again; nothing was enqueued"
 }
 
 func newLineReader(r io.Reader, max int) *lineReader {
@@ -26,6 +64,9 @@ func newLineReader(r io.Reader, max int) *lineReader {
 // next returns the next line (without its end), its number, and whether it was longer than max
 // (then line is empty). ok is false at the end of the input; err is a read error.
 func (l *lineReader) next() (line []byte, num int, tooLong bool, ok bool, err error) {
+	if _, err := l.sniff(); err != nil {
+		return nil, l.n, false, false, err
+	}
 	if l.done {
 		return nil, l.n, false, false, nil
 	}
@@ -57,9 +98,5 @@ func (l *lineReader) next() (line []byte, num int, tooLong bool, ok bool, err er
 	l.n++
 	line = bytes.TrimSuffix(l.buf, []byte{'\n'})
 	line = bytes.TrimSuffix(line, []byte{'\r'})
-	if l.n == 1 && !l.bom {
-		l.bom = true
-		line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
-	}
 	return line, l.n, tooLong, true, nil
 }

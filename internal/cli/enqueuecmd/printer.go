@@ -12,22 +12,40 @@ import (
 
 // printer writes messages to stderr: rejections as they happen, and on a terminal a progress
 // line that the messages do not garble.
+// It prints the first rejectionsListed rejections and counts the rest, unless verbose.
 type printer struct {
 	mu      sync.Mutex
 	w       *bufio.Writer
 	bar     bool // a progress line is on screen
 	barText string
+	verbose bool  // print every rejection
+	shown   int   // rejections printed
+	hidden  int64 // rejections counted, not printed
 }
 
-func newPrinter(w io.Writer) *printer { return &printer{w: bufio.NewWriterSize(w, 32<<10)} }
+func newPrinter(w io.Writer, verbose bool) *printer {
+	return &printer{w: bufio.NewWriterSize(w, 32<<10), verbose: verbose}
+}
 
 func (p *printer) reject(r rejection) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !p.verbose && p.shown >= rejectionsListed {
+		p.hidden++
+		if p.hidden > 1 {
+			return
+		}
+	}
 	if p.bar {
 		p.w.WriteString("\r\033[K")
 	}
-	fmt.Fprintf(p.w, "line %d: %s\n", r.Line, r.Reason)
+	if p.hidden == 0 {
+		p.shown++
+		fmt.Fprintf(p.w, "line %d: %s\n", r.Line, r.Reason)
+	} else {
+		fmt.Fprintf(p.w, "enqueue: %s rejected so far: the rest are counted, not printed (--verbose prints every one)\n",
+			plural(int64(p.shown), "line", "lines"))
+	}
 	if p.bar {
 		p.w.WriteString(p.barText)
 		p.w.Flush()
@@ -39,6 +57,13 @@ func (p *printer) printf(format string, args ...any) {
 	defer p.mu.Unlock()
 	fmt.Fprintf(p.w, format, args...)
 	p.w.Flush()
+}
+
+// notShown returns how many rejections were counted and not printed.
+func (p *printer) notShown() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hidden
 }
 
 func (p *printer) flush() {

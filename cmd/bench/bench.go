@@ -43,18 +43,24 @@ type sizes struct {
 	scaleURLs      []int         // scale rows: enqueue and drain at each size
 	memoryLines    int           // enqueue memory row: distinct lines
 	drainTimeout   time.Duration // a drain that takes longer is a broken pipeline
+	confirmURLs    int           // confirm row: URLs from enqueue to confirmed, with and without checks
+	checksURLs     int           // confirm row: the interactive drain whose status checks come due
+	checksBulkURLs int           // confirm row: the bulk drain timed while they come due
+	checksDelay    time.Duration // confirm row: PURGE_CONFIRM_DELAY of that drain
 }
 
 var fullSizes = sizes{
 	enqueueLines: 1_000_000, uniqueLines: 300_000, bulkLines: 1_000_000, drainURLs: 300_000, bulkDrainURLs: 300_000,
 	rateSeconds: 60, rateWarmup: 5 * time.Second, latencySamples: 50, footprintURLs: 100_000, drainTimeout: 10 * time.Minute,
 	paceSeconds: 20, paceWarmup: 5 * time.Second, trickleSamples: 60, scaleURLs: []int{100_000, 1_000_000}, memoryLines: 4_000_000,
+	confirmURLs: 15_000, checksURLs: 100_000, checksBulkURLs: 50_000, checksDelay: 10 * time.Second,
 }
 
 var smokeSizes = sizes{
 	enqueueLines: 30_000, uniqueLines: 10_000, bulkLines: 30_000, drainURLs: 10_000, bulkDrainURLs: 10_000,
 	rateSeconds: 10, rateWarmup: 2 * time.Second, latencySamples: 5, footprintURLs: 5_000, drainTimeout: time.Minute,
 	paceSeconds: 5, paceWarmup: 3 * time.Second, trickleSamples: 5, scaleURLs: []int{10_000}, memoryLines: 40_000,
+	confirmURLs: 3_000, checksURLs: 10_000, checksBulkURLs: 5_000, checksDelay: 3 * time.Second,
 }
 
 // Settings of the rows, printed with the table.
@@ -196,6 +202,8 @@ func (b *bench) runRow(name string) error {
 		return b.rowLatency()
 	case "footprint":
 		return b.rowFootprint()
+	case "confirm":
+		return b.rowConfirm()
 	case "pace":
 		return b.rowPace()
 	case "trickle":
@@ -314,7 +322,11 @@ func (b *bench) startWorkers(n int, extra ...string) ([]*proc, time.Time, error)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		srvs, err := insp.Servers()
-		if err == nil && len(srvs) >= n {
+		pids := map[int]bool{} // a worker runs two asynq servers: one for status checks
+		for _, s := range srvs {
+			pids[s.PID] = true
+		}
+		if err == nil && len(pids) >= n {
 			return ws, start, nil
 		}
 		for _, p := range ws {

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 )
 
@@ -14,18 +15,45 @@ import (
 // marked unconfirmed, counted and logged), because checks that cannot run within the budget only
 // grow a queue. Cloudimage publishes no limit for either endpoint.
 
-// statusSlots is how many task slots status checks may hold at once: half of them, so that
-// invalidations always have the other half (each slot carries many calls: see pace.go).
-func statusSlots(cfg Config) int64 { return int64(max(cfg.Concurrency/2, 1)) }
+// statusSlots is how many status checks a worker runs at once: half its PURGE_CONCURRENCY. They
+// run on task slots of their own (a server of their own for the confirm queue, see Run), so an
+// invalidation never waits for a check's slot, and a check never takes one from the queue of
+// invalidations only to hand it back.
+func statusSlots(cfg Config) int { return max(cfg.Concurrency/2, 1) }
 
-// holdStatusSlot takes one of the status checks' slots; release gives it back. ok is false when
-// they are all taken (the check comes back later, without a failure).
-func (w *Worker) holdStatusSlot() (release func(), ok bool) {
-	if w.statusBusy.Add(1) > statusSlots(w.cfg) {
-		w.statusBusy.Add(-1)
-		return nil, false
+// confirmYieldMax bounds how long one status check waits for flat-out sending to pause.
+const confirmYieldMax = time.Minute
+
+// limitedFor is how long after an invalidation last waited for the shared limit sending still
+// counts as paced by the limit, not by this worker.
+const limitedFor = time.Second
+
+// yieldToSends waits, up to confirmYieldMax, while this worker sends flat out: invalidations run
+// and none of them waited for the shared limit within limitedFor. Then the worker's CPU and
+// Redis's are what sets the pace of sending, and a check would slow it. When the limit sets the
+// pace (the usual case against the real API) a check does not wait. The wait reads no Redis.
+func (w *Worker) yieldToSends(ctx context.Context) error {
+	deadline := time.Now().Add(confirmYieldMax)
+	for w.sendingFlatOut() && time.Now().Before(deadline) {
+		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
 	}
-	return func() { w.statusBusy.Add(-1) }, true
+	return nil
+}
+
+// sendingFlatOut reports whether invalidations run in this worker at a pace the limit does not set.
+func (w *Worker) sendingFlatOut() bool {
+	return w.sending.Load() > 0 && time.Since(time.Unix(0, w.limitedAt.Load())) > limitedFor
+}
+
+// counted runs h with w.sending counting it: an invalidation handler.
+func (w *Worker) counted(h asynq.HandlerFunc) asynq.HandlerFunc {
+	return func(ctx context.Context, t *asynq.Task) error {
+		w.sending.Add(1)
+		defer w.sending.Add(-1)
+		return h(ctx, t)
+	}
 }
 
 // confirmBacklog is the most status checks that may wait: what the budget runs in ten minutes, at

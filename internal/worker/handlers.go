@@ -560,11 +560,9 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 		w.metrics.DeadLettered.WithLabelValues("bad_payload").Inc()
 		return &deadLetter{msg: err.Error()}
 	}
-	release, free := w.holdStatusSlot()
-	if !free {
-		return snooze(time.Second, "status checks hold half the task slots already; invalidations keep the rest")
+	if err := w.yieldToSends(ctx); err != nil {
+		return err
 	}
-	defer release()
 	if _, _, _, err := w.waitTurn(ctx, nil, 0, store.Status); err != nil {
 		return err
 	}

@@ -163,6 +163,9 @@ func (w *Worker) waitTurn(ctx context.Context, urls []string, reqMS int64, prio 
 		if adm.Verdict == store.Satisfied {
 			return adm, urls, held, nil
 		}
+		if prio != store.Status && (adm.Verdict == store.Throttled || adm.Wait > 0) {
+			w.limitedAt.Store(time.Now().UnixNano())
+		}
 		if adm.Verdict == store.Go {
 			if adm.Wait > 0 {
 				// Reserved: the call is counted at its send time; wait for it without asking again.

@@ -139,12 +139,13 @@ type Worker struct {
 	// noUUIDWarn bounds the warnings about accepted answers without a uuid.
 	noUUIDWarn oncePer
 	// statuses bounds the labels of status metrics and the logs of undocumented statuses.
-	statuses   statusLabels
-	id         string
-	latency    latencyEWMA  // of invalidation calls, for pacing
-	busy       busyClock    // since when the rate monitor sees work waiting, published
-	confirm    confirmGate  // the status-check backlog
-	statusBusy atomic.Int64 // status checks holding a task slot
+	statuses  statusLabels
+	id        string
+	latency   latencyEWMA  // of invalidation calls, for pacing
+	busy      busyClock    // since when the rate monitor sees work waiting, published
+	confirm   confirmGate  // the status-check backlog
+	sending   atomic.Int64 // invalidation handlers running (see yieldToSends)
+	limitedAt atomic.Int64 // when an invalidation last waited for the shared limit (Unix ns)
 
 	redis  *redisWatch
 	status *status.Reader // the pauses, for readiness; the status checks waiting
@@ -206,8 +207,8 @@ func (w *Worker) Store() *store.Store { return w.store }
 // Mux returns the task handlers, for tests that drive them without a server.
 func (w *Worker) Mux() *asynq.ServeMux {
 	mux := asynq.NewServeMux()
-	mux.HandleFunc(tasks.TypeURLs, w.handleURLs)
-	mux.HandleFunc(tasks.TypeAll, w.handleAll)
+	mux.HandleFunc(tasks.TypeURLs, w.counted(w.handleURLs))
+	mux.HandleFunc(tasks.TypeAll, w.counted(w.handleAll))
 	mux.HandleFunc(tasks.TypeConfirm, w.handleConfirm)
 	return mux
 }
@@ -216,9 +217,9 @@ func (w *Worker) Mux() *asynq.ServeMux {
 // finishes its current step, and running tasks get ShutdownTimeout to finish before they go back to
 // their queue (without counting a retry) for the next worker.
 func (w *Worker) Run(ctx context.Context) error {
-	srv := asynq.NewServerFromRedisClient(w.rdb, asynq.Config{
+	conf := asynq.Config{
 		Concurrency:              w.cfg.Concurrency,
-		Queues:                   tasks.Queues(),
+		Queues:                   sendQueues(),
 		StrictPriority:           true,
 		RetryDelayFunc:           w.retryDelay,
 		IsFailure:                isFailure,
@@ -230,10 +231,18 @@ func (w *Worker) Run(ctx context.Context) error {
 		Logger:                   newAsynqLogger(w.log, w.redis),
 		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler:             asynq.ErrorHandlerFunc(w.onTaskError),
-	})
+	}
+	srv := asynq.NewServerFromRedisClient(w.rdb, conf)
+	// Status checks run on slots of their own: see statusSlots.
+	conf.Concurrency, conf.Queues, conf.HealthCheckFunc = statusSlots(w.cfg), map[string]int{tasks.QueueConfirm: 1}, nil
+	checks := asynq.NewServerFromRedisClient(w.rdb, conf)
 	w.historyLayout(ctx)
 	if err := srv.Start(w.Mux()); err != nil {
 		return fmt.Errorf("start task server: %w", err)
+	}
+	if err := checks.Start(w.Mux()); err != nil {
+		srv.Shutdown()
+		return fmt.Errorf("start status-check server: %w", err)
 	}
 	w.log.Info("worker started",
 		zap.Duration("window", w.cfg.Window), zap.Duration("max_delay", w.cfg.MaxDelay),
@@ -270,9 +279,22 @@ func (w *Worker) Run(ctx context.Context) error {
 	<-publishDone
 	<-monitorDone
 	<-sweepDone
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		checks.Shutdown()
+	}()
 	srv.Shutdown()
+	<-stopped
 	w.log.Info("worker stopped")
 	return nil
+}
+
+// sendQueues are the queues of every task but status checks, with their priorities.
+func sendQueues() map[string]int {
+	q := tasks.Queues()
+	delete(q, tasks.QueueConfirm)
+	return q
 }
 
 // publish keeps this worker's settings and state (store.WorkerState) in Redis, every

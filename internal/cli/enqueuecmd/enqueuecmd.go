@@ -205,72 +205,97 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 			return runDLQ(ctx, args[1:], environ, stdin, stdout, stderr)
 		}
 	}
-	fs := flag.NewFlagSet("enqueue", flag.ContinueOnError)
-	var (
-		file       = fs.String("f", "", "read URLs from `FILE`, one a line (- is standard input)")
-		dryRun     = fs.Bool("dry-run", false, "print the canonical key of each accepted input, exactly as it would be sent; enqueue nothing")
-		bulk       = fs.Bool("bulk", false, "mass re-ingest: enqueue ready-made requests on the low-priority bulk queue")
-		asJSON     = fs.Bool("json", false, "print the summary as JSON on standard output")
-		src        = fs.String("source", "", "the source or reason recorded with the requests, a free `TEXT` (shown in asynqmon)")
-		noProgress = fs.Bool("no-progress", false, "no progress line, even on a terminal")
-		verbose    = fs.Bool("verbose", false, "print every rejected line; without it the first "+group(rejectionsListed)+" are printed and the rest counted")
-		all        = fs.Bool("all", false, "request a flush of EVERY cached image (scope all); needs --confirm")
-		confirm    = fs.String("confirm", "", "confirm --all with `TOKEN`: your CLOUDIMAGE_TOKEN value")
-		reason     = fs.String("reason", "", "with --all: why, a free `TEXT` recorded with the request")
-		cancel     = fs.Bool("cancel", false, "with --all: remove a flush-all that is queued and not yet sent")
-		showVer    = fs.Bool("version", false, "print the version and exit")
-		idemKey    = fs.String("idempotency-key", "", "a `KEY` that makes a retried run safe: a run with a key an earlier run used queues nothing and prints that run's request ID")
-		callback   = fs.String("callback", "", "the `URL` the worker posts this request's signed events to (https, or http to loopback)")
-	)
-	if err := parseFlags(fs, args, usageText, stdout); err != nil {
+	a, err := parseEnqueue(args, stdout)
+	if err != nil || a == nil {
 		return err
 	}
-	if *showVer {
-		fmt.Fprintln(stdout, "cipurge enqueue", defaults.Version)
-		return nil
-	}
-	urls := fs.Args()
-	switch {
-	case *all && (len(urls) > 0 || *file != "" || *bulk || *dryRun):
-		return usage("--all flushes everything and takes no URLs, -f, --bulk or --dry-run%s", helpHint)
-	case !*all && (*confirm != "" || *cancel):
-		return usage("--confirm and --cancel only go with --all%s", helpHint)
-	case *cancel && *confirm != "":
-		return usage("--all --cancel removes a queued flush-all and takes no --confirm%s", helpHint)
-	case !*all && *file == "" && len(urls) == 0:
-		return usage("nothing to enqueue: give URLs as arguments or a file with -f%s", helpHint)
-	case *file != "" && len(urls) > 0:
-		return usage("give URLs as arguments or with -f, not both%s", helpHint)
-	case len(*idemKey) > store.MaxIdempotencyKey:
-		return usage("--idempotency-key is %d bytes long: use at most %d%s", len(*idemKey), store.MaxIdempotencyKey, helpHint)
-	}
-	if *callback != "" {
-		if err := webhook.CheckTarget(*callback); err != nil {
-			return usage("--callback: %v%s", err, helpHint)
-		}
-	}
-
 	cfg, err := config.Load(environ)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	if *all && *cancel {
+	if a.all && a.cancel {
 		return cancelFlushAll(ctx, cfg, stdout)
 	}
-	if *all {
-		return runFlushAll(ctx, cfg, *confirm, *reason, stdout)
+	if a.all {
+		return runFlushAll(ctx, cfg, a.confirm, a.reason, stdout)
 	}
+	return runIngest(ctx, a, cfg, stdin, stdout, stderr)
+}
+
+// enqueueArgs is one enqueue command line.
+type enqueueArgs struct {
+	file, src, confirm, reason, idemKey, callback string
+	dryRun, bulk, asJSON, noProgress, all, cancel bool
+	verbose                                       bool
+	urls                                          []string
+}
+
+// parseEnqueue reads an enqueue command line. It returns nil and no error after printing the
+// usage or the version.
+func parseEnqueue(args []string, stdout io.Writer) (*enqueueArgs, error) {
+	a := &enqueueArgs{}
+	fs := flag.NewFlagSet("enqueue", flag.ContinueOnError)
+	fs.StringVar(&a.file, "f", "", "read URLs from `FILE`, one a line (- is standard input)")
+	fs.BoolVar(&a.dryRun, "dry-run", false, "print the canonical key of each accepted input, exactly as it would be sent; enqueue nothing")
+	fs.BoolVar(&a.bulk, "bulk", false, "mass re-ingest: enqueue ready-made requests on the low-priority bulk queue")
+	fs.BoolVar(&a.asJSON, "json", false, "print the summary as JSON on standard output")
+	fs.StringVar(&a.src, "source", "", "the source or reason recorded with the requests, a free `TEXT` (shown in asynqmon)")
+	fs.BoolVar(&a.noProgress, "no-progress", false, "no progress line, even on a terminal")
+	fs.BoolVar(&a.verbose, "verbose", false, "print every rejected line; without it the first "+group(rejectionsListed)+" are printed and the rest counted")
+	fs.BoolVar(&a.all, "all", false, "request a flush of EVERY cached image (scope all); needs --confirm")
+	fs.StringVar(&a.confirm, "confirm", "", "confirm --all with `TOKEN`: your CLOUDIMAGE_TOKEN value")
+	fs.StringVar(&a.reason, "reason", "", "with --all: why, a free `TEXT` recorded with the request")
+	fs.BoolVar(&a.cancel, "cancel", false, "with --all: remove a flush-all that is queued and not yet sent")
+	showVer := fs.Bool("version", false, "print the version and exit")
+	fs.StringVar(&a.idemKey, "idempotency-key", "", "a `KEY` that makes a retried run safe: a run with a key an earlier run used queues nothing and prints that run's request ID")
+	fs.StringVar(&a.callback, "callback", "", "the `URL` the worker posts this request's signed events to (https, or http to loopback)")
+	if err := parseFlags(fs, args, usageText, stdout); err != nil {
+		return nil, err
+	}
+	if *showVer {
+		fmt.Fprintln(stdout, "cipurge enqueue", defaults.Version)
+		return nil, nil
+	}
+	a.urls = fs.Args()
+	return a, a.check()
+}
+
+// check refuses flags that do not go together.
+func (a *enqueueArgs) check() error {
+	switch {
+	case a.all && (len(a.urls) > 0 || a.file != "" || a.bulk || a.dryRun):
+		return usage("--all flushes everything and takes no URLs, -f, --bulk or --dry-run%s", helpHint)
+	case !a.all && (a.confirm != "" || a.cancel):
+		return usage("--confirm and --cancel only go with --all%s", helpHint)
+	case a.cancel && a.confirm != "":
+		return usage("--all --cancel removes a queued flush-all and takes no --confirm%s", helpHint)
+	case !a.all && a.file == "" && len(a.urls) == 0:
+		return usage("nothing to enqueue: give URLs as arguments or a file with -f%s", helpHint)
+	case a.file != "" && len(a.urls) > 0:
+		return usage("give URLs as arguments or with -f, not both%s", helpHint)
+	case len(a.idemKey) > store.MaxIdempotencyKey:
+		return usage("--idempotency-key is %d bytes long: use at most %d%s", len(a.idemKey), store.MaxIdempotencyKey, helpHint)
+	}
+	if a.callback != "" {
+		if err := webhook.CheckTarget(a.callback); err != nil {
+			return usage("--callback: %v%s", err, helpHint)
+		}
+	}
+	return nil
+}
+
+// runIngest enqueues the URLs of the arguments or of the file, and prints the summary.
+func runIngest(ctx context.Context, a *enqueueArgs, cfg *config.Config, stdin io.Reader, stdout, stderr io.Writer) error {
 	norm, err := wiring.Normalizer(cfg)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-
-	var in source = &argSource{args: urls}
+	var in source = &argSource{args: a.urls}
 	progress := false
-	if *file != "" {
+	if a.file != "" {
 		r := stdin
-		if *file != "-" {
-			f, err := os.Open(*file)
+		if a.file != "-" {
+			f, err := os.Open(a.file)
 			if err != nil {
 				return usage("%v", err)
 			}
@@ -286,11 +311,10 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 			fmt.Fprintln(stderr, "enqueue: note:", note)
 		}
 		in = lr
-		progress = !*noProgress && isTerminal(stderr)
+		progress = !a.noProgress && isTerminal(stderr)
 	}
-
 	var prod *producer.Producer
-	if !*dryRun {
+	if !a.dryRun {
 		rdb, err := dial(ctx, cfg, "nothing was enqueued")
 		if err != nil {
 			return err
@@ -298,11 +322,11 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 		defer rdb.Close()
 		prod = newProducer(rdb, cfg, func(note string) { fmt.Fprintln(stderr, "enqueue: note:", note) })
 	}
-	msgs := newPrinter(stderr, *verbose)
+	msgs := newPrinter(stderr, a.verbose)
 	defer msgs.flush()
-	o := ingestOptions{dryRun: *dryRun, bulk: *bulk, source: *src, senders: 4, batch: 500, progress: progress, json: *asJSON,
-		idemKey: *idemKey, callback: *callback}
-	if *bulk {
+	o := ingestOptions{dryRun: a.dryRun, bulk: a.bulk, source: a.src, senders: 4, batch: 500, progress: progress, json: a.asJSON,
+		idemKey: a.idemKey, callback: a.callback}
+	if a.bulk {
 		o.senders, o.batch = 16, 20*cfg.Purge.BatchSize
 	}
 	sum, err := ingest(ctx, in, norm, prod, o, stdout, msgs)
@@ -310,8 +334,14 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 		if err != nil {
 			sum.Error = err.Error()
 		}
-		printSummary(sum, *asJSON, stdout, msgs)
+		printSummary(sum, a.asJSON, stdout, msgs)
 	}
+	return ingestExit(sum, err)
+}
+
+// ingestExit is the exit of an ingest that ended with sum and err: 2 when it stopped, 1 when a
+// line was rejected.
+func ingestExit(sum *summary, err error) error {
 	var ev *store.EvictionError
 	if errors.As(err, &ev) {
 		return &exitError{code: 2, err: fmt.Errorf("refused: %w; %d URLs were enqueued", err, sumEnqueued(sum))}

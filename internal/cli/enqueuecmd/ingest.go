@@ -94,83 +94,128 @@ func (o ingestOptions) requestOptions() store.NewRequestOptions {
 // the producers' one rule), rejects bad lines on stderr with their number, and enqueues the rest
 // in batches from o.senders goroutines (or prints them with dryRun), in constant memory.
 func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *producer.Producer, o ingestOptions, stdout io.Writer, msgs *printer) (*summary, error) {
-	start := time.Now()
-	var c counts
-	var rejections []rejection
-	out := bufio.NewWriterSize(stdout, 64<<10)
-	defer out.Flush()
-
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-
-	var requestedAt time.Time
-	if o.bulk && !o.dryRun {
-		t, err := prod.Now(ctx)
-		if err != nil {
-			return nil, err
-		}
-		requestedAt = t
+	r := &ingestRun{o: o, ro: o.requestOptions(), prod: prod, msgs: msgs, start: time.Now(), out: bufio.NewWriterSize(stdout, 64<<10)}
+	defer r.out.Flush()
+	ctx, r.cancel = context.WithCancelCause(ctx)
+	defer r.cancel(nil)
+	if replayed, err := r.open(ctx); err != nil || replayed != nil {
+		return replayed, err
 	}
-	ro := o.requestOptions()
-	var reqID string
-	if !o.dryRun {
-		id, made, err := prod.OpenRequest(ctx, ro)
-		if err != nil {
-			return nil, err
-		}
-		if !made {
-			return &summary{Mode: "replayed", RequestID: id, Replayed: true}, nil
-		}
-		reqID = id
-	}
-
 	batches := make(chan []string, o.senders*2)
 	var wg sync.WaitGroup
 	for range o.senders {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for keys := range batches {
-				if ctx.Err() != nil {
-					continue // drain after a failure
-				}
-				if _, err := prod.AddToRequest(ctx, reqID, keys, ro, false); err != nil {
-					cancel(err)
-					continue
-				}
-				if o.bulk {
-					n, err := prod.EnqueueBulk(ctx, o.source, reqID, requestedAt, keys)
-					c.Requests.Add(int64(n))
-					if err != nil {
-						cancel(err)
-						continue
-					}
-					c.Enqueued.Add(int64(len(keys)))
-					continue
-				}
-				added, err := prod.AddKeys(ctx, o.source, keys)
-				if err != nil {
-					cancel(err)
-					continue
-				}
-				for _, a := range added {
-					if a {
-						c.Enqueued.Add(1)
-					} else {
-						c.AlreadyPending.Add(1)
-					}
-				}
-			}
+			r.send(ctx, batches)
 		}()
 	}
-
 	stopProgress := func() {}
 	if o.progress {
-		stopProgress = msgs.progress(&c, start)
+		stopProgress = msgs.progress(&r.c, r.start)
 	}
+	readErr := r.read(ctx, src, producer.NewIngest(norm), batches)
+	close(batches)
+	wg.Wait()
+	stopProgress()
+	if r.reqID != "" && ctx.Err() == nil && readErr == nil {
+		if _, err := prod.AddToRequest(ctx, r.reqID, nil, r.ro, true); err != nil {
+			r.cancel(err)
+		}
+	}
+	s := r.summary()
+	if readErr != nil {
+		return s, fmt.Errorf("read input at line %d: %w", s.Lines+1, readErr)
+	}
+	if err := context.Cause(ctx); err != nil {
+		return s, err
+	}
+	return s, nil
+}
 
-	in := producer.NewIngest(norm)
-	batch := make([]string, 0, o.batch)
+// ingestRun is one ingest at work.
+type ingestRun struct {
+	o           ingestOptions
+	ro          store.NewRequestOptions
+	prod        *producer.Producer
+	msgs        *printer
+	start       time.Time
+	out         *bufio.Writer
+	cancel      context.CancelCauseFunc
+	requestedAt time.Time // bulk: the request time of every task
+	reqID       string    // the run's request; "" for a dry run
+	c           counts
+	rejections  []rejection
+}
+
+// open reads the bulk request time and opens the run's request, unless it is a dry run.
+// A run whose idempotency key an earlier run used gets that run's summary back.
+func (r *ingestRun) open(ctx context.Context) (replayed *summary, err error) {
+	if r.o.dryRun {
+		return nil, nil
+	}
+	if r.o.bulk {
+		if r.requestedAt, err = r.prod.Now(ctx); err != nil {
+			return nil, err
+		}
+	}
+	id, made, err := r.prod.OpenRequest(ctx, r.ro)
+	if err != nil {
+		return nil, err
+	}
+	if !made {
+		return &summary{Mode: "replayed", RequestID: id, Replayed: true}, nil
+	}
+	r.reqID = id
+	return nil, nil
+}
+
+// send enqueues the batches of keys until the channel closes.
+// After a failure it cancels the run and drains the rest.
+func (r *ingestRun) send(ctx context.Context, batches <-chan []string) {
+	for keys := range batches {
+		if ctx.Err() != nil {
+			continue // drain after a failure
+		}
+		if err := r.sendOne(ctx, keys); err != nil {
+			r.cancel(err)
+		}
+	}
+}
+
+// sendOne adds keys to the run's request and enqueues them.
+func (r *ingestRun) sendOne(ctx context.Context, keys []string) error {
+	if _, err := r.prod.AddToRequest(ctx, r.reqID, keys, r.ro, false); err != nil {
+		return err
+	}
+	if r.o.bulk {
+		n, err := r.prod.EnqueueBulk(ctx, r.o.source, r.reqID, r.requestedAt, keys)
+		r.c.Requests.Add(int64(n))
+		if err != nil {
+			return err
+		}
+		r.c.Enqueued.Add(int64(len(keys)))
+		return nil
+	}
+	added, err := r.prod.AddKeys(ctx, r.o.source, keys)
+	if err != nil {
+		return err
+	}
+	for _, a := range added {
+		if a {
+			r.c.Enqueued.Add(1)
+		} else {
+			r.c.AlreadyPending.Add(1)
+		}
+	}
+	return nil
+}
+
+// read reads src line by line and hands the new keys to batches, o.batch at a time.
+// It returns the error reading src, if any; what was read before it is still enqueued.
+func (r *ingestRun) read(ctx context.Context, src source, in *producer.Ingest, batches chan<- []string) error {
+	_, isFile := src.(*lineReader)
+	batch := make([]string, 0, r.o.batch)
 	var readErr error
 	for ctx.Err() == nil {
 		line, num, tooLong, ok, err := src.next()
@@ -181,75 +226,75 @@ func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *p
 		if !ok {
 			break
 		}
-		c.Lines.Add(1)
+		r.c.Lines.Add(1)
 		if tooLong {
-			c.Rejected.Add(1)
-			r := rejection{Line: num, Reason: fmt.Sprintf("line is longer than %d bytes: split it or fix the file", normalize.MaxInputLen)}
-			rejections = appendRejection(rejections, r)
-			msgs.reject(r)
+			r.reject(num, fmt.Sprintf("line is longer than %d bytes: split it or fix the file", normalize.MaxInputLen))
 			continue
 		}
 		trimmed := bytes.TrimSpace(line)
-		if _, isFile := src.(*lineReader); isFile && (len(trimmed) == 0 || trimmed[0] == '#') {
-			c.Skipped.Add(1)
+		if isFile && (len(trimmed) == 0 || trimmed[0] == '#') {
+			r.c.Skipped.Add(1)
 			continue
 		}
-		key, dup, err := in.Add(string(trimmed))
-		if err != nil {
-			c.Rejected.Add(1)
-			r := rejection{Line: num, Reason: err.Error()}
-			rejections = appendRejection(rejections, r)
-			msgs.reject(r)
-			continue
-		}
-		c.Accepted.Add(1)
-		if o.dryRun {
-			out.WriteString(key)
-			out.WriteByte('\n')
-		}
-		if dup {
-			c.Duplicates.Add(1)
-			continue
-		}
-		if o.dryRun {
+		key, ok := r.accept(num, trimmed, in)
+		if !ok {
 			continue
 		}
 		batch = append(batch, key)
-		if len(batch) == o.batch {
+		if len(batch) == r.o.batch {
 			batches <- batch
-			batch = make([]string, 0, o.batch)
+			batch = make([]string, 0, r.o.batch)
 		}
 	}
 	if len(batch) > 0 && ctx.Err() == nil {
 		batches <- batch
 	}
-	close(batches)
-	wg.Wait()
-	stopProgress()
-	if reqID != "" && ctx.Err() == nil && readErr == nil {
-		if _, err := prod.AddToRequest(ctx, reqID, nil, ro, true); err != nil {
-			cancel(err)
-		}
-	}
+	return readErr
+}
 
+// accept normalises one line and counts it.
+// ok is true when its key is new and is to be enqueued.
+func (r *ingestRun) accept(num int, line []byte, in *producer.Ingest) (key string, ok bool) {
+	key, dup, err := in.Add(string(line))
+	if err != nil {
+		r.reject(num, err.Error())
+		return "", false
+	}
+	r.c.Accepted.Add(1)
+	if r.o.dryRun {
+		r.out.WriteString(key)
+		r.out.WriteByte('\n')
+	}
+	if dup {
+		r.c.Duplicates.Add(1)
+		return "", false
+	}
+	return key, !r.o.dryRun
+}
+
+// reject counts line num as rejected for reason and says so on stderr.
+func (r *ingestRun) reject(num int, reason string) {
+	r.c.Rejected.Add(1)
+	rej := rejection{Line: num, Reason: reason}
+	r.rejections = appendRejection(r.rejections, rej)
+	r.msgs.reject(rej)
+}
+
+// summary is what the run did.
+func (r *ingestRun) summary() *summary {
+	c := &r.c
 	s := &summary{
-		RequestID: reqID, Mode: "interactive", Lines: c.Lines.Load(), Skipped: c.Skipped.Load(), Accepted: c.Accepted.Load(),
+		RequestID: r.reqID, Mode: "interactive", Lines: c.Lines.Load(), Skipped: c.Skipped.Load(), Accepted: c.Accepted.Load(),
 		Enqueued: c.Enqueued.Load(), AlreadyPending: c.AlreadyPending.Load(), Duplicates: c.Duplicates.Load(),
-		Rejected: c.Rejected.Load(), Requests: c.Requests.Load(), Seconds: time.Since(start).Seconds(), Rejections: rejections,
+		Rejected: c.Rejected.Load(), Requests: c.Requests.Load(), Seconds: time.Since(r.start).Seconds(), Rejections: r.rejections,
 	}
 	switch {
-	case o.dryRun:
+	case r.o.dryRun:
 		s.Mode = "dry-run"
-	case o.bulk:
+	case r.o.bulk:
 		s.Mode = "bulk"
 	}
-	if readErr != nil {
-		return s, fmt.Errorf("read input at line %d: %w", s.Lines+1, readErr)
-	}
-	if err := context.Cause(ctx); err != nil {
-		return s, err
-	}
-	return s, nil
+	return s
 }
 
 func appendRejection(rs []rejection, r rejection) []rejection {

@@ -126,22 +126,7 @@ func healthcheck(ctx context.Context, environ []string, stdout io.Writer) error 
 // shutdown, or at once with a *usageError when the configuration is wrong or Redis is unreachable.
 func Run(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
-		switch args[0] {
-		case "-h", "--help", "help":
-			fmt.Fprint(stdout, usageText)
-			config.Usage(stdout)
-			fmt.Fprintf(stdout, "\nCLOUDIMAGE_SANDBOX_FAULTS (with CLOUDIMAGE_SANDBOX=true): %s\n", sandbox.FaultsSyntax)
-			return nil
-		case "-version", "--version", "version":
-			fmt.Fprintln(stdout, "cipurge worker", defaults.Version)
-			return nil
-		case "healthcheck":
-			if len(args) > 1 {
-				return &usageError{fmt.Errorf("healthcheck takes no arguments: it probes the worker at HTTP_ADDR (see --help)")}
-			}
-			return healthcheck(ctx, environ, stdout)
-		}
-		return &usageError{fmt.Errorf("unexpected argument %q: the worker takes no arguments, only environment variables (see --help)", args[0])}
+		return runCommand(ctx, args, environ, stdout)
 	}
 	cfg, err := config.Load(environ)
 	if err != nil {
@@ -180,27 +165,44 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	}
 	reg.MustRegister(httpserver.NewQueueCollector(rdb, httpserver.QueueCollectorOptions{KeyRejected: w.KeyRejected,
 		SendingStopped: w.SendingStopped, Log: log.Named("metrics")}))
+	srv, err := newServer(cfg, rdb, w, reg, log)
+	if err != nil {
+		return &usageError{err}
+	}
+	return serve(ctx, cfg, srv, w, log, apiURL)
+}
 
+// runCommand runs the worker's commands: help, version and healthcheck.
+func runCommand(ctx context.Context, args []string, environ []string, stdout io.Writer) error {
+	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usageText)
+		config.Usage(stdout)
+		fmt.Fprintf(stdout, "\nCLOUDIMAGE_SANDBOX_FAULTS (with CLOUDIMAGE_SANDBOX=true): %s\n", sandbox.FaultsSyntax)
+		return nil
+	case "-version", "--version", "version":
+		fmt.Fprintln(stdout, "cipurge worker", defaults.Version)
+		return nil
+	case "healthcheck":
+		if len(args) > 1 {
+			return &usageError{fmt.Errorf("healthcheck takes no arguments: it probes the worker at HTTP_ADDR (see --help)")}
+		}
+		return healthcheck(ctx, environ, stdout)
+	}
+	return &usageError{fmt.Errorf("unexpected argument %q: the worker takes no arguments, only environment variables (see --help)", args[0])}
+}
+
+// newServer returns the worker's HTTP handler: the UI, /status, metrics, health, the intake and
+// the event receivers.
+func newServer(cfg *config.Config, rdb redis.UniversalClient, w *worker.Worker, reg *prometheus.Registry, log *zap.Logger) (http.Handler, error) {
 	inflight := httpapi.NewGate(cfg.HTTP.IntakeMaxInflight, "INTAKE_MAX_INFLIGHT")
-	var intakeAPI http.Handler
-	if cfg.HTTP.IntakeToken != "" || cfg.HTTP.IntakeFlush != "" {
-		norm, err := wiring.Normalizer(cfg)
-		if err != nil {
-			return &usageError{fmt.Errorf("INTAKE_TOKEN is set, so the worker normalises URLs: %w", err)}
-		}
-		client, err := newClient(cfg, rdb, norm, cipurge.WithFlushAll(cfg.Cloudimage.Token, cfg.Purge.AllCooldown))
-		if err != nil {
-			return &usageError{err}
-		}
-		intakeAPI = intake.New(intake.Options{
-			Client: client, Token: cfg.HTTP.IntakeToken, MaxBytes: cfg.HTTP.IntakeMaxBytes, MaxURLs: cfg.HTTP.IntakeMaxURLs,
-			FlushBearer: cfg.HTTP.IntakeFlush, Log: log.Named("intake"),
-			Inflight: inflight,
-		})
+	intakeAPI, err := newIntake(cfg, rdb, log, inflight)
+	if err != nil {
+		return nil, err
 	}
 	eventsAPI, err := newEvents(cfg, rdb, reg, log, inflight)
 	if err != nil {
-		return &usageError{err}
+		return nil, err
 	}
 	var lookup httpserver.Lookup
 	if norm, err := wiring.Normalizer(cfg); err == nil {
@@ -211,15 +213,36 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	} else {
 		log.Warn("/status cannot look URLs up: the URL normalisation settings do not load", zap.Error(err))
 	}
-	srv, err := httpserver.New(httpserver.Options{
+	return httpserver.New(httpserver.Options{
 		UI:     httpserver.UI{Addr: cfg.HTTP.Addr, ReadOnly: cfg.HTTP.UIReadOnly, User: cfg.HTTP.UIUser, Password: cfg.HTTP.UIPassword},
 		Status: status.Options{FallbackRate: cfg.Purge.Rate, FallbackBatch: cfg.Purge.BatchSize},
 		Ready:  func(ctx context.Context) httpserver.Readiness { return w.Ready(ctx) },
 		Redis:  rdb, Registry: reg, Log: log.Named("http"), Intake: intakeAPI, Events: eventsAPI, Lookup: lookup,
 	})
-	if err != nil {
-		return &usageError{err}
+}
+
+// newIntake returns the intake API: on with INTAKE_TOKEN or INTAKE_FLUSH_TOKEN, else nil.
+func newIntake(cfg *config.Config, rdb redis.UniversalClient, log *zap.Logger, inflight *httpapi.Gate) (http.Handler, error) {
+	if cfg.HTTP.IntakeToken == "" && cfg.HTTP.IntakeFlush == "" {
+		return nil, nil
 	}
+	norm, err := wiring.Normalizer(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("INTAKE_TOKEN is set, so the worker normalises URLs: %w", err)
+	}
+	client, err := newClient(cfg, rdb, norm, cipurge.WithFlushAll(cfg.Cloudimage.Token, cfg.Purge.AllCooldown))
+	if err != nil {
+		return nil, err
+	}
+	return intake.New(intake.Options{
+		Client: client, Token: cfg.HTTP.IntakeToken, MaxBytes: cfg.HTTP.IntakeMaxBytes, MaxURLs: cfg.HTTP.IntakeMaxURLs,
+		FlushBearer: cfg.HTTP.IntakeFlush, Log: log.Named("intake"),
+		Inflight: inflight,
+	}), nil
+}
+
+// serve listens on HTTP_ADDR, runs the worker until ctx is done, then shuts the server down.
+func serve(ctx context.Context, cfg *config.Config, srv http.Handler, w *worker.Worker, log *zap.Logger, apiURL string) error {
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return &usageError{fmt.Errorf("HTTP_ADDR=%s cannot be listened on: if another program (or worker) uses it, stop that one "+

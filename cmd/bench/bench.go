@@ -353,6 +353,10 @@ func (b *bench) stopWorkers(ws []*proc) {
 // the last accepted request, how many requests it accepted, and how many keys it was sent more
 // than once. Waiting longer than the drain timeout is an error: the pipeline is broken.
 func (b *bench) drained(keys []string, ws []*proc) (last time.Time, calls, twice int, err error) {
+	if len(keys) == 0 {
+		// A data set written without its keys: there would be nothing to wait for.
+		return last, 0, 0, errors.New("drained: no keys to wait for (write the data set with its keys)")
+	}
 	deadline := time.Now().Add(b.sz.drainTimeout)
 	for {
 		if b.sb.Stats().URLs >= len(keys) {

@@ -205,7 +205,7 @@ func (b *bench) rowTrickle() error {
 // sent: the interactive queue is paused) and per URL of history after a drain.
 func (b *bench) rowHistory() error {
 	n := b.sz.footprintURLs
-	ds, err := writeUniques(filepath.Join(b.tmp, "history.txt"), "history", n, false)
+	ds, err := writeUniques(filepath.Join(b.tmp, "history.txt"), "history", n, true)
 	if err != nil {
 		return err
 	}

@@ -71,7 +71,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"source", "type", "outcome"}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cipurge_events_refused_total",
-			Help: "Event deliveries refused before anything was enqueued, by path and error code (unauthorized, malformed_json, unknown_format, sns_signature_invalid, ...).",
+			Help: "Event deliveries refused before anything was enqueued, by path and the answer's error code (unauthorized, busy, body_too_large, read_error, malformed_json, " +
+				"duplicate_key, too_deep, bad_encoding, unknown_format, sns_signature_invalid, sns_certificate_untrusted, sns_topic_not_allowed, ...).",
 		}, []string{"path", "code"}),
 	}
 	reg.MustRegister(m.Received, m.Refused)

@@ -67,95 +67,122 @@ func ParseFaults(spec string) (*Faults, error) {
 		if !ok || value == "" {
 			return nil, fmt.Errorf("%q: want NAME=VALUE", fields[0])
 		}
-		opts := map[string]string{}
-		for _, o := range fields[1:] {
-			k, v, ok := strings.Cut(o, "=")
+		o := faultOptions{name: name, opts: map[string]string{}}
+		for _, kv := range fields[1:] {
+			k, v, ok := strings.Cut(kv, "=")
 			if !ok || v == "" {
-				return nil, fmt.Errorf("%q: options are key=value", o)
+				return nil, fmt.Errorf("%q: options are key=value", kv)
 			}
-			opts[k] = v
+			o.opts[k] = v
 		}
-		option := func(allowed ...string) error {
-			for k := range opts {
-				if !slices.Contains(allowed, k) {
-					return fmt.Errorf("%s: unknown option %q (allowed: %s)", name, k, strings.Join(allowed, ", "))
-				}
-			}
-			return nil
-		}
-		switch name {
-		case "reject", "fail-status":
-			if err := option(); err != nil {
-				return nil, err
-			}
-			if _, err := globRegexp(value); err != nil {
-				return nil, fmt.Errorf("%s=%s: %w", name, value, err)
-			}
-			if name == "reject" {
-				f.Reject = append(f.Reject, value)
-			} else {
-				f.FailStatus = append(f.FailStatus, value)
-			}
-		case "429", "5xx":
-			w := &Window{Code: 429}
-			var err error
-			if w.For, err = time.ParseDuration(value); err != nil || w.For <= 0 {
-				return nil, fmt.Errorf("%s=%s: want a duration like 30s", name, value)
-			}
-			if a, ok := opts["after"]; ok {
-				if w.After, err = time.ParseDuration(a); err != nil || w.After < 0 {
-					return nil, fmt.Errorf("%s: after=%s: want a duration like 10s", name, a)
-				}
-			}
-			if name == "429" {
-				if err := option("after", "retry-after"); err != nil {
-					return nil, err
-				}
-				if ra, ok := opts["retry-after"]; ok {
-					if n, err := strconv.Atoi(ra); err != nil || n < 0 {
-						return nil, fmt.Errorf("429: retry-after=%s: want whole seconds", ra)
-					}
-					w.RetryAfter = ra
-				}
-				f.RateLimit = w
-				continue
-			}
-			if err := option("after", "code"); err != nil {
-				return nil, err
-			}
-			w.Code = 503
-			if c, ok := opts["code"]; ok {
-				if w.Code, err = strconv.Atoi(c); err != nil || w.Code < 500 || w.Code > 599 {
-					return nil, fmt.Errorf("5xx: code=%s: want 500 to 599", c)
-				}
-			}
-			f.Outage = w
-		case "status":
-			if err := option("match", "for"); err != nil {
-				return nil, err
-			}
-			st := Status{Status: value, Match: "*"}
-			if m, ok := opts["match"]; ok {
-				if _, err := globRegexp(m); err != nil {
-					return nil, fmt.Errorf("status: match=%s: %w", m, err)
-				}
-				st.Match = m
-			}
-			if d, ok := opts["for"]; ok {
-				var err error
-				if st.For, err = time.ParseDuration(d); err != nil || st.For <= 0 {
-					return nil, fmt.Errorf("status: for=%s: want a duration like 30s", d)
-				}
-			}
-			if len(f.Statuses) == maxStatusFaults {
-				return nil, fmt.Errorf("status: more than %d status faults", maxStatusFaults)
-			}
-			f.Statuses = append(f.Statuses, st)
-		default:
-			return nil, fmt.Errorf("unknown fault %q: use reject, fail-status, 429, 5xx or status", name)
+		if err := f.add(name, value, o); err != nil {
+			return nil, err
 		}
 	}
 	return f, nil
+}
+
+// faultOptions are the key=value options of one fault.
+type faultOptions struct {
+	name string
+	opts map[string]string
+}
+
+// only refuses an option that is not among allowed.
+func (o faultOptions) only(allowed ...string) error {
+	for k := range o.opts {
+		if !slices.Contains(allowed, k) {
+			return fmt.Errorf("%s: unknown option %q (allowed: %s)", o.name, k, strings.Join(allowed, ", "))
+		}
+	}
+	return nil
+}
+
+// add adds the fault name=value with its options to f.
+func (f *Faults) add(name, value string, o faultOptions) error {
+	switch name {
+	case "reject", "fail-status":
+		if err := o.only(); err != nil {
+			return err
+		}
+		if _, err := globRegexp(value); err != nil {
+			return fmt.Errorf("%s=%s: %w", name, value, err)
+		}
+		if name == "reject" {
+			f.Reject = append(f.Reject, value)
+		} else {
+			f.FailStatus = append(f.FailStatus, value)
+		}
+		return nil
+	case "429", "5xx":
+		return f.addWindow(name, value, o)
+	case "status":
+		return f.addStatus(value, o)
+	}
+	return fmt.Errorf("unknown fault %q: use reject, fail-status, 429, 5xx or status", name)
+}
+
+// addWindow adds a 429 or 5xx window: the fault name lasting value.
+func (f *Faults) addWindow(name, value string, o faultOptions) error {
+	w := &Window{Code: 429}
+	var err error
+	if w.For, err = time.ParseDuration(value); err != nil || w.For <= 0 {
+		return fmt.Errorf("%s=%s: want a duration like 30s", name, value)
+	}
+	if a, ok := o.opts["after"]; ok {
+		if w.After, err = time.ParseDuration(a); err != nil || w.After < 0 {
+			return fmt.Errorf("%s: after=%s: want a duration like 10s", name, a)
+		}
+	}
+	if name == "429" {
+		if err := o.only("after", "retry-after"); err != nil {
+			return err
+		}
+		if ra, ok := o.opts["retry-after"]; ok {
+			if n, err := strconv.Atoi(ra); err != nil || n < 0 {
+				return fmt.Errorf("429: retry-after=%s: want whole seconds", ra)
+			}
+			w.RetryAfter = ra
+		}
+		f.RateLimit = w
+		return nil
+	}
+	if err := o.only("after", "code"); err != nil {
+		return err
+	}
+	w.Code = 503
+	if c, ok := o.opts["code"]; ok {
+		if w.Code, err = strconv.Atoi(c); err != nil || w.Code < 500 || w.Code > 599 {
+			return fmt.Errorf("5xx: code=%s: want 500 to 599", c)
+		}
+	}
+	f.Outage = w
+	return nil
+}
+
+// addStatus adds a status fault: checks answer value.
+func (f *Faults) addStatus(value string, o faultOptions) error {
+	if err := o.only("match", "for"); err != nil {
+		return err
+	}
+	st := Status{Status: value, Match: "*"}
+	if m, ok := o.opts["match"]; ok {
+		if _, err := globRegexp(m); err != nil {
+			return fmt.Errorf("status: match=%s: %w", m, err)
+		}
+		st.Match = m
+	}
+	if d, ok := o.opts["for"]; ok {
+		var err error
+		if st.For, err = time.ParseDuration(d); err != nil || st.For <= 0 {
+			return fmt.Errorf("status: for=%s: want a duration like 30s", d)
+		}
+	}
+	if len(f.Statuses) == maxStatusFaults {
+		return fmt.Errorf("status: more than %d status faults", maxStatusFaults)
+	}
+	f.Statuses = append(f.Statuses, st)
+	return nil
 }
 
 // String describes the faults in words, for the worker's start-up log.

@@ -230,16 +230,13 @@ func reasonTooMany() string { return fmt.Sprintf("more than %d urls", MaxURLs) }
 
 func (s *Server) serveInvalidate(w http.ResponseWriter, r *http.Request) {
 	body, readErr := readBody(r)
-	tooLarge := len(body) > maxBody
-	clientGone := !s.wait(r.Context())
-
+	q := incoming{readErr: readErr, tooLarge: len(body) > maxBody, clientGone: !s.wait(r.Context()),
+		ctOK: isJSON(r.Header.Get("Content-Type")), key: r.Header.Get("X-Client-Key")}
 	var in wireRequest
-	parseErr := readErr
-	if parseErr == nil && !tooLarge && !clientGone {
-		parseErr = json.Unmarshal(body, &in)
+	q.parseErr = readErr
+	if q.parseErr == nil && !q.tooLarge && !q.clientGone {
+		q.parseErr = json.Unmarshal(body, &in)
 	}
-	ctOK := isJSON(r.Header.Get("Content-Type"))
-	key := r.Header.Get("X-Client-Key")
 
 	now := s.now()
 	var (
@@ -253,32 +250,7 @@ func (s *Server) serveInvalidate(w http.ResponseWriter, r *http.Request) {
 		s.armPlanned(now)
 	}
 	s.stats.Requests++
-	switch {
-	case clientGone:
-		rec.code, rec.reason = codeClientGone, reasonClientGone
-	case key == "":
-		rec.code, rec.reason = http.StatusUnauthorized, reasonNoKey
-	case s.key != "" && subtle.ConstantTimeCompare([]byte(key), []byte(s.key)) != 1:
-		rec.code, rec.reason = http.StatusUnauthorized, reasonBadKey
-	case s.failNext > 0:
-		s.failNext--
-		rec.code, rec.reason = uint16(s.failNextCode), reasonInjected
-	case now.Before(s.failUntil) && !now.Before(s.failFrom):
-		rec.code, rec.reason = uint16(s.failCode), reasonInjected
-	case now.Before(s.rateUntil) && !now.Before(s.rateFrom):
-		rec.code, rec.reason = http.StatusTooManyRequests, reasonRateLimited
-		retryAfter = s.retryAfter
-	case tooLarge:
-		rec.code, rec.reason = http.StatusRequestEntityTooLarge, reasonTooLarge
-	case readErr != nil:
-		rec.code, rec.reason = http.StatusBadRequest, reasonRead
-	case !ctOK:
-		rec.code, rec.reason = http.StatusUnsupportedMediaType, reasonContentType
-	case parseErr != nil:
-		rec.code, rec.reason = http.StatusBadRequest, reasonMalformed
-	default:
-		rec.code, rec.reason = s.validate(&in)
-	}
+	rec.code, rec.reason, retryAfter = s.verdict(now, q, &in)
 	rec.scope = internScope(in.Scope)
 	if len(in.URLs) > 0 {
 		rec.urls = make([]uint32, len(in.URLs))
@@ -303,9 +275,53 @@ func (s *Server) serveInvalidate(w http.ResponseWriter, r *http.Request) {
 		ce.Write(zap.Int("code", int(rec.code)), zap.String("scope", rec.scope),
 			zap.Int("urls", len(in.URLs)), zap.String("uuid", uuid), zap.String("reason", rec.reason))
 	}
+	answerInvalidate(w, rec, retryAfter, uuid, now)
+}
+
+// incoming is what the sandbox learnt of a request before judging it.
+type incoming struct {
+	readErr, parseErr    error
+	tooLarge, clientGone bool
+	ctOK                 bool // the Content-Type is JSON
+	key                  string
+}
+
+// verdict judges request q, parsed as in, at now: the code, the reason and a Retry-After.
+// The faults come first, in the real API's order. s.mu is held.
+func (s *Server) verdict(now time.Time, q incoming, in *wireRequest) (code uint16, reason, retryAfter string) {
+	switch {
+	case q.clientGone:
+		return codeClientGone, reasonClientGone, ""
+	case q.key == "":
+		return http.StatusUnauthorized, reasonNoKey, ""
+	case s.key != "" && subtle.ConstantTimeCompare([]byte(q.key), []byte(s.key)) != 1:
+		return http.StatusUnauthorized, reasonBadKey, ""
+	case s.failNext > 0:
+		s.failNext--
+		return uint16(s.failNextCode), reasonInjected, ""
+	case now.Before(s.failUntil) && !now.Before(s.failFrom):
+		return uint16(s.failCode), reasonInjected, ""
+	case now.Before(s.rateUntil) && !now.Before(s.rateFrom):
+		return http.StatusTooManyRequests, reasonRateLimited, s.retryAfter
+	case q.tooLarge:
+		return http.StatusRequestEntityTooLarge, reasonTooLarge, ""
+	case q.readErr != nil:
+		return http.StatusBadRequest, reasonRead, ""
+	case !q.ctOK:
+		return http.StatusUnsupportedMediaType, reasonContentType, ""
+	case q.parseErr != nil:
+		return http.StatusBadRequest, reasonMalformed, ""
+	}
+	code, reason = s.validate(in)
+	return code, reason, ""
+}
+
+// answerInvalidate writes the answer to a request recorded as rec.
+// A client that went away gets none: the connection is dropped.
+func answerInvalidate(w http.ResponseWriter, rec record, retryAfter, uuid string, now time.Time) {
 	switch {
 	case rec.code == codeClientGone:
-		panic(http.ErrAbortHandler) // no answer: the connection is dropped
+		panic(http.ErrAbortHandler)
 	case rec.code != http.StatusCreated:
 		if retryAfter != "" {
 			w.Header().Set("Retry-After", retryAfter)

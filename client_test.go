@@ -105,7 +105,7 @@ func TestFlushAllRefusalsAreTyped(t *testing.T) {
 	_, err = st.AllSent(ctx, now, "uuid-1", 0)
 	must(t, err)
 	fr := refused(t, p.RequestFlushAll(ctx, flushReq), cipurge.ErrFlushAllCoolingDown)
-	if want := time.UnixMilli(now).Add(time.Hour); !fr.Next.Equal(want) || !strings.Contains(fr.Reason, "PURGE_ALL_COOLDOWN") {
+	if want := time.UnixMilli(now).Add(time.Hour); !fr.Next.Equal(want) || !strings.Contains(fr.Reason, "cooldown of 1h0m0s") {
 		t.Errorf("cooldown refusal: next %v (want %v), reason %q", fr.Next, want, fr.Reason)
 	}
 }

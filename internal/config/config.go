@@ -1,9 +1,12 @@
-// Package config reads the product's environment variables into one struct and validates them;
-// every error names the variable and says how to fix it. The worker's settings are judged by
-// worker.Config.Validate, the one check; config words its errors with the variables. Otherwise
-// the commands (internal/cli/*) turn a Config into the parts they wire together. Besides the
-// struct it builds only what every command needs before any part exists: the Redis client and the
-// logger.
+// Package config reads the product's environment variables into one struct and validates them.
+// Every error names the variable and says how to fix it.
+// worker.Config.Validate is the one check of the worker's settings; config words its errors
+// with the variables. The commands (internal/cli/*) turn a Config into the parts they wire
+// together. Config builds only what every command needs first: the Redis client, the logger
+// and the URL normaliser.
+//
+// The library code names no variable. This package maps its typed errors to the variables
+// behind them (Variable, Explain), so the commands print the variable and the fix.
 package config
 
 import (

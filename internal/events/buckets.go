@@ -30,32 +30,32 @@ type mapping struct {
 // Errors name EVENTS_BUCKETS, the entry and the fix.
 func ParseBuckets(s string) (Buckets, error) {
 	b := Buckets{m: map[string][]mapping{}}
-	err := kvlist.Each(s, "EVENTS_BUCKETS", "bucket=https://public/base/ (or bucket/key/prefix/=https://public/base/)", func(en kvlist.Entry) error {
+	err := kvlist.Each(s, "bucket=https://public/base/ (or bucket/key/prefix/=https://public/base/)", func(en kvlist.Entry) error {
 		e, left, base := en.Text, en.Name, en.Value
 		bucket, prefix, _ := strings.Cut(left, "/")
 		if prefix != "" {
 			prefix = left[len(bucket)+1:]
 		}
 		if !validBucket(bucket) {
-			return fmt.Errorf("EVENTS_BUCKETS entry %q: %q is not a bucket or container name: use letters, digits, '.', '-' and '_'", e, bucket)
+			return fmt.Errorf("entry %q: %q is not a bucket or container name: use letters, digits, '.', '-' and '_'", e, bucket)
 		}
 		u, err := url.Parse(base)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-			return fmt.Errorf("EVENTS_BUCKETS entry %q: %q is not a base URL: give the http(s) URL that Cloudimage fetches the bucket's objects from, such as https://storage.example.com/media/ (no query, no user)", e, base)
+			return fmt.Errorf("entry %q: %q is not a base URL: give the http(s) URL that Cloudimage fetches the bucket's objects from, such as https://storage.example.com/media/ (no query, no user)", e, base)
 		}
 		if !strings.HasSuffix(base, "/") {
 			base += "/"
 		}
 		for _, m := range b.m[bucket] {
 			if m.prefix == prefix {
-				return fmt.Errorf("EVENTS_BUCKETS maps %q twice: keep one entry", left)
+				return fmt.Errorf("maps %q twice: keep one entry", left)
 			}
 		}
 		b.m[bucket] = append(b.m[bucket], mapping{prefix: prefix, base: base})
 		return nil
 	})
 	if err != nil {
-		return Buckets{}, err
+		return Buckets{}, fmt.Errorf("EVENTS_BUCKETS %w", err)
 	}
 	for _, ms := range b.m {
 		sort.Slice(ms, func(i, j int) bool { return len(ms[i].prefix) > len(ms[j].prefix) })

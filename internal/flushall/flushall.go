@@ -1,11 +1,10 @@
-// Package flushall owns the flush-all rule: who may request one, and when one may be sent. The
-// Producer (package cipurge: the enqueue command, the HTTP intake and Go programs request through
-// it) and the worker ask it, once per request and once per run of the task, so the rule is written
-// once; the Producer returns its refusals as typed errors and each front end words its own fix.
+// Package flushall owns the flush-all rule: who may request one, and when one may be sent.
+// Package cipurge asks it once per request, and the worker once per run of the task.
+// So the rule is written once. Refusals are typed errors, and each front end words its own fix.
 //
-// A flush-all (scope "all") must be confirmed with the CLOUDIMAGE_TOKEN value (a guard against
-// accidents, not a secret: the token is in every CDN URL), and two flush-alls are at least
-// PURGE_ALL_COOLDOWN apart.
+// A flush-all (scope "all") must be confirmed with the Cloudimage token.
+// That guards against accidents; it is not a secret, since the token is in every CDN URL.
+// Two flush-alls are at least the cooldown apart.
 package flushall
 
 import (
@@ -25,9 +24,9 @@ const Cost = "flush-all (scope \"all\") removes every cached image of the token 
 // Refusals of Confirm (package cipurge exports them as ErrFlushAllNoToken, ErrFlushAllNotConfirmed
 // and ErrFlushAllMismatch). Their words name no command: each front end says its own fix.
 var (
-	ErrNoToken      = errors.New("CLOUDIMAGE_TOKEN is not set, so there is nothing to confirm against")
+	ErrNoToken      = errors.New("no token is set, so there is nothing to confirm against")
 	ErrNotConfirmed = errors.New("not confirmed")
-	ErrMismatch     = errors.New("the confirmation does not match CLOUDIMAGE_TOKEN")
+	ErrMismatch     = errors.New("the confirmation does not match the token")
 )
 
 // Refusals of a request that Confirm accepted.
@@ -38,7 +37,7 @@ var (
 	ErrPending = errors.New("a flush-all request is already pending, retrying or in the dead-letter queue (task " +
 		tasks.TaskIDAll + " on queue " + tasks.QueueAll + ")")
 	// ErrCoolingDown: the last flush-all that may have reached Cloudimage is within the cooldown.
-	ErrCoolingDown = errors.New("within PURGE_ALL_COOLDOWN of the last flush-all")
+	ErrCoolingDown = errors.New("within the cooldown of the last flush-all")
 )
 
 // RefusedError says why a flush-all request was refused. Nothing was enqueued.
@@ -53,9 +52,9 @@ func (e *RefusedError) Error() string { return "flush-all refused: " + e.Reason 
 // Unwrap returns the Cause, for errors.Is.
 func (e *RefusedError) Unwrap() error { return e.Cause }
 
-// Confirm checks a flush-all's confirmation against token (the CLOUDIMAGE_TOKEN value), in
-// constant time: nil when it matches, else ErrNoToken (token is empty: there is nothing to confirm
-// against), ErrNotConfirmed (confirm is empty) or ErrMismatch.
+// Confirm checks a flush-all's confirmation against the Cloudimage token, in constant time.
+// It returns nil when they match. An empty token gives ErrNoToken, an empty confirm
+// ErrNotConfirmed, and any other difference ErrMismatch.
 func Confirm(token, confirm string) error {
 	switch {
 	case token == "":
@@ -77,10 +76,9 @@ type Last struct {
 }
 
 // CoolingDown reports whether a flush-all at now is within cooldown of the last one that may have
-// reached Cloudimage (the latest of the last accepted, the last attempt with an unknown outcome
-// and the last attempt still recorded in flight, so that an accepted flush-all whose record could
-// not be written still counts, from its attempt), and when the next may go. The reason names
-// PURGE_ALL_COOLDOWN.
+// reached Cloudimage, and when the next may go. The last one is the latest of three: the last
+// accepted, the last attempt with an unknown outcome, and the last attempt still recorded in flight.
+// So an accepted flush-all whose record could not be written still counts, from its attempt.
 func CoolingDown(last Last, now time.Time, cooldown time.Duration) (next time.Time, reason string, wait bool) {
 	at, what := last.SentAt, fmt.Sprintf("a flush-all was sent at %s (uuid %s)", last.SentAt.UTC().Format(time.RFC3339), last.UUID)
 	if last.AttemptAt.After(at) {
@@ -98,7 +96,7 @@ func CoolingDown(last Last, now time.Time, cooldown time.Duration) (next time.Ti
 	if !now.Before(next) {
 		return next, "", false
 	}
-	return next, fmt.Sprintf("%s; PURGE_ALL_COOLDOWN=%s allows the next at %s", what, cooldown, next.UTC().Format(time.RFC3339)), true
+	return next, fmt.Sprintf("%s; the cooldown of %s allows the next at %s", what, cooldown, next.UTC().Format(time.RFC3339)), true
 }
 
 // Send is what the worker does with a confirmed flush-all task.

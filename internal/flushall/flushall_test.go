@@ -54,7 +54,7 @@ func TestMaySend(t *testing.T) {
 		}
 	}
 	_, reason, wait := CoolingDown(Last{SentAt: t0, UUID: "u-1"}, t0.Add(time.Minute), h)
-	if !wait || !strings.Contains(reason, "PURGE_ALL_COOLDOWN=1h0m0s") || !strings.Contains(reason, "u-1") {
+	if !wait || !strings.Contains(reason, "cooldown of 1h0m0s") || !strings.Contains(reason, "u-1") {
 		t.Errorf("CoolingDown reason %q (wait %v)", reason, wait)
 	}
 	_, reason, _ = CoolingDown(Last{SentAt: t0, AttemptAt: t0.Add(time.Second)}, t0.Add(time.Minute), h)

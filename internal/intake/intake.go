@@ -29,6 +29,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge"
+	"github.com/cipurge/cipurge/internal/config"
 	"github.com/cipurge/cipurge/internal/defaults"
 	"github.com/cipurge/cipurge/internal/httpapi"
 	"github.com/cipurge/cipurge/pkg/tasks"
@@ -256,7 +257,7 @@ func (h *handler) flushAll(w http.ResponseWriter, r *http.Request, e *entry) {
 			Message: refused.Error() + ". Nothing was requested: a flush-all is sent at most once per confirmed request, and one is waiting. " +
 				"Wait until the worker has sent it, or ask the operator to remove it first"})
 	default:
-		h.fail(w, e, http.StatusConflict, Error{Code: "flush_all_refused", Message: refused.Error() + ". Nothing was requested."})
+		h.fail(w, e, http.StatusConflict, Error{Code: "flush_all_refused", Message: config.Explain(refused).Error() + ". Nothing was requested."})
 	}
 }
 

@@ -1,5 +1,6 @@
-// Package kvlist reads the settings that are comma-separated lists of "name=value" entries
-// (EVENTS_BUCKETS, CLOUDIMAGE_ALIASES), so that each setting checks only its names and values.
+// Package kvlist reads settings that are comma-separated lists of "name=value" entries.
+// The event receivers' buckets and the normaliser's aliases use it.
+// So each setting checks only its own names and values.
 package kvlist
 
 import (
@@ -14,11 +15,12 @@ type Entry struct {
 	Value string // after it, without the spaces around it
 }
 
-// Each calls fn with each entry of s, in order, and stops at the first error: fn's, or an entry
-// without "=", which is an error naming setting, the entry and form, how an entry is written
-// (e.g. "_name_=https://origin/base"). Spaces around entries, names and values are ignored, and
-// so are empty entries (a trailing comma).
-func Each(s, setting, form string, fn func(Entry) error) error {
+// Each calls fn with each entry of s, in order, and stops at the first error.
+// That is fn's error, or one for an entry without "=".
+// The latter names the entry and form, how an entry is written, e.g. "_name_=https://origin/base".
+// The caller names the setting. Spaces around entries, names and values are ignored.
+// So are empty entries, such as after a trailing comma.
+func Each(s, form string, fn func(Entry) error) error {
 	for _, entry := range strings.Split(s, ",") {
 		e := strings.TrimSpace(entry)
 		if e == "" {
@@ -26,7 +28,7 @@ func Each(s, setting, form string, fn func(Entry) error) error {
 		}
 		name, value, ok := strings.Cut(e, "=")
 		if !ok {
-			return fmt.Errorf("%s entry %q has no \"=\": write each entry as %s", setting, e, form)
+			return fmt.Errorf("entry %q has no \"=\": write each entry as %s", e, form)
 		}
 		if err := fn(Entry{Text: e, Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)}); err != nil {
 			return err

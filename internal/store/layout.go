@@ -13,8 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// layoutRefresh is how long a Store trusts the history layout it read: a changed
-// PURGE_HISTORY_TTL reaches every process within it.
+// layoutRefresh is how long a Store trusts the history layout it read.
+// A changed history TTL reaches every process within it.
 const layoutRefresh = time.Minute
 
 // historyLayout says which epoch buckets hold the history: those of the current TTL, and those of
@@ -78,7 +78,7 @@ func (s *Store) layout(ctx context.Context) historyLayout {
 	return c.l
 }
 
-// UseHistoryTTL makes ttl (PURGE_HISTORY_TTL) the TTL that sets the history's epochs, for every
+// UseHistoryTTL makes ttl, the history TTL, the TTL that sets the history's epochs, for every
 // process that reads the history. A worker calls it at start. When it changes the TTL, the
 // previous layout is still read until its last record expires.
 func (s *Store) UseHistoryTTL(ctx context.Context, ttl time.Duration) error {

@@ -46,8 +46,8 @@ const MaxIdempotencyKey = 200
 type NewRequestOptions struct {
 	IdempotencyKey string        // "" for none; at most MaxIdempotencyKey bytes
 	Callback       string        // the request's webhook URL, "" for none
-	Confirm        bool          // true: done means confirmed (PURGE_CONFIRM); false: done means sent
-	TTL            time.Duration // PURGE_HISTORY_TTL; 0: the history's, as the workers wrote it
+	Confirm        bool          // true: done means confirmed; false: done means sent
+	TTL            time.Duration // the history TTL; 0: the history's, as the workers wrote it
 	// Link links each URL to the request in KeyRequestLinks, for the pending set. A bulk request
 	// is not linked: its tasks carry its ID.
 	Link bool
@@ -155,7 +155,7 @@ type Request struct {
 }
 
 // ErrNoRequest is what Request returns for an unknown or expired request ID.
-var ErrNoRequest = errors.New("no such request (unknown, or older than PURGE_HISTORY_TTL)")
+var ErrNoRequest = errors.New("no such request (unknown, or older than the history TTL)")
 
 // Request reads request id.
 func (s *Store) Request(ctx context.Context, id string) (Request, error) {

@@ -42,7 +42,7 @@ const (
 	KeyDeadMarks     = Prefix + "dlq:mark"    // HASH task ID -> DeadMarkTrimmed or DeadMarkRerun: what the reconciliation found of a record whose task asynq's archive lacks
 	KeyDeadTrim      = Prefix + "dlq:trim"    // HASH queue -> time (ms) up to which asynq trimmed the queue's archive, as far as seen
 	KeyDeadSweep     = Prefix + "dlq:sweep"   // STRING lease of the worker that reconciles the dead-letter record with asynq
-	KeyHistoryLayout = Prefix + "hlayout"     // HASH FieldLayout*: the PURGE_HISTORY_TTL that sets the history's epochs
+	KeyHistoryLayout = Prefix + "hlayout"     // HASH FieldLayout*: the history TTL that sets the epochs
 	KeyPrefixSent    = Prefix + "pfx:sent"    // ZSET prefix key -> when its last accepted send was admitted (ms): it covers the URLs under it requested before
 	KeyPrefixWaiting = Prefix + "pfx:wait"    // ZSET prefix key -> its first request (ms) not sent yet: a prefix under it waits for it
 	KeyHotPrefix     = Prefix + "pfx:hot"     // STRING set while an interactive prefix request waits for the prefix budget
@@ -61,21 +61,21 @@ func HistoryKey(key string) string { return keyHistory + key }
 // The sent history lives in epoch buckets: one small hash per epoch of the send and shard
 // (HistoryShards) of the URL, field = the 8 bytes of the 64-bit FNV-1a hash of the canonical key,
 // value = a packed record (luaPreamble's hrec_put: state code, sent ms, request delay, uuid).
-// An epoch is a quarter of PURGE_HISTORY_TTL, in whole hours (HistoryEpoch). So a send, a mark
+// An epoch is a quarter of the history TTL, in whole hours (HistoryEpoch). So a send, a mark
 // and a lookup each touch at most HistoryEpochs+2 buckets per URL, whatever the TTL and however
 // old the record. Small hashes stay listpack-encoded (hash-max-listpack-entries, default 128),
 // which keeps a URL's history under 64 bytes from about 20,000 URLs an epoch to about 400,000.
-// A bucket expires PURGE_HISTORY_TTL after its epoch ends. Two keys share a 64-bit hash with
+// A bucket expires a history TTL after its epoch ends. Two keys share a 64-bit hash with
 // probability about n²/2^65 (3e-4 at 100 M URLs within the TTL).
 //
-// The TTL that sets the epochs is KeyHistoryLayout's: every worker writes its PURGE_HISTORY_TTL
+// The TTL that sets the epochs is KeyHistoryLayout's: every worker writes its history TTL
 // there at start (Store.UseHistoryTTL), and every reader uses it. When it changes, the previous
 // layout is read too until its records have expired.
 const (
 	HistoryShards = 4096 // a power of two: the shard is the hash's low bits
-	HistoryEpochs = 4    // epochs per PURGE_HISTORY_TTL
+	HistoryEpochs = 4    // epochs per history TTL
 	historyHour   = int64(time.Hour / time.Millisecond)
-	// historyDefaultTTL is the TTL of the layout before any worker wrote one (PURGE_HISTORY_TTL's default).
+	// historyDefaultTTL is the TTL of the layout before any worker wrote one (the history TTL's default).
 	historyDefaultTTL = 7 * 24 * time.Hour
 )
 
@@ -137,7 +137,7 @@ func CallsSecondKey(sec int64) string { return keyCallsSecs + strconv.FormatInt(
 // DeadLetterKey marks the request task id as dead-lettered by the worker on purpose.
 func DeadLetterKey(id string) string { return keyDeadLettered + id }
 
-// Keys of the built-in sandbox (CLOUDIMAGE_SANDBOX=true).
+// Keys of the built-in sandbox.
 const (
 	keySandbox = Prefix + "sandbox:" // STRING per invalidation uuid the sandbox accepted: its record (sandbox.Keeper), until its status checks end
 )
@@ -184,7 +184,7 @@ const (
 
 // Fields of the history layout hash (KeyHistoryLayout).
 const (
-	FieldLayoutTTL      = "ttl"        // the PURGE_HISTORY_TTL (ms) of the current layout
+	FieldLayoutTTL      = "ttl"        // the history TTL (ms) of the current layout
 	FieldLayoutPrev     = "prev"       // the TTL (ms) of the layout before it
 	FieldLayoutPrevTill = "prev_until" // when the last record of the previous layout expires (ms)
 	FieldLayoutMigrated = "migrated"   // when MigrateHistory last moved the hourly history (ms)
@@ -254,11 +254,11 @@ const (
 	Interactive Priority = 0
 	Background  Priority = 1 // bulk requests
 	// Status is a status check of an accepted request. It has its own budget (a rate limit of its
-	// own, PURGE_CONFIRM_RATE), so that checks never take an invalidation's place, and it never
+	// own), so that checks never take an invalidation's place, and it never
 	// yields: it does not compete with invalidations at all.
 	Status Priority = 2
 	// Folder is a prefix (folder) request. Like a status check it has a budget of its own
-	// (PURGE_PREFIX_RATE), counted in KeyRatePrefix, so a prefix never takes the URL rate and URLs
+	// (the prefix rate), counted in KeyRatePrefix, so a prefix never takes the URL rate and URLs
 	// never take its budget; it never yields.
 	Folder Priority = 3
 	// FolderBulk is a prefix request from the bulk queue: it shares Folder's budget and yields to
@@ -420,7 +420,7 @@ end
 }()
 
 // Keys of the request record (requests.go): one small hash per request a producer made, the
-// index of recent requests, and the idempotency keys. They expire with PURGE_HISTORY_TTL.
+// index of recent requests, and the idempotency keys. They expire with the history TTL.
 const (
 	keyRequest     = Prefix + "rq:"      // HASH per request ID: FieldReq* and one count per RequestState
 	keyRequestIdem = Prefix + "rq:idem:" // STRING per idempotency key: the request ID it made
@@ -448,7 +448,7 @@ func RequestIdemKey(k string) string { return keyRequestIdem + k }
 const (
 	FieldReqTotal    = "n"    // URLs in the request, after dedupe within it
 	FieldReqAt       = "at"   // when it was made (ms)
-	FieldReqConfirm  = "cf"   // "1": done means confirmed (PURGE_CONFIRM=true); "0": done means sent
+	FieldReqConfirm  = "cf"   // "1": done means confirmed; "0": done means sent
 	FieldReqCallback = "cb"   // the request's own webhook URL, if any
 	FieldReqSample   = "smp"  // up to RequestSampleSize canonical keys, newline-separated
 	FieldReqDone     = "done" // when it became done (ms); set once
@@ -463,7 +463,7 @@ type RequestState string
 const (
 	ReqWaiting   RequestState = "waiting"   // not sent yet (pending, or in a request task)
 	ReqSent      RequestState = "sent"      // accepted by the API, not confirmed yet
-	ReqConfirmed RequestState = "confirmed" // Cloudimage said DONE (or it was sent, with PURGE_CONFIRM=false)
+	ReqConfirmed RequestState = "confirmed" // Cloudimage said DONE (or it was sent, when nothing is confirmed)
 	ReqDead      RequestState = "dead"      // dead-lettered: finally failed
 	ReqFlushed   RequestState = "flushed"   // covered by a flush-all sent after it
 	ReqResent    RequestState = "resent"    // failed and sent again (a running count, not a state)

@@ -14,13 +14,13 @@ import (
 type WorkerState struct {
 	ID          string  `json:"id"`
 	Version     string  `json:"version"`
-	Rate        float64 `json:"rate"` // PURGE_RATE, calls/s (0: no limit)
+	Rate        float64 `json:"rate"` // the configured rate, calls/s (0: no limit)
 	Burst       int     `json:"burst"`
 	BatchSize   int     `json:"batch_size"`
 	Concurrency int     `json:"concurrency"`
 	Window      string  `json:"window"`
 	Confirm     bool    `json:"confirm"`
-	ConfirmRate float64 `json:"confirm_rate"`      // status checks per second (PURGE_CONFIRM_RATE in effect)
+	ConfirmRate float64 `json:"confirm_rate"`      // status checks per second, the budget in effect
 	LatencyMS   int64   `json:"latency_ms"`        // the API's latency this worker observes (moving average)
 	MaxInFlight int     `json:"max_in_flight"`     // invalidation calls its task slots can carry at once
 	StartedAt   int64   `json:"started_at"`        // ms

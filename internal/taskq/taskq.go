@@ -21,14 +21,14 @@ const (
 	confirmTimeout = 2 * time.Minute // one status check
 )
 
-// AsynqMaxRetry is asynq's retry limit for a task that may fail maxRetry+1 times in all
-// (PURGE_MAX_RETRY): one higher, so that a task snoozed by the rate limit on its last attempt is
-// not archived by asynq; the worker archives it itself when the failures are used up.
+// AsynqMaxRetry is asynq's retry limit for a task that may fail maxRetry+1 times in all.
+// It is one higher, so that asynq does not archive a task snoozed by the rate limit on its last
+// attempt. The worker archives it itself when the failures are used up.
 func AsynqMaxRetry(maxRetry int) int { return maxRetry + 1 }
 
 // NewURLsTask returns the request task for p on queue, with a task ID derived from its content
 // (tasks.URLsTaskID) so that a batch formed twice (after a crash between enqueue and bookkeeping)
-// is enqueued once. maxRetry is PURGE_MAX_RETRY.
+// is enqueued once. maxRetry is the worker's retry limit.
 func NewURLsTask(p tasks.URLs, queue string, maxRetry int) (*asynq.Task, error) {
 	b, err := tasks.EncodeURLs(p)
 	if err != nil {
@@ -38,11 +38,11 @@ func NewURLsTask(p tasks.URLs, queue string, maxRetry int) (*asynq.Task, error) 
 		asynq.MaxRetry(AsynqMaxRetry(maxRetry)), asynq.Timeout(requestTimeout)), nil
 }
 
-// FlushAllMaxRetry is asynq's retry limit of a flush-all task: as high as asynq takes, so that
-// asynq never archives a flush-all by its own count. The sending worker's PURGE_MAX_RETRY (at most
-// 100) decides when a failing flush-all stops being retried, and the worker dead-letters it only
-// once it has used up the request's confirmation: archived by asynq with a live confirmation, a
-// run from the dead-letter queue or the UI would send it.
+// FlushAllMaxRetry is asynq's retry limit of a flush-all task: as high as asynq takes.
+// So asynq never archives a flush-all by its own count. The sending worker's retry limit decides
+// when a failing flush-all stops. The worker dead-letters it only after using up the request's
+// confirmation. A task archived by asynq with a live confirmation would be sent by a run from
+// the dead-letter queue or the UI.
 const FlushAllMaxRetry = math.MaxInt32
 
 // NewAllTask returns the flush-all task for p (task ID tasks.TaskIDAll: one at a time), with
@@ -57,7 +57,7 @@ func NewAllTask(p tasks.All) (*asynq.Task, error) {
 }
 
 // NewConfirmTask returns the status-check task for p, first due after delay; its failures count
-// against maxRetry (PURGE_MAX_RETRY), as a request's do.
+// against maxRetry, the worker's retry limit, as a request's do.
 func NewConfirmTask(p tasks.Confirm, delay time.Duration, maxRetry int) (*asynq.Task, error) {
 	b, err := tasks.EncodeConfirm(p)
 	if err != nil {

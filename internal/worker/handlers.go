@@ -418,7 +418,7 @@ func (w *Worker) sendAll(ctx context.Context, p tasks.All, reqMS int64) error {
 		return w.allDone(ctx, reqMS, "")
 	case flushall.Refuse:
 		w.metrics.DeadLettered.WithLabelValues("flush_all_refused").Inc()
-		return w.allDone(ctx, reqMS, "flush-all refused: "+why+"; nothing was sent")
+		return w.allDone(ctx, reqMS, "flush-all refused: "+why+" (PURGE_ALL_COOLDOWN); nothing was sent")
 	}
 	adm, _, _, err := w.waitTurn(ctx, nil, 0, store.Interactive)
 	if err != nil {

@@ -1,7 +1,6 @@
 package normalize
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -9,28 +8,27 @@ import (
 	"github.com/cipurge/cipurge/internal/kvlist"
 )
 
-// Config is the token configuration (cmd/* fill it from the CLOUDIMAGE_*
-// variables). Only Token is required; the zero value of every other field
-// means "not used by this token".
+// Config is the token configuration. Only Token is required.
+// The zero value of every other field means "not used by this token".
 type Config struct {
-	// Token is CLOUDIMAGE_TOKEN, e.g. "demo": https://demo.cloudimg.io is
-	// then this token's CDN host. Required.
+	// Token is the Cloudimage token, e.g. "demo".
+	// Its CDN host is then https://demo.cloudimg.io. Required.
 	Token string
-	// Hosts is CLOUDIMAGE_HOSTS: custom CNAME hosts that serve the same
-	// token (e.g. "img.example.com"). A URL on one of them is read like a
+	// Hosts are custom CNAME hosts that serve the same token, e.g.
+	// "img.example.com". A URL on one of them is read like a
 	// URL on {Token}.cloudimg.io. Blank entries are ignored; an entry may
 	// carry an http(s):// scheme and a trailing slash, nothing else.
 	Hosts []string
-	// LegacyV7 is CLOUDIMAGE_LEGACY_V7: true for tokens created before
-	// November 2021, whose keys carry the /v7/ form. Otherwise keys never do.
+	// LegacyV7 is true for tokens created before November 2021.
+	// Their keys carry the /v7/ form. Otherwise keys never do.
 	LegacyV7 bool
-	// OriginPrefix is CLOUDIMAGE_ORIGIN_PREFIX, the origin URL prefix set up
-	// for the token (e.g. "https://storage.example.com/media/"). Keys never
+	// OriginPrefix is the origin URL prefix set up for the token, e.g.
+	// "https://storage.example.com/media/". Keys never
 	// include it. Empty means no prefix. It names a folder: a missing
 	// trailing slash is added.
 	OriginPrefix string
-	// Aliases is CLOUDIMAGE_ALIASES parsed by ParseAliases: alias name to
-	// the origin base it stands for, e.g. "_media_" ->
+	// Aliases maps an alias name to the origin base it stands for, as
+	// ParseAliases returns it, e.g. "_media_" ->
 	// "https://storage.example.com/media". Keys use the alias, never what
 	// it expands to. Nil or empty means no aliases.
 	Aliases map[string]string
@@ -44,7 +42,7 @@ type Normalizer struct {
 	token     string   // "demo"
 	tokenHost string   // "demo.cloudimg.io"
 	cnames    []string // canonical CNAME hosts
-	prefix    *base    // nil without CLOUDIMAGE_ORIGIN_PREFIX
+	prefix    *base    // nil without an origin prefix
 	aliases   []alias  // longest base path first
 }
 
@@ -61,31 +59,31 @@ type alias struct {
 	base      base   // base.path ends with "/"
 }
 
-// ParseAliases parses the CLOUDIMAGE_ALIASES syntax
+// ParseAliases parses the aliases syntax
 // "_name_=https://base,_other_=https://b2" into a map of alias name to
 // origin base. Spaces around entries, names and values are ignored, and so
 // are empty entries (a trailing comma). Each name is "_" + letters, digits,
 // "-", "." or "~" (and inner "_") + "_"; each value is an http(s) URL with
-// a host (a missing scheme means https). Errors name the bad entry and the
-// fix.
+// a host (a missing scheme means https). Errors are *ConfigError for
+// field Aliases; they name the bad entry and the fix.
 func ParseAliases(s string) (map[string]string, error) {
 	m := make(map[string]string)
-	err := kvlist.Each(s, "CLOUDIMAGE_ALIASES", "_name_=https://origin/base", func(en kvlist.Entry) error {
+	err := kvlist.Each(s, "_name_=https://origin/base", func(en kvlist.Entry) error {
 		e, name, val := en.Text, en.Name, en.Value
 		if reason := checkAliasName(name); reason != "" {
-			return fmt.Errorf("CLOUDIMAGE_ALIASES entry %q: %s", e, reason)
+			return fmt.Errorf("entry %q: %s", e, reason)
 		}
 		if _, dup := m[name]; dup {
-			return fmt.Errorf("CLOUDIMAGE_ALIASES names %s twice (entry %q): keep one entry per alias", name, e)
+			return fmt.Errorf("names %s twice (entry %q): keep one entry per alias", name, e)
 		}
 		if _, reason := parseBase(val); reason != "" {
-			return fmt.Errorf("CLOUDIMAGE_ALIASES entry %q: the base %s", e, reason)
+			return fmt.Errorf("entry %q: the base %s", e, reason)
 		}
 		m[name] = val
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, &ConfigError{Field: "Aliases", Reason: err.Error()}
 	}
 	return m, nil
 }
@@ -130,7 +128,7 @@ func parseBase(v string) (base, string) {
 		return base{}, fmt.Sprintf("%q %s", v, prob.explain(auth))
 	}
 	if _, ok := isCloudimgHost(hp[:hl]); ok {
-		return base{}, fmt.Sprintf("%q is a Cloudimage host: give the origin URL (your image storage), not the CDN one", v)
+		return base{}, fmt.Sprintf("%q is a Cloudimage host: %s", v, notCDN)
 	}
 	path := normPath(nil, p)
 	if len(path) == 0 || path[len(path)-1] != '/' {
@@ -139,22 +137,22 @@ func parseBase(v string) (base, string) {
 	return base{hostport: string(hp), host: string(hp[:hl]), path: string(path)}, ""
 }
 
-// New validates cfg and returns a ready Normalizer. Errors name the
-// CLOUDIMAGE_* variable at fault and the fix.
+// New validates cfg and returns a ready Normalizer.
+// Errors are *ConfigError: they name the field at fault and the fix.
 func New(cfg Config) (*Normalizer, error) {
 	tok := strings.ToLower(strings.TrimSpace(cfg.Token))
 	if tok == "" {
-		return nil, errors.New("CLOUDIMAGE_TOKEN is empty: set it to your Cloudimage token, e.g. CLOUDIMAGE_TOKEN=demo")
+		return nil, &ConfigError{Field: "Token", Reason: "is empty: set it to your Cloudimage token, e.g. demo"}
 	}
 	if strings.ContainsAny(tok, "./:") {
-		return nil, fmt.Errorf("CLOUDIMAGE_TOKEN=%q is a host or URL, not a token: set only the token, e.g. CLOUDIMAGE_TOKEN=demo for https://demo.cloudimg.io", cfg.Token)
+		return nil, badToken(cfg.Token, "is a host or URL, not a token: set only the token, e.g. demo for https://demo.cloudimg.io")
 	}
 	if len(tok) > 63 {
-		return nil, fmt.Errorf("CLOUDIMAGE_TOKEN=%q is longer than 63 characters, so it cannot be a host label: check the token in the Cloudimage admin console", cfg.Token)
+		return nil, badToken(cfg.Token, "is longer than 63 characters, so it cannot be a host label: check the token in the Cloudimage admin console")
 	}
 	for i := 0; i < len(tok); i++ {
 		if c := tok[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-			return nil, fmt.Errorf("CLOUDIMAGE_TOKEN=%q contains %q: a token has only letters, digits and -, e.g. CLOUDIMAGE_TOKEN=demo", cfg.Token, string(rune(c)))
+			return nil, badToken(cfg.Token, fmt.Sprintf("contains %q: a token has only letters, digits and -, e.g. demo", string(rune(c))))
 		}
 	}
 	n := &Normalizer{legacy: cfg.LegacyV7, token: tok, tokenHost: tok + "." + cloudimgDomain}
@@ -172,20 +170,20 @@ func New(cfg Config) (*Normalizer, error) {
 		}
 		h = strings.TrimSuffix(h, "/")
 		if strings.ContainsAny(h, "/\\?#") {
-			return nil, fmt.Errorf("CLOUDIMAGE_HOSTS entry %q has a path: list host names only, e.g. CLOUDIMAGE_HOSTS=img.example.com,cdn.example.com", raw)
+			return nil, badHost(raw, "has a path: list host names only, e.g. img.example.com,cdn.example.com")
 		}
 		hp, hl, prob := appendHostPort(nil, h)
 		if prob != hostOK {
-			return nil, fmt.Errorf("CLOUDIMAGE_HOSTS entry %q %s", raw, prob.explain(h))
+			return nil, badHost(raw, prob.explain(h))
 		}
 		if hl != len(hp) {
-			return nil, fmt.Errorf("CLOUDIMAGE_HOSTS entry %q has a port: Cloudimage serves CNAMEs on the default ports, list the host name only", raw)
+			return nil, badHost(raw, "has a port: Cloudimage serves CNAMEs on the default ports, list the host name only")
 		}
 		if tok, ok := isCloudimgHost(hp); ok {
 			if string(hp) == n.tokenHost {
 				continue // the token host itself: nothing to add
 			}
-			return nil, fmt.Errorf("CLOUDIMAGE_HOSTS entry %q is the Cloudimage host of token %q, not of CLOUDIMAGE_TOKEN=%s: list only your own CNAME hosts", raw, tok, n.token)
+			return nil, badHost(raw, fmt.Sprintf("is the Cloudimage host of token %q, not of this token %q: list only your own CNAME hosts", tok, n.token))
 		}
 		if !n.isCDN(hp) {
 			n.cnames = append(n.cnames, string(hp))
@@ -195,24 +193,24 @@ func New(cfg Config) (*Normalizer, error) {
 	if v := strings.TrimSpace(cfg.OriginPrefix); v != "" {
 		b, reason := parseBase(v)
 		if reason != "" {
-			return nil, fmt.Errorf("CLOUDIMAGE_ORIGIN_PREFIX %s", reason)
+			return nil, &ConfigError{Field: "OriginPrefix", Reason: reason}
 		}
 		if n.isCDN([]byte(b.host)) {
-			return nil, fmt.Errorf("CLOUDIMAGE_ORIGIN_PREFIX=%q is on a host listed in CLOUDIMAGE_HOSTS: give the origin URL (your image storage), not the CDN one", v)
+			return nil, &ConfigError{Field: "OriginPrefix", Reason: fmt.Sprintf("%q is on a CNAME host of the token: %s", v, notCDN)}
 		}
 		n.prefix = &b
 	}
 
 	for name, val := range cfg.Aliases {
 		if reason := checkAliasName(name); reason != "" {
-			return nil, fmt.Errorf("CLOUDIMAGE_ALIASES: %s", reason)
+			return nil, &ConfigError{Field: "Aliases", Reason: reason}
 		}
 		b, reason := parseBase(strings.TrimSpace(val))
 		if reason != "" {
-			return nil, fmt.Errorf("CLOUDIMAGE_ALIASES entry %s=%s: the base %s", name, val, reason)
+			return nil, &ConfigError{Field: "Aliases", Reason: fmt.Sprintf("entry %s=%s: the base %s", name, val, reason)}
 		}
 		if n.isCDN([]byte(b.host)) {
-			return nil, fmt.Errorf("CLOUDIMAGE_ALIASES entry %s=%s is on a host listed in CLOUDIMAGE_HOSTS: give the origin URL (your image storage), not the CDN one", name, val)
+			return nil, &ConfigError{Field: "Aliases", Reason: fmt.Sprintf("entry %s=%s is on a CNAME host of the token: %s", name, val, notCDN)}
 		}
 		n.aliases = append(n.aliases, alias{name: name, nameSlash: name + "/", base: b})
 	}
@@ -227,6 +225,32 @@ func New(cfg Config) (*Normalizer, error) {
 		return a.name < b.name
 	})
 	return n, nil
+}
+
+// notCDN is the fix for an origin URL on a CDN host.
+const notCDN = "give the origin URL (your image storage), not the CDN one"
+
+// ConfigError says which field of Config is wrong, and how to fix it.
+// A program that fills Config from settings of its own names the setting with Named.
+type ConfigError struct {
+	Field  string // the Config field at fault: "Token", "Hosts", "OriginPrefix" or "Aliases"
+	Reason string // what is wrong and the fix, worded to follow the field's name
+}
+
+// Error returns the field's name and the reason.
+func (e *ConfigError) Error() string { return e.Named(e.Field) }
+
+// Named returns the message with name in the place of the field's name.
+func (e *ConfigError) Named(name string) string { return name + " " + e.Reason }
+
+// badToken is the *ConfigError of a token, quoting it.
+func badToken(tok, reason string) *ConfigError {
+	return &ConfigError{Field: "Token", Reason: fmt.Sprintf("%q %s", tok, reason)}
+}
+
+// badHost is the *ConfigError of an entry of Hosts.
+func badHost(entry, reason string) *ConfigError {
+	return &ConfigError{Field: "Hosts", Reason: fmt.Sprintf("entry %q %s", entry, reason)}
 }
 
 // isCDN reports whether the canonical host h serves this token.
@@ -255,5 +279,5 @@ func (n *Normalizer) findAlias(seg []byte) *alias {
 	return nil
 }
 
-// LegacyV7 reports whether keys carry the /v7/ form (CLOUDIMAGE_LEGACY_V7).
+// LegacyV7 reports whether keys carry the /v7/ form (Config.LegacyV7).
 func (n *Normalizer) LegacyV7() bool { return n.legacy }

@@ -1,6 +1,7 @@
 package normalize
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,36 +13,41 @@ func TestNewErrors(t *testing.T) {
 		cfg  Config
 		want []string // all in the error
 	}{
-		{"empty token", Config{}, []string{"CLOUDIMAGE_TOKEN is empty: set it to your Cloudimage token, e.g. CLOUDIMAGE_TOKEN=demo"}},
-		{"blank token", Config{Token: "  "}, []string{"CLOUDIMAGE_TOKEN is empty"}},
-		{"token is a host", Config{Token: "doc.cloudimg.io"}, []string{"CLOUDIMAGE_TOKEN", "set only the token"}},
-		{"token is a URL", Config{Token: "https://doc"}, []string{"CLOUDIMAGE_TOKEN", "set only the token"}},
-		{"token with space", Config{Token: "do c"}, []string{"CLOUDIMAGE_TOKEN", `" "`}},
-		{"token too long", Config{Token: strings.Repeat("a", 64)}, []string{"CLOUDIMAGE_TOKEN", "63"}},
-		{"host of another token", Config{Token: "doc", Hosts: []string{"other.cloudimg.io"}}, []string{"CLOUDIMAGE_HOSTS", `token "other"`}},
-		{"host with path", Config{Token: "doc", Hosts: []string{"img.example.com/images"}}, []string{"CLOUDIMAGE_HOSTS", "host names only"}},
-		{"host with port", Config{Token: "doc", Hosts: []string{"img.example.com:8080"}}, []string{"CLOUDIMAGE_HOSTS", "port"}},
-		{"bad host", Config{Token: "doc", Hosts: []string{"img_example"}}, []string{"CLOUDIMAGE_HOSTS", "no dot"}},
-		{"host with user", Config{Token: "doc", Hosts: []string{"u@img.example.com"}}, []string{"CLOUDIMAGE_HOSTS", "user info"}},
-		{"prefix scheme", Config{Token: "doc", OriginPrefix: "ftp://storage.example.com/media/"}, []string{"CLOUDIMAGE_ORIGIN_PREFIX", `"ftp:"`}},
-		{"prefix on cloudimg", Config{Token: "doc", OriginPrefix: "https://doc.cloudimg.io/media/"}, []string{"CLOUDIMAGE_ORIGIN_PREFIX", "not the CDN"}},
-		{"prefix on cname", Config{Token: "doc", Hosts: []string{"img.example.com"}, OriginPrefix: "https://img.example.com/media/"}, []string{"CLOUDIMAGE_ORIGIN_PREFIX", "CLOUDIMAGE_HOSTS"}},
-		{"prefix query", Config{Token: "doc", OriginPrefix: "https://storage.example.com/media/?a=1"}, []string{"CLOUDIMAGE_ORIGIN_PREFIX", "query"}},
-		{"prefix user", Config{Token: "doc", OriginPrefix: "https://u:p@storage.example.com/"}, []string{"CLOUDIMAGE_ORIGIN_PREFIX", "user info"}},
-		{"prefix bad host", Config{Token: "doc", OriginPrefix: "https:///media/"}, []string{"CLOUDIMAGE_ORIGIN_PREFIX", "no dot"}},
-		{"prefix space", Config{Token: "doc", OriginPrefix: "https://storage.example.com/my media/"}, []string{"CLOUDIMAGE_ORIGIN_PREFIX", "space"}},
-		{"alias name", Config{Token: "doc", Aliases: map[string]string{"media": "https://s.example.com"}}, []string{"CLOUDIMAGE_ALIASES", "start and end with"}},
-		{"alias name slash", Config{Token: "doc", Aliases: map[string]string{"_a/b_": "https://s.example.com"}}, []string{"CLOUDIMAGE_ALIASES", `"/"`}},
-		{"alias base", Config{Token: "doc", Aliases: map[string]string{"_m_": "ftp://s.example.com"}}, []string{"CLOUDIMAGE_ALIASES", "_m_"}},
-		{"alias on cloudimg", Config{Token: "doc", Aliases: map[string]string{"_m_": "https://doc.cloudimg.io/x"}}, []string{"CLOUDIMAGE_ALIASES", "not the CDN"}},
-		{"alias on cname", Config{Token: "doc", Hosts: []string{"img.example.com"}, Aliases: map[string]string{"_m_": "https://img.example.com/x"}}, []string{"CLOUDIMAGE_ALIASES", "CLOUDIMAGE_HOSTS"}},
-		{"alias empty base", Config{Token: "doc", Aliases: map[string]string{"_m_": ""}}, []string{"CLOUDIMAGE_ALIASES", "empty"}},
+		{"empty token", Config{}, []string{"Token is empty: set it to your Cloudimage token, e.g. demo"}},
+		{"blank token", Config{Token: "  "}, []string{"Token is empty"}},
+		{"token is a host", Config{Token: "doc.cloudimg.io"}, []string{"Token", "set only the token"}},
+		{"token is a URL", Config{Token: "https://doc"}, []string{"Token", "set only the token"}},
+		{"token with space", Config{Token: "do c"}, []string{"Token", `" "`}},
+		{"token too long", Config{Token: strings.Repeat("a", 64)}, []string{"Token", "63"}},
+		{"host of another token", Config{Token: "doc", Hosts: []string{"other.cloudimg.io"}}, []string{"Hosts", `token "other"`}},
+		{"host with path", Config{Token: "doc", Hosts: []string{"img.example.com/images"}}, []string{"Hosts", "host names only"}},
+		{"host with port", Config{Token: "doc", Hosts: []string{"img.example.com:8080"}}, []string{"Hosts", "port"}},
+		{"bad host", Config{Token: "doc", Hosts: []string{"img_example"}}, []string{"Hosts", "no dot"}},
+		{"host with user", Config{Token: "doc", Hosts: []string{"u@img.example.com"}}, []string{"Hosts", "user info"}},
+		{"prefix scheme", Config{Token: "doc", OriginPrefix: "ftp://storage.example.com/media/"}, []string{"OriginPrefix", `"ftp:"`}},
+		{"prefix on cloudimg", Config{Token: "doc", OriginPrefix: "https://doc.cloudimg.io/media/"}, []string{"OriginPrefix", "not the CDN"}},
+		{"prefix on cname", Config{Token: "doc", Hosts: []string{"img.example.com"}, OriginPrefix: "https://img.example.com/media/"}, []string{"OriginPrefix", "CNAME host"}},
+		{"prefix query", Config{Token: "doc", OriginPrefix: "https://storage.example.com/media/?a=1"}, []string{"OriginPrefix", "query"}},
+		{"prefix user", Config{Token: "doc", OriginPrefix: "https://u:p@storage.example.com/"}, []string{"OriginPrefix", "user info"}},
+		{"prefix bad host", Config{Token: "doc", OriginPrefix: "https:///media/"}, []string{"OriginPrefix", "no dot"}},
+		{"prefix space", Config{Token: "doc", OriginPrefix: "https://storage.example.com/my media/"}, []string{"OriginPrefix", "space"}},
+		{"alias name", Config{Token: "doc", Aliases: map[string]string{"media": "https://s.example.com"}}, []string{"Aliases", "start and end with"}},
+		{"alias name slash", Config{Token: "doc", Aliases: map[string]string{"_a/b_": "https://s.example.com"}}, []string{"Aliases", `"/"`}},
+		{"alias base", Config{Token: "doc", Aliases: map[string]string{"_m_": "ftp://s.example.com"}}, []string{"Aliases", "_m_"}},
+		{"alias on cloudimg", Config{Token: "doc", Aliases: map[string]string{"_m_": "https://doc.cloudimg.io/x"}}, []string{"Aliases", "not the CDN"}},
+		{"alias on cname", Config{Token: "doc", Hosts: []string{"img.example.com"}, Aliases: map[string]string{"_m_": "https://img.example.com/x"}}, []string{"Aliases", "CNAME host"}},
+		{"alias empty base", Config{Token: "doc", Aliases: map[string]string{"_m_": ""}}, []string{"Aliases", "empty"}},
 	}
 	for _, tt := range tests {
 		n, err := New(tt.cfg)
 		if err == nil {
 			t.Errorf("%s: New(%+v) = %v, want an error", tt.name, tt.cfg, n)
 			continue
+		}
+		// The error is typed, and its first word is the field at fault.
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != tt.want[0] && !strings.HasPrefix(tt.want[0], ce.Field+" ") {
+			t.Errorf("%s: New error %#v, want a *ConfigError of field %s", tt.name, err, tt.want[0])
 		}
 		for _, w := range tt.want {
 			if !strings.Contains(err.Error(), w) {
@@ -135,8 +141,9 @@ func TestParseAliases(t *testing.T) {
 		{"__=https://a.example.com", "something between"},
 	} {
 		_, err := ParseAliases(tt.in)
-		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "CLOUDIMAGE_ALIASES") {
-			t.Errorf("ParseAliases(%q) error %v, want it to mention CLOUDIMAGE_ALIASES and %q", tt.in, err, tt.want)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != "Aliases" || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ParseAliases(%q) error %v, want a *ConfigError of Aliases that mentions %q", tt.in, err, tt.want)
 		}
 	}
 }

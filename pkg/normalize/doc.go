@@ -29,15 +29,15 @@
 //     "https://sample.li/birds.jpg". http and https origins share a key:
 //     the CDN path "img.domain.com/image2.jpg" names no scheme, so both are
 //     the same image to Cloudimage.
-//   - Legacy token (CLOUDIMAGE_LEGACY_V7, created before November 2021):
+//   - Legacy token (Config.LegacyV7, created before November 2021):
 //     "/v7/" + the key the token would have without it, e.g.
 //     "/v7/https://img.domain.com/image2.jpg", "/v7/images/image1.jpg",
 //     "/v7/_media_/images/image1.jpg". Exactly one leading /v7/ is read
 //     off any input, with or without the option, so inputs with and
 //     without /v7/ meet.
-//   - Origin prefix (CLOUDIMAGE_ORIGIN_PREFIX): the path under the prefix,
+//   - Origin prefix (Config.OriginPrefix): the path under the prefix,
 //     without a leading slash: "images/image1.jpg".
-//   - Alias (CLOUDIMAGE_ALIASES): the alias, a slash and the path under its
+//   - Alias (Config.Aliases): the alias, a slash and the path under its
 //     base: "_media_/images/image1.jpg", never what the alias expands to.
 //
 // # Inputs
@@ -49,7 +49,7 @@
 //     the query string and fragment are dropped (Cloudimage operations such
 //     as ?w=600 or ci_sign, and scope "original" covers every resize).
 //   - A URL on the token host ({token}.cloudimg.io) or on a CNAME
-//     (CLOUDIMAGE_HOSTS), with or without scheme, port 443 or 80, any host
+//     (Config.Hosts), with or without scheme, port 443 or 80, any host
 //     case: its path is read as a CDN path.
 //   - Any other http(s) URL is an origin URL.
 //   - Anything without a scheme ("img.domain.com/image2.jpg",
@@ -92,7 +92,7 @@
 // host or a Cloudimage host) is keyed by its full origin URL instead, e.g.
 // https://storage.example.com/media/v7/a.jpg. Without an origin prefix, a
 // first segment that is not a host name ("images/a.jpg") is rejected, with
-// the advice to set CLOUDIMAGE_ORIGIN_PREFIX or give the full URL.
+// the advice to set an origin prefix or give the full URL.
 //
 // # Paths
 //

@@ -1,6 +1,7 @@
 package normalize_test
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/cipurge/cipurge/pkg/normalize"
@@ -37,7 +38,7 @@ func Example() {
 	// https://img.domain.com/image2.jpg
 	// https://img.domain.com/image2.jpg
 	// https://img.domain.com/image2.jpg
-	// rejected: url "https://other.cloudimg.io/img.domain.com/image2.jpg": is a CDN URL of token "other", not of this token "tok" (CLOUDIMAGE_TOKEN): purge it with that token's configuration
+	// rejected: url "https://other.cloudimg.io/img.domain.com/image2.jpg": is a CDN URL of token "other", not of this token "tok": purge it with that token's configuration
 	// rejected: url "javascript:alert(1)": has the scheme "javascript:": only http and https URLs can be Cloudimage images
 }
 
@@ -84,12 +85,17 @@ func ExampleParseAliases() {
 	fmt.Println(err)
 	// Output:
 	// 2 https://storage.example.com/media <nil>
-	// CLOUDIMAGE_ALIASES entry "media=https://storage.example.com/media": alias name "media" must start and end with "_" and have something between, e.g. _media_
+	// Aliases entry "media=https://storage.example.com/media": alias name "media" must start and end with "_" and have something between, e.g. _media_
 }
 
 func ExampleNew() {
 	_, err := normalize.New(normalize.Config{})
 	fmt.Println(err)
+	var ce *normalize.ConfigError
+	if errors.As(err, &ce) {
+		fmt.Println(ce.Named("the token setting"))
+	}
 	// Output:
-	// CLOUDIMAGE_TOKEN is empty: set it to your Cloudimage token, e.g. CLOUDIMAGE_TOKEN=demo
+	// Token is empty: set it to your Cloudimage token, e.g. demo
+	// the token setting is empty: set it to your Cloudimage token, e.g. demo
 }

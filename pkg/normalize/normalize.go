@@ -192,14 +192,14 @@ func (n *Normalizer) pathForm(raw string, pb, hb []byte, fromCDN bool) (string, 
 	case segOther:
 		if n.prefix == nil {
 			if len(seg) >= 2 && seg[0] == '_' && seg[len(seg)-1] == '_' {
-				return "", fmt.Sprintf("starts with %q, which is not an alias of this token: add it to CLOUDIMAGE_ALIASES (e.g. %s=https://origin/base), or give the origin URL", string(seg), string(seg))
+				return "", fmt.Sprintf("starts with %q, which is not an alias of this token: add it to the token's aliases, e.g. %s=https://origin/base, or give the origin URL", string(seg), string(seg))
 			}
 			if hasPrefixFold(seg, "http%3a") || hasPrefixFold(seg, "https%3a") {
 				return "", "embeds a percent-encoded origin URL: decode it, e.g. https://" + n.tokenHost + "/https://img.domain.com/image.jpg"
 			}
 			switch prob {
 			case hostNoDot, hostBadChar, hostEmptyLabel, hostHyphen:
-				return "", fmt.Sprintf("starts with %q, which is not a host name, and no origin prefix is set: give the full origin URL (https://img.domain.com/image.jpg), or set CLOUDIMAGE_ORIGIN_PREFIX if this path is under it", string(seg))
+				return "", fmt.Sprintf("starts with %q, which is not a host name, and no origin prefix is set: give the full origin URL (https://img.domain.com/image.jpg), or set the token's origin prefix if this path is under it", string(seg))
 			}
 			return "", prob.explain(string(seg))
 		}
@@ -320,7 +320,7 @@ func (n *Normalizer) otherCloudimg(h []byte) string {
 	case !ok:
 		return ""
 	case tok != "":
-		return fmt.Sprintf("is a CDN URL of token %q, not of this token %q (CLOUDIMAGE_TOKEN): purge it with that token's configuration", tok, n.token)
+		return fmt.Sprintf("is a CDN URL of token %q, not of this token %q: purge it with that token's configuration", tok, n.token)
 	}
 	return fmt.Sprintf("is on the Cloudimage host %q, which does not serve this token: its host is %s", string(h), n.tokenHost)
 }

@@ -97,7 +97,7 @@ type URLs struct {
 
 // All is the payload of TypeAll: one flush-all request.
 type All struct {
-	// Confirm must equal the worker's CLOUDIMAGE_TOKEN; the worker checks it again before sending.
+	// Confirm must equal the worker's Cloudimage token. The worker checks it again before sending.
 	Confirm     string    `json:"confirm"`
 	RequestedAt time.Time `json:"requested_at"`
 	RequestedBy string    `json:"requested_by,omitempty"`

@@ -309,7 +309,7 @@ func replayRefusal(id string, refused *flushall.RefusedError) string {
 	case flushall.ErrPending:
 		return "dlq replay " + id + ": " + refused.Error() + "; " + cancelHint + "; the dead letter stays"
 	}
-	return "dlq replay " + id + ": " + refused.Error() + "; the dead letter stays"
+	return "dlq replay " + id + ": " + config.Explain(refused).Error() + "; the dead letter stays"
 }
 
 // confirmDelete asks before dlq rm --all deletes n dead letters for good: on a terminal it asks for

@@ -31,7 +31,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/term"
 
-	"github.com/cipurge/cipurge/internal/cli/wiring"
 	"github.com/cipurge/cipurge/internal/config"
 	"github.com/cipurge/cipurge/internal/defaults"
 	"github.com/cipurge/cipurge/internal/flushall"
@@ -286,7 +285,7 @@ func (a *enqueueArgs) check() error {
 
 // runIngest enqueues the URLs of the arguments or of the file, and prints the summary.
 func runIngest(ctx context.Context, a *enqueueArgs, cfg *config.Config, stdin io.Reader, stdout, stderr io.Writer) error {
-	norm, err := wiring.Normalizer(cfg)
+	norm, err := cfg.Normalizer()
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -438,7 +437,7 @@ func allRefusal(refused *flushall.RefusedError) string {
 	case flushall.ErrPending:
 		return refused.Error() + "; " + cancelHint
 	}
-	return refused.Error()
+	return config.Explain(refused).Error()
 }
 
 // cancelFlushAll removes the flush-all request that waits on its queue (pending, scheduled for a

@@ -13,7 +13,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/cipurge/cipurge/internal/cli/wiring"
 	"github.com/cipurge/cipurge/internal/config"
 	"github.com/cipurge/cipurge/internal/figures"
 	"github.com/cipurge/cipurge/internal/flushall"
@@ -117,7 +116,7 @@ func printPauses(w io.Writer, rep *status.Snapshot) {
 }
 
 func urlStatus(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, urls []string, asJSON bool, stdout, stderr io.Writer) error {
-	norm, err := wiring.Normalizer(cfg)
+	norm, err := cfg.Normalizer()
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}

@@ -24,7 +24,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge"
-	"github.com/cipurge/cipurge/internal/cli/wiring"
 	"github.com/cipurge/cipurge/internal/config"
 	"github.com/cipurge/cipurge/internal/defaults"
 	"github.com/cipurge/cipurge/internal/events"
@@ -205,7 +204,7 @@ func newServer(cfg *config.Config, rdb redis.UniversalClient, w *worker.Worker, 
 		return nil, err
 	}
 	var lookup httpserver.Lookup
-	if norm, err := wiring.Normalizer(cfg); err == nil {
+	if norm, err := cfg.Normalizer(); err == nil {
 		st := store.New(rdb)
 		lookup = func(ctx context.Context, raw string) (*inspect.History, error) {
 			return inspect.LookupURL(ctx, st, norm, raw)
@@ -226,7 +225,7 @@ func newIntake(cfg *config.Config, rdb redis.UniversalClient, log *zap.Logger, i
 	if cfg.HTTP.IntakeToken == "" && cfg.HTTP.IntakeFlush == "" {
 		return nil, nil
 	}
-	norm, err := wiring.Normalizer(cfg)
+	norm, err := cfg.Normalizer()
 	if err != nil {
 		return nil, fmt.Errorf("INTAKE_TOKEN is set, so the worker normalises URLs: %w", err)
 	}
@@ -321,7 +320,7 @@ func newEvents(cfg *config.Config, rdb redis.UniversalClient, reg prometheus.Reg
 	if err != nil {
 		return nil, err
 	}
-	norm, err := wiring.Normalizer(cfg)
+	norm, err := cfg.Normalizer()
 	if err != nil {
 		return nil, fmt.Errorf("EVENTS_TOKEN is set, so the worker normalises URLs: %w", err)
 	}

@@ -16,7 +16,7 @@ import (
 // so that a prefix under it waits for it instead of costing a search of its own.
 
 // PrefixesKept bounds KeyPrefixSent: past it the oldest sends are forgotten. A forgotten send only
-// costs a resend of what it covered. At the default PURGE_PREFIX_RATE it holds about a week.
+// costs a resend of what it covered. At the default prefix rate it holds about a week.
 const PrefixesKept = 10000
 
 // prefixWaitFor is how long a prefix requested and not sent holds back the prefixes under it.
@@ -65,7 +65,7 @@ func (s *Store) prefixWaiting(ctx context.Context, flag string, keys []string) e
 
 // PrefixSent records the prefixes among keys, requested at requestedAt and accepted by the API in
 // a send admitted at sentAt (ms). Every later Admit drops the URLs and prefixes under them
-// requested before sentAt. A send is kept for ttl (PURGE_HISTORY_TTL), and at most PrefixesKept.
+// requested before sentAt. A send is kept for ttl, the history TTL, and at most PrefixesKept.
 func (s *Store) PrefixSent(ctx context.Context, keys []string, requestedAt, sentAt int64, ttl time.Duration) error {
 	ps := prefixKeys(keys)
 	if len(ps) == 0 {

@@ -5,6 +5,7 @@ import (
 	"reflect"
 
 	"github.com/cipurge/cipurge/internal/flushall"
+	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/worker"
 	"github.com/cipurge/cipurge/pkg/normalize"
 )
@@ -28,6 +29,12 @@ func (c *Config) Normalizer() (*normalize.Normalizer, error) {
 		return nil, Explain(err)
 	}
 	return n, nil
+}
+
+// Status is what a status reader of this command needs: its own rate and batch size, for when
+// no worker is alive, and the variable's name for the rate.
+func (c *Config) Status() status.Options {
+	return status.Options{FallbackRate: c.Purge.Rate, FallbackBatch: c.Purge.BatchSize, RateName: varOf(Purge{}, "Rate")}
 }
 
 // Variable names the variable behind err, a typed error of the library code.

@@ -12,7 +12,7 @@ import (
 // send (work waited all through the minute), their PURGE_RATE otherwise, and says which; calls a
 // paused queue holds are named, never estimated.
 func TestDrain(t *testing.T) {
-	fleet := drainInput{workers: 2, configured: 10}
+	fleet := drainInput{workers: 2, configured: 10, rateName: "PURGE_RATE"}
 	with := func(edit func(*drainInput)) drainInput {
 		in := fleet
 		edit(&in)

@@ -7,6 +7,7 @@
 package status
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -51,7 +52,7 @@ type Snapshot struct {
 	URLsPerSecond      float64             `json:"urls_per_second"`
 	CallsPerSecond     float64             `json:"calls_per_second"`
 	ConfiguredRate     float64             `json:"configured_rate"`
-	RateSource         string              `json:"configured_rate_from"` // "workers" or "PURGE_RATE of this command (no worker alive)"
+	RateSource         string              `json:"configured_rate_from"` // "workers", or the reader's own rate when no worker is alive
 	Workers            []store.WorkerState `json:"workers"`
 	SendingStopped     []string            `json:"sending_stopped,omitempty"`
 	BacklogCalls       int64               `json:"backlog_calls"`
@@ -60,7 +61,7 @@ type Snapshot struct {
 	ConfirmBacklog     int64               `json:"confirm_backlog"`                          // status checks waiting: due, scheduled, retrying
 	DrainSeconds       float64             `json:"drain_seconds,omitempty"`
 	DrainRate          float64             `json:"drain_rate,omitempty"`      // calls/s the estimate uses
-	DrainRateFrom      string              `json:"drain_rate_from,omitempty"` // "achieved" (over the last minute, busy: their capacity) or "configured" (the workers' PURGE_RATE)
+	DrainRateFrom      string              `json:"drain_rate_from,omitempty"` // "achieved" (over the last minute, busy: their capacity) or "configured" (the workers' rate)
 	DrainNote          string              `json:"drain_note,omitempty"`
 	Paused             string              `json:"paused,omitempty"` // the shared pause (429, outage)
 	PauseLeftSeconds   float64             `json:"pause_left_seconds,omitempty"`
@@ -77,10 +78,13 @@ type Snapshot struct {
 type Options struct {
 	// DeadLetters is how many of the last dead letters to list (0: none).
 	DeadLetters int
-	// FallbackRate and FallbackBatch are the reader's own PURGE_RATE and PURGE_BATCH_SIZE, used
-	// only when no worker is alive to say what it runs with.
+	// FallbackRate and FallbackBatch are the reader's own rate and batch size.
+	// They are used only when no worker is alive to say what it runs with.
 	FallbackRate  float64
 	FallbackBatch int
+	// RateName is what the words call the rate setting, e.g. the variable that sets it.
+	// Empty means "rate".
+	RateName string
 }
 
 // Reader reads Snapshots from Redis.
@@ -139,7 +143,8 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 	}
 	sort.Slice(s.Workers, func(i, j int) bool { return s.Workers[i].ID < s.Workers[j].ID })
 	batch := o.FallbackBatch
-	s.ConfiguredRate, s.RateSource = o.FallbackRate, "PURGE_RATE of this command (no worker alive)"
+	rateName := cmp.Or(o.RateName, "rate")
+	s.ConfiguredRate, s.RateSource = o.FallbackRate, rateName+" of this command (no worker alive)"
 	if len(s.Workers) > 0 {
 		s.ConfiguredRate, s.RateSource, batch = s.Workers[0].Rate, "workers", s.Workers[0].BatchSize
 		for _, w := range s.Workers {
@@ -175,7 +180,7 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 	d := drain(drainInput{
 		calls: s.BacklogCalls - s.PausedBacklogCalls, held: s.PausedBacklogCalls, pausedQueues: s.PausedQueues,
 		workers: len(s.Workers), stopped: len(s.SendingStopped), configured: s.ConfiguredRate, achieved: s.CallsPerSecond,
-		busy: s.BusyLastMinute, pauseLeft: s.PauseLeftSeconds,
+		busy: s.BusyLastMinute, pauseLeft: s.PauseLeftSeconds, rateName: rateName,
 	})
 	s.DrainSeconds, s.DrainRate, s.DrainRateFrom, s.DrainNote, s.FlushAllSuggested = d.seconds, d.rate, d.rateFrom, d.note, d.suggestFlushAll
 	if o.DeadLetters > 0 {
@@ -209,10 +214,11 @@ type drainInput struct {
 	pausedQueues []string // the queues that hold them
 	workers      int      // alive
 	stopped      int      // of them, those that stopped sending (key, TLS, endpoint)
-	configured   float64  // the workers' PURGE_RATE, calls/s (0: no limit)
+	configured   float64  // the workers' rate, calls/s (0: no limit)
 	achieved     float64  // calls/s the fleet sent over the last minute
 	busy         bool     // work waited all through that minute: achieved is what the fleet can send
 	pauseLeft    float64  // seconds left of the shared pause
+	rateName     string   // what the notes call the rate setting
 }
 
 // drainEstimate is the time to drain, the rate it assumes and where that rate comes from, in words.
@@ -225,7 +231,7 @@ type drainEstimate struct {
 // drain estimates the time to drain the backlog. The rate the fleet achieved over the last minute
 // is what it can send only if it was busy all along (work waited to be sent); after a quiet
 // minute it measures what was asked (one URL a minute is not a capacity of 0.02 calls/s), and the
-// estimate uses the workers' PURGE_RATE instead. Calls held by a paused queue do not drain at any
+// estimate uses the workers' configured rate instead. Calls held by a paused queue do not drain at any
 // rate: they are named, not estimated.
 func drain(in drainInput) (e drainEstimate) {
 	if in.calls+in.held == 0 {
@@ -251,18 +257,18 @@ func drain(in drainInput) (e drainEstimate) {
 		e.rate, e.rateFrom = in.achieved, "achieved"
 		e.note = "at the rate the workers achieved over the last minute with work waiting all along: what they can send"
 		if in.configured > 0 && in.achieved < 0.9*in.configured {
-			e.note += fmt.Sprintf(", below their PURGE_RATE=%g", in.configured)
+			e.note += fmt.Sprintf(", below their %s=%g", in.rateName, in.configured)
 		}
 	case in.busy:
 		e.note = "work waited all through the last minute and nothing was sent: no estimate (see /readyz and the workers' logs)"
 	case in.configured > 0:
 		e.rate, e.rateFrom = in.configured, "configured"
-		e.note = fmt.Sprintf("at the workers' PURGE_RATE=%g", in.configured)
+		e.note = fmt.Sprintf("at the workers' %s=%g", in.rateName, in.configured)
 		if in.achieved > 0 {
 			e.note += fmt.Sprintf("; the last minute's %.2f calls/s measured demand, not capacity (work did not wait all through it)", in.achieved)
 		}
 	default:
-		e.note = "PURGE_RATE=0 (no limit) and no minute with work waiting all along measured what the workers can send yet: no estimate"
+		e.note = in.rateName + "=0 (no limit) and no minute with work waiting all along measured what the workers can send yet: no estimate"
 	}
 	if e.rate > 0 {
 		e.seconds = math.Ceil(float64(in.calls)/e.rate + in.pauseLeft)

@@ -249,7 +249,7 @@ func TestDrainFromWhatTheWorkersPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	rd := status.NewReader(rdb)
-	snap, err := rd.Read(ctx, status.Options{})
+	snap, err := rd.Read(ctx, status.Options{RateName: "PURGE_RATE"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestDrainFromWhatTheWorkersPublish(t *testing.T) {
 	if err := st.PublishWorker(ctx, store.WorkerState{ID: "w1", Rate: 10, BatchSize: 15, BusySince: now - 120_000}); err != nil {
 		t.Fatal(err)
 	}
-	if snap, err = rd.Read(ctx, status.Options{}); err != nil {
+	if snap, err = rd.Read(ctx, status.Options{RateName: "PURGE_RATE"}); err != nil {
 		t.Fatal(err)
 	}
 	if snap.DrainRate != 4 || snap.DrainRateFrom != "achieved" || snap.DrainSeconds != 50 || !snap.BusyLastMinute ||

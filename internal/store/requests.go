@@ -206,7 +206,7 @@ type Move struct {
 	// Adopt makes the task's requests links of each URL, with To's code (Keep is set). A task
 	// whose URLs an earlier send covers uses it: that send's end moves them.
 	Adopt bool
-	// SentDone says done means sent for the requests moved (PURGE_CONFIRM=false).
+	// SentDone says done means sent for the requests moved, when nothing is confirmed.
 	SentDone bool
 }
 

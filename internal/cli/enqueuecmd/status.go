@@ -35,7 +35,7 @@ func runStatus(ctx context.Context, args []string, environ []string, stdout, std
 	if fs.NArg() > 0 {
 		return urlStatus(ctx, cfg, rdb, fs.Args(), *asJSON, stdout, stderr)
 	}
-	rep, err := status.NewReader(rdb).Read(ctx, status.Options{FallbackRate: cfg.Purge.Rate, FallbackBatch: cfg.Purge.BatchSize})
+	rep, err := status.NewReader(rdb).Read(ctx, cfg.Status())
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}

@@ -32,7 +32,6 @@ import (
 	"github.com/cipurge/cipurge/internal/inspect"
 	"github.com/cipurge/cipurge/internal/intake"
 	"github.com/cipurge/cipurge/internal/sandbox"
-	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/worker"
 	"github.com/cipurge/cipurge/pkg/apiclient"
@@ -214,7 +213,7 @@ func newServer(cfg *config.Config, rdb redis.UniversalClient, w *worker.Worker, 
 	}
 	return httpserver.New(httpserver.Options{
 		UI:     httpserver.UI{Addr: cfg.HTTP.Addr, ReadOnly: cfg.HTTP.UIReadOnly, User: cfg.HTTP.UIUser, Password: cfg.HTTP.UIPassword},
-		Status: status.Options{FallbackRate: cfg.Purge.Rate, FallbackBatch: cfg.Purge.BatchSize},
+		Status: cfg.Status(),
 		Ready:  func(ctx context.Context) httpserver.Readiness { return w.Ready(ctx) },
 		Redis:  rdb, Registry: reg, Log: log.Named("http"), Intake: intakeAPI, Events: eventsAPI, Lookup: lookup,
 	})

@@ -93,7 +93,7 @@ func New(o Options) http.Handler {
 		o.Log.Warn("EVENTS_SNS_TOPICS is unset: SNS messages of every topic are accepted (each must still be signed by SNS); " +
 			"set it to the topic ARNs this worker subscribes to")
 	}
-	return &handler{
+	h := &handler{
 		o: o,
 		Endpoint: httpapi.Endpoint{RetryAfter: o.RetryAfter, Timeout: o.Timeout, Log: o.Log,
 			Limit: httpapi.Limit{Max: o.MaxBytes, Setting: "EVENTS_MAX_BYTES",
@@ -102,6 +102,28 @@ func New(o Options) http.Handler {
 		token: httpapi.NewSecret(o.Token),
 		sns:   newSNSVerifier(&o),
 		warn:  &limiter{every: warnEvery, now: o.Now, last: map[string]time.Time{}},
+	}
+	h.routes = httpapi.NewRoutes(map[string]route{
+		"POST " + PathS3:             {serve: h.serveS3},
+		PathS3:                       {serve: h.notAllowed("POST")},
+		"POST " + PathCloudEvents:    {serve: h.serveCloudEvents},
+		"OPTIONS " + PathCloudEvents: {serve: h.serveCloudEvents, handshake: true},
+		PathCloudEvents:              {serve: h.notAllowed("POST, OPTIONS")},
+	})
+	return h
+}
+
+// route is where a pattern of the receivers leads.
+type route struct {
+	serve     func(http.ResponseWriter, *http.Request, *entry)
+	handshake bool // the CloudEvents abuse-protection handshake
+}
+
+// notAllowed answers a method a path does not take: 405 with Allow.
+func (h *handler) notAllowed(allow string) func(http.ResponseWriter, *http.Request, *entry) {
+	return func(w http.ResponseWriter, r *http.Request, e *entry) {
+		h.Limit.Drain(r)
+		h.refuse(w, r, e, httpapi.MethodNotAllowed(w, r, allow))
 	}
 }
 
@@ -118,9 +140,10 @@ func Disabled() http.Handler {
 type handler struct {
 	o Options // RetryAfter, Timeout, MaxBytes and Log as given: use the Endpoint's
 	httpapi.Endpoint
-	token httpapi.Secret
-	sns   *snsVerifier
-	warn  *limiter
+	token  httpapi.Secret
+	sns    *snsVerifier
+	warn   *limiter
+	routes httpapi.Routes[route]
 }
 
 // event is one object event, whatever its sender.
@@ -172,25 +195,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w, end := h.Begin(w, r, h.o.Now(), func(status int, took time.Duration) { h.logRequest(r, status, &e, took) })
 	defer end()
 
-	var serve func(http.ResponseWriter, *http.Request, *entry)
-	switch r.URL.Path {
-	case PathS3:
-		serve = h.serveS3
-	case PathCloudEvents:
-		serve = h.serveCloudEvents
-	}
+	rt, known := h.routes.Find(r)
 	ok, presented := h.authorized(r)
 	// The CloudEvents abuse-protection handshake consents to deliveries and changes nothing; Event
 	// Grid may send it without the headers it adds to deliveries. Credentials it does carry must
 	// be right, so that a wrong token shows when the subscription is created.
-	handshake := serve != nil && r.Method == http.MethodOptions && r.URL.Path == PathCloudEvents && !presented
-	if !ok && !handshake {
+	if !ok && !(rt.handshake && !presented) {
 		w.Header().Add("WWW-Authenticate", `Bearer realm="cipurge"`)
 		w.Header().Add("WWW-Authenticate", `Basic realm="cipurge", charset="UTF-8"`)
 		h.refuse(w, r, &e, &httpapi.Problem{Status: http.StatusUnauthorized, Body: httpapi.Error{Code: "unauthorized", Message: "unauthorized"}})
 		return
 	}
-	if serve == nil {
+	if !known {
 		h.refuse(w, r, &e, &httpapi.Problem{Status: http.StatusNotFound, Body: httpapi.Error{Code: "not_found",
 			Message: fmt.Sprintf("no such endpoint %q: use POST %s (S3, MinIO, Ceph, SNS) or POST %s (CloudEvents: Azure Event Grid, GCS/Eventarc)", r.URL.Path, PathS3, PathCloudEvents)}})
 		return
@@ -202,7 +218,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer leave()
-	serve(w, r, &e)
+	rt.serve(w, r, &e)
 }
 
 // authorized reports whether the request carries EVENTS_TOKEN, and whether it carries any

@@ -94,6 +94,12 @@ func New(o Options) http.Handler {
 		Endpoint: httpapi.Endpoint{RetryAfter: o.RetryAfter, Timeout: o.Timeout, Log: o.Log,
 			Limit: httpapi.Limit{Max: o.MaxBytes, Setting: "INTAKE_MAX_BYTES", Fix: "send fewer URLs per request"},
 		}.WithDefaults(DefaultMaxBytes)}
+	h.routes = httpapi.NewRoutes(map[string]route{
+		"POST " + PathInvalidations: {serve: h.invalidations},
+		PathInvalidations:           {}, // any other method: 405
+		"POST " + PathFlushAll:      {serve: h.flushAll, flush: true},
+		PathFlushAll:                {flush: true},
+	})
 	if o.Token == "" {
 		h.Log.Warn("intake: INTAKE_TOKEN is empty, every request to " + PathInvalidations + " is refused with 401")
 	}
@@ -105,6 +111,13 @@ type handler struct {
 	httpapi.Endpoint
 	token  httpapi.Secret // INTAKE_TOKEN
 	bearer httpapi.Secret // INTAKE_FLUSH_TOKEN, the bearer token of flush-all
+	routes httpapi.Routes[route]
+}
+
+// route is where a pattern of the intake leads.
+type route struct {
+	serve func(http.ResponseWriter, *http.Request, *entry) // nil: the method is not allowed
+	flush bool                                             // the flush-all path
 }
 
 // entry collects what the request's log line says.
@@ -120,25 +133,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w, end := h.Begin(w, r, time.Now(), func(status int, took time.Duration) { h.logRequest(r, status, &e, took) })
 	defer end()
 
-	flushPath := r.URL.Path == PathFlushAll && h.o.FlushBearer != ""
-	if !h.authorized(r, flushPath) {
+	rt, known := h.routes.Find(r)
+	if !h.authorized(r, rt.flush && h.o.FlushBearer != "") {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cipurge"`)
 		h.fail(w, &e, http.StatusUnauthorized, Error{Code: "unauthorized", Message: "unauthorized"})
 		return
 	}
-	if r.URL.Path == PathFlushAll && h.o.FlushBearer == "" {
+	if rt.flush && h.o.FlushBearer == "" {
 		h.fail(w, &e, http.StatusNotFound, Error{Code: "flush_all_off", Setting: "INTAKE_FLUSH_TOKEN",
 			Message: "flush-all over HTTP is off: it needs its own secret, separate from INTAKE_TOKEN. To turn it on, set INTAKE_FLUSH_TOKEN " +
 				"on the worker and send it as \"Authorization: Bearer <INTAKE_FLUSH_TOKEN>\" to POST " + PathFlushAll + " (or use enqueue --all)"})
 		return
 	}
-	var serve func(http.ResponseWriter, *http.Request, *entry)
-	switch r.URL.Path {
-	case PathInvalidations:
-		serve = h.invalidations
-	case PathFlushAll:
-		serve = h.flushAll
-	default:
+	if !known {
 		h.fail(w, &e, http.StatusNotFound, Error{Code: "not_found",
 			Message: fmt.Sprintf("no such endpoint %q: use POST %s or POST %s", r.URL.Path, PathInvalidations, PathFlushAll)})
 		return
@@ -149,12 +156,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer leave()
-	if r.Method != http.MethodPost {
+	if rt.serve == nil {
 		h.Limit.Drain(r)
 		h.refused(w, &e, httpapi.MethodNotAllowed(w, r, http.MethodPost))
 		return
 	}
-	serve(w, r, &e)
+	rt.serve(w, r, &e)
 }
 
 // authorized compares the bearer token with INTAKE_TOKEN (INTAKE_FLUSH_TOKEN for flush-all) in

@@ -134,7 +134,8 @@ func setup(ctx context.Context, o *options, log io.Writer) (*bench, error) {
 		return b, err
 	}
 	b.redisPid = rp.Pid()
-	b.rdb = redis.NewClient(&redis.Options{Addr: addr, PoolSize: 32})
+	// FLUSHALL of a million keys on a loaded machine takes longer than go-redis's 3-s default.
+	b.rdb = redis.NewClient(&redis.Options{Addr: addr, PoolSize: 32, ReadTimeout: time.Minute, WriteTimeout: time.Minute})
 	if b.redisV, err = redisinfo.Field(ctx, b.rdb, "server", "redis_version"); err != nil {
 		return b, err
 	}

@@ -128,6 +128,7 @@ type enqueueConfig struct {
 	source   string
 	idemKey  string
 	callback string
+	folders  []string
 }
 
 // MaxIdempotencyKey bounds the key WithIdempotencyKey takes, in bytes.
@@ -171,6 +172,15 @@ func WithSource(source string) EnqueueOption {
 	return func(c *enqueueConfig) { c.source = source }
 }
 
+// WithPrefixes adds folders to the request: each is a prefix, which invalidates every image under
+// it in one search of Cloudimage's log (see docs/usage.md, Folders). A trailing / or /* is
+// optional. Their results follow those of the URLs, in order. A prefix of a whole host, alias or
+// token is rejected: it goes only as a flush-all does (FlushAllRequest.Prefix). URLs given as
+// such, ending with /*, are read as prefixes too.
+func WithPrefixes(folders ...string) EnqueueOption {
+	return func(c *enqueueConfig) { c.folders = append(c.folders, folders...) }
+}
+
 func enqueueOptions(opts []EnqueueOption) enqueueConfig {
 	var c enqueueConfig
 	for _, o := range opts {
@@ -194,6 +204,10 @@ type FlushAllRequest struct {
 	Confirm     string // must equal the token given to WithFlushAll
 	RequestedBy string // who asks, such as a user or a host name
 	Reason      string // why, for whoever reads the queue later
+	// Prefix, when set, is a prefix of a whole host, alias or token ("https://img.example.com/*")
+	// to send in place of a flush-all: confirmed, cooled down and sent once as a flush-all is.
+	// A prefix below a host is refused here: enqueue it (WithPrefixes).
+	Prefix string
 }
 
 // RequestFlushAll enqueues a flush-all.
@@ -204,8 +218,20 @@ type FlushAllRequest struct {
 // Any other error is an *EvictionError, a *PolicyUnknownError or a *RedisError, and nothing was
 // enqueued.
 func (c *Client) RequestFlushAll(ctx context.Context, req FlushAllRequest) error {
+	var root string
+	if req.Prefix != "" {
+		_, _, err := producer.NewIngest(c.norm).Folders().Add(req.Prefix)
+		var rp *producer.RootPrefixError
+		if !errors.As(err, &rp) {
+			if err == nil {
+				err = &normalize.Error{Input: req.Prefix, Reason: "is not a root prefix (a whole host, alias or token): enqueue it with WithPrefixes"}
+			}
+			return apiError("flush-all", err)
+		}
+		root = rp.Key
+	}
 	err := c.p.RequestFlushAll(ctx, producer.FlushAll{Token: c.token, Confirm: req.Confirm, Cooldown: c.cooldown,
-		RequestedBy: req.RequestedBy, Reason: req.Reason})
+		RequestedBy: req.RequestedBy, Reason: req.Reason, Prefix: root})
 	return apiError("flush-all", err)
 }
 

@@ -185,3 +185,33 @@ func TestEnqueueBulkFrom(t *testing.T) {
 }
 
 var errBroken = errors.New("broken input")
+
+// TestEnqueuePrefixes (issue 24): WithPrefixes reads each folder as a prefix, after the URLs; a
+// root prefix is rejected there and goes only through RequestFlushAll, which refuses a prefix
+// below a host. A root prefix confirmed there keeps the flush-all's one-at-a-time rule.
+func TestEnqueuePrefixes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, _ := startClient(t)
+	rep, err := c.Enqueue(ctx, []string{"https://img.example.com/p/a.jpg"},
+		cipurge.WithPrefixes("https://img.example.com/p/", "https://img.example.com/q", "https://img.example.com/*"))
+	must(t, err)
+	want := []string{"https://img.example.com/p/a.jpg", "https://img.example.com/p/*", "https://img.example.com/q/*", ""}
+	for i, w := range want {
+		r := rep.Results[i]
+		if r.Key != w || r.Prefix != (i == 1 || i == 2) {
+			t.Errorf("result %d: %+v; want key %q", i, r, w)
+		}
+	}
+	var bad *cipurge.InvalidURLError
+	if r := rep.Results[3]; r.Outcome != cipurge.Rejected || !errors.As(r.Err, &bad) || !strings.Contains(r.Reason, "flush-all") {
+		t.Errorf("root prefix: %+v; want rejected, naming the flush-all", r)
+	}
+	if err := c.RequestFlushAll(ctx, cipurge.FlushAllRequest{Confirm: "demo", Prefix: "https://img.example.com/p/"}); !errors.As(err, &bad) {
+		t.Errorf("a prefix below a host as a flush-all: %v; want an *InvalidURLError", err)
+	}
+	must(t, c.RequestFlushAll(ctx, cipurge.FlushAllRequest{Confirm: "demo", Prefix: "https://img.example.com/"}))
+	if err := c.RequestFlushAll(ctx, flushReq); !errors.Is(err, cipurge.ErrFlushAllPending) {
+		t.Errorf("a flush-all while a root prefix waits: %v; want pending", err)
+	}
+}

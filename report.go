@@ -40,6 +40,7 @@ func (o Outcome) MarshalText() ([]byte, error) { return []byte(o.String()), nil 
 type Result struct {
 	Input   string  `json:"input"`
 	Key     string  `json:"key,omitempty"`
+	Prefix  bool    `json:"prefix,omitempty"` // the key is a prefix (a folder ending with /*): it covers every image under it
 	Outcome Outcome `json:"outcome"`
 	Err     error   `json:"-"`                // with Rejected: an *InvalidURLError
 	Reason  string  `json:"reason,omitempty"` // Err's text, for JSON
@@ -98,19 +99,25 @@ func enqueue(ctx context.Context, p *producer.Producer, norm *normalize.Normaliz
 	if err := o.check(); err != nil {
 		return nil, err
 	}
-	r := &Report{Results: make([]Result, len(urls))}
-	keys := make([]string, 0, len(urls))
-	idx := make([]int, 0, len(urls))
+	// The folders follow the URLs: each is read as a prefix, and its results follow theirs.
+	folders := o.folders
+	n := len(urls) + len(folders)
+	r := &Report{Results: make([]Result, n)}
+	keys := make([]string, 0, n)
+	idx := make([]int, 0, n)
 	in := producer.NewIngest(norm)
-	for i, raw := range urls {
+	for i, raw := range append(urls[:len(urls):len(urls)], folders...) {
+		if i == len(urls) {
+			in.Folders()
+		}
 		key, dup, err := in.Add(raw)
 		switch {
 		case err != nil:
 			r.Results[i] = rejected(raw, err)
 		case dup:
-			r.Results[i] = Result{Input: raw, Key: key, Outcome: DuplicateInInput}
+			r.Results[i] = Result{Input: raw, Key: key, Prefix: normalize.IsPrefix(key), Outcome: DuplicateInInput}
 		default:
-			r.Results[i] = Result{Input: raw, Key: key, Outcome: Enqueued}
+			r.Results[i] = Result{Input: raw, Key: key, Prefix: normalize.IsPrefix(key), Outcome: Enqueued}
 			keys = append(keys, key)
 			idx = append(idx, i)
 		}

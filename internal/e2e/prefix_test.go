@@ -67,3 +67,38 @@ func TestPrefixCoversPendingURLs(t *testing.T) {
 	h.mustEnqueue(t, under[0])
 	testkit.WaitFor(t, 20*time.Second, "a URL requested after the prefix sent", func() bool { return h.SB.URLCount(under[0]) == 1 })
 }
+
+// TestRootPrefixIsConfirmedAsAFlushAll (issue 24): a prefix over a whole host is refused, with
+// or without --prefix, unless confirmed as a flush-all is; confirmed, it is sent once, in scope
+// original, and a flush-all within PURGE_ALL_COOLDOWN of it is refused.
+func TestRootPrefixIsConfirmedAsAFlushAll(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_PREFIX_RATE=0", "PURGE_ALL_COOLDOWN=1h")
+	const root = "https://img.example.com/*"
+	for _, args := range [][]string{{root}, {"--prefix", "https://img.example.com/"}, {"--prefix", "https://demo.cloudimg.io/v7/"}} {
+		if code, _, stderr := h.enqueue("", args...); code != 1 || !strings.Contains(stderr, "--confirm=") {
+			t.Errorf("enqueue %q: exit %d, %q; want rejected, naming --confirm", args, code, stderr)
+		}
+	}
+	if code, _, stderr := h.enqueue("", "--confirm=wrong", root); code != 2 || !strings.Contains(stderr, "does not match") {
+		t.Errorf("a wrong confirmation: exit %d, %q", code, stderr)
+	}
+	if code, out, stderr := h.enqueue("", "--confirm=demo", "--reason", "test", root); code != 0 || !strings.Contains(out, "root prefix "+root+" requested") {
+		t.Fatalf("a confirmed root prefix: exit %d, %q %q", code, out, stderr)
+	}
+	h.startWorker()
+	testkit.WaitFor(t, 20*time.Second, "the root prefix sent", func() bool { return h.SB.URLCount(root) > 0 })
+	h.waitIdle(t)
+	if n := h.SB.URLCount(root); n != 1 {
+		t.Errorf("the root prefix was sent %d times, want once", n)
+	}
+	for _, r := range h.SB.Accepted() {
+		if r.Scope != "original" {
+			t.Errorf("a call in scope %q; a root prefix goes in scope original", r.Scope)
+		}
+	}
+	code, _, stderr := h.enqueue("", "--all", "--confirm=demo")
+	if code != 2 || !strings.Contains(stderr, "root prefix "+root) || !strings.Contains(stderr, "PURGE_ALL_COOLDOWN") {
+		t.Errorf("a flush-all right after the root prefix: exit %d, %q; want refused by the cooldown", code, stderr)
+	}
+}

@@ -73,6 +73,8 @@ type Last struct {
 	UUID       string    // its uuid
 	AttemptAt  time.Time // the last attempt whose outcome is unknown; zero: none
 	InFlightAt time.Time // the last attempt still recorded in flight: being sent, or its outcome could not be recorded; zero: none
+	RootAt     time.Time // the last root prefix sent in place of a flush-all; zero: none
+	Root       string    // that root prefix
 }
 
 // CoolingDown reports whether a flush-all at now is within cooldown of the last one that may have
@@ -84,6 +86,10 @@ func CoolingDown(last Last, now time.Time, cooldown time.Duration) (next time.Ti
 	if last.AttemptAt.After(at) {
 		at, what = last.AttemptAt, "a flush-all was attempted at "+last.AttemptAt.UTC().Format(time.RFC3339)+
 			" and its outcome is unknown (it is in the dead-letter queue)"
+	}
+	if last.RootAt.After(at) {
+		at, what = last.RootAt, "the root prefix "+last.Root+" was sent at "+last.RootAt.UTC().Format(time.RFC3339)+
+			" in place of a flush-all"
 	}
 	if last.InFlightAt.After(at) {
 		at, what = last.InFlightAt, "a flush-all attempt began at "+last.InFlightAt.UTC().Format(time.RFC3339)+

@@ -21,7 +21,7 @@ func TestDecodeJSONErrors(t *testing.T) {
 		{"string for array", `{"urls": "a"}`, "wrong_type", 1, 12, `field "urls"`},
 		{"number in array", `{"urls": [1]}`, "wrong_type", 1, 11, "string"},
 		{"array body", `["a"]`, "wrong_type", 1, 1, "must be a JSON object"},
-		{"unknown field", `{"url": ["a"]}`, "unknown_field", 0, 0, `unknown field "url": the fields are "urls" and "source"`},
+		{"unknown field", `{"url": ["a"]}`, "unknown_field", 0, 0, `unknown field "url": the fields are "urls" and "prefixes" and "source"`},
 		{"empty", " \n ", "empty_body", 0, 0, "the body is empty"},
 	}
 	for _, c := range cases {

@@ -177,6 +177,7 @@ func (h *handler) authorized(r *http.Request, flush bool) bool {
 // invalidationsRequest is the body of POST /v1/invalidations.
 type invalidationsRequest struct {
 	URLs     []string `json:"urls"`
+	Prefixes []string `json:"prefixes"` // folders, each a prefix: every image under it
 	Source   string   `json:"source"`
 	Callback string   `json:"callback"` // the request's webhook URL; "" for the worker's default
 }
@@ -186,24 +187,25 @@ func (h *handler) invalidations(w http.ResponseWriter, r *http.Request, e *entry
 	if h.refused(w, e, h.decode(r, &req)) {
 		return
 	}
-	e.urls = len(req.URLs)
+	n := len(req.URLs) + len(req.Prefixes)
+	e.urls = n
 	if h.refused(w, e, checkText("source", req.Source)) {
 		return
 	}
-	if len(req.URLs) == 0 {
+	if n == 0 {
 		h.fail(w, e, http.StatusBadRequest, Error{Code: "no_urls",
-			Message: `"urls" is missing or empty: send {"urls": ["https://img.example.com/a.jpg", ...]}`})
+			Message: `"urls" and "prefixes" are missing or empty: send {"urls": ["https://img.example.com/a.jpg", ...]} or {"prefixes": ["https://img.example.com/avatars/"]}`})
 		return
 	}
-	if len(req.URLs) > h.o.MaxURLs {
+	if n > h.o.MaxURLs {
 		h.fail(w, e, http.StatusRequestEntityTooLarge, Error{Code: "too_many_urls", Setting: "INTAKE_MAX_URLS", Limit: int64(h.o.MaxURLs),
-			Message: fmt.Sprintf("%d URLs in one request, more than INTAKE_MAX_URLS=%d: split them into requests of at most %d URLs",
-				len(req.URLs), h.o.MaxURLs, h.o.MaxURLs)})
+			Message: fmt.Sprintf("%d URLs and prefixes in one request, more than INTAKE_MAX_URLS=%d: split them into requests of at most %d",
+				n, h.o.MaxURLs, h.o.MaxURLs)})
 		return
 	}
 	ctx, cancel := httpapi.Durable(r, h.Timeout)
 	defer cancel()
-	rep, err := h.o.Client.Enqueue(ctx, req.URLs, cipurge.WithSource(req.Source), cipurge.WithCallback(req.Callback),
+	rep, err := h.o.Client.Enqueue(ctx, req.URLs, cipurge.WithSource(req.Source), cipurge.WithCallback(req.Callback), cipurge.WithPrefixes(req.Prefixes...),
 		cipurge.WithIdempotencyKey(r.Header.Get(HeaderIdempotencyKey)))
 	var bad *cipurge.OptionError
 	if errors.As(err, &bad) {
@@ -230,6 +232,7 @@ func (h *handler) invalidations(w http.ResponseWriter, r *http.Request, e *entry
 type flushRequest struct {
 	Confirm string `json:"confirm"`
 	Reason  string `json:"reason"`
+	Prefix  string `json:"prefix"` // a root prefix (a whole host, alias or token) to send in place of scope all
 }
 
 func (h *handler) flushAll(w http.ResponseWriter, r *http.Request, e *entry) {
@@ -241,9 +244,18 @@ func (h *handler) flushAll(w http.ResponseWriter, r *http.Request, e *entry) {
 	defer cancel()
 	// The Client checks the confirmation before it touches Redis, and the rest of the rule.
 	// The intake words each refusal for an HTTP client.
-	err := h.o.Client.RequestFlushAll(ctx, cipurge.FlushAllRequest{Confirm: req.Confirm, RequestedBy: "intake " + httpapi.ClientIP(r), Reason: req.Reason})
-	var refused *cipurge.FlushRefusedError
+	err := h.o.Client.RequestFlushAll(ctx, cipurge.FlushAllRequest{Confirm: req.Confirm, RequestedBy: "intake " + httpapi.ClientIP(r),
+		Reason: req.Reason, Prefix: req.Prefix})
+	var (
+		refused *cipurge.FlushRefusedError
+		bad     *cipurge.InvalidURLError
+	)
 	switch {
+	case err == nil && req.Prefix != "":
+		httpapi.WriteJSON(w, http.StatusAccepted, FlushAccepted{Status: "accepted", TaskID: tasks.TaskIDAll, Queue: tasks.QueueAll,
+			Message: "root prefix requested as a flush-all is: a worker will send it once. Every image under it is fetched again from the origin."})
+	case errors.As(err, &bad):
+		h.fail(w, e, http.StatusBadRequest, Error{Code: "bad_prefix", Message: `"prefix": ` + bad.Error() + ". Nothing was requested."})
 	case err == nil:
 		httpapi.WriteJSON(w, http.StatusAccepted, FlushAccepted{Status: "accepted", TaskID: tasks.TaskIDAll, Queue: tasks.QueueAll,
 			Message: "flush-all requested: a worker will send it once. Every pending URL request made before it is covered by it."})

@@ -2,6 +2,7 @@ package producer
 
 import (
 	"hash/maphash"
+	"strings"
 
 	"github.com/cipurge/cipurge/pkg/normalize"
 )
@@ -12,19 +13,49 @@ import (
 // Memory is constant per distinct key, so a file of any size streams through it.
 // It is not safe for concurrent use.
 type Ingest struct {
-	norm *normalize.Normalizer
-	seen *dedupe
+	norm    *normalize.Normalizer
+	seen    *dedupe
+	folders bool
 }
+
+// Folders makes every later input a folder (prefix), as an explicit flag or field asks: a
+// trailing / or /* is optional. It returns in.
+func (in *Ingest) Folders() *Ingest { in.folders = true; return in }
+
+// RootPrefixError is Add's refusal of a root prefix: a whole host, alias or token. It asks as
+// much of the origin as a flush-all, so it goes only as one does (Producer.RequestFlushAll with
+// FlushAll.Prefix). It unwraps to the normaliser's *normalize.Error.
+type RootPrefixError struct {
+	Key string // the canonical root prefix
+	Err *normalize.Error
+}
+
+func (e *RootPrefixError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the normaliser's rejection.
+func (e *RootPrefixError) Unwrap() error { return e.Err }
 
 // NewIngest starts a run with norm: duplicates are found within it.
 func NewIngest(norm *normalize.Normalizer) *Ingest { return &Ingest{norm: norm, seen: newDedupe()} }
 
 // Add normalises raw and returns its canonical key.
+// A folder ending with /* (any input, with Folders) is a prefix: its key ends with /*.
 // dup is true when the run had the key already.
-// err is the normaliser's *normalize.Error when raw is rejected.
+// err is the normaliser's *normalize.Error when raw is rejected, or a *RootPrefixError.
 func (in *Ingest) Add(raw string) (key string, dup bool, err error) {
-	key, err = in.norm.Normalize(raw)
-	if err != nil {
+	if in.folders || normalize.IsPrefix(raw) {
+		if in.folders && !normalize.IsPrefix(raw) && !strings.HasSuffix(strings.TrimSpace(raw), "/") {
+			raw = strings.TrimSpace(raw) + "/"
+		}
+		p, err := in.norm.NormalizePrefix(raw)
+		if err != nil {
+			return "", false, err
+		}
+		if p.Root {
+			return "", false, &RootPrefixError{Key: p.Key, Err: normalize.RootError(raw)}
+		}
+		key = p.Key
+	} else if key, err = in.norm.Normalize(raw); err != nil {
 		return "", false, err
 	}
 	return key, !in.seen.add(key), nil

@@ -140,6 +140,9 @@ type FlushAll struct {
 	RequestedBy string
 	Reason      string
 	DeadLetter  string // the dead-lettered flush-all this request replaces; "" for none
+	// Prefix is a root prefix (a whole host, alias or token: RootPrefixError.Key) to send in
+	// place of scope all. It is confirmed, cooled down and sent once as a flush-all is.
+	Prefix string
 }
 
 // RequestFlushAll enqueues a flush-all.
@@ -193,7 +196,7 @@ func (p *Producer) confirmAndEnqueue(ctx context.Context, a FlushAll, now time.T
 	if err := p.store.AllConfirm(ctx, reqMS); err != nil {
 		return fmt.Errorf("flush-all: %w", err)
 	}
-	ok, err := p.enqueueAll(ctx, tasks.All{Confirm: a.Confirm, RequestedAt: now, RequestedBy: a.RequestedBy, Reason: a.Reason}, a.DeadLetter)
+	ok, err := p.enqueueAll(ctx, tasks.All{Confirm: a.Confirm, RequestedAt: now, RequestedBy: a.RequestedBy, Reason: a.Reason, Prefix: a.Prefix}, a.DeadLetter)
 	if err != nil || !ok {
 		_, _ = p.store.AllDone(context.WithoutCancel(ctx), reqMS)
 	}

@@ -152,13 +152,16 @@ type AllRecord struct {
 	UUID        string
 	AttemptAt   int64 // the last attempt whose outcome is unknown (ms); 0 if none
 	InFlightAt  int64 // the latest attempt still recorded in flight (ms): being sent, or one whose outcome could not be recorded; 0 if none
+	RootAt      int64 // the last root prefix sent in place of a flush-all (ms); 0 if never
+	Root        string
 }
 
 // Last is the record as the flush-all rule reads it (the cooldown counts from the latest of the
 // last flush-all accepted, the last attempt with an unknown outcome and the last attempt still
 // recorded in flight).
 func (r AllRecord) Last() flushall.Last {
-	return flushall.Last{SentAt: msUTC(r.SentAt), UUID: r.UUID, AttemptAt: msUTC(r.AttemptAt), InFlightAt: msUTC(r.InFlightAt)}
+	return flushall.Last{SentAt: msUTC(r.SentAt), UUID: r.UUID, AttemptAt: msUTC(r.AttemptAt), InFlightAt: msUTC(r.InFlightAt),
+		RootAt: msUTC(r.RootAt), Root: r.Root}
 }
 
 // msUTC is the time of a Unix-ms timestamp; 0 is the zero time.
@@ -177,7 +180,8 @@ func (s *Store) AllState(ctx context.Context) (AllRecord, error) {
 		return AllRecord{}, fmt.Errorf("flush-all state: %w", err)
 	}
 	atoi := func(v string) int64 { n, _ := strconv.ParseInt(v, 10, 64); return n }
-	r := AllRecord{RequestedAt: atoi(m[FieldAllRequested]), SentAt: atoi(m[FieldAllSent]), UUID: m[FieldAllUUID], AttemptAt: atoi(m[FieldAllAttempt])}
+	r := AllRecord{RequestedAt: atoi(m[FieldAllRequested]), SentAt: atoi(m[FieldAllSent]), UUID: m[FieldAllUUID], AttemptAt: atoi(m[FieldAllAttempt]),
+		RootAt: atoi(m[FieldAllRootSent]), Root: m[FieldAllRoot]}
 	for f, v := range m {
 		if strings.HasPrefix(f, FieldAllInFlight) {
 			r.InFlightAt = max(r.InFlightAt, atoi(v))

@@ -123,3 +123,20 @@ func (s *Store) CoveredBy(ctx context.Context, key string, requestedAt int64) (c
 	}
 	return c, ok, nil
 }
+
+// AllRootSent records a root prefix the API accepted in place of the flush-all requested at
+// requestedAt (ms), admitted at sentAt: it uses up the request's confirmation, and the flush-all
+// cooldown counts from it. Unlike AllSent it drops nothing: a root prefix covers one host, alias
+// or token, and its send covers what is under it through PrefixSent.
+func (s *Store) AllRootSent(ctx context.Context, prefix string, requestedAt, sentAt int64) error {
+	req := fmt.Sprint(requestedAt)
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, KeyAll, FieldAllRootSent, sentAt, FieldAllRoot, prefix)
+		p.HDel(ctx, KeyAll, FieldAllConfirmed+req, FieldAllInFlight+req)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record root prefix: %w", err)
+	}
+	return nil
+}

@@ -196,6 +196,8 @@ const (
 	FieldAllSent      = "sent_at"      // the last flush-all the API accepted, when admitted (ms)
 	FieldAllUUID      = "uuid"         // its uuid
 	FieldAllAttempt   = "attempt_at"   // the last flush-all attempt whose outcome is unknown (ms): the cooldown counts from it too
+	FieldAllRootSent  = "root_sent_at" // the last root prefix the API accepted in place of a flush-all, when admitted (ms): the cooldown counts from it too
+	FieldAllRoot      = "root"         // that root prefix
 
 	// Per confirmed request, named by its request time (ms), e.g. "confirmed:1764620000000":
 	FieldAllConfirmed = "confirmed:" // a person confirmed this request; a send needs it, and uses it up

@@ -440,7 +440,12 @@ func (w *Worker) sendAll(ctx context.Context, p tasks.All, reqMS int64) error {
 	case store.AllUnknown:
 		return w.allUnknown(at, "the worker that was sending it died or was stopped mid-call")
 	}
-	inv, took, err := timed(w, scopeAll, func() (*apiclient.Invalidation, error) { return w.api.InvalidateAll(ctx) })
+	inv, took, err := timed(w, scopeAll, func() (*apiclient.Invalidation, error) {
+		if p.Prefix != "" {
+			return w.api.Invalidate(ctx, []string{p.Prefix})
+		}
+		return w.api.InvalidateAll(ctx)
+	})
 	if err != nil && !apiclient.NotActedOn(err) {
 		w.share(ctx, scopeAll, err, took, 0)
 		if rerr := w.record(ctx, func(rctx context.Context) error { _, err := w.store.AllUnknown(rctx, reqMS); return err }); rerr != nil {
@@ -465,6 +470,9 @@ func (w *Worker) sendAll(ctx context.Context, p tasks.All, reqMS int64) error {
 	defer cancel()
 	w.succeeded(rctx)
 	w.acceptedAnswer(scopeAll, inv)
+	if p.Prefix != "" {
+		return w.rootSent(ctx, p, reqMS, adm.Now, inv)
+	}
 	var dropped int64
 	if err := w.record(ctx, func(rctx context.Context) (err error) {
 		dropped, err = w.store.AllSent(rctx, adm.Now, inv.UUID, reqMS)
@@ -479,6 +487,29 @@ func (w *Worker) sendAll(ctx context.Context, p tasks.All, reqMS int64) error {
 	w.log.Warn("FLUSH-ALL SENT: every cached image of the token will be fetched again from the origin",
 		zap.String("uuid", inv.UUID), zap.Int("status", inv.StatusCode), zap.String("requested_by", p.RequestedBy),
 		zap.String("reason", p.Reason), zap.Int64("pending_requests_covered", dropped))
+	return nil
+}
+
+// rootSent records a root prefix the API accepted in place of a flush-all: the cooldown counts
+// from it, its confirmation is used up, and it covers what is under it (as any prefix does).
+func (w *Worker) rootSent(ctx context.Context, p tasks.All, reqMS, sentMS int64, inv *apiclient.Invalidation) error {
+	if err := w.record(ctx, func(rctx context.Context) error { return w.store.AllRootSent(rctx, p.Prefix, reqMS, sentMS) }); err != nil {
+		// As for a flush-all: the in-flight record stays, so it is never sent again, and the
+		// cooldown counts from its attempt.
+		w.log.Error("could not record the root prefix the API accepted: the cooldown counts from its attempt", zap.String("uuid", inv.UUID), zap.Error(err))
+	}
+	rctx, cancel := recordCtx(ctx)
+	defer cancel()
+	keys := []string{p.Prefix}
+	if err := w.store.Sent(rctx, keys, reqMS, sentMS, inv.UUID, w.cfg.HistoryTTL); err != nil {
+		w.log.Warn("could not record an accepted invalidation", zap.String("uuid", inv.UUID), zap.Error(err))
+	}
+	if err := w.store.PrefixSent(rctx, keys, reqMS, sentMS, w.cfg.HistoryTTL); err != nil {
+		w.log.Warn("could not record an accepted prefix", zap.String("uuid", inv.UUID), zap.Error(err))
+	}
+	w.log.Warn("ROOT PREFIX SENT: every cached image under it will be fetched again from the origin",
+		zap.String("prefix", p.Prefix), zap.String("uuid", inv.UUID), zap.Int("status", inv.StatusCode),
+		zap.String("requested_by", p.RequestedBy), zap.String("reason", p.Reason))
 	return nil
 }
 

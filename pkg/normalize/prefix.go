@@ -42,6 +42,10 @@ func (n *Normalizer) NormalizePrefix(raw string) (Prefix, error) {
 	return p, nil
 }
 
+// RootError is the rejection of raw, a root prefix (Prefix.Root) sent as a folder request: it
+// asks as much of the origin as a flush-all, so it goes only with a flush-all's confirmation.
+func RootError(raw string) *Error { return newError(raw, rootReason) }
+
 // rootReason refuses a prefix that covers a whole host, alias, origin prefix or token, sent as a URL.
 const rootReason = "ends with /* right after a host, an alias or the token: it would invalidate everything under it, " +
 	"which makes Cloudimage fetch all of it from the origin again, as a flush-all does. " +

@@ -102,6 +102,10 @@ type All struct {
 	RequestedAt time.Time `json:"requested_at"`
 	RequestedBy string    `json:"requested_by,omitempty"`
 	Reason      string    `json:"reason,omitempty"`
+	// Prefix is a root prefix (a whole host, alias or token, ending with /*) sent in scope
+	// original in place of scope all; "" for a flush-all. It is confirmed and sent once as a
+	// flush-all is, and counts against the same cooldown.
+	Prefix string `json:"prefix,omitempty"`
 }
 
 // Confirm is the payload of TypeConfirm: follow one accepted request until it is final.

@@ -4,6 +4,7 @@
 //
 //	enqueue [flags] URL...
 //	enqueue [flags] -f FILE            one URL a line; - reads standard input
+//	enqueue [--prefix] FOLDER/*        a folder (prefix): every image under it
 //	enqueue --all --confirm=TOKEN      flush everything (asks for the CLOUDIMAGE_TOKEN value)
 //	enqueue status [--json] [URL...]   backlog, dead letters, send rate; or one URL's history
 //	enqueue dlq ls|replay|rm           the dead-letter queue
@@ -106,6 +107,10 @@ const usageText = `usage:
   enqueue [flags] URL...
   enqueue [flags] -f FILE              one URL a line; "-" reads standard input;
                                        blank lines and lines starting with # are skipped
+  enqueue [--prefix] FOLDER/*...        a folder (prefix): every image under it, in one
+                                       search of Cloudimage's log (up to 60 s; PURGE_PREFIX_RATE)
+  enqueue --confirm=TOKEN HOST/*       a prefix of a whole host, alias or token: confirmed,
+                                       cooled down and sent once, as a flush-all is
   enqueue --all --confirm=TOKEN [--reason TEXT]
                                        flush EVERY cached image (scope "all"); TOKEN is your
                                        CLOUDIMAGE_TOKEN value
@@ -225,7 +230,7 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 type enqueueArgs struct {
 	file, src, confirm, reason, idemKey, callback string
 	dryRun, bulk, asJSON, noProgress, all, cancel bool
-	verbose                                       bool
+	verbose, prefix                               bool
 	urls                                          []string
 }
 
@@ -242,8 +247,9 @@ func parseEnqueue(args []string, stdout io.Writer) (*enqueueArgs, error) {
 	fs.BoolVar(&a.noProgress, "no-progress", false, "no progress line, even on a terminal")
 	fs.BoolVar(&a.verbose, "verbose", false, "print every rejected line; without it the first "+group(rejectionsListed)+" are printed and the rest counted")
 	fs.BoolVar(&a.all, "all", false, "request a flush of EVERY cached image (scope all); needs --confirm")
-	fs.StringVar(&a.confirm, "confirm", "", "confirm --all with `TOKEN`: your CLOUDIMAGE_TOKEN value")
-	fs.StringVar(&a.reason, "reason", "", "with --all: why, a free `TEXT` recorded with the request")
+	fs.BoolVar(&a.prefix, "prefix", false, "read each input as a folder (a prefix): every image under it; a trailing / or /* is optional")
+	fs.StringVar(&a.confirm, "confirm", "", "confirm --all, or a prefix of a whole host, alias or token, with `TOKEN`: your CLOUDIMAGE_TOKEN value")
+	fs.StringVar(&a.reason, "reason", "", "with --all or a confirmed root prefix: why, a free `TEXT` recorded with the request")
 	fs.BoolVar(&a.cancel, "cancel", false, "with --all: remove a flush-all that is queued and not yet sent")
 	showVer := fs.Bool("version", false, "print the version and exit")
 	fs.StringVar(&a.idemKey, "idempotency-key", "", "a `KEY` that makes a retried run safe: a run with a key an earlier run used queues nothing and prints that run's request ID")
@@ -264,8 +270,12 @@ func (a *enqueueArgs) check() error {
 	switch {
 	case a.all && (len(a.urls) > 0 || a.file != "" || a.bulk || a.dryRun):
 		return usage("--all flushes everything and takes no URLs, -f, --bulk or --dry-run%s", helpHint)
-	case !a.all && (a.confirm != "" || a.cancel):
-		return usage("--confirm and --cancel only go with --all%s", helpHint)
+	case a.all && a.prefix:
+		return usage("--all flushes everything and takes no --prefix%s", helpHint)
+	case !a.all && a.cancel:
+		return usage("--cancel only goes with --all%s", helpHint)
+	case a.confirm != "" && (a.bulk || a.dryRun):
+		return usage("--confirm sends a root prefix as a flush-all is sent: not with --bulk or --dry-run%s", helpHint)
 	case a.cancel && a.confirm != "":
 		return usage("--all --cancel removes a queued flush-all and takes no --confirm%s", helpHint)
 	case !a.all && a.file == "" && len(a.urls) == 0:
@@ -323,8 +333,12 @@ func runIngest(ctx context.Context, a *enqueueArgs, cfg *config.Config, stdin io
 	}
 	msgs := newPrinter(stderr, a.verbose)
 	defer msgs.flush()
+	var roots []string
 	o := ingestOptions{dryRun: a.dryRun, bulk: a.bulk, source: a.src, senders: 4, batch: 500, progress: progress, json: a.asJSON,
-		idemKey: a.idemKey, callback: a.callback}
+		idemKey: a.idemKey, callback: a.callback, folders: a.prefix}
+	if a.confirm != "" {
+		o.root = func(key string) { roots = append(roots, key) }
+	}
 	if a.bulk {
 		o.senders, o.batch = 16, 20*cfg.Purge.BatchSize
 	}
@@ -335,7 +349,32 @@ func runIngest(ctx context.Context, a *enqueueArgs, cfg *config.Config, stdin io
 		}
 		printSummary(sum, a.asJSON, stdout, msgs)
 	}
+	if err == nil && len(roots) > 0 {
+		if err := requestRoots(ctx, cfg, prod, roots, a, stdout); err != nil {
+			return err
+		}
+	}
 	return ingestExit(sum, err)
+}
+
+// requestRoots requests each confirmed root prefix as a flush-all is requested: the same
+// confirmation, the same cooldown, sent once. One waits at a time, as a flush-all does.
+func requestRoots(ctx context.Context, cfg *config.Config, prod *producer.Producer, roots []string, a *enqueueArgs, stdout io.Writer) error {
+	for _, key := range roots {
+		err := prod.RequestFlushAll(ctx, producer.FlushAll{Token: cfg.Cloudimage.Token, Confirm: a.confirm,
+			Cooldown: cfg.Purge.AllCooldown, RequestedBy: requester(), Reason: a.reason, Prefix: key})
+		var refused *flushall.RefusedError
+		switch {
+		case err == nil:
+			fmt.Fprintf(stdout, "root prefix %s requested as a flush-all is (task %s on queue %s): a worker will send it once. "+
+				"Every image under it is fetched again from the origin.\n", key, tasks.TaskIDAll, tasks.QueueAll)
+		case errors.As(err, &refused):
+			return &exitError{code: 2, err: fmt.Errorf("root prefix %s: %s", key, allRefusal(refused))}
+		default:
+			return &exitError{code: 2, err: fmt.Errorf("root prefix %s: %w; it was not enqueued", key, err)}
+		}
+	}
+	return nil
 }
 
 // ingestExit is the exit of an ingest that ended with sum and err: 2 when it stopped, 1 when a

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -83,6 +84,10 @@ type ingestOptions struct {
 	json     bool
 	idemKey  string // --idempotency-key
 	callback string // --callback
+	folders  bool   // --prefix: every input is a folder
+	// root takes a root prefix (a whole host, alias or token) that --confirm confirms; nil: it is
+	// rejected, with the fix.
+	root func(key string)
 }
 
 // requestOptions is the record of the run's request.
@@ -114,7 +119,11 @@ func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *p
 	if o.progress {
 		stopProgress = msgs.progress(&r.c, r.start)
 	}
-	readErr := r.read(ctx, src, producer.NewIngest(norm), batches)
+	in := producer.NewIngest(norm)
+	if o.folders {
+		in.Folders()
+	}
+	readErr := r.read(ctx, src, in, batches)
 	close(batches)
 	wg.Wait()
 	stopProgress()
@@ -256,6 +265,16 @@ func (r *ingestRun) read(ctx context.Context, src source, in *producer.Ingest, b
 // ok is true when its key is new and is to be enqueued.
 func (r *ingestRun) accept(num int, line []byte, in *producer.Ingest) (key string, ok bool) {
 	key, dup, err := in.Add(string(line))
+	var root *producer.RootPrefixError
+	if errors.As(err, &root) && r.o.root != nil && !r.o.dryRun {
+		r.c.Accepted.Add(1)
+		r.o.root(root.Key)
+		return "", false
+	}
+	if root != nil {
+		r.reject(num, err.Error()+"; to send it, confirm it as a flush-all: --confirm=<your CLOUDIMAGE_TOKEN value>")
+		return "", false
+	}
 	if err != nil {
 		r.reject(num, err.Error())
 		return "", false

@@ -15,6 +15,26 @@ import (
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
+// getStatus gets u with the UI password pw ("" for none) and Accept accept ("" for none), and
+// returns the status, the Content-Type and the body.
+func getStatus(t *testing.T, u, pw, accept string) (int, string, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	if pw != "" {
+		req.SetBasicAuth("admin", pw)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+}
+
 // TestStatusPageAuthAndJSON: /status is behind the UI's basic auth; with Accept: application/json
 // it answers the Snapshot and the lookup of a URL in any form; / links it.
 func TestStatusPageAuthAndJSON(t *testing.T) {
@@ -22,20 +42,11 @@ func TestStatusPageAuthAndJSON(t *testing.T) {
 	h := newHarness(t, "UI_PASSWORD=s3cret-status", "PURGE_WINDOW=10s", "PURGE_MAX_DELAY=10s")
 	w := h.startWorker()
 	get := func(path string, auth bool, accept string) (int, string, string) {
-		req, _ := http.NewRequest(http.MethodGet, w.base+path, nil)
+		pw := ""
 		if auth {
-			req.SetBasicAuth("admin", "s3cret-status")
+			pw = "s3cret-status"
 		}
-		if accept != "" {
-			req.Header.Set("Accept", accept)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+		return getStatus(t, w.base+path, pw, accept)
 	}
 	if code, _, _ := get("/status", false, ""); code != http.StatusUnauthorized {
 		t.Errorf("/status without credentials: %d, want 401", code)
@@ -93,5 +104,40 @@ func TestStatusPageAuthAndJSON(t *testing.T) {
 	}
 	if code, _, body := get("/", false, ""); code != 200 || !strings.Contains(body, `href="/status"`) {
 		t.Errorf("/: %d %s", code, body)
+	}
+}
+
+// TestStatusPageSaysCoveredByPrefix (issue 24): a URL pending under a prefix sent after its
+// request is shown, in JSON and HTML, as "covered by prefix P, sent at T"; the prefix's own
+// lookup says it is a prefix.
+func TestStatusPageSaysCoveredByPrefix(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "PURGE_WINDOW=30s", "PURGE_MAX_DELAY=30s")
+	w := h.startWorker()
+	u, prefix := "https://img.example.com/status-cover/a.jpg", "https://img.example.com/status-cover/*"
+	h.enqueue(u)
+	st := store.New(h.RDB)
+	ctx := context.Background()
+	time.Sleep(5 * time.Millisecond)
+	now, err := st.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PrefixSent(ctx, []string{prefix}, now, now, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	get := func(raw, accept string) string {
+		_, _, body := getStatus(t, w.base+"/status?url="+url.QueryEscape(raw), "", accept)
+		return body
+	}
+	want := "covered by prefix " + prefix + ", sent at " + time.UnixMilli(now).UTC().Format(time.RFC3339)
+	if body := get(u, "text/html"); !strings.Contains(body, want) {
+		t.Errorf("/status HTML does not say %q:\n%s", want, body)
+	}
+	if body := get(u, "application/json"); !strings.Contains(body, `"covered_by":{"prefix":"`+prefix+`"`) {
+		t.Errorf("/status JSON has no covered_by:\n%s", body)
+	}
+	if body := get("https://demo.cloudimg.io/img.example.com/status-cover/*", "application/json"); !strings.Contains(body, `"kind":"prefix"`) {
+		t.Errorf("/status JSON of the prefix does not say its kind:\n%s", body)
 	}
 }

@@ -19,7 +19,7 @@ var queueStates = []string{"pending", "active", "scheduled", "retry", "archived"
 
 // QueueCollectorOptions configure a QueueCollector. Zero values take the defaults noted.
 type QueueCollectorOptions struct {
-	// Queues to report (tasks.QueueNames()).
+	// Queues to report. The default is tasks.QueueNames().
 	Queues []string
 	// CacheFor is how long one reading of Redis serves scrapes (2 s): a flood of scrapes costs
 	// Redis one reading per CacheFor.

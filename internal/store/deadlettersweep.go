@@ -55,7 +55,7 @@ const manyMissing = 50
 
 // SweepOptions say what ReconcileDeadLetters reconciles.
 type SweepOptions struct {
-	Queues     []string      // the product's queues (tasks.QueueNames())
+	Queues     []string      // the product's queues: tasks.QueueNames()
 	HistoryTTL time.Duration // the history TTL: for marking a status check's URLs unconfirmed
 	Grace      time.Duration // DeadLetterGrace when 0
 }

@@ -2,14 +2,14 @@ package taskq
 
 import "time"
 
-// asynq's Redis key names, for the few cheap reads the product makes past asynq's Inspector (an
-// O(1) LLEN or ZCARD where the Inspector's queue info runs a script and samples memory), and for
-// reading a queue that asynq no longer lists (see status). This is the one place that spells them.
+// asynq's Redis key names. This is the one place that spells them.
+// The product reads a few of them past asynq's Inspector, because an O(1) LLEN or ZCARD is cheap.
+// The Inspector's queue info runs a script and samples memory instead.
+// status also reads a queue that asynq no longer lists.
 //
-// The source is asynq v0.26's internal/base (base.go: QueueKeyPrefix, PendingKey, ActiveKey,
-// ScheduledKey, RetryKey, ArchivedKey, CompletedKey, PausedKey, TaskKey, ProcessedTotalKey,
-// FailedTotalKey, AllQueues), which asynq does not export. TestAsynqKeys pins every name to what
-// asynq really writes; upgrading asynq means checking base.go again.
+// The source is asynq v0.26's internal/base, base.go, which asynq does not export.
+// TestAsynqKeys pins every name to what asynq really writes.
+// Upgrading asynq means checking base.go again.
 
 // AsynqQueues is asynq's set of the queue names it knows (base.AllQueues). asynq's client adds a
 // queue to it once per process, on its first task, so after Redis lost its data a running worker's

@@ -163,15 +163,15 @@ func (e *TransportError) Timeout() bool {
 }
 
 // IsTransient reports whether the same request may succeed later, so that the caller
-// should retry it (after RetryAfter(err) when that is positive, else with its own backoff).
-// It is the product's one rule for "transient" (the worker's failure policy is built on it):
+// should retry it. It waits RetryAfter(err) when that is positive, else its own backoff.
+// This is the product's one rule for "transient". The worker's failure policy is built on it.
 //
 //   - *RateLimitError (429): true.
 //   - *ServerError (500-599): true.
 //   - *RejectedError: true for 408 Request Timeout and 425 Too Early, false otherwise.
-//   - *TransportError: true (network errors, timeouts including context.DeadlineExceeded,
-//     an undecodable 2xx body), except when caused by context.Canceled (the caller gave up:
-//     it is shutting down, not failing) or by TLS certificate verification.
+//   - *TransportError: true. That covers network errors, timeouts and an undecodable 2xx body.
+//     It is false when caused by context.Canceled: the caller gave up, it is not failing.
+//     It is false when caused by TLS certificate verification.
 //   - *UnauthorizedError, ErrNoURLs, ErrTooManyURLs, ErrEmptyUUID, nil, anything else: false.
 func IsTransient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {

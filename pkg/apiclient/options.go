@@ -30,8 +30,8 @@ func WithHTTPClient(h *http.Client) Option {
 	}
 }
 
-// WithUserAgent sets the User-Agent header (default DefaultUserAgent()). An empty ua keeps
-// the default.
+// WithUserAgent sets the User-Agent header. The default is DefaultUserAgent().
+// An empty ua keeps the default.
 func WithUserAgent(ua string) Option {
 	return func(c *Client) {
 		if ua != "" {

@@ -55,16 +55,19 @@ func isSlash(c byte) bool { return c == '/' || c == '\\' }
 
 // normPath appends to dst the normalised form of the URL path p and
 // returns the extended buffer. p is a sequence of segments separated by
-// "/" or "\"; its leading slash is optional ("a/b" is read as "/a/b"). The
-// result is empty when p is empty, and otherwise starts with "/".
+// "/" or "\". Its leading slash is optional: "a/b" is read as "/a/b".
+// The result is empty when p is empty, and otherwise starts with "/".
 //
-// Each segment is percent-normalised (escapes of unreserved characters
-// decoded, other escapes kept with upper-case hex, a "%" that starts no
-// escape written "%25", bytes that may not appear in a path escaped), then
-// dot segments ("." and "..", in any escaped spelling) are removed the way
-// the WHATWG URL standard does: ".." drops the segment before it, never
-// climbs above the root, and a final "." or ".." leaves a trailing slash.
-// Empty segments ("a//b") are kept, as in a browser.
+// Each segment is percent-normalised first:
+//   - escapes of unreserved characters are decoded;
+//   - other escapes are kept, with upper-case hex;
+//   - a "%" that starts no escape is written "%25";
+//   - bytes that may not appear in a path are escaped.
+//
+// Then dot segments are removed the way the WHATWG URL standard does.
+// They are "." and "..", in any escaped spelling. ".." drops the segment
+// before it and never climbs above the root. A final "." or ".." leaves a
+// trailing slash. Empty segments, as in "a//b", are kept, as in a browser.
 //
 // normPath is idempotent: normPath(normPath(p)) == normPath(p).
 func normPath[T string | []byte](dst []byte, p T) []byte {

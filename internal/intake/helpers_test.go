@@ -56,6 +56,7 @@ func newEnv(t *testing.T, r *testredis.Server, client redis.UniversalClient, mod
 	o := intake.Options{
 		Client: newClient(t, client, cipurge.WithFlushAll(ciToken, time.Hour)), Token: testToken,
 		MaxBytes: intake.DefaultMaxBytes, MaxURLs: intake.DefaultMaxURLs, FlushBearer: flushToken, Log: zap.New(core),
+		Inspector: newInspector(t, client),
 	}
 	if mod != nil {
 		mod(&o)
@@ -79,6 +80,20 @@ func newClient(t *testing.T, rdb redis.UniversalClient, opts ...cipurge.ClientOp
 		t.Fatal(err)
 	}
 	return c
+}
+
+// newInspector is a Go inspector on rdb for ciToken's URLs.
+func newInspector(t *testing.T, rdb redis.UniversalClient) *cipurge.Inspector {
+	t.Helper()
+	norm, err := normalize.New(normalize.Config{Token: ciToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i, err := cipurge.NewInspector(rdb, norm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return i
 }
 
 // proxy is a TCP proxy on loopback in front of a Redis that can be cut off: while down it closes

@@ -21,9 +21,11 @@
 package intake
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -59,15 +61,16 @@ const (
 
 // Options configure the intake API.
 type Options struct {
-	Client      *cipurge.Client // required: where requests go; flush-all needs its WithFlushAll
-	Token       string          // INTAKE_TOKEN: every request needs "Authorization: Bearer <Token>"; empty refuses every request
-	MaxBytes    int64           // INTAKE_MAX_BYTES; zero means DefaultMaxBytes
-	MaxURLs     int             // INTAKE_MAX_URLS; zero means DefaultMaxURLs
-	FlushBearer string          // INTAKE_FLUSH_TOKEN: the bearer token of POST /v1/invalidations/all; empty turns that path off (404)
-	Log         *zap.Logger     // one info line per request; nil means no logging
-	RetryAfter  time.Duration   // Retry-After sent with a 503; zero means DefaultRetryAfter
-	Timeout     time.Duration   // bound on the Redis work of one request; zero means DefaultTimeout
-	Inflight    *httpapi.Gate   // INTAKE_MAX_INFLIGHT, shared with the event receivers; nil caps nothing
+	Client      *cipurge.Client    // required: where requests go; flush-all needs its WithFlushAll
+	Token       string             // INTAKE_TOKEN: every request needs "Authorization: Bearer <Token>"; empty refuses every request
+	MaxBytes    int64              // INTAKE_MAX_BYTES; zero means DefaultMaxBytes
+	MaxURLs     int                // INTAKE_MAX_URLS; zero means DefaultMaxURLs
+	FlushBearer string             // INTAKE_FLUSH_TOKEN: the bearer token of POST /v1/invalidations/all; empty turns that path off (404)
+	Log         *zap.Logger        // one info line per request; nil means no logging
+	RetryAfter  time.Duration      // Retry-After sent with a 503; zero means DefaultRetryAfter
+	Timeout     time.Duration      // bound on the Redis work of one request; zero means DefaultTimeout
+	Inflight    *httpapi.Gate      // INTAKE_MAX_INFLIGHT, shared with the event receivers; nil caps nothing
+	Inspector   *cipurge.Inspector // reads requests for GET /v1/requests/{id}; nil answers that path 404
 }
 
 // Error is the body of every error answer (the worker's JSON endpoints share it).
@@ -143,6 +146,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, &e, http.StatusNotFound, Error{Code: "flush_all_off", Setting: "INTAKE_FLUSH_TOKEN",
 			Message: "flush-all over HTTP is off: it needs its own secret, separate from INTAKE_TOKEN. To turn it on, set INTAKE_FLUSH_TOKEN " +
 				"on the worker and send it as \"Authorization: Bearer <INTAKE_FLUSH_TOKEN>\" to POST " + PathFlushAll + " (or use enqueue --all)"})
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, PathRequests) {
+		h.request(w, r, &e) // a read: it takes no slot of INTAKE_MAX_INFLIGHT, whose writes it would hold up
 		return
 	}
 	if !known {
@@ -226,6 +233,52 @@ func (h *handler) invalidations(w http.ResponseWriter, r *http.Request, e *entry
 	}
 	w.Header().Set("Location", PathRequests+rep.RequestID)
 	httpapi.WriteJSON(w, status, rep)
+}
+
+// MaxWait bounds the wait of GET /v1/requests/{id}?wait=D.
+const MaxWait = time.Minute
+
+// request answers GET /v1/requests/{id}: the request's progress (a cipurge.RequestStatus), 404
+// for an unknown or expired ID. With ?wait=D (a Go duration, at most MaxWait) it answers once the
+// request is done or D has passed, whichever is first.
+func (h *handler) request(w http.ResponseWriter, r *http.Request, e *entry) {
+	if r.Method != http.MethodGet {
+		h.refused(w, e, httpapi.MethodNotAllowed(w, r, http.MethodGet))
+		return
+	}
+	id := strings.TrimPrefix(r.URL.Path, PathRequests)
+	if h.o.Inspector == nil {
+		h.fail(w, e, http.StatusNotFound, Error{Code: "not_found", Message: "this worker does not serve requests"})
+		return
+	}
+	var wait time.Duration
+	if v := r.URL.Query().Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > MaxWait {
+			h.fail(w, e, http.StatusBadRequest, Error{Code: "bad_wait",
+				Message: fmt.Sprintf("wait=%q: give a duration from 0s to %s, such as wait=30s", v, MaxWait)})
+			return
+		}
+		wait = d
+	}
+	st, err := h.o.Inspector.Request(r.Context(), id)
+	if err == nil && !st.Done && wait > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		defer cancel()
+		if got, _ := h.o.Inspector.WaitRequest(ctx, id, 0, nil); got != nil {
+			st = got
+		}
+	}
+	switch {
+	case errors.Is(err, cipurge.ErrNoRequest):
+		h.fail(w, e, http.StatusNotFound, Error{Code: "no_request", Message: err.Error()})
+		return
+	case st == nil && err != nil:
+		e.err = err
+		h.unavailable(w, e, "the queue (Redis) cannot be read: ask again later")
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, st)
 }
 
 // flushRequest is the body of POST /v1/invalidations/all.

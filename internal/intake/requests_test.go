@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cipurge/cipurge/internal/intake"
 )
@@ -54,4 +55,43 @@ type jsonAnswer struct {
 	Status int
 	Header http.Header
 	got    map[string]any
+}
+
+// TestRequestProgress: GET /v1/requests/{id} answers the request's counts; ?wait answers when
+// the request is done or the wait ends; an unknown ID is 404.
+func TestRequestProgress(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	get := func(path string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	a := e.postURLs("https://img.example.com/progress/a.jpg")
+	loc := a.Header.Get("Location")
+	code, m := get(loc)
+	if code != http.StatusOK || m["waiting"] != float64(1) || m["done"] != false || m["done_means"] != "confirmed" {
+		t.Fatalf("GET %s: %d %v", loc, code, m)
+	}
+	if nd, _ := m["not_done"].([]any); len(nd) != 1 {
+		t.Errorf("not_done %v, want the one URL", m["not_done"])
+	}
+	start := time.Now()
+	if code, m = get(loc + "?wait=300ms"); code != http.StatusOK || m["done"] != false || time.Since(start) < 300*time.Millisecond {
+		t.Errorf("?wait=300ms on a request not done: %d %v after %v", code, m, time.Since(start))
+	}
+	if code, _ := get(intake.PathRequests + "rq_aaaaaaaaaaaaaaaa"); code != http.StatusNotFound {
+		t.Errorf("an unknown request: %d, want 404", code)
+	}
+	if code, _ := get(loc + "?wait=2h"); code != http.StatusBadRequest {
+		t.Errorf("?wait=2h: %d, want 400", code)
+	}
 }

@@ -316,3 +316,26 @@ func bit(b bool) string {
 	}
 	return "0"
 }
+
+// OpenURLs returns which of urls, a sample of request id's URLs, are not done for it: those still
+// linked to it. A bulk request's URLs are not linked: use the history for them.
+func (s *Store) OpenURLs(ctx context.Context, id string, urls []string) ([]string, error) {
+	if len(urls) == 0 {
+		return nil, nil
+	}
+	links, err := s.rdb.HMGet(ctx, KeyRequestLinks, urls...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: reading the links of request %s: %w", id, err)
+	}
+	var open []string
+	for i, v := range links {
+		w, _ := v.(string)
+		for _, word := range strings.Fields(w) {
+			if strings.HasPrefix(word, id+":") {
+				open = append(open, urls[i])
+				break
+			}
+		}
+	}
+	return open, nil
+}

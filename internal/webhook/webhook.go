@@ -142,7 +142,7 @@ func (s *Sender) Send(ctx context.Context, d Delivery) error {
 	ts := now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(d.Body))
 	if err != nil {
-		return fmt.Errorf("webhook %s: the target %q is not a URL: %w", d.ID, redact(d.URL), err)
+		return fmt.Errorf("webhook %s: the target %q is not a URL: %w", d.ID, Redact(d.URL), err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(HeaderID, d.ID)
@@ -155,13 +155,13 @@ func (s *Sender) Send(ctx context.Context, d Delivery) error {
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, AnswerLimit))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("webhook %s: %s answered %s: %w", d.ID, redact(d.URL), resp.Status, ErrRejected)
+		return fmt.Errorf("webhook %s: %s answered %s: %w", d.ID, Redact(d.URL), resp.Status, ErrRejected)
 	}
 	return nil
 }
 
-// redact is raw without its query and user info, which may hold a token.
-func redact(raw string) string {
+// Redact is raw without its query, fragment and user info, which may hold a token.
+func Redact(raw string) string {
 	if i := strings.IndexAny(raw, "?#"); i >= 0 {
 		raw = raw[:i]
 	}
@@ -185,10 +185,10 @@ func CheckTarget(raw string) error {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return fmt.Errorf("the callback URL %q is not an absolute URL", redact(raw))
+		return fmt.Errorf("the callback URL %q is not an absolute URL", Redact(raw))
 	}
 	if u.User != nil {
-		return fmt.Errorf("the callback URL %q holds user info: put a token in its path or query", redact(raw))
+		return fmt.Errorf("the callback URL %q holds user info: put a token in its path or query", Redact(raw))
 	}
 	switch u.Scheme {
 	case "https":
@@ -198,7 +198,7 @@ func CheckTarget(raw string) error {
 		if a, err := netip.ParseAddr(h); (err == nil && a.Unmap().IsLoopback()) || strings.EqualFold(h, "localhost") {
 			return nil
 		}
-		return fmt.Errorf("the callback URL %q is plain http: use https (plain http only to a loopback address)", redact(raw))
+		return fmt.Errorf("the callback URL %q is plain http: use https (plain http only to a loopback address)", Redact(raw))
 	}
-	return fmt.Errorf("the callback URL %q has the scheme %q: use https", redact(raw), u.Scheme)
+	return fmt.Errorf("the callback URL %q has the scheme %q: use https", Redact(raw), u.Scheme)
 }

@@ -53,14 +53,14 @@ func (w *Worker) handleURLs(ctx context.Context, t *asynq.Task) error {
 		}
 		if first {
 			w.metrics.DeadLettered.WithLabelValues("failed_by_cloudimage").Inc()
-			w.markDead(ctx, p.URLs, fmt.Sprintf("failed by Cloudimage %d times", len(p.Previous)))
+			w.markDead(ctx, p.Requests, p.URLs, fmt.Sprintf("failed by Cloudimage %d times", len(p.Previous)))
 			return &deadLetter{msg: fmt.Sprintf("Cloudimage failed these URLs %d times (%s); replay this entry to send them once more",
 				len(p.Previous), describe(p.Previous))}
 		}
 		w.log.Info("replaying URLs Cloudimage failed before", zap.String("task_id", id), zap.Int("urls", len(p.URLs)))
 	}
 	prio := priority(queue, normalize.IsPrefix(p.URLs[0])) // apartPrefixes left a prefix alone in its task
-	adm, urls, held, err := w.waitTurn(ctx, p.URLs, p.RequestedAt.UnixMilli(), prio)
+	adm, urls, held, err := w.waitTurn(ctx, p.URLs, p.Requests, p.RequestedAt.UnixMilli(), prio)
 	if err == nil && len(held) > 0 {
 		// A prefix that covers them waits to be sent: they wait in a task of their own, which
 		// its send satisfies.
@@ -226,6 +226,7 @@ func (w *Worker) accepted(ctx context.Context, p tasks.URLs, urls []string, adm 
 		// duplicate send later. Do not fail the task (that would send it again now).
 		w.log.Warn("could not record an accepted invalidation", zap.String("uuid", inv.UUID), zap.Error(err))
 	}
+	w.moveRequests(ctx, p.Requests, urls, store.Move{From: store.ReqWaiting, To: store.ReqSent, Keep: w.cfg.Confirm, SentDone: !w.cfg.Confirm})
 	if err := w.store.PrefixSent(ctx, urls, reqMS, adm.Now, w.cfg.HistoryTTL); err != nil {
 		// Only what the prefix covers is then sent too: a cost, not a loss.
 		w.log.Warn("could not record an accepted prefix", zap.String("uuid", inv.UUID), zap.Error(err))
@@ -234,9 +235,9 @@ func (w *Worker) accepted(ctx context.Context, p tasks.URLs, urls []string, adm 
 	case !w.cfg.Confirm:
 	case d.action == actAccepted:
 		w.followUp(ctx, tasks.Confirm{UUID: inv.UUID, URLs: urls, RequestedAt: p.RequestedAt,
-			SentAt: time.UnixMilli(adm.Now).UTC(), Origin: p.Origin, Previous: p.Previous})
+			SentAt: time.UnixMilli(adm.Now).UTC(), Origin: p.Origin, Previous: p.Previous, Requests: p.Requests})
 	default:
-		w.mark(ctx, urls, inv.UUID, store.StateUnconfirmed, "not followed: "+d.reason)
+		w.mark(ctx, p.Requests, urls, inv.UUID, store.StateUnconfirmed, "not followed: "+d.reason)
 	}
 }
 
@@ -294,7 +295,7 @@ func (w *Worker) apiFailed(ctx context.Context, scope string, err error, took ti
 			return w.enqueueParts(ctx, p, [][]string{urls[:half], urls[half:]}, queue, tasks.OriginSplit)
 		}
 		w.metrics.DeadLettered.WithLabelValues("rejected").Inc()
-		w.markDead(ctx, urls, "rejected by Cloudimage: "+err.Error())
+		w.markDead(ctx, p.Requests, urls, "rejected by Cloudimage: "+err.Error())
 		return &deadLetter{msg: "Cloudimage rejected this request; it will not be retried: " + err.Error()}
 	}
 	attempts, last := lastAttempt(ctx)
@@ -304,7 +305,7 @@ func (w *Worker) apiFailed(ctx context.Context, scope string, err error, took ti
 	}
 	if last {
 		w.metrics.DeadLettered.WithLabelValues("retries_exhausted").Inc()
-		w.markDead(ctx, urls, fmt.Sprintf("gave up after %s: %v", attemptsText(attempts), err))
+		w.markDead(ctx, p.Requests, urls, fmt.Sprintf("gave up after %s: %v", attemptsText(attempts), err))
 		w.log.Error("request failed for good: dead-lettered", zap.String("scope", scope), zap.Int("urls", len(urls)), zap.Int("attempts", attempts), zap.Error(err))
 		return &deadLetter{msg: fmt.Sprintf("gave up after %s; last error: %v", attemptsText(attempts), err)}
 	}
@@ -335,7 +336,9 @@ func (w *Worker) enqueueParts(ctx context.Context, p tasks.URLs, parts [][]strin
 }
 
 // markDead records in the history of urls that they are dead-lettered, why, and in which task.
-func (w *Worker) markDead(ctx context.Context, urls []string, why string) {
+// The URLs are dead for the requests they count for (reqs, the task's own, and those linked).
+func (w *Worker) markDead(ctx context.Context, reqs, urls []string, why string) {
+	w.moveRequests(ctx, reqs, urls, store.Move{From: store.ReqWaiting, To: store.ReqDead})
 	id, _ := asynq.GetTaskID(ctx)
 	if err := w.store.MarkDead(ctx, urls, id, why, w.cfg.HistoryTTL); err != nil {
 		w.log.Debug("mark dead", zap.Error(err))
@@ -420,7 +423,7 @@ func (w *Worker) sendAll(ctx context.Context, p tasks.All, reqMS int64) error {
 		w.metrics.DeadLettered.WithLabelValues("flush_all_refused").Inc()
 		return w.allDone(ctx, reqMS, "flush-all refused: "+why+" (PURGE_ALL_COOLDOWN); nothing was sent")
 	}
-	adm, _, _, err := w.waitTurn(ctx, nil, 0, store.Interactive)
+	adm, _, _, err := w.waitTurn(ctx, nil, nil, 0, store.Interactive)
 	if err != nil {
 		return err
 	}
@@ -484,6 +487,7 @@ func (w *Worker) sendAll(ctx context.Context, p tasks.All, reqMS int64) error {
 		w.log.Error("could not record the flush-all the API accepted: the cooldown counts from its attempt", zap.String("uuid", inv.UUID), zap.Error(err))
 	}
 	w.metrics.Dropped.Add(float64(dropped))
+	w.flushedRequests(rctx)
 	w.log.Warn("FLUSH-ALL SENT: every cached image of the token will be fetched again from the origin",
 		zap.String("uuid", inv.UUID), zap.Int("status", inv.StatusCode), zap.String("requested_by", p.RequestedBy),
 		zap.String("reason", p.Reason), zap.Int64("pending_requests_covered", dropped))
@@ -569,7 +573,7 @@ func (w *Worker) allUnknown(at int64, why string) error {
 func (w *Worker) followUp(ctx context.Context, c tasks.Confirm) {
 	if !w.confirmRoom(ctx) {
 		w.metrics.ConfirmSkipped.Inc()
-		w.mark(ctx, c.URLs, c.UUID, store.StateUnconfirmed, "not followed: the status-check backlog was full")
+		w.mark(ctx, c.Requests, c.URLs, c.UUID, store.StateUnconfirmed, "not followed: the status-check backlog was full")
 		return
 	}
 	t, err := taskq.NewConfirmTask(c, w.cfg.ConfirmDelay, w.cfg.MaxRetry)
@@ -594,7 +598,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 	if err := w.yieldToSends(ctx); err != nil {
 		return err
 	}
-	if _, _, _, err := w.waitTurn(ctx, nil, 0, store.Status); err != nil {
+	if _, _, _, err := w.waitTurn(ctx, nil, nil, 0, store.Status); err != nil {
 		return err
 	}
 	st, took, err := timed(w, scopeStatus, func() (*apiclient.InvalidationStatus, error) { return w.api.Status(ctx, p.UUID) })
@@ -603,7 +607,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 		// but cannot be followed. Say so in the history; asking again will not help.
 		w.share(ctx, scopeStatus, err, took, len(p.URLs))
 		w.metrics.Final.WithLabelValues(store.StateUnconfirmed).Inc()
-		w.mark(ctx, p.URLs, p.UUID, store.StateUnconfirmed, "status check refused: "+err.Error())
+		w.mark(ctx, p.Requests, p.URLs, p.UUID, store.StateUnconfirmed, "status check refused: "+err.Error())
 		return nil
 	}
 	if err != nil {
@@ -614,7 +618,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 			rctx, cancel := recordCtx(ctx)
 			defer cancel()
 			w.metrics.Final.WithLabelValues(store.StateUnconfirmed).Inc()
-			w.mark(rctx, p.URLs, p.UUID, store.StateUnconfirmed, "status checks gave up: "+dl.msg)
+			w.mark(rctx, p.Requests, p.URLs, p.UUID, store.StateUnconfirmed, "status checks gave up: "+dl.msg)
 		}
 		return ferr
 	}
@@ -629,7 +633,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 	if verdict == statusRunning || verdict == statusUnknown {
 		if age > w.cfg.ConfirmTimeout {
 			w.metrics.Final.WithLabelValues(store.StateUnconfirmed).Inc()
-			w.mark(ctx, p.URLs, p.UUID, store.StateUnconfirmed, "still "+statusText(st.Status)+" after "+age.Round(time.Second).String())
+			w.mark(ctx, p.Requests, p.URLs, p.UUID, store.StateUnconfirmed, "still "+statusText(st.Status)+" after "+age.Round(time.Second).String())
 			w.log.Warn("gave up following an invalidation", zap.String("uuid", p.UUID), zap.String("status", statusText(st.Status)), zap.Duration("age", age))
 			return nil
 		}
@@ -642,7 +646,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 	}
 	w.metrics.Final.WithLabelValues(label).Inc()
 	if len(ok) > 0 {
-		w.mark(ctx, ok, p.UUID, store.StateConfirmed, "")
+		w.mark(ctx, p.Requests, ok, p.UUID, store.StateConfirmed, "")
 		w.metrics.RequestToConfirm.Observe(time.Since(p.RequestedAt).Seconds())
 	}
 	if len(failed) == 0 {
@@ -654,14 +658,14 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 	if verdict == statusDone {
 		detail = "listed under failed by Cloudimage"
 	}
-	w.mark(ctx, failed, p.UUID, store.StateFailed, detail)
+	w.mark(ctx, p.Requests, failed, p.UUID, store.StateFailed, detail)
 	prev := append(append([]tasks.Attempt(nil), p.Previous...), tasks.Attempt{UUID: p.UUID, Status: statusText(st.Status)})
 	if len(prev) > w.cfg.MaxResends {
 		w.log.Warn("Cloudimage keeps failing URLs: dead-lettering them", zap.String("uuid", p.UUID), zap.Int("urls", len(failed)), zap.Int("times", len(prev)))
 	} else {
 		w.log.Warn("Cloudimage failed URLs: sending them again", zap.String("uuid", p.UUID), zap.String("status", statusText(st.Status)), zap.Int("urls", len(failed)))
 	}
-	r := tasks.URLs{URLs: failed, RequestedAt: p.SentAt, Origin: tasks.OriginResend, Previous: prev}
+	r := tasks.URLs{URLs: failed, RequestedAt: p.SentAt, Origin: tasks.OriginResend, Previous: prev, Requests: p.Requests}
 	task, err := taskq.NewURLsTask(r, tasks.QueueInteractive, w.cfg.MaxRetry)
 	if err != nil {
 		return err
@@ -683,7 +687,10 @@ func (w *Worker) unknownStatus(status, label, uuid string) {
 	}
 }
 
-func (w *Worker) mark(ctx context.Context, urls []string, uuid, state, detail string) {
+// mark records the state Cloudimage's answer gave urls, sent in the invalidation uuid, and moves
+// them for the requests they count for (reqs, the task's own, and those linked).
+func (w *Worker) mark(ctx context.Context, reqs, urls []string, uuid, state, detail string) {
+	w.moveRequests(ctx, reqs, urls, markMoves[state])
 	if err := w.store.MarkState(ctx, urls, uuid, state, detail, w.cfg.HistoryTTL); err != nil {
 		w.log.Debug("mark state", zap.String("state", state), zap.Error(err))
 	}

@@ -37,6 +37,7 @@ type Metrics struct {
 	ConfirmSkipped   prometheus.Counter     // accepted requests not followed: the status-check backlog was full
 	RedisWritable    prometheus.Gauge       // 1: this worker's last write to Redis worked; 0: it failed
 	RedisPolicy      *prometheus.GaugeVec   // by policy: what Redis's maxmemory-policy may evict; use ShowPolicy
+	RequestsDone     prometheus.Counter     // producer requests that became done by this worker's moves
 
 	policyMu sync.Mutex
 	policy   string // the one series RedisPolicy holds ("": none)
@@ -114,6 +115,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		RateAchieved: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cipurge_send_rate_achieved_calls", Help: "Invalidation calls per second every worker together sent over the last minute.",
 		}),
+		RequestsDone: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cipurge_requests_done_total", Help: "Producer requests (request IDs) that became done: every URL confirmed, finally failed or covered.",
+		}),
 		ConfirmSkipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cipurge_confirm_skipped_total", Help: "Accepted requests not followed to their final status because the status-check backlog was full.",
 		}),
@@ -129,7 +133,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.APIRequests, m.APIDuration, m.URLsInvalidated, m.Dropped, m.BatchSize, m.Waits, m.WaitSeconds,
 			m.Pauses, m.RequestToSent, m.DeadLettered, m.BatchesFormed, m.Final, m.UnknownStatus, m.RequestToConfirm, m.URLsFailed, m.AcceptedNoUUID,
-			m.InFlight, m.Admissions, m.LookaheadFull, m.RateConfigured, m.RateAchieved, m.ConfirmSkipped, m.RedisWritable, m.RedisPolicy)
+			m.InFlight, m.Admissions, m.LookaheadFull, m.RateConfigured, m.RateAchieved, m.ConfirmSkipped, m.RedisWritable, m.RedisPolicy,
+			m.RequestsDone)
 	}
 	return m
 }

@@ -52,7 +52,7 @@ func (w *Worker) sendEach(ctx context.Context, p tasks.URLs, chunks [][]string, 
 			break
 		}
 		slots <- struct{}{}
-		adm, urls, h, err := w.waitTurn(ctx, chunk, reqMS, prio)
+		adm, urls, h, err := w.waitTurn(ctx, chunk, p.Requests, reqMS, prio)
 		held = append(held, h...)
 		if err != nil {
 			<-slots
@@ -122,7 +122,8 @@ func lateBy(lim store.Limit) time.Duration {
 // returns the admission, the URLs still to send, and those a waiting prefix holds (the caller
 // requeues them: the prefix's send covers them); with Verdict Satisfied there is nothing to send.
 // Only the shared pause's probe and the priority rule make a request ask again, after a short wait.
-func (w *Worker) waitTurn(ctx context.Context, urls []string, reqMS int64, prio store.Priority) (adm *store.Admission, live, held []string, err error) {
+// reqs are the task's own requests (tasks.URLs.Requests): a dropped URL is covered for them too.
+func (w *Worker) waitTurn(ctx context.Context, urls, reqs []string, reqMS int64, prio store.Priority) (adm *store.Admission, live, held []string, err error) {
 	lim := w.cfg.Limit
 	lim.Horizon = w.cfg.MaxInSlotWait
 	switch prio {
@@ -152,6 +153,7 @@ func (w *Worker) waitTurn(ctx context.Context, urls []string, reqMS int64, prio 
 					w.log.Debug("count dropped", zap.Error(err))
 				}
 				w.log.Debug("dropped requests already satisfied", zap.Int("dropped", dropped), zap.Int("left", len(live)))
+				w.covered(ctx, reqs, without(urls, live, h))
 			}
 			if len(live) == 0 && len(held) == 0 { // a prefix is alone in its task: covered, it waits no more
 				if err := w.store.PrefixGone(ctx, urls); err != nil {

@@ -117,6 +117,7 @@ const usageText = `usage:
   enqueue --all --cancel               remove a flush-all that is queued and not yet sent
   enqueue status [--json] [URL...]     backlog, dead letters, send rate, time to drain;
                                        with URLs: when each was requested, sent, confirmed
+  enqueue status --request ID [--json] a request's progress: counts per state, URLs not done
   enqueue dlq ls [--queue Q] [--limit N] [--json]
   enqueue dlq replay (ID... | --all) [--queue Q] [--confirm=TOKEN]
                                        a flush-all is replayed only by its ID with
@@ -232,6 +233,7 @@ type enqueueArgs struct {
 	dryRun, bulk, asJSON, noProgress, all, cancel bool
 	verbose, prefix                               bool
 	urls                                          []string
+	wait                                          waitFlag // --wait[=TIMEOUT]
 }
 
 // parseEnqueue reads an enqueue command line. It returns nil and no error after printing the
@@ -254,6 +256,7 @@ func parseEnqueue(args []string, stdout io.Writer) (*enqueueArgs, error) {
 	showVer := fs.Bool("version", false, "print the version and exit")
 	fs.StringVar(&a.idemKey, "idempotency-key", "", "a `KEY` that makes a retried run safe: a run with a key an earlier run used queues nothing and prints that run's request ID")
 	fs.StringVar(&a.callback, "callback", "", "the `URL` the worker posts this request's signed events to (https, or http to loopback)")
+	fs.Var(&a.wait, "wait", "wait until the request is done, at most `TIMEOUT` (a bare --wait: 15m), with a progress line; exit 3 when some URLs failed for good, 4 when the wait ends first")
 	if err := parseFlags(fs, args, usageText, stdout); err != nil {
 		return nil, err
 	}
@@ -282,6 +285,8 @@ func (a *enqueueArgs) check() error {
 		return usage("nothing to enqueue: give URLs as arguments or a file with -f%s", helpHint)
 	case a.file != "" && len(a.urls) > 0:
 		return usage("give URLs as arguments or with -f, not both%s", helpHint)
+	case a.wait.d > 0 && (a.all || a.dryRun):
+		return usage("--wait waits for URLs enqueued: not with --all or --dry-run%s", helpHint)
 	case len(a.idemKey) > store.MaxIdempotencyKey:
 		return usage("--idempotency-key is %d bytes long: use at most %d%s", len(a.idemKey), store.MaxIdempotencyKey, helpHint)
 	}
@@ -323,8 +328,9 @@ func runIngest(ctx context.Context, a *enqueueArgs, cfg *config.Config, stdin io
 		progress = !a.noProgress && isTerminal(stderr)
 	}
 	var prod *producer.Producer
+	var rdb redis.UniversalClient
 	if !a.dryRun {
-		rdb, err := dial(ctx, cfg, "nothing was enqueued")
+		rdb, err = dial(ctx, cfg, "nothing was enqueued")
 		if err != nil {
 			return err
 		}
@@ -351,6 +357,16 @@ func runIngest(ctx context.Context, a *enqueueArgs, cfg *config.Config, stdin io
 	}
 	if err == nil && len(roots) > 0 {
 		if err := requestRoots(ctx, cfg, prod, roots, a, stdout); err != nil {
+			return err
+		}
+	}
+	if err == nil && a.wait.d > 0 && sum.RequestID != "" {
+		msgs.flush()
+		insp, err := newInspector(cfg, rdb)
+		if err != nil {
+			return err
+		}
+		if err := waitRequest(ctx, insp, sum.RequestID, a.wait.d, stderr); err != nil {
 			return err
 		}
 	}

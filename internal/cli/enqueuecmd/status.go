@@ -24,14 +24,21 @@ import (
 func runStatus(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("enqueue status", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parseFlags(fs, args, "usage: enqueue status [--json] [URL...]\n\nflags:\n", stdout); err != nil {
+	reqID := fs.String("request", "", "show the progress of the request `ID` that enqueue printed")
+	if err := parseFlags(fs, args, "usage: enqueue status [--json] [URL...]\n       enqueue status [--json] --request ID\n\nflags:\n", stdout); err != nil {
 		return err
+	}
+	if *reqID != "" && fs.NArg() > 0 {
+		return usage("give URLs or --request, not both%s", helpHint)
 	}
 	cfg, rdb, err := connect(ctx, environ)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
+	if *reqID != "" {
+		return requestStatus(ctx, cfg, rdb, *reqID, *asJSON, stdout)
+	}
 	if fs.NArg() > 0 {
 		return urlStatus(ctx, cfg, rdb, fs.Args(), *asJSON, stdout, stderr)
 	}

@@ -232,10 +232,14 @@ func newIntake(cfg *config.Config, rdb redis.UniversalClient, log *zap.Logger, i
 	if err != nil {
 		return nil, err
 	}
+	insp, err := cipurge.NewInspector(rdb, norm)
+	if err != nil {
+		return nil, err
+	}
 	return intake.New(intake.Options{
 		Client: client, Token: cfg.HTTP.IntakeToken, MaxBytes: cfg.HTTP.IntakeMaxBytes, MaxURLs: cfg.HTTP.IntakeMaxURLs,
 		FlushBearer: cfg.HTTP.IntakeFlush, Log: log.Named("intake"),
-		Inflight: inflight,
+		Inflight: inflight, Inspector: insp,
 	}), nil
 }
 

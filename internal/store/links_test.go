@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -100,5 +101,34 @@ func TestLinkedURLsMoveEveryRequest(t *testing.T) {
 	}
 	if r, _ := s.Request(ctx, bulk); r.Counts[store.ReqConfirmed] != 3 || r.Confirm {
 		t.Errorf("bulk request %v, confirm %v", r.Counts, r.Confirm)
+	}
+}
+
+// BenchmarkLinkFootprint measures the Redis memory a request adds per URL, from INFO used_memory
+// on a private redis-server: "linked" links each URL of the pending set to the request (rq:url),
+// "bulk" counts a bulk run's URLs only. Each op is one request of 1,000 distinct URLs.
+//
+//	go test -run '^$' -bench LinkFootprint -benchtime 20x ./internal/store/
+func BenchmarkLinkFootprint(b *testing.B) {
+	for _, kind := range []string{"linked", "bulk"} {
+		b.Run(kind, func(b *testing.B) {
+			c := testredis.Start(b).Client()
+			s := store.New(c)
+			ctx := context.Background()
+			const per = 1000
+			before := testredis.UsedMemory(b, ctx, c)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				urls := make([]string, per)
+				for j := range urls {
+					urls[j] = fmt.Sprintf("https://img.example.com/media/2026/11/%04d-%04d-product-photo.jpg", i, j)
+				}
+				if _, _, _, err := s.NewRequest(ctx, urls, store.NewRequestOptions{Confirm: true, TTL: time.Hour, Link: kind == "linked"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(testredis.UsedMemory(b, ctx, c)-before)/float64(b.N*per), "bytes/URL")
+		})
 	}
 }

@@ -15,23 +15,18 @@ import (
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
-// The dead-letter record (deadletters.go) is written by the worker's error handler, just before
-// asynq archives a task. asynq also archives and deletes tasks without it, so the record is
-// reconciled with asynq's state by ReconcileDeadLetters, periodically in the worker and before
-// `enqueue dlq ls` and `enqueue dlq replay --all`:
+// The worker's error handler writes the dead-letter record just before asynq archives a task.
+// asynq also archives and deletes tasks without it. So ReconcileDeadLetters reconciles the record
+// with asynq's state. The worker runs it periodically; `enqueue dlq ls` and `enqueue dlq replay
+// --all` run it first. docs/reliability.md says when each case arises.
 //
-//   - ADD: an archived task with no record gets one, from the task (its URLs, asynq's last error,
-//     its attempts, when it was archived). asynq's recoverer archives a task whose lease expired on
-//     its last retry (the worker running it died) without calling the error handler; an operator
-//     may archive a task by hand in asynqmon. A status check added so has its URLs marked
-//     unconfirmed, as when its retries run out in the worker.
-//   - FORGET: a record whose task asynq no longer has at all (not archived, not queued, running,
-//     scheduled or retrying) is forgotten: an operator deleted it in asynqmon, or ran it again and
-//     it completed. Except when asynq's trimming explains the absence: the record is older than
-//     90 days (taskq.ArchiveAge), or no newer than the oldest entry of the queue's archive seen at
-//     its limit (taskq.ArchiveKept). Such a record is kept until `enqueue dlq replay` or `rm`.
-//     A record whose task is queued or running again is kept until that run ends. A record younger
-//     than DeadLetterGrace is left alone.
+//   - ADD: an archived task with no record gets one, built from the task.
+//     A status check added so has its URLs marked unconfirmed.
+//   - FORGET: a record whose task asynq no longer has in any state is forgotten.
+//     It is kept when asynq's trimming explains the absence: see taskq.ArchiveAge and
+//     taskq.ArchiveKept. Such a record stays until `enqueue dlq replay` or `rm`.
+//   - A record whose task is queued or running again is kept until that run ends.
+//   - A record younger than DeadLetterGrace is left alone.
 
 // DeadLetterGrace is how long a new record is left alone: the worker's error handler writes it
 // while the task is still running, just before asynq archives it, and a reconciliation in between

@@ -58,19 +58,17 @@ const (
 // HistoryKey is the Redis key of one canonical URL's history hash.
 func HistoryKey(key string) string { return keyHistory + key }
 
-// The sent history lives in epoch buckets: one small hash per epoch of the send and shard
-// (HistoryShards) of the URL, field = the 8 bytes of the 64-bit FNV-1a hash of the canonical key,
-// value = a packed record (luaPreamble's hrec_put: state code, sent ms, request delay, uuid).
-// An epoch is a quarter of the history TTL, in whole hours (HistoryEpoch). So a send, a mark
-// and a lookup each touch at most HistoryEpochs+2 buckets per URL, whatever the TTL and however
-// old the record. Small hashes stay listpack-encoded (hash-max-listpack-entries, default 128),
-// which keeps a URL's history under 64 bytes from about 20,000 URLs an epoch to about 400,000.
-// A bucket expires a history TTL after its epoch ends. Two keys share a 64-bit hash with
-// probability about n²/2^65 (3e-4 at 100 M URLs within the TTL).
+// The sent history lives in epoch buckets. A bucket is one small hash per epoch of the send and
+// shard (HistoryShards) of the URL. Its field is the 8-byte FNV-1a hash of the canonical key.
+// Its value is a packed record, written by luaPreamble's hrec_put.
+// An epoch is a quarter of the history TTL, in whole hours (HistoryEpoch).
+// So a send, a mark and a lookup each touch at most HistoryEpochs+2 buckets per URL.
+// A bucket expires a history TTL after its epoch ends.
+// docs/throughput.md ("History") gives the memory per URL and the odds of a hash collision.
 //
-// The TTL that sets the epochs is KeyHistoryLayout's: every worker writes its history TTL
-// there at start (Store.UseHistoryTTL), and every reader uses it. When it changes, the previous
-// layout is read too until its records have expired.
+// The TTL that sets the epochs is KeyHistoryLayout's. Every worker writes its history TTL there
+// at start (Store.UseHistoryTTL), and every reader uses it. When it changes, the previous layout
+// is read too until its records have expired.
 const (
 	HistoryShards = 4096 // a power of two: the shard is the hash's low bits
 	HistoryEpochs = 4    // epochs per history TTL

@@ -348,21 +348,22 @@ func (w *Worker) markDead(ctx context.Context, reqs, urls []string, why string) 
 	}
 }
 
-// handleAll sends a confirmed flush-all at most once per confirmed request. It checks the
-// confirmation token and the cooldown again, then records in Redis that an attempt is in flight
-// before the call (store.AllBegin). An answer that says the API did not act (a status, a refused
-// connection) may be retried; anything else (a timeout, a torn answer, a worker that died or was
-// stopped mid-call, found by the next attempt through the in-flight record) has an unknown outcome:
-// the task is dead-lettered with what to check, never sent again by itself, and the cooldown counts
-// from the attempt.
+// handleAll sends a confirmed flush-all at most once per confirmed request.
+// It checks the confirmation token and the cooldown again.
+// Then it records in Redis that an attempt is in flight, before the call (store.AllBegin).
+// An answer that says the API did not act may be retried: a status, or a refused connection.
+// Anything else has an unknown outcome: a timeout, a torn answer, or a worker that died mid-call.
+// The next attempt finds such a call through the in-flight record.
+// A task with an unknown outcome is dead-lettered with what to check, never sent again by itself.
+// The cooldown counts from the attempt.
 //
-// Its retries are this worker's PURGE_MAX_RETRY, whatever failed: the API's refusals (apiFailed)
-// and Redis's errors around the call alike (reading or recording the confirmation, the cooldown,
-// the in-flight record), which are retried as safely, since the in-flight record keeps a second
-// call from going out. Every way the task ends uses up the request's confirmation (allDone), so a
-// task run again from the dead-letter queue or the UI sends nothing without a fresh one; while
-// Redis refuses even that, the task is not let end (asynq's own retry limit, FlushAllMaxRetry, is
-// never reached): it stays queued, sends nothing more, and ends on the first run that can.
+// Its retries are this worker's PURGE_MAX_RETRY, whatever failed.
+// That covers the API's refusals (apiFailed) and Redis's errors around the call alike.
+// They are retried as safely, since the in-flight record keeps a second call from going out.
+// Every way the task ends uses up the request's confirmation (allDone).
+// So a task run again from the dead-letter queue or the UI sends nothing without a fresh one.
+// While Redis refuses even that, the task is not let end: it stays queued and sends nothing more.
+// It ends on the first run that can. asynq's own retry limit, FlushAllMaxRetry, is never reached.
 func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 	p, err := tasks.DecodeAll(t.Payload())
 	if err != nil {

@@ -37,17 +37,18 @@ type QueueCollectorOptions struct {
 	Log *zap.Logger
 }
 
-// QueueCollector is a prometheus.Collector for what lives in Redis and is shared by every worker,
-// as the status reader (status.Reader.ReadCounts) reads it: asynq's queue sizes by state (through
-// asynq's Inspector), the pending set of URL requests still
-// in their coalescing window, and the shared pause. Every worker reports the same values; aggregate
-// them with max(), not sum().
+// QueueCollector is a prometheus.Collector for what lives in Redis and every worker shares.
+// It reads it as the status reader does (status.Reader.ReadCounts).
+// That is asynq's queue sizes by state, the pending set of URL requests still in their
+// coalescing window, and the shared pause.
+// Every worker reports the same values: aggregate them with max(), not sum().
 //
-// Readings are cached for CacheFor, only one reading runs at a time, and a scrape waits for one at
-// most Timeout, so neither a flood of scrapes nor a Redis outage can pile up work on Redis or hang
-// /metrics. A failed reading is reported as cipurge_queue_collector_up 0 (the other metrics of this
-// collector are then left out rather than reported stale) and counted in
-// cipurge_queue_collector_errors_total.
+// Readings are cached for CacheFor, and only one reading runs at a time.
+// A scrape waits for one at most Timeout.
+// So neither a flood of scrapes nor a Redis outage piles work on Redis or hangs /metrics.
+// A failed reading sets cipurge_queue_collector_up to 0 and counts in
+// cipurge_queue_collector_errors_total. The collector's other metrics are then left out,
+// not reported stale.
 type QueueCollector struct {
 	reader *status.Reader
 	o      QueueCollectorOptions

@@ -16,20 +16,20 @@ import (
 // requests than the batcher ever packs).
 const maxFanout = maxRequestsPerTask
 
-// sendEach sends a task that carries several API requests (a bulk task of up to
-// tasks.BulkRequests, or a task the batcher packed) from one slot, concurrently: each request
-// reserves its send time from the shared limiter (one admission: dedupe, shared pause, priority,
-// rate limit), and its call starts at that time while the next request reserves. So one slot keeps
-// as many calls in flight as the latency needs, and the mass re-ingest costs a tenth of the Redis
-// round trips of one task per request (asynq's enqueue, dequeue and completion).
+// sendEach sends a task that carries several API requests from one slot, concurrently.
+// Such a task is a bulk task of up to tasks.BulkRequests, or a task the batcher packed.
+// Each request reserves its send time from the shared limiter, in one admission.
+// Its call starts at that time while the next request reserves.
+// So one slot keeps as many calls in flight as the latency needs.
+// A mass re-ingest then costs a tenth of the Redis round trips of one task per request.
 //
-// A request that the API does not accept, and every request not yet started once one failed or
-// had to wait longer than a slot may wait, become request tasks of their own (same request time
-// and origin), with their own retries and dead-letter entries, and this task completes: a dead
-// letter never holds more than one request's URLs. A pause or backoff that the failure calls for is
-// shared first, so the new tasks wait for it. A shutdown puts the whole task back; when it runs
-// again, admission drops the requests already sent (their URLs were invalidated after the request),
-// so they are not sent twice.
+// Some requests become request tasks of their own, with the same request time and origin:
+// one the API does not accept, and every one not yet started once one failed or waited too long.
+// They get their own retries and dead-letter entries, and this task completes.
+// So a dead letter never holds more than one request's URLs.
+// A pause or backoff that the failure calls for is shared first, so the new tasks wait for it.
+// A shutdown puts the whole task back. When it runs again, admission drops the requests
+// already sent, so they are not sent twice.
 func (w *Worker) sendEach(ctx context.Context, p tasks.URLs, chunks [][]string, queue string) error {
 	reqMS := p.RequestedAt.UnixMilli()
 	prio := priority(queue, false) // apartPrefixes took the prefixes out

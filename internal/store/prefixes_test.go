@@ -106,8 +106,13 @@ func TestBulkPrefixYieldsToInteractive(t *testing.T) {
 	if a, _ := s.Admit(ctx, nil, 0, store.Folder, own); a.Verdict != store.Go {
 		t.Fatalf("first prefix: %v", a.Verdict)
 	}
-	if a, _ := s.Admit(ctx, nil, 0, store.Folder, own); a.Verdict != store.Throttled {
+	a, _ := s.Admit(ctx, nil, 0, store.Folder, own)
+	if a.Verdict != store.Throttled {
 		t.Fatalf("second interactive prefix: %v, want throttled (it waits)", a.Verdict)
+	}
+	// Snoozed, it comes back late: its mark outlives its wait by seconds.
+	if ttl, _ := s.Client().PTTL(ctx, store.KeyHotPrefix).Result(); ttl < a.Wait+time.Second {
+		t.Errorf("the waiting prefix's mark lasts %s for a wait of %s; want seconds more", ttl, a.Wait)
 	}
 	if a, _ := s.Admit(ctx, nil, 0, store.FolderBulk, own); a.Verdict != store.Yield {
 		t.Fatalf("bulk prefix while an interactive one waits: %v, want yield", a.Verdict)

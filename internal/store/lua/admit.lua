@@ -108,7 +108,10 @@ if emission > 0 then
   local newtat = tat + emission
   local allow = newtat - burst * emission
   if allow > now then wait = math.ceil(allow - now) end
-  if (prio == P_INTERACTIVE or prio == P_PREFIX) and wait > 0 then redis.call('SET', KEYS[3], '1', 'PX', wait + N_RECHECK_MS) end
+  -- An interactive prefix that waits is snoozed: it comes back up to seconds late, so its mark
+  -- outlives its wait by N_HOLD_MS, lest a bulk prefix take its turn.
+  if prio == P_INTERACTIVE and wait > 0 then redis.call('SET', KEYS[3], '1', 'PX', wait + N_RECHECK_MS) end
+  if prio == P_PREFIX and wait > 0 then redis.call('SET', KEYS[3], '1', 'PX', wait + N_HOLD_MS) end
   if wait > horizon then
     redis.call('DEL', KEYS[6])
     return reply(V_THROTTLED, wait, '')

@@ -53,10 +53,11 @@ func unhex(c byte) (byte, bool) {
 // in a browser for http and https URLs.
 func isSlash(c byte) bool { return c == '/' || c == '\\' }
 
-// normPath appends to dst the normalised form of the URL path p and
-// returns the extended buffer. p is a sequence of segments separated by
-// "/" or "\". Its leading slash is optional: "a/b" is read as "/a/b".
-// The result is empty when p is empty, and otherwise starts with "/".
+// normPath appends the normalised form of the URL path p to dst.
+// It returns the extended buffer.
+// A "/" or a "\" separates the segments of p.
+// The leading slash is optional. "a/b" is read as "/a/b".
+// An empty p gives an empty result. Any other result starts with "/".
 //
 // Each segment is percent-normalised first:
 //   - escapes of unreserved characters are decoded;
@@ -64,10 +65,11 @@ func isSlash(c byte) bool { return c == '/' || c == '\\' }
 //   - a "%" that starts no escape is written "%25";
 //   - bytes that may not appear in a path are escaped.
 //
-// Then dot segments are removed the way the WHATWG URL standard does.
-// They are "." and "..", in any escaped spelling. ".." drops the segment
-// before it and never climbs above the root. A final "." or ".." leaves a
-// trailing slash. Empty segments, as in "a//b", are kept, as in a browser.
+// Then dot segments are removed as the WHATWG URL standard does.
+// They are "." and "..", in any escaped spelling.
+// ".." drops the segment before it. It never climbs above the root.
+// A final "." or ".." leaves a trailing slash.
+// Empty segments, as in "a//b", are kept, as in a browser.
 //
 // normPath is idempotent: normPath(normPath(p)) == normPath(p).
 func normPath[T string | []byte](dst []byte, p T) []byte {

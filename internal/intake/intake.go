@@ -1,23 +1,46 @@
-// Package intake is the worker's HTTP API for producers that are not written in Go:
-// POST /v1/invalidations and POST /v1/invalidations/all, with the same normalisation, dedupe and
-// queueing as the Client of package cipurge. It is off unless INTAKE_TOKEN or INTAKE_FLUSH_TOKEN is set.
+// Package intake is the worker's HTTP API for producers not written in Go.
 //
-// Every request needs "Authorization: Bearer <INTAKE_TOKEN>"; without it the answer is 401 with
-// no detail, whatever the path. The one exception is POST /v1/invalidations/all, which flushes
-// every cached image: it needs its own secret, "Authorization: Bearer <INTAKE_FLUSH_TOKEN>", so
-// that a producer's token cannot flush everything; without INTAKE_FLUSH_TOKEN on the worker that
-// path answers 404 (to a caller with INTAKE_TOKEN) saying how to turn it on. Then, in this order: an unknown path is 404, a method other than
-// POST is 405 (with Allow), a Content-Type other than application/json is 415, a body larger than
-// INTAKE_MAX_BYTES is 413, JSON that does not parse (or has unknown fields, or trailing data) is
-// 400 with the line and column of the error, more than INTAKE_MAX_URLS URLs is 413, and Redis
-// not answering is 503 with Retry-After. Every error body is a JSON object (see Error).
+// It serves POST /v1/invalidations and POST /v1/invalidations/all.
+// It normalises, dedupes and queues like the Client of package cipurge.
+// It is off unless INTAKE_TOKEN or INTAKE_FLUSH_TOKEN is set.
 //
-// POST /v1/invalidations answers 202 with a cipurge.Report (its request ID, one result per input
-// URL, in order) and a Location header naming the request, when at least one URL was enqueued or
-// was already pending, and 422 with the same report when every URL was rejected. An
-// Idempotency-Key header makes a retry answer the first call's request and queue nothing again. POST /v1/invalidations/all answers 202 when a flush-all was enqueued,
-// 403 when the confirmation is missing or wrong (the intake token was right; the request is
-// refused), and 409 when another flush-all is pending or the cooldown has not passed.
+// # Authorization
+//
+// Every request needs "Authorization: Bearer <INTAKE_TOKEN>".
+// Without it the answer is 401 with no detail, whatever the path.
+// POST /v1/invalidations/all is the one exception, since it flushes every cached image.
+// It needs its own secret, "Authorization: Bearer <INTAKE_FLUSH_TOKEN>".
+// So a producer's token cannot flush everything.
+// A worker without INTAKE_FLUSH_TOKEN answers that path with 404.
+// That 404 goes to a caller with INTAKE_TOKEN and says how to turn the path on.
+//
+// # Errors
+//
+// After authorization the checks run in a fixed order.
+// An unknown path is 404.
+// A method other than POST is 405, with Allow.
+// A Content-Type other than application/json is 415.
+// A body larger than INTAKE_MAX_BYTES is 413.
+// JSON that does not parse is 400, with the line and column of the error.
+// Unknown fields and trailing data count as JSON that does not parse.
+// More than INTAKE_MAX_URLS URLs is 413.
+// Redis not answering is 503, with Retry-After.
+// Every error body is a JSON object, an [Error].
+// See docs/intake.md for the full table.
+//
+// # Answers
+//
+// POST /v1/invalidations answers 202 when a URL was enqueued or was already pending.
+// The body is a cipurge.Report with the request ID and one result per input URL, in order.
+// A Location header names the request.
+// The answer is 422, with the same report, when every URL was rejected.
+// An Idempotency-Key header makes a retry answer the first call's request.
+// That retry queues nothing again.
+//
+// POST /v1/invalidations/all answers 202 when a flush-all was enqueued.
+// It answers 403 when the confirmation is missing or wrong.
+// The intake token was right then, but the request is refused.
+// It answers 409 when another flush-all is pending or the cooldown has not passed.
 package intake
 
 import (

@@ -1,13 +1,14 @@
-// Package apiclient is the one place in cipurge that talks HTTP to the Cloudimage
-// Invalidation API.
+// Package apiclient talks HTTP to the Cloudimage Invalidation API.
 //
-// It sends exactly the documented requests and nothing else:
+// It is the one place in cipurge that does so. It sends the documented requests and nothing
+// else:
 //
 //	POST {base}/invalidate        {"scope":"original","urls":[...]}   (1 to 15 URLs)
 //	POST {base}/invalidate        {"scope":"all"}
 //	GET  {base}/invalidate/{uuid}
 //
-// each with the headers X-Client-Key and (for POST) Content-Type: application/json.
+// Each request carries the X-Client-Key header. A POST also carries Content-Type:
+// application/json.
 //
 // # Usage
 //
@@ -26,14 +27,14 @@
 //
 // # Errors
 //
-// Every failure is one of a small set of types, told apart with errors.As or errors.Is,
-// never by parsing strings:
+// Every failure has one of a few types. Tell them apart with errors.As or errors.Is, never by
+// parsing strings.
 //
 //	status / failure                 error                  sentinel          IsTransient
 //	2xx                              nil                    -                 -
 //	401, 403                         *UnauthorizedError     ErrUnauthorized   false
 //	429                              *RateLimitError        ErrRateLimited    true
-//	408                              *RejectedError         ErrRejected       true
+//	408, 425                         *RejectedError         ErrRejected       true
 //	other 4xx, 1xx, 3xx              *RejectedError         ErrRejected       false
 //	500-599                          *ServerError           ErrServer         true
 //	network, timeout, bad 2xx body   *TransportError        ErrTransport      true
@@ -41,30 +42,36 @@
 //	  ... caused by TLS certificate verification failing                      false
 //	0 or more than 15 URLs           ErrNoURLs / ErrTooManyURLs (nothing sent) false
 //
-// A 2xx response whose body is not the documented JSON is reported as a *TransportError
-// with Op "decode response": the outcome is as uncertain as a lost response, and an
-// invalidation is idempotent, so sending it again is the safe choice. A 2xx with an empty
-// body (such as 204) is accepted without a uuid.
+// A 2xx body that is not the documented JSON gives a *TransportError. Its Op is "decode
+// response". Such an outcome is as uncertain as a lost response. An invalidation is idempotent,
+// so sending it again is safe. A 2xx with an empty body, such as 204, is accepted without a
+// uuid.
 //
-// Redirects are never followed (a 3xx is a *RejectedError): net/http would forward the
-// X-Client-Key header to wherever the redirect points.
+// Redirects are never followed. A 3xx is a *RejectedError. The reason is that net/http would
+// forward the X-Client-Key header.
 //
-// Retry-After is read on 429 and 5xx responses, as delta-seconds or an HTTP-date (relative
-// to the client's clock, see WithClock), capped by WithMaxRetryAfter (default 10 minutes).
-// A missing, negative, past or unparsable value gives 0, which means "not told". RetryAfter(err)
-// is the wait to honour: the header of a 429 or a 503, and 0 for every other answer (the header
-// of another 5xx stays in ServerError.RetryAfter, for the message only).
+// Retry-After is read on 429 and 5xx responses. It may be delta-seconds or an HTTP-date. An
+// HTTP-date is taken relative to the client's clock. See [WithClock]. [WithMaxRetryAfter] caps
+// the value. The default cap is 10 minutes. A missing, negative, past or unparsable value gives
+// 0. Zero means "not told".
+//
+// [RetryAfter] gives the wait to honour. It is the header of a 429 or a 503. It is 0 for every
+// other answer. Another 5xx keeps its header in ServerError.RetryAfter. That value only goes
+// into the message.
 //
 // # What the client does not do
 //
-// It does not retry: retrying is the worker's decision, because the worker holds the queue
-// and must not hold a slot while sleeping out a long Retry-After. It does not normalise
-// URLs (see pkg/normalize); it only refuses a batch of the wrong size.
+// It does not retry. Retrying is the worker's decision. The worker holds the queue. It must not
+// hold a slot while it sleeps out a long Retry-After.
+//
+// It does not normalise URLs. See pkg/normalize. It only refuses a batch of the wrong size.
 //
 // # Secrets
 //
-// The API key is sent only in the X-Client-Key header. It never appears in an error string,
-// a log line or the printed form of a Client; a response body that echoes it has it
-// replaced with "[redacted]". Error bodies are read through a size limit (4 KiB kept), and
-// every response body is drained (up to 64 KiB) and closed so the connection is reused.
+// The API key is sent only in the X-Client-Key header. It never appears in an error string or a
+// log line. It never appears in the printed form of a Client. A response body that echoes the
+// key has it replaced with "[redacted]".
+//
+// Error bodies are read through a size limit. At most 4 KiB is kept. Every response body is
+// drained, up to 64 KiB, and closed. So the connection is reused.
 package apiclient

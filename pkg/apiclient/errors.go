@@ -162,16 +162,17 @@ func (e *TransportError) Timeout() bool {
 	return errors.As(e.Err, &t) && t.Timeout()
 }
 
-// IsTransient reports whether the same request may succeed later, so that the caller
-// should retry it. It waits RetryAfter(err) when that is positive, else its own backoff.
-// This is the product's one rule for "transient". The worker's failure policy is built on it.
+// IsTransient reports whether the same request may succeed later. If so, the caller should
+// retry it. The caller waits RetryAfter(err) when that is positive. Otherwise it uses its own
+// backoff. This is the product's one rule for "transient". The worker's failure policy is built
+// on it.
 //
 //   - *RateLimitError (429): true.
 //   - *ServerError (500-599): true.
 //   - *RejectedError: true for 408 Request Timeout and 425 Too Early, false otherwise.
 //   - *TransportError: true. That covers network errors, timeouts and an undecodable 2xx body.
-//     It is false when caused by context.Canceled: the caller gave up, it is not failing.
-//     It is false when caused by TLS certificate verification.
+//   - An error caused by context.Canceled: false. The caller gave up. Nothing is failing.
+//   - An error caused by TLS certificate verification: false.
 //   - *UnauthorizedError, ErrNoURLs, ErrTooManyURLs, ErrEmptyUUID, nil, anything else: false.
 func IsTransient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {

@@ -109,7 +109,40 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 	}
 	s := &Snapshot{At: c.At, WaitingURLs: c.WaitingURLs, DeadLetters: int(c.DeadLetters),
 		Paused: c.Pause.String(), PauseLeftSeconds: c.Pause.Left.Seconds()}
-	for _, info := range c.Queues {
+	s.addQueues(c.Queues)
+	if c.WaitingURLs > 0 {
+		s.OldestWaiting, s.OldestWaitingSecs = c.OldestWaiting.Round(time.Millisecond).String(), c.OldestWaiting.Seconds()
+	}
+	if s.URLsPerSecond, s.CallsPerSecond, err = r.store.SendRate(ctx, rateWindow); err != nil {
+		return nil, err
+	}
+	if s.Workers, err = r.store.Workers(ctx, c.At.UnixMilli()); err != nil {
+		return nil, err
+	}
+	s.addWorkers(o)
+	if err := r.readHistory(ctx, s); err != nil {
+		return nil, err
+	}
+	d := drain(drainInput{
+		calls: s.BacklogCalls - s.PausedBacklogCalls, held: s.PausedBacklogCalls, pausedQueues: s.PausedQueues,
+		workers: len(s.Workers), stopped: len(s.SendingStopped), configured: s.ConfiguredRate, achieved: s.CallsPerSecond,
+		busy: s.BusyLastMinute, pauseLeft: s.PauseLeftSeconds, rateName: o.rateName(),
+	})
+	s.DrainSeconds, s.DrainRate, s.DrainRateFrom, s.DrainNote, s.FlushAllSuggested = d.seconds, d.rate, d.rateFrom, d.note, d.suggestFlushAll
+	if o.DeadLetters > 0 {
+		if s.LastDeadLetters, err = r.lastDeadLetters(ctx, o.DeadLetters); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// rateName is what the notes call the rate setting.
+func (o Options) rateName() string { return cmp.Or(o.RateName, "rate") }
+
+// addQueues adds asynq's queues to s, with the API calls their tasks hold.
+func (s *Snapshot) addQueues(infos []*asynq.QueueInfo) {
+	for _, info := range infos {
 		q := info.Queue
 		qs := Queue{Queue: q, Pending: info.Pending, Active: info.Active, Scheduled: info.Scheduled, Retry: info.Retry,
 			Archived: info.Archived, Paused: info.Paused}
@@ -132,19 +165,14 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 			}
 		}
 	}
-	if c.WaitingURLs > 0 {
-		s.OldestWaiting, s.OldestWaitingSecs = c.OldestWaiting.Round(time.Millisecond).String(), c.OldestWaiting.Seconds()
-	}
-	if s.URLsPerSecond, s.CallsPerSecond, err = r.store.SendRate(ctx, rateWindow); err != nil {
-		return nil, err
-	}
-	if s.Workers, err = r.store.Workers(ctx, c.At.UnixMilli()); err != nil {
-		return nil, err
-	}
+}
+
+// addWorkers adds what the live workers say to s: the rate and batch size they run with, those
+// that stopped sending, and the calls the URLs waiting for their window will take.
+func (s *Snapshot) addWorkers(o Options) {
 	sort.Slice(s.Workers, func(i, j int) bool { return s.Workers[i].ID < s.Workers[j].ID })
 	batch := o.FallbackBatch
-	rateName := cmp.Or(o.RateName, "rate")
-	s.ConfiguredRate, s.RateSource = o.FallbackRate, rateName+" of this command (no worker alive)"
+	s.ConfiguredRate, s.RateSource = o.FallbackRate, o.rateName()+" of this command (no worker alive)"
 	if len(s.Workers) > 0 {
 		s.ConfiguredRate, s.RateSource, batch = s.Workers[0].Rate, "workers", s.Workers[0].BatchSize
 		for _, w := range s.Workers {
@@ -154,41 +182,34 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 		}
 	}
 	batch = max(batch, 1)
-	windowCalls := (c.WaitingURLs + int64(batch) - 1) / int64(batch)
+	windowCalls := (s.WaitingURLs + int64(batch) - 1) / int64(batch)
 	s.BacklogCalls += windowCalls
 	if slices.Contains(s.PausedQueues, tasks.QueueInteractive) {
 		s.PausedBacklogCalls += windowCalls // the batcher's tasks wait on the paused queue
 	}
 	s.BusyLastMinute = busyThroughout(s.Workers, s.At)
+}
+
+// readHistory adds the totals, the last flush-all and the recent pauses to s.
+func (r *Reader) readHistory(ctx context.Context, s *Snapshot) error {
 	tot, err := r.store.Totals(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.URLsSentTotal, s.DroppedTotal = tot.URLsSent, tot.Dropped
 	all, err := r.store.AllState(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if all.SentAt > 0 {
 		s.LastFlushAll = time.UnixMilli(all.SentAt).UTC().Format(time.RFC3339) + " (uuid " + all.UUID + ")"
 	}
-	ph, err := r.store.PauseHistory(ctx, c.At.UnixMilli())
+	ph, err := r.store.PauseHistory(ctx, s.At.UnixMilli())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.RecentPauses, s.LastOutage = ph.Recent, ph.LastOutage
-	d := drain(drainInput{
-		calls: s.BacklogCalls - s.PausedBacklogCalls, held: s.PausedBacklogCalls, pausedQueues: s.PausedQueues,
-		workers: len(s.Workers), stopped: len(s.SendingStopped), configured: s.ConfiguredRate, achieved: s.CallsPerSecond,
-		busy: s.BusyLastMinute, pauseLeft: s.PauseLeftSeconds, rateName: rateName,
-	})
-	s.DrainSeconds, s.DrainRate, s.DrainRateFrom, s.DrainNote, s.FlushAllSuggested = d.seconds, d.rate, d.rateFrom, d.note, d.suggestFlushAll
-	if o.DeadLetters > 0 {
-		if s.LastDeadLetters, err = r.lastDeadLetters(ctx, o.DeadLetters); err != nil {
-			return nil, err
-		}
-	}
-	return s, nil
+	return nil
 }
 
 // rateWindow is what the achieved rate (Snapshot.CallsPerSecond) is measured over.

@@ -44,6 +44,8 @@ type Metrics struct {
 }
 
 // NewMetrics creates the metrics and registers them on reg (nil: not registered).
+// It runs over 80 lines on purpose: it is one flat list of metric declarations.
+// Split, the names and help texts of the product's metrics would no longer read as one table.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	latency := []float64{0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600, 1800}
 	m := &Metrics{

@@ -349,21 +349,29 @@ func (w *Worker) markDead(ctx context.Context, reqs, urls []string, why string) 
 }
 
 // handleAll sends a confirmed flush-all at most once per confirmed request.
+//
 // It checks the confirmation token and the cooldown again.
-// Then it records in Redis that an attempt is in flight, before the call (store.AllBegin).
-// An answer that says the API did not act may be retried: a status, or a refused connection.
-// Anything else has an unknown outcome: a timeout, a torn answer, or a worker that died mid-call.
-// The next attempt finds such a call through the in-flight record.
-// A task with an unknown outcome is dead-lettered with what to check, never sent again by itself.
+// Then, before the call, it records in Redis that an attempt is in flight.
+// [store.Store.AllBegin] writes that record.
 // The cooldown counts from the attempt.
+//
+// An answer that says the API did not act may be retried.
+// Such an answer is a status, or a refused connection.
+// Anything else has an unknown outcome.
+// That is a timeout, a torn answer, or a worker that died mid-call.
+// The next attempt finds such a call through the in-flight record.
+// It dead-letters the task with what to check.
+// A task with an unknown outcome is never sent again by itself.
 //
 // Its retries are this worker's PURGE_MAX_RETRY, whatever failed.
 // That covers the API's refusals (apiFailed) and Redis's errors around the call alike.
-// They are retried as safely, since the in-flight record keeps a second call from going out.
+// Both are safe to retry, since the in-flight record stops a second call.
 // Every way the task ends uses up the request's confirmation (allDone).
 // So a task run again from the dead-letter queue or the UI sends nothing without a fresh one.
-// While Redis refuses even that, the task is not let end: it stays queued and sends nothing more.
-// It ends on the first run that can. asynq's own retry limit, FlushAllMaxRetry, is never reached.
+// Redis may refuse even that. Then the task does not end.
+// It stays queued and sends nothing more.
+// It ends on the first run that can.
+// So asynq's own retry limit, FlushAllMaxRetry, is never reached.
 func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 	p, err := tasks.DecodeAll(t.Payload())
 	if err != nil {

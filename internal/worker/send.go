@@ -12,24 +12,29 @@ import (
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
-// maxFanout bounds the calls one task has in flight at once (a producer's task may carry more
-// requests than the batcher ever packs).
+// maxFanout bounds the calls one task has in flight at once.
+// A producer's task may carry more requests than the batcher ever packs.
 const maxFanout = maxRequestsPerTask
 
-// sendEach sends a task that carries several API requests from one slot, concurrently.
+// sendEach sends the API requests of one task from one slot, concurrently.
 // Such a task is a bulk task of up to tasks.BulkRequests, or a task the batcher packed.
 // Each request reserves its send time from the shared limiter, in one admission.
 // Its call starts at that time while the next request reserves.
 // So one slot keeps as many calls in flight as the latency needs.
 // A mass re-ingest then costs a tenth of the Redis round trips of one task per request.
 //
-// Some requests become request tasks of their own, with the same request time and origin:
-// one the API does not accept, and every one not yet started once one failed or waited too long.
+// Some requests become request tasks of their own.
+// They keep the same request time and origin.
+// A request the API does not accept becomes one.
+// Once one failed or waited too long, every request not yet started becomes one too.
 // They get their own retries and dead-letter entries, and this task completes.
 // So a dead letter never holds more than one request's URLs.
-// A pause or backoff that the failure calls for is shared first, so the new tasks wait for it.
-// A shutdown puts the whole task back. When it runs again, admission drops the requests
-// already sent, so they are not sent twice.
+// A pause or backoff that the failure calls for is shared first.
+// So the new tasks wait for it.
+//
+// A shutdown puts the whole task back.
+// When it runs again, admission drops the requests already sent.
+// So they are not sent twice.
 func (w *Worker) sendEach(ctx context.Context, p tasks.URLs, chunks [][]string, queue string) error {
 	reqMS := p.RequestedAt.UnixMilli()
 	prio := priority(queue, false) // apartPrefixes took the prefixes out

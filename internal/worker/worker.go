@@ -1,21 +1,37 @@
 // Package worker turns invalidation requests into Cloudimage API calls.
 //
-// A Worker runs two things on one Redis:
+// A Worker runs two things on one Redis: the batcher and an asynq server.
 //
-//   - the batcher: one worker at a time (a lease in Redis, renewed every round) turns pending URL
-//     requests that have waited a full coalescing window into request tasks of PURGE_BATCH_SIZE
-//     URLs per API request. It forms as many as the shared rate can send soon (a bounded
-//     lookahead) and no more, so a backlog stays in the pending set, where it is cheapest and keeps
-//     coalescing. A task carries as many requests as needed to keep rate x latency calls in flight
-//     from the worker's task slots (see pace.go).
-//   - an asynq server that runs the request tasks: before each API call one Redis script drops URLs
-//     that an invalidation sent after their request already covered, honours the pause every worker
-//     shares (429, outage), gives interactive work priority over bulk work, and reserves a send
-//     time from the GCRA rate limit shared by every worker (one question per call). Status checks
-//     have a budget of their own. Transient failures retry with backoff; what finally fails, or can
-//     never succeed, is archived (the dead-letter queue) with its reason.
+// # Batcher
 //
-// Delivery is at least once: a request may be sent twice after a crash, never lost.
+// One worker at a time runs the batcher.
+// It holds a lease in Redis and renews it every round.
+// It takes pending URL requests that have waited a full coalescing window.
+// It turns them into request tasks of PURGE_BATCH_SIZE URLs per API request.
+// It forms as many tasks as the shared rate can send soon, and no more.
+// This bounded lookahead keeps a backlog in the pending set.
+// There it is cheapest and keeps coalescing.
+// A task carries enough requests to keep rate x latency calls in flight.
+// Those calls come from the worker's task slots. See pace.go.
+//
+// # Request tasks
+//
+// The asynq server runs the request tasks.
+// Before each API call, one Redis script does four things.
+//
+//   - It drops URLs that an invalidation sent after their request has covered.
+//   - It honours the pause every worker shares, after a 429 or an outage.
+//   - It gives interactive work priority over bulk work.
+//   - It reserves a send time from the GCRA rate limit that every worker shares.
+//
+// That is one question to Redis per call.
+// Status checks have a budget of their own.
+// Transient failures retry with backoff.
+// A task that finally fails, or can never succeed, is archived with its reason.
+// The archive is the dead-letter queue.
+//
+// Delivery is at least once.
+// A request may be sent twice after a crash, but it is never lost.
 package worker
 
 import (

@@ -1,6 +1,8 @@
-// Package enqueuecmd is the enqueue command: it normalises URLs and queues them for the workers,
-// and it is the operator's tool for the backlog (status), the dead-letter queue (dlq) and
-// flush-all. cmd/enqueue is its main; tests call Run directly.
+// Package enqueuecmd is the enqueue command.
+//
+// It normalises URLs and queues them for the workers.
+// It is also the operator's tool for the backlog, the dead-letter queue and flush-all.
+// cmd/enqueue is its main. Tests call Run directly.
 //
 //	enqueue [flags] URL...
 //	enqueue [flags] -f FILE            one URL a line; - reads standard input
@@ -9,9 +11,12 @@
 //	enqueue status [--json] [URL...]   backlog, dead letters, send rate; or one URL's history
 //	enqueue dlq ls|replay|rm           the dead-letter queue
 //
-// Exit status: 0 when every input was accepted (already pending counts as accepted), 1 when some
-// lines were rejected (the others are still enqueued), 2 for usage or configuration errors or an
-// unreachable Redis.
+// # Exit status
+//
+// 0 means every input was accepted.
+// A URL that is already pending counts as accepted.
+// 1 means some lines were rejected. The others are still enqueued.
+// 2 means a usage error, a configuration error or an unreachable Redis.
 package enqueuecmd
 
 import (

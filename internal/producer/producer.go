@@ -152,9 +152,10 @@ type FlushAll struct {
 // Refusals are a *flushall.RefusedError.
 // Any other error is Redis's or the guard's, and nothing was enqueued.
 //
-// With a.DeadLetter, the request replaces that dead letter and nothing is lost when a step fails.
-// The dead letter is first kept in the product's own record, copied from asynq's archive when only
-// asynq has it.
+// With a.DeadLetter, the request replaces that dead letter.
+// Nothing is lost when a step fails.
+// First the product's own record keeps the dead letter.
+// When only asynq has it, it is copied from asynq's archive.
 // Only then is asynq's archived copy deleted, since the new request takes its task ID.
 // The record is forgotten once the new request is enqueued.
 // When the enqueue fails, the dead letter is still listed and can be replayed again.

@@ -37,18 +37,22 @@ type QueueCollectorOptions struct {
 	Log *zap.Logger
 }
 
-// QueueCollector is a prometheus.Collector for what lives in Redis and every worker shares.
-// It reads it as the status reader does (status.Reader.ReadCounts).
-// That is asynq's queue sizes by state, the pending set of URL requests still in their
-// coalescing window, and the shared pause.
-// Every worker reports the same values: aggregate them with max(), not sum().
+// QueueCollector is a prometheus.Collector for the state in Redis that every worker shares.
+// It reads that state as [status.Reader.ReadCounts] does.
+// The state is asynq's queue sizes by state and the shared pause.
+// It also holds the pending set of URL requests still in their coalescing window.
+// Every worker reports the same values.
+// Aggregate them with max(), not sum().
 //
-// Readings are cached for CacheFor, and only one reading runs at a time.
+// Readings are cached for CacheFor.
+// Only one reading runs at a time.
 // A scrape waits for one at most Timeout.
-// So neither a flood of scrapes nor a Redis outage piles work on Redis or hangs /metrics.
-// A failed reading sets cipurge_queue_collector_up to 0 and counts in
-// cipurge_queue_collector_errors_total. The collector's other metrics are then left out,
-// not reported stale.
+// So a flood of scrapes does not pile work on Redis.
+// Nor does a Redis outage hang /metrics.
+//
+// A failed reading sets cipurge_queue_collector_up to 0.
+// It also counts in cipurge_queue_collector_errors_total.
+// The collector's other metrics are then left out, not reported stale.
 type QueueCollector struct {
 	reader *status.Reader
 	o      QueueCollectorOptions

@@ -210,12 +210,11 @@ type FlushAllRequest struct {
 	Prefix string
 }
 
-// RequestFlushAll enqueues a flush-all.
-// The confirmation is checked before anything touches Redis.
-// A request is also refused while another is pending or dead-lettered.
-// It is refused within the cooldown of the last flush-all that may have reached Cloudimage.
-// Refusals are a *FlushRefusedError whose Cause is one of the ErrFlushAll* errors.
-// Any other error is an *EvictionError, a *PolicyUnknownError or a *RedisError, and nothing was
+// RequestFlushAll enqueues a flush-all. The confirmation is checked before anything touches Redis.
+// A request is refused while another is pending or dead-lettered. It is also refused within the
+// cooldown of the last flush-all that may have reached Cloudimage. A refusal is a
+// *FlushRefusedError. Its Cause is one of the ErrFlushAll* errors. Any other error is an
+// *EvictionError, a *PolicyUnknownError or a *RedisError. After such an error, nothing was
 // enqueued.
 func (c *Client) RequestFlushAll(ctx context.Context, req FlushAllRequest) error {
 	var root string
@@ -250,13 +249,11 @@ type BulkReport struct {
 // MaxBulkRejections bounds BulkReport.Rejections.
 const MaxBulkRejections = 100
 
-// EnqueueBulk normalises urls, drops the ones repeated within the run, and enqueues the rest as
-// bulk tasks.
-// Bulk tasks skip the pending set and its window, and workers serve them only when the
-// interactive queues are empty: they are for re-ingest jobs.
-// The request time of every URL is the Redis clock at the start of the run.
-// Memory is constant per distinct URL.
-// On an error the report says what was enqueued before it; running the same input again is safe.
+// EnqueueBulk enqueues urls as bulk tasks, for re-ingest jobs. It normalises urls and drops the
+// ones repeated within the run. Bulk tasks skip the pending set and its window. Workers serve them
+// only when the interactive queues are empty. The request time of every URL is the Redis clock at
+// the start of the run. Memory is constant per distinct URL. On an error, the report says what was
+// enqueued before it. Running the same input again is safe.
 func (c *Client) EnqueueBulk(ctx context.Context, urls iter.Seq[string], opts ...EnqueueOption) (*BulkReport, error) {
 	b, err := c.newBulk(ctx, opts)
 	if err != nil || b.rep.Replayed {

@@ -1,7 +1,8 @@
-// Package cipurge is the Go API of the purge worker: application code requests Cloudimage
-// invalidations with a Client and looks URLs up with an Inspector.
-// The Client writes requests to Redis, and the workers (cmd/worker) send them.
-// It is to cipurge what asynq's root package is to asynq: what an application imports, and
+// Package cipurge is the Go API of the purge worker.
+//
+// Application code requests Cloudimage invalidations with a Client. It looks URLs up with an
+// Inspector. The Client writes requests to Redis, and the workers (cmd/worker) send them. It is
+// to cipurge what asynq's root package is to asynq. It holds what an application imports and
 // nothing of the worker's.
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379"})
@@ -14,29 +15,35 @@
 //
 // # The flow of one URL
 //
-// Enqueue normalises the URL to its canonical key (package normalize).
-// It adds the key to a Redis sorted set of pending requests, scored by the Redis time of the request.
-// A key that is already pending is not added again: the send that is coming covers this request too.
-// The worker's batcher turns keys that have waited a full coalescing window into request tasks.
-// A request task holds at most 15 URLs and is one API call, with its own retries.
+// Enqueue normalises the URL to its canonical key with package normalize. It adds the key to a
+// Redis sorted set of pending requests. The score is the Redis time of the request. A key that
+// is already pending is not added again. The coming send covers this request too.
+//
+// The worker's batcher takes keys that have waited a full coalescing window. It turns them into
+// request tasks. A request task holds at most 15 URLs. It is one API call, with its own retries.
 // A task that runs out of retries is a dead letter in asynq's archive.
 //
-// EnqueueBulk and EnqueueBulkFrom are for mass re-ingest.
-// They skip the pending set: the client normalises and dedupes locally and enqueues bulk tasks.
-// Workers serve the bulk queue only when the interactive queues are empty.
+// EnqueueBulk and EnqueueBulkFrom are for mass re-ingest. They skip the pending set. The client
+// normalises and dedupes locally, then enqueues bulk tasks. Workers serve the bulk queue only
+// when the interactive queues are empty.
 //
-// Flush-all is its own task on its own queue.
-// Only RequestFlushAll enqueues one, with a confirmation that the worker checks again before it
-// sends anything.
+// Flush-all is its own task on its own queue. Only RequestFlushAll enqueues one. It carries a
+// confirmation. The worker checks it again before it sends anything.
 //
 // No payload carries the API key.
 //
 // # Errors
 //
-// Every error is one of this package's types or sentinels: *OptionError, *EvictionError,
-// *PolicyUnknownError, *RedisError, *InvalidURLError, *ReadError, and *FlushRefusedError with its
-// ErrFlushAll* causes.
+// Every error is one of this package's types or sentinels:
+//   - *OptionError
+//   - *EvictionError
+//   - *PolicyUnknownError
+//   - *RedisError
+//   - *InvalidURLError
+//   - *ReadError
+//   - *FlushRefusedError, with its ErrFlushAll* causes
+//
 // Match them with errors.Is and errors.As.
 //
-// Producer, the previous release's API, still works for one release and is deprecated.
+// Producer is the previous release's API. It still works for one release. It is deprecated.
 package cipurge

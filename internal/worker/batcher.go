@@ -77,18 +77,25 @@ func (w *Worker) runBatcher(ctx context.Context) {
 	}
 }
 
-// formBatches enqueues request tasks for the pending entries that are due, no more than the
-// lookahead allows, and removes each chunk's entries from the pending set right after its task was
-// enqueued. It reports whether more may be due: a whole claim was, or the round stopped early.
+// formBatches enqueues request tasks for the pending entries that are due.
+// It forms no more than the lookahead allows.
+// It removes each chunk's entries from the pending set right after the chunk's task is enqueued.
+// It reports whether more may be due.
+// That is so when a whole claim was due, or when the round stopped early.
 //
-// ctx is the round: it bounds the reads, and no chunk begins once its deadline is near (closer than
-// the slowest chunk of the round took) or past; the entries not begun stay pending, untouched, for
-// the next round. A chunk begun is finished, enqueue then removal, with a context that does not
-// inherit the round's deadline or cancel, bounded by until (the lease's end): a round never leaves
-// an enqueued chunk pending, where the next round, chunking with another size (the latency it
-// observes may differ), would form its URLs into tasks with other IDs and send them twice. Only a
-// crash or a failing Redis between the enqueue and the removal can (the URLs are then sent twice,
-// never lost).
+// ctx is the round, and it bounds the reads.
+// No chunk begins once the round's deadline is past or near.
+// Near means closer than the slowest chunk of the round took.
+// The entries not begun stay pending, untouched, for the next round.
+//
+// A chunk begun is finished: first the enqueue, then the removal.
+// Its context does not inherit the round's deadline or cancel.
+// It is bounded by until, the lease's end.
+// So a round never leaves an enqueued chunk pending.
+// The next round may chunk with another size, since the latency it sees may differ.
+// It would then form those URLs into tasks with other IDs and send them twice.
+// Only a crash or a failing Redis between the enqueue and the removal can do that.
+// The URLs are then sent twice, never lost.
 func (w *Worker) formBatches(ctx context.Context, until time.Time) (more bool, err error) {
 	latency := w.latency.get()
 	perTask := requestsPerTask(w.cfg, latency)

@@ -9,12 +9,16 @@ import (
 	"time"
 )
 
-// This file is the Redis schema: every key, hash field, history state, verdict code and priority
-// the product writes, in one place (asynq's internal/base plays this part for asynq). The Lua
-// scripts in lua/*.lua never spell a key, a field, a state or a code: they use the constants that
-// luaPreamble generates from the declarations below (F_*, S_*, V_*, P_*, A_*, E_*, N_*), and they
-// get every key through KEYS. TestLuaUsesTheSchema fails when a script spells one by hand or uses
-// a constant this file does not define.
+// This file is the Redis schema.
+// It holds every key, hash field, history state, verdict code and priority the product writes.
+// asynq's internal/base plays this part for asynq.
+//
+// The Lua scripts in lua/*.lua never spell a key, a field, a state or a code.
+// They use the constants that luaPreamble generates from the declarations below.
+// Those are F_*, S_*, V_*, P_*, A_*, E_* and N_*.
+// The scripts get every key through KEYS.
+// TestLuaUsesTheSchema fails when a script spells one by hand.
+// It also fails when a script uses a constant this file does not define.
 //
 // The names are a contract with data already in Redis: change none of them, only add.
 
@@ -58,17 +62,20 @@ const (
 // HistoryKey is the Redis key of one canonical URL's history hash.
 func HistoryKey(key string) string { return keyHistory + key }
 
-// The sent history lives in epoch buckets. A bucket is one small hash per epoch of the send and
-// shard (HistoryShards) of the URL. Its field is the 8-byte FNV-1a hash of the canonical key.
+// The sent history lives in epoch buckets.
+// A bucket is one small hash per epoch of the send and shard of the URL.
+// HistoryShards sets the number of shards.
+// A bucket's field is the 8-byte FNV-1a hash of the canonical key.
 // Its value is a packed record, written by luaPreamble's hrec_put.
 // An epoch is a quarter of the history TTL, in whole hours (HistoryEpoch).
 // So a send, a mark and a lookup each touch at most HistoryEpochs+2 buckets per URL.
 // A bucket expires a history TTL after its epoch ends.
 // docs/throughput.md ("History") gives the memory per URL and the odds of a hash collision.
 //
-// The TTL that sets the epochs is KeyHistoryLayout's. Every worker writes its history TTL there
-// at start (Store.UseHistoryTTL), and every reader uses it. When it changes, the previous layout
-// is read too until its records have expired.
+// KeyHistoryLayout holds the TTL that sets the epochs.
+// Every worker writes its history TTL there at start, with Store.UseHistoryTTL.
+// Every reader uses it.
+// When it changes, the previous layout is read too until its records have expired.
 const (
 	HistoryShards = 4096 // a power of two: the shard is the hash's low bits
 	HistoryEpochs = 4    // epochs per history TTL

@@ -1,13 +1,18 @@
-// Package outbound is the one HTTP client the product uses to fetch URLs that someone else
-// chose: SNS signing certificates and subscription confirmations, webhooks, any callback.
+// Package outbound is the one HTTP client for URLs that someone else chose.
 //
-// A Client refuses what would let such a URL reach inside the network it runs in. It follows no
-// redirect. It speaks https only, except to a loopback address. It dials no loopback, private,
-// link-local or otherwise non-public address unless its Options allow it. The address check runs
-// at dial time on the resolved IP, so a name that resolves to a public address first and to a
-// private one later (DNS rebinding) is still refused. Every exchange has a timeout, and ReadBody
-// reads an answer up to a bound. The environment's proxy settings are not used: the check must
-// see the address that is dialed.
+// Such URLs are SNS signing certificates, subscription confirmations, webhooks and callbacks.
+//
+// A Client refuses what would let such a URL reach inside the network it runs in.
+// It follows no redirect.
+// It speaks https only, except to a loopback address.
+// By default it dials no loopback, private, link-local or other non-public address.
+// Its Options can allow them.
+// The address check runs at dial time on the resolved IP.
+// So a name that first resolves to a public address and later to a private one is still refused.
+// That attack is DNS rebinding.
+// Every exchange has a timeout.
+// ReadBody reads an answer up to a bound.
+// The environment's proxy settings are not used, since the check must see the dialed address.
 package outbound
 
 import (

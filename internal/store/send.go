@@ -61,16 +61,34 @@ func (a *Admission) HeldURLs(urls []string) []string {
 	return out
 }
 
-// Admit decides, in one round trip, whether a request for urls (requested at requestedAt, Redis
-// ms) may be sent now: URLs invalidated after requestedAt, or covered by a flush-all or a prefix
-// sent after it, are dropped; a prefix under a prefix that waits to be sent yields to it; then the shared pause, the outage probe, the priority rule and the GCRA rate limit
-// apply, in that order. The rate limit is a reservation: a call that may go within lim.Horizon is
-// counted now and told when to send, so each call asks about once, however many wait (no polling).
-// Status checks (prio Status) and prefix requests (prio Folder, FolderBulk) are counted against
-// their own limits and never yield to URLs; a bulk prefix yields to an interactive one. After an outage (a backoff round that has ended without a success since),
-// only one request at a time is let through to probe the API; the others wait for its answer, so
-// a long outage costs one call and one counted failure per round, not one per waiting request.
-// A nil urls slice admits a call that names no URL (flush-all, a status check).
+// Admit decides, in one round trip, whether a request for urls may be sent now.
+// requestedAt is the request time, in Redis milliseconds.
+//
+// The checks run in this order.
+//   - URLs invalidated after requestedAt are dropped.
+//   - URLs covered by a flush-all or a prefix sent after requestedAt are dropped.
+//   - A prefix under a prefix that waits to be sent yields to it.
+//   - The shared pause applies.
+//   - The outage probe applies.
+//   - The priority rule applies.
+//   - The GCRA rate limit applies.
+//
+// The rate limit is a reservation.
+// A call that may go within lim.Horizon is counted now and told when to send.
+// So each call asks about once, however many wait, and nothing polls.
+//
+// Status checks (prio Status) count against a limit of their own.
+// So do prefix requests (prio Folder, FolderBulk).
+// Neither ever yields to URLs.
+// A bulk prefix yields to an interactive one.
+//
+// An outage is a backoff round that has ended with no success since.
+// After one, only one request at a time may probe the API.
+// The others wait for its answer.
+// So a long outage costs one call and one counted failure per round.
+// It does not cost one per waiting request.
+//
+// A nil urls slice admits a call that names no URL, such as a flush-all or a status check.
 func (s *Store) Admit(ctx context.Context, urls []string, requestedAt int64, prio Priority, lim Limit) (*Admission, error) {
 	keys := make([]string, 0, admitFixedKeys+len(urls))
 	own, hot := KeyRateStatus, KeyHot // the budget of a priority with a limit of its own; who waits first

@@ -1,13 +1,20 @@
-// Package store holds the product's own state in Redis, next to asynq's: the set of URL
-// requests waiting for their coalescing window, the per-URL history that makes dedupe safe,
-// the rate limit and pause shared by every worker, and the flush-all record.
+// Package store holds the product's own state in Redis, next to asynq's.
 //
-// Every key shares the hash tag {cipurge}, so every script runs on one node of a Redis Cluster,
-// and every timestamp comes from the Redis server's clock (TIME inside a script), so producers and
-// workers on machines with skewed clocks still agree on "requested before it was sent".
+// That state has four parts.
+//   - The set of URL requests waiting for their coalescing window.
+//   - The per-URL history that makes dedupe safe.
+//   - The rate limit and pause shared by every worker.
+//   - The flush-all record.
 //
-// Timestamps are Unix milliseconds (int64) throughout. schema.go owns every key, field, state
-// and code; the Lua scripts are in lua/, each with a header that says its KEYS, ARGV and reply.
+// Every key shares the hash tag {cipurge}.
+// So every script runs on one node of a Redis Cluster.
+// Every timestamp comes from the Redis server's clock, through TIME inside a script.
+// So producers and workers with skewed clocks still agree on "requested before it was sent".
+//
+// Timestamps are Unix milliseconds (int64) throughout.
+// schema.go owns every key, field, state and code.
+// The Lua scripts are in lua/.
+// Each script has a header that says its KEYS, ARGV and reply.
 package store
 
 import (

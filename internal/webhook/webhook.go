@@ -1,13 +1,18 @@
-// Package webhook delivers signed events to a receiver's URL, as the Standard Webhooks
-// specification says (https://www.standardwebhooks.com): each event is a JSON body with the
-// headers webhook-id, webhook-timestamp and webhook-signature, an HMAC-SHA256 of the three with
-// the secret WEBHOOK_SECRET.
+// Package webhook delivers signed events to a receiver's URL.
 //
-// Deliveries are asynq tasks on a queue of their own (Queue), run by an asynq server of their
-// own (NewServer), so that a slow or down receiver never takes a slot of an invalidation. A
-// delivery keeps its webhook-id across retries: a receiver dedupes by it. Retries back off up to
-// an hour apart for at least RetryFor. A delivery that finally fails stays in asynq's archive of
-// Queue: Failed lists it and Replay runs it once more.
+// It follows the Standard Webhooks specification (https://www.standardwebhooks.com).
+// Each event is a JSON body with three headers.
+// They are webhook-id, webhook-timestamp and webhook-signature.
+// The signature is an HMAC-SHA256 of the three, with the secret WEBHOOK_SECRET.
+//
+// Deliveries are asynq tasks on a queue of their own, [Queue].
+// An asynq server of their own runs them ([NewServer]).
+// So a slow or down receiver never takes a slot of an invalidation.
+// A delivery keeps its webhook-id across retries.
+// A receiver dedupes by it.
+// Retries back off up to an hour apart, for at least RetryFor.
+// A delivery that finally fails stays in asynq's archive of Queue.
+// [Failed] lists it, and [Replay] runs it once more.
 package webhook
 
 import (

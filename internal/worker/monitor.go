@@ -94,16 +94,19 @@ func (w *Worker) runMonitor(ctx context.Context) {
 	}
 }
 
-// sample reads what the monitor judges from Redis: the fleet's send rate, the backlog, the pause,
-// the live workers' slots.
+// sample reads from Redis what the monitor judges.
+// That is the fleet's send rate, the backlog, the pause and the live workers' slots.
 //
-// The backlog is work waiting to be sent, more than the fleet sends at once: request tasks of the
-// interactive or bulk queue waiting for a slot or snoozed by the shared rate limit (asynq's retry
-// set), or URLs held in the pending set past their batching wait (PURGE_MAX_DELAY; the batcher
-// leaves them there while its lookahead is full). URLs still in
-// their window are not due yet, and the work of a queue an operator paused waits for no worker: a
-// trickle of requests, or a paused queue, is no backlog, so the achieved rate measures what was
-// asked, not what the fleet can send.
+// The backlog is work waiting to be sent, more than the fleet sends at once.
+// It counts request tasks of the interactive or bulk queue that wait for a slot.
+// It counts such tasks that the shared rate limit snoozed, in asynq's retry set.
+// It counts URLs held in the pending set past their batching wait (PURGE_MAX_DELAY).
+// The batcher leaves them there while its lookahead is full.
+//
+// URLs still in their window are not due yet.
+// The work of a queue an operator paused waits for no worker.
+// So a trickle of requests, or a paused queue, is no backlog.
+// The achieved rate then measures what was asked, not what the fleet can send.
 func (w *Worker) sample(ctx context.Context) (rateSample, error) {
 	s := rateSample{configured: w.cfg.Limit.Rate, latency: w.latency.get()}
 	var err error

@@ -1,13 +1,15 @@
-// Package tasks is the wire contract between producers and workers: task type names, queue names,
-// the JSON payloads an operator reads in asynqmon, and the task-ID rules. It imports no Redis
-// client: package taskq makes asynq tasks of these payloads, and package cipurge (the module's
-// root) is what application code uses to request invalidations.
+// Package tasks is the wire contract between producers and workers.
 //
-// A request task (TypeURLs) is one API call of 1 to 15 canonical URLs, or several when the API's
-// latency calls for more calls in flight than the worker has task slots; a bulk task carries the
-// URLs of up to BulkRequests such calls. The worker sends a task's calls concurrently. Flush-all
-// (TypeAll) is its own task on its own queue. A status check (TypeConfirm) follows one accepted
-// invalidation until Cloudimage says DONE or ERROR.
+// It owns the task type names, the queue names, the task-ID rules and the JSON payloads. An
+// operator reads those payloads in asynqmon. The package imports no Redis client. Package taskq
+// makes asynq tasks of these payloads. Application code requests invalidations through package
+// cipurge, the module's root.
+//
+// A request task (TypeURLs) is one API call of 1 to 15 canonical URLs. It may hold several calls
+// when the API's latency calls for more calls in flight than the worker has task slots. A bulk
+// task carries the URLs of up to BulkRequests such calls. The worker sends a task's calls
+// concurrently. Flush-all (TypeAll) is its own task on its own queue. A status check
+// (TypeConfirm) follows one accepted invalidation until Cloudimage says DONE or ERROR.
 //
 // No payload carries the API key.
 package tasks

@@ -1,22 +1,25 @@
-// Command bench measures cipurge against plain asynq on the same Redis in the same run, and prints
-// one table: the product's figure, the baseline's figure and their ratio for each row, with the
-// target. Machines are noisy, so the ratios matter, not the seconds.
+// Command bench measures cipurge against plain asynq on the same Redis in the same run.
 //
-//	go run ./cmd/bench             the full run (make bench; about ten minutes on 2 cores)
+// It prints one table. Each row has the product's figure, the baseline's figure, their ratio and
+// the target. Machines are noisy, so the ratios matter, not the seconds.
+//
+//	go run ./cmd/bench             the full run (make bench)
 //	go run ./cmd/bench -smoke      small sizes, to prove it still runs (make bench-smoke; CI)
 //	go run ./cmd/bench -rows drain,bulkdrain -concurrency 40
 //	go run ./cmd/bench -profile DIR   CPU profiles of the enqueue command and the drain (in-process)
 //
-// It starts a private redis-server on a free loopback port (no persistence, in a temporary
-// directory), the sandbox Cloudimage API in this process (no latency, no limit), and builds
-// bin/worker and bin/enqueue into the temporary directory; the product's rows run those binaries
-// as processes, the baselines run plain asynq in this process against the same Redis. Redis is
-// flushed between rows. Every process it starts is stopped by its pid at the end, on an error and
-// on Ctrl-C.
+// It starts a private redis-server on a free loopback port, in a temporary directory, without
+// persistence. It runs the sandbox Cloudimage API in this process, with no latency and no limit.
+// It builds bin/worker and bin/enqueue into the temporary directory. The product's rows run those
+// binaries as processes. The baselines run plain asynq in this process against the same Redis.
+// Redis is flushed between rows. Every process it starts is stopped by its pid at the end, on an
+// error and on Ctrl-C.
 //
-// It exits non-zero when the pipeline is broken (a command fails, URLs are not invalidated, counts
-// are wrong), never because a figure missed its target: a missed target is printed as MISSED
-// (in smoke mode every row is "not judged in smoke mode").
+// It exits non-zero when the pipeline is broken. A command failing, URLs left uninvalidated and
+// wrong counts all count as broken. A figure that misses its target never fails the run. It is
+// printed as MISSED. In smoke mode every row is "not judged in smoke mode".
+//
+// The procedure and the measured figures are in docs/performance.md.
 package main
 
 import (

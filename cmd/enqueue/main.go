@@ -1,4 +1,4 @@
-// Command enqueue requests Cloudimage invalidations and manages the queue:
+// Command enqueue requests Cloudimage invalidations and manages the queue.
 //
 //	enqueue [flags] URL...
 //	enqueue [flags] -f FILE            one URL a line; - reads standard input
@@ -7,8 +7,9 @@
 //	enqueue status [--json] [URL...]   backlog, dead letters, send rate; or one URL's history
 //	enqueue dlq ls|replay|rm           the dead-letter queue
 //
-// Exit status: 0 when every input was accepted, 1 when some lines were rejected (the others are
-// still enqueued), 2 for usage or configuration errors or an unreachable Redis.
+// The exit status is 0 when every input was accepted. It is 1 when some lines were rejected. The
+// other lines are still enqueued. It is 2 for a usage error, a configuration error or an
+// unreachable Redis.
 package main
 
 import (

@@ -1,10 +1,12 @@
-// Command worker sends the invalidations that producers queue in Redis to the Cloudimage API:
-// coalesced into requests of at most 15 URLs, under a rate limit shared by every worker, with
-// retries, a dead-letter queue, and an HTTP server for the asynqmon UI, metrics and health.
+// Command worker sends the invalidations that producers queue in Redis to the Cloudimage API.
 //
-// Configuration comes from the environment (docs/configuration.md). With no CLOUDIMAGE_API_KEY it refuses
-// to start unless CLOUDIMAGE_SANDBOX=true, which sends every request to a built-in sandbox API
-// that answers like Cloudimage and sends nothing anywhere.
+// It coalesces them into requests of at most 15 URLs. A rate limit shared by every worker paces
+// the requests. It retries, and it keeps a dead-letter queue. Its HTTP server serves the asynqmon
+// UI, metrics and health.
+//
+// Configuration comes from the environment. See docs/configuration.md. Without CLOUDIMAGE_API_KEY
+// it refuses to start, unless CLOUDIMAGE_SANDBOX=true. The sandbox sends every request to a
+// built-in API that answers like Cloudimage. Nothing is sent anywhere.
 package main
 
 import (

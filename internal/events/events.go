@@ -221,13 +221,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt.serve(w, r, &e)
 }
 
-// authorized reports whether the request carries EVENTS_TOKEN, and whether it carries any
-// credential at all. The token may come as "Authorization: Bearer <token>" (MinIO's auth_token,
-// Event Grid's delivery headers), as the password of HTTP basic auth (an SNS subscription URL
-// https://user:<token>@host/...; the user name is not checked), or as the query parameter
-// "token" (Ceph RGW push endpoints, Eventarc, senders that cannot set headers). Each is compared
-// in constant time; one right credential is enough (Eventarc may put its own OIDC token in
-// Authorization).
+// authorized reports whether the request carries EVENTS_TOKEN.
+// It also reports whether the request carries any credential at all.
+// The token may come in three places:
+//   - "Authorization: Bearer <token>", as MinIO's auth_token and Event Grid's delivery headers send it;
+//   - the password of HTTP basic auth, as in an SNS subscription URL https://user:<token>@host/...;
+//     the user name is not checked;
+//   - the query parameter "token", for Ceph RGW push endpoints, Eventarc and senders that cannot
+//     set headers.
+//
+// Each is compared in constant time. One right credential is enough.
+// Eventarc may put its own OIDC token in Authorization.
 func (h *handler) authorized(r *http.Request) (ok, presented bool) {
 	if tok, has := httpapi.Bearer(r); has {
 		presented = true

@@ -109,13 +109,18 @@ func s3Events(msg *s3Message, via string) ([]event, *httpapi.Problem) {
 	return evs, nil
 }
 
-// s3Key returns a record's object key as stored, by sender (its eventSource). AWS S3 (aws:s3, also
-// through SNS) and MinIO (minio:s3) URL-encode keys as a form value is encoded: a space is '+', a
-// '+' is %2B, and MinIO also writes '/' as %2F; they are decoded. Ceph RGW (ceph:s3) sends keys
-// raw, as stored (suitenumerique/meet#1455: "Ceph RGW send[s] notification object keys with raw
-// path separators"): decoding would read its "sale+new.jpg" as "sale new.jpg" and refuse
-// "50%off.jpg", so they are used as they are. Any other or no eventSource is read as S3's. bad is
-// set, and key is the raw key, when an encoded key does not decode.
+// s3Key returns a record's object key as stored. The encoding depends on the sender, named by
+// eventSource.
+//
+// AWS S3 (aws:s3, also through SNS) and MinIO (minio:s3) URL-encode keys as a form value is
+// encoded. A space is '+', and a '+' is %2B. MinIO also writes '/' as %2F. These keys are decoded.
+//
+// Ceph RGW (ceph:s3) sends keys raw, as stored. See suitenumerique/meet#1455: "Ceph RGW send[s]
+// notification object keys with raw path separators". Decoding would read its "sale+new.jpg" as
+// "sale new.jpg". It would refuse "50%off.jpg". So these keys are used as they are.
+//
+// Any other eventSource, or none, is read as S3's. When an encoded key does not decode, bad is
+// set and key is the raw key.
 func s3Key(eventSource, raw string) (key, bad string) {
 	if eventSource == "ceph:s3" {
 		return raw, ""

@@ -1,12 +1,17 @@
-// Package workercmd is the worker command. cmd/worker is its main; tests call Run directly.
+// Package workercmd is the worker command.
+// cmd/worker is its main. Tests call Run directly.
 //
-// The worker sends the invalidations that producers queue in Redis to the Cloudimage API:
-// coalesced into requests of at most 15 URLs, under a rate limit shared by every worker, with
-// retries, a dead-letter queue, and an HTTP server for the asynqmon UI, metrics, health and intake.
+// The worker sends the invalidations that producers queue in Redis to the Cloudimage API.
+// It coalesces them into requests of at most 15 URLs.
+// A rate limit shared by every worker paces the requests.
+// It has retries and a dead-letter queue.
+// Its HTTP server serves the asynqmon UI, metrics, health and intake.
 //
-// Configuration is read from the environment; docs/configuration.md lists every variable. With no
-// CLOUDIMAGE_API_KEY it refuses to start unless CLOUDIMAGE_SANDBOX=true, which sends every request
-// to a built-in sandbox API that answers like Cloudimage and sends nothing anywhere.
+// Configuration is read from the environment.
+// docs/configuration.md lists every variable.
+// With no CLOUDIMAGE_API_KEY the worker refuses to start, unless CLOUDIMAGE_SANDBOX=true.
+// The sandbox sends every request to a built-in API that answers like Cloudimage.
+// It sends nothing anywhere.
 package workercmd
 
 import (

@@ -1,12 +1,15 @@
 // Package config reads the product's environment variables into one struct and validates them.
 // Every error names the variable and says how to fix it.
-// worker.Config.Validate is the one check of the worker's settings; config words its errors
-// with the variables. The commands (internal/cli/*) turn a Config into the parts they wire
-// together. Config builds only what every command needs first: the Redis client, the logger
-// and the URL normaliser.
 //
-// The library code names no variable. This package maps its typed errors to the variables
-// behind them (Variable, Explain), so the commands print the variable and the fix.
+// worker.Config.Validate is the one check of the worker's settings.
+// config words its errors with the variables.
+// The commands (internal/cli/*) turn a Config into the parts they wire together.
+// Config builds only what every command needs first.
+// That is the Redis client, the logger and the URL normaliser.
+//
+// The library code names no variable.
+// This package maps its typed errors to the variables behind them, with Variable and Explain.
+// So the commands print the variable and the fix.
 package config
 
 import (

@@ -192,15 +192,20 @@ func NewGuard(s *Store, every time.Duration, note func(string)) *Guard {
 	return &Guard{store: s, every: every, note: note, read: s.readPolicy, said: map[string]bool{}}
 }
 
-// Check returns an *EvictionError while Redis's maxmemory-policy is allkeys-*, a
-// *PolicyUnknownError while it has never been read and cannot be now, else nil.
+// Check returns an *EvictionError while Redis's maxmemory-policy is allkeys-*.
+// It returns a *PolicyUnknownError while the policy has never been read and cannot be now.
+// Otherwise it returns nil.
 //
-// Why a policy that cannot be read now (Redis loading, NOAUTH, a timeout...) does not allow writes
-// as a refused CONFIG GET does: a refusal is Redis's settled answer (an ACL, a managed service), and
-// the documented choice there is to say so and go on; an error now is no answer at all, and the
-// rule is that nothing is acknowledged into a Redis that may evict it. So the last reading stands
-// (a Redis keeps its policy while it loads or fails over), and with none the answer is no; the
-// caller's own write would mostly fail the same way then.
+// A policy may be unreadable now, as while Redis loads, on NOAUTH or on a timeout.
+// That does not allow writes the way a refused CONFIG GET does.
+// A refusal is Redis's settled answer, such as an ACL or a managed service.
+// The documented choice there is to say so and go on.
+// An error now is no answer at all.
+// The rule is that nothing is acknowledged into a Redis that may evict it.
+// So the last reading stands.
+// A Redis keeps its policy while it loads or fails over.
+// With no reading the answer is no.
+// The caller's own write would then mostly fail the same way.
 func (g *Guard) Check(ctx context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()

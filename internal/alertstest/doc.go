@@ -1,9 +1,13 @@
-// Package alertstest runs the alerting rules shipped in deploy/prometheus/alerts.yml in a real
-// Prometheus server (Debian's prometheus package) on a free loopback port, scraping a real worker,
-// and waits for an alert to fire: the rules are checked against the metrics the product really
-// exports, not only against the synthetic series of alerts_test.yml.
+// Package alertstest checks the shipped alerting rules against a real Prometheus.
 //
-// The test has the build tag "alerts" because it needs the prometheus binary: run it with
-// `make test-alerts` (CI installs prometheus with apt-get first, and runs promtool check rules and
-// promtool test rules in the same target).
+// The rules are in deploy/prometheus/alerts.yml.
+// The test runs them in Debian's prometheus package, on a free loopback port.
+// Prometheus scrapes a real worker, and the test waits for an alert to fire.
+// So the rules are checked against the metrics the product really exports.
+// alerts_test.yml only checks them against synthetic series.
+//
+// The test has the build tag "alerts" because it needs the prometheus binary.
+// Run it with `make test-alerts`.
+// CI installs prometheus with apt-get first.
+// The same target runs promtool check rules and promtool test rules.
 package alertstest

@@ -1,11 +1,19 @@
-// Package httpserver is the worker's HTTP face: the asynqmon UI under /monitoring, the product's
-// status page at /status (HTML, or JSON with Accept: application/json), Prometheus metrics at
-// /metrics, liveness at /healthz and readiness at /readyz; it mounts the intake and the event
-// receivers the command built.
+// Package httpserver is the worker's HTTP face.
 //
-// Access rules: the UI is read-only unless UI_READONLY=false; with UI_PASSWORD set, the UI, the
-// status page and their APIs need HTTP basic auth (UI_USER, default admin); listening on a
-// non-loopback address without UI_PASSWORD is refused at start.
+// It serves these paths.
+//   - The asynqmon UI under /monitoring.
+//   - The product's status page at /status, as HTML or as JSON with Accept: application/json.
+//   - Prometheus metrics at /metrics.
+//   - Liveness at /healthz and readiness at /readyz.
+//
+// It also mounts the intake and the event receivers the command built.
+//
+// # Access
+//
+// The UI is read-only unless UI_READONLY=false.
+// With UI_PASSWORD set, the UI, the status page and their APIs need HTTP basic auth.
+// The user is UI_USER, by default admin.
+// A non-loopback listen address without UI_PASSWORD is refused at start.
 package httpserver
 
 import (

@@ -3,11 +3,11 @@ package taskq
 import "time"
 
 // asynq's Redis key names. This is the one place that spells them.
-// The product reads a few of them past asynq's Inspector, because an O(1) LLEN or ZCARD is cheap.
+// The product reads a few of them past asynq's Inspector, with a cheap O(1) LLEN or ZCARD.
 // The Inspector's queue info runs a script and samples memory instead.
 // status also reads a queue that asynq no longer lists.
 //
-// The source is asynq v0.26's internal/base, base.go, which asynq does not export.
+// The source is base.go in asynq v0.26's internal/base, which asynq does not export.
 // TestAsynqKeys pins every name to what asynq really writes.
 // Upgrading asynq means checking base.go again.
 

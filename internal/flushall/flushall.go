@@ -1,9 +1,13 @@
-// Package flushall owns the flush-all rule: who may request one, and when one may be sent.
-// Package cipurge asks it once per request, and the worker once per run of the task.
-// So the rule is written once. Refusals are typed errors, and each front end words its own fix.
+// Package flushall owns the flush-all rule.
+// The rule says who may request one, and when one may be sent.
+// Package cipurge asks it once per request.
+// The worker asks it once per run of the task.
+// So the rule is written once.
+// Refusals are typed errors, and each front end words its own fix.
 //
 // A flush-all (scope "all") must be confirmed with the Cloudimage token.
-// That guards against accidents; it is not a secret, since the token is in every CDN URL.
+// That guards against accidents.
+// The token is not a secret, since it is in every CDN URL.
 // Two flush-alls are at least the cooldown apart.
 package flushall
 

@@ -3,7 +3,7 @@
 // It follows the Standard Webhooks specification (https://www.standardwebhooks.com).
 // Each event is a JSON body with three headers.
 // They are webhook-id, webhook-timestamp and webhook-signature.
-// The signature is an HMAC-SHA256 of the three, with the secret WEBHOOK_SECRET.
+// The signature is an HMAC-SHA256 of the three, with the receiver's secret.
 //
 // Deliveries are asynq tasks on a queue of their own, [Queue].
 // An asynq server of their own runs them ([NewServer]).
@@ -50,20 +50,22 @@ const (
 	maxKeyBytes = 64
 )
 
-// ParseSecret decodes a WEBHOOK_SECRET (whsec_ and base64) into the HMAC key.
-// The error names the variable and says how to make a good secret; it never holds the secret.
+// ParseSecret decodes a webhook secret into the HMAC key.
+// A secret is whsec_ followed by base64.
+// The error says how to make a good secret.
+// It never holds the secret.
 func ParseSecret(secret string) ([]byte, error) {
 	const fix = "set it to whsec_ followed by base64 of 32 random bytes, e.g. whsec_$(openssl rand -base64 32)"
 	b64, ok := strings.CutPrefix(secret, SecretPrefix)
 	if !ok {
-		return nil, fmt.Errorf("WEBHOOK_SECRET does not start with %s: %s", SecretPrefix, fix)
+		return nil, fmt.Errorf("the webhook secret does not start with %s: %s", SecretPrefix, fix)
 	}
 	key, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil {
-		return nil, fmt.Errorf("WEBHOOK_SECRET is not base64 after %s: %s", SecretPrefix, fix)
+		return nil, fmt.Errorf("the webhook secret is not base64 after %s: %s", SecretPrefix, fix)
 	}
 	if len(key) < minKeyBytes || len(key) > maxKeyBytes {
-		return nil, fmt.Errorf("WEBHOOK_SECRET holds %d bytes, not %d to %d: %s", len(key), minKeyBytes, maxKeyBytes, fix)
+		return nil, fmt.Errorf("the webhook secret holds %d bytes, not %d to %d: %s", len(key), minKeyBytes, maxKeyBytes, fix)
 	}
 	return key, nil
 }

@@ -149,8 +149,8 @@ func TestParseSecretRefusesBadSecrets(t *testing.T) {
 			t.Errorf("ParseSecret(%q) accepted it", s)
 			continue
 		}
-		if !strings.Contains(err.Error(), "WEBHOOK_SECRET") || (s != "" && strings.Contains(err.Error(), s)) {
-			t.Errorf("ParseSecret(%q): %v: want the variable's name and not the secret", s, err)
+		if !strings.Contains(err.Error(), "webhook secret") || (s != "" && strings.Contains(err.Error(), s)) {
+			t.Errorf("ParseSecret(%q): %v: want the words webhook secret and not the secret", s, err)
 		}
 	}
 }

@@ -46,3 +46,8 @@ func newError(raw, reason string) *Error {
 	}
 	return &Error{Input: in, Reason: reason}
 }
+
+// Reject returns the *Error of raw with reason, raw cut to a printable length as Normalize cuts it.
+// It is for a caller that refuses a URL for a reason of its own, such as a router that finds the
+// URL's owner.
+func Reject(raw, reason string) *Error { return newError(raw, reason) }

@@ -87,7 +87,7 @@ func (n *Normalizer) folderPrefix(raw string) (Prefix, string) {
 	}
 	key, reason := n.normalize(folder + placeholder)
 	if reason != "" {
-		return Prefix{}, strings.ReplaceAll(reason, "image", "folder")
+		return Prefix{}, strings.ReplaceAll(reason, " image", " folder")
 	}
 	key = key[:len(key)-len(placeholder)] + Wildcard
 	return Prefix{Key: key, Root: n.rootKey(key)}, ""

@@ -1,0 +1,272 @@
+package accounts
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cipurge/cipurge/internal/defaults"
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/worker"
+	"github.com/cipurge/cipurge/pkg/normalize"
+)
+
+// file is the accounts file: YAML, with one list.
+type file struct {
+	Accounts []fileAccount `yaml:"accounts"`
+}
+
+// fileAccount is one account as written. Its yaml names are the file's field names.
+type fileAccount struct {
+	Name         string            `yaml:"name"`
+	Token        string            `yaml:"token"`
+	APIKey       string            `yaml:"api_key"`
+	APIKeyFile   string            `yaml:"api_key_file"`
+	Hosts        []string          `yaml:"hosts"`
+	LegacyV7     bool              `yaml:"legacy_v7"`
+	OriginPrefix string            `yaml:"origin_prefix"`
+	Aliases      map[string]string `yaml:"aliases"`
+	Origins      []string          `yaml:"origins"`
+	Rate         *float64          `yaml:"rate"`
+	Burst        *int              `yaml:"burst"`
+	ConfirmRate  *float64          `yaml:"confirm_rate"`
+	FlushAll     struct {
+		Cooldown *time.Duration `yaml:"cooldown"`
+	} `yaml:"flush_all"`
+}
+
+// fields lists an account's fields, for the message about a field that is not one.
+const fields = "name, token, api_key, api_key_file, hosts, legacy_v7, origin_prefix, aliases, origins, rate, burst, confirm_rate, flush_all"
+
+// normalizeFields maps normalize.Config's fields to the file's.
+var normalizeFields = map[string]string{
+	"Token": "token", "Hosts": "hosts", "LegacyV7": "legacy_v7", "OriginPrefix": "origin_prefix", "Aliases": "aliases",
+}
+
+// workerFields maps the worker settings an account sets to the file's fields.
+var workerFields = map[string]string{
+	"Limit.Rate": "rate", "Limit.Burst": "burst", "ConfirmLimit.Rate": "confirm_rate",
+	"ConfirmLimit.Burst": "burst", "AllCooldown": "flush_all.cooldown",
+}
+
+// FieldError is one problem of one account of the file.
+type FieldError struct {
+	Account string // the account's name, or "#N" (1-based) when it has none
+	Field   string // the file's field, such as "token" or "flush_all.cooldown"
+	Problem string // what is wrong and the fix
+}
+
+func (e *FieldError) Error() string {
+	who := e.Account
+	if !strings.HasPrefix(who, "#") {
+		who = fmt.Sprintf("%q", who)
+	}
+	return fmt.Sprintf("account %s, field %s: %s", who, e.Field, e.Problem)
+}
+
+// Load reads the accounts file at path and validates it (Parse).
+// A relative api_key_file is read from the file's folder.
+func Load(path string) (*Set, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the accounts file: %v: point it at a readable YAML file (docs/accounts.md)", err)
+	}
+	return Parse(data, filepath.Dir(path))
+}
+
+// Parse reads and validates an accounts file. dir is where a relative api_key_file is.
+// Every problem is reported, joined: each a *FieldError or a problem of the YAML, with its line.
+// No message holds an API key.
+func Parse(data []byte, dir string) (*Set, error) {
+	var f file
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, yamlError(err)
+	}
+	if len(f.Accounts) == 0 {
+		return nil, errors.New("the accounts file declares no account: list them under accounts:, e.g. accounts: [{name: default, token: demo}] (docs/accounts.md)")
+	}
+	var errs []error
+	list := make([]*Account, 0, len(f.Accounts))
+	for i, fa := range f.Accounts {
+		a, aerrs := fa.account(i, dir)
+		errs = append(errs, aerrs...)
+		list = append(list, a)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	s, err := newSet(list)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// yamlError words a YAML error with the file's field names and no Go type.
+func yamlError(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return fmt.Errorf("the accounts file is not valid YAML: %v", err)
+	}
+	var errs []error
+	for _, m := range te.Errors {
+		if i := strings.Index(m, " not found in type "); i >= 0 {
+			m = m[:i] + " is not a field of an account: use " + fields
+		} else if sm := typeRE.FindStringSubmatch(m); sm != nil {
+			m = fmt.Sprintf("%sthe value %s is not %s (docs/accounts.md lists each field)", sm[1], sm[2], goTypes[sm[3]])
+		}
+		errs = append(errs, errors.New("accounts file: "+m))
+	}
+	return errors.Join(errs...)
+}
+
+// typeRE reads yaml's "line 5: cannot unmarshal !!str `fast` into float64".
+var typeRE = regexp.MustCompile("^(line \\d+: )cannot unmarshal !!\\w+ (.*) into (\\S+)$")
+
+// goTypes words the Go types of the file's fields.
+var goTypes = map[string]string{
+	"float64": "a number, such as 10 or 2.5", "int": "a whole number, such as 5", "time.Duration": "a duration, such as 30m or 1h",
+	"string": "a string", "bool": "true or false", "[]string": "a list, such as [a, b]", "map[string]string": "a map of alias: origin",
+	"accounts.fileAccount": "an account (a map of fields)", "[]accounts.fileAccount": "a list of accounts", "accounts.file": "a map with accounts:",
+}
+
+// nameRE is an account's name: it becomes a key's hash tag and a metric label.
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+
+// account checks one account as written and builds it. i is its index in the file.
+func (fa fileAccount) account(i int, dir string) (*Account, []error) {
+	who := fa.Name
+	if !nameRE.MatchString(who) || len(who) > MaxNameLen {
+		who = fmt.Sprintf("#%d", i+1)
+	}
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Account: who, Field: field, Problem: fmt.Sprintf(format, args...)})
+	}
+	switch {
+	case fa.Name == "":
+		bad("name", "is empty: give the account a name of lower-case letters, digits, - and _, e.g. shop-a")
+	case len(fa.Name) > MaxNameLen:
+		bad("name", "%q is longer than %d characters: use a shorter name (it is a key tag and a metric label)", fa.Name, MaxNameLen)
+	case !nameRE.MatchString(fa.Name):
+		bad("name", "%q has a character other than lower-case letters, digits, - and _ (or does not start with a letter or digit): use a name such as shop-a", fa.Name)
+	}
+	a := &Account{
+		Name: fa.Name, Origins: fa.Origins, Rate: defaults.Rate, Burst: defaults.Burst, ConfirmRate: defaults.ConfirmRate, Cooldown: defaults.AllCooldown,
+		URL: normalize.Config{Token: fa.Token, Hosts: fa.Hosts, LegacyV7: fa.LegacyV7, OriginPrefix: fa.OriginPrefix, Aliases: fa.Aliases},
+	}
+	switch {
+	case fa.APIKey != "" && fa.APIKeyFile != "":
+		bad("api_key", "and api_key_file are both set: use one (api_key_file keeps the key out of this file)")
+	case fa.APIKeyFile != "":
+		p := fa.APIKeyFile
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			bad("api_key_file", "cannot read it: %v: point it at a readable file that holds the key", pathError(err))
+		}
+		a.APIKey = Secret(strings.TrimRight(string(b), "\r\n"))
+	default:
+		a.APIKey = Secret(fa.APIKey)
+	}
+	if fa.Rate != nil {
+		a.Rate = *fa.Rate
+	}
+	if fa.Burst != nil {
+		a.Burst = *fa.Burst
+	}
+	if fa.ConfirmRate != nil {
+		a.ConfirmRate = *fa.ConfirmRate
+	}
+	if fa.FlushAll.Cooldown != nil {
+		a.Cooldown = *fa.FlushAll.Cooldown
+	}
+	for _, e := range a.build() {
+		var ce *normalize.ConfigError
+		var se *worker.SettingError
+		switch {
+		case errors.As(e, &ce):
+			bad(normalizeFields[ce.Field], "%s", ce.Reason)
+		case errors.As(e, &se):
+			msg := se.Say(func(field string, v any) string {
+				if field == se.Setting {
+					return fmt.Sprint(v)
+				}
+				return workerFields[field] + " " + fmt.Sprint(v)
+			})
+			bad(workerFields[se.Setting], "%s", strings.ReplaceAll(msg, "the rate of Limit", "the same as rate"))
+		default:
+			bad("origins", "%v", e)
+		}
+	}
+	return a, errs
+}
+
+// pathError is err without the operation's name: "open x: no such file" reads as the path and why.
+func pathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %v", pe.Path, pe.Err)
+	}
+	return err
+}
+
+// build makes the account's normaliser and canonical origins, and checks its settings with the
+// worker's one check of them.
+// Errors are *normalize.ConfigError, *worker.SettingError, or an origin's *normalize.Error.
+func (a *Account) build() []error {
+	var errs []error
+	n, err := normalize.New(a.URL)
+	if err != nil {
+		errs = append(errs, err)
+	} else {
+		a.norm = n
+	}
+	w := worker.Config{}.WithDefaults()
+	w.Limit = store.Limit{Rate: a.Rate, Burst: a.Burst}
+	w.ConfirmLimit = store.Limit{Rate: a.ConfirmRate, Burst: a.Burst}
+	w.AllCooldown = a.Cooldown
+	if err := w.Validate(); err != nil {
+		for _, e := range unjoin(err) {
+			var se *worker.SettingError
+			if errors.As(e, &se) && workerFields[se.Setting] != "" && se.Setting != "ConfirmLimit.Burst" {
+				errs = append(errs, e)
+			}
+		}
+	}
+	canon := make([]string, 0, len(a.Origins))
+	for _, o := range a.Origins {
+		if schemeLen(strings.TrimSpace(o)) == 0 {
+			errs = append(errs, fmt.Errorf("entry %q is not an origin URL: give its scheme and host, such as https://storage.example.com/media/", o))
+			continue
+		}
+		b, err := canonicalBase(o)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("entry %q %s", o, err.(*normalize.Error).Reason))
+			continue
+		}
+		canon = append(canon, b)
+	}
+	a.Origins = canon
+	return errs
+}
+
+// unjoin returns the errors joined in err, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/cipurge/cipurge/internal/accounts"
 	"github.com/cipurge/cipurge/internal/defaults"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/worker"
@@ -51,6 +52,7 @@ type Cloudimage struct {
 	LegacyV7     bool     `env:"CLOUDIMAGE_LEGACY_V7" help:"true for tokens created before Nov 2021: keys carry /v7/"`
 	OriginPrefix string   `env:"CLOUDIMAGE_ORIGIN_PREFIX" help:"the token's origin URL prefix; keys never include it"`
 	Aliases      string   `env:"CLOUDIMAGE_ALIASES" help:"_name_=https://origin/base,...; keys use the alias"`
+	AccountsFile string   `env:"ACCOUNTS_FILE" help:"a YAML file that declares the Cloudimage account in place of the CLOUDIMAGE_TOKEN, key, URL, rate and cooldown variables (docs/accounts.md); one account for now"`
 }
 
 // Purge is the pipeline's behaviour.
@@ -107,6 +109,8 @@ type Config struct {
 	Purge      Purge
 	Log        Log
 	HTTP       HTTP
+
+	set *accounts.Set // the accounts of ACCOUNTS_FILE; nil without it
 }
 
 // Default is the configuration with no variable set: every default, each written once (the
@@ -148,6 +152,9 @@ func Load(environ []string) (*Config, error) {
 	c := Default() // a variable that is not set keeps its default
 	if err := env.ParseWithOptions(&c, env.Options{Environment: m}); err != nil {
 		return nil, explain(err, reflect.TypeOf(c))
+	}
+	if err := c.loadAccounts(m); err != nil {
+		return nil, err
 	}
 	if err := c.validate(); err != nil {
 		return nil, err
@@ -290,6 +297,15 @@ func (c *Config) ValidateAPI() error {
 			return fmt.Errorf("CLOUDIMAGE_API_URL=%s is plain http:// on a host that is not loopback: the API key would travel in clear text. Use https:// (http:// is accepted on 127.0.0.1, ::1 and localhost only)", ci.APIURL)
 		default:
 			return fmt.Errorf("CLOUDIMAGE_API_URL=%s: use an https:// URL, e.g. https://api.cloudimage.com (the default)", ci.APIURL)
+		}
+	}
+	if c.set != nil {
+		a, _ := c.set.Single()
+		switch {
+		case ci.Sandbox && ci.APIKey != "":
+			return fmt.Errorf("CLOUDIMAGE_SANDBOX=true and ACCOUNTS_FILE's account %q has an api_key: remove the key from the file to use the sandbox, or unset CLOUDIMAGE_SANDBOX to use the real API", a.Name)
+		case !ci.Sandbox && ci.APIKey == "":
+			return fmt.Errorf("ACCOUNTS_FILE's account %q has no api_key: set api_key_file (or api_key) to the key from the Cloudimage console, or set CLOUDIMAGE_SANDBOX=true to try the product against the built-in sandbox API", a.Name)
 		}
 	}
 	switch {

@@ -16,7 +16,15 @@ import (
 
 // Normalizer builds the URL normaliser from the Cloudimage settings.
 // Its errors name the variable at fault and the fix.
+// With ACCOUNTS_FILE it is the file's account's.
 func (c *Config) Normalizer() (*normalize.Normalizer, error) {
+	if c.set != nil {
+		a, err := c.set.Single()
+		if err != nil {
+			return nil, err
+		}
+		return a.Normalizer(), nil
+	}
 	ci := c.Cloudimage
 	aliases, err := normalize.ParseAliases(ci.Aliases)
 	if err != nil {

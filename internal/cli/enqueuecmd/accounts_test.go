@@ -1,0 +1,29 @@
+package enqueuecmd_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cipurge/cipurge/internal/cli/enqueuecmd"
+)
+
+// TestSeveralAccountsRefused: a file of several accounts stops enqueue at start, exit 2, for
+// URLs, status and the dead-letter queue alike, with a message that says why.
+func TestSeveralAccountsRefused(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "accounts.yaml")
+	if err := os.WriteFile(p, []byte("accounts:\n  - {name: a, token: a}\n  - {name: b, token: b}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"ACCOUNTS_FILE=" + p, "REDIS_URL=redis://127.0.0.1:1/0"}
+	for _, args := range [][]string{{"https://img.example.com/a.jpg"}, {"status"}, {"dlq", "ls"}} {
+		var out, errb bytes.Buffer
+		err := enqueuecmd.Run(context.Background(), args, env, strings.NewReader(""), &out, &errb)
+		if enqueuecmd.ExitCode(err) != 2 || !strings.Contains(err.Error(), "2 accounts are declared (a, b), but sending for several accounts is not built yet") {
+			t.Errorf("enqueue %q: exit %d: %v", args, enqueuecmd.ExitCode(err), err)
+		}
+	}
+}

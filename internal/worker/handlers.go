@@ -405,32 +405,8 @@ func (w *Worker) handleAll(ctx context.Context, t *asynq.Task) error {
 // sendAll is one run of a flush-all task (handleAll): its error is a decision (a dead letter, a
 // snooze, a counted failure of the API's), or one of Redis's.
 func (w *Worker) sendAll(ctx context.Context, p tasks.All, reqMS int64) error {
-	if flushall.Confirm(w.cfg.Token, p.Confirm) != nil {
-		w.metrics.DeadLettered.WithLabelValues("flush_all_refused").Inc()
-		return w.allDone(ctx, reqMS, "flush-all refused: its confirmation does not match this worker's CLOUDIMAGE_TOKEN; nothing was sent")
-	}
-	// Before anything else (the cooldown counts from that attempt too): an earlier attempt of this
-	// request whose outcome is unknown ends it.
-	if at, unknown, err := w.store.AllAttempted(ctx, reqMS); err != nil {
+	if send, err := w.allMaySend(ctx, p, reqMS); !send {
 		return err
-	} else if unknown {
-		return w.allUnknown(at, "an earlier attempt of this request got no answer that says: its worker died or was stopped mid-call, or the call timed out")
-	}
-	st, err := w.store.AllState(ctx)
-	if err != nil {
-		return err
-	}
-	now, err := w.store.Now(ctx)
-	if err != nil {
-		return err
-	}
-	switch send, why := flushall.MaySend(p.RequestedAt, st.Last(), time.UnixMilli(now), w.cfg.AllCooldown); send {
-	case flushall.Satisfied:
-		w.log.Info("flush-all already satisfied by a later one", zap.String("uuid", st.UUID))
-		return w.allDone(ctx, reqMS, "")
-	case flushall.Refuse:
-		w.metrics.DeadLettered.WithLabelValues("flush_all_refused").Inc()
-		return w.allDone(ctx, reqMS, "flush-all refused: "+why+" (PURGE_ALL_COOLDOWN); nothing was sent")
 	}
 	adm, _, _, err := w.waitTurn(ctx, nil, nil, 0, store.Interactive)
 	if err != nil {
@@ -458,25 +434,8 @@ func (w *Worker) sendAll(ctx context.Context, p tasks.All, reqMS int64) error {
 		}
 		return w.api.InvalidateAll(ctx)
 	})
-	if err != nil && !apiclient.NotActedOn(err) {
-		w.share(ctx, scopeAll, err, took, 0)
-		if rerr := w.record(ctx, func(rctx context.Context) error { _, err := w.store.AllUnknown(rctx, reqMS); return err }); rerr != nil {
-			// The in-flight record stays: the next attempt finds it and dead-letters the task.
-			return fmt.Errorf("flush-all outcome unknown (%v), and it could not be recorded: %w", err, rerr)
-		}
-		return w.allUnknown(at, err.Error())
-	}
 	if err != nil {
-		if rerr := w.record(ctx, func(rctx context.Context) error { return w.store.AllRefused(rctx, reqMS) }); rerr != nil {
-			// The in-flight record stays: the next attempt finds it and dead-letters the task.
-			return fmt.Errorf("flush-all refused by the API (%v), and it could not be recorded: %w", err, rerr)
-		}
-		ferr := w.apiFailed(ctx, scopeAll, err, took, tasks.URLs{}, nil, tasks.QueueAll)
-		var dl *deadLetter
-		if errors.As(ferr, &dl) {
-			return w.allDone(ctx, reqMS, dl.msg+"; nothing was sent. "+replayAll)
-		}
-		return ferr
+		return w.allCallFailed(ctx, reqMS, at, err, took)
 	}
 	rctx, cancel := recordCtx(ctx)
 	defer cancel()
@@ -485,9 +444,71 @@ func (w *Worker) sendAll(ctx context.Context, p tasks.All, reqMS int64) error {
 	if p.Prefix != "" {
 		return w.rootSent(ctx, p, reqMS, adm.Now, inv)
 	}
+	return w.allSent(ctx, p, reqMS, adm.Now, inv)
+}
+
+// allMaySend runs the checks of a flush-all before it waits its turn.
+// It reports false when the task ends here, with the error that ends it.
+func (w *Worker) allMaySend(ctx context.Context, p tasks.All, reqMS int64) (bool, error) {
+	if flushall.Confirm(w.cfg.Token, p.Confirm) != nil {
+		w.metrics.DeadLettered.WithLabelValues("flush_all_refused").Inc()
+		return false, w.allDone(ctx, reqMS, "flush-all refused: its confirmation does not match this worker's CLOUDIMAGE_TOKEN; nothing was sent")
+	}
+	// Before anything else (the cooldown counts from that attempt too): an earlier attempt of this
+	// request whose outcome is unknown ends it.
+	if at, unknown, err := w.store.AllAttempted(ctx, reqMS); err != nil {
+		return false, err
+	} else if unknown {
+		return false, w.allUnknown(at, "an earlier attempt of this request got no answer that says: its worker died or was stopped mid-call, or the call timed out")
+	}
+	st, err := w.store.AllState(ctx)
+	if err != nil {
+		return false, err
+	}
+	now, err := w.store.Now(ctx)
+	if err != nil {
+		return false, err
+	}
+	switch send, why := flushall.MaySend(p.RequestedAt, st.Last(), time.UnixMilli(now), w.cfg.AllCooldown); send {
+	case flushall.Satisfied:
+		w.log.Info("flush-all already satisfied by a later one", zap.String("uuid", st.UUID))
+		return false, w.allDone(ctx, reqMS, "")
+	case flushall.Refuse:
+		w.metrics.DeadLettered.WithLabelValues("flush_all_refused").Inc()
+		return false, w.allDone(ctx, reqMS, "flush-all refused: "+why+" (PURGE_ALL_COOLDOWN); nothing was sent")
+	}
+	return true, nil
+}
+
+// allCallFailed ends a flush-all call, attempted at at (ms), that returned err.
+// An unknown outcome is dead-lettered; a refusal counts as a failure of the API's.
+func (w *Worker) allCallFailed(ctx context.Context, reqMS, at int64, err error, took time.Duration) error {
+	if !apiclient.NotActedOn(err) {
+		w.share(ctx, scopeAll, err, took, 0)
+		if rerr := w.record(ctx, func(rctx context.Context) error { _, err := w.store.AllUnknown(rctx, reqMS); return err }); rerr != nil {
+			// The in-flight record stays: the next attempt finds it and dead-letters the task.
+			return fmt.Errorf("flush-all outcome unknown (%v), and it could not be recorded: %w", err, rerr)
+		}
+		return w.allUnknown(at, err.Error())
+	}
+	if rerr := w.record(ctx, func(rctx context.Context) error { return w.store.AllRefused(rctx, reqMS) }); rerr != nil {
+		// The in-flight record stays: the next attempt finds it and dead-letters the task.
+		return fmt.Errorf("flush-all refused by the API (%v), and it could not be recorded: %w", err, rerr)
+	}
+	ferr := w.apiFailed(ctx, scopeAll, err, took, tasks.URLs{}, nil, tasks.QueueAll)
+	var dl *deadLetter
+	if errors.As(ferr, &dl) {
+		return w.allDone(ctx, reqMS, dl.msg+"; nothing was sent. "+replayAll)
+	}
+	return ferr
+}
+
+// allSent records a flush-all the API accepted, sent at sentMS.
+// It drops the URL requests the flush-all covers.
+func (w *Worker) allSent(ctx context.Context, p tasks.All, reqMS, sentMS int64, inv *apiclient.Invalidation) error {
 	var dropped int64
 	if err := w.record(ctx, func(rctx context.Context) (err error) {
-		dropped, err = w.store.AllSent(rctx, adm.Now, inv.UUID, reqMS)
+		dropped, err = w.store.AllSent(rctx, sentMS, inv.UUID, reqMS)
 		return err
 	}); err != nil {
 		// The in-flight record stays, so this request is never sent again, and the cooldown
@@ -496,6 +517,8 @@ func (w *Worker) sendAll(ctx context.Context, p tasks.All, reqMS int64) error {
 		w.log.Error("could not record the flush-all the API accepted: the cooldown counts from its attempt", zap.String("uuid", inv.UUID), zap.Error(err))
 	}
 	w.metrics.Dropped.Add(float64(dropped))
+	rctx, cancel := recordCtx(ctx)
+	defer cancel()
 	w.flushedRequests(rctx)
 	w.log.Warn("FLUSH-ALL SENT: every cached image of the token will be fetched again from the origin",
 		zap.String("uuid", inv.UUID), zap.Int("status", inv.StatusCode), zap.String("requested_by", p.RequestedBy),
@@ -594,10 +617,11 @@ func (w *Worker) followUp(ctx context.Context, c tasks.Confirm) {
 	}
 }
 
-// handleConfirm follows an accepted request until Cloudimage reports it DONE or failed (ERROR, or
-// any status that starts with ERROR: see classifyStatus). URLs it failed are sent again as a new request (origin resend) with the usual retries; a resend whose
-// URLs already failed more than MaxResends times is dead-lettered by handleURLs with the uuids and
-// statuses they went through.
+// handleConfirm follows an accepted request until Cloudimage reports it DONE or failed.
+// Failed means ERROR, or any status that starts with ERROR (see classifyStatus).
+// URLs it failed are sent again as a new request (origin resend) with the usual retries.
+// handleURLs dead-letters a resend whose URLs already failed more than MaxResends times.
+// Its dead letter lists the uuids and statuses they went through.
 func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 	p, err := tasks.DecodeConfirm(t.Payload())
 	if err != nil {
@@ -620,16 +644,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	if err != nil {
-		ferr := w.apiFailed(ctx, scopeStatus, err, took, tasks.URLs{}, nil, tasks.QueueConfirm)
-		var dl *deadLetter
-		if errors.As(ferr, &dl) {
-			// Out of retries: the invalidation was accepted but nobody will learn how it ended.
-			rctx, cancel := recordCtx(ctx)
-			defer cancel()
-			w.metrics.Final.WithLabelValues(store.StateUnconfirmed).Inc()
-			w.mark(rctx, p.Requests, p.URLs, p.UUID, store.StateUnconfirmed, "status checks gave up: "+dl.msg)
-		}
-		return ferr
+		return w.statusFailed(ctx, p, err, took)
 	}
 	w.succeeded(ctx)
 	w.acceptedAnswer(scopeStatus, nil)
@@ -640,14 +655,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 		w.unknownStatus(st.Status, label, p.UUID)
 	}
 	if verdict == statusRunning || verdict == statusUnknown {
-		if age > w.cfg.ConfirmTimeout {
-			w.metrics.Final.WithLabelValues(store.StateUnconfirmed).Inc()
-			w.mark(ctx, p.Requests, p.URLs, p.UUID, store.StateUnconfirmed, "still "+statusText(st.Status)+" after "+age.Round(time.Second).String())
-			w.log.Warn("gave up following an invalidation", zap.String("uuid", p.UUID), zap.String("status", statusText(st.Status)), zap.Duration("age", age))
-			return nil
-		}
-		// Check again later: soon at first, then less often (a quarter of the age, 5 s to 5 min).
-		return snooze(min(max(age/4, 5*time.Second), 5*time.Minute), "Cloudimage status "+statusText(st.Status))
+		return w.stillRunning(ctx, p, st.Status, age)
 	}
 	failed, ok := p.URLs, []string(nil)
 	if verdict == statusDone {
@@ -668,11 +676,44 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 		detail = "listed under failed by Cloudimage"
 	}
 	w.mark(ctx, p.Requests, failed, p.UUID, store.StateFailed, detail)
-	prev := append(append([]tasks.Attempt(nil), p.Previous...), tasks.Attempt{UUID: p.UUID, Status: statusText(st.Status)})
+	return w.resend(ctx, p, failed, st.Status)
+}
+
+// statusFailed handles a status check of p that returned err.
+// Once out of retries, its URLs end unconfirmed: nobody will learn how the invalidation ended.
+func (w *Worker) statusFailed(ctx context.Context, p tasks.Confirm, err error, took time.Duration) error {
+	ferr := w.apiFailed(ctx, scopeStatus, err, took, tasks.URLs{}, nil, tasks.QueueConfirm)
+	var dl *deadLetter
+	if errors.As(ferr, &dl) {
+		rctx, cancel := recordCtx(ctx)
+		defer cancel()
+		w.metrics.Final.WithLabelValues(store.StateUnconfirmed).Inc()
+		w.mark(rctx, p.Requests, p.URLs, p.UUID, store.StateUnconfirmed, "status checks gave up: "+dl.msg)
+	}
+	return ferr
+}
+
+// stillRunning handles an invalidation that Cloudimage still runs, age after it was sent.
+// Past ConfirmTimeout its URLs end unconfirmed; before, the check snoozes.
+func (w *Worker) stillRunning(ctx context.Context, p tasks.Confirm, status string, age time.Duration) error {
+	if age > w.cfg.ConfirmTimeout {
+		w.metrics.Final.WithLabelValues(store.StateUnconfirmed).Inc()
+		w.mark(ctx, p.Requests, p.URLs, p.UUID, store.StateUnconfirmed, "still "+statusText(status)+" after "+age.Round(time.Second).String())
+		w.log.Warn("gave up following an invalidation", zap.String("uuid", p.UUID), zap.String("status", statusText(status)), zap.Duration("age", age))
+		return nil
+	}
+	// Check again later: soon at first, then less often (a quarter of the age, 5 s to 5 min).
+	return snooze(min(max(age/4, 5*time.Second), 5*time.Minute), "Cloudimage status "+statusText(status))
+}
+
+// resend enqueues the URLs Cloudimage failed in p as a new request (origin resend).
+// handleURLs dead-letters them once they failed more than MaxResends times.
+func (w *Worker) resend(ctx context.Context, p tasks.Confirm, failed []string, status string) error {
+	prev := append(append([]tasks.Attempt(nil), p.Previous...), tasks.Attempt{UUID: p.UUID, Status: statusText(status)})
 	if len(prev) > w.cfg.MaxResends {
 		w.log.Warn("Cloudimage keeps failing URLs: dead-lettering them", zap.String("uuid", p.UUID), zap.Int("urls", len(failed)), zap.Int("times", len(prev)))
 	} else {
-		w.log.Warn("Cloudimage failed URLs: sending them again", zap.String("uuid", p.UUID), zap.String("status", statusText(st.Status)), zap.Int("urls", len(failed)))
+		w.log.Warn("Cloudimage failed URLs: sending them again", zap.String("uuid", p.UUID), zap.String("status", statusText(status)), zap.Int("urls", len(failed)))
 	}
 	r := tasks.URLs{URLs: failed, RequestedAt: p.SentAt, Origin: tasks.OriginResend, Previous: prev, Requests: p.Requests}
 	task, err := taskq.NewURLsTask(r, tasks.QueueInteractive, w.cfg.MaxRetry)

@@ -140,24 +140,46 @@ func parseBase(v string) (base, string) {
 // New validates cfg and returns a ready Normalizer.
 // Errors are *ConfigError: they name the field at fault and the fix.
 func New(cfg Config) (*Normalizer, error) {
-	tok := strings.ToLower(strings.TrimSpace(cfg.Token))
+	tok, err := checkToken(cfg.Token)
+	if err != nil {
+		return nil, err
+	}
+	n := &Normalizer{legacy: cfg.LegacyV7, token: tok, tokenHost: tok + "." + cloudimgDomain}
+	if err := n.addHosts(cfg.Hosts); err != nil {
+		return nil, err
+	}
+	if err := n.setPrefix(cfg.OriginPrefix); err != nil {
+		return nil, err
+	}
+	if err := n.addAliases(cfg.Aliases); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// checkToken returns the token raw in its canonical form, lower case.
+func checkToken(raw string) (string, error) {
+	tok := strings.ToLower(strings.TrimSpace(raw))
 	if tok == "" {
-		return nil, &ConfigError{Field: "Token", Reason: "is empty: set it to your Cloudimage token, e.g. demo"}
+		return "", &ConfigError{Field: "Token", Reason: "is empty: set it to your Cloudimage token, e.g. demo"}
 	}
 	if strings.ContainsAny(tok, "./:") {
-		return nil, badToken(cfg.Token, "is a host or URL, not a token: set only the token, e.g. demo for https://demo.cloudimg.io")
+		return "", badToken(raw, "is a host or URL, not a token: set only the token, e.g. demo for https://demo.cloudimg.io")
 	}
 	if len(tok) > 63 {
-		return nil, badToken(cfg.Token, "is longer than 63 characters, so it cannot be a host label: check the token in the Cloudimage admin console")
+		return "", badToken(raw, "is longer than 63 characters, so it cannot be a host label: check the token in the Cloudimage admin console")
 	}
 	for i := 0; i < len(tok); i++ {
 		if c := tok[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-			return nil, badToken(cfg.Token, fmt.Sprintf("contains %q: a token has only letters, digits and -, e.g. demo", string(rune(c))))
+			return "", badToken(raw, fmt.Sprintf("contains %q: a token has only letters, digits and -, e.g. demo", string(rune(c))))
 		}
 	}
-	n := &Normalizer{legacy: cfg.LegacyV7, token: tok, tokenHost: tok + "." + cloudimgDomain}
+	return tok, nil
+}
 
-	for _, raw := range cfg.Hosts {
+// addHosts adds the CNAME hosts of the token, in Config.Hosts form.
+func (n *Normalizer) addHosts(hosts []string) error {
+	for _, raw := range hosts {
 		h := strings.TrimSpace(raw)
 		if h == "" {
 			continue
@@ -170,52 +192,64 @@ func New(cfg Config) (*Normalizer, error) {
 		}
 		h = strings.TrimSuffix(h, "/")
 		if strings.ContainsAny(h, "/\\?#") {
-			return nil, badHost(raw, "has a path: list host names only, e.g. img.example.com,cdn.example.com")
+			return badHost(raw, "has a path: list host names only, e.g. img.example.com,cdn.example.com")
 		}
 		hp, hl, prob := appendHostPort(nil, h)
 		if prob != hostOK {
-			return nil, badHost(raw, prob.explain(h))
+			return badHost(raw, prob.explain(h))
 		}
 		if hl != len(hp) {
-			return nil, badHost(raw, "has a port: Cloudimage serves CNAMEs on the default ports, list the host name only")
+			return badHost(raw, "has a port: Cloudimage serves CNAMEs on the default ports, list the host name only")
 		}
 		if tok, ok := isCloudimgHost(hp); ok {
 			if string(hp) == n.tokenHost {
 				continue // the token host itself: nothing to add
 			}
-			return nil, badHost(raw, fmt.Sprintf("is the Cloudimage host of token %q, not of this token %q: list only your own CNAME hosts", tok, n.token))
+			return badHost(raw, fmt.Sprintf("is the Cloudimage host of token %q, not of this token %q: list only your own CNAME hosts", tok, n.token))
 		}
 		if !n.isCDN(hp) {
 			n.cnames = append(n.cnames, string(hp))
 		}
 	}
+	return nil
+}
 
-	if v := strings.TrimSpace(cfg.OriginPrefix); v != "" {
-		b, reason := parseBase(v)
-		if reason != "" {
-			return nil, &ConfigError{Field: "OriginPrefix", Reason: reason}
-		}
-		if n.isCDN([]byte(b.host)) {
-			return nil, &ConfigError{Field: "OriginPrefix", Reason: fmt.Sprintf("%q is on a CNAME host of the token: %s", v, notCDN)}
-		}
-		n.prefix = &b
+// setPrefix sets the origin prefix, in Config.OriginPrefix form.
+// It runs after addHosts: the prefix may not be on a CNAME host.
+func (n *Normalizer) setPrefix(raw string) error {
+	v := strings.TrimSpace(raw)
+	if v == "" {
+		return nil
 	}
+	b, reason := parseBase(v)
+	if reason != "" {
+		return &ConfigError{Field: "OriginPrefix", Reason: reason}
+	}
+	if n.isCDN([]byte(b.host)) {
+		return &ConfigError{Field: "OriginPrefix", Reason: fmt.Sprintf("%q is on a CNAME host of the token: %s", v, notCDN)}
+	}
+	n.prefix = &b
+	return nil
+}
 
-	for name, val := range cfg.Aliases {
+// addAliases adds the aliases, in Config.Aliases form.
+// It runs after addHosts: no alias base may be on a CNAME host.
+func (n *Normalizer) addAliases(aliases map[string]string) error {
+	for name, val := range aliases {
 		if reason := checkAliasName(name); reason != "" {
-			return nil, &ConfigError{Field: "Aliases", Reason: reason}
+			return &ConfigError{Field: "Aliases", Reason: reason}
 		}
 		b, reason := parseBase(strings.TrimSpace(val))
 		if reason != "" {
-			return nil, &ConfigError{Field: "Aliases", Reason: fmt.Sprintf("entry %s=%s: the base %s", name, val, reason)}
+			return &ConfigError{Field: "Aliases", Reason: fmt.Sprintf("entry %s=%s: the base %s", name, val, reason)}
 		}
 		if n.isCDN([]byte(b.host)) {
-			return nil, &ConfigError{Field: "Aliases", Reason: fmt.Sprintf("entry %s=%s is on a CNAME host of the token: %s", name, val, notCDN)}
+			return &ConfigError{Field: "Aliases", Reason: fmt.Sprintf("entry %s=%s is on a CNAME host of the token: %s", name, val, notCDN)}
 		}
 		n.aliases = append(n.aliases, alias{name: name, nameSlash: name + "/", base: b})
 	}
 	// Longest base first, so that an origin URL under two alias bases gets
-	// the most specific alias; ties (two aliases for one base) go to the
+	// the most specific alias. Ties (two aliases for one base) go to the
 	// first name in byte order, so the choice never depends on map order.
 	sort.Slice(n.aliases, func(i, j int) bool {
 		a, b := n.aliases[i], n.aliases[j]
@@ -224,7 +258,7 @@ func New(cfg Config) (*Normalizer, error) {
 		}
 		return a.name < b.name
 	})
-	return n, nil
+	return nil
 }
 
 // notCDN is the fix for an origin URL on a CDN host.

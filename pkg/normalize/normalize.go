@@ -147,22 +147,7 @@ func (n *Normalizer) pathForm(raw string, pb, hb []byte, fromCDN bool) (string, 
 	k, hp, hl, prob := n.classify(hb, seg)
 	switch k {
 	case segURL:
-		colon := 0
-		for seg[colon] != ':' {
-			colon++
-		}
-		auth, p := splitAuthority(q[colon+1:])
-		hp, hl, prob := appendHostPort(hb, auth)
-		if prob != hostOK {
-			return "", "embeds an origin URL that " + prob.explain(string(auth))
-		}
-		if n.isCDN(hp[:hl]) {
-			return "", fmt.Sprintf("embeds a URL on the Cloudimage host %q: give the image URL once, not a Cloudimage URL inside another", string(hp[:hl]))
-		}
-		if reason := n.otherCloudimg(hp[:hl]); reason != "" {
-			return "", "embeds a URL that " + reason
-		}
-		return n.originKey(raw, hp, p)
+		return n.embeddedURL(raw, q, seg, hb)
 	case segAlias:
 		a := n.findAlias(seg)
 		if len(rest) <= 1 {
@@ -191,17 +176,7 @@ func (n *Normalizer) pathForm(raw string, pb, hb []byte, fromCDN bool) (string, 
 		}
 	case segOther:
 		if n.prefix == nil {
-			if len(seg) >= 2 && seg[0] == '_' && seg[len(seg)-1] == '_' {
-				return "", fmt.Sprintf("starts with %q, which is not an alias of this token: add it to the token's aliases, e.g. %s=https://origin/base, or give the origin URL", string(seg), string(seg))
-			}
-			if hasPrefixFold(seg, "http%3a") || hasPrefixFold(seg, "https%3a") {
-				return "", "embeds a percent-encoded origin URL: decode it, e.g. https://" + n.tokenHost + "/https://img.domain.com/image.jpg"
-			}
-			switch prob {
-			case hostNoDot, hostBadChar, hostEmptyLabel, hostHyphen:
-				return "", fmt.Sprintf("starts with %q, which is not a host name, and no origin prefix is set: give the full origin URL (https://img.domain.com/image.jpg), or set the token's origin prefix if this path is under it", string(seg))
-			}
-			return "", prob.explain(string(seg))
+			return "", n.notAHost(seg, prob)
 		}
 	}
 	// A path under the origin prefix, e.g. "images/image1.jpg".
@@ -216,6 +191,43 @@ func (n *Normalizer) pathForm(raw string, pb, hb []byte, fromCDN bool) (string, 
 		return n.originKey(raw, []byte(n.prefix.hostport), p)
 	}
 	return n.finish(raw, "", nil, q)
+}
+
+// embeddedURL reads q, whose first segment seg starts with a scheme, as an
+// embedded origin URL.
+func (n *Normalizer) embeddedURL(raw string, q, seg, hb []byte) (string, string) {
+	colon := 0
+	for seg[colon] != ':' {
+		colon++
+	}
+	auth, p := splitAuthority(q[colon+1:])
+	hp, hl, prob := appendHostPort(hb, auth)
+	if prob != hostOK {
+		return "", "embeds an origin URL that " + prob.explain(string(auth))
+	}
+	if n.isCDN(hp[:hl]) {
+		return "", fmt.Sprintf("embeds a URL on the Cloudimage host %q: give the image URL once, not a Cloudimage URL inside another", string(hp[:hl]))
+	}
+	if reason := n.otherCloudimg(hp[:hl]); reason != "" {
+		return "", "embeds a URL that " + reason
+	}
+	return n.originKey(raw, hp, p)
+}
+
+// notAHost says why a first path segment seg that is not a host, for
+// reason prob, cannot start a CDN path when no origin prefix is set.
+func (n *Normalizer) notAHost(seg []byte, prob hostProblem) string {
+	if len(seg) >= 2 && seg[0] == '_' && seg[len(seg)-1] == '_' {
+		return fmt.Sprintf("starts with %q, which is not an alias of this token: add it to the token's aliases, e.g. %s=https://origin/base, or give the origin URL", string(seg), string(seg))
+	}
+	if hasPrefixFold(seg, "http%3a") || hasPrefixFold(seg, "https%3a") {
+		return "embeds a percent-encoded origin URL: decode it, e.g. https://" + n.tokenHost + "/https://img.domain.com/image.jpg"
+	}
+	switch prob {
+	case hostNoDot, hostBadChar, hostEmptyLabel, hostHyphen:
+		return fmt.Sprintf("starts with %q, which is not a host name, and no origin prefix is set: give the full origin URL (https://img.domain.com/image.jpg), or set the token's origin prefix if this path is under it", string(seg))
+	}
+	return prob.explain(string(seg))
 }
 
 const folderReason = "ends with \"/\", so it names a folder, not an image: give the image's URL"

@@ -10,7 +10,6 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/pkg/tasks"
@@ -87,6 +86,76 @@ func Unarchive(st *store.Store, queue, id string) error {
 	return nil
 }
 
+// DeadLetter is one archived task as operators see it.
+type DeadLetter struct {
+	ID         string    `json:"id"`
+	Queue      string    `json:"queue"`
+	Type       string    `json:"type"`
+	Attempts   int       `json:"attempts"`
+	LastFailed time.Time `json:"last_failed_at"`
+	LastError  string    `json:"last_error"`
+	URLs       []string  `json:"urls,omitempty"`
+	Payload    string    `json:"payload,omitempty"` // when it does not decode
+}
+
+// Describe turns an archived task into a DeadLetter.
+func Describe(ti *asynq.TaskInfo) DeadLetter {
+	// asynq counts retries (failed runs before the last); the last run is an attempt too, as in the
+	// worker's "gave up after N attempts".
+	d := DeadLetter{ID: ti.ID, Queue: ti.Queue, Type: ti.Type, Attempts: ti.Retried + 1, LastFailed: ti.LastFailedAt, LastError: ti.LastErr,
+		URLs: tasks.URLsOf(ti.Type, ti.Payload)}
+	if d.URLs == nil && ti.Type != tasks.TypeAll {
+		d.Payload = truncate(string(ti.Payload), 300)
+	}
+	return d
+}
+
+// FromRecord turns the product's own record of a dead letter (kept past asynq's archive limit)
+// into a DeadLetter.
+func FromRecord(r store.DeadLetter) DeadLetter {
+	d := DeadLetter{ID: r.ID, Queue: r.Queue, Type: r.Type, Attempts: r.Attempts, LastFailed: time.UnixMilli(r.At).UTC(),
+		LastError: r.Reason, URLs: r.URLs}
+	if d.URLs == nil && r.Type != tasks.TypeAll {
+		d.Payload = truncate(string(r.Payload), 300)
+	}
+	return d
+}
+
+// LastDeadLetters returns the n most recent dead letters of every queue, newest first.
+// It reads the product's own record, the one `enqueue dlq ls` reads.
+// That record outlives asynq's archive of 10,000 a queue.
+func LastDeadLetters(ctx context.Context, st *store.Store, n int) ([]DeadLetter, error) {
+	recs, err := st.LastDeadLetters(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DeadLetter, 0, len(recs))
+	for _, rec := range recs {
+		out = append(out, FromRecord(rec))
+	}
+	return out, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// ExistingQueues returns the queues asynq knows (a queue exists once a task was enqueued on it).
+func ExistingQueues(insp *asynq.Inspector) (map[string]bool, error) {
+	qs, err := insp.Queues()
+	if err != nil {
+		return nil, fmt.Errorf("list queues: %w", err)
+	}
+	m := make(map[string]bool, len(qs))
+	for _, q := range qs {
+		m[q] = true
+	}
+	return m, nil
+}
+
 // DLQ replays, deletes and lists dead letters.
 type DLQ struct {
 	st       *store.Store
@@ -113,7 +182,7 @@ type View struct {
 // The record holds every dead letter, also those asynq trimmed.
 // asynq's archive may hold entries of older versions that have no record.
 func (d *DLQ) Read(ctx context.Context, queues []string) (*View, error) {
-	exist, err := status.ExistingQueues(d.insp)
+	exist, err := ExistingQueues(d.insp)
 	if err != nil {
 		return nil, err
 	}
@@ -146,15 +215,15 @@ func (d *DLQ) Read(ctx context.Context, queues []string) (*View, error) {
 }
 
 // List returns at most limit dead letters of each queue of v: the record's first, then asynq's.
-func (d *DLQ) List(v *View, limit int) ([]status.DeadLetter, error) {
-	list := []status.DeadLetter{} // JSON: [] when empty, never null
+func (d *DLQ) List(v *View, limit int) ([]DeadLetter, error) {
+	list := []DeadLetter{} // JSON: [] when empty, never null
 	for _, q := range v.Queues {
 		n := 0
 		for _, r := range v.byQueue[q] {
 			if n == limit {
 				break
 			}
-			list = append(list, status.FromRecord(r))
+			list = append(list, FromRecord(r))
 			n++
 		}
 		if n == limit || !v.exist[q] {
@@ -166,7 +235,7 @@ func (d *DLQ) List(v *View, limit int) ([]status.DeadLetter, error) {
 		}
 		for _, ti := range infos {
 			if _, ok := v.recorded[ti.ID]; !ok && n < limit {
-				list = append(list, status.Describe(ti))
+				list = append(list, Describe(ti))
 				n++
 			}
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cipurge/cipurge/internal/figures"
+	"github.com/cipurge/cipurge/internal/inspect"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/pkg/tasks"
@@ -42,36 +43,36 @@ type Queue struct {
 
 // Snapshot is one reading. Its JSON is `enqueue status --json` and /status's JSON.
 type Snapshot struct {
-	At                 time.Time           `json:"at"`
-	Queues             []Queue             `json:"queues"`
-	PausedQueues       []string            `json:"paused_queues,omitempty"`
-	WaitingURLs        int64               `json:"urls_in_window"`
-	OldestWaiting      string              `json:"oldest_waiting,omitempty"`
-	OldestWaitingSecs  float64             `json:"oldest_waiting_seconds"`
-	DeadLetters        int                 `json:"dead_letters"` // the one count (deadLetterCount), as cipurge_dead_letters
-	URLsPerSecond      float64             `json:"urls_per_second"`
-	CallsPerSecond     float64             `json:"calls_per_second"`
-	ConfiguredRate     float64             `json:"configured_rate"`
-	RateSource         string              `json:"configured_rate_from"` // "workers", or the reader's own rate when no worker is alive
-	Workers            []store.WorkerState `json:"workers"`
-	SendingStopped     []string            `json:"sending_stopped,omitempty"`
-	BacklogCalls       int64               `json:"backlog_calls"`
-	PausedBacklogCalls int64               `json:"backlog_calls_in_paused_queues,omitempty"` // of BacklogCalls, held by paused queues (the window's too while purge is paused)
-	BusyLastMinute     bool                `json:"busy_last_minute"`                         // work waited to be sent all through the last minute: the achieved rate is what the workers can send
-	ConfirmBacklog     int64               `json:"confirm_backlog"`                          // status checks waiting: due, scheduled, retrying
-	DrainSeconds       float64             `json:"drain_seconds,omitempty"`
-	DrainRate          float64             `json:"drain_rate,omitempty"`      // calls/s the estimate uses
-	DrainRateFrom      string              `json:"drain_rate_from,omitempty"` // "achieved" (over the last minute, busy: their capacity) or "configured" (the workers' rate)
-	DrainNote          string              `json:"drain_note,omitempty"`
-	Paused             string              `json:"paused,omitempty"` // the shared pause (429, outage)
-	PauseLeftSeconds   float64             `json:"pause_left_seconds,omitempty"`
-	URLsSentTotal      int64               `json:"urls_sent_total"`
-	DroppedTotal       int64               `json:"dropped_as_satisfied_total"`
-	LastFlushAll       string              `json:"last_flush_all,omitempty"`
-	FlushAllSuggested  bool                `json:"flush_all_suggested"`
-	LastDeadLetters    []DeadLetter        `json:"last_dead_letters,omitempty"`
-	RecentPauses       []store.PauseRecord `json:"recent_pauses,omitempty"` // the latest shared pauses, newest first, kept a week (store.KeyPauseLog)
-	LastOutage         *store.PauseRecord  `json:"last_outage,omitempty"`   // the last pause for an outage
+	At                 time.Time            `json:"at"`
+	Queues             []Queue              `json:"queues"`
+	PausedQueues       []string             `json:"paused_queues,omitempty"`
+	WaitingURLs        int64                `json:"urls_in_window"`
+	OldestWaiting      string               `json:"oldest_waiting,omitempty"`
+	OldestWaitingSecs  float64              `json:"oldest_waiting_seconds"`
+	DeadLetters        int                  `json:"dead_letters"` // the one count (deadLetterCount), as cipurge_dead_letters
+	URLsPerSecond      float64              `json:"urls_per_second"`
+	CallsPerSecond     float64              `json:"calls_per_second"`
+	ConfiguredRate     float64              `json:"configured_rate"`
+	RateSource         string               `json:"configured_rate_from"` // "workers", or the reader's own rate when no worker is alive
+	Workers            []store.WorkerState  `json:"workers"`
+	SendingStopped     []string             `json:"sending_stopped,omitempty"`
+	BacklogCalls       int64                `json:"backlog_calls"`
+	PausedBacklogCalls int64                `json:"backlog_calls_in_paused_queues,omitempty"` // of BacklogCalls, held by paused queues (the window's too while purge is paused)
+	BusyLastMinute     bool                 `json:"busy_last_minute"`                         // work waited to be sent all through the last minute: the achieved rate is what the workers can send
+	ConfirmBacklog     int64                `json:"confirm_backlog"`                          // status checks waiting: due, scheduled, retrying
+	DrainSeconds       float64              `json:"drain_seconds,omitempty"`
+	DrainRate          float64              `json:"drain_rate,omitempty"`      // calls/s the estimate uses
+	DrainRateFrom      string               `json:"drain_rate_from,omitempty"` // "achieved" (over the last minute, busy: their capacity) or "configured" (the workers' rate)
+	DrainNote          string               `json:"drain_note,omitempty"`
+	Paused             string               `json:"paused,omitempty"` // the shared pause (429, outage)
+	PauseLeftSeconds   float64              `json:"pause_left_seconds,omitempty"`
+	URLsSentTotal      int64                `json:"urls_sent_total"`
+	DroppedTotal       int64                `json:"dropped_as_satisfied_total"`
+	LastFlushAll       string               `json:"last_flush_all,omitempty"`
+	FlushAllSuggested  bool                 `json:"flush_all_suggested"`
+	LastDeadLetters    []inspect.DeadLetter `json:"last_dead_letters,omitempty"`
+	RecentPauses       []store.PauseRecord  `json:"recent_pauses,omitempty"` // the latest shared pauses, newest first, kept a week (store.KeyPauseLog)
+	LastOutage         *store.PauseRecord   `json:"last_outage,omitempty"`   // the last pause for an outage
 }
 
 // Options say what to read beyond the counts.
@@ -130,7 +131,7 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 	})
 	s.DrainSeconds, s.DrainRate, s.DrainRateFrom, s.DrainNote, s.FlushAllSuggested = d.seconds, d.rate, d.rateFrom, d.note, d.suggestFlushAll
 	if o.DeadLetters > 0 {
-		if s.LastDeadLetters, err = r.lastDeadLetters(ctx, o.DeadLetters); err != nil {
+		if s.LastDeadLetters, err = inspect.LastDeadLetters(ctx, r.store, o.DeadLetters); err != nil {
 			return nil, err
 		}
 	}
@@ -399,7 +400,7 @@ func (r *Reader) readPause(ctx context.Context) (Pause, error) {
 // once per process, so after Redis lost its data (a restart without persistence) a running
 // worker's queues hold tasks that asynq no longer lists. It also returns the queues asynq lists.
 func (r *Reader) queueInfos(ctx context.Context, names []string) (map[string]bool, []*asynq.QueueInfo, error) {
-	exist, err := ExistingQueues(r.insp)
+	exist, err := inspect.ExistingQueues(r.insp)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -472,19 +473,6 @@ func waitedFor(now, oldest int64) time.Duration {
 	return max(time.Duration(now-oldest)*time.Millisecond, 0)
 }
 
-// ExistingQueues returns the queues asynq knows (a queue exists once a task was enqueued on it).
-func ExistingQueues(insp *asynq.Inspector) (map[string]bool, error) {
-	qs, err := insp.Queues()
-	if err != nil {
-		return nil, fmt.Errorf("list queues: %w", err)
-	}
-	m := make(map[string]bool, len(qs))
-	for _, q := range qs {
-		m[q] = true
-	}
-	return m, nil
-}
-
 // Pauses are what holds sending without anything for this worker to fix: the shared pause (after
 // a 429 or an outage of the API) and the queues an operator paused (asynq queue pause, or the
 // asynqmon UI), whose tasks no worker takes until they are unpaused.
@@ -516,62 +504,6 @@ func (r *Reader) ReadPauses(ctx context.Context) (Pauses, error) {
 		return Pauses{}, err // whole or an error, as every reading
 	}
 	return p, nil
-}
-
-// DeadLetter is one archived task as operators see it.
-type DeadLetter struct {
-	ID         string    `json:"id"`
-	Queue      string    `json:"queue"`
-	Type       string    `json:"type"`
-	Attempts   int       `json:"attempts"`
-	LastFailed time.Time `json:"last_failed_at"`
-	LastError  string    `json:"last_error"`
-	URLs       []string  `json:"urls,omitempty"`
-	Payload    string    `json:"payload,omitempty"` // when it does not decode
-}
-
-// Describe turns an archived task into a DeadLetter.
-func Describe(ti *asynq.TaskInfo) DeadLetter {
-	// asynq counts retries (failed runs before the last); the last run is an attempt too, as in the
-	// worker's "gave up after N attempts".
-	d := DeadLetter{ID: ti.ID, Queue: ti.Queue, Type: ti.Type, Attempts: ti.Retried + 1, LastFailed: ti.LastFailedAt, LastError: ti.LastErr,
-		URLs: tasks.URLsOf(ti.Type, ti.Payload)}
-	if d.URLs == nil && ti.Type != tasks.TypeAll {
-		d.Payload = truncate(string(ti.Payload), 300)
-	}
-	return d
-}
-
-// FromRecord turns the product's own record of a dead letter (kept past asynq's archive limit)
-// into a DeadLetter.
-func FromRecord(r store.DeadLetter) DeadLetter {
-	d := DeadLetter{ID: r.ID, Queue: r.Queue, Type: r.Type, Attempts: r.Attempts, LastFailed: time.UnixMilli(r.At).UTC(),
-		LastError: r.Reason, URLs: r.URLs}
-	if d.URLs == nil && r.Type != tasks.TypeAll {
-		d.Payload = truncate(string(r.Payload), 300)
-	}
-	return d
-}
-
-// lastDeadLetters returns the n most recent dead letters of every queue, newest first, from the
-// product's own record (the one `enqueue dlq ls` reads, kept past asynq's 10,000 a queue).
-func (r *Reader) lastDeadLetters(ctx context.Context, n int) ([]DeadLetter, error) {
-	recs, err := r.store.LastDeadLetters(ctx, n)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]DeadLetter, 0, len(recs))
-	for _, rec := range recs {
-		out = append(out, FromRecord(rec))
-	}
-	return out, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }
 
 // DescribePause is one pause in words, the same on /status and in `enqueue status`:

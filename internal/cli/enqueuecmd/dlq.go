@@ -19,7 +19,6 @@ import (
 	"github.com/cipurge/cipurge/internal/flushall"
 	"github.com/cipurge/cipurge/internal/inspect"
 	"github.com/cipurge/cipurge/internal/producer"
-	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -162,7 +161,7 @@ func (r *dlqRun) list() error {
 	return nil
 }
 
-func printDeadLetter(w io.Writer, d status.DeadLetter) {
+func printDeadLetter(w io.Writer, d inspect.DeadLetter) {
 	fmt.Fprintf(w, "%s  queue=%s type=%s attempts=%d last_failed=%s\n  error: %s\n", d.ID, d.Queue, d.Type, d.Attempts, d.LastFailed.UTC().Format(time.RFC3339), d.LastError)
 	if len(d.URLs) > 0 {
 		fmt.Fprintf(w, "  urls:  %s\n", strings.Join(d.URLs, "\n         "))

@@ -6,6 +6,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cipurge/cipurge/internal/defaults"
+	"github.com/cipurge/cipurge/internal/figures"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -125,11 +127,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		RedisWritable: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cipurge_redis_writable",
-			Help: "1 when this worker's last write to Redis worked (its state, written every 5 s, or the /readyz write probe), 0 when it failed: out of memory under noeviction, a read-only replica, unreachable.",
+			Help: "1 when this worker's last write to Redis worked (its state, written every " + figures.Duration(store.WorkerPublishEvery) + ", or the /readyz write probe), 0 when it failed: out of memory under noeviction, a read-only replica, unreachable.",
 		}),
 		RedisPolicy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "cipurge_redis_maxmemory_policy_evicts",
-			Help: "Redis's maxmemory-policy as this worker last read it (every 10 s at most) and what it may evict: 2 any key (allkeys-*: queued requests and the queues), 1 keys with a TTL (volatile-*), 0 none (noeviction). No series while CONFIG GET is refused.",
+			Help: "Redis's maxmemory-policy as this worker last read it (every " + figures.Duration(defaults.PolicyEvery) + " at most) and what it may evict: 2 any key (allkeys-*: queued requests and the queues), 1 keys with a TTL (volatile-*), 0 none (noeviction). No series while CONFIG GET is refused.",
 		}, []string{"policy"}),
 	}
 	if reg != nil {

@@ -60,6 +60,23 @@ func readRequest(ctx context.Context, st *store.Store, id string) (*RequestStatu
 	if err != nil {
 		return nil, apiError("read the request", err)
 	}
+	s := statusOf(r)
+	if s.Done {
+		return s, nil
+	}
+	open, err := st.OpenURLs(ctx, id, r.Sample)
+	if err != nil {
+		return nil, apiError("read the request", err)
+	}
+	if len(open) == 0 {
+		open = notSentSince(ctx, st, r)
+	}
+	s.NotDone = open
+	return s, nil
+}
+
+// statusOf is the status of the request record r, without NotDone.
+func statusOf(r store.Request) *RequestStatus {
 	s := &RequestStatus{ID: r.ID, MadeAt: r.At.UTC(), URLs: r.Total, Waiting: r.Counts[store.ReqWaiting], Sent: r.Counts[store.ReqSent],
 		Confirmed: r.Counts[store.ReqConfirmed], Resent: r.Counts[store.ReqResent], Dead: r.Counts[store.ReqDead],
 		Flushed: r.Counts[store.ReqFlushed], DoneMeans: DoneMeansSent, Done: !r.Done.IsZero(), Open: r.Open}
@@ -72,17 +89,26 @@ func readRequest(ctx context.Context, st *store.Store, id string) (*RequestStatu
 	if s.Done {
 		t := r.Done.UTC()
 		s.DoneAt = &t
-		return s, nil
 	}
-	open, err := st.OpenURLs(ctx, id, r.Sample)
+	return s
+}
+
+// MaxRecentRequests bounds how many requests RecentRequests returns.
+const MaxRecentRequests = 100
+
+// RecentRequests returns the n newest requests (at most MaxRecentRequests), newest first, with
+// their counts but no NotDone. Its cost is constant: two Redis round trips, whatever the
+// number or size of the requests. A failed read is a *RedisError.
+func (i *Inspector) RecentRequests(ctx context.Context, n int) ([]*RequestStatus, error) {
+	recs, err := i.st.LastRequests(ctx, min(max(n, 0), MaxRecentRequests))
 	if err != nil {
-		return nil, apiError("read the request", err)
+		return nil, apiError("read the recent requests", err)
 	}
-	if len(open) == 0 {
-		open = notSentSince(ctx, st, r)
+	out := make([]*RequestStatus, len(recs))
+	for k, r := range recs {
+		out[k] = statusOf(r)
 	}
-	s.NotDone = open
-	return s, nil
+	return out, nil
 }
 
 // notSentSince returns the URLs of r's sample whose history shows no end since r was made: the

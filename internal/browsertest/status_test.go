@@ -77,7 +77,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		`id="shared-pause"`, "Sending is paused for every worker", "429", "Retry-After",
 		`id="paused-queue"`, "Queue bulk is paused by an operator", "asynq queue unpause bulk",
 		`id="dead-letters"`, dead.ID, bad, "400 Bad Request",
-		`id="workers"`, `id="lookup"`,
+		`id="workers"`, `id="lookup"`, `id="recent-requests"`, `id="request-lookup"`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the rendered /status does not show %q:\n%.4000s", want, text)

@@ -51,6 +51,7 @@ type Options struct {
 	Intake   http.Handler // the intake API, mounted at /v1/ when not nil (INTAKE_TOKEN set)
 	Events   http.Handler // the storage event receivers, mounted at /v1/events/ when not nil
 	Lookup   Lookup       // one URL's history, for /status?url= (nil: lookups say why not)
+	Requests Requests     // the requests, for /status and /status?request= (nil: the page says why not)
 }
 
 // UI is the access to the asynqmon UI and /status (HTTP_ADDR, UI_*).
@@ -103,7 +104,7 @@ func New(o Options) (http.Handler, error) {
 	}
 	mux.Handle(UIPath, uiHandler)
 	mux.Handle(UIPath+"/", uiHandler)
-	var statusHandler http.Handler = &statusPage{reader: status.NewReader(o.Redis), lookup: o.Lookup, log: o.Log,
+	var statusHandler http.Handler = &statusPage{reader: status.NewReader(o.Redis), lookup: o.Lookup, requests: o.Requests, log: o.Log,
 		fallback: o.Status}
 	if h.Password != "" {
 		statusHandler = basicAuth(h.User, h.Password, statusHandler)

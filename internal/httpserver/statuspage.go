@@ -2,6 +2,8 @@ package httpserver
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"slices"
@@ -10,18 +12,32 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/figures"
 	"github.com/cipurge/cipurge/internal/inspect"
 	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
 )
 
-// StatusPath is the product's own status page: what waits, what was sent, what failed, and one
-// URL's history. HTML, or JSON with Accept: application/json.
+// StatusPath is the product's own status page: what waits, what was sent, what failed, the
+// recent requests, and one URL's history or one request's progress. HTML, or JSON with Accept:
+// application/json. ?url=U looks a URL up; ?request=ID looks a request up.
 const StatusPath = "/status"
 
 // statusDeadLetters is how many of the last dead letters the page lists.
 const statusDeadLetters = 10
+
+// StatusRecentRequests is how many of the newest requests the page lists.
+const StatusRecentRequests = 20
+
+// Requests reads the requests producers made, for /status. A *cipurge.Inspector is one.
+type Requests interface {
+	Request(ctx context.Context, id string) (*cipurge.RequestStatus, error)
+	RecentRequests(ctx context.Context, n int) ([]*cipurge.RequestStatus, error)
+}
+
+// noNormaliser is what the page says when the worker could not build its URL normaliser.
+const noNormaliser = " need the URL normalisation settings (CLOUDIMAGE_TOKEN ...), which did not load"
 
 // Lookup returns what is known of one URL, in any form (inspect.LookupURL).
 type Lookup func(ctx context.Context, raw string) (*inspect.History, error)
@@ -30,6 +46,7 @@ type Lookup func(ctx context.Context, raw string) (*inspect.History, error)
 type statusPage struct {
 	reader   *status.Reader
 	lookup   Lookup
+	requests Requests
 	fallback status.Options
 	log      *zap.Logger
 }
@@ -40,6 +57,12 @@ type statusView struct {
 	URL         string           `json:"url,omitempty"`
 	Lookup      *inspect.History `json:"lookup,omitempty"`
 	LookupError string           `json:"lookup_error,omitempty"`
+	// RecentRequests are the newest requests, newest first, with their counts.
+	RecentRequests      []*cipurge.RequestStatus `json:"recent_requests"`
+	RecentRequestsError string                   `json:"recent_requests_error,omitempty"`
+	RequestID           string                   `json:"request_id,omitempty"` // ?request=: the request asked for
+	Request             *cipurge.RequestStatus   `json:"request,omitempty"`
+	RequestError        string                   `json:"request_error,omitempty"`
 }
 
 func (p *statusPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -56,12 +79,17 @@ func (p *statusPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	v := statusView{Status: snap, URL: strings.TrimSpace(r.URL.Query().Get("url"))}
 	if v.URL != "" {
 		if p.lookup == nil {
-			v.LookupError = "lookups need the URL normalisation settings (CLOUDIMAGE_TOKEN ...), which did not load"
+			v.LookupError = "lookups" + noNormaliser
 		} else if h, err := p.lookup(ctx, v.URL); err != nil {
 			v.LookupError = err.Error()
 		} else {
 			v.Lookup = h
 		}
+	}
+	if err := p.addRequests(ctx, &v, strings.TrimSpace(r.URL.Query().Get("request"))); err != nil {
+		p.log.Warn("status page: reading the requests failed", zap.Error(err))
+		http.Error(w, "cannot read the requests from Redis: "+err.Error(), http.StatusServiceUnavailable)
+		return
 	}
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, v)
@@ -72,6 +100,49 @@ func (p *statusPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := statusTemplate.Execute(w, v); err != nil {
 		p.log.Debug("status page", zap.Error(err))
 	}
+}
+
+// addRequests adds the recent requests to v, and request id when not "". A request that does
+// not exist is said in v; a failed read of Redis is the error.
+func (p *statusPage) addRequests(ctx context.Context, v *statusView, id string) error {
+	v.RequestID = id
+	if p.requests == nil {
+		v.RecentRequestsError = "requests" + noNormaliser
+		if id != "" {
+			v.RequestError = v.RecentRequestsError
+		}
+		return nil
+	}
+	recent, err := p.requests.RecentRequests(ctx, StatusRecentRequests)
+	if err != nil {
+		return err
+	}
+	v.RecentRequests = recent
+	if id == "" {
+		return nil
+	}
+	req, err := p.requests.Request(ctx, id)
+	switch {
+	case errors.Is(err, cipurge.ErrNoRequest):
+		v.RequestError = err.Error()
+	case err != nil:
+		return err
+	}
+	v.Request = req
+	return nil
+}
+
+// requestState is a request's state in words: done (and how many failed), open, or not done.
+func requestState(r *cipurge.RequestStatus) string {
+	switch {
+	case r.Done && r.Failed():
+		return fmt.Sprintf("done %s, %d of %d failed for good", figures.Time(*r.DoneAt), r.Dead, r.URLs)
+	case r.Done:
+		return "done " + figures.Time(*r.DoneAt)
+	case r.Open:
+		return "not done: a bulk run still adds URLs"
+	}
+	return "not done"
 }
 
 func wantsJSON(r *http.Request) bool {
@@ -85,14 +156,15 @@ var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap
 		}
 		return t.UTC().Format("2006-01-02 15:04:05.000 MST")
 	},
-	"time":   figures.Time,
-	"secs":   figures.Seconds,
-	"rate":   figures.Rate,
-	"plural": figures.Plural,
-	"pause":  status.DescribePause,
-	"listed": func(ps []store.PauseRecord, p *store.PauseRecord) bool { return slices.Contains(ps, *p) },
-	"join":   strings.Join,
-	"dead":   func(state string) bool { return state == store.StateDead },
+	"time":     figures.Time,
+	"secs":     figures.Seconds,
+	"rate":     figures.Rate,
+	"plural":   figures.Plural,
+	"pause":    status.DescribePause,
+	"listed":   func(ps []store.PauseRecord, p *store.PauseRecord) bool { return slices.Contains(ps, *p) },
+	"join":     strings.Join,
+	"dead":     func(state string) bool { return state == store.StateDead },
+	"reqstate": requestState,
 }).Parse(statusHTML))
 
 const statusHTML = `<!doctype html>
@@ -141,6 +213,17 @@ th.n{text-align:right}
 {{with .CoveredBy}}<tr><th>covered</th><td id="history-covered">{{.String}}</td></tr>{{end}}
 {{if not (or .PendingSince .QueuedAt .SentAt .State)}}<tr><th>history</th><td>no request known within PURGE_HISTORY_TTL</td></tr>{{end}}
 </table>{{end}}
+
+<h2>Look up a request</h2>
+<form id="request-lookup" method="get" action="/status"><input type="text" name="request" value="{{.RequestID}}" placeholder="a request ID from enqueue, the intake or the Go API: rq_..." aria-label="request ID"> <button type="submit">Look up</button></form>
+{{if .RequestError}}<div class="alert bad" id="request-error">{{.RequestError}}</div>{{end}}
+{{with .Request}}<table id="request">
+<tr><th>request</th><td><code>{{.ID}}</code>, made {{time .MadeAt}}</td></tr>
+<tr><th>state</th><td id="request-state"><b>{{reqstate .}}</b> (done means {{.DoneMeans}})</td></tr>
+<tr><th>URLs</th><td>{{.URLs}}: {{.Waiting}} waiting, {{.Sent}} sent, {{.Confirmed}} {{.DoneMeans}}, {{.Dead}} dead-lettered, {{.Flushed}} covered by a flush-all; {{.Resent}} resent</td></tr>
+{{if .Callback}}<tr><th>callback</th><td><code>{{.Callback}}</code></td></tr>{{end}}
+{{if .NotDone}}<tr><th>not done yet</th><td id="request-not-done">{{range .NotDone}}<a href="/status?url={{.}}"><code>{{.}}</code></a><br>{{end}}{{if gt .URLs (len .NotDone)}}(among its first URLs: a request keeps counts, not every URL){{end}}</td></tr>{{end}}
+</table>{{end}}
 <h2>Now</h2>
 <div class="cards">
 <div class="card" id="waiting"><div>URLs waiting for their window</div><div class="big">{{$s.WaitingURLs}}</div><div>{{if $s.OldestWaiting}}oldest {{$s.OldestWaiting}}{{else}}none waiting{{end}}</div></div>
@@ -158,6 +241,12 @@ th.n{text-align:right}
 <table id="workers"><tr><th>worker</th><th>version</th><th class="n">PURGE_RATE</th><th class="n">burst</th><th class="n">batch</th><th class="n">concurrency</th><th>confirm</th><th>sending</th></tr>
 {{range $s.Workers}}<tr><td><code>{{.ID}}</code></td><td>{{.Version}}</td><td class="n">{{rate .Rate}}</td><td class="n">{{.Burst}}</td><td class="n">{{.BatchSize}}</td><td class="n">{{.Concurrency}}</td><td>{{.Confirm}}</td><td>{{if .Stopped}}<b>stopped {{.Stopped}}</b>{{else}}ok{{end}}</td></tr>
 {{else}}<tr><td colspan="8">none alive</td></tr>{{end}}</table>
+
+<h2>Recent requests</h2>
+{{if .RecentRequestsError}}<div class="alert" id="recent-requests-error">{{.RecentRequestsError}}</div>{{end}}
+<table id="recent-requests"><tr><th>request</th><th>made</th><th class="n">URLs</th><th class="n">waiting</th><th class="n">sent</th><th class="n">confirmed</th><th class="n">dead letters</th><th class="n">flush-all</th><th class="n">resent</th><th>state</th></tr>
+{{range .RecentRequests}}<tr><td><a href="/status?request={{.ID}}"><code>{{.ID}}</code></a></td><td>{{time .MadeAt}}</td><td class="n">{{.URLs}}</td><td class="n">{{.Waiting}}</td><td class="n">{{.Sent}}</td><td class="n">{{.Confirmed}}</td><td class="n">{{.Dead}}</td><td class="n">{{.Flushed}}</td><td class="n">{{.Resent}}</td><td>{{reqstate .}}</td></tr>
+{{else}}<tr><td colspan="10">none within PURGE_HISTORY_TTL</td></tr>{{end}}</table>
 
 <h2>Last dead letters</h2>
 <table id="dead-letters"><tr><th>task (enqueue dlq replay ID)</th><th>queue</th><th>attempts</th><th>dead-lettered</th><th>reason</th><th>URLs</th></tr>

@@ -141,3 +141,85 @@ func TestStatusPageSaysCoveredByPrefix(t *testing.T) {
 		t.Errorf("/status JSON of the prefix does not say its kind:\n%s", body)
 	}
 }
+
+// TestStatusPageShowsRequests (issue 22): /status lists the newest requests, newest first, with
+// their counts and state, and shows any request by ID with ?request=, in HTML and JSON. A
+// callback shows without its query. An unknown ID is said, not a 503.
+func TestStatusPageShowsRequests(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	w := h.startWorker()
+	ctx := context.Background()
+	st := store.New(h.RDB)
+	h.enqueue("https://img.example.com/status-requests/a.jpg", "https://img.example.com/status-requests/b.jpg")
+	ids, err := st.RecentRequests(ctx, 1)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("the enqueued request: %v %v", ids, err)
+	}
+	done := ids[0]
+	type request struct {
+		ID        string   `json:"id"`
+		URLs      int64    `json:"urls"`
+		Sent      int64    `json:"sent"`
+		Confirmed int64    `json:"confirmed"`
+		Done      bool     `json:"done"`
+		Open      bool     `json:"open"`
+		Callback  string   `json:"callback"`
+		NotDone   []string `json:"not_done"`
+	}
+	type view struct {
+		Recent       []request `json:"recent_requests"`
+		RequestID    string    `json:"request_id"`
+		Request      *request  `json:"request"`
+		RequestError string    `json:"request_error"`
+	}
+	read := func(query string) view {
+		t.Helper()
+		code, _, body := getStatus(t, w.base+"/status"+query, "", "application/json")
+		var v view
+		if err := json.Unmarshal([]byte(body), &v); code != 200 || err != nil {
+			t.Fatalf("/status%s JSON: %d %v\n%s", query, code, err, body)
+		}
+		return v
+	}
+	testkit.WaitFor(t, 30*time.Second, "the request is done", func() bool {
+		v := read("?request=" + done)
+		return v.Request != nil && v.Request.Done
+	})
+	// The worker runs with PURGE_CONFIRM=false: done means sent.
+	if v := read("?request=" + done); v.Request.URLs != 2 || v.Request.Sent != 2 || len(v.Request.NotDone) != 0 {
+		t.Errorf("/status?request=%s: %+v", done, *v.Request)
+	}
+
+	// A bulk run still adds URLs to the newest request: it is open, with a callback.
+	open, _, err := st.OpenRequest(ctx, store.NewRequestOptions{Callback: "https://hooks.example.com/cipurge?token=hook-secret-9f", Confirm: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := read("")
+	if len(v.Recent) != 2 || v.Recent[0].ID != open || v.Recent[1].ID != done || !v.Recent[0].Open || !v.Recent[1].Done ||
+		v.Recent[1].URLs != 2 || v.Recent[1].Sent != 2 || v.Request != nil {
+		t.Errorf("/status recent requests: %+v", v)
+	}
+	_, _, page := getStatus(t, w.base+"/status", "", "")
+	for _, want := range []string{`id="recent-requests"`, `href="/status?request=` + open + `"`, `href="/status?request=` + done + `"`,
+		"not done: a bulk run still adds URLs", "done 20"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("/status HTML does not show %q", want)
+		}
+	}
+	_, _, page = getStatus(t, w.base+"/status?request="+open, "", "")
+	for _, want := range []string{`id="request"`, `id="request-state"`, "https://hooks.example.com/cipurge", `value="` + open + `"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("/status?request=%s HTML does not show %q", open, want)
+		}
+	}
+	if strings.Contains(page, "hook-secret-9f") {
+		t.Errorf("/status?request=%s shows the callback's query", open)
+	}
+	for _, id := range []string{"rq_aaaaaaaaaaaaaaaa", "not-an-id"} {
+		if v := read("?request=" + id); v.Request != nil || !strings.Contains(v.RequestError, "no such request") || v.RequestID != id {
+			t.Errorf("/status?request=%s: %+v", id, v)
+		}
+	}
+}

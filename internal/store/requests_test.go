@@ -148,6 +148,39 @@ func TestRecentRequestsBounded(t *testing.T) {
 	}
 }
 
+// TestLastRequests: the newest requests, newest first, with their counts and no sample; a
+// request whose record expired is left out; n of 0 reads none.
+func TestLastRequests(t *testing.T) {
+	c := testredis.Start(t).Client()
+	s := store.New(c)
+	ctx := context.Background()
+	var ids []string
+	for i := range 3 {
+		id, _, _, err := s.NewRequest(ctx, urlsN(i+1), store.NewRequestOptions{Confirm: true, Callback: "https://hooks.example.com/x", TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+		time.Sleep(2 * time.Millisecond) // distinct scores: the index orders by the millisecond
+	}
+	if err := c.Del(ctx, store.RequestKey(ids[1])).Err(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LastRequests(ctx, 10)
+	if err != nil || len(got) != 2 || got[0].ID != ids[2] || got[1].ID != ids[0] {
+		t.Fatalf("LastRequests(10) = %+v, %v; want %s then %s", got, err, ids[2], ids[0])
+	}
+	if r := got[0]; r.Total != 3 || r.Counts[store.ReqWaiting] != 3 || !r.Confirm || r.Callback == "" || r.Sample != nil || r.At.IsZero() {
+		t.Errorf("the newest request: %+v", r)
+	}
+	if got, err := s.LastRequests(ctx, 1); err != nil || len(got) != 1 || got[0].ID != ids[2] {
+		t.Errorf("LastRequests(1) = %+v, %v", got, err)
+	}
+	if got, err := s.LastRequests(ctx, 0); err != nil || len(got) != 0 {
+		t.Errorf("LastRequests(0) = %+v, %v", got, err)
+	}
+}
+
 // BenchmarkRequestFootprint measures Redis memory per request record from INFO used_memory on a
 // private redis-server: "full" has a full sample of URLs (about 60 bytes each) and an
 // idempotency key, "bare" one URL and no key. The record does not grow past the sample.

@@ -207,20 +207,27 @@ func newServer(cfg *config.Config, rdb redis.UniversalClient, w *worker.Worker, 
 	if err != nil {
 		return nil, err
 	}
-	var lookup httpserver.Lookup
+	var (
+		lookup   httpserver.Lookup
+		requests httpserver.Requests
+	)
 	if norm, err := cfg.Normalizer(); err == nil {
 		st := store.New(rdb)
 		lookup = func(ctx context.Context, raw string) (*inspect.History, error) {
 			return inspect.LookupURL(ctx, st, norm, raw)
 		}
+		if requests, err = cipurge.NewInspector(rdb, norm); err != nil {
+			return nil, err
+		}
 	} else {
-		log.Warn("/status cannot look URLs up: the URL normalisation settings do not load", zap.Error(err))
+		log.Warn("/status cannot look URLs or requests up: the URL normalisation settings do not load", zap.Error(err))
 	}
 	return httpserver.New(httpserver.Options{
 		UI:     httpserver.UI{Addr: cfg.HTTP.Addr, ReadOnly: cfg.HTTP.UIReadOnly, User: cfg.HTTP.UIUser, Password: cfg.HTTP.UIPassword},
 		Status: cfg.Status(),
 		Ready:  func(ctx context.Context) httpserver.Readiness { return w.Ready(ctx) },
 		Redis:  rdb, Registry: reg, Log: log.Named("http"), Intake: intakeAPI, Events: eventsAPI, Lookup: lookup,
+		Requests: requests,
 	})
 }
 

@@ -18,14 +18,100 @@ func TestHistoryFootprint(t *testing.T) {
 	const n, most = 50_000, 100
 	rdb := testredis.Start(t).Client()
 	s, ctx := store.New(rdb), context.Background()
-	used := func() int64 { return testredis.UsedMemory(t, ctx, rdb) }
+	keys := footprintKeys(n)
+	before := testredis.UsedMemory(t, ctx, rdb)
+	drainForFootprint(t, s, keys, 0)
+	per := float64(testredis.UsedMemory(t, ctx, rdb)-before) / n
+	t.Logf("history: %.1f bytes of used_memory per URL sent (%d URLs)", per, n)
+	if per > most {
+		t.Fatalf("history costs %.1f bytes per URL; at most %d", per, most)
+	}
+	// and it still answers: the last URL is confirmed, with its uuid
+	rec, ok, err := s.History(ctx, keys[n-1])
+	if err != nil || !ok || rec.State != store.StateConfirmed || rec.UUID == "" || rec.SentAt == 0 {
+		t.Fatalf("history of %s: %+v, %v, %v", keys[n-1], rec, ok, err)
+	}
+	first, _, err := s.History(ctx, keys[0])
+	if err != nil || first.SentAt == 0 {
+		t.Fatalf("history of %s: %+v, %v", keys[0], first, err)
+	}
+	adm, err := s.Admit(ctx, []string{keys[0], keys[n-1]}, first.SentAt-1, store.Interactive, store.Limit{})
+	if err != nil || adm.Verdict != store.Satisfied {
+		t.Fatalf("a request before the sends: %+v, %v", adm, err)
+	}
+}
+
+// TestHistoryFootprintWithRequests drains 50,000 URLs as TestHistoryFootprint does, first with
+// no request, then with each URL in a request of its producer call, linked and moved as the
+// worker moves it. It logs what stays per URL sent, and what the requests add over the drain
+// without them, per URL and per request. Each request must end done, with no link left. A
+// request record must stay under maxRequestBytes whatever its number of URLs.
+//
+//	go test -count=1 -run 'TestHistoryFootprint' -v ./internal/store/
+func TestHistoryFootprintWithRequests(t *testing.T) {
+	const n, maxRequestBytes = 50_000, 3000
+	var alone float64
+	for _, per := range []int{0, 1, 15, 1000} {
+		rdb := testredis.Start(t).Client()
+		s, ctx := store.New(rdb), context.Background()
+		before := testredis.UsedMemory(t, ctx, rdb)
+		ids := drainForFootprint(t, s, footprintKeys(n), per)
+		all := float64(testredis.UsedMemory(t, ctx, rdb)-before) / n
+		if per == 0 {
+			alone = all
+			t.Logf("no request: %.1f bytes of used_memory per URL sent", all)
+			continue
+		}
+		if links := rdb.HLen(ctx, store.KeyRequestLinks).Val(); links != 0 {
+			t.Errorf("%d URLs a request: %d URLs are still linked to a request", per, links)
+		}
+		for _, id := range []string{ids[0], ids[len(ids)-1]} {
+			if r, err := s.Request(ctx, id); err != nil || r.Done.IsZero() || r.Counts[store.ReqConfirmed] != r.Total {
+				t.Errorf("request %s: %+v, %v; want done, every URL confirmed", id, r, err)
+			}
+		}
+		added := (all - alone) * n / float64(len(ids))
+		t.Logf("%d requests of %d URLs: %.1f bytes of used_memory per URL sent, %.1f more than with no request: %.0f per request",
+			len(ids), per, all, all-alone, added)
+		if added > maxRequestBytes {
+			t.Errorf("a request of %d URLs adds %.0f bytes; at most %d", per, added, maxRequestBytes)
+		}
+	}
+}
+
+// footprintKeys returns n canonical keys of a realistic length.
+func footprintKeys(n int) []string {
 	keys := make([]string, n)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("https://img.example.com/media/2026/11/%08d-product-photo.jpg", i)
 	}
-	before := used()
-	for start := 0; start < n; start += 1500 {
-		chunk := keys[start:min(start+1500, n)]
+	return keys
+}
+
+// drainForFootprint queues keys in request tasks, 1,500 at a time, sends them 15 per call and
+// confirms them, as the worker does. With perRequest > 0 the keys first come in linked requests
+// of perRequest URLs, and each send and confirmation moves them for their requests, as the
+// worker's moveRequests does. It returns the request IDs.
+func drainForFootprint(t *testing.T, s *store.Store, keys []string, perRequest int) []string {
+	t.Helper()
+	ctx := context.Background()
+	var ids []string
+	move := func(urls []string, m store.Move) {
+		if perRequest > 0 {
+			if _, err := s.MoveURLs(ctx, nil, urls, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for start := 0; start < len(keys); start += 1500 {
+		chunk := keys[start:min(start+1500, len(keys))]
+		for j := 0; perRequest > 0 && j < len(chunk); j += perRequest {
+			id, _, _, err := s.NewRequest(ctx, chunk[j:min(j+perRequest, len(chunk))], store.NewRequestOptions{Confirm: true, TTL: time.Hour, Link: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
 		if _, err := s.AddPending(ctx, "", chunk); err != nil {
 			t.Fatal(err)
 		}
@@ -51,29 +137,14 @@ func TestHistoryFootprint(t *testing.T) {
 			if err := s.Sent(ctx, urls, part[len(part)-1].RequestedAt, part[len(part)-1].RequestedAt+300, uuid, time.Hour); err != nil {
 				t.Fatal(err)
 			}
+			move(urls, store.Move{From: store.ReqWaiting, To: store.ReqSent, Keep: true})
 			if err := s.MarkState(ctx, urls, uuid, store.StateConfirmed, "", time.Hour); err != nil {
 				t.Fatal(err)
 			}
+			move(urls, store.Move{From: store.ReqSent, To: store.ReqConfirmed})
 		}
 	}
-	per := float64(used()-before) / n
-	t.Logf("history: %.1f bytes of used_memory per URL sent (%d URLs)", per, n)
-	if per > most {
-		t.Fatalf("history costs %.1f bytes per URL; at most %d", per, most)
-	}
-	// and it still answers: the last URL is confirmed, with its uuid
-	rec, ok, err := s.History(ctx, keys[n-1])
-	if err != nil || !ok || rec.State != store.StateConfirmed || rec.UUID == "" || rec.SentAt == 0 {
-		t.Fatalf("history of %s: %+v, %v, %v", keys[n-1], rec, ok, err)
-	}
-	first, _, err := s.History(ctx, keys[0])
-	if err != nil || first.SentAt == 0 {
-		t.Fatalf("history of %s: %+v, %v", keys[0], first, err)
-	}
-	adm, err := s.Admit(ctx, []string{keys[0], keys[n-1]}, first.SentAt-1, store.Interactive, store.Limit{})
-	if err != nil || adm.Verdict != store.Satisfied {
-		t.Fatalf("a request before the sends: %+v, %v", adm, err)
-	}
+	return ids
 }
 
 // TestHistoryFootprintSparse sends 1,000,000 URLs a week, spread evenly over a simulated week,

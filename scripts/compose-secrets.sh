@@ -25,7 +25,7 @@ mkdir -p "$dir"
 chmod 700 "$dir"
 umask 022
 random() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-for name in cloudimage_api_key ui_password intake_token intake_flush_token events_token redis_url; do
+for name in cloudimage_api_key ui_password intake_token intake_flush_token events_token webhook_secret redis_url; do
   f="$dir/$name"
   if [[ -e "$f" ]]; then
     chmod 644 "$f"

@@ -29,6 +29,7 @@ import (
 	"github.com/cipurge/cipurge/internal/accounts"
 	"github.com/cipurge/cipurge/internal/defaults"
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/webhook"
 	"github.com/cipurge/cipurge/internal/worker"
 )
 
@@ -102,6 +103,14 @@ type HTTP struct {
 	EventsSNSTopics   []string `env:"EVENTS_SNS_TOPICS" envSeparator:"," help:"comma list of SNS topic ARNs whose messages are accepted (unset: every topic)"`
 }
 
+// Webhook is the events of requests that the workers post, signed.
+type Webhook struct {
+	URL          string `env:"WEBHOOK_URL" help:"the default callback: where the workers post the events of a request that names none (https, or http on loopback)"`
+	Secret       string `env:"WEBHOOK_SECRET" secret:"true" help:"signs every webhook delivery (Standard Webhooks): whsec_ and base64 of 24 to 64 random bytes; without it no event is sent"`
+	AllowPrivate bool   `env:"WEBHOOK_ALLOW_PRIVATE" help:"true: deliveries may go to private addresses, a receiver inside your network (loopback is always allowed)"`
+	Concurrency  int    `env:"WEBHOOK_CONCURRENCY" help:"webhook deliveries one worker runs at once, beside the invalidations"`
+}
+
 // Config is every variable the commands read.
 type Config struct {
 	Redis      Redis
@@ -109,6 +118,7 @@ type Config struct {
 	Purge      Purge
 	Log        Log
 	HTTP       HTTP
+	Webhook    Webhook
 
 	set *accounts.Set // the accounts of ACCOUNTS_FILE; nil without it
 }
@@ -134,6 +144,7 @@ func Default() Config {
 			IntakeMaxBytes: defaults.IntakeMaxBytes, IntakeMaxURLs: defaults.IntakeMaxURLs, EventsMaxBytes: defaults.EventsMaxBytes,
 			IntakeMaxInflight: defaults.IntakeMaxInflight,
 		},
+		Webhook: Webhook{Concurrency: webhook.DefaultConcurrency},
 	}
 }
 
@@ -208,7 +219,29 @@ func (c *Config) validate() error {
 	if c.HTTP.IntakeMaxURLs < 1 {
 		bad("INTAKE_MAX_URLS=%d is out of range: use 1 or more", c.HTTP.IntakeMaxURLs)
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, c.webhookErrors()...)...)
+}
+
+// webhookErrors checks the webhook settings with the rules of package webhook.
+// A default callback needs a secret: receivers could not tell its events from forgeries.
+func (c *Config) webhookErrors() []error {
+	var errs []error
+	wh := c.Webhook
+	if wh.Secret != "" {
+		if _, err := webhook.ParseSecret(wh.Secret); err != nil {
+			errs = append(errs, fmt.Errorf("WEBHOOK_SECRET: %w", err))
+		}
+	}
+	if wh.URL == "" {
+		return errs
+	}
+	if err := webhook.CheckTarget(wh.URL); err != nil {
+		errs = append(errs, fmt.Errorf("WEBHOOK_URL: %w", err))
+	} else if wh.Secret == "" {
+		errs = append(errs, errors.New("WEBHOOK_URL is set but WEBHOOK_SECRET is empty: every delivery is signed, so set WEBHOOK_SECRET "+
+			"(or WEBHOOK_SECRET_FILE) to whsec_ followed by base64 of 32 random bytes, e.g. whsec_$(openssl rand -base64 32), and give it to the receiver"))
+	}
+	return errs
 }
 
 // Worker is the worker's configuration from the environment's: the one place where a variable
@@ -222,6 +255,7 @@ func (c *Config) Worker() worker.Config {
 		AllCooldown: p.AllCooldown, HistoryTTL: p.HistoryTTL, Confirm: p.Confirm, ConfirmDelay: p.ConfirmDelay,
 		ShutdownTimeout: p.Shutdown, RetryBase: p.RetryBase, BackoffBase: p.BackoffBase, BackoffMax: p.BackoffMax,
 		AuthProbe: p.AuthProbe, ConfirmTimeout: p.ConfirmMax, MaxResends: p.MaxResends,
+		Webhook: webhook.Config{URL: c.Webhook.URL, Secret: c.Webhook.Secret, AllowPrivate: c.Webhook.AllowPrivate, Concurrency: c.Webhook.Concurrency},
 	}
 }
 
@@ -233,7 +267,7 @@ var workerVars = map[string]string{
 	"Concurrency": "PURGE_CONCURRENCY", "AllCooldown": "PURGE_ALL_COOLDOWN", "HistoryTTL": "PURGE_HISTORY_TTL",
 	"ConfirmDelay": "PURGE_CONFIRM_DELAY", "ShutdownTimeout": "PURGE_SHUTDOWN_TIMEOUT", "RetryBase": "PURGE_RETRY_BASE",
 	"BackoffBase": "PURGE_BACKOFF_BASE", "BackoffMax": "PURGE_BACKOFF_MAX", "AuthProbe": "PURGE_AUTH_PROBE",
-	"ConfirmTimeout": "PURGE_CONFIRM_TIMEOUT", "MaxResends": "PURGE_MAX_RESENDS",
+	"ConfirmTimeout": "PURGE_CONFIRM_TIMEOUT", "MaxResends": "PURGE_MAX_RESENDS", "Webhook.Concurrency": "WEBHOOK_CONCURRENCY",
 }
 
 // workerErrors checks the worker's settings with worker.Config.Validate.

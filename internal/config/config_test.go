@@ -322,3 +322,38 @@ func TestWorkerBoundsEnforcedOnce(t *testing.T) {
 		t.Errorf("the bounds themselves, from the environment: %v", err)
 	}
 }
+
+// TestWebhookSettings: the webhook settings are checked at start. Each error names the
+// variable and the fix, never the secret. A default callback without a secret is refused.
+// WEBHOOK_SECRET_FILE reads the secret from a file.
+func TestWebhookSettings(t *testing.T) {
+	const good = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	for _, c := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"WEBHOOK_SECRET=not-a-secret-x1"}, "WEBHOOK_SECRET: the webhook secret does not start with whsec_: set it to whsec_"},
+		{[]string{"WEBHOOK_URL=https://hooks.example.com/c"}, "WEBHOOK_URL is set but WEBHOOK_SECRET is empty: "},
+		{[]string{"WEBHOOK_URL=http://hooks.example.com/c", "WEBHOOK_SECRET=" + good}, "WEBHOOK_URL: the callback URL \"http://hooks.example.com/c\" is plain http: use https"},
+		{[]string{"WEBHOOK_CONCURRENCY=0"}, "WEBHOOK_CONCURRENCY=0 is out of range"},
+	} {
+		_, err := Load(c.env)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.env, err, c.want)
+		}
+		if err != nil && (strings.Contains(err.Error(), "not-a-secret-x1") || strings.Contains(err.Error(), good)) {
+			t.Errorf("%q: the error shows the secret: %v", c.env, err)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "webhook_secret")
+	if err := os.WriteFile(file, []byte(good+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load([]string{"WEBHOOK_URL=https://hooks.example.com/c", "WEBHOOK_SECRET_FILE=" + file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.Worker().Webhook; w.Secret != good || w.URL != "https://hooks.example.com/c" || w.Concurrency != 4 {
+		t.Errorf("the worker's webhook settings: %v", w)
+	}
+}

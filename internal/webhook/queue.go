@@ -9,6 +9,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/cipurge/cipurge/internal/outbound"
 )
@@ -76,8 +77,9 @@ func Enqueue(ctx context.Context, c *asynq.Client, d Delivery, opts ...asynq.Opt
 	return nil
 }
 
-// Metrics count deliveries. Names follow the product's cipurge_ conventions.
+// Metrics count events and deliveries. Names follow the product's cipurge_ conventions.
 type Metrics struct {
+	Events     *prometheus.CounterVec // events by type and result: enqueued, no_secret, error
 	Deliveries *prometheus.CounterVec // attempts by result: sent, failed, refused
 	Latency    prometheus.Histogram   // seconds per attempt
 }
@@ -85,6 +87,10 @@ type Metrics struct {
 // NewMetrics creates the metrics and registers them on reg (nil: not registered).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
+		Events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cipurge_webhook_events_total",
+			Help: "Webhook events of requests by type and result: enqueued (a delivery task), no_secret (a callback but no secret: not sent), error (not enqueued).",
+		}, []string{"type", "result"}),
 		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cipurge_webhook_deliveries_total",
 			Help: "Webhook delivery attempts by result: sent (2xx), failed (retried), refused (not retried: archived).",
@@ -97,8 +103,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{resultSent, resultFailed, resultRefused} {
 		m.Deliveries.WithLabelValues(r)
 	}
+	for _, typ := range []string{EventRequestDone, EventURLDead} {
+		for _, r := range []string{EventEnqueued, EventNoSecret, EventError} {
+			m.Events.WithLabelValues(typ, r)
+		}
+	}
 	if reg != nil {
-		reg.MustRegister(m.Deliveries, m.Latency)
+		reg.MustRegister(m.Events, m.Deliveries, m.Latency)
 	}
 	return m
 }
@@ -108,6 +119,13 @@ const (
 	resultSent    = "sent"
 	resultFailed  = "failed"
 	resultRefused = "refused"
+)
+
+// Results of one event (the label of cipurge_webhook_events_total).
+const (
+	EventEnqueued = "enqueued"  // its delivery task is queued
+	EventNoSecret = "no_secret" // it has a receiver, but there is no secret to sign it: not sent
+	EventError    = "error"     // it could not be built or enqueued: lost
 )
 
 // Handler runs delivery tasks with s. A refusal of the outbound client (a redirect, plain http
@@ -138,14 +156,25 @@ func Handler(s *Sender, m *Metrics) asynq.HandlerFunc {
 	}
 }
 
-// NewServer returns the asynq server that runs deliveries on Queue only, concurrency at once,
-// with the retry schedule of RetryDelay.
-func NewServer(r asynq.RedisConnOpt, concurrency int, s *Sender, m *Metrics) (*asynq.Server, *asynq.ServeMux) {
-	srv := asynq.NewServer(r, asynq.Config{
-		Concurrency:    concurrency,
-		Queues:         map[string]int{Queue: 1},
-		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration { return RetryDelay(n) },
-	})
+// DefaultConcurrency is how many deliveries one worker runs at once.
+const DefaultConcurrency = 4
+
+// Timeout bounds one attempt: connect, TLS, request, answer. The outbound client applies it.
+const Timeout = 10 * time.Second
+
+// NewServer returns the asynq server that runs deliveries on Queue only. conf gives the rest: the logger, the shutdown timeout, the error
+// handler, the concurrency (0: DefaultConcurrency). Its Queues and RetryDelayFunc are
+// replaced, so that the server takes nothing but deliveries.
+func NewServer(rdb redis.UniversalClient, conf asynq.Config, s *Sender, m *Metrics) (*asynq.Server, *asynq.ServeMux) {
+	if conf.Concurrency <= 0 {
+		conf.Concurrency = DefaultConcurrency
+	}
+	conf.Queues = map[string]int{Queue: 1}
+	conf.StrictPriority = false
+	if conf.RetryDelayFunc == nil {
+		conf.RetryDelayFunc = func(n int, _ error, _ *asynq.Task) time.Duration { return RetryDelay(n) }
+	}
+	srv := asynq.NewServerFromRedisClient(rdb, conf)
 	mux := asynq.NewServeMux()
 	mux.Handle(TypeDeliver, Handler(s, m))
 	return srv, mux

@@ -32,6 +32,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cipurge/cipurge/internal/outbound"
 )
 
 // Header names of the Standard Webhooks specification.
@@ -111,13 +113,55 @@ type Delivery struct {
 	Body json.RawMessage `json:"body"` // the Event, as sent
 }
 
+// MaxBody bounds the body of a delivery. A receiver can rely on it.
+const MaxBody = 64 << 10
+
+// ErrTooLarge is what NewDelivery returns for a body over MaxBody.
+var ErrTooLarge = errors.New("webhook: the event is larger than the bound of a delivery")
+
 // NewDelivery builds the delivery of ev to target, with the id MessageID gives for subject.
+// A body over MaxBody is refused with ErrTooLarge.
 func NewDelivery(target string, ev Event, subject ...string) (Delivery, error) {
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return Delivery{}, fmt.Errorf("webhook: encoding a %s event: %w", ev.Type, err)
 	}
+	if len(body) > MaxBody {
+		return Delivery{}, fmt.Errorf("%w: a %s event of %d bytes, over %d", ErrTooLarge, ev.Type, len(body), MaxBody)
+	}
 	return Delivery{ID: MessageID(ev.Type, subject...), URL: target, Body: body}, nil
+}
+
+// Config is how a worker delivers the events of requests.
+type Config struct {
+	URL          string // the default receiver, for requests that name none; "" for none
+	Secret       string // signs every delivery (ParseSecret); "" for none, and then nothing is sent
+	AllowPrivate bool   // deliveries may dial private addresses: a receiver inside the network
+	Concurrency  int    // deliveries at once per worker; 0: DefaultConcurrency
+}
+
+// String describes c without its secret, nor the query or user info of its URL.
+func (c Config) String() string {
+	secret := "none"
+	if c.Secret != "" {
+		secret = "set"
+	}
+	return fmt.Sprintf("{URL:%s Secret:%s AllowPrivate:%t Concurrency:%d}", Redact(c.URL), secret, c.AllowPrivate, c.Concurrency)
+}
+
+// NewSender returns the Sender of c, or nil when c has no secret.
+// Its client is the outbound one: no redirects, Timeout, https except to loopback.
+// Private addresses are dialed only with c.AllowPrivate.
+func NewSender(c Config) (*Sender, error) {
+	if c.Secret == "" {
+		return nil, nil
+	}
+	key, err := ParseSecret(c.Secret)
+	if err != nil {
+		return nil, err
+	}
+	client := outbound.New(outbound.Options{Timeout: Timeout, AllowLoopback: true, AllowPrivate: c.AllowPrivate})
+	return &Sender{Client: client, Key: key}, nil
 }
 
 // Doer sends one HTTP request. The product uses an *outbound.Client: https only except loopback,

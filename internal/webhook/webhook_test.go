@@ -204,7 +204,7 @@ func TestQueueDeliversRetriesAndArchives(t *testing.T) {
 	srv := rc.serve(t, secret)
 
 	sender := &webhook.Sender{Client: loopbackClient(), Key: key}
-	_, mux := webhook.NewServer(opt, 2, sender, webhook.NewMetrics(nil))
+	_, mux := webhook.NewServer(rs.Client(), asynq.Config{}, sender, webhook.NewMetrics(nil))
 	server := asynq.NewServer(opt, asynq.Config{Concurrency: 2, Queues: map[string]int{webhook.Queue: 1},
 		RetryDelayFunc:           func(int, error, *asynq.Task) time.Duration { return 10 * time.Millisecond },
 		DelayedTaskCheckInterval: 20 * time.Millisecond})

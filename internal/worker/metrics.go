@@ -9,6 +9,7 @@ import (
 	"github.com/cipurge/cipurge/internal/defaults"
 	"github.com/cipurge/cipurge/internal/figures"
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/webhook"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -40,6 +41,7 @@ type Metrics struct {
 	RedisWritable    prometheus.Gauge       // 1: this worker's last write to Redis worked; 0: it failed
 	RedisPolicy      *prometheus.GaugeVec   // by policy: what Redis's maxmemory-policy may evict; use ShowPolicy
 	RequestsDone     prometheus.Counter     // producer requests that became done by this worker's moves
+	Webhook          *webhook.Metrics       // webhook events and deliveries (cipurge_webhook_*)
 
 	policyMu sync.Mutex
 	policy   string // the one series RedisPolicy holds ("": none)
@@ -140,6 +142,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			m.InFlight, m.Admissions, m.LookaheadFull, m.RateConfigured, m.RateAchieved, m.ConfirmSkipped, m.RedisWritable, m.RedisPolicy,
 			m.RequestsDone)
 	}
+	m.Webhook = webhook.NewMetrics(reg)
 	return m
 }
 

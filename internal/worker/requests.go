@@ -6,6 +6,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/webhook"
 )
 
 // A request (store.Request) counts its URLs per state. The worker moves them where it sends,
@@ -97,9 +98,14 @@ func without(urls, live, held []string) []string {
 	return out
 }
 
-// requestsMoved is what follows a move: the requests that became done are counted.
-func (w *Worker) requestsMoved(_ context.Context, m store.Moved) {
-	for range m.Done {
+// requestsMoved is what follows a move. The requests that became done are counted. They and
+// the URLs dead for a request get their webhook events.
+func (w *Worker) requestsMoved(ctx context.Context, m store.Moved) {
+	for _, d := range m.Dead {
+		w.notify(ctx, webhook.EventURLDead, d[0], d[1])
+	}
+	for _, id := range m.Done {
 		w.metrics.RequestsDone.Inc()
+		w.notify(ctx, webhook.EventRequestDone, id, "")
 	}
 }

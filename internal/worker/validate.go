@@ -45,6 +45,7 @@ func (c Config) Validate() error {
 	v.between("Concurrency", c.Concurrency, 1, defaults.MaxConcurrency, "")
 	v.between("MaxRetry", c.MaxRetry, 0, defaults.MaxRetryLimit, "")
 	v.between("MaxResends", c.MaxResends, 0, defaults.MaxResendsLimit, "")
+	v.between("Webhook.Concurrency", c.Webhook.Concurrency, 1, defaults.MaxConcurrency, "")
 	v.between("Limit.Burst", c.Limit.Burst, 1, -1, "")
 	v.between("ConfirmLimit.Burst", c.ConfirmLimit.Burst, 1, -1, "")
 	v.between("PrefixLimit.Burst", c.PrefixLimit.Burst, 1, -1, "")

@@ -54,6 +54,7 @@ import (
 	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/taskq"
+	"github.com/cipurge/cipurge/internal/webhook"
 	"github.com/cipurge/cipurge/pkg/apiclient"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -71,26 +72,27 @@ type API interface {
 // internal/defaults: the values the environment's defaults are too). New refuses values it cannot
 // run with.
 type Config struct {
-	Token           string        // CLOUDIMAGE_TOKEN: a flush-all must be confirmed with it
-	Window          time.Duration // PURGE_WINDOW: each request waits this long for company
-	MaxDelay        time.Duration // PURGE_MAX_DELAY: a partial batch waits at most this long
-	BatchSize       int           // PURGE_BATCH_SIZE: URLs per API call, 1 to the API's cap
-	Limit           store.Limit   // PURGE_RATE (0: no limit), PURGE_BURST: shared by every worker
-	ConfirmLimit    store.Limit   // PURGE_CONFIRM_RATE (0: PURGE_RATE), PURGE_BURST: status checks' own budget
-	PrefixLimit     store.Limit   // PURGE_PREFIX_RATE (0: no limit), burst 1: prefix requests' own budget
-	MaxRetry        int           // PURGE_MAX_RETRY: failures retried before dead-lettering (0: none)
-	Concurrency     int           // PURGE_CONCURRENCY: tasks run at once by this worker
-	AllCooldown     time.Duration // PURGE_ALL_COOLDOWN: minimum time between two flush-alls (0: none)
-	HistoryTTL      time.Duration // PURGE_HISTORY_TTL: how long per-URL history is kept
-	Confirm         bool          // PURGE_CONFIRM: follow each accepted request to DONE/ERROR
-	ConfirmDelay    time.Duration // PURGE_CONFIRM_DELAY: first status check after an accepted request
-	ConfirmTimeout  time.Duration // PURGE_CONFIRM_TIMEOUT: give up following a request after this long
-	MaxResends      int           // PURGE_MAX_RESENDS: resends of URLs Cloudimage failed before dead-lettering (0: none)
-	ShutdownTimeout time.Duration // PURGE_SHUTDOWN_TIMEOUT: running tasks get this long to finish on SIGTERM
-	BackoffBase     time.Duration // PURGE_BACKOFF_BASE: first shared pause after an outage or a 429 without Retry-After
-	BackoffMax      time.Duration // PURGE_BACKOFF_MAX: longest shared pause
-	AuthProbe       time.Duration // PURGE_AUTH_PROBE: after a 401/403, how often one task tries the key again
-	RetryBase       time.Duration // PURGE_RETRY_BASE: first retry delay after a failure, doubled per failure
+	Token           string         // CLOUDIMAGE_TOKEN: a flush-all must be confirmed with it
+	Window          time.Duration  // PURGE_WINDOW: each request waits this long for company
+	MaxDelay        time.Duration  // PURGE_MAX_DELAY: a partial batch waits at most this long
+	BatchSize       int            // PURGE_BATCH_SIZE: URLs per API call, 1 to the API's cap
+	Limit           store.Limit    // PURGE_RATE (0: no limit), PURGE_BURST: shared by every worker
+	ConfirmLimit    store.Limit    // PURGE_CONFIRM_RATE (0: PURGE_RATE), PURGE_BURST: status checks' own budget
+	PrefixLimit     store.Limit    // PURGE_PREFIX_RATE (0: no limit), burst 1: prefix requests' own budget
+	MaxRetry        int            // PURGE_MAX_RETRY: failures retried before dead-lettering (0: none)
+	Concurrency     int            // PURGE_CONCURRENCY: tasks run at once by this worker
+	AllCooldown     time.Duration  // PURGE_ALL_COOLDOWN: minimum time between two flush-alls (0: none)
+	HistoryTTL      time.Duration  // PURGE_HISTORY_TTL: how long per-URL history is kept
+	Confirm         bool           // PURGE_CONFIRM: follow each accepted request to DONE/ERROR
+	ConfirmDelay    time.Duration  // PURGE_CONFIRM_DELAY: first status check after an accepted request
+	ConfirmTimeout  time.Duration  // PURGE_CONFIRM_TIMEOUT: give up following a request after this long
+	MaxResends      int            // PURGE_MAX_RESENDS: resends of URLs Cloudimage failed before dead-lettering (0: none)
+	ShutdownTimeout time.Duration  // PURGE_SHUTDOWN_TIMEOUT: running tasks get this long to finish on SIGTERM
+	BackoffBase     time.Duration  // PURGE_BACKOFF_BASE: first shared pause after an outage or a 429 without Retry-After
+	BackoffMax      time.Duration  // PURGE_BACKOFF_MAX: longest shared pause
+	AuthProbe       time.Duration  // PURGE_AUTH_PROBE: after a 401/403, how often one task tries the key again
+	RetryBase       time.Duration  // PURGE_RETRY_BASE: first retry delay after a failure, doubled per failure
+	Webhook         webhook.Config // WEBHOOK_*: the events of requests, signed (webhooks.go)
 
 	// Not settings of the environment: the worker's own, for tests.
 	Tick          time.Duration // how often the batcher looks for ready requests (window/8, 50-250 ms)
@@ -98,6 +100,8 @@ type Config struct {
 	RetryCheck    time.Duration // how often due retries are moved back to their queue (1 s)
 	// how often one worker reconciles the dead-letter record with asynq's archive (1 min)
 	DeadLetterSweep time.Duration
+	// the wait before each retry of a webhook delivery (0: webhook.RetryDelay's schedule)
+	WebhookRetry time.Duration
 }
 
 // WithDefaults returns c with every zero setting that has no meaning at zero replaced by its
@@ -125,6 +129,7 @@ func (c Config) WithDefaults() Config {
 	defInt(&c.ConfirmLimit.Burst, c.Limit.Burst)
 	defInt(&c.PrefixLimit.Burst, 1)
 	defInt(&c.Concurrency, defaults.Concurrency)
+	defInt(&c.Webhook.Concurrency, webhook.DefaultConcurrency)
 	def(&c.HistoryTTL, defaults.HistoryTTL)
 	def(&c.ConfirmDelay, defaults.ConfirmDelay)
 	def(&c.ConfirmTimeout, defaults.ConfirmTimeout)
@@ -169,6 +174,8 @@ type Worker struct {
 	guard     *store.Guard
 	guardWarn oncePer
 
+	hooks hooks // the webhook events of requests
+
 	mu      sync.Mutex
 	lastErr error // the last Redis error seen by the server's health check
 }
@@ -183,10 +190,15 @@ func New(cfg Config, rdb redis.UniversalClient, api API, log *zap.Logger, m *Met
 	if m == nil {
 		m = NewMetrics(nil)
 	}
+	sender, err := webhook.NewSender(cfg.Webhook)
+	if err != nil {
+		return nil, err
+	}
 	host, _ := os.Hostname()
 	st := store.New(rdb)
 	client := asynq.NewClientFromRedisClient(rdb)
 	return &Worker{
+		hooks:     hooks{cfg: cfg.Webhook, sender: sender, m: m.Webhook},
 		guard:     store.NewGuard(st, defaults.PolicyEvery, func(msg string) { log.Warn(msg) }),
 		guardWarn: oncePer{period: time.Minute},
 		cfg:       cfg, rdb: rdb, store: st, api: api, log: log, metrics: m,
@@ -260,6 +272,12 @@ func (w *Worker) Run(ctx context.Context) error {
 		srv.Shutdown()
 		return fmt.Errorf("start status-check server: %w", err)
 	}
+	stopHooks, err := w.runHooks()
+	if err != nil {
+		srv.Shutdown()
+		checks.Shutdown()
+		return fmt.Errorf("start webhook delivery server: %w", err)
+	}
 	w.log.Info("worker started",
 		zap.Duration("window", w.cfg.Window), zap.Duration("max_delay", w.cfg.MaxDelay),
 		zap.Int("batch_size", w.cfg.BatchSize), zap.Float64("rate", w.cfg.Limit.Rate), zap.Int("burst", w.cfg.Limit.Burst),
@@ -300,8 +318,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer close(stopped)
 		checks.Shutdown()
 	}()
+	hooksStopped := make(chan struct{})
+	go func() {
+		defer close(hooksStopped)
+		stopHooks()
+	}()
 	srv.Shutdown()
 	<-stopped
+	<-hooksStopped
 	w.log.Info("worker stopped")
 	return nil
 }

@@ -38,6 +38,7 @@ import (
 	"github.com/cipurge/cipurge/internal/intake"
 	"github.com/cipurge/cipurge/internal/sandbox"
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/webhook"
 	"github.com/cipurge/cipurge/internal/worker"
 	"github.com/cipurge/cipurge/pkg/apiclient"
 	"github.com/cipurge/cipurge/pkg/normalize"
@@ -296,6 +297,13 @@ func startupFields(cfg *config.Config, apiURL, addr string) []zap.Field {
 	if h.IntakeFlush != "" {
 		flushState = "on at http://" + addr + "/v1/invalidations/all"
 	}
+	hooks := "off (WEBHOOK_SECRET is empty: no event is sent)"
+	if cfg.Webhook.Secret != "" {
+		hooks = "on, default receiver " + webhook.Redact(cfg.Webhook.URL)
+		if cfg.Webhook.URL == "" {
+			hooks = "on, for requests that name a callback (WEBHOOK_URL is empty)"
+		}
+	}
 	ui := "read-only"
 	if !h.UIReadOnly {
 		ui = "read-write (UI_READONLY=false)"
@@ -319,6 +327,7 @@ func startupFields(cfg *config.Config, apiURL, addr string) []zap.Field {
 		zap.String("intake", intakeState),
 		zap.String("flush_all_over_http", flushState),
 		zap.String("events", eventsState),
+		zap.String("webhooks", hooks),
 		zap.String("ui", "http://"+addr+httpserver.UIPath+" ("+ui+")"),
 		zap.String("status_page", "http://"+addr+"/status"),
 	)

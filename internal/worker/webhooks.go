@@ -1,0 +1,145 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+
+	"github.com/cipurge/cipurge"
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/webhook"
+)
+
+// Webhooks tell a request's receiver about it (internal/webhook).
+// request.done goes out when a request becomes done.
+// request.url_dead goes out when one of its URLs is dead-lettered, or cannot be followed.
+// The receiver is the request's own callback URL, or the default one.
+// Each event is a delivery task on a queue of its own, which a server of its own runs.
+// So a slow receiver never holds a slot of an invalidation.
+// The store returns each such move once, so each event is enqueued once.
+// Its webhook-id comes from the request ID, the event and the URL: a retry keeps it.
+
+// hooks is the worker's side of the webhooks.
+type hooks struct {
+	cfg    webhook.Config
+	sender *webhook.Sender // nil: no secret, so nothing is sent
+	m      *webhook.Metrics
+	// noSecret logs once that a request has a receiver but no secret signs its events.
+	noSecret sync.Once
+}
+
+// notify enqueues the delivery of event typ about request id (and url, for request.url_dead).
+// A request with no receiver has no event. A failure is logged and counted: the move it
+// follows is done, and the invalidation is not touched.
+func (w *Worker) notify(ctx context.Context, typ, id, url string) {
+	ctx, cancel := recordCtx(ctx)
+	defer cancel()
+	h := &w.hooks
+	r, err := w.store.Request(ctx, id)
+	if err != nil {
+		if !errors.Is(err, store.ErrNoRequest) {
+			w.log.Warn("could not read a request for its webhook event", zap.String("request", id), zap.String("event", typ), zap.Error(err))
+			h.m.Events.WithLabelValues(typ, webhook.EventError).Inc()
+		}
+		return
+	}
+	target := r.Callback
+	if target == "" {
+		target = h.cfg.URL
+	}
+	if target == "" {
+		return
+	}
+	if h.sender == nil {
+		h.noSecret.Do(func() {
+			w.log.Warn("a request has a callback URL, but WEBHOOK_SECRET is not set: its events are not sent; "+
+				"set WEBHOOK_SECRET on every worker (this is logged once; cipurge_webhook_events_total{result=\"no_secret\"} counts them)",
+				zap.String("request", id), zap.String("event", typ))
+		})
+		h.m.Events.WithLabelValues(typ, webhook.EventNoSecret).Inc()
+		return
+	}
+	d, err := w.delivery(ctx, typ, r, url, target)
+	if err == nil {
+		err = webhook.Enqueue(ctx, w.client, d)
+	}
+	if err != nil {
+		w.log.Warn("could not enqueue a webhook event: it is not sent", zap.String("request", id), zap.String("event", typ),
+			zap.String("receiver", webhook.Redact(target)), zap.Error(err))
+		h.m.Events.WithLabelValues(typ, webhook.EventError).Inc()
+		return
+	}
+	h.m.Events.WithLabelValues(typ, webhook.EventEnqueued).Inc()
+}
+
+// delivery builds the delivery of event typ about r (and url) to target. A body over
+// webhook.MaxBody lists fewer URLs not done.
+func (w *Worker) delivery(ctx context.Context, typ string, r store.Request, url, target string) (webhook.Delivery, error) {
+	data, err := cipurge.ReadWebhookData(ctx, w.rdb, r.ID, url)
+	if err != nil {
+		return webhook.Delivery{}, err
+	}
+	at := time.Now()
+	if typ == webhook.EventRequestDone && !r.Done.IsZero() {
+		at = r.Done
+	}
+	subject := []string{r.ID}
+	if url != "" {
+		subject = append(subject, url)
+	}
+	for {
+		b, err := json.Marshal(data)
+		if err != nil {
+			return webhook.Delivery{}, err
+		}
+		d, err := webhook.NewDelivery(target, webhook.Event{Type: typ, Timestamp: at.UTC(), Data: b}, subject...)
+		if !errors.Is(err, webhook.ErrTooLarge) || len(data.NotDone) == 0 {
+			return d, err
+		}
+		data.NotDone = data.NotDone[:len(data.NotDone)/2]
+	}
+}
+
+// runHooks starts the delivery server when there is a secret. It returns the function that
+// stops it.
+func (w *Worker) runHooks() (stop func(), err error) {
+	if w.hooks.sender == nil {
+		return func() {}, nil
+	}
+	conf := asynq.Config{
+		Concurrency:              w.hooks.cfg.Concurrency,
+		ShutdownTimeout:          w.cfg.ShutdownTimeout,
+		DelayedTaskCheckInterval: w.cfg.RetryCheck,
+		Logger:                   newAsynqLogger(w.log, w.redis),
+		LogLevel:                 asynq.WarnLevel,
+		ErrorHandler:             asynq.ErrorHandlerFunc(w.onDeliveryError),
+	}
+	if d := w.cfg.WebhookRetry; d > 0 {
+		conf.RetryDelayFunc = func(int, error, *asynq.Task) time.Duration { return d }
+	}
+	srv, mux := webhook.NewServer(w.rdb, conf, w.hooks.sender, w.hooks.m)
+	if err := srv.Start(mux); err != nil {
+		return nil, err
+	}
+	return srv.Shutdown, nil
+}
+
+// onDeliveryError logs a delivery that failed: at debug while it is retried, as a warning once
+// it is kept for replay. The error names the receiver without its query, never the secret.
+func (w *Worker) onDeliveryError(ctx context.Context, _ *asynq.Task, err error) {
+	id, _ := asynq.GetTaskID(ctx)
+	n, _ := asynq.GetRetryCount(ctx)
+	m, _ := asynq.GetMaxRetry(ctx)
+	fields := []zap.Field{zap.String("webhook_id", id), zap.String("attempts", attemptsText(n+1)), zap.Error(err)}
+	if errors.Is(err, asynq.SkipRetry) || n >= m {
+		w.log.Warn("webhook delivery failed for good: kept in the webhooks queue; list with enqueue webhooks ls, replay with enqueue webhooks replay ID",
+			fields...)
+		return
+	}
+	w.log.Debug("webhook delivery failed: it is retried", fields...)
+}

@@ -48,9 +48,16 @@ type History struct {
 	CoveredBy    *Cover     `json:"covered_by,omitempty"`     // a prefix or flush-all sent after its latest request
 }
 
-// Cover is a prefix or a flush-all sent after a request: it covers the request, which is not
-// sent on its own. Its String says "covered by prefix P, sent at T" (or "by flush-all").
-type Cover = inspect.Cover
+// Cover is a prefix or a flush-all sent after a request.
+// It covers the request, which is not sent on its own.
+type Cover struct {
+	Prefix string    `json:"prefix,omitempty"` // the prefix; "" for a flush-all
+	SentAt time.Time `json:"sent_at"`          // when it was sent to the API
+	UUID   string    `json:"uuid,omitempty"`   // the API's id of that invalidation
+}
+
+// String says "covered by prefix P, sent at T", or "covered by flush-all, sent at T".
+func (c Cover) String() string { return inspect.Cover(c).String() }
 
 // Lookup normalises rawURL and returns its history.
 // A URL the normaliser rejects is an *InvalidURLError; a failed read is a *RedisError.
@@ -63,5 +70,18 @@ func lookup(ctx context.Context, st *store.Store, norm *normalize.Normalizer, ra
 	if err != nil {
 		return nil, apiError("lookup", err)
 	}
-	return (*History)(h), nil
+	return historyOf(h), nil
+}
+
+// historyOf converts the internal history to the public one.
+// Both have the same fields; only the type of CoveredBy differs.
+func historyOf(h *inspect.History) *History {
+	out := History{Key: h.Key, Kind: h.Kind, PendingSince: h.PendingSince, QueuedAt: h.QueuedAt,
+		Task: h.Task, TaskQueue: h.TaskQueue, TaskState: h.TaskState, TaskError: h.TaskError,
+		RequestedAt: h.RequestedAt, SentAt: h.SentAt, UUID: h.UUID, State: h.State, Detail: h.Detail}
+	if h.CoveredBy != nil {
+		c := Cover(*h.CoveredBy)
+		out.CoveredBy = &c
+	}
+	return &out
 }

@@ -245,21 +245,7 @@ func (w *Worker) Mux() *asynq.ServeMux {
 // finishes its current step, and running tasks get ShutdownTimeout to finish before they go back to
 // their queue (without counting a retry) for the next worker.
 func (w *Worker) Run(ctx context.Context) error {
-	conf := asynq.Config{
-		Concurrency:              w.cfg.Concurrency,
-		Queues:                   sendQueues(),
-		StrictPriority:           true,
-		RetryDelayFunc:           w.retryDelay,
-		IsFailure:                isFailure,
-		ShutdownTimeout:          w.cfg.ShutdownTimeout,
-		DelayedTaskCheckInterval: w.cfg.RetryCheck,
-		TaskCheckInterval:        100 * time.Millisecond,
-		HealthCheckFunc:          w.healthCheck,
-		HealthCheckInterval:      5 * time.Second,
-		Logger:                   newAsynqLogger(w.log, w.redis),
-		LogLevel:                 asynq.WarnLevel,
-		ErrorHandler:             asynq.ErrorHandlerFunc(w.onTaskError),
-	}
+	conf := w.serverConfig()
 	srv := asynq.NewServerFromRedisClient(w.rdb, conf)
 	// Status checks run on slots of their own: see statusSlots.
 	conf.Concurrency, conf.Queues, conf.HealthCheckFunc = statusSlots(w.cfg), map[string]int{tasks.QueueConfirm: 1}, nil
@@ -287,47 +273,39 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.log.Error("not ready: no batches are formed until Redis's maxmemory-policy is known not to evict", zap.Error(err))
 	}
 
-	batcherDone := make(chan struct{})
-	go func() {
-		defer close(batcherDone)
-		w.runBatcher(ctx)
-	}()
-	publishDone := make(chan struct{})
-	go func() {
-		defer close(publishDone)
-		w.publish(ctx)
-	}()
-	monitorDone := make(chan struct{})
-	go func() {
-		defer close(monitorDone)
-		w.runMonitor(ctx)
-	}()
-	sweepDone := make(chan struct{})
-	go func() {
-		defer close(sweepDone)
-		w.runDeadLetterSweep(ctx)
-	}()
+	var loops sync.WaitGroup
+	for _, loop := range []func(context.Context){w.runBatcher, w.publish, w.runMonitor, w.runDeadLetterSweep} {
+		loops.Go(func() { loop(ctx) })
+	}
 	<-ctx.Done()
 	w.log.Info("shutting down: finishing the current batch step and running tasks", zap.Duration("timeout", w.cfg.ShutdownTimeout))
-	<-batcherDone
-	<-publishDone
-	<-monitorDone
-	<-sweepDone
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		checks.Shutdown()
-	}()
-	hooksStopped := make(chan struct{})
-	go func() {
-		defer close(hooksStopped)
-		stopHooks()
-	}()
+	loops.Wait()
+	var stops sync.WaitGroup
+	stops.Go(checks.Shutdown)
+	stops.Go(stopHooks)
 	srv.Shutdown()
-	<-stopped
-	<-hooksStopped
+	stops.Wait()
 	w.log.Info("worker stopped")
 	return nil
+}
+
+// serverConfig is the asynq configuration of the server that runs every task but status checks.
+func (w *Worker) serverConfig() asynq.Config {
+	return asynq.Config{
+		Concurrency:              w.cfg.Concurrency,
+		Queues:                   sendQueues(),
+		StrictPriority:           true,
+		RetryDelayFunc:           w.retryDelay,
+		IsFailure:                isFailure,
+		ShutdownTimeout:          w.cfg.ShutdownTimeout,
+		DelayedTaskCheckInterval: w.cfg.RetryCheck,
+		TaskCheckInterval:        100 * time.Millisecond,
+		HealthCheckFunc:          w.healthCheck,
+		HealthCheckInterval:      5 * time.Second,
+		Logger:                   newAsynqLogger(w.log, w.redis),
+		LogLevel:                 asynq.WarnLevel,
+		ErrorHandler:             asynq.ErrorHandlerFunc(w.onTaskError),
+	}
 }
 
 // sendQueues are the queues of every task but status checks, with their priorities.

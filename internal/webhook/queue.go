@@ -190,6 +190,40 @@ func Failed(insp *asynq.Inspector, n int) ([]*asynq.TaskInfo, error) {
 	return ts, nil
 }
 
+// FailedDelivery is a delivery that finally failed, as an operator reads it. It holds no secret
+// and the receiver without its query.
+type FailedDelivery struct {
+	ID         string    `json:"id"`            // the webhook-id; replay takes it
+	Event      string    `json:"event"`         // request.done or request.url_dead
+	Request    string    `json:"request"`       // the request's ID
+	URL        string    `json:"url,omitempty"` // request.url_dead: the URL
+	Receiver   string    `json:"receiver"`      // without query or user info
+	Attempts   int       `json:"attempts"`
+	LastFailed time.Time `json:"last_failed"`
+	LastError  string    `json:"last_error"`
+}
+
+// Describe reads a failed delivery task.
+func Describe(ti *asynq.TaskInfo) FailedDelivery {
+	f := FailedDelivery{ID: ti.ID, Attempts: ti.Retried + 1, LastFailed: ti.LastFailedAt, LastError: ti.LastErr}
+	var d Delivery
+	if json.Unmarshal(ti.Payload, &d) != nil {
+		return f
+	}
+	f.Receiver = Redact(d.URL)
+	var ev struct {
+		Type string `json:"type"`
+		Data struct {
+			ID  string `json:"id"`
+			URL string `json:"url"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(d.Body, &ev) == nil {
+		f.Event, f.Request, f.URL = ev.Type, ev.Data.ID, ev.Data.URL
+	}
+	return f
+}
+
 // Replay runs the failed delivery id once more, now. asynq keeps its count of retries: if
 // this attempt fails too, the delivery goes back to the archive.
 func Replay(insp *asynq.Inspector, id string) error {

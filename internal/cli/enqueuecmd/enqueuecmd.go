@@ -10,6 +10,7 @@
 //	enqueue --all --confirm=TOKEN      flush everything (asks for the CLOUDIMAGE_TOKEN value)
 //	enqueue status [--json] [URL...]   backlog, dead letters, send rate; or one URL's history
 //	enqueue dlq ls|replay|rm           the dead-letter queue
+//	enqueue webhooks ls|replay         webhook deliveries that finally failed
 //
 // # Exit status
 //
@@ -128,6 +129,9 @@ const usageText = `usage:
                                        a flush-all is replayed only by its ID with
                                        --confirm=<CLOUDIMAGE_TOKEN value>; --all skips it
   enqueue dlq rm (ID... | --all [--yes]) [--queue Q]
+  enqueue webhooks ls [--limit N] [--json]
+                                       webhook deliveries that finally failed
+  enqueue webhooks replay ID...        send them once more, now
   enqueue --version
 
 Configuration comes from the environment (REDIS_URL, CLOUDIMAGE_TOKEN, ...): worker --help
@@ -213,6 +217,8 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 			return runStatus(ctx, args[1:], environ, stdout, stderr)
 		case "dlq":
 			return runDLQ(ctx, args[1:], environ, stdin, stdout, stderr)
+		case "webhooks":
+			return runWebhooks(ctx, args[1:], environ, stdout, stderr)
 		}
 	}
 	a, err := parseEnqueue(args, stdout)

@@ -38,6 +38,7 @@ func TestHelpSpellsFlagsAsTheUsage(t *testing.T) {
 		{[]string{"dlq", "--help"}, []string{"usage:\n  enqueue dlq ls [--queue Q] [--limit N] [--json]\n", "\n  --queue Q\n", "\n  --limit N\n", "\n  --confirm TOKEN\n"}},
 		{[]string{"dlq", "-h"}, []string{"usage:\n  enqueue dlq ls "}},
 		{[]string{"dlq", "ls", "--help"}, []string{"usage:\n  enqueue dlq ls ", "\n  --yes\n"}},
+		{[]string{"webhooks", "--help"}, []string{"usage:\n  enqueue webhooks ls [--limit N] [--json]\n", "\n  --limit N\n", "\n  --json\n"}},
 	} {
 		code, out, stderr := run(c.args...)
 		if code != 0 || stderr != "" {
@@ -73,6 +74,7 @@ func TestFlagErrorsSpellFlagsAsTheUsage(t *testing.T) {
 		{[]string{"-f"}, "flag needs an argument: -f ", "--f"},
 		{[]string{"dlq", "ls", "--limit", "x"}, `invalid value "x" for flag --limit: `, " -limit"},
 		{[]string{"dlq", "rm", "--nope"}, "flag provided but not defined: --nope", " -nope"},
+		{[]string{"webhooks", "ls", "--limit", "x"}, `invalid value "x" for flag --limit: `, " -limit"},
 		{[]string{"status", "--json=maybe"}, `invalid boolean value "maybe" for --json: `, " -json"},
 	} {
 		code, out, stderr := run(c.args...)

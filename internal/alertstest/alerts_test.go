@@ -29,6 +29,7 @@ const testKey = "ci-test-key-alerts-5d2e91"
 
 // TestDeadLetterAlertFiresInPrometheus: Prometheus scrapes a worker with the shipped rules; a URL
 // the API rejects is dead-lettered, and CipurgeDeadLettersGrowing fires for its queue.
+// It runs over 80 lines on purpose: one scenario on real processes: a worker, Prometheus and the shipped rules.
 func TestDeadLetterAlertFiresInPrometheus(t *testing.T) {
 	prom, err := exec.LookPath("prometheus")
 	if err != nil {

@@ -28,6 +28,7 @@ import (
 // send rate against the configured one, the time to drain, the shared 429 pause, a queue paused by
 // an operator, the last dead letter with its reason, and the lookup of a URL in another form
 // (its canonical key, dead-lettered, the task ID dlq replay takes).
+// It runs over 80 lines on purpose: one browser session over a worker's state, built step by step.
 func TestStatusPageInChromium(t *testing.T) {
 	chromium := findChromium(t)
 	shots := screenshotDir(t)

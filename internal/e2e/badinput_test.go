@@ -81,6 +81,7 @@ func garbageFile(rounds int) []garbageLine {
 
 // TestBadInputFile: enqueue -f over a file of garbage rejects every bad line on stderr with its line
 // number and reason, enqueues every good line, sends exactly the good keys, and exits 1.
+// It runs over 80 lines on purpose: one run of enqueue over one file, checked from several sides.
 func TestBadInputFile(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -174,6 +175,7 @@ func TestBadInputFile(t *testing.T) {
 // so the figure covers everything it allocates and nothing of the tests running beside it, which
 // runtime.ReadMemStats in this process could not separate. (The rusage of a child started by Go
 // is no use here: its ru_maxrss includes the parent's memory, shared before exec.)
+// It runs over 80 lines on purpose: one run of the binary, fed and measured step by step.
 func TestBadInputMemoryBounded(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)

@@ -60,6 +60,7 @@ func runCommandBinary(t *testing.T, bin string, environ []string, timeout time.D
 // variables, an unreachable Redis and a wrong or missing Redis password each end the program with
 // exit status 2 and one line on stderr that names the cause, without a stack trace, and without
 // the password.
+// It runs over 80 lines on purpose: it builds the table of cases, then runs each against both commands.
 func TestConfigErrorsAreOneLine(t *testing.T) {
 	t.Parallel()
 	bins := buildCommands(t)

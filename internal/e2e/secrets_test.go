@@ -31,6 +31,7 @@ type exposure struct {
 // log line, every command's output, every Redis key and value, the metrics page, the health pages
 // and the UI's API responses for the key (as is, base64 and hex): zero occurrences. Controls show
 // that each searched place did record the events, so the search looked where the key could be.
+// It runs over 80 lines on purpose: one run of the pipeline, then a search of every place it wrote.
 func TestAPIKeyNeverShown(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "PURGE_CONFIRM=true", "PURGE_CONFIRM_DELAY=100ms", "PURGE_MAX_RESENDS=1", "PURGE_BATCH_SIZE=5",

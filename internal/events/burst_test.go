@@ -26,6 +26,7 @@ import (
 // sandbox API. A bucket-wide re-upload, 1,000 object events for 300 objects (created, overwritten,
 // copied, deleted) in 100 concurrent deliveries, ends in exactly the 300 canonical keys
 // invalidated (the origin prefix applies), each once, in about 300/15 = 20 API calls.
+// It runs over 80 lines on purpose: one scenario on real processes, checked from several sides.
 func TestBurstEndToEnd(t *testing.T) {
 	t.Parallel()
 	const (

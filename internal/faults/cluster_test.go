@@ -25,6 +25,7 @@ import (
 // one URL and dead-lettered, listed and replayed with enqueue dlq, and the rate limit shared by
 // two workers. No CROSSSLOT error anywhere: the product's keys share the {cipurge} hash tag and
 // asynq's keys the {queue} tag.
+// It runs over 80 lines on purpose: one scenario on real processes; each step needs the state the one before left.
 func TestFaultCluster(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

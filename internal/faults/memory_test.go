@@ -22,6 +22,7 @@ import (
 // HTTP intake answers 503 with the same, the worker is not ready and forms no batches of the URLs
 // acknowledged before the policy changed. After CONFIG SET maxmemory-policy noeviction the worker
 // is ready again by itself and sends them, and the refused requests go through.
+// It runs over 80 lines on purpose: one scenario on real processes; each step needs the state the one before left.
 func TestFaultEvictingRedis(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

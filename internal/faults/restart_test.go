@@ -18,6 +18,7 @@ import (
 // appendfsync everysec) is killed with SIGKILL and started again on the same port and data.
 // Every URL whose enqueue exited 0 is invalidated; every enqueue caught by the outage exits 2
 // with a message, in bounded time; the workers reconnect by themselves (same processes).
+// It runs over 80 lines on purpose: one scenario on real processes; each step needs the state the one before left.
 func TestFaultRedisRestart(t *testing.T) {
 	t.Parallel()
 	const perRun = 50

@@ -21,6 +21,7 @@ import (
 // and enqueue connect through REDIS_SENTINEL_ADDRS/REDIS_SENTINEL_MASTER; the master is killed
 // with SIGKILL mid-drain; the sentinels promote the replica, the workers follow the failover by
 // themselves and finish, and enqueue reaches the new master.
+// It runs over 80 lines on purpose: one scenario on real processes; each step needs the state the one before left.
 func TestFaultSentinel(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

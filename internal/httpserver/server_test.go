@@ -74,6 +74,7 @@ func TestNonLoopbackWithoutPasswordIsRefused(t *testing.T) {
 
 // With UI_PASSWORD set, the UI and its API need basic auth; read-only refuses every change; the
 // payloads the UI shows are readable JSON without the API key.
+// It runs over 80 lines on purpose: one worker's UI, checked endpoint by endpoint, then every body read is searched.
 func TestUIAuthReadOnlyAndPayloads(t *testing.T) {
 	t.Parallel()
 	const user, pass = "ops", "pw-9d2c7e"
@@ -208,6 +209,7 @@ func readiness(t *testing.T, base string) (int, map[string]any) {
 
 // /healthz is up while the process runs; /readyz says 503 and why when Redis is down or Cloudimage
 // rejects the key, and 200 again when that ends; during the shared pause it is 200 and names it.
+// It runs over 80 lines on purpose: its steps run in order on one worker, each undoing the state it set.
 func TestHealthAndReadiness(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)

@@ -25,6 +25,7 @@ import (
 // once. No URL is lost or doubled: every distinct key is enqueued by exactly one request and sits
 // once in the pending set, every client's report accounts for each of its URLs, and a worker then
 // sends each key exactly once.
+// It runs over 80 lines on purpose: one scenario on one Redis and one worker, checked from several sides.
 func TestConcurrentClients(t *testing.T) {
 	t.Parallel()
 	const (

@@ -261,6 +261,8 @@ func TestErrorAndFailedPlans(t *testing.T) {
 	}
 }
 
+// TestFaults: each fault the sandbox plays, and the answer once it ends.
+// It runs over 80 lines on purpose: the faults run in order on one sandbox and one clock.
 func TestFaults(t *testing.T) {
 	clk := newClock()
 	s := New(Options{Key: key, Now: clk.Now})

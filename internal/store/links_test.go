@@ -14,6 +14,7 @@ import (
 // TestLinkedURLsMoveEveryRequest: a URL shared by two requests moves both; a failed URL goes back
 // to waiting and counts a resend; the links go at an end state; a ninth request of one URL does
 // not count it; a bulk task's requests move by the task's URLs.
+// It runs over 80 lines on purpose: each step builds on the requests the steps before made.
 func TestLinkedURLsMoveEveryRequest(t *testing.T) {
 	c := testredis.Start(t).Client()
 	s := store.New(c)

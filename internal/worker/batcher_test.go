@@ -56,6 +56,7 @@ func TestBatcherDrainsAnyBatchSize(t *testing.T) {
 // round, which chunks with another size (the latency it observes changed), puts no URL in a second
 // task. (Before, the round failed with the entries still pending, and the next round formed the
 // same URLs into tasks with other IDs: two tasks in flight for one URL.)
+// It runs over 80 lines on purpose: one scenario: a round cut by its deadline, then the round after it.
 func TestBatcherRoundCutByDeadline(t *testing.T) {
 	t.Parallel()
 	rdb := testredis.Start(t).Client()

@@ -24,6 +24,7 @@ var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-
 
 // TestContractAgainstTheSandbox runs the client against the sandbox over real HTTP for the
 // whole contract: acceptance, the status life cycle, every refusal and every fault.
+// It runs over 80 lines on purpose: its subtests run in order against one sandbox, clock and client.
 func TestContractAgainstTheSandbox(t *testing.T) {
 	ctx := context.Background()
 	clk := fakeclock.New(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)) // shared by the sandbox and the client

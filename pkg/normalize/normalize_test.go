@@ -419,6 +419,8 @@ func TestDocTable(t *testing.T) {
 	}
 }
 
+// TestReject: each input Normalize refuses, with the reason it gives.
+// It runs over 80 lines on purpose: most of it is the table of cases.
 func TestReject(t *testing.T) {
 	long := "https://img.domain.com/" + strings.Repeat("a", MaxInputLen)
 	grows := "https://img.domain.com/" + strings.Repeat("é", 2000) // 4 KiB in, 12 KiB once escaped

@@ -52,6 +52,7 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 // never when it is not. Both runs read the same input, fed in two parts; the second part is sent
 // only once the terminal run has drawn its line, so the other run has been running at least as
 // long: had it drawn a line, it would show.
+// It runs over 80 lines on purpose: two runs of one input, in lock step, compared.
 func TestProgressLineOnlyOnATerminal(t *testing.T) {
 	t.Parallel()
 	r := testredis.Start(t)

@@ -27,6 +27,7 @@ type Client struct {
 	norm     *normalize.Normalizer
 	token    string
 	cooldown time.Duration
+	account  string
 }
 
 // ClientOption configures a Client.
@@ -36,6 +37,18 @@ type clientConfig struct {
 	settings producer.Settings
 	token    string
 	cooldown time.Duration
+	account  string
+}
+
+// DefaultAccount is the name of the account of a deployment that declares none.
+const DefaultAccount = tasks.DefaultAccount
+
+// WithAccountName names the Cloudimage account the client writes for: DefaultAccount unless set.
+// A request's WithAccount must name it.
+// The name is 1 to 32 lower-case letters, digits, "-" and "_".
+// A client writes for one account: sending for several in one deployment is not built yet.
+func WithAccountName(name string) ClientOption {
+	return func(c *clientConfig) { c.account = name }
 }
 
 // MaxMaxRetry is the most retries WithMaxRetry accepts.
@@ -94,12 +107,12 @@ func NewClient(rdb redis.UniversalClient, norm *normalize.Normalizer, opts ...Cl
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	return &Client{p: producer.New(rdb, c.settings), norm: norm, token: c.token, cooldown: c.cooldown}, nil
+	return &Client{p: producer.New(rdb, c.settings), norm: norm, token: c.token, cooldown: c.cooldown, account: c.account}, nil
 }
 
 // configure applies opts over the defaults.
 func configure(opts []ClientOption) clientConfig {
-	c := clientConfig{settings: producer.Settings{MaxRetry: defaults.MaxRetry, BatchSize: defaults.BatchSize, PolicyEvery: DefaultPolicyEvery}}
+	c := clientConfig{account: DefaultAccount, settings: producer.Settings{MaxRetry: defaults.MaxRetry, BatchSize: defaults.BatchSize, PolicyEvery: DefaultPolicyEvery}}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -118,6 +131,9 @@ func (c *clientConfig) validate() error {
 	case c.cooldown < 0:
 		return &OptionError{Option: "WithFlushAll", Value: c.cooldown.String(), Reason: "the cooldown must be 0 or more"}
 	}
+	if p := tasks.CheckAccountName(c.account); p != "" {
+		return &OptionError{Option: "WithAccountName", Value: c.account, Reason: "the name " + p}
+	}
 	return nil
 }
 
@@ -125,6 +141,7 @@ func (c *clientConfig) validate() error {
 type EnqueueOption func(*enqueueConfig)
 
 type enqueueConfig struct {
+	account  string
 	source   string
 	idemKey  string
 	callback string
@@ -166,6 +183,23 @@ func (c enqueueConfig) requestOptions(link bool) store.NewRequestOptions {
 	return store.NewRequestOptions{IdempotencyKey: c.idemKey, Callback: c.callback, Confirm: true, Link: link}
 }
 
+// WithAccount names the account of every URL of the request, over what the URL's form says.
+// It must be the client's account (WithAccountName) or DefaultAccount, which is the client's one
+// account too. Another name is an *OptionError and nothing is queued: a client writes for one
+// account, until sending for several is built.
+func WithAccount(name string) EnqueueOption {
+	return func(c *enqueueConfig) { c.account = name }
+}
+
+// checkAccount refuses a request for an account the client does not write for.
+func (c *Client) checkAccount(o enqueueConfig) error {
+	if o.account == "" || o.account == c.account || o.account == DefaultAccount {
+		return nil
+	}
+	return &OptionError{Option: "WithAccount", Value: o.account, Reason: fmt.Sprintf(
+		"no account is named %q: this client writes for the account %q only (sending for several accounts is not built yet)", o.account, c.account)}
+}
+
 // WithSource sets a free-text source or reason, such as "cms: image 42 replaced".
 // It travels with the request and shows in asynqmon.
 func WithSource(source string) EnqueueOption {
@@ -196,7 +230,11 @@ func enqueueOptions(opts []EnqueueOption) enqueueConfig {
 // The error is set only when nothing of this call was queued.
 // It is then an *OptionError, an *EvictionError, a *PolicyUnknownError or a *RedisError.
 func (c *Client) Enqueue(ctx context.Context, urls []string, opts ...EnqueueOption) (*Report, error) {
-	return enqueue(ctx, c.p, c.norm, enqueueOptions(opts), urls)
+	o := enqueueOptions(opts)
+	if err := c.checkAccount(o); err != nil {
+		return nil, err
+	}
+	return enqueue(ctx, c.p, c.norm, o, urls)
 }
 
 // FlushAllRequest is one request for a flush-all.
@@ -339,6 +377,9 @@ func (c *Client) newBulk(ctx context.Context, opts []EnqueueOption) (*bulk, erro
 	o := enqueueOptions(opts)
 	b := &bulk{c: c, in: producer.NewIngest(c.norm), source: o.source, rep: &BulkReport{}, ro: o.requestOptions(false)}
 	if err := o.check(); err != nil {
+		return b, err
+	}
+	if err := c.checkAccount(o); err != nil {
 		return b, err
 	}
 	at, err := c.p.Now(ctx)

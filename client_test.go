@@ -134,6 +134,8 @@ func TestNewClientValidates(t *testing.T) {
 		{cipurge.WithBatchSize(16), "WithBatchSize"},
 		{cipurge.WithPolicyEvery(0), "WithPolicyEvery"},
 		{cipurge.WithFlushAll("demo", -time.Second), "WithFlushAll"},
+		{cipurge.WithAccountName("Shop A"), "WithAccountName"},
+		{cipurge.WithAccountName(""), "WithAccountName"},
 	} {
 		_, err := cipurge.NewClient(rdb, norm, c.opt)
 		var oe *cipurge.OptionError

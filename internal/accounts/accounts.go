@@ -6,15 +6,17 @@ import (
 	"time"
 
 	"github.com/cipurge/cipurge/pkg/normalize"
+	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 // DefaultName is the name of the account of a deployment without an accounts file.
 // Its keys are those of today: the hash tag {cipurge} and the queue purge.
 // So what an earlier version queued drains.
-const DefaultName = "default"
+const DefaultName = tasks.DefaultAccount
 
-// MaxNameLen bounds an account's name: it becomes a key's hash tag and a metric label.
-const MaxNameLen = 32
+// MaxAccounts bounds the accounts of one deployment.
+// The account is a metric label, and each account has its own queues and keys.
+const MaxAccounts = 64
 
 // Secret is a value that prints as [redacted]: an API key.
 // Reveal returns it, for the one place that sends it.

@@ -85,6 +85,7 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"empty", ``, []string{"declares no account"}},
 		{"no list", `accounts: []`, []string{"declares no account"}},
+		{"too many", "accounts:\n" + strings.Repeat("  - {name: a, token: a}\n", MaxAccounts+1), []string{"declares 65 accounts, more than 64"}},
 		{"not yaml", `accounts: [`, []string{"not valid YAML"}},
 		{"unknown field", "accounts:\n  - name: a\n    token: a\n    rat: 4\n",
 			[]string{"line 4: field rat is not a field of an account: use name, token"}},
@@ -114,7 +115,7 @@ accounts:
     token: e
     aliases: {media: "https://m.example.com/"}
 `, []string{
-			`account #1, field name: "Shop A" has a character other than lower-case letters`,
+			`account #1, field name: "Shop A" has "S": use only lower-case letters, digits, - and _`,
 			`account #1, field token: "demo.cloudimg.io" is a host or URL, not a token`,
 			`account #1, field rate: -1 is negative`,
 			`account #1, field burst: 0 is out of range: use 1 or more`,

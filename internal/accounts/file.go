@@ -17,6 +17,7 @@ import (
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/worker"
 	"github.com/cipurge/cipurge/pkg/normalize"
+	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 // file is the accounts file: YAML, with one list.
@@ -95,6 +96,10 @@ func Parse(data []byte, dir string) (*Set, error) {
 	if len(f.Accounts) == 0 {
 		return nil, errors.New("the accounts file declares no account: list them under accounts:, e.g. accounts: [{name: default, token: demo}] (docs/accounts.md)")
 	}
+	if len(f.Accounts) > MaxAccounts {
+		return nil, fmt.Errorf("the accounts file declares %d accounts, more than %d: the account is a metric label, "+
+			"so its values are bounded; run a second deployment for the rest", len(f.Accounts), MaxAccounts)
+	}
 	var errs []error
 	list := make([]*Account, 0, len(f.Accounts))
 	for i, fa := range f.Accounts {
@@ -140,26 +145,19 @@ var goTypes = map[string]string{
 	"accounts.fileAccount": "an account (a map of fields)", "[]accounts.fileAccount": "a list of accounts", "accounts.file": "a map with accounts:",
 }
 
-// nameRE is an account's name: it becomes a key's hash tag and a metric label.
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
-
 // account checks one account as written and builds it. i is its index in the file.
 func (fa fileAccount) account(i int, dir string) (*Account, []error) {
 	who := fa.Name
-	if !nameRE.MatchString(who) || len(who) > MaxNameLen {
+	nameProblem := tasks.CheckAccountName(fa.Name)
+	if nameProblem != "" {
 		who = fmt.Sprintf("#%d", i+1)
 	}
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, &FieldError{Account: who, Field: field, Problem: fmt.Sprintf(format, args...)})
 	}
-	switch {
-	case fa.Name == "":
-		bad("name", "is empty: give the account a name of lower-case letters, digits, - and _, e.g. shop-a")
-	case len(fa.Name) > MaxNameLen:
-		bad("name", "%q is longer than %d characters: use a shorter name (it is a key tag and a metric label)", fa.Name, MaxNameLen)
-	case !nameRE.MatchString(fa.Name):
-		bad("name", "%q has a character other than lower-case letters, digits, - and _ (or does not start with a letter or digit): use a name such as shop-a", fa.Name)
+	if nameProblem != "" {
+		bad("name", "%s", nameProblem)
 	}
 	a := &Account{
 		Name: fa.Name, Origins: fa.Origins, Rate: defaults.Rate, Burst: defaults.Burst, ConfirmRate: defaults.ConfirmRate, Cooldown: defaults.AllCooldown,

@@ -169,3 +169,12 @@ func pick(raw string, hits []*Account, what string) (*Account, error) {
 	return nil, normalize.Reject(raw, fmt.Sprintf("matches two accounts by its %s, %q and %q: %s",
 		what, hits[0].Name, hits[1].Name, explicitFix))
 }
+
+// RouteURL is Route for a producer: the account's name and normaliser (producer.Router).
+func (s *Set) RouteURL(raw, explicit string) (string, *normalize.Normalizer, error) {
+	a, err := s.Route(raw, explicit)
+	if err != nil {
+		return "", nil, err
+	}
+	return a.Name, a.norm, nil
+}

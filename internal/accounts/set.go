@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/cipurge/cipurge/pkg/normalize"
+	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 // cloudimgDomain is the domain of every token's CDN host.
@@ -27,6 +28,9 @@ var plain = func() *normalize.Normalizer {
 func Single(a Account) (*Set, error) {
 	if a.Name == "" {
 		a.Name = DefaultName
+	}
+	if p := tasks.CheckAccountName(a.Name); p != "" {
+		return nil, fmt.Errorf("account name %s", p)
 	}
 	if errs := a.build(); len(errs) > 0 {
 		return nil, errors.Join(errs...)

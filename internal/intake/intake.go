@@ -210,6 +210,7 @@ type invalidationsRequest struct {
 	Prefixes []string `json:"prefixes"` // folders, each a prefix: every image under it
 	Source   string   `json:"source"`
 	Callback string   `json:"callback"` // the request's webhook URL; "" for the worker's default
+	Account  string   `json:"account"`  // the account of every URL, over what their form says; "" for their form
 }
 
 func (h *handler) invalidations(w http.ResponseWriter, r *http.Request, e *entry) {
@@ -236,7 +237,7 @@ func (h *handler) invalidations(w http.ResponseWriter, r *http.Request, e *entry
 	ctx, cancel := httpapi.Durable(r, h.Timeout)
 	defer cancel()
 	rep, err := h.o.Client.Enqueue(ctx, req.URLs, cipurge.WithSource(req.Source), cipurge.WithCallback(req.Callback), cipurge.WithPrefixes(req.Prefixes...),
-		cipurge.WithIdempotencyKey(r.Header.Get(HeaderIdempotencyKey)))
+		cipurge.WithIdempotencyKey(r.Header.Get(HeaderIdempotencyKey)), cipurge.WithAccount(req.Account))
 	var bad *cipurge.OptionError
 	if errors.As(err, &bad) {
 		e.err = err

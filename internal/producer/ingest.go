@@ -13,10 +13,33 @@ import (
 // Memory is constant per distinct key, so a file of any size streams through it.
 // It is not safe for concurrent use.
 type Ingest struct {
-	norm    *normalize.Normalizer
-	seen    *dedupe
-	folders bool
+	norm     *normalize.Normalizer
+	seen     *dedupe
+	folders  bool
+	route    Router
+	explicit string             // the account named for every URL, or ""
+	account  string             // the account of the last URL added
+	others   map[string]*dedupe // the keys seen of every account but the first
+	first    string             // the first account seen: its keys are in seen
 }
+
+// Router gives a URL its account: internal/accounts.Set is one.
+// It returns the account's name and normaliser, or a *normalize.Error that says why none.
+// explicit, when set, names the account and overrides the URL's form.
+type Router interface {
+	RouteURL(raw, explicit string) (account string, norm *normalize.Normalizer, err error)
+}
+
+// NewRoutedIngest starts a run whose URLs r routes, each to its account.
+// explicit, when set, names the account of every URL.
+// A URL that no account takes, or two, is rejected with the router's reason; the others go on.
+// The same key of two accounts is two requests.
+func NewRoutedIngest(r Router, explicit string) *Ingest {
+	return &Ingest{route: r, explicit: explicit, seen: newDedupe()}
+}
+
+// Account returns the account of the URL Add took last: "" for an Ingest made by NewIngest.
+func (in *Ingest) Account() string { return in.account }
 
 // Folders makes every later input a folder (prefix), as an explicit flag or field asks: a
 // trailing / or /* is optional. It returns in.
@@ -42,12 +65,23 @@ func NewIngest(norm *normalize.Normalizer) *Ingest { return &Ingest{norm: norm, 
 // A folder ending with /* (any input, with Folders) is a prefix: its key ends with /*.
 // dup is true when the run had the key already.
 // err is the normaliser's *normalize.Error when raw is rejected, or a *RootPrefixError.
+// A routed Ingest first finds the URL's account; a URL no account takes is the router's error.
 func (in *Ingest) Add(raw string) (key string, dup bool, err error) {
-	if in.folders || normalize.IsPrefix(raw) {
-		if in.folders && !normalize.IsPrefix(raw) && !strings.HasSuffix(strings.TrimSpace(raw), "/") {
-			raw = strings.TrimSpace(raw) + "/"
+	folder := in.folders || normalize.IsPrefix(raw)
+	if folder && in.folders && !normalize.IsPrefix(raw) && !strings.HasSuffix(strings.TrimSpace(raw), "/") {
+		raw = strings.TrimSpace(raw) + "/"
+	}
+	norm, seen := in.norm, in.seen
+	if in.route != nil {
+		in.account = ""
+		acct, n, err := in.route.RouteURL(raw, in.explicit)
+		if err != nil {
+			return "", false, err
 		}
-		p, err := in.norm.NormalizePrefix(raw)
+		norm, seen, in.account = n, in.seenOf(acct), acct
+	}
+	if folder {
+		p, err := norm.NormalizePrefix(raw)
 		if err != nil {
 			return "", false, err
 		}
@@ -55,10 +89,30 @@ func (in *Ingest) Add(raw string) (key string, dup bool, err error) {
 			return "", false, &RootPrefixError{Key: p.Key, Err: normalize.RootError(raw)}
 		}
 		key = p.Key
-	} else if key, err = in.norm.Normalize(raw); err != nil {
+	} else if key, err = norm.Normalize(raw); err != nil {
 		return "", false, err
 	}
-	return key, !in.seen.add(key), nil
+	return key, !seen.add(key), nil
+}
+
+// seenOf returns the keys seen of account acct.
+// The first account uses the run's set, so a run of one account costs what an unrouted run does.
+func (in *Ingest) seenOf(acct string) *dedupe {
+	if in.first == "" {
+		in.first = acct
+	}
+	if acct == in.first {
+		return in.seen
+	}
+	d, ok := in.others[acct]
+	if !ok {
+		if in.others == nil {
+			in.others = map[string]*dedupe{}
+		}
+		d = newDedupe()
+		in.others[acct] = d
+	}
+	return d
 }
 
 // dedupeCap bounds the fingerprints kept to find duplicates within one run.

@@ -241,6 +241,7 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 // enqueueArgs is one enqueue command line.
 type enqueueArgs struct {
 	file, src, confirm, reason, idemKey, callback string
+	account                                       string // --account: the account of every URL
 	dryRun, bulk, asJSON, noProgress, all, cancel bool
 	verbose, prefix                               bool
 	urls                                          []string
@@ -266,6 +267,7 @@ func parseEnqueue(args []string, stdout io.Writer) (*enqueueArgs, error) {
 	fs.BoolVar(&a.cancel, "cancel", false, "with --all: remove a flush-all that is queued and not yet sent")
 	showVer := fs.Bool("version", false, "print the version and exit")
 	fs.StringVar(&a.idemKey, "idempotency-key", "", "a `KEY` that makes a retried run safe: a run with a key an earlier run used queues nothing and prints that run's request ID")
+	fs.StringVar(&a.account, "account", "", "the `NAME` of the account of every URL, over what each URL's form says (ACCOUNTS_FILE; default: the form decides)")
 	fs.StringVar(&a.callback, "callback", "", "the `URL` the worker posts this request's signed events to (https, or http to loopback)")
 	fs.Var(&a.wait, "wait", "wait until the request is done, at most `TIMEOUT` (a bare --wait: 15m), with a progress line; exit 3 when some URLs failed for good, 4 when the wait ends first")
 	if err := parseFlags(fs, args, usageText, stdout); err != nil {
@@ -315,6 +317,15 @@ func runIngest(ctx context.Context, a *enqueueArgs, cfg *config.Config, stdin io
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	set, err := cfg.Accounts()
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if a.account != "" {
+		if _, err := set.Lookup(a.account); err != nil {
+			return usage("--account: %v%s", err, helpHint)
+		}
+	}
 	var in source = &argSource{args: a.urls}
 	progress := false
 	if a.file != "" {
@@ -352,7 +363,7 @@ func runIngest(ctx context.Context, a *enqueueArgs, cfg *config.Config, stdin io
 	defer msgs.flush()
 	var roots []string
 	o := ingestOptions{dryRun: a.dryRun, bulk: a.bulk, source: a.src, senders: 4, batch: 500, progress: progress, json: a.asJSON,
-		idemKey: a.idemKey, callback: a.callback, folders: a.prefix}
+		idemKey: a.idemKey, callback: a.callback, folders: a.prefix, route: set, account: a.account}
 	if a.confirm != "" {
 		o.root = func(key string) { roots = append(roots, key) }
 	}

@@ -88,6 +88,9 @@ type ingestOptions struct {
 	// root takes a root prefix (a whole host, alias or token) that --confirm confirms; nil: it is
 	// rejected, with the fix.
 	root func(key string)
+	// route gives each URL its account (Config.Accounts); nil: every URL is norm's.
+	route   producer.Router
+	account string // --account: the account of every URL, or "" for each URL's form
 }
 
 // requestOptions is the record of the run's request.
@@ -120,6 +123,9 @@ func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *p
 		stopProgress = msgs.progress(&r.c, r.start)
 	}
 	in := producer.NewIngest(norm)
+	if o.route != nil {
+		in = producer.NewRoutedIngest(o.route, o.account)
+	}
 	if o.folders {
 		in.Folders()
 	}

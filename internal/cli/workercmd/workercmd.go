@@ -359,8 +359,18 @@ func newEvents(cfg *config.Config, rdb redis.UniversalClient, reg prometheus.Reg
 }
 
 // newClient is the Go client the intake and the event receivers write through.
+// It writes for the deployment's one account.
 func newClient(cfg *config.Config, rdb redis.UniversalClient, norm *normalize.Normalizer, opts ...cipurge.ClientOption) (*cipurge.Client, error) {
-	opts = append([]cipurge.ClientOption{cipurge.WithMaxRetry(cfg.Purge.MaxRetry), cipurge.WithBatchSize(cfg.Purge.BatchSize)}, opts...)
+	set, err := cfg.Accounts()
+	if err != nil {
+		return nil, err
+	}
+	acct, err := set.Single()
+	if err != nil {
+		return nil, err
+	}
+	opts = append([]cipurge.ClientOption{cipurge.WithMaxRetry(cfg.Purge.MaxRetry), cipurge.WithBatchSize(cfg.Purge.BatchSize),
+		cipurge.WithAccountName(acct.Name)}, opts...)
 	return cipurge.NewClient(rdb, norm, opts...)
 }
 

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/testredis"
+	"github.com/cipurge/cipurge/pkg/normalize"
 )
 
 // TestEnqueueMakesARequest: every call names a request that counts its URLs; a retry with the
@@ -63,5 +65,43 @@ func TestEnqueueMakesARequest(t *testing.T) {
 	var bad *cipurge.OptionError
 	if _, err := c.Enqueue(ctx, a, cipurge.WithCallback("http://hooks.example.com/x")); !errors.As(err, &bad) {
 		t.Errorf("a plain http callback: %v, want an *OptionError", err)
+	}
+}
+
+// TestRecentRequests: the newest requests first, with their counts and callback without query,
+// and no NotDone; n of 0 or less reads none.
+func TestRecentRequests(t *testing.T) {
+	t.Parallel()
+	rdb := testredis.Start(t).Client()
+	c := newClient(t, rdb)
+	norm, err := normalize.New(normalize.Config{Token: "demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	insp, err := cipurge.NewInspector(rdb, norm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var ids []string
+	for i, u := range []string{"https://img.example.com/recent/a.jpg", "https://img.example.com/recent/b.jpg"} {
+		rep, err := c.Enqueue(ctx, []string{u}, cipurge.WithCallback("https://hooks.example.com/cipurge?token=t"+string(rune('0'+i))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rep.RequestID)
+		time.Sleep(2 * time.Millisecond) // distinct scores: the index orders by the millisecond
+	}
+	got, err := insp.RecentRequests(ctx, 10)
+	if err != nil || len(got) != 2 || got[0].ID != ids[1] || got[1].ID != ids[0] {
+		t.Fatalf("RecentRequests(10) = %v, %v; want %s then %s", got, err, ids[1], ids[0])
+	}
+	if r := got[0]; r.URLs != 1 || r.Waiting != 1 || r.Done || r.NotDone != nil || r.Callback != "https://hooks.example.com/cipurge" || r.DoneMeans != cipurge.DoneMeansConfirmed {
+		t.Errorf("the newest request: %+v", *r)
+	}
+	for _, n := range []int{0, -1} {
+		if got, err := insp.RecentRequests(ctx, n); err != nil || len(got) != 0 {
+			t.Errorf("RecentRequests(%d) = %v, %v", n, got, err)
+		}
 	}
 }

@@ -181,7 +181,7 @@ code{background:#f3f3f3;padding:0 .25em;border-radius:3px;word-break:break-all}
 form{margin:.5em 0}input[type=text]{width:70%;padding:.35em;font:inherit}button{padding:.35em 1em;font:inherit}
 nav a{margin-right:1em}.big{font-size:1.6em;font-weight:600}.cards{display:flex;gap:1em;flex-wrap:wrap}
 .card{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;min-width:12em;max-width:20em}
-th.n{text-align:right}
+th.n{text-align:right}#recent-requests code{word-break:normal;white-space:nowrap}
 </style></head><body>
 {{$s := .Status}}
 <nav><a href="/">home</a><a href="/monitoring/">asynqmon UI</a><a href="/status?format=json">JSON</a><a href="/metrics">metrics</a><a href="/readyz">readiness</a></nav>

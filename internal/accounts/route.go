@@ -8,7 +8,7 @@ import (
 )
 
 // explicitFix is the fix of a URL that its form cannot route.
-const explicitFix = "name the account explicitly (WithAccount, enqueue --account, the intake's account field, or the bucket's account)"
+const explicitFix = "name the account explicitly (WithAccount, enqueue --account or the intake's account field)"
 
 // Route returns the account of raw.
 // A non-empty explicit names it and overrides the URL's form; an unknown name is refused.

@@ -119,7 +119,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	bad := "https://img.example.com/wh/rejected.jpg"
 	h.SB.RejectURL(bad)
 	w := h.startWorker()
-	w.Addr(t)
+	addr := w.Addr(t)
 
 	request := func(args ...string) string {
 		t.Helper()
@@ -170,6 +170,9 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	if code, out, _ := h.enqueue("", "webhooks", "ls"); code != 0 || !strings.Contains(out, "no failed webhook delivery") {
 		t.Errorf("webhooks ls after the replay: exit %d: %s", code, out)
 	}
+	if code, _, stderr := h.enqueue("", "webhooks", "replay", "msg_unknown"); code != 1 || !strings.Contains(stderr, "no failed delivery has this id") {
+		t.Errorf("webhooks replay of an unknown id: exit %d: %s", code, stderr)
+	}
 
 	// A hanging receiver holds the only delivery slot. A request made then is sent and done all
 	// the same; its event waits for the slot.
@@ -203,6 +206,25 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	for _, id := range []string{r1, r2, r5} {
 		if n := hs.count("/good", cipurge.EventRequestDone, id); n != 1 {
 			t.Errorf("request %s: %d request.done events, want 1", id, n)
+		}
+	}
+	// The worker's registry counts the deliveries sent: r1, r2 (two events), r5, the flaky retry, the replay.
+	_, metrics := testkit.Get(t, "http://"+addr+"/metrics")
+	for _, want := range []string{`cipurge_webhook_deliveries_total{result="sent"} 6`, `cipurge_webhook_deliveries_total{result="refused"} 1`,
+		`cipurge_webhook_events_total{result="enqueued",type="request.url_dead"} 1`, "cipurge_webhook_delivery_duration_seconds_count"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics does not show %s", want)
+		}
+	}
+	// No delivery task holds the secret.
+	keys, err := h.RDB.Keys(context.Background(), "asynq:{webhooks}:t:*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("the delivery tasks in Redis: %v, %v", keys, err)
+	}
+	for _, k := range keys {
+		v, _ := h.RDB.HGetAll(context.Background(), k).Result()
+		if b, _ := json.Marshal(v); strings.Contains(string(b), b64) || strings.Contains(string(b), secret) {
+			t.Errorf("the task %s holds the secret", k)
 		}
 	}
 	logs := w.Logs.String()

@@ -229,6 +229,9 @@ const (
 func reasonTooMany() string { return fmt.Sprintf("more than %d urls", MaxURLs) }
 
 func (s *Server) serveInvalidate(w http.ResponseWriter, r *http.Request) {
+	// A request is received when it arrives, before the latency: the times Requests reports are
+	// the ones a rate limit counts, not the sandbox's timers waking after the latency.
+	arrived := s.now()
 	body, readErr := readBody(r)
 	q := incoming{readErr: readErr, tooLarge: len(body) > maxBody, clientGone: !s.wait(r.Context()),
 		ctOK: isJSON(r.Header.Get("Content-Type")), key: r.Header.Get("X-Client-Key")}
@@ -240,7 +243,7 @@ func (s *Server) serveInvalidate(w http.ResponseWriter, r *http.Request) {
 
 	now := s.now()
 	var (
-		rec        = record{at: now.UnixNano()}
+		rec        = record{at: arrived.UnixNano()}
 		retryAfter string
 		uuid       string
 		keep       *kept

@@ -67,8 +67,8 @@ func NewHTTPClient() *http.Client {
 			ResponseHeaderTimeout: 20 * time.Second,
 			ExpectContinueTimeout: time.Second,
 			IdleConnTimeout:       90 * time.Second,
-			MaxIdleConns:          100,
-			MaxIdleConnsPerHost:   64,
+			MaxIdleConns:          512,
+			MaxIdleConnsPerHost:   512,
 			ForceAttemptHTTP2:     true,
 		},
 	}

@@ -152,3 +152,37 @@ func TestPrefixesHaveTheirOwnBudget(t *testing.T) {
 		t.Errorf("prefixes moved the URL rate's arrival time from %d to %d", rate, after)
 	}
 }
+
+// TestStartCountsASlidingSecond: the starts under a rate are counted in a sliding second shared
+// by every worker. Past the cap a call is told to wait for room, and is not counted. Status
+// checks are not counted. A shared pause outranks a reservation.
+func TestStartCountsASlidingSecond(t *testing.T) {
+	s, ctx := newStore(t)
+	lim := store.Limit{Rate: 3, Burst: 2}
+	if c := store.StartCap(lim); c != 3 {
+		t.Fatalf("cap at 3 calls/s, burst 2: %d, want 3", c)
+	}
+	for i := range 3 {
+		if wait, _, left, err := s.Start(ctx, store.Background, lim); err != nil || wait != 0 || left != 0 {
+			t.Fatalf("start %d: wait %s, pause %s, %v; want started", i, wait, left, err)
+		}
+	}
+	for i := range 2 {
+		wait, _, _, err := s.Start(ctx, store.Interactive, lim)
+		if err != nil || wait <= 0 || wait > time.Second {
+			t.Fatalf("start %d past the cap: wait %s, %v; want a wait of at most 1s", 4+i, wait, err)
+		}
+	}
+	if wait, _, _, err := s.Start(ctx, store.Status, lim); err != nil || wait != 0 {
+		t.Fatalf("a status check: wait %s, %v; status checks are not counted", wait, err)
+	}
+	if wait, _, _, err := s.Start(ctx, store.Folder, lim); err != nil || wait != 0 {
+		t.Fatalf("a prefix request: wait %s, %v; prefixes have a second of their own", wait, err)
+	}
+	if err := s.Pause(ctx, "429", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, reason, left, err := s.Start(ctx, store.Background, lim); err != nil || left <= 0 || reason != "429" {
+		t.Fatalf("during a pause: %q %s %v; want the pause", reason, left, err)
+	}
+}

@@ -50,6 +50,8 @@ const (
 	KeyPrefixSent    = Prefix + "pfx:sent"    // ZSET prefix key -> when its last accepted send was admitted (ms): it covers the URLs under it requested before
 	KeyPrefixWaiting = Prefix + "pfx:wait"    // ZSET prefix key -> its first request (ms) not sent yet: a prefix under it waits for it
 	KeyHotPrefix     = Prefix + "pfx:hot"     // STRING set while an interactive prefix request waits for the prefix budget
+	KeyStarts        = Prefix + "starts"      // ZSET of the calls started in the last second under KeyRate: member unique, score = start (ms)
+	KeyStartsPrefix  = Prefix + "starts:pfx"  // ZSET the same for prefix (folder) requests, under KeyRatePrefix
 
 	keyHistory      = Prefix + "h:"     // HASH per canonical key: Field* (since hh: only a queued task, a failure's reason, or an earlier version's history)
 	keyHistoryHour  = Prefix + "hh:"    // HASH per hour and shard: the history of 000c5df and before, moved by MigrateHistory (HistoryBucketKey)

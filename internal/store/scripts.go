@@ -47,4 +47,5 @@ var (
 	prefixWaitingScript  = script("prefix_waiting")
 	linkMoveScript       = script("link_move")
 	requestGrowScript    = script("request_grow")
+	startScript          = script("start")
 )

@@ -21,7 +21,7 @@ type Metrics struct {
 	URLsInvalidated  prometheus.Counter
 	Dropped          prometheus.Counter // requests dropped as already satisfied
 	BatchSize        prometheus.Histogram
-	Waits            *prometheus.CounterVec // rate-limit waits by reason: throttled, paused, yield, auth
+	Waits            *prometheus.CounterVec // rate-limit waits by reason: throttled, paused, yield, auth, starts
 	WaitSeconds      *prometheus.CounterVec
 	Pauses           *prometheus.CounterVec // shared pauses started, by cause
 	RequestToSent    prometheus.Histogram
@@ -71,7 +71,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{1, 2, 3, 5, 8, 10, 12, 14, tasks.MaxURLsPerTask}, // the last: a full request
 		}),
 		Waits: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cipurge_ratelimit_waits_total", Help: "Times a request waited before sending, by reason (throttled, paused, yield, auth).",
+			Name: "cipurge_ratelimit_waits_total", Help: "Times a request waited before sending, by reason (throttled, paused, yield, auth, starts).",
 		}, []string{"reason"}),
 		WaitSeconds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cipurge_ratelimit_wait_seconds_total", Help: "Time requests were told to wait before sending, by reason.",

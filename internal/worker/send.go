@@ -113,15 +113,6 @@ func (w *Worker) sendEach(ctx context.Context, p tasks.URLs, chunks [][]string, 
 	return w.enqueueParts(ctx, p, parts, queue, p.Origin)
 }
 
-// lateBy is how late a reserved call may still start: half the burst's worth of intervals, at
-// least 50 ms. Later, it would bunch with the calls reserved after it past rate + burst.
-func lateBy(lim store.Limit) time.Duration {
-	if lim.Rate <= 0 {
-		return time.Hour
-	}
-	return max(time.Duration(float64(time.Second)/lim.Rate*float64(max(lim.Burst-1, 1))/2), 50*time.Millisecond)
-}
-
 // waitTurn waits until urls may be sent: it asks the shared limiter once for a send time (a
 // reservation) and sleeps until then; waits longer than a slot may wait snooze the task. It
 // returns the admission, the URLs still to send, and those a waiting prefix holds (the caller
@@ -174,27 +165,8 @@ func (w *Worker) waitTurn(ctx context.Context, urls, reqs []string, reqMS int64,
 			w.limitedAt.Store(time.Now().UnixNano())
 		}
 		if adm.Verdict == store.Go {
-			if adm.Wait > 0 {
-				// Reserved: the call is counted at its send time; wait for it without asking again.
-				w.metrics.Waits.WithLabelValues(store.Throttled.String()).Inc()
-				w.metrics.WaitSeconds.WithLabelValues(store.Throttled.String()).Add(adm.Wait.Seconds())
-				at := time.Now().Add(adm.Wait)
-				if err := sleep(ctx, adm.Wait); err != nil {
-					return nil, nil, nil, err
-				}
-				if time.Since(at) > lateBy(lim) {
-					// Woken too late (a loaded machine): sending now would bunch with the calls
-					// reserved after this one. Give the reservation up and ask again.
-					w.metrics.Waits.WithLabelValues("late").Inc()
-					continue
-				}
-				// A 429 or an outage may have paused every worker while this call waited for its
-				// reserved time: Retry-After outranks a reservation.
-				if reason, left, err := w.store.PauseState(ctx); err == nil && left > 0 {
-					w.metrics.Waits.WithLabelValues(store.Paused.String()).Inc()
-					w.heldByPause(ctx)
-					return nil, nil, nil, snooze(left, "paused: "+reason)
-				}
+			if err := w.start(ctx, adm.Wait, prio, lim); err != nil {
+				return nil, nil, nil, err
 			}
 			return adm, urls, held, nil
 		}
@@ -220,6 +192,60 @@ func (w *Worker) waitTurn(ctx context.Context, urls, reqs []string, reqMS int64,
 		}
 	}
 }
+
+// start waits for a call's reserved send time, then starts it in the shared second of starts
+// (store.Start). A call woken late keeps its reservation: it was counted. It waits only when the
+// second already holds its cap, so late calls never bunch past rate + burst. A 429 or an outage
+// may have paused every worker while it waited: Retry-After outranks a reservation. A call that
+// goes at once under no rate limit, or a status check, asks Redis nothing more.
+func (w *Worker) start(ctx context.Context, wait time.Duration, prio store.Priority, lim store.Limit) error {
+	if wait > 0 {
+		w.metrics.Waits.WithLabelValues(store.Throttled.String()).Inc()
+		w.metrics.WaitSeconds.WithLabelValues(store.Throttled.String()).Add(wait.Seconds())
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
+	} else if lim.Rate <= 0 || prio == store.Status {
+		return nil
+	}
+	for {
+		room, reason, left, err := w.store.Start(ctx, prio, lim)
+		if err != nil {
+			return err
+		}
+		if left > 0 {
+			w.metrics.Waits.WithLabelValues(store.Paused.String()).Inc()
+			w.heldByPause(ctx)
+			return snooze(left, "paused: "+reason)
+		}
+		if room <= 0 {
+			room = w.startHere(prio, lim)
+		}
+		if room <= 0 {
+			return nil
+		}
+		w.metrics.Waits.WithLabelValues(waitStarts).Inc()
+		w.metrics.WaitSeconds.WithLabelValues(waitStarts).Add(room.Seconds())
+		if err := sleep(ctx, room); err != nil {
+			return err
+		}
+	}
+}
+
+// startHere counts a start in this worker's own second of starts (startWindow), once the shared
+// one had room. It returns 0 when the call may start, or how long to wait.
+func (w *Worker) startHere(prio store.Priority, lim store.Limit) time.Duration {
+	switch {
+	case lim.Rate <= 0 || prio == store.Status:
+		return 0
+	case prio == store.Folder || prio == store.FolderBulk:
+		return w.startsPfx.take(time.Now(), store.StartCap(lim))
+	}
+	return w.starts.take(time.Now(), store.StartCap(lim))
+}
+
+// waitStarts is the wait reason of a call that waited for room in the shared second of starts.
+const waitStarts = "starts"
 
 // heldByPause counts a call the shared pause held back, for the pause log (/status).
 func (w *Worker) heldByPause(ctx context.Context) {

@@ -167,6 +167,8 @@ type Worker struct {
 	confirm   confirmGate  // the status-check backlog
 	sending   atomic.Int64 // invalidation handlers running (see yieldToSends)
 	limitedAt atomic.Int64 // when an invalidation last waited for the shared limit (Unix ns)
+	starts    startWindow  // this worker's starts of invalidation calls under Limit
+	startsPfx startWindow  // the same under PrefixLimit
 
 	redis  *redisWatch
 	status *status.Reader // the pauses, for readiness; the status checks waiting

@@ -1,0 +1,50 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"time"
+)
+
+// Start is asked when a call the limiter admitted is about to start, at or after its reserved
+// time. The GCRA of Admit bounds the reserved times, not the starts: a call woken late would
+// bunch with the calls reserved after it. So Start counts the starts of the calls under a
+// rate, in a sliding second shared by every worker. A call keeps its reservation however late it
+// woke: it starts when the second has room. No 1-s window then holds more than StartCap(lim)
+// starts, by construction.
+//
+// It answers, in one round trip, how long to wait for room (0: started, and counted), and the
+// shared pause, which outranks a reservation. Status checks and calls with no rate limit are
+// not counted: for them it only reads the pause.
+func (s *Store) Start(ctx context.Context, prio Priority, lim Limit) (wait time.Duration, reason string, left time.Duration, err error) {
+	keys := []string{KeyPause}
+	switch {
+	case lim.Rate <= 0 || prio == Status:
+	case prio == Folder || prio == FolderBulk:
+		keys = append(keys, KeyStartsPrefix)
+	default:
+		keys = append(keys, KeyStarts)
+	}
+	res, err := startScript.Run(ctx, s.rdb, keys, StartCap(lim), strconv.FormatUint(rand.Uint64(), 36)).Slice()
+	if err != nil {
+		return 0, "", 0, fmt.Errorf("start: %w", err)
+	}
+	if len(res) < 3 {
+		return 0, "", 0, fmt.Errorf("start: short reply %v", res)
+	}
+	w, _ := res[0].(int64)
+	l, _ := res[1].(int64)
+	reason, _ = res[2].(string)
+	return time.Duration(w) * time.Millisecond, reason, time.Duration(l) * time.Millisecond, nil
+}
+
+// StartCap is the most calls any 1-s window may see start under lim. The GCRA lets through the
+// burst, then one call per emission interval: rate + burst - 1 in any second when every call
+// starts on time. The cap keeps one call less, when the burst allows it, as a margin for the
+// jitter between the count in Redis and the call reaching the API. It never falls below the rate.
+func StartCap(lim Limit) int {
+	return max(int(math.Ceil(lim.Rate))+max(lim.Burst-2, 0), 1)
+}

@@ -41,10 +41,11 @@ func (s *Store) Start(ctx context.Context, prio Priority, lim Limit) (wait time.
 	return time.Duration(w) * time.Millisecond, reason, time.Duration(l) * time.Millisecond, nil
 }
 
-// StartCap is the most calls any 1-s window may see start under lim. The GCRA lets through the
-// burst, then one call per emission interval: rate + burst - 1 in any second when every call
-// starts on time. The cap keeps one call less, when the burst allows it, as a margin for the
-// jitter between the count in Redis and the call reaching the API. It never falls below the rate.
+// StartCap is the most calls any 1-s window may see start under lim: the rate and half the burst
+// beyond the first call. The GCRA lets through the burst, then one call per emission interval:
+// rate + burst - 1 in any second when every call starts on time. The cap keeps the other half of
+// that burst as a margin for the time from the count to the API, which a loaded machine
+// stretches. It never falls below the rate, so a backlog is still sent at the rate.
 func StartCap(lim Limit) int {
-	return max(int(math.Ceil(lim.Rate))+max(lim.Burst-2, 0), 1)
+	return max(int(math.Ceil(lim.Rate))+max(lim.Burst-1, 0)/2, 1)
 }

@@ -128,7 +128,7 @@ const indexHTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>cipurge</title></head><body style="font:15px system-ui,sans-serif;margin:2em">
 <h1>cipurge worker</h1>
 <ul>
-<li><a href="` + StatusPath + `">status</a>: what waits, what was sent, what failed, and any URL's history</li>
+<li><a href="` + StatusPath + `">status</a>: what waits, what was sent, what failed, the recent requests, and any URL's history or request's progress</li>
 <li><a href="` + UIPath + `/">asynqmon</a>: the queues and their tasks, the dead letters</li>
 <li><a href="/metrics">metrics</a> (Prometheus), <a href="/healthz">healthz</a>, <a href="/readyz">readyz</a></li>
 </ul></body></html>

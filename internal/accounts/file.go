@@ -125,7 +125,9 @@ func yamlError(err error) error {
 	}
 	var errs []error
 	for _, m := range te.Errors {
-		if i := strings.Index(m, " not found in type "); i >= 0 {
+		if top, ok := strings.CutSuffix(m, " not found in type accounts.file"); ok {
+			m = top + " is not a field of the file: it has one, accounts, a list of accounts"
+		} else if i := strings.Index(m, " not found in type "); i >= 0 {
 			m = m[:i] + " is not a field of an account: use " + fields
 		} else if sm := typeRE.FindStringSubmatch(m); sm != nil {
 			m = fmt.Sprintf("%sthe value %s is not %s (docs/accounts.md lists each field)", sm[1], sm[2], goTypes[sm[3]])

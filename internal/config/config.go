@@ -104,11 +104,12 @@ type HTTP struct {
 }
 
 // Webhook is the events of requests that the workers post, signed.
+// Its field names differ from every other section's: explain finds a variable by field name.
 type Webhook struct {
-	URL          string `env:"WEBHOOK_URL" help:"the default callback: where the workers post the events of a request that names none (https, or http on loopback)"`
-	Secret       string `env:"WEBHOOK_SECRET" secret:"true" help:"signs every webhook delivery (Standard Webhooks): whsec_ and base64 of 24 to 64 random bytes; without it no event is sent"`
+	DefaultURL   string `env:"WEBHOOK_URL" help:"the default callback: where the workers post the events of a request that names none (https, or http on loopback)"`
+	SigningKey   string `env:"WEBHOOK_SECRET" secret:"true" help:"signs every webhook delivery (Standard Webhooks): whsec_ and base64 of 24 to 64 random bytes; without it no event is sent"`
 	AllowPrivate bool   `env:"WEBHOOK_ALLOW_PRIVATE" help:"true: deliveries may go to private addresses, a receiver inside your network (loopback is always allowed)"`
-	Concurrency  int    `env:"WEBHOOK_CONCURRENCY" help:"webhook deliveries one worker runs at once, beside the invalidations"`
+	Slots        int    `env:"WEBHOOK_CONCURRENCY" help:"webhook deliveries one worker runs at once, beside the invalidations"`
 }
 
 // Config is every variable the commands read.
@@ -144,7 +145,7 @@ func Default() Config {
 			IntakeMaxBytes: defaults.IntakeMaxBytes, IntakeMaxURLs: defaults.IntakeMaxURLs, EventsMaxBytes: defaults.EventsMaxBytes,
 			IntakeMaxInflight: defaults.IntakeMaxInflight,
 		},
-		Webhook: Webhook{Concurrency: webhook.DefaultConcurrency},
+		Webhook: Webhook{Slots: webhook.DefaultConcurrency},
 	}
 }
 
@@ -227,17 +228,17 @@ func (c *Config) validate() error {
 func (c *Config) webhookErrors() []error {
 	var errs []error
 	wh := c.Webhook
-	if wh.Secret != "" {
-		if _, err := webhook.ParseSecret(wh.Secret); err != nil {
+	if wh.SigningKey != "" {
+		if _, err := webhook.ParseSecret(wh.SigningKey); err != nil {
 			errs = append(errs, fmt.Errorf("WEBHOOK_SECRET: %w", err))
 		}
 	}
-	if wh.URL == "" {
+	if wh.DefaultURL == "" {
 		return errs
 	}
-	if err := webhook.CheckTarget(wh.URL); err != nil {
+	if err := webhook.CheckTarget(wh.DefaultURL); err != nil {
 		errs = append(errs, fmt.Errorf("WEBHOOK_URL: %w", err))
-	} else if wh.Secret == "" {
+	} else if wh.SigningKey == "" {
 		errs = append(errs, errors.New("WEBHOOK_URL is set but WEBHOOK_SECRET is empty: every delivery is signed, so set WEBHOOK_SECRET "+
 			"(or WEBHOOK_SECRET_FILE) to whsec_ followed by base64 of 32 random bytes, e.g. whsec_$(openssl rand -base64 32), and give it to the receiver"))
 	}
@@ -255,7 +256,7 @@ func (c *Config) Worker() worker.Config {
 		AllCooldown: p.AllCooldown, HistoryTTL: p.HistoryTTL, Confirm: p.Confirm, ConfirmDelay: p.ConfirmDelay,
 		ShutdownTimeout: p.Shutdown, RetryBase: p.RetryBase, BackoffBase: p.BackoffBase, BackoffMax: p.BackoffMax,
 		AuthProbe: p.AuthProbe, ConfirmTimeout: p.ConfirmMax, MaxResends: p.MaxResends,
-		Webhook: webhook.Config{URL: c.Webhook.URL, Secret: c.Webhook.Secret, AllowPrivate: c.Webhook.AllowPrivate, Concurrency: c.Webhook.Concurrency},
+		Webhook: webhook.Config{URL: c.Webhook.DefaultURL, Secret: c.Webhook.SigningKey, AllowPrivate: c.Webhook.AllowPrivate, Concurrency: c.Webhook.Slots},
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -355,5 +356,22 @@ func TestWebhookSettings(t *testing.T) {
 	}
 	if w := c.Worker().Webhook; w.Secret != good || w.URL != "https://hooks.example.com/c" || w.Concurrency != 4 {
 		t.Errorf("the worker's webhook settings: %v", w)
+	}
+}
+
+// TestFieldNamesUnique: explain finds a variable by its Go field's name, so two sections must not
+// share one. A malformed WEBHOOK_CONCURRENCY once read as PURGE_CONCURRENCY's.
+func TestFieldNamesUnique(t *testing.T) {
+	seen := map[string]string{}
+	envFields(reflect.ValueOf(Default()), func(f reflect.StructField, _ reflect.Value, name string) {
+		if other, ok := seen[f.Name]; ok {
+			t.Errorf("the field %s reads %s and %s: rename one", f.Name, other, name)
+		}
+		seen[f.Name] = name
+	})
+	_, err := Load([]string{"WEBHOOK_CONCURRENCY=2x", "PURGE_CONCURRENCY=3x"})
+	if err == nil || !strings.Contains(err.Error(), "WEBHOOK_CONCURRENCY: not a whole number") ||
+		!strings.Contains(err.Error(), "PURGE_CONCURRENCY: not a whole number") {
+		t.Errorf("two malformed numbers: %v, want both variables named", err)
 	}
 }

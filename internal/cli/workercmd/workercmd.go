@@ -298,9 +298,9 @@ func startupFields(cfg *config.Config, apiURL, addr string) []zap.Field {
 		flushState = "on at http://" + addr + "/v1/invalidations/all"
 	}
 	hooks := "off (WEBHOOK_SECRET is empty: no event is sent)"
-	if cfg.Webhook.Secret != "" {
-		hooks = "on, default receiver " + webhook.Redact(cfg.Webhook.URL)
-		if cfg.Webhook.URL == "" {
+	if cfg.Webhook.SigningKey != "" {
+		hooks = "on, default receiver " + webhook.Redact(cfg.Webhook.DefaultURL)
+		if cfg.Webhook.DefaultURL == "" {
 			hooks = "on, for requests that name a callback (WEBHOOK_URL is empty)"
 		}
 	}

@@ -135,6 +135,9 @@ func TestParseFlags(t *testing.T) {
 	if !o.smoke || !o.rows["drain"] || !o.rows["rate"] || o.rows["enqueue"] {
 		t.Errorf("parsed %+v", o)
 	}
+	if o, err := parseFlags([]string{"-rows", "confirmcost"}, testWriter{t}); err != nil || !o.rows["confirm"] || !o.costOnly || o.rows["drain"] {
+		t.Errorf("-rows confirmcost parsed %+v, %v; want the confirm row's cost pair only", o, err)
+	}
 	if _, err := parseFlags([]string{"-rows", "drian"}, testWriter{t}); err == nil {
 		t.Error("an unknown row was accepted")
 	}

@@ -19,6 +19,7 @@ type redisWork struct {
 	cpu            time.Duration
 	cmds, evalshas int64
 	cpuAt0         float64 // INFO cpu at the start (s)
+	top            string  // the commands Redis spent most time on (topCommands)
 }
 
 // redisCPU returns used_cpu_sys + used_cpu_user of INFO cpu, in seconds.
@@ -62,6 +63,9 @@ func (b *bench) endWork(w *redisWork) error {
 	if v, err := redisinfo.Field(b.ctx, b.rdb, "commandstats", "cmdstat_evalsha"); err == nil {
 		calls, _, _ := strings.Cut(strings.TrimPrefix(v, "calls="), ",")
 		w.evalshas, _ = strconv.ParseInt(calls, 10, 64)
+	}
+	if s, err := b.rdb.Info(b.ctx, "commandstats").Result(); err == nil {
+		w.top = topCommands(s, 15)
 	}
 	return nil
 }
@@ -188,6 +192,11 @@ func (b *bench) rowConfirm() error {
 	b.add(result{row: "confirm cost", workload: fmt.Sprintf("Redis (INFO cpu, INFO commandstats) from `enqueue -f` of %s URLs to the last confirmed DONE, one worker, PURGE_RATE=0, first check after 1 s", group(int64(n))),
 		product: "on: " + per(on), baseline: "off: " + per(off), ratio: ratio(float64(on.cpu), float64(off.cpu)),
 		target: "<= 25 µs per URL with confirmations on", verdict: verdict(onUS <= 25)})
+	b.logf("confirm cost, off: the commands Redis spent most time on\n%s", off.top)
+	b.logf("confirm cost, on: the commands Redis spent most time on\n%s", on.top)
+	if b.o.costOnly {
+		return b.reset()
+	}
 
 	first, bulk, delay := b.sz.checksURLs, b.sz.checksBulkURLs, b.sz.checksDelay
 	b.logf("confirm: bulk drain of %s URLs as the checks of a %s-URL drain come due, confirmations off then on", group(int64(bulk)), group(int64(first)))

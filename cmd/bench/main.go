@@ -60,13 +60,16 @@ type options struct {
 	mdPath      string
 	keep        bool
 	args        []string
+	// costOnly: -rows confirmcost runs the confirm row's first pair only (Redis work per URL).
+	costOnly bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := &options{args: args}
-	rows := fs.String("rows", "all", "comma-separated rows to run: "+strings.Join(rowNames, ","))
+	rows := fs.String("rows", "all", "comma-separated rows to run: "+strings.Join(rowNames, ",")+
+		" (confirmcost: the confirm row's Redis work per URL only)")
 	fs.BoolVar(&o.smoke, "smoke", false, "small sizes and a short rate row: proves the benchmark runs (CI)")
 	fs.IntVar(&o.concurrency, "concurrency", defaultConcurrency, "PURGE_CONCURRENCY of the worker in the drain rows")
 	fs.StringVar(&o.profileDir, "profile", "", "write CPU profiles of the enqueue command and the drain (run in-process) to `DIR`, instead of the table")
@@ -91,6 +94,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			}
 		case slices.Contains(rowNames, r):
 			o.rows[r] = true
+		case r == "confirmcost":
+			o.rows["confirm"], o.costOnly = true, true
 		default:
 			return nil, fmt.Errorf("-rows: unknown row %q: use all or some of %s", r, strings.Join(rowNames, ","))
 		}

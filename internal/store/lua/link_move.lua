@@ -20,13 +20,16 @@ if to == S_REQ_SENT then tocode = S_LINK_SENT end
 local keyof = {}
 for j = 1, nr do keyof[ARGV[9 + nt + 2 * nu + j]] = KEYS[1 + nt + j] end
 local done, dead, changed, moved = {}, {}, {}, {}
-local function move(k, id, st, n, url)
-  if sentdone and redis.call('EXISTS', k) == 1 then redis.call('HSET', k, F_REQ_CONFIRM, '0') end
+-- Moves are summed per request and state, then made once each: a request of 15,000 URLs costs
+-- a few commands per call, not per URL.
+local counts, order, live = {}, {}, {}
+local function exists(k)
+  if live[k] == nil then live[k] = redis.call('EXISTS', k) == 1 end
+  return live[k]
+end
+local function move(k, id, st, n)
+  if sentdone and exists(k) then redis.call('HSET', k, F_REQ_CONFIRM, '0') end
   if req_move(k, st, to, resent, n) then done[#done + 1] = id end
-  if url and to == S_REQ_DEAD and redis.call('EXISTS', k) == 1 then
-    dead[#dead + 1] = id
-    dead[#dead + 1] = url
-  end
 end
 for u = 1, nu do
   local url, seen = ARGV[8 + nt + 2 * u], ARGV[9 + nt + 2 * u]
@@ -40,7 +43,16 @@ for u = 1, nu do
       local id, c = string.match(w, '^(.+):(%a)$')
       local st = code[c]
       if st and (from == '' or st == from) then
-        move(keyof[id], id, st, 1, url)
+        local ck = id .. ' ' .. st
+        if not counts[ck] then
+          counts[ck] = 0
+          order[#order + 1] = {id, st}
+        end
+        counts[ck] = counts[ck] + 1
+        if to == S_REQ_DEAD and exists(keyof[id]) then
+          dead[#dead + 1] = id
+          dead[#dead + 1] = url
+        end
         if keep then words[#words + 1] = id .. ':' .. tocode end
       else
         words[#words + 1] = w
@@ -56,10 +68,14 @@ for u = 1, nu do
     end
   end
 end
+for _, o in ipairs(order) do
+  local id, st = o[1], o[2]
+  move(keyof[id], id, st, counts[id .. ' ' .. st])
+end
 if from ~= '' and #moved > 0 then
   for t = 1, nt do
     local id = ARGV[9 + t]
-    move(KEYS[1 + t], id, from, #moved, nil)
+    move(KEYS[1 + t], id, from, #moved)
     if to == S_REQ_DEAD then
       for _, url in ipairs(moved) do
         dead[#dead + 1] = id

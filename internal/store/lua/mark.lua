@@ -15,7 +15,8 @@ local per = 1 + nb
 for i = 1, #KEYS / per do
   local base = (i - 1) * per
   local old, f = KEYS[base + 1], ARGV[6 + i]
-  local osent = tonumber(redis.call('HGET', old, F_SENT) or '0')
+  local osv, owhy = unpack(redis.call('HMGET', old, F_SENT, F_WHY))
+  local osent = tonumber(osv or '0')
   local found, marked = false, false
   for b = 1, nb do
     local sent, req, uuid, _, packed = hrec_get(KEYS[base + 1 + b], f)
@@ -43,7 +44,7 @@ for i = 1, #KEYS / per do
       redis.call('HSET', old, F_WHY, ARGV[3])
       if ARGV[5] ~= '' then redis.call('HSET', old, F_TASK, ARGV[5]) end
       redis.call('PEXPIRE', old, ARGV[4])
-    else
+    elseif owhy then
       redis.call('HDEL', old, F_WHY)
     end
   end

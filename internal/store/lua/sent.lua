@@ -22,8 +22,9 @@ for i = 1, n do
   if not cur or sent > cur then hrec_put(bk, f, ST_CODE[S_SENT], sent, req, uuid, packed) end
   redis.call('PEXPIREAT', bk, ARGV[4])
   -- The per-URL hash is kept only for what this send does not cover: a later queued request.
-  if tonumber(redis.call('HGET', old, F_SENT) or '0') < sent then
-    if tonumber(redis.call('HGET', old, F_Q) or '0') <= req then
+  local osent, q = unpack(redis.call('HMGET', old, F_SENT, F_Q))
+  if tonumber(osent or '0') < sent then
+    if tonumber(q or '0') <= req then
       redis.call('DEL', old)
     else
       redis.call('HDEL', old, F_REQ, F_SENT, F_UUID, F_ST, F_WHY)

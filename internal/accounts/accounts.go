@@ -42,7 +42,10 @@ type Account struct {
 	// Origins are the origin bases the account serves, canonical ("https://host/path/").
 	// An origin URL under one of them is the account's.
 	// The origin prefix and the alias bases count as origins too.
-	Origins     []string
+	Origins []string
+	// Buckets are the storage buckets whose events are the account's: "bucket" or
+	// "bucket/key/prefix/" for a bucket that several accounts share.
+	Buckets     []string
 	Rate        float64       // API requests per second; 0 is no limit
 	Burst       int           // requests at once on top of the rate
 	ConfirmRate float64       // status checks per second; 0 is the same as Rate
@@ -66,6 +69,7 @@ type Set struct {
 	byName map[string]*Account
 	hosts  map[string]*Account // the token host and every CNAME, canonical
 	tokens map[string]*Account
+	bucket map[string]*Account   // an entry of Buckets -> its account
 	plain  *normalize.Normalizer // reads any origin URL into its plain key
 }
 

@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cipurge/cipurge/internal/defaults"
+	"github.com/cipurge/cipurge/internal/events"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/worker"
 	"github.com/cipurge/cipurge/pkg/normalize"
@@ -36,6 +37,7 @@ type fileAccount struct {
 	OriginPrefix string            `yaml:"origin_prefix"`
 	Aliases      map[string]string `yaml:"aliases"`
 	Origins      []string          `yaml:"origins"`
+	Buckets      []string          `yaml:"buckets"`
 	Rate         *float64          `yaml:"rate"`
 	Burst        *int              `yaml:"burst"`
 	ConfirmRate  *float64          `yaml:"confirm_rate"`
@@ -45,7 +47,7 @@ type fileAccount struct {
 }
 
 // fields lists an account's fields, for the message about a field that is not one.
-const fields = "name, token, api_key, api_key_file, hosts, legacy_v7, origin_prefix, aliases, origins, rate, burst, confirm_rate, flush_all"
+const fields = "name, token, api_key, api_key_file, hosts, legacy_v7, origin_prefix, aliases, origins, buckets, rate, burst, confirm_rate, flush_all"
 
 // normalizeFields maps normalize.Config's fields to the file's.
 var normalizeFields = map[string]string{
@@ -107,12 +109,13 @@ func Parse(data []byte, dir string) (*Set, error) {
 		errs = append(errs, aerrs...)
 		list = append(list, a)
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
+	// What two accounts share is checked even when one of them has a problem of its own.
 	s, err := newSet(list)
 	if err != nil {
-		return nil, err
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return s, nil
 }
@@ -162,7 +165,7 @@ func (fa fileAccount) account(i int, dir string) (*Account, []error) {
 		bad("name", "%s", nameProblem)
 	}
 	a := &Account{
-		Name: fa.Name, Origins: fa.Origins, Rate: defaults.Rate, Burst: defaults.Burst, ConfirmRate: defaults.ConfirmRate, Cooldown: defaults.AllCooldown,
+		Name: fa.Name, Origins: fa.Origins, Buckets: fa.Buckets, Rate: defaults.Rate, Burst: defaults.Burst, ConfirmRate: defaults.ConfirmRate, Cooldown: defaults.AllCooldown,
 		URL: normalize.Config{Token: fa.Token, Hosts: fa.Hosts, LegacyV7: fa.LegacyV7, OriginPrefix: fa.OriginPrefix, Aliases: fa.Aliases},
 	}
 	switch {
@@ -207,6 +210,8 @@ func (fa fileAccount) account(i int, dir string) (*Account, []error) {
 				return workerFields[field] + " " + fmt.Sprint(v)
 			})
 			bad(workerFields[se.Setting], "%s", strings.ReplaceAll(msg, "the rate of Limit", "the same as rate"))
+		case errors.As(e, new(*bucketError)):
+			bad("buckets", "%v", e)
 		default:
 			bad("origins", "%v", e)
 		}
@@ -260,8 +265,20 @@ func (a *Account) build() []error {
 		canon = append(canon, b)
 	}
 	a.Origins = canon
+	for _, b := range a.Buckets {
+		name, _, _ := strings.Cut(b, "/")
+		if !events.ValidBucket(name) {
+			errs = append(errs, &bucketError{fmt.Sprintf("entry %q: %q is not a bucket or container name: use letters, digits, '.', '-' and '_', "+
+				"with a key prefix after a / if the bucket is shared, e.g. media/shop-a/", b, name)})
+		}
+	}
 	return errs
 }
+
+// bucketError is a bad entry of an account's buckets.
+type bucketError struct{ msg string }
+
+func (e *bucketError) Error() string { return e.msg }
 
 // unjoin returns the errors joined in err, or err alone.
 func unjoin(err error) []error {

@@ -8,7 +8,7 @@ import (
 )
 
 // explicitFix is the fix of a URL that its form cannot route.
-const explicitFix = "name the account explicitly (WithAccount, enqueue --account or the intake's account field)"
+const explicitFix = "name the account explicitly (WithAccount, enqueue --account, the intake's account field, or the bucket's account)"
 
 // Route returns the account of raw.
 // A non-empty explicit names it and overrides the URL's form; an unknown name is refused.
@@ -177,4 +177,21 @@ func (s *Set) RouteURL(raw, explicit string) (string, *normalize.Normalizer, err
 		return "", nil, err
 	}
 	return a.Name, a.norm, nil
+}
+
+// BucketAccount returns the name of the account whose buckets hold the object key of bucket, or
+// "" when none does. The entry with the longest key prefix wins. A set of one account maps only
+// what its file lists: a deployment without a file maps nothing, and the URL's form decides.
+func (s *Set) BucketAccount(bucket, key string) string {
+	best, name := -1, ""
+	for entry, a := range s.bucket {
+		b, prefix, _ := strings.Cut(entry, "/")
+		if prefix != "" {
+			prefix = entry[len(b)+1:]
+		}
+		if b == bucket && strings.HasPrefix(key, prefix) && len(prefix) > best {
+			best, name = len(prefix), a.Name
+		}
+	}
+	return name
 }

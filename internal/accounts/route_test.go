@@ -97,3 +97,34 @@ func TestRouteOne(t *testing.T) {
 		t.Errorf("explicit unknown: %v", err)
 	}
 }
+
+// TestBucketAccount: a bucket names its account; a key prefix splits a shared bucket, longest first.
+func TestBucketAccount(t *testing.T) {
+	s, err := Parse([]byte(`
+accounts:
+  - {name: a, token: a, buckets: [media, shared/a/]}
+  - {name: b, token: b, buckets: [shared/b/, shared/b/deep/x/]}
+  - {name: c, token: c, buckets: [shared]}
+`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ bucket, key, want string }{
+		{"media", "x.jpg", "a"},
+		{"shared", "a/x.jpg", "a"},
+		{"shared", "b/x.jpg", "b"},
+		{"shared", "other/x.jpg", "c"},
+		{"elsewhere", "x.jpg", ""},
+	} {
+		if got := s.BucketAccount(tc.bucket, tc.key); got != tc.want {
+			t.Errorf("%s/%s: %q, want %q", tc.bucket, tc.key, got, tc.want)
+		}
+	}
+	_, err = Parse([]byte("accounts:\n  - {name: a, token: a, buckets: [media, 'bad bucket/']}\n  - {name: b, token: b, buckets: [media]}\n"), "")
+	for _, w := range []string{`account "a", field buckets: entry "bad bucket/": "bad bucket" is not a bucket`,
+		`account "b", field buckets: "media" is also a bucket of account "a"`} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("missing %q in %v", w, err)
+		}
+	}
+}

@@ -40,10 +40,10 @@ func Single(a Account) (*Set, error) {
 
 // newSet indexes built accounts and refuses what two of them share: a name, a token or a host.
 func newSet(list []*Account) (*Set, error) {
-	s := &Set{list: list, byName: map[string]*Account{}, hosts: map[string]*Account{}, tokens: map[string]*Account{}, plain: plain}
+	s := &Set{list: list, byName: map[string]*Account{}, hosts: map[string]*Account{}, tokens: map[string]*Account{}, bucket: map[string]*Account{}, plain: plain}
 	var errs []error
 	for _, a := range list {
-		if _, dup := s.byName[a.Name]; dup {
+		if _, dup := s.byName[a.Name]; dup && tasks.CheckAccountName(a.Name) == "" {
 			errs = append(errs, &FieldError{Account: a.Name, Field: "name", Problem: "names two accounts: give each account its own name"})
 		}
 		s.byName[a.Name] = a
@@ -64,6 +64,13 @@ func newSet(list []*Account) (*Set, error) {
 					"%q is also a host of account %q: a CDN host serves one token; list it under one account", h, o.Name)})
 			}
 			s.hosts[h] = a
+		}
+		for _, b := range a.Buckets {
+			if o, dup := s.bucket[b]; dup && o != a {
+				errs = append(errs, &FieldError{Account: a.Name, Field: "buckets", Problem: fmt.Sprintf(
+					"%q is also a bucket of account %q: give it to one account, or split it by key prefix (bucket/prefix/)", b, o.Name)})
+			}
+			s.bucket[b] = a
 		}
 		a.bases = append([]string(nil), a.Origins...)
 		extra := []string{a.URL.OriginPrefix}

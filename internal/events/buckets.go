@@ -36,7 +36,7 @@ func ParseBuckets(s string) (Buckets, error) {
 		if prefix != "" {
 			prefix = left[len(bucket)+1:]
 		}
-		if !validBucket(bucket) {
+		if !ValidBucket(bucket) {
 			return fmt.Errorf("entry %q: %q is not a bucket or container name: use letters, digits, '.', '-' and '_'", e, bucket)
 		}
 		u, err := url.Parse(base)
@@ -91,7 +91,8 @@ func (b Buckets) URL(bucket, key string) (string, match) {
 	return "", filtered
 }
 
-func validBucket(s string) bool {
+// ValidBucket reports whether s can be a bucket or container name: letters, digits, '.', '-' and '_'.
+func ValidBucket(s string) bool {
 	if s == "" || len(s) > 255 {
 		return false
 	}

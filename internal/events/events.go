@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -42,9 +43,12 @@ type Enqueuer interface {
 
 // Options configure the receivers.
 type Options struct {
-	Producer   Enqueuer      // required: where object URLs go
-	Token      string        // EVENTS_TOKEN; required (New panics without it: use Disabled)
-	Buckets    Buckets       // EVENTS_BUCKETS
+	Producer Enqueuer // required: where object URLs go
+	Token    string   // EVENTS_TOKEN; required (New panics without it: use Disabled)
+	Buckets  Buckets  // EVENTS_BUCKETS
+	// Account names the account of an object's URL from its bucket and key (the accounts'
+	// bucket mapping); "" or a nil Account lets the URL's form decide.
+	Account    func(bucket, key string) string
 	MaxBytes   int64         // EVENTS_MAX_BYTES; zero means DefaultMaxBytes
 	Log        *zap.Logger   // one info line per request, warnings for unmapped buckets; nil logs nothing
 	Metrics    *Metrics      // nil counts nothing
@@ -340,7 +344,20 @@ func (h *handler) one(ctx context.Context, ev event) (outcome, id string, err er
 	case filtered:
 		return OutcomeFiltered, "", nil
 	}
-	rep, err := h.o.Producer.Enqueue(ctx, []string{u}, cipurge.WithSource(httpapi.Truncate("event: "+ev.source+" "+ev.bucket+"/"+ev.key)))
+	var acct string
+	if h.o.Account != nil {
+		acct = h.o.Account(ev.bucket, ev.key)
+	}
+	rep, err := h.o.Producer.Enqueue(ctx, []string{u}, cipurge.WithSource(httpapi.Truncate("event: "+ev.source+" "+ev.bucket+"/"+ev.key)),
+		cipurge.WithAccount(acct))
+	var bad *cipurge.OptionError
+	if errors.As(err, &bad) {
+		// The mapping names an account the producer does not write for: retrying cannot help.
+		h.warnf("account:"+ev.bucket, "storage event of a bucket mapped to an account this worker does not send for: acknowledged and ignored",
+			zap.String("source", ev.source), zap.String("bucket", ev.bucket), zap.String("reason", bad.Reason),
+			zap.String("fix", "map the bucket to a declared account in the accounts file"))
+		return OutcomeRejected, "", nil
+	}
 	if err != nil {
 		return "", "", err
 	}

@@ -352,9 +352,13 @@ func newEvents(cfg *config.Config, rdb redis.UniversalClient, reg prometheus.Reg
 	if err != nil {
 		return nil, err
 	}
+	set, err := cfg.Accounts()
+	if err != nil {
+		return nil, err
+	}
 	return events.New(events.Options{
-		Producer: client, Token: h.EventsToken, Buckets: buckets, MaxBytes: h.EventsMaxBytes, Log: log.Named("events"),
-		Metrics: events.NewMetrics(reg), SNSTopics: h.EventsSNSTopics, Inflight: inflight,
+		Producer: client, Token: h.EventsToken, Buckets: buckets, Account: set.BucketAccount, MaxBytes: h.EventsMaxBytes,
+		Log: log.Named("events"), Metrics: events.NewMetrics(reg), SNSTopics: h.EventsSNSTopics, Inflight: inflight,
 	}), nil
 }
 

@@ -13,6 +13,11 @@ func TestStatusChecksYieldToFlatOutSending(t *testing.T) {
 	if w.sendingFlatOut() {
 		t.Fatal("flat out with nothing sending")
 	}
+	w.sentAt.Store(time.Now().UnixNano())
+	if !w.sendingFlatOut() {
+		t.Fatal("not flat out right after a send ended: checks slip in between two tasks")
+	}
+	w.sentAt.Store(time.Now().Add(-2 * sendGap).UnixNano())
 	w.sending.Add(1)
 	if !w.sendingFlatOut() {
 		t.Fatal("not flat out with a send running and no wait for the limit")

@@ -72,6 +72,19 @@ func KeepArchived(ctx context.Context, st *store.Store, queue, id string) error 
 	return st.KeepDeadLetter(ctx, store.DeadLetterFromArchived(ti, at.UnixMilli()))
 }
 
+// Forget drops the product's record of the dead letters ids.
+// A flush-all request that replaces a dead letter calls it once the request is enqueued.
+func Forget(ctx context.Context, st *store.Store, ids ...string) error {
+	return st.ForgetDeadLetters(ctx, ids...)
+}
+
+// FirstDeadLetter marks task id as dead-lettered by the worker's choice.
+// It reports whether this is the first time.
+// false means an operator replayed the dead letter, so the task should run.
+func FirstDeadLetter(ctx context.Context, st *store.Store, id string) (bool, error) {
+	return st.FirstDeadLetter(ctx, id)
+}
+
 // Unarchive deletes asynq's archived copy of the dead letter id of queue, if it has one.
 // The caller has made sure the product's record keeps it.
 func Unarchive(st *store.Store, queue, id string) error {

@@ -211,7 +211,7 @@ func (p *Producer) confirmAndEnqueue(ctx context.Context, a FlushAll, now time.T
 		return &flushall.RefusedError{Reason: flushall.ErrPending.Error(), Cause: flushall.ErrPending}
 	}
 	if a.DeadLetter != "" {
-		if err := p.store.ForgetDeadLetters(context.WithoutCancel(ctx), a.DeadLetter); err != nil {
+		if err := inspect.Forget(context.WithoutCancel(ctx), p.store, a.DeadLetter); err != nil {
 			return fmt.Errorf("flush-all requested, but the dead letter %s it replaces is still listed (%w): delete that entry", a.DeadLetter, err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge/internal/flushall"
+	"github.com/cipurge/cipurge/internal/inspect"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/pkg/apiclient"
@@ -47,7 +48,7 @@ func (w *Worker) handleURLs(ctx context.Context, t *asynq.Task) error {
 		// Cloudimage failed these URLs every time: dead-letter them with the history, once. An
 		// operator who replays the entry gets one more send.
 		id, _ := asynq.GetTaskID(ctx)
-		first, err := w.store.FirstDeadLetter(ctx, id)
+		first, err := inspect.FirstDeadLetter(ctx, w.store, id)
 		if err != nil {
 			return err
 		}

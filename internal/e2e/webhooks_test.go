@@ -106,6 +106,8 @@ func (s *hookServer) count(path, typ, id string) int {
 //   - A receiver that hangs holds the one delivery slot, yet a later request is sent and done
 //     while it hangs: its own event waits, the invalidations do not.
 //   - The worker's log never shows the secret, nor the token in a callback's query.
+//
+// It runs over 80 lines on purpose: one scenario on real processes, checked from several sides.
 func TestWebhooksEndToEnd(t *testing.T) {
 	t.Parallel()
 	raw := make([]byte, 32)

@@ -326,29 +326,11 @@ func runIngest(ctx context.Context, a *enqueueArgs, cfg *config.Config, stdin io
 			return usage("--account: %v%s", err, helpHint)
 		}
 	}
-	var in source = &argSource{args: a.urls}
-	progress := false
-	if a.file != "" {
-		r := stdin
-		if a.file != "-" {
-			f, err := os.Open(a.file)
-			if err != nil {
-				return usage("%v", err)
-			}
-			defer f.Close()
-			r = f
-		}
-		lr := newLineReader(r, normalize.MaxInputLen)
-		note, err := lr.sniff()
-		if err != nil {
-			return &exitError{code: 2, err: err}
-		}
-		if note != "" {
-			fmt.Fprintln(stderr, "enqueue: note:", note)
-		}
-		in = lr
-		progress = !a.noProgress && isTerminal(stderr)
+	in, progress, closeIn, err := openInput(a, stdin, stderr)
+	if err != nil {
+		return err
 	}
+	defer closeIn()
 	var prod *producer.Producer
 	var rdb redis.UniversalClient
 	if !a.dryRun {
@@ -393,6 +375,33 @@ func runIngest(ctx context.Context, a *enqueueArgs, cfg *config.Config, stdin io
 		}
 	}
 	return ingestExit(sum, err)
+}
+
+// openInput returns the source of a's URLs: the arguments, or the file (- is stdin).
+// progress says whether to draw the progress line. closeIn closes the file.
+func openInput(a *enqueueArgs, stdin io.Reader, stderr io.Writer) (in source, progress bool, closeIn func(), err error) {
+	closeIn = func() {}
+	if a.file == "" {
+		return &argSource{args: a.urls}, false, closeIn, nil
+	}
+	r := stdin
+	if a.file != "-" {
+		f, err := os.Open(a.file)
+		if err != nil {
+			return nil, false, closeIn, usage("%v", err)
+		}
+		r, closeIn = f, func() { f.Close() }
+	}
+	lr := newLineReader(r, normalize.MaxInputLen)
+	note, err := lr.sniff()
+	if err != nil {
+		closeIn()
+		return nil, false, func() {}, &exitError{code: 2, err: err}
+	}
+	if note != "" {
+		fmt.Fprintln(stderr, "enqueue: note:", note)
+	}
+	return lr, !a.noProgress && isTerminal(stderr), closeIn, nil
 }
 
 // requestRoots requests each confirmed root prefix as a flush-all is requested: the same

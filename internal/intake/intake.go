@@ -94,6 +94,9 @@ type Options struct {
 	Timeout     time.Duration      // bound on the Redis work of one request; zero means DefaultTimeout
 	Inflight    *httpapi.Gate      // INTAKE_MAX_INFLIGHT, shared with the event receivers; nil caps nothing
 	Inspector   *cipurge.Inspector // reads requests for GET /v1/requests/{id}; nil answers that path 404
+	// NoCallback, when set, refuses a request's callback with this reason and a 400.
+	// The worker sets it when it has no webhook secret, so no event would ever be sent.
+	NoCallback string
 }
 
 // Error is the body of every error answer (the worker's JSON endpoints share it).
@@ -232,6 +235,10 @@ func (h *handler) invalidations(w http.ResponseWriter, r *http.Request, e *entry
 		h.fail(w, e, http.StatusRequestEntityTooLarge, Error{Code: "too_many_urls", Setting: "INTAKE_MAX_URLS", Limit: int64(h.o.MaxURLs),
 			Message: fmt.Sprintf("%d URLs and prefixes in one request, more than INTAKE_MAX_URLS=%d: split them into requests of at most %d",
 				n, h.o.MaxURLs, h.o.MaxURLs)})
+		return
+	}
+	if req.Callback != "" && h.o.NoCallback != "" {
+		h.fail(w, e, http.StatusBadRequest, Error{Code: "bad_option", Message: `"callback": ` + h.o.NoCallback + ": nothing was enqueued"})
 		return
 	}
 	ctx, cancel := httpapi.Durable(r, h.Timeout)

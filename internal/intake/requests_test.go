@@ -2,6 +2,7 @@ package intake_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,23 +16,7 @@ import (
 func TestInvalidationsNameTheirRequest(t *testing.T) {
 	t.Parallel()
 	e := setup(t, nil)
-	post := func(key, body string) jsonAnswer {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+intake.PathInvalidations, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+testToken)
-		if key != "" {
-			req.Header.Set(intake.HeaderIdempotencyKey, key)
-		}
-		resp, err := e.srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		a := jsonAnswer{Status: resp.StatusCode, Header: resp.Header}
-		_ = json.NewDecoder(resp.Body).Decode(&a.got)
-		return a
-	}
+	post := func(key, body string) jsonAnswer { return e.postInvalidations(key, body) }
 	body := `{"urls":["https://img.example.com/idem/a.jpg"],"callback":"https://hooks.example.com/x"}`
 	first := post("k-1", body)
 	id, _ := first.got["request_id"].(string)
@@ -50,11 +35,33 @@ func TestInvalidationsNameTheirRequest(t *testing.T) {
 	}
 }
 
+// postInvalidations posts body to the intake with the test token and an Idempotency-Key when key
+// is not "". It returns the answer with its JSON body decoded.
+func (e *env) postInvalidations(key, body string) jsonAnswer {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+intake.PathInvalidations, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	if key != "" {
+		req.Header.Set(intake.HeaderIdempotencyKey, key)
+	}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	a := jsonAnswer{Status: resp.StatusCode, Header: resp.Header, body: string(b)}
+	_ = json.Unmarshal(b, &a.got)
+	return a
+}
+
 // jsonAnswer is an answer with its JSON body as a map.
 type jsonAnswer struct {
 	Status int
 	Header http.Header
 	got    map[string]any
+	body   string // the body as it came
 }
 
 // TestRequestProgress: GET /v1/requests/{id} answers the request's counts; ?wait answers when
@@ -93,5 +100,25 @@ func TestRequestProgress(t *testing.T) {
 	}
 	if code, _ := get(loc + "?wait=2h"); code != http.StatusBadRequest {
 		t.Errorf("?wait=2h: %d, want 400", code)
+	}
+}
+
+// TestCallbackWithoutSecret: a worker with no webhook secret refuses a callback with a 400
+// that says why. Nothing is queued. A request without a callback still goes through.
+func TestCallbackWithoutSecret(t *testing.T) {
+	t.Parallel()
+	const why = "no secret here: set one"
+	e := setup(t, func(o *intake.Options) { o.NoCallback = why })
+	post := func(body string) jsonAnswer { return e.postInvalidations("", body) }
+	bad := post(`{"urls":["https://img.example.com/cb/a.jpg"],"callback":"https://hooks.example.com/x"}`)
+	msg, _ := bad.got["error"].(string)
+	if bad.Status != http.StatusBadRequest || bad.got["code"] != "bad_option" || !strings.Contains(msg, why) {
+		t.Errorf("a callback without a secret: %d %v, want 400 bad_option naming why", bad.Status, bad.got)
+	}
+	if n := e.pendingCount(); n != 0 {
+		t.Errorf("%d URLs pending after the refusal, want 0", n)
+	}
+	if ok := post(`{"urls":["https://img.example.com/cb/b.jpg"]}`); ok.Status != http.StatusAccepted {
+		t.Errorf("no callback: %d, want 202", ok.Status)
 	}
 }

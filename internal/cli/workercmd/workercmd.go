@@ -252,8 +252,17 @@ func newIntake(cfg *config.Config, rdb redis.UniversalClient, log *zap.Logger, i
 	return intake.New(intake.Options{
 		Client: client, Token: cfg.HTTP.IntakeToken, MaxBytes: cfg.HTTP.IntakeMaxBytes, MaxURLs: cfg.HTTP.IntakeMaxURLs,
 		FlushBearer: cfg.HTTP.IntakeFlush, Log: log.Named("intake"),
-		Inflight: inflight, Inspector: insp,
+		Inflight: inflight, Inspector: insp, NoCallback: noCallback(cfg),
 	}), nil
+}
+
+// noCallback is why the intake refuses a request's callback, or "" when it takes one.
+// Without a webhook secret no event is sent, so a callback would wait for nothing.
+func noCallback(cfg *config.Config) string {
+	if cfg.Webhook.SigningKey != "" {
+		return ""
+	}
+	return "this worker has no WEBHOOK_SECRET, so no webhook event would be sent: set WEBHOOK_SECRET (or WEBHOOK_SECRET_FILE) on the workers, or leave callback out"
 }
 
 // serve listens on HTTP_ADDR, runs the worker until ctx is done, then shuts the server down.

@@ -81,7 +81,7 @@ func TestLinkedURLsMoveEveryRequest(t *testing.T) {
 	if r, _ := s.Request(ctx, over); r.Total != 1 || r.Counts[store.ReqWaiting] != 1 {
 		t.Errorf("the ninth request counts %d URLs (%v), want the linked one", r.Total, r.Counts)
 	}
-	got, err = s.FlushLinks(ctx)
+	got, err = s.FlushLinks(ctx, store.EventsNone)
 	if err != nil || len(got.Done) != store.RequestsPerURL+1 {
 		t.Fatalf("a flush-all made %d requests done (%v), want %d", len(got.Done), err, store.RequestsPerURL+1)
 	}

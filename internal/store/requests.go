@@ -262,12 +262,16 @@ type Move struct {
 	Adopt bool
 	// SentDone says done means sent for the requests moved, when nothing is confirmed.
 	SentDone bool
+	// Events says which requests' events the move appends to the webhook outbox (KeyOutbox).
+	Events Events
 }
 
 // Moved is what a Move did.
 type Moved struct {
 	Done []string    // requests that became done
 	Dead [][2]string // with To ReqDead: request ID and canonical key of each URL dead for a request
+	// Dropped counts the oldest outbox events the move's appends pushed out (OutboxMax).
+	Dropped int64
 }
 
 // moveTries bounds how often MoveURLs reads links again that changed under it.
@@ -275,7 +279,8 @@ const moveTries = 5
 
 // MoveURLs moves urls, a task's URLs, one step for every request they count for: the requests
 // of the task (a bulk task's, in reqs) and the requests linked to each URL. Its cost is a few
-// hash commands per URL and request.
+// hash commands per URL and request. Each event it appends to the outbox (m.Events) costs an RPUSH,
+// and for EventsCallback an HGET, in the same script.
 func (s *Store) MoveURLs(ctx context.Context, reqs, urls []string, m Move) (Moved, error) {
 	var out Moved
 	if len(urls) == 0 {
@@ -289,11 +294,11 @@ func (s *Store) MoveURLs(ctx context.Context, reqs, urls []string, m Move) (Move
 		if err != nil {
 			return out, fmt.Errorf("store: reading the links of %d URLs: %w", len(urls), err)
 		}
-		keys := []string{KeyRequestLinks}
+		keys := []string{KeyRequestLinks, KeyOutbox}
 		for _, id := range reqs {
 			keys = append(keys, RequestKey(id))
 		}
-		args := []any{string(m.From), string(m.To), bit(m.Resent), bit(m.Keep), bit(m.Adopt), bit(m.SentDone), len(reqs), len(urls), 0}
+		args := []any{string(m.From), string(m.To), bit(m.Resent), bit(m.Keep), bit(m.Adopt), bit(m.SentDone), len(reqs), len(urls), 0, int(m.Events)}
 		for _, id := range reqs {
 			args = append(args, id)
 		}
@@ -319,7 +324,7 @@ func (s *Store) MoveURLs(ctx context.Context, reqs, urls []string, m Move) (Move
 		if err != nil {
 			return out, fmt.Errorf("store: moving %d URLs from %q to %q: %w", len(urls), m.From, m.To, err)
 		}
-		if len(res) != 3 {
+		if len(res) != 4 {
 			return out, fmt.Errorf("store: moving URLs: unexpected answer %v", res)
 		}
 		for _, v := range res[0].([]any) {
@@ -333,14 +338,16 @@ func (s *Store) MoveURLs(ctx context.Context, reqs, urls []string, m Move) (Move
 		for _, v := range res[2].([]any) {
 			again = append(again, urls[v.(int64)-1])
 		}
+		dropped, _ := res[3].(int64)
+		out.Dropped += dropped
 		urls = again
 	}
 	return out, nil
 }
 
 // FlushLinks moves every linked URL to ReqFlushed: a flush-all was sent after their requests.
-// It returns what MoveURLs did.
-func (s *Store) FlushLinks(ctx context.Context) (Moved, error) {
+// It returns what MoveURLs did; ev says which events go to the outbox.
+func (s *Store) FlushLinks(ctx context.Context, ev Events) (Moved, error) {
 	var out Moved
 	var cursor uint64
 	for {
@@ -352,8 +359,9 @@ func (s *Store) FlushLinks(ctx context.Context) (Moved, error) {
 		for i := 0; i+1 < len(kv); i += 2 {
 			urls = append(urls, kv[i])
 		}
-		m, err := s.MoveURLs(ctx, nil, urls, Move{To: ReqFlushed})
+		m, err := s.MoveURLs(ctx, nil, urls, Move{To: ReqFlushed, Events: ev})
 		out.Done = append(out.Done, m.Done...)
+		out.Dropped += m.Dropped
 		if err != nil {
 			return out, err
 		}

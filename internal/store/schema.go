@@ -342,6 +342,8 @@ var luaConsts = []struct {
 	{"F_REQ_SAMPLE", FieldReqSample}, {"F_REQ_DONE", FieldReqDone}, {"F_REQ_OPEN", FieldReqOpen}, {"N_REQ_KEPT", RequestsKept},
 	{"S_REQ_WAITING", string(ReqWaiting)}, {"S_REQ_SENT", string(ReqSent)}, {"S_REQ_RESENT", string(ReqResent)}, {"S_REQ_DEAD", string(ReqDead)},
 	{"N_REQ_PER_URL", RequestsPerURL}, {"N_REQ_SAMPLE", RequestSampleSize}, {"S_LINK_WAITING", linkWaiting}, {"S_LINK_SENT", linkSent},
+	{"S_OUT_DONE", OutboxDone}, {"S_OUT_DEAD", OutboxDead}, {"N_OUTBOX_MAX", OutboxMax},
+	{"N_EVENTS_CALLBACK", int(EventsCallback)}, {"N_EVENTS_ALL", int(EventsAll)},
 }
 
 // luaPreamble is prepended to every script: the constants above as Lua locals, and now_ms(), the
@@ -485,4 +487,36 @@ const (
 	RequestSampleSize = 20
 	RequestsKept      = 1000
 	RequestsPerURL    = 8
+)
+
+// Keys of the webhook outbox (outbox.go). The scripts that move requests append each event of a
+// request there, in the same script as the move: the move and its event are one write. Workers
+// with a webhook secret take the events and enqueue their delivery tasks.
+const (
+	// KeyOutbox lists the events not taken yet, oldest first. An event is
+	// "<OutboxDone or OutboxDead>|<request ID>|<canonical key, for OutboxDead>". At most OutboxMax.
+	KeyOutbox = Prefix + "wh:out"
+	// KeyOutboxTaken holds the events a worker took, until their task is enqueued: member the
+	// event, score when it was taken (ms). One taken longer than the lease is taken again.
+	KeyOutboxTaken = Prefix + "wh:taken"
+)
+
+// Codes of an outbox event: the webhook event it becomes.
+const (
+	OutboxDone = "d" // request.done
+	OutboxDead = "x" // request.url_dead
+)
+
+// OutboxMax bounds KeyOutbox: an append beyond it drops the oldest event, and the move says so
+// (Moved.Dropped). 100,000 events of 30 to 300 bytes are 3 to 30 MB.
+const OutboxMax = 100000
+
+// Events says which requests' events a move appends to KeyOutbox.
+type Events int
+
+// The events a move appends. The zero value appends none.
+const (
+	EventsNone     Events = 0 // none: this worker signs no event (no webhook secret)
+	EventsCallback Events = 1 // those of requests with a callback URL
+	EventsAll      Events = 2 // those of every request: a default receiver takes the others
 )

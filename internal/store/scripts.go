@@ -48,4 +48,5 @@ var (
 	linkMoveScript       = script("link_move")
 	requestGrowScript    = script("request_grow")
 	startScript          = script("start")
+	outboxTakeScript     = script("outbox_take")
 )

@@ -82,6 +82,8 @@ type Metrics struct {
 	Events     *prometheus.CounterVec // events by type and result: enqueued, no_secret, error
 	Deliveries *prometheus.CounterVec // attempts by result: sent, failed, refused
 	Latency    prometheus.Histogram   // seconds per attempt
+	// OutboxDropped counts events the outbox dropped, oldest first, when full (store.OutboxMax).
+	OutboxDropped prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them on reg (nil: not registered).
@@ -99,6 +101,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "cipurge_webhook_delivery_duration_seconds", Help: "Duration of webhook delivery attempts.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10},
 		}),
+		OutboxDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cipurge_webhook_outbox_dropped_total",
+			Help: "Webhook events dropped, oldest first, by a full outbox: no worker with a secret took them in time.",
+		}),
 	}
 	for _, r := range []string{resultSent, resultFailed, resultRefused} {
 		m.Deliveries.WithLabelValues(r)
@@ -109,7 +115,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}
 	}
 	if reg != nil {
-		reg.MustRegister(m.Events, m.Deliveries, m.Latency)
+		reg.MustRegister(m.Events, m.Deliveries, m.Latency, m.OutboxDropped)
 	}
 	return m
 }

@@ -28,6 +28,7 @@ func (w *Worker) moveRequests(ctx context.Context, reqs, urls []string, m store.
 	if m.To == "" || len(urls) == 0 {
 		return
 	}
+	m.Events = w.hooks.events()
 	got, err := w.store.MoveURLs(ctx, reqs, urls, m)
 	if err != nil {
 		w.log.Warn("could not count URLs for their requests", zap.String("to", string(m.To)), zap.Int("urls", len(urls)), zap.Error(err))
@@ -37,7 +38,7 @@ func (w *Worker) moveRequests(ctx context.Context, reqs, urls []string, m store.
 
 // flushedRequests moves every linked URL to flushed: a flush-all was sent after its request.
 func (w *Worker) flushedRequests(ctx context.Context) {
-	got, err := w.store.FlushLinks(ctx)
+	got, err := w.store.FlushLinks(ctx, w.hooks.events())
 	if err != nil {
 		w.log.Warn("could not count a flush-all for the requests it covers", zap.Error(err))
 	}
@@ -98,14 +99,23 @@ func without(urls, live, held []string) []string {
 	return out
 }
 
-// requestsMoved is what follows a move. The requests that became done are counted. They and
-// the URLs dead for a request get their webhook events.
+// requestsMoved is what follows a move. The requests that became done are counted. With a
+// secret, the move appended their events to the outbox: the outbox loop is woken. Without one,
+// each event that had a receiver is counted as not sent.
 func (w *Worker) requestsMoved(ctx context.Context, m store.Moved) {
+	w.metrics.RequestsDone.Add(float64(len(m.Done)))
+	w.hooks.m.OutboxDropped.Add(float64(m.Dropped))
+	if w.hooks.sender != nil {
+		select {
+		case w.hooks.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
 	for _, d := range m.Dead {
 		w.notify(ctx, webhook.EventURLDead, d[0], d[1])
 	}
 	for _, id := range m.Done {
-		w.metrics.RequestsDone.Inc()
 		w.notify(ctx, webhook.EventRequestDone, id, "")
 	}
 }

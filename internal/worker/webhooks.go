@@ -19,10 +19,13 @@ import (
 // request.done goes out when a request becomes done.
 // request.url_dead goes out when one of its URLs is dead-lettered, or cannot be followed.
 // The receiver is the request's own callback URL, or the default one.
-// Each event is a delivery task on a queue of its own, which a server of its own runs.
+// The move of a request appends its events to the outbox in the same script (store.KeyOutbox).
+// The outbox loop takes them and enqueues one delivery task each (runOutbox).
+// So an event is lost neither when a worker dies after the move, nor when an enqueue fails.
+// Each delivery task is on a queue of its own, which a server of its own runs.
 // So a slow receiver never holds a slot of an invalidation.
-// The store returns each such move once, so each event is enqueued once.
-// Its webhook-id comes from the request ID, the event and the URL: a retry keeps it.
+// Its webhook-id comes from the request ID, the event and the URL.
+// A retry keeps it, and a second enqueue of the same event is the same task.
 
 // hooks is the worker's side of the webhooks.
 type hooks struct {
@@ -31,29 +34,44 @@ type hooks struct {
 	m      *webhook.Metrics
 	// noSecret logs once that a request has a receiver but no secret signs its events.
 	noSecret sync.Once
+	// wake tells the outbox loop that a move appended events.
+	wake chan struct{}
+}
+
+// events is what this worker's moves append to the outbox. Without a secret it appends none:
+// requestsMoved then counts each event that had a receiver as not sent.
+func (h *hooks) events() store.Events {
+	switch {
+	case h.sender == nil:
+		return store.EventsNone
+	case h.cfg.URL != "":
+		return store.EventsAll
+	default:
+		return store.EventsCallback
+	}
 }
 
 // notify enqueues the delivery of event typ about request id (and url, for request.url_dead).
-// A request with no receiver has no event. A failure is logged and counted: the move it
-// follows is done, and the invalidation is not touched.
-func (w *Worker) notify(ctx context.Context, typ, id, url string) {
+// A request with no receiver has no event. It returns false when the event is to be tried
+// again: Redis failed. A delivery that cannot be built is logged, counted and given up.
+func (w *Worker) notify(ctx context.Context, typ, id, url string) (settled bool) {
 	ctx, cancel := recordCtx(ctx)
 	defer cancel()
 	h := &w.hooks
 	r, err := w.store.Request(ctx, id)
 	if err != nil {
 		if !errors.Is(err, store.ErrNoRequest) {
-			w.log.Warn("could not read a request for its webhook event", zap.String("request", id), zap.String("event", typ), zap.Error(err))
-			h.m.Events.WithLabelValues(typ, webhook.EventError).Inc()
+			w.log.Warn("could not read a request for its webhook event: it is tried again", zap.String("request", id), zap.String("event", typ), zap.Error(err))
+			return false
 		}
-		return
+		return true
 	}
 	target := r.Callback
 	if target == "" {
 		target = h.cfg.URL
 	}
 	if target == "" {
-		return
+		return true
 	}
 	if h.sender == nil {
 		h.noSecret.Do(func() {
@@ -62,19 +80,69 @@ func (w *Worker) notify(ctx context.Context, typ, id, url string) {
 				zap.String("request", id), zap.String("event", typ))
 		})
 		h.m.Events.WithLabelValues(typ, webhook.EventNoSecret).Inc()
-		return
+		return true
 	}
 	d, err := w.delivery(ctx, typ, r, url, target)
-	if err == nil {
-		err = webhook.Enqueue(ctx, w.client, d)
-	}
 	if err != nil {
-		w.log.Warn("could not enqueue a webhook event: it is not sent", zap.String("request", id), zap.String("event", typ),
+		w.log.Warn("could not build a webhook event: it is not sent", zap.String("request", id), zap.String("event", typ),
 			zap.String("receiver", webhook.Redact(target)), zap.Error(err))
 		h.m.Events.WithLabelValues(typ, webhook.EventError).Inc()
-		return
+		return true
+	}
+	if err := webhook.Enqueue(ctx, w.client, d); err != nil {
+		w.log.Warn("could not enqueue a webhook event: it is tried again", zap.String("request", id), zap.String("event", typ),
+			zap.String("receiver", webhook.Redact(target)), zap.Error(err))
+		return false
 	}
 	h.m.Events.WithLabelValues(typ, webhook.EventEnqueued).Inc()
+	return true
+}
+
+// outboxBatch is how many events the outbox loop takes at once.
+const outboxBatch = 100
+
+// runOutbox enqueues the deliveries of the outbox's events until ctx is done. It looks when a
+// move of this worker appended events, and every OutboxCheck for those of other workers and
+// those a dead worker took.
+func (w *Worker) runOutbox(ctx context.Context) {
+	t := time.NewTicker(w.cfg.OutboxCheck)
+	defer t.Stop()
+	for {
+		w.drainOutbox(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-w.hooks.wake:
+		}
+	}
+}
+
+// drainOutbox enqueues the deliveries of the events waiting, batch by batch. An event not
+// settled stays taken: it is taken again after OutboxLease.
+func (w *Worker) drainOutbox(ctx context.Context) {
+	for ctx.Err() == nil {
+		evs, err := w.store.TakeOutbox(ctx, outboxBatch, w.cfg.OutboxLease)
+		if err != nil {
+			w.log.Warn("could not take webhook events from the outbox: tried again", zap.Error(err))
+			return
+		}
+		for _, ev := range evs {
+			typ := webhook.EventRequestDone
+			if ev.Dead {
+				typ = webhook.EventURLDead
+			}
+			if !w.notify(ctx, typ, ev.Request, ev.URL) {
+				continue
+			}
+			if err := w.store.AckOutbox(context.WithoutCancel(ctx), ev); err != nil {
+				w.log.Warn("could not ack a webhook event: it may be enqueued again, as the same task", zap.Error(err))
+			}
+		}
+		if len(evs) < outboxBatch {
+			return
+		}
+	}
 }
 
 // delivery builds the delivery of event typ about r (and url) to target. A body over
@@ -105,8 +173,8 @@ func (w *Worker) delivery(ctx context.Context, typ string, r store.Request, url,
 	}
 }
 
-// runHooks starts the delivery server when there is a secret. It returns the function that
-// stops it.
+// runHooks starts the delivery server and the outbox loop when there is a secret. It returns
+// the function that stops them.
 func (w *Worker) runHooks() (stop func(), err error) {
 	if w.hooks.sender == nil {
 		return func() {}, nil
@@ -126,7 +194,14 @@ func (w *Worker) runHooks() (stop func(), err error) {
 	if err := srv.Start(mux); err != nil {
 		return nil, err
 	}
-	return srv.Shutdown, nil
+	ctx, cancel := context.WithCancel(context.Background())
+	var outbox sync.WaitGroup
+	outbox.Go(func() { w.runOutbox(ctx) })
+	return func() {
+		cancel()
+		outbox.Wait()
+		srv.Shutdown()
+	}, nil
 }
 
 // onDeliveryError logs a delivery that failed: at debug while it is retried, as a warning once

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -63,6 +64,21 @@ func (rc *hookReceiver) attempts() int {
 	return len(rc.ids)
 }
 
+// startReceiver starts a hookReceiver on loopback that verifies with a fresh secret. It returns
+// the secret, the receiver and its server.
+func startReceiver(t *testing.T) (string, *hookReceiver, *httptest.Server) {
+	t.Helper()
+	secret := newWebhookSecret(t)
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &hookReceiver{wh: wh}
+	srv := httptest.NewServer(rc)
+	t.Cleanup(srv.Close)
+	return secret, rc, srv
+}
+
 func newWebhookSecret(t *testing.T) string {
 	t.Helper()
 	raw := make([]byte, 32)
@@ -108,14 +124,7 @@ func finishRequest(t *testing.T, w *Worker, api *failOnceAPI, callback string, u
 func TestWebhookDoneIsDeliveredAndRetried(t *testing.T) {
 	t.Parallel()
 	rdb := testredis.Start(t).Client()
-	secret := newWebhookSecret(t)
-	wh, err := standardwebhooks.NewWebhook(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := &hookReceiver{wh: wh}
-	srv := httptest.NewServer(rc)
-	t.Cleanup(srv.Close)
+	secret, rc, srv := startReceiver(t)
 	api := &failOnceAPI{sent: map[string][]string{}, failing: map[string]bool{}}
 	m := NewMetrics(nil)
 	w := mustNew(t, Config{Confirm: true, Token: "demo", Webhook: webhook.Config{Secret: secret}, WebhookRetry: 10 * time.Millisecond},
@@ -181,5 +190,58 @@ func TestWebhookWithoutSecret(t *testing.T) {
 	}
 	if n, _ := rdb.Exists(context.Background(), taskq.PendingKey(webhook.Queue)).Result(); n != 0 {
 		t.Errorf("a delivery was enqueued without a secret")
+	}
+}
+
+// TestWebhookOutboxSurvivesAKill: worker a moves two requests to done and dies before any
+// delivery is enqueued: its outbox loop never ran. Worker b took the first event and died too,
+// before the enqueue. A fresh worker delivers both, each under its request's webhook-id.
+func TestWebhookOutboxSurvivesAKill(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testredis.Start(t).Client()
+	secret, rc, srv := startReceiver(t)
+	api := &failOnceAPI{sent: map[string][]string{}, failing: map[string]bool{}}
+	cfg := Config{Confirm: true, Token: "demo", Webhook: webhook.Config{Secret: secret}, WebhookRetry: 10 * time.Millisecond}
+	a := mustNew(t, cfg, rdb, api, zap.NewNop(), nil)
+	first := finishRequest(t, a, api, srv.URL+"/hook", "https://img.example.com/wh/k1.jpg")
+	second := finishRequest(t, a, api, srv.URL+"/hook", "https://img.example.com/wh/k2.jpg")
+	if n, _ := rdb.Exists(ctx, taskq.PendingKey(webhook.Queue)).Result(); n != 0 {
+		t.Fatal("a delivery was enqueued without the outbox loop")
+	}
+	if got, err := a.store.TakeOutbox(ctx, 1, time.Minute); err != nil || len(got) != 1 || got[0].Request != first {
+		t.Fatalf("worker b took %+v, %v: want the first event", got, err)
+	}
+
+	cfg.OutboxCheck, cfg.OutboxLease = 20*time.Millisecond, 200*time.Millisecond
+	m := NewMetrics(nil)
+	fresh := mustNew(t, cfg, rdb, api, zap.NewNop(), m)
+	stop, err := fresh.runHooks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	want := map[string]bool{webhook.MessageID(webhook.EventRequestDone, first): true, webhook.MessageID(webhook.EventRequestDone, second): true}
+	testkit.WaitFor(t, 20*time.Second, "both events delivered, after a retry each", func() bool {
+		return testutil.ToFloat64(m.Webhook.Deliveries.WithLabelValues("sent")) >= 2
+	})
+	testkit.WaitFor(t, 20*time.Second, "the outbox empty", func() bool {
+		w, tk, err := fresh.store.OutboxLen(ctx)
+		return err == nil && w == 0 && tk == 0
+	})
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for i, id := range rc.ids {
+		if !want[id] {
+			t.Errorf("attempt %d has webhook-id %q: want one of %v", i, id, want)
+		}
+		if rc.errs[i] != nil {
+			t.Errorf("attempt %d: the Standard Webhooks library refuses it: %v", i, rc.errs[i])
+		}
+	}
+	for id := range want {
+		if !slices.Contains(rc.ids, id) {
+			t.Errorf("webhook-id %s never arrived", id)
+		}
 	}
 }

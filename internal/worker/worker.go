@@ -102,6 +102,10 @@ type Config struct {
 	DeadLetterSweep time.Duration
 	// the wait before each retry of a webhook delivery (0: webhook.RetryDelay's schedule)
 	WebhookRetry time.Duration
+	// how often the outbox loop looks for webhook events without being woken (5 s)
+	OutboxCheck time.Duration
+	// how long a webhook event taken from the outbox stays with its taker (1 min)
+	OutboxLease time.Duration
 }
 
 // WithDefaults returns c with every zero setting that has no meaning at zero replaced by its
@@ -142,6 +146,8 @@ func (c Config) WithDefaults() Config {
 	def(&c.MaxInSlotWait, time.Second)
 	def(&c.RetryCheck, time.Second)
 	def(&c.DeadLetterSweep, time.Minute)
+	def(&c.OutboxCheck, 5*time.Second)
+	def(&c.OutboxLease, time.Minute)
 	return c
 }
 
@@ -201,7 +207,7 @@ func New(cfg Config, rdb redis.UniversalClient, api API, log *zap.Logger, m *Met
 	st := store.New(rdb)
 	client := asynq.NewClientFromRedisClient(rdb)
 	return &Worker{
-		hooks:     hooks{cfg: cfg.Webhook, sender: sender, m: m.Webhook},
+		hooks:     hooks{cfg: cfg.Webhook, sender: sender, m: m.Webhook, wake: make(chan struct{}, 1)},
 		guard:     store.NewGuard(st, defaults.PolicyEvery, func(msg string) { log.Warn(msg) }),
 		guardWarn: oncePer{period: time.Minute},
 		cfg:       cfg, rdb: rdb, store: st, api: api, log: log, metrics: m,

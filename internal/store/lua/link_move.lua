@@ -1,25 +1,29 @@
 -- link_move: URLs move from one state to another for every request they count for
 -- (Store.MoveURLs): the open requests KeyRequestLinks links them to, and the requests of their task.
--- KEYS[1] KeyRequestLinks  KEYS[2..1+ARGV[7]] RequestKey of each request of the task
--- KEYS[2+ARGV[7]..] RequestKey of each linked request ARGV names (in that order)
+-- It appends each event of a request (done, a URL dead) to the webhook outbox, in this same write.
+-- KEYS[1] KeyRequestLinks  KEYS[2] KeyOutbox  KEYS[3..2+ARGV[7]] RequestKey of each request of the task
+-- KEYS[3+ARGV[7]..] RequestKey of each linked request ARGV names (in that order)
 -- ARGV[1] from state ('' any: waiting or sent)  ARGV[2] to state  ARGV[3] "1": also count a resend
 -- ARGV[4] "1": the link stays, with to's code (to is waiting or sent); "0": it goes (an end state)
 -- ARGV[5] "1": the task's requests become links of each URL, with to's code (ARGV[4] is "1")
 -- ARGV[6] "1": done means sent for the requests moved (PURGE_CONFIRM=false)
 -- ARGV[7] task requests T  ARGV[8] URLs U  ARGV[9] linked requests R
--- ARGV[10..9+T] the task's request IDs; then U pairs: canonical key, its links as read ('' none);
+-- ARGV[10] the events to append (Events): 0 none, N_EVENTS_CALLBACK, N_EVENTS_ALL
+-- ARGV[11..10+T] the task's request IDs; then U pairs: canonical key, its links as read ('' none);
 -- then R request IDs, in the order of their KEYS
--- returns  {done, dead, changed}: done the request IDs that became done; with to dead, dead the
---          pairs request ID, canonical key of each URL dead for a request; changed the indexes
---          (1-based) of the URLs whose links changed since read: left alone, to read again
+-- returns  {done, dead, changed, dropped}: done the request IDs that became done; with to dead,
+--          dead the pairs request ID, canonical key of each URL dead for a request; changed the
+--          indexes (1-based) of the URLs whose links changed since read: left alone, to read
+--          again; dropped the outbox's oldest events the appends pushed out (OutboxMax)
 local from, to, resent, keep, adopt, sentdone = ARGV[1], ARGV[2], ARGV[3] == '1', ARGV[4] == '1', ARGV[5] == '1', ARGV[6] == '1'
-local nt, nu, nr = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local nt, nu, nr, events = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local A, K = 11, 3 -- the first ARGV after the fixed ones; the first KEYS of a request
 local code = {[S_LINK_WAITING] = S_REQ_WAITING, [S_LINK_SENT] = S_REQ_SENT}
 local tocode = S_LINK_WAITING
 if to == S_REQ_SENT then tocode = S_LINK_SENT end
 local keyof = {}
-for j = 1, nr do keyof[ARGV[9 + nt + 2 * nu + j]] = KEYS[1 + nt + j] end
-local done, dead, changed, moved = {}, {}, {}, {}
+for j = 1, nr do keyof[ARGV[A - 1 + nt + 2 * nu + j]] = KEYS[K - 1 + nt + j] end
+local done, dead, changed, moved, dropped = {}, {}, {}, {}, 0
 -- Moves are summed per request and state, then made once each: a request of 15,000 URLs costs
 -- a few commands per call, not per URL.
 local counts, order, live = {}, {}, {}
@@ -27,12 +31,37 @@ local function exists(k)
   if live[k] == nil then live[k] = redis.call('EXISTS', k) == 1 end
   return live[k]
 end
+-- outbox(k, c, id, url) appends event c of request id (key k) when events asks for it.
+local function outbox(k, c, id, url)
+  if events == N_EVENTS_ALL then
+    if not exists(k) then return end
+  elseif events == N_EVENTS_CALLBACK then
+    local cb = redis.call('HGET', k, F_REQ_CB)
+    if not cb or cb == '' then return end
+  else
+    return
+  end
+  local n = redis.call('RPUSH', KEYS[2], c .. '|' .. id .. '|' .. (url or ''))
+  if n > N_OUTBOX_MAX then
+    redis.call('LTRIM', KEYS[2], n - N_OUTBOX_MAX, -1)
+    dropped = dropped + n - N_OUTBOX_MAX
+  end
+end
+-- deadfor notes url dead for request id (key k), and its event.
+local function deadfor(k, id, url)
+  dead[#dead + 1] = id
+  dead[#dead + 1] = url
+  outbox(k, S_OUT_DEAD, id, url)
+end
 local function move(k, id, st, n)
   if sentdone and exists(k) then redis.call('HSET', k, F_REQ_CONFIRM, '0') end
-  if req_move(k, st, to, resent, n) then done[#done + 1] = id end
+  if req_move(k, st, to, resent, n) then
+    done[#done + 1] = id
+    outbox(k, S_OUT_DONE, id, nil)
+  end
 end
 for u = 1, nu do
-  local url, seen = ARGV[8 + nt + 2 * u], ARGV[9 + nt + 2 * u]
+  local url, seen = ARGV[A - 2 + nt + 2 * u], ARGV[A - 1 + nt + 2 * u]
   local cur = redis.call('HGET', KEYS[1], url) or ''
   if cur ~= seen then
     changed[#changed + 1] = u
@@ -49,17 +78,14 @@ for u = 1, nu do
           order[#order + 1] = {id, st}
         end
         counts[ck] = counts[ck] + 1
-        if to == S_REQ_DEAD and exists(keyof[id]) then
-          dead[#dead + 1] = id
-          dead[#dead + 1] = url
-        end
+        if to == S_REQ_DEAD and exists(keyof[id]) then deadfor(keyof[id], id, url) end
         if keep then words[#words + 1] = id .. ':' .. tocode end
       else
         words[#words + 1] = w
       end
     end
     if adopt then
-      for t = 1, nt do words[#words + 1] = ARGV[9 + t] .. ':' .. tocode end
+      for t = 1, nt do words[#words + 1] = ARGV[A - 1 + t] .. ':' .. tocode end
     end
     if #words > 0 then
       redis.call('HSET', KEYS[1], url, table.concat(words, ' '))
@@ -74,14 +100,13 @@ for _, o in ipairs(order) do
 end
 if from ~= '' and #moved > 0 then
   for t = 1, nt do
-    local id = ARGV[9 + t]
-    move(KEYS[1 + t], id, from, #moved)
-    if to == S_REQ_DEAD then
-      for _, url in ipairs(moved) do
-        dead[#dead + 1] = id
-        dead[#dead + 1] = url
-      end
+    local id, k = ARGV[A - 1 + t], KEYS[K - 1 + t]
+    -- A request with no URL left in from (a repeated move, or one expired) has no event. The
+    -- dead URLs' events go before the request's done event.
+    if to == S_REQ_DEAD and tonumber(redis.call('HGET', k, from) or '0') > 0 then
+      for _, url in ipairs(moved) do deadfor(k, id, url) end
     end
+    move(k, id, from, #moved)
   end
 end
-return {done, dead, changed}
+return {done, dead, changed, dropped}

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge/internal/status"
+	"github.com/cipurge/cipurge/internal/webhook"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -19,7 +20,8 @@ var queueStates = []string{"pending", "active", "scheduled", "retry", "archived"
 
 // QueueCollectorOptions configure a QueueCollector. Zero values take the defaults noted.
 type QueueCollectorOptions struct {
-	// Queues to report. The default is tasks.QueueNames().
+	// Queues to report. The default is tasks.QueueNames() and webhook.Queue, whose archived
+	// tasks are failed deliveries, not dead letters.
 	Queues []string
 	// CacheFor is how long one reading of Redis serves scrapes (2 s): a flood of scrapes costs
 	// Redis one reading per CacheFor.
@@ -81,7 +83,7 @@ type queueSnapshot struct {
 // NewQueueCollector returns a collector over rdb (a client, a failover client or a cluster client).
 func NewQueueCollector(rdb redis.UniversalClient, o QueueCollectorOptions) *QueueCollector {
 	if len(o.Queues) == 0 {
-		o.Queues = tasks.QueueNames()
+		o.Queues = append(tasks.QueueNames(), webhook.Queue)
 	}
 	if o.CacheFor <= 0 {
 		o.CacheFor = 2 * time.Second
@@ -96,7 +98,7 @@ func NewQueueCollector(rdb redis.UniversalClient, o QueueCollectorOptions) *Queu
 	return &QueueCollector{
 		reader: status.NewReader(rdb), o: o,
 		descTasks: prometheus.NewDesc("cipurge_queue_tasks",
-			"Tasks in each asynq queue by state (pending, active, scheduled, retry, archived = dead letters, completed). Shared by every worker.",
+			"Tasks in each asynq queue by state (pending, active, scheduled, retry, archived = dead letters, or failed deliveries in queue webhooks, completed). Shared by every worker.",
 			[]string{"queue", "state"}, nil),
 		descLatency: prometheus.NewDesc("cipurge_queue_latency_seconds",
 			"Age of the oldest pending task in each queue (0 when none is pending).", q, nil),

@@ -16,6 +16,7 @@ import (
 	"github.com/cipurge/cipurge/internal/httpserver"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/testredis"
+	"github.com/cipurge/cipurge/internal/webhook"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -75,7 +76,7 @@ func TestCollectorFreshRedis(t *testing.T) {
 		t.Fatalf("cipurge_queue_collector_up = %v, want 1: %v", got["cipurge_queue_collector_up"], got)
 	}
 	n := 0
-	for _, q := range tasks.QueueNames() {
+	for _, q := range append(tasks.QueueNames(), webhook.Queue) {
 		for _, s := range []string{"pending", "active", "scheduled", "retry", "archived", "completed"} {
 			v, ok := got[qt(q, s)]
 			if !ok || v != 0 {
@@ -84,8 +85,8 @@ func TestCollectorFreshRedis(t *testing.T) {
 			n++
 		}
 	}
-	if n != 24 {
-		t.Errorf("checked %d series, want 24 (4 queues x 6 states)", n)
+	if n != 30 {
+		t.Errorf("checked %d series, want 30 (5 queues, webhooks the fifth, x 6 states)", n)
 	}
 	for _, name := range []string{"cipurge_pending_urls", "cipurge_pending_oldest_age_seconds", "cipurge_paused", "cipurge_pause_remaining_seconds"} {
 		if v, ok := got[name]; !ok || v != 0 {

@@ -361,11 +361,14 @@ func (r *Reader) ReadCounts(ctx context.Context, queues []string) (*Counts, erro
 // operator replays or deletes it (also those asynq trimmed from its archive, at most 10,000 a
 // queue), or asynq's archive of the queues when that holds more (tasks archived by an older
 // version, or from the asynqmon UI, that have no record). So it never counts a dead letter twice,
-// and it does not move when records catch up with the archive.
+// and it does not move when records catch up with the archive. Only the product's task queues
+// count (tasks.QueueNames): a webhook delivery that finally failed is no dead letter.
 func deadLetterCount(queues []*asynq.QueueInfo, records int64) int64 {
 	var archived int64
 	for _, q := range queues {
-		archived += int64(q.Archived)
+		if slices.Contains(tasks.QueueNames(), q.Queue) {
+			archived += int64(q.Archived)
+		}
 	}
 	return max(archived, records)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/internal/testredis"
+	"github.com/cipurge/cipurge/internal/webhook"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -275,5 +276,30 @@ func TestDrainFromWhatTheWorkersPublish(t *testing.T) {
 		!strings.Contains(snap.DrainNote, "below their PURGE_RATE=10") {
 		t.Errorf("busy all minute: %gs at %g calls/s from %q (busy %v): %s; want 50s at 4 from the achieved rate",
 			snap.DrainSeconds, snap.DrainRate, snap.DrainRateFrom, snap.BusyLastMinute, snap.DrainNote)
+	}
+}
+
+// TestWebhookArchiveIsNoDeadLetter: the metrics read the webhooks queue too, and a delivery that
+// finally failed shows in its archived count, not among the dead letters.
+func TestWebhookArchiveIsNoDeadLetter(t *testing.T) {
+	t.Parallel()
+	rdb, cl, insp := start(t)
+	enqueue(t, cl, webhook.TypeDeliver, webhook.Queue, "msg_1")
+	enqueue(t, cl, tasks.TypeURLs, tasks.QueueInteractive, "dead")
+	for q, id := range map[string]string{webhook.Queue: "msg_1", tasks.QueueInteractive: "dead"} {
+		if err := insp.ArchiveTask(q, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := status.NewReader(rdb).ReadCounts(context.Background(), append(tasks.QueueNames(), webhook.Queue))
+	if err != nil {
+		t.Fatal(err)
+	}
+	archived := map[string]int{}
+	for _, q := range c.Queues {
+		archived[q.Queue] = q.Archived
+	}
+	if archived[webhook.Queue] != 1 || archived[tasks.QueueInteractive] != 1 || c.DeadLetters != 1 {
+		t.Errorf("archived %v, dead letters %d: want 1 in each queue, 1 dead letter", archived, c.DeadLetters)
 	}
 }

@@ -69,3 +69,12 @@ func (s *Store) OutboxLen(ctx context.Context) (waiting, taken int64, err error)
 	}
 	return w.Val(), t.Val(), nil
 }
+
+// PublishEvents records ev, the events of this worker's moves, for producers (KeyOutboxEvents),
+// for ttl. Workers with a secret refresh it.
+func (s *Store) PublishEvents(ctx context.Context, ev Events, ttl time.Duration) error {
+	if err := s.rdb.Set(ctx, KeyOutboxEvents, int(ev), ttl).Err(); err != nil {
+		return fmt.Errorf("store: recording the webhook events: %w", err)
+	}
+	return nil
+}

@@ -145,3 +145,35 @@ func TestOutboxCap(t *testing.T) {
 		t.Errorf("outbox of %d, last %q: want %d, ending with the new event", n, last, store.OutboxMax)
 	}
 }
+
+// TestRequestDoneAtItsEndHasItsEvent: a request done when its producer ends it (here: no URL
+// left to follow) gets its done event when it has a callback. One without gets it only once a
+// worker says it has a default receiver (KeyOutboxEvents).
+func TestRequestDoneAtItsEndHasItsEvent(t *testing.T) {
+	c := testredis.Start(t).Client()
+	s := store.New(c)
+	ctx := context.Background()
+	newReq := func(callback string) string {
+		t.Helper()
+		id, _, _, err := s.NewRequest(ctx, nil, store.NewRequestOptions{Confirm: true, TTL: time.Hour, Callback: callback})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	withCallback := newReq("https://hooks.example.com/a")
+	newReq("")
+	if err := s.PublishEvents(ctx, store.EventsCallback, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	newReq("")
+	if err := s.PublishEvents(ctx, store.EventsAll, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	withDefault := newReq("")
+	got, _ := c.LRange(ctx, store.KeyOutbox, 0, -1).Result()
+	want := []string{store.OutboxDone + "|" + withCallback + "|", store.OutboxDone + "|" + withDefault + "|"}
+	if !slices.Equal(got, want) {
+		t.Errorf("outbox %q, want %q", got, want)
+	}
+}

@@ -95,7 +95,7 @@ func (s *Store) AddToRequest(ctx context.Context, id string, urls []string, o Ne
 	for _, u := range urls {
 		args = append(args, u)
 	}
-	res, err := requestGrowScript.Run(ctx, s.rdb, []string{RequestKey(id), KeyRequestLinks}, args...).Int64Slice()
+	res, err := requestGrowScript.Run(ctx, s.rdb, []string{RequestKey(id), KeyRequestLinks, KeyOutbox, KeyOutboxEvents}, args...).Int64Slice()
 	if err != nil {
 		return false, nil, fmt.Errorf("store: adding %d URLs to request %s: %w", len(urls), id, err)
 	}

@@ -427,6 +427,24 @@ end
   return tonumber(at)
 end
 `)
+	// outbox_add(ko, k, events, c, id, url): appends event c of request id (its hash k) to the
+	// outbox ko when events says it has a receiver: N_EVENTS_ALL any request that exists,
+	// N_EVENTS_CALLBACK one with a callback URL. It returns the old events the cap dropped.
+	b.WriteString(`local function outbox_add(ko, k, events, c, id, url)
+  if events == N_EVENTS_ALL then
+    if redis.call('EXISTS', k) == 0 then return 0 end
+  elseif events == N_EVENTS_CALLBACK then
+    local cb = redis.call('HGET', k, F_REQ_CB)
+    if not cb or cb == '' then return 0 end
+  else
+    return 0
+  end
+  local n = redis.call('RPUSH', ko, c .. '|' .. id .. '|' .. (url or ''))
+  if n <= N_OUTBOX_MAX then return 0 end
+  redis.call('LTRIM', ko, n - N_OUTBOX_MAX, -1)
+  return n - N_OUTBOX_MAX
+end
+`)
 	return b.String()
 }()
 
@@ -499,6 +517,9 @@ const (
 	// KeyOutboxTaken holds the events a worker took, until their task is enqueued: member the
 	// event, score when it was taken (ms). One taken longer than the lease is taken again.
 	KeyOutboxTaken = Prefix + "wh:taken"
+	// KeyOutboxEvents is the Events of the workers with a secret, as a number, with a TTL that
+	// they refresh. A producer whose request ends done reads it: it cannot know WEBHOOK_URL.
+	KeyOutboxEvents = Prefix + "wh:events"
 )
 
 // Codes of an outbox event: the webhook event it becomes.

@@ -103,16 +103,24 @@ const outboxBatch = 100
 
 // runOutbox enqueues the deliveries of the outbox's events until ctx is done. It looks when a
 // move of this worker appended events, and every OutboxCheck for those of other workers and
-// those a dead worker took.
+// those a dead worker took. Every OutboxCheck it also tells producers which events to append
+// (store.KeyOutboxEvents), for six checks.
 func (w *Worker) runOutbox(ctx context.Context) {
 	t := time.NewTicker(w.cfg.OutboxCheck)
 	defer t.Stop()
+	publish := func() {
+		if err := w.store.PublishEvents(ctx, w.hooks.events(), 6*w.cfg.OutboxCheck); err != nil && ctx.Err() == nil {
+			w.log.Warn("could not tell producers which webhook events to keep", zap.Error(err))
+		}
+	}
+	publish()
 	for {
 		w.drainOutbox(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			publish()
 		case <-w.hooks.wake:
 		}
 	}

@@ -33,19 +33,7 @@ local function exists(k)
 end
 -- outbox(k, c, id, url) appends event c of request id (key k) when events asks for it.
 local function outbox(k, c, id, url)
-  if events == N_EVENTS_ALL then
-    if not exists(k) then return end
-  elseif events == N_EVENTS_CALLBACK then
-    local cb = redis.call('HGET', k, F_REQ_CB)
-    if not cb or cb == '' then return end
-  else
-    return
-  end
-  local n = redis.call('RPUSH', KEYS[2], c .. '|' .. id .. '|' .. (url or ''))
-  if n > N_OUTBOX_MAX then
-    redis.call('LTRIM', KEYS[2], n - N_OUTBOX_MAX, -1)
-    dropped = dropped + n - N_OUTBOX_MAX
-  end
+  dropped = dropped + outbox_add(KEYS[2], k, events, c, id, url)
 end
 -- deadfor notes url dead for request id (key k), and its event.
 local function deadfor(k, id, url)

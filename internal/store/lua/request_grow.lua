@@ -1,11 +1,13 @@
 -- request_grow: add URLs to an open request, or end it (Store.AddToRequest).
--- KEYS[1] RequestKey(id)  KEYS[2] KeyRequestLinks
+-- KEYS[1] RequestKey(id)  KEYS[2] KeyRequestLinks  KEYS[3] KeyOutbox  KEYS[4] KeyOutboxEvents
 -- ARGV[1] id  ARGV[2] "1": the request ends  ARGV[3] "1": link each URL to the request (the
 -- pending set's URLs; a bulk request's tasks carry its ID instead)  ARGV[4] the links' TTL (ms)
 -- ARGV[5..] canonical keys
 -- returns  {done, i...}: done 1 when the request became done; i the indexes (1-based, of
 --          ARGV[5..]) of the keys that already count for N_REQ_PER_URL requests: they count for
 --          none of this one, which does not count them. An expired request is left alone.
+-- A request done here gets its done event in the outbox: when it has a callback, or when
+-- KeyOutboxEvents says a worker has a default receiver.
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
 local out = {0}
 local n = #ARGV - 4
@@ -42,6 +44,11 @@ if n > 0 then
 end
 if ARGV[2] == '1' then
   redis.call('HDEL', KEYS[1], F_REQ_OPEN)
-  if req_move(KEYS[1], '', S_REQ_WAITING, false, 0) then out[1] = 1 end
+  if req_move(KEYS[1], '', S_REQ_WAITING, false, 0) then
+    out[1] = 1
+    local ev = tonumber(redis.call('GET', KEYS[4]) or '0')
+    if ev ~= N_EVENTS_ALL then ev = N_EVENTS_CALLBACK end
+    outbox_add(KEYS[3], KEYS[1], ev, S_OUT_DONE, ARGV[1], nil)
+  end
 end
 return out

@@ -177,3 +177,32 @@ func TestRequestDoneAtItsEndHasItsEvent(t *testing.T) {
 		t.Errorf("outbox %q, want %q", got, want)
 	}
 }
+
+// BenchmarkOutboxFootprint measures the Redis memory of the outbox per event, from MEMORY USAGE
+// of KeyOutbox on a private redis-server. Each op is one request of one linked URL moved to dead:
+// a request.url_dead and a request.done, with the 63-character canonical keys of urlsN.
+//
+//	go test -run '^$' -bench OutboxFootprint -benchtime 20000x ./internal/store/
+func BenchmarkOutboxFootprint(b *testing.B) {
+	c := testredis.Start(b).Client()
+	s := store.New(c)
+	ctx := context.Background()
+	u := urlsN(b.N)
+	for i := 0; i < b.N; i++ {
+		if _, _, _, err := s.NewRequest(ctx, u[i:i+1], store.NewRequestOptions{Confirm: true, TTL: time.Hour, Link: true}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.MoveURLs(ctx, nil, u[i:i+1], store.Move{From: store.ReqWaiting, To: store.ReqDead, Events: store.EventsAll}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	n, err := c.MemoryUsage(ctx, store.KeyOutbox, 0).Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	events, _ := c.LLen(ctx, store.KeyOutbox).Result()
+	if events != int64(2*b.N) {
+		b.Fatalf("%d events, want %d", events, 2*b.N)
+	}
+	b.ReportMetric(float64(n)/float64(events), "B/event")
+}

@@ -529,7 +529,7 @@ const (
 )
 
 // OutboxMax bounds KeyOutbox: an append beyond it drops the oldest event, and the move says so
-// (Moved.Dropped). 100,000 events of 30 to 300 bytes are 3 to 30 MB.
+// (Moved.Dropped). An event takes 25 bytes, plus its URL for a dead one: 100,000 are 3 to 30 MB.
 const OutboxMax = 100000
 
 // Events says which requests' events a move appends to KeyOutbox.

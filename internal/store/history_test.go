@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/testredis"
 )
@@ -23,6 +25,7 @@ func TestHistoryFootprint(t *testing.T) {
 	drainForFootprint(t, s, keys, 0)
 	per := float64(testredis.UsedMemory(t, ctx, rdb)-before) / n
 	t.Logf("history: %.1f bytes of used_memory per URL sent (%d URLs)", per, n)
+	logMemoryParts(t, ctx, rdb, n)
 	if per > most {
 		t.Fatalf("history costs %.1f bytes per URL; at most %d", per, most)
 	}
@@ -77,6 +80,40 @@ func TestHistoryFootprintWithRequests(t *testing.T) {
 			t.Errorf("a request of %d URLs adds %.0f bytes; at most %d", per, added, maxRequestBytes)
 		}
 	}
+}
+
+// logMemoryParts logs where used_memory goes per URL: MEMORY USAGE of the history's buckets
+// (records, key names, one dict entry each), the keyspace's dict and expires dict (MEMORY STATS),
+// and Lua's script cache with the clients' buffers.
+func logMemoryParts(t *testing.T, ctx context.Context, rdb *redis.Client, n int) {
+	t.Helper()
+	var usage, keys, fields int64
+	iter := rdb.Scan(ctx, 0, store.Prefix+"hb:*", 1000).Iterator()
+	for iter.Next(ctx) {
+		u, _ := rdb.MemoryUsage(ctx, iter.Val(), 0).Result()
+		usage += u
+		keys++
+		fields += rdb.HLen(ctx, iter.Val()).Val()
+	}
+	st, err := rdb.Do(ctx, "MEMORY", "STATS").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := st.(map[any]any)
+	db, _ := m["db.0"].(map[any]any)
+	num := func(v any) float64 {
+		switch x := v.(type) {
+		case int64:
+			return float64(x)
+		case float64:
+			return x
+		}
+		return 0
+	}
+	per := func(v float64) float64 { return v / float64(n) }
+	t.Logf("per URL: buckets' MEMORY USAGE %.1f B (%d keys, %d records); keyspace dict %.1f B; expires dict %.1f B; Lua scripts %.1f B; clients %.1f B",
+		per(float64(usage)), keys, fields, per(num(db["overhead.hashtable.main"])), per(num(db["overhead.hashtable.expires"])),
+		per(num(m["lua.caches"])), per(num(m["clients.normal"])))
 }
 
 // footprintKeys returns n canonical keys of a realistic length.

@@ -9,16 +9,26 @@
 -- returns  0. An entry whose score is no longer its request time is left alone (sent again later).
 -- Sources are deleted only when there are any (an HDEL per URL on an empty hash was a seventh of
 -- the script's Redis time, measured by BenchmarkBatcherStep).
+-- The scores are read with one ZMSCORE (Redis 6.2 and later; ZSCORE per entry before), and the
+-- entries go in one ZREM and one HDEL: two commands per entry fewer than one of each per entry.
 local ttl = ARGV[1]
 local sources = redis.call('HLEN', KEYS[2]) > 0
 local per = 1 + N_REMOVE_BUCKETS
-for e = 1, (#KEYS - N_REMOVE_FIXED) / per do
+local n = (#KEYS - N_REMOVE_FIXED) / per
+local members = {}
+for e = 1, n do members[e] = ARGV[2 + (e - 1) * N_REMOVE_PER] end
+local ok, scores = pcall(redis.call, 'ZMSCORE', KEYS[1], unpack(members))
+if not ok then
+  scores = {}
+  for e = 1, n do scores[e] = redis.call('ZSCORE', KEYS[1], members[e]) end
+end
+local gone = {}
+for e = 1, n do
   local k = N_REMOVE_FIXED + (e - 1) * per
   local a = 2 + (e - 1) * N_REMOVE_PER
-  local sc = redis.call('ZSCORE', KEYS[1], ARGV[a])
+  local sc = scores[e]
   if sc and math.floor(tonumber(sc)) == tonumber(ARGV[a + 1]) then
-    redis.call('ZREM', KEYS[1], ARGV[a])
-    if sources then redis.call('HDEL', KEYS[2], ARGV[a]) end
+    gone[#gone + 1] = ARGV[a]
     local covered = false
     for b = 1, N_REMOVE_BUCKETS do
       local s, r = hrec_get(KEYS[k + 1 + b], ARGV[a + 3])
@@ -29,5 +39,9 @@ for e = 1, (#KEYS - N_REMOVE_FIXED) / per do
       redis.call('PEXPIRE', KEYS[k + 1], ttl)
     end
   end
+end
+if #gone > 0 then
+  redis.call('ZREM', KEYS[1], unpack(gone))
+  if sources then redis.call('HDEL', KEYS[2], unpack(gone)) end
 end
 return 0

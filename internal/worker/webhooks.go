@@ -36,6 +36,8 @@ type hooks struct {
 	noSecret sync.Once
 	// wake tells the outbox loop that a move appended events.
 	wake chan struct{}
+	// warn bounds the outbox loop's warnings while Redis fails.
+	warn oncePer
 }
 
 // events is what this worker's moves append to the outbox. Without a secret it appends none:
@@ -109,7 +111,7 @@ func (w *Worker) runOutbox(ctx context.Context) {
 	t := time.NewTicker(w.cfg.OutboxCheck)
 	defer t.Stop()
 	publish := func() {
-		if err := w.store.PublishEvents(ctx, w.hooks.events(), 6*w.cfg.OutboxCheck); err != nil && ctx.Err() == nil {
+		if err := w.store.PublishEvents(ctx, w.hooks.events(), 6*w.cfg.OutboxCheck); err != nil && ctx.Err() == nil && w.hooks.warn.allow(time.Now()) {
 			w.log.Warn("could not tell producers which webhook events to keep", zap.Error(err))
 		}
 	}
@@ -127,12 +129,15 @@ func (w *Worker) runOutbox(ctx context.Context) {
 }
 
 // drainOutbox enqueues the deliveries of the events waiting, batch by batch. An event not
-// settled stays taken: it is taken again after OutboxLease.
+// settled stays taken: it is taken again after OutboxLease. The first one stops the drain, so
+// that a Redis outage costs one timeout, not one per event.
 func (w *Worker) drainOutbox(ctx context.Context) {
 	for ctx.Err() == nil {
 		evs, err := w.store.TakeOutbox(ctx, outboxBatch, w.cfg.OutboxLease)
 		if err != nil {
-			w.log.Warn("could not take webhook events from the outbox: tried again", zap.Error(err))
+			if ctx.Err() == nil && w.hooks.warn.allow(time.Now()) {
+				w.log.Warn("could not take webhook events from the outbox: tried again", zap.Error(err))
+			}
 			return
 		}
 		for _, ev := range evs {
@@ -141,7 +146,7 @@ func (w *Worker) drainOutbox(ctx context.Context) {
 				typ = webhook.EventURLDead
 			}
 			if !w.notify(ctx, typ, ev.Request, ev.URL) {
-				continue
+				return
 			}
 			if err := w.store.AckOutbox(context.WithoutCancel(ctx), ev); err != nil {
 				w.log.Warn("could not ack a webhook event: it may be enqueued again, as the same task", zap.Error(err))

@@ -207,7 +207,7 @@ func New(cfg Config, rdb redis.UniversalClient, api API, log *zap.Logger, m *Met
 	st := store.New(rdb)
 	client := asynq.NewClientFromRedisClient(rdb)
 	return &Worker{
-		hooks:     hooks{cfg: cfg.Webhook, sender: sender, m: m.Webhook, wake: make(chan struct{}, 1)},
+		hooks:     hooks{cfg: cfg.Webhook, sender: sender, m: m.Webhook, wake: make(chan struct{}, 1), warn: oncePer{period: time.Minute}},
 		guard:     store.NewGuard(st, defaults.PolicyEvery, func(msg string) { log.Warn(msg) }),
 		guardWarn: oncePer{period: time.Minute},
 		cfg:       cfg, rdb: rdb, store: st, api: api, log: log, metrics: m,

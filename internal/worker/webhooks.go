@@ -25,7 +25,8 @@ import (
 // Each delivery task is on a queue of its own, which a server of its own runs.
 // So a slow receiver never holds a slot of an invalidation.
 // Its webhook-id comes from the request ID, the event and the URL.
-// A retry keeps it, and a second enqueue of the same event is the same task.
+// A retry keeps it. A second enqueue of the same event is the same task while the first waits.
+// Once it was delivered, the receiver gets the same webhook-id again, and dedupes by it.
 
 // hooks is the worker's side of the webhooks.
 type hooks struct {

@@ -48,7 +48,7 @@ func TestHistoryFootprint(t *testing.T) {
 // no request, then with each URL in a request of its producer call, linked and moved as the
 // worker moves it. It logs what stays per URL sent, and what the requests add over the drain
 // without them, per URL and per request. Each request must end done, with no link left. A
-// request record must stay under maxRequestBytes whatever its number of URLs.
+// request's record, by MEMORY USAGE, must stay under maxRequestBytes whatever its number of URLs.
 //
 //	go test -count=1 -run 'TestHistoryFootprint' -v ./internal/store/
 func TestHistoryFootprintWithRequests(t *testing.T) {
@@ -76,8 +76,14 @@ func TestHistoryFootprintWithRequests(t *testing.T) {
 		added := (all - alone) * n / float64(len(ids))
 		t.Logf("%d requests of %d URLs: %.1f bytes of used_memory per URL sent, %.1f more than with no request: %.0f per request",
 			len(ids), per, all, all-alone, added)
-		if added > maxRequestBytes {
-			t.Errorf("a request of %d URLs adds %.0f bytes; at most %d", per, added, maxRequestBytes)
+		// The bound is checked on the record itself. The used_memory difference above is
+		// divided by few requests when they are large, so its noise is too big to judge.
+		for _, id := range []string{ids[0], ids[len(ids)-1]} {
+			b := rdb.MemoryUsage(ctx, store.RequestKey(id), 0).Val()
+			t.Logf("request %s of %d URLs: its record holds %d bytes", id, per, b)
+			if b == 0 || b > maxRequestBytes {
+				t.Errorf("the record of a request of %d URLs holds %d bytes; want 1 to %d", per, b, maxRequestBytes)
+			}
 		}
 	}
 }

@@ -48,40 +48,61 @@ local function move(k, id, st, n)
     outbox(k, S_OUT_DONE, id, nil)
   end
 end
-for u = 1, nu do
-  local url, seen = ARGV[A - 2 + nt + 2 * u], ARGV[A - 1 + nt + 2 * u]
-  local cur = redis.call('HGET', KEYS[1], url) or ''
-  if cur ~= seen then
-    changed[#changed + 1] = u
-  else
-    moved[#moved + 1] = url
-    local words = {}
-    for w in string.gmatch(cur, '%S+') do
-      local id, c = string.match(w, '^(.+):(%a)$')
-      local st = code[c]
-      if st and (from == '' or st == from) then
-        local ck = id .. ' ' .. st
-        if not counts[ck] then
-          counts[ck] = 0
-          order[#order + 1] = {id, st}
+-- The links are read with one HMGET and written with one HSET and one HDEL per chunk of URLs,
+-- not one command each. A URL named twice sees what the first pass wrote (newval), as it would
+-- reading back.
+local CHUNK = 500
+local newval, touched = {}, {}
+for c0 = 1, nu, CHUNK do
+  local c1 = math.min(c0 + CHUNK - 1, nu)
+  local names = {}
+  for u = c0, c1 do names[#names + 1] = ARGV[A - 2 + nt + 2 * u] end
+  local curs = redis.call('HMGET', KEYS[1], unpack(names))
+  for u = c0, c1 do
+    local url, seen = ARGV[A - 2 + nt + 2 * u], ARGV[A - 1 + nt + 2 * u]
+    local cur = newval[url] or curs[u - c0 + 1] or ''
+    if cur ~= seen then
+      changed[#changed + 1] = u
+    else
+      moved[#moved + 1] = url
+      local words = {}
+      for w in string.gmatch(cur, '%S+') do
+        local id, c = string.match(w, '^(.+):(%a)$')
+        local st = code[c]
+        if st and (from == '' or st == from) then
+          local ck = id .. ' ' .. st
+          if not counts[ck] then
+            counts[ck] = 0
+            order[#order + 1] = {id, st}
+          end
+          counts[ck] = counts[ck] + 1
+          if to == S_REQ_DEAD and exists(keyof[id]) then deadfor(keyof[id], id, url) end
+          if keep then words[#words + 1] = id .. ':' .. tocode end
+        else
+          words[#words + 1] = w
         end
-        counts[ck] = counts[ck] + 1
-        if to == S_REQ_DEAD and exists(keyof[id]) then deadfor(keyof[id], id, url) end
-        if keep then words[#words + 1] = id .. ':' .. tocode end
-      else
-        words[#words + 1] = w
       end
-    end
-    if adopt then
-      for t = 1, nt do words[#words + 1] = ARGV[A - 1 + t] .. ':' .. tocode end
-    end
-    if #words > 0 then
-      redis.call('HSET', KEYS[1], url, table.concat(words, ' '))
-    elseif cur ~= '' then
-      redis.call('HDEL', KEYS[1], url)
+      if adopt then
+        for t = 1, nt do words[#words + 1] = ARGV[A - 1 + t] .. ':' .. tocode end
+      end
+      if #words > 0 or cur ~= '' then
+        if newval[url] == nil then touched[#touched + 1] = url end
+        newval[url] = table.concat(words, ' ')
+      end
     end
   end
 end
+local sets, dels = {}, {}
+for _, url in ipairs(touched) do
+  if newval[url] ~= '' then
+    sets[#sets + 1] = url
+    sets[#sets + 1] = newval[url]
+  else
+    dels[#dels + 1] = url
+  end
+end
+for i = 1, #sets, 2 * CHUNK do redis.call('HSET', KEYS[1], unpack(sets, i, math.min(i + 2 * CHUNK - 1, #sets))) end
+for i = 1, #dels, CHUNK do redis.call('HDEL', KEYS[1], unpack(dels, i, math.min(i + CHUNK - 1, #dels))) end
 for _, o in ipairs(order) do
   local id, st = o[1], o[2]
   move(keyof[id], id, st, counts[id .. ' ' .. st])

@@ -141,7 +141,7 @@ func yamlError(err error) error {
 }
 
 // typeRE reads yaml's "line 5: cannot unmarshal !!str `fast` into float64".
-var typeRE = regexp.MustCompile("^(line \\d+: )cannot unmarshal !!\\w+ (.*) into (\\S+)$")
+var typeRE = regexp.MustCompile(`^(line \d+: )cannot unmarshal !!\w+ (.*) into (\S+)$`)
 
 // goTypes words the Go types of the file's fields.
 var goTypes = map[string]string{

@@ -518,7 +518,7 @@ const (
 	// event, score when it was taken (ms). One taken longer than the lease is taken again.
 	KeyOutboxTaken = Prefix + "wh:taken"
 	// KeyOutboxEvents is the Events of the workers with a secret, as a number, with a TTL that
-	// they refresh. A producer whose request ends done reads it: it cannot know WEBHOOK_URL.
+	// they refresh. A producer whose request ends done reads it: it cannot know the workers' default URL.
 	KeyOutboxEvents = Prefix + "wh:events"
 )
 

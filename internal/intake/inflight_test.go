@@ -1,6 +1,7 @@
 package intake_test
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -18,6 +19,9 @@ func TestInflightCap(t *testing.T) {
 	t.Parallel()
 	e := setup(t, func(o *intake.Options) { o.Inflight = httpapi.NewGate(1, "INTAKE_MAX_INFLIGHT") })
 	pr, pw := io.Pipe()
+	// A failure must not hang: the server's Close waits for the first request, whose body
+	// stays open until the pipe is closed. This cleanup runs before the server's.
+	t.Cleanup(func() { pw.CloseWithError(errors.New("the test ended")) })
 	first := make(chan answer, 1)
 	go func() {
 		first <- do(t, e.srv.Client(), http.MethodPost, e.srv.URL+intake.PathInvalidations, testToken, "application/json", pr)
@@ -25,14 +29,16 @@ func TestInflightCap(t *testing.T) {
 	_, _ = pw.Write([]byte(`{"urls": [`)) // the body stays open: its request holds the slot
 	deadline := time.Now().Add(10 * time.Second)
 	var busy answer
+	tries := 0
 	for {
 		busy = e.postURLs("https://img.example.com/inflight/b.jpg")
+		tries++
 		if busy.Status == http.StatusServiceUnavailable || time.Now().After(deadline) {
 			break
 		}
 	}
 	if busy.Status != http.StatusServiceUnavailable || busy.Header.Get("Retry-After") == "" {
-		t.Fatalf("second request: %d (Retry-After %q) %s, want 503 with Retry-After", busy.Status, busy.Header.Get("Retry-After"), busy.Body)
+		t.Fatalf("second request, try %d: %d (Retry-After %q) %s, want 503 with Retry-After", tries, busy.Status, busy.Header.Get("Retry-After"), busy.Body)
 	}
 	if eb := busy.errorBody(t); eb.Code != "busy" || !strings.Contains(eb.Message, "INTAKE_MAX_INFLIGHT=1") {
 		t.Errorf("503 body %+v", eb)

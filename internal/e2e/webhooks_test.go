@@ -18,6 +18,7 @@ import (
 
 	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/internal/webhook"
 )
@@ -219,7 +220,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 		}
 	}
 	// No delivery task holds the secret.
-	keys, err := h.RDB.Keys(context.Background(), "asynq:{webhooks}:t:*").Result()
+	keys, err := h.RDB.Keys(context.Background(), taskq.TaskKey(webhook.Queue, "*")).Result()
 	if err != nil || len(keys) == 0 {
 		t.Fatalf("the delivery tasks in Redis: %v, %v", keys, err)
 	}

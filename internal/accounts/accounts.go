@@ -71,6 +71,7 @@ type Set struct {
 	tokens map[string]*Account
 	bucket map[string]*Account   // an entry of Buckets -> its account
 	plain  *normalize.Normalizer // reads any origin URL into its plain key
+	scoped []*Token              // the file's scoped tokens, in declared order
 }
 
 // All returns the accounts in declared order.

@@ -89,8 +89,8 @@ func TestParseErrors(t *testing.T) {
 		{"not yaml", `accounts: [`, []string{"not valid YAML"}},
 		{"unknown field", "accounts:\n  - name: a\n    token: a\n    rat: 4\n",
 			[]string{"line 4: field rat is not a field of an account: use name, token"}},
-		{"unknown top-level field", "accounts:\n  - {name: a, token: a}\ntokens: []\n",
-			[]string{"line 3: field tokens is not a field of the file: it has one, accounts"}},
+		{"unknown top-level field", "accounts:\n  - {name: a, token: a}\ntoken: []\n",
+			[]string{"line 3: field token is not a field of the file: it has two, accounts (a list of accounts) and tokens"}},
 		{"wrong type", "accounts:\n  - name: a\n    token: a\n    rate: fast\n", []string{"line 4: the value `fast` is not a number"}},
 		{"bad duration", "accounts:\n  - name: a\n    token: a\n    flush_all: {cooldown: soon}\n", []string{"line 4: the value `soon` is not a duration"}},
 		{"every problem at once", `

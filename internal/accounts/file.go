@@ -21,9 +21,10 @@ import (
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
-// file is the accounts file: YAML, with one list.
+// file is the accounts file: YAML, with the accounts and the scoped tokens.
 type file struct {
 	Accounts []fileAccount `yaml:"accounts"`
+	Tokens   []fileToken   `yaml:"tokens"`
 }
 
 // fileAccount is one account as written. Its yaml names are the file's field names.
@@ -68,11 +69,15 @@ type FieldError struct {
 }
 
 func (e *FieldError) Error() string {
-	who := e.Account
-	if !strings.HasPrefix(who, "#") {
-		who = fmt.Sprintf("%q", who)
+	return fmt.Sprintf("account %s, field %s: %s", entry(e.Account), e.Field, e.Problem)
+}
+
+// entry words the name of an entry of the file: quoted, or "#N" as it is.
+func entry(name string) string {
+	if strings.HasPrefix(name, "#") {
+		return name
 	}
-	return fmt.Sprintf("account %s, field %s: %s", who, e.Field, e.Problem)
+	return fmt.Sprintf("%q", name)
 }
 
 // Load reads the accounts file at path and validates it (Parse).
@@ -85,9 +90,9 @@ func Load(path string) (*Set, error) {
 	return Parse(data, filepath.Dir(path))
 }
 
-// Parse reads and validates an accounts file. dir is where a relative api_key_file is.
-// Every problem is reported, joined: each a *FieldError or a problem of the YAML, with its line.
-// No message holds an API key.
+// Parse reads and validates an accounts file. dir is where a relative api_key_file or token_file is.
+// Every problem is reported, joined: each a *FieldError, a *TokenError or a problem of the YAML,
+// with its line. No message holds an API key or a token's value.
 func Parse(data []byte, dir string) (*Set, error) {
 	var f file
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -114,9 +119,12 @@ func Parse(data []byte, dir string) (*Set, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	scoped, terrs := tokens(f.Tokens, list, dir)
+	errs = append(errs, terrs...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	s.scoped = scoped
 	return s, nil
 }
 
@@ -129,7 +137,9 @@ func yamlError(err error) error {
 	var errs []error
 	for _, m := range te.Errors {
 		if top, ok := strings.CutSuffix(m, " not found in type accounts.file"); ok {
-			m = top + " is not a field of the file: it has one, accounts, a list of accounts"
+			m = top + " is not a field of the file: it has two, accounts (a list of accounts) and tokens (a list of scoped tokens)"
+		} else if top, ok := strings.CutSuffix(m, " not found in type accounts.fileToken"); ok {
+			m = top + " is not a field of a token: use " + tokenFields
 		} else if i := strings.Index(m, " not found in type "); i >= 0 {
 			m = m[:i] + " is not a field of an account: use " + fields
 		} else if sm := typeRE.FindStringSubmatch(m); sm != nil {
@@ -148,6 +158,7 @@ var goTypes = map[string]string{
 	"float64": "a number, such as 10 or 2.5", "int": "a whole number, such as 5", "time.Duration": "a duration, such as 30m or 1h",
 	"string": "a string", "bool": "true or false", "[]string": "a list, such as [a, b]", "map[string]string": "a map of alias: origin",
 	"accounts.fileAccount": "an account (a map of fields)", "[]accounts.fileAccount": "a list of accounts", "accounts.file": "a map with accounts:",
+	"accounts.fileToken": "a token (a map of fields)", "[]accounts.fileToken": "a list of tokens",
 }
 
 // account checks one account as written and builds it. i is its index in the file.
@@ -172,15 +183,11 @@ func (fa fileAccount) account(i int, dir string) (*Account, []error) {
 	case fa.APIKey != "" && fa.APIKeyFile != "":
 		bad("api_key", "and api_key_file are both set: use one (api_key_file keeps the key out of this file)")
 	case fa.APIKeyFile != "":
-		p := fa.APIKeyFile
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(dir, p)
-		}
-		b, err := os.ReadFile(p)
+		b, _, err := readSecret(dir, fa.APIKeyFile)
 		if err != nil {
-			bad("api_key_file", "cannot read it: %v: point it at a readable file that holds the key", pathError(err))
+			bad("api_key_file", "cannot read it: %v: point it at a readable file that holds the key", err)
 		}
-		a.APIKey = Secret(strings.TrimRight(string(b), "\r\n"))
+		a.APIKey = Secret(strings.TrimRight(b, "\r\n"))
 	default:
 		a.APIKey = Secret(fa.APIKey)
 	}
@@ -217,6 +224,19 @@ func (fa fileAccount) account(i int, dir string) (*Account, []error) {
 		}
 	}
 	return a, errs
+}
+
+// readSecret reads the file at p, relative to dir unless absolute. It returns the file's text and
+// its path; the error names the path and why, without the operation.
+func readSecret(dir, p string) (string, string, error) {
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(dir, p)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "", p, pathError(err)
+	}
+	return string(b), p, nil
 }
 
 // pathError is err without the operation's name: "open x: no such file" reads as the path and why.

@@ -54,6 +54,10 @@ func (c *Config) loadAccounts(env map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("ACCOUNTS_FILE=%s: %w", path, err)
 	}
+	secrets := map[string]string{"INTAKE_TOKEN": c.HTTP.IntakeToken, "INTAKE_FLUSH_TOKEN": c.HTTP.IntakeFlush, "EVENTS_TOKEN": c.HTTP.EventsToken}
+	if err := set.RefuseTokenValues(secrets); err != nil {
+		return fmt.Errorf("ACCOUNTS_FILE=%s:\n%w", path, err)
+	}
 	var errs []error
 	for _, v := range accountVars {
 		if env[v.name] != "" && !v.same(c, a) {

@@ -127,3 +127,18 @@ func TestAccountsFileOfSeveralIsGated(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestAccountsFileTokenIsNotAGlobalToken: a scoped token with the value of a token that reaches
+// every account is refused, naming both, never the value.
+func TestAccountsFileTokenIsNotAGlobalToken(t *testing.T) {
+	p := writeAccounts(t, "accounts:\n  - {name: shop, token: demo}\n"+
+		"tokens:\n  - {name: cms, token: shared-secret-1, accounts: [shop], may: [enqueue]}\n")
+	_, err := Load([]string{"ACCOUNTS_FILE=" + p, "INTAKE_TOKEN=shared-secret-1"})
+	want := `token "cms", field token: the value is also INTAKE_TOKEN, which reaches every account`
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "shared-secret") {
+		t.Errorf("err = %v, want %q", err, want)
+	}
+	if _, err := Load([]string{"ACCOUNTS_FILE=" + p, "INTAKE_TOKEN=other-secret-1"}); err != nil {
+		t.Errorf("distinct values: %v", err)
+	}
+}

@@ -64,17 +64,18 @@ func (c *redisCount) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 
 // costLimits are the most each step may cost per URL (per lookup for lookup): commands, script
 // calls, and keys passed to scripts. docs/performance.md states them ("Redis work per URL").
-// URLs go 15 to a call. An admit or a mark passes the URL's hash and at most HistoryEpochs+2
-// epoch buckets per URL, plus a share of the call's fixed keys. A lookup reads the same keys
-// with one command each, plus TIME.
+// URLs go 15 to a call. An admit passes the URL's hash and at most HistoryEpochs+2 epoch buckets
+// per URL, plus a share of the call's fixed keys. A status check's mark passes, per call, the
+// epochs' call tables and the first URL's buckets. A lookup reads the hash and the buckets with
+// one command each, plus TIME and its call's entry.
 var costLimits = map[string][3]float64{
 	"enqueue": {0.01, 0.01, 0.01},
 	"batch":   {0.03, 0.02, 3.02},
 	"admit":   {0.07, 0.07, 1 + store.HistoryEpochs + 2 + 0.5},
 	"readmit": {0.07, 0.07, 1 + store.HistoryEpochs + 2 + 0.5},
-	"send":    {0.07, 0.07, 2.4},
-	"confirm": {0.07, 0.07, 1 + store.HistoryEpochs + 2},
-	"lookup":  {2 + store.HistoryEpochs + 2, 0, 0},
+	"send":    {0.07, 0.07, 2.41},
+	"confirm": {0.07, 0.07, 2 * (store.HistoryEpochs + 2) / 15.0},
+	"lookup":  {3 + store.HistoryEpochs + 2, 0, 0},
 }
 
 // costSlack is how much more a step may cost at 90 days than at one hour: two keys or commands

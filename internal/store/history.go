@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -28,9 +27,10 @@ type Record struct {
 }
 
 // History returns the record of key, if any within the history TTL: the newest send in the
-// bucketed history, or in the per-URL hash an earlier version wrote (read until it expires),
-// with the per-URL hash's queued request, task and reason. It reads a constant number of keys:
-// the per-URL hash and the epoch buckets of the TTL (historyLayout.buckets).
+// bucketed history, with its call's uuid and state, or in the per-URL hash an earlier version
+// wrote (read until it expires), with the per-URL hash's queued request, task and reason. It reads
+// a constant number of keys: the per-URL hash, the epoch buckets of the TTL
+// (historyLayout.buckets), and the call table of the newest send.
 func (s *Store) History(ctx context.Context, key string) (Record, bool, error) {
 	l := s.layout(ctx)
 	if !l.migrated {
@@ -41,12 +41,14 @@ func (s *Store) History(ctx context.Context, key string) (Record, bool, error) {
 	}
 	local := time.Now().UnixMilli()
 	f, shard := HistoryField(key)
+	from, to := local-l.ttl-historyHour, local+historyHour
+	buckets, calls := l.buckets(from, to, local, shard), l.calls(from, to, local)
 	pipe := s.rdb.Pipeline()
 	clock := pipe.Time(ctx)
 	all := pipe.HGetAll(ctx, HistoryKey(key))
-	var recs []*redis.StringCmd
-	for _, b := range l.buckets(local-l.ttl-historyHour, local+historyHour, local, shard) {
-		recs = append(recs, pipe.HGet(ctx, b, f))
+	recs := make([]*redis.StringCmd, len(buckets))
+	for i, b := range buckets {
+		recs[i] = pipe.HGet(ctx, b, f)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return Record{}, false, fmt.Errorf("history: %w", err)
@@ -57,44 +59,150 @@ func (s *Store) History(ctx context.Context, key string) (Record, bool, error) {
 		Detail: m[FieldWhy], QueuedAt: atoi(FieldQueued), Task: m[FieldTask]}
 	found := len(m) > 0
 	oldest := clock.Val().UnixMilli() - l.ttl
-	for _, c := range recs {
+	var best historyRecord
+	bestAt := -1
+	for i, c := range recs {
 		if c.Err() != nil {
 			continue
 		}
-		if req, sent, uuid, st, ok := parseHistoryRecord(c.Val()); ok && sent > r.SentAt && sent >= oldest {
-			r.RequestedAt, r.SentAt, r.UUID, r.State, found = req, sent, uuid, st, true
+		if h, ok := parseHistoryRecord(buckets[i], c.Val()); ok && h.sent > r.SentAt && h.sent >= oldest {
+			r.RequestedAt, r.SentAt, r.UUID, r.State, found = h.req, h.sent, h.uuid, h.state, true
+			best, bestAt = h, i
+		}
+	}
+	if bestAt >= 0 && best.call > 0 {
+		if err := s.readCall(ctx, &r, calls[bestAt], best); err != nil {
+			return Record{}, false, fmt.Errorf("history: %w", err)
 		}
 	}
 	return r, found, nil
 }
 
-// parseHistoryRecord reads a record of the bucketed history (written by hrec_put in luaPreamble).
-func parseHistoryRecord(v string) (req, sent int64, uuid, state string, ok bool) {
-	if len(v) < 12 {
-		return 0, 0, "", "", false
+// readCall fills r's uuid, and its state and reason unless the URL has its own, from the entry
+// of the call that h names in the call table ck.
+func (s *Store) readCall(ctx context.Context, r *Record, ck string, h historyRecord) error {
+	v, err := s.rdb.HGet(ctx, ck, strconv.FormatInt(h.call, 10)).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return err
 	}
-	var b [8]byte
-	copy(b[2:], v[1:7])
-	sent = int64(binary.BigEndian.Uint64(b[:]))
-	b = [8]byte{}
-	copy(b[3:], v[7:12])
-	delay := int64(binary.BigEndian.Uint64(b[:]))
-	code := strings.ToLower(v[:1])
-	for name, c := range stateCodes {
-		if c == code {
-			state = name
+	c, ok := parseHistoryCall(v)
+	if !ok || c.sent != h.sent {
+		// The call table lost the call (evicted, or deleted by hand): the uuid is unknown.
+		if h.state == "" {
+			r.State = StateSent
+		}
+		return nil
+	}
+	r.UUID = c.uuid
+	if h.state == "" {
+		r.State, r.Detail = c.state, c.why
+	}
+	return nil
+}
+
+// historyRecord is a record of the bucketed history, read by parseHistoryRecord.
+type historyRecord struct {
+	req, sent int64
+	call      int64  // the call's number in its epoch's call table; 0 in a record of 060b371 and before
+	state     string // the URL's own state; "" when it is its call's
+	uuid      string // in a record of 060b371 and before
+}
+
+// parseHistoryRecord reads a record of the bucketed history in bucket (written by hrec_enc, or
+// by hrec_put in 060b371 and before: see luaPreamble).
+func parseHistoryRecord(bucket, v string) (historyRecord, bool) {
+	if len(v) < 12 {
+		return historyRecord{}, false
+	}
+	if v[0] < 16 {
+		return parseCallRecord(bucket, v)
+	}
+	var h historyRecord
+	h.sent = beUint(v[1:7])
+	h.req = h.sent - beUint(v[7:12])
+	h.state = stateOfCode(strings.ToLower(v[:1]))
+	h.uuid = v[12:]
+	if strings.ToLower(v[:1]) != v[:1] {
+		h.uuid = uuidText(h.uuid)
+	}
+	return h, h.state != ""
+}
+
+// parseCallRecord reads a record that names its call (hrec_enc).
+func parseCallRecord(bucket, v string) (historyRecord, bool) {
+	i := strings.LastIndexByte(bucket, ':')
+	j := strings.LastIndexByte(bucket[:max(i, 0)], ':')
+	start, err := strconv.ParseInt(bucket[j+1:max(i, j+1)], 10, 64)
+	if i < 0 || j < 0 || err != nil {
+		return historyRecord{}, false
+	}
+	flags := int(v[0])
+	h := historyRecord{call: beUint(v[1:5]), sent: start*historyHour + beUint(v[8:])}
+	delay := beUint(v[5:8])
+	if flags&8 != 0 {
+		delay *= 1000
+	}
+	h.req = h.sent - delay
+	if n := flags & 7; n > 0 && n <= len(historyStates) {
+		h.state = historyStates[n-1]
+	}
+	return h, true
+}
+
+// historyCall is a call's entry in its epoch's call table (hcall_put in luaPreamble).
+type historyCall struct {
+	state, uuid, why string
+	sent             int64
+}
+
+func parseHistoryCall(v string) (historyCall, bool) {
+	if len(v) < 9 {
+		return historyCall{}, false
+	}
+	ul := int(v[8])
+	if len(v) < 9+ul {
+		return historyCall{}, false
+	}
+	c := historyCall{state: stateOfCode(strings.ToLower(v[:1])), sent: beUint(v[2:8]), uuid: v[9 : 9+ul], why: v[9+ul:]}
+	if strings.ToLower(v[:1]) != v[:1] {
+		c.uuid = uuidText(c.uuid)
+	}
+	return c, c.state != ""
+}
+
+// beUint reads a big-endian unsigned number of up to 8 bytes.
+func beUint(b string) int64 {
+	var n uint64
+	for i := 0; i < len(b); i++ {
+		n = n<<8 | uint64(b[i])
+	}
+	return int64(n)
+}
+
+// stateOfCode is the state whose one-byte code is c, or "".
+func stateOfCode(c string) string {
+	for name, code := range stateCodes {
+		if code == c {
+			return name
 		}
 	}
-	uuid = v[12:]
-	if code != v[:1] && len(uuid) == 16 {
-		h := hex.EncodeToString([]byte(uuid))
-		uuid = h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	return ""
+}
+
+// uuidText is the canonical text of a uuid packed into 16 bytes (uuid_pack); other values are
+// returned as they are.
+func uuidText(u string) string {
+	if len(u) != 16 {
+		return u
 	}
-	return sent - delay, sent, uuid, state, state != ""
+	h := hex.EncodeToString([]byte(u))
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // MarkState sets the state of urls whose last send was the invalidation uuid (a newer send
 // keeps its own state). An empty uuid marks them whatever their last send (dead letters).
+// When urls are all the URLs of that call, as a status check's answer names them, it marks the
+// call once (mark_call.lua); otherwise each URL gets a state of its own, which wins over its call's.
 func (s *Store) MarkState(ctx context.Context, urls []string, uuid, state, detail string, ttl time.Duration) error {
 	return s.mark(ctx, urls, uuid, state, detail, "", ttl)
 }
@@ -110,14 +218,26 @@ func (s *Store) mark(ctx context.Context, urls []string, uuid, state, detail, ta
 	}
 	l := s.layout(ctx)
 	now := time.Now().UnixMilli()
-	var keys []string
-	args := []any{uuid, state, detail, ttl.Milliseconds(), task, 0}
+	from, to := now-l.ttl-historyHour, now+historyHour
+	calls := l.calls(from, to, now)
+	if uuid != "" && task == "" {
+		// A status check's answer for the whole call: mark the call once.
+		f, shard := HistoryField(urls[0])
+		keys := append(append([]string(nil), calls...), l.buckets(from, to, now, shard)...)
+		n, err := markCallScript.Run(ctx, s.rdb, keys, uuid, state, detail, len(urls), f).Int()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return fmt.Errorf("mark %s: %w", state, err)
+		}
+		if n == 1 {
+			return nil
+		}
+	}
+	keys := append([]string(nil), calls...)
+	args := []any{uuid, state, detail, ttl.Milliseconds(), task, len(calls)}
 	for _, u := range urls {
 		f, shard := HistoryField(u)
-		b := l.buckets(now-l.ttl-historyHour, now+historyHour, now, shard)
-		args[5] = len(b)
 		keys = append(keys, HistoryKey(u))
-		keys = append(keys, b...)
+		keys = append(keys, l.buckets(from, to, now, shard)...)
 		args = append(args, f)
 	}
 	err := markScript.Run(ctx, s.rdb, keys, args...).Err()

@@ -44,9 +44,30 @@ func newLayout(ttl, prevTTL, prevUntil int64) historyLayout {
 // first: at most HistoryEpochs+2 of the current layout, and as many of the previous one while it
 // lives. now bounds the range to the records not yet expired.
 func (l historyLayout) buckets(from, to, now int64, shard uint64) []string {
-	out := historyEpochs(max(from, now-l.ttl-l.epoch), to, l.epoch, shard)
+	var out []string
+	for _, e := range l.epochs(from, to, now) {
+		out = append(out, HistoryEpochKey(e.start, e.len, shard))
+	}
+	return out
+}
+
+// calls returns the call tables of the epochs that buckets returns, in the same order.
+func (l historyLayout) calls(from, to, now int64) []string {
+	var out []string
+	for _, e := range l.epochs(from, to, now) {
+		out = append(out, HistoryCallsKey(e.start, e.len))
+	}
+	return out
+}
+
+// epoch is one epoch of a layout: its start and length (ms).
+type epoch struct{ start, len int64 }
+
+// epochs returns the epochs whose buckets buckets returns, newest first.
+func (l historyLayout) epochs(from, to, now int64) []epoch {
+	out := historyEpochs(max(from, now-l.ttl-l.epoch), to, l.epoch)
 	if l.prevUntil > now {
-		out = append(out, historyEpochs(max(from, now-l.prevTTL-l.prevEpoch), min(to, now), l.prevEpoch, shard)...)
+		out = append(out, historyEpochs(max(from, now-l.prevTTL-l.prevEpoch), min(to, now), l.prevEpoch)...)
 	}
 	return out
 }

@@ -56,6 +56,7 @@ const (
 	keyHistory      = Prefix + "h:"     // HASH per canonical key: Field* (since hh: only a queued task, a failure's reason, or an earlier version's history)
 	keyHistoryHour  = Prefix + "hh:"    // HASH per hour and shard: the history of 000c5df and before, moved by MigrateHistory (HistoryBucketKey)
 	keyHistoryEpoch = Prefix + "hb:"    // HASH per epoch and shard: HistoryField -> packed record (see HistoryEpochKey)
+	keyHistoryCalls = Prefix + "hc:"    // HASH per epoch: call number -> the call's uuid and state (see HistoryCallsKey)
 	keySentSecs     = Prefix + "sent:"  // STRING per second: URLs sent, for the cluster-wide send rate
 	keyCallsSecs    = Prefix + "calls:" // STRING per second: API calls made
 	keyDeadLettered = Prefix + "dead:"  // STRING per request task the worker dead-lettered on purpose
@@ -68,10 +69,16 @@ func HistoryKey(key string) string { return keyHistory + key }
 // A bucket is one small hash per epoch of the send and shard of the URL.
 // HistoryShards sets the number of shards.
 // A bucket's field is the 8-byte FNV-1a hash of the canonical key.
-// Its value is a packed record, written by luaPreamble's hrec_put.
+// Its value is a packed record, written by luaPreamble's hrec_new.
+// The record names its API call by number.
+// The call's uuid and state are kept once, in the epoch's call table (HistoryCallsKey).
+// So a status check marks the call once, not each URL.
+// A URL sent again later names its newer call: an old call's mark cannot change it.
+// Records written by 060b371 and before hold their own uuid (hrec_put): they are read until they expire.
 // An epoch is a quarter of the history TTL, in whole hours (HistoryEpoch).
 // So a send, a mark and a lookup each touch at most HistoryEpochs+2 buckets per URL.
-// A bucket expires a history TTL after its epoch ends.
+// A bucket and a call table expire a history TTL after their epoch ends.
+// Their expiry is set when they are created, not at each send (FieldBucketTTL, FieldCallsNext).
 // docs/throughput.md ("History") gives the memory per URL and the odds of a hash collision.
 //
 // KeyHistoryLayout holds the TTL that sets the epochs.
@@ -111,13 +118,27 @@ func HistoryEpochKey(ms, epoch int64, shard uint64) string {
 		":" + strconv.FormatUint(shard, 10)
 }
 
-// historyEpochs returns the keys of shard's buckets from the epoch of to back to the epoch of
+// HistoryCallsKey is the key of the call table of the epoch (of length epoch ms) that contains
+// ms: the uuid and state of each API call whose URLs have records in that epoch's buckets.
+func HistoryCallsKey(ms, epoch int64) string {
+	start := ms - ms%epoch
+	return keyHistoryCalls + strconv.FormatInt(epoch/historyHour, 10) + ":" + strconv.FormatInt(start/historyHour, 10)
+}
+
+// Fields of the history's buckets and call tables besides the records.
+// Neither can be a record's field (8 bytes) or a call number (decimal digits).
+const (
+	FieldBucketTTL = "!" // in a bucket: present once its expiry is set
+	FieldCallsNext = "#" // in a call table: the last call number given (HINCRBY); its creation sets the expiry
+)
+
+// historyEpochs returns the epochs (of length step ms) from the one of to back to the one of
 // from, newest first.
-func historyEpochs(from, to, epoch int64, shard uint64) []string {
-	from, to = from-from%epoch, to-to%epoch
-	var out []string
-	for t := to; t >= from; t -= epoch {
-		out = append(out, HistoryEpochKey(t, epoch, shard))
+func historyEpochs(from, to, step int64) []epoch {
+	from, to = from-from%step, to-to%step
+	var out []epoch
+	for t := to; t >= from; t -= step {
+		out = append(out, epoch{t, step})
 	}
 	return out
 }
@@ -297,6 +318,10 @@ var uuidPattern = func() string {
 	return "^" + strings.Join(parts, "%-") + "$"
 }()
 
+// historyStates numbers the states in the history's records (ST_NUM): a state's number is its
+// index plus one. The order is a contract with records in Redis: only append.
+var historyStates = []string{StateSent, StateConfirmed, StateFailed, StateUnconfirmed, StateDead}
+
 // stateCodes are the one-byte codes of the states in the bucketed history's records.
 var stateCodes = map[string]string{StateSent: "s", StateConfirmed: "c", StateFailed: "f", StateUnconfirmed: "u", StateDead: "d"}
 
@@ -312,7 +337,7 @@ func (v Verdict) String() string {
 // Layouts of the scripts whose KEYS start with fixed keys and go on with one key per URL.
 const (
 	admitFixedKeys  = 9 // KeyRate, KeyPause, KeyHot or KeyHotPrefix, KeyAll, KeyPauseRuns, KeyProbe, KeyRateStatus or KeyRatePrefix, KeyPrefixSent, KeyPrefixWaiting
-	sentFixedKeys   = 5 // KeyStats, SentSecondKey, CallsSecondKey, KeyPauseRuns, KeyProbe
+	sentFixedKeys   = 6 // KeyStats, SentSecondKey, CallsSecondKey, KeyPauseRuns, KeyProbe, HistoryCallsKey
 	removeFixedKeys = 2 // KeyPending, KeySources
 	removeArgsPer   = 4 // per entry: key, request time, task ID, HistoryField
 	removeBuckets   = 2 // per entry after its HistoryKey: the HistoryEpochKeys of the epochs of an hour after and an hour before now
@@ -334,7 +359,7 @@ var luaConsts = []struct {
 	{"S_SENT", StateSent},
 	{"V_GO", int(Go)}, {"V_PAUSED", int(Paused)}, {"V_THROTTLED", int(Throttled)}, {"V_YIELD", int(Yield)}, {"V_SATISFIED", int(Satisfied)},
 	{"P_INTERACTIVE", int(Interactive)}, {"P_BACKGROUND", int(Background)}, {"P_STATUS", int(Status)}, {"P_PREFIX", int(Folder)}, {"P_PREFIX_BULK", int(FolderBulk)},
-	{"N_HKEY_LEN", len(keyHistory)}, {"N_PREFIXES_KEPT", PrefixesKept}, {"N_PREFIX_WAIT_MS", int(prefixWaitFor.Milliseconds())},
+	{"N_HKEY_LEN", len(keyHistory)}, {"N_HOUR_MS", int(historyHour)}, {"F_HB_TTL", FieldBucketTTL}, {"F_HC_NEXT", FieldCallsNext}, {"N_PREFIXES_KEPT", PrefixesKept}, {"N_PREFIX_WAIT_MS", int(prefixWaitFor.Milliseconds())},
 	{"N_HOLD_MS", int(prefixHold.Milliseconds())},
 	{"N_ADMIT_FIXED", admitFixedKeys}, {"N_SENT_FIXED", sentFixedKeys},
 	{"N_REMOVE_FIXED", removeFixedKeys}, {"N_REMOVE_PER", removeArgsPer}, {"N_REMOVE_BUCKETS", removeBuckets},
@@ -361,15 +386,26 @@ var luaPreamble = func() string {
 		}
 	}
 	b.WriteString("local ST_CODE, ST_NAME = {}, {}\n")
-	for _, name := range []string{StateSent, StateConfirmed, StateFailed, StateUnconfirmed, StateDead} {
+	for _, name := range historyStates {
 		code := stateCodes[name]
 		fmt.Fprintf(&b, "ST_CODE[%q] = %q; ST_NAME[%q] = %q\n", name, code, code, name)
 	}
-	// The bucketed history's record: state code (upper case when the uuid is packed), sent ms
-	// (6 bytes), sent minus the request time (5 bytes), then the uuid: 16 bytes when it is a
-	// lower-case canonical UUID (uuid_pack), else its text. parseHistoryRecord reads it in Go.
-	// hrec_get(k, f) returns sent, req, uuid (as stored), state code, packed (nil if none).
-	// hrec_put(k, f, code, sent, req, uuid, packed) writes one.
+	b.WriteString("local ST_NUM, ST_OF = {}, {}\n")
+	for i, name := range historyStates {
+		fmt.Fprintf(&b, "ST_NUM[%q] = %d; ST_OF[%d] = %q\n", stateCodes[name], i+1, i+1, stateCodes[name])
+	}
+	// The bucketed history's records, read by parseHistoryRecord in Go.
+	// A record of this version (hrec_enc): a flag byte (below 16), the call number (4 bytes), the
+	// request delay (3 bytes: ms, or seconds rounded up when the flag's 8 is set), and the send
+	// time minus the epoch's start, from the bucket's key (ms, 4 bytes, 5 past 49 days).
+	// The flag's low 3 bits are the URL's own state (ST_NUM), 0 when it is its call's.
+	// A record of 060b371 and before (hrec_put): state code (upper case when the uuid is packed),
+	// sent ms (6 bytes), sent minus the request time (5 bytes), then the uuid: 16 bytes when it is
+	// a lower-case canonical UUID (uuid_pack), else its text. Its first byte is a letter.
+	// hrec_get(k, f) returns sent, req, call (nil for 060b371's), own state code (nil: the call's),
+	// then for 060b371's records the uuid as stored and packed.
+	// A call's entry (hcall_put, hcall_get): its state code (upper case when the uuid is packed),
+	// its URLs (1 byte, at most 255), sent ms (6 bytes), the uuid's length (1 byte), the uuid, why.
 	fmt.Fprintf(&b, "local UUID_PATTERN = %q\n", uuidPattern)
 	b.WriteString(`local function uuid_pack(u)
   if #u == 36 and string.find(u, UUID_PATTERN) then
@@ -379,17 +415,51 @@ var luaPreamble = func() string {
   end
   return u, false
 end
-local function hrec_get(k, f)
-  local v = redis.call('HGET', k, f)
+local function hrec_start(k)
+  return tonumber(string.match(k, '(%d+):%d+$')) * N_HOUR_MS
+end
+local function hrec_read(k, v)
   if not v or #v < 12 then return nil end
+  local fl = string.byte(v, 1)
+  if fl < 16 then
+    local call, d = struct.unpack('>I4I3', v, 2)
+    local off = 0
+    for i = 9, #v do off = off * 256 + string.byte(v, i) end
+    local sent = hrec_start(k) + off
+    if fl >= 8 then d = d * 1000 end
+    return sent, sent - d, call, ST_OF[fl % 8]
+  end
   local c = string.sub(v, 1, 1)
   local sent, d = struct.unpack('>I6I5', v, 2)
   local lc = string.lower(c)
-  return sent, sent - d, string.sub(v, 13), lc, lc ~= c
+  return sent, sent - d, nil, lc, string.sub(v, 13), lc ~= c
+end
+local function hrec_get(k, f)
+  return hrec_read(k, redis.call('HGET', k, f))
+end
+local function hrec_enc(k, st, sent, req, call)
+  local d, fl = math.max(sent - req, 0), ST_NUM[st] or 0
+  if d > 16777215 then d = math.min(math.ceil(d / 1000), 16777215); fl = fl + 8 end
+  local off = sent - hrec_start(k)
+  local tail = struct.pack('>I4', off % 4294967296)
+  if off >= 4294967296 then tail = string.char(math.floor(off / 4294967296)) .. tail end
+  return string.char(fl) .. struct.pack('>I4I3', call, d) .. tail
 end
 local function hrec_put(k, f, code, sent, req, uuid, packed)
   if packed then code = string.upper(code) end
   redis.call('HSET', k, f, code .. struct.pack('>I6I5', sent, math.max(sent - req, 0)) .. uuid)
+end
+local function hcall_put(ck, call, code, n, sent, uuid, packed, why)
+  if packed then code = string.upper(code) end
+  redis.call('HSET', ck, call, code .. struct.pack('>I1I6I1', math.min(n, 255), sent, #uuid) .. uuid .. why)
+end
+local function hcall_get(ck, call)
+  local v = redis.call('HGET', ck, call)
+  if not v or #v < 9 then return nil end
+  local c = string.sub(v, 1, 1)
+  local n, sent, ul = struct.unpack('>I1I6I1', v, 2)
+  local lc = string.lower(c)
+  return lc, n, sent, string.sub(v, 10, 9 + ul), lc ~= c, string.sub(v, 10 + ul)
 end
 `)
 	b.WriteString("local function now_ms() local t = redis.call('TIME'); return t[1] * 1000 + math.floor(t[2] / 1000) end\n")

@@ -27,6 +27,7 @@ var (
 	dueScript            = script("due")
 	removePendingScript  = script("remove_pending")
 	markScript           = script("mark")
+	markCallScript       = script("mark_call")
 	requeuedScript       = script("requeued")
 	publishWorkerScript  = script("publish_worker")
 	allSentScript        = script("all_sent")

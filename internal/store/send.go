@@ -148,8 +148,8 @@ const probeLease = 30 * time.Second
 func (s *Store) Sent(ctx context.Context, urls []string, requestedAt, sentAt int64, uuid string, historyTTL time.Duration) error {
 	sec := sentAt / 1000
 	keys := make([]string, 0, sentFixedKeys+len(urls))
-	keys = append(keys, KeyStats, SentSecondKey(sec), CallsSecondKey(sec), KeyPauseRuns, KeyProbe)
 	step := s.layout(ctx).epoch
+	keys = append(keys, KeyStats, SentSecondKey(sec), CallsSecondKey(sec), KeyPauseRuns, KeyProbe, HistoryCallsKey(sentAt, step))
 	expireAt := sentAt - sentAt%step + step + historyTTL.Milliseconds()
 	args := []any{requestedAt, sentAt, uuid, expireAt, rateWindowS}
 	for _, u := range urls {

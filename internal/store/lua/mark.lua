@@ -1,5 +1,7 @@
--- mark: set the state of URLs whose last send was one invalidation (Store.MarkState, MarkDead).
--- KEYS[1..] per URL, 1+ARGV[6] keys: its HistoryKey, then its HistoryEpochKeys over the TTL, newest first
+-- mark: set the state of URLs whose last send was one invalidation (Store.MarkState, MarkDead),
+-- each URL apart: a URL's own state, which wins over its call's (mark_call marks a whole call).
+-- KEYS[1..]  ARGV[6] keys: the call tables (HistoryCallsKey) of the epochs of the buckets below, in their order
+-- KEYS[..] then per URL, 1+ARGV[6] keys: its HistoryKey, then its HistoryEpochKeys over the TTL, newest first
 -- ARGV[1]  the invalidation's uuid ('': mark whatever the last send was)
 -- ARGV[2]  the state (a State* of the schema)
 -- ARGV[3]  why
@@ -12,19 +14,35 @@
 local nb = tonumber(ARGV[6])
 local want, wantpacked = uuid_pack(ARGV[1])
 local per = 1 + nb
-for i = 1, #KEYS / per do
-  local base = (i - 1) * per
+local calls = {}
+-- ours(b, call, sent): the call of a record in bucket position b is the invalidation ARGV[1].
+local function ours(b, call, sent)
+  local id = b .. ' ' .. call
+  if calls[id] == nil then
+    local _, _, csent, uuid, packed = hcall_get(KEYS[b], call)
+    calls[id] = csent ~= nil and uuid == want and packed == wantpacked and csent
+  end
+  return calls[id] == sent
+end
+for i = 1, (#KEYS - nb) / per do
+  local base = nb + (i - 1) * per
   local old, f = KEYS[base + 1], ARGV[6 + i]
   local osv, owhy = unpack(redis.call('HMGET', old, F_SENT, F_WHY))
   local osent = tonumber(osv or '0')
   local found, marked = false, false
   for b = 1, nb do
-    local sent, req, uuid, _, packed = hrec_get(KEYS[base + 1 + b], f)
+    local bk = KEYS[base + 1 + b]
+    local sent, req, call, _, uuid, packed = hrec_get(bk, f)
     if sent then
       if sent > osent then
         found = true
-        if ARGV[1] == '' or (uuid == want and packed == wantpacked) then
-          hrec_put(KEYS[base + 1 + b], f, ST_CODE[ARGV[2]], sent, req, uuid, packed)
+        if call then
+          if ARGV[1] == '' or ours(b, call, sent) then
+            redis.call('HSET', bk, f, hrec_enc(bk, ST_CODE[ARGV[2]], sent, req, call))
+            marked = true
+          end
+        elseif ARGV[1] == '' or (uuid == want and packed == wantpacked) then
+          hrec_put(bk, f, ST_CODE[ARGV[2]], sent, req, uuid, packed)
           marked = true
         end
       end

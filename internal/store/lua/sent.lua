@@ -1,9 +1,12 @@
 -- sent: record URLs the API accepted in one request (Store.Sent); ends an outage's backoff.
+-- The call's uuid goes once in the epoch's call table; each URL's record names the call.
+-- A bucket or call table gets its expiry when this creates it (F_HB_TTL, F_HC_NEXT), not at each send.
 -- KEYS[1]  KeyStats
 -- KEYS[2]  SentSecondKey of the second of the send
 -- KEYS[3]  CallsSecondKey of that second
 -- KEYS[4]  KeyPauseRuns
 -- KEYS[5]  KeyProbe
+-- KEYS[6]  HistoryCallsKey of the epoch of the send
 -- KEYS[N_SENT_FIXED+2i-1]  HistoryKey of URL i (its queued task, a failure's reason, an earlier version's history)
 -- KEYS[N_SENT_FIXED+2i]    HistoryEpochKey of URL i in the epoch of the send
 -- ARGV[1]  the request time the send covered (ms)
@@ -15,12 +18,27 @@
 -- returns  how many URLs it recorded
 local n = (#KEYS - N_SENT_FIXED) / 2
 local req, sent = tonumber(ARGV[1]), tonumber(ARGV[2])
-local uuid, packed = uuid_pack(ARGV[3])
+local ck = KEYS[N_SENT_FIXED]
+local call = 0
+if n > 0 then
+  call = redis.call('HINCRBY', ck, F_HC_NEXT, 1)
+  if call == 1 then redis.call('PEXPIREAT', ck, ARGV[4]) end
+  local uuid, packed = uuid_pack(ARGV[3])
+  hcall_put(ck, call, ST_CODE[S_SENT], n, sent, uuid, packed, '')
+end
 for i = 1, n do
   local old, bk, f = KEYS[N_SENT_FIXED + 2 * i - 1], KEYS[N_SENT_FIXED + 2 * i], ARGV[5 + i]
-  local cur = hrec_get(bk, f)
-  if not cur or sent > cur then hrec_put(bk, f, ST_CODE[S_SENT], sent, req, uuid, packed) end
-  redis.call('PEXPIREAT', bk, ARGV[4])
+  local v, ttl = unpack(redis.call('HMGET', bk, f, F_HB_TTL))
+  local cur = hrec_read(bk, v)
+  if not cur or sent > cur then
+    local rec = hrec_enc(bk, nil, sent, req, call)
+    if ttl then
+      redis.call('HSET', bk, f, rec)
+    else
+      redis.call('HSET', bk, f, rec, F_HB_TTL, 1)
+      redis.call('PEXPIREAT', bk, ARGV[4])
+    end
+  end
   -- The per-URL hash is kept only for what this send does not cover: a later queued request.
   local osent, q = unpack(redis.call('HMGET', old, F_SENT, F_Q))
   if tonumber(osent or '0') < sent then

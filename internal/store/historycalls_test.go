@@ -1,0 +1,197 @@
+package store_test
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/testredis"
+)
+
+// TestMarkPerCall sends three URLs in one call and one of them again in a later call, then
+// marks the first call confirmed as a status check does (all its URLs). The two URLs whose
+// last send it was read confirmed with its uuid; the one sent again keeps its newer call's
+// uuid and state. A mark of one URL alone gives it a state of its own, with its reason.
+func TestMarkPerCall(t *testing.T) {
+	rdb := testredis.Start(t).Client()
+	s, ctx := store.New(rdb), context.Background()
+	now, err := s.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	urls := []string{"https://img.example.com/a.jpg", "https://img.example.com/b.jpg", "https://img.example.com/c.jpg"}
+	const a, b = "4fc96d31-8d3a-4b7e-9f0a-00000000000a", "not-a-canonical-uuid-b"
+	if err := s.Sent(ctx, urls, now-500, now-100, a, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sent(ctx, urls[1:2], now-50, now, b, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	rdb.ConfigResetStat(ctx)
+	if err := s.MarkState(ctx, urls, a, store.StateConfirmed, "", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if n := commandCalls(t, ctx, rdb, "hset"); n != 1 {
+		t.Errorf("a status check's mark of a whole call ran %d HSETs; want 1", n)
+	}
+	want := map[string][3]any{urls[0]: {a, store.StateConfirmed, now - 100}, urls[1]: {b, store.StateSent, now}, urls[2]: {a, store.StateConfirmed, now - 100}}
+	for u, w := range want {
+		r, ok, err := s.History(ctx, u)
+		if err != nil || !ok || r.UUID != w[0] || r.State != w[1] || r.SentAt != w[2] {
+			t.Errorf("%s after the call's mark: %+v, %v, %v; want uuid %v, state %v, sent %v", u, r, ok, err, w[0], w[1], w[2])
+		}
+	}
+	// The call was marked once: its URLs' records are as the send wrote them.
+	if err := s.MarkState(ctx, urls[2:], a, store.StateFailed, "listed under failed", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if r, _, _ := s.History(ctx, urls[2]); r.State != store.StateFailed || r.Detail != "listed under failed" || r.UUID != a {
+		t.Errorf("a URL marked alone: %+v", r)
+	}
+	if r, _, _ := s.History(ctx, urls[0]); r.State != store.StateConfirmed || r.Detail != "" {
+		t.Errorf("its call's other URL: %+v", r)
+	}
+	if err := s.MarkState(ctx, urls[1:2], b, store.StateUnconfirmed, "status checks gave up", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if r, _, _ := s.History(ctx, urls[1]); r.State != store.StateUnconfirmed || r.Detail != "status checks gave up" || r.UUID != b {
+		t.Errorf("a one-URL call marked with a reason: %+v", r)
+	}
+	if err := s.MarkDead(ctx, urls[:1], "urls_t", "rejected", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if r, _, _ := s.History(ctx, urls[0]); r.State != store.StateDead || r.Detail != "rejected" || r.Task != "urls_t" || r.UUID != a {
+		t.Errorf("a URL dead-lettered after its send: %+v", r)
+	}
+	// A request before a send is satisfied; one after it is not.
+	adm, err := s.Admit(ctx, urls, now-150, store.Interactive, store.Limit{})
+	if err != nil || adm.Verdict != store.Satisfied {
+		t.Fatalf("a request before the sends: %+v, %v", adm, err)
+	}
+}
+
+// TestHistoryCallLost deletes a call table, as an eviction or an operator could, and sends a new
+// call that takes the lost call's number. The old URL must not show the new call's uuid.
+func TestHistoryCallLost(t *testing.T) {
+	rdb := testredis.Start(t).Client()
+	s, ctx := store.New(rdb), context.Background()
+	now, err := s.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sent(ctx, []string{"https://img.example.com/old.jpg"}, now-20, now-10, "u-old", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	keys := rdb.Keys(ctx, store.Prefix+"hc:*").Val()
+	if len(keys) != 1 {
+		t.Fatalf("call tables: %v", keys)
+	}
+	rdb.Del(ctx, keys[0])
+	if err := s.Sent(ctx, []string{"https://img.example.com/new.jpg"}, now-5, now, "u-new", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if r, ok, err := s.History(ctx, "https://img.example.com/old.jpg"); err != nil || !ok || r.UUID != "" || r.State != store.StateSent || r.SentAt != now-10 {
+		t.Fatalf("a URL whose call is lost: %+v, %v, %v", r, ok, err)
+	}
+	if err := s.MarkState(ctx, []string{"https://img.example.com/old.jpg"}, "u-new", store.StateConfirmed, "", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if r, _, _ := s.History(ctx, "https://img.example.com/new.jpg"); r.State != store.StateSent || r.UUID != "u-new" {
+		t.Fatalf("the new call was marked through a URL of the lost one: %+v", r)
+	}
+}
+
+// TestHistoryExpirySetOnce sends 300 URLs in 20 calls and counts the PEXPIREATs Redis ran: one per
+// bucket and call table created, none per URL. Every bucket and the call table expire at the
+// epoch's end plus the TTL.
+func TestHistoryExpirySetOnce(t *testing.T) {
+	rdb := testredis.Start(t).Client()
+	s, ctx := store.New(rdb), context.Background()
+	if err := s.UseHistoryTTL(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	now, err := s.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	urls := footprintKeys(300)
+	send := func() {
+		for i := 0; i < len(urls); i += 15 {
+			if err := s.Sent(ctx, urls[i:i+15], now-10, now, "4fc96d31-8d3a-4b7e-9f0a-2b1c3d4e5f60", time.Hour); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rdb.ConfigResetStat(ctx)
+	send()
+	buckets := rdb.Keys(ctx, store.Prefix+"hb:*").Val()
+	if got := commandCalls(t, ctx, rdb, "pexpireat"); got != int64(len(buckets))+1 {
+		t.Errorf("%d PEXPIREATs for %d buckets and one call table (300 URLs)", got, len(buckets))
+	}
+	epoch := store.HistoryEpoch(time.Hour)
+	want := now - now%epoch + epoch + time.Hour.Milliseconds()
+	for _, k := range append(buckets, store.HistoryCallsKey(now, epoch)) {
+		if at := rdb.PExpireTime(ctx, k).Val().Milliseconds(); at != want {
+			t.Errorf("%s expires at %d, want %d", k, at, want)
+		}
+	}
+	rdb.ConfigResetStat(ctx)
+	send() // the same URLs again: every bucket and the call table exist
+	if got := commandCalls(t, ctx, rdb, "pexpireat"); got != 0 {
+		t.Errorf("%d PEXPIREATs for 300 URLs sent again into existing buckets", got)
+	}
+}
+
+// TestReadsHistoryOf060b371 writes a record as 060b371 wrote it in the epoch buckets (the uuid
+// in the record) and checks that this code reads it: a lookup shows it, admission drops a request
+// it satisfies, a status check's mark reaches it, and a new send takes over from it.
+func TestReadsHistoryOf060b371(t *testing.T) {
+	rdb := testredis.Start(t).Client()
+	s, ctx := store.New(rdb), context.Background()
+	now, err := s.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const u = "https://img.example.com/060b371.jpg"
+	const uuid = "4fc96d31-8d3a-4b7e-9f0a-2b1c3d4e5f60"
+	f, shard := store.HistoryField(u)
+	sent := now - 60_000
+	epoch := store.HistoryEpoch(7 * 24 * time.Hour)
+	packed, _ := hex.DecodeString(strings.ReplaceAll(uuid, "-", ""))
+	// state code (upper case: the uuid is packed), sent ms (6 bytes), delay (5 bytes), uuid
+	v := "S" + string(be(sent, 6)) + string(be(250, 5)) + string(packed)
+	key := store.HistoryEpochKey(sent, epoch, shard)
+	if err := rdb.HSet(ctx, key, f, v).Err(); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := s.History(ctx, u)
+	if err != nil || !ok || got.SentAt != sent || got.RequestedAt != sent-250 || got.UUID != uuid || got.State != store.StateSent {
+		t.Fatalf("060b371's record read as %+v, %v, %v", got, ok, err)
+	}
+	if adm, err := s.Admit(ctx, []string{u}, sent-1, store.Interactive, store.Limit{}); err != nil || adm.Verdict != store.Satisfied {
+		t.Fatalf("a request before 060b371's send: %+v, %v", adm, err)
+	}
+	if err := s.MarkState(ctx, []string{u}, uuid, store.StateConfirmed, "", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := s.History(ctx, u); got.State != store.StateConfirmed || got.UUID != uuid || got.SentAt != sent {
+		t.Fatalf("060b371's record after its confirmation: %+v", got)
+	}
+	if err := s.Sent(ctx, []string{u}, now-10, now, "u-2", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := s.History(ctx, u); got.State != store.StateSent || got.UUID != "u-2" || got.SentAt != now || got.RequestedAt != now-10 {
+		t.Fatalf("a new send over 060b371's record: %+v", got)
+	}
+}
+
+// be is n big-endian bytes of v.
+func be(v int64, n int) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(v))
+	return b[8-n:]
+}

@@ -179,8 +179,9 @@ func (c enqueueConfig) check() error {
 }
 
 // requestOptions is the record of a request made with c.
+// Its account is c.account once a Client has checked it: the client's own.
 func (c enqueueConfig) requestOptions(link bool) store.NewRequestOptions {
-	return store.NewRequestOptions{IdempotencyKey: c.idemKey, Callback: c.callback, Confirm: true, Link: link}
+	return store.NewRequestOptions{IdempotencyKey: c.idemKey, Callback: c.callback, Confirm: true, Link: link, Account: c.account}
 }
 
 // WithAccount names the account of every URL of the request, over what the URL's form says.
@@ -234,6 +235,7 @@ func (c *Client) Enqueue(ctx context.Context, urls []string, opts ...EnqueueOpti
 	if err := c.checkAccount(o); err != nil {
 		return nil, err
 	}
+	o.account = c.account // the record names the client's account, whatever name o gave it
 	return enqueue(ctx, c.p, c.norm, o, urls)
 }
 
@@ -382,6 +384,8 @@ func (c *Client) newBulk(ctx context.Context, opts []EnqueueOption) (*bulk, erro
 	if err := c.checkAccount(o); err != nil {
 		return b, err
 	}
+	o.account = c.account
+	b.ro = o.requestOptions(false)
 	at, err := c.p.Now(ctx)
 	if err != nil {
 		return b, apiError("read the Redis clock", err)

@@ -13,6 +13,7 @@ import (
 // Waiting, Sent, Confirmed, Dead and Flushed add up to URLs.
 type RequestStatus struct {
 	ID        string     `json:"id"`
+	Account   string     `json:"account"` // the account that made it; DefaultAccount for a deployment of none
 	MadeAt    time.Time  `json:"made_at"`
 	URLs      int64      `json:"urls"`      // URLs it counts, after dedupe within the call
 	Waiting   int64      `json:"waiting"`   // not sent yet
@@ -77,7 +78,7 @@ func readRequest(ctx context.Context, st *store.Store, id string) (*RequestStatu
 
 // statusOf is the status of the request record r, without NotDone.
 func statusOf(r store.Request) *RequestStatus {
-	s := &RequestStatus{ID: r.ID, MadeAt: r.At.UTC(), URLs: r.Total, Waiting: r.Counts[store.ReqWaiting], Sent: r.Counts[store.ReqSent],
+	s := &RequestStatus{ID: r.ID, Account: r.Account, MadeAt: r.At.UTC(), URLs: r.Total, Waiting: r.Counts[store.ReqWaiting], Sent: r.Counts[store.ReqSent],
 		Confirmed: r.Counts[store.ReqConfirmed], Resent: r.Counts[store.ReqResent], Dead: r.Counts[store.ReqDead],
 		Flushed: r.Counts[store.ReqFlushed], DoneMeans: DoneMeansSent, Done: !r.Done.IsZero(), Open: r.Open}
 	if r.Confirm {

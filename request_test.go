@@ -2,10 +2,14 @@ package cipurge_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/store"
@@ -74,14 +78,7 @@ func TestRecentRequests(t *testing.T) {
 	t.Parallel()
 	rdb := testredis.Start(t).Client()
 	c := newClient(t, rdb)
-	norm, err := normalize.New(normalize.Config{Token: "demo"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	insp, err := cipurge.NewInspector(rdb, norm)
-	if err != nil {
-		t.Fatal(err)
-	}
+	insp := newInspector(t, rdb)
 	ctx := context.Background()
 	var ids []string
 	for i, u := range []string{"https://img.example.com/recent/a.jpg", "https://img.example.com/recent/b.jpg"} {
@@ -104,4 +101,56 @@ func TestRecentRequests(t *testing.T) {
 			t.Errorf("RecentRequests(%d) = %v, %v", n, got, err)
 		}
 	}
+}
+
+// TestRequestSaysItsAccount: a request's record names the account of the client that made it, and
+// its status says it; a record of the account default names none, so it reads as default.
+func TestRequestSaysItsAccount(t *testing.T) {
+	t.Parallel()
+	rdb := testredis.Start(t).Client()
+	ctx := context.Background()
+	insp := newInspector(t, rdb)
+	for _, tc := range []struct{ client, want string }{{"", cipurge.DefaultAccount}, {"shop-a", "shop-a"}} {
+		var opts []cipurge.ClientOption
+		if tc.client != "" {
+			opts = append(opts, cipurge.WithAccountName(tc.client))
+		}
+		c := newClient(t, rdb, opts...)
+		rep, err := c.Enqueue(ctx, []string{"https://img.example.com/acct/" + tc.want + ".jpg"}, cipurge.WithAccount(cipurge.DefaultAccount))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bulk, err := c.EnqueueBulk(ctx, slices.Values([]string{"https://img.example.com/acct/bulk-" + tc.want + ".jpg"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{rep.RequestID, bulk.RequestID} {
+			st, err := insp.Request(ctx, id)
+			if err != nil || st.Account != tc.want {
+				t.Errorf("client %q, request %s: account %q, %v; want %q", tc.client, id, st.Account, err, tc.want)
+			}
+			raw := rdb.HExists(ctx, store.RequestKey(id), store.FieldReqAccount).Val()
+			if raw != (tc.client != "") {
+				t.Errorf("client %q: the record has the account field: %v", tc.client, raw)
+			}
+		}
+		b, _ := json.Marshal(&cipurge.RequestStatus{Account: tc.want})
+		if !strings.Contains(string(b), `"account":"`+tc.want+`"`) {
+			t.Errorf("JSON %s", b)
+		}
+	}
+}
+
+// newInspector is an Inspector of rdb for the token demo.
+func newInspector(t *testing.T, rdb redis.UniversalClient) *cipurge.Inspector {
+	t.Helper()
+	norm, err := normalize.New(normalize.Config{Token: "demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	insp, err := cipurge.NewInspector(rdb, norm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return insp
 }

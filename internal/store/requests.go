@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 // A request is what one producer call asked for: its URLs, counted per state (RequestState), in
@@ -48,6 +50,9 @@ type NewRequestOptions struct {
 	Callback       string        // the request's webhook URL, "" for none
 	Confirm        bool          // true: done means confirmed; false: done means sent
 	TTL            time.Duration // the history TTL; 0: the history's, as the workers wrote it
+	// Account is the account that makes the request. "" and tasks.DefaultAccount record nothing:
+	// a record without it is the account default's, as every record of an earlier version is.
+	Account string
 	// Link links each URL to the request in KeyRequestLinks, for the pending set. A bulk request
 	// is not linked: its tasks carry its ID.
 	Link bool
@@ -66,7 +71,8 @@ func (s *Store) OpenRequest(ctx context.Context, o NewRequestOptions) (id string
 	if o.IdempotencyKey != "" {
 		keys = append(keys, RequestIdemKey(o.IdempotencyKey))
 	}
-	res, err := requestNewScript.Run(ctx, s.rdb, keys, id, bit(o.Confirm), o.Callback, s.requestTTL(ctx, o).Milliseconds()).Slice()
+	res, err := requestNewScript.Run(ctx, s.rdb, keys, id, bit(o.Confirm), o.Callback, s.requestTTL(ctx, o).Milliseconds(),
+		recordedAccount(o.Account)).Slice()
 	if err != nil {
 		return "", false, fmt.Errorf("store: recording a request: %w", err)
 	}
@@ -76,6 +82,14 @@ func (s *Store) OpenRequest(ctx context.Context, o NewRequestOptions) (id string
 	got, _ := res[0].(string)
 	n, _ := res[1].(int64)
 	return got, n == 1, nil
+}
+
+// recordedAccount is what a request record keeps of account: nothing for the account default.
+func recordedAccount(account string) string {
+	if account == tasks.DefaultAccount {
+		return ""
+	}
+	return account
 }
 
 // requestTTL is o.TTL, or the history's TTL when o has none.
@@ -152,6 +166,7 @@ type Request struct {
 	Sample   []string  // up to RequestSampleSize of its URLs (canonical keys), in the order given
 	Done     time.Time // when it became done; zero while not done
 	Open     bool      // a bulk run still adds URLs to it
+	Account  string    // the account that made it: tasks.DefaultAccount when the record names none
 }
 
 // ErrNoRequest is what Request returns for an unknown or expired request ID.
@@ -184,6 +199,10 @@ func parseRequest(id string, m map[string]string) Request {
 		r.Sample = strings.Split(v, "\n")
 	}
 	r.Open = m[FieldReqOpen] == "1"
+	r.Account = m[FieldReqAccount]
+	if r.Account == "" {
+		r.Account = tasks.DefaultAccount
+	}
 	if d := num(FieldReqDone); d > 0 {
 		r.Done = time.UnixMilli(d)
 	}

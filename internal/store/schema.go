@@ -364,7 +364,7 @@ var luaConsts = []struct {
 	{"N_ADMIT_FIXED", admitFixedKeys}, {"N_SENT_FIXED", sentFixedKeys},
 	{"N_REMOVE_FIXED", removeFixedKeys}, {"N_REMOVE_PER", removeArgsPer}, {"N_REMOVE_BUCKETS", removeBuckets},
 	{"F_REQ_TOTAL", FieldReqTotal}, {"F_REQ_AT", FieldReqAt}, {"F_REQ_CONFIRM", FieldReqConfirm}, {"F_REQ_CB", FieldReqCallback},
-	{"F_REQ_SAMPLE", FieldReqSample}, {"F_REQ_DONE", FieldReqDone}, {"F_REQ_OPEN", FieldReqOpen}, {"N_REQ_KEPT", RequestsKept},
+	{"F_REQ_SAMPLE", FieldReqSample}, {"F_REQ_DONE", FieldReqDone}, {"F_REQ_OPEN", FieldReqOpen}, {"F_REQ_ACCT", FieldReqAccount}, {"N_REQ_KEPT", RequestsKept},
 	{"S_REQ_WAITING", string(ReqWaiting)}, {"S_REQ_SENT", string(ReqSent)}, {"S_REQ_RESENT", string(ReqResent)}, {"S_REQ_DEAD", string(ReqDead)},
 	{"N_REQ_PER_URL", RequestsPerURL}, {"N_REQ_SAMPLE", RequestSampleSize}, {"S_LINK_WAITING", linkWaiting}, {"S_LINK_SENT", linkSent},
 	{"S_OUT_DONE", OutboxDone}, {"S_OUT_DEAD", OutboxDead}, {"N_OUTBOX_MAX", OutboxMax},
@@ -552,6 +552,7 @@ const (
 	FieldReqSample   = "smp"  // up to RequestSampleSize canonical keys, newline-separated
 	FieldReqDone     = "done" // when it became done (ms); set once
 	FieldReqOpen     = "open" // "1" while a bulk run still adds URLs: not done before it ends
+	FieldReqAccount  = "acct" // the account that made it; absent for the account default
 )
 
 // RequestState is a count of a request's hash: how many of its URLs are in that state.

@@ -346,6 +346,9 @@ func runIngest(ctx context.Context, a *enqueueArgs, cfg *config.Config, stdin io
 	var roots []string
 	o := ingestOptions{dryRun: a.dryRun, bulk: a.bulk, source: a.src, senders: 4, batch: 500, progress: progress, json: a.asJSON,
 		idemKey: a.idemKey, callback: a.callback, folders: a.prefix, route: set, account: a.account}
+	if set.Len() == 1 {
+		o.recordAccount = set.All()[0].Name
+	}
 	if a.confirm != "" {
 		o.root = func(key string) { roots = append(roots, key) }
 	}

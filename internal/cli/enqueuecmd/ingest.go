@@ -91,11 +91,13 @@ type ingestOptions struct {
 	// route gives each URL its account (Config.Accounts); nil: every URL is norm's.
 	route   producer.Router
 	account string // --account: the account of every URL, or "" for each URL's form
+	// recordAccount is the account the request's record names: the deployment's one account.
+	recordAccount string
 }
 
 // requestOptions is the record of the run's request.
 func (o ingestOptions) requestOptions() store.NewRequestOptions {
-	return store.NewRequestOptions{IdempotencyKey: o.idemKey, Callback: o.callback, Confirm: true, Link: !o.bulk}
+	return store.NewRequestOptions{IdempotencyKey: o.idemKey, Callback: o.callback, Confirm: true, Link: !o.bulk, Account: o.recordAccount}
 }
 
 // ingest reads src, normalises each line and drops duplicates within the input (producer.Ingest,

@@ -136,6 +136,9 @@ func requestStatus(ctx context.Context, cfg *config.Config, rdb redis.UniversalC
 	}
 	fmt.Fprintln(stdout, progressLine(st))
 	fmt.Fprintf(stdout, "made %s; done means %s\n", st.MadeAt.Format(time.RFC3339), st.DoneMeans)
+	if st.Account != cipurge.DefaultAccount {
+		fmt.Fprintf(stdout, "account %s\n", st.Account)
+	}
 	if st.DoneAt != nil {
 		fmt.Fprintf(stdout, "done %s\n", st.DoneAt.Format(time.RFC3339))
 	}

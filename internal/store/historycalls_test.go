@@ -135,6 +135,9 @@ func TestHistoryExpirySetOnce(t *testing.T) {
 	epoch := store.HistoryEpoch(time.Hour)
 	want := now - now%epoch + epoch + time.Hour.Milliseconds()
 	for _, k := range append(buckets, store.HistoryCallsKey(now, epoch)) {
+		if !store.IsHistoryKey(k) {
+			t.Errorf("IsHistoryKey(%q) is false: the bench would not count it as history", k)
+		}
 		if at := rdb.PExpireTime(ctx, k).Val().Milliseconds(); at != want {
 			t.Errorf("%s expires at %d, want %d", k, at, want)
 		}

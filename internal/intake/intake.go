@@ -54,6 +54,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge"
+	"github.com/cipurge/cipurge/internal/accounts"
 	"github.com/cipurge/cipurge/internal/config"
 	"github.com/cipurge/cipurge/internal/defaults"
 	"github.com/cipurge/cipurge/internal/httpapi"
@@ -97,6 +98,11 @@ type Options struct {
 	// NoCallback, when set, refuses a request's callback with this reason and a 400.
 	// The worker sets it when it has no webhook secret, so no event would ever be sent.
 	NoCallback string
+	// Accounts are the deployment's accounts: they route the URLs of a request made with a
+	// scoped token, and hold those tokens (Set.Tokens). nil: no scoped token.
+	Accounts *accounts.Set
+	// Clients are the Clients of the accounts, by name. An account without one uses Client.
+	Clients map[string]*cipurge.Client
 }
 
 // Error is the body of every error answer (the worker's JSON endpoints share it).
@@ -119,7 +125,7 @@ func New(o Options) http.Handler {
 	if o.MaxURLs <= 0 {
 		o.MaxURLs = DefaultMaxURLs
 	}
-	h := &handler{o: o, token: httpapi.NewSecret(o.Token), bearer: httpapi.NewSecret(o.FlushBearer),
+	h := &handler{o: o, token: httpapi.NewSecret(o.Token), bearer: httpapi.NewSecret(o.FlushBearer), scopedToks: scopedTokens(o.Accounts),
 		Endpoint: httpapi.Endpoint{RetryAfter: o.RetryAfter, Timeout: o.Timeout, Log: o.Log,
 			Limit: httpapi.Limit{Max: o.MaxBytes, Setting: "INTAKE_MAX_BYTES", Fix: "send fewer URLs per request"},
 		}.WithDefaults(DefaultMaxBytes)}
@@ -129,7 +135,7 @@ func New(o Options) http.Handler {
 		"POST " + PathFlushAll:      {serve: h.flushAll, flush: true},
 		PathFlushAll:                {flush: true},
 	})
-	if o.Token == "" {
+	if o.Token == "" && len(h.scopedToks) == 0 {
 		h.Log.Warn("intake: INTAKE_TOKEN is empty, every request to " + PathInvalidations + " is refused with 401")
 	}
 	return h
@@ -140,7 +146,9 @@ type handler struct {
 	httpapi.Endpoint
 	token  httpapi.Secret // INTAKE_TOKEN
 	bearer httpapi.Secret // INTAKE_FLUSH_TOKEN, the bearer token of flush-all
-	routes httpapi.Routes[route]
+	// scopedToks are the accounts file's tokens, each limited to some accounts
+	scopedToks []scopedToken
+	routes     httpapi.Routes[route]
 }
 
 // route is where a pattern of the intake leads.
@@ -151,6 +159,7 @@ type route struct {
 
 // entry collects what the request's log line says.
 type entry struct {
+	token  *accounts.Token // the scoped token of the request; nil for an unscoped one
 	code   string
 	urls   int
 	report *cipurge.Report
@@ -163,12 +172,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer end()
 
 	rt, known := h.routes.Find(r)
-	if !h.authorized(r, rt.flush && h.o.FlushBearer != "") {
+	var ok bool
+	e.token, ok = h.authorized(r, rt.flush && h.o.FlushBearer != "")
+	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cipurge"`)
 		h.fail(w, &e, http.StatusUnauthorized, Error{Code: "unauthorized", Message: "unauthorized"})
 		return
 	}
-	if rt.flush && h.o.FlushBearer == "" {
+	if rt.flush && h.o.FlushBearer == "" && e.token == nil {
 		h.fail(w, &e, http.StatusNotFound, Error{Code: "flush_all_off", Setting: "INTAKE_FLUSH_TOKEN",
 			Message: "flush-all over HTTP is off: it needs its own secret, separate from INTAKE_TOKEN. To turn it on, set INTAKE_FLUSH_TOKEN " +
 				"on the worker and send it as \"Authorization: Bearer <INTAKE_FLUSH_TOKEN>\" to POST " + PathFlushAll + " (or use enqueue --all)"})
@@ -197,14 +208,21 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt.serve(w, r, &e)
 }
 
-// authorized compares the bearer token with INTAKE_TOKEN (INTAKE_FLUSH_TOKEN for flush-all) in
-// constant time, also constant in the tokens' lengths.
-func (h *handler) authorized(r *http.Request, flush bool) bool {
+// authorized compares the bearer token with INTAKE_TOKEN (INTAKE_FLUSH_TOKEN for flush-all) and
+// with the scoped tokens, in constant time, also constant in the tokens' lengths.
+// It returns the scoped token that matched, or nil for an unscoped one, and whether one matched.
+func (h *handler) authorized(r *http.Request, flush bool) (*accounts.Token, bool) {
 	tok, ok := httpapi.Bearer(r)
-	if flush {
-		return ok && h.bearer.Matches(tok)
+	if !ok {
+		return nil, false
 	}
-	return ok && h.token.Matches(tok)
+	if scoped := h.scoped(tok); scoped != nil {
+		return scoped, true
+	}
+	if flush {
+		return nil, h.bearer.Matches(tok)
+	}
+	return nil, h.token.Matches(tok)
 }
 
 // invalidationsRequest is the body of POST /v1/invalidations.
@@ -217,6 +235,10 @@ type invalidationsRequest struct {
 }
 
 func (h *handler) invalidations(w http.ResponseWriter, r *http.Request, e *entry) {
+	if h.refused(w, e, may(e.token, accounts.MayEnqueue, "enqueue")) {
+		h.Limit.Drain(r)
+		return
+	}
 	var req invalidationsRequest
 	if h.refused(w, e, h.decode(r, &req)) {
 		return
@@ -241,9 +263,17 @@ func (h *handler) invalidations(w http.ResponseWriter, r *http.Request, e *entry
 		h.fail(w, e, http.StatusBadRequest, Error{Code: "bad_option", Message: `"callback": ` + h.o.NoCallback + ": nothing was enqueued"})
 		return
 	}
+	client := h.o.Client
+	if e.token != nil {
+		account, bad := h.requestAccount(e.token, &req)
+		if h.refused(w, e, bad) {
+			return
+		}
+		client, req.Account = h.clientFor(account), account
+	}
 	ctx, cancel := httpapi.Durable(r, h.Timeout)
 	defer cancel()
-	rep, err := h.o.Client.Enqueue(ctx, req.URLs, cipurge.WithSource(req.Source), cipurge.WithCallback(req.Callback), cipurge.WithPrefixes(req.Prefixes...),
+	rep, err := client.Enqueue(ctx, req.URLs, cipurge.WithSource(req.Source), cipurge.WithCallback(req.Callback), cipurge.WithPrefixes(req.Prefixes...),
 		cipurge.WithIdempotencyKey(r.Header.Get(HeaderIdempotencyKey)), cipurge.WithAccount(req.Account))
 	var bad *cipurge.OptionError
 	if errors.As(err, &bad) {
@@ -277,6 +307,9 @@ func (h *handler) request(w http.ResponseWriter, r *http.Request, e *entry) {
 		h.refused(w, e, httpapi.MethodNotAllowed(w, r, http.MethodGet))
 		return
 	}
+	if h.refused(w, e, may(e.token, accounts.MayLookup, "look requests up")) {
+		return
+	}
 	id := strings.TrimPrefix(r.URL.Path, PathRequests)
 	if h.o.Inspector == nil {
 		h.fail(w, e, http.StatusNotFound, Error{Code: "not_found", Message: "this worker does not serve requests"})
@@ -293,6 +326,9 @@ func (h *handler) request(w http.ResponseWriter, r *http.Request, e *entry) {
 		wait = d
 	}
 	st, err := h.o.Inspector.Request(r.Context(), id)
+	if err == nil && h.refused(w, e, h.reachRequest(e.token, st)) {
+		return
+	}
 	if err == nil && !st.Done && wait > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		defer cancel()
@@ -316,19 +352,28 @@ func (h *handler) request(w http.ResponseWriter, r *http.Request, e *entry) {
 type flushRequest struct {
 	Confirm string `json:"confirm"`
 	Reason  string `json:"reason"`
-	Prefix  string `json:"prefix"` // a root prefix (a whole host, alias or token) to send in place of scope all
+	Prefix  string `json:"prefix"`  // a root prefix (a whole host, alias or token) to send in place of scope all
+	Account string `json:"account"` // the account to flush; "" for a scoped token's only account, or the deployment's
 }
 
 func (h *handler) flushAll(w http.ResponseWriter, r *http.Request, e *entry) {
+	if h.refused(w, e, may(e.token, accounts.MayFlush, "request a flush-all")) {
+		h.Limit.Drain(r)
+		return
+	}
 	var req flushRequest
 	if h.refused(w, e, h.decode(r, &req)) || h.refused(w, e, checkText("reason", req.Reason)) {
+		return
+	}
+	client, refusal := h.flushClient(e.token, req.Account)
+	if h.refused(w, e, refusal) {
 		return
 	}
 	ctx, cancel := httpapi.Durable(r, h.Timeout)
 	defer cancel()
 	// The Client checks the confirmation before it touches Redis, and the rest of the rule.
 	// The intake words each refusal for an HTTP client.
-	err := h.o.Client.RequestFlushAll(ctx, cipurge.FlushAllRequest{Confirm: req.Confirm, RequestedBy: "intake " + httpapi.ClientIP(r),
+	err := client.RequestFlushAll(ctx, cipurge.FlushAllRequest{Confirm: req.Confirm, RequestedBy: "intake " + httpapi.ClientIP(r),
 		Reason: req.Reason, Prefix: req.Prefix})
 	var (
 		refused *cipurge.FlushRefusedError
@@ -396,6 +441,9 @@ func (h *handler) logRequest(r *http.Request, status int, e *entry, took time.Du
 	fields := httpapi.RequestFields(r, status, took)
 	if e.code != "" {
 		fields = append(fields, zap.String("error_code", e.code))
+	}
+	if e.token != nil {
+		fields = append(fields, zap.String("token", e.token.Name)) // its name: the value is a secret
 	}
 	if e.urls > 0 {
 		fields = append(fields, zap.Int("urls", e.urls))

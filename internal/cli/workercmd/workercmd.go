@@ -232,9 +232,14 @@ func newServer(cfg *config.Config, rdb redis.UniversalClient, w *worker.Worker, 
 	})
 }
 
-// newIntake returns the intake API: on with INTAKE_TOKEN or INTAKE_FLUSH_TOKEN, else nil.
+// newIntake returns the intake API: on with INTAKE_TOKEN, INTAKE_FLUSH_TOKEN or a scoped token of
+// ACCOUNTS_FILE, else nil.
 func newIntake(cfg *config.Config, rdb redis.UniversalClient, log *zap.Logger, inflight *httpapi.Gate) (http.Handler, error) {
-	if cfg.HTTP.IntakeToken == "" && cfg.HTTP.IntakeFlush == "" {
+	set, err := cfg.Accounts()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.HTTP.IntakeToken == "" && cfg.HTTP.IntakeFlush == "" && len(set.Tokens()) == 0 {
 		return nil, nil
 	}
 	norm, err := cfg.Normalizer()
@@ -252,7 +257,7 @@ func newIntake(cfg *config.Config, rdb redis.UniversalClient, log *zap.Logger, i
 	return intake.New(intake.Options{
 		Client: client, Token: cfg.HTTP.IntakeToken, MaxBytes: cfg.HTTP.IntakeMaxBytes, MaxURLs: cfg.HTTP.IntakeMaxURLs,
 		FlushBearer: cfg.HTTP.IntakeFlush, Log: log.Named("intake"),
-		Inflight: inflight, Inspector: insp, NoCallback: noCallback(cfg),
+		Inflight: inflight, Inspector: insp, NoCallback: noCallback(cfg), Accounts: set,
 	}), nil
 }
 

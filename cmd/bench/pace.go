@@ -233,7 +233,7 @@ func (b *bench) rowHistory() error {
 	}
 	deadline := time.Now().Add(b.sz.drainTimeout)
 	for {
-		if left, _ := b.rdb.ZCard(b.ctx, store.KeyPending).Result(); left == 0 {
+		if left, _ := b.rdb.ZCard(b.ctx, store.KeysFor(tasks.DefaultAccount).Pending).Result(); left == 0 {
 			break
 		}
 		if time.Now().After(deadline) || b.ctx.Err() != nil {

@@ -103,7 +103,7 @@ func (b *bench) rowBulk() error {
 
 // wantPending checks that n URL requests wait in the pending set.
 func (b *bench) wantPending(n int) error {
-	got, err := b.rdb.ZCard(b.ctx, store.KeyPending).Result()
+	got, err := b.rdb.ZCard(b.ctx, store.KeysFor(tasks.DefaultAccount).Pending).Result()
 	if err != nil {
 		return err
 	}

@@ -77,7 +77,7 @@ func (p *Producer) AddToRequest(ctx context.Context, id string, keys []string, o
 // queued nothing: a retry makes a new request. It is best effort.
 func (p *Producer) ForgetIdempotencyKey(ctx context.Context, k string) {
 	if k != "" {
-		_ = p.store.Client().Del(ctx, store.RequestIdemKey(k)).Err()
+		_ = p.store.Client().Del(ctx, p.store.Keys().RequestIdem(k)).Err()
 	}
 }
 

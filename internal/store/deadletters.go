@@ -32,9 +32,9 @@ func (s *Store) KeepDeadLetter(ctx context.Context, d DeadLetter) error {
 		return fmt.Errorf("keep dead letter: %w", err)
 	}
 	pipe := s.rdb.TxPipeline()
-	pipe.HSet(ctx, KeyDeadLetters, d.ID, b)
-	pipe.ZAdd(ctx, KeyDeadIndex, redis.Z{Score: float64(d.At), Member: d.ID})
-	pipe.HDel(ctx, KeyDeadMarks, d.ID)
+	pipe.HSet(ctx, s.k.DeadLetters, d.ID, b)
+	pipe.ZAdd(ctx, s.k.DeadIndex, redis.Z{Score: float64(d.At), Member: d.ID})
+	pipe.HDel(ctx, s.k.DeadMarks, d.ID)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("keep dead letter: %w", err)
 	}
@@ -43,7 +43,7 @@ func (s *Store) KeepDeadLetter(ctx context.Context, d DeadLetter) error {
 
 // DeadLetters returns every kept dead letter, oldest first.
 func (s *Store) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
-	ids, err := s.rdb.ZRange(ctx, KeyDeadIndex, 0, -1).Result()
+	ids, err := s.rdb.ZRange(ctx, s.k.DeadIndex, 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("dead letters: %w", err)
 	}
@@ -55,7 +55,7 @@ func (s *Store) LastDeadLetters(ctx context.Context, n int) ([]DeadLetter, error
 	if n <= 0 {
 		return nil, nil
 	}
-	ids, err := s.rdb.ZRevRange(ctx, KeyDeadIndex, 0, int64(n-1)).Result()
+	ids, err := s.rdb.ZRevRange(ctx, s.k.DeadIndex, 0, int64(n-1)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("dead letters: %w", err)
 	}
@@ -79,7 +79,7 @@ func (s *Store) deadLettersOf(ctx context.Context, ids []string) ([]DeadLetter, 
 func (s *Store) eachDeadLetter(ctx context.Context, ids []string, fn func(id, raw string)) error {
 	for start := 0; start < len(ids); start += maxScriptArg {
 		chunk := ids[start:min(start+maxScriptArg, len(ids))]
-		vals, err := s.rdb.HMGet(ctx, KeyDeadLetters, chunk...).Result()
+		vals, err := s.rdb.HMGet(ctx, s.k.DeadLetters, chunk...).Result()
 		if err != nil {
 			return fmt.Errorf("dead letters: %w", err)
 		}
@@ -94,7 +94,7 @@ func (s *Store) eachDeadLetter(ctx context.Context, ids []string, fn func(id, ra
 
 // DeadLetterByID returns the kept dead letter of task id, if any.
 func (s *Store) DeadLetterByID(ctx context.Context, id string) (DeadLetter, bool, error) {
-	v, err := s.rdb.HGet(ctx, KeyDeadLetters, id).Result()
+	v, err := s.rdb.HGet(ctx, s.k.DeadLetters, id).Result()
 	if errors.Is(err, redis.Nil) {
 		return DeadLetter{}, false, nil
 	}
@@ -117,9 +117,9 @@ func (s *Store) ForgetDeadLetters(ctx context.Context, ids ...string) error {
 			members[i] = id
 		}
 		pipe := s.rdb.TxPipeline()
-		pipe.HDel(ctx, KeyDeadLetters, chunk...)
-		pipe.ZRem(ctx, KeyDeadIndex, members...)
-		pipe.HDel(ctx, KeyDeadMarks, chunk...)
+		pipe.HDel(ctx, s.k.DeadLetters, chunk...)
+		pipe.ZRem(ctx, s.k.DeadIndex, members...)
+		pipe.HDel(ctx, s.k.DeadMarks, chunk...)
 		if _, err := pipe.Exec(ctx); err != nil {
 			return fmt.Errorf("forget dead letters: %w", err)
 		}
@@ -129,7 +129,7 @@ func (s *Store) ForgetDeadLetters(ctx context.Context, ids ...string) error {
 
 // DeadLetterCount returns how many dead letters are kept.
 func (s *Store) DeadLetterCount(ctx context.Context) (int64, error) {
-	n, err := s.rdb.ZCard(ctx, KeyDeadIndex).Result()
+	n, err := s.rdb.ZCard(ctx, s.k.DeadIndex).Result()
 	if err != nil {
 		return 0, fmt.Errorf("dead letter count: %w", err)
 	}

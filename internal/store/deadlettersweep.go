@@ -82,9 +82,9 @@ func (s *Store) ReconcileDeadLetters(ctx context.Context, o SweepOptions) (Sweep
 	for i, q := range o.Queues {
 		zs[i] = pipe.ZRangeWithScores(ctx, taskq.ArchivedKey(q), 0, -1)
 	}
-	trimCmd := pipe.HGetAll(ctx, KeyDeadTrim)
-	idxCmd := pipe.ZRangeWithScores(ctx, KeyDeadIndex, 0, -1)
-	marksCmd := pipe.HGetAll(ctx, KeyDeadMarks)
+	trimCmd := pipe.HGetAll(ctx, s.k.DeadTrim)
+	idxCmd := pipe.ZRangeWithScores(ctx, s.k.DeadIndex, 0, -1)
+	marksCmd := pipe.HGetAll(ctx, s.k.DeadMarks)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return res, fmt.Errorf("reconcile dead letters: %w", err)
 	}
@@ -136,7 +136,7 @@ func (s *Store) ReconcileDeadLetters(ctx context.Context, o SweepOptions) (Sweep
 		}
 	}
 	if len(stale) > 0 {
-		if err := s.rdb.HDel(ctx, KeyDeadMarks, stale...).Err(); err != nil {
+		if err := s.rdb.HDel(ctx, s.k.DeadMarks, stale...).Err(); err != nil {
 			return res, fmt.Errorf("reconcile dead letters: %w", err)
 		}
 	}
@@ -168,7 +168,7 @@ func (s *Store) NoteArchiveTrim(ctx context.Context, q string) error {
 	}
 	z := oldest.Val()[0]
 	at := int64(z.Score) * 1000
-	if v, err := s.rdb.ZScore(ctx, KeyDeadIndex, z.Member.(string)).Result(); err == nil {
+	if v, err := s.rdb.ZScore(ctx, s.k.DeadIndex, z.Member.(string)).Result(); err == nil {
 		at = int64(v)
 	} else if !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("note archive trim: %w", err)
@@ -179,7 +179,7 @@ func (s *Store) NoteArchiveTrim(ctx context.Context, q string) error {
 
 // raiseTrim raises queue q's trim time to at (ms) and returns it as it is now.
 func (s *Store) raiseTrim(ctx context.Context, q string, at int64) (int64, error) {
-	v, err := dlqTrimScript.Run(ctx, s.rdb, []string{KeyDeadTrim}, q, at).Int64()
+	v, err := dlqTrimScript.Run(ctx, s.rdb, []string{s.k.DeadTrim}, q, at).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("note archive trim: %w", err)
 	}
@@ -189,7 +189,7 @@ func (s *Store) raiseTrim(ctx context.Context, q string, at int64) (int64, error
 // swap replaces the record of id, read as was ("": none), by rec at (ms) (nil: forgets it), with
 // mark; false when the record changed in the meantime.
 func (s *Store) swap(ctx context.Context, id, was string, rec []byte, at int64, mark string) (bool, error) {
-	n, err := dlqSwapScript.Run(ctx, s.rdb, []string{KeyDeadLetters, KeyDeadIndex, KeyDeadMarks}, id, was, rec, at, mark).Int()
+	n, err := dlqSwapScript.Run(ctx, s.rdb, []string{s.k.DeadLetters, s.k.DeadIndex, s.k.DeadMarks}, id, was, rec, at, mark).Int()
 	if err != nil {
 		return false, fmt.Errorf("reconcile dead letter %s: %w", id, err)
 	}

@@ -42,10 +42,10 @@ func (s *Store) History(ctx context.Context, key string) (Record, bool, error) {
 	local := time.Now().UnixMilli()
 	f, shard := HistoryField(key)
 	from, to := local-l.ttl-historyHour, local+historyHour
-	buckets, calls := l.buckets(from, to, local, shard), l.calls(from, to, local)
+	buckets, calls := l.buckets(s.k, from, to, local, shard), l.calls(s.k, from, to, local)
 	pipe := s.rdb.Pipeline()
 	clock := pipe.Time(ctx)
-	all := pipe.HGetAll(ctx, HistoryKey(key))
+	all := pipe.HGetAll(ctx, s.k.History(key))
 	recs := make([]*redis.StringCmd, len(buckets))
 	for i, b := range buckets {
 		recs[i] = pipe.HGet(ctx, b, f)
@@ -219,11 +219,11 @@ func (s *Store) mark(ctx context.Context, urls []string, uuid, state, detail, ta
 	l := s.layout(ctx)
 	now := time.Now().UnixMilli()
 	from, to := now-l.ttl-historyHour, now+historyHour
-	calls := l.calls(from, to, now)
+	calls := l.calls(s.k, from, to, now)
 	if uuid != "" && task == "" {
 		// A status check's answer for the whole call: mark the call once.
 		f, shard := HistoryField(urls[0])
-		keys := append(append([]string(nil), calls...), l.buckets(from, to, now, shard)...)
+		keys := append(append([]string(nil), calls...), l.buckets(s.k, from, to, now, shard)...)
 		n, err := markCallScript.Run(ctx, s.rdb, keys, uuid, state, detail, len(urls), f).Int()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return fmt.Errorf("mark %s: %w", state, err)
@@ -236,8 +236,8 @@ func (s *Store) mark(ctx context.Context, urls []string, uuid, state, detail, ta
 	args := []any{uuid, state, detail, ttl.Milliseconds(), task, len(calls)}
 	for _, u := range urls {
 		f, shard := HistoryField(u)
-		keys = append(keys, HistoryKey(u))
-		keys = append(keys, l.buckets(from, to, now, shard)...)
+		keys = append(keys, s.k.History(u))
+		keys = append(keys, l.buckets(s.k, from, to, now, shard)...)
 		args = append(args, f)
 	}
 	err := markScript.Run(ctx, s.rdb, keys, args...).Err()
@@ -256,7 +256,7 @@ func (s *Store) Requeued(ctx context.Context, urls []string, taskID string) erro
 	}
 	keys := make([]string, len(urls))
 	for i, u := range urls {
-		keys[i] = HistoryKey(u)
+		keys[i] = s.k.History(u)
 	}
 	err := requeuedScript.Run(ctx, s.rdb, keys, taskID).Err()
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -295,7 +295,7 @@ func msUTC(ms int64) time.Time {
 // AllState returns the flush-all record. The hash is small: a few fields per request that has
 // not ended (confirmed, in flight) and one per attempt with an unknown outcome.
 func (s *Store) AllState(ctx context.Context) (AllRecord, error) {
-	m, err := s.rdb.HGetAll(ctx, KeyAll).Result()
+	m, err := s.rdb.HGetAll(ctx, s.k.All).Result()
 	if err != nil {
 		return AllRecord{}, fmt.Errorf("flush-all state: %w", err)
 	}
@@ -316,14 +316,14 @@ func (s *Store) AllRequested(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return now, s.rdb.HSet(ctx, KeyAll, FieldAllRequested, now).Err()
+	return now, s.rdb.HSet(ctx, s.k.All, FieldAllRequested, now).Err()
 }
 
 // AllConfirm records that a person confirmed the flush-all requested at requestedAt (ms): the
 // one thing that lets a worker send it, once. Write it before the task is enqueued.
 func (s *Store) AllConfirm(ctx context.Context, requestedAt int64) error {
 	ms := strconv.FormatInt(requestedAt, 10)
-	if err := s.rdb.HSet(ctx, KeyAll, FieldAllConfirmed+ms, 1, FieldAllRequested, ms).Err(); err != nil {
+	if err := s.rdb.HSet(ctx, s.k.All, FieldAllConfirmed+ms, 1, FieldAllRequested, ms).Err(); err != nil {
 		return fmt.Errorf("confirm flush-all: %w", err)
 	}
 	return nil
@@ -335,7 +335,7 @@ func (s *Store) AllConfirm(ctx context.Context, requestedAt int64) error {
 // with when an earlier attempt whose outcome is unknown began (an attempt found still in flight
 // is such an attempt: its worker died or was stopped mid-call).
 func (s *Store) AllBegin(ctx context.Context, requestedAt int64) (verdict int, at int64, err error) {
-	res, err := allBeginScript.Run(ctx, s.rdb, []string{KeyAll}, requestedAt).Int64Slice()
+	res, err := allBeginScript.Run(ctx, s.rdb, []string{s.k.All}, requestedAt).Int64Slice()
 	if err != nil || len(res) != 2 {
 		return 0, 0, fmt.Errorf("begin flush-all: %v %w", res, err)
 	}
@@ -354,7 +354,7 @@ func (s *Store) AllRefused(ctx context.Context, requestedAt int64) error {
 // an unknown outcome (never sent again by itself; the cooldown counts from it), and unknownAt says
 // when it began (0: none was in flight).
 func (s *Store) AllDone(ctx context.Context, requestedAt int64) (unknownAt int64, err error) {
-	n, err := allEndScript.Run(ctx, s.rdb, []string{KeyAll}, requestedAt, AllEndDone).Int64()
+	n, err := allEndScript.Run(ctx, s.rdb, []string{s.k.All}, requestedAt, AllEndDone).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("record flush-all outcome: %w", err)
 	}
@@ -365,7 +365,7 @@ func (s *Store) AllDone(ctx context.Context, requestedAt int64) (unknownAt int64
 // acted (a timeout, a torn answer): it is never sent again by itself, and the cooldown counts from
 // it. It returns when the attempt began.
 func (s *Store) AllUnknown(ctx context.Context, requestedAt int64) (int64, error) {
-	n, err := allEndScript.Run(ctx, s.rdb, []string{KeyAll}, requestedAt, AllEndUnknown).Int64()
+	n, err := allEndScript.Run(ctx, s.rdb, []string{s.k.All}, requestedAt, AllEndUnknown).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("record flush-all outcome: %w", err)
 	}
@@ -379,7 +379,7 @@ func (s *Store) AllAttempted(ctx context.Context, requestedAt int64) (at int64, 
 	if at, err = s.AllUnknown(ctx, requestedAt); err != nil || at > 0 {
 		return at, at > 0, err
 	}
-	v, err := s.rdb.HGet(ctx, KeyAll, FieldAllUnknown+strconv.FormatInt(requestedAt, 10)).Int64()
+	v, err := s.rdb.HGet(ctx, s.k.All, FieldAllUnknown+strconv.FormatInt(requestedAt, 10)).Int64()
 	if errors.Is(err, redis.Nil) {
 		return 0, false, nil
 	}
@@ -390,7 +390,7 @@ func (s *Store) AllAttempted(ctx context.Context, requestedAt int64) (at int64, 
 }
 
 func (s *Store) allEnd(ctx context.Context, requestedAt int64, outcome string) error {
-	if err := allEndScript.Run(ctx, s.rdb, []string{KeyAll}, requestedAt, outcome).Err(); err != nil {
+	if err := allEndScript.Run(ctx, s.rdb, []string{s.k.All}, requestedAt, outcome).Err(); err != nil {
 		return fmt.Errorf("record flush-all outcome: %w", err)
 	}
 	return nil
@@ -400,7 +400,7 @@ func (s *Store) allEnd(ctx context.Context, requestedAt int64, outcome string) e
 // the request (requested at requestedAt, ms), and drops every pending URL request made before it
 // (the flush covered them). It returns how many it dropped.
 func (s *Store) AllSent(ctx context.Context, sentAt int64, uuid string, requestedAt int64) (int64, error) {
-	n, err := allSentScript.Run(ctx, s.rdb, []string{KeyAll, KeyPending, KeySources, KeyStats}, sentAt, uuid, requestedAt).Int64()
+	n, err := allSentScript.Run(ctx, s.rdb, []string{s.k.All, s.k.Pending, s.k.Sources, s.k.Stats}, sentAt, uuid, requestedAt).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("record flush-all: %w", err)
 	}
@@ -426,7 +426,7 @@ func (s *Store) Release(ctx context.Context, key, owner string) error {
 // and reports whether this is the first time (false: an operator replayed it, so it should be
 // sent). Markers live as long as asynq keeps archived tasks (90 days).
 func (s *Store) FirstDeadLetter(ctx context.Context, id string) (bool, error) {
-	ok, err := s.rdb.SetNX(ctx, DeadLetterKey(id), 1, 90*24*time.Hour).Result()
+	ok, err := s.rdb.SetNX(ctx, s.k.DeadLetter(id), 1, 90*24*time.Hour).Result()
 	if err != nil {
 		return false, fmt.Errorf("dead-letter marker: %w", err)
 	}

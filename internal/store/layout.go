@@ -43,19 +43,19 @@ func newLayout(ttl, prevTTL, prevUntil int64) historyLayout {
 // buckets returns the keys of shard's epoch buckets that may hold a send in [from, to], newest
 // first: at most HistoryEpochs+2 of the current layout, and as many of the previous one while it
 // lives. now bounds the range to the records not yet expired.
-func (l historyLayout) buckets(from, to, now int64, shard uint64) []string {
+func (l historyLayout) buckets(k Keys, from, to, now int64, shard uint64) []string {
 	var out []string
 	for _, e := range l.epochs(from, to, now) {
-		out = append(out, HistoryEpochKey(e.start, e.len, shard))
+		out = append(out, k.HistoryEpoch(e.start, e.len, shard))
 	}
 	return out
 }
 
 // calls returns the call tables of the epochs that buckets returns, in the same order.
-func (l historyLayout) calls(from, to, now int64) []string {
+func (l historyLayout) calls(k Keys, from, to, now int64) []string {
 	var out []string
 	for _, e := range l.epochs(from, to, now) {
-		out = append(out, HistoryCallsKey(e.start, e.len))
+		out = append(out, k.HistoryCalls(e.start, e.len))
 	}
 	return out
 }
@@ -82,7 +82,7 @@ func (s *Store) layout(ctx context.Context) historyLayout {
 	if !c.read.IsZero() && time.Since(c.read) < layoutRefresh {
 		return c.l
 	}
-	m, err := s.rdb.HGetAll(ctx, KeyHistoryLayout).Result()
+	m, err := s.rdb.HGetAll(ctx, s.k.HistoryLayout).Result()
 	if err != nil {
 		if c.read.IsZero() {
 			return newLayout(historyDefaultTTL.Milliseconds(), 0, 0)
@@ -104,7 +104,7 @@ func (s *Store) layout(ctx context.Context) historyLayout {
 // previous layout is still read until its last record expires.
 func (s *Store) UseHistoryTTL(ctx context.Context, ttl time.Duration) error {
 	ms := ttl.Milliseconds()
-	m, err := s.rdb.HGetAll(ctx, KeyHistoryLayout).Result()
+	m, err := s.rdb.HGetAll(ctx, s.k.HistoryLayout).Result()
 	if err != nil {
 		return fmt.Errorf("history layout: %w", err)
 	}
@@ -118,7 +118,7 @@ func (s *Store) UseHistoryTTL(ctx context.Context, ttl time.Duration) error {
 			return fmt.Errorf("history layout: %w", err)
 		}
 		until := now + cur + HistoryEpoch(time.Duration(cur)*time.Millisecond)
-		if err := s.rdb.HSet(ctx, KeyHistoryLayout, FieldLayoutTTL, ms, FieldLayoutPrev, cur, FieldLayoutPrevTill, until).Err(); err != nil {
+		if err := s.rdb.HSet(ctx, s.k.HistoryLayout, FieldLayoutTTL, ms, FieldLayoutPrev, cur, FieldLayoutPrevTill, until).Err(); err != nil {
 			return fmt.Errorf("history layout: %w", err)
 		}
 	}
@@ -138,7 +138,7 @@ func (s *Store) MigrateHistory(ctx context.Context) (int64, error) {
 	var moved int64
 	var cursor uint64
 	for {
-		keys, next, err := s.rdb.Scan(ctx, cursor, keyHistoryHour+"*", 1000).Result()
+		keys, next, err := s.rdb.Scan(ctx, cursor, s.k.historyHour+"*", 1000).Result()
 		if err != nil {
 			return moved, fmt.Errorf("migrate history: %w", err)
 		}
@@ -155,7 +155,7 @@ func (s *Store) MigrateHistory(ctx context.Context) (int64, error) {
 	}
 	now, err := s.Now(ctx)
 	if err == nil {
-		err = s.rdb.HSet(ctx, KeyHistoryLayout, FieldLayoutMigrated, now).Err()
+		err = s.rdb.HSet(ctx, s.k.HistoryLayout, FieldLayoutMigrated, now).Err()
 	}
 	if err != nil {
 		return moved, fmt.Errorf("migrate history: %w", err)
@@ -168,7 +168,7 @@ func (s *Store) MigrateHistory(ctx context.Context) (int64, error) {
 
 // migrateBucket moves one hourly bucket (key) into the epoch buckets of layout l.
 func (s *Store) migrateBucket(ctx context.Context, key string, l historyLayout) (int64, error) {
-	hour, err := strconv.ParseInt(strings.SplitN(strings.TrimPrefix(key, keyHistoryHour), ":", 2)[0], 10, 64)
+	hour, err := strconv.ParseInt(strings.SplitN(strings.TrimPrefix(key, s.k.historyHour), ":", 2)[0], 10, 64)
 	if err != nil {
 		return 0, nil // not a bucket this code wrote
 	}
@@ -191,7 +191,7 @@ func (s *Store) migrateBucket(ctx context.Context, key string, l historyLayout) 
 		args := []any{expireAt}
 		for _, f := range part {
 			if len(f) == 8 { // a field of another length is not one this code wrote: it expires with the bucket
-				keys = append(keys, HistoryEpochKey(hour*1000, l.epoch, binary.BigEndian.Uint64([]byte(f))%HistoryShards))
+				keys = append(keys, s.k.HistoryEpoch(hour*1000, l.epoch, binary.BigEndian.Uint64([]byte(f))%HistoryShards))
 				args = append(args, f)
 			}
 		}

@@ -35,7 +35,7 @@ func parseOutboxEvent(raw string) (OutboxEvent, error) {
 // oldest of the outbox. It costs one script call. An event that does not parse is acked and
 // left out.
 func (s *Store) TakeOutbox(ctx context.Context, n int, lease time.Duration) ([]OutboxEvent, error) {
-	raw, err := outboxTakeScript.Run(ctx, s.rdb, []string{KeyOutbox, KeyOutboxTaken}, n, lease.Milliseconds()).StringSlice()
+	raw, err := outboxTakeScript.Run(ctx, s.rdb, []string{s.k.Outbox, s.k.OutboxTaken}, n, lease.Milliseconds()).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("store: taking webhook events: %w", err)
 	}
@@ -53,7 +53,7 @@ func (s *Store) TakeOutbox(ctx context.Context, n int, lease time.Duration) ([]O
 
 // AckOutbox forgets ev, taken: its delivery task is enqueued, or it has none.
 func (s *Store) AckOutbox(ctx context.Context, ev OutboxEvent) error {
-	if err := s.rdb.ZRem(ctx, KeyOutboxTaken, ev.Raw).Err(); err != nil {
+	if err := s.rdb.ZRem(ctx, s.k.OutboxTaken, ev.Raw).Err(); err != nil {
 		return fmt.Errorf("store: acking a webhook event: %w", err)
 	}
 	return nil
@@ -62,8 +62,8 @@ func (s *Store) AckOutbox(ctx context.Context, ev OutboxEvent) error {
 // OutboxLen returns the events waiting in the outbox and those taken, not acked yet.
 func (s *Store) OutboxLen(ctx context.Context) (waiting, taken int64, err error) {
 	pipe := s.rdb.Pipeline()
-	w := pipe.LLen(ctx, KeyOutbox)
-	t := pipe.ZCard(ctx, KeyOutboxTaken)
+	w := pipe.LLen(ctx, s.k.Outbox)
+	t := pipe.ZCard(ctx, s.k.OutboxTaken)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return 0, 0, fmt.Errorf("store: reading the webhook outbox: %w", err)
 	}
@@ -73,7 +73,7 @@ func (s *Store) OutboxLen(ctx context.Context) (waiting, taken int64, err error)
 // PublishEvents records ev, the events of this worker's moves, for producers (KeyOutboxEvents),
 // for ttl. Workers with a secret refresh it.
 func (s *Store) PublishEvents(ctx context.Context, ev Events, ttl time.Duration) error {
-	if err := s.rdb.Set(ctx, KeyOutboxEvents, int(ev), ttl).Err(); err != nil {
+	if err := s.rdb.Set(ctx, s.k.OutboxEvents, int(ev), ttl).Err(); err != nil {
 		return fmt.Errorf("store: recording the webhook events: %w", err)
 	}
 	return nil

@@ -37,7 +37,7 @@ func (s *Store) RecordPause(ctx context.Context, cause, reason string, d time.Du
 			if err != nil {
 				return err
 			}
-			v, err := tx.HMGet(ctx, KeyPauseLog, FieldPauseNow, FieldPauseHeld, FieldPauseRecent, FieldPauseOutage).Result()
+			v, err := tx.HMGet(ctx, s.k.PauseLog, FieldPauseNow, FieldPauseHeld, FieldPauseRecent, FieldPauseOutage).Result()
 			if err != nil {
 				return err
 			}
@@ -65,12 +65,12 @@ func (s *Store) RecordPause(ctx context.Context, cause, reason string, d time.Du
 				fields = append(fields, FieldPauseNow, b, FieldPauseHeld, 0, FieldPauseRecent, r)
 			}
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				p.HSet(ctx, KeyPauseLog, fields...)
-				p.PExpire(ctx, KeyPauseLog, pauseLogTTL)
+				p.HSet(ctx, s.k.PauseLog, fields...)
+				p.PExpire(ctx, s.k.PauseLog, pauseLogTTL)
 				return nil
 			})
 			return err
-		}, KeyPauseLog)
+		}, s.k.PauseLog)
 		if !errors.Is(err, redis.TxFailedErr) {
 			if err != nil {
 				return fmt.Errorf("pause log: %w", err)
@@ -84,8 +84,8 @@ func (s *Store) RecordPause(ctx context.Context, cause, reason string, d time.Du
 // PauseHeld counts one call that the latest shared pause held back.
 func (s *Store) PauseHeld(ctx context.Context) error {
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.HIncrBy(ctx, KeyPauseLog, FieldPauseHeld, 1)
-		p.PExpire(ctx, KeyPauseLog, pauseLogTTL)
+		p.HIncrBy(ctx, s.k.PauseLog, FieldPauseHeld, 1)
+		p.PExpire(ctx, s.k.PauseLog, pauseLogTTL)
 		return nil
 	})
 	return err
@@ -94,7 +94,7 @@ func (s *Store) PauseHeld(ctx context.Context) error {
 // PauseHistory reads the pause log at the Redis time now (ms).
 func (s *Store) PauseHistory(ctx context.Context, now int64) (PauseHistory, error) {
 	var h PauseHistory
-	v, err := s.rdb.HMGet(ctx, KeyPauseLog, FieldPauseNow, FieldPauseHeld, FieldPauseRecent, FieldPauseOutage).Result()
+	v, err := s.rdb.HMGet(ctx, s.k.PauseLog, FieldPauseNow, FieldPauseHeld, FieldPauseRecent, FieldPauseOutage).Result()
 	if err != nil {
 		return h, fmt.Errorf("pause log: %w", err)
 	}

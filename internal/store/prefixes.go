@@ -57,7 +57,7 @@ func (s *Store) prefixWaiting(ctx context.Context, flag string, keys []string) e
 	if len(ps) == 0 {
 		return nil
 	}
-	if err := prefixWaitingScript.Run(ctx, s.rdb, []string{KeyPrefixWaiting}, append([]any{flag}, ps...)...).Err(); err != nil {
+	if err := prefixWaitingScript.Run(ctx, s.rdb, []string{s.k.PrefixWaiting}, append([]any{flag}, ps...)...).Err(); err != nil {
 		return fmt.Errorf("record waiting prefixes: %w", err)
 	}
 	return nil
@@ -72,7 +72,7 @@ func (s *Store) PrefixSent(ctx context.Context, keys []string, requestedAt, sent
 		return nil
 	}
 	args := append([]any{sentAt, requestedAt, ttl.Milliseconds()}, ps...)
-	if err := prefixSentScript.Run(ctx, s.rdb, []string{KeyPrefixSent, KeyPrefixWaiting}, args...).Err(); err != nil {
+	if err := prefixSentScript.Run(ctx, s.rdb, []string{s.k.PrefixSent, s.k.PrefixWaiting}, args...).Err(); err != nil {
 		return fmt.Errorf("record sent prefixes: %w", err)
 	}
 	return nil
@@ -107,7 +107,7 @@ func (s *Store) CoveredBy(ctx context.Context, key string, requestedAt int64) (c
 	pipe := s.rdb.Pipeline()
 	res := make([]*redis.FloatCmd, len(cands))
 	for i, p := range cands {
-		res[i] = pipe.ZScore(ctx, KeyPrefixSent, p)
+		res[i] = pipe.ZScore(ctx, s.k.PrefixSent, p)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return Cover{}, false, fmt.Errorf("sent prefixes: %w", err)
@@ -131,8 +131,8 @@ func (s *Store) CoveredBy(ctx context.Context, key string, requestedAt int64) (c
 func (s *Store) AllRootSent(ctx context.Context, prefix string, requestedAt, sentAt int64) error {
 	req := fmt.Sprint(requestedAt)
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, KeyAll, FieldAllRootSent, sentAt, FieldAllRoot, prefix)
-		p.HDel(ctx, KeyAll, FieldAllConfirmed+req, FieldAllInFlight+req)
+		p.HSet(ctx, s.k.All, FieldAllRootSent, sentAt, FieldAllRoot, prefix)
+		p.HDel(ctx, s.k.All, FieldAllConfirmed+req, FieldAllInFlight+req)
 		return nil
 	})
 	if err != nil {

@@ -67,9 +67,9 @@ func (s *Store) OpenRequest(ctx context.Context, o NewRequestOptions) (id string
 		return "", false, fmt.Errorf("the idempotency key is %d bytes long: use at most %d", len(o.IdempotencyKey), MaxIdempotencyKey)
 	}
 	id = NewRequestID()
-	keys := []string{RequestKey(id), KeyRequests}
+	keys := []string{s.k.Request(id), s.k.Requests}
 	if o.IdempotencyKey != "" {
-		keys = append(keys, RequestIdemKey(o.IdempotencyKey))
+		keys = append(keys, s.k.RequestIdem(o.IdempotencyKey))
 	}
 	res, err := requestNewScript.Run(ctx, s.rdb, keys, id, bit(o.Confirm), o.Callback, s.requestTTL(ctx, o).Milliseconds(),
 		recordedAccount(o.Account)).Slice()
@@ -109,7 +109,7 @@ func (s *Store) AddToRequest(ctx context.Context, id string, urls []string, o Ne
 	for _, u := range urls {
 		args = append(args, u)
 	}
-	res, err := requestGrowScript.Run(ctx, s.rdb, []string{RequestKey(id), KeyRequestLinks, KeyOutbox, KeyOutboxEvents}, args...).Int64Slice()
+	res, err := requestGrowScript.Run(ctx, s.rdb, []string{s.k.Request(id), s.k.RequestLinks, s.k.Outbox, s.k.OutboxEvents}, args...).Int64Slice()
 	if err != nil {
 		return false, nil, fmt.Errorf("store: adding %d URLs to request %s: %w", len(urls), id, err)
 	}
@@ -142,7 +142,7 @@ func (s *Store) MoveRequests(ctx context.Context, ids []string, from, to Request
 	}
 	keys := make([]string, len(ids))
 	for i, id := range ids {
-		keys[i] = RequestKey(id)
+		keys[i] = s.k.Request(id)
 	}
 	idx, err := requestMoveScript.Run(ctx, s.rdb, keys, string(from), string(to), bit(resent)).Int64Slice()
 	if err != nil {
@@ -177,7 +177,7 @@ func (s *Store) Request(ctx context.Context, id string) (Request, error) {
 	if !ValidRequestID(id) {
 		return Request{}, fmt.Errorf("%q is not a request ID (rq_ and 16 letters or digits): %w", id, ErrNoRequest)
 	}
-	m, err := s.rdb.HGetAll(ctx, RequestKey(id)).Result()
+	m, err := s.rdb.HGetAll(ctx, s.k.Request(id)).Result()
 	if err != nil {
 		return Request{}, fmt.Errorf("store: reading request %s: %w", id, err)
 	}
@@ -211,7 +211,7 @@ func parseRequest(id string, m map[string]string) Request {
 
 // RecentRequests returns the IDs of the n newest requests, newest first.
 func (s *Store) RecentRequests(ctx context.Context, n int) ([]string, error) {
-	ids, err := s.rdb.ZRevRange(ctx, KeyRequests, 0, int64(n)-1).Result()
+	ids, err := s.rdb.ZRevRange(ctx, s.k.Requests, 0, int64(n)-1).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("store: reading the recent requests: %w", err)
 	}
@@ -246,7 +246,7 @@ func (s *Store) LastRequests(ctx context.Context, n int) ([]Request, error) {
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.SliceCmd, len(ids))
 	for i, id := range ids {
-		cmds[i] = pipe.HMGet(ctx, RequestKey(id), requestCountFields...)
+		cmds[i] = pipe.HMGet(ctx, s.k.Request(id), requestCountFields...)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("store: reading the recent requests: %w", err)
@@ -309,13 +309,13 @@ func (s *Store) MoveURLs(ctx context.Context, reqs, urls []string, m Move) (Move
 		if try == moveTries {
 			return out, fmt.Errorf("store: the links of %d URLs kept changing", len(urls))
 		}
-		links, err := s.rdb.HMGet(ctx, KeyRequestLinks, urls...).Result()
+		links, err := s.rdb.HMGet(ctx, s.k.RequestLinks, urls...).Result()
 		if err != nil {
 			return out, fmt.Errorf("store: reading the links of %d URLs: %w", len(urls), err)
 		}
-		keys := []string{KeyRequestLinks, KeyOutbox}
+		keys := []string{s.k.RequestLinks, s.k.Outbox}
 		for _, id := range reqs {
-			keys = append(keys, RequestKey(id))
+			keys = append(keys, s.k.Request(id))
 		}
 		args := []any{string(m.From), string(m.To), bit(m.Resent), bit(m.Keep), bit(m.Adopt), bit(m.SentDone), len(reqs), len(urls), 0, int(m.Events)}
 		for _, id := range reqs {
@@ -336,7 +336,7 @@ func (s *Store) MoveURLs(ctx context.Context, reqs, urls []string, m Move) (Move
 		}
 		args[8] = len(ids)
 		for _, id := range ids {
-			keys = append(keys, RequestKey(id))
+			keys = append(keys, s.k.Request(id))
 			args = append(args, id)
 		}
 		res, err := linkMoveScript.Run(ctx, s.rdb, keys, args...).Slice()
@@ -370,7 +370,7 @@ func (s *Store) FlushLinks(ctx context.Context, ev Events) (Moved, error) {
 	var out Moved
 	var cursor uint64
 	for {
-		kv, next, err := s.rdb.HScan(ctx, KeyRequestLinks, cursor, "", 200).Result()
+		kv, next, err := s.rdb.HScan(ctx, s.k.RequestLinks, cursor, "", 200).Result()
 		if err != nil {
 			return out, fmt.Errorf("store: reading the request links: %w", err)
 		}
@@ -404,7 +404,7 @@ func (s *Store) OpenURLs(ctx context.Context, id string, urls []string) ([]strin
 	if len(urls) == 0 {
 		return nil, nil
 	}
-	links, err := s.rdb.HMGet(ctx, KeyRequestLinks, urls...).Result()
+	links, err := s.rdb.HMGet(ctx, s.k.RequestLinks, urls...).Result()
 	if err != nil {
 		return nil, fmt.Errorf("store: reading the links of request %s: %w", id, err)
 	}

@@ -22,10 +22,16 @@ import (
 //
 // The names are a contract with data already in Redis: change none of them, only add.
 
-// Prefix starts every key this package writes. The hash tag keeps them in one Cluster slot.
-const Prefix = "cipurge:{cipurge}:"
+// Prefix starts every key of the account tasks.DefaultAccount. The hash tag keeps them in one
+// Cluster slot. Another account's keys start with AccountPrefix: the tag names the account.
+const Prefix = prefixHead + "}:"
 
-// Keys of the shared state.
+// prefixHead starts every key of every account: the hash tag is open after it.
+const prefixHead = "cipurge:{cipurge"
+
+// Keys of the shared state: the names of the account tasks.DefaultAccount.
+// Keys (keys.go) has each account's. KeyWorkers and KeyWriteProbe are the deployment's, not an
+// account's: every worker of every account writes the same one.
 const (
 	KeyPending       = Prefix + "pending"     // ZSET member=canonical key, score=first request (ms) while waiting
 	KeySources       = Prefix + "src"         // HASH canonical key -> free-text source of a pending request
@@ -62,8 +68,8 @@ const (
 	keyDeadLettered = Prefix + "dead:"  // STRING per request task the worker dead-lettered on purpose
 )
 
-// HistoryKey is the Redis key of one canonical URL's history hash.
-func HistoryKey(key string) string { return keyHistory + key }
+// HistoryKey is the Redis key of one canonical URL's history hash (of the default account).
+func HistoryKey(key string) string { return defaultKeys.History(key) }
 
 // The sent history lives in epoch buckets.
 // A bucket is one small hash per epoch of the send and shard of the URL.
@@ -112,18 +118,15 @@ func HistoryEpoch(ttl time.Duration) int64 {
 
 // HistoryEpochKey is the key of the history hash of shard for sends in the epoch (of length
 // epoch ms) that contains ms. The key names the epoch's length and start in hours.
+// It is the default account's (Keys.HistoryEpoch).
 func HistoryEpochKey(ms, epoch int64, shard uint64) string {
-	start := ms - ms%epoch
-	return keyHistoryEpoch + strconv.FormatInt(epoch/historyHour, 10) + ":" + strconv.FormatInt(start/historyHour, 10) +
-		":" + strconv.FormatUint(shard, 10)
+	return defaultKeys.HistoryEpoch(ms, epoch, shard)
 }
 
 // HistoryCallsKey is the key of the call table of the epoch (of length epoch ms) that contains
 // ms: the uuid and state of each API call whose URLs have records in that epoch's buckets.
-func HistoryCallsKey(ms, epoch int64) string {
-	start := ms - ms%epoch
-	return keyHistoryCalls + strconv.FormatInt(epoch/historyHour, 10) + ":" + strconv.FormatInt(start/historyHour, 10)
-}
+// It is the default account's (Keys.HistoryCalls).
+func HistoryCallsKey(ms, epoch int64) string { return defaultKeys.HistoryCalls(ms, epoch) }
 
 // Fields of the history's buckets and call tables besides the records.
 // Neither can be a record's field (8 bytes) or a call number (decimal digits).
@@ -152,20 +155,18 @@ const (
 
 // HistoryBucketKey is the key of the hourly history hash (000c5df and before) of shard for sends
 // in the hour that contains ms.
-func HistoryBucketKey(ms int64, shard uint64) string {
-	start := ms - ms%legacyHistoryBucket.Milliseconds()
-	return keyHistoryHour + strconv.FormatInt(start/1000, 10) + ":" + strconv.FormatUint(shard, 10)
-}
+func HistoryBucketKey(ms int64, shard uint64) string { return defaultKeys.HistoryBucket(ms, shard) }
 
 // SentSecondKey and CallsSecondKey are the per-second counters of URLs sent and API calls made in
-// the Unix second sec (kept rateWindowS seconds).
-func SentSecondKey(sec int64) string  { return keySentSecs + strconv.FormatInt(sec, 10) }
-func CallsSecondKey(sec int64) string { return keyCallsSecs + strconv.FormatInt(sec, 10) }
+// the Unix second sec (kept rateWindowS seconds), of the default account.
+func SentSecondKey(sec int64) string  { return defaultKeys.SentSecond(sec) }
+func CallsSecondKey(sec int64) string { return defaultKeys.CallsSecond(sec) }
 
-// DeadLetterKey marks the request task id as dead-lettered by the worker on purpose.
-func DeadLetterKey(id string) string { return keyDeadLettered + id }
+// DeadLetterKey marks the request task id as dead-lettered by the worker on purpose (default account).
+func DeadLetterKey(id string) string { return defaultKeys.DeadLetter(id) }
 
-// Keys of the built-in sandbox.
+// Keys of the built-in sandbox. They are the deployment's: the sandbox stands in for Cloudimage,
+// which answers every account.
 const (
 	keySandbox = Prefix + "sandbox:" // STRING per invalidation uuid the sandbox accepted: its record (sandbox.Keeper), until its status checks end
 )
@@ -359,7 +360,7 @@ var luaConsts = []struct {
 	{"S_SENT", StateSent},
 	{"V_GO", int(Go)}, {"V_PAUSED", int(Paused)}, {"V_THROTTLED", int(Throttled)}, {"V_YIELD", int(Yield)}, {"V_SATISFIED", int(Satisfied)},
 	{"P_INTERACTIVE", int(Interactive)}, {"P_BACKGROUND", int(Background)}, {"P_STATUS", int(Status)}, {"P_PREFIX", int(Folder)}, {"P_PREFIX_BULK", int(FolderBulk)},
-	{"N_HKEY_LEN", len(keyHistory)}, {"N_HOUR_MS", int(historyHour)}, {"F_HB_TTL", FieldBucketTTL}, {"F_HC_NEXT", FieldCallsNext}, {"N_PREFIXES_KEPT", PrefixesKept}, {"N_PREFIX_WAIT_MS", int(prefixWaitFor.Milliseconds())},
+	{"N_HKEY_TAIL", len(keyHistory) - len(Prefix) + 2}, {"N_HOUR_MS", int(historyHour)}, {"F_HB_TTL", FieldBucketTTL}, {"F_HC_NEXT", FieldCallsNext}, {"N_PREFIXES_KEPT", PrefixesKept}, {"N_PREFIX_WAIT_MS", int(prefixWaitFor.Milliseconds())},
 	{"N_HOLD_MS", int(prefixHold.Milliseconds())},
 	{"N_ADMIT_FIXED", admitFixedKeys}, {"N_SENT_FIXED", sentFixedKeys},
 	{"N_REMOVE_FIXED", removeFixedKeys}, {"N_REMOVE_PER", removeArgsPer}, {"N_REMOVE_BUCKETS", removeBuckets},
@@ -463,6 +464,9 @@ local function hcall_get(ck, call)
 end
 `)
 	b.WriteString("local function now_ms() local t = redis.call('TIME'); return t[1] * 1000 + math.floor(t[2] / 1000) end\n")
+	// hkey_url(k) is the canonical key of the history key k (Keys.History), of any account: what
+	// follows the hash tag's "}" and N_HKEY_TAIL-1 more bytes. An account's name has no "}".
+	b.WriteString("local function hkey_url(k) local e = string.find(k, '}', 1, true); return string.sub(k, e + N_HKEY_TAIL) end\n")
 	// req_move(k, from, to, resent, n): n URLs of request k move from state from ('' for none) to
 	// state to, at most as many as from holds; resent also counts them as resent. It returns true
 	// when the request became done by this move (once ever). A missing request is left alone.
@@ -537,11 +541,11 @@ const (
 	linkSent    = "s"
 )
 
-// RequestKey is the key of request id's hash.
-func RequestKey(id string) string { return keyRequest + id }
+// RequestKey is the key of request id's hash (default account).
+func RequestKey(id string) string { return defaultKeys.Request(id) }
 
-// RequestIdemKey is the key that maps the idempotency key k to its request ID.
-func RequestIdemKey(k string) string { return keyRequestIdem + k }
+// RequestIdemKey is the key that maps the idempotency key k to its request ID (default account).
+func RequestIdemKey(k string) string { return defaultKeys.RequestIdem(k) }
 
 // Fields of a request's hash (RequestKey), besides the counts.
 const (

@@ -91,11 +91,11 @@ func (a *Admission) HeldURLs(urls []string) []string {
 // A nil urls slice admits a call that names no URL, such as a flush-all or a status check.
 func (s *Store) Admit(ctx context.Context, urls []string, requestedAt int64, prio Priority, lim Limit) (*Admission, error) {
 	keys := make([]string, 0, admitFixedKeys+len(urls))
-	own, hot := KeyRateStatus, KeyHot // the budget of a priority with a limit of its own; who waits first
+	own, hot := s.k.RateStatus, s.k.Hot // the budget of a priority with a limit of its own; who waits first
 	if prio == Folder || prio == FolderBulk {
-		own, hot = KeyRatePrefix, KeyHotPrefix
+		own, hot = s.k.RatePrefix, s.k.HotPrefix
 	}
-	keys = append(keys, KeyRate, KeyPause, hot, KeyAll, KeyPauseRuns, KeyProbe, own, KeyPrefixSent, KeyPrefixWaiting)
+	keys = append(keys, s.k.Rate, s.k.Pause, hot, s.k.All, s.k.PauseRuns, s.k.Probe, own, s.k.PrefixSent, s.k.PrefixWaiting)
 	args := []any{requestedAt, int(prio), lim.emissionMS(), max(lim.Burst, 1), probeLease.Milliseconds(), lim.Horizon.Milliseconds(), 0}
 	// Only a send after the request satisfies it: the buckets from the request's epoch to now (the
 	// local clock, an hour ahead for skew; a bucket missed only costs a resend), within the TTL.
@@ -107,11 +107,11 @@ func (s *Store) Admit(ctx context.Context, urls []string, requestedAt int64, pri
 	to := max(local, requestedAt) + historyHour
 	for i, u := range urls {
 		f, shard := HistoryField(u)
-		b := l.buckets(requestedAt, to, local, shard)
+		b := l.buckets(s.k, requestedAt, to, local, shard)
 		if i == 0 {
 			args[6] = len(b)
 		}
-		keys = append(keys, HistoryKey(u))
+		keys = append(keys, s.k.History(u))
 		keys = append(keys, b...)
 		args = append(args, f)
 	}
@@ -149,12 +149,12 @@ func (s *Store) Sent(ctx context.Context, urls []string, requestedAt, sentAt int
 	sec := sentAt / 1000
 	keys := make([]string, 0, sentFixedKeys+len(urls))
 	step := s.layout(ctx).epoch
-	keys = append(keys, KeyStats, SentSecondKey(sec), CallsSecondKey(sec), KeyPauseRuns, KeyProbe, HistoryCallsKey(sentAt, step))
+	keys = append(keys, s.k.Stats, s.k.SentSecond(sec), s.k.CallsSecond(sec), s.k.PauseRuns, s.k.Probe, s.k.HistoryCalls(sentAt, step))
 	expireAt := sentAt - sentAt%step + step + historyTTL.Milliseconds()
 	args := []any{requestedAt, sentAt, uuid, expireAt, rateWindowS}
 	for _, u := range urls {
 		f, shard := HistoryField(u)
-		keys = append(keys, HistoryKey(u), HistoryEpochKey(sentAt, step, shard))
+		keys = append(keys, s.k.History(u), s.k.HistoryEpoch(sentAt, step, shard))
 		args = append(args, f)
 	}
 	err := sentScript.Run(ctx, s.rdb, keys, args...).Err()
@@ -167,13 +167,13 @@ func (s *Store) Sent(ctx context.Context, urls []string, requestedAt, sentAt int
 // Succeeded records an API call that succeeded without sending URLs (a status check, a
 // flush-all): the outage, if any, is over.
 func (s *Store) Succeeded(ctx context.Context) error {
-	return s.rdb.Del(ctx, KeyPauseRuns, KeyProbe).Err()
+	return s.rdb.Del(ctx, s.k.PauseRuns, s.k.Probe).Err()
 }
 
 // EndProbe gives up the right to probe after an outage when the probe ended without telling
 // whether the API works (a rejected request, a rejected key, a shutdown).
 func (s *Store) EndProbe(ctx context.Context) error {
-	return s.rdb.Del(ctx, KeyProbe).Err()
+	return s.rdb.Del(ctx, s.k.Probe).Err()
 }
 
 // CountDropped adds n to the cluster-wide count of requests dropped as already satisfied.
@@ -181,14 +181,14 @@ func (s *Store) CountDropped(ctx context.Context, n int) error {
 	if n == 0 {
 		return nil
 	}
-	return s.rdb.HIncrBy(ctx, KeyStats, FieldStatDropped, int64(n)).Err()
+	return s.rdb.HIncrBy(ctx, s.k.Stats, FieldStatDropped, int64(n)).Err()
 }
 
 // Pause makes every worker wait d before its next call (it only ever lengthens a pause), with
 // reason shown in logs, readiness and the status command (a 429 with Retry-After). After it, one
 // request probes the API before the others follow, as after an outage.
 func (s *Store) Pause(ctx context.Context, reason string, d time.Duration) error {
-	return pauseScript.Run(ctx, s.rdb, []string{KeyPause, KeyProbe, KeyPauseRuns}, reason, d.Milliseconds()).Err()
+	return pauseScript.Run(ctx, s.rdb, []string{s.k.Pause, s.k.Probe, s.k.PauseRuns}, reason, d.Milliseconds()).Err()
 }
 
 // Backoff pauses every worker for the next step of a shared exponential backoff (base, doubled
@@ -209,7 +209,7 @@ func (s *Store) OutageBackoff(ctx context.Context, reason string, base, every ti
 }
 
 func (s *Store) backoff(ctx context.Context, reason string, base, ceiling, fixed time.Duration) (time.Duration, error) {
-	ms, err := backoffScript.Run(ctx, s.rdb, []string{KeyPause, KeyPauseRuns, KeyProbe}, reason,
+	ms, err := backoffScript.Run(ctx, s.rdb, []string{s.k.Pause, s.k.PauseRuns, s.k.Probe}, reason,
 		base.Milliseconds(), ceiling.Milliseconds(), rand.Float64()*0.2, fixed.Milliseconds()).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("backoff: %w", err)
@@ -220,8 +220,8 @@ func (s *Store) backoff(ctx context.Context, reason string, base, ceiling, fixed
 // PauseState returns the current shared pause: its reason and how long it still runs.
 func (s *Store) PauseState(ctx context.Context) (reason string, left time.Duration, err error) {
 	pipe := s.rdb.Pipeline()
-	r := pipe.Get(ctx, KeyPause)
-	t := pipe.PTTL(ctx, KeyPause)
+	r := pipe.Get(ctx, s.k.Pause)
+	t := pipe.PTTL(ctx, s.k.Pause)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return "", 0, fmt.Errorf("pause state: %w", err)
 	}
@@ -244,8 +244,8 @@ func (s *Store) SendRate(ctx context.Context, window time.Duration) (urlsPerSec,
 	urls := make([]*redis.StringCmd, 0, secs)
 	calls := make([]*redis.StringCmd, 0, secs)
 	for sec := end - secs + 1; sec <= end; sec++ {
-		urls = append(urls, pipe.Get(ctx, SentSecondKey(sec)))
-		calls = append(calls, pipe.Get(ctx, CallsSecondKey(sec)))
+		urls = append(urls, pipe.Get(ctx, s.k.SentSecond(sec)))
+		calls = append(calls, pipe.Get(ctx, s.k.CallsSecond(sec)))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return 0, 0, fmt.Errorf("send rate: %w", err)
@@ -267,7 +267,7 @@ type Totals struct {
 
 // Totals returns the cluster-wide counters.
 func (s *Store) Totals(ctx context.Context) (Totals, error) {
-	m, err := s.rdb.HGetAll(ctx, KeyStats).Result()
+	m, err := s.rdb.HGetAll(ctx, s.k.Stats).Result()
 	if err != nil {
 		return Totals{}, fmt.Errorf("totals: %w", err)
 	}

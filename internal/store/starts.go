@@ -20,13 +20,13 @@ import (
 // shared pause, which outranks a reservation. Status checks and calls with no rate limit are
 // not counted: for them it only reads the pause.
 func (s *Store) Start(ctx context.Context, prio Priority, lim Limit) (wait time.Duration, reason string, left time.Duration, err error) {
-	keys := []string{KeyPause}
+	keys := []string{s.k.Pause}
 	switch {
 	case lim.Rate <= 0 || prio == Status:
 	case prio == Folder || prio == FolderBulk:
-		keys = append(keys, KeyStartsPrefix)
+		keys = append(keys, s.k.StartsPrefix)
 	default:
-		keys = append(keys, KeyStarts)
+		keys = append(keys, s.k.Starts)
 	}
 	res, err := startScript.Run(ctx, s.rdb, keys, StartCap(lim), strconv.FormatUint(rand.Uint64(), 36)).Slice()
 	if err != nil {

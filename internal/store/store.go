@@ -6,7 +6,8 @@
 //   - The rate limit and pause shared by every worker.
 //   - The flush-all record.
 //
-// Every key shares the hash tag {cipurge}.
+// Every key of one account shares its hash tag: {cipurge} for the default account,
+// {cipurge:NAME} for another (Keys).
 // So every script runs on one node of a Redis Cluster.
 // Every timestamp comes from the Redis server's clock, through TIME inside a script.
 // So producers and workers with skewed clocks still agree on "requested before it was sent".
@@ -32,14 +33,26 @@ const (
 	rateWindowS  = 120  // seconds of per-second counters kept
 )
 
-// Store is the product's Redis state. It is safe for concurrent use.
+// Store is the product's Redis state of one account. It is safe for concurrent use.
 type Store struct {
 	rdb  redis.UniversalClient
+	k    Keys
 	hist layoutCache
 }
 
-// New returns a Store over rdb (a client, a failover client or a cluster client).
-func New(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
+// New returns the Store of the default account over rdb (a client, a failover client or a
+// cluster client). For binds another.
+func New(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb, k: defaultKeys} }
+
+// For returns the Store of account ("" is the default account) over the same client.
+// The caller checks the name (tasks.CheckAccountName).
+func (s *Store) For(account string) *Store { return &Store{rdb: s.rdb, k: KeysFor(account)} }
+
+// Keys returns the keys of the Store's account.
+func (s *Store) Keys() Keys { return s.k }
+
+// Account returns the name of the Store's account.
+func (s *Store) Account() string { return s.k.Account }
 
 // Client returns the underlying Redis client.
 func (s *Store) Client() redis.UniversalClient { return s.rdb }
@@ -66,7 +79,7 @@ func (s *Store) AddPending(ctx context.Context, source string, keys []string) (a
 		for _, k := range keys[start:end] {
 			args = append(args, k)
 		}
-		res, err := addPendingScript.Run(ctx, s.rdb, []string{KeyPending, KeySources}, args...).Int64Slice()
+		res, err := addPendingScript.Run(ctx, s.rdb, []string{s.k.Pending, s.k.Sources}, args...).Int64Slice()
 		if err != nil {
 			return added, fmt.Errorf("add pending: %w", err)
 		}
@@ -115,7 +128,7 @@ func (s *Store) DueEntries(ctx context.Context, w Window) (entries []Entry, now 
 	if w.Spare {
 		spare = 1
 	}
-	res, err := dueScript.Run(ctx, s.rdb, []string{KeyPending, KeyRate},
+	res, err := dueScript.Run(ctx, s.rdb, []string{s.k.Pending, s.k.Rate},
 		w.Window.Milliseconds(), w.MaxDelay.Milliseconds(), max(w.Batch, 1), w.Claim(), spare, w.Limit.emissionMS(), max(w.Limit.Burst, 1)).Slice()
 	if err != nil {
 		return nil, 0, fmt.Errorf("due entries: %w", err)
@@ -133,7 +146,7 @@ func (s *Store) DueEntries(ctx context.Context, w Window) (entries []Entry, now 
 
 // Sources returns the free-text sources recorded for entries, by key (most requests have none).
 func (s *Store) Sources(ctx context.Context, entries []Entry) (map[string]string, error) {
-	n, err := s.rdb.HLen(ctx, KeySources).Result()
+	n, err := s.rdb.HLen(ctx, s.k.Sources).Result()
 	if err != nil || n == 0 {
 		return nil, err
 	}
@@ -141,7 +154,7 @@ func (s *Store) Sources(ctx context.Context, entries []Entry) (map[string]string
 	for i, e := range entries {
 		keys[i] = e.Key
 	}
-	vals, err := s.rdb.HMGet(ctx, KeySources, keys...).Result()
+	vals, err := s.rdb.HMGet(ctx, s.k.Sources, keys...).Result()
 	if err != nil {
 		return nil, fmt.Errorf("sources: %w", err)
 	}
@@ -163,13 +176,13 @@ func (s *Store) RemovePending(ctx context.Context, entries []Entry, taskIDs []st
 	for start := 0; start < len(entries); start += maxScriptArg {
 		end := min(start+maxScriptArg, len(entries))
 		keys := make([]string, 0, 2+end-start)
-		keys = append(keys, KeyPending, KeySources) // removeFixedKeys
+		keys = append(keys, s.k.Pending, s.k.Sources) // removeFixedKeys
 		args := make([]any, 0, 1+removeArgsPer*(end-start))
 		args = append(args, historyTTL.Milliseconds())
 		now, epoch := time.Now().UnixMilli(), s.layout(ctx).epoch
 		for i, e := range entries[start:end] {
 			f, shard := HistoryField(e.Key)
-			keys = append(keys, HistoryKey(e.Key), HistoryEpochKey(now+historyHour, epoch, shard), HistoryEpochKey(now-historyHour, epoch, shard)) // removeBuckets
+			keys = append(keys, s.k.History(e.Key), s.k.HistoryEpoch(now+historyHour, epoch, shard), s.k.HistoryEpoch(now-historyHour, epoch, shard)) // removeBuckets
 			args = append(args, e.Key, e.RequestedAt, taskIDs[start+i], f)
 		}
 		err := removePendingScript.Run(ctx, s.rdb, keys, args...).Err()
@@ -183,8 +196,8 @@ func (s *Store) RemovePending(ctx context.Context, entries []Entry, taskIDs []st
 // PendingCount returns how many URL requests wait in the pending set, and the oldest's age.
 func (s *Store) PendingCount(ctx context.Context) (n int64, oldest int64, err error) {
 	pipe := s.rdb.Pipeline()
-	card := pipe.ZCard(ctx, KeyPending)
-	first := pipe.ZRangeWithScores(ctx, KeyPending, 0, 0)
+	card := pipe.ZCard(ctx, s.k.Pending)
+	first := pipe.ZRangeWithScores(ctx, s.k.Pending, 0, 0)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return 0, 0, fmt.Errorf("pending count: %w", err)
 	}
@@ -196,7 +209,7 @@ func (s *Store) PendingCount(ctx context.Context) (n int64, oldest int64, err er
 
 // PendingScore returns when key was requested if it is waiting in the pending set.
 func (s *Store) PendingScore(ctx context.Context, key string) (int64, bool, error) {
-	sc, err := s.rdb.ZScore(ctx, KeyPending, key).Result()
+	sc, err := s.rdb.ZScore(ctx, s.k.Pending, key).Result()
 	if errors.Is(err, redis.Nil) {
 		return 0, false, nil
 	}

@@ -31,7 +31,7 @@ func (w *Worker) runBatcher(ctx context.Context) {
 		if leader {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
-			_ = w.store.Release(ctx, store.KeyBatcher, w.id)
+			_ = w.store.Release(ctx, w.store.Keys().Batcher, w.id)
 		}
 	}()
 	for {
@@ -53,7 +53,7 @@ func (w *Worker) runBatcher(ctx context.Context) {
 			// taken, so the lease lasts at least until then.
 			leaseEnd := time.Now().Add(lease)
 			round, cancel := context.WithTimeout(context.WithoutCancel(ctx), lease*3/4)
-			ok, err := w.store.Lease(round, store.KeyBatcher, w.id, lease)
+			ok, err := w.store.Lease(round, w.store.Keys().Batcher, w.id, lease)
 			if err != nil {
 				w.log.Debug("batcher lease", zap.Error(err))
 			}

@@ -22,7 +22,7 @@ func (w *Worker) runDeadLetterSweep(ctx context.Context) {
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer cancel()
-		_ = w.store.Release(rctx, store.KeyDeadSweep, w.id)
+		_ = w.store.Release(rctx, w.store.Keys().DeadSweep, w.id)
 	}()
 	for {
 		w.sweepDeadLetters(ctx)
@@ -39,7 +39,7 @@ func (w *Worker) runDeadLetterSweep(ctx context.Context) {
 func (w *Worker) sweepDeadLetters(ctx context.Context) {
 	sctx, cancel := context.WithTimeout(ctx, max(w.cfg.DeadLetterSweep, 10*time.Second))
 	defer cancel()
-	mine, err := w.store.Lease(sctx, store.KeyDeadSweep, w.id, 2*w.cfg.DeadLetterSweep)
+	mine, err := w.store.Lease(sctx, w.store.Keys().DeadSweep, w.id, 2*w.cfg.DeadLetterSweep)
 	if err != nil {
 		w.log.Debug("dead-letter sweep lease", zap.Error(err))
 	}

@@ -10,7 +10,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -124,7 +123,7 @@ func (w *Worker) sample(ctx context.Context) (rateSample, error) {
 	}
 	heldSince := strconv.FormatInt(now-(w.cfg.MaxDelay+time.Second).Milliseconds(), 10)
 	pipe := w.rdb.Pipeline()
-	held := pipe.ZCount(ctx, store.KeyPending, "-inf", heldSince)
+	held := pipe.ZCount(ctx, w.store.Keys().Pending, "-inf", heldSince)
 	inter := pipe.LLen(ctx, taskq.PendingKey(tasks.QueueInteractive))
 	interSnoozed := pipe.ZCard(ctx, taskq.RetryKey(tasks.QueueInteractive))
 	bulk := pipe.LLen(ctx, taskq.PendingKey(tasks.QueueBulk))

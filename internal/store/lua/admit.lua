@@ -61,7 +61,7 @@ for i = 1, (#KEYS - N_ADMIT_FIXED) / (1 + nb) do
     local bs = hrec_get(KEYS[base + 1 + b], ARGV[7 + i])
     if bs and bs > s then s = bs end
   end
-  if s <= req and allsent <= req and nsent > 0 and under(string.sub(KEYS[base + 1], N_HKEY_LEN + 1), KEYS[8], req, true) then s = req + 1 end
+  if s <= req and allsent <= req and nsent > 0 and under(hkey_url(KEYS[base + 1]), KEYS[8], req, true) then s = req + 1 end
   if s > req or allsent > req then drops[i] = 1 else drops[i] = 0; live = live + 1 end
 end
 local function reply(code, wait, reason)
@@ -78,7 +78,7 @@ if live > 0 and redis.call('ZCARD', KEYS[9]) > 0 then
   for i = 1, #drops do
     if drops[i] == 0 then
       local base = N_ADMIT_FIXED + (i - 1) * (1 + nb)
-      local p = under(string.sub(KEYS[base + 1], N_HKEY_LEN + 1), KEYS[9], now - N_PREFIX_WAIT_MS, false)
+      local p = under(hkey_url(KEYS[base + 1]), KEYS[9], now - N_PREFIX_WAIT_MS, false)
       if p then drops[i] = 2; live = live - 1; held = held or p end
     end
   end

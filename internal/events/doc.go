@@ -31,6 +31,11 @@
 //
 // Otherwise the answer is 401, and nothing is enqueued.
 //
+// A scoped token of the accounts file (Options.Scoped) is taken in the same three places.
+// It reaches some accounts only.
+// An object of another account makes the whole delivery 403, naming that account.
+// Nothing of it is enqueued then.
+//
 // # Mapping
 //
 // EVENTS_BUCKETS names each bucket's public base URL. See ParseBuckets. S3 keys are URL-decoded

@@ -48,7 +48,13 @@ type Options struct {
 	Buckets  Buckets  // EVENTS_BUCKETS
 	// Account names the account of an object's URL from its bucket and key (the accounts'
 	// bucket mapping); "" or a nil Account lets the URL's form decide.
-	Account    func(bucket, key string) string
+	Account func(bucket, key string) string
+	// Scoped are the tokens limited to some accounts (the accounts file's tokens that may post
+	// events). A delivery with one is refused (403) when an object is of another account.
+	Scoped []Scope
+	// Route names the account of a URL by its form, for the scoped tokens; an error when it names
+	// none or two. nil: the bucket mapping, else the scope's only account, decides.
+	Route      func(url string) (string, error)
 	MaxBytes   int64         // EVENTS_MAX_BYTES; zero means DefaultMaxBytes
 	Log        *zap.Logger   // one info line per request, warnings for unmapped buckets; nil logs nothing
 	Metrics    *Metrics      // nil counts nothing
@@ -84,7 +90,7 @@ func New(o Options) http.Handler {
 	if o.Producer == nil {
 		panic("events: Options.Producer is nil")
 	}
-	if o.Token == "" {
+	if o.Token == "" && len(o.Scoped) == 0 {
 		panic("events: Options.Token is empty: mount Disabled() instead")
 	}
 	if o.SNSMaxAge <= 0 {
@@ -103,9 +109,10 @@ func New(o Options) http.Handler {
 			Limit: httpapi.Limit{Max: o.MaxBytes, Setting: "EVENTS_MAX_BYTES",
 				Fix: "raise EVENTS_MAX_BYTES, or have the sender deliver fewer events per request (Event Grid: max events per batch)"},
 		}.WithDefaults(DefaultMaxBytes),
-		token: httpapi.NewSecret(o.Token),
-		sns:   newSNSVerifier(&o),
-		warn:  &limiter{every: warnEvery, now: o.Now, last: map[string]time.Time{}},
+		token:  httpapi.NewSecret(o.Token),
+		scoped: scopeSecrets(o.Scoped),
+		sns:    newSNSVerifier(&o),
+		warn:   &limiter{every: warnEvery, now: o.Now, last: map[string]time.Time{}},
 	}
 	h.routes = httpapi.NewRoutes(map[string]route{
 		"POST " + PathS3:             {serve: h.serveS3},
@@ -145,6 +152,7 @@ type handler struct {
 	o Options // RetryAfter, Timeout, MaxBytes and Log as given: use the Endpoint's
 	httpapi.Endpoint
 	token  httpapi.Secret
+	scoped []scopeSecret // Options.Scoped, ready to compare
 	sns    *snsVerifier
 	warn   *limiter
 	routes httpapi.Routes[route]
@@ -187,6 +195,7 @@ type Summary struct {
 
 // entry collects what the request's log line says.
 type entry struct {
+	scope   *Scope // the scoped token of the request; nil for EVENTS_TOKEN
 	code    string
 	source  string
 	summary *Summary
@@ -200,7 +209,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer end()
 
 	rt, known := h.routes.Find(r)
-	ok, presented := h.authorized(r)
+	ok, presented, scope := h.authorized(r)
+	e.scope = scope
 	// The CloudEvents abuse-protection handshake consents to deliveries and changes nothing; Event
 	// Grid may send it without the headers it adds to deliveries. Credentials it does carry must
 	// be right, so that a wrong token shows when the subscription is created.
@@ -236,20 +246,27 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 //
 // Each is compared in constant time. One right credential is enough.
 // Eventarc may put its own OIDC token in Authorization.
-func (h *handler) authorized(r *http.Request) (ok, presented bool) {
-	if tok, has := httpapi.Bearer(r); has {
+func (h *handler) authorized(r *http.Request) (ok, presented bool, scope *Scope) {
+	check := func(tok string) {
 		presented = true
 		ok = h.token.Matches(tok) || ok
+		if s := h.scopeOf(tok); s != nil && scope == nil {
+			scope = s
+		}
+	}
+	if tok, has := httpapi.Bearer(r); has {
+		check(tok)
 	}
 	if _, pass, has := r.BasicAuth(); has {
-		presented = true
-		ok = h.token.Matches(pass) || ok
+		check(pass)
 	}
 	if q := r.URL.Query(); q.Has("token") {
-		presented = true
-		ok = h.token.Matches(q.Get("token")) || ok
+		check(q.Get("token"))
 	}
-	return ok, presented
+	if ok {
+		scope = nil // the unscoped token reaches every account, whatever else came with it
+	}
+	return ok || scope != nil, presented, scope
 }
 
 // post checks the method (POST) and reads the bounded body.
@@ -282,11 +299,15 @@ func (h *handler) refuse(w http.ResponseWriter, r *http.Request, e *entry, p *ht
 // are enqueued one by one, each with its own source text ("event: s3 media/products/42.jpg"),
 // through the intake's path; an event whose URL is already pending coalesces with it.
 func (h *handler) deliver(w http.ResponseWriter, r *http.Request, e *entry, evs []event) {
+	if p := h.checkScope(e.scope, evs); p != nil {
+		h.refuse(w, r, e, p)
+		return
+	}
 	sum := &Summary{Events: len(evs)}
 	ctx, cancel := httpapi.Durable(r, h.Timeout)
 	defer cancel()
 	for i, ev := range evs {
-		outcome, id, err := h.one(ctx, ev)
+		outcome, id, err := h.one(ctx, e.scope, ev)
 		if err != nil {
 			for _, rest := range evs[i:] {
 				h.o.Metrics.received(rest.source, rest.typ, OutcomeUnavailable)
@@ -321,7 +342,7 @@ func (h *handler) deliver(w http.ResponseWriter, r *http.Request, e *entry, evs 
 
 // one maps an event to its URL and enqueues it. id names the request of a URL enqueued or already
 // pending. The error is set only when Redis could not be written.
-func (h *handler) one(ctx context.Context, ev event) (outcome, id string, err error) {
+func (h *handler) one(ctx context.Context, scope *Scope, ev event) (outcome, id string, err error) {
 	if !ev.change {
 		return OutcomeIgnored, "", nil
 	}
@@ -344,9 +365,12 @@ func (h *handler) one(ctx context.Context, ev event) (outcome, id string, err er
 	case filtered:
 		return OutcomeFiltered, "", nil
 	}
-	var acct string
-	if h.o.Account != nil {
-		acct = h.o.Account(ev.bucket, ev.key)
+	acct := h.accountOf(scope, ev, u)
+	if scope != nil && acct == "" {
+		h.warnf("no_account:"+ev.bucket, "storage event whose URL names no account, with a token of several: acknowledged and ignored",
+			zap.String("source", ev.source), zap.String("bucket", ev.bucket), zap.String("token", scope.Name),
+			zap.String("fix", "map the bucket to its account (buckets: in the accounts file), or use a token of one account"))
+		return OutcomeRejected, "", nil
 	}
 	rep, err := h.o.Producer.Enqueue(ctx, []string{u}, cipurge.WithSource(httpapi.Truncate("event: "+ev.source+" "+ev.bucket+"/"+ev.key)),
 		cipurge.WithAccount(acct))
@@ -391,6 +415,9 @@ func (h *handler) logRequest(r *http.Request, status int, e *entry, took time.Du
 	}
 	if e.detail != "" {
 		fields = append(fields, zap.String("detail", e.detail))
+	}
+	if e.scope != nil {
+		fields = append(fields, zap.String("token", e.scope.Name)) // its name: the value is a secret
 	}
 	if s := e.summary; s != nil {
 		fields = append(fields, zap.Int("events", s.Events), zap.Int("enqueued", s.Enqueued), zap.Int("already_pending", s.AlreadyPending),

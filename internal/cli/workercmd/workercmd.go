@@ -29,6 +29,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cipurge/cipurge"
+	"github.com/cipurge/cipurge/internal/accounts"
 	"github.com/cipurge/cipurge/internal/config"
 	"github.com/cipurge/cipurge/internal/defaults"
 	"github.com/cipurge/cipurge/internal/events"
@@ -299,12 +300,16 @@ func serve(ctx context.Context, cfg *config.Config, srv http.Handler, w *worker.
 // never the key; the sandbox and its faults), where Redis is, the intake, the UI and /status.
 func startupFields(cfg *config.Config, apiURL, addr string) []zap.Field {
 	h := cfg.HTTP
+	var scoped, scopedEvents int
+	if set, err := cfg.Accounts(); err == nil {
+		scoped, scopedEvents = len(set.Tokens()), len(eventScopes(set))
+	}
 	intakeState := "off (INTAKE_TOKEN is empty)"
-	if h.IntakeToken != "" {
+	if h.IntakeToken != "" || scoped > 0 {
 		intakeState = "on at http://" + addr + "/v1/invalidations"
 	}
 	eventsState := "off (EVENTS_TOKEN is empty)"
-	if h.EventsToken != "" {
+	if h.EventsToken != "" || scopedEvents > 0 {
 		eventsState = "on at http://" + addr + events.PathS3 + " and " + events.PathCloudEvents
 	}
 	flushState := "off (INTAKE_FLUSH_TOKEN is empty)"
@@ -347,11 +352,16 @@ func startupFields(cfg *config.Config, apiURL, addr string) []zap.Field {
 	)
 }
 
-// newEvents returns the storage event receivers: on with EVENTS_TOKEN, else the handler that
-// says how to turn them on.
+// newEvents returns the storage event receivers: on with EVENTS_TOKEN or a scoped token of
+// ACCOUNTS_FILE that may post events, else the handler that says how to turn them on.
 func newEvents(cfg *config.Config, rdb redis.UniversalClient, reg prometheus.Registerer, log *zap.Logger, inflight *httpapi.Gate) (http.Handler, error) {
 	h := cfg.HTTP
-	if h.EventsToken == "" {
+	set, err := cfg.Accounts()
+	if err != nil {
+		return nil, err
+	}
+	scoped := eventScopes(set)
+	if h.EventsToken == "" && len(scoped) == 0 {
 		return events.Disabled(), nil
 	}
 	buckets, err := events.ParseBuckets(h.EventsBuckets)
@@ -366,14 +376,28 @@ func newEvents(cfg *config.Config, rdb redis.UniversalClient, reg prometheus.Reg
 	if err != nil {
 		return nil, err
 	}
-	set, err := cfg.Accounts()
-	if err != nil {
-		return nil, err
-	}
 	return events.New(events.Options{
 		Producer: client, Token: h.EventsToken, Buckets: buckets, Account: set.BucketAccount, MaxBytes: h.EventsMaxBytes,
+		Scoped: scoped, Route: func(u string) (string, error) {
+			a, err := set.Route(u, "")
+			if err != nil {
+				return "", err
+			}
+			return a.Name, nil
+		},
 		Log: log.Named("events"), Metrics: events.NewMetrics(reg), SNSTopics: h.EventsSNSTopics, Inflight: inflight,
 	}), nil
+}
+
+// eventScopes are the scoped tokens of set that may post storage events.
+func eventScopes(set *accounts.Set) []events.Scope {
+	var out []events.Scope
+	for _, t := range set.Tokens() {
+		if t.Can(accounts.MayEvents) {
+			out = append(out, events.Scope{Name: t.Name, Token: t.Value.Reveal(), Accounts: t.Accounts})
+		}
+	}
+	return out
 }
 
 // newClient is the Go client the intake and the event receivers write through.

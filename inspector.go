@@ -34,6 +34,7 @@ func NewInspector(rdb redis.UniversalClient, norm *normalize.Normalizer) (*Inspe
 type History struct {
 	Key          string     `json:"key"`                      // the canonical key of the URL
 	Kind         string     `json:"kind"`                     // "url", or "prefix" for a folder ending with /*
+	Account      string     `json:"account,omitempty"`        // the account whose history it is
 	PendingSince *time.Time `json:"pending_since,omitempty"`  // waiting for its window in the pending set
 	QueuedAt     *time.Time `json:"queued_request,omitempty"` // the latest request put in a request task
 	Task         string     `json:"task,omitempty"`           // the request task it is in, or was dead-lettered in
@@ -76,7 +77,7 @@ func lookup(ctx context.Context, st *store.Store, norm *normalize.Normalizer, ra
 // historyOf converts the internal history to the public one.
 // Both have the same fields; only the type of CoveredBy differs.
 func historyOf(h *inspect.History) *History {
-	out := History{Key: h.Key, Kind: h.Kind, PendingSince: h.PendingSince, QueuedAt: h.QueuedAt,
+	out := History{Key: h.Key, Kind: h.Kind, Account: h.Account, PendingSince: h.PendingSince, QueuedAt: h.QueuedAt,
 		Task: h.Task, TaskQueue: h.TaskQueue, TaskState: h.TaskState, TaskError: h.TaskError,
 		RequestedAt: h.RequestedAt, SentAt: h.SentAt, UUID: h.UUID, State: h.State, Detail: h.Detail}
 	if h.CoveredBy != nil {

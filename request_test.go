@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cipurge/cipurge"
+	"github.com/cipurge/cipurge/internal/inspect"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/normalize"
@@ -153,4 +154,22 @@ func newInspector(t *testing.T, rdb redis.UniversalClient) *cipurge.Inspector {
 		t.Fatal(err)
 	}
 	return insp
+}
+
+// TestLookupSaysItsAccount: a URL's history says the account whose history it is.
+func TestLookupSaysItsAccount(t *testing.T) {
+	t.Parallel()
+	rdb := testredis.Start(t).Client()
+	ctx := context.Background()
+	if _, err := newClient(t, rdb).Enqueue(ctx, []string{"https://img.example.com/acct/look.jpg"}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := newInspector(t, rdb).Lookup(ctx, "https://img.example.com/acct/look.jpg")
+	if err != nil || h.Account != cipurge.DefaultAccount || h.PendingSince == nil {
+		t.Errorf("lookup %+v, %v; want pending, of the account default", h, err)
+	}
+	other, err := inspect.Lookup(ctx, store.New(rdb).For("shop-a"), "https://img.example.com/acct/look.jpg")
+	if err != nil || other.Account != "shop-a" || other.PendingSince != nil {
+		t.Errorf("shop-a's lookup %+v, %v; want nothing pending, of the account shop-a", other, err)
+	}
 }

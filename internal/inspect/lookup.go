@@ -21,6 +21,7 @@ import (
 type History struct {
 	Key          string     `json:"key"`
 	Kind         string     `json:"kind"`                     // KindURL or KindPrefix
+	Account      string     `json:"account,omitempty"`        // the account whose history it is: the store's
 	PendingSince *time.Time `json:"pending_since,omitempty"`  // waiting for its window in the pending set
 	QueuedAt     *time.Time `json:"queued_request,omitempty"` // the latest request put in a request task
 	Task         string     `json:"task,omitempty"`           // the request task it is in, or was dead-lettered in
@@ -84,7 +85,7 @@ func LookupURL(ctx context.Context, st *store.Store, norm *normalize.Normalizer,
 
 // Lookup returns the history of the canonical key.
 func Lookup(ctx context.Context, st *store.Store, key string) (*History, error) {
-	h := &History{Key: key, Kind: KindURL}
+	h := &History{Key: key, Kind: KindURL, Account: st.Account()}
 	if normalize.IsPrefix(key) {
 		h.Kind = KindPrefix
 	}

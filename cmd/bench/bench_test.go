@@ -138,6 +138,9 @@ func TestParseFlags(t *testing.T) {
 	if o, err := parseFlags([]string{"-rows", "confirmcost"}, testWriter{t}); err != nil || !o.rows["confirm"] || !o.costOnly || o.rows["drain"] {
 		t.Errorf("-rows confirmcost parsed %+v, %v; want the confirm row's cost pair only", o, err)
 	}
+	if o, err := parseFlags([]string{"-rows", "pace100"}, testWriter{t}); err != nil || !o.rows["pace"] || !o.paceFast || o.rows["drain"] {
+		t.Errorf("-rows pace100 parsed %+v, %v; want the pace row at 100/s only", o, err)
+	}
 	if _, err := parseFlags([]string{"-rows", "drian"}, testWriter{t}); err == nil {
 		t.Error("an unknown row was accepted")
 	}

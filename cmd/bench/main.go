@@ -62,6 +62,8 @@ type options struct {
 	args        []string
 	// costOnly: -rows confirmcost runs the confirm row's first pair only (Redis work per URL).
 	costOnly bool
+	// paceFast: -rows pace100 runs the pace row's case at PURGE_RATE=100 only.
+	paceFast bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -69,7 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	o := &options{args: args}
 	rows := fs.String("rows", "all", "comma-separated rows to run: "+strings.Join(rowNames, ",")+
-		" (confirmcost: the confirm row's Redis work per URL only)")
+		" (confirmcost: the confirm row's Redis work per URL only; pace100: the pace row at PURGE_RATE=100 only)")
 	fs.BoolVar(&o.smoke, "smoke", false, "small sizes and a short rate row: proves the benchmark runs (CI)")
 	fs.IntVar(&o.concurrency, "concurrency", defaultConcurrency, "PURGE_CONCURRENCY of the worker in the drain rows")
 	fs.StringVar(&o.profileDir, "profile", "", "write CPU profiles of the enqueue command and the drain (run in-process) to `DIR`, instead of the table")
@@ -96,6 +98,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			o.rows[r] = true
 		case r == "confirmcost":
 			o.rows["confirm"], o.costOnly = true, true
+		case r == "pace100":
+			o.rows["pace"], o.paceFast = true, true
 		default:
 			return nil, fmt.Errorf("-rows: unknown row %q: use all or some of %s", r, strings.Join(rowNames, ","))
 		}

@@ -87,7 +87,9 @@ func (b *bench) rowPace() error {
 		{20, 100 * time.Millisecond, false, false}, {20, 2 * time.Second, false, false}, {100, time.Second, false, false},
 		{10, 300 * time.Millisecond, true, true},
 	}
-	if b.o.smoke {
+	if b.o.paceFast {
+		cases = slices.DeleteFunc(cases, func(c paceCase) bool { return c.rate != 100 })
+	} else if b.o.smoke {
 		cases = cases[:2]
 	}
 	defer b.sb.SetLatency(0)

@@ -198,3 +198,33 @@ func be(v int64, n int) []byte {
 	binary.BigEndian.PutUint64(b[:], uint64(v))
 	return b[8-n:]
 }
+
+// TestSendClearsThePerURLHash: a send deletes a URL's own hash when the send covers what it
+// holds (a dead letter's reason and task), and keeps only a queued request made after the send.
+func TestSendClearsThePerURLHash(t *testing.T) {
+	rdb := testredis.Start(t).Client()
+	s, ctx := store.New(rdb), context.Background()
+	now, err := s.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const dead, queued = "https://img.example.com/dead.jpg", "https://img.example.com/queued.jpg"
+	if err := s.MarkDead(ctx, []string{dead}, "urls_t", "rejected", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.HSet(ctx, store.HistoryKey(queued), store.FieldQueued, now+5, store.FieldTask, "urls_q").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sent(ctx, []string{dead, queued}, now-10, now, "u-1", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if n := rdb.Exists(ctx, store.HistoryKey(dead)).Val(); n != 0 {
+		t.Errorf("a dead letter's hash outlives the send that covers it")
+	}
+	if m := rdb.HGetAll(ctx, store.HistoryKey(queued)).Val(); len(m) != 2 || m[store.FieldTask] != "urls_q" {
+		t.Errorf("a request queued after the send: its hash holds %v", m)
+	}
+	if r, _, _ := s.History(ctx, dead); r.State != store.StateSent || r.UUID != "u-1" || r.Detail != "" || r.Task != "" {
+		t.Errorf("a dead letter sent again: %+v", r)
+	}
+}

@@ -40,8 +40,9 @@ for i = 1, n do
     end
   end
   -- The per-URL hash is kept only for what this send does not cover: a later queued request.
-  local osent, q = unpack(redis.call('HMGET', old, F_SENT, F_Q))
-  if tonumber(osent or '0') < sent then
+  -- With none of its fields there is no hash to delete.
+  local osent, q, why, task, st = unpack(redis.call('HMGET', old, F_SENT, F_Q, F_WHY, F_TASK, F_ST))
+  if (osent or q or why or task or st) and tonumber(osent or '0') < sent then
     if tonumber(q or '0') <= req then
       redis.call('DEL', old)
     else

@@ -14,6 +14,10 @@
 // A worker without INTAKE_FLUSH_TOKEN answers that path with 404.
 // That 404 goes to a caller with INTAKE_TOKEN and says how to turn the path on.
 //
+// A scoped token of the accounts file (Options.Accounts) is taken on every path.
+// It reaches some accounts, and may do some things, only: 403 otherwise, and nothing is queued.
+// See scope.go and docs/accounts.md.
+//
 // # Errors
 //
 // After authorization the checks run in a fixed order.

@@ -70,6 +70,7 @@ const (
 	PathInvalidations = "/v1/invalidations"
 	PathFlushAll      = "/v1/invalidations/all"
 	PathRequests      = "/v1/requests/" // GET PathRequests + request ID: the request's progress
+	PathHistory       = "/v1/history"   // GET PathHistory?url=U: what is known of URL U (a cipurge.History)
 )
 
 // HeaderIdempotencyKey makes a retried POST /v1/invalidations safe: a key an earlier call used
@@ -193,6 +194,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.request(w, r, &e) // a read: it takes no slot of INTAKE_MAX_INFLIGHT, whose writes it would hold up
 		return
 	}
+	if r.URL.Path == PathHistory {
+		h.history(w, r, &e) // a read, as above
+		return
+	}
 	if !known {
 		h.fail(w, &e, http.StatusNotFound, Error{Code: "not_found",
 			Message: fmt.Sprintf("no such endpoint %q: use POST %s or POST %s", r.URL.Path, PathInvalidations, PathFlushAll)})
@@ -307,11 +312,7 @@ const MaxWait = time.Minute
 // for an unknown or expired ID. With ?wait=D (a Go duration, at most MaxWait) it answers once the
 // request is done or D has passed, whichever is first.
 func (h *handler) request(w http.ResponseWriter, r *http.Request, e *entry) {
-	if r.Method != http.MethodGet {
-		h.refused(w, e, httpapi.MethodNotAllowed(w, r, http.MethodGet))
-		return
-	}
-	if h.refused(w, e, may(e.token, accounts.MayLookup, "look requests up")) {
+	if !h.readable(w, r, e, "look requests up") {
 		return
 	}
 	id := strings.TrimPrefix(r.URL.Path, PathRequests)
@@ -464,5 +465,5 @@ func (h *handler) logRequest(r *http.Request, status int, e *entry, took time.Du
 
 // Routes names the paths the intake serves (httpserver.Router).
 func (h *handler) Routes() []string {
-	return []string{http.MethodPost + " " + PathInvalidations, http.MethodPost + " " + PathFlushAll}
+	return []string{http.MethodPost + " " + PathInvalidations, http.MethodPost + " " + PathFlushAll, http.MethodGet + " " + PathHistory}
 }

@@ -1,6 +1,7 @@
 package intake
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -122,14 +123,19 @@ func (h *handler) clientFor(account string) *cipurge.Client {
 
 // reachRequest refuses a scoped token that does not reach the account of the request st.
 func (h *handler) reachRequest(tok *accounts.Token, st *cipurge.RequestStatus) *httpapi.Problem {
+	return h.reachAccount(tok, st.Account, "request "+st.ID)
+}
+
+// reachAccount refuses a scoped token that does not reach the account named account, as data
+// names it: default is the one account of a file of one, whatever its name.
+func (h *handler) reachAccount(tok *accounts.Token, account, what string) *httpapi.Problem {
 	if tok == nil {
 		return nil
 	}
-	name := st.Account
-	if a, err := h.o.Accounts.Lookup(name); err == nil {
-		name = a.Name // a record of the account default, in a file of one account of another name
+	if a, err := h.o.Accounts.Lookup(account); err == nil {
+		account = a.Name
 	}
-	return reach(tok, name, "request "+st.ID)
+	return reach(tok, account, what)
 }
 
 // flushClient returns the Client that requests the flush-all of the account named account (the
@@ -162,4 +168,51 @@ func (h *handler) flushClient(tok *accounts.Token, account string) (*cipurge.Cli
 		return nil, bad
 	}
 	return h.clientFor(name), nil
+}
+
+// readable checks a read: GET, by a token that may lookup. doing words the read for a refusal.
+func (h *handler) readable(w http.ResponseWriter, r *http.Request, e *entry, doing string) bool {
+	if r.Method != http.MethodGet {
+		h.refused(w, e, httpapi.MethodNotAllowed(w, r, http.MethodGet))
+		return false
+	}
+	return !h.refused(w, e, may(e.token, accounts.MayLookup, doing))
+}
+
+// history answers GET /v1/history?url=U: what is known of U (a cipurge.History), 400 for a URL
+// the normaliser rejects. A scoped token must may lookup and reach U's account.
+func (h *handler) history(w http.ResponseWriter, r *http.Request, e *entry) {
+	if !h.readable(w, r, e, "look URLs up") {
+		return
+	}
+	raw := r.URL.Query().Get("url")
+	if raw == "" {
+		h.fail(w, e, http.StatusBadRequest, Error{Code: "no_url", Message: "the query parameter url is missing: ask " + PathHistory + "?url=https://img.example.com/a.jpg"})
+		return
+	}
+	if h.o.Inspector == nil {
+		h.fail(w, e, http.StatusNotFound, Error{Code: "not_found", Message: "this worker does not serve URL histories"})
+		return
+	}
+	// A URL that routes is checked by its account before the read; one that does not, by the
+	// account whose history the read found.
+	routed := false
+	if e.token != nil {
+		a, err := h.o.Accounts.Route(raw, "")
+		if routed = err == nil; routed && h.refused(w, e, reach(e.token, a.Name, fmt.Sprintf("url %q", raw))) {
+			return
+		}
+	}
+	hist, err := h.o.Inspector.Lookup(r.Context(), raw)
+	var bad *cipurge.InvalidURLError
+	switch {
+	case errors.As(err, &bad):
+		h.fail(w, e, http.StatusBadRequest, Error{Code: "invalid_url", Message: bad.Error()})
+	case err != nil:
+		e.err = err
+		h.unavailable(w, e, "the queue (Redis) cannot be read: ask again later")
+	case e.token != nil && !routed && h.refused(w, e, h.reachAccount(e.token, hist.Account, fmt.Sprintf("url %q", raw))):
+	default:
+		httpapi.WriteJSON(w, http.StatusOK, hist)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -201,4 +202,26 @@ func requestID(t *testing.T, a answer) string {
 	return testkit.DecodeJSON[struct {
 		ID string `json:"request_id"`
 	}](t, a.Answer, "a report").ID
+}
+
+// TestScopedHistory: GET /v1/history?url= answers a URL's history; a scoped token must may
+// lookup and reach the URL's account (403 naming it otherwise). The unscoped token reads any.
+func TestScopedHistory(t *testing.T) {
+	t.Parallel()
+	e := setupScoped(t)
+	a := e.send(cmsA, intake.PathInvalidations, urlsBody([]string{"https://storage.shop-a.com/h/1.jpg"}, ""))
+	expect(t, "enqueue", a, http.StatusAccepted)
+	get := func(token, raw string) answer {
+		return e.send(token, intake.PathHistory+"?url="+url.QueryEscape(raw), "")
+	}
+	expect(t, "cms-a reads a URL of shop-a", get(cmsA, "https://storage.shop-a.com/h/1.jpg"), http.StatusOK,
+		`"key":"https://storage.shop-a.com/h/1.jpg"`, `"pending_since"`)
+	expect(t, "cms-a reads a URL of shop-b", get(cmsA, "https://storage.shop-b.com/h/2.jpg"), http.StatusForbidden,
+		`url \"https://storage.shop-b.com/h/2.jpg\" is of the account \"shop-b\"`)
+	expect(t, "cms-a reads a URL of no account, kept by the account default", get(cmsA, "https://elsewhere.example.com/h/3.jpg"),
+		http.StatusForbidden, `the account \"default\"`)
+	expect(t, "flush-b reads a URL", get(flushB, "https://storage.shop-b.com/h/2.jpg"), http.StatusForbidden, "this token may not look URLs up")
+	expect(t, "the unscoped token", get(testToken, "https://storage.shop-b.com/h/2.jpg"), http.StatusOK, `"account":"default"`)
+	expect(t, "a URL the normaliser rejects", get(testToken, "ftp://x/y.jpg"), http.StatusBadRequest, `"invalid_url"`)
+	expect(t, "no url", e.send(testToken, intake.PathHistory, ""), http.StatusBadRequest, `"no_url"`)
 }

@@ -81,11 +81,18 @@ func (s *Store) History(ctx context.Context, key string) (Record, bool, error) {
 // readCall fills r's uuid, and its state and reason unless the URL has its own, from the entry
 // of the call that h names in the call table ck.
 func (s *Store) readCall(ctx context.Context, r *Record, ck string, h historyRecord) error {
-	v, err := s.rdb.HGet(ctx, ck, strconv.FormatInt(h.call, 10)).Result()
+	group, off := historyCallField(h.call)
+	vs, err := s.rdb.HMGet(ctx, ck, strconv.FormatInt(h.call, 10), group).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return err
 	}
-	c, ok := parseHistoryCall(v)
+	var c historyCall
+	ok := false
+	if own, _ := vs[0].(string); own != "" {
+		c, ok = parseHistoryCall(own, true)
+	} else if g, _ := vs[1].(string); len(g) >= off+historyCallSlot && g[off] != 0 {
+		c, ok = parseHistoryCall(g[off:off+historyCallSlot], false)
+	}
 	if !ok || c.sent != h.sent {
 		// The call table lost the call (evicted, or deleted by hand): the uuid is unknown.
 		if h.state == "" {
@@ -98,6 +105,12 @@ func (s *Store) readCall(ctx context.Context, r *Record, ck string, h historyRec
 		r.State, r.Detail = c.state, c.why
 	}
 	return nil
+}
+
+// historyCallField returns the group field of a call table that holds call, and the call's
+// offset in it (hcall_field in luaPreamble).
+func historyCallField(call int64) (string, int) {
+	return FieldCallsGroup + strconv.FormatInt((call-1)/historyCallGroup, 10), int((call-1)%historyCallGroup) * historyCallSlot
 }
 
 // historyRecord is a record of the bucketed history, read by parseHistoryRecord.
@@ -155,7 +168,9 @@ type historyCall struct {
 	sent             int64
 }
 
-func parseHistoryCall(v string) (historyCall, bool) {
+// parseHistoryCall reads a call's entry: its own field (with the reason after the uuid), or its
+// slot in a group (the uuid padded to 16 bytes).
+func parseHistoryCall(v string, own bool) (historyCall, bool) {
 	if len(v) < 9 {
 		return historyCall{}, false
 	}
@@ -163,7 +178,10 @@ func parseHistoryCall(v string) (historyCall, bool) {
 	if len(v) < 9+ul {
 		return historyCall{}, false
 	}
-	c := historyCall{state: stateOfCode(strings.ToLower(v[:1])), sent: beUint(v[2:8]), uuid: v[9 : 9+ul], why: v[9+ul:]}
+	c := historyCall{state: stateOfCode(strings.ToLower(v[:1])), sent: beUint(v[2:8]), uuid: v[9 : 9+ul]}
+	if own {
+		c.why = v[9+ul:]
+	}
 	if strings.ToLower(v[:1]) != v[:1] {
 		c.uuid = uuidText(c.uuid)
 	}

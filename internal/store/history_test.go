@@ -247,6 +247,7 @@ func TestHistoryFootprintSparse(t *testing.T) {
 	}
 	per := float64(used()-before) / float64(sent)
 	t.Logf("history at %d URLs a week: %.1f bytes of used_memory per URL (%d URLs of %d shards, %d calls)", perWeek, per, sent, shards, calls)
+	logMemoryParts(t, ctx, rdb, sent)
 	if per > most {
 		t.Fatalf("history costs %.1f bytes per URL at %d URLs a week; at most %d", per, perWeek, most)
 	}

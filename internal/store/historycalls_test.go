@@ -67,6 +67,19 @@ func TestMarkPerCall(t *testing.T) {
 	if r, _, _ := s.History(ctx, urls[0]); r.State != store.StateDead || r.Detail != "rejected" || r.Task != "urls_t" || r.UUID != a {
 		t.Errorf("a URL dead-lettered after its send: %+v", r)
 	}
+	// A call with a reason keeps it in a field of its own; a later mark without one clears it.
+	const c = "4fc96d31-8d3a-4b7e-9f0a-00000000000c"
+	if err := s.Sent(ctx, urls[:2], now-5, now+1, c, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range [][2]string{{store.StateUnconfirmed, "status checks gave up"}, {store.StateConfirmed, ""}} {
+		if err := s.MarkState(ctx, urls[:2], c, m[0], m[1], time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if r, _, _ := s.History(ctx, urls[1]); r.State != m[0] || r.Detail != m[1] || r.UUID != c {
+			t.Errorf("a call marked %s (%q): %+v", m[0], m[1], r)
+		}
+	}
 	// A request before a send is satisfied; one after it is not.
 	adm, err := s.Admit(ctx, urls, now-150, store.Interactive, store.Limit{})
 	if err != nil || adm.Verdict != store.Satisfied {
@@ -226,5 +239,46 @@ func TestSendClearsThePerURLHash(t *testing.T) {
 	}
 	if r, _, _ := s.History(ctx, dead); r.State != store.StateSent || r.UUID != "u-1" || r.Detail != "" || r.Task != "" {
 		t.Errorf("a dead letter sent again: %+v", r)
+	}
+}
+
+// TestReadsCallsOfe19948e writes a call's entry as e19948e wrote it (a field of its own, named by
+// the call's number, in place of a slot of a group) and checks that a lookup reads it and a
+// status check marks it there, with its reason.
+func TestReadsCallsOfe19948e(t *testing.T) {
+	rdb := testredis.Start(t).Client()
+	s, ctx := store.New(rdb), context.Background()
+	now, err := s.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	urls := []string{"https://img.example.com/e1.jpg", "https://img.example.com/e2.jpg"}
+	const uuid = "4fc96d31-8d3a-4b7e-9f0a-2b1c3d4e5f60"
+	if err := s.Sent(ctx, urls, now-10, now, uuid, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	ck := store.HistoryCallsKey(now, store.HistoryEpoch(7*24*time.Hour))
+	packed, _ := hex.DecodeString(strings.ReplaceAll(uuid, "-", ""))
+	// state code (upper case: packed uuid), URLs, sent ms (6 bytes), uuid length, uuid
+	entry := "S" + string(be(2, 1)) + string(be(now, 6)) + string(be(16, 1)) + string(packed)
+	if err := rdb.HDel(ctx, ck, store.FieldCallsGroup+"0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.HSet(ctx, ck, "1", entry).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if r, ok, err := s.History(ctx, urls[1]); err != nil || !ok || r.UUID != uuid || r.State != store.StateSent {
+		t.Fatalf("a call of e19948e read as %+v, %v, %v", r, ok, err)
+	}
+	if err := s.MarkState(ctx, urls, uuid, store.StateUnconfirmed, "still running after 1h", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range urls {
+		if r, _, _ := s.History(ctx, u); r.UUID != uuid || r.State != store.StateUnconfirmed || r.Detail != "still running after 1h" {
+			t.Errorf("%s after its call of e19948e was marked: %+v", u, r)
+		}
+	}
+	if n := rdb.HLen(ctx, ck).Val(); n != 2 {
+		t.Errorf("the call table holds %d fields; want the counter and the call's own", n)
 	}
 }

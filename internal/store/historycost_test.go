@@ -21,7 +21,7 @@ import (
 // queued request, reason or task): one with one costs a DEL more.
 func TestHistoryCommandsPerURL(t *testing.T) {
 	const n = 1500
-	const mostSend, mostMark = 3.7, 0.4
+	const mostSend, mostMark = 3.8, 0.4
 	rdb := testredis.Start(t).Client()
 	s, ctx := store.New(rdb), context.Background()
 	now, err := s.Now(ctx)

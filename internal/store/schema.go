@@ -133,6 +133,17 @@ func HistoryCallsKey(ms, epoch int64) string { return defaultKeys.HistoryCalls(m
 const (
 	FieldBucketTTL = "!" // in a bucket: present once its expiry is set
 	FieldCallsNext = "#" // in a call table: the last call number given (HINCRBY); its creation sets the expiry
+	// FieldCallsGroup and a number name a field of a call table that holds historyCallGroup calls,
+	// historyCallSlot bytes each: call c is slot (c-1) mod historyCallGroup of group (c-1) div
+	// historyCallGroup. A call with a reason or a uuid longer than 16 bytes has a field of its own,
+	// its number, instead (as every call had in e19948e); that field wins over its slot.
+	FieldCallsGroup = "g"
+)
+
+// Sizes of a call table's groups: one field of 8 calls costs about a third of 8 fields of one.
+const (
+	historyCallGroup = 8
+	historyCallSlot  = 25
 )
 
 // historyEpochs returns the epochs (of length step ms) from the one of to back to the one of
@@ -360,7 +371,7 @@ var luaConsts = []struct {
 	{"S_SENT", StateSent},
 	{"V_GO", int(Go)}, {"V_PAUSED", int(Paused)}, {"V_THROTTLED", int(Throttled)}, {"V_YIELD", int(Yield)}, {"V_SATISFIED", int(Satisfied)},
 	{"P_INTERACTIVE", int(Interactive)}, {"P_BACKGROUND", int(Background)}, {"P_STATUS", int(Status)}, {"P_PREFIX", int(Folder)}, {"P_PREFIX_BULK", int(FolderBulk)},
-	{"N_HKEY_TAIL", len(keyHistory) - len(Prefix) + 2}, {"N_HOUR_MS", int(historyHour)}, {"F_HB_TTL", FieldBucketTTL}, {"F_HC_NEXT", FieldCallsNext}, {"N_PREFIXES_KEPT", PrefixesKept}, {"N_PREFIX_WAIT_MS", int(prefixWaitFor.Milliseconds())},
+	{"N_HKEY_TAIL", len(keyHistory) - len(Prefix) + 2}, {"N_HOUR_MS", int(historyHour)}, {"F_HB_TTL", FieldBucketTTL}, {"F_HC_NEXT", FieldCallsNext}, {"F_HC_GROUP", FieldCallsGroup}, {"N_CALL_GROUP", historyCallGroup}, {"N_CALL_SLOT", historyCallSlot}, {"N_PREFIXES_KEPT", PrefixesKept}, {"N_PREFIX_WAIT_MS", int(prefixWaitFor.Milliseconds())},
 	{"N_HOLD_MS", int(prefixHold.Milliseconds())},
 	{"N_ADMIT_FIXED", admitFixedKeys}, {"N_SENT_FIXED", sentFixedKeys},
 	{"N_REMOVE_FIXED", removeFixedKeys}, {"N_REMOVE_PER", removeArgsPer}, {"N_REMOVE_BUCKETS", removeBuckets},
@@ -406,7 +417,9 @@ var luaPreamble = func() string {
 	// hrec_get(k, f) returns sent, req, call (nil for 060b371's), own state code (nil: the call's),
 	// then for 060b371's records the uuid as stored and packed.
 	// A call's entry (hcall_put, hcall_get): its state code (upper case when the uuid is packed),
-	// its URLs (1 byte, at most 255), sent ms (6 bytes), the uuid's length (1 byte), the uuid, why.
+	// its URLs (1 byte, at most 255), sent ms (6 bytes), the uuid's length (1 byte), the uuid. In a
+	// group's slot the uuid is padded to 16 bytes with zeros; in the call's own field the reason
+	// follows it. hcall_get returns code, URLs, sent, uuid, packed, why, own (the call's own field).
 	fmt.Fprintf(&b, "local UUID_PATTERN = %q\n", uuidPattern)
 	b.WriteString(`local function uuid_pack(u)
   if #u == 36 and string.find(u, UUID_PATTERN) then
@@ -450,17 +463,36 @@ local function hrec_put(k, f, code, sent, req, uuid, packed)
   if packed then code = string.upper(code) end
   redis.call('HSET', k, f, code .. struct.pack('>I6I5', sent, math.max(sent - req, 0)) .. uuid)
 end
-local function hcall_put(ck, call, code, n, sent, uuid, packed, why)
+local function hcall_field(call)
+  return F_HC_GROUP .. math.floor((call - 1) / N_CALL_GROUP), ((call - 1) % N_CALL_GROUP) * N_CALL_SLOT
+end
+local function hcall_put(ck, call, code, n, sent, uuid, packed, why, own)
   if packed then code = string.upper(code) end
-  redis.call('HSET', ck, call, code .. struct.pack('>I1I6I1', math.min(n, 255), sent, #uuid) .. uuid .. why)
+  local e = code .. struct.pack('>I1I6I1', math.min(n, 255), sent, #uuid) .. uuid
+  if own or why ~= '' or #uuid > 16 then
+    redis.call('HSET', ck, call, e .. why)
+    return
+  end
+  local gf, off = hcall_field(call)
+  local g = redis.call('HGET', ck, gf) or ''
+  if #g < off then g = g .. string.rep('\0', off - #g) end
+  redis.call('HSET', ck, gf, string.sub(g, 1, off) .. e .. string.rep('\0', 16 - #uuid) .. string.sub(g, off + N_CALL_SLOT + 1))
 end
 local function hcall_get(ck, call)
-  local v = redis.call('HGET', ck, call)
-  if not v or #v < 9 then return nil end
+  local gf, off = hcall_field(call)
+  local v, g = unpack(redis.call('HMGET', ck, call, gf))
+  local own = v ~= false and v ~= nil
+  if not own then
+    if not g or #g < off + N_CALL_SLOT or string.byte(g, off + 1) == 0 then return nil end
+    v = string.sub(g, off + 1, off + N_CALL_SLOT)
+  end
+  if #v < 9 then return nil end
   local c = string.sub(v, 1, 1)
   local n, sent, ul = struct.unpack('>I1I6I1', v, 2)
   local lc = string.lower(c)
-  return lc, n, sent, string.sub(v, 10, 9 + ul), lc ~= c, string.sub(v, 10 + ul)
+  local why = ''
+  if own then why = string.sub(v, 10 + ul) end
+  return lc, n, sent, string.sub(v, 10, 9 + ul), lc ~= c, why, own
 end
 `)
 	b.WriteString("local function now_ms() local t = redis.call('TIME'); return t[1] * 1000 + math.floor(t[2] / 1000) end\n")

@@ -15,9 +15,9 @@ for b = 1, nb do
   local sent, _, call = hrec_get(KEYS[nb + b], ARGV[5])
   if sent then
     if not call then return 0 end
-    local code, n, csent, uuid, packed = hcall_get(KEYS[b], call)
+    local code, n, csent, uuid, packed, _, own = hcall_get(KEYS[b], call)
     if not code or csent ~= sent or uuid ~= want or packed ~= wantpacked or n ~= tonumber(ARGV[4]) then return 0 end
-    hcall_put(KEYS[b], call, ST_CODE[ARGV[2]], n, sent, uuid, packed, ARGV[3])
+    hcall_put(KEYS[b], call, ST_CODE[ARGV[2]], n, sent, uuid, packed, ARGV[3], own)
     return 1
   end
 end

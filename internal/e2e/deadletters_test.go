@@ -131,7 +131,7 @@ func TestConfirmKilledOnLastAttemptIsDeadLettered(t *testing.T) {
 	const uuid = "c0ffee-killed"
 	must(t, store.New(h.RDB).Sent(ctx, []string{u}, sent.Add(-time.Second).UnixMilli(), sent.UnixMilli(), uuid, time.Hour))
 	task, err := taskq.NewConfirmTask(tasks.Confirm{UUID: uuid, URLs: []string{u}, RequestedAt: sent.Add(-time.Second), SentAt: sent,
-		Origin: tasks.OriginInteractive}, 0, 3)
+		Origin: tasks.OriginInteractive}, tasks.QueueConfirm, 0, 3)
 	must(t, err)
 	_, err = asynq.NewClientFromRedisClient(h.RDB).EnqueueContext(ctx, task, asynq.MaxRetry(0)) // its last attempt
 	must(t, err)

@@ -27,7 +27,7 @@ var ErrUnreplayable = errors.New("cannot be replayed")
 // It records what asynq archived without the worker and forgets what asynq no longer has.
 // historyTTL is how long the URL history it marks is kept.
 func Reconcile(ctx context.Context, st *store.Store, historyTTL time.Duration) (store.SweepResult, error) {
-	return st.ReconcileDeadLetters(ctx, store.SweepOptions{Queues: tasks.QueueNames(), HistoryTTL: historyTTL})
+	return st.ReconcileDeadLetters(ctx, store.SweepOptions{Queues: tasks.QueuesOf(st.Account()).Names(), HistoryTTL: historyTTL})
 }
 
 // KeepFailed records task t, which asynq is about to archive, in the product's own record.

@@ -25,6 +25,9 @@ type Settings struct {
 	BatchSize   int           // URLs per API request of a bulk task, 1 to tasks.MaxURLsPerTask
 	PolicyEvery time.Duration // how often Redis's maxmemory-policy is read again
 	Note        func(string)  // says once what the Redis costs; nil: silent
+	// Account is the account the producer writes for: its keys (store.KeysFor) and queues
+	// (tasks.QueuesOf). "" is tasks.DefaultAccount. The caller checks the name.
+	Account string
 }
 
 // Producer writes requests. It is safe for concurrent use.
@@ -32,13 +35,15 @@ type Producer struct {
 	store  *store.Store
 	guard  *store.Guard
 	client *asynq.Client
+	q      tasks.AccountQueues
 	s      Settings
 }
 
 // New returns a Producer that writes to rdb, which the caller keeps and closes.
 func New(rdb redis.UniversalClient, s Settings) *Producer {
-	st := store.New(rdb)
-	return &Producer{store: st, guard: store.NewGuard(st, s.PolicyEvery, s.Note), client: asynq.NewClientFromRedisClient(rdb), s: s}
+	st := store.New(rdb).For(s.Account)
+	return &Producer{store: st, guard: store.NewGuard(st, s.PolicyEvery, s.Note), client: asynq.NewClientFromRedisClient(rdb),
+		q: tasks.QueuesOf(s.Account), s: s}
 }
 
 // Store returns the producer's store.
@@ -117,7 +122,7 @@ func (p *Producer) EnqueueBulk(ctx context.Context, source, requestID string, re
 	for len(keys) > 0 {
 		chunk := keys[:min(per, len(keys))]
 		keys = keys[len(chunk):]
-		t, err := taskq.NewURLsTask(tasks.URLs{URLs: chunk, RequestedAt: requestedAt, Origin: tasks.OriginBulk, Sources: sources, Requests: reqs}, tasks.QueueBulk, p.s.MaxRetry)
+		t, err := taskq.NewURLsTask(tasks.URLs{URLs: chunk, RequestedAt: requestedAt, Origin: tasks.OriginBulk, Sources: sources, Requests: reqs}, p.q.Bulk, p.s.MaxRetry)
 		if err != nil {
 			return enqueued, err
 		}
@@ -182,7 +187,7 @@ func (p *Producer) RequestFlushAll(ctx context.Context, a FlushAll) error {
 		return &flushall.RefusedError{Reason: why, Cause: flushall.ErrCoolingDown, Next: next}
 	}
 	if a.DeadLetter != "" {
-		if err := inspect.KeepArchived(ctx, p.store, tasks.QueueAll, a.DeadLetter); err != nil {
+		if err := inspect.KeepArchived(ctx, p.store, p.q.All, a.DeadLetter); err != nil {
 			return fmt.Errorf("flush-all: %w; nothing was changed", err)
 		}
 	}
@@ -224,11 +229,11 @@ func (p *Producer) confirmAndEnqueue(ctx context.Context, a FlushAll, now time.T
 // ok is false when a flush-all task is already there.
 func (p *Producer) enqueueAll(ctx context.Context, a tasks.All, deadLetter string) (ok bool, err error) {
 	if deadLetter != "" {
-		if err := inspect.Unarchive(p.store, tasks.QueueAll, deadLetter); err != nil {
+		if err := inspect.Unarchive(p.store, p.q.All, deadLetter); err != nil {
 			return false, fmt.Errorf("remove the dead letter from asynq's archive: %w", err)
 		}
 	}
-	t, err := taskq.NewAllTask(a)
+	t, err := taskq.NewAllTask(a, p.q.All)
 	if err != nil {
 		return false, err
 	}

@@ -95,9 +95,15 @@ type Reader struct {
 	insp  *asynq.Inspector
 }
 
-// NewReader returns a Reader over rdb (a client, a failover client or a cluster client).
+// NewReader returns a Reader over rdb (a client, a failover client or a cluster client), of the
+// default account.
 func NewReader(rdb redis.UniversalClient) *Reader {
 	return &Reader{rdb: rdb, store: store.New(rdb), insp: asynq.NewInspectorFromRedisClient(rdb)}
+}
+
+// For returns a Reader of account's pauses (ReadPauses): its shared pause and its queues.
+func (r *Reader) For(account string) *Reader {
+	return &Reader{rdb: r.rdb, store: r.store.For(account), insp: r.insp}
 }
 
 // Read takes one reading: what the metrics collector reports (ReadCounts, the same reading) and
@@ -488,7 +494,7 @@ type Pauses struct {
 // O(1) reads, for readiness. Read and ReadCounts report the same pauses.
 func (r *Reader) ReadPauses(ctx context.Context) (Pauses, error) {
 	pipe := r.rdb.Pipeline()
-	names := tasks.QueueNames()
+	names := tasks.QueuesOf(r.store.Account()).Names()
 	cmds := make([]*redis.IntCmd, len(names))
 	for i, q := range names {
 		cmds[i] = pipe.Exists(ctx, taskq.PausedKey(q))

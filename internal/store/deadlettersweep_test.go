@@ -119,7 +119,7 @@ func TestDeadLetterSweepRecordsWhatTheRecovererArchived(t *testing.T) {
 	const uuid = "5e1d-lease-expired"
 	e.must(e.st.Sent(e.ctx, urls, sent.Add(-time.Second).UnixMilli(), sent.UnixMilli(), uuid, time.Hour))
 	task, err := taskq.NewConfirmTask(tasks.Confirm{UUID: uuid, URLs: urls, RequestedAt: sent.Add(-time.Second), SentAt: sent,
-		Origin: tasks.OriginInteractive}, 0, 3)
+		Origin: tasks.OriginInteractive}, tasks.QueueConfirm, 0, 3)
 	e.must(err)
 	// Its last attempt: asynq's MaxRetry used up (Retried 0 of 0).
 	_, err = e.c.EnqueueContext(e.ctx, task, asynq.MaxRetry(0))

@@ -45,25 +45,26 @@ func NewURLsTask(p tasks.URLs, queue string, maxRetry int) (*asynq.Task, error) 
 // the dead-letter queue or the UI.
 const FlushAllMaxRetry = math.MaxInt32
 
-// NewAllTask returns the flush-all task for p (task ID tasks.TaskIDAll: one at a time), with
-// asynq's retry limit FlushAllMaxRetry.
-func NewAllTask(p tasks.All) (*asynq.Task, error) {
+// NewAllTask returns the flush-all task for p on queue, the account's flush-all queue (task ID
+// tasks.TaskIDAll: one at a time per account), with asynq's retry limit FlushAllMaxRetry.
+func NewAllTask(p tasks.All, queue string) (*asynq.Task, error) {
 	b, err := tasks.EncodeAll(p)
 	if err != nil {
 		return nil, err
 	}
-	return asynq.NewTask(tasks.TypeAll, b, asynq.TaskID(tasks.TaskIDAll), asynq.Queue(tasks.QueueAll),
+	return asynq.NewTask(tasks.TypeAll, b, asynq.TaskID(tasks.TaskIDAll), asynq.Queue(queue),
 		asynq.MaxRetry(FlushAllMaxRetry), asynq.Timeout(requestTimeout)), nil
 }
 
-// NewConfirmTask returns the status-check task for p, first due after delay; its failures count
-// against maxRetry, the worker's retry limit, as a request's do.
-func NewConfirmTask(p tasks.Confirm, delay time.Duration, maxRetry int) (*asynq.Task, error) {
+// NewConfirmTask returns the status-check task for p on queue, the account's status-check queue,
+// first due after delay; its failures count against maxRetry, the worker's retry limit, as a
+// request's do.
+func NewConfirmTask(p tasks.Confirm, queue string, delay time.Duration, maxRetry int) (*asynq.Task, error) {
 	b, err := tasks.EncodeConfirm(p)
 	if err != nil {
 		return nil, err
 	}
-	return asynq.NewTask(tasks.TypeConfirm, b, asynq.TaskID(tasks.ConfirmTaskID(p.UUID)), asynq.Queue(tasks.QueueConfirm),
+	return asynq.NewTask(tasks.TypeConfirm, b, asynq.TaskID(tasks.ConfirmTaskID(p.UUID)), asynq.Queue(queue),
 		asynq.ProcessIn(delay), asynq.MaxRetry(AsynqMaxRetry(maxRetry)), asynq.Timeout(confirmTimeout)), nil
 }
 
@@ -86,7 +87,7 @@ func Rebuild(typ string, payload []byte, queue string, maxRetry int) (*asynq.Tas
 		if err != nil {
 			return nil, err
 		}
-		return NewConfirmTask(p, 0, maxRetry)
+		return NewConfirmTask(p, queue, 0, maxRetry)
 	case tasks.TypeAll:
 		return nil, errors.New("a flush-all is not rebuilt: it needs a fresh confirmation")
 	}

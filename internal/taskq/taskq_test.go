@@ -45,10 +45,10 @@ func TestTasksCarryTheContract(t *testing.T) {
 	if got, err := tasks.DecodeURLs(u.Payload()); err != nil || got.URLs[0] != p.URLs[0] {
 		t.Errorf("payload %+v, %v", got, err)
 	}
-	if _, err := NewAllTask(tasks.All{RequestedAt: time.Now()}); err == nil {
+	if _, err := NewAllTask(tasks.All{RequestedAt: time.Now()}, tasks.QueueAll); err == nil {
 		t.Error("a flush-all task without confirmation was built")
 	}
-	c, err := NewConfirmTask(tasks.Confirm{UUID: "a-b-c"}, time.Second, 3)
+	c, err := NewConfirmTask(tasks.Confirm{UUID: "a-b-c"}, tasks.QueueConfirm, time.Second, 3)
 	if err != nil || c.Type() != tasks.TypeConfirm {
 		t.Fatalf("confirm task %v, %v", c, err)
 	}
@@ -66,7 +66,7 @@ func TestRebuildDeadLetterAsItsType(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewConfirmTask(tasks.Confirm{UUID: "a-b-c", URLs: p.URLs[:2], SentAt: time.Now()}, time.Minute, 3)
+	c, err := NewConfirmTask(tasks.Confirm{UUID: "a-b-c", URLs: p.URLs[:2], SentAt: time.Now()}, tasks.QueueConfirm, time.Minute, 3)
 	if err != nil {
 		t.Fatal(err)
 	}

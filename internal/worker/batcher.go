@@ -146,7 +146,7 @@ func (w *Worker) formBatches(ctx context.Context, until time.Time) (more bool, e
 		}
 		p.RequestedAt = time.UnixMilli(newest).UTC()
 		p.Sources = srcs
-		t, err := taskq.NewURLsTask(p, tasks.QueueInteractive, w.cfg.MaxRetry)
+		t, err := taskq.NewURLsTask(p, w.q.Interactive, w.cfg.MaxRetry)
 		if err != nil {
 			return false, err
 		}

@@ -34,7 +34,7 @@ func TestDeadLetterSweepInTheWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	task, err := taskq.NewConfirmTask(tasks.Confirm{UUID: uuid, URLs: urls, RequestedAt: sent.Add(-time.Second), SentAt: sent,
-		Origin: tasks.OriginInteractive}, 0, 3)
+		Origin: tasks.OriginInteractive}, tasks.QueueConfirm, 0, 3)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,15 +102,17 @@ func apartPrefixes(urls []string) [][]string {
 	return parts
 }
 
-// priority is the admission priority of the tasks of queue: bulk work yields to interactive work.
-// A prefix has a budget of its own, and a bulk prefix yields to an interactive one.
+// priority is the admission priority of the tasks of queue (of any account): bulk work yields to
+// interactive work. A prefix has a budget of its own, and a bulk prefix yields to an interactive one.
 func priority(queue string, prefix bool) store.Priority {
+	_, base, _ := tasks.AccountOfQueue(queue)
+	bulk := base == tasks.QueueBulk
 	switch {
-	case prefix && queue == tasks.QueueBulk:
+	case prefix && bulk:
 		return store.FolderBulk
 	case prefix:
 		return store.Folder
-	case queue == tasks.QueueBulk:
+	case bulk:
 		return store.Background
 	}
 	return store.Interactive
@@ -496,7 +498,7 @@ func (w *Worker) allCallFailed(ctx context.Context, reqMS, at int64, err error, 
 		// The in-flight record stays: the next attempt finds it and dead-letters the task.
 		return fmt.Errorf("flush-all refused by the API (%v), and it could not be recorded: %w", err, rerr)
 	}
-	ferr := w.apiFailed(ctx, scopeAll, err, took, tasks.URLs{}, nil, tasks.QueueAll)
+	ferr := w.apiFailed(ctx, scopeAll, err, took, tasks.URLs{}, nil, w.q.All)
 	var dl *deadLetter
 	if errors.As(ferr, &dl) {
 		return w.allDone(ctx, reqMS, dl.msg+"; nothing was sent. "+replayAll)
@@ -609,7 +611,7 @@ func (w *Worker) followUp(ctx context.Context, c tasks.Confirm) {
 		w.mark(ctx, c.Requests, c.URLs, c.UUID, store.StateUnconfirmed, "not followed: the status-check backlog was full")
 		return
 	}
-	t, err := taskq.NewConfirmTask(c, w.cfg.ConfirmDelay, w.cfg.MaxRetry)
+	t, err := taskq.NewConfirmTask(c, w.q.Confirm, w.cfg.ConfirmDelay, w.cfg.MaxRetry)
 	if err == nil {
 		_, err = taskq.Enqueue(ctx, w.client, t)
 	}
@@ -683,7 +685,7 @@ func (w *Worker) handleConfirm(ctx context.Context, t *asynq.Task) error {
 // statusFailed handles a status check of p that returned err.
 // Once out of retries, its URLs end unconfirmed: nobody will learn how the invalidation ended.
 func (w *Worker) statusFailed(ctx context.Context, p tasks.Confirm, err error, took time.Duration) error {
-	ferr := w.apiFailed(ctx, scopeStatus, err, took, tasks.URLs{}, nil, tasks.QueueConfirm)
+	ferr := w.apiFailed(ctx, scopeStatus, err, took, tasks.URLs{}, nil, w.q.Confirm)
 	var dl *deadLetter
 	if errors.As(ferr, &dl) {
 		rctx, cancel := recordCtx(ctx)
@@ -717,7 +719,7 @@ func (w *Worker) resend(ctx context.Context, p tasks.Confirm, failed []string, s
 		w.log.Warn("Cloudimage failed URLs: sending them again", zap.String("uuid", p.UUID), zap.String("status", statusText(status)), zap.Int("urls", len(failed)))
 	}
 	r := tasks.URLs{URLs: failed, RequestedAt: p.SentAt, Origin: tasks.OriginResend, Previous: prev, Requests: p.Requests}
-	task, err := taskq.NewURLsTask(r, tasks.QueueInteractive, w.cfg.MaxRetry)
+	task, err := taskq.NewURLsTask(r, w.q.Interactive, w.cfg.MaxRetry)
 	if err != nil {
 		return err
 	}

@@ -124,17 +124,17 @@ func (w *Worker) sample(ctx context.Context) (rateSample, error) {
 	heldSince := strconv.FormatInt(now-(w.cfg.MaxDelay+time.Second).Milliseconds(), 10)
 	pipe := w.rdb.Pipeline()
 	held := pipe.ZCount(ctx, w.store.Keys().Pending, "-inf", heldSince)
-	inter := pipe.LLen(ctx, taskq.PendingKey(tasks.QueueInteractive))
-	interSnoozed := pipe.ZCard(ctx, taskq.RetryKey(tasks.QueueInteractive))
-	bulk := pipe.LLen(ctx, taskq.PendingKey(tasks.QueueBulk))
-	bulkSnoozed := pipe.ZCard(ctx, taskq.RetryKey(tasks.QueueBulk))
-	active := pipe.LLen(ctx, taskq.ActiveKey(tasks.QueueConfirm))
+	inter := pipe.LLen(ctx, taskq.PendingKey(w.q.Interactive))
+	interSnoozed := pipe.ZCard(ctx, taskq.RetryKey(w.q.Interactive))
+	bulk := pipe.LLen(ctx, taskq.PendingKey(w.q.Bulk))
+	bulkSnoozed := pipe.ZCard(ctx, taskq.RetryKey(w.q.Bulk))
+	active := pipe.LLen(ctx, taskq.ActiveKey(w.q.Confirm))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return s, err
 	}
 	// The batcher's tasks go to the interactive queue: its pause holds the pending set too.
-	interWaits := !slices.Contains(pauses.Queues, tasks.QueueInteractive) && held.Val()+inter.Val()+interSnoozed.Val() > 0
-	bulkWaits := !slices.Contains(pauses.Queues, tasks.QueueBulk) && bulk.Val()+bulkSnoozed.Val() > 0
+	interWaits := !slices.Contains(pauses.Queues, w.q.Interactive) && held.Val()+inter.Val()+interSnoozed.Val() > 0
+	bulkWaits := !slices.Contains(pauses.Queues, w.q.Bulk) && bulk.Val()+bulkSnoozed.Val() > 0
 	s.backlog = interWaits || bulkWaits
 	s.bulk = bulkWaits && inter.Val() == 0
 	s.confirmActive = int(active.Val())

@@ -100,9 +100,9 @@ func lookaheadRequests(cfg Config, latency time.Duration, perTask int) int {
 // 2 calls/s with 10 slots). LLEN and ZCARD are O(1), where the Inspector's queue info scans far more.
 func (w *Worker) queuedTasks(ctx context.Context) (int, error) {
 	pipe := w.rdb.Pipeline()
-	pending := pipe.LLen(ctx, taskq.PendingKey(tasks.QueueInteractive))
-	retry := pipe.ZCard(ctx, taskq.RetryKey(tasks.QueueInteractive))
-	scheduled := pipe.ZCard(ctx, taskq.ScheduledKey(tasks.QueueInteractive))
+	pending := pipe.LLen(ctx, taskq.PendingKey(w.q.Interactive))
+	retry := pipe.ZCard(ctx, taskq.RetryKey(w.q.Interactive))
+	scheduled := pipe.ZCard(ctx, taskq.ScheduledKey(w.q.Interactive))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return 0, err
 	}

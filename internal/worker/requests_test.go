@@ -90,7 +90,7 @@ func TestRequestsFollowTheirURLs(t *testing.T) {
 	}
 	confirm := func(uuid string, urls, reqs []string) {
 		t.Helper()
-		task, err := taskq.NewConfirmTask(tasks.Confirm{UUID: uuid, URLs: urls, SentAt: time.Now().UTC(), Requests: reqs}, 0, 10)
+		task, err := taskq.NewConfirmTask(tasks.Confirm{UUID: uuid, URLs: urls, SentAt: time.Now().UTC(), Requests: reqs}, tasks.QueueConfirm, 0, 10)
 		if err != nil {
 			t.Fatal(err)
 		}

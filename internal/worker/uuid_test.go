@@ -135,7 +135,7 @@ func confirmedAll(t *testing.T, w *Worker) *asynq.Task {
 	if err := w.store.AllConfirm(ctx, now); err != nil {
 		t.Fatal(err)
 	}
-	task, err := taskq.NewAllTask(tasks.All{Confirm: w.cfg.Token, RequestedAt: time.UnixMilli(now).UTC(), RequestedBy: "test"})
+	task, err := taskq.NewAllTask(tasks.All{Confirm: w.cfg.Token, RequestedAt: time.UnixMilli(now).UTC(), RequestedBy: "test"}, tasks.QueueAll)
 	if err != nil {
 		t.Fatal(err)
 	}

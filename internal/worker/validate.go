@@ -76,6 +76,9 @@ func (c Config) Validate() error {
 			v.bad(&SettingError{Setting: d.name, Value: d.d, Problem: "is negative", Fix: "use 0 or a positive duration"})
 		}
 	}
+	if p := tasks.CheckAccountName(c.Account); c.Account != "" && p != "" {
+		v.bad(&SettingError{Setting: "Account", Value: c.Account, Problem: "is not an account's name: " + p, Fix: "use the name the account is declared with, e.g. shop-a"})
+	}
 	v.notShorter("MaxDelay", c.MaxDelay, "Window", c.Window)
 	v.notShorter("BackoffMax", c.BackoffMax, "BackoffBase", c.BackoffBase)
 	return errors.Join(v.errs...)

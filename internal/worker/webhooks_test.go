@@ -108,7 +108,7 @@ func finishRequest(t *testing.T, w *Worker, api *failOnceAPI, callback string, u
 	api.mu.Lock()
 	uuid := fmt.Sprintf("00000000-0000-4000-8000-%012d", api.n)
 	api.mu.Unlock()
-	ct, err := taskq.NewConfirmTask(tasks.Confirm{UUID: uuid, URLs: urls, SentAt: time.Now().UTC()}, 0, 10)
+	ct, err := taskq.NewConfirmTask(tasks.Confirm{UUID: uuid, URLs: urls, SentAt: time.Now().UTC()}, tasks.QueueConfirm, 0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}

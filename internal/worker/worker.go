@@ -93,6 +93,9 @@ type Config struct {
 	AuthProbe       time.Duration  // PURGE_AUTH_PROBE: after a 401/403, how often one task tries the key again
 	RetryBase       time.Duration  // PURGE_RETRY_BASE: first retry delay after a failure, doubled per failure
 	Webhook         webhook.Config // WEBHOOK_*: the events of requests, signed (webhooks.go)
+	// Account is the account this worker's lane sends for: its keys, its queues, its API key
+	// (the API the caller passes). "" is tasks.DefaultAccount. The caller checks the name.
+	Account string
 
 	// Not settings of the environment: the worker's own, for tests.
 	Tick          time.Duration // how often the batcher looks for ready requests (window/8, 50-250 ms)
@@ -160,6 +163,7 @@ type Worker struct {
 	log     *zap.Logger
 	metrics *Metrics
 	client  *asynq.Client
+	q       tasks.AccountQueues // the account's queues
 	// enqueue enqueues a task the batcher formed (taskq.Enqueue on client; a seam for tests).
 	enqueue func(ctx context.Context, t *asynq.Task) (enqueued bool, err error)
 	gate    *sendGate
@@ -203,21 +207,24 @@ func New(cfg Config, rdb redis.UniversalClient, api API, log *zap.Logger, m *Met
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Account != "" && cfg.Account != tasks.DefaultAccount {
+		log = log.With(zap.String("account", cfg.Account)) // a lane of several: each line names its account
+	}
 	host, _ := os.Hostname()
-	st := store.New(rdb)
+	st := store.New(rdb).For(cfg.Account)
 	client := asynq.NewClientFromRedisClient(rdb)
 	return &Worker{
 		hooks:     hooks{cfg: cfg.Webhook, sender: sender, m: m.Webhook, wake: make(chan struct{}, 1), warn: oncePer{period: time.Minute}},
 		guard:     store.NewGuard(st, defaults.PolicyEvery, func(msg string) { log.Warn(msg) }),
 		guardWarn: oncePer{period: time.Minute},
 		cfg:       cfg, rdb: rdb, store: st, api: api, log: log, metrics: m,
-		client:  client,
+		client: client, q: tasks.QueuesOf(cfg.Account),
 		enqueue: func(ctx context.Context, t *asynq.Task) (bool, error) { return taskq.Enqueue(ctx, client, t) },
 		gate:    newSendGate(cfg.AuthProbe, log), noUUIDWarn: oncePer{period: noUUIDWarnEvery},
 		confirm: confirmGate{warn: oncePer{period: time.Minute}},
 		id:      host + ":" + strconv.Itoa(os.Getpid()) + ":" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		redis:   newRedisWatch(log, func(ctx context.Context) error { return rdb.Ping(ctx).Err() }),
-		status:  status.NewReader(rdb),
+		status:  status.NewReader(rdb).For(cfg.Account),
 	}, nil
 }
 
@@ -257,7 +264,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	conf := w.serverConfig()
 	srv := asynq.NewServerFromRedisClient(w.rdb, conf)
 	// Status checks run on slots of their own: see statusSlots.
-	conf.Concurrency, conf.Queues, conf.HealthCheckFunc = statusSlots(w.cfg), map[string]int{tasks.QueueConfirm: 1}, nil
+	conf.Concurrency, conf.Queues, conf.HealthCheckFunc = statusSlots(w.cfg), map[string]int{w.q.Confirm: 1}, nil
 	checks := asynq.NewServerFromRedisClient(w.rdb, conf)
 	w.historyLayout(ctx)
 	if err := srv.Start(w.Mux()); err != nil {
@@ -302,7 +309,7 @@ func (w *Worker) Run(ctx context.Context) error {
 func (w *Worker) serverConfig() asynq.Config {
 	return asynq.Config{
 		Concurrency:              w.cfg.Concurrency,
-		Queues:                   sendQueues(),
+		Queues:                   w.sendQueues(),
 		StrictPriority:           true,
 		RetryDelayFunc:           w.retryDelay,
 		IsFailure:                isFailure,
@@ -317,10 +324,10 @@ func (w *Worker) serverConfig() asynq.Config {
 	}
 }
 
-// sendQueues are the queues of every task but status checks, with their priorities.
-func sendQueues() map[string]int {
-	q := tasks.Queues()
-	delete(q, tasks.QueueConfirm)
+// sendQueues are the account's queues of every task but status checks, with their priorities.
+func (w *Worker) sendQueues() map[string]int {
+	q := w.q.Priorities()
+	delete(q, w.q.Confirm)
 	return q
 }
 

@@ -1,6 +1,9 @@
 package tasks
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // DefaultAccount is the account of a deployment that declares none.
 // Its queues and keys keep the names of a deployment of one token.
@@ -27,4 +30,47 @@ func CheckAccountName(name string) string {
 		return fmt.Sprintf("%q has %q: use only lower-case letters, digits, - and _, starting with a letter or digit, e.g. shop-a", name, string(rune(c)))
 	}
 	return ""
+}
+
+// AccountQueues are the four queues of one account.
+// The account DefaultAccount has today's names: QueueAll, QueueInteractive, QueueConfirm, QueueBulk.
+// Another account's are those names with ":" and its name: purge:shop-a, bulk:shop-a, ...
+// asynq keys each queue under its own hash tag, so an account's queues are its own.
+type AccountQueues struct {
+	Account                         string
+	All, Interactive, Confirm, Bulk string
+}
+
+// QueuesOf returns the queues of account ("" is DefaultAccount).
+// The caller checks the name (CheckAccountName).
+func QueuesOf(account string) AccountQueues {
+	if account == "" || account == DefaultAccount {
+		return AccountQueues{Account: DefaultAccount, All: QueueAll, Interactive: QueueInteractive, Confirm: QueueConfirm, Bulk: QueueBulk}
+	}
+	at := func(q string) string { return q + ":" + account }
+	return AccountQueues{Account: account, All: at(QueueAll), Interactive: at(QueueInteractive), Confirm: at(QueueConfirm), Bulk: at(QueueBulk)}
+}
+
+// Priorities returns the account's queues and their priorities (used with StrictPriority), as
+// Queues does for the default account.
+func (q AccountQueues) Priorities() map[string]int {
+	return map[string]int{q.All: 8, q.Interactive: 6, q.Confirm: 3, q.Bulk: 1}
+}
+
+// Names lists the account's queues, highest priority first.
+func (q AccountQueues) Names() []string { return []string{q.All, q.Interactive, q.Confirm, q.Bulk} }
+
+// AccountOfQueue returns the account whose queue queue is, and the queue's name for the default
+// account (QueueBulk for bulk:shop-a). ok is false for a queue of no account.
+func AccountOfQueue(queue string) (account, base string, ok bool) {
+	base, account, found := strings.Cut(queue, ":")
+	if !found {
+		account = DefaultAccount
+	}
+	for _, b := range QueueNames() {
+		if b == base && (!found || CheckAccountName(account) == "") {
+			return account, base, true
+		}
+	}
+	return "", "", false
 }

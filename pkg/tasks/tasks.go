@@ -42,11 +42,10 @@ const (
 )
 
 // Queues returns the queues a worker serves and their priorities (used with StrictPriority).
-func Queues() map[string]int {
-	return map[string]int{QueueAll: 8, QueueInteractive: 6, QueueConfirm: 3, QueueBulk: 1}
-}
+// They are the default account's: QueuesOf gives another's.
+func Queues() map[string]int { return QueuesOf(DefaultAccount).Priorities() }
 
-// QueueNames lists the queues, highest priority first.
+// QueueNames lists the queues, highest priority first (the default account's).
 func QueueNames() []string { return []string{QueueAll, QueueInteractive, QueueConfirm, QueueBulk} }
 
 // MaxURLsPerTask is the Cloudimage API's cap on URLs in one "original" request.

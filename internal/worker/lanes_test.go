@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,5 +170,35 @@ func checkIsolated(t *testing.T, ctx context.Context, a, b, c *lane) {
 	}
 	if r := c.w.Ready(ctx); !r.Ready || r.Paused != "" {
 		t.Errorf("shop-c's readiness: %+v", r)
+	}
+}
+
+// TestLanesReadiness (issue 23, part 3): one lane is ready as its worker is; with several, the
+// process stays ready while one account sends and names the accounts that stopped.
+func TestLanesReadiness(t *testing.T) {
+	rdb := testredis.Start(t).Client()
+	ctx := context.Background()
+	var ws []*Worker
+	for _, name := range []string{"shop-a", "shop-b", "shop-c"} {
+		ws = append(ws, mustNew(t, Config{Account: name}, rdb, &slowAPI{}, zaptest.NewLogger(t), nil))
+	}
+	one := NewLanes(ws[0])
+	if got, want := one.Ready(ctx), ws[0].Ready(ctx); got.Ready != want.Ready || got.Send != want.Send || got.StoppedAccounts != nil {
+		t.Errorf("one lane: %+v, its worker: %+v", got, want)
+	}
+	l := NewLanes(ws...)
+	if r := l.Ready(ctx); !r.Ready || r.Send != "ok" || len(r.StoppedAccounts) != 0 || l.SendingStopped() {
+		t.Errorf("three sending lanes: %+v", r)
+	}
+	ws[1].gate.block(causeKey, "Cloudimage rejects the API key", "401")
+	r := l.Ready(ctx)
+	if !r.Ready || len(r.StoppedAccounts) != 1 || r.StoppedAccounts[0] != "shop-b" || !strings.HasPrefix(r.Key, "shop-b: rejected") ||
+		!l.KeyRejected() || ws[0].SendingStopped() || ws[2].SendingStopped() {
+		t.Errorf("shop-b's key rejected: %+v; want ready, shop-b stopped and named, the others sending", r)
+	}
+	ws[0].gate.block(causeKey, "Cloudimage rejects the API key", "401")
+	ws[2].gate.block(causeKey, "Cloudimage rejects the API key", "401")
+	if r := l.Ready(ctx); r.Ready || len(r.StoppedAccounts) != 3 || !strings.Contains(r.Reason, "every account stopped") {
+		t.Errorf("every key rejected: %+v; want not ready", r)
 	}
 }

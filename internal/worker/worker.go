@@ -423,6 +423,9 @@ type Readiness struct {
 	// tasks wait until unpaused. An operator's choice, so the worker stays ready; Note says so.
 	PausedQueues []string `json:"paused_queues,omitempty"`
 	Note         string   `json:"note,omitempty"`
+	// StoppedAccounts are the accounts whose lane stopped sending (Lanes, with several accounts):
+	// the process stays ready while one account still sends.
+	StoppedAccounts []string `json:"stopped_accounts,omitempty"`
 }
 
 // Ready checks Redis (it answers, takes writes, and may not evict what was acknowledged) and the

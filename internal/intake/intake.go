@@ -378,7 +378,11 @@ func (h *handler) flushAll(w http.ResponseWriter, r *http.Request, e *entry) {
 	defer cancel()
 	// The Client checks the confirmation before it touches Redis, and the rest of the rule.
 	// The intake words each refusal for an HTTP client.
-	err := client.RequestFlushAll(ctx, cipurge.FlushAllRequest{Confirm: req.Confirm, RequestedBy: "intake " + httpapi.ClientIP(r),
+	by := "intake " + httpapi.ClientIP(r)
+	if e.token != nil {
+		by += " token " + e.token.Name // its name, for whoever reads the queue: never its value
+	}
+	err := client.RequestFlushAll(ctx, cipurge.FlushAllRequest{Confirm: req.Confirm, RequestedBy: by,
 		Reason: req.Reason, Prefix: req.Prefix})
 	var (
 		refused *cipurge.FlushRefusedError

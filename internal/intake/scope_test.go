@@ -9,12 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/accounts"
 	"github.com/cipurge/cipurge/internal/intake"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/internal/testredis"
+	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 // Scoped tokens of threeAccounts. Their values are searched for in every log line and answer.
@@ -170,6 +173,13 @@ func TestScopedFlushAll(t *testing.T) {
 	expect(t, "flush-b confirms with the deployment's token", e.send(flushB, all, body(ciToken, "")), http.StatusForbidden, "confirmation_mismatch")
 	expect(t, "flush-b confirms with shop-a's token", e.send(flushB, all, body("shopa", "")), http.StatusForbidden, "confirmation_mismatch")
 	expect(t, "flush-b flushes shop-b", e.send(flushB, all, body("shopb", "")), http.StatusAccepted, `"accepted"`)
+	info, err := asynq.NewInspectorFromRedisClient(e.rdb).GetTaskInfo(tasks.QueueAll, tasks.TaskIDAll)
+	if err != nil {
+		t.Fatalf("no flush-all task: %v", err)
+	}
+	if p := string(info.Payload); !strings.Contains(p, "intake 127.0.0.1 token flush-b") || strings.Contains(p, flushB) {
+		t.Errorf("the flush-all's payload %s: want it requested by the token flush-b, named, never its value", p)
+	}
 	expect(t, "the unscoped token with shop-b's confirmation", e.send(flushToken, all, body("shopb", "")), http.StatusForbidden, "confirmation_mismatch")
 	expect(t, "the intake token on the flush path", e.send(testToken, all, body(ciToken, "")), http.StatusUnauthorized, "unauthorized")
 }

@@ -21,6 +21,7 @@ type redisWork struct {
 	cmds, evalshas int64
 	cpuAt0         float64 // INFO cpu at the start (s)
 	top            string  // the commands Redis spent most time on (topCommands)
+	split          string  // Redis time per script and command, with -split (splitSlowlog)
 }
 
 // redisCPU returns used_cpu_sys + used_cpu_user of INFO cpu, in seconds.
@@ -104,6 +105,11 @@ func (b *bench) confirmCost(n int, confirm bool) (*redisWork, error) {
 		return nil, err
 	}
 	defer b.stopWorkers(ws)
+	if b.o.split {
+		if err := b.slowlogAll(); err != nil {
+			return nil, err
+		}
+	}
 	w, err := b.startWork()
 	if err != nil {
 		return nil, err
@@ -119,7 +125,13 @@ func (b *bench) confirmCost(n int, confirm bool) (*redisWork, error) {
 			return nil, err
 		}
 	}
-	return w, b.endWork(w)
+	if err := b.endWork(w); err != nil {
+		return nil, err
+	}
+	if b.o.split {
+		w.split, err = b.splitSlowlog(n)
+	}
+	return w, err
 }
 
 // drainWhileChecks runs an interactive drain of n URLs with confirmations on or off (first check
@@ -215,6 +227,10 @@ func (b *bench) rowConfirm() error {
 		target: "<= 25 µs per URL with confirmations on", verdict: verdict(onUS <= 25)})
 	b.logf("confirm cost, off: the commands Redis spent most time on\n%s", off.top)
 	b.logf("confirm cost, on: the commands Redis spent most time on\n%s", on.top)
+	if b.o.split {
+		b.logf("confirm cost, off: Redis time per script and command (SLOWLOG)\n%s", off.split)
+		b.logf("confirm cost, on: Redis time per script and command (SLOWLOG)\n%s", on.split)
+	}
 	if b.o.costOnly {
 		return b.reset()
 	}

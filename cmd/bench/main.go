@@ -64,6 +64,7 @@ type options struct {
 	costOnly bool
 	// paceFast: -rows pace100 runs the pace row's case at PURGE_RATE=100 only.
 	paceFast bool
+	split    bool // log Redis time per script in the confirm cost row (see slowlogAll)
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -76,6 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.concurrency, "concurrency", defaultConcurrency, "PURGE_CONCURRENCY of the worker in the drain rows")
 	fs.StringVar(&o.profileDir, "profile", "", "write CPU profiles of the enqueue command and the drain (run in-process) to `DIR`, instead of the table")
 	fs.StringVar(&o.mdPath, "md", "", "also write the table, machine and command as Markdown to `FILE`")
+	fs.BoolVar(&o.split, "split", false, "in the confirm cost row, log Redis time per script and command (SLOWLOG of every command: it inflates the row's figures)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (input files, logs) and print its path")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

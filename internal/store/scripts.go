@@ -19,7 +19,9 @@ func script(name string) *redis.Script {
 	if err != nil {
 		panic("store: " + err.Error())
 	}
-	return redis.NewScript(luaPreamble + string(body))
+	sc := redis.NewScript(luaPreamble + string(body))
+	scriptNames[sc.Hash()] = name
+	return sc
 }
 
 var (

@@ -7,8 +7,8 @@ import (
 )
 
 // The scripts live in lua/*.lua, each with a header that says its KEYS, ARGV and reply. Each runs
-// with luaPreamble in front (the schema's constants), so a script never spells a key, a field, a
-// state or a code by hand.
+// with the part of luaPreamble it uses in front (the schema's constants: trimPreamble), so a
+// script never spells a key, a field, a state or a code by hand.
 //
 //go:embed lua/*.lua
 var luaFiles embed.FS
@@ -19,7 +19,7 @@ func script(name string) *redis.Script {
 	if err != nil {
 		panic("store: " + err.Error())
 	}
-	sc := redis.NewScript(luaPreamble + string(body))
+	sc := redis.NewScript(trimPreamble(luaPreamble, string(body)) + string(body))
 	scriptNames[sc.Hash()] = name
 	return sc
 }

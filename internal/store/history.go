@@ -46,6 +46,7 @@ func (s *Store) History(ctx context.Context, key string) (Record, bool, error) {
 	pipe := s.rdb.Pipeline()
 	clock := pipe.Time(ctx)
 	all := pipe.HGetAll(ctx, s.k.History(key))
+	queued := pipe.HGet(ctx, s.k.Queued, key)
 	recs := make([]*redis.StringCmd, len(buckets))
 	for i, b := range buckets {
 		recs[i] = pipe.HGet(ctx, b, f)
@@ -75,7 +76,26 @@ func (s *Store) History(ctx context.Context, key string) (Record, bool, error) {
 			return Record{}, false, fmt.Errorf("history: %w", err)
 		}
 	}
-	return r, found, nil
+	return queuedIn(r, queued.Val()), found || queued.Val() != "", nil
+}
+
+// queuedIn adds to r the task its URL is queued in, from v, its KeyQueued value
+// ("<request ms> <task ID>"), when that is newer than what r holds and no recorded send covers
+// it. A dead-lettered URL keeps the task MarkDead named (the one to replay).
+func queuedIn(r Record, v string) Record {
+	at, task, ok := strings.Cut(v, " ")
+	q, err := strconv.ParseInt(at, 10, 64)
+	if !ok || err != nil || q <= r.QueuedAt {
+		return r
+	}
+	if r.SentAt > 0 && q <= r.RequestedAt && r.State != StateDead {
+		return r // sent: the send's task ran before the batcher recorded it queued
+	}
+	r.QueuedAt = q
+	if r.State != StateDead || r.Task == "" {
+		r.Task = task
+	}
+	return r
 }
 
 // readCall fills r's uuid, and its state and reason unless the URL has its own, from the entry
@@ -267,16 +287,20 @@ func (s *Store) mark(ctx context.Context, urls []string, uuid, state, detail, ta
 
 // Requeued records that urls, queued in a request task, now wait in the task taskID instead (the
 // task was split), so that `enqueue status URL` names the task that exists. URLs with no queued
-// request in their history are left alone.
+// request are left alone.
 func (s *Store) Requeued(ctx context.Context, urls []string, taskID string) error {
 	if len(urls) == 0 {
 		return nil
 	}
-	keys := make([]string, len(urls))
-	for i, u := range urls {
-		keys[i] = s.k.History(u)
+	keys := make([]string, 0, 1+len(urls))
+	keys = append(keys, s.k.Queued)
+	args := make([]any, 0, 1+len(urls))
+	args = append(args, taskID)
+	for _, u := range urls {
+		keys = append(keys, s.k.History(u))
+		args = append(args, u)
 	}
-	err := requeuedScript.Run(ctx, s.rdb, keys, taskID).Err()
+	err := requeuedScript.Run(ctx, s.rdb, keys, args...).Err()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("record the new task: %w", err)
 	}

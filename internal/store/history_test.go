@@ -184,7 +184,11 @@ func drainForFootprint(t *testing.T, s *store.Store, keys []string, perRequest i
 			if err := s.Sent(ctx, urls, part[len(part)-1].RequestedAt, part[len(part)-1].RequestedAt+300, uuid, time.Hour); err != nil {
 				t.Fatal(err)
 			}
-			move(urls, store.Move{From: store.ReqWaiting, To: store.ReqSent, Keep: true})
+			// The worker moves every send's URLs, linked or not: the move drops their queued records.
+			sent := store.Move{From: store.ReqWaiting, To: store.ReqSent, Keep: true, Covers: part[len(part)-1].RequestedAt}
+			if _, err := s.MoveURLs(ctx, nil, urls, sent); err != nil {
+				t.Fatal(err)
+			}
 			if err := s.MarkState(ctx, urls, uuid, store.StateConfirmed, "", time.Hour); err != nil {
 				t.Fatal(err)
 			}

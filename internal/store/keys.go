@@ -20,7 +20,7 @@ type Keys struct {
 	Account string // the account's name
 	Prefix  string // starts every key of the account
 
-	Pending, Sources                       string
+	Pending, Sources, Queued               string
 	Rate, RateStatus, RatePrefix           string
 	Pause, PauseRuns, PauseLog, Hot, Probe string
 	All, Batcher, Stats                    string
@@ -60,7 +60,7 @@ func KeysFor(account string) Keys {
 	at := func(c string) string { return p + strings.TrimPrefix(c, Prefix) }
 	return Keys{
 		Account: account, Prefix: p,
-		Pending: at(KeyPending), Sources: at(KeySources),
+		Pending: at(KeyPending), Sources: at(KeySources), Queued: at(KeyQueued),
 		Rate: at(KeyRate), RateStatus: at(KeyRateStatus), RatePrefix: at(KeyRatePrefix),
 		Pause: at(KeyPause), PauseRuns: at(KeyPauseRuns), PauseLog: at(KeyPauseLog), Hot: at(KeyHot), Probe: at(KeyProbe),
 		All: at(KeyAll), Batcher: at(KeyBatcher), Stats: at(KeyStats),

@@ -34,7 +34,7 @@ func keyNames(k Keys) map[string]string {
 // earlier version wrote is still read. The constants are the default's names.
 func TestKeysOfTheDefaultAccountAreTodays(t *testing.T) {
 	want := map[string]string{
-		"Pending": KeyPending, "Sources": KeySources, "Rate": KeyRate, "RateStatus": KeyRateStatus, "RatePrefix": KeyRatePrefix,
+		"Pending": KeyPending, "Sources": KeySources, "Queued": KeyQueued, "Rate": KeyRate, "RateStatus": KeyRateStatus, "RatePrefix": KeyRatePrefix,
 		"Pause": KeyPause, "PauseRuns": KeyPauseRuns, "PauseLog": KeyPauseLog, "Hot": KeyHot, "Probe": KeyProbe,
 		"All": KeyAll, "Batcher": KeyBatcher, "Stats": KeyStats,
 		"DeadLetters": KeyDeadLetters, "DeadIndex": KeyDeadIndex, "DeadMarks": KeyDeadMarks, "DeadTrim": KeyDeadTrim, "DeadSweep": KeyDeadSweep,

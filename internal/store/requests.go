@@ -283,6 +283,10 @@ type Move struct {
 	SentDone bool
 	// Events says which requests' events the move appends to the webhook outbox (KeyOutbox).
 	Events Events
+	// Covers, when not 0, is the request time (ms) a send of the URLs covered: their queued
+	// records (KeyQueued) of a request no later go, in the same script. A later request, queued
+	// in another task since, keeps its record.
+	Covers int64
 }
 
 // Moved is what a Move did.
@@ -313,11 +317,11 @@ func (s *Store) MoveURLs(ctx context.Context, reqs, urls []string, m Move) (Move
 		if err != nil {
 			return out, fmt.Errorf("store: reading the links of %d URLs: %w", len(urls), err)
 		}
-		keys := []string{s.k.RequestLinks, s.k.Outbox}
+		keys := []string{s.k.RequestLinks, s.k.Outbox, s.k.Queued}
 		for _, id := range reqs {
 			keys = append(keys, s.k.Request(id))
 		}
-		args := []any{string(m.From), string(m.To), bit(m.Resent), bit(m.Keep), bit(m.Adopt), bit(m.SentDone), len(reqs), len(urls), 0, int(m.Events)}
+		args := []any{string(m.From), string(m.To), bit(m.Resent), bit(m.Keep), bit(m.Adopt), bit(m.SentDone), len(reqs), len(urls), 0, int(m.Events), m.Covers}
 		for _, id := range reqs {
 			args = append(args, id)
 		}
@@ -335,6 +339,7 @@ func (s *Store) MoveURLs(ctx context.Context, reqs, urls []string, m Move) (Move
 			}
 		}
 		args[8] = len(ids)
+		m.Covers = 0 // a try after the first drops no more records: its URLs are a subset
 		for _, id := range ids {
 			keys = append(keys, s.k.Request(id))
 			args = append(args, id)

@@ -58,6 +58,10 @@ const (
 	KeyHotPrefix     = Prefix + "pfx:hot"     // STRING set while an interactive prefix request waits for the prefix budget
 	KeyStarts        = Prefix + "starts"      // ZSET of the calls started in the last second under KeyRate: member unique, score = start (ms)
 	KeyStartsPrefix  = Prefix + "starts:pfx"  // ZSET the same for prefix (folder) requests, under KeyRatePrefix
+	// KeyQueued holds the request task each URL waits in, from the batch until its send: field
+	// canonical key, value "<request time (ms)> <task ID>". The send drops it (Move.Covers); History
+	// ignores one a recorded send covers. It expires a history TTL after its last write.
+	KeyQueued = Prefix + "queued"
 
 	keyHistory      = Prefix + "h:"     // HASH per canonical key: Field* (since hh: only a queued task, a failure's reason, or an earlier version's history)
 	keyHistoryHour  = Prefix + "hh:"    // HASH per hour and shard: the history of 000c5df and before, moved by MigrateHistory (HistoryBucketKey)
@@ -348,11 +352,9 @@ func (v Verdict) String() string {
 
 // Layouts of the scripts whose KEYS start with fixed keys and go on with one key per URL.
 const (
-	admitFixedKeys  = 9 // KeyRate, KeyPause, KeyHot or KeyHotPrefix, KeyAll, KeyPauseRuns, KeyProbe, KeyRateStatus or KeyRatePrefix, KeyPrefixSent, KeyPrefixWaiting
-	sentFixedKeys   = 6 // KeyStats, SentSecondKey, CallsSecondKey, KeyPauseRuns, KeyProbe, HistoryCallsKey
-	removeFixedKeys = 2 // KeyPending, KeySources
-	removeArgsPer   = 4 // per entry: key, request time, task ID, HistoryField
-	removeBuckets   = 2 // per entry after its HistoryKey: the HistoryEpochKeys of the epochs of an hour after and an hour before now
+	admitFixedKeys = 9 // KeyRate, KeyPause, KeyHot or KeyHotPrefix, KeyAll, KeyPauseRuns, KeyProbe, KeyRateStatus or KeyRatePrefix, KeyPrefixSent, KeyPrefixWaiting
+	sentFixedKeys  = 6 // KeyStats, SentSecondKey, CallsSecondKey, KeyPauseRuns, KeyProbe, HistoryCallsKey
+	removeArgsPer  = 3 // per entry: key, request time, task ID
 )
 
 // luaConsts are the schema facts the scripts use, by the name they have in Lua.
@@ -374,7 +376,7 @@ var luaConsts = []struct {
 	{"N_HKEY_TAIL", len(keyHistory) - len(Prefix) + 2}, {"N_HOUR_MS", int(historyHour)}, {"F_HB_TTL", FieldBucketTTL}, {"F_HC_NEXT", FieldCallsNext}, {"F_HC_GROUP", FieldCallsGroup}, {"N_CALL_GROUP", historyCallGroup}, {"N_CALL_SLOT", historyCallSlot}, {"N_PREFIXES_KEPT", PrefixesKept}, {"N_PREFIX_WAIT_MS", int(prefixWaitFor.Milliseconds())},
 	{"N_HOLD_MS", int(prefixHold.Milliseconds())},
 	{"N_ADMIT_FIXED", admitFixedKeys}, {"N_SENT_FIXED", sentFixedKeys},
-	{"N_REMOVE_FIXED", removeFixedKeys}, {"N_REMOVE_PER", removeArgsPer}, {"N_REMOVE_BUCKETS", removeBuckets},
+	{"N_REMOVE_PER", removeArgsPer},
 	{"F_REQ_TOTAL", FieldReqTotal}, {"F_REQ_AT", FieldReqAt}, {"F_REQ_CONFIRM", FieldReqConfirm}, {"F_REQ_CB", FieldReqCallback},
 	{"F_REQ_SAMPLE", FieldReqSample}, {"F_REQ_DONE", FieldReqDone}, {"F_REQ_OPEN", FieldReqOpen}, {"F_REQ_ACCT", FieldReqAccount}, {"N_REQ_KEPT", RequestsKept},
 	{"S_REQ_WAITING", string(ReqWaiting)}, {"S_REQ_SENT", string(ReqSent)}, {"S_REQ_RESENT", string(ReqResent)}, {"S_REQ_DEAD", string(ReqDead)},

@@ -168,24 +168,19 @@ func (s *Store) Sources(ctx context.Context, entries []Entry) (map[string]string
 }
 
 // RemovePending removes entries after their request tasks were enqueued, with their sources, and
-// records in each URL's history that it is queued in taskIDs[i] (kept for historyTTL), so that
+// records that each URL is queued in taskIDs[i] (kept for historyTTL, until it is sent), so that
 // `enqueue status URL` can say where a request is. An entry whose request time changed in between
 // (it cannot while the caller holds the batcher lease, but a lease can lapse) is left alone, to be
-// sent again.
+// sent again. Each call of maxScriptArg entries is one script of a constant number of commands.
 func (s *Store) RemovePending(ctx context.Context, entries []Entry, taskIDs []string, historyTTL time.Duration) error {
 	for start := 0; start < len(entries); start += maxScriptArg {
 		end := min(start+maxScriptArg, len(entries))
-		keys := make([]string, 0, 2+end-start)
-		keys = append(keys, s.k.Pending, s.k.Sources) // removeFixedKeys
 		args := make([]any, 0, 1+removeArgsPer*(end-start))
 		args = append(args, historyTTL.Milliseconds())
-		now, epoch := time.Now().UnixMilli(), s.layout(ctx).epoch
 		for i, e := range entries[start:end] {
-			f, shard := HistoryField(e.Key)
-			keys = append(keys, s.k.History(e.Key), s.k.HistoryEpoch(now+historyHour, epoch, shard), s.k.HistoryEpoch(now-historyHour, epoch, shard)) // removeBuckets
-			args = append(args, e.Key, e.RequestedAt, taskIDs[start+i], f)
+			args = append(args, e.Key, e.RequestedAt, taskIDs[start+i]) // removeArgsPer
 		}
-		err := removePendingScript.Run(ctx, s.rdb, keys, args...).Err()
+		err := removePendingScript.Run(ctx, s.rdb, []string{s.k.Pending, s.k.Sources, s.k.Queued}, args...).Err()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return fmt.Errorf("remove pending: %w", err)
 		}

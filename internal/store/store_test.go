@@ -303,3 +303,82 @@ func TestOutageProbe(t *testing.T) {
 		}
 	}
 }
+
+// TestQueuedInTask: the batcher records the task each URL waits in, a lookup shows it, a split
+// names the new task, and the send drops it, but not the record of a later request queued in
+// another task since. A send recorded before the batcher's record hides that record.
+func TestQueuedInTask(t *testing.T) {
+	s, ctx := newStore(t)
+	w := store.Window{Batch: 15, MaxClaim: 1500}
+	queue := func(u, task string) int64 {
+		t.Helper()
+		if _, err := s.AddPending(ctx, "", []string{u}); err != nil {
+			t.Fatal(err)
+		}
+		due, _, err := s.DueEntries(ctx, w)
+		if err != nil || len(due) != 1 {
+			t.Fatalf("%d due: %v", len(due), err)
+		}
+		if err := s.RemovePending(ctx, due, []string{task}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		return due[0].RequestedAt
+	}
+	look := func(u string) store.Record {
+		t.Helper()
+		r, _, err := s.History(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	send := func(u string, req int64) {
+		t.Helper()
+		if err := s.Sent(ctx, []string{u}, req, req+1, "4fc96d31-8d3a-4b7e-9f0a-000000000001", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.MoveURLs(ctx, nil, []string{u}, store.Move{From: store.ReqWaiting, To: store.ReqSent, Keep: true, Covers: req}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u := "https://img.example.com/queued.jpg"
+	req1 := queue(u, "urls_one")
+	if r := look(u); r.QueuedAt != req1 || r.Task != "urls_one" {
+		t.Fatalf("queued URL looked up as %+v; want queued at %d in urls_one", r, req1)
+	}
+	if err := s.Requeued(ctx, []string{u}, "urls_part"); err != nil {
+		t.Fatal(err)
+	}
+	if r := look(u); r.QueuedAt != req1 || r.Task != "urls_part" {
+		t.Fatalf("split URL looked up as %+v; want queued at %d in urls_part", r, req1)
+	}
+	time.Sleep(5 * time.Millisecond) // a later request has a later Redis time
+	req2 := queue(u, "urls_two")
+	send(u, req1)
+	if r := look(u); r.QueuedAt != req2 || r.Task != "urls_two" || r.RequestedAt != req1 {
+		t.Fatalf("after the first task's send: %+v; want queued at %d in urls_two, sent for %d", r, req2, req1)
+	}
+	send(u, req2)
+	if r := look(u); r.QueuedAt != 0 || r.Task != "" || r.RequestedAt != req2 {
+		t.Fatalf("after the second send: %+v; want nothing queued", r)
+	}
+	if n := s.Client().HLen(ctx, store.KeyQueued).Val(); n != 0 {
+		t.Fatalf("%d queued records left after the sends; want 0", n)
+	}
+	// A task that ran before the batcher recorded it: the send hides the record.
+	v := "https://img.example.com/early.jpg"
+	if _, err := s.AddPending(ctx, "", []string{v}); err != nil {
+		t.Fatal(err)
+	}
+	due, _, err := s.DueEntries(ctx, w)
+	if err != nil || len(due) != 1 {
+		t.Fatalf("%d due: %v", len(due), err)
+	}
+	send(v, due[0].RequestedAt)
+	if err := s.RemovePending(ctx, due, []string{"urls_early"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if r := look(v); r.QueuedAt != 0 || r.Task != "" || r.SentAt == 0 {
+		t.Fatalf("a URL sent before its queued record: %+v; want sent, not queued", r)
+	}
+}

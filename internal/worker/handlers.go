@@ -229,7 +229,7 @@ func (w *Worker) accepted(ctx context.Context, p tasks.URLs, urls []string, adm 
 		// duplicate send later. Do not fail the task (that would send it again now).
 		w.log.Warn("could not record an accepted invalidation", zap.String("uuid", inv.UUID), zap.Error(err))
 	}
-	w.moveRequests(ctx, p.Requests, urls, store.Move{From: store.ReqWaiting, To: store.ReqSent, Keep: w.cfg.Confirm, SentDone: !w.cfg.Confirm})
+	w.moveRequests(ctx, p.Requests, urls, store.Move{From: store.ReqWaiting, To: store.ReqSent, Keep: w.cfg.Confirm, SentDone: !w.cfg.Confirm, Covers: reqMS})
 	if err := w.store.PrefixSent(ctx, urls, reqMS, adm.Now, w.cfg.HistoryTTL); err != nil {
 		// Only what the prefix covers is then sent too: a cost, not a loss.
 		w.log.Warn("could not record an accepted prefix", zap.String("uuid", inv.UUID), zap.Error(err))

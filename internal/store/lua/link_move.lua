@@ -1,15 +1,17 @@
 -- link_move: URLs move from one state to another for every request they count for
 -- (Store.MoveURLs): the open requests KeyRequestLinks links them to, and the requests of their task.
 -- It appends each event of a request (done, a URL dead) to the webhook outbox, in this same write.
--- KEYS[1] KeyRequestLinks  KEYS[2] KeyOutbox  KEYS[3..2+ARGV[7]] RequestKey of each request of the task
--- KEYS[3+ARGV[7]..] RequestKey of each linked request ARGV names (in that order)
+-- KEYS[1] KeyRequestLinks  KEYS[2] KeyOutbox  KEYS[3] KeyQueued
+-- KEYS[4..3+ARGV[7]] RequestKey of each request of the task
+-- KEYS[4+ARGV[7]..] RequestKey of each linked request ARGV names (in that order)
 -- ARGV[1] from state ('' any: waiting or sent)  ARGV[2] to state  ARGV[3] "1": also count a resend
 -- ARGV[4] "1": the link stays, with to's code (to is waiting or sent); "0": it goes (an end state)
 -- ARGV[5] "1": the task's requests become links of each URL, with to's code (ARGV[4] is "1")
 -- ARGV[6] "1": done means sent for the requests moved (PURGE_CONFIRM=false)
 -- ARGV[7] task requests T  ARGV[8] URLs U  ARGV[9] linked requests R
 -- ARGV[10] the events to append (Events): 0 none, N_EVENTS_CALLBACK, N_EVENTS_ALL
--- ARGV[11..10+T] the task's request IDs; then U pairs: canonical key, its links as read ('' none);
+-- ARGV[11] a send's request time (ms; 0 none): the URLs' KeyQueued records no later than it go
+-- ARGV[12..11+T] the task's request IDs; then U pairs: canonical key, its links as read ('' none);
 -- then R request IDs, in the order of their KEYS
 -- returns  {done, dead, changed, dropped}: done the request IDs that became done; with to dead,
 --          dead the pairs request ID, canonical key of each URL dead for a request; changed the
@@ -17,7 +19,7 @@
 --          again; dropped the outbox's oldest events the appends pushed out (OutboxMax)
 local from, to, resent, keep, adopt, sentdone = ARGV[1], ARGV[2], ARGV[3] == '1', ARGV[4] == '1', ARGV[5] == '1', ARGV[6] == '1'
 local nt, nu, nr, events = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
-local A, K = 11, 3 -- the first ARGV after the fixed ones; the first KEYS of a request
+local A, K = 12, 4 -- the first ARGV after the fixed ones; the first KEYS of a request
 local code = {[S_LINK_WAITING] = S_REQ_WAITING, [S_LINK_SENT] = S_REQ_SENT}
 local tocode = S_LINK_WAITING
 if to == S_REQ_SENT then tocode = S_LINK_SENT end
@@ -103,6 +105,19 @@ for _, url in ipairs(touched) do
 end
 for i = 1, #sets, 2 * CHUNK do redis.call('HSET', KEYS[1], unpack(sets, i, math.min(i + 2 * CHUNK - 1, #sets))) end
 for i = 1, #dels, CHUNK do redis.call('HDEL', KEYS[1], unpack(dels, i, math.min(i + CHUNK - 1, #dels))) end
+-- The queued records a send covers go: one HMGET and one HDEL per chunk of URLs.
+local covers = tonumber(ARGV[11])
+if covers > 0 then
+  for c0 = 1, nu, CHUNK do
+    local names = {}
+    for u = c0, math.min(c0 + CHUNK - 1, nu) do names[#names + 1] = ARGV[A - 2 + nt + 2 * u] end
+    local qs, gone = redis.call('HMGET', KEYS[3], unpack(names)), {}
+    for j, q in ipairs(names) do
+      if qs[j] and tonumber(string.match(qs[j], '^%d+')) <= covers then gone[#gone + 1] = q end
+    end
+    if #gone > 0 then redis.call('HDEL', KEYS[3], unpack(gone)) end
+  end
+end
 for _, o in ipairs(order) do
   local id, st = o[1], o[2]
   move(keyof[id], id, st, counts[id .. ' ' .. st])

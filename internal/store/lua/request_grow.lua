@@ -12,19 +12,31 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
 local out = {0}
 local n = #ARGV - 4
 if ARGV[3] == '1' then
+  -- The links are read with one HMGET and written with one HSET per chunk of URLs, not one
+  -- command each. A URL named twice sees what the first pass wrote (newval), as it would
+  -- reading back.
   local word = ARGV[1] .. ':' .. S_LINK_WAITING
-  for i = 5, #ARGV do
-    local v = redis.call('HGET', KEYS[2], ARGV[i])
-    local words = 0
-    if v then for _ in string.gmatch(v, '%S+') do words = words + 1 end end
-    if words >= N_REQ_PER_URL then
-      out[#out + 1] = i - 4
-      n = n - 1
-    elseif v then
-      redis.call('HSET', KEYS[2], ARGV[i], v .. ' ' .. word)
-    else
-      redis.call('HSET', KEYS[2], ARGV[i], word)
+  local CHUNK = 500
+  local newval = {}
+  for c0 = 5, #ARGV, CHUNK do
+    local c1 = math.min(c0 + CHUNK - 1, #ARGV)
+    local curs = redis.call('HMGET', KEYS[2], unpack(ARGV, c0, c1))
+    local sets = {}
+    for i = c0, c1 do
+      local v = newval[ARGV[i]] or curs[i - c0 + 1]
+      local words = 0
+      if v then for _ in string.gmatch(v, '%S+') do words = words + 1 end end
+      if words >= N_REQ_PER_URL then
+        out[#out + 1] = i - 4
+        n = n - 1
+      else
+        if v then v = v .. ' ' .. word else v = word end
+        newval[ARGV[i]] = v
+        sets[#sets + 1] = ARGV[i]
+        sets[#sets + 1] = v
+      end
     end
+    if #sets > 0 then redis.call('HSET', KEYS[2], unpack(sets)) end
   end
   if #ARGV >= 5 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
 end

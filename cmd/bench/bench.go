@@ -47,6 +47,8 @@ type sizes struct {
 	checksURLs     int           // confirm row: the interactive drain whose status checks come due
 	checksBulkURLs int           // confirm row: the bulk drain timed while they come due
 	checksDelay    time.Duration // confirm row: PURGE_CONFIRM_DELAY of that drain
+	lanesSamples   int           // lanes row: interactive URLs of one account, each side
+	lanesBacklog   int           // lanes row: the other account's bulk backlog
 }
 
 var fullSizes = sizes{
@@ -54,6 +56,7 @@ var fullSizes = sizes{
 	rateSeconds: 60, rateWarmup: 5 * time.Second, latencySamples: 50, footprintURLs: 100_000, drainTimeout: 10 * time.Minute,
 	paceSeconds: 20, paceWarmup: 5 * time.Second, trickleSamples: 60, scaleURLs: []int{100_000, 1_000_000}, memoryLines: 4_000_000,
 	confirmURLs: 15_000, checksURLs: 100_000, checksBulkURLs: 50_000, checksDelay: 10 * time.Second,
+	lanesSamples: 40, lanesBacklog: 300_000,
 }
 
 var smokeSizes = sizes{
@@ -61,6 +64,7 @@ var smokeSizes = sizes{
 	rateSeconds: 10, rateWarmup: 2 * time.Second, latencySamples: 5, footprintURLs: 5_000, drainTimeout: time.Minute,
 	paceSeconds: 5, paceWarmup: 3 * time.Second, trickleSamples: 5, scaleURLs: []int{10_000}, memoryLines: 40_000,
 	confirmURLs: 3_000, checksURLs: 10_000, checksBulkURLs: 5_000, checksDelay: 3 * time.Second,
+	lanesSamples: 8, lanesBacklog: 10_000,
 }
 
 // Settings of the rows, printed with the table.
@@ -209,6 +213,8 @@ func (b *bench) runRow(name string) error {
 		return b.rowPace()
 	case "trickle":
 		return b.rowTrickle()
+	case "lanes":
+		return b.rowLanes()
 	case "history":
 		return b.rowHistory()
 	case "scale":

@@ -49,7 +49,7 @@ func main() {
 }
 
 // rowNames are the rows, in the order they run and print.
-var rowNames = []string{"enqueue", "unique", "bulk", "drain", "bulkdrain", "rate", "latency", "footprint", "confirm", "pace", "trickle", "history", "scale", "enqueuememory"}
+var rowNames = []string{"enqueue", "unique", "bulk", "drain", "bulkdrain", "rate", "latency", "footprint", "confirm", "pace", "trickle", "lanes", "history", "scale", "enqueuememory"}
 
 // options are the command-line flags.
 type options struct {

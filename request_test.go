@@ -135,6 +135,10 @@ func TestRequestSaysItsAccount(t *testing.T) {
 				t.Errorf("client %q: the record has the account field: %v", tc.client, raw)
 			}
 		}
+		hook, err := cipurge.ReadWebhookData(ctx, rdb, rep.RequestID, "")
+		if err != nil || hook.Account != tc.want {
+			t.Errorf("client %q: the webhook data of %s: %+v, %v", tc.client, rep.RequestID, hook, err)
+		}
 		b, _ := json.Marshal(&cipurge.RequestStatus{Account: tc.want})
 		if !strings.Contains(string(b), `"account":"`+tc.want+`"`) {
 			t.Errorf("JSON %s", b)

@@ -3,6 +3,9 @@ package enqueuecmd_test
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +71,38 @@ func TestWaitExitStatuses(t *testing.T) {
 	}
 	if code, _, _ := enqueue("status", "--request", "rq_aaaaaaaaaaaaaaaa"); code != 1 {
 		t.Errorf("status of an unknown request: exit %d, want 1", code)
+	}
+}
+
+// TestStatusRequestSaysItsAccount: status --request says the account of a request when it is not
+// default: the one account of an accounts file, by its name. Without a file it says none.
+func TestStatusRequestSaysItsAccount(t *testing.T) {
+	t.Parallel()
+	r := testredis.Start(t)
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "accounts.yaml")
+	if err := os.WriteFile(file, []byte("accounts:\n  - {name: shop, token: demo}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		env  []string
+		want string
+	}{{nil, ""}, {[]string{"ACCOUNTS_FILE=" + file}, "account shop\n"}} {
+		env := append([]string{"REDIS_URL=" + r.URL(), "CLOUDIMAGE_TOKEN=demo"}, c.env...)
+		var out, errb bytes.Buffer
+		if err := enqueuecmd.Run(ctx, []string{"https://img.example.com/acct/" + strconv.Itoa(len(c.env)) + ".jpg"}, env, strings.NewReader(""), &out, &errb); err != nil {
+			t.Fatalf("enqueue: %v %s", err, errb.String())
+		}
+		ids, err := store.New(r.Client()).RecentRequests(ctx, 1)
+		if err != nil || len(ids) != 1 {
+			t.Fatalf("requests %v, %v", ids, err)
+		}
+		out.Reset()
+		if err := enqueuecmd.Run(ctx, []string{"status", "--request", ids[0]}, env, strings.NewReader(""), &out, &errb); err != nil {
+			t.Fatal(err)
+		}
+		if got := out.String(); c.want != "" && !strings.Contains(got, c.want) || c.want == "" && strings.Contains(got, "account") {
+			t.Errorf("env %v: status --request printed %q; want %q", c.env, got, c.want)
+		}
 	}
 }

@@ -66,11 +66,12 @@ func (c *redisCount) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 // calls, and keys passed to scripts. docs/performance.md states them ("Redis work per URL").
 // URLs go 15 to a call. An admit passes the URL's hash and at most HistoryEpochs+2 epoch buckets
 // per URL, plus a share of the call's fixed keys. A status check's mark passes, per call, the
-// epochs' call tables and the first URL's buckets. A lookup reads the hash and the buckets with
-// one command each, plus TIME and its call's entry.
+// epochs' call tables and the first URL's buckets. The batch passes a few fixed keys per call of
+// up to 1,000 URLs: its queued records go into one hash. A lookup reads the hash and the buckets
+// with one command each, plus TIME, its call's entry and its queued record.
 var costLimits = map[string][3]float64{
 	"enqueue": {0.01, 0.01, 0.01},
-	"batch":   {0.03, 0.02, 3.02},
+	"batch":   {0.03, 0.02, 0.01},
 	"admit":   {0.07, 0.07, 1 + store.HistoryEpochs + 2 + 0.5},
 	"readmit": {0.07, 0.07, 1 + store.HistoryEpochs + 2 + 0.5},
 	"send":    {0.07, 0.07, 2.41},

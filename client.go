@@ -85,6 +85,16 @@ func WithRedisNotes(note func(string)) ClientOption {
 	return func(c *clientConfig) { c.settings.Note = note }
 }
 
+// WithReplicaWait makes every write that acknowledges URLs wait until n replicas hold it (Redis's
+// WAIT), for at most timeout. Enqueue and the bulk writes then return only once the replicas
+// hold the URLs, so a failover right after cannot lose them.
+// Fewer replicas within timeout is a *ReplicaError; the URLs are then on the master only, and a
+// retry is safe.
+// n 0 (the default) does not wait. timeout must be positive and shorter than rdb's read timeout.
+func WithReplicaWait(n int, timeout time.Duration) ClientOption {
+	return func(c *clientConfig) { c.settings.Replicas = store.Replicas{N: n, Timeout: timeout} }
+}
+
 // WithFlushAll lets the client request flush-alls.
 // token is the Cloudimage token: a flush-all request must be confirmed with it.
 // cooldown is the least time between two flush-alls, 0 or more.
@@ -128,6 +138,10 @@ func (c *clientConfig) validate() error {
 		return &OptionError{Option: "WithBatchSize", Value: strconv.Itoa(s.BatchSize), Reason: fmt.Sprintf("use 1 to %d, the API's cap", tasks.MaxURLsPerTask)}
 	case s.PolicyEvery <= 0:
 		return &OptionError{Option: "WithPolicyEvery", Value: s.PolicyEvery.String(), Reason: "use a positive period"}
+	case s.Replicas.N < 0:
+		return &OptionError{Option: "WithReplicaWait", Value: strconv.Itoa(s.Replicas.N), Reason: "use the number of replicas, or 0 not to wait"}
+	case s.Replicas.On() && s.Replicas.Timeout <= 0:
+		return &OptionError{Option: "WithReplicaWait", Value: s.Replicas.Timeout.String(), Reason: "use a positive timeout, e.g. time.Second"}
 	case c.cooldown < 0:
 		return &OptionError{Option: "WithFlushAll", Value: c.cooldown.String(), Reason: "the cooldown must be 0 or more"}
 	}

@@ -134,6 +134,8 @@ func TestNewClientValidates(t *testing.T) {
 		{cipurge.WithBatchSize(16), "WithBatchSize"},
 		{cipurge.WithPolicyEvery(0), "WithPolicyEvery"},
 		{cipurge.WithFlushAll("demo", -time.Second), "WithFlushAll"},
+		{cipurge.WithReplicaWait(-1, time.Second), "WithReplicaWait"},
+		{cipurge.WithReplicaWait(1, 0), "WithReplicaWait"},
 		{cipurge.WithAccountName("Shop A"), "WithAccountName"},
 		{cipurge.WithAccountName(""), "WithAccountName"},
 	} {

@@ -38,6 +38,7 @@
 //   - *OptionError
 //   - *EvictionError
 //   - *PolicyUnknownError
+//   - *ReplicaError
 //   - *RedisError
 //   - *InvalidURLError
 //   - *ReadError

@@ -49,6 +49,20 @@ func (e *PolicyUnknownError) Error() string { return e.err.Error() }
 // Unwrap returns the underlying error, which wraps Err.
 func (e *PolicyUnknownError) Unwrap() error { return e.err }
 
+// ReplicaError is what a write returns with WithReplicaWait when fewer replicas than asked hold it
+// within the timeout. The write is on the master only, so a failover may lose it.
+// Writing it again is safe: URLs still pending are not queued twice.
+type ReplicaError struct {
+	Want, Got int           // the replicas asked for, and those that held the write
+	Timeout   time.Duration // how long the write waited for them
+	err       error
+}
+
+func (e *ReplicaError) Error() string { return e.err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *ReplicaError) Unwrap() error { return e.err }
+
 // RedisError is a read or write that Redis did not complete.
 // A write that fails this way may be sent again: URLs still pending are not queued twice.
 type RedisError struct {
@@ -128,6 +142,7 @@ func apiError(op string, err error) error {
 	var (
 		ev *store.EvictionError
 		pu *store.PolicyUnknownError
+		re *store.ReplicaError
 		fr *flushall.RefusedError
 		ne *normalize.Error
 	)
@@ -136,6 +151,8 @@ func apiError(op string, err error) error {
 		return &EvictionError{Policy: ev.Policy, err: ev}
 	case errors.As(err, &pu):
 		return &PolicyUnknownError{Err: pu.Err, err: pu}
+	case errors.As(err, &re):
+		return &ReplicaError{Want: re.Want, Got: re.Got, Timeout: re.Timeout, err: err}
 	case errors.As(err, &fr):
 		return &FlushRefusedError{Reason: fr.Reason, Cause: fr.Cause, Next: fr.Next}
 	case errors.As(err, &ne):

@@ -40,6 +40,9 @@ type Redis struct {
 	SentinelMaster string   `env:"REDIS_SENTINEL_MASTER" help:"Sentinel: the master's name"`
 	ClusterAddrs   []string `env:"REDIS_CLUSTER_ADDRS" envSeparator:"," help:"Redis Cluster: comma list of nodes"`
 	TLSCAFile      string   `env:"REDIS_TLS_CA_FILE" help:"a CA (PEM) to verify a rediss:// server with"`
+	// The replica wait: see Replicas.
+	WaitReplicas int           `env:"REDIS_WAIT_REPLICAS" help:"replicas that must hold each write that acknowledges URLs before it counts (WAIT); 0: do not wait"`
+	WaitTimeout  time.Duration `env:"REDIS_WAIT_TIMEOUT" help:"how long such a write waits for them; then it fails and says so"`
 }
 
 // Cloudimage is the API and the token's URL configuration.
@@ -128,7 +131,7 @@ type Config struct {
 // pipeline's in internal/defaults, shared with the packages that apply them).
 func Default() Config {
 	return Config{
-		Redis:      Redis{URL: "redis://127.0.0.1:6379/0"},
+		Redis:      Redis{URL: "redis://127.0.0.1:6379/0", WaitTimeout: time.Second},
 		Cloudimage: Cloudimage{APIURL: "https://api.cloudimage.com"},
 		Purge: Purge{
 			Window: defaults.Window, MaxDelay: defaults.MaxDelay, BatchSize: defaults.BatchSize,
@@ -196,6 +199,12 @@ func (c *Config) validate() error {
 	if len(r.SentinelAddrs) > 0 && len(r.ClusterAddrs) > 0 {
 		bad("REDIS_SENTINEL_ADDRS and REDIS_CLUSTER_ADDRS are both set: use one")
 	}
+	if r.WaitReplicas < 0 {
+		bad("REDIS_WAIT_REPLICAS=%d is negative: use the number of replicas each write must reach, e.g. 1, or 0 not to wait", r.WaitReplicas)
+	}
+	if r.WaitTimeout <= 0 || r.WaitTimeout >= redisTimeout {
+		bad("REDIS_WAIT_TIMEOUT=%s is out of range: use more than 0 and less than %s, the Redis read timeout, e.g. 1s", r.WaitTimeout, redisTimeout)
+	}
 	if c.HTTP.IntakeFlush != "" && c.HTTP.IntakeFlush == c.HTTP.IntakeToken {
 		bad("INTAKE_FLUSH_TOKEN is the same as INTAKE_TOKEN: give flush-all its own secret, so that a producer's token cannot flush every cached image")
 	}
@@ -256,8 +265,18 @@ func (c *Config) Worker() worker.Config {
 		AllCooldown: p.AllCooldown, HistoryTTL: p.HistoryTTL, Confirm: p.Confirm, ConfirmDelay: p.ConfirmDelay,
 		ShutdownTimeout: p.Shutdown, RetryBase: p.RetryBase, BackoffBase: p.BackoffBase, BackoffMax: p.BackoffMax,
 		AuthProbe: p.AuthProbe, ConfirmTimeout: p.ConfirmMax, MaxResends: p.MaxResends,
-		Webhook: webhook.Config{URL: c.Webhook.DefaultURL, Secret: c.Webhook.SigningKey, AllowPrivate: c.Webhook.AllowPrivate, Concurrency: c.Webhook.Slots},
+		Webhook:  webhook.Config{URL: c.Webhook.DefaultURL, Secret: c.Webhook.SigningKey, AllowPrivate: c.Webhook.AllowPrivate, Concurrency: c.Webhook.Slots},
+		Replicas: c.Replicas(),
 	}
+}
+
+// Replicas is the replica wait of REDIS_WAIT_REPLICAS and REDIS_WAIT_TIMEOUT; the zero value when
+// it is off, as a worker configured in Go has it.
+func (c *Config) Replicas() store.Replicas {
+	if c.Redis.WaitReplicas == 0 {
+		return store.Replicas{}
+	}
+	return store.Replicas{N: c.Redis.WaitReplicas, Timeout: c.Redis.WaitTimeout}
 }
 
 // workerVars names the variable behind each worker.Config field that Worker sets from one.

@@ -16,6 +16,9 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
+// redisTimeout bounds each dial, read and write of the Redis client.
+const redisTimeout = 5 * time.Second
+
 // RedisClient builds the Redis client the configuration describes: REDIS_URL alone, or Sentinel
 // (REDIS_SENTINEL_ADDRS + REDIS_SENTINEL_MASTER) or Cluster (REDIS_CLUSTER_ADDRS) with the user,
 // password, database and TLS of REDIS_URL. REDIS_TLS_CA_FILE adds a CA for rediss://; TLS is always
@@ -43,7 +46,7 @@ func (c *Config) RedisClient() (redis.UniversalClient, error) {
 	if opt.TLSConfig != nil {
 		opt.TLSConfig.MinVersion = tls.VersionTLS12
 	}
-	const timeout = 5 * time.Second
+	const timeout = redisTimeout
 	switch {
 	case len(r.ClusterAddrs) > 0:
 		return redis.NewClusterClient(&redis.ClusterOptions{

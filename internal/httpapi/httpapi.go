@@ -230,11 +230,12 @@ func Durable(r *http.Request, timeout time.Duration) (context.Context, context.C
 // rounded up to whole seconds), so that the caller sends the same request again later. msg says
 // what was not done. When err is the guard's refusal (Redis's maxmemory-policy may evict, or cannot
 // be read now), the answer says that first, with the policy and the fix, for the operator who
-// reads it: retrying does not help until Redis is configured.
+// reads it: retrying does not help until Redis is configured. So does a replica wait that fell short.
 func Unavailable(w http.ResponseWriter, retryAfter time.Duration, err error, msg string) Error {
 	var ev *store.EvictionError
 	var unknown *store.PolicyUnknownError
-	if errors.As(err, &ev) || errors.As(err, &unknown) {
+	var replicas *store.ReplicaError
+	if errors.As(err, &ev) || errors.As(err, &unknown) || errors.As(err, &replicas) {
 		msg = strings.TrimSuffix(err.Error(), ".") + ". " + msg
 	}
 	secs := int64((retryAfter + time.Second - 1) / time.Second)

@@ -28,6 +28,8 @@ type Settings struct {
 	// Account is the account the producer writes for: its keys (store.KeysFor) and queues
 	// (tasks.QueuesOf). "" is tasks.DefaultAccount. The caller checks the name.
 	Account string
+	// Replicas makes each write that acknowledges URLs wait for replicas (store.WaitReplicas).
+	Replicas store.Replicas
 }
 
 // Producer writes requests. It is safe for concurrent use.
@@ -51,7 +53,9 @@ func (p *Producer) Store() *store.Store { return p.store }
 
 // AddKeys requests the invalidation of keys that are already canonical.
 // added[i] is false when keys[i] was already pending.
-// Errors: the guard's *store.EvictionError or *store.PolicyUnknownError, or Redis's.
+// With Settings.Replicas it returns only once the replicas hold them.
+// Errors: the guard's *store.EvictionError or *store.PolicyUnknownError, a *store.ReplicaError,
+// or Redis's.
 func (p *Producer) AddKeys(ctx context.Context, source string, keys []string) (added []bool, err error) {
 	if err := p.guard.Check(ctx); err != nil {
 		return nil, err
@@ -61,7 +65,15 @@ func (p *Producer) AddKeys(ctx context.Context, source string, keys []string) (a
 	if err := p.store.PrefixRequested(ctx, keys); err != nil {
 		return nil, err
 	}
-	return p.store.AddPending(ctx, source, keys)
+	added, err = p.store.AddPending(ctx, source, keys)
+	if err != nil {
+		return added, err
+	}
+	// The request record is in the same slot, written before: the wait covers it too.
+	if err := p.store.WaitReplicas(ctx, p.s.Replicas); err != nil {
+		return nil, fmt.Errorf("add pending: %w", err)
+	}
+	return added, nil
 }
 
 // OpenRequest checks the guard, then opens a request record (store.OpenRequest).
@@ -102,6 +114,8 @@ func (p *Producer) Now(ctx context.Context) (time.Time, error) {
 // A task that was already enqueued, with the same keys and request time, is not counted.
 // Bulk tasks skip the pending set and its window.
 // Its tasks carry requestID ("" for none): each URL counts for it.
+// With Settings.Replicas it returns only once the replicas hold the tasks; on a
+// *store.ReplicaError it counts none.
 func (p *Producer) EnqueueBulk(ctx context.Context, source, requestID string, requestedAt time.Time, keys []string) (enqueued int, err error) {
 	var sources []string
 	if source != "" {
@@ -119,6 +133,9 @@ func (p *Producer) EnqueueBulk(ctx context.Context, source, requestID string, re
 	}
 	batch := p.s.BatchSize
 	per := batch * tasks.BulkRequests
+	if len(keys) == 0 {
+		return 0, nil
+	}
 	for len(keys) > 0 {
 		chunk := keys[:min(per, len(keys))]
 		keys = keys[len(chunk):]
@@ -133,6 +150,10 @@ func (p *Producer) EnqueueBulk(ctx context.Context, source, requestID string, re
 		if ok {
 			enqueued += (len(chunk) + batch - 1) / batch
 		}
+	}
+	// Every task above is in the bulk queue's slot: one wait covers them.
+	if err := store.WaitReplicas(ctx, p.store.Client(), taskq.PendingKey(p.q.Bulk), p.s.Replicas); err != nil {
+		return 0, fmt.Errorf("enqueue bulk: %w", err)
 	}
 	return enqueued, nil
 }

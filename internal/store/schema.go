@@ -72,6 +72,20 @@ const (
 	keyDeadLettered = Prefix + "dead:"  // STRING per request task the worker dead-lettered on purpose
 )
 
+// ReplicaMarkKey is the key WaitReplicas increments before its WAIT: a STRING counter in the
+// Cluster slot of slotKey. Its hash tag is slotKey's, or slotKey whole when it has none.
+func ReplicaMarkKey(slotKey string) string { return "cipurge:{" + hashTag(slotKey) + "}:replicated" }
+
+// hashTag is the part of key that Redis Cluster hashes: the first {...} that is not empty, else the key.
+func hashTag(key string) string {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			return key[i+1 : i+1+j]
+		}
+	}
+	return key
+}
+
 // HistoryKey is the Redis key of one canonical URL's history hash (of the default account).
 func HistoryKey(key string) string { return defaultKeys.History(key) }
 

@@ -173,6 +173,10 @@ func (w *Worker) formChunk(ctx context.Context, until time.Time, t *asynq.Task, 
 	if _, err := w.enqueue(wctx, t); err != nil {
 		return err
 	}
+	// With the replica wait, a failover cannot keep the removal and lose the task.
+	if err := store.WaitReplicas(wctx, w.rdb, taskq.PendingKey(w.q.Interactive), w.cfg.Replicas); err != nil {
+		return err
+	}
 	return w.store.RemovePending(wctx, chunk, taskIDs, w.cfg.HistoryTTL)
 }
 

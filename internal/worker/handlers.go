@@ -334,6 +334,10 @@ func (w *Worker) enqueueParts(ctx context.Context, p tasks.URLs, parts [][]strin
 			w.log.Debug("record split", zap.Error(err))
 		}
 	}
+	// The original completes after this: with the replica wait, its parts are on a replica first.
+	if err := store.WaitReplicas(ctx, w.rdb, taskq.PendingKey(queue), w.cfg.Replicas); err != nil {
+		return fmt.Errorf("enqueue parts: %w", err)
+	}
 	w.log.Info("request split", zap.Int("urls", len(p.URLs)), zap.Int("parts", len(parts)), zap.String("origin", origin))
 	return nil
 }
@@ -724,6 +728,9 @@ func (w *Worker) resend(ctx context.Context, p tasks.Confirm, failed []string, s
 		return err
 	}
 	if _, err := taskq.Enqueue(ctx, w.client, task); err != nil {
+		return fmt.Errorf("enqueue resend: %w", err)
+	}
+	if err := store.WaitReplicas(ctx, w.rdb, taskq.PendingKey(w.q.Interactive), w.cfg.Replicas); err != nil {
 		return fmt.Errorf("enqueue resend: %w", err)
 	}
 	return nil

@@ -96,6 +96,8 @@ type Config struct {
 	// Account is the account this worker's lane sends for: its keys, its queues, its API key
 	// (the API the caller passes). "" is tasks.DefaultAccount. The caller checks the name.
 	Account string
+	// Replicas makes each move of URLs into a task wait for replicas before its source goes.
+	Replicas store.Replicas
 
 	// Not settings of the environment: the worker's own, for tests.
 	Tick          time.Duration // how often the batcher looks for ready requests (window/8, 50-250 ms)

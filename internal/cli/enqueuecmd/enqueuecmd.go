@@ -583,5 +583,5 @@ func isTerminal(w io.Writer) bool {
 // note says what the Redis costs; nil is silent.
 func newProducer(rdb redis.UniversalClient, cfg *config.Config, note func(string)) *producer.Producer {
 	return producer.New(rdb, producer.Settings{MaxRetry: cfg.Purge.MaxRetry, BatchSize: cfg.Purge.BatchSize,
-		PolicyEvery: defaults.PolicyEvery, Note: note})
+		PolicyEvery: defaults.PolicyEvery, Note: note, Replicas: cfg.Replicas()})
 }

@@ -412,7 +412,7 @@ func newClient(cfg *config.Config, rdb redis.UniversalClient, norm *normalize.No
 		return nil, err
 	}
 	opts = append([]cipurge.ClientOption{cipurge.WithMaxRetry(cfg.Purge.MaxRetry), cipurge.WithBatchSize(cfg.Purge.BatchSize),
-		cipurge.WithAccountName(acct.Name)}, opts...)
+		cipurge.WithAccountName(acct.Name), cipurge.WithReplicaWait(cfg.Replicas().N, cfg.Replicas().Timeout)}, opts...)
 	return cipurge.NewClient(rdb, norm, opts...)
 }
 

@@ -39,6 +39,14 @@ func (g *Gate) Enter(w http.ResponseWriter, retryAfter time.Duration) (leave fun
 	return nil, false
 }
 
+// Taken reports how many slots are taken now.
+func (g *Gate) Taken() int {
+	if g == nil {
+		return 0
+	}
+	return len(g.slots)
+}
+
 // Drain reads and discards what is left of r's body (wrapped by Wrap, so at most the limit)
 // before a refusal is written. A client still sending then reads the answer: a server that
 // closes with unread data may reset the connection before the client reads it.

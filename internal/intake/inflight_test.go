@@ -17,7 +17,8 @@ import (
 // next once the slot is free.
 func TestInflightCap(t *testing.T) {
 	t.Parallel()
-	e := setup(t, func(o *intake.Options) { o.Inflight = httpapi.NewGate(1, "INTAKE_MAX_INFLIGHT") })
+	gate := httpapi.NewGate(1, "INTAKE_MAX_INFLIGHT")
+	e := setup(t, func(o *intake.Options) { o.Inflight = gate })
 	pr, pw := io.Pipe()
 	// A failure must not hang: the server's Close waits for the first request, whose body
 	// stays open until the pipe is closed. This cleanup runs before the server's.
@@ -27,7 +28,15 @@ func TestInflightCap(t *testing.T) {
 		first <- do(t, e.srv.Client(), http.MethodPost, e.srv.URL+intake.PathInvalidations, testToken, "application/json", pr)
 	}()
 	_, _ = pw.Write([]byte(`{"urls": [`)) // the body stays open: its request holds the slot
+	// The second request starts only once the first holds the slot. Before, a second request in
+	// flight could win the slot, so the first got the 503 and the slot stayed free.
 	deadline := time.Now().Add(10 * time.Second)
+	for gate.Taken() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if gate.Taken() == 0 {
+		t.Fatal("the first request never took the slot")
+	}
 	var busy answer
 	tries := 0
 	for {

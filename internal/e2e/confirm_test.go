@@ -119,8 +119,11 @@ func TestConfirmOff(t *testing.T) {
 	h.mustEnqueue(t, u)
 	h.startWorker()
 	testkit.WaitFor(t, 10*time.Second, "sent", func() bool { return h.SB.URLCount(u) == 1 })
-	// The accepted call's handler schedules any status check before its task completes: once the
-	// pipeline is idle, a status check would be in the confirm queue (or already sent).
+	// The accepted call's handler records any status check before its task completes: a status
+	// check would be in the record (store.KeyChecks), the confirm queue, or already sent.
+	if n, err := store.New(h.RDB).ChecksWaiting(context.Background()); err != nil || n != 0 {
+		t.Errorf("%d status checks recorded with PURGE_CONFIRM=false (%v)", n, err)
+	}
 	h.waitIdle(t)
 	if n := h.SB.Stats().StatusRequests; n != 0 {
 		t.Errorf("%d status requests with PURGE_CONFIRM=false", n)

@@ -102,6 +102,9 @@ func (h *harness) waitIdle(t *testing.T) {
 		if n, err := h.RDB.ZCard(context.Background(), store.KeyPending).Result(); err != nil || n != 0 {
 			return false
 		}
+		if n, err := store.New(h.RDB).ChecksWaiting(context.Background()); err != nil || n != 0 {
+			return false // status checks not handed to asynq yet
+		}
 		for _, q := range tasks.QueueNames() {
 			info, err := h.inspector().GetQueueInfo(q)
 			if err != nil && strings.Contains(err.Error(), "NOT_FOUND") {

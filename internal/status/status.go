@@ -117,6 +117,11 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 	s := &Snapshot{At: c.At, WaitingURLs: c.WaitingURLs, DeadLetters: int(c.DeadLetters),
 		Paused: c.Pause.String(), PauseLeftSeconds: c.Pause.Left.Seconds()}
 	s.addQueues(c.Queues)
+	recorded, err := r.store.ChecksWaiting(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.ConfirmBacklog += recorded // status checks not handed to asynq yet (store.KeyChecks)
 	if c.WaitingURLs > 0 {
 		s.OldestWaiting, s.OldestWaitingSecs = c.OldestWaiting.Round(time.Millisecond).String(), c.OldestWaiting.Seconds()
 	}
@@ -460,15 +465,20 @@ func (r *Reader) readQueueKeys(ctx context.Context, q string) (*asynq.QueueInfo,
 	return info, nil
 }
 
-// ConfirmBacklog counts the status checks waiting: due, scheduled and retrying (a running one no
-// longer waits). It reads asynq's keys of the confirm queue only, a few O(1) reads, for the worker
-// that bounds this backlog; the status reports the same count (Snapshot.ConfirmBacklog).
+// ConfirmBacklog counts the status checks waiting: those not handed to asynq yet
+// (store.KeyChecks), and asynq's due, scheduled and retrying ones (a running one no longer
+// waits). It reads those keys only, a few O(1) reads, for the worker that bounds this backlog;
+// the status reports the same count (Snapshot.ConfirmBacklog).
 func (r *Reader) ConfirmBacklog(ctx context.Context) (int64, error) {
 	info, err := r.readQueueKeys(ctx, tasks.QueueConfirm)
 	if err != nil {
 		return 0, fmt.Errorf("status checks waiting: %w", err)
 	}
-	return waitingChecks(info), nil
+	recorded, err := r.store.ChecksWaiting(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("status checks waiting: %w", err)
+	}
+	return waitingChecks(info) + recorded, nil
 }
 
 // waitingChecks is the status checks waiting in the confirm queue's info.

@@ -28,7 +28,7 @@ type Keys struct {
 	DeadTrim, DeadSweep                    string
 	HistoryLayout                          string
 	PrefixSent, PrefixWaiting, HotPrefix   string
-	Starts, StartsPrefix                   string
+	Starts, StartsPrefix, Checks           string
 	Requests, RequestLinks                 string
 	Outbox, OutboxTaken, OutboxEvents      string
 
@@ -68,7 +68,7 @@ func KeysFor(account string) Keys {
 		DeadTrim: at(KeyDeadTrim), DeadSweep: at(KeyDeadSweep),
 		HistoryLayout: at(KeyHistoryLayout),
 		PrefixSent:    at(KeyPrefixSent), PrefixWaiting: at(KeyPrefixWaiting), HotPrefix: at(KeyHotPrefix),
-		Starts: at(KeyStarts), StartsPrefix: at(KeyStartsPrefix),
+		Starts: at(KeyStarts), StartsPrefix: at(KeyStartsPrefix), Checks: at(KeyChecks),
 		Requests: at(KeyRequests), RequestLinks: at(KeyRequestLinks),
 		Outbox: at(KeyOutbox), OutboxTaken: at(KeyOutboxTaken), OutboxEvents: at(KeyOutboxEvents),
 		history: at(keyHistory), historyHour: at(keyHistoryHour), historyEpoch: at(keyHistoryEpoch), historyCalls: at(keyHistoryCalls),

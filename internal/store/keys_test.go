@@ -39,7 +39,7 @@ func TestKeysOfTheDefaultAccountAreTodays(t *testing.T) {
 		"All": KeyAll, "Batcher": KeyBatcher, "Stats": KeyStats,
 		"DeadLetters": KeyDeadLetters, "DeadIndex": KeyDeadIndex, "DeadMarks": KeyDeadMarks, "DeadTrim": KeyDeadTrim, "DeadSweep": KeyDeadSweep,
 		"HistoryLayout": KeyHistoryLayout, "PrefixSent": KeyPrefixSent, "PrefixWaiting": KeyPrefixWaiting, "HotPrefix": KeyHotPrefix,
-		"Starts": KeyStarts, "StartsPrefix": KeyStartsPrefix, "Requests": KeyRequests, "RequestLinks": KeyRequestLinks,
+		"Starts": KeyStarts, "StartsPrefix": KeyStartsPrefix, "Checks": "cipurge:{cipurge}:checks", "Requests": KeyRequests, "RequestLinks": KeyRequestLinks,
 		"Outbox": KeyOutbox, "OutboxTaken": KeyOutboxTaken, "OutboxEvents": KeyOutboxEvents,
 		"History": "cipurge:{cipurge}:h:k", "HistoryEpoch": "cipurge:{cipurge}:hb:1:2:3", "HistoryBucket": "cipurge:{cipurge}:hh:7200:3",
 		"HistoryCalls": "cipurge:{cipurge}:hc:1:2",

@@ -62,6 +62,9 @@ const (
 	// canonical key, value "<request time (ms)> <task ID>". The send drops it (Move.Covers); History
 	// ignores one a recorded send covers. It expires a history TTL after its last write.
 	KeyQueued = Prefix + "queued"
+	// KeyChecks holds the status checks not handed to asynq yet: member an encoded tasks.Confirm,
+	// score when it is due (ms).
+	KeyChecks = Prefix + "checks"
 
 	keyHistory      = Prefix + "h:"     // HASH per canonical key: Field* (since hh: only a queued task, a failure's reason, or an earlier version's history)
 	keyHistoryHour  = Prefix + "hh:"    // HASH per hour and shard: the history of 000c5df and before, moved by MigrateHistory (HistoryBucketKey)

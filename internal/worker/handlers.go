@@ -608,16 +608,17 @@ func (w *Worker) allUnknown(at int64, why string) error {
 		when, why, when, replayAll, w.cfg.AllCooldown)}
 }
 
-// followUp enqueues the status check of an accepted request (confirmed invalidations).
+// followUp records the status check of an accepted request (confirmed invalidations), due after
+// ConfirmDelay. One ZADD: a loop hands it to asynq when due (runChecks).
 func (w *Worker) followUp(ctx context.Context, c tasks.Confirm) {
 	if !w.confirmRoom(ctx) {
 		w.metrics.ConfirmSkipped.Inc()
 		w.mark(ctx, c.Requests, c.URLs, c.UUID, store.StateUnconfirmed, "not followed: the status-check backlog was full")
 		return
 	}
-	t, err := taskq.NewConfirmTask(c, w.q.Confirm, w.cfg.ConfirmDelay, w.cfg.MaxRetry)
+	b, err := tasks.EncodeConfirm(c)
 	if err == nil {
-		_, err = taskq.Enqueue(ctx, w.client, t)
+		err = w.store.AddCheck(ctx, b, time.Now().Add(w.cfg.ConfirmDelay))
 	}
 	if err != nil {
 		w.log.Warn("could not schedule the status check", zap.String("uuid", c.UUID), zap.Error(err))

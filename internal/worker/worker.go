@@ -292,7 +292,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 
 	var loops sync.WaitGroup
-	for _, loop := range []func(context.Context){w.runBatcher, w.publish, w.runMonitor, w.runDeadLetterSweep} {
+	for _, loop := range []func(context.Context){w.runBatcher, w.publish, w.runMonitor, w.runDeadLetterSweep, w.runChecks} {
 		loops.Go(func() { loop(ctx) })
 	}
 	<-ctx.Done()

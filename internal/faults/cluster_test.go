@@ -150,31 +150,165 @@ func TestFaultCluster(t *testing.T) {
 // the test ends.
 func newCluster(t *testing.T, n int) ([]*redisProc, []string, *redis.ClusterClient) {
 	t.Helper()
+	c := startCluster(t, n, 0, "--cluster-node-timeout", "2000", "--save", "", "--appendonly", "no")
+	return c.nodes, c.addrs, c.cc
+}
+
+// cluster is a Redis Cluster on loopback: its nodes, their addresses and a client of it.
+type cluster struct {
+	t     *testing.T
+	nodes []*redisProc
+	addrs []string
+	cc    *redis.ClusterClient
+}
+
+// startCluster starts masters*(1+replicas) redis-server nodes with args and makes them a cluster
+// (redis-cli --cluster create --cluster-replicas replicas). It returns once every node reports
+// cluster_state:ok and every replica's link to its master is up. Each node is stopped by pid when
+// the test ends.
+func startCluster(t *testing.T, masters, replicas int, args ...string) *cluster {
+	t.Helper()
 	ctx := context.Background()
-	var nodes []*redisProc
-	var addrs []string
-	for i := range n {
-		n := newRedis(t, fmt.Sprintf("cluster-node-%d", i+1), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "2000", "--save", "", "--appendonly", "no")
-		nodes = append(nodes, n)
-		addrs = append(addrs, n.addr())
+	c := &cluster{t: t}
+	for i := range masters * (1 + replicas) {
+		n := newRedis(t, fmt.Sprintf("cluster-node-%d", i+1), append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"}, args...)...)
+		c.nodes = append(c.nodes, n)
+		c.addrs = append(c.addrs, n.addr())
 	}
 	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	create := exec.CommandContext(cctx, "redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...)
+	create := exec.CommandContext(cctx, "redis-cli", append(append([]string{"--cluster", "create"}, c.addrs...),
+		"--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")...)
 	if out, err := create.CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
-	for _, n := range nodes {
-		c := n.client()
-		testkit.WaitFor(t, 30*time.Second, n.name+" reporting cluster_state:ok", func() bool {
-			info, err := c.ClusterInfo(ctx).Result()
-			return err == nil && strings.Contains(info, "cluster_state:ok")
+	for _, n := range c.nodes {
+		nc := n.client()
+		testkit.WaitFor(t, 30*time.Second, n.name+" reporting cluster_state:ok and its link up", func() bool {
+			info, err := nc.ClusterInfo(ctx).Result()
+			if err != nil || !strings.Contains(info, "cluster_state:ok") {
+				return false
+			}
+			repl, err := nc.Info(ctx, "replication").Result()
+			return err == nil && (strings.Contains(repl, "role:master") || strings.Contains(repl, "master_link_status:up"))
 		})
 	}
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
-	t.Cleanup(func() { cc.Close() })
-	return nodes, addrs, cc
+	c.cc = redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.addrs})
+	t.Cleanup(func() { c.cc.Close() })
+	return c
+}
+
+// node returns the node at addr (host:port), or nil.
+func (c *cluster) node(addr string) *redisProc {
+	for _, n := range c.nodes {
+		if n.addr() == addr {
+			return n
+		}
+	}
+	return nil
+}
+
+// masterOf returns the node that is the master of key's slot now, as the node itself says.
+func (c *cluster) masterOf(key string) *redisProc {
+	c.t.Helper()
+	ctx := context.Background()
+	slot, err := c.cc.ClusterKeySlot(ctx, key).Result()
+	must(c.t, err)
+	for _, n := range c.nodes {
+		shards, err := n.client().ClusterShards(ctx).Result()
+		if err != nil {
+			continue // a node that is down
+		}
+		for _, sh := range shards {
+			if !holds(sh.Slots, slot) {
+				continue
+			}
+			for _, nd := range sh.Nodes {
+				if nd.Role == "master" && nd.Health == "online" {
+					if m := c.node(fmt.Sprintf("%s:%d", nd.IP, nd.Port)); m != nil {
+						return m
+					}
+				}
+			}
+		}
+		break
+	}
+	c.t.Fatalf("no online master holds the slot %d of %s", slot, key)
+	return nil
+}
+
+// replicaOf returns the replica of master m, as m's INFO replication says.
+func (c *cluster) replicaOf(m *redisProc) *redisProc {
+	c.t.Helper()
+	info, err := m.client().Info(context.Background(), "replication").Result()
+	must(c.t, err)
+	for _, line := range strings.Split(info, "\n") {
+		if !strings.HasPrefix(line, "slave0:") {
+			continue
+		}
+		var ip, port string
+		for _, kv := range strings.Split(strings.TrimSpace(strings.TrimPrefix(line, "slave0:")), ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "ip":
+				ip = v
+			case "port":
+				port = v
+			}
+		}
+		if r := c.node(ip + ":" + port); r != nil {
+			return r
+		}
+	}
+	c.t.Fatalf("%s has no replica: %s", m.name, info)
+	return nil
+}
+
+// keysPerNode is each master's DBSIZE, "-" for a node that is a replica or down, in node order.
+func (c *cluster) keysPerNode() string {
+	ctx := context.Background()
+	out := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		out[i] = "-"
+		nc := n.client()
+		if repl, err := nc.Info(ctx, "replication").Result(); err != nil || !strings.Contains(repl, "role:master") {
+			continue
+		}
+		if k, err := nc.DBSize(ctx).Result(); err == nil {
+			out[i] = n.name + "=" + strconv.FormatInt(k, 10)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// pickAccounts returns n account names whose keys (store.AccountPrefix) hash to slots of n
+// different masters, in the order of the masters' first names found.
+func (c *cluster) pickAccounts(n int) []string {
+	c.t.Helper()
+	var names []string
+	seen := map[string]bool{}
+	for i := 0; len(names) < n && i < 1000; i++ {
+		name := "shop-" + strconv.Itoa(i)
+		m := c.masterOf(store.AccountPrefix(name) + "pending")
+		if !seen[m.name] {
+			seen[m.name] = true
+			names = append(names, name)
+		}
+	}
+	if len(names) < n {
+		c.t.Fatalf("found accounts on %d masters only: %v", len(names), names)
+	}
+	return names
+}
+
+// holds reports whether the slot ranges hold slot.
+func holds(ranges []redis.SlotRange, slot int64) bool {
+	for _, r := range ranges {
+		if slot >= r.Start && slot <= r.End {
+			return true
+		}
+	}
+	return false
 }
 
 // TestFaultClusterEvictionGuard: on a Cluster every master's maxmemory-policy counts. One master

@@ -19,11 +19,8 @@ const maxFanout = maxRequestsPerTask
 // sendEach sends the API requests of one task from one slot, concurrently.
 // Such a task is a bulk task of up to tasks.BulkRequests, or a task the batcher packed.
 // Each request reserves its send time from the shared limiter, in one admission.
-// Its call goes to a goroutine of its own.
-// That goroutine sleeps until the send time, counts the start (Worker.countStart), and calls the API.
-// Once that time came, the next request reserves.
+// Its call starts at that time while the next request reserves.
 // So one slot keeps as many calls in flight as the latency needs.
-// And the start count's round trip is not on the path of the reservations.
 // A mass re-ingest then costs a tenth of the Redis round trips of one task per request.
 //
 // Some requests become request tasks of their own.
@@ -42,43 +39,54 @@ func (w *Worker) sendEach(ctx context.Context, p tasks.URLs, chunks [][]string, 
 	reqMS := p.RequestedAt.UnixMilli()
 	prio := priority(queue, false) // apartPrefixes took the prefixes out
 	var (
-		wg   sync.WaitGroup
-		f    fanout
-		rest [][]string // requests never reserved
-		held []string   // URLs a waiting prefix holds
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		failed [][]string // requests the API did not accept
+		stop   bool       // a request failed: reserve no more
+		rest   [][]string // requests never started
+		held   []string   // URLs a waiting prefix holds
+		why    error
 	)
 	slots := make(chan struct{}, maxFanout)
-	var newest time.Time // the send time this task reserved last
 	for i, chunk := range chunks {
-		if f.stopped() {
+		mu.Lock()
+		stopped := stop
+		mu.Unlock()
+		if stopped {
 			rest = chunks[i:]
-			break
-		}
-		if err := sleep(ctx, time.Until(newest)); err != nil {
-			rest = chunks[i:]
-			f.stop(nil, nil, err)
 			break
 		}
 		slots <- struct{}{}
-		adm, urls, h, err := w.reserve(ctx, chunk, p.Requests, reqMS, prio)
+		adm, urls, h, err := w.waitTurn(ctx, chunk, p.Requests, reqMS, prio)
 		held = append(held, h...)
 		if err != nil {
 			<-slots
-			rest = chunks[i:]
-			f.stop(nil, nil, err)
+			rest, why = chunks[i:], err
 			break
 		}
 		if adm.Verdict == store.Satisfied {
 			<-slots
 			continue
 		}
-		at := time.Now().Add(adm.Wait)
-		newest = at
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			w.sendOne(ctx, p, urls, adm, at, prio, &f)
+			inv, took, err := w.invalidate(ctx, urls)
+			if err == nil {
+				w.accepted(ctx, p, urls, adm, inv, took)
+				return
+			}
+			if d, wait := w.share(ctx, scopeOriginal, err, took, len(urls)); d.action == actRetry {
+				// It becomes a request task of its own (below), retried after the shared backoff.
+				w.log.Info("request will be retried", zap.String("scope", scopeOriginal), zap.Int("urls", len(urls)), zap.Duration("not_before", wait))
+			}
+			mu.Lock()
+			failed, stop = append(failed, urls), true
+			if why == nil {
+				why = err
+			}
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
@@ -86,19 +94,18 @@ func (w *Worker) sendEach(ctx context.Context, p tasks.URLs, chunks [][]string, 
 		// Shutdown or the task's timeout: asynq puts the task back; what was sent is dropped then.
 		return ctx.Err()
 	}
-	parts := append(append(f.failed, f.unstarted...), rest...)
+	parts := append(failed, rest...)
 	if len(held) > 0 {
 		parts = append(parts, held)
 	}
 	if len(parts) == 0 {
 		return nil
 	}
-	why := f.why
+	// A stop or pause was already said once, by whoever shared it (the send gate, the shared
+	// pause); repeating it for every packed task would bury that one line.
 	if why == nil { // nothing failed: only a waiting prefix holds some URLs
 		why = errors.New("a prefix that covers some URLs waits to be sent")
 	}
-	// A stop or pause was already said once, by whoever shared it (the send gate, the shared
-	// pause); repeating it for every packed task would bury that one line.
 	logf := w.log.Info
 	var sn *snoozeError
 	if errors.As(why, &sn) {
@@ -109,77 +116,13 @@ func (w *Worker) sendEach(ctx context.Context, p tasks.URLs, chunks [][]string, 
 	return w.enqueueParts(ctx, p, parts, queue, p.Origin)
 }
 
-// fanout is what the calls of one sendEach share: the requests that did not go, and why.
-type fanout struct {
-	mu        sync.Mutex
-	halted    bool       // a request failed: reserve and start no more
-	failed    [][]string // requests the API did not accept
-	unstarted [][]string // requests reserved, never started
-	why       error      // the first reason to halt
-}
-
-func (f *fanout) stopped() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.halted
-}
-
-// stop halts the fanout for err, keeping urls in *into (none: nil).
-func (f *fanout) stop(into *[][]string, urls []string, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.halted = true
-	if into != nil {
-		*into = append(*into, urls)
-	}
-	if f.why == nil {
-		f.why = err
-	}
-}
-
-// sendOne is one call of sendEach, reserved by adm for at: it waits for that time, counts its
-// start, then calls the API. A call that could not start, or would start after another failed,
-// is kept as unstarted.
-func (w *Worker) sendOne(ctx context.Context, p tasks.URLs, urls []string, adm *store.Admission, at time.Time, prio store.Priority, f *fanout) {
-	err := w.sleepReserved(ctx, time.Until(at))
-	if err == nil {
-		err = w.countStart(ctx, adm.Wait, prio, w.limitFor(prio))
-	}
-	if err != nil || f.stopped() {
-		// A pause, a failure of Redis or of another call: it never started.
-		f.stop(&f.unstarted, urls, err)
-		return
-	}
-	inv, took, err := w.invalidate(ctx, urls)
-	if err == nil {
-		w.accepted(ctx, p, urls, adm, inv, took)
-		return
-	}
-	if d, wait := w.share(ctx, scopeOriginal, err, took, len(urls)); d.action == actRetry {
-		// It becomes a request task of its own (below), retried after the shared backoff.
-		w.log.Info("request will be retried", zap.String("scope", scopeOriginal), zap.Int("urls", len(urls)), zap.Duration("not_before", wait))
-	}
-	f.stop(&f.failed, urls, err)
-}
-
-// waitTurn waits until urls may be sent: it reserves a send time (reserve), sleeps until then and
-// counts the start (countStart). Its answers are reserve's.
+// waitTurn waits until urls may be sent: it asks the shared limiter once for a send time (a
+// reservation) and sleeps until then; waits longer than a slot may wait snooze the task. It
+// returns the admission, the URLs still to send, and those a waiting prefix holds (the caller
+// requeues them: the prefix's send covers them); with Verdict Satisfied there is nothing to send.
+// Only the shared pause's probe and the priority rule make a request ask again, after a short wait.
+// reqs are the task's own requests (tasks.URLs.Requests): a dropped URL is covered for them too.
 func (w *Worker) waitTurn(ctx context.Context, urls, reqs []string, reqMS int64, prio store.Priority) (adm *store.Admission, live, held []string, err error) {
-	adm, live, held, err = w.reserve(ctx, urls, reqs, reqMS, prio)
-	if err != nil || adm.Verdict != store.Go {
-		return adm, live, held, err
-	}
-	if err := w.sleepReserved(ctx, adm.Wait); err != nil {
-		return nil, nil, nil, err
-	}
-	if err := w.countStart(ctx, adm.Wait, prio, w.limitFor(prio)); err != nil {
-		return nil, nil, nil, err
-	}
-	return adm, live, held, nil
-}
-
-// limitFor is the shared limit that calls of priority prio are sent under.
-func (w *Worker) limitFor(prio store.Priority) store.Limit {
 	lim := w.cfg.Limit
 	lim.Horizon = w.cfg.MaxInSlotWait
 	switch prio {
@@ -190,18 +133,6 @@ func (w *Worker) limitFor(prio store.Priority) store.Limit {
 		lim = w.cfg.PrefixLimit
 		lim.Horizon = w.cfg.MaxInSlotWait
 	}
-	return lim
-}
-
-// reserve asks the shared limiter once for a send time (a reservation): Go, in adm.Wait; waits
-// longer than a slot may wait snooze the task. The caller sleeps until that time (sleepReserved)
-// and counts the start (countStart) before the call. It returns the admission, the URLs still to
-// send, and those a waiting prefix holds (the caller requeues them: the prefix's send covers
-// them); with Verdict Satisfied there is nothing to send. Only the shared pause's probe and the
-// priority rule make a request ask again, after a short wait. reqs are the task's own requests
-// (tasks.URLs.Requests): a dropped URL is covered for them too.
-func (w *Worker) reserve(ctx context.Context, urls, reqs []string, reqMS int64, prio store.Priority) (adm *store.Admission, live, held []string, err error) {
-	lim := w.limitFor(prio)
 	for {
 		if wait, reason, ok := w.gate.admit(); !ok {
 			w.metrics.Waits.WithLabelValues("auth").Inc()
@@ -237,6 +168,9 @@ func (w *Worker) reserve(ctx context.Context, urls, reqs []string, reqMS int64, 
 			w.limitedAt.Store(time.Now().UnixNano())
 		}
 		if adm.Verdict == store.Go {
+			if err := w.start(ctx, adm.Wait, prio, lim); err != nil {
+				return nil, nil, nil, err
+			}
 			return adm, urls, held, nil
 		}
 		reason := adm.Verdict.String()
@@ -262,23 +196,19 @@ func (w *Worker) reserve(ctx context.Context, urls, reqs []string, reqMS int64, 
 	}
 }
 
-// sleepReserved waits for a call's reserved send time, wait from its admission.
-func (w *Worker) sleepReserved(ctx context.Context, wait time.Duration) error {
-	if wait <= 0 {
-		return nil
-	}
-	w.metrics.Waits.WithLabelValues(store.Throttled.String()).Inc()
-	w.metrics.WaitSeconds.WithLabelValues(store.Throttled.String()).Add(wait.Seconds())
-	return sleep(ctx, wait)
-}
-
-// countStart starts a call, at or after its reserved send time (it waited wait for it), in the
-// shared second of starts (store.Start). A call woken late keeps its reservation: it was counted.
-// It waits only when the second already holds its cap, so late calls never bunch past rate +
-// burst. A 429 or an outage may have paused every worker while it waited: Retry-After outranks a
-// reservation. A call that went at once under no rate limit, or a status check, asks Redis nothing.
-func (w *Worker) countStart(ctx context.Context, wait time.Duration, prio store.Priority, lim store.Limit) error {
-	if wait <= 0 && (lim.Rate <= 0 || prio == store.Status) {
+// start waits for a call's reserved send time, then starts it in the shared second of starts
+// (store.Start). A call woken late keeps its reservation: it was counted. It waits only when the
+// second already holds its cap, so late calls never bunch past rate + burst. A 429 or an outage
+// may have paused every worker while it waited: Retry-After outranks a reservation. A call that
+// goes at once under no rate limit, or a status check, asks Redis nothing more.
+func (w *Worker) start(ctx context.Context, wait time.Duration, prio store.Priority, lim store.Limit) error {
+	if wait > 0 {
+		w.metrics.Waits.WithLabelValues(store.Throttled.String()).Inc()
+		w.metrics.WaitSeconds.WithLabelValues(store.Throttled.String()).Add(wait.Seconds())
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
+	} else if lim.Rate <= 0 || prio == store.Status {
 		return nil
 	}
 	for {

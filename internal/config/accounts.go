@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/cipurge/cipurge/internal/accounts"
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/worker"
 	"github.com/cipurge/cipurge/pkg/normalize"
 )
 
@@ -39,8 +41,9 @@ var accountVars = []accountVar{
 }
 
 // loadAccounts reads ACCOUNTS_FILE, when set, into c. env is the environment as Load read it.
-// A file of several accounts is refused: the worker sends for one account so far.
-// The one account then sets the variables' fields, so every part reads it as it reads them.
+// The file owns each account's settings: a variable of them set to another value is refused.
+// A file of one account sets the variables' fields, so every part reads it as it reads them.
+// With several, every such variable is refused: each account has its own value in the file.
 func (c *Config) loadAccounts(env map[string]string) error {
 	path := c.Cloudimage.AccountsFile
 	if path == "" {
@@ -50,17 +53,19 @@ func (c *Config) loadAccounts(env map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("ACCOUNTS_FILE=%s:\n%w", path, err)
 	}
-	a, err := set.Single()
-	if err != nil {
-		return fmt.Errorf("ACCOUNTS_FILE=%s: %w", path, err)
-	}
 	secrets := map[string]string{"INTAKE_TOKEN": c.HTTP.IntakeToken, "INTAKE_FLUSH_TOKEN": c.HTTP.IntakeFlush, "EVENTS_TOKEN": c.HTTP.EventsToken}
 	if err := set.RefuseTokenValues(secrets); err != nil {
 		return fmt.Errorf("ACCOUNTS_FILE=%s:\n%w", path, err)
 	}
+	a, err := set.Single()
 	var errs []error
 	for _, v := range accountVars {
-		if env[v.name] != "" && !v.same(c, a) {
+		switch {
+		case env[v.name] == "":
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s is set, and ACCOUNTS_FILE=%s declares %d accounts (%s): each account has its own %s in the file; "+
+				"unset %s, and set %s per account in the file", v.name, path, set.Len(), strings.Join(set.Names(), ", "), v.field, v.name, v.field))
+		case !v.same(c, a):
 			// Neither value is printed: one of them may be a key.
 			errs = append(errs, fmt.Errorf("%s is set, and ACCOUNTS_FILE=%s declares the account %q with another %s: "+
 				"the file owns the account's settings; unset %s, or set it in the file", v.name, path, a.Name, v.field, v.name))
@@ -69,11 +74,35 @@ func (c *Config) loadAccounts(env map[string]string) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
+	c.set = set
+	if a == nil {
+		return nil
+	}
 	ci := &c.Cloudimage
 	ci.Token, ci.APIKey, ci.Hosts, ci.LegacyV7, ci.OriginPrefix = a.URL.Token, a.APIKey.Reveal(), a.URL.Hosts, a.URL.LegacyV7, a.URL.OriginPrefix
 	c.Purge.Rate, c.Purge.Burst, c.Purge.ConfirmRate, c.Purge.AllCooldown = a.Rate, a.Burst, a.ConfirmRate, a.Cooldown
-	c.set = set
 	return nil
+}
+
+// Several reports whether the deployment declares several accounts (ACCOUNTS_FILE).
+// Then each account has a lane of its own, on keys and queues of its own.
+func (c *Config) Several() bool { return c.set != nil && c.set.Len() > 1 }
+
+// WorkerFor is the configuration of the lane of account a, one of Accounts.
+// The rate, burst, status-check rate, flush-all cooldown and token are the account's.
+// The rest is the variables'.
+// With one account the lane has the keys and queues of today, whatever its name.
+// So what an earlier version queued drains.
+func (c *Config) WorkerFor(a *accounts.Account) worker.Config {
+	w := c.Worker()
+	w.Token = a.URL.Token
+	w.Limit = store.Limit{Rate: a.Rate, Burst: a.Burst}
+	w.ConfirmLimit = store.Limit{Rate: a.ConfirmRate, Burst: a.Burst}
+	w.AllCooldown = a.Cooldown
+	if c.Several() {
+		w.Account = a.Name
+	}
+	return w
 }
 
 // Accounts returns the deployment's accounts.

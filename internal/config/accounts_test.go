@@ -119,12 +119,57 @@ func TestAccountsFileErrors(t *testing.T) {
 	}
 }
 
-// TestAccountsFileOfSeveralIsGated: several accounts stop both commands at Load, saying why.
-func TestAccountsFileOfSeveralIsGated(t *testing.T) {
-	p := writeAccounts(t, "accounts:\n  - {name: a, token: a}\n  - {name: b, token: b}\n")
-	_, err := Load([]string{"ACCOUNTS_FILE=" + p})
-	if !errors.Is(err, accounts.ErrSeveral) || !strings.Contains(err.Error(), "2 accounts are declared (a, b), but sending for several accounts is not built yet") {
-		t.Fatalf("err = %v", err)
+// TestAccountsFileOfSeveral: a file of several accounts loads. Each lane takes the account's own
+// settings and keys, the rest from the variables. A variable the file owns is refused, naming
+// the field to set per account. ValidateAPI checks every account's key.
+func TestAccountsFileOfSeveral(t *testing.T) {
+	p := writeAccounts(t, "accounts:\n  - {name: a, token: ta, api_key: ka, rate: 3, burst: 2, confirm_rate: 1, flush_all: {cooldown: 5m}}\n"+
+		"  - {name: default, token: tb, api_key: kb}\n")
+	c, err := Load([]string{"ACCOUNTS_FILE=" + p, "PURGE_WINDOW=3s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Several() {
+		t.Error("Several is false")
+	}
+	set, _ := c.Accounts()
+	a, _ := set.Lookup("a")
+	w := c.WorkerFor(a)
+	if w.Account != "a" || w.Token != "ta" || w.Limit.Rate != 3 || w.Limit.Burst != 2 || w.ConfirmLimit.Rate != 1 ||
+		w.AllCooldown != 5*time.Minute || w.Window != 3*time.Second {
+		t.Errorf("lane a: %+v", w)
+	}
+	b, _ := set.Lookup("default")
+	if w := c.WorkerFor(b); w.Account != accounts.DefaultName || w.Limit.Rate != defaults.Rate || w.Token != "tb" {
+		t.Errorf("lane default: %+v", w)
+	}
+	if _, err := c.Normalizer(); !errors.Is(err, accounts.ErrSeveral) {
+		t.Errorf("Normalizer with several accounts: %v", err)
+	}
+	if err := c.ValidateAPI(); err != nil {
+		t.Errorf("ValidateAPI: %v", err)
+	}
+	if err := (&Config{Cloudimage: Cloudimage{Sandbox: true}, set: set}).ValidateAPI(); err == nil ||
+		!strings.Contains(err.Error(), `account "a" has an api_key`) || !strings.Contains(err.Error(), `account "default" has an api_key`) {
+		t.Errorf("ValidateAPI with the sandbox and keys: %v", err)
+	}
+	noKey := writeAccounts(t, "accounts:\n  - {name: a, token: ta, api_key: ka}\n  - {name: b, token: tb}\n")
+	if c, err := Load([]string{"ACCOUNTS_FILE=" + noKey}); err != nil {
+		t.Fatal(err)
+	} else if err := c.ValidateAPI(); err == nil || !strings.Contains(err.Error(), `ACCOUNTS_FILE's account "b" has no api_key`) || strings.Contains(err.Error(), `"a"`) {
+		t.Errorf("ValidateAPI with a key missing: %v", err)
+	}
+	_, err = Load([]string{"ACCOUNTS_FILE=" + p, "PURGE_RATE=3", "CLOUDIMAGE_API_KEY=env-secret"})
+	for _, want := range []string{
+		"PURGE_RATE is set, and ACCOUNTS_FILE=" + p + " declares 2 accounts (a, default): each account has its own rate in the file; unset PURGE_RATE, and set rate per account in the file",
+		"CLOUDIMAGE_API_KEY is set",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in %v", want, err)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "secret") {
+		t.Errorf("a key in %v", err)
 	}
 }
 

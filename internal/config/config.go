@@ -56,7 +56,7 @@ type Cloudimage struct {
 	LegacyV7     bool     `env:"CLOUDIMAGE_LEGACY_V7" help:"true for tokens created before Nov 2021: keys carry /v7/"`
 	OriginPrefix string   `env:"CLOUDIMAGE_ORIGIN_PREFIX" help:"the token's origin URL prefix; keys never include it"`
 	Aliases      string   `env:"CLOUDIMAGE_ALIASES" help:"_name_=https://origin/base,...; keys use the alias"`
-	AccountsFile string   `env:"ACCOUNTS_FILE" help:"a YAML file that declares the Cloudimage account in place of the CLOUDIMAGE_TOKEN, key, URL, rate and cooldown variables (docs/accounts.md); one account for now"`
+	AccountsFile string   `env:"ACCOUNTS_FILE" help:"a YAML file that declares the Cloudimage accounts in place of the CLOUDIMAGE_TOKEN, key, URL, rate and cooldown variables (docs/accounts.md); the worker runs a lane per account"`
 }
 
 // Purge is the pipeline's behaviour.
@@ -338,9 +338,27 @@ func joined(err error) []error {
 
 // ValidateAPI checks what a worker needs to send: a key, or the sandbox; and that the key never
 // travels in clear text (CLOUDIMAGE_API_URL is https://, or http:// on a loopback address).
+// With ACCOUNTS_FILE each account is checked: an error names the account and the field.
 func (c *Config) ValidateAPI() error {
 	ci := c.Cloudimage
-	if ci.APIKey != "" {
+	keyed := ci.APIKey != ""
+	if c.set != nil {
+		var errs []error
+		for _, a := range c.set.All() {
+			switch key := a.APIKey.Reveal() != ""; {
+			case ci.Sandbox && key:
+				errs = append(errs, fmt.Errorf("CLOUDIMAGE_SANDBOX=true and ACCOUNTS_FILE's account %q has an api_key: remove the key from the file to use the sandbox, or unset CLOUDIMAGE_SANDBOX to use the real API", a.Name))
+			case !ci.Sandbox && !key:
+				errs = append(errs, fmt.Errorf("ACCOUNTS_FILE's account %q has no api_key: set api_key_file (or api_key) to the key from the Cloudimage console, or set CLOUDIMAGE_SANDBOX=true to try the product against the built-in sandbox API", a.Name))
+			case key:
+				keyed = true
+			}
+		}
+		if len(errs) > 0 {
+			return errors.Join(errs...)
+		}
+	}
+	if keyed {
 		u, err := url.Parse(ci.APIURL)
 		switch {
 		case err != nil || u.Host == "":
@@ -353,18 +371,10 @@ func (c *Config) ValidateAPI() error {
 			return fmt.Errorf("CLOUDIMAGE_API_URL=%s: use an https:// URL, e.g. https://api.cloudimage.com (the default)", ci.APIURL)
 		}
 	}
-	if c.set != nil {
-		a, _ := c.set.Single()
-		switch {
-		case ci.Sandbox && ci.APIKey != "":
-			return fmt.Errorf("CLOUDIMAGE_SANDBOX=true and ACCOUNTS_FILE's account %q has an api_key: remove the key from the file to use the sandbox, or unset CLOUDIMAGE_SANDBOX to use the real API", a.Name)
-		case !ci.Sandbox && ci.APIKey == "":
-			return fmt.Errorf("ACCOUNTS_FILE's account %q has no api_key: set api_key_file (or api_key) to the key from the Cloudimage console, or set CLOUDIMAGE_SANDBOX=true to try the product against the built-in sandbox API", a.Name)
-		}
-	}
 	switch {
 	case ci.SandboxFault != "" && !ci.Sandbox:
 		return errors.New("CLOUDIMAGE_SANDBOX_FAULTS is set but CLOUDIMAGE_SANDBOX is not true: the faults apply to the built-in sandbox API only; unset it, or set CLOUDIMAGE_SANDBOX=true")
+	case c.set != nil:
 	case ci.Sandbox && ci.APIKey != "":
 		return errors.New("CLOUDIMAGE_SANDBOX=true and CLOUDIMAGE_API_KEY are both set: unset CLOUDIMAGE_API_KEY to use the sandbox, or CLOUDIMAGE_SANDBOX to use the real API")
 	case !ci.Sandbox && ci.APIKey == "":

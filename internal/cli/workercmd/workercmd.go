@@ -155,6 +155,10 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		return &usageError{err}
 	}
 
+	set, err := cfg.Accounts()
+	if err != nil {
+		return &usageError{err}
+	}
 	api, apiURL, stopSandbox, err := newAPI(cfg, rdb, log)
 	if err != nil {
 		return &usageError{err}
@@ -164,17 +168,38 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := worker.NewMetrics(reg)
-	w, err := worker.New(cfg.Worker(), rdb, api, log, m)
+	lanes, err := newLanes(cfg, set, rdb, api, log, m)
 	if err != nil {
 		return &usageError{err}
 	}
-	reg.MustRegister(httpserver.NewQueueCollector(rdb, httpserver.QueueCollectorOptions{KeyRejected: w.KeyRejected,
-		SendingStopped: w.SendingStopped, Log: log.Named("metrics")}))
-	srv, err := newServer(cfg, rdb, w, reg, log)
+	reg.MustRegister(httpserver.NewQueueCollector(rdb, httpserver.QueueCollectorOptions{KeyRejected: lanes.KeyRejected,
+		SendingStopped: lanes.SendingStopped, Log: log.Named("metrics"), Queues: append(laneQueues(lanes), webhook.Queue)}))
+	srv, err := newServer(cfg, rdb, lanes, reg, log)
 	if err != nil {
 		return &usageError{err}
 	}
-	return serve(ctx, cfg, srv, w, log, apiURL)
+	return serve(ctx, cfg, srv, lanes, log, apiURL)
+}
+
+// newLanes returns a lane per account of set, each sending with the account's own API client.
+// A deployment of one account has one lane, on the keys and queues of today.
+func newLanes(cfg *config.Config, set *accounts.Set, rdb redis.UniversalClient, api apiFor, log *zap.Logger, m *worker.Metrics) (*worker.Lanes, error) {
+	var ws []*worker.Worker
+	for _, a := range set.All() {
+		c, err := api(a)
+		if err != nil {
+			return nil, err
+		}
+		w, err := worker.New(cfg.WorkerFor(a), rdb, c, log, m)
+		if err != nil {
+			if cfg.Several() {
+				return nil, fmt.Errorf("account %q: %w", a.Name, err)
+			}
+			return nil, err
+		}
+		ws = append(ws, w)
+	}
+	return worker.NewLanes(ws...), nil
 }
 
 // runCommand runs the worker's commands: help, version and healthcheck.
@@ -199,7 +224,7 @@ func runCommand(ctx context.Context, args []string, environ []string, stdout io.
 
 // newServer returns the worker's HTTP handler: the UI, /status, metrics, health, the intake and
 // the event receivers.
-func newServer(cfg *config.Config, rdb redis.UniversalClient, w *worker.Worker, reg *prometheus.Registry, log *zap.Logger) (http.Handler, error) {
+func newServer(cfg *config.Config, rdb redis.UniversalClient, w *worker.Lanes, reg *prometheus.Registry, log *zap.Logger) (http.Handler, error) {
 	inflight := httpapi.NewGate(cfg.HTTP.IntakeMaxInflight, "INTAKE_MAX_INFLIGHT")
 	intakeAPI, err := newIntake(cfg, rdb, log, inflight)
 	if err != nil {
@@ -272,7 +297,7 @@ func noCallback(cfg *config.Config) string {
 }
 
 // serve listens on HTTP_ADDR, runs the worker until ctx is done, then shuts the server down.
-func serve(ctx context.Context, cfg *config.Config, srv http.Handler, w *worker.Worker, log *zap.Logger, apiURL string) error {
+func serve(ctx context.Context, cfg *config.Config, srv http.Handler, w *worker.Lanes, log *zap.Logger, apiURL string) error {
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return &usageError{fmt.Errorf("HTTP_ADDR=%s cannot be listened on: if another program (or worker) uses it, stop that one "+
@@ -283,7 +308,7 @@ func serve(ctx context.Context, cfg *config.Config, srv http.Handler, w *worker.
 	go func() { httpDone <- hs.Serve(ln) }()
 	log.Info("http server listening", zap.String("addr", ln.Addr().String()),
 		zap.String("ui", "http://"+ln.Addr().String()+httpserver.UIPath), zap.Bool("ui_readonly", cfg.HTTP.UIReadOnly))
-	log.Info("worker starting", startupFields(cfg, apiURL, ln.Addr().String())...)
+	log.Info("worker starting", startupFields(cfg, apiURL, ln.Addr().String(), laneQueues(w))...)
 
 	runErr := w.Run(ctx)
 
@@ -297,8 +322,9 @@ func serve(ctx context.Context, cfg *config.Config, srv http.Handler, w *worker.
 }
 
 // startupFields is what the start-up line says: the version, where invalidations go (the API URL,
-// never the key; the sandbox and its faults), where Redis is, the intake, the UI and /status.
-func startupFields(cfg *config.Config, apiURL, addr string) []zap.Field {
+// never the key; the sandbox and its faults), where Redis is, every lane's queues, the intake, the
+// UI and /status.
+func startupFields(cfg *config.Config, apiURL, addr string, queues []string) []zap.Field {
 	h := cfg.HTTP
 	var scoped, scopedEvents int
 	if set, err := cfg.Accounts(); err == nil {
@@ -340,9 +366,12 @@ func startupFields(cfg *config.Config, apiURL, addr string) []zap.Field {
 	if cfg.Cloudimage.SandboxFault != "" {
 		fields = append(fields, zap.String("sandbox_faults", cfg.Cloudimage.SandboxFault))
 	}
+	if set, err := cfg.Accounts(); err == nil && cfg.Several() {
+		fields = append(fields, zap.Strings("accounts", set.Names()))
+	}
 	return append(fields,
 		zap.String("redis", cfg.Where()),
-		zap.Strings("queues", tasks.QueueNames()),
+		zap.Strings("queues", queues),
 		zap.String("intake", intakeState),
 		zap.String("flush_all_over_http", flushState),
 		zap.String("events", eventsState),
@@ -416,14 +445,29 @@ func newClient(cfg *config.Config, rdb redis.UniversalClient, norm *normalize.No
 	return cipurge.NewClient(rdb, norm, opts...)
 }
 
-// newAPI returns the Cloudimage client and the base URL it sends to: the real API with a key, or
-// the built-in sandbox (with CLOUDIMAGE_SANDBOX_FAULTS applied).
-func newAPI(cfg *config.Config, rdb redis.UniversalClient, log *zap.Logger) (*apiclient.Client, string, func(), error) {
+// laneQueues lists the queues of every lane, each lane's highest priority first.
+func laneQueues(l *worker.Lanes) []string {
+	var out []string
+	for _, w := range l.Workers() {
+		out = append(out, tasks.QueuesOf(w.Config().Account).Names()...)
+	}
+	return out
+}
+
+// apiFor returns the Cloudimage client of an account: its own key, or the sandbox's.
+type apiFor func(a *accounts.Account) (*apiclient.Client, error)
+
+// newAPI returns the Cloudimage client of each account and the base URL they send to: the real
+// API with each account's key, or the built-in sandbox (with CLOUDIMAGE_SANDBOX_FAULTS applied),
+// which every account shares.
+func newAPI(cfg *config.Config, rdb redis.UniversalClient, log *zap.Logger) (apiFor, string, func(), error) {
 	ci := cfg.Cloudimage
-	if !ci.Sandbox {
-		c, err := apiclient.New(ci.APIKey, apiclient.WithBaseURL(ci.APIURL), apiclient.WithLogger(log.Named("api")),
+	client := func(key, base string) (*apiclient.Client, error) {
+		return apiclient.New(key, apiclient.WithBaseURL(base), apiclient.WithLogger(log.Named("api")),
 			apiclient.WithUserAgent("cipurge/"+defaults.Version))
-		return c, ci.APIURL, func() {}, err
+	}
+	if !ci.Sandbox {
+		return func(a *accounts.Account) (*apiclient.Client, error) { return client(a.APIKey.Reveal(), ci.APIURL) }, ci.APIURL, func() {}, nil
 	}
 	faults, err := sandbox.ParseFaults(ci.SandboxFault)
 	if err != nil {
@@ -444,11 +488,10 @@ func newAPI(cfg *config.Config, rdb redis.UniversalClient, log *zap.Logger) (*ap
 	}
 	log.Warn("CLOUDIMAGE_SANDBOX=true: every request goes to the built-in sandbox API; nothing leaves this machine and no CDN cache is invalidated",
 		fields...)
-	c, err := apiclient.New(sandboxKey, apiclient.WithBaseURL(base), apiclient.WithLogger(log.Named("api")),
-		apiclient.WithUserAgent("cipurge/"+defaults.Version))
+	c, err := client(sandboxKey, base)
 	if err != nil {
 		stop()
 		return nil, "", nil, err
 	}
-	return c, base, stop, nil
+	return func(*accounts.Account) (*apiclient.Client, error) { return c, nil }, base, stop, nil
 }

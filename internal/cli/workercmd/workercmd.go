@@ -159,6 +159,9 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	if err != nil {
 		return &usageError{err}
 	}
+	if err := refuseOrphans(ctx, cfg, set, rdb); err != nil {
+		return &usageError{err}
+	}
 	api, apiURL, stopSandbox, err := newAPI(cfg, rdb, log)
 	if err != nil {
 		return &usageError{err}

@@ -8,10 +8,12 @@ import (
 	"io"
 	"iter"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cipurge/cipurge/internal/accounts"
 	"github.com/cipurge/cipurge/internal/defaults"
 	"github.com/cipurge/cipurge/internal/producer"
 	"github.com/cipurge/cipurge/internal/store"
@@ -23,11 +25,9 @@ import (
 // Client requests invalidations: the write side of the API.
 // It is safe for concurrent use.
 type Client struct {
-	p        *producer.Producer
-	norm     *normalize.Normalizer
-	token    string
-	cooldown time.Duration
-	account  string
+	p     *producer.Producer // the first lane's: the deprecated Producer writes through it
+	lanes []*lane            // one per account, in declared order; one without WithAccounts
+	set   *accounts.Set      // routes each URL to its account; nil without WithAccounts
 }
 
 // ClientOption configures a Client.
@@ -38,6 +38,7 @@ type clientConfig struct {
 	token    string
 	cooldown time.Duration
 	account  string
+	accounts *Accounts
 }
 
 // DefaultAccount is the name of the account of a deployment that declares none.
@@ -46,7 +47,7 @@ const DefaultAccount = tasks.DefaultAccount
 // WithAccountName names the Cloudimage account the client writes for: DefaultAccount unless set.
 // A request's WithAccount must name it.
 // The name is 1 to 32 lower-case letters, digits, "-" and "_".
-// A client writes for one account: sending for several in one deployment is not built yet.
+// A client of several accounts is built WithAccounts instead.
 func WithAccountName(name string) ClientOption {
 	return func(c *clientConfig) { c.account = name }
 }
@@ -105,19 +106,29 @@ func WithFlushAll(token string, cooldown time.Duration) ClientOption {
 
 // NewClient returns a Client that writes to rdb and normalises URLs with norm.
 // rdb may be a client, a failover client or a cluster client; the caller keeps and closes it.
+// With WithAccounts, norm may be nil: each account normalises with its own URL rules.
 // A setting out of range is an *OptionError.
 func NewClient(rdb redis.UniversalClient, norm *normalize.Normalizer, opts ...ClientOption) (*Client, error) {
 	if rdb == nil {
 		return nil, &OptionError{Option: "NewClient", Value: "nil", Reason: "a Redis client is required"}
 	}
-	if norm == nil {
+	c := configure(opts)
+	if norm == nil && c.accounts == nil {
 		return nil, &OptionError{Option: "NewClient", Value: "nil", Reason: "a normalize.Normalizer is required: build one with normalize.New"}
 	}
-	c := configure(opts)
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	return &Client{p: producer.New(rdb, c.settings), norm: norm, token: c.token, cooldown: c.cooldown, account: c.account}, nil
+	if c.accounts != nil {
+		lanes := lanesOf(rdb, c.accounts, c.settings)
+		return &Client{p: lanes[0].p, lanes: lanes, set: c.accounts.set}, nil
+	}
+	return newSingle(producer.New(rdb, c.settings), norm, c), nil
+}
+
+// newSingle is the client of one account, which writes with p and norm.
+func newSingle(p *producer.Producer, norm *normalize.Normalizer, c clientConfig) *Client {
+	return &Client{p: p, lanes: []*lane{{name: c.account, p: p, norm: norm, token: c.token, cooldown: c.cooldown}}}
 }
 
 // configure applies opts over the defaults.
@@ -147,6 +158,12 @@ func (c *clientConfig) validate() error {
 	}
 	if p := tasks.CheckAccountName(c.account); p != "" {
 		return &OptionError{Option: "WithAccountName", Value: c.account, Reason: "the name " + p}
+	}
+	if c.accounts != nil && c.account != DefaultAccount {
+		return &OptionError{Option: "WithAccountName", Value: c.account, Reason: "WithAccounts names the accounts: leave WithAccountName out"}
+	}
+	if c.accounts != nil && c.token != "" {
+		return &OptionError{Option: "WithFlushAll", Value: "", Reason: "with WithAccounts each account's flush-all is confirmed with its own token, under its own cooldown: leave WithFlushAll out"}
 	}
 	return nil
 }
@@ -192,27 +209,27 @@ func (c enqueueConfig) check() error {
 	return nil
 }
 
-// requestOptions is the record of a request made with c.
-// Its account is c.account once a Client has checked it: the client's own.
-func (c enqueueConfig) requestOptions(link bool) store.NewRequestOptions {
-	return store.NewRequestOptions{IdempotencyKey: c.idemKey, Callback: c.callback, Confirm: true, Link: link, Account: c.account}
+// requestOptions is the record of a request made with c: its part in the account of l.
+func (c enqueueConfig) requestOptions(link bool, l *lane) store.NewRequestOptions {
+	return store.NewRequestOptions{IdempotencyKey: c.idemKey, Callback: c.callback, Confirm: true, Link: link, Account: l.name}
 }
 
 // WithAccount names the account of every URL of the request, over what the URL's form says.
-// It must be the client's account (WithAccountName) or DefaultAccount, which is the client's one
-// account too. Another name is an *OptionError and nothing is queued: a client writes for one
-// account, until sending for several is built.
+// It must be an account the client writes for: one of WithAccounts, or the client's one account
+// (WithAccountName, or DefaultAccount). Another name is an *OptionError and nothing is queued.
 func WithAccount(name string) EnqueueOption {
 	return func(c *enqueueConfig) { c.account = name }
 }
 
 // checkAccount refuses a request for an account the client does not write for.
 func (c *Client) checkAccount(o enqueueConfig) error {
-	if o.account == "" || o.account == c.account || o.account == DefaultAccount {
-		return nil
+	if _, err := c.lane(o.account); err != nil {
+		if !c.several() {
+			err = fmt.Errorf("no account is named %q: this client writes for the account %q only", o.account, c.lanes[0].name)
+		}
+		return &OptionError{Option: "WithAccount", Value: o.account, Reason: err.Error()}
 	}
-	return &OptionError{Option: "WithAccount", Value: o.account, Reason: fmt.Sprintf(
-		"no account is named %q: this client writes for the account %q only (sending for several accounts is not built yet)", o.account, c.account)}
+	return nil
 }
 
 // WithSource sets a free-text source or reason, such as "cms: image 42 replaced".
@@ -249,8 +266,7 @@ func (c *Client) Enqueue(ctx context.Context, urls []string, opts ...EnqueueOpti
 	if err := c.checkAccount(o); err != nil {
 		return nil, err
 	}
-	o.account = c.account // the record names the client's account, whatever name o gave it
-	return enqueue(ctx, c.p, c.norm, o, urls)
+	return c.enqueue(ctx, o, urls)
 }
 
 // FlushAllRequest is one request for a flush-all.
@@ -262,6 +278,9 @@ type FlushAllRequest struct {
 	// to send in place of a flush-all: confirmed, cooled down and sent once as a flush-all is.
 	// A prefix below a host is refused here: enqueue it (WithPrefixes).
 	Prefix string
+	// Account names the account to flush, for a client of several accounts (WithAccounts); it
+	// is then required. Confirm is that account's token. A client of one account flushes it.
+	Account string
 }
 
 // RequestFlushAll enqueues a flush-all. The confirmation is checked before anything touches Redis.
@@ -271,9 +290,16 @@ type FlushAllRequest struct {
 // *EvictionError, a *PolicyUnknownError or a *RedisError. After such an error, nothing was
 // enqueued.
 func (c *Client) RequestFlushAll(ctx context.Context, req FlushAllRequest) error {
+	if c.several() && req.Account == "" {
+		return &OptionError{Option: "FlushAllRequest.Account", Value: "", Reason: "name the account to flush: one of " + strings.Join(c.names(), ", ")}
+	}
+	l, err := c.lane(req.Account)
+	if err != nil {
+		return &OptionError{Option: "FlushAllRequest.Account", Value: req.Account, Reason: err.Error()}
+	}
 	var root string
 	if req.Prefix != "" {
-		_, _, err := producer.NewIngest(c.norm).Folders().Add(req.Prefix)
+		_, _, err := producer.NewIngest(l.norm).Folders().Add(req.Prefix)
 		var rp *producer.RootPrefixError
 		if !errors.As(err, &rp) {
 			if err == nil {
@@ -283,7 +309,7 @@ func (c *Client) RequestFlushAll(ctx context.Context, req FlushAllRequest) error
 		}
 		root = rp.Key
 	}
-	err := c.p.RequestFlushAll(ctx, producer.FlushAll{Token: c.token, Confirm: req.Confirm, Cooldown: c.cooldown,
+	err = l.p.RequestFlushAll(ctx, producer.FlushAll{Token: l.token, Confirm: req.Confirm, Cooldown: l.cooldown,
 		RequestedBy: req.RequestedBy, Reason: req.Reason, Prefix: root})
 	return apiError("flush-all", err)
 }
@@ -377,49 +403,77 @@ func trimSpace(b []byte) []byte {
 	return b
 }
 
-// bulk is one bulk run: the keys not yet enqueued and the report.
+// bulk is one bulk run: the keys not yet enqueued, per account, and the report.
 type bulk struct {
-	c      *Client
-	in     *producer.Ingest
-	source string
-	at     time.Time
-	keys   []string
-	rep    *BulkReport
-	ro     store.NewRequestOptions
+	c     *Client
+	in    *producer.Ingest
+	o     enqueueConfig
+	at    time.Time
+	parts map[*lane]*bulkPart // the accounts with URLs so far, and the home one
+	rep   *BulkReport
 }
 
-// newBulk opens the run's request. A key that made a request earlier replays it: rep.Replayed.
+// bulkPart is one account's part of a bulk run.
+type bulkPart struct {
+	l    *lane
+	keys []string
+	ro   store.NewRequestOptions
+}
+
+// newBulk opens the run's request in its home account: the one WithAccount names, else the
+// client's first. A key that made a request earlier replays it: rep.Replayed.
+// The other accounts' parts open as their first URL comes, under the same ID.
 func (c *Client) newBulk(ctx context.Context, opts []EnqueueOption) (*bulk, error) {
 	o := enqueueOptions(opts)
-	b := &bulk{c: c, in: producer.NewIngest(c.norm), source: o.source, rep: &BulkReport{}, ro: o.requestOptions(false)}
+	b := &bulk{c: c, in: c.ingest(o.account), o: o, rep: &BulkReport{}, parts: map[*lane]*bulkPart{}}
 	if err := o.check(); err != nil {
 		return b, err
 	}
 	if err := c.checkAccount(o); err != nil {
 		return b, err
 	}
-	o.account = c.account
-	b.ro = o.requestOptions(false)
-	at, err := c.p.Now(ctx)
+	home, _ := c.lane(o.account)
+	at, err := home.p.Now(ctx)
 	if err != nil {
 		return b, apiError("read the Redis clock", err)
 	}
 	b.at = at
-	id, made, err := c.p.OpenRequest(ctx, b.ro)
+	ro := o.requestOptions(false, home)
+	id, made, err := home.p.OpenRequest(ctx, ro)
 	if err != nil {
 		return b, apiError("record the request", err)
 	}
 	b.rep.RequestID, b.rep.Replayed = id, !made
+	b.parts[home] = &bulkPart{l: home, ro: ro}
 	return b, nil
 }
 
-// end enqueues the keys held and ends the run's request.
+// part returns the part of account l, opening it under the run's ID when it is new.
+func (b *bulk) part(ctx context.Context, l *lane) (*bulkPart, error) {
+	if p, ok := b.parts[l]; ok {
+		return p, nil
+	}
+	ro := b.o.requestOptions(false, l)
+	ro.IdempotencyKey, ro.ID = "", b.rep.RequestID
+	if _, _, err := l.p.OpenRequest(ctx, ro); err != nil {
+		return nil, apiError("record the request", err)
+	}
+	p := &bulkPart{l: l, ro: ro}
+	b.parts[l] = p
+	return p, nil
+}
+
+// end enqueues the keys held and ends the run's request in every account.
 func (b *bulk) end(ctx context.Context) error {
 	if err := b.flush(ctx); err != nil {
 		return err
 	}
-	_, err := b.c.p.AddToRequest(ctx, b.rep.RequestID, nil, b.ro, true)
-	return apiError("end the request", err)
+	for _, p := range b.parts {
+		if _, err := p.l.p.AddToRequest(ctx, b.rep.RequestID, nil, p.ro, true); err != nil {
+			return apiError("end the request", err)
+		}
+	}
+	return nil
 }
 
 // add takes one input and enqueues a full set of tasks when one is ready.
@@ -442,30 +496,45 @@ func (b *bulk) add(ctx context.Context, raw string) error {
 		b.rep.Duplicates++
 		return nil
 	}
-	b.keys = append(b.keys, key)
-	if len(b.keys) < b.chunk() {
+	l, _ := b.c.lane(b.in.Account())
+	p, err := b.part(ctx, l)
+	if err != nil {
+		return err
+	}
+	p.keys = append(p.keys, key)
+	if len(p.keys) < b.chunk() {
 		return nil
 	}
-	return b.flush(ctx)
+	return b.flushPart(ctx, p)
 }
 
 // chunk is how many keys are enqueued at once: 20 bulk tasks.
 func (b *bulk) chunk() int { return 20 * tasks.BulkRequests * tasks.MaxURLsPerTask }
 
-// flush enqueues the keys held.
+// flush enqueues the keys held of every account.
 func (b *bulk) flush(ctx context.Context) error {
-	if len(b.keys) == 0 {
+	for _, p := range b.parts {
+		if err := b.flushPart(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flushPart enqueues the keys held of one account.
+func (b *bulk) flushPart(ctx context.Context, p *bulkPart) error {
+	if len(p.keys) == 0 {
 		return nil
 	}
-	if _, err := b.c.p.AddToRequest(ctx, b.rep.RequestID, b.keys, b.ro, false); err != nil {
+	if _, err := p.l.p.AddToRequest(ctx, b.rep.RequestID, p.keys, p.ro, false); err != nil {
 		return apiError("record the request", err)
 	}
-	n, err := b.c.p.EnqueueBulk(ctx, b.source, b.rep.RequestID, b.at, b.keys)
+	n, err := p.l.p.EnqueueBulk(ctx, b.o.source, b.rep.RequestID, b.at, p.keys)
 	b.rep.Requests += n
 	if err != nil {
 		return apiError("enqueue bulk", err)
 	}
-	b.rep.Enqueued += len(b.keys)
-	b.keys = b.keys[:0]
+	b.rep.Enqueued += len(p.keys)
+	p.keys = p.keys[:0]
 	return nil
 }

@@ -32,6 +32,15 @@
 //
 // No payload carries the API key.
 //
+// # Several accounts
+//
+// A deployment may serve several Cloudimage accounts, declared in one accounts file
+// (docs/accounts.md). A Client built WithAccounts(LoadAccounts(path)) routes each URL to its
+// account's keys and queues: by its CDN host or token, or by the account that lists its origin.
+// A URL of no account, or of two, is rejected with the candidates; the others are queued.
+// WithAccount names the account of a whole request. A request whose URLs span accounts has one
+// ID and a part in each account; an Inspector built with InspectAccounts adds the parts up.
+//
 // # Errors
 //
 // Every error is one of this package's types or sentinels:

@@ -2,6 +2,7 @@ package cipurge
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,20 +15,39 @@ import (
 // Inspector reads what the queues know of a request: the read side of the API.
 // It writes nothing. It is safe for concurrent use.
 type Inspector struct {
-	st   *store.Store
-	norm *normalize.Normalizer
+	parts []part // one per account, in declared order; one without InspectAccounts
+	accts *Accounts
 }
 
 // NewInspector returns an Inspector that reads rdb and normalises URLs with norm.
+// With InspectAccounts, norm may be nil: each account normalises with its own URL rules.
 // The caller keeps and closes rdb.
-func NewInspector(rdb redis.UniversalClient, norm *normalize.Normalizer) (*Inspector, error) {
+func NewInspector(rdb redis.UniversalClient, norm *normalize.Normalizer, opts ...InspectorOption) (*Inspector, error) {
 	if rdb == nil {
 		return nil, &OptionError{Option: "NewInspector", Value: "nil", Reason: "a Redis client is required"}
 	}
-	if norm == nil {
-		return nil, &OptionError{Option: "NewInspector", Value: "nil", Reason: "a normalize.Normalizer is required: build one with normalize.New"}
+	i := &Inspector{}
+	for _, o := range opts {
+		o(i)
 	}
-	return &Inspector{st: store.New(rdb), norm: norm}, nil
+	switch {
+	case i.accts != nil:
+		i.parts = partsOf(rdb, i.accts)
+	case norm == nil:
+		return nil, &OptionError{Option: "NewInspector", Value: "nil", Reason: "a normalize.Normalizer is required: build one with normalize.New"}
+	default:
+		i.parts = []part{{name: DefaultAccount, st: store.New(rdb), norm: norm}}
+	}
+	return i, nil
+}
+
+// stores returns the store of every account the inspector reads.
+func (i *Inspector) stores() []*store.Store {
+	out := make([]*store.Store, len(i.parts))
+	for k, p := range i.parts {
+		out[k] = p.st
+	}
+	return out
 }
 
 // History is what is known of one URL's latest request: pending since, or sent, confirmed, failed.
@@ -61,9 +81,23 @@ type Cover struct {
 func (c Cover) String() string { return inspect.Cover(c).String() }
 
 // Lookup normalises rawURL and returns its history.
-// A URL the normaliser rejects is an *InvalidURLError; a failed read is a *RedisError.
+// With InspectAccounts it reads the keys of the URL's account, and the history names it.
+// A URL the normaliser rejects, or that no account or two take, is an *InvalidURLError; a
+// failed read is a *RedisError.
 func (i *Inspector) Lookup(ctx context.Context, rawURL string) (*History, error) {
-	return lookup(ctx, i.st, i.norm, rawURL)
+	p := i.parts[0]
+	if i.accts != nil && len(i.parts) > 1 {
+		a, err := i.accts.set.Route(rawURL, "")
+		if err != nil {
+			return nil, apiError("lookup", err)
+		}
+		p = i.parts[slices.IndexFunc(i.parts, func(p part) bool { return p.name == a.Name })]
+	}
+	h, err := lookup(ctx, p.st, p.norm, rawURL)
+	if err == nil && i.accts != nil && len(i.parts) > 1 {
+		h.Account = p.name
+	}
+	return h, err
 }
 
 func lookup(ctx context.Context, st *store.Store, norm *normalize.Normalizer, rawURL string) (*History, error) {

@@ -36,13 +36,13 @@ func NewProducer(rdb redis.UniversalClient, norm *normalize.Normalizer, opts ...
 	if c.settings.PolicyEvery <= 0 {
 		c.settings.PolicyEvery = DefaultPolicyEvery
 	}
-	return &Producer{c: &Client{p: producer.New(rdb, c.settings), norm: norm}}
+	return &Producer{c: newSingle(producer.New(rdb, c.settings), norm, c)}
 }
 
 // Normalizer returns the producer's normaliser.
 //
 // Deprecated: keep the normaliser given to NewClient.
-func (p *Producer) Normalizer() *normalize.Normalizer { return p.c.norm }
+func (p *Producer) Normalizer() *normalize.Normalizer { return p.c.lanes[0].norm }
 
 // EnqueueURLs normalises urls and requests their invalidation.
 //
@@ -105,13 +105,13 @@ func (p *Producer) ReplayFlushAll(ctx context.Context, token, confirm string, co
 //
 // Deprecated: use Inspector.Lookup.
 func (p *Producer) Lookup(ctx context.Context, raw string) (*History, error) {
-	return lookup(ctx, p.c.p.Store(), p.c.norm, raw)
+	return lookup(ctx, p.c.p.Store(), p.c.lanes[0].norm, raw)
 }
 
 // NewIngest starts a normalise-and-dedupe run with the producer's normaliser.
 //
 // Deprecated: use Client.EnqueueBulk.
-func (p *Producer) NewIngest() *Ingest { return NewIngest(p.c.norm) }
+func (p *Producer) NewIngest() *Ingest { return NewIngest(p.c.lanes[0].norm) }
 
 // Ingest normalises input URLs and finds the ones repeated within one run.
 // It is not safe for concurrent use.

@@ -3,10 +3,11 @@ package cipurge
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
+	"github.com/cipurge/cipurge/internal/inspect"
 	"github.com/cipurge/cipurge/internal/store"
-	"github.com/cipurge/cipurge/internal/webhook"
 )
 
 // RequestStatus is the progress of one request: what a producer call asked for, counted per state.
@@ -30,12 +31,16 @@ type RequestStatus struct {
 	// NotDone lists URLs (canonical keys) of the request not done yet, among its first
 	// RequestSample URLs: a large request keeps counts, not a list per URL.
 	NotDone []string `json:"not_done,omitempty"`
+	// Accounts lists the accounts of a request whose URLs span several, in declared order.
+	// Each has a part of the request; the counts add them up, and it is done when every part
+	// is. Account is then the first. A request of one account leaves it empty.
+	Accounts []string `json:"accounts,omitempty"`
 }
 
 // What RequestStatus.DoneMeans says.
 const (
-	DoneMeansConfirmed = "confirmed" // the workers follow each invalidation to DONE
-	DoneMeansSent      = "sent"      // the workers do not follow invalidations: sent is done
+	DoneMeansConfirmed = inspect.DoneMeansConfirmed // the workers follow each invalidation to DONE
+	DoneMeansSent      = inspect.DoneMeansSent      // the workers do not follow invalidations: sent is done
 )
 
 // RequestSample is how many of a request's URLs it keeps by name.
@@ -48,50 +53,22 @@ var ErrNoRequest = store.ErrNoRequest
 func (r *RequestStatus) Failed() bool { return r.Dead > 0 }
 
 // Request reads the progress of request id.
+// With InspectAccounts it adds up the parts of a request whose URLs span accounts.
 // An unknown or expired ID is an error that matches ErrNoRequest; a failed read is a *RedisError.
 func (i *Inspector) Request(ctx context.Context, id string) (*RequestStatus, error) {
-	return readRequest(ctx, i.st, id)
+	return readRequest(ctx, i.stores(), id)
 }
 
-func readRequest(ctx context.Context, st *store.Store, id string) (*RequestStatus, error) {
-	r, err := st.Request(ctx, id)
+func readRequest(ctx context.Context, stores []*store.Store, id string) (*RequestStatus, error) {
+	s, err := inspect.ReadRequest(ctx, stores, id)
 	if errors.Is(err, store.ErrNoRequest) {
 		return nil, err
 	}
 	if err != nil {
 		return nil, apiError("read the request", err)
 	}
-	s := statusOf(r)
-	if s.Done {
-		return s, nil
-	}
-	open, err := st.OpenURLs(ctx, id, r.Sample)
-	if err != nil {
-		return nil, apiError("read the request", err)
-	}
-	if len(open) == 0 {
-		open = notSentSince(ctx, st, r)
-	}
-	s.NotDone = open
-	return s, nil
-}
-
-// statusOf is the status of the request record r, without NotDone.
-func statusOf(r store.Request) *RequestStatus {
-	s := &RequestStatus{ID: r.ID, Account: r.Account, MadeAt: r.At.UTC(), URLs: r.Total, Waiting: r.Counts[store.ReqWaiting], Sent: r.Counts[store.ReqSent],
-		Confirmed: r.Counts[store.ReqConfirmed], Resent: r.Counts[store.ReqResent], Dead: r.Counts[store.ReqDead],
-		Flushed: r.Counts[store.ReqFlushed], DoneMeans: DoneMeansSent, Done: !r.Done.IsZero(), Open: r.Open}
-	if r.Confirm {
-		s.DoneMeans = DoneMeansConfirmed
-	}
-	if r.Callback != "" {
-		s.Callback = webhook.Redact(r.Callback)
-	}
-	if s.Done {
-		t := r.Done.UTC()
-		s.DoneAt = &t
-	}
-	return s
+	out := RequestStatus(*s)
+	return &out, nil
 }
 
 // MaxRecentRequests bounds how many requests RecentRequests returns.
@@ -99,31 +76,27 @@ const MaxRecentRequests = 100
 
 // RecentRequests returns the n newest requests (at most MaxRecentRequests), newest first, with
 // their counts but no NotDone. Its cost is constant: two Redis round trips, whatever the
-// number or size of the requests. A failed read is a *RedisError.
+// number or size of the requests (two per account with InspectAccounts). A part of a request
+// whose URLs span accounts is listed with its own account's counts.
+// A failed read is a *RedisError.
 func (i *Inspector) RecentRequests(ctx context.Context, n int) ([]*RequestStatus, error) {
-	recs, err := i.st.LastRequests(ctx, min(max(n, 0), MaxRecentRequests))
-	if err != nil {
-		return nil, apiError("read the recent requests", err)
-	}
-	out := make([]*RequestStatus, len(recs))
-	for k, r := range recs {
-		out[k] = statusOf(r)
-	}
-	return out, nil
-}
-
-// notSentSince returns the URLs of r's sample whose history shows no end since r was made: the
-// URLs of a bulk request, which carries its own ID, not a link per URL.
-func notSentSince(ctx context.Context, st *store.Store, r store.Request) []string {
-	var out []string
-	for _, u := range r.Sample {
-		rec, found, err := st.History(ctx, u)
-		ended := found && err == nil && rec.SentAt >= r.At.UnixMilli() && (rec.State != store.StateSent || !r.Confirm)
-		if !ended {
-			out = append(out, u)
+	n = min(max(n, 0), MaxRecentRequests)
+	var out []*RequestStatus
+	for _, st := range i.stores() {
+		recs, err := st.LastRequests(ctx, n)
+		if err != nil {
+			return nil, apiError("read the recent requests", err)
+		}
+		for _, r := range recs {
+			s := RequestStatus(*inspect.StatusOf(r))
+			out = append(out, &s)
 		}
 	}
-	return out
+	if len(i.parts) > 1 {
+		slices.SortStableFunc(out, func(a, b *RequestStatus) int { return b.MadeAt.Compare(a.MadeAt) })
+		out = out[:min(len(out), n)]
+	}
+	return out, nil
 }
 
 // DefaultWaitEvery is how often WaitRequest reads the request again.

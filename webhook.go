@@ -35,9 +35,10 @@ type WebhookData struct {
 }
 
 // ReadWebhookData reads request id for an event about it, and url for an EventURLDead.
-// The workers call it as they build an event. An unknown or expired ID matches ErrNoRequest.
+// It reads the keys of the account default: a deployment of one account.
+// An unknown or expired ID matches ErrNoRequest.
 func ReadWebhookData(ctx context.Context, rdb redis.UniversalClient, id, url string) (*WebhookData, error) {
-	s, err := readRequest(ctx, store.New(rdb), id)
+	s, err := readRequest(ctx, []*store.Store{store.New(rdb)}, id)
 	if err != nil {
 		return nil, err
 	}

@@ -125,3 +125,15 @@ func (e *SeveralError) Error() string {
 
 // Unwrap returns ErrSeveral.
 func (e *SeveralError) Unwrap() error { return ErrSeveral }
+
+// KeyName returns the name under which the account named name keeps its keys and queues
+// (store.KeysFor, tasks.QueuesOf).
+// A set of one account keeps today's keys and queues, whatever its name: DefaultName.
+// So what an earlier version queued drains.
+// In a set of several, each account's own name; the account named default has today's.
+func (s *Set) KeyName(name string) string {
+	if len(s.list) == 1 {
+		return DefaultName
+	}
+	return name
+}

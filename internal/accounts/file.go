@@ -14,9 +14,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cipurge/cipurge/internal/defaults"
-	"github.com/cipurge/cipurge/internal/events"
-	"github.com/cipurge/cipurge/internal/store"
-	"github.com/cipurge/cipurge/internal/worker"
 	"github.com/cipurge/cipurge/pkg/normalize"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -205,7 +202,7 @@ func (fa fileAccount) account(i int, dir string) (*Account, []error) {
 	}
 	for _, e := range a.build() {
 		var ce *normalize.ConfigError
-		var se *worker.SettingError
+		var se *SendingError
 		switch {
 		case errors.As(e, &ce):
 			bad(normalizeFields[ce.Field], "%s", ce.Reason)
@@ -248,9 +245,9 @@ func pathError(err error) error {
 	return err
 }
 
-// build makes the account's normaliser and canonical origins, and checks its settings with the
-// worker's one check of them.
-// Errors are *normalize.ConfigError, *worker.SettingError, or an origin's *normalize.Error.
+// build makes the account's normaliser and canonical origins, and checks its sending settings
+// with CheckSending.
+// Errors are *normalize.ConfigError, *SendingError, or an origin's *normalize.Error.
 func (a *Account) build() []error {
 	var errs []error
 	n, err := normalize.New(a.URL)
@@ -259,14 +256,9 @@ func (a *Account) build() []error {
 	} else {
 		a.norm = n
 	}
-	w := worker.Config{}.WithDefaults()
-	w.Limit = store.Limit{Rate: a.Rate, Burst: a.Burst}
-	w.ConfirmLimit = store.Limit{Rate: a.ConfirmRate, Burst: a.Burst}
-	w.AllCooldown = a.Cooldown
-	if err := w.Validate(); err != nil {
-		for _, e := range unjoin(err) {
-			var se *worker.SettingError
-			if errors.As(e, &se) && workerFields[se.Setting] != "" && se.Setting != "ConfirmLimit.Burst" {
+	if CheckSending != nil {
+		for _, e := range CheckSending(a.Rate, a.Burst, a.ConfirmRate, a.Cooldown) {
+			if workerFields[e.Setting] != "" && e.Setting != "ConfirmLimit.Burst" {
 				errs = append(errs, e)
 			}
 		}
@@ -287,7 +279,7 @@ func (a *Account) build() []error {
 	a.Origins = canon
 	for _, b := range a.Buckets {
 		name, _, _ := strings.Cut(b, "/")
-		if !events.ValidBucket(name) {
+		if !ValidBucket(name) {
 			errs = append(errs, &bucketError{fmt.Sprintf("entry %q: %q is not a bucket or container name: use letters, digits, '.', '-' and '_', "+
 				"with a key prefix after a / if the bucket is shared, e.g. media/shop-a/", b, name)})
 		}
@@ -295,15 +287,40 @@ func (a *Account) build() []error {
 	return errs
 }
 
+// SendingError is a problem of an account's rate, burst, confirm rate or cooldown, as the
+// worker's one check of them words it.
+type SendingError struct {
+	Setting string // the worker's setting, such as "Limit.Rate"
+	// Say words the problem, naming each setting and its value with name.
+	Say func(name func(setting string, v any) string) string
+	Err error // the worker's error
+}
+
+func (e *SendingError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the worker's error.
+func (e *SendingError) Unwrap() error { return e.Err }
+
+// CheckSending checks an account's sending settings: the worker's one check of them.
+// internal/worker sets it, so every command that runs or feeds a worker checks them.
+// A Go program that only routes URLs with the file does not link the worker; nil checks nothing.
+var CheckSending func(rate float64, burst int, confirmRate float64, cooldown time.Duration) []*SendingError
+
 // bucketError is a bad entry of an account's buckets.
 type bucketError struct{ msg string }
 
 func (e *bucketError) Error() string { return e.msg }
 
-// unjoin returns the errors joined in err, or err alone.
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
+// ValidBucket says whether s can be a bucket's name: 1 to 255 letters, digits, '.', '-' and '_'.
+// It is loose on purpose: S3, GCS and Azure each add rules of their own.
+func ValidBucket(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
 	}
-	return []error{err}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -24,7 +24,7 @@ var plain = func() *normalize.Normalizer {
 
 // Single returns the set of one account a, the account of a deployment without a file.
 // It checks a as a file's account is checked; errors are *normalize.ConfigError,
-// *worker.SettingError or an origin's error, for the caller to word with its settings.
+// *SendingError or an origin's error, for the caller to word with its settings.
 func Single(a Account) (*Set, error) {
 	if a.Name == "" {
 		a.Name = DefaultName

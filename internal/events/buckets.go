@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cipurge/cipurge/internal/accounts"
 	"github.com/cipurge/cipurge/internal/kvlist"
 )
 
@@ -92,17 +93,7 @@ func (b Buckets) URL(bucket, key string) (string, match) {
 }
 
 // ValidBucket reports whether s can be a bucket or container name: letters, digits, '.', '-' and '_'.
-func ValidBucket(s string) bool {
-	if s == "" || len(s) > 255 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
+func ValidBucket(s string) bool { return accounts.ValidBucket(s) }
 
 // escapeKey escapes what cannot stand in a URL path as it is: '%', '?' and '#' (they would end
 // or change the path; a '\\' would read as '/'), spaces and control bytes, bytes outside ASCII,

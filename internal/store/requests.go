@@ -56,6 +56,10 @@ type NewRequestOptions struct {
 	// Link links each URL to the request in KeyRequestLinks, for the pending set. A bulk request
 	// is not linked: its tasks carry its ID.
 	Link bool
+	// ID, when set, is the ID of the request: another account's part of a request whose URLs
+	// span accounts. Each part is recorded in its account's keys under the one ID.
+	// "" makes a fresh ID.
+	ID string
 }
 
 // OpenRequest records a request with no URL yet and returns its ID. It is not done before
@@ -66,7 +70,10 @@ func (s *Store) OpenRequest(ctx context.Context, o NewRequestOptions) (id string
 	if len(o.IdempotencyKey) > MaxIdempotencyKey {
 		return "", false, fmt.Errorf("the idempotency key is %d bytes long: use at most %d", len(o.IdempotencyKey), MaxIdempotencyKey)
 	}
-	id = NewRequestID()
+	id = o.ID
+	if id == "" {
+		id = NewRequestID()
+	}
 	keys := []string{s.k.Request(id), s.k.Requests}
 	if o.IdempotencyKey != "" {
 		keys = append(keys, s.k.RequestIdem(o.IdempotencyKey))

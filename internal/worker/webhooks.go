@@ -10,7 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
-	"github.com/cipurge/cipurge"
+	"github.com/cipurge/cipurge/internal/inspect"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/webhook"
 )
@@ -162,7 +162,7 @@ func (w *Worker) drainOutbox(ctx context.Context) {
 // delivery builds the delivery of event typ about r (and url) to target. A body over
 // webhook.MaxBody lists fewer URLs not done.
 func (w *Worker) delivery(ctx context.Context, typ string, r store.Request, url, target string) (webhook.Delivery, error) {
-	data, err := cipurge.ReadWebhookData(ctx, w.rdb, r.ID, url)
+	data, err := readWebhookData(ctx, w.store, r.ID, url)
 	if err != nil {
 		return webhook.Delivery{}, err
 	}
@@ -185,6 +185,16 @@ func (w *Worker) delivery(ctx context.Context, typ string, r store.Request, url,
 		}
 		data.NotDone = data.NotDone[:len(data.NotDone)/2]
 	}
+}
+
+// readWebhookData reads request id's part in st, the lane's account, for an event about it, and
+// url for an EventURLDead.
+func readWebhookData(ctx context.Context, st *store.Store, id, url string) (*inspect.WebhookData, error) {
+	s, err := inspect.ReadRequest(ctx, []*store.Store{st}, id)
+	if err != nil {
+		return nil, err
+	}
+	return &inspect.WebhookData{RequestStatus: *s, URL: url}, nil
 }
 
 // runHooks starts the delivery server and the outbox loop when there is a secret. It returns

@@ -20,7 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/cipurge/cipurge"
+	"github.com/cipurge/cipurge/internal/inspect"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/internal/testkit"
@@ -149,13 +149,17 @@ func TestWebhookDoneIsDeliveredAndRetried(t *testing.T) {
 			t.Errorf("attempt %d: the Standard Webhooks library refuses it: %v", i, err)
 		}
 	}
-	var ev cipurge.WebhookEvent
+	var ev struct { // cipurge.WebhookEvent's fields: internal/e2e decodes with that type
+		Type      string
+		Timestamp time.Time
+		Data      inspect.WebhookData
+	}
 	if err := json.Unmarshal(rc.bodies[1], &ev); err != nil {
 		t.Fatal(err)
 	}
 	d := ev.Data
-	if ev.Type != cipurge.EventRequestDone || d.ID != id || !d.Done || d.URLs != 2 || d.Confirmed != 2 ||
-		d.DoneMeans != cipurge.DoneMeansConfirmed || d.DoneAt == nil || !ev.Timestamp.Equal(*d.DoneAt) {
+	if ev.Type != webhook.EventRequestDone || d.ID != id || !d.Done || d.URLs != 2 || d.Confirmed != 2 ||
+		d.DoneMeans != inspect.DoneMeansConfirmed || d.DoneAt == nil || !ev.Timestamp.Equal(*d.DoneAt) {
 		t.Errorf("the event: %s", rc.bodies[1])
 	}
 	if d.Callback != srv.URL+"/hook" {

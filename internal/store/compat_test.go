@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -100,6 +101,12 @@ func TestOldHistoryHonoured(t *testing.T) {
 	}
 	if adm, err = s.Admit(ctx, []string{u}, now-5_000, store.Interactive, store.Limit{}); err != nil || adm.Verdict != store.Go {
 		t.Fatalf("a request after the old send: %+v, %v", adm, err)
+	}
+	// Beside URLs with no per-URL hash, the old hash is still read (admit reads the hashes only
+	// when one of them exists).
+	both := []string{"https://img.example.com/new.jpg", u}
+	if adm, err = s.Admit(ctx, both, now-15_000, store.Interactive, store.Limit{}); err != nil || adm.Verdict != store.Go || !slices.Equal(adm.Live(both), both[:1]) {
+		t.Fatalf("a request before the old send, beside a new URL: %+v, %v", adm, err)
 	}
 	if err := s.MarkState(ctx, []string{u}, "u-old", store.StateConfirmed, "", time.Hour); err != nil {
 		t.Fatal(err)

@@ -53,9 +53,16 @@ local function under(u, z, after, self)
     start = j + 1
   end
 end
-for i = 1, (#KEYS - N_ADMIT_FIXED) / (1 + nb) do
+-- The per-URL hashes hold a send only when an earlier version wrote it. So they are read only
+-- when one of them exists: one EXISTS a call, not one HGET a URL.
+local nurl = (#KEYS - N_ADMIT_FIXED) / (1 + nb)
+local olds = {}
+for i = 1, nurl do olds[i] = KEYS[N_ADMIT_FIXED + (i - 1) * (1 + nb) + 1] end
+local anyold = nurl > 0 and redis.call('EXISTS', unpack(olds)) > 0
+for i = 1, nurl do
   local base = N_ADMIT_FIXED + (i - 1) * (1 + nb)
-  local s = tonumber(redis.call('HGET', KEYS[base + 1], F_SENT) or '0')
+  local s = 0
+  if anyold then s = tonumber(redis.call('HGET', KEYS[base + 1], F_SENT) or '0') end
   for b = 1, nb do
     if s > req then break end
     local bs = hrec_get(KEYS[base + 1 + b], ARGV[7 + i])

@@ -26,6 +26,13 @@ if n > 0 then
   local uuid, packed = uuid_pack(ARGV[3])
   hcall_put(ck, call, ST_CODE[S_SENT], n, sent, uuid, packed, '')
 end
+-- The per-URL hashes are read only when one of them exists: one EXISTS a call, not one HMGET a URL.
+local anyold = false
+if n > 0 then
+  local olds = {}
+  for i = 1, n do olds[i] = KEYS[N_SENT_FIXED + 2 * i - 1] end
+  anyold = redis.call('EXISTS', unpack(olds)) > 0
+end
 for i = 1, n do
   local old, bk, f = KEYS[N_SENT_FIXED + 2 * i - 1], KEYS[N_SENT_FIXED + 2 * i], ARGV[5 + i]
   local v, ttl = unpack(redis.call('HMGET', bk, f, F_HB_TTL))
@@ -41,19 +48,20 @@ for i = 1, n do
   end
   -- The per-URL hash is kept only for what this send does not cover: a later queued request.
   -- With none of its fields there is no hash to delete.
-  local osent, q, why, task, st = unpack(redis.call('HMGET', old, F_SENT, F_Q, F_WHY, F_TASK, F_ST))
-  if (osent or q or why or task or st) and tonumber(osent or '0') < sent then
-    if tonumber(q or '0') <= req then
-      redis.call('DEL', old)
-    else
-      redis.call('HDEL', old, F_REQ, F_SENT, F_UUID, F_ST, F_WHY)
+  if anyold then
+    local osent, q, why, task, st = unpack(redis.call('HMGET', old, F_SENT, F_Q, F_WHY, F_TASK, F_ST))
+    if (osent or q or why or task or st) and tonumber(osent or '0') < sent then
+      if tonumber(q or '0') <= req then
+        redis.call('DEL', old)
+      else
+        redis.call('HDEL', old, F_REQ, F_SENT, F_UUID, F_ST, F_WHY)
+      end
     end
   end
 end
-redis.call('INCRBY', KEYS[2], n)
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-redis.call('INCR', KEYS[3])
-redis.call('EXPIRE', KEYS[3], ARGV[5])
+-- A per-second counter gets its expiry when this send creates it: its value is then this send's.
+if redis.call('INCRBY', KEYS[2], n) == n then redis.call('EXPIRE', KEYS[2], ARGV[5]) end
+if redis.call('INCR', KEYS[3]) == 1 then redis.call('EXPIRE', KEYS[3], ARGV[5]) end
 redis.call('HINCRBY', KEYS[1], F_STAT_URLS, n)
 redis.call('HINCRBY', KEYS[1], F_STAT_CALLS, 1)
 redis.call('DEL', KEYS[4], KEYS[5])

@@ -133,3 +133,61 @@ func BenchmarkLinkFootprint(b *testing.B) {
 		})
 	}
 }
+
+// TestMoveURLsPassesTheRequestsSeenLast: MoveURLs reads no link before its script. The URLs of a
+// request it moved before cost one call; URLs of more new requests than it keeps (20 requests of
+// one URL, moved at once) cost a second call, and every request still counts its URL.
+func TestMoveURLsPassesTheRequestsSeenLast(t *testing.T) {
+	c := testredis.Start(t).Client()
+	count := &redisCount{}
+	c.AddHook(count)
+	s := store.New(c)
+	ctx := context.Background()
+	o := store.NewRequestOptions{Confirm: true, TTL: time.Hour, Link: true}
+	u := urlsN(50)
+	big, _, _, err := s.NewRequest(ctx, u[:30], o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var small []string
+	for _, x := range u[30:] {
+		id, _, _, err := s.NewRequest(ctx, []string{x}, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		small = append(small, id)
+	}
+	sent := store.Move{From: store.ReqWaiting, To: store.ReqSent, Keep: true}
+	calls := func(urls []string, m store.Move) int64 {
+		t.Helper()
+		count.take()
+		if _, err := s.MoveURLs(ctx, nil, urls, m); err != nil {
+			t.Fatal(err)
+		}
+		n, _, _ := count.take()
+		return n
+	}
+	calls([]string{"https://img.example.com/no-request.jpg"}, sent) // loads the script
+	if n := calls(u[:15], sent); n != 2 {
+		t.Errorf("the first move of a request's URLs: %d commands, want 2 (a miss, then its key)", n)
+	}
+	if n := calls(u[15:30], sent); n != 1 {
+		t.Errorf("a move of the same request's URLs: %d commands, want 1", n)
+	}
+	if n := calls(u[30:], sent); n != 2 {
+		t.Errorf("a move of 20 new requests' URLs: %d commands, want 2", n)
+	}
+	if got, err := s.MoveURLs(ctx, nil, u, store.Move{From: store.ReqSent, To: store.ReqConfirmed}); err != nil || len(got.Done) != 21 {
+		t.Fatalf("confirming all: done %d requests, want 21: %v", len(got.Done), err)
+	}
+	for i, id := range append(small, big) {
+		want := int64(1)
+		if i == len(small) {
+			want = 30
+		}
+		r, err := s.Request(ctx, id)
+		if err != nil || r.Done.IsZero() || r.Counts[store.ReqConfirmed] != want {
+			t.Errorf("request %s after every confirmation: %+v, %v; want %d confirmed", id, r, err, want)
+		}
+	}
+}

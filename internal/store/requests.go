@@ -6,8 +6,10 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -304,48 +306,42 @@ type Moved struct {
 	Dropped int64
 }
 
-// moveTries bounds how often MoveURLs reads links again that changed under it.
+// moveTries bounds how often MoveURLs moves again the URLs whose links named a request it did
+// not pass.
 const moveTries = 5
 
 // MoveURLs moves urls, a task's URLs, one step for every request they count for: the requests
 // of the task (a bulk task's, in reqs) and the requests linked to each URL. Its cost is a few
 // hash commands per URL and request. Each event it appends to the outbox (m.Events) costs an RPUSH,
 // and for EventsCallback an HGET, in the same script.
+//
+// It reads no link before the script: it passes the keys of the requests the links named last
+// (linkedReqs). The script leaves alone a URL whose links name another request and returns that
+// request's ID. A second call moves those URLs with its key. So a drain of one request's URLs
+// costs one call a task, and a task whose URLs each belong to a new request two.
 func (s *Store) MoveURLs(ctx context.Context, reqs, urls []string, m Move) (Moved, error) {
 	var out Moved
 	if len(urls) == 0 {
 		return out, nil
 	}
+	ids := s.linked.get()
 	for try := 0; len(urls) > 0; try++ {
 		if try == moveTries {
-			return out, fmt.Errorf("store: the links of %d URLs kept changing", len(urls))
+			return out, fmt.Errorf("store: the links of %d URLs kept naming requests not passed", len(urls))
 		}
-		links, err := s.rdb.HMGet(ctx, s.k.RequestLinks, urls...).Result()
-		if err != nil {
-			return out, fmt.Errorf("store: reading the links of %d URLs: %w", len(urls), err)
-		}
-		keys := []string{s.k.RequestLinks, s.k.Outbox, s.k.Queued}
+		keys := make([]string, 0, 3+len(reqs)+len(ids))
+		keys = append(keys, s.k.RequestLinks, s.k.Outbox, s.k.Queued)
 		for _, id := range reqs {
 			keys = append(keys, s.k.Request(id))
 		}
-		args := []any{string(m.From), string(m.To), bit(m.Resent), bit(m.Keep), bit(m.Adopt), bit(m.SentDone), len(reqs), len(urls), 0, int(m.Events), m.Covers}
+		args := make([]any, 0, 11+len(reqs)+len(urls)+len(ids))
+		args = append(args, string(m.From), string(m.To), bit(m.Resent), bit(m.Keep), bit(m.Adopt), bit(m.SentDone), len(reqs), len(urls), len(ids), int(m.Events), m.Covers)
 		for _, id := range reqs {
 			args = append(args, id)
 		}
-		var ids []string
-		seen := map[string]bool{}
-		for i, u := range urls {
-			v, _ := links[i].(string)
-			args = append(args, u, v)
-			for _, w := range strings.Fields(v) {
-				id, _, _ := strings.Cut(w, ":")
-				if !seen[id] {
-					seen[id] = true
-					ids = append(ids, id)
-				}
-			}
+		for _, u := range urls {
+			args = append(args, u)
 		}
-		args[8] = len(ids)
 		m.Covers = 0 // a try after the first drops no more records: its URLs are a subset
 		for _, id := range ids {
 			keys = append(keys, s.k.Request(id))
@@ -355,7 +351,7 @@ func (s *Store) MoveURLs(ctx context.Context, reqs, urls []string, m Move) (Move
 		if err != nil {
 			return out, fmt.Errorf("store: moving %d URLs from %q to %q: %w", len(urls), m.From, m.To, err)
 		}
-		if len(res) != 4 {
+		if len(res) != 5 {
 			return out, fmt.Errorf("store: moving URLs: unexpected answer %v", res)
 		}
 		for _, v := range res[0].([]any) {
@@ -371,9 +367,45 @@ func (s *Store) MoveURLs(ctx context.Context, reqs, urls []string, m Move) (Move
 		}
 		dropped, _ := res[3].(int64)
 		out.Dropped += dropped
+		var unknown []string
+		for _, v := range res[4].([]any) {
+			unknown = append(unknown, v.(string))
+		}
+		ids = append(ids, unknown...)
+		s.linked.saw(unknown)
 		urls = again
 	}
 	return out, nil
+}
+
+// linkedCap bounds the request IDs a Store passes to MoveURLs before it reads any link.
+const linkedCap = 8
+
+// linkedReqs are the request IDs the links MoveURLs moved last named, newest first.
+type linkedReqs struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+// get returns a copy of the IDs.
+func (l *linkedReqs) get() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.ids)
+}
+
+// saw puts ids first, and keeps at most linkedCap.
+func (l *linkedReqs) saw(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	keep := slices.DeleteFunc(slices.Clone(l.ids), func(id string) bool { return slices.Contains(ids, id) })
+	l.ids = append(slices.Clone(ids), keep...)
+	if len(l.ids) > linkedCap {
+		l.ids = l.ids[:linkedCap]
+	}
 }
 
 // FlushLinks moves every linked URL to ReqFlushed: a flush-all was sent after their requests.

@@ -38,15 +38,21 @@ type Store struct {
 	rdb  redis.UniversalClient
 	k    Keys
 	hist layoutCache
+	// linked are the requests the last links moved named (MoveURLs).
+	linked *linkedReqs
 }
 
 // New returns the Store of the default account over rdb (a client, a failover client or a
 // cluster client). For binds another.
-func New(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb, k: defaultKeys} }
+func New(rdb redis.UniversalClient) *Store {
+	return &Store{rdb: rdb, k: defaultKeys, linked: &linkedReqs{}}
+}
 
 // For returns the Store of account ("" is the default account) over the same client.
 // The caller checks the name (tasks.CheckAccountName).
-func (s *Store) For(account string) *Store { return &Store{rdb: s.rdb, k: KeysFor(account)} }
+func (s *Store) For(account string) *Store {
+	return &Store{rdb: s.rdb, k: KeysFor(account), linked: &linkedReqs{}}
+}
 
 // Keys returns the keys of the Store's account.
 func (s *Store) Keys() Keys { return s.k }

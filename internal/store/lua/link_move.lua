@@ -11,12 +11,15 @@
 -- ARGV[7] task requests T  ARGV[8] URLs U  ARGV[9] linked requests R
 -- ARGV[10] the events to append (Events): 0 none, N_EVENTS_CALLBACK, N_EVENTS_ALL
 -- ARGV[11] a send's request time (ms; 0 none): the URLs' KeyQueued records no later than it go
--- ARGV[12..11+T] the task's request IDs; then U pairs: canonical key, its links as read ('' none);
--- then R request IDs, in the order of their KEYS
--- returns  {done, dead, changed, dropped}: done the request IDs that became done; with to dead,
---          dead the pairs request ID, canonical key of each URL dead for a request; changed the
---          indexes (1-based) of the URLs whose links changed since read: left alone, to read
---          again; dropped the outbox's oldest events the appends pushed out (OutboxMax)
+-- ARGV[12..11+T] the task's request IDs; then U canonical keys; then R request IDs, in the order
+-- of their KEYS: the requests the caller expects the URLs' links to name
+-- returns  {done, dead, changed, dropped, unknown}: done the request IDs that became done; with
+--          to dead, dead the pairs request ID, canonical key of each URL dead for a request;
+--          changed the indexes (1-based) of the URLs whose links name a request not in KEYS:
+--          left alone, to move again with its key; dropped the outbox's oldest events the appends
+--          pushed out (OutboxMax); unknown those requests' IDs
+-- The caller reads no link first: it passes the requests it saw last, and a miss costs a second
+-- call for the URLs it skipped, not a read of every link.
 local from, to, resent, keep, adopt, sentdone = ARGV[1], ARGV[2], ARGV[3] == '1', ARGV[4] == '1', ARGV[5] == '1', ARGV[6] == '1'
 local nt, nu, nr, events = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local A, K = 12, 4 -- the first ARGV after the fixed ones; the first KEYS of a request
@@ -24,8 +27,9 @@ local code = {[S_LINK_WAITING] = S_REQ_WAITING, [S_LINK_SENT] = S_REQ_SENT}
 local tocode = S_LINK_WAITING
 if to == S_REQ_SENT then tocode = S_LINK_SENT end
 local keyof = {}
-for j = 1, nr do keyof[ARGV[A - 1 + nt + 2 * nu + j]] = KEYS[K - 1 + nt + j] end
-local done, dead, changed, moved, dropped = {}, {}, {}, {}, 0
+for t = 1, nt do keyof[ARGV[A - 1 + t]] = KEYS[K - 1 + t] end
+for j = 1, nr do keyof[ARGV[A - 1 + nt + nu + j]] = KEYS[K - 1 + nt + j] end
+local done, dead, changed, moved, dropped, unknown, missing = {}, {}, {}, {}, 0, {}, {}
 -- Moves are summed per request and state, then made once each: a request of 15,000 URLs costs
 -- a few commands per call, not per URL.
 local counts, order, live = {}, {}, {}
@@ -58,20 +62,37 @@ local newval, touched = {}, {}
 for c0 = 1, nu, CHUNK do
   local c1 = math.min(c0 + CHUNK - 1, nu)
   local names = {}
-  for u = c0, c1 do names[#names + 1] = ARGV[A - 2 + nt + 2 * u] end
+  for u = c0, c1 do names[#names + 1] = ARGV[A - 1 + nt + u] end
   local curs = redis.call('HMGET', KEYS[1], unpack(names))
   for u = c0, c1 do
-    local url, seen = ARGV[A - 2 + nt + 2 * u], ARGV[A - 1 + nt + 2 * u]
+    local url = ARGV[A - 1 + nt + u]
     local cur = newval[url] or curs[u - c0 + 1] or ''
-    if cur ~= seen then
+    -- A link that names a request whose key is not here is left alone, and its ID returned.
+    local ws, known = {}, true
+    for w in string.gmatch(cur, '%S+') do
+      local id, c = string.match(w, '^(.+):(%a)$')
+      local st = code[c]
+      if st and (from == '' or st == from) then
+        if not keyof[id] then
+          known = false
+          if not missing[id] then
+            missing[id] = true
+            unknown[#unknown + 1] = id
+          end
+        end
+        ws[#ws + 1] = {w, id, st}
+      else
+        ws[#ws + 1] = {w}
+      end
+    end
+    if not known then
       changed[#changed + 1] = u
     else
       moved[#moved + 1] = url
       local words = {}
-      for w in string.gmatch(cur, '%S+') do
-        local id, c = string.match(w, '^(.+):(%a)$')
-        local st = code[c]
-        if st and (from == '' or st == from) then
+      for _, x in ipairs(ws) do
+        local w, id, st = x[1], x[2], x[3]
+        if st then
           local ck = id .. ' ' .. st
           if not counts[ck] then
             counts[ck] = 0
@@ -110,7 +131,7 @@ local covers = tonumber(ARGV[11])
 if covers > 0 then
   for c0 = 1, nu, CHUNK do
     local names = {}
-    for u = c0, math.min(c0 + CHUNK - 1, nu) do names[#names + 1] = ARGV[A - 2 + nt + 2 * u] end
+    for u = c0, math.min(c0 + CHUNK - 1, nu) do names[#names + 1] = ARGV[A - 1 + nt + u] end
     local qs, gone = redis.call('HMGET', KEYS[3], unpack(names)), {}
     for j, q in ipairs(names) do
       if qs[j] and tonumber(string.match(qs[j], '^%d+')) <= covers then gone[#gone + 1] = q end
@@ -133,4 +154,4 @@ if from ~= '' and #moved > 0 then
     move(k, id, from, #moved)
   end
 end
-return {done, dead, changed, dropped}
+return {done, dead, changed, dropped, unknown}

@@ -100,6 +100,10 @@ func (c *Client) lane(name string) (*lane, error) {
 	return nil, fmt.Errorf("no account is named %q: use one of %s", name, strings.Join(c.names(), ", "))
 }
 
+// Accounts returns the names of the accounts the client writes for, in declared order: one
+// without WithAccounts (WithAccountName's, or DefaultAccount).
+func (c *Client) Accounts() []string { return c.names() }
+
 // names lists the accounts the client writes for.
 func (c *Client) names() []string {
 	out := make([]string, len(c.lanes))

@@ -370,9 +370,15 @@ func (h *handler) flushAll(w http.ResponseWriter, r *http.Request, e *entry) {
 	if h.refused(w, e, h.decode(r, &req)) || h.refused(w, e, checkText("reason", req.Reason)) {
 		return
 	}
-	client, refusal := h.flushClient(e.token, req.Account)
+	client, account, refusal := h.flushClient(e.token, req.Account)
 	if h.refused(w, e, refusal) {
 		return
+	}
+	queue := tasks.QueueAll
+	if len(client.Accounts()) > 1 {
+		queue = tasks.QueuesOf(h.o.Accounts.KeyName(account)).All
+	} else {
+		account = "" // the client's one account
 	}
 	ctx, cancel := httpapi.Durable(r, h.Timeout)
 	defer cancel()
@@ -383,19 +389,23 @@ func (h *handler) flushAll(w http.ResponseWriter, r *http.Request, e *entry) {
 		by += " token " + e.token.Name // its name, for whoever reads the queue: never its value
 	}
 	err := client.RequestFlushAll(ctx, cipurge.FlushAllRequest{Confirm: req.Confirm, RequestedBy: by,
-		Reason: req.Reason, Prefix: req.Prefix})
+		Reason: req.Reason, Prefix: req.Prefix, Account: account})
 	var (
 		refused *cipurge.FlushRefusedError
 		bad     *cipurge.InvalidURLError
+		opt     *cipurge.OptionError
 	)
 	switch {
+	case errors.As(err, &opt):
+		h.fail(w, e, http.StatusBadRequest, Error{Code: "no_account",
+			Message: `this worker sends for several accounts: name the one to flush in the field "account" (` + opt.Reason + "). Nothing was requested"})
 	case err == nil && req.Prefix != "":
-		httpapi.WriteJSON(w, http.StatusAccepted, FlushAccepted{Status: "accepted", TaskID: tasks.TaskIDAll, Queue: tasks.QueueAll,
+		httpapi.WriteJSON(w, http.StatusAccepted, FlushAccepted{Status: "accepted", TaskID: tasks.TaskIDAll, Queue: queue,
 			Message: "root prefix requested as a flush-all is: a worker will send it once. Every image under it is fetched again from the origin."})
 	case errors.As(err, &bad):
 		h.fail(w, e, http.StatusBadRequest, Error{Code: "bad_prefix", Message: `"prefix": ` + bad.Error() + ". Nothing was requested."})
 	case err == nil:
-		httpapi.WriteJSON(w, http.StatusAccepted, FlushAccepted{Status: "accepted", TaskID: tasks.TaskIDAll, Queue: tasks.QueueAll,
+		httpapi.WriteJSON(w, http.StatusAccepted, FlushAccepted{Status: "accepted", TaskID: tasks.TaskIDAll, Queue: queue,
 			Message: "flush-all requested: a worker will send it once. Every pending URL request made before it is covered by it."})
 	case !errors.As(err, &refused):
 		e.err = err

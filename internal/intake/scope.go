@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/cipurge/cipurge"
@@ -76,6 +77,8 @@ func reach(tok *accounts.Token, account, what string) *httpapi.Problem {
 // token's only account. It routes each URL first: one URL of an account the token does not reach
 // refuses the whole request. A URL that routes to no account, or to two, is left to the account's
 // normaliser, which rejects it or not, as it would for an explicit account.
+// URLs of several accounts, all reached, return "": the Client routes each URL (spanning), when
+// it writes for several accounts. A Client of one account cannot: 400 several_accounts.
 func (h *handler) requestAccount(tok *accounts.Token, req *invalidationsRequest) (string, *httpapi.Problem) {
 	set := h.o.Accounts
 	if req.Account != "" {
@@ -86,7 +89,7 @@ func (h *handler) requestAccount(tok *accounts.Token, req *invalidationsRequest)
 		}
 		return a.Name, reach(tok, a.Name, "the field account")
 	}
-	found := ""
+	var found []string
 	for _, u := range append(req.URLs[:len(req.URLs):len(req.URLs)], req.Prefixes...) {
 		a, err := set.Route(u, "")
 		if err != nil {
@@ -95,22 +98,26 @@ func (h *handler) requestAccount(tok *accounts.Token, req *invalidationsRequest)
 		if bad := reach(tok, a.Name, fmt.Sprintf("url %q", u)); bad != nil {
 			return "", bad
 		}
-		if found != "" && found != a.Name {
-			return "", &httpapi.Problem{Status: http.StatusBadRequest, Body: Error{Code: "several_accounts",
-				Message: fmt.Sprintf("the URLs are of two accounts, %q and %q: send one request per account (or name it in the field account). Nothing was enqueued",
-					found, a.Name)}}
+		if !slices.Contains(found, a.Name) {
+			found = append(found, a.Name)
 		}
-		found = a.Name
 	}
-	if found == "" {
-		found = tok.Only()
+	switch {
+	case len(found) > 1 && len(h.o.Client.Accounts()) > 1:
+		return "", nil
+	case len(found) > 1:
+		return "", &httpapi.Problem{Status: http.StatusBadRequest, Body: Error{Code: "several_accounts",
+			Message: fmt.Sprintf("the URLs are of two accounts, %q and %q: send one request per account (or name it in the field account). Nothing was enqueued",
+				found[0], found[1])}}
+	case len(found) == 1:
+		return found[0], nil
 	}
-	if found == "" {
-		return "", &httpapi.Problem{Status: http.StatusBadRequest, Body: Error{Code: "no_account",
-			Message: fmt.Sprintf("no URL says its account, and this token reaches several (%s): name one in the field account. Nothing was enqueued",
-				strings.Join(tok.Accounts, ", "))}}
+	if only := tok.Only(); only != "" {
+		return only, nil
 	}
-	return found, nil
+	return "", &httpapi.Problem{Status: http.StatusBadRequest, Body: Error{Code: "no_account",
+		Message: fmt.Sprintf("no URL says its account, and this token reaches several (%s): name one in the field account. Nothing was enqueued",
+			strings.Join(tok.Accounts, ", "))}}
 }
 
 // clientFor returns the Client of the account named account: Options.Clients's, else Options.Client.
@@ -121,8 +128,14 @@ func (h *handler) clientFor(account string) *cipurge.Client {
 	return h.o.Client
 }
 
-// reachRequest refuses a scoped token that does not reach the account of the request st.
+// reachRequest refuses a scoped token that does not reach the account of the request st: every
+// account, for a request whose URLs span several.
 func (h *handler) reachRequest(tok *accounts.Token, st *cipurge.RequestStatus) *httpapi.Problem {
+	for _, a := range st.Accounts {
+		if bad := h.reachAccount(tok, a, "request "+st.ID); bad != nil {
+			return bad
+		}
+	}
 	return h.reachAccount(tok, st.Account, "request "+st.ID)
 }
 
@@ -139,35 +152,35 @@ func (h *handler) reachAccount(tok *accounts.Token, account, what string) *httpa
 }
 
 // flushClient returns the Client that requests the flush-all of the account named account (the
-// body's field). "" is the scoped token's only account, or the deployment's account for an
-// unscoped token. A scoped token must reach the account.
-func (h *handler) flushClient(tok *accounts.Token, account string) (*cipurge.Client, *httpapi.Problem) {
+// body's field), and that account's name. "" is the scoped token's only account, or the
+// deployment's account for an unscoped token. A scoped token must reach the account.
+func (h *handler) flushClient(tok *accounts.Token, account string) (*cipurge.Client, string, *httpapi.Problem) {
 	if account == "" && tok != nil {
 		if account = tok.Only(); account == "" {
-			return nil, &httpapi.Problem{Status: http.StatusBadRequest, Body: Error{Code: "no_account",
+			return nil, "", &httpapi.Problem{Status: http.StatusBadRequest, Body: Error{Code: "no_account",
 				Message: fmt.Sprintf(`this token reaches several accounts (%s): name the one to flush in the field "account". Nothing was requested`,
 					strings.Join(tok.Accounts, ", "))}}
 		}
 	}
 	if account == "" {
-		return h.o.Client, nil
+		return h.o.Client, "", nil
 	}
 	name := account
 	if h.o.Accounts != nil {
 		a, err := h.o.Accounts.Lookup(account)
 		if err != nil {
-			return nil, &httpapi.Problem{Status: http.StatusBadRequest, Body: Error{Code: "bad_option",
+			return nil, "", &httpapi.Problem{Status: http.StatusBadRequest, Body: Error{Code: "bad_option",
 				Message: `"account": ` + err.Error() + ". Nothing was requested"}}
 		}
 		name = a.Name
 	} else if account != cipurge.DefaultAccount {
-		return nil, &httpapi.Problem{Status: http.StatusBadRequest, Body: Error{Code: "bad_option",
+		return nil, "", &httpapi.Problem{Status: http.StatusBadRequest, Body: Error{Code: "bad_option",
 			Message: fmt.Sprintf(`"account": no account is named %q: this worker has one account, %q. Nothing was requested`, account, cipurge.DefaultAccount)}}
 	}
 	if bad := reach(tok, name, "the flush-all's account"); bad != nil {
-		return nil, bad
+		return nil, "", bad
 	}
-	return h.clientFor(name), nil
+	return h.clientFor(name), name, nil
 }
 
 // readable checks a read: GET, by a token that may lookup. doing words the read for a refusal.

@@ -241,14 +241,12 @@ func newServer(cfg *config.Config, rdb redis.UniversalClient, w *worker.Lanes, r
 		lookup   httpserver.Lookup
 		requests httpserver.Requests
 	)
-	if norm, err := cfg.Normalizer(); err == nil {
-		st := store.New(rdb)
-		lookup = func(ctx context.Context, raw string) (*inspect.History, error) {
-			return inspect.LookupURL(ctx, st, norm, raw)
-		}
-		if requests, err = cipurge.NewInspector(rdb, norm); err != nil {
+	if norm, err := normalizer(cfg); err == nil {
+		insp, err := newInspector(cfg, rdb, norm)
+		if err != nil {
 			return nil, err
 		}
+		lookup, requests = statusLookup(cfg, rdb, norm, insp), insp
 	} else {
 		log.Warn("/status cannot look URLs or requests up: the URL normalisation settings do not load", zap.Error(err))
 	}
@@ -261,6 +259,28 @@ func newServer(cfg *config.Config, rdb redis.UniversalClient, w *worker.Lanes, r
 	})
 }
 
+// statusLookup is /status's lookup of a URL: the history of the keys of its account.
+func statusLookup(cfg *config.Config, rdb redis.UniversalClient, norm *normalize.Normalizer, insp *cipurge.Inspector) httpserver.Lookup {
+	if !cfg.Several() {
+		st := store.New(rdb)
+		return func(ctx context.Context, raw string) (*inspect.History, error) {
+			return inspect.LookupURL(ctx, st, norm, raw)
+		}
+	}
+	set, _ := cfg.Accounts()
+	return func(ctx context.Context, raw string) (*inspect.History, error) {
+		a, err := set.Route(raw, "")
+		if err != nil {
+			return nil, err
+		}
+		h, err := inspect.LookupURL(ctx, store.New(rdb).For(set.KeyName(a.Name)), a.Normalizer(), raw)
+		if h != nil {
+			h.Account = a.Name
+		}
+		return h, err
+	}
+}
+
 // newIntake returns the intake API: on with INTAKE_TOKEN, INTAKE_FLUSH_TOKEN or a scoped token of
 // ACCOUNTS_FILE, else nil.
 func newIntake(cfg *config.Config, rdb redis.UniversalClient, log *zap.Logger, inflight *httpapi.Gate) (http.Handler, error) {
@@ -271,7 +291,7 @@ func newIntake(cfg *config.Config, rdb redis.UniversalClient, log *zap.Logger, i
 	if cfg.HTTP.IntakeToken == "" && cfg.HTTP.IntakeFlush == "" && len(set.Tokens()) == 0 {
 		return nil, nil
 	}
-	norm, err := cfg.Normalizer()
+	norm, err := normalizer(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("INTAKE_TOKEN is set, so the worker normalises URLs: %w", err)
 	}
@@ -279,7 +299,7 @@ func newIntake(cfg *config.Config, rdb redis.UniversalClient, log *zap.Logger, i
 	if err != nil {
 		return nil, err
 	}
-	insp, err := cipurge.NewInspector(rdb, norm)
+	insp, err := newInspector(cfg, rdb, norm)
 	if err != nil {
 		return nil, err
 	}
@@ -400,7 +420,7 @@ func newEvents(cfg *config.Config, rdb redis.UniversalClient, reg prometheus.Reg
 	if err != nil {
 		return nil, err
 	}
-	norm, err := cfg.Normalizer()
+	norm, err := normalizer(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("EVENTS_TOKEN is set, so the worker normalises URLs: %w", err)
 	}
@@ -433,19 +453,56 @@ func eventScopes(set *accounts.Set) []events.Scope {
 }
 
 // newClient is the Go client the intake and the event receivers write through.
-// It writes for the deployment's one account.
+// With several accounts it writes for every account of ACCOUNTS_FILE, routing each URL; opts'
+// WithFlushAll is then left out, since each account's flush-all is confirmed with its own token.
+// With one it writes for that account, normalising with norm.
 func newClient(cfg *config.Config, rdb redis.UniversalClient, norm *normalize.Normalizer, opts ...cipurge.ClientOption) (*cipurge.Client, error) {
 	set, err := cfg.Accounts()
 	if err != nil {
 		return nil, err
 	}
-	acct, err := set.Single()
+	base := []cipurge.ClientOption{cipurge.WithMaxRetry(cfg.Purge.MaxRetry), cipurge.WithBatchSize(cfg.Purge.BatchSize),
+		cipurge.WithReplicaWait(cfg.Replicas().N, cfg.Replicas().Timeout)}
+	if cfg.Several() {
+		accts, err := fileAccounts(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return cipurge.NewClient(rdb, nil, append(base, cipurge.WithAccounts(accts))...)
+	}
+	opts = append(append(base, cipurge.WithAccountName(set.All()[0].Name)), opts...)
+	return cipurge.NewClient(rdb, norm, opts...)
+}
+
+// fileAccounts is ACCOUNTS_FILE for the Go API, read again: config checked it at start.
+func fileAccounts(cfg *config.Config) (*cipurge.Accounts, error) {
+	accts, err := cipurge.LoadAccounts(cfg.Cloudimage.AccountsFile)
+	if err != nil {
+		return nil, fmt.Errorf("ACCOUNTS_FILE=%s:\n%w", cfg.Cloudimage.AccountsFile, err)
+	}
+	return accts, nil
+}
+
+// newInspector is the reader of requests and URL histories for the intake and /status: every
+// account's, with several.
+func newInspector(cfg *config.Config, rdb redis.UniversalClient, norm *normalize.Normalizer) (*cipurge.Inspector, error) {
+	if !cfg.Several() {
+		return cipurge.NewInspector(rdb, norm)
+	}
+	accts, err := fileAccounts(cfg)
 	if err != nil {
 		return nil, err
 	}
-	opts = append([]cipurge.ClientOption{cipurge.WithMaxRetry(cfg.Purge.MaxRetry), cipurge.WithBatchSize(cfg.Purge.BatchSize),
-		cipurge.WithAccountName(acct.Name), cipurge.WithReplicaWait(cfg.Replicas().N, cfg.Replicas().Timeout)}, opts...)
-	return cipurge.NewClient(rdb, norm, opts...)
+	return cipurge.NewInspector(rdb, nil, cipurge.InspectAccounts(accts))
+}
+
+// normalizer is the deployment's one normaliser, or nil with several accounts: each has its own,
+// and the Go client routes each URL to it.
+func normalizer(cfg *config.Config) (*normalize.Normalizer, error) {
+	if cfg.Several() {
+		return nil, nil
+	}
+	return cfg.Normalizer()
 }
 
 // laneQueues lists the queues of every lane, each lane's highest priority first.

@@ -49,3 +49,21 @@ func (s *Store) Start(ctx context.Context, prio Priority, lim Limit) (wait time.
 func StartCap(lim Limit) int {
 	return max(int(math.Ceil(lim.Rate))+max(lim.Burst-1, 0)/2, 1)
 }
+
+// StartBurst is how many calls may start at once under lim: StartCap(lim) less the calls the
+// rate spaces over the rest of a second. At least 1.
+func StartBurst(lim Limit) int {
+	return max(StartCap(lim)-int(math.Ceil(lim.Rate))+1, 1)
+}
+
+// StartSpacing is a GCRA on the starts under lim: one start per emission interval (1/rate,
+// rounded up to the microsecond), and a tolerance that lets StartBurst(lim) start at once. Starts
+// that conform to it fill any window of length L with at most ceil((L + tolerance) / emission):
+// StartCap(lim) in a second. With no rate both are 0.
+func StartSpacing(lim Limit) (emission, tolerance time.Duration) {
+	if lim.Rate <= 0 {
+		return 0, 0
+	}
+	emission = time.Duration(math.Ceil(1e6/lim.Rate)) * time.Microsecond
+	return emission, time.Duration(StartBurst(lim)-1) * emission
+}

@@ -240,17 +240,9 @@ func TestNoSecondAboveRateBurst(t *testing.T) {
 		at[i] = r.At
 	}
 	slices.SortFunc(at, time.Time.Compare)
-	peak, from, where := 0, 0, time.Duration(0)
-	for i := range at { // the most arrivals in any half-open window [at[from], at[from]+1s)
-		for !at[i].Before(at[from].Add(time.Second)) {
-			from++
-		}
-		if i-from+1 > peak {
-			peak, where = i-from+1, at[from].Sub(at[0])
-		}
-	}
+	peak := mostIn(at, time.Second)
 	if bound := int(lim.Rate) + lim.Burst; peak > bound {
 		t.Errorf("%d calls in one 1-s window at the sandbox; rate + burst is %d", peak, bound)
 	}
-	t.Logf("%d calls in %s, at most %d in a 1-s window (from %s on; cap %d)", len(at), at[len(at)-1].Sub(at[0]), peak, where, store.StartCap(lim))
+	t.Logf("%d calls in %s, at most %d in a 1-s window (cap %d)", len(at), at[len(at)-1].Sub(at[0]), peak, store.StartCap(lim))
 }

@@ -197,10 +197,11 @@ func (w *Worker) waitTurn(ctx context.Context, urls, reqs []string, reqMS int64,
 }
 
 // start waits for a call's reserved send time, then starts it in the shared second of starts
-// (store.Start). A call woken late keeps its reservation: it was counted. It waits only when the
-// second already holds its cap, so late calls never bunch past rate + burst. A 429 or an outage
-// may have paused every worker while it waited: Retry-After outranks a reservation. A call that
-// goes at once under no rate limit, or a status check, asks Redis nothing more.
+// (store.Start), then in a slot of this worker's own spacing of starts (startGate). A call woken
+// late keeps its reservation: it was counted. It waits only when the second already holds its
+// cap, or for its slot, so late calls never bunch past the cap. A 429 or an outage may have
+// paused every worker while it waited: Retry-After outranks a reservation. A call that goes at
+// once under no rate limit, or a status check, asks Redis nothing more.
 func (w *Worker) start(ctx context.Context, wait time.Duration, prio store.Priority, lim store.Limit) error {
 	if wait > 0 {
 		w.metrics.Waits.WithLabelValues(store.Throttled.String()).Inc()
@@ -222,29 +223,36 @@ func (w *Worker) start(ctx context.Context, wait time.Duration, prio store.Prior
 			return snooze(left, "paused: "+reason)
 		}
 		if room <= 0 {
-			room = w.startHere(prio, lim)
+			break
 		}
-		if room <= 0 {
-			return nil
-		}
-		w.metrics.Waits.WithLabelValues(waitStarts).Inc()
-		w.metrics.WaitSeconds.WithLabelValues(waitStarts).Add(room.Seconds())
-		if err := sleep(ctx, room); err != nil {
+		if err := w.waitForStart(ctx, room); err != nil {
 			return err
 		}
 	}
+	// Counted in the shared second: only this worker's slot is left, reserved once.
+	if slot := w.startHere(prio, lim); slot > 0 {
+		return w.waitForStart(ctx, slot)
+	}
+	return nil
 }
 
-// startHere counts a start in this worker's own second of starts (startWindow), once the shared
-// one had room. It returns 0 when the call may start, or how long to wait.
+// waitForStart sleeps d, the wait of a call for room among the starts, and counts it.
+func (w *Worker) waitForStart(ctx context.Context, d time.Duration) error {
+	w.metrics.Waits.WithLabelValues(waitStarts).Inc()
+	w.metrics.WaitSeconds.WithLabelValues(waitStarts).Add(d.Seconds())
+	return sleep(ctx, d)
+}
+
+// startHere reserves a start in this worker's own spacing of starts (startGate), once the shared
+// second had room. It returns how long the call waits for its slot (0: it starts now).
 func (w *Worker) startHere(prio store.Priority, lim store.Limit) time.Duration {
 	switch {
 	case lim.Rate <= 0 || prio == store.Status:
 		return 0
 	case prio == store.Folder || prio == store.FolderBulk:
-		return w.startsPfx.take(time.Now(), store.StartCap(lim))
+		return w.startsPfx.take(time.Now(), lim)
 	}
-	return w.starts.take(time.Now(), store.StartCap(lim))
+	return w.starts.take(time.Now(), lim)
 }
 
 // waitStarts is the wait reason of a call that waited for room in the shared second of starts.

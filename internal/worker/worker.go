@@ -180,8 +180,8 @@ type Worker struct {
 	sending   atomic.Int64 // invalidation handlers running (see yieldToSends)
 	sentAt    atomic.Int64 // when an invalidation handler last ended (Unix ns; see sendGap)
 	limitedAt atomic.Int64 // when an invalidation last waited for the shared limit (Unix ns)
-	starts    startWindow  // this worker's starts of invalidation calls under Limit
-	startsPfx startWindow  // the same under PrefixLimit
+	starts    startGate    // this worker's starts of invalidation calls under Limit
+	startsPfx startGate    // the same under PrefixLimit
 
 	redis  *redisWatch
 	status *status.Reader // the pauses, for readiness; the status checks waiting

@@ -44,6 +44,7 @@ type Queue struct {
 // Snapshot is one reading. Its JSON is `enqueue status --json` and /status's JSON.
 type Snapshot struct {
 	At                 time.Time            `json:"at"`
+	Account            string               `json:"account,omitempty"` // the account read (Reader.For); empty for the account default
 	Queues             []Queue              `json:"queues"`
 	PausedQueues       []string             `json:"paused_queues,omitempty"`
 	WaitingURLs        int64                `json:"urls_in_window"`
@@ -101,7 +102,7 @@ func NewReader(rdb redis.UniversalClient) *Reader {
 	return &Reader{rdb: rdb, store: store.New(rdb), insp: asynq.NewInspectorFromRedisClient(rdb)}
 }
 
-// For returns a Reader of account's pauses (ReadPauses): its shared pause and its queues.
+// For returns a Reader of account's keys and queues: its snapshot (Read), counts and pauses.
 func (r *Reader) For(account string) *Reader {
 	return &Reader{rdb: r.rdb, store: r.store.For(account), insp: r.insp}
 }
@@ -110,12 +111,16 @@ func (r *Reader) For(account string) *Reader {
 // what operators ask for besides (the workers, the send rate, the totals, the last flush-all, the
 // last dead letters), with the drain estimate. Like ReadCounts, it is whole or an error.
 func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
-	c, err := r.ReadCounts(ctx, tasks.QueueNames())
+	q := r.queues()
+	c, err := r.ReadCounts(ctx, q.Names())
 	if err != nil {
 		return nil, err
 	}
 	s := &Snapshot{At: c.At, WaitingURLs: c.WaitingURLs, DeadLetters: int(c.DeadLetters),
 		Paused: c.Pause.String(), PauseLeftSeconds: c.Pause.Left.Seconds()}
+	if q.Account != tasks.DefaultAccount {
+		s.Account = q.Account
+	}
 	s.addQueues(c.Queues)
 	recorded, err := r.store.ChecksWaiting(ctx)
 	if err != nil {
@@ -149,6 +154,9 @@ func (r *Reader) Read(ctx context.Context, o Options) (*Snapshot, error) {
 	return s, nil
 }
 
+// queues are the queues of the reader's account.
+func (r *Reader) queues() tasks.AccountQueues { return tasks.QueuesOf(r.store.Account()) }
+
 // rateName is what the notes call the rate setting.
 func (o Options) rateName() string { return cmp.Or(o.RateName, "rate") }
 
@@ -156,19 +164,20 @@ func (o Options) rateName() string { return cmp.Or(o.RateName, "rate") }
 func (s *Snapshot) addQueues(infos []*asynq.QueueInfo) {
 	for _, info := range infos {
 		q := info.Queue
+		_, base, _ := tasks.AccountOfQueue(q)
 		qs := Queue{Queue: q, Pending: info.Pending, Active: info.Active, Scheduled: info.Scheduled, Retry: info.Retry,
 			Archived: info.Archived, Paused: info.Paused}
 		s.Queues = append(s.Queues, qs)
 		if qs.Paused {
 			s.PausedQueues = append(s.PausedQueues, q)
 		}
-		if q == tasks.QueueConfirm {
+		if base == tasks.QueueConfirm {
 			s.ConfirmBacklog = waitingChecks(info)
 		}
-		if q == tasks.QueueInteractive || q == tasks.QueueBulk || q == tasks.QueueAll {
+		if base == tasks.QueueInteractive || base == tasks.QueueBulk || base == tasks.QueueAll {
 			waiting := int64(qs.Pending + qs.Scheduled + qs.Retry) // a pause holds these; the active ones run
 			calls := waiting + int64(qs.Active)
-			if q == tasks.QueueBulk {
+			if base == tasks.QueueBulk {
 				calls, waiting = calls*tasks.BulkRequests, waiting*tasks.BulkRequests // a bulk task carries up to this many requests
 			}
 			s.BacklogCalls += calls
@@ -196,7 +205,7 @@ func (s *Snapshot) addWorkers(o Options) {
 	batch = max(batch, 1)
 	windowCalls := (s.WaitingURLs + int64(batch) - 1) / int64(batch)
 	s.BacklogCalls += windowCalls
-	if slices.Contains(s.PausedQueues, tasks.QueueInteractive) {
+	if slices.ContainsFunc(s.PausedQueues, func(q string) bool { _, base, _ := tasks.AccountOfQueue(q); return base == tasks.QueueInteractive }) {
 		s.PausedBacklogCalls += windowCalls // the batcher's tasks wait on the paused queue
 	}
 	s.BusyLastMinute = busyThroughout(s.Workers, s.At)
@@ -373,11 +382,11 @@ func (r *Reader) ReadCounts(ctx context.Context, queues []string) (*Counts, erro
 // queue), or asynq's archive of the queues when that holds more (tasks archived by an older
 // version, or from the asynqmon UI, that have no record). So it never counts a dead letter twice,
 // and it does not move when records catch up with the archive. Only the product's task queues
-// count (tasks.QueueNames): a webhook delivery that finally failed is no dead letter.
+// count (tasks.AccountOfQueue): a webhook delivery that finally failed is no dead letter.
 func deadLetterCount(queues []*asynq.QueueInfo, records int64) int64 {
 	var archived int64
 	for _, q := range queues {
-		if slices.Contains(tasks.QueueNames(), q.Queue) {
+		if _, _, ok := tasks.AccountOfQueue(q.Queue); ok {
 			archived += int64(q.Archived)
 		}
 	}
@@ -470,7 +479,7 @@ func (r *Reader) readQueueKeys(ctx context.Context, q string) (*asynq.QueueInfo,
 // waits). It reads those keys only, a few O(1) reads, for the worker that bounds this backlog;
 // the status reports the same count (Snapshot.ConfirmBacklog).
 func (r *Reader) ConfirmBacklog(ctx context.Context) (int64, error) {
-	info, err := r.readQueueKeys(ctx, tasks.QueueConfirm)
+	info, err := r.readQueueKeys(ctx, r.queues().Confirm)
 	if err != nil {
 		return 0, fmt.Errorf("status checks waiting: %w", err)
 	}

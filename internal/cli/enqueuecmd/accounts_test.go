@@ -9,22 +9,72 @@ import (
 	"testing"
 
 	"github.com/cipurge/cipurge/internal/cli/enqueuecmd"
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/testredis"
 )
 
-// TestSeveralAccountsRefused: a file of several accounts stops enqueue's URLs at start, exit 2,
-// with a message that says why. (The worker runs a lane per account; status and the dead-letter
-// queue read Redis.)
-func TestSeveralAccountsRefused(t *testing.T) {
+// TestSeveralAccounts: with a file of several accounts, enqueue routes each URL to its account's
+// keys under one request; a URL of no account is rejected (exit 1) and the rest is queued.
+// status shows each account, or --account's; a URL's history is read from its account's keys;
+// --all flushes the account --account names, confirmed with its token.
+func TestSeveralAccounts(t *testing.T) {
+	r := testredis.Start(t)
 	p := filepath.Join(t.TempDir(), "accounts.yaml")
-	if err := os.WriteFile(p, []byte("accounts:\n  - {name: a, token: a}\n  - {name: b, token: b}\n"), 0o600); err != nil {
+	file := "accounts:\n  - {name: a, token: a, origins: [\"https://a.example.com/\"]}\n  - {name: b, token: b, origins: [\"https://b.example.com/\"]}\n"
+	if err := os.WriteFile(p, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"ACCOUNTS_FILE=" + p, "REDIS_URL=redis://127.0.0.1:1/0"}
-	for _, args := range [][]string{{"https://img.example.com/a.jpg"}} {
+	env := []string{"ACCOUNTS_FILE=" + p, "REDIS_URL=redis://" + r.Addr() + "/0"}
+	run := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
 		err := enqueuecmd.Run(context.Background(), args, env, strings.NewReader(""), &out, &errb)
-		if enqueuecmd.ExitCode(err) != 2 || !strings.Contains(err.Error(), "2 accounts are declared (a, b), but sending for several accounts is not built yet") {
-			t.Errorf("enqueue %q: exit %d: %v", args, enqueuecmd.ExitCode(err), err)
+		if err != nil {
+			errb.WriteString(err.Error())
+		}
+		return enqueuecmd.ExitCode(err), out.String(), errb.String()
+	}
+	code, out, errs := run("https://a.example.com/1.jpg", "https://b.example.com/2.jpg", "https://c.example.com/3.jpg", "https://b.example.com/4.jpg")
+	if code != 1 || !strings.Contains(errs, "3 enqueued") || !strings.Contains(errs, "which no account lists") {
+		t.Fatalf("enqueue: exit %d, %q, %q", code, out, errs)
+	}
+	ctx := context.Background()
+	for acct, want := range map[string]int64{"a": 1, "b": 2, "default": 0} {
+		if n := r.Client().ZCard(ctx, store.KeysFor(acct).Pending).Val(); n != want {
+			t.Errorf("pending of %s: %d, want %d", acct, n, want)
+		}
+	}
+	id := strings.TrimSpace(out)
+	if code, out, errs := run("status", "--request", id); code != 0 || !strings.Contains(out, "accounts a, b") || !strings.Contains(out, "0 of 3 confirmed, 3 waiting") {
+		t.Errorf("status --request: exit %d, %q, %q", code, out, errs)
+	}
+	if code, out, errs := run("status"); code != 0 || !strings.Contains(out, "== account a ==") || !strings.Contains(out, "== account b ==") ||
+		!strings.Contains(out, "purge:b") || !strings.Contains(out, "URLs waiting for their window: 2") {
+		t.Errorf("status: exit %d, %q, %q", code, out, errs)
+	}
+	if code, out, _ := run("status", "--account", "a", "--json"); code != 0 || !strings.Contains(out, `"account": "a"`) || strings.Contains(out, `"account": "b"`) {
+		t.Errorf("status --account a: exit %d, %q", code, out)
+	}
+	if code, out, errs := run("status", "--json", "https://b.example.com/2.jpg"); code != 0 || !strings.Contains(out, `"account": "b"`) || !strings.Contains(out, "pending_since") {
+		t.Errorf("status URL: exit %d, %q, %q", code, out, errs)
+	}
+	if code, _, errs := run("--all", "--confirm", "b"); code != 2 || !strings.Contains(errs, "several accounts (a, b): name the one to flush with --account") {
+		t.Errorf("--all without --account: exit %d, %q", code, errs)
+	}
+	if code, _, errs := run("--all", "--account", "b", "--confirm", "a"); code != 2 || !strings.Contains(errs, "account b: flush-all refused") {
+		t.Errorf("--all --account b confirmed with a's token: exit %d, %q", code, errs)
+	}
+	if code, out, errs := run("--all", "--account", "b", "--confirm", "b"); code != 0 || !strings.Contains(out, "on queue flush-all:b") {
+		t.Errorf("--all --account b: exit %d, %q, %q", code, out, errs)
+	}
+	if code, out, errs := run("--all", "--cancel", "--account", "b"); code != 0 || !strings.Contains(out, "flush-all cancelled") {
+		t.Errorf("--all --cancel --account b: exit %d, %q, %q", code, out, errs)
+	}
+	if code, _, errs := run("--bulk", "https://a.example.com/5.jpg", "https://b.example.com/6.jpg"); code != 0 {
+		t.Errorf("--bulk: exit %d, %q", code, errs)
+	}
+	for _, q := range []string{"bulk:a", "bulk:b"} {
+		if n := r.Client().LLen(ctx, "asynq:{"+q+"}:pending").Val(); n != 1 {
+			t.Errorf("%s: %d tasks, want 1", q, n)
 		}
 	}
 }

@@ -33,6 +33,8 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -117,11 +119,12 @@ const usageText = `usage:
                                        search of Cloudimage's log (up to 60 s; PURGE_PREFIX_RATE)
   enqueue --confirm=TOKEN HOST/*       a prefix of a whole host, alias or token: confirmed,
                                        cooled down and sent once, as a flush-all is
-  enqueue --all --confirm=TOKEN [--reason TEXT]
+  enqueue --all --confirm=TOKEN [--reason TEXT] [--account NAME]
                                        flush EVERY cached image (scope "all"); TOKEN is your
                                        CLOUDIMAGE_TOKEN value
   enqueue --all --cancel               remove a flush-all that is queued and not yet sent
-  enqueue status [--json] [URL...]     backlog, dead letters, send rate, time to drain;
+  enqueue status [--json] [--account NAME] [URL...]
+                                       backlog, dead letters, send rate, time to drain;
                                        with URLs: when each was requested, sent, confirmed
   enqueue status --request ID [--json] a request's progress: counts per state, URLs not done
   enqueue dlq ls [--queue Q] [--limit N] [--json]
@@ -229,11 +232,15 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	if a.all && a.cancel {
-		return cancelFlushAll(ctx, cfg, stdout)
-	}
 	if a.all {
-		return runFlushAll(ctx, cfg, a.confirm, a.reason, stdout)
+		fa, err := flushAccount(cfg, a.account)
+		if err != nil {
+			return err
+		}
+		if a.cancel {
+			return cancelFlushAll(ctx, cfg, fa, stdout)
+		}
+		return runFlushAll(ctx, cfg, fa, a.confirm, a.reason, stdout)
 	}
 	return runIngest(ctx, a, cfg, stdin, stdout, stderr)
 }
@@ -267,7 +274,7 @@ func parseEnqueue(args []string, stdout io.Writer) (*enqueueArgs, error) {
 	fs.BoolVar(&a.cancel, "cancel", false, "with --all: remove a flush-all that is queued and not yet sent")
 	showVer := fs.Bool("version", false, "print the version and exit")
 	fs.StringVar(&a.idemKey, "idempotency-key", "", "a `KEY` that makes a retried run safe: a run with a key an earlier run used queues nothing and prints that run's request ID")
-	fs.StringVar(&a.account, "account", "", "the `NAME` of the account of every URL, over what each URL's form says (ACCOUNTS_FILE; default: the form decides)")
+	fs.StringVar(&a.account, "account", "", "the `NAME` of the account of every URL, over what each URL's form says (ACCOUNTS_FILE; default: the form decides); with --all, the account to flush")
 	fs.StringVar(&a.callback, "callback", "", "the `URL` the worker posts this request's signed events to (https, or http to loopback)")
 	fs.Var(&a.wait, "wait", "wait until the request is done, at most `TIMEOUT` (a bare --wait: 15m), with a progress line; exit 3 when some URLs failed for good, 4 when the wait ends first")
 	if err := parseFlags(fs, args, usageText, stdout); err != nil {
@@ -313,18 +320,28 @@ func (a *enqueueArgs) check() error {
 
 // runIngest enqueues the URLs of the arguments or of the file, and prints the summary.
 func runIngest(ctx context.Context, a *enqueueArgs, cfg *config.Config, stdin io.Reader, stdout, stderr io.Writer) error {
-	norm, err := cfg.Normalizer()
-	if err != nil {
-		return &exitError{code: 2, err: err}
+	var norm *normalize.Normalizer // with several accounts each has its own: every URL is routed
+	if !cfg.Several() {
+		n, err := cfg.Normalizer()
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		norm = n
 	}
 	set, err := cfg.Accounts()
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	home := set.All()[0].Name
 	if a.account != "" {
-		if _, err := set.Lookup(a.account); err != nil {
+		acct, err := set.Lookup(a.account)
+		if err != nil {
 			return usage("--account: %v%s", err, helpHint)
 		}
+		home = acct.Name
+	}
+	if a.confirm != "" && cfg.Several() {
+		return usage("--confirm of a root prefix is not built for several accounts: request it from the intake with its account, or flush the account with --all --account%s", helpHint)
 	}
 	in, progress, closeIn, err := openInput(a, stdin, stderr)
 	if err != nil {
@@ -332,6 +349,7 @@ func runIngest(ctx context.Context, a *enqueueArgs, cfg *config.Config, stdin io
 	}
 	defer closeIn()
 	var prod *producer.Producer
+	var lanes map[string]*producer.Producer
 	var rdb redis.UniversalClient
 	if !a.dryRun {
 		rdb, err = dial(ctx, cfg, "nothing was enqueued")
@@ -339,13 +357,20 @@ func runIngest(ctx context.Context, a *enqueueArgs, cfg *config.Config, stdin io
 			return err
 		}
 		defer rdb.Close()
-		prod = newProducer(rdb, cfg, func(note string) { fmt.Fprintln(stderr, "enqueue: note:", note) })
+		note := onceEach(func(note string) { fmt.Fprintln(stderr, "enqueue: note:", note) })
+		prod = newProducer(rdb, cfg, note)
+		if cfg.Several() {
+			lanes = map[string]*producer.Producer{}
+			for _, acct := range set.All() {
+				lanes[acct.Name] = newProducerOf(rdb, cfg, set.KeyName(acct.Name), note)
+			}
+		}
 	}
 	msgs := newPrinter(stderr, a.verbose)
 	defer msgs.flush()
 	var roots []string
 	o := ingestOptions{dryRun: a.dryRun, bulk: a.bulk, source: a.src, senders: 4, batch: 500, progress: progress, json: a.asJSON,
-		idemKey: a.idemKey, callback: a.callback, folders: a.prefix, route: set, account: a.account}
+		idemKey: a.idemKey, callback: a.callback, folders: a.prefix, route: set, account: a.account, lanes: lanes, home: home}
 	if set.Len() == 1 {
 		o.recordAccount = set.All()[0].Name
 	}
@@ -487,7 +512,37 @@ func rejected(n int64, msgs *printer) string {
 	return group(n) + " rejected"
 }
 
-func runFlushAll(ctx context.Context, cfg *config.Config, confirm, reason string, stdout io.Writer) error {
+// flushTarget is the account a flush-all is for: its keys and queues, its token and cooldown.
+type flushTarget struct {
+	name, keys, token string
+	cooldown          time.Duration
+}
+
+// flushAccount is the account of enqueue --all: --account's. With one account it may be left
+// out, and the variables give the token and cooldown as always.
+func flushAccount(cfg *config.Config, name string) (flushTarget, error) {
+	one := flushTarget{token: cfg.Cloudimage.Token, cooldown: cfg.Purge.AllCooldown}
+	set, err := cfg.Accounts()
+	if err != nil {
+		return one, &exitError{code: 2, err: err}
+	}
+	if name == "" && !cfg.Several() {
+		return one, nil
+	}
+	if name == "" {
+		return one, usage("--all: this deployment has several accounts (%s): name the one to flush with --account%s", strings.Join(set.Names(), ", "), helpHint)
+	}
+	acct, err := set.Lookup(name)
+	if err != nil {
+		return one, usage("--account: %v%s", err, helpHint)
+	}
+	if !cfg.Several() {
+		return one, nil
+	}
+	return flushTarget{name: acct.Name, keys: set.KeyName(acct.Name), token: acct.Token(), cooldown: acct.Cooldown}, nil
+}
+
+func runFlushAll(ctx context.Context, cfg *config.Config, fa flushTarget, confirm, reason string, stdout io.Writer) error {
 	// Not pinged first: the Producer checks the confirmation before it touches Redis, so an
 	// unconfirmed request is refused whatever Redis does. It needs no normaliser.
 	rdb, err := cfg.RedisClient()
@@ -495,13 +550,15 @@ func runFlushAll(ctx context.Context, cfg *config.Config, confirm, reason string
 		return &exitError{code: 2, err: err}
 	}
 	defer rdb.Close()
-	err = newProducer(rdb, cfg, nil).RequestFlushAll(ctx, producer.FlushAll{Token: cfg.Cloudimage.Token, Confirm: confirm,
-		Cooldown: cfg.Purge.AllCooldown, RequestedBy: requester(), Reason: reason})
+	err = newProducerOf(rdb, cfg, fa.keys, nil).RequestFlushAll(ctx, producer.FlushAll{Token: fa.token, Confirm: confirm,
+		Cooldown: fa.cooldown, RequestedBy: requester(), Reason: reason})
 	var refused *flushall.RefusedError
 	switch {
 	case err == nil:
-		fmt.Fprintf(stdout, "flush-all requested (task %s on queue %s): a worker will send it once. Every pending URL request made before it is covered by it.\n", tasks.TaskIDAll, tasks.QueueAll)
+		fmt.Fprintf(stdout, "flush-all requested (task %s on queue %s): a worker will send it once. Every pending URL request made before it is covered by it.\n", tasks.TaskIDAll, tasks.QueuesOf(fa.keys).All)
 		return nil
+	case errors.As(err, &refused) && fa.name != "":
+		return &exitError{code: 2, err: fmt.Errorf("account %s: %s", fa.name, strings.ReplaceAll(allRefusal(refused), "CLOUDIMAGE_TOKEN", "the account's token"))}
 	case errors.As(err, &refused):
 		return &exitError{code: 2, err: errors.New(allRefusal(refused))}
 	}
@@ -531,14 +588,15 @@ func allRefusal(refused *flushall.RefusedError) string {
 
 // cancelFlushAll removes the flush-all request that waits on its queue (pending, scheduled for a
 // retry, or dead-lettered). One that a worker is sending right now cannot be called back.
-func cancelFlushAll(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
+func cancelFlushAll(ctx context.Context, cfg *config.Config, fa flushTarget, stdout io.Writer) error {
 	rdb, err := dial(ctx, cfg, "")
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
 	insp := asynq.NewInspectorFromRedisClient(rdb)
-	ti, err := insp.GetTaskInfo(tasks.QueueAll, tasks.TaskIDAll)
+	queue := tasks.QueuesOf(fa.keys).All
+	ti, err := insp.GetTaskInfo(queue, tasks.TaskIDAll)
 	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 		fmt.Fprintln(stdout, "no flush-all is queued: nothing to cancel")
 		return nil
@@ -549,14 +607,14 @@ func cancelFlushAll(ctx context.Context, cfg *config.Config, stdout io.Writer) e
 	if ti.State == asynq.TaskStateActive {
 		return &exitError{code: 1, err: errors.New("the flush-all is being sent right now (a worker holds it): it can no longer be cancelled")}
 	}
-	if err := insp.DeleteTask(tasks.QueueAll, tasks.TaskIDAll); err != nil {
+	if err := insp.DeleteTask(queue, tasks.TaskIDAll); err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("cancel the flush-all: %w", err)}
 	}
 	// As every way a flush-all task ends: its confirmation is used up (an attempt of it that a
 	// worker left in flight stays counted, as outcome unknown). No task refers to it any more, so
 	// this is tidiness, not safety: a failure is not worth an error.
 	if p, err := tasks.DecodeAll(ti.Payload); err == nil {
-		_, _ = store.New(rdb).AllDone(ctx, p.RequestedAt.UnixMilli())
+		_, _ = store.New(rdb).For(fa.keys).AllDone(ctx, p.RequestedAt.UnixMilli())
 	}
 	fmt.Fprintf(stdout, "flush-all cancelled (it was %s): nothing was sent\n", ti.State)
 	return nil
@@ -582,6 +640,26 @@ func isTerminal(w io.Writer) bool {
 // newProducer is the command's producer on rdb, with the settings of cfg.
 // note says what the Redis costs; nil is silent.
 func newProducer(rdb redis.UniversalClient, cfg *config.Config, note func(string)) *producer.Producer {
+	return newProducerOf(rdb, cfg, "", note)
+}
+
+// newProducerOf is newProducer for the keys and queues named keyName (accounts.Set.KeyName).
+func newProducerOf(rdb redis.UniversalClient, cfg *config.Config, keyName string, note func(string)) *producer.Producer {
 	return producer.New(rdb, producer.Settings{MaxRetry: cfg.Purge.MaxRetry, BatchSize: cfg.Purge.BatchSize,
-		PolicyEvery: defaults.PolicyEvery, Note: note, Replicas: cfg.Replicas()})
+		PolicyEvery: defaults.PolicyEvery, Note: note, Replicas: cfg.Replicas(), Account: keyName})
+}
+
+// onceEach returns say, saying each distinct message once: the producers of several accounts
+// share one Redis, and so its notes.
+func onceEach(say func(string)) func(string) {
+	var mu sync.Mutex
+	said := map[string]bool{}
+	return func(msg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !said[msg] {
+			said[msg] = true
+			say(msg)
+		}
+	}
 }

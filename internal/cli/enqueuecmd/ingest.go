@@ -93,6 +93,25 @@ type ingestOptions struct {
 	account string // --account: the account of every URL, or "" for each URL's form
 	// recordAccount is the account the request's record names: the deployment's one account.
 	recordAccount string
+	// lanes are the producers of several accounts, by name: each URL's key goes to its
+	// account's, and the request has a part in each account it touches. nil: prod takes every key.
+	lanes map[string]*producer.Producer
+	// home is the account whose part of the request opens first and holds the idempotency key,
+	// with lanes: --account's, else the first declared.
+	home string
+}
+
+// part is one account's share of a run: its producer and its part of the request.
+type part struct {
+	name string
+	prod *producer.Producer
+	ro   store.NewRequestOptions
+}
+
+// keyBatch is keys of one account, to enqueue at once.
+type keyBatch struct {
+	p    *part
+	keys []string
 }
 
 // requestOptions is the record of the run's request.
@@ -104,14 +123,19 @@ func (o ingestOptions) requestOptions() store.NewRequestOptions {
 // the producers' one rule), rejects bad lines on stderr with their number, and enqueues the rest
 // in batches from o.senders goroutines (or prints them with dryRun), in constant memory.
 func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *producer.Producer, o ingestOptions, stdout io.Writer, msgs *printer) (*summary, error) {
-	r := &ingestRun{o: o, ro: o.requestOptions(), prod: prod, msgs: msgs, start: time.Now(), out: bufio.NewWriterSize(stdout, 64<<10)}
+	r := &ingestRun{o: o, msgs: msgs, start: time.Now(), out: bufio.NewWriterSize(stdout, 64<<10), parts: map[string]*part{}}
+	r.home = &part{name: o.home, prod: prod, ro: o.requestOptions()}
+	if o.lanes != nil {
+		r.home.prod, r.home.ro.Account = o.lanes[o.home], o.home
+		r.parts[o.home] = r.home
+	}
 	defer r.out.Flush()
 	ctx, r.cancel = context.WithCancelCause(ctx)
 	defer r.cancel(nil)
 	if replayed, err := r.open(ctx); err != nil || replayed != nil {
 		return replayed, err
 	}
-	batches := make(chan []string, o.senders*2)
+	batches := make(chan keyBatch, o.senders*2)
 	var wg sync.WaitGroup
 	for range o.senders {
 		wg.Add(1)
@@ -136,8 +160,11 @@ func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *p
 	wg.Wait()
 	stopProgress()
 	if r.reqID != "" && ctx.Err() == nil && readErr == nil {
-		if _, err := prod.AddToRequest(ctx, r.reqID, nil, r.ro, true); err != nil {
-			r.cancel(err)
+		for _, p := range r.allParts() {
+			if _, err := p.prod.AddToRequest(ctx, r.reqID, nil, p.ro, true); err != nil {
+				r.cancel(err)
+				break
+			}
 		}
 	}
 	s := r.summary()
@@ -153,8 +180,8 @@ func ingest(ctx context.Context, src source, norm *normalize.Normalizer, prod *p
 // ingestRun is one ingest at work.
 type ingestRun struct {
 	o           ingestOptions
-	ro          store.NewRequestOptions
-	prod        *producer.Producer
+	home        *part            // the part that opens first; the only one without lanes
+	parts       map[string]*part // with lanes: the parts opened so far, by account; the read loop adds them
 	msgs        *printer
 	start       time.Time
 	out         *bufio.Writer
@@ -172,11 +199,11 @@ func (r *ingestRun) open(ctx context.Context) (replayed *summary, err error) {
 		return nil, nil
 	}
 	if r.o.bulk {
-		if r.requestedAt, err = r.prod.Now(ctx); err != nil {
+		if r.requestedAt, err = r.home.prod.Now(ctx); err != nil {
 			return nil, err
 		}
 	}
-	id, made, err := r.prod.OpenRequest(ctx, r.ro)
+	id, made, err := r.home.prod.OpenRequest(ctx, r.home.ro)
 	if err != nil {
 		return nil, err
 	}
@@ -187,26 +214,58 @@ func (r *ingestRun) open(ctx context.Context) (replayed *summary, err error) {
 	return nil, nil
 }
 
+// allParts returns every part of the run's request opened so far.
+func (r *ingestRun) allParts() []*part {
+	if r.o.lanes == nil {
+		return []*part{r.home}
+	}
+	out := make([]*part, 0, len(r.parts))
+	for _, p := range r.parts {
+		out = append(out, p)
+	}
+	return out
+}
+
+// partOf returns the part of account, opening it under the run's request ID when it is new.
+// Without lanes every account's keys go to the one part.
+func (r *ingestRun) partOf(ctx context.Context, account string) (*part, error) {
+	if r.o.lanes == nil {
+		return r.home, nil
+	}
+	if p, ok := r.parts[account]; ok {
+		return p, nil
+	}
+	p := &part{name: account, prod: r.o.lanes[account], ro: r.o.requestOptions()}
+	p.ro.IdempotencyKey, p.ro.ID, p.ro.Account = "", r.reqID, account
+	if !r.o.dryRun {
+		if _, _, err := p.prod.OpenRequest(ctx, p.ro); err != nil {
+			return nil, err
+		}
+	}
+	r.parts[account] = p
+	return p, nil
+}
+
 // send enqueues the batches of keys until the channel closes.
 // After a failure it cancels the run and drains the rest.
-func (r *ingestRun) send(ctx context.Context, batches <-chan []string) {
-	for keys := range batches {
+func (r *ingestRun) send(ctx context.Context, batches <-chan keyBatch) {
+	for b := range batches {
 		if ctx.Err() != nil {
 			continue // drain after a failure
 		}
-		if err := r.sendOne(ctx, keys); err != nil {
+		if err := r.sendOne(ctx, b.p, b.keys); err != nil {
 			r.cancel(err)
 		}
 	}
 }
 
-// sendOne adds keys to the run's request and enqueues them.
-func (r *ingestRun) sendOne(ctx context.Context, keys []string) error {
-	if _, err := r.prod.AddToRequest(ctx, r.reqID, keys, r.ro, false); err != nil {
+// sendOne adds keys to the run's request and enqueues them, in the account of p.
+func (r *ingestRun) sendOne(ctx context.Context, p *part, keys []string) error {
+	if _, err := p.prod.AddToRequest(ctx, r.reqID, keys, p.ro, false); err != nil {
 		return err
 	}
 	if r.o.bulk {
-		n, err := r.prod.EnqueueBulk(ctx, r.o.source, r.reqID, r.requestedAt, keys)
+		n, err := p.prod.EnqueueBulk(ctx, r.o.source, r.reqID, r.requestedAt, keys)
 		r.c.Requests.Add(int64(n))
 		if err != nil {
 			return err
@@ -214,7 +273,7 @@ func (r *ingestRun) sendOne(ctx context.Context, keys []string) error {
 		r.c.Enqueued.Add(int64(len(keys)))
 		return nil
 	}
-	added, err := r.prod.AddKeys(ctx, r.o.source, keys)
+	added, err := p.prod.AddKeys(ctx, r.o.source, keys)
 	if err != nil {
 		return err
 	}
@@ -228,11 +287,12 @@ func (r *ingestRun) sendOne(ctx context.Context, keys []string) error {
 	return nil
 }
 
-// read reads src line by line and hands the new keys to batches, o.batch at a time.
+// read reads src line by line and hands the new keys to batches, o.batch at a time per account.
 // It returns the error reading src, if any; what was read before it is still enqueued.
-func (r *ingestRun) read(ctx context.Context, src source, in *producer.Ingest, batches chan<- []string) error {
+func (r *ingestRun) read(ctx context.Context, src source, in *producer.Ingest, batches chan<- keyBatch) error {
 	_, isFile := src.(*lineReader)
-	batch := make([]string, 0, r.o.batch)
+	held := map[*part][]string{}
+	var order []*part
 	var readErr error
 	for ctx.Err() == nil {
 		line, num, tooLong, ok, err := src.next()
@@ -257,14 +317,27 @@ func (r *ingestRun) read(ctx context.Context, src source, in *producer.Ingest, b
 		if !ok {
 			continue
 		}
-		batch = append(batch, key)
-		if len(batch) == r.o.batch {
-			batches <- batch
+		p, err := r.partOf(ctx, in.Account())
+		if err != nil {
+			r.cancel(err)
+			break
+		}
+		batch, seen := held[p]
+		if !seen {
+			order = append(order, p)
 			batch = make([]string, 0, r.o.batch)
 		}
+		batch = append(batch, key)
+		if len(batch) == r.o.batch {
+			batches <- keyBatch{p: p, keys: batch}
+			batch = make([]string, 0, r.o.batch)
+		}
+		held[p] = batch
 	}
-	if len(batch) > 0 && ctx.Err() == nil {
-		batches <- batch
+	for _, p := range order {
+		if len(held[p]) > 0 && ctx.Err() == nil {
+			batches <- keyBatch{p: p, keys: held[p]}
+		}
 	}
 	return readErr
 }

@@ -25,7 +25,8 @@ func runStatus(ctx context.Context, args []string, environ []string, stdout, std
 	fs := flag.NewFlagSet("enqueue status", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
 	reqID := fs.String("request", "", "show the progress of the request `ID` that enqueue printed")
-	if err := parseFlags(fs, args, "usage: enqueue status [--json] [URL...]\n       enqueue status [--json] --request ID\n\nflags:\n", stdout); err != nil {
+	account := fs.String("account", "", "with several accounts (ACCOUNTS_FILE): show the account `NAME` only (default: every account)")
+	if err := parseFlags(fs, args, "usage: enqueue status [--json] [--account NAME] [URL...]\n       enqueue status [--json] --request ID\n\nflags:\n", stdout); err != nil {
 		return err
 	}
 	if *reqID != "" && fs.NArg() > 0 {
@@ -42,16 +43,74 @@ func runStatus(ctx context.Context, args []string, environ []string, stdout, std
 	if fs.NArg() > 0 {
 		return urlStatus(ctx, cfg, rdb, fs.Args(), *asJSON, stdout, stderr)
 	}
-	rep, err := status.NewReader(rdb).Read(ctx, cfg.Status())
+	names, err := statusAccounts(cfg, *account)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
-	if *asJSON {
-		b, _ := json.MarshalIndent(rep, "", "  ")
+	if names == nil {
+		rep, err := status.NewReader(rdb).Read(ctx, cfg.Status())
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		if *asJSON {
+			b, _ := json.MarshalIndent(rep, "", "  ")
+			fmt.Fprintln(stdout, string(b))
+			return nil
+		}
+		printSnapshot(stdout, rep)
+		return nil
+	}
+	return accountsStatus(ctx, cfg, rdb, names, *asJSON, stdout)
+}
+
+// statusAccounts are the accounts enqueue status shows, by the name of their keys: nil for the
+// one account of a deployment (today's output), every account with several, or --account's.
+func statusAccounts(cfg *config.Config, account string) ([]string, error) {
+	set, err := cfg.Accounts()
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	if account != "" {
+		a, err := set.Lookup(account)
+		if err != nil {
+			return nil, usage("--account: %v%s", err, helpHint)
+		}
+		if !cfg.Several() {
+			return nil, nil
+		}
+		return []string{a.Name}, nil
+	}
+	if !cfg.Several() {
+		return nil, nil
+	}
+	return set.Names(), nil
+}
+
+// accountsStatus writes the snapshot of each account of names: a section each, or a JSON list.
+func accountsStatus(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, names []string, asJSON bool, stdout io.Writer) error {
+	set, _ := cfg.Accounts()
+	r := status.NewReader(rdb)
+	reps := make([]*status.Snapshot, 0, len(names))
+	for _, name := range names {
+		rep, err := r.For(set.KeyName(name)).Read(ctx, cfg.Status())
+		if err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("account %s: %w", name, err)}
+		}
+		rep.Account = name
+		reps = append(reps, rep)
+	}
+	if asJSON {
+		b, _ := json.MarshalIndent(reps, "", "  ")
 		fmt.Fprintln(stdout, string(b))
 		return nil
 	}
-	printSnapshot(stdout, rep)
+	for i, rep := range reps {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		fmt.Fprintf(stdout, "== account %s ==\n", rep.Account)
+		printSnapshot(stdout, rep)
+	}
 	return nil
 }
 
@@ -122,16 +181,16 @@ func printPauses(w io.Writer, rep *status.Snapshot) {
 	}
 }
 
+// urlStatus prints the history of each of urls, read from the keys of its account.
 func urlStatus(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, urls []string, asJSON bool, stdout, stderr io.Writer) error {
-	norm, err := cfg.Normalizer()
+	lookup, err := urlLookup(cfg, rdb)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
-	st := store.New(rdb)
 	var out []*inspect.History
 	bad := 0
 	for _, u := range urls {
-		h, err := inspect.LookupURL(ctx, st, norm, u)
+		h, err := lookup(ctx, u)
 		if err != nil {
 			fmt.Fprintf(stderr, "%s\n", err)
 			bad++
@@ -151,6 +210,27 @@ func urlStatus(ctx context.Context, cfg *config.Config, rdb redis.UniversalClien
 		return &exitError{code: 1}
 	}
 	return nil
+}
+
+// urlLookup reads a URL's history: from the keys of its account, with several accounts.
+func urlLookup(cfg *config.Config, rdb redis.UniversalClient) (func(context.Context, string) (*inspect.History, error), error) {
+	if cfg.Several() {
+		set, err := cfg.Accounts()
+		if err != nil {
+			return nil, &exitError{code: 2, err: err}
+		}
+		return func(ctx context.Context, raw string) (*inspect.History, error) {
+			return inspect.LookupRouted(ctx, rdb, set, raw)
+		}, nil
+	}
+	norm, err := cfg.Normalizer()
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	st := store.New(rdb)
+	return func(ctx context.Context, raw string) (*inspect.History, error) {
+		return inspect.LookupURL(ctx, st, norm, raw)
+	}, nil
 }
 
 // printHistory writes what is known of one URL: waiting, queued in which task (and that task's

@@ -34,7 +34,7 @@ func TestHelpSpellsFlagsAsTheUsage(t *testing.T) {
 		want []string
 	}{
 		{[]string{"--help"}, []string{"  enqueue [flags] -f FILE ", "\n  -f FILE\n", "\n  --all\n", "\n  --confirm TOKEN\n", "\n  --reason TEXT\n", "\n  --source TEXT\n"}},
-		{[]string{"status", "--help"}, []string{"usage: enqueue status [--json] [URL...]", "\n  --json\n"}},
+		{[]string{"status", "--help"}, []string{"usage: enqueue status [--json] [--account NAME] [URL...]", "\n  --json\n"}},
 		{[]string{"dlq", "--help"}, []string{"usage:\n  enqueue dlq ls [--queue Q] [--limit N] [--json]\n", "\n  --queue Q\n", "\n  --limit N\n", "\n  --confirm TOKEN\n"}},
 		{[]string{"dlq", "-h"}, []string{"usage:\n  enqueue dlq ls "}},
 		{[]string{"dlq", "ls", "--help"}, []string{"usage:\n  enqueue dlq ls ", "\n  --yes\n"}},

@@ -54,8 +54,19 @@ func (w *waitFlag) Set(v string) error {
 	return nil
 }
 
-// newInspector is the read side on rdb, with cfg's normaliser.
+// newInspector is the read side on rdb, with cfg's normaliser: every account's with several.
 func newInspector(cfg *config.Config, rdb redis.UniversalClient) (*cipurge.Inspector, error) {
+	if cfg.Several() {
+		accts, err := cipurge.LoadAccounts(cfg.Cloudimage.AccountsFile)
+		if err != nil {
+			return nil, &exitError{code: 2, err: fmt.Errorf("ACCOUNTS_FILE=%s:\n%w", cfg.Cloudimage.AccountsFile, err)}
+		}
+		insp, err := cipurge.NewInspector(rdb, nil, cipurge.InspectAccounts(accts))
+		if err != nil {
+			return nil, &exitError{code: 2, err: err}
+		}
+		return insp, nil
+	}
 	norm, err := cfg.Normalizer()
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
@@ -136,7 +147,10 @@ func requestStatus(ctx context.Context, cfg *config.Config, rdb redis.UniversalC
 	}
 	fmt.Fprintln(stdout, progressLine(st))
 	fmt.Fprintf(stdout, "made %s; done means %s\n", st.MadeAt.Format(time.RFC3339), st.DoneMeans)
-	if st.Account != cipurge.DefaultAccount {
+	switch {
+	case len(st.Accounts) > 1:
+		fmt.Fprintf(stdout, "accounts %s\n", strings.Join(st.Accounts, ", "))
+	case st.Account != cipurge.DefaultAccount:
 		fmt.Fprintf(stdout, "account %s\n", st.Account)
 	}
 	if st.DoneAt != nil {

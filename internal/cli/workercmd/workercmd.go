@@ -269,15 +269,7 @@ func statusLookup(cfg *config.Config, rdb redis.UniversalClient, norm *normalize
 	}
 	set, _ := cfg.Accounts()
 	return func(ctx context.Context, raw string) (*inspect.History, error) {
-		a, err := set.Route(raw, "")
-		if err != nil {
-			return nil, err
-		}
-		h, err := inspect.LookupURL(ctx, store.New(rdb).For(set.KeyName(a.Name)), a.Normalizer(), raw)
-		if h != nil {
-			h.Account = a.Name
-		}
-		return h, err
+		return inspect.LookupRouted(ctx, rdb, set, raw)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/cipurge/cipurge/internal/cli/workercmd"
 	"github.com/cipurge/cipurge/internal/producer"
 	"github.com/cipurge/cipurge/internal/sandbox"
+	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/testkit"
 	"github.com/cipurge/cipurge/internal/testkit/testworker"
 	"github.com/cipurge/cipurge/internal/testredis"
@@ -116,6 +117,34 @@ func TestSeveralAccountsThroughTheWorker(t *testing.T) {
 	code, body := testkit.Get(t, "http://"+addr+"/readyz")
 	if code != http.StatusOK || !strings.Contains(body, `"ready":true`) {
 		t.Errorf("/readyz with one account stopped: %d %s", code, body)
+	}
+	// One heartbeat for the process: one worker alive, whose state names the lane that stopped.
+	// It is published every store.WorkerPublishEvery.
+	st := store.New(r.Client())
+	var ws []store.WorkerState
+	testkit.WaitFor(t, 3*store.WorkerPublishEvery, "one worker's state naming shop-b stopped", func() bool {
+		now, err := st.Now(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ws, err = st.Workers(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+		return len(ws) != 1 || strings.HasPrefix(ws[0].Stopped, "shop-b: since ")
+	})
+	if len(ws) != 1 {
+		t.Errorf("%d workers' states for one process: %+v", len(ws), ws)
+	}
+	// One set of metrics for the process; each lane's series name its account.
+	_, metrics := testkit.Get(t, "http://"+addr+"/metrics")
+	for _, line := range []string{`cipurge_urls_invalidated_total{account="shop-a"} 20`, `cipurge_urls_invalidated_total{account="shop-c"} 20`,
+		`cipurge_api_key_rejected 1`} {
+		if !strings.Contains(metrics, "\n"+line+"\n") {
+			t.Errorf("/metrics has no %s", line)
+		}
+	}
+	if !strings.Contains(metrics, `cipurge_api_requests_total{account="shop-b",outcome="unauthorized"`) {
+		t.Errorf("/metrics has no 401 of shop-b:\n%s", testkit.Tail(metrics, 60))
 	}
 	if n := revoked.Stats().Accepted; n != 0 {
 		t.Errorf("the revoked key of shop-b got %d requests accepted", n)

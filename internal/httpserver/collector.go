@@ -21,8 +21,13 @@ var queueStates = []string{"pending", "active", "scheduled", "retry", "archived"
 // QueueCollectorOptions configure a QueueCollector. Zero values take the defaults noted.
 type QueueCollectorOptions struct {
 	// Queues to report. The default is tasks.QueueNames() and webhook.Queue, whose archived
-	// tasks are failed deliveries, not dead letters.
+	// tasks are failed deliveries, not dead letters. With Accounts, the default is webhook.Queue:
+	// each account's queues are reported with it.
 	Queues []string
+	// Accounts, when set, are the accounts whose state is read: each one's queues, pending set,
+	// pause and dead letters. The series of the pending set, the pause and the dead letters then
+	// carry the label account. Unset, the account default is read, without the label.
+	Accounts []string
 	// CacheFor is how long one reading of Redis serves scrapes (2 s): a flood of scrapes costs
 	// Redis one reading per CacheFor.
 	CacheFor time.Duration
@@ -73,7 +78,7 @@ type QueueCollector struct {
 type queueSnapshot struct {
 	at          time.Time
 	err         error
-	counts      *status.Counts // nil when err is set
+	counts      []*status.Counts // one per account read (Accounts, or default); nil when err is set
 	keyChecked  bool
 	keyBad      bool
 	stopChecked bool
@@ -82,8 +87,16 @@ type queueSnapshot struct {
 
 // NewQueueCollector returns a collector over rdb (a client, a failover client or a cluster client).
 func NewQueueCollector(rdb redis.UniversalClient, o QueueCollectorOptions) *QueueCollector {
-	if len(o.Queues) == 0 {
+	var acct []string // the label of the series of one account's own state
+	switch {
+	case len(o.Queues) > 0:
+	case len(o.Accounts) > 0:
+		o.Queues = []string{webhook.Queue}
+	default:
 		o.Queues = append(tasks.QueueNames(), webhook.Queue)
+	}
+	if len(o.Accounts) > 0 {
+		acct = []string{"account"}
 	}
 	if o.CacheFor <= 0 {
 		o.CacheFor = 2 * time.Second
@@ -111,15 +124,15 @@ func NewQueueCollector(rdb redis.UniversalClient, o QueueCollectorOptions) *Queu
 		descFailed: prometheus.NewDesc("cipurge_queue_failed_total",
 			"Task runs that failed in each queue, by every worker, as counted by asynq in Redis (rate-limit snoozes are not failures).", q, nil),
 		descDead: prometheus.NewDesc("cipurge_dead_letters",
-			"Dead letters, the count enqueue status and /status show: the product's own record (every one, also past asynq's 10,000 archived tasks per queue, until replayed or deleted with enqueue dlq), or asynq's archived tasks when they are more (archived by an older version or from the UI, with no record).", nil, nil),
+			"Dead letters, the count enqueue status and /status show: the product's own record (every one, also past asynq's 10,000 archived tasks per queue, until replayed or deleted with enqueue dlq), or asynq's archived tasks when they are more (archived by an older version or from the UI, with no record).", acct, nil),
 		descPending: prometheus.NewDesc("cipurge_pending_urls",
-			"URL requests waiting in the pending set for their coalescing window (PURGE_WINDOW) before the batcher forms requests.", nil, nil),
+			"URL requests waiting in the pending set for their coalescing window (PURGE_WINDOW) before the batcher forms requests.", acct, nil),
 		descOldest: prometheus.NewDesc("cipurge_pending_oldest_age_seconds",
-			"Age of the oldest URL request in the pending set (0 when empty), on the Redis clock.", nil, nil),
+			"Age of the oldest URL request in the pending set (0 when empty), on the Redis clock.", acct, nil),
 		descPaused: prometheus.NewDesc("cipurge_paused",
-			"1 while the pause shared by every worker is active (after a 429 or an outage of the API).", nil, nil),
+			"1 while the pause shared by every worker is active (after a 429 or an outage of the API).", acct, nil),
 		descPauseLeft: prometheus.NewDesc("cipurge_pause_remaining_seconds",
-			"Time left of the shared pause (0 when not paused).", nil, nil),
+			"Time left of the shared pause (0 when not paused).", acct, nil),
 		descKey: prometheus.NewDesc("cipurge_api_key_rejected",
 			"1 while this worker's API key is rejected by Cloudimage (401/403): it sends nothing until a probe succeeds.", nil, nil),
 		descStopped: prometheus.NewDesc("cipurge_sending_stopped",
@@ -162,7 +175,31 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	gauge(c.descUp, 1)
-	for _, q := range s.counts.Queues {
+	for _, counts := range s.counts {
+		c.collectQueues(ch, counts)
+	}
+	if ev := s.counts[0].EvictedKeys; ev >= 0 {
+		ch <- prometheus.MustNewConstMetric(c.descEvicted, prometheus.CounterValue, float64(ev))
+	}
+	for i, counts := range s.counts {
+		var label []string
+		if len(c.o.Accounts) > 0 {
+			label = []string{c.o.Accounts[i]}
+		}
+		gauge(c.descPending, float64(counts.WaitingURLs), label...)
+		gauge(c.descDead, float64(counts.DeadLetters), label...)
+		gauge(c.descOldest, counts.OldestWaiting.Seconds(), label...)
+		gauge(c.descPaused, b2f(counts.Pause.Left > 0), label...)
+		gauge(c.descPauseLeft, counts.Pause.Left.Seconds(), label...)
+	}
+}
+
+// collectQueues sends the metrics of the queues of one reading.
+func (c *QueueCollector) collectQueues(ch chan<- prometheus.Metric, counts *status.Counts) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, q := range counts.Queues {
 		for i, n := range []int{q.Pending, q.Active, q.Scheduled, q.Retry, q.Archived, q.Completed} {
 			gauge(c.descTasks, float64(n), q.Queue, queueStates[i])
 		}
@@ -172,14 +209,6 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.descProcessed, prometheus.CounterValue, float64(q.ProcessedTotal), q.Queue)
 		ch <- prometheus.MustNewConstMetric(c.descFailed, prometheus.CounterValue, float64(q.FailedTotal), q.Queue)
 	}
-	if s.counts.EvictedKeys >= 0 {
-		ch <- prometheus.MustNewConstMetric(c.descEvicted, prometheus.CounterValue, float64(s.counts.EvictedKeys))
-	}
-	gauge(c.descPending, float64(s.counts.WaitingURLs))
-	gauge(c.descDead, float64(s.counts.DeadLetters))
-	gauge(c.descOldest, s.counts.OldestWaiting.Seconds())
-	gauge(c.descPaused, b2f(s.counts.Pause.Left > 0))
-	gauge(c.descPauseLeft, s.counts.Pause.Left.Seconds())
 }
 
 // snapshot returns a reading no older than CacheFor, starting one if needed, and waits for it at
@@ -244,7 +273,23 @@ func (c *QueueCollector) read(ctx context.Context) *queueSnapshot {
 	if c.o.SendingStopped != nil {
 		s.stopChecked, s.stopped = true, c.o.SendingStopped()
 	}
-	s.counts, s.err = c.reader.ReadCounts(ctx, c.o.Queues)
+	if len(c.o.Accounts) == 0 {
+		counts, err := c.reader.ReadCounts(ctx, c.o.Queues)
+		s.counts, s.err = []*status.Counts{counts}, err
+		return s
+	}
+	for i, a := range c.o.Accounts {
+		queues := tasks.QueuesOf(a).Names()
+		if i == 0 {
+			queues = append(queues, c.o.Queues...)
+		}
+		counts, err := c.reader.For(a).ReadCounts(ctx, queues)
+		if err != nil {
+			s.err = fmt.Errorf("account %s: %w", a, err)
+			return s
+		}
+		s.counts = append(s.counts, counts)
+	}
 	return s
 }
 

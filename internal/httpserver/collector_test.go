@@ -256,3 +256,27 @@ func BenchmarkQueueCollector(b *testing.B) {
 		})
 	}
 }
+
+// TestCollectorPerAccount: with Accounts, each account's queues are reported, and its pending
+// set, pause and dead letters carry the label account.
+func TestCollectorPerAccount(t *testing.T) {
+	t.Parallel()
+	r := testredis.Start(t)
+	ctx := context.Background()
+	if _, err := store.New(r.Client()).For("shop-a").AddPending(ctx, "", []string{"https://img.example.com/a.jpg", "https://img.example.com/b.jpg"}); err != nil {
+		t.Fatal(err)
+	}
+	got := gather(t, httpserver.NewQueueCollector(r.Client(), httpserver.QueueCollectorOptions{Accounts: []string{"default", "shop-a"}}))
+	for name, want := range map[string]float64{
+		`cipurge_pending_urls{account="shop-a"}`: 2, `cipurge_pending_urls{account="default"}`: 0,
+		`cipurge_paused{account="shop-a"}`: 0, `cipurge_dead_letters{account="default"}`: 0,
+		qt("purge:shop-a", "pending"): 0, qt("purge", "pending"): 0, qt(webhook.Queue, "pending"): 0,
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
+		}
+	}
+	if _, ok := got["cipurge_pending_urls"]; ok {
+		t.Error("cipurge_pending_urls without its account")
+	}
+}

@@ -14,7 +14,20 @@ import (
 type Lanes struct{ ws []*Worker }
 
 // NewLanes returns the lanes of ws, one per account, in the order given.
-func NewLanes(ws ...*Worker) *Lanes { return &Lanes{ws: ws} }
+// The process shares what is not an account's: the first lane publishes the process's one
+// state (store.WorkerState, with every lane's stop) and runs the one webhook delivery server.
+// The lanes share its worker ID: the status counts processes, and each lane's rate monitor
+// counts the task slots of the account's lane in each process.
+// The other lanes run their own outbox loop, which hands their events to that server.
+func NewLanes(ws ...*Worker) *Lanes {
+	if len(ws) > 1 {
+		ws[0].lanes = ws
+		for _, w := range ws[1:] {
+			w.id, w.follows = ws[0].id, true
+		}
+	}
+	return &Lanes{ws: ws}
+}
 
 // Workers returns the lanes' workers.
 func (l *Lanes) Workers() []*Worker { return l.ws }

@@ -15,147 +15,154 @@ import (
 
 // Metrics are the worker's Prometheus metrics. Names follow the Prometheus conventions: a
 // cipurge_ namespace, base units, _total for counters.
+//
+// A Metrics is the view of one account: every series of an account's work carries the label
+// account (For). Its values are the declared accounts', at most accounts.MaxAccounts, never input.
+// A deployment without an accounts file shows account="default".
+// What the process shares (Redis's state, webhook deliveries) has no account label.
 type Metrics struct {
-	APIRequests      *prometheus.CounterVec   // by scope and outcome
-	APIDuration      *prometheus.HistogramVec // by scope
+	APIRequests      *prometheus.CounterVec // by scope and outcome
+	APIDuration      prometheus.ObserverVec // by scope
 	URLsInvalidated  prometheus.Counter
 	Dropped          prometheus.Counter // requests dropped as already satisfied
-	BatchSize        prometheus.Histogram
+	BatchSize        prometheus.Observer
 	Waits            *prometheus.CounterVec // rate-limit waits by reason: throttled, paused, yield, auth, starts
 	WaitSeconds      *prometheus.CounterVec
 	Pauses           *prometheus.CounterVec // shared pauses started, by cause
-	RequestToSent    prometheus.Histogram
+	RequestToSent    prometheus.Observer
 	DeadLettered     *prometheus.CounterVec // by reason
 	BatchesFormed    prometheus.Counter
 	Final            *prometheus.CounterVec // confirmed requests by final Cloudimage status
 	UnknownStatus    *prometheus.CounterVec // status checks that got a status Cloudimage does not document, by bounded status label
-	RequestToConfirm prometheus.Histogram
+	RequestToConfirm prometheus.Observer
 	URLsFailed       prometheus.Counter     // URLs Cloudimage reported as failed
 	AcceptedNoUUID   *prometheus.CounterVec // accepted answers (2xx) without an invalidation uuid, by scope
 	InFlight         prometheus.Gauge       // invalidation calls in flight in this worker
 	Admissions       prometheus.Counter     // questions asked to the shared limiter
 	LookaheadFull    prometheus.Counter     // batcher rounds skipped because enough is formed ahead
-	RateConfigured   prometheus.Gauge       // PURGE_RATE
+	RateConfigured   prometheus.Gauge       // PURGE_RATE, or the account's rate
 	RateAchieved     prometheus.Gauge       // API calls per second the fleet sent, last minute
 	ConfirmSkipped   prometheus.Counter     // accepted requests not followed: the status-check backlog was full
-	RedisWritable    prometheus.Gauge       // 1: this worker's last write to Redis worked; 0: it failed
-	RedisPolicy      *prometheus.GaugeVec   // by policy: what Redis's maxmemory-policy may evict; use ShowPolicy
+	RedisWritable    prometheus.Gauge       // 1: this worker's last write to Redis worked; 0: it failed (no account)
+	RedisPolicy      *prometheus.GaugeVec   // by policy: what Redis's maxmemory-policy may evict; use ShowPolicy (no account)
 	RequestsDone     prometheus.Counter     // producer requests that became done by this worker's moves
-	Webhook          *webhook.Metrics       // webhook events and deliveries (cipurge_webhook_*)
+	Webhook          *webhook.Metrics       // webhook events and deliveries (cipurge_webhook_*; no account)
 
-	policyMu sync.Mutex
-	policy   string // the one series RedisPolicy holds ("": none)
+	all *metricVecs // every account's series
 }
 
+// metricVecs are the registered metrics, every account's, and what the process shares.
+type metricVecs struct {
+	apiRequests, waits, waitSeconds, pauses, deadLettered, final, unknownStatus, acceptedNoUUID *prometheus.CounterVec
+	urlsInvalidated, dropped, batchesFormed, urlsFailed, admissions, lookaheadFull              *prometheus.CounterVec
+	confirmSkipped, requestsDone                                                                *prometheus.CounterVec
+	apiDuration, batchSize, requestToSent, requestToConfirm                                     *prometheus.HistogramVec
+	inFlight, rateConfigured, rateAchieved                                                      *prometheus.GaugeVec
+
+	redisWritable prometheus.Gauge
+	redisPolicy   *prometheus.GaugeVec
+	webhook       *webhook.Metrics
+
+	policyMu sync.Mutex
+	policy   string // the one series redisPolicy holds ("": none)
+}
+
+// accountLabel is the label that names a series' account.
+const accountLabel = "account"
+
 // NewMetrics creates the metrics and registers them on reg (nil: not registered).
+// It returns the view of the account default; For gives another account's.
 // It runs over 80 lines on purpose: it is one flat list of metric declarations.
 // Split, the names and help texts of the product's metrics would no longer read as one table.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	latency := []float64{0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600, 1800}
-	m := &Metrics{
-		APIRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cipurge_api_requests_total", Help: "Calls to the Cloudimage API by scope (original, all, status) and outcome.",
-		}, []string{"scope", "outcome"}),
-		APIDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "cipurge_api_request_duration_seconds", Help: "Duration of calls to the Cloudimage API.",
-			Buckets: prometheus.DefBuckets,
-		}, []string{"scope"}),
-		URLsInvalidated: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "cipurge_urls_invalidated_total", Help: "URLs in invalidation requests the API accepted.",
-		}),
-		Dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "cipurge_requests_dropped_total", Help: "URL requests dropped because an invalidation sent after them already covered them.",
-		}),
-		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "cipurge_batch_urls", Help: "URLs per API request sent.",
-			Buckets: []float64{1, 2, 3, 5, 8, 10, 12, 14, tasks.MaxURLsPerTask}, // the last: a full request
-		}),
-		Waits: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cipurge_ratelimit_waits_total", Help: "Times a request waited before sending, by reason (throttled, paused, yield, auth, starts).",
-		}, []string{"reason"}),
-		WaitSeconds: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cipurge_ratelimit_wait_seconds_total", Help: "Time requests were told to wait before sending, by reason.",
-		}, []string{"reason"}),
-		Pauses: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cipurge_pauses_total", Help: "Shared pauses of every worker started by this worker, by cause (rate_limited, outage).",
-		}, []string{"cause"}),
-		RequestToSent: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "cipurge_request_to_invalidation_seconds", Help: "Time from a URL request to the API accepting its invalidation.",
-			Buckets: latency,
-		}),
-		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cipurge_dead_lettered_total", Help: "Tasks archived to the dead-letter queue, by reason.",
-		}, []string{"reason"}),
-		BatchesFormed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "cipurge_batches_formed_total", Help: "Request tasks formed by the batcher from the pending set.",
-		}),
-		Final: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cipurge_invalidations_final_total", Help: "Accepted invalidations followed to their final Cloudimage status (DONE, ERROR, ERROR_CDN_NODE, another ERROR status as the unknown statuses' bounded label, unconfirmed).",
-		}, []string{"status"}),
-		UnknownStatus: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cipurge_api_unknown_status_total",
-			Help: fmt.Sprintf("Status checks answered with a status Cloudimage does not document (the check goes on), by status: %d such statuses at most, the rest as %s.", maxStatusLabels, statusOther),
-		}, []string{"status"}),
-		RequestToConfirm: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "cipurge_request_to_confirmed_seconds", Help: "Time from a URL request to Cloudimage reporting its invalidation DONE.",
-			Buckets: latency,
-		}),
-		URLsFailed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "cipurge_urls_failed_total", Help: "URLs Cloudimage reported as failed (status ERROR or listed under failed).",
-		}),
-		AcceptedNoUUID: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cipurge_api_accepted_without_uuid_total", Help: "Answers of 2xx without an invalidation uuid, by scope: accepted, but they cannot be followed.",
-		}, []string{"scope"}),
-		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "cipurge_api_inflight_calls", Help: "Invalidation calls this worker has in flight.",
-		}),
-		Admissions: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "cipurge_admissions_total", Help: "Times this worker asked the shared limiter (about once per call: a reservation, not a polling loop).",
-		}),
-		LookaheadFull: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "cipurge_batcher_lookahead_full_total", Help: "Batcher rounds that formed nothing because enough requests wait to be sent already.",
-		}),
-		RateConfigured: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "cipurge_send_rate_configured_calls", Help: "The configured shared rate limit, PURGE_RATE (API calls per second; 0: no limit).",
-		}),
-		RateAchieved: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "cipurge_send_rate_achieved_calls", Help: "Invalidation calls per second every worker together sent over the last minute.",
-		}),
-		RequestsDone: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "cipurge_requests_done_total", Help: "Producer requests (request IDs) that became done: every URL confirmed, finally failed or covered.",
-		}),
-		ConfirmSkipped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "cipurge_confirm_skipped_total", Help: "Accepted requests not followed to their final status because the status-check backlog was full.",
-		}),
-		RedisWritable: prometheus.NewGauge(prometheus.GaugeOpts{
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, append([]string{accountLabel}, labels...))
+	}
+	histogram := func(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, append([]string{accountLabel}, labels...))
+	}
+	gauge := func(name, help string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, []string{accountLabel})
+	}
+	v := &metricVecs{
+		apiRequests:     counter("cipurge_api_requests_total", "Calls to the Cloudimage API by scope (original, all, status) and outcome.", "scope", "outcome"),
+		apiDuration:     histogram("cipurge_api_request_duration_seconds", "Duration of calls to the Cloudimage API.", prometheus.DefBuckets, "scope"),
+		urlsInvalidated: counter("cipurge_urls_invalidated_total", "URLs in invalidation requests the API accepted."),
+		dropped:         counter("cipurge_requests_dropped_total", "URL requests dropped because an invalidation sent after them already covered them."),
+		batchSize: histogram("cipurge_batch_urls", "URLs per API request sent.",
+			[]float64{1, 2, 3, 5, 8, 10, 12, 14, tasks.MaxURLsPerTask}), // the last: a full request
+		waits:         counter("cipurge_ratelimit_waits_total", "Times a request waited before sending, by reason (throttled, paused, yield, auth, starts).", "reason"),
+		waitSeconds:   counter("cipurge_ratelimit_wait_seconds_total", "Time requests were told to wait before sending, by reason.", "reason"),
+		pauses:        counter("cipurge_pauses_total", "Shared pauses of every worker started by this worker, by cause (rate_limited, outage).", "cause"),
+		requestToSent: histogram("cipurge_request_to_invalidation_seconds", "Time from a URL request to the API accepting its invalidation.", latency),
+		deadLettered:  counter("cipurge_dead_lettered_total", "Tasks archived to the dead-letter queue, by reason.", "reason"),
+		batchesFormed: counter("cipurge_batches_formed_total", "Request tasks formed by the batcher from the pending set."),
+		final: counter("cipurge_invalidations_final_total",
+			"Accepted invalidations followed to their final Cloudimage status (DONE, ERROR, ERROR_CDN_NODE, another ERROR status as the unknown statuses' bounded label, unconfirmed).", "status"),
+		unknownStatus: counter("cipurge_api_unknown_status_total",
+			fmt.Sprintf("Status checks answered with a status Cloudimage does not document (the check goes on), by status: %d such statuses at most, the rest as %s.", maxStatusLabels, statusOther), "status"),
+		requestToConfirm: histogram("cipurge_request_to_confirmed_seconds", "Time from a URL request to Cloudimage reporting its invalidation DONE.", latency),
+		urlsFailed:       counter("cipurge_urls_failed_total", "URLs Cloudimage reported as failed (status ERROR or listed under failed)."),
+		acceptedNoUUID:   counter("cipurge_api_accepted_without_uuid_total", "Answers of 2xx without an invalidation uuid, by scope: accepted, but they cannot be followed.", "scope"),
+		inFlight:         gauge("cipurge_api_inflight_calls", "Invalidation calls this worker has in flight."),
+		admissions:       counter("cipurge_admissions_total", "Times this worker asked the shared limiter (about once per call: a reservation, not a polling loop)."),
+		lookaheadFull:    counter("cipurge_batcher_lookahead_full_total", "Batcher rounds that formed nothing because enough requests wait to be sent already."),
+		rateConfigured:   gauge("cipurge_send_rate_configured_calls", "The configured shared rate limit, PURGE_RATE or the account's rate (API calls per second; 0: no limit)."),
+		rateAchieved:     gauge("cipurge_send_rate_achieved_calls", "Invalidation calls per second every worker together sent over the last minute."),
+		requestsDone:     counter("cipurge_requests_done_total", "Producer requests (request IDs) that became done: every URL confirmed, finally failed or covered."),
+		confirmSkipped:   counter("cipurge_confirm_skipped_total", "Accepted requests not followed to their final status because the status-check backlog was full."),
+		redisWritable: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cipurge_redis_writable",
 			Help: "1 when this worker's last write to Redis worked (its state, written every " + figures.Duration(store.WorkerPublishEvery) + ", or the /readyz write probe), 0 when it failed: out of memory under noeviction, a read-only replica, unreachable.",
 		}),
-		RedisPolicy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		redisPolicy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "cipurge_redis_maxmemory_policy_evicts",
 			Help: "Redis's maxmemory-policy as this worker last read it (every " + figures.Duration(defaults.PolicyEvery) + " at most) and what it may evict: 2 any key (allkeys-*: queued requests and the queues), 1 keys with a TTL (volatile-*), 0 none (noeviction). No series while CONFIG GET is refused.",
 		}, []string{"policy"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.APIRequests, m.APIDuration, m.URLsInvalidated, m.Dropped, m.BatchSize, m.Waits, m.WaitSeconds,
-			m.Pauses, m.RequestToSent, m.DeadLettered, m.BatchesFormed, m.Final, m.UnknownStatus, m.RequestToConfirm, m.URLsFailed, m.AcceptedNoUUID,
-			m.InFlight, m.Admissions, m.LookaheadFull, m.RateConfigured, m.RateAchieved, m.ConfirmSkipped, m.RedisWritable, m.RedisPolicy,
-			m.RequestsDone)
+		reg.MustRegister(v.apiRequests, v.apiDuration, v.urlsInvalidated, v.dropped, v.batchSize, v.waits, v.waitSeconds,
+			v.pauses, v.requestToSent, v.deadLettered, v.batchesFormed, v.final, v.unknownStatus, v.requestToConfirm, v.urlsFailed, v.acceptedNoUUID,
+			v.inFlight, v.admissions, v.lookaheadFull, v.rateConfigured, v.rateAchieved, v.confirmSkipped, v.redisWritable, v.redisPolicy,
+			v.requestsDone)
 	}
-	m.Webhook = webhook.NewMetrics(reg)
-	return m
+	v.webhook = webhook.NewMetrics(reg)
+	return v.of(tasks.DefaultAccount)
+}
+
+// For returns the view of account: the same metrics, its series labelled account=NAME.
+// "" is the account default.
+func (m *Metrics) For(account string) *Metrics { return m.all.of(tasks.QueuesOf(account).Account) }
+
+// of is the view of account.
+func (v *metricVecs) of(account string) *Metrics {
+	l := prometheus.Labels{accountLabel: account}
+	return &Metrics{
+		APIRequests: v.apiRequests.MustCurryWith(l), APIDuration: v.apiDuration.MustCurryWith(l),
+		URLsInvalidated: v.urlsInvalidated.With(l), Dropped: v.dropped.With(l), BatchSize: v.batchSize.With(l),
+		Waits: v.waits.MustCurryWith(l), WaitSeconds: v.waitSeconds.MustCurryWith(l), Pauses: v.pauses.MustCurryWith(l),
+		RequestToSent: v.requestToSent.With(l), DeadLettered: v.deadLettered.MustCurryWith(l), BatchesFormed: v.batchesFormed.With(l),
+		Final: v.final.MustCurryWith(l), UnknownStatus: v.unknownStatus.MustCurryWith(l), RequestToConfirm: v.requestToConfirm.With(l),
+		URLsFailed: v.urlsFailed.With(l), AcceptedNoUUID: v.acceptedNoUUID.MustCurryWith(l), InFlight: v.inFlight.With(l),
+		Admissions: v.admissions.With(l), LookaheadFull: v.lookaheadFull.With(l), RateConfigured: v.rateConfigured.With(l),
+		RateAchieved: v.rateAchieved.With(l), ConfirmSkipped: v.confirmSkipped.With(l), RequestsDone: v.requestsDone.With(l),
+		RedisWritable: v.redisWritable, RedisPolicy: v.redisPolicy, Webhook: v.webhook,
+		all: v,
+	}
 }
 
 // ShowPolicy makes cipurge_redis_maxmemory_policy_evicts hold one series, of policy ("": none).
 func (m *Metrics) ShowPolicy(policy string) {
-	m.policyMu.Lock()
-	defer m.policyMu.Unlock()
-	if policy == m.policy {
+	v := m.all
+	v.policyMu.Lock()
+	defer v.policyMu.Unlock()
+	if policy == v.policy {
 		return
 	}
-	m.RedisPolicy.Reset()
+	v.redisPolicy.Reset()
 	if policy != "" {
-		m.RedisPolicy.WithLabelValues(policy).Set(float64(store.PolicyEvicts(policy)))
+		v.redisPolicy.WithLabelValues(policy).Set(float64(store.PolicyEvicts(policy)))
 	}
-	m.policy = policy
+	v.policy = policy
 }

@@ -203,6 +203,15 @@ func (w *Worker) runHooks() (stop func(), err error) {
 	if w.hooks.sender == nil {
 		return func() {}, nil
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var outbox sync.WaitGroup
+	outbox.Go(func() { w.runOutbox(ctx) })
+	if w.follows { // the first lane delivers for the process
+		return func() {
+			cancel()
+			outbox.Wait()
+		}, nil
+	}
 	conf := asynq.Config{
 		Concurrency:              w.hooks.cfg.Concurrency,
 		ShutdownTimeout:          w.cfg.ShutdownTimeout,
@@ -216,11 +225,10 @@ func (w *Worker) runHooks() (stop func(), err error) {
 	}
 	srv, mux := webhook.NewServer(w.rdb, conf, w.hooks.sender, w.hooks.m)
 	if err := srv.Start(mux); err != nil {
+		cancel()
+		outbox.Wait()
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var outbox sync.WaitGroup
-	outbox.Go(func() { w.runOutbox(ctx) })
 	return func() {
 		cancel()
 		outbox.Wait()

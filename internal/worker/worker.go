@@ -190,6 +190,12 @@ type Worker struct {
 	guardWarn oncePer
 
 	hooks hooks // the webhook events of requests
+	// lanes are the process's lanes when this worker is the first of several (NewLanes): it
+	// publishes the process's one state and runs its one webhook delivery server.
+	lanes []*Worker
+	// follows is true for a lane after the first: it publishes nothing and delivers no webhook
+	// itself, the first lane does it for the process.
+	follows bool
 
 	mu      sync.Mutex
 	lastErr error // the last Redis error seen by the server's health check
@@ -205,6 +211,7 @@ func New(cfg Config, rdb redis.UniversalClient, api API, log *zap.Logger, m *Met
 	if m == nil {
 		m = NewMetrics(nil)
 	}
+	m = m.For(cfg.Account) // the account's series
 	sender, err := webhook.NewSender(cfg.Webhook)
 	if err != nil {
 		return nil, err
@@ -292,7 +299,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 
 	var loops sync.WaitGroup
-	for _, loop := range []func(context.Context){w.runBatcher, w.publish, w.runMonitor, w.runDeadLetterSweep, w.runChecks} {
+	loopsRun := []func(context.Context){w.runBatcher, w.runMonitor, w.runDeadLetterSweep, w.runChecks}
+	if !w.follows {
+		loopsRun = append(loopsRun, w.publish)
+	}
+	for _, loop := range loopsRun {
 		loops.Go(func() { loop(ctx) })
 	}
 	<-ctx.Done()
@@ -343,9 +354,7 @@ func (w *Worker) publish(ctx context.Context) {
 			BatchSize: w.cfg.BatchSize, Concurrency: w.cfg.Concurrency, Window: w.cfg.Window.String(), Confirm: w.cfg.Confirm,
 			StartedAt: started, ConfirmRate: w.cfg.ConfirmLimit.Rate, LatencyMS: w.latency.get().Milliseconds(),
 			MaxInFlight: w.cfg.Concurrency * maxRequestsPerTask, BusySince: w.busy.since.Load()}
-		if blocked, _, reason, since := w.gate.state(); blocked {
-			s.Stopped = "since " + since.UTC().Format(time.RFC3339) + ": " + reason
-		}
+		s.Stopped = w.stopped()
 		return s
 	}
 	t := time.NewTicker(store.WorkerPublishEvery)
@@ -365,6 +374,28 @@ func (w *Worker) publish(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// stopped says why this worker stopped sending, or "". The first of several lanes says it for
+// every lane that stopped, each with its account.
+func (w *Worker) stopped() string {
+	lanes := w.lanes
+	if len(lanes) == 0 {
+		lanes = []*Worker{w}
+	}
+	var out []string
+	for _, l := range lanes {
+		blocked, _, reason, since := l.gate.state()
+		if !blocked {
+			continue
+		}
+		s := "since " + since.UTC().Format(time.RFC3339) + ": " + reason
+		if len(lanes) > 1 {
+			s = l.q.Account + ": " + s
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, "; ")
 }
 
 // noteWrite shows the outcome of a write to Redis in cipurge_redis_writable (not a write cut short

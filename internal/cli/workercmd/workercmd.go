@@ -176,7 +176,7 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		return &usageError{err}
 	}
 	reg.MustRegister(httpserver.NewQueueCollector(rdb, httpserver.QueueCollectorOptions{KeyRejected: lanes.KeyRejected,
-		SendingStopped: lanes.SendingStopped, Log: log.Named("metrics"), Queues: append(laneQueues(lanes), webhook.Queue)}))
+		SendingStopped: lanes.SendingStopped, Log: log.Named("metrics"), Accounts: laneAccounts(lanes)}))
 	srv, err := newServer(cfg, rdb, lanes, reg, log)
 	if err != nil {
 		return &usageError{err}
@@ -500,8 +500,17 @@ func normalizer(cfg *config.Config) (*normalize.Normalizer, error) {
 // laneQueues lists the queues of every lane, each lane's highest priority first.
 func laneQueues(l *worker.Lanes) []string {
 	var out []string
+	for _, a := range laneAccounts(l) {
+		out = append(out, tasks.QueuesOf(a).Names()...)
+	}
+	return out
+}
+
+// laneAccounts names the account of every lane: default for the one lane of today's keys.
+func laneAccounts(l *worker.Lanes) []string {
+	var out []string
 	for _, w := range l.Workers() {
-		out = append(out, tasks.QueuesOf(w.Config().Account).Names()...)
+		out = append(out, tasks.QueuesOf(w.Config().Account).Account)
 	}
 	return out
 }

@@ -146,6 +146,11 @@ func TestSeveralAccountsThroughTheWorker(t *testing.T) {
 	if !strings.Contains(metrics, `cipurge_api_requests_total{account="shop-b",outcome="unauthorized"`) {
 		t.Errorf("/metrics has no 401 of shop-b:\n%s", testkit.Tail(metrics, 60))
 	}
+	// The asynqmon UI lists every account's queues.
+	if code, body := testkit.Get(t, "http://"+addr+"/monitoring/api/queues"); code != http.StatusOK ||
+		!strings.Contains(body, `"purge:shop-a"`) || !strings.Contains(body, `"purge:shop-c"`) {
+		t.Errorf("asynqmon's queues: %d %s", code, body)
+	}
 	if n := revoked.Stats().Accepted; n != 0 {
 		t.Errorf("the revoked key of shop-b got %d requests accepted", n)
 	}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,14 +30,9 @@ import (
 // It runs over 80 lines on purpose: one scenario on real processes; each step needs the state the one before left.
 func TestFaultClusterAccounts(t *testing.T) {
 	t.Parallel()
-	sb, apiURL := testkit.StartSandbox(t, apiKey)
-	sb.SetLatency(20 * time.Millisecond)
-	c := startCluster(t, 3, 1, "--cluster-node-timeout", "1000", "--save", "", "--appendonly", "yes", "--appendfsync", "everysec")
+	sb, apiURL, c := startFailoverCluster(t)
 	accts := c.pickAccounts(3)
-	var spread []string
-	for _, a := range accts {
-		spread = append(spread, a+" on "+c.masterOf(store.AccountPrefix(a)+"pending").name)
-	}
+	spread := c.spread(accts)
 	victim := c.masterOf(store.AccountPrefix(accts[0]) + "pending")
 	replica := c.replicaOf(victim)
 	file := "accounts:\n"
@@ -69,33 +63,19 @@ func TestFaultClusterAccounts(t *testing.T) {
 	})
 
 	sentAtKill := sentWith(sb, first, time.Time{})
-	killedAt := time.Now()
-	victim.kill()
-	waitInfo(t, replica, "role:master")
-	promoted := time.Since(killedAt)
+	killedAt, promoted := killMaster(t, victim, replica)
 	var during []string
 	for _, a := range accts[1:] {
 		during = append(during, fmt.Sprintf("%s %d", a, sentWith(sb, "https://img.example.com/"+a+"-", killedAt)))
 	}
-	victim.start()
-	waitInfo(t, victim, "master_link_status:up")
-	rejoined := time.Since(killedAt)
+	rejoined := rejoin(t, victim, killedAt)
 	testkit.WaitFor(t, 60*time.Second, "a write of every account acknowledged after the rejoin", func() bool {
 		return loop.okAfter(killedAt.Add(rejoined))
 	})
 	acked, runs, refused := loop.stop()
 
-	all := append(append([]string(nil), in...), acked...)
-	testkit.WaitFor(t, 200*time.Second, "every acknowledged URL invalidated", func() bool { return len(missing(sb, all)) == 0 })
-	finished := time.Since(killedAt)
-	for _, w := range workers {
-		if w.Exited() {
-			t.Errorf("%s exited instead of following the failover:\n%s", w.Name, testkit.Tail(w.logs(), 20))
-		}
-		if strings.Contains(w.logs(), "CROSSSLOT") {
-			t.Errorf("%s hit a CROSSSLOT error:\n%s", w.Name, testkit.Tail(w.logs(), 20))
-		}
-	}
+	all, finished := drained(t, sb, killedAt, in, acked)
+	checkFollowed(t, workers)
 	for _, r := range refused {
 		if strings.Contains(r, "CROSSSLOT") {
 			t.Errorf("a write failed with CROSSSLOT: %s", r)
@@ -132,71 +112,22 @@ func sentWith(sb *sandbox.Server, prefix string, since time.Time) int {
 	return n
 }
 
-// accountsLoop writes per URLs to each account in turn, again and again, until stop. It keeps
-// the URLs of the writes that returned without error (acknowledged) and the errors of the others.
-type accountsLoop struct {
-	mu      sync.Mutex
-	acked   []string
-	refused []string
-	runs    int
-	lastOK  map[string]time.Time // when each account's last acknowledged write began
-	n       int                  // accounts
-	quit    chan struct{}
-	done    chan struct{}
-}
-
-// startAccountsLoop starts the loop: a write every 100 ms or so, to each account in turn.
-func startAccountsLoop(rdb redis.UniversalClient, accts []string, per int) *accountsLoop {
-	l := &accountsLoop{lastOK: map[string]time.Time{}, n: len(accts), quit: make(chan struct{}), done: make(chan struct{})}
+// startAccountsLoop starts a loop that writes per URLs to each account in turn, each with its
+// account's producer, one write every 100 ms or so.
+func startAccountsLoop(rdb redis.UniversalClient, accts []string, per int) *producerLoop {
 	ps := map[string]*producer.Producer{}
 	for _, a := range accts {
 		ps[a] = accountProducer(rdb, a)
 	}
-	go func() {
-		defer close(l.done)
-		for run := 0; ; run++ {
-			select {
-			case <-l.quit:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			a := accts[run%len(accts)]
-			urls := testkit.ImageURLs(fmt.Sprintf("%s-loop-%d", a, run), per)
-			began := time.Now()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_, err := ps[a].AddKeys(ctx, "", urls)
-			cancel()
-			l.mu.Lock()
-			l.runs++
-			if err == nil {
-				l.acked = append(l.acked, urls...)
-				l.lastOK[a] = began
-			} else {
-				l.refused = append(l.refused, fmt.Sprintf("enqueue: %s after %.1fs: %v", a, time.Since(began).Seconds(), err))
-			}
-			l.mu.Unlock()
+	return startLoop(len(accts), func(run int) (string, []string, string) {
+		a := accts[run%len(accts)]
+		urls := testkit.ImageURLs(fmt.Sprintf("%s-loop-%d", a, run), per)
+		began := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := ps[a].AddKeys(ctx, "", urls); err != nil {
+			return a, urls, fmt.Sprintf("enqueue: %s after %.1fs: %v", a, time.Since(began).Seconds(), err)
 		}
-	}()
-	return l
-}
-
-// okAfter reports whether every account had a write acknowledged that began after t.
-func (l *accountsLoop) okAfter(t time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, at := range l.lastOK {
-		if !at.After(t) {
-			return false
-		}
-	}
-	return len(l.lastOK) == l.n
-}
-
-// stop ends the loop after its current write and returns what it saw.
-func (l *accountsLoop) stop() (acked []string, runs int, refused []string) {
-	close(l.quit)
-	<-l.done
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.acked, l.runs, l.refused
+		return a, urls, ""
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cipurge/cipurge/internal/sandbox"
 	"github.com/cipurge/cipurge/internal/store"
 	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/internal/testkit"
@@ -26,16 +27,10 @@ import (
 // It runs over 80 lines on purpose: one scenario on real processes; each step needs the state the one before left.
 func TestFaultClusterFailover(t *testing.T) {
 	t.Parallel()
-	sb, apiURL := testkit.StartSandbox(t, apiKey)
-	sb.SetLatency(20 * time.Millisecond)
-	c := startCluster(t, 3, 1, "--cluster-node-timeout", "1000", "--save", "", "--appendonly", "yes", "--appendfsync", "everysec")
+	sb, apiURL, c := startFailoverCluster(t)
 	victim := c.masterOf(store.KeyPending)
 	replica := c.replicaOf(victim)
-	accts := c.pickAccounts(3)
-	var spread []string
-	for _, a := range accts {
-		spread = append(spread, a+" on "+c.masterOf(store.AccountPrefix(a)+"pending").name)
-	}
+	spread := c.spread(c.pickAccounts(3))
 	e := baseEnv(apiURL).With("REDIS_CLUSTER_ADDRS="+strings.Join(c.addrs, ","), "REDIS_WAIT_REPLICAS=1", "REDIS_WAIT_TIMEOUT=1s",
 		"PURGE_RATE=20", "PURGE_BURST=5")
 
@@ -48,28 +43,13 @@ func TestFaultClusterFailover(t *testing.T) {
 	testkit.WaitFor(t, 60*time.Second, "a third of the calls accepted", func() bool { return sb.Stats().Accepted >= 200/3 })
 
 	acceptedAtKill := sb.Stats().Accepted
-	killedAt := time.Now()
-	victim.kill()
-	waitInfo(t, replica, "role:master")
-	promoted := time.Since(killedAt)
-	// The new master has no replica until the killed node is back: writes that wait for one fail.
-	victim.start()
-	waitInfo(t, victim, "master_link_status:up")
-	rejoined := time.Since(killedAt)
+	killedAt, promoted := killMaster(t, victim, replica)
+	rejoined := rejoin(t, victim, killedAt)
 	testkit.WaitFor(t, 60*time.Second, "an enqueue acknowledged after the rejoin", func() bool { return loop.okAfter(killedAt.Add(rejoined)) })
 	acked, runs, refused := loop.stop()
 
-	all := append(append([]string(nil), in...), acked...)
-	testkit.WaitFor(t, 200*time.Second, "every acknowledged URL invalidated", func() bool { return len(missing(sb, all)) == 0 })
-	finished := time.Since(killedAt)
-	for _, w := range workers {
-		if w.Exited() {
-			t.Errorf("%s exited instead of following the failover:\n%s", w.Name, testkit.Tail(w.logs(), 20))
-		}
-		if strings.Contains(w.logs(), "CROSSSLOT") {
-			t.Errorf("%s hit a CROSSSLOT error:\n%s", w.Name, testkit.Tail(w.logs(), 20))
-		}
-	}
+	all, finished := drained(t, sb, killedAt, in, acked)
+	checkFollowed(t, workers)
 	for _, r := range refused {
 		t.Logf("refused: %s", reason(r))
 		if strings.Contains(r, "CROSSSLOT") || !strings.Contains(r, "enqueue: ") {
@@ -87,21 +67,35 @@ func TestFaultClusterFailover(t *testing.T) {
 		len(all), finished.Seconds(), twice, extra, c.keysPerNode(), strings.Join(spread, ", "))
 }
 
-// producerLoop runs enqueue again and again, each run with its own URLs, until stop. It keeps
-// the URLs of the runs that exited 0 (acknowledged) and the stderr of the others.
+// producerLoop writes again and again, each write with its own URLs, until stop. It keeps the
+// URLs of the writes that were acknowledged and why the others failed.
 type producerLoop struct {
 	mu      sync.Mutex
 	acked   []string
 	refused []string
 	runs    int
-	lastOK  time.Time // when the last acknowledged run began
+	lastOK  map[string]time.Time // when the last acknowledged write of each group began
+	groups  int                  // the groups written to
 	quit    chan struct{}
 	done    chan struct{}
 }
 
-// startProducerLoop starts the loop: runs of per URLs named prefix-RUN, one every 100 ms or so.
+// startProducerLoop starts a loop of enqueue runs: per URLs named prefix-RUN, one every 100 ms or so.
 func startProducerLoop(e env, prefix string, per int) *producerLoop {
-	l := &producerLoop{quit: make(chan struct{}), done: make(chan struct{})}
+	return startLoop(1, func(run int) (string, []string, string) {
+		urls := testkit.ImageURLs(prefix+"-"+strconv.Itoa(run), per)
+		res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, urls...)...)
+		if res.code != 0 {
+			return "", urls, fmt.Sprintf("exit %d after %.1fs: %s", res.code, res.took.Seconds(), strings.TrimSpace(res.stderr))
+		}
+		return "", urls, ""
+	})
+}
+
+// startLoop calls write(run) every 100 ms or so until stop. write returns the group it wrote to
+// (of groups), its URLs, and why it failed ("" when they were acknowledged).
+func startLoop(groups int, write func(run int) (group string, urls []string, refusal string)) *producerLoop {
+	l := &producerLoop{lastOK: map[string]time.Time{}, groups: groups, quit: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
 		for run := 0; ; run++ {
@@ -110,16 +104,15 @@ func startProducerLoop(e env, prefix string, per int) *producerLoop {
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
-			urls := testkit.ImageURLs(prefix+"-"+strconv.Itoa(run), per)
 			began := time.Now()
-			res := runEnqueue(e, "", time.Minute, append([]string{"--no-progress"}, urls...)...)
+			group, urls, refusal := write(run)
 			l.mu.Lock()
 			l.runs++
-			if res.code == 0 {
+			if refusal == "" {
 				l.acked = append(l.acked, urls...)
-				l.lastOK = began
+				l.lastOK[group] = began
 			} else {
-				l.refused = append(l.refused, fmt.Sprintf("exit %d after %.1fs: %s", res.code, res.took.Seconds(), strings.TrimSpace(res.stderr)))
+				l.refused = append(l.refused, refusal)
 			}
 			l.mu.Unlock()
 		}
@@ -127,11 +120,16 @@ func startProducerLoop(e env, prefix string, per int) *producerLoop {
 	return l
 }
 
-// okAfter reports whether a run that began after t was acknowledged.
+// okAfter reports whether every group had a write acknowledged that began after t.
 func (l *producerLoop) okAfter(t time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.lastOK.After(t)
+	for _, at := range l.lastOK {
+		if !at.After(t) {
+			return false
+		}
+	}
+	return len(l.lastOK) == l.groups
 }
 
 // stop ends the loop after its current run and returns what it saw.
@@ -141,6 +139,66 @@ func (l *producerLoop) stop() (acked []string, runs int, refused []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.acked, l.runs, l.refused
+}
+
+// startFailoverCluster starts the sandbox, with a latency of 20 ms, and a Cluster of 3 masters and
+// 3 replicas that fails over within about 2 s (cluster-node-timeout 1000) and keeps an AOF.
+func startFailoverCluster(t *testing.T) (*sandbox.Server, string, *cluster) {
+	t.Helper()
+	sb, apiURL := testkit.StartSandbox(t, apiKey)
+	sb.SetLatency(20 * time.Millisecond)
+	return sb, apiURL, startCluster(t, 3, 1, "--cluster-node-timeout", "1000", "--save", "", "--appendonly", "yes", "--appendfsync", "everysec")
+}
+
+// spread names the master of each account's keys: "shop-0 on cluster-node-1".
+func (c *cluster) spread(accts []string) []string {
+	var out []string
+	for _, a := range accts {
+		out = append(out, a+" on "+c.masterOf(store.AccountPrefix(a)+"pending").name)
+	}
+	return out
+}
+
+// killMaster kills victim's process (SIGKILL) and waits until its replica is master. It returns
+// when it killed it and how long the promotion took.
+func killMaster(t *testing.T, victim, replica *redisProc) (time.Time, time.Duration) {
+	t.Helper()
+	killedAt := time.Now()
+	victim.kill()
+	waitInfo(t, replica, "role:master")
+	return killedAt, time.Since(killedAt)
+}
+
+// rejoin starts the killed victim again and waits until it is a replica in sync. The new master
+// has no replica until then: writes that wait for one fail. It returns the time since killedAt.
+func rejoin(t *testing.T, victim *redisProc, killedAt time.Time) time.Duration {
+	t.Helper()
+	victim.start()
+	waitInfo(t, victim, "master_link_status:up")
+	return time.Since(killedAt)
+}
+
+// drained waits until every URL of in and acked is invalidated. It returns them all, and the
+// time from killedAt to the last.
+func drained(t *testing.T, sb *sandbox.Server, killedAt time.Time, in, acked []string) ([]string, time.Duration) {
+	t.Helper()
+	all := append(append([]string(nil), in...), acked...)
+	testkit.WaitFor(t, 200*time.Second, "every acknowledged URL invalidated", func() bool { return len(missing(sb, all)) == 0 })
+	return all, time.Since(killedAt)
+}
+
+// checkFollowed fails the test when a worker exited instead of following a failover, or met a
+// CROSSSLOT error.
+func checkFollowed(t *testing.T, workers []*proc) {
+	t.Helper()
+	for _, w := range workers {
+		if w.Exited() {
+			t.Errorf("%s exited instead of following the failover:\n%s", w.Name, testkit.Tail(w.logs(), 20))
+		}
+		if strings.Contains(w.logs(), "CROSSSLOT") {
+			t.Errorf("%s hit a CROSSSLOT error:\n%s", w.Name, testkit.Tail(w.logs(), 20))
+		}
+	}
 }
 
 // firstRefusal is the reason of the first of msgs, or "none".

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cipurge/cipurge"
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/internal/testredis"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
@@ -157,8 +158,8 @@ func TestClientOfSeveralAccounts(t *testing.T) {
 	if st.URLs != 2 || !slices.Equal(st.Accounts, []string{"shop-a", "shop-b"}) {
 		t.Errorf("the bulk request: %+v", st)
 	}
-	for acct, q := range map[string]string{"shop-a": "bulk:shop-a", "shop-b": "bulk:shop-b"} {
-		if n, err := r.Client().LLen(ctx, "asynq:{"+q+"}:pending").Result(); err != nil || n != 1 {
+	for _, acct := range []string{"shop-a", "shop-b"} {
+		if n, err := r.Client().LLen(ctx, taskq.PendingKey(tasks.QueuesOf(acct).Bulk)).Result(); err != nil || n != 1 {
 			t.Errorf("bulk queue of %s: %d tasks, %v", acct, n, err)
 		}
 	}
@@ -172,7 +173,7 @@ func TestClientOfSeveralAccounts(t *testing.T) {
 		t.Errorf("flush-all of shop-b confirmed with shop-a's token: %v", err)
 	}
 	must(t, c.RequestFlushAll(ctx, cipurge.FlushAllRequest{Account: "shop-b", Confirm: "shopb", RequestedBy: "test"}))
-	if n, err := r.Client().Exists(ctx, "asynq:{flush-all:shop-b}:t:"+tasks.TaskIDAll).Result(); err != nil || n != 1 {
+	if n, err := r.Client().Exists(ctx, taskq.TaskKey(tasks.QueuesOf("shop-b").All, tasks.TaskIDAll)).Result(); err != nil || n != 1 {
 		t.Errorf("the flush-all of shop-b is not on its queue: %d, %v", n, err)
 	}
 }

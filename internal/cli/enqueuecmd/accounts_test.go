@@ -10,7 +10,9 @@ import (
 
 	"github.com/cipurge/cipurge/internal/cli/enqueuecmd"
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/internal/testredis"
+	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 // TestSeveralAccounts: with a file of several accounts, enqueue routes each URL to its account's
@@ -72,8 +74,8 @@ func TestSeveralAccounts(t *testing.T) {
 	if code, _, errs := run("--bulk", "https://a.example.com/5.jpg", "https://b.example.com/6.jpg"); code != 0 {
 		t.Errorf("--bulk: exit %d, %q", code, errs)
 	}
-	for _, q := range []string{"bulk:a", "bulk:b"} {
-		if n := r.Client().LLen(ctx, "asynq:{"+q+"}:pending").Val(); n != 1 {
+	for _, q := range []string{tasks.QueuesOf("a").Bulk, tasks.QueuesOf("b").Bulk} {
+		if n := r.Client().LLen(ctx, taskq.PendingKey(q)).Val(); n != 1 {
 			t.Errorf("%s: %d tasks, want 1", q, n)
 		}
 	}

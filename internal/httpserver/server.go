@@ -52,6 +52,9 @@ type Options struct {
 	Events   http.Handler // the storage event receivers, mounted at /v1/events/ when not nil
 	Lookup   Lookup       // one URL's history, for /status?url= (nil: lookups say why not)
 	Requests Requests     // the requests, for /status and /status?request= (nil: the page says why not)
+	// Accounts are the accounts /status shows, with several: every one, or ?account=NAME's.
+	// nil for a deployment of one account, whose page is that of before.
+	Accounts []StatusAccount
 }
 
 // UI is the access to the asynqmon UI and /status (HTTP_ADDR, UI_*).
@@ -105,7 +108,7 @@ func New(o Options) (http.Handler, error) {
 	mux.Handle(UIPath, uiHandler)
 	mux.Handle(UIPath+"/", uiHandler)
 	var statusHandler http.Handler = &statusPage{reader: status.NewReader(o.Redis), lookup: o.Lookup, requests: o.Requests, log: o.Log,
-		fallback: o.Status}
+		fallback: o.Status, accounts: o.Accounts}
 	if h.Password != "" {
 		statusHandler = basicAuth(h.User, h.Password, statusHandler)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/cipurge/cipurge/internal/inspect"
 	"github.com/cipurge/cipurge/internal/status"
 	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 // StatusPath is the product's own status page: what waits, what was sent, what failed, the
@@ -42,6 +43,10 @@ const noNormaliser = " need the URL normalisation settings (CLOUDIMAGE_TOKEN ...
 // Lookup returns what is known of one URL, in any form (inspect.LookupURL).
 type Lookup func(ctx context.Context, raw string) (*inspect.History, error)
 
+// StatusAccount is an account /status shows: its name, and the name of its keys and queues
+// (accounts.Set.KeyName).
+type StatusAccount struct{ Name, Keys string }
+
 // statusPage is GET /status.
 type statusPage struct {
 	reader   *status.Reader
@@ -49,6 +54,7 @@ type statusPage struct {
 	requests Requests
 	fallback status.Options
 	log      *zap.Logger
+	accounts []StatusAccount // with several accounts: each, in declared order; nil for one
 }
 
 // statusView is what the page shows, and the JSON answer.
@@ -63,6 +69,9 @@ type statusView struct {
 	RequestID           string                   `json:"request_id,omitempty"` // ?request=: the request asked for
 	Request             *cipurge.RequestStatus   `json:"request,omitempty"`
 	RequestError        string                   `json:"request_error,omitempty"`
+	// Accounts are every account's snapshot, without dead letters, when the worker sends for
+	// several and the page shows them all (no ?account=). Status is then the first account's.
+	Accounts []*status.Snapshot `json:"accounts,omitempty"`
 }
 
 func (p *statusPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -70,13 +79,26 @@ func (p *statusPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	o := p.fallback
 	o.DeadLetters = statusDeadLetters
-	snap, err := p.reader.Read(ctx, o)
+	acct, all, known := p.account(r.URL.Query().Get("account"))
+	if !known {
+		http.Error(w, fmt.Sprintf("no account is named %q: use one of %s", r.URL.Query().Get("account"), strings.Join(p.names(), ", ")), http.StatusNotFound)
+		return
+	}
+	snap, err := p.read(ctx, acct, o)
+	var others []*status.Snapshot
+	for _, a := range all {
+		if err == nil {
+			var one *status.Snapshot
+			one, err = p.read(ctx, a, p.fallback)
+			others = append(others, one)
+		}
+	}
 	if err != nil {
 		p.log.Warn("status page: reading Redis failed", zap.Error(err))
 		http.Error(w, "cannot read the status from Redis: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	v := statusView{Status: snap, URL: strings.TrimSpace(r.URL.Query().Get("url"))}
+	v := statusView{Status: snap, URL: strings.TrimSpace(r.URL.Query().Get("url")), Accounts: others}
 	if v.URL != "" {
 		if p.lookup == nil {
 			v.LookupError = "lookups" + noNormaliser
@@ -100,6 +122,49 @@ func (p *statusPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := statusTemplate.Execute(w, v); err != nil {
 		p.log.Debug("status page", zap.Error(err))
 	}
+}
+
+// account returns the account ?account=name asks for, and every account when the page shows
+// them all: with several accounts and no name. known is false for a name of no account.
+// With one account the name may be its own, default, or none.
+func (p *statusPage) account(name string) (one StatusAccount, all []StatusAccount, known bool) {
+	if len(p.accounts) == 0 {
+		return StatusAccount{}, nil, name == "" || name == tasks.DefaultAccount
+	}
+	if name == "" {
+		return p.accounts[0], p.accounts, true
+	}
+	for _, a := range p.accounts {
+		if a.Name == name {
+			return a, nil, true
+		}
+	}
+	return StatusAccount{}, nil, false
+}
+
+// names lists the accounts the page may show.
+func (p *statusPage) names() []string {
+	if len(p.accounts) == 0 {
+		return []string{tasks.DefaultAccount}
+	}
+	out := make([]string, len(p.accounts))
+	for i, a := range p.accounts {
+		out[i] = a.Name
+	}
+	return out
+}
+
+// read reads the snapshot of account a (the zero value: the one account of the deployment).
+func (p *statusPage) read(ctx context.Context, a StatusAccount, o status.Options) (*status.Snapshot, error) {
+	if a.Name == "" {
+		return p.reader.Read(ctx, o)
+	}
+	snap, err := p.reader.For(a.Keys).Read(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("account %s: %w", a.Name, err)
+	}
+	snap.Account = a.Name
+	return snap, nil
 }
 
 // addRequests adds the recent requests to v, and request id when not "". A request that does
@@ -185,8 +250,13 @@ th.n{text-align:right}#recent-requests code{word-break:normal;white-space:nowrap
 </style></head><body>
 {{$s := .Status}}
 <nav><a href="/">home</a><a href="/monitoring/">asynqmon UI</a><a href="/status?format=json">JSON</a><a href="/metrics">metrics</a><a href="/readyz">readiness</a></nav>
-<h1>cipurge status</h1>
+<h1>cipurge status{{if $s.Account}}: account {{$s.Account}}{{end}}</h1>
 <p>Read from Redis at {{time $s.At}}. Every worker shares this state.</p>
+{{if .Accounts}}<h2>Accounts</h2>
+<table id="accounts"><tr><th>account</th><th class="n">URLs in window</th><th class="n">backlog (API calls)</th><th class="n">dead letters</th><th class="n">URLs sent</th><th>state</th></tr>
+{{range .Accounts}}<tr><td><a href="/status?account={{.Account}}">{{.Account}}</a></td><td class="n">{{.WaitingURLs}}</td><td class="n">{{.BacklogCalls}}</td><td class="n">{{.DeadLetters}}</td><td class="n">{{.URLsSentTotal}}</td><td>{{if .Paused}}paused: {{.Paused}}{{else if .SendingStopped}}stopped{{else if .PausedQueues}}queue paused{{else}}sending normally{{end}}</td></tr>
+{{end}}</table>
+<p>Below: the account {{$s.Account}}. Each account's page: <code>/status?account=NAME</code>.</p>{{end}}
 
 <section id="alerts">
 {{if $s.Paused}}<div class="alert" id="shared-pause"><b>Sending is paused for every worker:</b> {{$s.Paused}}</div>{{end}}

@@ -255,8 +255,21 @@ func newServer(cfg *config.Config, rdb redis.UniversalClient, w *worker.Lanes, r
 		Status: cfg.Status(),
 		Ready:  func(ctx context.Context) httpserver.Readiness { return w.Ready(ctx) },
 		Redis:  rdb, Registry: reg, Log: log.Named("http"), Intake: intakeAPI, Events: eventsAPI, Lookup: lookup,
-		Requests: requests,
+		Requests: requests, Accounts: statusAccounts(cfg),
 	})
+}
+
+// statusAccounts are the accounts /status shows, with several; nil for one.
+func statusAccounts(cfg *config.Config) []httpserver.StatusAccount {
+	set, err := cfg.Accounts()
+	if err != nil || !cfg.Several() {
+		return nil
+	}
+	var out []httpserver.StatusAccount
+	for _, a := range set.All() {
+		out = append(out, httpserver.StatusAccount{Name: a.Name, Keys: set.KeyName(a.Name)})
+	}
+	return out
 }
 
 // statusLookup is /status's lookup of a URL: the history of the keys of its account.

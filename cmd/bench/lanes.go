@@ -17,8 +17,8 @@ import (
 
 // rowLanes measures fair sharing between accounts (issue 23, part 3): the interactive latency of
 // shop-c beside a bulk backlog of shop-a, and the same latency with shop-a idle, in one run.
-// The worker command starts one lane so far, so the row runs the two lanes in this process
-// (worker.Lanes), against the bench's sandbox, at the default window.
+// The row runs the two lanes in this process (worker.Lanes), as the worker command does, against
+// the bench's sandbox, at the default window.
 func (b *bench) rowLanes() error {
 	if err := b.reset(); err != nil {
 		return err

@@ -242,12 +242,15 @@ func BenchmarkQueueCollector(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, bc := range []struct {
-		name string
-		c    time.Duration
-	}{{"reading", time.Nanosecond}, {"cached", time.Hour}} {
+		name     string
+		c        time.Duration
+		accounts []string
+	}{{"reading", time.Nanosecond, nil}, {"cached", time.Hour, nil},
+		{"reading-1-account", time.Nanosecond, []string{"default"}},
+		{"reading-3-accounts", time.Nanosecond, []string{"default", "shop-a", "shop-b"}}} {
 		b.Run(bc.name, func(b *testing.B) {
 			reg := prometheus.NewRegistry()
-			reg.MustRegister(httpserver.NewQueueCollector(rdb, httpserver.QueueCollectorOptions{CacheFor: bc.c}))
+			reg.MustRegister(httpserver.NewQueueCollector(rdb, httpserver.QueueCollectorOptions{CacheFor: bc.c, Accounts: bc.accounts}))
 			for b.Loop() {
 				if _, err := reg.Gather(); err != nil {
 					b.Fatal(err)

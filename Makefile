@@ -27,7 +27,9 @@ run: ## build bin/worker and bin/enqueue, run a worker against the sandbox API a
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/worker ./cmd/enqueue
 	@# Ctrl-C reaches the worker alone (scripts/foreground.sh), which shuts down cleanly and exits 0,
 	@# and so does make (go run, or make itself catching the Ctrl-C, would report a failure).
-	CLOUDIMAGE_SANDBOX=$${CLOUDIMAGE_SANDBOX:-true} CLOUDIMAGE_TOKEN=$${CLOUDIMAGE_TOKEN:-demo} \
+	@# With ACCOUNTS_FILE the file owns the token: no default then (several accounts refuse one).
+	tok=$${CLOUDIMAGE_TOKEN:-demo}; [ -z "$$ACCOUNTS_FILE" ] || tok=$${CLOUDIMAGE_TOKEN:-}; \
+	CLOUDIMAGE_SANDBOX=$${CLOUDIMAGE_SANDBOX:-true} CLOUDIMAGE_TOKEN=$$tok \
 	LOG_FORMAT=$${LOG_FORMAT:-console} exec ./scripts/foreground.sh ./bin/worker
 
 .PHONY: redis-stop

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cipurge/cipurge/internal/cli/enqueuecmd"
 	"github.com/cipurge/cipurge/internal/store"
@@ -70,6 +71,23 @@ func TestSeveralAccounts(t *testing.T) {
 	}
 	if code, out, errs := run("--all", "--cancel", "--account", "b"); code != 0 || !strings.Contains(out, "flush-all cancelled") {
 		t.Errorf("--all --cancel --account b: exit %d, %q, %q", code, out, errs)
+	}
+	dead := store.DeadLetter{ID: "dead-of-b", Queue: "purge:b", Type: tasks.TypeURLs, URLs: []string{"https://b.example.com/dead.jpg"},
+		Reason: "rejected: 400 Bad Request", Attempts: 1, At: time.Now().UnixMilli()}
+	if err := store.New(r.Client()).For("b").KeepDeadLetter(ctx, dead); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := run("dlq", "ls"); code != 2 || !strings.Contains(errs, "name the one whose dead letters to read with --account") {
+		t.Errorf("dlq ls without --account: exit %d, %q", code, errs)
+	}
+	if code, out, errs := run("dlq", "ls", "--account", "b"); code != 0 || !strings.Contains(out, "dead-of-b  queue=purge:b") {
+		t.Errorf("dlq ls --account b: exit %d, %q, %q", code, out, errs)
+	}
+	if code, out, _ := run("dlq", "ls", "--account", "a"); code != 0 || strings.Contains(out, "dead-of-b") {
+		t.Errorf("dlq ls --account a: exit %d, %q", code, out)
+	}
+	if code, out, errs := run("dlq", "rm", "--all", "--yes", "--account", "b"); code != 0 || !strings.Contains(out, "1 dead letter") {
+		t.Errorf("dlq rm --all --account b: exit %d, %q, %q", code, out, errs)
 	}
 	if code, _, errs := run("--bulk", "https://a.example.com/5.jpg", "https://b.example.com/6.jpg"); code != 0 {
 		t.Errorf("--bulk: exit %d, %q", code, errs)

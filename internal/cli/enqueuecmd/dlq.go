@@ -33,12 +33,14 @@ type dlqArgs struct {
 	yes     bool
 	asJSON  bool
 	confirm string
+	account string // --account: whose dead letters; required with several accounts
 }
 
 // dlqRun is one dlq command at work: its line, the configuration and the dead letters read.
 type dlqRun struct {
 	dlqArgs
 	cfg            *config.Config
+	target         flushTarget // the account read: its keys, queues, token and cooldown
 	dlq            *inspect.DLQ
 	view           *inspect.View
 	stdin          io.Reader
@@ -55,8 +57,13 @@ func runDLQ(ctx context.Context, args []string, environ []string, stdin io.Reade
 		return err
 	}
 	defer rdb.Close()
-	st := store.New(rdb)
-	r := &dlqRun{dlqArgs: *a, cfg: cfg, dlq: inspect.NewDLQ(st, cfg.Purge.MaxRetry), stdin: stdin, stdout: stdout, stderr: stderr}
+	target, err := accountTarget(cfg, a.account, "whose dead letters to read")
+	if err != nil {
+		return err
+	}
+	a.queues = accountQueues(a.queues, target.keys)
+	st := store.New(rdb).For(target.keys)
+	r := &dlqRun{dlqArgs: *a, cfg: cfg, target: target, dlq: inspect.NewDLQ(st, cfg.Purge.MaxRetry), stdin: stdin, stdout: stdout, stderr: stderr}
 	if a.cmd == "ls" || (a.cmd == "replay" && a.all) {
 		// Bring the record in line with asynq first, so that what is listed or replayed is what
 		// is really dead.
@@ -89,8 +96,9 @@ func parseDLQ(args []string, stdout io.Writer) (*dlqArgs, error) {
 	fs.BoolVar(&a.yes, "yes", false, "rm --all: do not ask for confirmation")
 	fs.BoolVar(&a.asJSON, "json", false, "ls: print JSON")
 	fs.StringVar(&a.confirm, "confirm", "", "replay of a flush-all: `TOKEN`, your CLOUDIMAGE_TOKEN value (a fresh confirmation)")
+	fs.StringVar(&a.account, "account", "", "with several accounts (ACCOUNTS_FILE): the dead letters of the account `NAME` (required then)")
 	head := "usage:\n  enqueue dlq ls [--queue Q] [--limit N] [--json]\n  enqueue dlq replay (ID... | --all) [--queue Q] [--confirm=TOKEN]\n" +
-		"  enqueue dlq rm (ID... | --all [--yes]) [--queue Q]\n\nflags:\n"
+		"  enqueue dlq rm (ID... | --all [--yes]) [--queue Q]\n  (with several accounts, each takes --account NAME)\n\nflags:\n"
 	if a.cmd == "-h" || a.cmd == "-help" || a.cmd == "--help" {
 		return nil, parseFlags(fs, []string{a.cmd}, head, stdout) // the dlq usage, exit 0
 	}
@@ -192,7 +200,7 @@ func (r *dlqRun) every(ctx context.Context) error {
 		var n int
 		var err error
 		switch {
-		case r.cmd == "replay" && q == tasks.QueueAll:
+		case r.cmd == "replay" && q == r.allQueue():
 			err = r.skipFlushAlls(q)
 		case r.cmd == "replay":
 			n, err = r.dlq.ReplayAll(ctx, r.view, q, skipped)
@@ -228,7 +236,7 @@ func (r *dlqRun) each(ctx context.Context) error {
 		e, err := r.dlq.Find(r.view, id)
 		switch {
 		case err != nil:
-		case r.cmd == "replay" && e.Queue == tasks.QueueAll:
+		case r.cmd == "replay" && e.Queue == r.allQueue():
 			err = r.replayFlushAll(ctx, e)
 			var ee *exitError
 			if errors.As(err, &ee) {
@@ -254,6 +262,20 @@ func (r *dlqRun) each(ctx context.Context) error {
 		return &exitError{code: 1}
 	}
 	return nil
+}
+
+// allQueue is the flush-all queue of the account read.
+func (r *dlqRun) allQueue() string { return tasks.QueuesOf(r.target.keys).All }
+
+// accountQueues are the queues of the account whose keys are named keys, for the default
+// account's names in queues (their order kept).
+func accountQueues(queues []string, keys string) []string {
+	own := tasks.QueuesOf(keys).Names()
+	out := make([]string, 0, len(queues))
+	for _, q := range queues {
+		out = append(out, own[slices.Index(tasks.QueueNames(), q)])
+	}
+	return out
 }
 
 // reconcile runs inspect.Reconcile and says on stderr what it changed, if anything.
@@ -283,9 +305,9 @@ func (r *dlqRun) replayFlushAll(ctx context.Context, e inspect.Entry) error {
 	if p, err := tasks.DecodeAll(payload); err == nil && p.Reason != "" {
 		reason += ": " + p.Reason
 	}
-	cfg := r.cfg
-	err = newProducer(r.dlq.Store().Client(), cfg, nil).RequestFlushAll(ctx, producer.FlushAll{Token: cfg.Cloudimage.Token, Confirm: r.confirm,
-		Cooldown: cfg.Purge.AllCooldown, RequestedBy: requester(), Reason: reason, DeadLetter: e.ID})
+	t := r.target
+	err = newProducerOf(r.dlq.Store().Client(), r.cfg, t.keys, nil).RequestFlushAll(ctx, producer.FlushAll{Token: t.token, Confirm: r.confirm,
+		Cooldown: t.cooldown, RequestedBy: requester(), Reason: reason, DeadLetter: e.ID})
 	var refused *flushall.RefusedError
 	if errors.As(err, &refused) {
 		return &exitError{code: 2, err: errors.New(replayRefusal(e.ID, refused))}

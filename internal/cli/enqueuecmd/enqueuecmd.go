@@ -233,7 +233,7 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 		return &exitError{code: 2, err: err}
 	}
 	if a.all {
-		fa, err := flushAccount(cfg, a.account)
+		fa, err := accountTarget(cfg, a.account, "to flush")
 		if err != nil {
 			return err
 		}
@@ -518,9 +518,10 @@ type flushTarget struct {
 	cooldown          time.Duration
 }
 
-// flushAccount is the account of enqueue --all: --account's. With one account it may be left
-// out, and the variables give the token and cooldown as always.
-func flushAccount(cfg *config.Config, name string) (flushTarget, error) {
+// accountTarget is the account of enqueue --all or dlq: --account's. With one account it may be
+// left out, and the variables give the token and cooldown as always. what says what the account
+// is for, in the error that asks for it.
+func accountTarget(cfg *config.Config, name, what string) (flushTarget, error) {
 	one := flushTarget{token: cfg.Cloudimage.Token, cooldown: cfg.Purge.AllCooldown}
 	set, err := cfg.Accounts()
 	if err != nil {
@@ -530,7 +531,7 @@ func flushAccount(cfg *config.Config, name string) (flushTarget, error) {
 		return one, nil
 	}
 	if name == "" {
-		return one, usage("--all: this deployment has several accounts (%s): name the one to flush with --account%s", strings.Join(set.Names(), ", "), helpHint)
+		return one, usage("this deployment has several accounts (%s): name the one %s with --account%s", strings.Join(set.Names(), ", "), what, helpHint)
 	}
 	acct, err := set.Lookup(name)
 	if err != nil {

@@ -8,7 +8,10 @@ import (
 	"github.com/hibiken/asynq"
 	"go.uber.org/zap"
 
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/taskq"
 	"github.com/cipurge/cipurge/internal/testredis"
+	"github.com/cipurge/cipurge/pkg/apiclient"
 	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
@@ -71,5 +74,64 @@ func TestChecksWaitForFlatOutSending(t *testing.T) {
 	}
 	if holdChecks(&since, false, t0.Add(confirmYieldMax+time.Second)) || !holdChecks(&since, true, t0.Add(2*confirmYieldMax)) {
 		t.Error("a new stretch of flat-out sending does not count from its own start")
+	}
+}
+
+// statusAPI answers status checks with answers[uuid], or err when it has none.
+type statusAPI struct {
+	API
+	answers map[string]string
+	err     error
+}
+
+func (a statusAPI) Status(_ context.Context, uuid string) (*apiclient.InvalidationStatus, error) {
+	if s, ok := a.answers[uuid]; ok {
+		return &apiclient.InvalidationStatus{Status: s, UUID: uuid}, nil
+	}
+	return nil, a.err
+}
+
+// TestDueChecksRunInTheLoop: a check answered DONE ends in the check loop: its URL is confirmed
+// and no confirm task is made. A check still running, and one whose answer failed, are handed to
+// asynq as their confirm tasks: the running one due later, the failed one with one retry fewer.
+func TestDueChecksRunInTheLoop(t *testing.T) {
+	rdb := testredis.Start(t).Client()
+	api := statusAPI{answers: map[string]string{"c0ffee-done": apiclient.StatusDone, "c0ffee-run": apiclient.StatusReceived},
+		err: &apiclient.ServerError{Method: "GET", Path: "/invalidate", StatusCode: 500}}
+	w := mustNew(t, Config{Confirm: true, Token: "demo", MaxRetry: 3}, rdb, api, zap.NewNop(), nil)
+	w.cfg.ConfirmDelay = 0
+	ctx := context.Background()
+	now := time.Now()
+	check := func(uuid string) tasks.Confirm {
+		u := "https://img.example.com/checks/" + uuid + ".jpg"
+		if err := w.store.Sent(ctx, []string{u}, now.UnixMilli()-10, now.UnixMilli(), uuid, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		c := tasks.Confirm{UUID: uuid, URLs: []string{u}, RequestedAt: now.UTC(), SentAt: now.UTC()}
+		w.followUp(ctx, c)
+		return c
+	}
+	done, run, fail := check("c0ffee-done"), check("c0ffee-run"), check("c0ffee-fail")
+	if err := w.runDueChecks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.store.ChecksWaiting(ctx); err != nil || n != 0 {
+		t.Errorf("%d checks left (%v), want none", n, err)
+	}
+	if rec, _, err := w.store.History(ctx, done.URLs[0]); err != nil || rec.State != store.StateConfirmed {
+		t.Errorf("the URL answered DONE: %+v, %v; want confirmed", rec, err)
+	}
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	if ti, err := insp.GetTaskInfo(tasks.QueueConfirm, tasks.ConfirmTaskID(done.UUID)); err == nil {
+		t.Errorf("a check confirmed in the loop has a task: %+v", ti)
+	}
+	if ti, err := insp.GetTaskInfo(tasks.QueueConfirm, tasks.ConfirmTaskID(run.UUID)); err != nil || ti.State != asynq.TaskStateScheduled || ti.MaxRetry != taskq.AsynqMaxRetry(3) {
+		t.Errorf("the running check's task: %+v, %v; want it scheduled with every retry", ti, err)
+	}
+	if ti, err := insp.GetTaskInfo(tasks.QueueConfirm, tasks.ConfirmTaskID(fail.UUID)); err != nil || ti.MaxRetry != taskq.AsynqMaxRetry(2) {
+		t.Errorf("the failed check's task: %+v, %v; want one retry fewer", ti, err)
+	}
+	if rec, _, _ := w.store.History(ctx, run.URLs[0]); rec.State != store.StateSent {
+		t.Errorf("the running check's URL: %+v, want still sent", rec)
 	}
 }

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"strings"
 	"sync"
+
+	"github.com/cipurge/cipurge/internal/store"
 )
 
 // Lanes are the lanes of one worker process: a Worker per account (Config.Account). Each lane
 // has its own asynq servers and slots, API client, limiter, pause, stop after a 401/403, batcher
-// lease, dead letters and flush-all. Nothing in one lane reads another lane's keys.
+// lease, dead letters and flush-all. Nothing in one lane reads another lane's keys, but for the
+// webhook events of a request whose URLs span accounts, which read every part of it.
 // With one lane, Lanes behaves exactly as its Worker.
 type Lanes struct{ ws []*Worker }
 
@@ -24,6 +27,13 @@ func NewLanes(ws ...*Worker) *Lanes {
 		ws[0].lanes = ws
 		for _, w := range ws[1:] {
 			w.id, w.follows = ws[0].id, true
+		}
+		parts := make([]*store.Store, len(ws))
+		for i, w := range ws {
+			parts[i] = w.store
+		}
+		for _, w := range ws {
+			w.hooks.parts = parts
 		}
 	}
 	return &Lanes{ws: ws}

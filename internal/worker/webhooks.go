@@ -39,6 +39,10 @@ type hooks struct {
 	wake chan struct{}
 	// warn bounds the outbox loop's warnings while Redis fails.
 	warn oncePer
+	// parts are the stores of every lane of the process (NewLanes, with several accounts): a
+	// request whose URLs span accounts has a part in each, and is done when every part is.
+	// nil: the lane's own store.
+	parts []*store.Store
 }
 
 // events is what this worker's moves append to the outbox. Without a secret it appends none:
@@ -75,6 +79,15 @@ func (w *Worker) notify(ctx context.Context, typ, id, url string) (settled bool)
 	}
 	if target == "" {
 		return true
+	}
+	if typ == webhook.EventRequestDone && len(h.parts) > 1 {
+		// One request.done for the whole request: the part that ends last sends it.
+		s, err := inspect.ReadRequest(ctx, h.parts, id)
+		if err == nil && !s.Done {
+			w.log.Debug("a part of a request of several accounts is done: its other parts are not yet", zap.String("request", id),
+				zap.Strings("accounts", s.Accounts))
+			return true
+		}
 	}
 	if h.sender == nil {
 		h.noSecret.Do(func() {
@@ -162,7 +175,7 @@ func (w *Worker) drainOutbox(ctx context.Context) {
 // delivery builds the delivery of event typ about r (and url) to target. A body over
 // webhook.MaxBody lists fewer URLs not done.
 func (w *Worker) delivery(ctx context.Context, typ string, r store.Request, url, target string) (webhook.Delivery, error) {
-	data, err := readWebhookData(ctx, w.store, r.ID, url)
+	data, err := readWebhookData(ctx, w.hookStores(), r.ID, url)
 	if err != nil {
 		return webhook.Delivery{}, err
 	}
@@ -187,10 +200,19 @@ func (w *Worker) delivery(ctx context.Context, typ string, r store.Request, url,
 	}
 }
 
-// readWebhookData reads request id's part in st, the lane's account, for an event about it, and
+// hookStores are the stores a request's event reads: every lane's, so that a request of several
+// accounts is told as a whole.
+func (w *Worker) hookStores() []*store.Store {
+	if len(w.hooks.parts) > 1 {
+		return w.hooks.parts
+	}
+	return []*store.Store{w.store}
+}
+
+// readWebhookData reads request id from stores (its parts added up) for an event about it, and
 // url for an EventURLDead.
-func readWebhookData(ctx context.Context, st *store.Store, id, url string) (*inspect.WebhookData, error) {
-	s, err := inspect.ReadRequest(ctx, []*store.Store{st}, id)
+func readWebhookData(ctx context.Context, stores []*store.Store, id, url string) (*inspect.WebhookData, error) {
+	s, err := inspect.ReadRequest(ctx, stores, id)
 	if err != nil {
 		return nil, err
 	}

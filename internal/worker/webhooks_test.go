@@ -92,13 +92,21 @@ func newWebhookSecret(t *testing.T) string {
 // handlers: the request becomes done. It returns the request's ID.
 func finishRequest(t *testing.T, w *Worker, api *failOnceAPI, callback string, urls ...string) string {
 	t.Helper()
-	ctx := context.Background()
-	id, _, _, err := w.store.NewRequest(ctx, urls, store.NewRequestOptions{Confirm: true, Link: true, Callback: callback})
+	id, _, _, err := w.store.NewRequest(context.Background(), urls, store.NewRequestOptions{Confirm: true, Link: true, Callback: callback})
 	if err != nil {
 		t.Fatal(err)
 	}
+	sendAndConfirm(t, w, api, urls...)
+	return id
+}
+
+// sendAndConfirm sends urls through w's handlers, on its account's queues, and confirms them.
+func sendAndConfirm(t *testing.T, w *Worker, api *failOnceAPI, urls ...string) {
+	t.Helper()
+	ctx := context.Background()
+	q := tasks.QueuesOf(w.cfg.Account)
 	task, err := taskq.NewURLsTask(tasks.URLs{URLs: urls, RequestedAt: time.Now().Add(-time.Second).UTC(), Origin: tasks.OriginInteractive},
-		tasks.QueueInteractive, 10)
+		q.Interactive, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,14 +116,13 @@ func finishRequest(t *testing.T, w *Worker, api *failOnceAPI, callback string, u
 	api.mu.Lock()
 	uuid := fmt.Sprintf("00000000-0000-4000-8000-%012d", api.n)
 	api.mu.Unlock()
-	ct, err := taskq.NewConfirmTask(tasks.Confirm{UUID: uuid, URLs: urls, SentAt: time.Now().UTC()}, tasks.QueueConfirm, 0, 10)
+	ct, err := taskq.NewConfirmTask(tasks.Confirm{UUID: uuid, URLs: urls, SentAt: time.Now().UTC()}, q.Confirm, 0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := w.handleConfirm(ctx, ct); err != nil {
 		t.Fatal(err)
 	}
-	return id
 }
 
 // TestWebhookDoneIsDeliveredAndRetried: a request that becomes done gets one request.done
@@ -246,6 +253,69 @@ func TestWebhookOutboxSurvivesAKill(t *testing.T) {
 	for id := range want {
 		if !slices.Contains(rc.ids, id) {
 			t.Errorf("webhook-id %s never arrived", id)
+		}
+	}
+}
+
+// TestWebhookDoneOfSeveralAccounts: a request whose URLs span two accounts has a part in each
+// lane. The part that is done first sends nothing; the last one sends one request.done for the
+// whole request, its counts added up and both accounts named.
+func TestWebhookDoneOfSeveralAccounts(t *testing.T) {
+	t.Parallel()
+	rdb := testredis.Start(t).Client()
+	secret, rc, srv := startReceiver(t)
+	api := &failOnceAPI{sent: map[string][]string{}, failing: map[string]bool{}}
+	m := NewMetrics(nil)
+	core, logs := observer.New(zapcore.DebugLevel)
+	lane := func(account string) *Worker {
+		return mustNew(t, Config{Account: account, Confirm: true, Token: "demo", Webhook: webhook.Config{Secret: secret}, WebhookRetry: 10 * time.Millisecond},
+			rdb, api, zap.New(core), m)
+	}
+	wa, wb := lane("shop-a"), lane("shop-b")
+	NewLanes(wa, wb)
+	for _, w := range []*Worker{wa, wb} {
+		stop, err := w.runHooks()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(stop)
+	}
+	ctx := context.Background()
+	id := store.NewRequestID()
+	callback := srv.URL + "/hook"
+	opts := func(w *Worker) store.NewRequestOptions {
+		return store.NewRequestOptions{ID: id, Account: w.cfg.Account, Confirm: true, Link: true, Callback: callback}
+	}
+	// Both parts open first, as the Go client opens them; each is then filled, ended and sent.
+	for _, w := range []*Worker{wa, wb} {
+		if _, _, err := w.store.OpenRequest(ctx, opts(w)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	finish := func(w *Worker, urls ...string) {
+		t.Helper()
+		if _, _, err := w.store.AddToRequest(ctx, id, urls, opts(w), true); err != nil {
+			t.Fatal(err)
+		}
+		sendAndConfirm(t, w, api, urls...)
+	}
+	finish(wa, "https://img.example.com/wh/sa1.jpg", "https://img.example.com/wh/sa2.jpg")
+	// shop-a's part is done: wait until its lane read it so, with shop-b's not done.
+	testkit.WaitFor(t, 20*time.Second, "shop-a's part read done, the other not", func() bool {
+		return logs.FilterMessageSnippet("its other parts are not yet").Len() > 0
+	})
+	finish(wb, "https://img.example.com/wh/sb1.jpg")
+	testkit.WaitFor(t, 20*time.Second, "the delivery and its retry", func() bool { return rc.attempts() >= 2 })
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for i, b := range rc.bodies {
+		var ev struct{ Data inspect.WebhookData }
+		if err := json.Unmarshal(b, &ev); err != nil {
+			t.Fatal(err)
+		}
+		d := ev.Data
+		if !d.Done || d.URLs != 3 || d.Confirmed != 3 || !slices.Equal(d.Accounts, []string{"shop-a", "shop-b"}) || rc.ids[i] != webhook.MessageID(webhook.EventRequestDone, id) {
+			t.Errorf("delivery %d (%s): %s", i, rc.ids[i], b)
 		}
 	}
 }

@@ -135,6 +135,16 @@ func TestSeveralAccountsThroughTheWorker(t *testing.T) {
 	if len(ws) != 1 {
 		t.Errorf("%d workers' states for one process: %+v", len(ws), ws)
 	}
+	// Each account reads that record as its own lane's.
+	now, err := st.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, stopped := range map[string]bool{"shop-a": false, "shop-b": true} {
+		if ws, err := st.For(name).Workers(ctx, now); err != nil || len(ws) != 1 || (ws[0].Stopped != "") != stopped {
+			t.Errorf("%s reads the worker as %+v, %v; want stopped %v", name, ws, err, stopped)
+		}
+	}
 	// One set of metrics for the process; each lane's series name its account.
 	_, metrics := testkit.Get(t, "http://"+addr+"/metrics")
 	for _, line := range []string{`cipurge_urls_invalidated_total{account="shop-a"} 20`, `cipurge_urls_invalidated_total{account="shop-c"} 20`,

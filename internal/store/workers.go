@@ -31,6 +31,31 @@ type WorkerState struct {
 	// as fast as it can: its achieved rate is what it can send, not what it was asked to.
 	BusySince int64 `json:"busy_since,omitempty"`
 	SeenAt    int64 `json:"-"` // the Redis clock when it last published, ms
+	// Lanes are the worker's lanes when it sends for several accounts, each with its own rate,
+	// budget, busy clock and stop. The fields above are then the first lane's, but Stopped, which
+	// names every lane that stopped. Workers reads a worker as its lane of the store's account.
+	Lanes []LaneState `json:"lanes,omitempty"`
+}
+
+// LaneState is what one lane of a worker says of its account.
+type LaneState struct {
+	Account     string  `json:"account"`
+	Rate        float64 `json:"rate"`
+	Burst       int     `json:"burst"`
+	ConfirmRate float64 `json:"confirm_rate"`
+	BusySince   int64   `json:"busy_since,omitempty"`
+	Stopped     string  `json:"stopped,omitempty"`
+}
+
+// lane returns w as its lane of account says, or w itself when it has no such lane.
+func (w WorkerState) lane(account string) WorkerState {
+	for _, l := range w.Lanes {
+		if l.Account == account {
+			w.Rate, w.Burst, w.ConfirmRate, w.BusySince, w.Stopped = l.Rate, l.Burst, l.ConfirmRate, l.BusySince, l.Stopped
+			return w
+		}
+	}
+	return w
 }
 
 // PublishWorker records w, stamped with the Redis clock.
@@ -62,6 +87,7 @@ const (
 
 // Workers returns the records of the workers alive at now (Redis clock, ms): refreshed within
 // workerAliveFor. It deletes those older than workerForgetAfter.
+// A worker of several lanes reads as its lane of the store's account, when it has one.
 func (s *Store) Workers(ctx context.Context, now int64) ([]WorkerState, error) {
 	aliveMS, forgetMS := workerAliveFor.Milliseconds(), workerForgetAfter.Milliseconds()
 	m, err := s.rdb.HGetAll(ctx, KeyWorkers).Result()
@@ -85,7 +111,7 @@ func (s *Store) Workers(ctx context.Context, now int64) ([]WorkerState, error) {
 			continue
 		}
 		w.ID, w.SeenAt = id, ms
-		out = append(out, w)
+		out = append(out, w.lane(s.k.Account))
 	}
 	if len(stale) > 0 {
 		_ = s.rdb.HDel(ctx, KeyWorkers, stale...).Err()

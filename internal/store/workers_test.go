@@ -45,3 +45,32 @@ func TestWorkersAlive(t *testing.T) {
 		t.Errorf("an hour later the record is still there: %+v, %v", ws, err)
 	}
 }
+
+// TestWorkersOfALane: a worker of several lanes publishes one record. Each account's store reads
+// it with that account's rate and stop; another account's reads the first lane's values.
+func TestWorkersOfALane(t *testing.T) {
+	s, ctx := newStore(t)
+	w := store.WorkerState{ID: "w1", Rate: 10, Burst: 5, Stopped: "shop-b: since T: key rejected", Lanes: []store.LaneState{
+		{Account: "shop-a", Rate: 10, Burst: 5}, {Account: "shop-b", Rate: 3, Burst: 1, ConfirmRate: 2, BusySince: 7, Stopped: "since T: key rejected"}}}
+	if err := s.PublishWorker(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	at, err := s.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for account, want := range map[string]store.WorkerState{
+		"shop-a":  {Rate: 10, Burst: 5},
+		"shop-b":  {Rate: 3, Burst: 1, ConfirmRate: 2, BusySince: 7, Stopped: "since T: key rejected"},
+		"default": {Rate: 10, Burst: 5, Stopped: "shop-b: since T: key rejected"},
+	} {
+		ws, err := s.For(account).Workers(ctx, at)
+		if err != nil || len(ws) != 1 {
+			t.Fatalf("%s: %v, %v", account, ws, err)
+		}
+		g := ws[0]
+		if g.Rate != want.Rate || g.Burst != want.Burst || g.ConfirmRate != want.ConfirmRate || g.BusySince != want.BusySince || g.Stopped != want.Stopped {
+			t.Errorf("%s reads %+v, want %+v", account, g, want)
+		}
+	}
+}

@@ -355,6 +355,12 @@ func (w *Worker) publish(ctx context.Context) {
 			StartedAt: started, ConfirmRate: w.cfg.ConfirmLimit.Rate, LatencyMS: w.latency.get().Milliseconds(),
 			MaxInFlight: w.cfg.Concurrency * maxRequestsPerTask, BusySince: w.busy.since.Load()}
 		s.Stopped = w.stopped()
+		if len(w.lanes) > 1 {
+			for _, l := range w.lanes {
+				s.Lanes = append(s.Lanes, store.LaneState{Account: l.q.Account, Rate: l.cfg.Limit.Rate, Burst: l.cfg.Limit.Burst,
+					ConfirmRate: l.cfg.ConfirmLimit.Rate, BusySince: l.busy.since.Load(), Stopped: l.gateStopped()})
+			}
+		}
 		return s
 	}
 	t := time.NewTicker(store.WorkerPublishEvery)
@@ -385,17 +391,25 @@ func (w *Worker) stopped() string {
 	}
 	var out []string
 	for _, l := range lanes {
-		blocked, _, reason, since := l.gate.state()
-		if !blocked {
+		s := l.gateStopped()
+		if s == "" {
 			continue
 		}
-		s := "since " + since.UTC().Format(time.RFC3339) + ": " + reason
 		if len(lanes) > 1 {
 			s = l.q.Account + ": " + s
 		}
 		out = append(out, s)
 	}
 	return strings.Join(out, "; ")
+}
+
+// gateStopped says since when and why this lane stopped sending, or "".
+func (w *Worker) gateStopped() string {
+	blocked, _, reason, since := w.gate.state()
+	if !blocked {
+		return ""
+	}
+	return "since " + since.UTC().Format(time.RFC3339) + ": " + reason
 }
 
 // noteWrite shows the outcome of a write to Redis in cipurge_redis_writable (not a write cut short

@@ -120,19 +120,21 @@ func (w *Worker) formBatches(ctx context.Context, until time.Time) (more bool, e
 	if err != nil {
 		return false, err
 	}
-	// Requests per task: enough to carry the calls needed in flight. (A task's requests go out
-	// concurrently, so packing costs a small backlog no latency; capping it by this round's claim
-	// would form one-request tasks once the lookahead hands out a few requests a round.)
-	per := perTask * w.cfg.BatchSize
+	// Requests per task: enough to carry the calls needed in flight, in unequal shares (taskSize).
+	// (A task's requests go out concurrently, so packing costs a small backlog no latency; capping
+	// it by this round's claim would form one-request tasks once the lookahead hands out a few
+	// requests a round.)
 	deadline, bounded := ctx.Deadline()
 	var slowest time.Duration
-	for start := 0; start < len(entries); start += per {
+	for start, per := 0, 0; start < len(entries); start += per {
 		if ctx.Err() != nil || bounded && time.Until(deadline) < slowest {
 			w.log.Debug("batcher round ends at its deadline; the rest of its claim stays pending",
 				zap.Int("formed", start), zap.Int("left", len(entries)-start))
 			return true, nil
 		}
 		began := time.Now()
+		per = taskSize(perTask, w.batchTurn) * w.cfg.BatchSize
+		w.batchTurn++
 		chunk := entries[start:min(start+per, len(entries))]
 		p := tasks.URLs{URLs: make([]string, len(chunk)), Origin: tasks.OriginInteractive}
 		var newest int64

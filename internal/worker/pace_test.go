@@ -122,6 +122,29 @@ func TestInflightSizing(t *testing.T) {
 	}
 }
 
+// TestTaskSizesDiffer: the batcher's tasks come in unequal sizes, so that tasks started together
+// do not end their reservations together. Over a turn of the shares they carry about the
+// requests per task the slots need, and each stays within 1 and maxRequestsPerTask.
+func TestTaskSizesDiffer(t *testing.T) {
+	for _, per := range []int{1, 2, 4, 8, 26, maxRequestsPerTask} {
+		sizes := map[int]bool{}
+		sum := 0
+		for turn := range len(taskShares) {
+			n := taskSize(per, turn)
+			if n < 1 || n > maxRequestsPerTask {
+				t.Errorf("%d requests per task, turn %d: %d", per, turn, n)
+			}
+			sizes[n], sum = true, sum+n
+		}
+		if mean := float64(sum) / float64(len(taskShares)); mean < 0.85*float64(per) || mean > float64(per) {
+			t.Errorf("%d requests per task: %.2f on average over a turn, want 0.85x to 1x", per, mean)
+		}
+		if per >= 2 && len(sizes) < 2 {
+			t.Errorf("%d requests per task: sizes %v; want different ones", per, sizes)
+		}
+	}
+}
+
 // TestRateReachedDespiteLatency: with two task slots, a 300 ms API and a shared limit of 20
 // calls/s, the worker keeps more calls in flight than it has slots, asks the limiter about once
 // per call, and sends every URL once.

@@ -178,6 +178,7 @@ type Worker struct {
 	busy      busyClock    // since when the rate monitor sees work waiting, published
 	confirm   confirmGate  // the status-check backlog
 	sending   atomic.Int64 // invalidation handlers running (see yieldToSends)
+	batchTurn int          // tasks the batcher formed, for their sizes (taskSize); the batcher's alone
 	sentAt    atomic.Int64 // when an invalidation handler last ended (Unix ns; see sendGap)
 	limitedAt atomic.Int64 // when an invalidation last waited for the shared limit (Unix ns)
 	starts    startGate    // this worker's starts of invalidation calls under Limit

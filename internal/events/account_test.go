@@ -1,11 +1,15 @@
 package events_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/cipurge/cipurge"
 	cievents "github.com/cipurge/cipurge/internal/events"
+	"github.com/cipurge/cipurge/internal/store"
+	"github.com/cipurge/cipurge/internal/testredis"
 )
 
 // TestBucketAccount: the accounts' bucket mapping names the account of an object's URL. The
@@ -34,5 +38,48 @@ func TestBucketAccount(t *testing.T) {
 	}
 	if !warned {
 		t.Error("no warning for the bucket of another account")
+	}
+}
+
+// TestEventsOfSeveralAccounts: with a Go client over several accounts, each object's URL goes to
+// its account's keys: by the accounts' bucket mapping, over the URL's form, else by the form.
+func TestEventsOfSeveralAccounts(t *testing.T) {
+	t.Parallel()
+	accts, err := cipurge.ParseAccounts([]byte(`
+accounts:
+  - {name: shop-a, token: shopa, origins: ["https://storage.example.com/media/"]}
+  - {name: shop-b, token: shopb, origins: ["https://photos.example.com/"]}
+  - {name: shop-c, token: shopc, origins: ["https://storage.googleapis.com/my-bucket/"]}
+`), t.TempDir())
+	must(t, err)
+	r := testredis.Start(t)
+	c, err := cipurge.NewClient(r.Client(), nil, cipurge.WithAccounts(accts))
+	must(t, err)
+	e := newEnv(t, r.Client(), func(o *cievents.Options) {
+		o.Producer = c
+		o.Account = func(bucket, _ string) string {
+			if bucket == "my-bucket" {
+				return "shop-a" // over the URL's form, which says shop-c
+			}
+			return ""
+		}
+	})
+	msg := s3Message(t, "minio:s3",
+		[3]string{"s3:ObjectCreated:Put", "media", "a.jpg"},
+		[3]string{"s3:ObjectCreated:Put", "photos", "public/x.jpg"},
+		[3]string{"s3:ObjectCreated:Put", "my-bucket", "y.jpg"},
+	)
+	if s := e.send(http.MethodPost, cievents.PathS3, msg).summary(t); s.Enqueued != 3 {
+		t.Errorf("summary %+v", s)
+	}
+	for acct, want := range map[string][]string{
+		"shop-a": {"https://storage.example.com/media/a.jpg", "https://storage.googleapis.com/my-bucket/y.jpg"},
+		"shop-b": {"https://photos.example.com/public/x.jpg"},
+		"shop-c": {},
+	} {
+		got, err := r.Client().ZRange(context.Background(), store.KeysFor(acct).Pending, 0, -1).Result()
+		if err != nil || !sameSet(got, want) {
+			t.Errorf("pending of %s: %v %v, want %v", acct, got, err, want)
+		}
 	}
 }

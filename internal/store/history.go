@@ -250,6 +250,56 @@ func (s *Store) MarkDead(ctx context.Context, urls []string, taskID, why string,
 	return s.mark(ctx, urls, "", StateDead, why, taskID, ttl)
 }
 
+// Call is one API call a status check answered: its uuid and all its URLs.
+type Call struct {
+	UUID string
+	URLs []string
+}
+
+// MarkCalls marks each of calls as MarkState of all its URLs does, its state state. The calls'
+// marks go in one round trip (mark_call.lua, pipelined); a call that mark_call cannot mark at
+// once is marked URL by URL after it.
+func (s *Store) MarkCalls(ctx context.Context, calls []Call, state string, ttl time.Duration) error {
+	l := s.layout(ctx)
+	now := time.Now().UnixMilli()
+	from, to := now-l.ttl-historyHour, now+historyHour
+	tables := l.calls(s.k, from, to, now)
+	var cmds []*redis.Cmd
+	todo := make([]Call, 0, len(calls))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, c := range calls {
+			if len(c.URLs) == 0 || c.UUID == "" {
+				continue
+			}
+			f, shard := HistoryField(c.URLs[0])
+			keys := append(append([]string(nil), tables...), l.buckets(s.k, from, to, now, shard)...)
+			cmds = append(cmds, markCallScript.EvalSha(ctx, p, keys, c.UUID, state, "", len(c.URLs), f))
+			todo = append(todo, c)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) && !isNoScript(err) {
+		return fmt.Errorf("mark %s: %w", state, err)
+	}
+	var first error
+	for i, c := range todo {
+		n, err := cmds[i].Int()
+		switch {
+		case err != nil && isNoScript(err):
+			err = s.MarkState(ctx, c.URLs, c.UUID, state, "", ttl) // loads the script
+		case err == nil && n == 0:
+			err = s.markEach(ctx, c.URLs, c.UUID, state, "", "", ttl)
+		}
+		if err != nil && !errors.Is(err, redis.Nil) && first == nil {
+			first = fmt.Errorf("mark %s: %w", state, err)
+		}
+	}
+	return first
+}
+
+// isNoScript says whether err is Redis's answer to an EVALSHA of a script it does not hold.
+func isNoScript(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") }
+
 func (s *Store) mark(ctx context.Context, urls []string, uuid, state, detail, task string, ttl time.Duration) error {
 	if len(urls) == 0 {
 		return nil
@@ -270,6 +320,15 @@ func (s *Store) mark(ctx context.Context, urls []string, uuid, state, detail, ta
 			return nil
 		}
 	}
+	return s.markEach(ctx, urls, uuid, state, detail, task, ttl)
+}
+
+// markEach marks urls each apart (mark.lua): see mark.
+func (s *Store) markEach(ctx context.Context, urls []string, uuid, state, detail, task string, ttl time.Duration) error {
+	l := s.layout(ctx)
+	now := time.Now().UnixMilli()
+	from, to := now-l.ttl-historyHour, now+historyHour
+	calls := l.calls(s.k, from, to, now)
 	keys := append([]string(nil), calls...)
 	args := []any{uuid, state, detail, ttl.Milliseconds(), task, len(calls)}
 	for _, u := range urls {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -280,5 +281,41 @@ func TestReadsCallsOfe19948e(t *testing.T) {
 	}
 	if n := rdb.HLen(ctx, ck).Val(); n != 2 {
 		t.Errorf("the call table holds %d fields; want the counter and the call's own", n)
+	}
+}
+
+// TestMarkCalls: calls marked together, on a Redis that has not loaded the script yet, each end
+// in the state; a call named with fewer URLs than it sent is marked URL by URL, and its other
+// URL keeps its state.
+func TestMarkCalls(t *testing.T) {
+	rdb := testredis.Start(t).Client()
+	s, ctx := store.New(rdb), context.Background()
+	now, err := s.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := urlsN(7)
+	uuid := func(i int) string { return fmt.Sprintf("4fc96d31-8d3a-4b7e-9f0a-%012d", i) }
+	calls := []store.Call{{UUID: uuid(1), URLs: u[:3]}, {UUID: uuid(2), URLs: u[3:5]}, {UUID: uuid(3), URLs: u[5:7]}}
+	for _, c := range calls {
+		if err := s.Sent(ctx, c.URLs, now-10, now, c.UUID, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls[2].URLs = u[5:6] // a part of its call
+	if err := s.MarkCalls(ctx, calls, store.StateConfirmed, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkCalls(ctx, calls[:2], store.StateConfirmed, time.Hour); err != nil { // the script loaded
+		t.Fatal(err)
+	}
+	for i, x := range u {
+		want := store.StateConfirmed
+		if i == 6 {
+			want = store.StateSent
+		}
+		if r, _, err := s.History(ctx, x); err != nil || r.State != want {
+			t.Errorf("URL %d after the marks: %+v, %v; want %s", i, r, err, want)
+		}
 	}
 }

@@ -234,7 +234,7 @@ func (w *Worker) checkOnce(ctx context.Context, c tasks.Confirm) checkOutcome {
 }
 
 // confirmedTogether marks the checks cs confirmed: their requests move with one script call per
-// set of task requests, and the history marks each call.
+// set of task requests, and the history marks their calls in one round trip.
 func (w *Worker) confirmedTogether(ctx context.Context, cs []tasks.Confirm) {
 	if len(cs) == 0 {
 		return
@@ -258,10 +258,12 @@ func (w *Worker) confirmedTogether(ctx context.Context, cs []tasks.Confirm) {
 	for _, k := range order {
 		w.moveRequests(ctx, groups[k].reqs, groups[k].urls, markMoves[store.StateConfirmed])
 	}
-	for _, c := range cs {
-		if err := w.store.MarkState(ctx, c.URLs, c.UUID, store.StateConfirmed, "", w.cfg.HistoryTTL); err != nil {
-			w.log.Debug("mark state", zap.String("state", store.StateConfirmed), zap.Error(err))
-		}
+	calls := make([]store.Call, len(cs))
+	for i, c := range cs {
+		calls[i] = store.Call{UUID: c.UUID, URLs: c.URLs}
+	}
+	if err := w.store.MarkCalls(ctx, calls, store.StateConfirmed, w.cfg.HistoryTTL); err != nil {
+		w.log.Debug("mark state", zap.String("state", store.StateConfirmed), zap.Error(err))
 	}
 	w.log.Debug("invalidations confirmed", zap.Int("calls", len(cs)))
 }

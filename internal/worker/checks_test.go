@@ -111,7 +111,12 @@ func TestDueChecksRunInTheLoop(t *testing.T) {
 		w.followUp(ctx, c)
 		return c
 	}
-	done, run, fail := check("c0ffee-done"), check("c0ffee-run"), check("c0ffee-fail")
+	// The failed check goes last: its failure pauses every check (the outage backoff).
+	done, run := check("c0ffee-done"), check("c0ffee-run")
+	if err := w.runDueChecks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fail := check("c0ffee-fail")
 	if err := w.runDueChecks(ctx); err != nil {
 		t.Fatal(err)
 	}

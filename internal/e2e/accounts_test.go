@@ -148,7 +148,8 @@ func TestSeveralAccountsThroughTheWorker(t *testing.T) {
 	// One set of metrics for the process; each lane's series name its account.
 	_, metrics := testkit.Get(t, "http://"+addr+"/metrics")
 	for _, line := range []string{`cipurge_urls_invalidated_total{account="shop-a"} 20`, `cipurge_urls_invalidated_total{account="shop-c"} 20`,
-		`cipurge_api_key_rejected 1`} {
+		`cipurge_api_key_rejected{account="shop-b"} 1`, `cipurge_api_key_rejected{account="shop-a"} 0`,
+		`cipurge_sending_stopped{account="shop-b"} 1`, `cipurge_sending_stopped{account="shop-c"} 0`} {
 		if !strings.Contains(metrics, "\n"+line+"\n") {
 			t.Errorf("/metrics has no %s", line)
 		}

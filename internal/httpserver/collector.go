@@ -34,12 +34,14 @@ type QueueCollectorOptions struct {
 	// Timeout bounds one reading (3 s). A scrape never waits longer: past it, the scrape reports
 	// cipurge_queue_collector_up 0 and the reading goes on in the background, once.
 	Timeout time.Duration
-	// KeyRejected, when set, says whether Cloudimage rejects this worker's API key (the worker's
-	// send gate, read without Redis); it adds cipurge_api_key_rejected.
-	KeyRejected func() bool
-	// SendingStopped, when set, says whether this worker stopped sending (key, TLS, endpoint: the
-	// send gate, read without Redis); it adds cipurge_sending_stopped.
-	SendingStopped func() bool
+	// KeyRejected, when set, says whether Cloudimage rejects the API key of an account's lane in
+	// this worker. It reads the lane's send gate, not Redis. It adds cipurge_api_key_rejected,
+	// one series per account (the account default without Accounts).
+	KeyRejected func(account string) bool
+	// SendingStopped, when set, says whether an account's lane in this worker stopped sending:
+	// key, TLS or endpoint. It reads the lane's send gate, not Redis. It adds
+	// cipurge_sending_stopped, one series per account (the account default without Accounts).
+	SendingStopped func(account string) bool
 	// Log receives collection errors (nil: none).
 	Log *zap.Logger
 }
@@ -76,13 +78,11 @@ type QueueCollector struct {
 
 // queueSnapshot is one reading of Redis.
 type queueSnapshot struct {
-	at          time.Time
-	err         error
-	counts      []*status.Counts // one per account read (Accounts, or default); nil when err is set
-	keyChecked  bool
-	keyBad      bool
-	stopChecked bool
-	stopped     bool // this worker stopped sending: key, TLS, endpoint
+	at      time.Time
+	err     error
+	counts  []*status.Counts // one per account read (Accounts, or default); nil when err is set
+	keyBad  []bool           // per account read, when KeyRejected is set
+	stopped []bool           // per account read, when SendingStopped is set: key, TLS, endpoint
 }
 
 // NewQueueCollector returns a collector over rdb (a client, a failover client or a cluster client).
@@ -134,9 +134,9 @@ func NewQueueCollector(rdb redis.UniversalClient, o QueueCollectorOptions) *Queu
 		descPauseLeft: prometheus.NewDesc("cipurge_pause_remaining_seconds",
 			"Time left of the shared pause (0 when not paused).", acct, nil),
 		descKey: prometheus.NewDesc("cipurge_api_key_rejected",
-			"1 while this worker's API key is rejected by Cloudimage (401/403): it sends nothing until a probe succeeds.", nil, nil),
+			"1 while the account's API key is rejected by Cloudimage (401/403): this worker sends nothing for it until a probe succeeds.", acct, nil),
 		descStopped: prometheus.NewDesc("cipurge_sending_stopped",
-			"1 while this worker stopped sending because retrying cannot help until someone fixes the setup: the API key is rejected, the API's TLS certificate is not trusted, or the endpoint is wrong (/readyz says which).", nil, nil),
+			"1 while this worker stopped sending for the account because retrying cannot help until someone fixes the setup: the API key is rejected, the API's TLS certificate is not trusted, or the endpoint is wrong (/readyz says which).", acct, nil),
 		descEvicted: prometheus.NewDesc("cipurge_redis_evicted_keys_total",
 			"Keys Redis evicted under memory pressure since it started (INFO evicted_keys): any increase means acknowledged work may be lost; use maxmemory-policy noeviction.", nil, nil),
 		descUp: prometheus.NewDesc("cipurge_queue_collector_up",
@@ -164,11 +164,11 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	if s.keyChecked {
-		gauge(c.descKey, b2f(s.keyBad))
+	for i, bad := range s.keyBad {
+		gauge(c.descKey, b2f(bad), c.label(i)...)
 	}
-	if s.stopChecked {
-		gauge(c.descStopped, b2f(s.stopped))
+	for i, stopped := range s.stopped {
+		gauge(c.descStopped, b2f(stopped), c.label(i)...)
 	}
 	if s.err != nil {
 		gauge(c.descUp, 0)
@@ -182,16 +182,21 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.descEvicted, prometheus.CounterValue, float64(ev))
 	}
 	for i, counts := range s.counts {
-		var label []string
-		if len(c.o.Accounts) > 0 {
-			label = []string{c.o.Accounts[i]}
-		}
+		label := c.label(i)
 		gauge(c.descPending, float64(counts.WaitingURLs), label...)
 		gauge(c.descDead, float64(counts.DeadLetters), label...)
 		gauge(c.descOldest, counts.OldestWaiting.Seconds(), label...)
 		gauge(c.descPaused, b2f(counts.Pause.Left > 0), label...)
 		gauge(c.descPauseLeft, counts.Pause.Left.Seconds(), label...)
 	}
+}
+
+// label returns the label values of the series of the i-th account read: none without Accounts.
+func (c *QueueCollector) label(i int) []string {
+	if len(c.o.Accounts) == 0 {
+		return nil
+	}
+	return []string{c.o.Accounts[i]}
 }
 
 // collectQueues sends the metrics of the queues of one reading.
@@ -267,11 +272,17 @@ func (c *QueueCollector) refresh(done chan struct{}) {
 
 func (c *QueueCollector) read(ctx context.Context) *queueSnapshot {
 	s := &queueSnapshot{}
-	if c.o.KeyRejected != nil {
-		s.keyChecked, s.keyBad = true, c.o.KeyRejected()
+	accounts := c.o.Accounts
+	if len(accounts) == 0 {
+		accounts = []string{tasks.DefaultAccount}
 	}
-	if c.o.SendingStopped != nil {
-		s.stopChecked, s.stopped = true, c.o.SendingStopped()
+	for _, a := range accounts {
+		if c.o.KeyRejected != nil {
+			s.keyBad = append(s.keyBad, c.o.KeyRejected(a))
+		}
+		if c.o.SendingStopped != nil {
+			s.stopped = append(s.stopped, c.o.SendingStopped(a))
+		}
 	}
 	if len(c.o.Accounts) == 0 {
 		counts, err := c.reader.ReadCounts(ctx, c.o.Queues)

@@ -130,7 +130,7 @@ func TestCollectorReadsRedis(t *testing.T) {
 	must(t, rdb.ZAdd(ctx, store.KeyPending, redis.Z{Score: float64(now - 60_000), Member: "https://img.example.com/a.jpg"}).Err())
 	must(t, st.Pause(ctx, "rate_limited", time.Minute))
 
-	got := gather(t, httpserver.NewQueueCollector(rdb, httpserver.QueueCollectorOptions{KeyRejected: func() bool { return true }}))
+	got := gather(t, httpserver.NewQueueCollector(rdb, httpserver.QueueCollectorOptions{KeyRejected: func(string) bool { return true }}))
 	for name, want := range map[string]float64{
 		qt("bulk", "pending"): 3, qt("bulk", "scheduled"): 1, qt("bulk", "archived"): 0,
 		qt("purge", "archived"): 1, qt("purge", "pending"): 0, qt("flush-all", "pending"): 0,
@@ -261,7 +261,7 @@ func BenchmarkQueueCollector(b *testing.B) {
 }
 
 // TestCollectorPerAccount: with Accounts, each account's queues are reported, and its pending
-// set, pause and dead letters carry the label account.
+// set, pause, dead letters and send gate carry the label account.
 func TestCollectorPerAccount(t *testing.T) {
 	t.Parallel()
 	r := testredis.Start(t)
@@ -269,8 +269,12 @@ func TestCollectorPerAccount(t *testing.T) {
 	if _, err := store.New(r.Client()).For("shop-a").AddPending(ctx, "", []string{"https://img.example.com/a.jpg", "https://img.example.com/b.jpg"}); err != nil {
 		t.Fatal(err)
 	}
-	got := gather(t, httpserver.NewQueueCollector(r.Client(), httpserver.QueueCollectorOptions{Accounts: []string{"default", "shop-a"}}))
+	// Only shop-a's lane stopped sending, and only shop-b's key is rejected.
+	got := gather(t, httpserver.NewQueueCollector(r.Client(), httpserver.QueueCollectorOptions{Accounts: []string{"default", "shop-a", "shop-b"},
+		SendingStopped: func(a string) bool { return a == "shop-a" }, KeyRejected: func(a string) bool { return a == "shop-b" }}))
 	for name, want := range map[string]float64{
+		`cipurge_sending_stopped{account="shop-a"}`: 1, `cipurge_sending_stopped{account="shop-b"}`: 0, `cipurge_sending_stopped{account="default"}`: 0,
+		`cipurge_api_key_rejected{account="shop-b"}`: 1, `cipurge_api_key_rejected{account="shop-a"}`: 0, `cipurge_api_key_rejected{account="default"}`: 0,
 		`cipurge_pending_urls{account="shop-a"}`: 2, `cipurge_pending_urls{account="default"}`: 0,
 		`cipurge_paused{account="shop-a"}`: 0, `cipurge_dead_letters{account="default"}`: 0,
 		qt("purge:shop-a", "pending"): 0, qt("purge", "pending"): 0, qt(webhook.Queue, "pending"): 0,
@@ -279,7 +283,9 @@ func TestCollectorPerAccount(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
 		}
 	}
-	if _, ok := got["cipurge_pending_urls"]; ok {
-		t.Error("cipurge_pending_urls without its account")
+	for _, name := range []string{"cipurge_pending_urls", "cipurge_sending_stopped", "cipurge_api_key_rejected"} {
+		if _, ok := got[name]; ok {
+			t.Errorf("%s without its account", name)
+		}
 	}
 }

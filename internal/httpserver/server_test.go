@@ -263,7 +263,7 @@ func TestHealthAndReadiness(t *testing.T) {
 			strings.HasPrefix(m["api_key"].(string), "rejected")
 	})
 	testkit.WaitFor(t, 10*time.Second, "cipurge_api_key_rejected 1 in /metrics", func() bool {
-		v, ok := metricValue(metrics(), "cipurge_api_key_rejected", "")
+		v, ok := metricValue(metrics(), "cipurge_api_key_rejected", `account="default"`)
 		return ok && v == 1
 	})
 	h.SB.SetKey(testKey) // the key is accepted again: the next probe clears the gate

@@ -175,8 +175,8 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	if err != nil {
 		return &usageError{err}
 	}
-	reg.MustRegister(httpserver.NewQueueCollector(rdb, httpserver.QueueCollectorOptions{KeyRejected: lanes.KeyRejected,
-		SendingStopped: lanes.SendingStopped, Log: log.Named("metrics"), Accounts: laneAccounts(lanes)}))
+	reg.MustRegister(httpserver.NewQueueCollector(rdb, httpserver.QueueCollectorOptions{KeyRejected: laneFlag(lanes, (*worker.Worker).KeyRejected),
+		SendingStopped: laneFlag(lanes, (*worker.Worker).SendingStopped), Log: log.Named("metrics"), Accounts: laneAccounts(lanes)}))
 	srv, err := newServer(cfg, rdb, lanes, reg, log)
 	if err != nil {
 		return &usageError{err}
@@ -526,6 +526,19 @@ func laneAccounts(l *worker.Lanes) []string {
 		out = append(out, tasks.QueuesOf(w.Config().Account).Account)
 	}
 	return out
+}
+
+// laneFlag returns f of the lane of an account, named as laneAccounts names it; false for an
+// account with no lane here.
+func laneFlag(l *worker.Lanes, f func(*worker.Worker) bool) func(account string) bool {
+	return func(account string) bool {
+		for _, w := range l.Workers() {
+			if tasks.QueuesOf(w.Config().Account).Account == account {
+				return f(w)
+			}
+		}
+		return false
+	}
 }
 
 // apiFor returns the Cloudimage client of an account: its own key, or the sandbox's.

@@ -118,27 +118,30 @@ func TestSeveralAccountsThroughTheWorker(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, `"ready":true`) {
 		t.Errorf("/readyz with one account stopped: %d %s", code, body)
 	}
-	// One heartbeat for the process: one worker alive, whose state names the lane that stopped.
+	// One heartbeat for the process: one worker alive, whose lane of shop-b stopped.
 	// It is published every store.WorkerPublishEvery.
 	st := store.New(r.Client())
 	var ws []store.WorkerState
-	testkit.WaitFor(t, 3*store.WorkerPublishEvery, "one worker's state naming shop-b stopped", func() bool {
+	testkit.WaitFor(t, 3*store.WorkerPublishEvery, "one worker's state with shop-b's lane stopped", func() bool {
 		now, err := st.Now(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ws, err = st.Workers(ctx, now); err != nil {
+		if ws, err = st.For("shop-b").Workers(ctx, now); err != nil {
 			t.Fatal(err)
 		}
-		return len(ws) != 1 || strings.HasPrefix(ws[0].Stopped, "shop-b: since ")
+		return len(ws) != 1 || strings.HasPrefix(ws[0].Stopped, "since ")
 	})
 	if len(ws) != 1 {
 		t.Errorf("%d workers' states for one process: %+v", len(ws), ws)
 	}
-	// Each account reads that record as its own lane's.
+	// Each account reads that record as its own lane's. The account default has no lane here.
 	now, err := st.Now(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if ws, err := st.Workers(ctx, now); err != nil || len(ws) != 0 {
+		t.Errorf("the account default, of no lane, reads the workers %+v, %v; want none", ws, err)
 	}
 	for name, stopped := range map[string]bool{"shop-a": false, "shop-b": true} {
 		if ws, err := st.For(name).Workers(ctx, now); err != nil || len(ws) != 1 || (ws[0].Stopped != "") != stopped {

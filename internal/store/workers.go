@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cipurge/cipurge/pkg/tasks"
 )
 
 // WorkerState is what each worker publishes about itself (KeyWorkers), so that `enqueue status`
@@ -47,15 +49,20 @@ type LaneState struct {
 	Stopped     string  `json:"stopped,omitempty"`
 }
 
-// lane returns w as its lane of account says, or w itself when it has no such lane.
-func (w WorkerState) lane(account string) WorkerState {
+// lane returns w as its lane of account says. ok is false when w does not send for account.
+// A record with no lanes is a worker of one lane, which sends for the account default.
+// So is an earlier version's record.
+func (w WorkerState) lane(account string) (_ WorkerState, ok bool) {
+	if len(w.Lanes) == 0 {
+		return w, account == tasks.DefaultAccount
+	}
 	for _, l := range w.Lanes {
 		if l.Account == account {
 			w.Rate, w.Burst, w.ConfirmRate, w.BusySince, w.Stopped = l.Rate, l.Burst, l.ConfirmRate, l.BusySince, l.Stopped
-			return w
+			return w, true
 		}
 	}
-	return w
+	return w, false
 }
 
 // PublishWorker records w, stamped with the Redis clock.
@@ -87,7 +94,8 @@ const (
 
 // Workers returns the records of the workers alive at now (Redis clock, ms): refreshed within
 // workerAliveFor. It deletes those older than workerForgetAfter.
-// A worker of several lanes reads as its lane of the store's account, when it has one.
+// A worker of several lanes reads as its lane of the store's account: its rate, its stop.
+// A worker with no lane of that account does not send for it and is left out.
 func (s *Store) Workers(ctx context.Context, now int64) ([]WorkerState, error) {
 	aliveMS, forgetMS := workerAliveFor.Milliseconds(), workerForgetAfter.Milliseconds()
 	m, err := s.rdb.HGetAll(ctx, KeyWorkers).Result()
@@ -111,7 +119,9 @@ func (s *Store) Workers(ctx context.Context, now int64) ([]WorkerState, error) {
 			continue
 		}
 		w.ID, w.SeenAt = id, ms
-		out = append(out, w.lane(s.k.Account))
+		if w, ok := w.lane(s.k.Account); ok {
+			out = append(out, w)
+		}
 	}
 	if len(stale) > 0 {
 		_ = s.rdb.HDel(ctx, KeyWorkers, stale...).Err()

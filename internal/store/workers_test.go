@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -47,7 +48,8 @@ func TestWorkersAlive(t *testing.T) {
 }
 
 // TestWorkersOfALane: a worker of several lanes publishes one record. Each account's store reads
-// it with that account's rate and stop; another account's reads the first lane's values.
+// it with that account's rate and stop. Another account's store leaves it out: it does not send
+// for that account. A record of one lane is a worker of the account default only.
 func TestWorkersOfALane(t *testing.T) {
 	s, ctx := newStore(t)
 	w := store.WorkerState{ID: "w1", Rate: 10, Burst: 5, Stopped: "shop-b: since T: key rejected", Lanes: []store.LaneState{
@@ -60,9 +62,8 @@ func TestWorkersOfALane(t *testing.T) {
 		t.Fatal(err)
 	}
 	for account, want := range map[string]store.WorkerState{
-		"shop-a":  {Rate: 10, Burst: 5},
-		"shop-b":  {Rate: 3, Burst: 1, ConfirmRate: 2, BusySince: 7, Stopped: "since T: key rejected"},
-		"default": {Rate: 10, Burst: 5, Stopped: "shop-b: since T: key rejected"},
+		"shop-a": {Rate: 10, Burst: 5},
+		"shop-b": {Rate: 3, Burst: 1, ConfirmRate: 2, BusySince: 7, Stopped: "since T: key rejected"},
 	} {
 		ws, err := s.For(account).Workers(ctx, at)
 		if err != nil || len(ws) != 1 {
@@ -71,6 +72,20 @@ func TestWorkersOfALane(t *testing.T) {
 		g := ws[0]
 		if g.Rate != want.Rate || g.Burst != want.Burst || g.ConfirmRate != want.ConfirmRate || g.BusySince != want.BusySince || g.Stopped != want.Stopped {
 			t.Errorf("%s reads %+v, want %+v", account, g, want)
+		}
+	}
+	// A worker of one lane publishes no lanes: it sends for the account default only.
+	if err := s.PublishWorker(ctx, store.WorkerState{ID: "w2", Rate: 4}); err != nil {
+		t.Fatal(err)
+	}
+	for account, want := range map[string]string{"default": "w2", "shop-a": "w1", "shop-c": ""} {
+		ws, err := s.For(account).Workers(ctx, at)
+		var ids []string
+		for _, w := range ws {
+			ids = append(ids, w.ID)
+		}
+		if got := strings.Join(ids, ","); err != nil || got != want {
+			t.Errorf("%s reads the workers %q, %v; want %q", account, got, err, want)
 		}
 	}
 }

@@ -102,7 +102,8 @@ func (s *Set) Lookup(name string) (*Account, error) {
 }
 
 // Single returns the one account of a set of one.
-// A set of several is ErrSeveral: the worker sends for one account only so far.
+// A set of several is ErrSeveral: each account has its own URL rules, so code that needs one
+// account's rules must find the account first (Lookup, or a URL's route).
 func (s *Set) Single() (*Account, error) {
 	if len(s.list) != 1 {
 		return nil, &SeveralError{Names: s.Names()}
@@ -113,13 +114,14 @@ func (s *Set) Single() (*Account, error) {
 // ErrSeveral is what a SeveralError unwraps to, for errors.Is.
 var ErrSeveral = fmt.Errorf("several accounts declared")
 
-// SeveralError is the refusal of a set of several accounts.
-// The worker sends for one account only, until each account has its own lane.
+// SeveralError is the refusal of a set of several accounts where one account is needed.
+// Only code that needs one account's URL rules (its token, hosts, aliases) reaches it.
+// The worker, the producers and the status handle several accounts.
 type SeveralError struct{ Names []string }
 
 func (e *SeveralError) Error() string {
-	return fmt.Sprintf("%d accounts are declared (%s), but sending for several accounts is not built yet: "+
-		"this version sends for one account; declare one account per deployment for now (docs/accounts.md)",
+	return fmt.Sprintf("%d accounts are declared (%s), and this needs the URL rules of one account (token, hosts, aliases): "+
+		"name the account, or let each URL route to its account's rules (docs/accounts.md)",
 		len(e.Names), strings.Join(e.Names, ", "))
 }
 

@@ -198,7 +198,7 @@ func TestLoad(t *testing.T) {
 // TestSingleIsGated: several accounts are refused where one is needed, with a message that says why.
 func TestSingleIsGated(t *testing.T) {
 	_, err := parseThree(t).Single()
-	if !errors.Is(err, ErrSeveral) || !strings.Contains(err.Error(), "3 accounts are declared (shop-a, shop-b, shop-c), but sending for several accounts is not built yet") {
+	if !errors.Is(err, ErrSeveral) || !strings.Contains(err.Error(), "3 accounts are declared (shop-a, shop-b, shop-c), and this needs the URL rules of one account") {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -52,7 +52,7 @@ func (h *harness) waitPastGrace(t *testing.T) {
 	})
 }
 
-var deadLettersGauge = regexp.MustCompile(`(?m)^cipurge_dead_letters\{account="default"\} (\S+)$`)
+var deadLettersGauge = regexp.MustCompile(`(?m)^cipurge_dead_letters (\S+)$`)
 
 // TestDeadLetterDeletedOrRunInAsynqmon: of three dead letters, an operator deletes one in asynq
 // (asynqmon's "delete", through asynq's Inspector) and runs another ("run"), which succeeds.

@@ -238,7 +238,7 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Errorf("/readyz while paused: %d %v, want 200 naming the pause", code, m)
 	}
 	testkit.WaitFor(t, 10*time.Second, "cipurge_paused 1 in /metrics", func() bool {
-		v, ok := metricValue(metrics(), "cipurge_paused", `account="default"`)
+		v, ok := metricValue(metrics(), "cipurge_paused", "")
 		return ok && v == 1
 	})
 	must(t, h.RDB.Del(ctx, store.KeyPause).Err())
@@ -263,7 +263,7 @@ func TestHealthAndReadiness(t *testing.T) {
 			strings.HasPrefix(m["api_key"].(string), "rejected")
 	})
 	testkit.WaitFor(t, 10*time.Second, "cipurge_api_key_rejected 1 in /metrics", func() bool {
-		v, ok := metricValue(metrics(), "cipurge_api_key_rejected", `account="default"`)
+		v, ok := metricValue(metrics(), "cipurge_api_key_rejected", "")
 		return ok && v == 1
 	})
 	h.SB.SetKey(testKey) // the key is accepted again: the next probe clears the gate
@@ -333,16 +333,15 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("/metrics has no %s", name)
 		}
 	}
-	// The worker's series carry the account: default without an accounts file.
-	if v, _ := metricValue(body, "cipurge_urls_invalidated_total", `account="default"`); v < 1 {
+	if v, _ := metricValue(body, "cipurge_urls_invalidated_total", ""); v < 1 {
 		t.Errorf("cipurge_urls_invalidated_total = %v, want at least 1", v)
 	}
 	for _, c := range []struct{ name, labels string }{
-		{"cipurge_api_requests_total", `account="default",outcome="accepted",scope="original"`},
-		{"cipurge_api_requests_total", `account="default",outcome="rate_limited",scope="original"`},
-		{"cipurge_api_requests_total", `account="default",outcome="rejected",scope="original"`},
-		{"cipurge_pauses_total", `account="default",cause="rate_limited"`},
-		{"cipurge_dead_lettered_total", `account="default",reason="rejected"`},
+		{"cipurge_api_requests_total", `outcome="accepted",scope="original"`},
+		{"cipurge_api_requests_total", `outcome="rate_limited",scope="original"`},
+		{"cipurge_api_requests_total", `outcome="rejected",scope="original"`},
+		{"cipurge_pauses_total", `cause="rate_limited"`},
+		{"cipurge_dead_lettered_total", `reason="rejected"`},
 	} {
 		if v, _ := metricValue(body, c.name, c.labels); v < 1 {
 			t.Errorf("%s{%s} = %v, want at least 1", c.name, c.labels, v)

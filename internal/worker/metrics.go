@@ -16,9 +16,10 @@ import (
 // Metrics are the worker's Prometheus metrics. Names follow the Prometheus conventions: a
 // cipurge_ namespace, base units, _total for counters.
 //
-// A Metrics is the view of one account: every series of an account's work carries the label
-// account (For). Its values are the declared accounts', at most accounts.MaxAccounts, never input.
-// A deployment without an accounts file shows account="default".
+// A Metrics is the view of one account. With several accounts (NewAccountMetrics) every series
+// of an account's work carries the label account (For). Its values are the declared accounts', at
+// most accounts.MaxAccounts, never input. A worker of one account (NewMetrics) has no such label:
+// its series read exactly as before accounts existed, so dashboards and scripts keep matching.
 // What the process shares (Redis's state, webhook deliveries) has no account label.
 type Metrics struct {
 	APIRequests      *prometheus.CounterVec // by scope and outcome
@@ -63,6 +64,8 @@ type metricVecs struct {
 	redisPolicy   *prometheus.GaugeVec
 	webhook       *webhook.Metrics
 
+	labelled bool // the series carry the label account
+
 	policyMu sync.Mutex
 	policy   string // the one series redisPolicy holds ("": none)
 }
@@ -70,22 +73,37 @@ type metricVecs struct {
 // accountLabel is the label that names a series' account.
 const accountLabel = "account"
 
-// NewMetrics creates the metrics and registers them on reg (nil: not registered).
+// NewMetrics creates the metrics of a worker of one account and registers them on reg (nil: not
+// registered). Its series have no account label.
+func NewMetrics(reg prometheus.Registerer) *Metrics { return newMetrics(reg, false) }
+
+// NewAccountMetrics creates the metrics of a worker of several accounts and registers them on reg
+// (nil: not registered). Every series of an account's work carries the label account.
 // It returns the view of the account default; For gives another account's.
+func NewAccountMetrics(reg prometheus.Registerer) *Metrics { return newMetrics(reg, true) }
+
+// newMetrics creates the metrics, labelled by account or not.
 // It runs over 80 lines on purpose: it is one flat list of metric declarations.
 // Split, the names and help texts of the product's metrics would no longer read as one table.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+func newMetrics(reg prometheus.Registerer, labelled bool) *Metrics {
 	latency := []float64{0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600, 1800}
+	names := func(labels ...string) []string {
+		if labelled {
+			return append([]string{accountLabel}, labels...)
+		}
+		return labels
+	}
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, append([]string{accountLabel}, labels...))
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, names(labels...))
 	}
 	histogram := func(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
-		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, append([]string{accountLabel}, labels...))
+		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, names(labels...))
 	}
 	gauge := func(name, help string) *prometheus.GaugeVec {
-		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, []string{accountLabel})
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, names())
 	}
 	v := &metricVecs{
+		labelled:        labelled,
 		apiRequests:     counter("cipurge_api_requests_total", "Calls to the Cloudimage API by scope (original, all, status) and outcome.", "scope", "outcome"),
 		apiDuration:     histogram("cipurge_api_request_duration_seconds", "Duration of calls to the Cloudimage API.", prometheus.DefBuckets, "scope"),
 		urlsInvalidated: counter("cipurge_urls_invalidated_total", "URLs in invalidation requests the API accepted."),
@@ -131,13 +149,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return v.of(tasks.DefaultAccount)
 }
 
-// For returns the view of account: the same metrics, its series labelled account=NAME.
-// "" is the account default.
+// For returns the view of account: the same metrics, its series labelled account=NAME when
+// the metrics are labelled (NewAccountMetrics). "" is the account default.
 func (m *Metrics) For(account string) *Metrics { return m.all.of(tasks.QueuesOf(account).Account) }
 
 // of is the view of account.
 func (v *metricVecs) of(account string) *Metrics {
-	l := prometheus.Labels{accountLabel: account}
+	l := prometheus.Labels{}
+	if v.labelled {
+		l[accountLabel] = account
+	}
 	return &Metrics{
 		APIRequests: v.apiRequests.MustCurryWith(l), APIDuration: v.apiDuration.MustCurryWith(l),
 		URLsInvalidated: v.urlsInvalidated.With(l), Dropped: v.dropped.With(l), BatchSize: v.batchSize.With(l),

@@ -170,13 +170,20 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := worker.NewMetrics(reg)
-	lanes, err := newLanes(cfg, set, rdb, api, log, m)
+	// One account keeps the series of today, without the label account.
+	newMetrics, collected := worker.NewMetrics, []string(nil)
+	if set.Len() > 1 {
+		newMetrics = worker.NewAccountMetrics
+	}
+	lanes, err := newLanes(cfg, set, rdb, api, log, newMetrics(reg))
 	if err != nil {
 		return &usageError{err}
 	}
+	if set.Len() > 1 {
+		collected = laneAccounts(lanes)
+	}
 	reg.MustRegister(httpserver.NewQueueCollector(rdb, httpserver.QueueCollectorOptions{KeyRejected: laneFlag(lanes, (*worker.Worker).KeyRejected),
-		SendingStopped: laneFlag(lanes, (*worker.Worker).SendingStopped), Log: log.Named("metrics"), Accounts: laneAccounts(lanes)}))
+		SendingStopped: laneFlag(lanes, (*worker.Worker).SendingStopped), Log: log.Named("metrics"), Accounts: collected}))
 	srv, err := newServer(cfg, rdb, lanes, reg, log)
 	if err != nil {
 		return &usageError{err}
